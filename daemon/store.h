@@ -1,0 +1,119 @@
+/*
+ * The one interface to storage.
+ *
+ * Writes are asynchronous: they are queued to a storage thread that commits
+ * every waiting write in one transaction (group commit: one fsync for many
+ * requests) and then runs each write's callback on the event loop thread.
+ * A callback with STORE_OK means the write is durable (WAL, synchronous=FULL,
+ * the commit has returned). Reads are synchronous on the loop thread, on a
+ * connection of their own, and never wait for writes.
+ */
+#ifndef REFEX_STORE_H
+#define REFEX_STORE_H
+
+#include <event2/event.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "refex.pb-c.h"
+
+#define STORE_ID_LEN 16 /* referral ids: 16 characters of Crockford base32 */
+
+enum store_status {
+	STORE_OK = 0,
+	STORE_NOT_FOUND,   /* no such referral */
+	STORE_CONFLICT,    /* its state was no longer the expected one */
+	STORE_DUPLICATE,   /* the id already exists */
+	STORE_UNAVAILABLE, /* storage failed (disk full, I/O error); nothing changed */
+};
+
+struct store;
+
+/* A referral to insert. The store copies everything before store_insert returns. */
+struct store_new_referral {
+	const char *id; /* STORE_ID_LEN characters, from store_new_id() */
+	const char *sender;
+	const char *sender_holder;
+	const char *recipient;
+	const char *form;
+	uint32_t form_version;
+	int64_t created_at;
+	const char *client_name; /* for listings */
+	const uint8_t *client;   /* packed Refex__ClientRecord */
+	size_t client_len;
+	const uint8_t *consent; /* packed Refex__Consent */
+	size_t consent_len;
+	const uint8_t *form_data; /* packed form message */
+	size_t form_data_len;
+};
+
+/* A state change to apply if the referral is still in state `from`. Copied. */
+struct store_change {
+	const char *referral_id;
+	Refex__State from;
+	Refex__State to;
+	const char *agency;
+	const char *holder;
+	int64_t at;
+	const char *reason; /* may be NULL */
+};
+
+/* Which side of the exchange a listing is for. */
+enum store_box {
+	STORE_INBOX, /* referrals whose recipient is the agency */
+	STORE_SENT,  /* referrals whose sender is the agency */
+};
+
+struct store_query {
+	enum store_box box;
+	const char *agency;
+	Refex__State state; /* REFEX__STATE__STATE_UNSPECIFIED: any */
+	uint32_t limit;     /* 1.. */
+	int64_t before;     /* cursor from a previous page; 0: start at the newest */
+};
+
+struct store_page {
+	Refex__Referral **items; /* summary fields only, newest first */
+	size_t n;
+	int64_t next_before; /* cursor for the next page; 0: no more */
+};
+
+/* Called on the loop thread once a write has committed (or failed). */
+typedef void (*store_done_cb)(enum store_status status, void *arg);
+
+/*
+ * Open (creating or migrating) the database at path and start the storage
+ * thread; completions are delivered on base. Returns NULL with err filled.
+ */
+struct store *store_open(const char *path, struct event_base *base, char *err, size_t errlen);
+
+/* Finish every queued write (running its callback), stop the thread, close. NULL is fine. */
+void store_close(struct store *st);
+
+/* Fill id (STORE_ID_LEN + 1 bytes) with a new random referral id. */
+void store_new_id(char *id);
+
+/* Queue a referral, with its first history entry (-> sent), for the next group commit. */
+int store_insert(struct store *st, const struct store_new_referral *r, store_done_cb cb, void *arg);
+
+/* Queue a conditional state change with its history entry for the next group commit. */
+int store_change_state(struct store *st, const struct store_change *c, store_done_cb cb,
+		       void *arg);
+
+/* Read one referral with client, consent, form data and history into *out. */
+enum store_status store_get(struct store *st, const char *id, Refex__Referral **out);
+
+/* Free a referral returned by store_get(). NULL is fine. */
+void store_referral_free(Refex__Referral *r);
+
+/* Read one page of an agency's inbox or sent list, newest first. */
+enum store_status store_list(struct store *st, const struct store_query *q,
+			     struct store_page *page);
+
+/* Free what store_list() put in page. */
+void store_page_free(struct store_page *page);
+
+/* Return how many writes are queued or being committed (for shutdown and metrics). */
+size_t store_pending(struct store *st);
+
+#endif
