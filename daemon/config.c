@@ -1,1 +1,411 @@
-/* placeholder: to be written */
+/* Read refexd's INI configuration with inih and check every value. */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "form.h"
+#include "identity.h"
+#include "log.h"
+
+#define AGENCY_SECTION "agency "
+
+struct parse {
+	struct config *cfg;
+	char *dir; /* directory of the config file, for relative paths */
+	char err[512];
+};
+
+static char *config_path(const struct parse *p, const char *value)
+{
+	char *out;
+
+	if (value[0] == '/' || p->dir == NULL) {
+		return strdup(value);
+	}
+	if (asprintf(&out, "%s/%s", p->dir, value) < 0) {
+		return NULL;
+	}
+	return out;
+}
+
+static int set_string(char **slot, char *value)
+{
+	if (value == NULL) {
+		return -1;
+	}
+	free(*slot);
+	*slot = value;
+	return 0;
+}
+
+static int parse_unsigned(const char *value, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || value[0] == '-' || v < min || v > max) {
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_listen(struct config *cfg, const char *value)
+{
+	const char *colon = strrchr(value, ':');
+	const char *host = value;
+	size_t hlen;
+
+	if (colon == NULL || colon[1] == '\0') {
+		return -1;
+	}
+	hlen = (size_t)(colon - value);
+	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+		host++;
+		hlen -= 2;
+	}
+	if (hlen == 0) {
+		return -1;
+	}
+	free(cfg->listen_host);
+	free(cfg->listen_port);
+	cfg->listen_host = strndup(host, hlen);
+	cfg->listen_port = strdup(colon + 1);
+	return cfg->listen_host && cfg->listen_port ? 0 : -1;
+}
+
+static int server_key(struct parse *p, const char *name, const char *value)
+{
+	struct config *cfg = p->cfg;
+	struct {
+		const char *name;
+		char **slot;
+	} paths[] = {
+	    {"certificate", &cfg->cert}, {"key", &cfg->key},           {"ca", &cfg->ca},
+	    {"crl", &cfg->crl},          {"database", &cfg->database},
+	};
+
+	if (strcmp(name, "listen") == 0) {
+		if (parse_listen(cfg, value) < 0) {
+			snprintf(p->err, sizeof(p->err), "listen: expected HOST:PORT, got \"%s\"",
+			         value);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(name, "log_level") == 0) {
+		cfg->log_level = log_level_parse(value);
+		if (cfg->log_level < 0) {
+			snprintf(p->err, sizeof(p->err),
+			         "log_level: expected debug, info, warn or error, got \"%s\"",
+			         value);
+			return -1;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		if (strcmp(name, paths[i].name) == 0) {
+			if (value[0] == '\0') {
+				snprintf(p->err, sizeof(p->err), "%s: empty path", name);
+				return -1;
+			}
+			return set_string(paths[i].slot, config_path(p, value));
+		}
+	}
+	snprintf(p->err, sizeof(p->err), "unknown key \"%s\" in [server]", name);
+	return -1;
+}
+
+static int limits_key(struct parse *p, const char *name, const char *value)
+{
+	struct limits *l = &p->cfg->limits;
+	struct {
+		const char *name;
+		unsigned *slot;
+		unsigned min, max;
+	} keys[] = {
+	    {"handshake_timeout", &l->handshake_timeout, 1, 3600},
+	    {"idle_timeout", &l->idle_timeout, 1, 86400},
+	    {"max_frame", &l->max_frame, 1024, 64u * 1024 * 1024},
+	    {"max_connections", &l->max_connections, 1, 1000000},
+	    {"page_size", &l->page_size, 1, 10000},
+	    {"max_page_size", &l->max_page_size, 1, 10000},
+	    {"output_buffer", &l->output_buffer, 4096, 256u * 1024 * 1024},
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(name, keys[i].name) == 0) {
+			if (parse_unsigned(value, keys[i].min, keys[i].max, keys[i].slot) < 0) {
+				snprintf(p->err, sizeof(p->err),
+				         "%s: expected a whole number from %u to %u, got \"%s\"",
+				         name, keys[i].min, keys[i].max, value);
+				return -1;
+			}
+			return 0;
+		}
+	}
+	snprintf(p->err, sizeof(p->err), "unknown key \"%s\" in [limits]", name);
+	return -1;
+}
+
+static struct agency *agency_get(struct parse *p, const char *id)
+{
+	struct config *cfg = p->cfg;
+	struct agency *grown;
+
+	for (size_t i = 0; i < cfg->n_agencies; i++) {
+		if (strcmp(cfg->agencies[i].id, id) == 0) {
+			return &cfg->agencies[i];
+		}
+	}
+	if (!identity_agency_is_valid(id)) {
+		snprintf(p->err, sizeof(p->err),
+		         "[agency %s]: an agency id is 1-63 characters of a-z, 0-9 and '-', "
+		         "starting with a letter or digit",
+		         id);
+		return NULL;
+	}
+	grown = realloc(cfg->agencies, (cfg->n_agencies + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		snprintf(p->err, sizeof(p->err), "out of memory");
+		return NULL;
+	}
+	cfg->agencies = grown;
+	grown = &cfg->agencies[cfg->n_agencies++];
+	memset(grown, 0, sizeof(*grown));
+	grown->id = strdup(id);
+	return grown->id ? grown : NULL;
+}
+
+static int agency_set_accepts(struct parse *p, struct agency *a, const char *value)
+{
+	char *list = strdup(value), *save = NULL;
+
+	if (list == NULL) {
+		return -1;
+	}
+	for (char *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		char **grown;
+
+		if (form_find(tok) == NULL) {
+			snprintf(p->err, sizeof(p->err), "[agency %s] accepts: unknown form \"%s\"",
+			         a->id, tok);
+			free(list);
+			return -1;
+		}
+		grown = realloc(a->accepts, (a->n_accepts + 1) * sizeof(*grown));
+		if (grown == NULL || (grown[a->n_accepts] = strdup(tok)) == NULL) {
+			if (grown) {
+				a->accepts = grown;
+			}
+			free(list);
+			return -1;
+		}
+		a->accepts = grown;
+		a->n_accepts++;
+	}
+	free(list);
+	return 0;
+}
+
+static int agency_key(struct parse *p, const char *id, const char *name, const char *value)
+{
+	struct agency *a = agency_get(p, id);
+
+	if (a == NULL) {
+		return -1;
+	}
+	if (strcmp(name, "name") == 0) {
+		return set_string(&a->name, strdup(value));
+	}
+	if (strcmp(name, "accepts") == 0) {
+		return agency_set_accepts(p, a, value);
+	}
+	snprintf(p->err, sizeof(p->err), "unknown key \"%s\" in [agency %s]", name, id);
+	return -1;
+}
+
+/* inih callback: 1 to carry on, 0 to stop at this line. */
+static int config_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+	int rc;
+
+	if (name == NULL) { /* a new section: create agencies with no keys too */
+		if (strncmp(section, AGENCY_SECTION, strlen(AGENCY_SECTION)) == 0) {
+			return agency_get(p, section + strlen(AGENCY_SECTION)) != NULL;
+		}
+		return 1;
+	}
+	if (strcmp(section, "server") == 0) {
+		rc = server_key(p, name, value);
+	} else if (strcmp(section, "limits") == 0) {
+		rc = limits_key(p, name, value);
+	} else if (strncmp(section, AGENCY_SECTION, strlen(AGENCY_SECTION)) == 0) {
+		rc = agency_key(p, section + strlen(AGENCY_SECTION), name, value);
+	} else {
+		snprintf(p->err, sizeof(p->err),
+		         "unknown section [%s] (expected [server], [limits] or [agency ID])",
+		         section);
+		rc = -1;
+	}
+	if (rc < 0 && p->err[0] == '\0') {
+		snprintf(p->err, sizeof(p->err), "out of memory");
+	}
+	return rc == 0;
+}
+
+static int config_check(struct parse *p)
+{
+	struct config *cfg = p->cfg;
+	struct {
+		const char *name;
+		const char *value;
+	} required[] = {
+	    {"listen", cfg->listen_host},
+	    {"certificate", cfg->cert},
+	    {"key", cfg->key},
+	    {"ca", cfg->ca},
+	    {"database", cfg->database},
+	};
+
+	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+		if (required[i].value == NULL) {
+			snprintf(p->err, sizeof(p->err), "[server] %s is required",
+			         required[i].name);
+			return -1;
+		}
+	}
+	if (cfg->n_agencies == 0) {
+		snprintf(p->err, sizeof(p->err),
+		         "no partner agencies: add at least one [agency ID] section");
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->n_agencies; i++) {
+		if (cfg->agencies[i].name == NULL &&
+		    !(cfg->agencies[i].name = strdup(cfg->agencies[i].id))) {
+			return -1;
+		}
+	}
+	if (cfg->limits.page_size > cfg->limits.max_page_size) {
+		snprintf(p->err, sizeof(p->err),
+		         "[limits] page_size (%u) exceeds max_page_size (%u)",
+		         cfg->limits.page_size, cfg->limits.max_page_size);
+		return -1;
+	}
+	return 0;
+}
+
+static void config_defaults(struct config *cfg)
+{
+	cfg->log_level = LOG_LEVEL_INFO;
+	cfg->limits = (struct limits){
+	    .handshake_timeout = 10,
+	    .idle_timeout = 300,
+	    .max_frame = 1024 * 1024,
+	    .max_connections = 10000,
+	    .page_size = 50,
+	    .max_page_size = 500,
+	    .output_buffer = 4 * 1024 * 1024,
+	};
+}
+
+/* Read and check the configuration at path. */
+struct config *config_load(const char *path, char *err, size_t errlen)
+{
+	struct parse p = {0};
+	char *copy = strdup(path);
+	int line;
+
+	p.cfg = calloc(1, sizeof(*p.cfg));
+	if (p.cfg == NULL || copy == NULL || (p.cfg->path = strdup(path)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	config_defaults(p.cfg);
+	p.dir = dirname(copy);
+	line = ini_parse(path, config_handler, &p);
+	if (line == -1) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (line != 0) {
+		snprintf(err, errlen, "%s:%d: %s", path, line,
+		         p.err[0] ? p.err : "syntax error (expected key = value or [section])");
+		goto fail;
+	}
+	if (config_check(&p) < 0) {
+		snprintf(err, errlen, "%s: %s", path, p.err);
+		goto fail;
+	}
+	free(copy);
+	return p.cfg;
+fail:
+	free(copy);
+	config_free(p.cfg);
+	return NULL;
+}
+
+/* Free a configuration. */
+void config_free(struct config *cfg)
+{
+	if (cfg == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < cfg->n_agencies; i++) {
+		for (size_t j = 0; j < cfg->agencies[i].n_accepts; j++) {
+			free(cfg->agencies[i].accepts[j]);
+		}
+		free(cfg->agencies[i].accepts);
+		free(cfg->agencies[i].id);
+		free(cfg->agencies[i].name);
+	}
+	free(cfg->agencies);
+	free(cfg->path);
+	free(cfg->listen_host);
+	free(cfg->listen_port);
+	free(cfg->cert);
+	free(cfg->key);
+	free(cfg->ca);
+	free(cfg->crl);
+	free(cfg->database);
+	free(cfg);
+}
+
+/* Return the index of the agency with this id, or -1. */
+int config_agency_index(const struct config *cfg, const char *id)
+{
+	for (size_t i = 0; i < cfg->n_agencies; i++) {
+		if (strcmp(cfg->agencies[i].id, id) == 0) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+/* Return the agency with this id, or NULL. */
+const struct agency *config_agency(const struct config *cfg, const char *id)
+{
+	int i = config_agency_index(cfg, id);
+
+	return i < 0 ? NULL : &cfg->agencies[i];
+}
+
+/* Say whether agency a receives referrals on form. */
+int agency_accepts(const struct agency *a, const char *form)
+{
+	for (size_t i = 0; i < a->n_accepts; i++) {
+		if (strcmp(a->accepts[i], form) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}

@@ -1,1 +1,94 @@
-/* placeholder: to be written */
+/* Accept TCP connections on the configured address, within the connection limit. */
+#include "listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "session.h"
+
+static void listener_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                            int salen, void *arg)
+{
+	struct hub *hub = arg;
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+	int one = 1;
+
+	(void)l;
+	if (getnameinfo(sa, (socklen_t)salen, host, sizeof(host), port, sizeof(port),
+	                NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		snprintf(host, sizeof(host), "?");
+		snprintf(port, sizeof(port), "?");
+	}
+	if (hub->stopping || hub->n_sessions >= hub->cfg->limits.max_connections) {
+		log_warnx("msg=\"connection refused\" peer=%s:%s reason=\"%s\"", host, port,
+		          hub->stopping ? "stopping" : "connection limit reached");
+		evutil_closesocket(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (session_new(hub, fd) == NULL) {
+		log_error("msg=\"cannot start session\" peer=%s:%s", host, port);
+		return;
+	}
+	log_debug("conn=%llu msg=accepted peer=%s:%s", (unsigned long long)hub->next_session_id,
+	          host, port);
+}
+
+static void listener_error(struct evconnlistener *l, void *arg)
+{
+	int e = EVUTIL_SOCKET_ERROR();
+
+	(void)l;
+	(void)arg;
+	/* Out of descriptors and the like: keep serving the connections we have. */
+	log_error("msg=\"accept failed\" error=\"%s\"", evutil_socket_error_to_string(e));
+}
+
+static void listener_log_bound(evutil_socket_t fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port, sizeof(port),
+	                NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+		log_info("msg=listening address=%s port=%s", host, port);
+	}
+}
+
+/* Bind the configured address and start accepting. */
+int listener_start(struct hub *hub, char *err, size_t errlen)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	int rc;
+
+	rc = getaddrinfo(hub->cfg->listen_host, hub->cfg->listen_port, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "listen %s:%s: %s", hub->cfg->listen_host,
+		         hub->cfg->listen_port, gai_strerror(rc));
+		return -1;
+	}
+	hub->listener = evconnlistener_new_bind(hub->base, listener_accept, hub,
+	                                        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
+	                                        res->ai_addr, (int)res->ai_addrlen);
+	freeaddrinfo(res);
+	if (hub->listener == NULL) {
+		snprintf(err, errlen, "cannot listen on %s:%s: %s", hub->cfg->listen_host,
+		         hub->cfg->listen_port, strerror(errno));
+		return -1;
+	}
+	evconnlistener_set_error_cb(hub->listener, listener_error);
+	listener_log_bound(evconnlistener_get_fd(hub->listener));
+	return 0;
+}

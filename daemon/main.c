@@ -1,1 +1,172 @@
-/* placeholder: to be written */
+/* refexd: the refex hub daemon. */
+#include <event2/event.h>
+#include <getopt.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "hub.h"
+#include "listener.h"
+#include "log.h"
+#include "store.h"
+#include "tls.h"
+
+#ifndef REFEX_VERSION
+#define REFEX_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: refexd --config FILE [--check-config]\n"
+	        "\n"
+	        "The refex hub: partner agencies connect over mutual TLS to exchange referrals.\n"
+	        "\n"
+	        "  -c, --config FILE    configuration file (INI; see the README)\n"
+	        "  -t, --check-config   check the configuration and TLS files, then exit\n"
+	        "  -h, --help           show this help\n"
+	        "  -V, --version        show the version\n"
+	        "\n"
+	        "Signals: SIGTERM or SIGINT stop gracefully (in-flight writes finish).\n");
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	log_info("msg=signal signal=%s", sig == SIGTERM ? "TERM" : "INT");
+	hub_stop(arg);
+}
+
+static SSL_CTX *load_tls(const struct config *cfg, char *err, size_t errlen)
+{
+	struct tls_paths paths = {
+	    .cert = cfg->cert, .key = cfg->key, .ca = cfg->ca, .crl = cfg->crl};
+
+	return tls_server_ctx_new(&paths, err, errlen);
+}
+
+static int run(struct config *cfg)
+{
+	char err[512];
+	struct event_base *base = NULL;
+	struct event *sigterm = NULL, *sigint = NULL;
+	struct store *st = NULL;
+	struct hub *hub = NULL;
+	SSL_CTX *tls = load_tls(cfg, err, sizeof(err));
+	int rc = 1;
+
+	if (tls == NULL) {
+		log_error("msg=\"cannot set up TLS\" reason=\"%s\"", err);
+		return 1;
+	}
+	if ((base = event_base_new()) == NULL) {
+		log_error("msg=\"cannot create the event loop\"");
+		goto done;
+	}
+	if ((st = store_open(cfg->database, base, err, sizeof(err))) == NULL) {
+		log_error("msg=\"cannot open the database\" path=%s reason=\"%s\"", cfg->database,
+		          err);
+		goto done;
+	}
+	if ((hub = hub_new(base, cfg, tls, st)) == NULL ||
+	    listener_start(hub, err, sizeof(err)) < 0) {
+		log_error("msg=\"cannot start\" reason=\"%s\"", hub ? err : "out of memory");
+		goto done;
+	}
+	sigterm = evsignal_new(base, SIGTERM, on_stop_signal, hub);
+	sigint = evsignal_new(base, SIGINT, on_stop_signal, hub);
+	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 ||
+	    evsignal_add(sigint, NULL) < 0) {
+		log_error("msg=\"cannot install signal handlers\"");
+		goto done;
+	}
+	log_info("msg=started version=%s agencies=%zu database=%s", REFEX_VERSION, cfg->n_agencies,
+	         cfg->database);
+	event_base_dispatch(base);
+	rc = 0;
+done:
+	/* Closing the store runs the callbacks of any write still in flight. */
+	store_close(st);
+	if (sigterm) {
+		event_free(sigterm);
+	}
+	if (sigint) {
+		event_free(sigint);
+	}
+	hub_free(hub);
+	if (base) {
+		event_base_free(base);
+	}
+	SSL_CTX_free(tls);
+	if (rc == 0) {
+		log_info("msg=stopped");
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *path = NULL;
+	bool check = false;
+	struct config *cfg;
+	char err[768];
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("refexd %s\n", REFEX_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (path == NULL || optind != argc) {
+		fprintf(stderr, "refexd: %s\n",
+		        path == NULL ? "--config FILE is required" : "unexpected argument");
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if ((cfg = config_load(path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "refexd: %s\n", err);
+		return 1;
+	}
+	log_set_level((enum log_level)cfg->log_level);
+	if (check) {
+		SSL_CTX *tls = load_tls(cfg, err, sizeof(err));
+
+		if (tls == NULL) {
+			fprintf(stderr, "refexd: %s\n", err);
+		} else {
+			printf("refexd: configuration ok (%zu agencies)\n", cfg->n_agencies);
+		}
+		SSL_CTX_free(tls);
+		config_free(cfg);
+		return tls ? 0 : 1;
+	}
+	rc = run(cfg);
+	config_free(cfg);
+	return rc;
+}

@@ -1,1 +1,447 @@
-/* placeholder: to be written */
+/* One partner connection: handshake, identity, framing, dispatch, replies, back-pressure. */
+#include "session.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "handlers.h"
+#include "log.h"
+#include "pbcheck.h"
+#include "transport.h"
+
+enum session_state {
+	SESSION_HANDSHAKE, /* TLS handshake under way */
+	SESSION_OPEN,      /* reading requests */
+	SESSION_CLOSING,   /* flushing the last replies, then closing */
+	SESSION_DEAD,      /* transport gone; freed when the last reference drops */
+};
+
+struct session {
+	uint64_t id;
+	struct hub *hub;
+	struct bufferevent *bev;
+	struct identity who;
+	int agency; /* index in hub->cfg->agencies, -1 before the handshake */
+	enum session_state state;
+	bool greeted;
+	bool paused; /* reading stopped: the peer is not reading its replies */
+	unsigned refs;
+	TAILQ_ENTRY(session) all;
+	TAILQ_ENTRY(session) peers;
+};
+
+static void session_process(struct session *s);
+
+static const char *const state_names[] = {"handshake", "open", "closing", "dead"};
+
+static void session_enter(struct session *s, enum session_state next)
+{
+	log_debug("conn=%llu msg=state from=%s to=%s", (unsigned long long)s->id,
+	          state_names[s->state], state_names[next]);
+	s->state = next;
+}
+
+static size_t session_output_limit(const struct session *s)
+{
+	return s->hub->cfg->limits.output_buffer;
+}
+
+static void session_send_message(struct session *s, const ProtobufCMessage *msg)
+{
+	struct evbuffer *out;
+	struct evbuffer_iovec v;
+	uint8_t hdr[FRAME_HEADER_LEN];
+	size_t n;
+
+	if (s->state != SESSION_OPEN && s->state != SESSION_CLOSING) {
+		return;
+	}
+	out = bufferevent_get_output(s->bev);
+	n = protobuf_c_message_get_packed_size(msg);
+	frame_put_header(hdr, (uint32_t)n);
+	if (evbuffer_add(out, hdr, sizeof(hdr)) < 0 || evbuffer_reserve_space(out, n, &v, 1) < 1) {
+		session_close(s, "out of memory");
+		return;
+	}
+	v.iov_len = protobuf_c_message_pack(msg, v.iov_base);
+	evbuffer_commit_space(out, &v, 1);
+	if (!s->paused && evbuffer_get_length(out) > session_output_limit(s)) {
+		/* Back-pressure: a peer that does not read its replies may not send more. */
+		s->paused = true;
+		bufferevent_disable(s->bev, EV_READ);
+		log_debug("conn=%llu msg=\"reading paused\" queued=%zu", (unsigned long long)s->id,
+		          evbuffer_get_length(out));
+	}
+}
+
+/* Queue a response frame. */
+void session_send_response(struct session *s, const Refex__Response *resp)
+{
+	Refex__ServerMessage m = REFEX__SERVER_MESSAGE__INIT;
+
+	m.body_case = REFEX__SERVER_MESSAGE__BODY_RESPONSE;
+	m.response = (Refex__Response *)resp;
+	session_send_message(s, &m.base);
+}
+
+/* Queue an event frame to every greeted session of an agency. */
+void session_notify_agency(struct hub *hub, int agency, const Refex__Event *ev)
+{
+	Refex__ServerMessage m = REFEX__SERVER_MESSAGE__INIT;
+	struct session *s;
+
+	if (agency < 0 || (size_t)agency >= hub->cfg->n_agencies) {
+		return;
+	}
+	m.body_case = REFEX__SERVER_MESSAGE__BODY_EVENT;
+	m.event = (Refex__Event *)ev;
+	TAILQ_FOREACH(s, &hub->by_agency[agency], peers)
+	{
+		session_send_message(s, &m.base);
+	}
+}
+
+static void session_refuse(struct session *s, uint64_t id, Refex__StatusCode code,
+                           const char *message)
+{
+	Refex__Response r = REFEX__RESPONSE__INIT;
+	Refex__Status st = REFEX__STATUS__INIT;
+
+	r.has_id = id != 0;
+	r.id = id;
+	st.has_code = 1;
+	st.code = code;
+	st.message = (char *)message;
+	r.status = &st;
+	session_send_response(s, &r);
+}
+
+static void session_close_after_flush(struct session *s, const char *why)
+{
+	if (s->state != SESSION_OPEN) {
+		return;
+	}
+	log_info("conn=%llu msg=closing reason=\"%s\"", (unsigned long long)s->id, why);
+	session_enter(s, SESSION_CLOSING);
+	bufferevent_disable(s->bev, EV_READ);
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
+		session_close(s, why);
+	}
+}
+
+static void session_bad_frame(struct session *s, uint64_t id, Refex__StatusCode code,
+                              const char *message)
+{
+	log_warnx("conn=%llu agency=%s msg=\"bad frame\" reason=\"%s\"", (unsigned long long)s->id,
+	          s->who.agency, message);
+	session_refuse(s, id, code, message);
+	session_close_after_flush(s, "bad frame");
+}
+
+static uint64_t session_peek_id(const uint8_t *data, size_t len)
+{
+	Refex__RequestHeader *h = refex__request_header__unpack(NULL, len, data);
+	uint64_t id = h && h->has_id ? h->id : 0;
+
+	refex__request_header__free_unpacked(h, NULL);
+	return id;
+}
+
+static void session_undecodable(struct session *s, const uint8_t *data, size_t len)
+{
+	struct pbcheck_result res;
+	Refex__Response r = REFEX__RESPONSE__INIT;
+	Refex__Status st = REFEX__STATUS__INIT;
+	char message[600];
+
+	if (pbcheck_explain(&refex__request__descriptor, data, len, &res) !=
+	    PBCHECK_MISSING_REQUIRED) {
+		snprintf(message, sizeof(message), "malformed request: %s", res.message);
+		session_bad_frame(s, session_peek_id(data, len), REFEX__STATUS_CODE__STATUS_INVALID,
+		                  message);
+		return;
+	}
+	/* Well-formed protobuf lacking a required field: an invalid request, not a broken peer. */
+	snprintf(message, sizeof(message), "%s: %s", res.path, res.message);
+	r.has_id = 1;
+	r.id = session_peek_id(data, len);
+	st.has_code = 1;
+	st.code = REFEX__STATUS_CODE__STATUS_INVALID;
+	st.message = message;
+	st.field = res.path;
+	r.status = &st;
+	session_send_response(s, &r);
+}
+
+/* Handle one whole frame, or say there is none yet. Returns 1 to carry on, 0 to stop. */
+static int session_one_frame(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t avail = evbuffer_get_length(in), len;
+	uint8_t hdr[FRAME_HEADER_LEN];
+	const uint8_t *payload;
+	Refex__Request *req;
+	char message[128];
+
+	evbuffer_copyout(in, hdr, avail < sizeof(hdr) ? avail : sizeof(hdr));
+	switch (frame_parse(hdr, avail, s->hub->cfg->limits.max_frame, &len)) {
+	case FRAME_NEED_MORE:
+		return 0;
+	case FRAME_BAD:
+		if (len == 0) {
+			session_bad_frame(s, 0, REFEX__STATUS_CODE__STATUS_INVALID,
+			                  "empty frame (length 0)");
+		} else {
+			snprintf(message, sizeof(message),
+			         "frame of %zu bytes exceeds the limit of %u bytes", len,
+			         s->hub->cfg->limits.max_frame);
+			session_bad_frame(s, 0, REFEX__STATUS_CODE__STATUS_TOO_LARGE, message);
+		}
+		return 0;
+	case FRAME_OK:
+		break;
+	}
+	payload = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HEADER_LEN + len));
+	if (payload == NULL) {
+		session_close(s, "out of memory");
+		return 0;
+	}
+	payload += FRAME_HEADER_LEN;
+	req = refex__request__unpack(NULL, len, payload);
+	if (req == NULL) {
+		session_undecodable(s, payload, len);
+	}
+	evbuffer_drain(in, FRAME_HEADER_LEN + len);
+	if (req != NULL) {
+		handlers_dispatch(s, req);
+	}
+	return s->state == SESSION_OPEN && !s->paused;
+}
+
+static void session_process(struct session *s)
+{
+	session_ref(s);
+	while (s->state == SESSION_OPEN && !s->paused && session_one_frame(s)) {
+	}
+	session_unref(s);
+}
+
+static void session_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	session_process(arg);
+}
+
+static void session_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	size_t queued = evbuffer_get_length(bufferevent_get_output(bev));
+
+	if (s->state == SESSION_CLOSING && queued == 0) {
+		session_close(s, "closed after reply");
+		return;
+	}
+	if (s->paused && s->state == SESSION_OPEN && !s->hub->stopping &&
+	    queued <= session_output_limit(s) / 2) {
+		s->paused = false;
+		bufferevent_enable(bev, EV_READ);
+		log_debug("conn=%llu msg=\"reading resumed\"", (unsigned long long)s->id);
+		session_process(s); /* requests may already be buffered */
+	}
+}
+
+static void session_handshake_done(struct session *s)
+{
+	const struct limits *l = &s->hub->cfg->limits;
+	struct timeval idle = {.tv_sec = l->idle_timeout};
+	char err[256];
+
+	if (transport_peer_identity(s->bev, &s->who, err, sizeof(err)) < 0) {
+		log_warnx("conn=%llu msg=\"handshake refused\" reason=\"%s\" serial=%s "
+		          "fingerprint=%s",
+		          (unsigned long long)s->id, err, s->who.serial[0] ? s->who.serial : "-",
+		          s->who.fingerprint[0] ? s->who.fingerprint : "-");
+		session_close(s, "bad certificate");
+		return;
+	}
+	session_enter(s, SESSION_OPEN);
+	s->agency = config_agency_index(s->hub->cfg, s->who.agency);
+	if (s->agency < 0) {
+		log_warnx("conn=%llu msg=\"handshake refused\" reason=\"agency not in the "
+		          "partnership\" agency=%s serial=%s",
+		          (unsigned long long)s->id, s->who.agency, s->who.serial);
+		snprintf(err, sizeof(err), "agency \"%s\" is not a partner in this network",
+		         s->who.agency);
+		session_refuse(s, 0, REFEX__STATUS_CODE__STATUS_FORBIDDEN, err);
+		session_close_after_flush(s, "agency not in the partnership");
+		return;
+	}
+	/* A peer that neither sends nor reads for the idle time is dropped. */
+	bufferevent_set_timeouts(s->bev, &idle, &idle);
+	log_info("conn=%llu msg=connected agency=%s serial=%s", (unsigned long long)s->id,
+	         s->who.agency, s->who.serial);
+	session_process(s);
+}
+
+static void session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+	char why[256];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		session_handshake_done(s);
+		return;
+	}
+	if (s->state == SESSION_HANDSHAKE) {
+		if (what & BEV_EVENT_TIMEOUT) {
+			snprintf(why, sizeof(why), "handshake timed out");
+		} else {
+			transport_describe_error(bev, why, sizeof(why));
+		}
+		log_warnx("conn=%llu msg=\"handshake refused\" reason=\"%s\"",
+		          (unsigned long long)s->id, why);
+		session_close(s, "handshake failed");
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		session_close(s, "idle timeout");
+	} else if (what & BEV_EVENT_ERROR) {
+		transport_describe_error(bev, why, sizeof(why));
+		session_close(s, why);
+	} else {
+		session_close(s, "closed by peer");
+	}
+}
+
+/* Take over an accepted socket and start its TLS handshake. */
+struct session *session_new(struct hub *hub, evutil_socket_t fd)
+{
+	struct timeval hs = {.tv_sec = hub->cfg->limits.handshake_timeout};
+	struct session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL || (s->bev = transport_accept(hub->base, hub->tls, fd)) == NULL) {
+		free(s);
+		evutil_closesocket(fd);
+		return NULL;
+	}
+	s->id = ++hub->next_session_id;
+	s->hub = hub;
+	s->agency = -1;
+	s->refs = 1; /* the hub's list */
+	s->state = SESSION_HANDSHAKE;
+	TAILQ_INSERT_TAIL(&hub->sessions, s, all);
+	hub->n_sessions++;
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_WRITE, hub->cfg->limits.output_buffer / 2, 0);
+	bufferevent_set_timeouts(s->bev, &hs, &hs);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	return s;
+}
+
+/* Close a session now. */
+void session_close(struct session *s, const char *why)
+{
+	struct hub *hub = s->hub;
+
+	if (s->state == SESSION_DEAD) {
+		return;
+	}
+	if (s->state != SESSION_HANDSHAKE) {
+		log_info("conn=%llu msg=disconnected agency=%s reason=\"%s\"",
+		         (unsigned long long)s->id, s->who.agency, why);
+	}
+	if (s->greeted) {
+		TAILQ_REMOVE(&hub->by_agency[s->agency], s, peers);
+		s->greeted = false;
+	}
+	session_enter(s, SESSION_DEAD);
+	TAILQ_REMOVE(&hub->sessions, s, all);
+	hub->n_sessions--;
+	transport_close(s->bev);
+	s->bev = NULL;
+	session_unref(s);
+}
+
+/* Hold a reference across an asynchronous operation. */
+void session_ref(struct session *s)
+{
+	s->refs++;
+}
+
+/* Drop a reference; free the session when the last one goes. */
+void session_unref(struct session *s)
+{
+	if (--s->refs == 0) {
+		free(s);
+	}
+}
+
+/* Say whether replies can still be sent on s. */
+bool session_is_open(const struct session *s)
+{
+	return s->state == SESSION_OPEN || s->state == SESSION_CLOSING;
+}
+
+/* Return the hub s belongs to. */
+struct hub *session_hub(const struct session *s)
+{
+	return s->hub;
+}
+
+/* Return the connection id used in logs. */
+uint64_t session_id(const struct session *s)
+{
+	return s->id;
+}
+
+/* Return the verified identity of the peer. */
+const struct identity *session_identity(const struct session *s)
+{
+	return &s->who;
+}
+
+/* Say whether the peer has said Hello. */
+bool session_is_greeted(const struct session *s)
+{
+	return s->greeted;
+}
+
+/* Record that the peer said Hello. */
+void session_set_greeted(struct session *s)
+{
+	if (!s->greeted) {
+		s->greeted = true;
+		TAILQ_INSERT_TAIL(&s->hub->by_agency[s->agency], s, peers);
+	}
+}
+
+/* Say whether every session has sent everything it queued. */
+bool session_all_flushed(struct hub *hub)
+{
+	struct session *s;
+
+	TAILQ_FOREACH(s, &hub->sessions, all)
+	{
+		if (s->state != SESSION_HANDSHAKE &&
+		    evbuffer_get_length(bufferevent_get_output(s->bev)) > 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Stop reading requests on every session. */
+void session_stop_reading_all(struct hub *hub)
+{
+	struct session *s;
+
+	TAILQ_FOREACH(s, &hub->sessions, all)
+	{
+		bufferevent_disable(s->bev, EV_READ);
+		s->paused = true;
+	}
+}

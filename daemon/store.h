@@ -97,8 +97,7 @@ void store_new_id(char *id);
 int store_insert(struct store *st, const struct store_new_referral *r, store_done_cb cb, void *arg);
 
 /* Queue a conditional state change with its history entry for the next group commit. */
-int store_change_state(struct store *st, const struct store_change *c, store_done_cb cb,
-		       void *arg);
+int store_change_state(struct store *st, const struct store_change *c, store_done_cb cb, void *arg);
 
 /* Read one referral with client, consent, form data and history into *out. */
 enum store_status store_get(struct store *st, const char *id, Refex__Referral **out);
@@ -108,7 +107,7 @@ void store_referral_free(Refex__Referral *r);
 
 /* Read one page of an agency's inbox or sent list, newest first. */
 enum store_status store_list(struct store *st, const struct store_query *q,
-			     struct store_page *page);
+                             struct store_page *page);
 
 /* Free what store_list() put in page. */
 void store_page_free(struct store_page *page);

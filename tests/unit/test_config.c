@@ -1,1 +1,116 @@
-/* placeholder: to be written */
+/* refexd's configuration: good files load, bad ones are refused naming the line and the problem. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char dir[] = "/tmp/refex-config-XXXXXX";
+static char path[512];
+
+static void setup(void)
+{
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/refexd.ini", dir);
+}
+
+static void teardown(void)
+{
+	unlink(path);
+	rmdir(dir);
+}
+
+static struct config *load(const char *text, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+	err[0] = '\0';
+	return config_load(path, err, errlen);
+}
+
+#define SERVER                                                                                     \
+	"[server]\nlisten = 127.0.0.1:0\ncertificate = server.crt\nkey = /etc/refex/server.key\n"  \
+	"ca = ca/ca.crt\ndatabase = refex.db\n"
+
+TestSuite(config, .init = setup, .fini = teardown);
+
+Test(config, loads_a_whole_file)
+{
+	char err[512], want[600];
+	struct config *cfg =
+	    load(SERVER "log_level = debug\n[limits]\nmax_frame = 65536\n"
+	                "[agency north-advice]\nname = North Advice\naccepts = food_support, "
+	                "debt_advice\n[agency eastside-housing]\naccepts = housing_support\n",
+	         err, sizeof(err));
+
+	cr_assert_not_null(cfg, "%s", err);
+	cr_expect_str_eq(cfg->listen_host, "127.0.0.1");
+	cr_expect_str_eq(cfg->listen_port, "0");
+	snprintf(want, sizeof(want), "%s/server.crt", dir);
+	cr_expect_str_eq(cfg->cert, want, "relative paths are relative to the config file");
+	cr_expect_str_eq(cfg->key, "/etc/refex/server.key");
+	cr_expect_null(cfg->crl);
+	cr_expect_eq(cfg->limits.max_frame, 65536);
+	cr_expect_eq(cfg->limits.idle_timeout, 300, "defaults apply");
+	cr_expect_eq(cfg->n_agencies, 2);
+	cr_expect_str_eq(config_agency(cfg, "north-advice")->name, "North Advice");
+	cr_expect_str_eq(config_agency(cfg, "eastside-housing")->name, "eastside-housing");
+	cr_expect(agency_accepts(config_agency(cfg, "north-advice"), "debt_advice"));
+	cr_expect_not(agency_accepts(config_agency(cfg, "north-advice"), "housing_support"));
+	cr_expect_null(config_agency(cfg, "nobody"));
+	config_free(cfg);
+}
+
+struct bad {
+	const char *text;
+	const char *expect;
+};
+
+Test(config, refuses_bad_files_with_reasons)
+{
+	static const struct bad cases[] = {
+	    {SERVER "[agency a]\naccepts = pizza\n", "unknown form \"pizza\""},
+	    {SERVER "[agency Bad_Id]\n", "agency id"},
+	    {SERVER "colour = blue\n[agency a]\n", "unknown key \"colour\""},
+	    {SERVER "[limits]\nmax_frame = lots\n[agency a]\n", "max_frame"},
+	    {SERVER "[limits]\nidle_timeout = -5\n[agency a]\n", "idle_timeout"},
+	    {SERVER "[weird]\n[agency a]\n", "unknown section"},
+	    {SERVER, "no partner agencies"},
+	    {"[server]\nlisten = 127.0.0.1:0\n[agency a]\n", "certificate is required"},
+	    {"[server]\nlisten = nowhere\n", "listen"},
+	    {SERVER "log_level = loud\n[agency a]\n", "log_level"},
+	};
+	char err[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config *cfg = load(cases[i].text, err, sizeof(err));
+
+		cr_expect_null(cfg, "case %zu should be refused", i);
+		cr_expect(strstr(err, cases[i].expect) != NULL, "case %zu: \"%s\" lacks \"%s\"", i,
+		          err, cases[i].expect);
+		config_free(cfg);
+	}
+}
+
+Test(config, names_the_line)
+{
+	char err[512];
+	struct config *cfg = load(SERVER "[agency a]\naccepts = nonsense\n", err, sizeof(err));
+
+	cr_expect_null(cfg);
+	cr_expect(strstr(err, ":9:") != NULL, "error names line 9: %s", err);
+}
+
+Test(config, missing_file)
+{
+	char err[512];
+	struct config *cfg = config_load("/nonexistent/refexd.ini", err, sizeof(err));
+
+	cr_expect_null(cfg);
+	cr_expect(strstr(err, "cannot open") != NULL, "%s", err);
+}

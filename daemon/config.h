@@ -1,0 +1,56 @@
+/* refexd's configuration: an INI file naming the listener, TLS files, store, limits and partners.
+ */
+#ifndef REFEX_CONFIG_H
+#define REFEX_CONFIG_H
+
+#include <stddef.h>
+
+/* One partner agency and the forms it receives. */
+struct agency {
+	char *id;
+	char *name;
+	char **accepts; /* form names */
+	size_t n_accepts;
+};
+
+struct limits {
+	unsigned handshake_timeout; /* seconds */
+	unsigned idle_timeout;      /* seconds */
+	unsigned max_frame;         /* bytes */
+	unsigned max_connections;
+	unsigned page_size;
+	unsigned max_page_size;
+	unsigned output_buffer; /* bytes queued to a peer before we stop reading from it */
+};
+
+struct config {
+	char *path;
+	char *listen_host;
+	char *listen_port;
+	char *cert; /* absolute or relative to the working directory */
+	char *key;
+	char *ca;
+	char *crl; /* NULL: no CRL */
+	char *database;
+	int log_level;
+	struct limits limits;
+	struct agency *agencies;
+	size_t n_agencies;
+};
+
+/* Read and check the configuration at path. Returns NULL with a reason (and line) in err. */
+struct config *config_load(const char *path, char *err, size_t errlen);
+
+/* Free a configuration. NULL is fine. */
+void config_free(struct config *cfg);
+
+/* Return the agency with this id, or NULL if it is not a partner. */
+const struct agency *config_agency(const struct config *cfg, const char *id);
+
+/* Return the index of the agency with this id, or -1. */
+int config_agency_index(const struct config *cfg, const char *id);
+
+/* Say whether agency a receives referrals on form. */
+int agency_accepts(const struct agency *a, const char *form);
+
+#endif

@@ -1,0 +1,44 @@
+/* The hub: what every connection shares (configuration, TLS context, store, sessions). */
+#ifndef REFEX_HUB_H
+#define REFEX_HUB_H
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "config.h"
+#include "store.h"
+
+struct session;
+TAILQ_HEAD(session_list, session);
+
+struct hub {
+	struct event_base *base;
+	struct config *cfg;
+	SSL_CTX *tls;
+	struct store *store;
+	struct evconnlistener *listener;
+	struct session_list sessions;   /* every connection */
+	struct session_list *by_agency; /* greeted sessions, one list per cfg agency */
+	size_t n_sessions;
+	uint64_t next_session_id;
+	bool stopping;
+	struct event *stop_timer;
+	int stop_waited_ms;
+	int exit_code;
+};
+
+/* Make a hub for cfg, tls and store; takes ownership of none of them. */
+struct hub *hub_new(struct event_base *base, struct config *cfg, SSL_CTX *tls, struct store *st);
+
+/* Free the hub (sessions must already be gone). NULL is fine. */
+void hub_free(struct hub *hub);
+
+/* Start a graceful stop: stop accepting, finish in-flight writes and replies, then leave the loop.
+ */
+void hub_stop(struct hub *hub);
+
+#endif

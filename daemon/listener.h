@@ -1,0 +1,10 @@
+/* The TCP listener: binds the configured address and hands connections to sessions. */
+#ifndef REFEX_LISTENER_H
+#define REFEX_LISTENER_H
+
+#include "hub.h"
+
+/* Bind hub->cfg's listen address and start accepting; logs the bound port. Returns 0 or -1. */
+int listener_start(struct hub *hub, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,55 @@
+/* One partner connection: TLS handshake, framing, dispatch and replies. */
+#ifndef REFEX_SESSION_H
+#define REFEX_SESSION_H
+
+#include <event2/util.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hub.h"
+#include "identity.h"
+#include "refex.pb-c.h"
+
+/* Take over an accepted socket and start its TLS handshake. Returns NULL on failure (fd closed). */
+struct session *session_new(struct hub *hub, evutil_socket_t fd);
+
+/* Hold a reference across an asynchronous operation. */
+void session_ref(struct session *s);
+
+/* Drop a reference; the session is freed when the last one goes. */
+void session_unref(struct session *s);
+
+/* Say whether replies can still be sent on s. */
+bool session_is_open(const struct session *s);
+
+/* Return the hub s belongs to. */
+struct hub *session_hub(const struct session *s);
+
+/* Return the connection id used in logs. */
+uint64_t session_id(const struct session *s);
+
+/* Return the verified identity of the peer (valid once the handshake is done). */
+const struct identity *session_identity(const struct session *s);
+
+/* Say whether the peer has said Hello. */
+bool session_is_greeted(const struct session *s);
+
+/* Record that the peer said Hello: it now receives pushed events for its agency. */
+void session_set_greeted(struct session *s);
+
+/* Queue a response frame. */
+void session_send_response(struct session *s, const Refex__Response *resp);
+
+/* Queue an event frame to every greeted session of agency (a cfg agency index). */
+void session_notify_agency(struct hub *hub, int agency, const Refex__Event *ev);
+
+/* Close a session now (e.g. on shutdown). */
+void session_close(struct session *s, const char *why);
+
+/* Say whether every session has sent everything it queued. */
+bool session_all_flushed(struct hub *hub);
+
+/* Stop reading requests on every session (shutdown: finish what is in flight). */
+void session_stop_reading_all(struct hub *hub);
+
+#endif

@@ -1,0 +1,81 @@
+/* TLS connections on libevent's OpenSSL bufferevents. */
+#include "transport.h"
+
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <stdio.h>
+
+#include "tls.h"
+
+/* Wrap an accepted socket in a TLS bufferevent that starts the server handshake. */
+struct bufferevent *transport_accept(struct event_base *base, SSL_CTX *ctx, evutil_socket_t fd)
+{
+	struct bufferevent *bev;
+	SSL *ssl = SSL_new(ctx);
+
+	if (ssl == NULL) {
+		return NULL;
+	}
+	bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	                                     BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+	}
+	return bev;
+}
+
+/* Read the identity from the verified peer certificate after the handshake. */
+int transport_peer_identity(struct bufferevent *bev, struct identity *id, char *err, size_t errlen)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+
+	if (cert == NULL) {
+		snprintf(err, errlen, "no client certificate");
+		return -1;
+	}
+	if (SSL_get_verify_result(ssl) != X509_V_OK) {
+		snprintf(err, errlen, "client certificate not verified: %s",
+		         tls_verify_error_text(SSL_get_verify_result(ssl)));
+		return -1;
+	}
+	if (identity_from_cert(cert, id, err, errlen) < 0) {
+		identity_cert_ids(cert, id); /* so the refusal can be logged by serial */
+		return -1;
+	}
+	return 0;
+}
+
+/* Describe why the TLS layer of bev failed. */
+void transport_describe_error(struct bufferevent *bev, char *buf, size_t len)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	unsigned long e = bufferevent_get_openssl_error(bev);
+	long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+
+	if (vr != X509_V_OK) {
+		snprintf(buf, len, "%s", tls_verify_error_text(vr));
+	} else if (e != 0) {
+		const char *r = ERR_reason_error_string(e);
+
+		snprintf(buf, len, "%s", r ? r : "TLS error");
+	} else {
+		snprintf(buf, len, "connection closed");
+	}
+	/* Drain what remains so it is not blamed on the next connection. */
+	while (bufferevent_get_openssl_error(bev) != 0) {
+	}
+}
+
+/* Send close_notify (when the handshake finished) and free the bufferevent. */
+void transport_close(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	if (ssl != NULL && SSL_is_init_finished(ssl)) {
+		/* Best effort: the socket may already be gone. */
+		SSL_shutdown(ssl);
+	}
+	ERR_clear_error();
+	bufferevent_free(bev);
+}

@@ -1,0 +1,26 @@
+/*
+ * The TLS transport of a connection: the only daemon code that calls SSL_*.
+ * A connection is a libevent OpenSSL bufferevent in accepting mode.
+ */
+#ifndef REFEX_TRANSPORT_H
+#define REFEX_TRANSPORT_H
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "identity.h"
+
+/* Wrap an accepted socket in a TLS bufferevent that starts the server handshake. */
+struct bufferevent *transport_accept(struct event_base *base, SSL_CTX *ctx, evutil_socket_t fd);
+
+/* Read the identity from the verified peer certificate after the handshake. Returns 0 or -1. */
+int transport_peer_identity(struct bufferevent *bev, struct identity *id, char *err, size_t errlen);
+
+/* Describe, in plain words, why the TLS layer of bev failed. */
+void transport_describe_error(struct bufferevent *bev, char *buf, size_t len);
+
+/* Send close_notify (when the handshake finished) and free the bufferevent. */
+void transport_close(struct bufferevent *bev);
+
+#endif
