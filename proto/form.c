@@ -1,1 +1,71 @@
-/* placeholder: to be written */
+/* The agreed forms registry, and the check that form data is complete. */
+#include "form.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "forms/debt_advice.pb-c.h"
+#include "forms/food_support.pb-c.h"
+#include "forms/housing_support.pb-c.h"
+
+/* Kept sorted by name: form_at() promises name order. */
+static const struct form forms[] = {
+    {"debt_advice", 1, "Debt advice", &refex__forms__debt_advice__descriptor},
+    {"food_support", 1, "Food support", &refex__forms__food_support__descriptor},
+    {"housing_support", 1, "Housing support", &refex__forms__housing_support__descriptor},
+};
+
+#define N_FORMS (sizeof(forms) / sizeof(forms[0]))
+
+/* Return the registered form called name, or NULL. */
+const struct form *form_find(const char *name)
+{
+	size_t i;
+
+	if (!name)
+		return NULL;
+	for (i = 0; i < N_FORMS; i++)
+		if (strcmp(forms[i].name, name) == 0)
+			return &forms[i];
+	return NULL;
+}
+
+/* Return the number of registered forms. */
+size_t form_count(void)
+{
+	return N_FORMS;
+}
+
+/* Return the i-th registered form in name order, or NULL past the end. */
+const struct form *form_at(size_t i)
+{
+	return i < N_FORMS ? &forms[i] : NULL;
+}
+
+/* Check that data decodes as form f with every required field present. */
+int form_check(const struct form *f, const uint8_t *data, size_t len, struct pbcheck_result *res)
+{
+	struct pbcheck_result local;
+	ProtobufCMessage *msg;
+
+	if (!res)
+		res = &local;
+	memset(res, 0, sizeof(*res));
+	if (!f) {
+		res->problem = PBCHECK_MALFORMED;
+		snprintf(res->message, sizeof(res->message), "unknown form");
+		return -1;
+	}
+	/* protobuf-c is the judge of validity; pbcheck only explains a refusal. */
+	msg = protobuf_c_message_unpack(f->desc, NULL, len, data);
+	if (msg) {
+		protobuf_c_message_free_unpacked(msg, NULL);
+		return 0;
+	}
+	if (pbcheck_explain(f->desc, data, len, res) == PBCHECK_OK) {
+		res->problem = PBCHECK_MALFORMED;
+		snprintf(res->message, sizeof(res->message), "form data does not decode as %s",
+		         f->name);
+	}
+	return -1;
+}

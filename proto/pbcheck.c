@@ -1,1 +1,254 @@
-/* placeholder: to be written */
+/* Walk protobuf wire format against a descriptor to name the first problem. */
+#include "pbcheck.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum wire {
+	WIRE_VARINT = 0,
+	WIRE_64BIT = 1,
+	WIRE_LEN = 2,
+	WIRE_START_GROUP = 3,
+	WIRE_END_GROUP = 4,
+	WIRE_32BIT = 5,
+};
+
+struct walk {
+	struct pbcheck_result *res;
+};
+
+static const char *wire_name(unsigned w)
+{
+	static const char *names[] = {"varint",      "64-bit",    "length-delimited",
+	                              "start-group", "end-group", "32-bit"};
+
+	return w < sizeof(names) / sizeof(names[0]) ? names[w] : "invalid";
+}
+
+/* Record the first problem; later ones are consequences. */
+static enum pbcheck_problem fail(struct walk *w, enum pbcheck_problem p, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static enum pbcheck_problem fail(struct walk *w, enum pbcheck_problem p, const char *fmt, ...)
+{
+	va_list ap;
+
+	w->res->problem = p;
+	va_start(ap, fmt);
+	vsnprintf(w->res->message, sizeof(w->res->message), fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+/* Append ".name" (or "name" at the top) and, for repeated fields, "[i]". */
+static void path_push(struct walk *w, const ProtobufCFieldDescriptor *f, long idx)
+{
+	char *p = w->res->path;
+	size_t cap = sizeof(w->res->path), len = strnlen(p, cap);
+	int n;
+
+	n = snprintf(p + len, cap - len, "%s%s", len ? "." : "", f->name);
+	if (n > 0 && (size_t)n < cap - len && idx >= 0)
+		snprintf(p + len + n, cap - len - n, "[%ld]", idx);
+}
+
+static void path_pop(struct walk *w, size_t len)
+{
+	w->res->path[len] = '\0';
+}
+
+/* Read a varint of at most 10 bytes; return its length or 0 when bad. */
+static size_t read_varint(const uint8_t *p, size_t avail, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; i < avail && i < 10; i++) {
+		v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+		if (!(p[i] & 0x80)) {
+			*out = v;
+			return i + 1;
+		}
+	}
+	return 0;
+}
+
+static unsigned natural_wire(ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return WIRE_64BIT;
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_FLOAT:
+		return WIRE_32BIT;
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_BYTES:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return WIRE_LEN;
+	default:
+		return WIRE_VARINT;
+	}
+}
+
+/* Check that a packed repeated field's payload holds whole elements. */
+static int packed_ok(const ProtobufCFieldDescriptor *f, const uint8_t *p, size_t len)
+{
+	uint64_t v;
+	size_t n;
+
+	switch (natural_wire(f->type)) {
+	case WIRE_64BIT:
+		return len % 8 == 0;
+	case WIRE_32BIT:
+		return len % 4 == 0;
+	default:
+		while (len > 0) {
+			if (!(n = read_varint(p, len, &v)))
+				return 0;
+			p += n;
+			len -= n;
+		}
+		return 1;
+	}
+}
+
+/* Skip the value of one field; return its length in bytes or 0 when truncated. */
+static size_t value_len(unsigned wire, const uint8_t *p, size_t avail, size_t *hdr)
+{
+	uint64_t v;
+	size_t n;
+
+	*hdr = 0;
+	switch (wire) {
+	case WIRE_VARINT:
+		return read_varint(p, avail, &v);
+	case WIRE_64BIT:
+		return avail >= 8 ? 8 : 0;
+	case WIRE_32BIT:
+		return avail >= 4 ? 4 : 0;
+	default: /* WIRE_LEN */
+		if (!(n = read_varint(p, avail, &v)) || v > avail - n)
+			return 0;
+		*hdr = n;
+		return n + (size_t)v;
+	}
+}
+
+static enum pbcheck_problem walk_message(struct walk *w, const ProtobufCMessageDescriptor *desc,
+                                         const uint8_t *data, size_t len, unsigned depth);
+
+/* Check one known field's value: wire type, packing, and nested messages. */
+static enum pbcheck_problem check_field(struct walk *w, const ProtobufCFieldDescriptor *f,
+                                        unsigned wire, const uint8_t *val, size_t vlen, long idx,
+                                        unsigned depth)
+{
+	unsigned want = natural_wire(f->type);
+	size_t saved = strnlen(w->res->path, sizeof(w->res->path));
+	int repeated = f->label == PROTOBUF_C_LABEL_REPEATED;
+	/* A repeated number may come packed: many elements in one field. */
+	int packed = repeated && wire == WIRE_LEN && want != WIRE_LEN;
+	enum pbcheck_problem p = PBCHECK_OK;
+
+	path_push(w, f, repeated && !packed ? idx : -1);
+	if (packed) {
+		if (!packed_ok(f, val, vlen))
+			p = fail(w, PBCHECK_MALFORMED, "packed field holds a partial element");
+	} else if (wire != want) {
+		p = fail(w, PBCHECK_WRONG_TYPE, "wrong wire type: expected %s, got %s",
+		         wire_name(want), wire_name(wire));
+	} else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+		p = walk_message(w, f->descriptor, val, vlen, depth + 1);
+	}
+	if (p == PBCHECK_OK)
+		path_pop(w, saved);
+	return p;
+}
+
+/* Report the first required field of desc not marked in seen. */
+static enum pbcheck_problem check_required(struct walk *w, const ProtobufCMessageDescriptor *desc,
+                                           const size_t *seen)
+{
+	unsigned i;
+
+	for (i = 0; i < desc->n_fields; i++) {
+		if (desc->fields[i].label == PROTOBUF_C_LABEL_REQUIRED && !seen[i]) {
+			path_push(w, &desc->fields[i], -1);
+			return fail(w, PBCHECK_MISSING_REQUIRED, "missing required field");
+		}
+	}
+	return PBCHECK_OK;
+}
+
+/* Walk the fields of one message; seen counts each field's occurrences. */
+static enum pbcheck_problem walk_fields(struct walk *w, const ProtobufCMessageDescriptor *desc,
+                                        const uint8_t *data, size_t len, unsigned depth,
+                                        size_t *seen)
+{
+	const ProtobufCFieldDescriptor *f;
+	size_t off = 0, n, vlen, hdr;
+	enum pbcheck_problem p;
+	uint64_t key;
+	unsigned wire;
+
+	while (off < len) {
+		if (!(n = read_varint(data + off, len - off, &key)))
+			return fail(w, PBCHECK_MALFORMED, "bad or truncated field key");
+		off += n;
+		wire = (unsigned)(key & 7);
+		if (key >> 3 == 0 || key >> 3 > UINT32_MAX >> 3)
+			return fail(w, PBCHECK_MALFORMED, "bad field number");
+		if (wire == WIRE_START_GROUP || wire == WIRE_END_GROUP || wire > WIRE_32BIT)
+			return fail(w, PBCHECK_MALFORMED, "unsupported wire type %u", wire);
+		f = protobuf_c_message_descriptor_get_field(desc, (unsigned)(key >> 3));
+		if (!(vlen = value_len(wire, data + off, len - off, &hdr))) {
+			if (f)
+				path_push(w, f, -1);
+			return fail(w, PBCHECK_MALFORMED, "truncated %s value", wire_name(wire));
+		}
+		/* Unknown field numbers are valid protobuf: skip them. */
+		if (f) {
+			size_t i = (size_t)(f - desc->fields);
+
+			p = check_field(w, f, wire, data + off + hdr, vlen - hdr, (long)seen[i],
+			                depth);
+			if (p != PBCHECK_OK)
+				return p;
+			seen[i]++;
+		}
+		off += vlen;
+	}
+	return check_required(w, desc, seen);
+}
+
+static enum pbcheck_problem walk_message(struct walk *w, const ProtobufCMessageDescriptor *desc,
+                                         const uint8_t *data, size_t len, unsigned depth)
+{
+	enum pbcheck_problem p;
+	size_t *seen;
+
+	if (depth > PBCHECK_MAX_DEPTH)
+		return fail(w, PBCHECK_TOO_DEEP, "nested deeper than %d messages",
+		            PBCHECK_MAX_DEPTH);
+	if (!(seen = calloc(desc->n_fields ? desc->n_fields : 1, sizeof(*seen))))
+		return fail(w, PBCHECK_MALFORMED, "out of memory");
+	p = walk_fields(w, desc, data, len, depth, seen);
+	free(seen);
+	return p;
+}
+
+/* Walk data as a message of type desc and report the first problem found. */
+enum pbcheck_problem pbcheck_explain(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                                     size_t len, struct pbcheck_result *res)
+{
+	struct walk w = {.res = res};
+
+	memset(res, 0, sizeof(*res));
+	if (!data && len > 0)
+		return fail(&w, PBCHECK_MALFORMED, "no data");
+	return walk_message(&w, desc, data, len, 1);
+}
