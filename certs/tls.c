@@ -1,1 +1,405 @@
-/* placeholder: to be written */
+/* TLS contexts for both ends: TLS 1.3 only, mutual authentication. */
+#include "tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* Write "what PATH: reason" into err, the reason from errno or OpenSSL. */
+static void load_error(char *err, size_t errlen, const char *what, const char *path)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *why = e ? ERR_reason_error_string(e) : NULL;
+
+	snprintf(err, errlen, "%s %s: %s", what, path, why ? why : "unreadable or not PEM");
+	ERR_clear_error();
+}
+
+/* Check that path can be opened for reading, with the errno reason in err. */
+static int check_readable(const char *path, const char *what, char *err, size_t errlen)
+{
+	FILE *fp;
+
+	if (path == NULL || path[0] == '\0') {
+		snprintf(err, errlen, "no %s file given", what);
+		return -1;
+	}
+	if ((fp = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "cannot read %s file %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	fclose(fp);
+	return 0;
+}
+
+/* Read the first certificate in a PEM file. */
+static X509 *read_cert(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	X509 *x;
+
+	if (fp == NULL) {
+		return NULL;
+	}
+	x = PEM_read_X509(fp, NULL, NULL, NULL);
+	fclose(fp);
+	return x;
+}
+
+/* Say whether e says a key is not the one of the certificate. */
+static int key_mismatch(unsigned long e)
+{
+	return ERR_GET_LIB(e) == ERR_LIB_X509 && (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH ||
+	                                          ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH);
+}
+
+/* Load this end's certificate and key and check that they belong together. */
+static int load_own(SSL_CTX *ctx, const struct tls_paths *p, char *err, size_t errlen)
+{
+	if (check_readable(p->cert, "certificate", err, errlen) < 0 ||
+	    check_readable(p->key, "key", err, errlen) < 0) {
+		return -1;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, p->cert) != 1) {
+		load_error(err, errlen, "cannot load certificate", p->cert);
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, p->key, SSL_FILETYPE_PEM) != 1) {
+		if (!key_mismatch(ERR_peek_last_error())) {
+			load_error(err, errlen, "cannot load key", p->key);
+			return -1;
+		}
+		/* OpenSSL compares the key with the certificate as it loads it. */
+		snprintf(err, errlen, "key %s does not match certificate %s", p->key, p->cert);
+		ERR_clear_error();
+		return -1;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "key %s does not match certificate %s", p->key, p->cert);
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}
+
+/* Load the network CA as the only trust anchor. */
+static int load_trust(SSL_CTX *ctx, const char *ca, char *err, size_t errlen)
+{
+	if (check_readable(ca, "CA certificate", err, errlen) < 0) {
+		return -1;
+	}
+	if (SSL_CTX_load_verify_file(ctx, ca) != 1) {
+		load_error(err, errlen, "cannot load CA certificate", ca);
+		return -1;
+	}
+	return 0;
+}
+
+/* Read the CRL at path, check the CA signed it and that it is current. */
+static X509_CRL *read_crl(const char *path, X509 *ca, char *err, size_t errlen)
+{
+	FILE *fp = fopen(path, "r");
+	X509_CRL *crl = NULL;
+	const ASN1_TIME *next;
+
+	if (fp == NULL) {
+		snprintf(err, errlen, "cannot read CRL file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	crl = PEM_read_X509_CRL(fp, NULL, NULL, NULL);
+	fclose(fp);
+	if (crl == NULL) {
+		load_error(err, errlen, "cannot load CRL", path);
+		return NULL;
+	}
+	if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) != 0 ||
+	    X509_CRL_verify(crl, X509_get0_pubkey(ca)) != 1) {
+		snprintf(err, errlen, "CRL %s was not signed by the network CA", path);
+		goto fail;
+	}
+	next = X509_CRL_get0_nextUpdate(crl);
+	if (next != NULL && X509_cmp_time(next, NULL) < 0) {
+		/* Every client would be refused; say so now rather than per connection. */
+		snprintf(err, errlen,
+		         "CRL %s has expired; publish a new one (refex-ca crl --dir CA_DIR)", path);
+		goto fail;
+	}
+	ERR_clear_error();
+	return crl;
+fail:
+	X509_CRL_free(crl);
+	ERR_clear_error();
+	return NULL;
+}
+
+/* Add the CRL to ctx's trust store and turn on revocation checking. */
+static int load_crl(SSL_CTX *ctx, const struct tls_paths *p, char *err, size_t errlen)
+{
+	X509 *ca = read_cert(p->ca);
+	X509_CRL *crl = NULL;
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	int rc = -1;
+
+	if (ca == NULL) {
+		load_error(err, errlen, "cannot load CA certificate", p->ca);
+		goto done;
+	}
+	if ((crl = read_crl(p->crl, ca, err, errlen)) == NULL) {
+		goto done;
+	}
+	if (X509_STORE_add_crl(store, crl) != 1 ||
+	    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK) != 1) {
+		load_error(err, errlen, "cannot use CRL", p->crl);
+		goto done;
+	}
+	rc = 0;
+done:
+	X509_CRL_free(crl);
+	X509_free(ca);
+	return rc;
+}
+
+/* Restrict ctx to TLS 1.3. */
+static int only_tls13(SSL_CTX *ctx)
+{
+	return SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) == 1 &&
+	               SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) == 1
+	           ? 0
+	           : -1;
+}
+
+/* Require, check and name client certificates on a server context. */
+static int server_verify_clients(SSL_CTX *ctx, const struct tls_paths *p, char *err, size_t errlen)
+{
+	STACK_OF(X509_NAME) * names;
+
+	if (load_trust(ctx, p->ca, err, errlen) < 0) {
+		return -1;
+	}
+	if ((names = SSL_load_client_CA_file(p->ca)) == NULL) {
+		load_error(err, errlen, "cannot read CA name from", p->ca);
+		return -1;
+	}
+	SSL_CTX_set_client_CA_list(ctx, names);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	if (SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1) {
+		load_error(err, errlen, "cannot set certificate purpose for", p->ca);
+		return -1;
+	}
+	if (p->crl != NULL && load_crl(ctx, p, err, errlen) < 0) {
+		return -1;
+	}
+	return 0;
+}
+
+/* Build the server context. */
+SSL_CTX *tls_server_ctx_new(const struct tls_paths *paths, char *err, size_t errlen)
+{
+	static const unsigned char sid_ctx[] = "refexd";
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (ctx == NULL || only_tls13(ctx) < 0) {
+		snprintf(err, errlen, "cannot create TLS context");
+		goto fail;
+	}
+	if (load_own(ctx, paths, err, errlen) < 0 ||
+	    server_verify_clients(ctx, paths, err, errlen) < 0) {
+		goto fail;
+	}
+	/* No resumption of any kind: a revoked certificate must not get back in. */
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN | SSL_MODE_RELEASE_BUFFERS);
+	ERR_clear_error();
+	return ctx;
+fail:
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* Build the client context. */
+SSL_CTX *tls_client_ctx_new(const struct tls_paths *paths, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL || only_tls13(ctx) < 0) {
+		snprintf(err, errlen, "cannot create TLS context");
+		goto fail;
+	}
+	if (load_own(ctx, paths, err, errlen) < 0 || load_trust(ctx, paths->ca, err, errlen) < 0) {
+		goto fail;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if (SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER) != 1) {
+		snprintf(err, errlen, "cannot set certificate purpose");
+		goto fail;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	ERR_clear_error();
+	return ctx;
+fail:
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* Say whether host is an IPv4 or IPv6 literal. */
+static int host_is_ip(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* Make ssl check that the server's certificate names host; send SNI for names. */
+int tls_client_expect_host(SSL *ssl, const char *host)
+{
+	if (ssl == NULL || host == NULL || host[0] == '\0') {
+		return -1;
+	}
+	if (host_is_ip(host)) {
+		return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1 ? 0 : -1;
+	}
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (SSL_set1_host(ssl, host) != 1 || SSL_set_tlsext_host_name(ssl, host) != 1) {
+		return -1;
+	}
+	return 0;
+}
+
+/* Plain words for an X509_V_ERR_* code. */
+const char *tls_verify_error_text(long verify_result)
+{
+	switch (verify_result) {
+	case X509_V_OK:
+		return "the certificate is valid";
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		return "the certificate has expired";
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return "the certificate is not valid yet (check the clocks)";
+	case X509_V_ERR_CERT_REVOKED:
+		return "the certificate has been revoked";
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+		return "the certificate was not issued by the network's CA (unknown issuer)";
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+		return "the certificate is self-signed, not issued by the network's CA";
+	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+		return "the certificate's signature does not verify (was it altered?)";
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+		return "the certificate does not name the host we connected to";
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		return "the certificate does not name the IP address we connected to";
+	case X509_V_ERR_INVALID_PURPOSE:
+		return "the certificate is not for this use (wrong extended key usage)";
+	case X509_V_ERR_INVALID_CA:
+		return "the issuing certificate is not a valid CA";
+	case X509_V_ERR_CRL_HAS_EXPIRED:
+		return "the revocation list (CRL) has expired; the CA admin must publish a new one";
+	case X509_V_ERR_CRL_NOT_YET_VALID:
+		return "the revocation list (CRL) is not valid yet (check the clocks)";
+	case X509_V_ERR_UNABLE_TO_GET_CRL:
+		return "no revocation list (CRL) from the certificate's CA is loaded";
+	case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+		return "the revocation list (CRL) signature does not verify";
+	default:
+		return X509_verify_cert_error_string(verify_result);
+	}
+}
+
+/* Plain words for an alert about our certificate, or NULL for other reasons. */
+static const char *cert_alert_text(int reason)
+{
+	switch (reason) {
+	case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+		return "it requires a client certificate and we sent none";
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+		return "it has been revoked";
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+		return "it has expired or is not valid yet";
+	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+		return "it was not issued by the network's CA";
+	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+		return "it is not acceptable (bad certificate)";
+	case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+		return "it is not a partner certificate (not for client use)";
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+		return "it could not be checked";
+	case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
+		return "access denied";
+	case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:
+		return "our key does not prove we own the certificate";
+	default:
+		return NULL;
+	}
+}
+
+/* Plain words for other alerts from the server, or NULL. */
+static const char *other_alert_text(int reason)
+{
+	switch (reason) {
+	case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+		return "the server refused the handshake (no TLS settings in common)";
+	case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+	case SSL_R_UNSUPPORTED_PROTOCOL:
+		return "the server refused the connection: it does not speak TLS 1.3";
+	case SSL_R_WRONG_VERSION_NUMBER:
+	case SSL_R_PACKET_LENGTH_TOO_LONG:
+		return "the server did not answer with TLS (is this a refex server?)";
+	default:
+		return NULL;
+	}
+}
+
+/* Describe a closed connection or socket error reported as SSL_ERROR_SYSCALL or ZERO_RETURN. */
+static void describe_close(SSL *ssl, int ssl_err, int sys_errno, char *buf, size_t len)
+{
+	if (ssl_err == SSL_ERROR_SYSCALL && sys_errno != 0) {
+		snprintf(buf, len, "connection error: %s", strerror(sys_errno));
+	} else if (ssl == NULL || !SSL_is_init_finished(ssl)) {
+		snprintf(buf, len,
+		         "the server closed the connection during the TLS handshake "
+		         "(is this a refex server? is our certificate from the right CA?)");
+	} else {
+		snprintf(buf, len, "the server closed the connection");
+	}
+}
+
+/* Write a plain-words reason for a failed handshake or I/O on ssl into buf. */
+void tls_describe_failure(SSL *ssl, int ret, char *buf, size_t len)
+{
+	int sys_errno = errno;
+	int ssl_err = ssl ? SSL_get_error(ssl, ret) : SSL_ERROR_SSL;
+	long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	unsigned long e = ERR_peek_error();
+	int reason = ERR_GET_REASON(e);
+	const char *why;
+
+	if (vr != X509_V_OK) {
+		snprintf(buf, len, "the server's certificate could not be verified: %s",
+		         tls_verify_error_text(vr));
+	} else if (e != 0 && ERR_GET_LIB(e) == ERR_LIB_SSL && (why = cert_alert_text(reason))) {
+		snprintf(buf, len, "the server refused our certificate: %s", why);
+	} else if (e != 0 && ERR_GET_LIB(e) == ERR_LIB_SSL && (why = other_alert_text(reason))) {
+		snprintf(buf, len, "%s", why);
+	} else if (ssl_err == SSL_ERROR_ZERO_RETURN || (ssl_err == SSL_ERROR_SYSCALL && e == 0) ||
+	           (e != 0 && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
+		describe_close(ssl, ssl_err, sys_errno, buf, len);
+	} else if (e != 0) {
+		why = ERR_reason_error_string(e);
+		snprintf(buf, len, "TLS error: %s", why ? why : "unknown");
+	} else {
+		snprintf(buf, len, "TLS error (code %d)", ssl_err);
+	}
+	ERR_clear_error();
+}

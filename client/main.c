@@ -1,1 +1,196 @@
-/* placeholder: to be written */
+/* refex: the caseworkers' and staff's command-line client. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+
+#define LIST_OPTIONS                                                                               \
+	"  --state STATE       only referrals in this state: sent, received, accepted,\n"          \
+	"                      declined, completed or withdrawn\n"                                 \
+	"  --limit N           at most N referrals (default: the server's page size)\n"            \
+	"  --page-token TOKEN  the next page, as printed after the previous one\n"                 \
+	"  --json              print the page as JSON (canonical protobuf mapping)\n"
+
+static const struct cmd_entry commands[] = {
+    {
+        .name = "submit",
+        .usage = "--to AGENCY --form FORM --client CLIENT.json --data FORM.json "
+                 "[--consent CONSENT.json]",
+        .summary = "refer a client to a partner agency on an agreed form",
+        .options = "  --to AGENCY         the receiving agency's id (see 'refex partners')\n"
+                   "  --form FORM         the agreed form (see 'refex forms')\n"
+                   "  --client FILE       the client record, JSON ('refex template client')\n"
+                   "  --data FILE         the form's answers, JSON ('refex template FORM')\n"
+                   "  --consent FILE      the client's consent to share with AGENCY, JSON\n"
+                   "                      ('refex template consent')\n",
+        .notes = "Prints the new referral's id on its own line.\n",
+        .exec = cmd_submit,
+    },
+    {
+        .name = "inbox",
+        .usage = "[--state STATE] [--limit N] [--page-token TOKEN] [--json]",
+        .summary = "list referrals sent to your agency, newest first",
+        .options = LIST_OPTIONS,
+        .exec = cmd_inbox,
+    },
+    {
+        .name = "sent",
+        .usage = "[--state STATE] [--limit N] [--page-token TOKEN] [--json]",
+        .summary = "list referrals your agency has sent, newest first",
+        .options = LIST_OPTIONS,
+        .exec = cmd_sent,
+    },
+    {
+        .name = "show",
+        .usage = "ID [--json]",
+        .summary = "show a referral: client, consent, answers and history",
+        .options = "  --json              print the referral as JSON, form answers decoded\n",
+        .notes = "Showing a referral in your inbox for the first time marks it received.\n",
+        .exec = cmd_show,
+    },
+    {
+        .name = "accept",
+        .usage = "ID",
+        .summary = "accept a referral sent to your agency",
+        .exec = cmd_accept,
+    },
+    {
+        .name = "decline",
+        .usage = "ID --reason TEXT",
+        .summary = "decline a referral sent to your agency, saying why",
+        .options = "  --reason TEXT       why your agency cannot take it (told to the sender)\n",
+        .exec = cmd_decline,
+    },
+    {
+        .name = "complete",
+        .usage = "ID --outcome TEXT",
+        .summary = "close an accepted referral with its outcome",
+        .options = "  --outcome TEXT      what was done for the client (told to the sender)\n",
+        .exec = cmd_complete,
+    },
+    {
+        .name = "withdraw",
+        .usage = "ID --reason TEXT",
+        .summary = "withdraw a referral your agency sent, saying why",
+        .options = "  --reason TEXT       why it is withdrawn (told to the receiver)\n",
+        .exec = cmd_withdraw,
+    },
+    {
+        .name = "forms",
+        .usage = "[--json]",
+        .summary = "list the agreed forms and who accepts them",
+        .options = "  --json              print the list as JSON\n",
+        .exec = cmd_forms,
+    },
+    {
+        .name = "partners",
+        .usage = "[--json]",
+        .summary = "list the partner agencies and the forms they accept",
+        .options = "  --json              print the list as JSON\n",
+        .exec = cmd_partners,
+    },
+    {
+        .name = "template",
+        .usage = "FORM|client|consent",
+        .summary = "print a fill-in JSON skeleton of a form, a client record or a consent",
+        .notes = "Works offline. Replace each \"<required ...>\" value; fill in or delete\n"
+                 "each \"<optional ...>\" one. Form names: see 'refex forms'.\n",
+        .exec = cmd_template,
+    },
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* Return the command called name, or NULL. */
+const struct cmd_entry *cmd_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < N_COMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: refex [GLOBAL OPTIONS] COMMAND [ARGS]\n");
+}
+
+static void help(void)
+{
+	size_t i;
+
+	usage(stdout);
+	printf("\nrefex refers clients between partner agencies through the refexd hub.\n"
+	       "\ncommands:\n");
+	for (i = 0; i < N_COMMANDS; i++)
+		printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+	printf("\nglobal options (before or after the command):\n"
+	       "  --config FILE       config file (default: $REFEX_CONFIG, else\n"
+	       "                      ~/.config/refex/config)\n"
+	       "  --server HOST:PORT  the hub to connect to (config: server =)\n"
+	       "  --cert FILE         your certificate (config: certificate =)\n"
+	       "  --key FILE          your private key (config: key =)\n"
+	       "  --ca FILE           the network CA certificate (config: ca =)\n"
+	       "  -h, --help          show this help, or a command's with 'refex COMMAND --help'\n"
+	       "  -V, --version       show the version\n"
+	       "\nexit status: 0 done, 1 refused by the server, 2 usage or input error,\n"
+	       "3 could not connect (or TLS failed).\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    CMD_GLOBAL_OPTIONS,
+	    {"version", no_argument, NULL, 'V'},
+	    {0},
+	};
+	struct cmd_ctx ctx = {0};
+	char *name;
+	int c, rc;
+
+	/* A server that goes away must be an error message, not a silent death. */
+	signal(SIGPIPE, SIG_IGN);
+	argv[0] = "refex"; /* getopt's messages name the program, not its path */
+	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+		if (c == 'h') {
+			help();
+			return EXIT_DONE;
+		}
+		if (c == 'V') {
+			printf("refex %s\n", REFEX_VERSION);
+			return EXIT_DONE;
+		}
+		if (cmd_global_option(&ctx, c, optarg) < 0) {
+			usage(stderr);
+			fprintf(stderr, "Run 'refex --help' for the commands.\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		fprintf(stderr, "Run 'refex --help' for the commands.\n");
+		return EXIT_USAGE;
+	}
+	if (!(ctx.cmd = cmd_find(argv[optind]))) {
+		fprintf(stderr,
+		        "refex: unknown command '%s'; run 'refex --help' for the commands\n",
+		        argv[optind]);
+		return EXIT_USAGE;
+	}
+	/* getopt's own messages then read "refex submit: unrecognized option ...". */
+	if (asprintf(&name, "refex %s", ctx.cmd->name) < 0)
+		return EXIT_REFUSED;
+	argv[optind] = name;
+	argc -= optind;
+	argv += optind;
+	optind = 0;
+	rc = ctx.cmd->exec(&ctx, argc, argv);
+	cmd_close(&ctx);
+	free(name);
+	return rc;
+}

@@ -239,12 +239,6 @@ static int config_handler(void *user, const char *section, const char *name, con
 	struct parse *p = user;
 	int rc;
 
-	if (name == NULL) { /* a new section: create agencies with no keys too */
-		if (strncmp(section, AGENCY_SECTION, strlen(AGENCY_SECTION)) == 0) {
-			return agency_get(p, section + strlen(AGENCY_SECTION)) != NULL;
-		}
-		return 1;
-	}
 	if (strcmp(section, "server") == 0) {
 		rc = server_key(p, name, value);
 	} else if (strcmp(section, "limits") == 0) {
@@ -261,6 +255,42 @@ static int config_handler(void *user, const char *section, const char *name, con
 		snprintf(p->err, sizeof(p->err), "out of memory");
 	}
 	return rc == 0;
+}
+
+/* Check every [section] header, even one with no keys (inih only reports keys). */
+static int config_sections(struct parse *p, const char *path, int *line)
+{
+	FILE *f = fopen(path, "r");
+	char buf[1024];
+	int rc = 0;
+
+	*line = 0;
+	if (f == NULL) {
+		return 0; /* ini_parse reports it */
+	}
+	while (rc == 0 && fgets(buf, sizeof(buf), f) != NULL) {
+		char *start = buf + strspn(buf, " \t"), *end;
+
+		(*line)++;
+		if (*start != '[' || (end = strchr(start, ']')) == NULL) {
+			continue;
+		}
+		*end = '\0';
+		start++;
+		if (strcmp(start, "server") == 0 || strcmp(start, "limits") == 0) {
+			continue;
+		}
+		if (strncmp(start, AGENCY_SECTION, strlen(AGENCY_SECTION)) == 0) {
+			rc = agency_get(p, start + strlen(AGENCY_SECTION)) ? 0 : -1;
+		} else {
+			snprintf(p->err, sizeof(p->err),
+				 "unknown section [%s] (expected [server], [limits] or [agency ID])",
+				 start);
+			rc = -1;
+		}
+	}
+	fclose(f);
+	return rc;
 }
 
 static int config_check(struct parse *p)
@@ -332,6 +362,10 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 	}
 	config_defaults(p.cfg);
 	p.dir = dirname(copy);
+	if (config_sections(&p, path, &line) < 0) {
+		snprintf(err, errlen, "%s:%d: %s", path, line, p.err);
+		goto fail;
+	}
 	line = ini_parse(path, config_handler, &p);
 	if (line == -1) {
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));

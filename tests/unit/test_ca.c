@@ -1,1 +1,659 @@
-/* placeholder: to be written */
+/* The CA (ca.h), certificate identity (identity.h) and TLS contexts (tls.h). */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ca.h"
+#include "identity.h"
+#include "tls.h"
+
+static char tmp[64]; /* this test's scratch directory (short: paths are built from it) */
+static char cadir[128];
+static char err[512];
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void setup(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/refex-test-ca-XXXXXX");
+	cr_assert_not_null(mkdtemp(tmp));
+	snprintf(cadir, sizeof(cadir), "%s/ca", tmp);
+	err[0] = '\0';
+}
+
+static void teardown(void)
+{
+	nftw(tmp, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(ca, .init = setup, .fini = teardown);
+
+/* tmp/name into buf (256 bytes). */
+static const char *in_tmp(const char *name, char *buf)
+{
+	snprintf(buf, 256, "%s/%s", tmp, name);
+	return buf;
+}
+
+static X509 *read_cert(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	X509 *x;
+
+	cr_assert_not_null(fp, "cannot open %s", path);
+	x = PEM_read_X509(fp, NULL, NULL, NULL);
+	fclose(fp);
+	cr_assert_not_null(x, "%s is not a PEM certificate", path);
+	return x;
+}
+
+static X509_CRL *read_crl(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	X509_CRL *crl;
+
+	cr_assert_not_null(fp, "cannot open %s", path);
+	crl = PEM_read_X509_CRL(fp, NULL, NULL, NULL);
+	fclose(fp);
+	cr_assert_not_null(crl);
+	return crl;
+}
+
+static X509 *ca_cert(void)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/ca.crt", cadir);
+	return read_cert(path);
+}
+
+static void make_ca(void)
+{
+	cr_assert_eq(ca_init(cadir, "Test Partnership", err, sizeof(err)), 0, "%s", err);
+}
+
+static int issue_partner(const char *agency, const char *holder, const char *out,
+                         struct ca_record *rec)
+{
+	struct ca_request req = {
+	    .kind = CA_KIND_PARTNER, .agency = agency, .holder = holder, .out = out};
+
+	return ca_issue(cadir, &req, rec, err, sizeof(err));
+}
+
+static int issue_server(const char *out, struct ca_record *rec)
+{
+	static const char *const hosts[] = {"hub.example.org", "127.0.0.1", "::1"};
+	struct ca_request req = {.kind = CA_KIND_SERVER, .hosts = hosts, .nhosts = 3, .out = out};
+
+	return ca_issue(cadir, &req, rec, err, sizeof(err));
+}
+
+/* Verify cert against the CA (and the CRL when crl) for purpose; return the X509_V_ code. */
+static int verify(X509 *cert, int purpose, int with_crl)
+{
+	X509_STORE *store = X509_STORE_new();
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	X509 *ca = ca_cert();
+	X509_CRL *crl = NULL;
+	char path[PATH_MAX];
+	int rc;
+
+	cr_assert(X509_STORE_add_cert(store, ca));
+	if (with_crl) {
+		snprintf(path, sizeof(path), "%s/crl.pem", cadir);
+		crl = read_crl(path);
+		cr_assert(X509_STORE_add_crl(store, crl));
+		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+	}
+	cr_assert(X509_STORE_CTX_init(ctx, store, cert, NULL));
+	X509_STORE_CTX_set_purpose(ctx, purpose);
+	rc = X509_verify_cert(ctx) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx);
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	X509_CRL_free(crl);
+	X509_free(ca);
+	return rc;
+}
+
+static mode_t file_mode(const char *path)
+{
+	struct stat st;
+
+	cr_assert_eq(stat(path, &st), 0, "%s: %s", path, strerror(errno));
+	return st.st_mode & 07777;
+}
+
+Test(ca, init_creates_a_private_key_a_ca_and_a_signed_crl)
+{
+	char path[PATH_MAX];
+	X509 *ca;
+	X509_CRL *crl;
+
+	make_ca();
+	snprintf(path, sizeof(path), "%s/ca.key", cadir);
+	cr_assert_eq(file_mode(path), 0600, "ca.key must be readable by its owner only");
+	ca = ca_cert();
+	cr_assert_eq(X509_check_ca(ca), 1, "ca.crt must be a CA certificate");
+	cr_assert(X509_get_key_usage(ca) & KU_KEY_CERT_SIGN);
+	cr_assert(X509_get_key_usage(ca) & KU_CRL_SIGN);
+	snprintf(path, sizeof(path), "%s/crl.pem", cadir);
+	crl = read_crl(path);
+	cr_assert_eq(X509_CRL_verify(crl, X509_get0_pubkey(ca)), 1,
+	             "crl.pem must be signed by the CA");
+	cr_assert_null(
+	    X509_CRL_get_REVOKED(crl) ? sk_X509_REVOKED_value(X509_CRL_get_REVOKED(crl), 0) : NULL);
+	X509_CRL_free(crl);
+	X509_free(ca);
+}
+
+Test(ca, init_refuses_to_overwrite_an_existing_ca)
+{
+	X509 *before, *after;
+
+	make_ca();
+	before = ca_cert();
+	cr_assert_eq(ca_init(cadir, "Another", err, sizeof(err)), -1);
+	cr_assert(strstr(err, "already exists") != NULL, "err: %s", err);
+	after = ca_cert();
+	cr_assert_eq(X509_cmp(before, after), 0, "the CA must be untouched");
+	X509_free(before);
+	X509_free(after);
+}
+
+Test(ca, a_partner_certificate_verifies_and_names_agency_and_holder)
+{
+	char out[256], path[PATH_MAX];
+	struct ca_record rec;
+	struct identity id;
+	X509 *cert;
+
+	make_ca();
+	cr_assert_eq(issue_partner("north-advice", "Jane Smith", in_tmp("jane", out), &rec), 0,
+	             "%s", err);
+	snprintf(path, sizeof(path), "%s.key", out);
+	cr_assert_eq(file_mode(path), 0600, "the key must be readable by its owner only");
+	snprintf(path, sizeof(path), "%s.crt", out);
+	cert = read_cert(path);
+	cr_assert_eq(verify(cert, X509_PURPOSE_SSL_CLIENT, 1), X509_V_OK);
+	cr_assert_eq(identity_from_cert(cert, &id, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(id.agency, "north-advice");
+	cr_assert_str_eq(id.holder, "Jane Smith");
+	cr_assert_str_eq(id.serial, rec.serial);
+	cr_assert_str_eq(id.fingerprint, rec.fingerprint);
+	cr_assert_eq(strlen(id.fingerprint), 95, "SHA-256 as 32 hex pairs: %s", id.fingerprint);
+	snprintf(path, sizeof(path), "%s/issued/%s.pem", cadir, rec.serial);
+	cr_assert_eq(access(path, R_OK), 0, "the CA keeps a copy of what it issued");
+	X509_free(cert);
+}
+
+Test(ca, a_bad_agency_id_or_holder_is_refused_and_nothing_written)
+{
+	char out[256], path[PATH_MAX];
+	char longname[IDENTITY_HOLDER_MAX + 2];
+
+	make_ca();
+	cr_assert_eq(issue_partner("North Advice", "Jane", in_tmp("x", out), NULL), -1);
+	cr_assert(strstr(err, "agency id") != NULL, "err: %s", err);
+	cr_assert_eq(issue_partner("-north", "Jane", out, NULL), -1);
+	cr_assert_eq(issue_partner("north", "", out, NULL), -1);
+	cr_assert(strstr(err, "holder") != NULL, "err: %s", err);
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	cr_assert_eq(issue_partner("north", longname, out, NULL), -1);
+	snprintf(path, sizeof(path), "%s.key", out);
+	cr_assert_eq(access(path, F_OK), -1, "no key may be left behind");
+}
+
+Test(ca, a_long_holder_up_to_the_limit_is_carried_whole)
+{
+	char out[256], path[PATH_MAX];
+	char holder[IDENTITY_HOLDER_MAX + 1];
+	struct identity id;
+	X509 *cert;
+
+	make_ca();
+	memset(holder, 'h', IDENTITY_HOLDER_MAX);
+	holder[IDENTITY_HOLDER_MAX] = '\0';
+	cr_assert_eq(issue_partner("north", holder, in_tmp("long", out), NULL), 0, "%s", err);
+	snprintf(path, sizeof(path), "%s.crt", out);
+	cert = read_cert(path);
+	cr_assert_eq(identity_from_cert(cert, &id, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(id.holder, holder);
+	X509_free(cert);
+}
+
+Test(ca, issue_never_overwrites_existing_files)
+{
+	char out[256];
+	size_t n;
+	struct ca_record *recs;
+
+	make_ca();
+	cr_assert_eq(issue_partner("north", "Jane", in_tmp("jane", out), NULL), 0, "%s", err);
+	cr_assert_eq(issue_partner("north", "Jane", out, NULL), -1);
+	cr_assert(strstr(err, "already exists") != NULL, "err: %s", err);
+	cr_assert_eq(ca_list(cadir, &recs, &n, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(n, 1, "a refused issue is not recorded");
+	free(recs);
+}
+
+Test(ca, a_server_certificate_names_its_hosts_and_is_no_partner)
+{
+	char out[256], path[PATH_MAX];
+	struct identity id;
+	X509 *cert;
+
+	make_ca();
+	cr_assert_eq(issue_server(in_tmp("server", out), NULL), 0, "%s", err);
+	snprintf(path, sizeof(path), "%s.crt", out);
+	cert = read_cert(path);
+	cr_assert_eq(verify(cert, X509_PURPOSE_SSL_SERVER, 1), X509_V_OK);
+	cr_assert_eq(X509_check_host(cert, "hub.example.org", 0, 0, NULL), 1);
+	cr_assert_eq(X509_check_ip_asc(cert, "127.0.0.1", 0), 1);
+	cr_assert_eq(X509_check_ip_asc(cert, "::1", 0), 1);
+	cr_assert_neq(X509_check_host(cert, "other.example.org", 0, 0, NULL), 1);
+	cr_assert_eq(identity_from_cert(cert, &id, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "clientAuth") != NULL, "err: %s", err);
+	cr_assert_neq(verify(cert, X509_PURPOSE_SSL_CLIENT, 0), X509_V_OK,
+	              "a server certificate must not pass as a client");
+	X509_free(cert);
+}
+
+Test(ca, a_bad_host_is_refused)
+{
+	static const char *const hosts[] = {"hub..example.org"};
+	char out[256];
+	struct ca_request req = {
+	    .kind = CA_KIND_SERVER, .hosts = hosts, .nhosts = 1, .out = in_tmp("server", out)};
+
+	make_ca();
+	cr_assert_eq(ca_issue(cadir, &req, NULL, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "hub..example.org") != NULL, "err: %s", err);
+	cr_assert(ca_host_is_valid("hub-1.example.org"));
+	cr_assert(ca_host_is_valid("fe80::1"));
+	cr_assert_not(ca_host_is_valid("-hub.example.org"));
+	cr_assert_not(ca_host_is_valid("hub_1"));
+}
+
+Test(ca, the_ca_certificate_is_no_partner)
+{
+	struct identity id;
+	X509 *ca;
+
+	make_ca();
+	ca = ca_cert();
+	cr_assert_eq(identity_from_cert(ca, &id, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "CA certificate") != NULL, "err: %s", err);
+	cr_assert_str_eq(id.agency, "");
+	X509_free(ca);
+}
+
+Test(ca, agency_ids_follow_the_rule)
+{
+	char s[IDENTITY_AGENCY_MAX + 2];
+
+	cr_assert(identity_agency_is_valid("north-advice"));
+	cr_assert(identity_agency_is_valid("0"));
+	cr_assert_not(identity_agency_is_valid(""));
+	cr_assert_not(identity_agency_is_valid("-x"));
+	cr_assert_not(identity_agency_is_valid("North"));
+	cr_assert_not(identity_agency_is_valid("a b"));
+	memset(s, 'a', IDENTITY_AGENCY_MAX);
+	s[IDENTITY_AGENCY_MAX] = '\0';
+	cr_assert(identity_agency_is_valid(s));
+	s[IDENTITY_AGENCY_MAX] = 'a';
+	s[IDENTITY_AGENCY_MAX + 1] = '\0';
+	cr_assert_not(identity_agency_is_valid(s));
+}
+
+Test(ca, list_shows_every_certificate_issued)
+{
+	char out[256];
+	struct ca_record *recs;
+	size_t n;
+	char *text;
+	json_t *arr;
+
+	make_ca();
+	cr_assert_eq(ca_list(cadir, &recs, &n, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(n, 0);
+	free(recs);
+	cr_assert_eq(issue_server(in_tmp("server", out), NULL), 0, "%s", err);
+	cr_assert_eq(issue_partner("north-advice", "Jane Smith", in_tmp("jane", out), NULL), 0,
+	             "%s", err);
+	cr_assert_eq(ca_list(cadir, &recs, &n, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(recs[0].kind, CA_KIND_SERVER);
+	cr_assert_str_eq(recs[0].hosts, "hub.example.org,127.0.0.1,::1");
+	cr_assert_eq(recs[1].kind, CA_KIND_PARTNER);
+	cr_assert_str_eq(recs[1].agency, "north-advice");
+	cr_assert_str_eq(recs[1].holder, "Jane Smith");
+	cr_assert_str_eq(ca_record_state(&recs[1], time(NULL)), "valid");
+	cr_assert_str_eq(ca_record_state(&recs[1], recs[1].not_after + 1), "expired");
+	cr_assert(recs[1].not_after - time(NULL) > 364 * 86400L);
+	cr_assert(recs[0].not_after - time(NULL) > 396 * 86400L);
+	free(recs);
+
+	cr_assert_eq(ca_list_json(cadir, &text, err, sizeof(err)), 0, "%s", err);
+	arr = json_loads(text, 0, NULL);
+	cr_assert(json_is_array(arr));
+	cr_assert_eq(json_array_size(arr), 2);
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(arr, 1), "key_origin")),
+	                 "ca-generated");
+	json_decref(arr);
+	free(text);
+}
+
+Test(ca, revoking_lists_the_certificate_in_the_crl)
+{
+	char out[256], path[PATH_MAX];
+	struct ca_record rec, *recs;
+	size_t n;
+	X509 *cert;
+
+	make_ca();
+	cr_assert_eq(issue_partner("north", "Leaver", in_tmp("leaver", out), &rec), 0, "%s", err);
+	cr_assert_eq(ca_revoke(cadir, rec.serial, "affiliationChanged", err, sizeof(err)), 0, "%s",
+	             err);
+	snprintf(path, sizeof(path), "%s.crt", out);
+	cert = read_cert(path);
+	cr_assert_eq(verify(cert, X509_PURPOSE_SSL_CLIENT, 1), X509_V_ERR_CERT_REVOKED);
+	cr_assert_eq(ca_revoke(cadir, rec.serial, NULL, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "already revoked") != NULL, "err: %s", err);
+	cr_assert_eq(ca_revoke(cadir, "ABCDEF", NULL, err, sizeof(err)), -1);
+	cr_assert_eq(ca_revoke(cadir, rec.serial, "bored", err, sizeof(err)), -1);
+	cr_assert_eq(ca_list(cadir, &recs, &n, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(ca_record_state(&recs[0], time(NULL)), "revoked");
+	cr_assert_str_eq(recs[0].revoke_reason, "affiliationChanged");
+	free(recs);
+	/* Re-signing keeps the revocation. */
+	cr_assert_eq(ca_write_crl(cadir, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(verify(cert, X509_PURPOSE_SSL_CLIENT, 1), X509_V_ERR_CERT_REVOKED);
+	X509_free(cert);
+}
+
+Test(ca, operations_on_a_directory_without_a_ca_say_so)
+{
+	struct ca_record *recs;
+	size_t n;
+
+	cr_assert_eq(ca_list(cadir, &recs, &n, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "not a refex CA directory") != NULL, "err: %s", err);
+	cr_assert_eq(issue_partner("north", "Jane", "/nonexistent/x", NULL), -1);
+	cr_assert(strstr(err, "not a refex CA directory") != NULL, "err: %s", err);
+}
+
+/* Paths of the CA's files and an issued pair PREFIX.crt/.key under tmp. */
+struct files {
+	char ca[PATH_MAX], crl[PATH_MAX], crt[PATH_MAX], key[PATH_MAX];
+};
+
+static void files_of(struct files *f, const char *prefix)
+{
+	snprintf(f->ca, sizeof(f->ca), "%s/ca.crt", cadir);
+	snprintf(f->crl, sizeof(f->crl), "%s/crl.pem", cadir);
+	snprintf(f->crt, sizeof(f->crt), "%s/%s.crt", tmp, prefix);
+	snprintf(f->key, sizeof(f->key), "%s/%s.key", tmp, prefix);
+}
+
+Test(ca, tls_contexts_build_from_issued_files)
+{
+	char out[256];
+	struct files srv, cli;
+	SSL_CTX *ctx;
+
+	make_ca();
+	cr_assert_eq(issue_server(in_tmp("server", out), NULL), 0, "%s", err);
+	cr_assert_eq(issue_partner("north", "Jane", in_tmp("jane", out), NULL), 0, "%s", err);
+	files_of(&srv, "server");
+	files_of(&cli, "jane");
+
+	ctx = tls_server_ctx_new(&(struct tls_paths){srv.crt, srv.key, srv.ca, srv.crl}, err,
+	                         sizeof(err));
+	cr_assert_not_null(ctx, "%s", err);
+	cr_assert_eq(SSL_CTX_get_min_proto_version(ctx), TLS1_3_VERSION);
+	cr_assert_eq(SSL_CTX_get_verify_mode(ctx),
+	             SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
+	cr_assert_eq(sk_X509_NAME_num(SSL_CTX_get_client_CA_list(ctx)), 1);
+	cr_assert(SSL_CTX_get_options(ctx) & SSL_OP_NO_TICKET);
+	cr_assert_eq(SSL_CTX_get_session_cache_mode(ctx), SSL_SESS_CACHE_OFF);
+	SSL_CTX_free(ctx);
+
+	ctx = tls_client_ctx_new(&(struct tls_paths){cli.crt, cli.key, cli.ca, NULL}, err,
+	                         sizeof(err));
+	cr_assert_not_null(ctx, "%s", err);
+	SSL_CTX_free(ctx);
+
+	/* The partner's key with the server's certificate. */
+	ctx = tls_server_ctx_new(&(struct tls_paths){srv.crt, cli.key, srv.ca, NULL}, err,
+	                         sizeof(err));
+	cr_assert_null(ctx);
+	cr_assert(strstr(err, "does not match") != NULL, "err: %s", err);
+	ctx = tls_client_ctx_new(&(struct tls_paths){cli.crt, srv.key, cli.ca, NULL}, err,
+	                         sizeof(err));
+	cr_assert_null(ctx);
+	cr_assert(strstr(err, "does not match") != NULL, "err: %s", err);
+	cr_assert_eq(ERR_peek_error(), 0, "the error queue is left clean");
+}
+
+Test(ca, tls_server_refuses_missing_files_and_a_foreign_crl)
+{
+	char out[256], other[256], crl[PATH_MAX];
+	struct files srv;
+	SSL_CTX *ctx;
+
+	make_ca();
+	cr_assert_eq(issue_server(in_tmp("server", out), NULL), 0, "%s", err);
+	files_of(&srv, "server");
+	ctx = tls_server_ctx_new(&(struct tls_paths){srv.crt, srv.key, "/nonexistent/ca.crt", NULL},
+	                         err, sizeof(err));
+	cr_assert_null(ctx);
+	cr_assert(strstr(err, "/nonexistent/ca.crt") != NULL, "err: %s", err);
+
+	cr_assert_eq(ca_init(in_tmp("other", other), "Other", err, sizeof(err)), 0, "%s", err);
+	snprintf(crl, sizeof(crl), "%s/crl.pem", other);
+	ctx = tls_server_ctx_new(&(struct tls_paths){srv.crt, srv.key, srv.ca, crl}, err,
+	                         sizeof(err));
+	cr_assert_null(ctx);
+	cr_assert(strstr(err, "not signed by the network CA") != NULL, "err: %s", err);
+	ctx = tls_server_ctx_new(&(struct tls_paths){srv.crt, srv.key, srv.ca, srv.crt}, err,
+	                         sizeof(err));
+	cr_assert_null(ctx, "a certificate is not a CRL");
+}
+
+/* A client and a server talking over a socketpair in this process. */
+struct pair {
+	SSL *c, *s;
+	int fds[2];
+	int c_done, s_done; /* 1 finished, -1 failed */
+	char why[256];      /* the client's tls_describe_failure, when it failed */
+};
+
+/* Run the handshake (and a first client read, where TLS 1.3 alerts arrive) to its end. */
+static void talk(struct pair *p, SSL_CTX *sctx, SSL_CTX *cctx, const char *host)
+{
+	int i, r;
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, p->fds), 0);
+	p->c = SSL_new(cctx);
+	p->s = SSL_new(sctx);
+	SSL_set_fd(p->c, p->fds[0]);
+	SSL_set_fd(p->s, p->fds[1]);
+	cr_assert_eq(tls_client_expect_host(p->c, host), 0);
+	p->c_done = p->s_done = 0;
+	p->why[0] = '\0';
+	for (i = 0; i < 100 && p->c_done >= 0; i++) {
+		if (p->s_done == 0 && (r = SSL_accept(p->s)) != 1 &&
+		    SSL_get_error(p->s, r) != SSL_ERROR_WANT_READ) {
+			p->s_done = -1;
+			ERR_clear_error(); /* the server's errors are not the client's */
+		} else if (p->s_done == 0 && r == 1) {
+			p->s_done = 1;
+		}
+		if (p->c_done == 0 && !SSL_is_init_finished(p->c)) {
+			r = SSL_connect(p->c);
+		} else {
+			char b;
+
+			r = SSL_read(p->c, &b, 1);
+		}
+		if (r <= 0 && SSL_get_error(p->c, r) != SSL_ERROR_WANT_READ) {
+			tls_describe_failure(p->c, r, p->why, sizeof(p->why));
+			p->c_done = -1;
+		}
+	}
+	if (p->c_done == 0 && SSL_is_init_finished(p->c)) {
+		p->c_done = 1;
+	}
+}
+
+static void pair_free(struct pair *p)
+{
+	SSL_free(p->c);
+	SSL_free(p->s);
+	close(p->fds[0]);
+	close(p->fds[1]);
+}
+
+/* Build the server context of this CA and a client context for PREFIX. */
+static void contexts(const char *prefix, SSL_CTX **sctx, SSL_CTX **cctx)
+{
+	struct files srv, cli;
+
+	files_of(&srv, "server");
+	files_of(&cli, prefix);
+	*sctx = tls_server_ctx_new(&(struct tls_paths){srv.crt, srv.key, srv.ca, srv.crl}, err,
+	                           sizeof(err));
+	cr_assert_not_null(*sctx, "%s", err);
+	*cctx = tls_client_ctx_new(&(struct tls_paths){cli.crt, cli.key, cli.ca, NULL}, err,
+	                           sizeof(err));
+	cr_assert_not_null(*cctx, "%s", err);
+}
+
+Test(ca, a_partner_connects_and_the_server_reads_its_identity)
+{
+	char out[256];
+	SSL_CTX *sctx, *cctx;
+	struct pair p;
+	struct identity id;
+
+	make_ca();
+	cr_assert_eq(issue_server(in_tmp("server", out), NULL), 0, "%s", err);
+	cr_assert_eq(issue_partner("north", "Jane", in_tmp("jane", out), NULL), 0, "%s", err);
+	contexts("jane", &sctx, &cctx);
+	talk(&p, sctx, cctx, "127.0.0.1");
+	cr_assert_eq(p.s_done, 1);
+	cr_assert_eq(p.c_done, 1, "client: %s", p.why);
+	cr_assert_eq(SSL_version(p.c), TLS1_3_VERSION);
+	cr_assert_eq(identity_from_cert(SSL_get0_peer_certificate(p.s), &id, err, sizeof(err)), 0);
+	cr_assert_str_eq(id.agency, "north");
+	cr_assert_str_eq(id.holder, "Jane");
+	pair_free(&p);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+}
+
+Test(ca, a_revoked_partner_is_told_why_it_was_refused)
+{
+	char out[256];
+	struct ca_record rec;
+	SSL_CTX *sctx, *cctx;
+	struct pair p;
+
+	make_ca();
+	cr_assert_eq(issue_server(in_tmp("server", out), NULL), 0, "%s", err);
+	cr_assert_eq(issue_partner("north", "Leaver", in_tmp("leaver", out), &rec), 0, "%s", err);
+	cr_assert_eq(ca_revoke(cadir, rec.serial, "affiliationChanged", err, sizeof(err)), 0);
+	contexts("leaver", &sctx, &cctx);
+	talk(&p, sctx, cctx, "hub.example.org");
+	cr_assert_eq(p.s_done, -1);
+	cr_assert_eq(p.c_done, -1);
+	cr_assert_str_eq(p.why, "the server refused our certificate: it has been revoked");
+	pair_free(&p);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+}
+
+Test(ca, a_client_dialling_the_wrong_name_refuses_the_server)
+{
+	char out[256];
+	SSL_CTX *sctx, *cctx;
+	struct pair p;
+
+	make_ca();
+	cr_assert_eq(issue_server(in_tmp("server", out), NULL), 0, "%s", err);
+	cr_assert_eq(issue_partner("north", "Jane", in_tmp("jane", out), NULL), 0, "%s", err);
+	contexts("jane", &sctx, &cctx);
+	talk(&p, sctx, cctx, "evil.example.org");
+	cr_assert_eq(p.c_done, -1);
+	cr_assert(strstr(p.why, "could not be verified") != NULL, "why: %s", p.why);
+	cr_assert(strstr(p.why, "does not name the host") != NULL, "why: %s", p.why);
+	pair_free(&p);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+}
+
+Test(ca, a_partner_of_another_network_is_refused)
+{
+	char out[256], other[256];
+	struct files srv;
+	SSL_CTX *sctx, *cctx;
+	struct pair p;
+	struct ca_request req = {.kind = CA_KIND_PARTNER, .agency = "north", .holder = "Eve"};
+	char eve_crt[PATH_MAX], eve_key[PATH_MAX];
+
+	make_ca();
+	cr_assert_eq(issue_server(in_tmp("server", out), NULL), 0, "%s", err);
+	cr_assert_eq(ca_init(in_tmp("other", other), "Other", err, sizeof(err)), 0, "%s", err);
+	req.out = in_tmp("eve", out);
+	cr_assert_eq(ca_issue(other, &req, NULL, err, sizeof(err)), 0, "%s", err);
+	files_of(&srv, "server");
+	sctx = tls_server_ctx_new(&(struct tls_paths){srv.crt, srv.key, srv.ca, srv.crl}, err,
+	                          sizeof(err));
+	cr_assert_not_null(sctx, "%s", err);
+	snprintf(eve_crt, sizeof(eve_crt), "%s.crt", out);
+	snprintf(eve_key, sizeof(eve_key), "%s.key", out);
+	/* Eve trusts the real CA (to reach the hub) but holds a certificate from another. */
+	cctx = tls_client_ctx_new(&(struct tls_paths){eve_crt, eve_key, srv.ca, NULL}, err,
+	                          sizeof(err));
+	cr_assert_not_null(cctx, "%s", err);
+	talk(&p, sctx, cctx, "hub.example.org");
+	cr_assert_eq(p.s_done, -1);
+	cr_assert_eq(p.c_done, -1);
+	cr_assert_str_eq(p.why, "the server refused our certificate: it was not issued by the "
+	                        "network's CA");
+	pair_free(&p);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+}
+
+Test(ca, verify_errors_read_as_plain_words)
+{
+	cr_assert_str_eq(tls_verify_error_text(X509_V_ERR_CERT_HAS_EXPIRED),
+	                 "the certificate has expired");
+	cr_assert_str_eq(tls_verify_error_text(X509_V_ERR_CERT_REVOKED),
+	                 "the certificate has been revoked");
+	cr_assert(strstr(tls_verify_error_text(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY),
+	                 "network's CA") != NULL);
+	cr_assert_str_eq(tls_verify_error_text(X509_V_ERR_OUT_OF_MEM),
+	                 X509_verify_cert_error_string(X509_V_ERR_OUT_OF_MEM));
+}

@@ -103,7 +103,7 @@ Test(config, names_the_line)
 	struct config *cfg = load(SERVER "[agency a]\naccepts = nonsense\n", err, sizeof(err));
 
 	cr_expect_null(cfg);
-	cr_expect(strstr(err, ":9:") != NULL, "error names line 9: %s", err);
+	cr_expect(strstr(err, ":8:") != NULL, "error names line 8: %s", err);
 }
 
 Test(config, missing_file)

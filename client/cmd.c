@@ -1,0 +1,149 @@
+/* What every command shares: global options, usage and help, and the call to the hub. */
+#include "cmd.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "conn.h"
+#include "output.h"
+
+/* Take a global option returned by getopt_long. */
+int cmd_global_option(struct cmd_ctx *ctx, int opt, const char *arg)
+{
+	switch (opt) {
+	case OPT_CONFIG:
+		ctx->opt.config = arg;
+		return 0;
+	case OPT_SERVER:
+		ctx->opt.server = arg;
+		return 0;
+	case OPT_CERT:
+		ctx->opt.cert = arg;
+		return 0;
+	case OPT_KEY:
+		ctx->opt.key = arg;
+		return 0;
+	case OPT_CA:
+		ctx->opt.ca = arg;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* Handle a getopt_long result every command treats alike. */
+int cmd_common_option(struct cmd_ctx *ctx, int opt, const char *arg)
+{
+	if (cmd_global_option(ctx, opt, arg) == 0)
+		return -1;
+	if (opt == 'h') {
+		cmd_help(ctx);
+		return EXIT_DONE;
+	}
+	/* getopt_long has already said what was wrong with the option. */
+	cmd_usage(ctx, stderr);
+	return EXIT_USAGE;
+}
+
+/* Print "usage: refex NAME USAGE". */
+void cmd_usage(const struct cmd_ctx *ctx, FILE *out)
+{
+	fprintf(out, "usage: refex %s %s\n", ctx->cmd->name, ctx->cmd->usage);
+}
+
+/* Print a usage complaint and the usage line on stderr. */
+int cmd_usage_error(const struct cmd_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "refex %s: ", ctx->cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	cmd_usage(ctx, stderr);
+	return EXIT_USAGE;
+}
+
+/* Print the command's usage line and options on stdout. */
+void cmd_help(const struct cmd_ctx *ctx)
+{
+	cmd_usage(ctx, stdout);
+	/* Summaries are written to follow a command name; as a sentence, capitalise. */
+	printf("\n%c%s.\n\n", toupper((unsigned char)ctx->cmd->summary[0]), ctx->cmd->summary + 1);
+	printf("options:\n%s", ctx->cmd->options ? ctx->cmd->options : "");
+	printf("  -h, --help          show this help\n"
+	       "  global options: --config FILE, --server HOST:PORT, --cert FILE, --key FILE,\n"
+	       "  --ca FILE (see 'refex --help')\n");
+	if (ctx->cmd->notes)
+		printf("\n%s", ctx->cmd->notes);
+}
+
+/* Connect with the config file and flags; returns an exit code. */
+static int connect_hub(struct cmd_ctx *ctx)
+{
+	struct client_config cfg;
+	struct tls_paths paths = {0};
+	char err[1024], host[256], port[16];
+	enum conn_failure refused = CONN_UNREACHED;
+	int rc = EXIT_DONE;
+
+	if (client_config_load(&cfg, &ctx->opt, err, sizeof(err)) < 0) {
+		fprintf(stderr, "refex: %s\n", err);
+		rc = EXIT_USAGE;
+		goto done;
+	}
+	/* A bad address or unreadable TLS files are the config's fault, not the network's. */
+	if (conn_split_address(cfg.server, host, sizeof(host), port, sizeof(port)) < 0) {
+		fprintf(stderr,
+		        "refex: bad server address '%s': expected HOST:PORT or [IPv6]:PORT\n",
+		        cfg.server);
+		rc = EXIT_USAGE;
+		goto done;
+	}
+	paths.cert = cfg.cert;
+	paths.key = cfg.key;
+	paths.ca = cfg.ca;
+	if (!(ctx->conn = conn_open(cfg.server, &paths, err, sizeof(err), &refused))) {
+		fprintf(stderr, "refex: %s\n", err);
+		rc = refused == CONN_REFUSED     ? EXIT_REFUSED
+		     : refused == CONN_BAD_SETUP ? EXIT_USAGE
+		                                 : EXIT_CONNECT;
+	}
+done:
+	client_config_clear(&cfg);
+	return rc;
+}
+
+/* Send req and wait for its response; print why when it fails. */
+int cmd_call(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp)
+{
+	char err[1024];
+	int rc;
+
+	*resp = NULL;
+	if (!ctx->conn && (rc = connect_hub(ctx)) != EXIT_DONE)
+		return rc;
+	rc = conn_call(ctx->conn, req, resp, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "refex: %s\n", err);
+		return rc == -2 ? EXIT_REFUSED : EXIT_CONNECT;
+	}
+	if (!(*resp)->status || (*resp)->status->code != REFEX__STATUS_CODE__STATUS_OK) {
+		output_refusal((*resp)->status);
+		refex__response__free_unpacked(*resp, NULL);
+		*resp = NULL;
+		return EXIT_REFUSED;
+	}
+	return EXIT_DONE;
+}
+
+/* Close the connection, if one was opened. */
+void cmd_close(struct cmd_ctx *ctx)
+{
+	conn_close(ctx->conn);
+	ctx->conn = NULL;
+}

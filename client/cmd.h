@@ -1,0 +1,114 @@
+/* The command table, what every command is handed, and the helpers they share. */
+#ifndef REFEX_CMD_H
+#define REFEX_CMD_H
+
+#include <getopt.h>
+#include <stdio.h>
+
+#include "refex.pb-c.h"
+
+#ifndef REFEX_VERSION
+#define REFEX_VERSION "0.1.0"
+#endif
+
+/* What refex exits with: scripts and the integration tests rely on these. */
+enum {
+	EXIT_DONE = 0,    /* done */
+	EXIT_REFUSED = 1, /* the server refused, or a local step failed */
+	EXIT_USAGE = 2,   /* bad command line, config or input file */
+	EXIT_CONNECT = 3, /* could not connect, or TLS failed */
+};
+
+/* getopt_long values of the global options, above any short option letter. */
+enum {
+	OPT_CONFIG = 0x100,
+	OPT_SERVER,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_CA,
+};
+
+/* The global options, accepted before and after the command name. Append to
+ * each command's option array, before its terminating zero entry. */
+#define CMD_GLOBAL_OPTIONS                                                                         \
+	{"config", required_argument, NULL, OPT_CONFIG},                                           \
+	    {"server", required_argument, NULL, OPT_SERVER},                                       \
+	    {"cert", required_argument, NULL, OPT_CERT},                                           \
+	    {"key", required_argument, NULL, OPT_KEY}, {"ca", required_argument, NULL, OPT_CA},    \
+	{                                                                                          \
+		"help", no_argument, NULL, 'h'                                                     \
+	}
+
+struct cmd_ctx;
+struct conn;
+
+struct cmd_entry {
+	const char *name;
+	const char *usage;   /* arguments after the name, e.g. "ID [--json]" */
+	const char *summary; /* one line for `refex --help` */
+	const char *options; /* option lines for `refex CMD --help`, or NULL */
+	const char *notes;   /* lines after the options in `refex CMD --help`, or NULL */
+	int (*exec)(struct cmd_ctx *, int argc, char **argv);
+};
+
+/* Global options as given on the command line (NULL when not given). */
+struct cmd_globals {
+	const char *config;
+	const char *server;
+	const char *cert;
+	const char *key;
+	const char *ca;
+};
+
+struct cmd_ctx {
+	const struct cmd_entry *cmd; /* the command being run */
+	struct cmd_globals opt;
+	struct conn *conn; /* opened on the first request */
+};
+
+/* Return the command called name, or NULL. */
+const struct cmd_entry *cmd_find(const char *name);
+
+/* Take a global option returned by getopt_long; returns 0, or -1 for any other option. */
+int cmd_global_option(struct cmd_ctx *ctx, int opt, const char *arg);
+
+/* Handle a getopt_long result every command treats alike: a global option
+ * (returns -1: carry on), --help (prints help, returns EXIT_DONE) or an
+ * unknown option (prints usage, returns EXIT_USAGE). */
+int cmd_common_option(struct cmd_ctx *ctx, int opt, const char *arg);
+
+/* Print "usage: refex NAME USAGE" to out. */
+void cmd_usage(const struct cmd_ctx *ctx, FILE *out);
+
+/* Print a usage complaint ("refex NAME: why") and the usage line on stderr; returns EXIT_USAGE. */
+int cmd_usage_error(const struct cmd_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Print the command's usage line and options on stdout. */
+void cmd_help(const struct cmd_ctx *ctx);
+
+/*
+ * Send req (its id is assigned here) to the server, connecting first if
+ * needed, and wait for its response. Returns EXIT_DONE with *resp set (free
+ * with refex__response__free_unpacked) when the server said OK; otherwise
+ * prints why and returns EXIT_REFUSED, EXIT_USAGE or EXIT_CONNECT.
+ */
+int cmd_call(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp);
+
+/* Close the connection, if one was opened. */
+void cmd_close(struct cmd_ctx *ctx);
+
+/* The commands. */
+int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_inbox(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_sent(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_show(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_accept(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_decline(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_complete(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_withdraw(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_forms(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_partners(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_template(struct cmd_ctx *ctx, int argc, char **argv);
+
+#endif

@@ -1,0 +1,166 @@
+/* refex inbox and refex sent: list referrals, newest first. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "output.h"
+#include "pbjson.h"
+
+struct list_args {
+	Refex__ListReferrals list;
+	int json;
+};
+
+static int parse_limit(struct cmd_ctx *ctx, const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || end == s || s[0] == '-' || v == 0 || v > UINT32_MAX)
+		return cmd_usage_error(ctx, "--limit wants a positive whole number, not '%s'", s);
+	*out = (uint32_t)v;
+	return -1;
+}
+
+static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct list_args *a)
+{
+	static const struct option opts[] = {
+	    {"state", required_argument, NULL, 's'},
+	    {"limit", required_argument, NULL, 'l'},
+	    {"page-token", required_argument, NULL, 'p'},
+	    {"json", no_argument, NULL, 'j'},
+	    CMD_GLOBAL_OPTIONS,
+	    {0},
+	};
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (output_state_parse(optarg, &a->list.state) < 0)
+				return cmd_usage_error(ctx, "unknown state '%s' (one of: %s)",
+				                       optarg, output_state_list());
+			a->list.has_state = 1;
+			break;
+		case 'l':
+			if ((rc = parse_limit(ctx, optarg, &a->list.limit)) >= 0)
+				return rc;
+			a->list.has_limit = 1;
+			break;
+		case 'p':
+			a->list.page_token = optarg;
+			break;
+		case 'j':
+			a->json = 1;
+			break;
+		default:
+			if ((rc = cmd_common_option(ctx, c, optarg)) >= 0)
+				return rc;
+		}
+	}
+	if (optind < argc)
+		return cmd_usage_error(ctx, "unexpected argument '%s'", argv[optind]);
+	return -1;
+}
+
+/* Print the page as canonical JSON, always with a "referrals" array. */
+static int print_json(const Refex__ReferralPage *page)
+{
+	json_t *json = pbjson_encode(&page->base);
+
+	if (!json)
+		return -1;
+	if (!json_object_get(json, "referrals"))
+		json_object_set_new(json, "referrals", json_array());
+	return output_json(json);
+}
+
+static const char *or_dash(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
+static int print_table(const Refex__ReferralPage *page, int inbox)
+{
+	static const char *const headers[] = {"ID", "FROM", "FORM", "STATE", "CLIENT", "CREATED"};
+	static const char *const sent_headers[] = {"ID",    "TO",     "FORM",
+	                                           "STATE", "CLIENT", "CREATED"};
+	struct table *t = table_new(6, inbox ? headers : sent_headers);
+	char when[32];
+	size_t i;
+
+	if (!t)
+		return -1;
+	for (i = 0; i < page->n_referrals; i++) {
+		const Refex__Referral *r = page->referrals[i];
+		const char *row[6] = {
+		    or_dash(r->id),
+		    or_dash(inbox ? r->sender : r->recipient),
+		    or_dash(r->form),
+		    r->has_state ? output_state_name(r->state) : NULL,
+		    or_dash(r->client_name),
+		    output_time(r->has_created_at ? r->created_at : 0, when, sizeof(when))};
+
+		if (table_add(t, row) < 0) {
+			table_free(t);
+			return -1;
+		}
+	}
+	if (page->n_referrals == 0)
+		printf(inbox ? "No referrals in your inbox.\n" : "No referrals sent.\n");
+	else
+		table_print(t, stdout, NULL);
+	table_free(t);
+	if (page->next_page_token && *page->next_page_token) {
+		printf("More: refex %s --page-token ", inbox ? "inbox" : "sent");
+		output_text(stdout, page->next_page_token);
+		putchar('\n');
+	}
+	return 0;
+}
+
+/* List one page of the inbox (inbox) or of the sent referrals. */
+static int run_list(struct cmd_ctx *ctx, int argc, char **argv, int inbox)
+{
+	struct list_args a = {.list = REFEX__LIST_REFERRALS__INIT};
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__Response *resp = NULL;
+	int rc;
+
+	if ((rc = parse_args(ctx, argc, argv, &a)) >= 0)
+		return rc;
+	if (inbox) {
+		req.body_case = REFEX__REQUEST__BODY_LIST_INBOX;
+		req.list_inbox = &a.list;
+	} else {
+		req.body_case = REFEX__REQUEST__BODY_LIST_SENT;
+		req.list_sent = &a.list;
+	}
+	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE)
+		return rc;
+	if (resp->body_case != REFEX__RESPONSE__BODY_PAGE) {
+		fprintf(stderr, "refex: the server's reply has no list of referrals\n");
+		rc = EXIT_CONNECT;
+	} else if ((a.json ? print_json(resp->page) : print_table(resp->page, inbox)) < 0) {
+		fprintf(stderr, "refex: out of memory\n");
+		rc = EXIT_REFUSED;
+	}
+	refex__response__free_unpacked(resp, NULL);
+	return rc;
+}
+
+/* List referrals sent to this agency. */
+int cmd_inbox(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	return run_list(ctx, argc, argv, 1);
+}
+
+/* List referrals this agency has sent. */
+int cmd_sent(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	return run_list(ctx, argc, argv, 0);
+}

@@ -1,0 +1,407 @@
+/* refex show: one referral for people (or as JSON): client, consent, answers, history. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.pb-c.h"
+#include "cmd.h"
+#include "form.h"
+#include "output.h"
+#include "pbjson.h"
+
+#define LABEL_WIDTH 26
+
+/* Print "  label  value" with labels aligned; nothing when value is empty. */
+static void field(const char *label, const char *value)
+{
+	if (!value || !*value)
+		return;
+	printf("  %-*s", LABEL_WIDTH, label);
+	output_text(stdout, value);
+	putchar('\n');
+}
+
+static const char *yes_no(int has, int value)
+{
+	return has ? (value ? "yes" : "no") : "not recorded";
+}
+
+static const char *contact_name(Refex__ContactMethod m)
+{
+	switch (m) {
+	case REFEX__CONTACT_METHOD__CONTACT_PHONE:
+		return "phone";
+	case REFEX__CONTACT_METHOD__CONTACT_TEXT:
+		return "text message";
+	case REFEX__CONTACT_METHOD__CONTACT_EMAIL:
+		return "email";
+	case REFEX__CONTACT_METHOD__CONTACT_POST:
+		return "post";
+	case REFEX__CONTACT_METHOD__CONTACT_IN_PERSON:
+		return "in person";
+	case REFEX__CONTACT_METHOD__CONTACT_VIA_REFERRER:
+		return "only through the referring agency";
+	default:
+		return NULL;
+	}
+}
+
+static const char *consent_method_name(Refex__ConsentMethod m)
+{
+	switch (m) {
+	case REFEX__CONSENT_METHOD__CONSENT_VERBAL:
+		return "verbal";
+	case REFEX__CONSENT_METHOD__CONSENT_WRITTEN:
+		return "written";
+	case REFEX__CONSENT_METHOD__CONSENT_DIGITAL:
+		return "digital";
+	default:
+		return NULL;
+	}
+}
+
+/* Join strings with sep into buf (truncating quietly: this is for display). */
+static const char *join(char *buf, size_t len, const char *sep, char *const *parts, size_t n)
+{
+	size_t i, used = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < n && used < len; i++) {
+		if (!parts[i] || !*parts[i])
+			continue;
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? sep : "", parts[i]);
+	}
+	return buf;
+}
+
+/* "agency (holder)", or just the agency. */
+static const char *who(char *buf, size_t len, const char *agency, const char *holder)
+{
+	if (holder && *holder)
+		snprintf(buf, len, "%s (%s)", agency ? agency : "-", holder);
+	else
+		snprintf(buf, len, "%s", agency ? agency : "-");
+	return buf;
+}
+
+static void print_header(const Refex__Referral *r)
+{
+	const struct form *f = form_find(r->form);
+	char buf[512], when[32];
+
+	printf("Referral\n");
+	field("id", r->id);
+	field("from", who(buf, sizeof(buf), r->sender, r->sender_holder));
+	field("to", r->recipient);
+	if (f)
+		snprintf(buf, sizeof(buf), "%s (%s, version %u)", f->title, f->name,
+		         r->has_form_version ? r->form_version : f->version);
+	else
+		snprintf(buf, sizeof(buf), "%s (version %u)", r->form ? r->form : "-",
+		         r->form_version);
+	field("form", buf);
+	field("state", r->has_state ? output_state_name(r->state) : NULL);
+	field("created", output_time(r->has_created_at ? r->created_at : 0, when, sizeof(when)));
+	field("updated", output_time(r->has_updated_at ? r->updated_at : 0, when, sizeof(when)));
+}
+
+static void print_client(const Refex__ClientRecord *c)
+{
+	char buf[1024], name[512];
+	char *names[2], *addr[4];
+
+	printf("\nClient\n");
+	names[0] = c->given_name;
+	names[1] = c->family_name;
+	join(name, sizeof(name), " ", names, 2);
+	if (c->preferred_name && *c->preferred_name)
+		snprintf(buf, sizeof(buf), "%s (known as %s)", name, c->preferred_name);
+	else
+		snprintf(buf, sizeof(buf), "%s", name);
+	field("name", buf);
+	field("pronouns", c->pronouns);
+	field("date of birth", c->date_of_birth);
+	field("phone", c->phone);
+	field("email", c->email);
+	if (c->address) {
+		addr[0] = c->address->line1;
+		addr[1] = c->address->line2;
+		addr[2] = c->address->town;
+		addr[3] = c->address->postcode;
+		field("address", join(buf, sizeof(buf), ", ", addr, 4));
+	}
+	field("preferred contact",
+	      c->has_preferred_contact ? contact_name(c->preferred_contact) : NULL);
+	if (c->preferred_language && *c->preferred_language) {
+		snprintf(buf, sizeof(buf), "%s%s", c->preferred_language,
+		         c->has_interpreter_needed && c->interpreter_needed
+		             ? " (interpreter needed)"
+		             : "");
+		field("language", buf);
+	} else if (c->has_interpreter_needed) {
+		field("interpreter needed", yes_no(1, c->interpreter_needed));
+	}
+	field("access needs", join(buf, sizeof(buf), "; ", c->access_needs, c->n_access_needs));
+	field("safe to leave a message",
+	      yes_no(c->has_safe_to_leave_message, c->safe_to_leave_message));
+	field("safe to send post", yes_no(c->has_safe_to_send_post, c->safe_to_send_post));
+	field("safety notes", c->safety_notes);
+}
+
+static void print_consent(const Refex__Consent *c)
+{
+	char buf[512], by[300], when[32];
+
+	printf("\nConsent\n");
+	if (!c) {
+		field("consent", "none recorded");
+		return;
+	}
+	field("to", c->to_agency);
+	field("purpose", c->purpose);
+	field("method", consent_method_name(c->method));
+	field("given on", c->given_on);
+	if (c->recorded_agency || c->recorded_by) {
+		who(by, sizeof(by), c->recorded_agency, c->recorded_by);
+		if (c->has_recorded_at)
+			snprintf(buf, sizeof(buf), "%s on %s", by,
+			         output_time(c->recorded_at, when, sizeof(when)));
+		else
+			snprintf(buf, sizeof(buf), "%s", by);
+		field("recorded by", buf);
+	}
+}
+
+/* "dateAtRisk" -> "date at risk": JSON names made readable. */
+static void print_label(const char *key, int indent, int pad)
+{
+	if (pad)
+		printf("%*s", indent, "");
+	for (; *key; key++) {
+		if (isupper((unsigned char)*key)) {
+			putchar(' ');
+			putchar(tolower((unsigned char)*key));
+		} else {
+			putchar(*key == '_' ? ' ' : *key);
+		}
+	}
+	putchar(':');
+}
+
+static void print_scalar(const json_t *v)
+{
+	if (json_is_string(v))
+		output_text(stdout, json_string_value(v));
+	else if (json_is_true(v))
+		fputs("yes", stdout);
+	else if (json_is_false(v))
+		fputs("no", stdout);
+	else if (json_is_integer(v))
+		printf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	else if (json_is_real(v))
+		printf("%g", json_real_value(v));
+}
+
+static int is_scalar_array(const json_t *a)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(a, i, v)
+	{
+		if (json_is_object(v) || json_is_array(v))
+			return 0;
+	}
+	return 1;
+}
+
+static void print_object(const json_t *obj, int indent, int bullet);
+
+/* Print one key: value, nesting objects and lists of objects below the key. */
+static void print_member(const char *key, const json_t *v, int indent, int pad)
+{
+	size_t i;
+	json_t *e;
+
+	print_label(key, indent, pad);
+	if (json_is_object(v)) {
+		putchar('\n');
+		print_object(v, indent + 2, 0);
+	} else if (json_is_array(v) && !is_scalar_array(v)) {
+		putchar('\n');
+		json_array_foreach(v, i, e)
+		{
+			print_object(e, indent + 2, 1);
+		}
+	} else if (json_is_array(v)) {
+		putchar(' ');
+		json_array_foreach(v, i, e)
+		{
+			if (i)
+				fputs(", ", stdout);
+			print_scalar(e);
+		}
+		putchar('\n');
+	} else {
+		putchar(' ');
+		print_scalar(v);
+		putchar('\n');
+	}
+}
+
+/* Print an object's members; as a list item ("- ") when bullet. */
+static void print_object(const json_t *obj, int indent, int bullet)
+{
+	const char *key;
+	json_t *v;
+	int first = 1;
+
+	if (!json_is_object(obj)) {
+		printf("%*s- ", indent, "");
+		print_scalar(obj);
+		putchar('\n');
+		return;
+	}
+	json_object_foreach((json_t *)obj, key, v)
+	{
+		if (bullet && first) {
+			printf("%*s- ", indent, "");
+			print_member(key, v, indent + 2, 0);
+		} else {
+			print_member(key, v, indent + (bullet ? 2 : 0), 1);
+		}
+		first = 0;
+	}
+	if (bullet && first)
+		printf("%*s- (empty)\n", indent, "");
+}
+
+/* Decode the form answers as JSON, or NULL when this refex does not know the form. */
+static json_t *decode_answers(const Refex__Referral *r)
+{
+	const struct form *f = form_find(r->form);
+	ProtobufCMessage *msg;
+	json_t *json;
+
+	if (!f || !r->has_form_data)
+		return NULL;
+	msg = protobuf_c_message_unpack(f->desc, NULL, r->form_data.len, r->form_data.data);
+	if (!msg)
+		return NULL;
+	json = pbjson_encode(msg);
+	protobuf_c_message_free_unpacked(msg, NULL);
+	return json;
+}
+
+static void print_answers(const Refex__Referral *r)
+{
+	json_t *answers = decode_answers(r);
+
+	printf("\nAnswers\n");
+	if (answers) {
+		print_object(answers, 2, 0);
+		json_decref(answers);
+	} else if (r->has_form_data) {
+		printf("  (%zu bytes this version of refex cannot read as form '",
+		       r->form_data.len);
+		output_text(stdout, r->form ? r->form : "");
+		printf("')\n");
+	} else {
+		printf("  (none)\n");
+	}
+}
+
+static int print_history(const Refex__Referral *r)
+{
+	struct table *t = table_new(4, NULL);
+	char when[32], step[64], by[300];
+	size_t i;
+
+	if (!t)
+		return -1;
+	for (i = 0; i < r->n_history; i++) {
+		const Refex__StatusChange *h = r->history[i];
+		const char *row[4];
+
+		if (h->has_from && h->from != REFEX__STATE__STATE_UNSPECIFIED)
+			snprintf(step, sizeof(step), "%s -> %s", output_state_name(h->from),
+			         output_state_name(h->to));
+		else
+			snprintf(step, sizeof(step), "%s", output_state_name(h->to));
+		row[0] = output_time(h->has_at ? h->at : 0, when, sizeof(when));
+		row[1] = step;
+		row[2] = who(by, sizeof(by), h->agency, h->holder);
+		row[3] = h->reason ? h->reason : "";
+		if (table_add(t, row) < 0) {
+			table_free(t);
+			return -1;
+		}
+	}
+	printf("\nHistory\n");
+	table_print(t, stdout, "  ");
+	table_free(t);
+	return 0;
+}
+
+/* Print the referral for people. */
+static int print_human(const Refex__Referral *r)
+{
+	print_header(r);
+	if (r->client)
+		print_client(r->client);
+	print_consent(r->consent);
+	print_answers(r);
+	return print_history(r);
+}
+
+/* Print the referral as canonical JSON with the form answers decoded. */
+static int print_json(const Refex__Referral *r)
+{
+	json_t *json = pbjson_encode(&r->base), *answers;
+
+	if (!json)
+		return -1;
+	if ((answers = decode_answers(r)))
+		json_object_set_new(json, "formData", answers);
+	return output_json(json);
+}
+
+/* Show one referral. */
+int cmd_show(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    CMD_GLOBAL_OPTIONS,
+	    {0},
+	};
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__GetReferral get = REFEX__GET_REFERRAL__INIT;
+	Refex__Response *resp = NULL;
+	int c, rc, json = 0;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'j')
+			json = 1;
+		else if ((rc = cmd_common_option(ctx, c, optarg)) >= 0)
+			return rc;
+	}
+	if (optind >= argc)
+		return cmd_usage_error(ctx, "which referral? give its ID");
+	if (optind + 1 < argc)
+		return cmd_usage_error(ctx, "unexpected argument '%s'", argv[optind + 1]);
+	get.id = argv[optind];
+	req.body_case = REFEX__REQUEST__BODY_GET;
+	req.get = &get;
+	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE)
+		return rc;
+	if (resp->body_case != REFEX__RESPONSE__BODY_REFERRAL) {
+		fprintf(stderr, "refex: the server's reply has no referral\n");
+		rc = EXIT_CONNECT;
+	} else if ((json ? print_json(resp->referral) : print_human(resp->referral)) < 0) {
+		fprintf(stderr, "refex: out of memory\n");
+		rc = EXIT_REFUSED;
+	}
+	refex__response__free_unpacked(resp, NULL);
+	return rc;
+}

@@ -1,0 +1,175 @@
+/* refex submit: refer a client to a partner agency on an agreed form. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.pb-c.h"
+#include "cmd.h"
+#include "form.h"
+#include "pbjson.h"
+
+/* Print the registered forms after "known forms: ", for a mistyped name. */
+static void list_known_forms(FILE *out)
+{
+	size_t i;
+
+	fputs("known forms:", out);
+	for (i = 0; i < form_count(); i++)
+		fprintf(out, "%s %s", i ? "," : "", form_at(i)->name);
+	fputc('\n', out);
+}
+
+/*
+ * Read a JSON file and decode it as desc. Problems name the file, and the
+ * line or field, and are usage errors: the file is the user's input.
+ */
+static ProtobufCMessage *load_message(const char *path, const ProtobufCMessageDescriptor *desc)
+{
+	struct pbjson_error perr = {0};
+	ProtobufCMessage *msg;
+	json_error_t jerr;
+	json_t *json;
+
+	if (!(json = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr))) {
+		if (jerr.line > 0)
+			fprintf(stderr, "refex: %s:%d:%d: %s\n", path, jerr.line, jerr.column,
+			        jerr.text);
+		else
+			fprintf(stderr, "refex: %s\n", jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(json)) {
+		fprintf(stderr, "refex: %s: expected a JSON object ({...})\n", path);
+		json_decref(json);
+		return NULL;
+	}
+	msg = pbjson_decode(desc, json, &perr);
+	json_decref(json);
+	if (!msg) {
+		if (perr.path[0])
+			fprintf(stderr, "refex: %s: %s: %s\n", path, perr.path, perr.message);
+		else
+			fprintf(stderr, "refex: %s: %s\n", path, perr.message);
+	}
+	return msg;
+}
+
+/* Pack the form message into bytes for SubmitReferral.form_data. */
+static int pack_form(const ProtobufCMessage *msg, ProtobufCBinaryData *out)
+{
+	out->len = protobuf_c_message_get_packed_size(msg);
+	if (!(out->data = malloc(out->len ? out->len : 1)))
+		return -1;
+	protobuf_c_message_pack(msg, out->data);
+	return 0;
+}
+
+struct submit_args {
+	const char *to, *form, *client, *data, *consent;
+};
+
+static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct submit_args *a)
+{
+	static const struct option opts[] = {
+	    {"to", required_argument, NULL, 't'},
+	    {"form", required_argument, NULL, 'f'},
+	    {"client", required_argument, NULL, 'c'},
+	    {"data", required_argument, NULL, 'd'},
+	    {"consent", required_argument, NULL, 'C'},
+	    CMD_GLOBAL_OPTIONS,
+	    {0},
+	};
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			a->to = optarg;
+			break;
+		case 'f':
+			a->form = optarg;
+			break;
+		case 'c':
+			a->client = optarg;
+			break;
+		case 'd':
+			a->data = optarg;
+			break;
+		case 'C':
+			a->consent = optarg;
+			break;
+		default:
+			if ((rc = cmd_common_option(ctx, c, optarg)) >= 0)
+				return rc;
+		}
+	}
+	if (optind < argc)
+		return cmd_usage_error(ctx, "unexpected argument '%s'", argv[optind]);
+	if (!a->to)
+		return cmd_usage_error(ctx, "--to AGENCY is required");
+	if (!a->form)
+		return cmd_usage_error(ctx, "--form FORM is required");
+	if (!a->client)
+		return cmd_usage_error(ctx, "--client FILE is required");
+	if (!a->data)
+		return cmd_usage_error(ctx, "--data FILE is required");
+	return -1;
+}
+
+/* Refer a client: read and check the files offline, then submit. */
+int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	struct submit_args a = {0};
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__SubmitReferral sub = REFEX__SUBMIT_REFERRAL__INIT;
+	Refex__Response *resp = NULL;
+	ProtobufCMessage *client = NULL, *data = NULL, *consent = NULL;
+	const struct form *f;
+	int rc;
+
+	if ((rc = parse_args(ctx, argc, argv, &a)) >= 0)
+		return rc;
+	rc = EXIT_USAGE;
+	if (!(f = form_find(a.form))) {
+		fprintf(stderr, "refex: unknown form '%s'; ", a.form);
+		list_known_forms(stderr);
+		goto done;
+	}
+	if (!(client = load_message(a.client, &refex__client_record__descriptor)) ||
+	    !(data = load_message(a.data, f->desc)))
+		goto done;
+	if (a.consent && !(consent = load_message(a.consent, &refex__consent__descriptor)))
+		goto done;
+	rc = EXIT_REFUSED;
+	if (pack_form(data, &sub.form_data) < 0) {
+		fprintf(stderr, "refex: out of memory\n");
+		goto done;
+	}
+	sub.has_form_data = 1;
+	sub.to = (char *)a.to;
+	sub.form = (char *)a.form;
+	sub.client = (Refex__ClientRecord *)client;
+	sub.consent = (Refex__Consent *)consent;
+	req.body_case = REFEX__REQUEST__BODY_SUBMIT;
+	req.submit = &sub;
+	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE)
+		goto done;
+	if (resp->body_case != REFEX__RESPONSE__BODY_REFERRAL || !resp->referral->id) {
+		fprintf(stderr, "refex: the server accepted the referral but did not say its id\n");
+		rc = EXIT_CONNECT;
+		goto done;
+	}
+	printf("%s\n", resp->referral->id);
+done:
+	if (resp)
+		refex__response__free_unpacked(resp, NULL);
+	free(sub.form_data.data);
+	if (client)
+		protobuf_c_message_free_unpacked(client, NULL);
+	if (data)
+		protobuf_c_message_free_unpacked(data, NULL);
+	if (consent)
+		protobuf_c_message_free_unpacked(consent, NULL);
+	return rc;
+}

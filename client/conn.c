@@ -1,0 +1,428 @@
+/* The client's transport: TCP with a timeout, TLS 1.3, frames, Hello, request/response. */
+#include "conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frame.h"
+
+#define CERT_WARN_DAYS 30
+
+struct conn {
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int fd;
+	uint64_t next_id;
+	size_t max_frame;       /* largest request frame the server takes */
+	size_t max_reply;       /* largest reply frame we accept */
+	Refex__Response *hello; /* the server's answer to Hello */
+	char address[300];      /* as the user gave it, for messages */
+};
+
+/* Split "HOST:PORT" or "[HOST]:PORT" into host and port. */
+int conn_split_address(const char *address, char *host, size_t hostlen, char *port, size_t portlen)
+{
+	const char *h = address, *colon;
+	size_t n;
+	char *end;
+	long p;
+
+	if (address[0] == '[') {
+		const char *close = strchr(address, ']');
+
+		if (!close || close[1] != ':')
+			return -1;
+		h = address + 1;
+		n = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(address, ':');
+		if (!colon || memchr(address, ':', (size_t)(colon - address)))
+			return -1; /* a bare IPv6 address is ambiguous: ask for brackets */
+		n = (size_t)(colon - address);
+	}
+	if (n == 0 || n >= hostlen)
+		return -1;
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || p < 1 || p > 65535 || strlen(colon + 1) >= portlen)
+		return -1;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	strcpy(port, colon + 1);
+	return 0;
+}
+
+static void set_timeouts(int fd, int seconds)
+{
+	struct timeval tv = {.tv_sec = seconds};
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* Connect one address within the timeout; returns the fd, or -1 with errno set. */
+static int connect_one(const struct addrinfo *ai, int timeout_ms)
+{
+	struct pollfd pfd;
+	int fd, soerr = 0, rc;
+	socklen_t len = sizeof(soerr);
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		if (errno != EINPROGRESS)
+			goto fail;
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		do
+			rc = poll(&pfd, 1, timeout_ms);
+		while (rc < 0 && errno == EINTR);
+		if (rc == 0) {
+			errno = ETIMEDOUT;
+			goto fail;
+		}
+		if (rc < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+			goto fail;
+		if (soerr) {
+			errno = soerr;
+			goto fail;
+		}
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+		goto fail;
+	return fd;
+fail:
+	rc = errno;
+	close(fd);
+	errno = rc;
+	return -1;
+}
+
+/* Open a TCP connection to host:port, trying each address in turn. */
+static int tcp_connect(const char *address, const char *host, const char *port, char *err,
+                       size_t errlen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL, *ai;
+	int fd = -1, rc, last = ECONNREFUSED;
+
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "could not connect to %s: cannot find %s (%s)", address, host,
+		         gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai && fd < 0; ai = ai->ai_next) {
+		fd = connect_one(ai, CONN_CONNECT_TIMEOUT_S * 1000);
+		if (fd < 0)
+			last = errno;
+	}
+	freeaddrinfo(res);
+	if (fd >= 0)
+		return fd;
+	if (last == ECONNREFUSED)
+		snprintf(err, errlen,
+		         "could not connect to %s: connection refused (is refexd running?)",
+		         address);
+	else if (last == ETIMEDOUT)
+		snprintf(err, errlen, "could not connect to %s: no answer within %d seconds",
+		         address, CONN_CONNECT_TIMEOUT_S);
+	else
+		snprintf(err, errlen, "could not connect to %s: %s", address, strerror(last));
+	return -1;
+}
+
+/* Say why an SSL call failed, in plain words. */
+static void describe_io_failure(struct conn *c, int ret, int timeout_s, char *err, size_t errlen)
+{
+	int saved = errno;
+	int e = SSL_get_error(c->ssl, ret);
+	char why[512] = "";
+
+	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
+	                                   (saved == 0 || saved == ECONNRESET || saved == EPIPE))) {
+		ERR_clear_error();
+		snprintf(err, errlen, "the server closed the connection");
+		return;
+	}
+	if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
+	    (saved == EAGAIN || saved == EWOULDBLOCK)) {
+		snprintf(err, errlen, "the server did not answer within %d seconds", timeout_s);
+		return;
+	}
+	tls_describe_failure(c->ssl, ret, why, sizeof(why));
+	if (!why[0])
+		snprintf(why, sizeof(why), "%s", saved ? strerror(saved) : "unknown TLS error");
+	snprintf(err, errlen, "connection to %s failed: %s", c->address, why);
+}
+
+static int read_full(struct conn *c, uint8_t *buf, size_t n, char *err, size_t errlen)
+{
+	size_t got = 0;
+	int ret;
+
+	while (got < n) {
+		errno = 0;
+		ret = SSL_read(c->ssl, buf + got, (int)(n - got > INT32_MAX ? INT32_MAX : n - got));
+		if (ret <= 0) {
+			describe_io_failure(c, ret, CONN_REPLY_TIMEOUT_S, err, errlen);
+			return -1;
+		}
+		got += (size_t)ret;
+	}
+	return 0;
+}
+
+/* Read one ServerMessage. */
+static Refex__ServerMessage *read_message(struct conn *c, char *err, size_t errlen)
+{
+	uint8_t hdr[FRAME_HEADER_LEN], *payload;
+	Refex__ServerMessage *sm;
+	size_t len = 0;
+
+	if (read_full(c, hdr, sizeof(hdr), err, errlen) < 0)
+		return NULL;
+	/* With the header alone, a good length reads as "need more" (the payload). */
+	if (frame_parse(hdr, sizeof(hdr), c->max_reply, &len) == FRAME_BAD) {
+		snprintf(
+		    err, errlen,
+		    "the server sent a frame of %zu bytes (refex reads at most %zu): giving up",
+		    len, c->max_reply);
+		return NULL;
+	}
+	if (!(payload = malloc(len))) {
+		snprintf(err, errlen, "out of memory reading a reply of %zu bytes", len);
+		return NULL;
+	}
+	if (read_full(c, payload, len, err, errlen) < 0) {
+		free(payload);
+		return NULL;
+	}
+	sm = refex__server_message__unpack(NULL, len, payload);
+	free(payload);
+	if (!sm)
+		snprintf(err, errlen, "the server sent a message refex cannot read");
+	return sm;
+}
+
+/* Take the response out of sm so that it outlives sm. */
+static Refex__Response *detach_response(Refex__ServerMessage *sm)
+{
+	Refex__Response *resp = sm->response;
+
+	sm->response = NULL;
+	sm->body_case = REFEX__SERVER_MESSAGE__BODY__NOT_SET;
+	refex__server_message__free_unpacked(sm, NULL);
+	return resp;
+}
+
+/* Send req with the next id and wait for its response, skipping events. */
+int conn_call(struct conn *c, Refex__Request *req, Refex__Response **resp, char *err, size_t errlen)
+{
+	Refex__ServerMessage *sm;
+	uint8_t *buf;
+	size_t len;
+	int ret, write_failed = 0;
+	char write_err[512] = "";
+
+	*resp = NULL;
+	req->has_id = 1;
+	req->id = c->next_id++;
+	len = refex__request__get_packed_size(req);
+	if (len > c->max_frame || len > UINT32_MAX) {
+		snprintf(err, errlen, "the request is %zu bytes, more than the server takes (%zu)",
+		         len, c->max_frame);
+		return -2;
+	}
+	if (!(buf = malloc(FRAME_HEADER_LEN + len))) {
+		snprintf(err, errlen, "out of memory");
+		return -2;
+	}
+	frame_put_header(buf, (uint32_t)len);
+	refex__request__pack(req, buf + FRAME_HEADER_LEN);
+	errno = 0;
+	ret = SSL_write(c->ssl, buf, (int)(FRAME_HEADER_LEN + len));
+	free(buf);
+	if (ret <= 0) {
+		/* The server may have said why (a TLS alert) before closing: read it. */
+		describe_io_failure(c, ret, CONN_REPLY_TIMEOUT_S, write_err, sizeof(write_err));
+		write_failed = 1;
+	}
+	for (;;) {
+		if (!(sm = read_message(c, err, errlen))) {
+			if (write_failed && strcmp(err, "the server closed the connection") == 0)
+				snprintf(err, errlen, "%s", write_err);
+			return -1;
+		}
+		if (sm->body_case == REFEX__SERVER_MESSAGE__BODY_RESPONSE && sm->response &&
+		    (sm->response->id == req->id || sm->response->id == 0)) {
+			*resp = detach_response(sm);
+			return 0;
+		}
+		/* An event, or the answer to something else: not what we wait for. */
+		refex__server_message__free_unpacked(sm, NULL);
+	}
+}
+
+/* Warn when our own certificate is close to its end: the hub will refuse it. */
+static void warn_cert_expiry(SSL_CTX *ctx)
+{
+	X509 *cert = SSL_CTX_get0_certificate(ctx);
+	const ASN1_TIME *end;
+	int days = 0, secs = 0;
+	struct tm tm;
+	char when[32] = "";
+
+	if (!cert || !(end = X509_get0_notAfter(cert)) || !ASN1_TIME_diff(&days, &secs, NULL, end))
+		return;
+	if (days >= CERT_WARN_DAYS)
+		return;
+	if (ASN1_TIME_to_tm(end, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%d", &tm);
+	if (days < 0 || (days == 0 && secs < 0))
+		fprintf(stderr, "refex: warning: your certificate expired on %s\n", when);
+	else
+		fprintf(stderr,
+		        "refex: warning: your certificate expires on %s (in %d days): ask your "
+		        "partnership admin for a new one\n",
+		        when, days);
+}
+
+/* Say Hello and keep the reply; returns 0, or -1 (with *failure when the server said no). */
+static int say_hello(struct conn *c, char *err, size_t errlen, enum conn_failure *failure)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__Hello hello = REFEX__HELLO__INIT;
+	Refex__Response *resp = NULL;
+	const Refex__Limits *lim;
+
+	hello.has_protocol_version = 1;
+	hello.protocol_version = REFEX__PROTOCOL__PROTOCOL_VERSION;
+	hello.program = "refex/" REFEX_VERSION;
+	req.body_case = REFEX__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	if (conn_call(c, &req, &resp, err, errlen) < 0)
+		return -1;
+	if (!resp->status || resp->status->code != REFEX__STATUS_CODE__STATUS_OK ||
+	    resp->body_case != REFEX__RESPONSE__BODY_HELLO) {
+		snprintf(err, errlen, "%s",
+		         resp->status && resp->status->message && *resp->status->message
+		             ? resp->status->message
+		             : "the server did not accept our Hello");
+		*failure = CONN_REFUSED;
+		refex__response__free_unpacked(resp, NULL);
+		return -1;
+	}
+	c->hello = resp;
+	lim = resp->hello->limits;
+	if (lim && lim->has_max_frame && lim->max_frame > 0)
+		c->max_frame = lim->max_frame;
+	/* Replies carry a request's data plus history, so they may exceed the
+	 * request limit; still bound them so a broken server cannot exhaust us. */
+	c->max_reply = 4 * (c->max_frame > FRAME_MAX_DEFAULT ? c->max_frame : FRAME_MAX_DEFAULT);
+	return 0;
+}
+
+/* Connect, complete TLS and say Hello. */
+struct conn *conn_open(const char *server, const struct tls_paths *paths, char *err, size_t errlen,
+                       enum conn_failure *failure)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	char host[256], port[16], why[512] = "";
+	int ret;
+
+	*failure = CONN_UNREACHED;
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->fd = -1;
+	c->next_id = 1;
+	c->max_frame = FRAME_MAX_DEFAULT;
+	c->max_reply = 4 * FRAME_MAX_DEFAULT;
+	snprintf(c->address, sizeof(c->address), "%s", server);
+	if (conn_split_address(server, host, sizeof(host), port, sizeof(port)) < 0) {
+		snprintf(err, errlen, "bad server address '%s': expected HOST:PORT or [IPv6]:PORT",
+		         server);
+		*failure = CONN_BAD_SETUP;
+		goto fail;
+	}
+	if (!(c->ctx = tls_client_ctx_new(paths, why, sizeof(why)))) {
+		snprintf(err, errlen, "cannot set up TLS: %s", why);
+		*failure = CONN_BAD_SETUP;
+		goto fail;
+	}
+	warn_cert_expiry(c->ctx);
+	if ((c->fd = tcp_connect(server, host, port, err, errlen)) < 0)
+		goto fail;
+	set_timeouts(c->fd, CONN_CONNECT_TIMEOUT_S);
+	if (!(c->ssl = SSL_new(c->ctx)) || !SSL_set_fd(c->ssl, c->fd)) {
+		snprintf(err, errlen, "cannot set up TLS: out of memory");
+		goto fail;
+	}
+	SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	if (tls_client_expect_host(c->ssl, host) < 0) {
+		snprintf(err, errlen, "cannot set up TLS to check the server is %s", host);
+		goto fail;
+	}
+	errno = 0;
+	ret = SSL_connect(c->ssl);
+	if (ret != 1) {
+		describe_io_failure(c, ret, CONN_CONNECT_TIMEOUT_S, err, errlen);
+		goto fail;
+	}
+	set_timeouts(c->fd, CONN_REPLY_TIMEOUT_S);
+	if (say_hello(c, err, errlen, failure) < 0)
+		goto fail;
+	return c;
+fail:
+	conn_close(c);
+	return NULL;
+}
+
+/* Return who the server says we are. */
+struct conn_peer conn_peer(const struct conn *c)
+{
+	struct conn_peer p = {0};
+	const Refex__HelloReply *h = c->hello ? c->hello->hello : NULL;
+
+	if (h) {
+		p.agency = h->agency;
+		p.holder = h->holder;
+		p.agency_name = h->agency_name;
+		p.server = h->server;
+	}
+	return p;
+}
+
+/* Close the connection cleanly and free it. */
+void conn_close(struct conn *c)
+{
+	if (!c)
+		return;
+	if (c->ssl) {
+		/* Send close_notify; the server does not need to answer it. */
+		if (SSL_is_init_finished(c->ssl))
+			SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	SSL_CTX_free(c->ctx);
+	if (c->hello)
+		refex__response__free_unpacked(c->hello, NULL);
+	ERR_clear_error();
+	free(c);
+}

@@ -1,0 +1,71 @@
+/* refex-bench: a load generator for refexd, in the spirit of pgbench and redis-benchmark. */
+#ifndef REFEX_BENCH_H
+#define REFEX_BENCH_H
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+enum bench_op { OP_SUBMIT, OP_INBOX, OP_SHOW, OP_MIXED };
+
+#define BENCH_STATUS_MAX 8 /* refex StatusCode values 0..7 */
+
+struct bench_opts {
+	const char *server; /* HOST:PORT */
+	const char *cert, *key, *ca;
+	const char *to; /* recipient agency for submit */
+	int connections;
+	double duration; /* seconds; 0 when counting requests */
+	long requests;   /* total; 0 when timed */
+	enum bench_op op;
+	size_t size; /* bytes of form data per submit */
+	int pipeline;
+	bool new_connection;
+	bool json;
+};
+
+struct bench {
+	struct bench_opts o;
+	struct event_base *base;
+	SSL_CTX *ctx;
+	char host[256];
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	uint8_t *submit_body; /* packed Request without its id */
+	size_t submit_len;
+	uint8_t *inbox_body;
+	size_t inbox_len;
+	char **ids; /* referral ids for show */
+	size_t n_ids;
+	/* results */
+	struct timespec start, end;
+	long sent, done;
+	long by_status[BENCH_STATUS_MAX];
+	long transport_errors;
+	long connections_made;
+	uint32_t *lat_us; /* one latency per answered request, microseconds */
+	size_t n_lat, cap_lat;
+	int live; /* connections still running */
+	bool stopping;
+};
+
+/* Open every connection and run the load until the duration or request count is reached. */
+int bench_run(struct bench *b);
+
+/* Record one answered request. */
+void bench_record(struct bench *b, int status, uint64_t us);
+
+/* Say whether another request may be started. */
+bool bench_may_send(struct bench *b);
+
+/* Return microseconds since t. */
+uint64_t bench_since_us(const struct timespec *t);
+
+/* Fill a store file with referrals across agencies, fast, for listing benchmarks. */
+int bench_load(const char *db, long referrals, int agencies, size_t size);
+
+#endif

@@ -1,0 +1,369 @@
+/* refex-bench connections: TLS, Hello, then keep `pipeline` requests in flight. */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "frame.h"
+#include "refex.pb-c.h"
+#include "tls.h"
+
+#define PIPELINE_MAX 256
+
+enum conn_state { CONN_CONNECTING, CONN_HELLO, CONN_RUNNING };
+
+struct slot {
+	uint64_t id;
+	struct timespec t;
+};
+
+struct conn {
+	struct bench *b;
+	struct bufferevent *bev;
+	enum conn_state state;
+	uint64_t next_id;
+	int inflight;
+	struct slot slots[PIPELINE_MAX];
+	struct timespec opened;
+};
+
+static void conn_open(struct bench *b);
+
+/* Return microseconds since t. */
+uint64_t bench_since_us(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)((now.tv_sec - t->tv_sec) * 1000000 + (now.tv_nsec - t->tv_nsec) / 1000);
+}
+
+/* Say whether another request may be started. */
+bool bench_may_send(struct bench *b)
+{
+	if (b->stopping) {
+		return false;
+	}
+	if (b->o.requests > 0 && b->sent >= b->o.requests) {
+		return false;
+	}
+	return true;
+}
+
+/* Record one answered request. */
+void bench_record(struct bench *b, int status, uint64_t us)
+{
+	if (b->n_lat == b->cap_lat) {
+		size_t cap = b->cap_lat ? b->cap_lat * 2 : 65536;
+		uint32_t *grown = realloc(b->lat_us, cap * sizeof(*grown));
+
+		if (grown == NULL) {
+			return;
+		}
+		b->lat_us = grown;
+		b->cap_lat = cap;
+	}
+	b->lat_us[b->n_lat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+	b->done++;
+	if (status >= 0 && status < BENCH_STATUS_MAX) {
+		b->by_status[status]++;
+	}
+}
+
+static void conn_write_frame(struct conn *c, uint64_t id, const uint8_t *body, size_t len)
+{
+	uint8_t hdr[FRAME_HEADER_LEN], tag[11];
+	size_t n = 0;
+
+	/* A protobuf message is the concatenation of its fields: put the id field first. */
+	tag[n++] = 0x08;
+	do {
+		tag[n++] = (uint8_t)((id & 0x7f) | (id > 0x7f ? 0x80 : 0));
+		id >>= 7;
+	} while (id != 0);
+	frame_put_header(hdr, (uint32_t)(n + len));
+	bufferevent_write(c->bev, hdr, sizeof(hdr));
+	bufferevent_write(c->bev, tag, n);
+	bufferevent_write(c->bev, body, len);
+}
+
+static void conn_send_packed(struct conn *c, const Refex__Request *req)
+{
+	size_t len = refex__request__get_packed_size(req);
+	uint8_t *buf = malloc(len + 1);
+
+	if (buf != NULL) {
+		refex__request__pack(req, buf);
+		conn_write_frame(c, c->next_id, buf, len);
+		free(buf);
+	}
+}
+
+static void conn_send_show(struct conn *c)
+{
+	struct bench *b = c->b;
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__GetReferral get = REFEX__GET_REFERRAL__INIT;
+
+	get.id = b->ids[(size_t)random() % b->n_ids];
+	req.body_case = REFEX__REQUEST__BODY_GET;
+	req.get = &get;
+	conn_send_packed(c, &req);
+}
+
+static void conn_send_one(struct conn *c)
+{
+	struct bench *b = c->b;
+	enum bench_op op = b->o.op;
+	struct slot *s = &c->slots[c->inflight++];
+
+	if (op == OP_MIXED) {
+		long r = random() % 10;
+
+		op = r < 5 ? OP_SUBMIT : r < 8 ? OP_INBOX : OP_SHOW;
+	}
+	if (op == OP_SHOW && b->n_ids == 0) {
+		op = OP_SUBMIT;
+	}
+	c->next_id++;
+	s->id = c->next_id;
+	clock_gettime(CLOCK_MONOTONIC, &s->t);
+	b->sent++;
+	switch (op) {
+	case OP_SUBMIT:
+		conn_write_frame(c, c->next_id, b->submit_body, b->submit_len);
+		break;
+	case OP_INBOX:
+		conn_write_frame(c, c->next_id, b->inbox_body, b->inbox_len);
+		break;
+	default:
+		conn_send_show(c);
+		break;
+	}
+}
+
+static void conn_fill(struct conn *c)
+{
+	int depth = c->b->o.new_connection ? 1 : c->b->o.pipeline;
+
+	while (c->inflight < depth && bench_may_send(c->b)) {
+		conn_send_one(c);
+		if (c->b->o.new_connection) {
+			break;
+		}
+	}
+}
+
+static void conn_free(struct conn *c, bool reopen)
+{
+	struct bench *b = c->b;
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+	if (ssl != NULL && SSL_is_init_finished(ssl)) {
+		SSL_shutdown(ssl);
+	}
+	ERR_clear_error();
+	bufferevent_free(c->bev);
+	free(c);
+	b->live--;
+	if (reopen && bench_may_send(b)) {
+		conn_open(b);
+	} else if (b->live == 0) {
+		event_base_loopbreak(b->base);
+	}
+}
+
+static void conn_keep_id(struct bench *b, const Refex__Response *r)
+{
+	char **grown;
+
+	if (r->body_case != REFEX__RESPONSE__BODY_REFERRAL || r->referral->id == NULL ||
+	    b->n_ids >= 100000) {
+		return;
+	}
+	grown = realloc(b->ids, (b->n_ids + 1) * sizeof(*grown));
+	if (grown != NULL) {
+		b->ids = grown;
+		b->ids[b->n_ids] = strdup(r->referral->id);
+		b->n_ids += b->ids[b->n_ids] != NULL;
+	}
+}
+
+/* Handle one response; return false when the connection is finished. */
+static bool conn_response(struct conn *c, const Refex__Response *r)
+{
+	struct bench *b = c->b;
+	int code = r->status ? (int)r->status->code : 0;
+
+	if (c->state == CONN_HELLO) {
+		if (code != REFEX__STATUS_CODE__STATUS_OK) {
+			fprintf(stderr, "refex-bench: Hello refused: %s\n",
+			        r->status && r->status->message ? r->status->message : "?");
+			b->transport_errors++;
+			return false;
+		}
+		c->state = CONN_RUNNING;
+		conn_fill(c);
+		return true;
+	}
+	for (int i = 0; i < c->inflight; i++) {
+		if (c->slots[i].id == r->id) {
+			uint64_t us =
+			    bench_since_us(b->o.new_connection ? &c->opened : &c->slots[i].t);
+
+			bench_record(b, code, us);
+			c->slots[i] = c->slots[--c->inflight];
+			break;
+		}
+	}
+	if (code == REFEX__STATUS_CODE__STATUS_OK && b->n_ids < 1000) {
+		conn_keep_id(b, r);
+	}
+	if (b->o.new_connection) {
+		b->connections_made++;
+		return false;
+	}
+	conn_fill(c);
+	return c->inflight > 0 || bench_may_send(b);
+}
+
+static void conn_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	for (;;) {
+		size_t avail = evbuffer_get_length(in), len;
+		uint8_t hdr[FRAME_HEADER_LEN];
+		Refex__ServerMessage *m;
+		bool keep = true;
+
+		evbuffer_copyout(in, hdr, avail < sizeof(hdr) ? avail : sizeof(hdr));
+		enum frame_result fr = frame_parse(hdr, avail, 64u * 1024 * 1024, &len);
+		if (fr == FRAME_NEED_MORE) {
+			return;
+		}
+		if (fr == FRAME_BAD) {
+			c->b->transport_errors++;
+			conn_free(c, true);
+			return;
+		}
+		m = refex__server_message__unpack(
+		    NULL, len,
+		    evbuffer_pullup(in, (ev_ssize_t)(len + FRAME_HEADER_LEN)) + FRAME_HEADER_LEN);
+		evbuffer_drain(in, len + FRAME_HEADER_LEN);
+		if (m != NULL && m->body_case == REFEX__SERVER_MESSAGE__BODY_RESPONSE) {
+			keep = conn_response(c, m->response);
+		}
+		refex__server_message__free_unpacked(m, NULL);
+		if (!keep) {
+			conn_free(c, true);
+			return;
+		}
+	}
+}
+
+static void conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__Hello hello = REFEX__HELLO__INIT;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		hello.has_protocol_version = 1;
+		hello.protocol_version = REFEX__PROTOCOL__PROTOCOL_VERSION;
+		hello.program = "refex-bench";
+		req.body_case = REFEX__REQUEST__BODY_HELLO;
+		req.hello = &hello;
+		c->state = CONN_HELLO;
+		conn_send_packed(c, &req);
+		return;
+	}
+	if (!c->b->stopping || c->inflight > 0) {
+		c->b->transport_errors++;
+		if (c->b->transport_errors == 1) {
+			char why[256];
+
+			tls_describe_failure(bufferevent_openssl_get_ssl(bev), -1, why,
+			                     sizeof(why));
+			fprintf(stderr, "refex-bench: connection failed: %s\n", why);
+		}
+	}
+	/* Do not hammer a server that refuses us: only a running connection is replaced. */
+	conn_free(c, c->state == CONN_RUNNING);
+}
+
+static void conn_open(struct bench *b)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	SSL *ssl = SSL_new(b->ctx);
+
+	if (c == NULL || ssl == NULL || tls_client_expect_host(ssl, b->host) < 0) {
+		free(c);
+		SSL_free(ssl);
+		b->transport_errors++;
+		return;
+	}
+	c->b = b;
+	clock_gettime(CLOCK_MONOTONIC, &c->opened);
+	c->bev = bufferevent_openssl_socket_new(b->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+	                                        BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		SSL_free(ssl);
+		free(c);
+		b->transport_errors++;
+		return;
+	}
+	b->live++;
+	bufferevent_setcb(c->bev, conn_read, NULL, conn_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&b->addr, (int)b->addrlen) < 0) {
+		conn_free(c, false);
+	}
+}
+
+static void bench_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct bench *b = arg;
+
+	(void)fd;
+	(void)what;
+	b->stopping = true;
+	if (b->live == 0) {
+		event_base_loopbreak(b->base);
+	}
+}
+
+/* Open every connection and run the load until the duration or request count is reached. */
+int bench_run(struct bench *b)
+{
+	struct event *timer = NULL;
+	struct timeval tv;
+
+	b->stopping = false;
+	b->sent = b->done = 0;
+	clock_gettime(CLOCK_MONOTONIC, &b->start);
+	if (b->o.duration > 0) {
+		tv.tv_sec = (time_t)b->o.duration;
+		tv.tv_usec = (suseconds_t)((b->o.duration - (double)tv.tv_sec) * 1e6);
+		timer = evtimer_new(b->base, bench_timeout, b);
+		evtimer_add(timer, &tv);
+	}
+	for (int i = 0; i < b->o.connections; i++) {
+		conn_open(b);
+	}
+	if (b->live > 0) {
+		event_base_dispatch(b->base);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &b->end);
+	if (timer) {
+		event_free(timer);
+	}
+	return b->done > 0 ? 0 : -1;
+}
