@@ -87,7 +87,7 @@ void hub_stop(struct hub *hub)
 		return;
 	}
 	hub->stopping = true;
-	log_info("msg=stopping connections=%zu pending_writes=%zu", hub->n_sessions,
+	log_notice("msg=stopping connections=%zu pending_writes=%zu", hub->n_sessions,
 	         store_pending(hub->store));
 	if (hub->listener) {
 		evconnlistener_disable(hub->listener);

@@ -60,7 +60,7 @@ static void listener_log_bound(evutil_socket_t fd)
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
 	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port, sizeof(port),
 	                NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
-		log_info("msg=listening address=%s port=%s", host, port);
+		log_notice("msg=listening address=%s port=%s", host, port);
 	}
 }
 

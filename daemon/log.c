@@ -57,6 +57,16 @@ void log_emit(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Write one line at level whatever the configured level. */
+void log_emit_always(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vemit(level, fmt, ap);
+	va_end(ap);
+}
+
 /* Log at error level and exit(1). */
 void fatalx(const char *fmt, ...)
 {

@@ -17,10 +17,15 @@ int log_level_parse(const char *s);
 /* Write one line at level with the given key=value text (fmt is the text after level=). */
 void log_emit(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define log_debug(...) log_emit(LOG_LEVEL_DEBUG, __VA_ARGS__)
-#define log_info(...)  log_emit(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_warnx(...) log_emit(LOG_LEVEL_WARN, __VA_ARGS__)
-#define log_error(...) log_emit(LOG_LEVEL_ERROR, __VA_ARGS__)
+/* Write one line at level whatever the configured level (start, listening, stop). */
+void log_emit_always(enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define log_notice(...) log_emit_always(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...)  log_emit(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_info(...)   log_emit(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warnx(...)  log_emit(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_error(...)  log_emit(LOG_LEVEL_ERROR, __VA_ARGS__)
 
 /* Log at error level and exit(1): for bad start-up configuration and broken invariants. */
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

@@ -31,7 +31,8 @@ static void usage(FILE *out)
 	        "  -h, --help           show this help\n"
 	        "  -V, --version        show the version\n"
 	        "\n"
-	        "Signals: SIGTERM or SIGINT stop gracefully (in-flight writes finish).\n");
+	        "Signals: SIGTERM or SIGINT stop gracefully (in-flight writes finish);\n"
+	        "SIGHUP reloads the certificate, key, CA and CRL.\n");
 }
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
@@ -53,7 +54,7 @@ static int run(struct config *cfg)
 {
 	char err[512];
 	struct event_base *base = NULL;
-	struct event *sigterm = NULL, *sigint = NULL;
+	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
 	struct store *st = NULL;
 	struct hub *hub = NULL;
 	SSL_CTX *tls = load_tls(cfg, err, sizeof(err));
@@ -84,7 +85,7 @@ static int run(struct config *cfg)
 		log_error("msg=\"cannot install signal handlers\"");
 		goto done;
 	}
-	log_info("msg=started version=%s agencies=%zu database=%s", REFEX_VERSION, cfg->n_agencies,
+	log_notice("msg=started version=%s agencies=%zu database=%s", REFEX_VERSION, cfg->n_agencies,
 	         cfg->database);
 	event_base_dispatch(base);
 	rc = 0;
@@ -97,13 +98,19 @@ done:
 	if (sigint) {
 		event_free(sigint);
 	}
+	if (sighup) {
+		event_free(sighup);
+	}
+	if (hub) {
+		tls = hub->tls; /* a reload may have replaced it */
+	}
 	hub_free(hub);
 	if (base) {
 		event_base_free(base);
 	}
 	SSL_CTX_free(tls);
 	if (rc == 0) {
-		log_info("msg=stopped");
+		log_notice("msg=stopped");
 	}
 	return rc;
 }

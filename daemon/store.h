@@ -115,4 +115,7 @@ void store_page_free(struct store_page *page);
 /* Return how many writes are queued or being committed (for shutdown and metrics). */
 size_t store_pending(struct store *st);
 
+/* For tests and metrics: return how many write transactions have committed. */
+size_t store_commit_count(struct store *st);
+
 #endif

@@ -2,6 +2,8 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -274,8 +276,9 @@ static void conn_event(struct bufferevent *bev, short what, void *arg)
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__Hello hello = REFEX__HELLO__INIT;
 
-	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &(int){1},
+		           sizeof(int));
 		hello.has_protocol_version = 1;
 		hello.protocol_version = REFEX__PROTOCOL__PROTOCOL_VERSION;
 		hello.program = "refex-bench";

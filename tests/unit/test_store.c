@@ -1,1 +1,508 @@
-/* placeholder: to be written */
+/* The SQLite store: durable group-committed writes, reads, listings, migrations. */
+#include <criterion/criterion.h>
+#include <event2/event.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.pb-c.h"
+#include "store.h"
+
+#define S(x) REFEX__STATE__STATE_##x
+
+/* Each test (forked by Criterion) gets its own directory, loop and store. */
+static char dir[256];
+static char path[300];
+static struct event_base *base;
+static struct store *st;
+
+/* What the callbacks have seen so far. */
+static int n_done;
+static enum store_status statuses[2048];
+
+static void on_done(enum store_status status, void *arg)
+{
+	(void)arg;
+	if (n_done < (int)(sizeof(statuses) / sizeof(statuses[0]))) {
+		statuses[n_done] = status;
+	}
+	n_done++;
+}
+
+/* A callback that records its status where arg points. */
+static void on_done_into(enum store_status status, void *arg)
+{
+	*(enum store_status *)arg = status;
+	n_done++;
+}
+
+static void wait_for(int n)
+{
+	while (n_done < n) {
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+}
+
+static struct store *open_store(void)
+{
+	char err[512] = "";
+	struct store *s = store_open(path, base, err, sizeof(err));
+
+	cr_assert_not_null(s, "store_open: %s", err);
+	return s;
+}
+
+static void setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(dir, sizeof(dir), "%s/refex-test-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/refex.db", dir);
+	base = event_base_new();
+	cr_assert_not_null(base);
+	n_done = 0;
+	st = open_store();
+}
+
+static void remove_db(const char *p)
+{
+	char f[400];
+
+	unlink(p);
+	snprintf(f, sizeof(f), "%s-wal", p);
+	unlink(f);
+	snprintf(f, sizeof(f), "%s-shm", p);
+	unlink(f);
+}
+
+static void teardown(void)
+{
+	char other[300];
+
+	store_close(st);
+	st = NULL;
+	event_base_free(base);
+	remove_db(path);
+	snprintf(other, sizeof(other), "%s/other.db", dir);
+	remove_db(other);
+	rmdir(dir);
+}
+
+TestSuite(store, .init = setup, .fini = teardown, .timeout = 60);
+
+/* Buffers behind one sample referral. */
+struct sample {
+	char id[STORE_ID_LEN + 1];
+	uint8_t client[256];
+	uint8_t consent[256];
+	uint8_t form[64];
+	struct store_new_referral r;
+};
+
+static void sample_make(struct sample *s, const char *from, const char *to, int64_t at)
+{
+	Refex__ClientRecord c = REFEX__CLIENT_RECORD__INIT;
+	Refex__Consent k = REFEX__CONSENT__INIT;
+
+	c.given_name = "Ada";
+	c.family_name = "Lovelace";
+	c.phone = "07700 900123";
+	c.has_safe_to_leave_message = 1;
+	c.safe_to_leave_message = 0;
+	k.to_agency = (char *)to;
+	k.purpose = "referral for housing support";
+	k.method = REFEX__CONSENT_METHOD__CONSENT_WRITTEN;
+	k.recorded_by = "caseworker-1";
+	for (size_t i = 0; i < sizeof(s->form); i++) {
+		s->form[i] = (uint8_t)(i * 7);
+	}
+	store_new_id(s->id);
+	s->r = (struct store_new_referral){
+	    .id = s->id,
+	    .sender = from,
+	    .sender_holder = "caseworker-1",
+	    .recipient = to,
+	    .form = "housing_support",
+	    .form_version = 2,
+	    .created_at = at,
+	    .client_name = "Ada Lovelace",
+	    .client = s->client,
+	    .client_len = refex__client_record__pack(&c, s->client),
+	    .consent = s->consent,
+	    .consent_len = refex__consent__pack(&k, s->consent),
+	    .form_data = s->form,
+	    .form_data_len = sizeof(s->form),
+	};
+}
+
+/* Insert one referral and wait until it has committed. */
+static void insert_ok(struct sample *s)
+{
+	enum store_status status = STORE_UNAVAILABLE;
+	int want = n_done + 1;
+
+	cr_assert_eq(store_insert(st, &s->r, on_done_into, &status), 0);
+	wait_for(want);
+	cr_assert_eq(status, STORE_OK);
+}
+
+static enum store_status change(const char *id, Refex__State from, Refex__State to, int64_t at,
+                                const char *reason)
+{
+	enum store_status status = STORE_UNAVAILABLE;
+	struct store_change c = {
+	    .referral_id = id,
+	    .from = from,
+	    .to = to,
+	    .agency = "shelter-north",
+	    .holder = "officer-7",
+	    .at = at,
+	    .reason = reason,
+	};
+	int want = n_done + 1;
+
+	cr_assert_eq(store_change_state(st, &c, on_done_into, &status), 0);
+	wait_for(want);
+	return status;
+}
+
+Test(store, insert_then_get_returns_every_field)
+{
+	struct sample s;
+	Refex__Referral *r = NULL;
+
+	sample_make(&s, "advice-east", "shelter-north", 1700000000);
+	insert_ok(&s);
+	cr_assert_eq(store_get(st, s.id, &r), STORE_OK);
+	cr_assert_str_eq(r->id, s.id);
+	cr_assert_str_eq(r->sender, "advice-east");
+	cr_assert_str_eq(r->sender_holder, "caseworker-1");
+	cr_assert_str_eq(r->recipient, "shelter-north");
+	cr_assert_str_eq(r->form, "housing_support");
+	cr_assert_str_eq(r->client_name, "Ada Lovelace");
+	cr_assert(r->has_form_version && r->form_version == 2);
+	cr_assert(r->has_state && r->state == S(SENT));
+	cr_assert(r->has_created_at && r->created_at == 1700000000);
+	cr_assert(r->has_updated_at && r->updated_at == 1700000000);
+	cr_assert_not_null(r->client);
+	cr_assert_str_eq(r->client->given_name, "Ada");
+	cr_assert_str_eq(r->client->family_name, "Lovelace");
+	cr_assert_str_eq(r->client->phone, "07700 900123");
+	cr_assert(r->client->has_safe_to_leave_message && !r->client->safe_to_leave_message);
+	cr_assert_not_null(r->consent);
+	cr_assert_str_eq(r->consent->to_agency, "shelter-north");
+	cr_assert_str_eq(r->consent->recorded_by, "caseworker-1");
+	cr_assert_eq(r->consent->method, REFEX__CONSENT_METHOD__CONSENT_WRITTEN);
+	cr_assert(r->has_form_data);
+	cr_assert_eq(r->form_data.len, sizeof(s.form));
+	cr_assert_arr_eq(r->form_data.data, s.form, sizeof(s.form));
+	cr_assert_eq(r->n_history, 1);
+	cr_assert_str_eq(r->history[0]->referral_id, s.id);
+	cr_assert_not(r->history[0]->has_from);
+	cr_assert_eq(r->history[0]->to, S(SENT));
+	cr_assert_str_eq(r->history[0]->agency, "advice-east");
+	cr_assert_str_eq(r->history[0]->holder, "caseworker-1");
+	cr_assert_eq(r->history[0]->at, 1700000000);
+	cr_assert_null(r->history[0]->reason);
+	store_referral_free(r);
+}
+
+Test(store, get_unknown_id_is_not_found)
+{
+	Refex__Referral *r = (Refex__Referral *)1;
+
+	cr_assert_eq(store_get(st, "0000000000000000", &r), STORE_NOT_FOUND);
+	cr_assert_null(r);
+	store_referral_free(NULL);
+}
+
+Test(store, duplicate_id_fails_alone)
+{
+	struct sample a, dup, b;
+	enum store_status sd = STORE_OK, sb = STORE_UNAVAILABLE;
+	Refex__Referral *r = NULL;
+
+	sample_make(&a, "advice-east", "shelter-north", 100);
+	insert_ok(&a);
+	sample_make(&dup, "food-west", "shelter-north", 200);
+	memcpy(dup.id, a.id, sizeof(a.id));
+	sample_make(&b, "food-west", "shelter-north", 300);
+	/* Queued back to back: normally one batch, where the duplicate must not sink b. */
+	cr_assert_eq(store_insert(st, &dup.r, on_done_into, &sd), 0);
+	cr_assert_eq(store_insert(st, &b.r, on_done_into, &sb), 0);
+	wait_for(3);
+	cr_assert_eq(sd, STORE_DUPLICATE);
+	cr_assert_eq(sb, STORE_OK);
+	cr_assert_eq(store_get(st, a.id, &r), STORE_OK);
+	cr_assert_str_eq(r->sender, "advice-east", "the original is untouched");
+	cr_assert_eq(r->n_history, 1);
+	store_referral_free(r);
+	cr_assert_eq(store_get(st, b.id, &r), STORE_OK);
+	store_referral_free(r);
+}
+
+Test(store, change_state_is_conditional)
+{
+	struct sample s;
+	Refex__Referral *r = NULL;
+
+	sample_make(&s, "advice-east", "shelter-north", 100);
+	insert_ok(&s);
+	cr_assert_eq(change(s.id, S(SENT), S(ACCEPTED), 150, NULL), STORE_OK);
+	cr_assert_eq(change(s.id, S(SENT), S(DECLINED), 160, "full"), STORE_CONFLICT);
+	cr_assert_eq(change("ZZZZZZZZZZZZZZZZ", S(SENT), S(ACCEPTED), 170, NULL), STORE_NOT_FOUND);
+	cr_assert_eq(store_get(st, s.id, &r), STORE_OK);
+	cr_assert_eq(r->state, S(ACCEPTED));
+	cr_assert_eq(r->updated_at, 150);
+	cr_assert_eq(r->created_at, 100);
+	cr_assert_eq(r->n_history, 2, "a refused change leaves no history");
+	store_referral_free(r);
+}
+
+Test(store, history_records_who_when_why)
+{
+	struct sample s;
+	Refex__Referral *r = NULL;
+	Refex__StatusChange *h;
+
+	sample_make(&s, "advice-east", "shelter-north", 100);
+	insert_ok(&s);
+	cr_assert_eq(change(s.id, S(SENT), S(RECEIVED), 110, NULL), STORE_OK);
+	cr_assert_eq(change(s.id, S(RECEIVED), S(DECLINED), 120, "no beds this month"), STORE_OK);
+	cr_assert_eq(store_get(st, s.id, &r), STORE_OK);
+	cr_assert_eq(r->n_history, 3);
+	cr_assert_eq(r->history[1]->from, S(SENT));
+	cr_assert_eq(r->history[1]->to, S(RECEIVED));
+	cr_assert_null(r->history[1]->reason);
+	h = r->history[2];
+	cr_assert_str_eq(h->referral_id, s.id);
+	cr_assert(h->has_from && h->from == S(RECEIVED));
+	cr_assert(h->has_to && h->to == S(DECLINED));
+	cr_assert_str_eq(h->agency, "shelter-north");
+	cr_assert_str_eq(h->holder, "officer-7");
+	cr_assert(h->has_at && h->at == 120);
+	cr_assert_str_eq(h->reason, "no beds this month");
+	store_referral_free(r);
+}
+
+static void list_page(enum store_box box, const char *agency, Refex__State state, uint32_t limit,
+                      int64_t before, struct store_page *page)
+{
+	struct store_query q = {
+	    .box = box, .agency = agency, .state = state, .limit = limit, .before = before};
+
+	cr_assert_eq(store_list(st, &q, page), STORE_OK);
+}
+
+Test(store, list_is_newest_first_in_pages)
+{
+	struct sample s[5], noise;
+	struct store_page p = {0};
+	int64_t before = 0;
+	size_t want[] = {2, 2, 1}, k = 5;
+
+	for (int i = 0; i < 5; i++) {
+		sample_make(&s[i], "advice-east", "shelter-north", 1000 + i);
+		insert_ok(&s[i]);
+	}
+	sample_make(&noise, "food-west", "debt-south", 2000);
+	insert_ok(&noise);
+	for (size_t page = 0; page < 3; page++) {
+		list_page(STORE_INBOX, "shelter-north", S(UNSPECIFIED), 2, before, &p);
+		cr_assert_eq(p.n, want[page]);
+		for (size_t i = 0; i < p.n; i++) {
+			k--;
+			cr_assert_str_eq(p.items[i]->id, s[k].id);
+			cr_assert_str_eq(p.items[i]->client_name, "Ada Lovelace");
+			cr_assert_eq(p.items[i]->created_at, 1000 + (int64_t)k);
+			cr_assert_null(p.items[i]->client, "listings carry summaries only");
+			cr_assert_not(p.items[i]->has_form_data);
+		}
+		cr_assert_eq(p.next_before == 0, page == 2);
+		before = p.next_before;
+		store_page_free(&p);
+	}
+	list_page(STORE_SENT, "advice-east", S(UNSPECIFIED), 10, 0, &p);
+	cr_assert_eq(p.n, 5);
+	cr_assert_str_eq(p.items[0]->id, s[4].id);
+	cr_assert_eq(p.next_before, 0);
+	store_page_free(&p);
+	list_page(STORE_INBOX, "advice-east", S(UNSPECIFIED), 10, 0, &p);
+	cr_assert_eq(p.n, 0);
+	cr_assert_eq(p.next_before, 0);
+	store_page_free(&p);
+}
+
+Test(store, list_filters_by_state)
+{
+	struct sample s[4];
+	struct store_page p = {0};
+	int64_t before;
+
+	for (int i = 0; i < 4; i++) {
+		sample_make(&s[i], "advice-east", "shelter-north", 1000 + i);
+		insert_ok(&s[i]);
+	}
+	cr_assert_eq(change(s[0].id, S(SENT), S(ACCEPTED), 1100, NULL), STORE_OK);
+	cr_assert_eq(change(s[2].id, S(SENT), S(ACCEPTED), 1100, NULL), STORE_OK);
+	list_page(STORE_INBOX, "shelter-north", S(ACCEPTED), 10, 0, &p);
+	cr_assert_eq(p.n, 2);
+	cr_assert_str_eq(p.items[0]->id, s[2].id);
+	cr_assert_str_eq(p.items[1]->id, s[0].id);
+	cr_assert_eq(p.items[0]->state, S(ACCEPTED));
+	store_page_free(&p);
+	list_page(STORE_SENT, "advice-east", S(SENT), 1, 0, &p);
+	cr_assert_eq(p.n, 1);
+	cr_assert_str_eq(p.items[0]->id, s[3].id);
+	cr_assert_neq(p.next_before, 0);
+	before = p.next_before;
+	store_page_free(&p);
+	list_page(STORE_SENT, "advice-east", S(SENT), 1, before, &p);
+	cr_assert_str_eq(p.items[0]->id, s[1].id);
+	cr_assert_eq(p.next_before, 0);
+	store_page_free(&p);
+}
+
+Test(store, many_writes_share_few_commits)
+{
+	static struct sample s[1000];
+	struct store_page p = {0};
+	size_t before = store_commit_count(st);
+
+	for (int i = 0; i < 1000; i++) {
+		sample_make(&s[i], "advice-east", "shelter-north", i);
+		cr_assert_eq(store_insert(st, &s[i].r, on_done, NULL), 0);
+	}
+	cr_assert_leq(store_pending(st), 1000);
+	wait_for(1000);
+	for (int i = 0; i < 1000; i++) {
+		cr_assert_eq(statuses[i], STORE_OK, "write %d", i);
+	}
+	cr_assert_eq(store_pending(st), 0);
+	cr_assert_lt(store_commit_count(st) - before, 100, "%zu commits for 1000 writes",
+	             store_commit_count(st) - before);
+	list_page(STORE_INBOX, "shelter-north", S(UNSPECIFIED), 2000, 0, &p);
+	cr_assert_eq(p.n, 1000);
+	store_page_free(&p);
+}
+
+Test(store, pending_counts_until_the_callback)
+{
+	struct sample s[3];
+
+	for (int i = 0; i < 3; i++) {
+		sample_make(&s[i], "advice-east", "shelter-north", i);
+		cr_assert_eq(store_insert(st, &s[i].r, on_done, NULL), 0);
+	}
+	cr_assert_eq(store_pending(st), 3);
+	wait_for(3);
+	cr_assert_eq(store_pending(st), 0);
+}
+
+Test(store, data_survives_reopen)
+{
+	struct sample s;
+	Refex__Referral *r = NULL;
+
+	sample_make(&s, "advice-east", "shelter-north", 100);
+	insert_ok(&s);
+	cr_assert_eq(change(s.id, S(SENT), S(WITHDRAWN), 200, "client moved away"), STORE_OK);
+	store_close(st);
+	st = open_store();
+	cr_assert_eq(store_get(st, s.id, &r), STORE_OK);
+	cr_assert_eq(r->state, S(WITHDRAWN));
+	cr_assert_eq(r->n_history, 2);
+	cr_assert_str_eq(r->history[1]->reason, "client moved away");
+	cr_assert_str_eq(r->client->family_name, "Lovelace");
+	store_referral_free(r);
+}
+
+Test(store, close_commits_queued_writes_and_runs_callbacks)
+{
+	static struct sample s[200];
+	struct store_page p = {0};
+
+	for (int i = 0; i < 200; i++) {
+		sample_make(&s[i], "advice-east", "shelter-north", i);
+		cr_assert_eq(store_insert(st, &s[i].r, on_done, NULL), 0);
+	}
+	store_close(st);
+	cr_assert_eq(n_done, 200, "every callback ran during close");
+	for (int i = 0; i < 200; i++) {
+		cr_assert_eq(statuses[i], STORE_OK);
+	}
+	st = open_store();
+	list_page(STORE_SENT, "advice-east", S(UNSPECIFIED), 500, 0, &p);
+	cr_assert_eq(p.n, 200);
+	store_page_free(&p);
+}
+
+Test(store, open_migrates_an_empty_file)
+{
+	char other[300], err[512] = "";
+	struct store *s2;
+	FILE *f;
+
+	snprintf(other, sizeof(other), "%s/other.db", dir);
+	cr_assert_not_null(f = fopen(other, "w"));
+	fclose(f);
+	s2 = store_open(other, base, err, sizeof(err));
+	cr_assert_not_null(s2, "%s", err);
+	store_close(s2);
+}
+
+Test(store, open_refuses_a_newer_schema)
+{
+	char other[300], err[512] = "";
+	sqlite3 *db;
+
+	snprintf(other, sizeof(other), "%s/other.db", dir);
+	cr_assert_eq(sqlite3_open(other, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	cr_assert_null(store_open(other, base, err, sizeof(err)));
+	cr_assert(strstr(err, "version 99") != NULL, "err: %s", err);
+	cr_assert(strstr(err, "newer") != NULL, "err: %s", err);
+}
+
+Test(store, open_refuses_a_file_that_is_not_a_database)
+{
+	char other[300], err[512] = "";
+	FILE *f;
+
+	snprintf(other, sizeof(other), "%s/other.db", dir);
+	cr_assert_not_null(f = fopen(other, "w"));
+	for (int i = 0; i < 200; i++) {
+		fputs("this is not a database, it is a shopping list\n", f);
+	}
+	fclose(f);
+	cr_assert_null(store_open(other, base, err, sizeof(err)));
+	cr_assert(strstr(err, "not a database") != NULL, "err: %s", err);
+}
+
+Test(store, open_reports_an_unusable_path)
+{
+	char other[300], err[512] = "";
+
+	snprintf(other, sizeof(other), "%s/no/such/dir/refex.db", dir);
+	cr_assert_null(store_open(other, base, err, sizeof(err)));
+	cr_assert(strstr(err, other) != NULL, "err: %s", err);
+	cr_assert(strstr(err, "unable to open") != NULL, "err: %s", err);
+}
+
+Test(store, new_ids_are_crockford_base32_and_distinct)
+{
+	static char ids[1000][STORE_ID_LEN + 1];
+
+	for (int i = 0; i < 1000; i++) {
+		store_new_id(ids[i]);
+		cr_assert_eq(strlen(ids[i]), STORE_ID_LEN);
+		cr_assert_eq(strspn(ids[i], "0123456789ABCDEFGHJKMNPQRSTVWXYZ"), STORE_ID_LEN);
+		for (int j = 0; j < i; j++) {
+			cr_assert_str_neq(ids[i], ids[j]);
+		}
+	}
+}
