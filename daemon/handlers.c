@@ -425,7 +425,7 @@ static Refex__Referral *referral_for_party(struct request *rq, const char *id, e
 	}
 	store_referral_free(ref);
 	if (st == STORE_OK || st == STORE_NOT_FOUND) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_NOT_FOUND, "id", "no referral %s", id);
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_NOT_FOUND, "id", "referral %s not found", id);
 	} else {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
 		            "the referral cannot be read right now; please try again");

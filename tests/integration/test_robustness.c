@@ -1,1 +1,221 @@
-/* placeholder: to be written */
+/* A misbehaving peer costs only its own connection: garbage, oversized and empty frames are
+ * answered where possible and closed, while other partners carry on being served. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <string.h>
+
+#include "harness.h"
+
+static struct net *net;
+static const char *north;
+
+static void setup(void)
+{
+	net = net_new();
+	north = net_issue(net, "north-advice", "Priya Shah");
+	cr_assert_eq(net_start(net), 0, "refexd did not start:\n%s", net_read_log(net));
+}
+
+static void teardown(void)
+{
+	net_teardown(net);
+	net = NULL;
+}
+
+TestSuite(robustness, .init = setup, .fini = teardown, .timeout = 120);
+
+/* A connected raw client that has said Hello. */
+static struct raw *greeted(void)
+{
+	struct raw *c = raw_connect(net, north, NULL);
+
+	cr_assert_not_null(c, "raw TLS connection failed");
+	cr_assert_eq(raw_hello(c), 0, "Hello was refused");
+	return c;
+}
+
+/* Ask for the forms; return how many came back with status OK, or -1. */
+static int list_forms(struct raw *c, uint64_t id)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ListForms lf = REFEX__LIST_FORMS__INIT;
+	Refex__ServerMessage *m;
+	int n = -1;
+
+	req.has_id = 1;
+	req.id = id;
+	req.body_case = REFEX__REQUEST__BODY_LIST_FORMS;
+	req.list_forms = &lf;
+	if ((m = raw_call(c, &req)) == NULL) {
+		return -1;
+	}
+	if (m->response->id == id && m->response->status &&
+	    m->response->status->code == REFEX__STATUS_CODE__STATUS_OK && m->response->forms) {
+		n = (int)m->response->forms->n_forms;
+	}
+	refex__server_message__free_unpacked(m, NULL);
+	return n;
+}
+
+/*
+ * Send a bad frame on a fresh greeted connection while a bystander is connected.
+ * The bad connection may get an error response (expected code want), and must be
+ * closed; the bystander must still be answered; refexd must still be running.
+ */
+static void bad_frame_costs_only_its_connection(const uint8_t *bytes, size_t len,
+                                                Refex__StatusCode want)
+{
+	struct raw *bystander = greeted(), *bad = greeted();
+	Refex__ServerMessage *m;
+
+	cr_assert_eq(list_forms(bystander, 10), 3, "the bystander was not served before");
+	cr_assert_eq(raw_send_bytes(bad, bytes, len), 0);
+	/* No payload follows: the answer must not wait for (or allocate) the announced bytes. */
+	m = raw_read_message(bad, HARNESS_READ_TIMEOUT_MS);
+	if (m != NULL) {
+		cr_expect_eq(m->body_case, REFEX__SERVER_MESSAGE__BODY_RESPONSE);
+		cr_expect(m->response == NULL || m->response->id == 0,
+		          "the error answer has an id");
+		cr_expect(m->response && m->response->status && m->response->status->code == want,
+		          "the error answer has status %d, not %d",
+		          m->response && m->response->status ? (int)m->response->status->code : -1,
+		          (int)want);
+		refex__server_message__free_unpacked(m, NULL);
+	}
+	cr_expect(raw_wait_closed(bad, HARNESS_READ_TIMEOUT_MS),
+	          "the connection that sent a bad frame was left open");
+	raw_free(bad);
+
+	cr_expect_eq(list_forms(bystander, 11), 3, "the bystander was not served after");
+	raw_free(bystander);
+	cr_expect_eq(kill(net->pid, 0), 0, "refexd is gone");
+	net_expect_clean_stop(net);
+}
+
+Test(robustness, a_garbage_frame_closes_only_that_connection)
+{
+	static const uint8_t garbage[] = {0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+	bad_frame_costs_only_its_connection(garbage, sizeof(garbage),
+	                                    REFEX__STATUS_CODE__STATUS_INVALID);
+}
+
+Test(robustness, a_frame_announcing_4_gib_is_refused_at_once)
+{
+	static const uint8_t huge[] = {0xff, 0xff, 0xff, 0xff};
+
+	bad_frame_costs_only_its_connection(huge, sizeof(huge),
+	                                    REFEX__STATUS_CODE__STATUS_TOO_LARGE);
+}
+
+Test(robustness, a_zero_length_frame_closes_the_connection)
+{
+	static const uint8_t empty[] = {0, 0, 0, 0};
+
+	bad_frame_costs_only_its_connection(empty, sizeof(empty),
+	                                    REFEX__STATUS_CODE__STATUS_INVALID);
+}
+
+Test(robustness, a_request_before_hello_is_refused)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ListForms lf = REFEX__LIST_FORMS__INIT;
+	Refex__ServerMessage *m;
+	struct raw *c = raw_connect(net, north, NULL);
+
+	cr_assert_not_null(c, "raw TLS connection failed");
+	req.has_id = 1;
+	req.id = 7;
+	req.body_case = REFEX__REQUEST__BODY_LIST_FORMS;
+	req.list_forms = &lf;
+	m = raw_call(c, &req);
+	cr_assert_not_null(m, "no answer to a request before Hello");
+	cr_expect_eq(m->response->id, 7);
+	cr_assert_not_null(m->response->status);
+	cr_expect_eq(m->response->status->code, REFEX__STATUS_CODE__STATUS_INVALID);
+	cr_expect(m->response->status->message &&
+	              strcasestr(m->response->status->message, "hello") != NULL,
+	          "the refusal does not say to send Hello first: %s",
+	          m->response->status->message ? m->response->status->message : "(none)");
+	cr_expect_null(m->response->forms, "forms were listed before Hello");
+	refex__server_message__free_unpacked(m, NULL);
+	raw_free(c);
+}
+
+/* Never assume one read is one message: a Hello dribbled a byte at a time is still answered. */
+Test(robustness, a_request_split_into_single_bytes_is_answered)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__Hello hello = REFEX__HELLO__INIT;
+	Refex__ServerMessage *m;
+	struct raw *c = raw_connect(net, north, NULL);
+	uint8_t frame[256];
+	size_t n;
+
+	cr_assert_not_null(c, "raw TLS connection failed");
+	hello.has_protocol_version = 1;
+	hello.protocol_version = REFEX__PROTOCOL__PROTOCOL_VERSION;
+	hello.program = "refex-it/0.1.0";
+	req.has_id = 1;
+	req.id = 99;
+	req.body_case = REFEX__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	n = refex__request__get_packed_size(&req);
+	cr_assert_lt(n + 4, sizeof(frame));
+	frame[0] = frame[1] = frame[2] = 0;
+	frame[3] = (uint8_t)n;
+	refex__request__pack(&req, frame + 4);
+	for (size_t i = 0; i < n + 4; i++) {
+		cr_assert_eq(raw_send_bytes(c, &frame[i], 1), 0, "write %zu failed", i);
+	}
+	m = raw_read_message(c, HARNESS_READ_TIMEOUT_MS);
+	cr_assert_not_null(m, "no answer to a Hello sent byte by byte");
+	cr_expect_eq(m->response->id, 99);
+	cr_expect_eq(m->response->status->code, REFEX__STATUS_CODE__STATUS_OK);
+	cr_expect_str_eq(m->response->hello ? m->response->hello->agency : "", "north-advice");
+	refex__server_message__free_unpacked(m, NULL);
+	raw_free(c);
+}
+
+/* Clients may pipeline: several requests in one write each get their own answer. */
+Test(robustness, pipelined_requests_are_all_answered)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ListPartners lp = REFEX__LIST_PARTNERS__INIT;
+	struct raw *c = greeted();
+	uint8_t buf[1024];
+	size_t off = 0, n;
+	bool seen[5] = {false};
+
+	req.has_id = 1;
+	req.body_case = REFEX__REQUEST__BODY_LIST_PARTNERS;
+	req.list_partners = &lp;
+	for (uint64_t id = 100; id < 105; id++) {
+		req.id = id;
+		n = refex__request__get_packed_size(&req);
+		cr_assert_lt(off + n + 4, sizeof(buf));
+		buf[off] = buf[off + 1] = buf[off + 2] = 0;
+		buf[off + 3] = (uint8_t)n;
+		refex__request__pack(&req, buf + off + 4);
+		off += n + 4;
+	}
+	cr_assert_eq(raw_send_bytes(c, buf, off), 0);
+	for (int got = 0; got < 5;) {
+		Refex__ServerMessage *m = raw_read_message(c, HARNESS_READ_TIMEOUT_MS);
+
+		cr_assert_not_null(m, "only %d of 5 pipelined requests were answered", got);
+		if (m->body_case == REFEX__SERVER_MESSAGE__BODY_RESPONSE) {
+			uint64_t id = m->response->id;
+
+			cr_assert(id >= 100 && id < 105 && !seen[id - 100],
+			          "unexpected answer id %llu", (unsigned long long)id);
+			seen[id - 100] = true;
+			cr_expect_eq(m->response->status->code, REFEX__STATUS_CODE__STATUS_OK);
+			cr_expect_eq(m->response->partners ? m->response->partners->n_partners : 0,
+			             3);
+			got++;
+		}
+		refex__server_message__free_unpacked(m, NULL);
+	}
+	raw_free(c);
+}

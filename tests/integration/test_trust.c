@@ -1,1 +1,158 @@
-/* placeholder: to be written */
+/* Who may talk to the hub and what they may see: only partners with a certificate from the
+ * network's CA get in, and a partner sees only the referrals it is a party to. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define ID_LEN 16
+
+static struct net *net;
+static const char *north, *east, *third;
+
+static void setup(void)
+{
+	net = net_new();
+	north = net_issue(net, "north-advice", "Priya Shah");
+	east = net_issue(net, "eastside-housing", "Sam Jones");
+	third = net_issue(net, "third-party", "Tom Reed");
+	cr_assert_eq(net_start(net), 0, "refexd did not start:\n%s", net_read_log(net));
+}
+
+static void teardown(void)
+{
+	net_teardown(net);
+	net = NULL;
+}
+
+TestSuite(trust, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Say whether the hub turned this raw connection away: no OK answer to Hello, then closed. */
+static bool refused(struct raw *c)
+{
+	if (c == NULL) {
+		return true; /* the handshake itself failed */
+	}
+	return raw_hello(c) != 0 && raw_wait_closed(c, HARNESS_READ_TIMEOUT_MS);
+}
+
+/* Make a second, unrelated CA and issue a north-advice certificate from it. */
+static const char *foreign_certificate(void)
+{
+	static char prefix[NET_PATH_MAX + 16];
+	char dir[NET_PATH_MAX + 16];
+	struct run_result r;
+
+	snprintf(dir, sizeof(dir), "%s/other-ca", net->dir);
+	snprintf(prefix, sizeof(prefix), "%s/impostor", net->dir);
+	run_refex_ca(&r, "init", "--dir", dir, "--name", "Some Other Network", NULL);
+	cr_assert_eq(r.status, 0, "refex-ca init failed (%d): %s", r.status, r.err);
+	run_result_free(&r);
+	run_refex_ca(&r, "issue", "--dir", dir, "--agency", "north-advice", "--holder", "Mallory",
+	             "--out", prefix, NULL);
+	cr_assert_eq(r.status, 0, "refex-ca issue failed (%d): %s", r.status, r.err);
+	run_result_free(&r);
+	return prefix;
+}
+
+Test(trust, a_connection_without_a_client_certificate_is_refused)
+{
+	struct raw *c = raw_connect(net, NULL, NULL);
+
+	cr_expect(refused(c), "the hub answered a client that showed no certificate");
+	raw_free(c);
+}
+
+Test(trust, a_certificate_from_another_ca_is_refused)
+{
+	const char *impostor = foreign_certificate();
+	struct raw *c = raw_connect(net, impostor, NULL);
+	struct run_result r;
+
+	cr_expect(refused(c), "the hub answered a certificate from another CA");
+	raw_free(c);
+
+	run_refex(&r, net, impostor, "inbox", NULL);
+	cr_expect_eq(r.status, 3, "refex inbox with a foreign certificate exited %d", r.status);
+	cr_expect(strstr(r.err, "refex:") != NULL, "no explanation on stderr:\n%s", r.err);
+	cr_expect_eq(r.out[0], '\0', "refex printed an inbox:\n%s", r.out);
+	run_result_free(&r);
+	net_expect_clean_stop(net);
+}
+
+static bool says_not_found(const char *err)
+{
+	return strcasestr(err, "not found") != NULL || strcasestr(err, "no referral") != NULL;
+}
+
+static void expect_box_empty(const char *who, const char *box)
+{
+	struct run_result r;
+	json_t *page, *list;
+
+	run_refex(&r, net, who, box, "--json", NULL);
+	cr_assert_eq(r.status, 0, "refex %s exited %d: %s", box, r.status, r.err);
+	page = run_json(&r);
+	cr_assert(json_is_object(page), "refex %s --json printed:\n%s", box, r.out);
+	list = json_object_get(page, "referrals");
+	cr_expect_eq(json_array_size(list), 0, "refex %s shows %zu referrals to an outsider", box,
+	             json_array_size(list));
+	json_decref(page);
+	run_result_free(&r);
+}
+
+Test(trust, an_agency_that_is_not_a_party_cannot_see_or_touch_a_referral)
+{
+	struct run_result r;
+	char id[ID_LEN + 1];
+	json_t *ref;
+
+	run_refex(&r, net, north, "submit", "--to", "eastside-housing", "--form", "housing_support",
+	          "--client", FIXTURE("client.json"), "--data", FIXTURE("housing.json"),
+	          "--consent", FIXTURE("consent.json"), NULL);
+	cr_assert_eq(r.status, 0, "refex submit exited %d: %s", r.status, r.err);
+	cr_assert_eq(strlen(run_line(&r)), ID_LEN, "refex submit printed \"%s\"", r.out);
+	memcpy(id, r.out, sizeof(id));
+	run_result_free(&r);
+
+	run_refex(&r, net, third, "show", id, NULL);
+	cr_expect_eq(r.status, 1, "refex show by an outsider exited %d", r.status);
+	cr_expect(says_not_found(r.err), "refex show by an outsider said:\n%s", r.err);
+	cr_expect(strstr(r.out, "Amira") == NULL, "the outsider saw the client:\n%s", r.out);
+	run_result_free(&r);
+
+	run_refex(&r, net, third, "accept", id, NULL);
+	cr_expect_eq(r.status, 1, "refex accept by an outsider exited %d", r.status);
+	cr_expect(says_not_found(r.err), "refex accept by an outsider said:\n%s", r.err);
+	run_result_free(&r);
+
+	expect_box_empty(third, "inbox");
+	expect_box_empty(third, "sent");
+
+	/* Nothing the outsider did counts as the recipient reading or accepting it. */
+	run_refex(&r, net, north, "show", id, "--json", NULL);
+	cr_assert_eq(r.status, 0, "refex show by the sender exited %d: %s", r.status, r.err);
+	ref = run_json(&r);
+	cr_expect_str_eq(json_string_value(json_object_get(ref, "state")), "STATE_SENT");
+	json_decref(ref);
+	run_result_free(&r);
+}
+
+Test(trust, a_certificate_for_an_agency_outside_the_partnership_is_refused)
+{
+	const char *stranger = net_issue(net, "stranger-agency", "Sally Stranger");
+	struct raw *c = raw_connect(net, stranger, NULL);
+	struct run_result r;
+
+	cr_expect(refused(c), "the hub answered an agency that is not a partner");
+	raw_free(c);
+
+	run_refex(&r, net, stranger, "inbox", NULL);
+	cr_expect_neq(r.status, 0, "refex inbox as a non-partner exited 0");
+	cr_expect(strstr(r.err, "partner") != NULL || strstr(r.err, "stranger-agency") != NULL,
+	          "refex does not explain the refusal:\n%s", r.err);
+	cr_expect_eq(r.out[0], '\0', "refex printed an inbox:\n%s", r.out);
+	run_result_free(&r);
+	net_expect_clean_stop(net);
+}

@@ -1,0 +1,158 @@
+/*
+ * The integration test harness: a throwaway partnership (CA, server and partner
+ * certificates made with refex-ca, a refexd config), refexd started and
+ * stopped for real, the refex client run as a subprocess, and a raw TLS client
+ * for protocol-level tests. Loopback only, no fixed ports, no fixed sleeps.
+ */
+#ifndef REFEX_HARNESS_H
+#define REFEX_HARNESS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "refex.pb-c.h"
+
+#define NET_PATH_MAX 512 /* room for the net directory and a file name below it */
+
+/* Deadlines, generous so a loaded CI machine does not fail a correct build. */
+#define HARNESS_START_TIMEOUT_MS 20000 /* refexd to log msg=listening */
+#define HARNESS_RUN_TIMEOUT_MS   60000 /* a refex or refex-ca run */
+#define HARNESS_READ_TIMEOUT_MS  10000 /* a raw client waiting for a frame */
+
+/* The partners every net is configured with unless a test writes its own. */
+#define NET_DEFAULT_AGENCIES                                                                       \
+	"[agency north-advice]\n"                                                                  \
+	"name = North Advice Centre\n"                                                             \
+	"accepts = food_support, debt_advice\n"                                                    \
+	"\n"                                                                                       \
+	"[agency eastside-housing]\n"                                                              \
+	"name = Eastside Housing Trust\n"                                                          \
+	"accepts = housing_support\n"                                                              \
+	"\n"                                                                                       \
+	"[agency third-party]\n"                                                                   \
+	"name = Third Party Food Bank\n"                                                           \
+	"accepts = food_support\n"
+
+/* One throwaway partnership and, while started, its refexd. */
+struct net {
+	char dir[64];                  /* the mkdtemp directory; everything lives below it */
+	char ca_dir[NET_PATH_MAX];     /* refex-ca --dir */
+	char ca[NET_PATH_MAX];         /* the CA certificate partners trust */
+	char config[NET_PATH_MAX];     /* refexd's config file */
+	char log[NET_PATH_MAX];        /* refexd's stderr, appended across restarts */
+	char empty[NET_PATH_MAX];      /* an empty refex config, so the user's is never read */
+	pid_t pid;                     /* refexd, or 0 when not running */
+	int port;                      /* where refexd listens, once started */
+	char issued[16][NET_PATH_MAX]; /* certificate prefixes handed out by net_issue */
+	size_t n_issued;
+};
+
+/* What a finished program said and how it ended. */
+struct run_result {
+	int status; /* exit code; 128 + signal when killed; -1 when it could not run */
+	char *out;  /* everything on stdout, NUL-terminated */
+	char *err;  /* everything on stderr, NUL-terminated */
+};
+
+/* Make a net: directory, CA, server certificate for 127.0.0.1 and localhost, and a
+ * config with NET_DEFAULT_AGENCIES. Fails the current test on any problem. */
+struct net *net_new(void);
+
+/* Issue a partner certificate for agency and holder; returns the path prefix P
+ * (P.crt, P.key), owned by the net. Fails the current test on any problem. */
+const char *net_issue(struct net *n, const char *agency, const char *holder);
+
+/* Rewrite refexd's config: the [server] section, then extra (agency sections,
+ * [limits], ...); NULL extra means NET_DEFAULT_AGENCIES. Returns 0 or -1. */
+int net_write_config(struct net *n, const char *extra);
+
+/* Start refexd on the net's config and wait for it to log msg=listening port=N.
+ * Returns 0 with n->port set, or -1 (what refexd logged is in n->log). */
+int net_start(struct net *n);
+
+/* Stop refexd with SIGTERM and wait for it; returns its exit status as run() does. */
+int net_stop(struct net *n);
+
+/* Return refexd's log so far (malloc'd, NUL-terminated; "" if none). */
+char *net_read_log(const struct net *n);
+
+/* Stop any refexd and remove the directory (kept when REFEX_IT_KEEP is set, for
+ * looking at a failure). NULL is fine. */
+void net_free(struct net *n);
+
+/* In a test: stop refexd and expect exit status 0 (a crash or leak on the way out fails). */
+void net_expect_clean_stop(struct net *n);
+
+/* For a suite's .fini: stop refexd, complaining on stderr if it did not exit 0 (Criterion
+ * ignores assertions in .fini; a sanitizer report still fails ctest), then net_free. */
+void net_teardown(struct net *n);
+
+/* Run argv[0] with argv, capturing stdout and stderr; env entries ("NAME=value",
+ * NULL-terminated, may be NULL) are added to the environment. Returns r->status. */
+int run(struct run_result *r, char *const argv[], char *const env[]);
+
+/* Run refex against the net as the holder of certificate prefix (from
+ * net_issue; NULL: no certificate flags), with the NULL-terminated command
+ * arguments after it, in the net directory. Returns r->status. */
+int run_refex(struct run_result *r, const struct net *n, const char *prefix, ...)
+    __attribute__((sentinel));
+
+/* Run refex-ca with the NULL-terminated arguments. Returns r->status. */
+int run_refex_ca(struct run_result *r, ...) __attribute__((sentinel));
+
+/* Free what a run captured. */
+void run_result_free(struct run_result *r);
+
+/* Parse r->out as JSON, or NULL. */
+json_t *run_json(const struct run_result *r);
+
+/* Return r->out without its trailing newline (modifies r->out). */
+const char *run_line(struct run_result *r);
+
+/* Path of a fixture file under tests/integration/data. */
+#define FIXTURE(name) REFEX_IT_DATA "/" name
+
+/* Write text to dir/name; returns the path (malloc'd) or NULL. */
+char *net_write_file(const struct net *n, const char *name, const char *text);
+
+/* A raw TLS client speaking frames to refexd. */
+struct raw;
+
+/*
+ * Connect to the net's refexd and finish the TLS handshake, checking the
+ * server against ca (NULL: the net's CA) and 127.0.0.1. prefix names the
+ * client certificate (NULL: present none). Returns NULL when the connection
+ * or the handshake failed. With TLS 1.3 a server that refuses our certificate
+ * says so only after the client's side of the handshake is done: see
+ * raw_wait_closed.
+ */
+struct raw *raw_connect(const struct net *n, const char *prefix, const char *ca);
+
+/* Send bytes as they are. Returns 0 or -1. */
+int raw_send_bytes(struct raw *c, const void *buf, size_t len);
+
+/* Send req as one frame. Returns 0 or -1. */
+int raw_send_request(struct raw *c, const Refex__Request *req);
+
+/* Read one ServerMessage, or NULL on timeout, close or a frame that does not parse.
+ * Free with refex__server_message__free_unpacked(m, NULL). */
+Refex__ServerMessage *raw_read_message(struct raw *c, int timeout_ms);
+
+/* Send req and wait for the Response with its id (or id 0: a frame error),
+ * skipping events. Returns the ServerMessage holding it, or NULL. */
+Refex__ServerMessage *raw_call(struct raw *c, const Refex__Request *req);
+
+/* Say Hello. Returns 0 when the server answered OK, -1 otherwise. */
+int raw_hello(struct raw *c);
+
+/* Drain whatever the server sends until it closes the connection. Returns true
+ * when it closed within timeout_ms, false if it was still open then. */
+bool raw_wait_closed(struct raw *c, int timeout_ms);
+
+/* Close (with close_notify if still open) and free. NULL is fine. */
+void raw_free(struct raw *c);
+
+#endif
