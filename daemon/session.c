@@ -53,7 +53,6 @@ static void session_send_message(struct session *s, const ProtobufCMessage *msg)
 {
 	struct evbuffer *out;
 	struct evbuffer_iovec v;
-	uint8_t hdr[FRAME_HEADER_LEN];
 	size_t n;
 
 	if (s->state != SESSION_OPEN && s->state != SESSION_CLOSING) {
@@ -61,12 +60,15 @@ static void session_send_message(struct session *s, const ProtobufCMessage *msg)
 	}
 	out = bufferevent_get_output(s->bev);
 	n = protobuf_c_message_get_packed_size(msg);
-	frame_put_header(hdr, (uint32_t)n);
-	if (evbuffer_add(out, hdr, sizeof(hdr)) < 0 || evbuffer_reserve_space(out, n, &v, 1) < 1) {
+	/* Header and message in one commit: each addition to the output is written (and
+	 * encrypted as a TLS record) at once, so two additions would cost two records. */
+	if (evbuffer_reserve_space(out, (ev_ssize_t)(FRAME_HEADER_LEN + n), &v, 1) < 1) {
 		session_close(s, "out of memory");
 		return;
 	}
-	v.iov_len = protobuf_c_message_pack(msg, v.iov_base);
+	frame_put_header(v.iov_base, (uint32_t)n);
+	v.iov_len = FRAME_HEADER_LEN +
+	            protobuf_c_message_pack(msg, (uint8_t *)v.iov_base + FRAME_HEADER_LEN);
 	evbuffer_commit_space(out, &v, 1);
 	if (!s->paused && evbuffer_get_length(out) > session_output_limit(s)) {
 		/* Back-pressure: a peer that does not read its replies may not send more. */

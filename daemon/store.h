@@ -17,7 +17,7 @@
 
 #include "refex.pb-c.h"
 
-#define STORE_ID_LEN 16 /* referral ids: 16 characters of Crockford base32 */
+#define STORE_ID_LEN 16 /* referral ids: 16 characters of Crockford base32 (80 bits) */
 
 enum store_status {
 	STORE_OK = 0,
@@ -90,7 +90,7 @@ struct store *store_open(const char *path, struct event_base *base, char *err, s
 /* Finish every queued write (running its callback), stop the thread, close. NULL is fine. */
 void store_close(struct store *st);
 
-/* Fill id (STORE_ID_LEN + 1 bytes) with a new random referral id. */
+/* Fill id (STORE_ID_LEN + 1 bytes) with a new unguessable, time-ordered referral id. */
 void store_new_id(char *id);
 
 /* Queue a referral, with its first history entry (-> sent), for the next group commit. */

@@ -21,14 +21,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.pb-c.h"
 #include "log.h"
 
-#define STORE_BATCH_MAX 4096      /* jobs per transaction: bounds WAL growth and latency */
-#define STORE_BUSY_MS   5000      /* wait this long for another process's lock */
-#define STORE_BLOB_MAX  (1 << 30) /* SQLite's own length limit is just under this */
+#define STORE_BATCH_MAX  4096      /* jobs per transaction: bounds WAL growth and latency */
+#define STORE_BUSY_MS    5000      /* wait this long for another process's lock */
+#define STORE_BLOB_MAX   (1 << 30) /* SQLite's own length limit is just under this */
+#define STORE_CKPT_PAGES 2048      /* WAL pages that start a background checkpoint */
+#define STORE_CKPT_FORCE (8 * STORE_CKPT_PAGES) /* the writer finishes the checkpoint itself */
 
 /* Migration i brings the schema from user_version i to i + 1. Append only. */
 static const char *const store_migrations[] = {
@@ -47,11 +50,10 @@ static const char *const store_migrations[] = {
     " client BLOB,"
     " consent BLOB,"
     " form_data BLOB);"
-    /* One index per listing shape, so every page is a short index range scan. */
+    /* Every listing is a short index range scan, newest first; a state filter skips rows
+       within it. Fewer indexes, fewer b-tree writes per referral. */
     "CREATE INDEX referrals_recipient ON referrals (recipient, rid);"
-    "CREATE INDEX referrals_recipient_state ON referrals (recipient, state, rid);"
     "CREATE INDEX referrals_sender ON referrals (sender, rid);"
-    "CREATE INDEX referrals_sender_state ON referrals (sender, state, rid);"
     "CREATE TABLE history ("
     " referral_rid INTEGER NOT NULL REFERENCES referrals (rid),"
     " seq INTEGER PRIMARY KEY,"
@@ -183,6 +185,12 @@ struct store {
 	/* Loop thread only: queued, being committed, or waiting for its callback. */
 	size_t pending;
 	atomic_size_t commits;
+	/* Checkpoints run on a thread of their own so commits do not wait for them. */
+	sqlite3 *cdb;
+	pthread_t checkpointer;
+	bool checkpointer_started;
+	pthread_cond_t ckpt_cv;
+	bool ckpt_wanted; /* under mu */
 };
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
@@ -471,6 +479,46 @@ static void *store_thread(void *arg)
 	return NULL;
 }
 
+/* After each commit: wake the checkpointer, or catch up inline if the WAL keeps growing. */
+static int store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct store *st = arg;
+
+	if (pages >= STORE_CKPT_FORCE) {
+		/* Under sustained writes a background checkpoint never sees the WAL's end, so the
+		 * WAL is never restarted; the checkpointer has copied most of it, the rest is
+		 * quick. */
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	} else if (pages >= STORE_CKPT_PAGES) {
+		pthread_mutex_lock(&st->mu);
+		st->ckpt_wanted = true;
+		pthread_cond_signal(&st->ckpt_cv);
+		pthread_mutex_unlock(&st->mu);
+	}
+	return SQLITE_OK;
+}
+
+static void *checkpoint_thread(void *arg)
+{
+	struct store *st = arg;
+
+	pthread_mutex_lock(&st->mu);
+	for (;;) {
+		while (!st->ckpt_wanted && !st->closing) {
+			pthread_cond_wait(&st->ckpt_cv, &st->mu);
+		}
+		if (st->closing) {
+			break; /* the last connection to close checkpoints everything */
+		}
+		st->ckpt_wanted = false;
+		pthread_mutex_unlock(&st->mu);
+		sqlite3_wal_checkpoint_v2(st->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&st->mu);
+	}
+	pthread_mutex_unlock(&st->mu);
+	return NULL;
+}
+
 /* ---- loop thread: completions ---- */
 
 static struct job *done_take(struct store *st)
@@ -617,15 +665,16 @@ static int writer_open(struct store *st, const char *path, char *err, size_t err
 		errf(err, errlen, "cannot use write-ahead logging (journal mode is %s)", mode);
 		return -1;
 	}
-	/* A bigger checkpoint interval merges repeated writes to hot index pages. */
 	if (db_exec(st->wdb,
 	            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
 	            " PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
-	            " PRAGMA wal_autocheckpoint = 8192; PRAGMA journal_size_limit = 67108864",
+	            " PRAGMA journal_size_limit = 67108864",
 	            err, errlen) < 0 ||
 	    store_migrate(st->wdb, err, errlen) < 0) {
 		return -1;
 	}
+	/* Replaces SQLite's automatic checkpoint, which would run inside our commits. */
+	sqlite3_wal_hook(st->wdb, store_wal_hook, st);
 	return db_prepare(st->wdb, wsql, st->w, W_COUNT, err, errlen);
 }
 
@@ -636,6 +685,19 @@ static int reader_open(struct store *st, const char *path, char *err, size_t err
 		return -1;
 	}
 	return db_prepare(st->rdb, rsql, st->r, R_COUNT, err, errlen);
+}
+
+static int checkpointer_open(struct store *st, const char *path, char *err, size_t errlen)
+{
+	if (db_open(path, SQLITE_OPEN_READWRITE, &st->cdb, err, errlen) < 0) {
+		return -1;
+	}
+	if (pthread_create(&st->checkpointer, NULL, checkpoint_thread, st) != 0) {
+		errf(err, errlen, "cannot start the checkpoint thread");
+		return -1;
+	}
+	st->checkpointer_started = true;
+	return 0;
 }
 
 static int wake_open(struct store *st, struct event_base *base, char *err, size_t errlen)
@@ -661,6 +723,7 @@ static void store_free(struct store *st)
 	for (size_t i = 0; i < R_COUNT; i++) {
 		sqlite3_finalize(st->r[i]);
 	}
+	sqlite3_close(st->cdb);
 	sqlite3_close(st->rdb);
 	sqlite3_close(st->wdb); /* the last connection out checkpoints and removes the WAL */
 	if (st->done_ev != NULL) {
@@ -672,6 +735,7 @@ static void store_free(struct store *st)
 		}
 	}
 	pthread_cond_destroy(&st->cv);
+	pthread_cond_destroy(&st->ckpt_cv);
 	pthread_mutex_destroy(&st->mu);
 	free(st);
 }
@@ -692,6 +756,7 @@ struct store *store_open(const char *path, struct event_base *base, char *err, s
 	atomic_init(&st->commits, 0);
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cv, NULL);
+	pthread_cond_init(&st->ckpt_cv, NULL);
 	if (path == NULL || base == NULL) {
 		snprintf(why, sizeof(why), "no database path or event loop");
 		goto fail;
@@ -699,6 +764,7 @@ struct store *store_open(const char *path, struct event_base *base, char *err, s
 	/* The writer creates and migrates the schema before the reader prepares against it. */
 	if (writer_open(st, path, why, sizeof(why)) < 0 ||
 	    reader_open(st, path, why, sizeof(why)) < 0 ||
+	    checkpointer_open(st, path, why, sizeof(why)) < 0 ||
 	    wake_open(st, base, why, sizeof(why)) < 0) {
 		goto fail;
 	}
@@ -722,8 +788,12 @@ void store_close(struct store *st)
 	pthread_mutex_lock(&st->mu);
 	st->closing = true;
 	pthread_cond_signal(&st->cv);
+	pthread_cond_signal(&st->ckpt_cv);
 	pthread_mutex_unlock(&st->mu);
 	pthread_join(st->thread, NULL);
+	if (st->checkpointer_started) {
+		pthread_join(st->checkpointer, NULL);
+	}
 	/* The reader is still open: callbacks may read what they just wrote. */
 	jobs_complete(st, done_take(st));
 	store_free(st);
@@ -731,13 +801,22 @@ void store_close(struct store *st)
 
 /* ---- queueing writes ---- */
 
-/* Fill id (STORE_ID_LEN + 1 bytes) with a new random referral id. */
+/* Fill id (STORE_ID_LEN + 1 bytes) with a new, unguessable, time-ordered referral id. */
 void store_new_id(char *id)
 {
 	static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 	unsigned char b[STORE_ID_LEN * 5 / 8];
+	struct timespec now;
+	uint64_t ms;
 
-	if (RAND_bytes(b, sizeof(b)) != 1) {
+	/* 48 bits of milliseconds, then 32 random bits: new ids land at the right edge of the id
+	 * index (one hot page) instead of a random leaf each, and sort by creation time. */
+	clock_gettime(CLOCK_REALTIME, &now);
+	ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+	for (int i = 0; i < 6; i++) {
+		b[i] = (unsigned char)(ms >> (40 - 8 * i));
+	}
+	if (RAND_bytes(b + 6, sizeof(b) - 6) != 1) {
 		fatalx("msg=\"no random bytes for a referral id\"");
 	}
 	for (int i = 0; i < STORE_ID_LEN; i++) {

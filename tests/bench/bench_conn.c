@@ -79,7 +79,9 @@ void bench_record(struct bench *b, int status, uint64_t us)
 
 static void conn_write_frame(struct conn *c, uint64_t id, const uint8_t *body, size_t len)
 {
-	uint8_t hdr[FRAME_HEADER_LEN], tag[11];
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer_iovec v;
+	uint8_t tag[11];
 	size_t n = 0;
 
 	/* A protobuf message is the concatenation of its fields: put the id field first. */
@@ -88,10 +90,15 @@ static void conn_write_frame(struct conn *c, uint64_t id, const uint8_t *body, s
 		tag[n++] = (uint8_t)((id & 0x7f) | (id > 0x7f ? 0x80 : 0));
 		id >>= 7;
 	} while (id != 0);
-	frame_put_header(hdr, (uint32_t)(n + len));
-	bufferevent_write(c->bev, hdr, sizeof(hdr));
-	bufferevent_write(c->bev, tag, n);
-	bufferevent_write(c->bev, body, len);
+	/* One commit, so the frame goes out as one TLS record. */
+	if (evbuffer_reserve_space(out, (ev_ssize_t)(FRAME_HEADER_LEN + n + len), &v, 1) < 1) {
+		return;
+	}
+	frame_put_header(v.iov_base, (uint32_t)(n + len));
+	memcpy((uint8_t *)v.iov_base + FRAME_HEADER_LEN, tag, n);
+	memcpy((uint8_t *)v.iov_base + FRAME_HEADER_LEN + n, body, len);
+	v.iov_len = FRAME_HEADER_LEN + n + len;
+	evbuffer_commit_space(out, &v, 1);
 }
 
 static void conn_send_packed(struct conn *c, const Refex__Request *req)

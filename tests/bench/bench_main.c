@@ -242,6 +242,20 @@ static void report(struct bench *b)
 	json_decref(j);
 }
 
+/* An event loop that coalesces epoll changes made within one callback. */
+static struct event_base *bench_loop_new(void)
+{
+	struct event_config *ec = event_config_new();
+	struct event_base *base = NULL;
+
+	if (ec != NULL) {
+		event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		base = event_base_new_with_config(ec);
+		event_config_free(ec);
+	}
+	return base;
+}
+
 static int bad_usage(const char *why)
 {
 	fprintf(stderr, "refex-bench: %s\n%s", why, usage_text);
@@ -386,7 +400,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "refex-bench: %s\n", err);
 		return 3;
 	}
-	if (resolve(&b) < 0 || build_bodies(&b) < 0 || (b.base = event_base_new()) == NULL) {
+	if (resolve(&b) < 0 || build_bodies(&b) < 0 || (b.base = bench_loop_new()) == NULL) {
 		return 1;
 	}
 	if ((b.o.op == OP_SHOW || b.o.op == OP_MIXED) && prepare_ids(&b) < 0) {
