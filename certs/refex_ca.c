@@ -477,6 +477,7 @@ static void main_usage(FILE *fp)
 	            "Exit status: 0 done, 1 the operation failed, 2 usage error.\n");
 }
 
+/* Find the command named by argv[1], parse its options and run it. */
 int main(int argc, char **argv)
 {
 	const struct cmd_entry *cmd;

@@ -164,13 +164,29 @@ done:
 	return rc;
 }
 
-/* Restrict ctx to TLS 1.3. */
-static int only_tls13(SSL_CTX *ctx)
+/* Make a context for method restricted to TLS 1.3, or NULL with the reason in err. */
+static SSL_CTX *ctx_new_tls13(const SSL_METHOD *method, char *err, size_t errlen)
 {
-	return SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) == 1 &&
-	               SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) == 1
-	           ? 0
-	           : -1;
+	SSL_CTX *ctx = SSL_CTX_new(method);
+
+	if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1) {
+		snprintf(err, errlen, "cannot create TLS context");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/* Finish building ctx: the error queue is cleared either way; a failed ctx is freed. */
+static SSL_CTX *ctx_done(SSL_CTX *ctx, int ok)
+{
+	ERR_clear_error();
+	if (!ok) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
 }
 
 /* Require, check and name client certificates on a server context. */
@@ -201,15 +217,11 @@ static int server_verify_clients(SSL_CTX *ctx, const struct tls_paths *p, char *
 SSL_CTX *tls_server_ctx_new(const struct tls_paths *paths, char *err, size_t errlen)
 {
 	static const unsigned char sid_ctx[] = "refexd";
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX *ctx = ctx_new_tls13(TLS_server_method(), err, errlen);
 
-	if (ctx == NULL || only_tls13(ctx) < 0) {
-		snprintf(err, errlen, "cannot create TLS context");
-		goto fail;
-	}
-	if (load_own(ctx, paths, err, errlen) < 0 ||
+	if (ctx == NULL || load_own(ctx, paths, err, errlen) < 0 ||
 	    server_verify_clients(ctx, paths, err, errlen) < 0) {
-		goto fail;
+		return ctx_done(ctx, 0);
 	}
 	/* No resumption of any kind: a revoked certificate must not get back in. */
 	SSL_CTX_set_num_tickets(ctx, 0);
@@ -217,38 +229,25 @@ SSL_CTX *tls_server_ctx_new(const struct tls_paths *paths, char *err, size_t err
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN | SSL_MODE_RELEASE_BUFFERS);
-	ERR_clear_error();
-	return ctx;
-fail:
-	ERR_clear_error();
-	SSL_CTX_free(ctx);
-	return NULL;
+	return ctx_done(ctx, 1);
 }
 
 /* Build the client context. */
 SSL_CTX *tls_client_ctx_new(const struct tls_paths *paths, char *err, size_t errlen)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX *ctx = ctx_new_tls13(TLS_client_method(), err, errlen);
 
-	if (ctx == NULL || only_tls13(ctx) < 0) {
-		snprintf(err, errlen, "cannot create TLS context");
-		goto fail;
-	}
-	if (load_own(ctx, paths, err, errlen) < 0 || load_trust(ctx, paths->ca, err, errlen) < 0) {
-		goto fail;
+	if (ctx == NULL || load_own(ctx, paths, err, errlen) < 0 ||
+	    load_trust(ctx, paths->ca, err, errlen) < 0) {
+		return ctx_done(ctx, 0);
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER) != 1) {
 		snprintf(err, errlen, "cannot set certificate purpose");
-		goto fail;
+		return ctx_done(ctx, 0);
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-	ERR_clear_error();
-	return ctx;
-fail:
-	ERR_clear_error();
-	SSL_CTX_free(ctx);
-	return NULL;
+	return ctx_done(ctx, 1);
 }
 
 /* Say whether host is an IPv4 or IPv6 literal. */

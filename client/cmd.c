@@ -37,8 +37,9 @@ int cmd_global_option(struct cmd_ctx *ctx, int opt, const char *arg)
 /* Handle a getopt_long result every command treats alike. */
 int cmd_common_option(struct cmd_ctx *ctx, int opt, const char *arg)
 {
-	if (cmd_global_option(ctx, opt, arg) == 0)
+	if (cmd_global_option(ctx, opt, arg) == 0) {
 		return -1;
+	}
 	if (opt == 'h') {
 		cmd_help(ctx);
 		return EXIT_DONE;
@@ -46,6 +47,51 @@ int cmd_common_option(struct cmd_ctx *ctx, int opt, const char *arg)
 	/* getopt_long has already said what was wrong with the option. */
 	cmd_usage(ctx, stderr);
 	return EXIT_USAGE;
+}
+
+/* Say whether opt is one of the global options' getopt_long values. */
+static int is_global_option(int opt)
+{
+	return opt >= OPT_CONFIG && opt <= OPT_CA;
+}
+
+/* Return the command's next own option, taking global options and --help itself. */
+int cmd_getopt(struct cmd_ctx *ctx, int argc, char **argv, const struct option *opts, int *rc)
+{
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c != 'h' && c != '?' && c != ':' && !is_global_option(c)) {
+			return c;
+		}
+		if ((*rc = cmd_common_option(ctx, c, optarg)) >= 0) {
+			return CMD_OPTS_EXIT;
+		}
+	}
+	return CMD_OPTS_END;
+}
+
+/* Refuse any argument left after the options. */
+int cmd_no_operands(const struct cmd_ctx *ctx, int argc, char **argv)
+{
+	if (optind < argc) {
+		return cmd_usage_error(ctx, "unexpected argument '%s'", argv[optind]);
+	}
+	return -1;
+}
+
+/* Take exactly one argument after the options. */
+int cmd_one_operand(const struct cmd_ctx *ctx, int argc, char **argv, const char *missing,
+                    const char **arg)
+{
+	if (optind >= argc) {
+		return cmd_usage_error(ctx, "%s", missing);
+	}
+	if (optind + 1 < argc) {
+		return cmd_usage_error(ctx, "unexpected argument '%s'", argv[optind + 1]);
+	}
+	*arg = argv[optind];
+	return -1;
 }
 
 /* Print "usage: refex NAME USAGE". */
@@ -78,8 +124,9 @@ void cmd_help(const struct cmd_ctx *ctx)
 	printf("  -h, --help          show this help\n"
 	       "  global options: --config FILE, --server HOST:PORT, --cert FILE, --key FILE,\n"
 	       "  --ca FILE (see 'refex --help')\n");
-	if (ctx->cmd->notes)
+	if (ctx->cmd->notes) {
 		printf("\n%s", ctx->cmd->notes);
+	}
 }
 
 /* Connect with the config file and flags; returns an exit code. */
@@ -87,7 +134,7 @@ static int connect_hub(struct cmd_ctx *ctx)
 {
 	struct client_config cfg;
 	struct tls_paths paths = {0};
-	char err[1024], host[256], port[16];
+	char err[1024];
 	enum conn_failure refused = CONN_UNREACHED;
 	int rc = EXIT_DONE;
 
@@ -96,19 +143,13 @@ static int connect_hub(struct cmd_ctx *ctx)
 		rc = EXIT_USAGE;
 		goto done;
 	}
-	/* A bad address or unreadable TLS files are the config's fault, not the network's. */
-	if (conn_split_address(cfg.server, host, sizeof(host), port, sizeof(port)) < 0) {
-		fprintf(stderr,
-		        "refex: bad server address '%s': expected HOST:PORT or [IPv6]:PORT\n",
-		        cfg.server);
-		rc = EXIT_USAGE;
-		goto done;
-	}
 	paths.cert = cfg.cert;
 	paths.key = cfg.key;
 	paths.ca = cfg.ca;
 	if (!(ctx->conn = conn_open(cfg.server, &paths, err, sizeof(err), &refused))) {
 		fprintf(stderr, "refex: %s\n", err);
+		/* A bad address or unreadable TLS files are the config's fault, not the network's.
+		 */
 		rc = refused == CONN_REFUSED     ? EXIT_REFUSED
 		     : refused == CONN_BAD_SETUP ? EXIT_USAGE
 		                                 : EXIT_CONNECT;
@@ -125,8 +166,9 @@ int cmd_call(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp)
 	int rc;
 
 	*resp = NULL;
-	if (!ctx->conn && (rc = connect_hub(ctx)) != EXIT_DONE)
+	if (!ctx->conn && (rc = connect_hub(ctx)) != EXIT_DONE) {
 		return rc;
+	}
 	rc = conn_call(ctx->conn, req, resp, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "refex: %s\n", err);

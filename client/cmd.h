@@ -77,6 +77,28 @@ int cmd_global_option(struct cmd_ctx *ctx, int opt, const char *arg);
  * unknown option (prints usage, returns EXIT_USAGE). */
 int cmd_common_option(struct cmd_ctx *ctx, int opt, const char *arg);
 
+/* What cmd_getopt returns when it is not a command's own option. */
+enum {
+	CMD_OPTS_END = -1,  /* the options are done: operands (if any) start at optind */
+	CMD_OPTS_EXIT = -2, /* --help was shown or an option was bad: exit with *rc */
+};
+
+/*
+ * Return the command's next own option (getopt_long's value over opts), taking
+ * the global options itself; CMD_OPTS_END when the options are done; or
+ * CMD_OPTS_EXIT with *rc set after --help (EXIT_DONE) or a bad option
+ * (EXIT_USAGE, usage printed).
+ */
+int cmd_getopt(struct cmd_ctx *ctx, int argc, char **argv, const struct option *opts, int *rc);
+
+/* After the options, refuse any argument left over: returns EXIT_USAGE, or -1 to carry on. */
+int cmd_no_operands(const struct cmd_ctx *ctx, int argc, char **argv);
+
+/* After the options, take exactly one argument into *arg: returns -1 to carry on, or
+ * EXIT_USAGE (saying missing when there is none, or naming the extra one). */
+int cmd_one_operand(const struct cmd_ctx *ctx, int argc, char **argv, const char *missing,
+                    const char **arg);
+
 /* Print "usage: refex NAME USAGE" to out. */
 void cmd_usage(const struct cmd_ctx *ctx, FILE *out);
 

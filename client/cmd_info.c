@@ -5,7 +5,6 @@
 
 #include "cmd.h"
 #include "output.h"
-#include "pbjson.h"
 
 /* Parse [--json] and no arguments; returns -1 to carry on, else an exit code. */
 static int parse_json_flag(struct cmd_ctx *ctx, int argc, char **argv, int *json)
@@ -17,15 +16,12 @@ static int parse_json_flag(struct cmd_ctx *ctx, int argc, char **argv, int *json
 	};
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'j')
+	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
+		if (c == 'j') {
 			*json = 1;
-		else if ((rc = cmd_common_option(ctx, c, optarg)) >= 0)
-			return rc;
+		}
 	}
-	if (optind < argc)
-		return cmd_usage_error(ctx, "unexpected argument '%s'", argv[optind]);
-	return -1;
+	return c == CMD_OPTS_EXIT ? rc : cmd_no_operands(ctx, argc, argv);
 }
 
 /* Join a repeated string field with ", " into a new string ("" when empty). */
@@ -34,31 +30,51 @@ static char *join_list(char *const *items, size_t n)
 	size_t i, len = 1;
 	char *out;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		len += strlen(items[i]) + 2;
-	if (!(out = malloc(len)))
+	}
+	if (!(out = malloc(len))) {
 		return NULL;
+	}
 	out[0] = '\0';
 	for (i = 0; i < n; i++) {
-		if (i)
+		if (i) {
 			strcat(out, ", ");
+		}
 		strcat(out, items[i]);
 	}
 	return out;
 }
 
-/* Print a JSON object of msg with an empty array for an empty list called key. */
-static int print_json(const ProtobufCMessage *msg, const char *key)
+/* Add row to t, its cell at last being items joined with ", " ("-" when there are none). */
+static int add_row_with_list(struct table *t, const char **row, size_t last, char *const *items,
+                             size_t n)
 {
-	json_t *json = pbjson_encode(msg);
+	char *joined = join_list(items, n);
+	int rc;
 
-	if (!json)
+	if (!joined) {
 		return -1;
-	if (!json_object_get(json, key))
-		json_object_set_new(json, key, json_array());
-	return output_json(json);
+	}
+	row[last] = *joined ? joined : NULL;
+	rc = table_add(t, row);
+	free(joined);
+	return rc;
 }
 
+/* Print t and free it; a NULL t or rc < 0 means memory ran out while it was filled. */
+static int print_and_free(struct table *t, int rc)
+{
+	if (!t || rc < 0) {
+		table_free(t);
+		return -1;
+	}
+	table_print(t, stdout, NULL);
+	table_free(t);
+	return 0;
+}
+
+/* Print the agreed forms as a table. */
 static int print_forms(const Refex__FormList *fl)
 {
 	static const char *const headers[] = {"NAME", "VERSION", "TITLE", "ACCEPTED BY"};
@@ -69,22 +85,15 @@ static int print_forms(const Refex__FormList *fl)
 
 	for (i = 0; t && rc == 0 && i < fl->n_forms; i++) {
 		const Refex__FormInfo *f = fl->forms[i];
-		char *by = join_list(f->accepted_by, f->n_accepted_by);
-		const char *row[4] = {f->name, version, f->title, by && *by ? by : NULL};
+		const char *row[4] = {f->name, version, f->title, NULL};
 
 		snprintf(version, sizeof(version), "%u", f->version);
-		rc = by ? table_add(t, row) : -1;
-		free(by);
+		rc = add_row_with_list(t, row, 3, f->accepted_by, f->n_accepted_by);
 	}
-	if (!t || rc < 0) {
-		table_free(t);
-		return -1;
-	}
-	table_print(t, stdout, NULL);
-	table_free(t);
-	return 0;
+	return print_and_free(t, rc);
 }
 
+/* Print the partner agencies as a table. */
 static int print_partners(const Refex__PartnerList *pl)
 {
 	static const char *const headers[] = {"ID", "NAME", "ACCEPTS"};
@@ -94,19 +103,11 @@ static int print_partners(const Refex__PartnerList *pl)
 
 	for (i = 0; t && rc == 0 && i < pl->n_partners; i++) {
 		const Refex__Partner *p = pl->partners[i];
-		char *forms = join_list(p->forms, p->n_forms);
-		const char *row[3] = {p->id, p->name, forms && *forms ? forms : NULL};
+		const char *row[3] = {p->id, p->name, NULL};
 
-		rc = forms ? table_add(t, row) : -1;
-		free(forms);
+		rc = add_row_with_list(t, row, 2, p->forms, p->n_forms);
 	}
-	if (!t || rc < 0) {
-		table_free(t);
-		return -1;
-	}
-	table_print(t, stdout, NULL);
-	table_free(t);
-	return 0;
+	return print_and_free(t, rc);
 }
 
 /* Ask for one list and print it; body says which. */
@@ -118,27 +119,32 @@ static int run_info(struct cmd_ctx *ctx, int argc, char **argv, Refex__Request__
 	Refex__Response *resp = NULL;
 	int rc, json = 0, printed;
 
-	if ((rc = parse_json_flag(ctx, argc, argv, &json)) >= 0)
+	if ((rc = parse_json_flag(ctx, argc, argv, &json)) >= 0) {
 		return rc;
+	}
 	req.body_case = body;
-	if (body == REFEX__REQUEST__BODY_LIST_FORMS)
+	if (body == REFEX__REQUEST__BODY_LIST_FORMS) {
 		req.list_forms = &lf;
-	else
+	} else {
 		req.list_partners = &lp;
-	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE)
+	}
+	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE) {
 		return rc;
-	if (resp->body_case == REFEX__RESPONSE__BODY_FORMS)
-		printed = json ? print_json(&resp->forms->base, "forms") : print_forms(resp->forms);
-	else if (resp->body_case == REFEX__RESPONSE__BODY_PARTNERS)
-		printed = json ? print_json(&resp->partners->base, "partners")
+	}
+	if (resp->body_case == REFEX__RESPONSE__BODY_FORMS) {
+		printed = json ? output_message_json(&resp->forms->base, "forms")
+		               : print_forms(resp->forms);
+	} else if (resp->body_case == REFEX__RESPONSE__BODY_PARTNERS) {
+		printed = json ? output_message_json(&resp->partners->base, "partners")
 		               : print_partners(resp->partners);
-	else
+	} else {
 		printed = -2;
+	}
 	if (printed == -2) {
 		fprintf(stderr, "refex: the server's reply has no list\n");
 		rc = EXIT_CONNECT;
 	} else if (printed < 0) {
-		fprintf(stderr, "refex: out of memory\n");
+		output_print_failure();
 		rc = EXIT_REFUSED;
 	}
 	refex__response__free_unpacked(resp, NULL);

@@ -6,13 +6,13 @@
 
 #include "cmd.h"
 #include "output.h"
-#include "pbjson.h"
 
 struct list_args {
 	Refex__ListReferrals list;
 	int json;
 };
 
+/* Parse --limit N into *out; returns -1 to carry on, else an exit code. */
 static int parse_limit(struct cmd_ctx *ctx, const char *s, uint32_t *out)
 {
 	char *end;
@@ -20,12 +20,14 @@ static int parse_limit(struct cmd_ctx *ctx, const char *s, uint32_t *out)
 
 	errno = 0;
 	v = strtoul(s, &end, 10);
-	if (errno || *end || end == s || s[0] == '-' || v == 0 || v > UINT32_MAX)
+	if (errno || *end || end == s || s[0] == '-' || v == 0 || v > UINT32_MAX) {
 		return cmd_usage_error(ctx, "--limit wants a positive whole number, not '%s'", s);
+	}
 	*out = (uint32_t)v;
 	return -1;
 }
 
+/* Parse the list options; returns -1 to carry on, else an exit code. */
 static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct list_args *a)
 {
 	static const struct option opts[] = {
@@ -38,17 +40,19 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct list_ar
 	};
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
 		switch (c) {
 		case 's':
-			if (output_state_parse(optarg, &a->list.state) < 0)
+			if (output_state_parse(optarg, &a->list.state) < 0) {
 				return cmd_usage_error(ctx, "unknown state '%s' (one of: %s)",
 				                       optarg, output_state_list());
+			}
 			a->list.has_state = 1;
 			break;
 		case 'l':
-			if ((rc = parse_limit(ctx, optarg, &a->list.limit)) >= 0)
+			if ((rc = parse_limit(ctx, optarg, &a->list.limit)) >= 0) {
 				return rc;
+			}
 			a->list.has_limit = 1;
 			break;
 		case 'p':
@@ -57,33 +61,18 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct list_ar
 		case 'j':
 			a->json = 1;
 			break;
-		default:
-			if ((rc = cmd_common_option(ctx, c, optarg)) >= 0)
-				return rc;
 		}
 	}
-	if (optind < argc)
-		return cmd_usage_error(ctx, "unexpected argument '%s'", argv[optind]);
-	return -1;
+	return c == CMD_OPTS_EXIT ? rc : cmd_no_operands(ctx, argc, argv);
 }
 
-/* Print the page as canonical JSON, always with a "referrals" array. */
-static int print_json(const Refex__ReferralPage *page)
-{
-	json_t *json = pbjson_encode(&page->base);
-
-	if (!json)
-		return -1;
-	if (!json_object_get(json, "referrals"))
-		json_object_set_new(json, "referrals", json_array());
-	return output_json(json);
-}
-
+/* NULL (printed as "-") for a missing or empty cell. */
 static const char *or_dash(const char *s)
 {
 	return s && *s ? s : NULL;
 }
 
+/* Print the page as a table, and how to get the next page. */
 static int print_table(const Refex__ReferralPage *page, int inbox)
 {
 	static const char *const headers[] = {"ID", "FROM", "FORM", "STATE", "CLIENT", "CREATED"};
@@ -93,8 +82,9 @@ static int print_table(const Refex__ReferralPage *page, int inbox)
 	char when[32];
 	size_t i;
 
-	if (!t)
+	if (!t) {
 		return -1;
+	}
 	for (i = 0; i < page->n_referrals; i++) {
 		const Refex__Referral *r = page->referrals[i];
 		const char *row[6] = {
@@ -110,10 +100,11 @@ static int print_table(const Refex__ReferralPage *page, int inbox)
 			return -1;
 		}
 	}
-	if (page->n_referrals == 0)
+	if (page->n_referrals == 0) {
 		printf(inbox ? "No referrals in your inbox.\n" : "No referrals sent.\n");
-	else
+	} else {
 		table_print(t, stdout, NULL);
+	}
 	table_free(t);
 	if (page->next_page_token && *page->next_page_token) {
 		printf("More: refex %s --page-token ", inbox ? "inbox" : "sent");
@@ -131,8 +122,9 @@ static int run_list(struct cmd_ctx *ctx, int argc, char **argv, int inbox)
 	Refex__Response *resp = NULL;
 	int rc;
 
-	if ((rc = parse_args(ctx, argc, argv, &a)) >= 0)
+	if ((rc = parse_args(ctx, argc, argv, &a)) >= 0) {
 		return rc;
+	}
 	if (inbox) {
 		req.body_case = REFEX__REQUEST__BODY_LIST_INBOX;
 		req.list_inbox = &a.list;
@@ -140,13 +132,15 @@ static int run_list(struct cmd_ctx *ctx, int argc, char **argv, int inbox)
 		req.body_case = REFEX__REQUEST__BODY_LIST_SENT;
 		req.list_sent = &a.list;
 	}
-	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE)
+	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE) {
 		return rc;
+	}
 	if (resp->body_case != REFEX__RESPONSE__BODY_PAGE) {
 		fprintf(stderr, "refex: the server's reply has no list of referrals\n");
 		rc = EXIT_CONNECT;
-	} else if ((a.json ? print_json(resp->page) : print_table(resp->page, inbox)) < 0) {
-		fprintf(stderr, "refex: out of memory\n");
+	} else if ((a.json ? output_message_json(&resp->page->base, "referrals")
+	                   : print_table(resp->page, inbox)) < 0) {
+		output_print_failure();
 		rc = EXIT_REFUSED;
 	}
 	refex__response__free_unpacked(resp, NULL);

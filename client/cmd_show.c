@@ -15,8 +15,9 @@
 /* Print "  label  value" with labels aligned; nothing when value is empty. */
 static void field(const char *label, const char *value)
 {
-	if (!value || !*value)
+	if (!value || !*value) {
 		return;
+	}
 	printf("  %-*s", LABEL_WIDTH, label);
 	output_text(stdout, value);
 	putchar('\n');
@@ -68,8 +69,9 @@ static const char *join(char *buf, size_t len, const char *sep, char *const *par
 
 	buf[0] = '\0';
 	for (i = 0; i < n && used < len; i++) {
-		if (!parts[i] || !*parts[i])
+		if (!parts[i] || !*parts[i]) {
 			continue;
+		}
 		used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? sep : "", parts[i]);
 	}
 	return buf;
@@ -78,10 +80,11 @@ static const char *join(char *buf, size_t len, const char *sep, char *const *par
 /* "agency (holder)", or just the agency. */
 static const char *who(char *buf, size_t len, const char *agency, const char *holder)
 {
-	if (holder && *holder)
+	if (holder && *holder) {
 		snprintf(buf, len, "%s (%s)", agency ? agency : "-", holder);
-	else
+	} else {
 		snprintf(buf, len, "%s", agency ? agency : "-");
+	}
 	return buf;
 }
 
@@ -94,12 +97,13 @@ static void print_header(const Refex__Referral *r)
 	field("id", r->id);
 	field("from", who(buf, sizeof(buf), r->sender, r->sender_holder));
 	field("to", r->recipient);
-	if (f)
+	if (f) {
 		snprintf(buf, sizeof(buf), "%s (%s, version %u)", f->title, f->name,
 		         r->has_form_version ? r->form_version : f->version);
-	else
+	} else {
 		snprintf(buf, sizeof(buf), "%s (version %u)", r->form ? r->form : "-",
 		         r->form_version);
+	}
 	field("form", buf);
 	field("state", r->has_state ? output_state_name(r->state) : NULL);
 	field("created", output_time(r->has_created_at ? r->created_at : 0, when, sizeof(when)));
@@ -115,10 +119,11 @@ static void print_client(const Refex__ClientRecord *c)
 	names[0] = c->given_name;
 	names[1] = c->family_name;
 	join(name, sizeof(name), " ", names, 2);
-	if (c->preferred_name && *c->preferred_name)
+	if (c->preferred_name && *c->preferred_name) {
 		snprintf(buf, sizeof(buf), "%s (known as %s)", name, c->preferred_name);
-	else
+	} else {
 		snprintf(buf, sizeof(buf), "%s", name);
+	}
 	field("name", buf);
 	field("pronouns", c->pronouns);
 	field("date of birth", c->date_of_birth);
@@ -164,11 +169,12 @@ static void print_consent(const Refex__Consent *c)
 	field("given on", c->given_on);
 	if (c->recorded_agency || c->recorded_by) {
 		who(by, sizeof(by), c->recorded_agency, c->recorded_by);
-		if (c->has_recorded_at)
+		if (c->has_recorded_at) {
 			snprintf(buf, sizeof(buf), "%s on %s", by,
 			         output_time(c->recorded_at, when, sizeof(when)));
-		else
+		} else {
 			snprintf(buf, sizeof(buf), "%s", by);
+		}
 		field("recorded by", buf);
 	}
 }
@@ -176,8 +182,9 @@ static void print_consent(const Refex__Consent *c)
 /* "dateAtRisk" -> "date at risk": JSON names made readable. */
 static void print_label(const char *key, int indent, int pad)
 {
-	if (pad)
+	if (pad) {
 		printf("%*s", indent, "");
+	}
 	for (; *key; key++) {
 		if (isupper((unsigned char)*key)) {
 			putchar(' ');
@@ -191,16 +198,17 @@ static void print_label(const char *key, int indent, int pad)
 
 static void print_scalar(const json_t *v)
 {
-	if (json_is_string(v))
+	if (json_is_string(v)) {
 		output_text(stdout, json_string_value(v));
-	else if (json_is_true(v))
+	} else if (json_is_true(v)) {
 		fputs("yes", stdout);
-	else if (json_is_false(v))
+	} else if (json_is_false(v)) {
 		fputs("no", stdout);
-	else if (json_is_integer(v))
+	} else if (json_is_integer(v)) {
 		printf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
-	else if (json_is_real(v))
+	} else if (json_is_real(v)) {
 		printf("%g", json_real_value(v));
+	}
 }
 
 static int is_scalar_array(const json_t *a)
@@ -210,8 +218,9 @@ static int is_scalar_array(const json_t *a)
 
 	json_array_foreach(a, i, v)
 	{
-		if (json_is_object(v) || json_is_array(v))
+		if (json_is_object(v) || json_is_array(v)) {
 			return 0;
+		}
 	}
 	return 1;
 }
@@ -238,8 +247,9 @@ static void print_member(const char *key, const json_t *v, int indent, int pad)
 		putchar(' ');
 		json_array_foreach(v, i, e)
 		{
-			if (i)
+			if (i) {
 				fputs(", ", stdout);
+			}
 			print_scalar(e);
 		}
 		putchar('\n');
@@ -273,8 +283,9 @@ static void print_object(const json_t *obj, int indent, int bullet)
 		}
 		first = 0;
 	}
-	if (bullet && first)
+	if (bullet && first) {
 		printf("%*s- (empty)\n", indent, "");
+	}
 }
 
 /* Decode the form answers as JSON, or NULL when this refex does not know the form. */
@@ -284,11 +295,13 @@ static json_t *decode_answers(const Refex__Referral *r)
 	ProtobufCMessage *msg;
 	json_t *json;
 
-	if (!f || !r->has_form_data)
+	if (!f || !r->has_form_data) {
 		return NULL;
+	}
 	msg = protobuf_c_message_unpack(f->desc, NULL, r->form_data.len, r->form_data.data);
-	if (!msg)
+	if (!msg) {
 		return NULL;
+	}
 	json = pbjson_encode(msg);
 	protobuf_c_message_free_unpacked(msg, NULL);
 	return json;
@@ -318,17 +331,19 @@ static int print_history(const Refex__Referral *r)
 	char when[32], step[64], by[300];
 	size_t i;
 
-	if (!t)
+	if (!t) {
 		return -1;
+	}
 	for (i = 0; i < r->n_history; i++) {
 		const Refex__StatusChange *h = r->history[i];
 		const char *row[4];
 
-		if (h->has_from && h->from != REFEX__STATE__STATE_UNSPECIFIED)
+		if (h->has_from && h->from != REFEX__STATE__STATE_UNSPECIFIED) {
 			snprintf(step, sizeof(step), "%s -> %s", output_state_name(h->from),
 			         output_state_name(h->to));
-		else
+		} else {
 			snprintf(step, sizeof(step), "%s", output_state_name(h->to));
+		}
 		row[0] = output_time(h->has_at ? h->at : 0, when, sizeof(when));
 		row[1] = step;
 		row[2] = who(by, sizeof(by), h->agency, h->holder);
@@ -348,8 +363,9 @@ static int print_history(const Refex__Referral *r)
 static int print_human(const Refex__Referral *r)
 {
 	print_header(r);
-	if (r->client)
+	if (r->client) {
 		print_client(r->client);
+	}
 	print_consent(r->consent);
 	print_answers(r);
 	return print_history(r);
@@ -360,10 +376,12 @@ static int print_json(const Refex__Referral *r)
 {
 	json_t *json = pbjson_encode(&r->base), *answers;
 
-	if (!json)
+	if (!json) {
 		return -1;
-	if ((answers = decode_answers(r)))
+	}
+	if ((answers = decode_answers(r))) {
 		json_object_set_new(json, "formData", answers);
+	}
 	return output_json(json);
 }
 
@@ -378,28 +396,31 @@ int cmd_show(struct cmd_ctx *ctx, int argc, char **argv)
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__GetReferral get = REFEX__GET_REFERRAL__INIT;
 	Refex__Response *resp = NULL;
+	const char *id = NULL;
 	int c, rc, json = 0;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'j')
+	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
+		if (c == 'j') {
 			json = 1;
-		else if ((rc = cmd_common_option(ctx, c, optarg)) >= 0)
-			return rc;
+		}
 	}
-	if (optind >= argc)
-		return cmd_usage_error(ctx, "which referral? give its ID");
-	if (optind + 1 < argc)
-		return cmd_usage_error(ctx, "unexpected argument '%s'", argv[optind + 1]);
-	get.id = argv[optind];
+	if (c == CMD_OPTS_EXIT) {
+		return rc;
+	}
+	if ((rc = cmd_one_operand(ctx, argc, argv, "which referral? give its ID", &id)) >= 0) {
+		return rc;
+	}
+	get.id = (char *)id;
 	req.body_case = REFEX__REQUEST__BODY_GET;
 	req.get = &get;
-	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE)
+	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE) {
 		return rc;
+	}
 	if (resp->body_case != REFEX__RESPONSE__BODY_REFERRAL) {
 		fprintf(stderr, "refex: the server's reply has no referral\n");
 		rc = EXIT_CONNECT;
 	} else if ((json ? print_json(resp->referral) : print_human(resp->referral)) < 0) {
-		fprintf(stderr, "refex: out of memory\n");
+		output_print_failure();
 		rc = EXIT_REFUSED;
 	}
 	refex__response__free_unpacked(resp, NULL);

@@ -12,6 +12,7 @@ struct status_cmd {
 	const char *done;       /* printed when the reply does not say the state */
 };
 
+/* Parse one status command's arguments, send the update and print the new state. */
 static int run_status(struct cmd_ctx *ctx, int argc, char **argv, const struct status_cmd *sc)
 {
 	const struct option opts[] = {
@@ -22,30 +23,33 @@ static int run_status(struct cmd_ctx *ctx, int argc, char **argv, const struct s
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__UpdateStatus up = REFEX__UPDATE_STATUS__INIT;
 	Refex__Response *resp = NULL;
-	const char *reason = NULL;
+	const char *reason = NULL, *id = NULL;
 	int c, rc;
 
 	/* accept takes no reason: leave its option out of the table. */
-	while ((c = getopt_long(argc, argv, "h", sc->reason_opt ? opts : opts + 1, NULL)) != -1) {
-		if (c == 'r')
+	while ((c = cmd_getopt(ctx, argc, argv, sc->reason_opt ? opts : opts + 1, &rc)) >= 0) {
+		if (c == 'r') {
 			reason = optarg;
-		else if ((rc = cmd_common_option(ctx, c, optarg)) >= 0)
-			return rc;
+		}
 	}
-	if (optind >= argc)
-		return cmd_usage_error(ctx, "which referral? give its ID");
-	if (optind + 1 < argc)
-		return cmd_usage_error(ctx, "unexpected argument '%s'", argv[optind + 1]);
-	if (sc->reason_opt && (!reason || !*reason))
+	if (c == CMD_OPTS_EXIT) {
+		return rc;
+	}
+	if ((rc = cmd_one_operand(ctx, argc, argv, "which referral? give its ID", &id)) >= 0) {
+		return rc;
+	}
+	if (sc->reason_opt && (!reason || !*reason)) {
 		return cmd_usage_error(ctx, "--%s TEXT is required", sc->reason_opt);
-	up.id = argv[optind];
+	}
+	up.id = (char *)id;
 	up.has_action = 1;
 	up.action = sc->action;
 	up.reason = (char *)reason;
 	req.body_case = REFEX__REQUEST__BODY_UPDATE;
 	req.update = &up;
-	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE)
+	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE) {
 		return rc;
+	}
 	if (resp->body_case == REFEX__RESPONSE__BODY_REFERRAL && resp->referral->has_state) {
 		output_text(stdout, resp->referral->id ? resp->referral->id : up.id);
 		printf(" %s\n", output_state_name(resp->referral->state));

@@ -15,8 +15,9 @@ static void list_known_forms(FILE *out)
 	size_t i;
 
 	fputs("known forms:", out);
-	for (i = 0; i < form_count(); i++)
+	for (i = 0; i < form_count(); i++) {
 		fprintf(out, "%s %s", i ? "," : "", form_at(i)->name);
+	}
 	fputc('\n', out);
 }
 
@@ -32,11 +33,12 @@ static ProtobufCMessage *load_message(const char *path, const ProtobufCMessageDe
 	json_t *json;
 
 	if (!(json = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr))) {
-		if (jerr.line > 0)
+		if (jerr.line > 0) {
 			fprintf(stderr, "refex: %s:%d:%d: %s\n", path, jerr.line, jerr.column,
 			        jerr.text);
-		else
+		} else {
 			fprintf(stderr, "refex: %s\n", jerr.text);
+		}
 		return NULL;
 	}
 	if (!json_is_object(json)) {
@@ -47,20 +49,30 @@ static ProtobufCMessage *load_message(const char *path, const ProtobufCMessageDe
 	msg = pbjson_decode(desc, json, &perr);
 	json_decref(json);
 	if (!msg) {
-		if (perr.path[0])
+		if (perr.path[0]) {
 			fprintf(stderr, "refex: %s: %s: %s\n", path, perr.path, perr.message);
-		else
+		} else {
 			fprintf(stderr, "refex: %s: %s\n", path, perr.message);
+		}
 	}
 	return msg;
+}
+
+/* Free a message load_message returned; NULL is fine. */
+static void free_message(ProtobufCMessage *msg)
+{
+	if (msg) {
+		protobuf_c_message_free_unpacked(msg, NULL);
+	}
 }
 
 /* Pack the form message into bytes for SubmitReferral.form_data. */
 static int pack_form(const ProtobufCMessage *msg, ProtobufCBinaryData *out)
 {
 	out->len = protobuf_c_message_get_packed_size(msg);
-	if (!(out->data = malloc(out->len ? out->len : 1)))
+	if (!(out->data = malloc(out->len ? out->len : 1))) {
 		return -1;
+	}
 	protobuf_c_message_pack(msg, out->data);
 	return 0;
 }
@@ -69,6 +81,7 @@ struct submit_args {
 	const char *to, *form, *client, *data, *consent;
 };
 
+/* Parse the submit options; returns -1 to carry on, else an exit code. */
 static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct submit_args *a)
 {
 	static const struct option opts[] = {
@@ -82,7 +95,7 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct submit_
 	};
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
 		switch (c) {
 		case 't':
 			a->to = optarg;
@@ -99,21 +112,26 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct submit_
 		case 'C':
 			a->consent = optarg;
 			break;
-		default:
-			if ((rc = cmd_common_option(ctx, c, optarg)) >= 0)
-				return rc;
 		}
 	}
-	if (optind < argc)
-		return cmd_usage_error(ctx, "unexpected argument '%s'", argv[optind]);
-	if (!a->to)
+	if (c == CMD_OPTS_EXIT) {
+		return rc;
+	}
+	if ((rc = cmd_no_operands(ctx, argc, argv)) >= 0) {
+		return rc;
+	}
+	if (!a->to) {
 		return cmd_usage_error(ctx, "--to AGENCY is required");
-	if (!a->form)
+	}
+	if (!a->form) {
 		return cmd_usage_error(ctx, "--form FORM is required");
-	if (!a->client)
+	}
+	if (!a->client) {
 		return cmd_usage_error(ctx, "--client FILE is required");
-	if (!a->data)
+	}
+	if (!a->data) {
 		return cmd_usage_error(ctx, "--data FILE is required");
+	}
 	return -1;
 }
 
@@ -128,8 +146,9 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 	const struct form *f;
 	int rc;
 
-	if ((rc = parse_args(ctx, argc, argv, &a)) >= 0)
+	if ((rc = parse_args(ctx, argc, argv, &a)) >= 0) {
 		return rc;
+	}
 	rc = EXIT_USAGE;
 	if (!(f = form_find(a.form))) {
 		fprintf(stderr, "refex: unknown form '%s'; ", a.form);
@@ -137,10 +156,12 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 		goto done;
 	}
 	if (!(client = load_message(a.client, &refex__client_record__descriptor)) ||
-	    !(data = load_message(a.data, f->desc)))
+	    !(data = load_message(a.data, f->desc))) {
 		goto done;
-	if (a.consent && !(consent = load_message(a.consent, &refex__consent__descriptor)))
+	}
+	if (a.consent && !(consent = load_message(a.consent, &refex__consent__descriptor))) {
 		goto done;
+	}
 	rc = EXIT_REFUSED;
 	if (pack_form(data, &sub.form_data) < 0) {
 		fprintf(stderr, "refex: out of memory\n");
@@ -153,8 +174,9 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 	sub.consent = (Refex__Consent *)consent;
 	req.body_case = REFEX__REQUEST__BODY_SUBMIT;
 	req.submit = &sub;
-	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE)
+	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE) {
 		goto done;
+	}
 	if (resp->body_case != REFEX__RESPONSE__BODY_REFERRAL || !resp->referral->id) {
 		fprintf(stderr, "refex: the server accepted the referral but did not say its id\n");
 		rc = EXIT_CONNECT;
@@ -162,14 +184,12 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	printf("%s\n", resp->referral->id);
 done:
-	if (resp)
+	if (resp) {
 		refex__response__free_unpacked(resp, NULL);
+	}
 	free(sub.form_data.data);
-	if (client)
-		protobuf_c_message_free_unpacked(client, NULL);
-	if (data)
-		protobuf_c_message_free_unpacked(data, NULL);
-	if (consent)
-		protobuf_c_message_free_unpacked(consent, NULL);
+	free_message(client);
+	free_message(data);
+	free_message(consent);
 	return rc;
 }

@@ -13,10 +13,12 @@ static const ProtobufCMessageDescriptor *template_desc(const char *name)
 {
 	const struct form *f;
 
-	if (strcmp(name, "client") == 0)
+	if (strcmp(name, "client") == 0) {
 		return &refex__client_record__descriptor;
-	if (strcmp(name, "consent") == 0)
+	}
+	if (strcmp(name, "consent") == 0) {
 		return &refex__consent__descriptor;
+	}
 	f = form_find(name);
 	return f ? f->desc : NULL;
 }
@@ -29,20 +31,23 @@ int cmd_template(struct cmd_ctx *ctx, int argc, char **argv)
 	    {0},
 	};
 	const ProtobufCMessageDescriptor *desc;
+	const char *name = NULL;
 	size_t i;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
-		if ((rc = cmd_common_option(ctx, c, optarg)) >= 0)
-			return rc;
-	if (optind >= argc)
-		return cmd_usage_error(ctx, "which form? give a form name, client or consent");
-	if (optind + 1 < argc)
-		return cmd_usage_error(ctx, "unexpected argument '%s'", argv[optind + 1]);
-	if (!(desc = template_desc(argv[optind]))) {
-		fprintf(stderr, "refex: unknown form '%s'; known: client, consent", argv[optind]);
-		for (i = 0; i < form_count(); i++)
+	/* No options of its own: cmd_getopt comes back only when the options are done. */
+	if (cmd_getopt(ctx, argc, argv, opts, &rc) == CMD_OPTS_EXIT) {
+		return rc;
+	}
+	if ((rc = cmd_one_operand(ctx, argc, argv,
+	                          "which form? give a form name, client or consent", &name)) >= 0) {
+		return rc;
+	}
+	if (!(desc = template_desc(name))) {
+		fprintf(stderr, "refex: unknown form '%s'; known: client, consent", name);
+		for (i = 0; i < form_count(); i++) {
 			fprintf(stderr, ", %s", form_at(i)->name);
+		}
 		fputc('\n', stderr);
 		return EXIT_USAGE;
 	}

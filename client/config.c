@@ -22,53 +22,72 @@ static char *resolve_path(const char *dir, const char *value)
 	const char *home = getenv("HOME");
 	char *out = NULL;
 
-	if (value[0] == '/')
+	if (value[0] == '/') {
 		return strdup(value);
+	}
 	if (strncmp(value, "~/", 2) == 0 && home && *home) {
-		if (asprintf(&out, "%s/%s", home, value + 2) < 0)
+		if (asprintf(&out, "%s/%s", home, value + 2) < 0) {
 			return NULL;
+		}
 		return out;
 	}
-	if (asprintf(&out, "%s/%s", dir, value) < 0)
+	if (asprintf(&out, "%s/%s", dir, value) < 0) {
 		return NULL;
+	}
 	return out;
 }
 
+/* Replace *slot with value (already allocated); NULL value means memory ran out. */
 static int set_value(char **slot, char *value)
 {
-	if (!value)
+	if (!value) {
 		return -1;
+	}
 	free(*slot);
 	*slot = value;
 	return 0;
 }
 
+/* Note what is wrong with the current line; returns 0 (inih's "error on this line").
+ * inih goes on after an error but reports the first bad line: keep that line's reason. */
+static int problem(struct parse_state *st, const char *fmt, const char *arg)
+    __attribute__((format(printf, 2, 0)));
+
+static int problem(struct parse_state *st, const char *fmt, const char *arg)
+{
+	if (!st->problem[0]) {
+		snprintf(st->problem, sizeof(st->problem), fmt, arg);
+	}
+	return 0;
+}
+
+/* Take one key = value line of the config file. */
 static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_state *st = user;
 	struct client_config *cfg = st->cfg;
 
 	if (*section && strcmp(section, "refex") != 0) {
-		snprintf(st->problem, sizeof(st->problem),
-		         "unknown section [%s] (refex reads keys at the top or under [refex])",
-		         section);
-		return 0;
+		return problem(
+		    st, "unknown section [%s] (refex reads keys at the top or under [refex])",
+		    section);
 	}
 	if (!*value) {
-		snprintf(st->problem, sizeof(st->problem), "%s has no value", name);
-		return 0;
+		return problem(st, "%s has no value", name);
 	}
-	if (strcmp(name, "server") == 0)
+	if (strcmp(name, "server") == 0) {
 		return set_value(&cfg->server, strdup(value)) == 0;
-	if (strcmp(name, "certificate") == 0)
+	}
+	if (strcmp(name, "certificate") == 0) {
 		return set_value(&cfg->cert, resolve_path(st->dir, value)) == 0;
-	if (strcmp(name, "key") == 0)
+	}
+	if (strcmp(name, "key") == 0) {
 		return set_value(&cfg->key, resolve_path(st->dir, value)) == 0;
-	if (strcmp(name, "ca") == 0)
+	}
+	if (strcmp(name, "ca") == 0) {
 		return set_value(&cfg->ca, resolve_path(st->dir, value)) == 0;
-	snprintf(st->problem, sizeof(st->problem),
-	         "unknown key '%s' (expected server, certificate, key or ca)", name);
-	return 0;
+	}
+	return problem(st, "unknown key '%s' (expected server, certificate, key or ca)", name);
 }
 
 /* Pick the file to read; *explicit says whether the user named it. */
@@ -79,26 +98,33 @@ static char *config_path(const struct cmd_globals *opt, int *explicit)
 	char *out = NULL;
 
 	*explicit = 1;
-	if (opt->config)
+	if (opt->config) {
 		return strdup(opt->config);
-	if (env && *env)
+	}
+	if (env && *env) {
 		return strdup(env);
+	}
 	*explicit = 0;
-	if (!home || !*home)
+	if (!home || !*home) {
 		return NULL;
-	if (asprintf(&out, "%s/.config/refex/config", home) < 0)
+	}
+	if (asprintf(&out, "%s/.config/refex/config", home) < 0) {
 		return NULL;
+	}
 	return out;
 }
 
+/* Return the directory part of path, as a new string. */
 static char *dir_of(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 
-	if (!slash)
+	if (!slash) {
 		return strdup(".");
-	if (slash == path)
+	}
+	if (slash == path) {
 		return strdup("/");
+	}
 	return strndup(path, (size_t)(slash - path));
 }
 
@@ -118,11 +144,13 @@ static int read_file(struct client_config *cfg, const char *path, int explicit, 
 	errno = 0;
 	rc = ini_parse(path, on_ini_entry, &st);
 	free(dir);
-	if (rc == 0)
+	if (rc == 0) {
 		return 1;
+	}
 	if (rc == -1) {
-		if (!explicit && errno == ENOENT)
+		if (!explicit && errno == ENOENT) {
 			return 0;
+		}
 		snprintf(err, errlen, "cannot read the config file %s: %s", path,
 		         errno ? strerror(errno) : "cannot open it");
 		return -1;
@@ -136,10 +164,12 @@ static int read_file(struct client_config *cfg, const char *path, int explicit, 
 	return -1;
 }
 
+/* Let a command-line flag, when given, win over the file's value. */
 static int override(char **slot, const char *flag)
 {
-	if (!flag)
+	if (!flag) {
 		return 0;
+	}
 	return set_value(slot, strdup(flag));
 }
 
@@ -168,10 +198,11 @@ int client_config_load(struct client_config *cfg, const struct cmd_globals *opt,
 			free(path);
 			return -1;
 		}
-		if (rc > 0)
+		if (rc > 0) {
 			cfg->path = path;
-		else
+		} else {
 			free(path);
+		}
 	}
 	if (override(&cfg->server, opt->server) < 0 || override(&cfg->cert, opt->cert) < 0 ||
 	    override(&cfg->key, opt->key) < 0 || override(&cfg->ca, opt->ca) < 0) {
@@ -179,14 +210,18 @@ int client_config_load(struct client_config *cfg, const struct cmd_globals *opt,
 		return -1;
 	}
 	shown = explicit ? (opt->config ? opt->config : getenv("REFEX_CONFIG")) : DEFAULT_CONFIG;
-	if (!cfg->server)
+	if (!cfg->server) {
 		return missing("server", "server", "--server HOST:PORT", shown, err, errlen);
-	if (!cfg->cert)
+	}
+	if (!cfg->cert) {
 		return missing("certificate", "certificate", "--cert FILE", shown, err, errlen);
-	if (!cfg->key)
+	}
+	if (!cfg->key) {
 		return missing("private key", "key", "--key FILE", shown, err, errlen);
-	if (!cfg->ca)
+	}
+	if (!cfg->ca) {
 		return missing("network CA", "ca", "--ca FILE", shown, err, errlen);
+	}
 	return 0;
 }
 

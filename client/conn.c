@@ -20,6 +20,9 @@
 #include "frame.h"
 
 #define CERT_WARN_DAYS 30
+/* Whatever a server announces, refex never reads a reply frame larger than this:
+ * the length comes off the network and is allocated before the payload arrives. */
+#define CONN_REPLY_MAX (64u * 1024u * 1024u)
 
 struct conn {
 	SSL_CTX *ctx;
@@ -43,23 +46,28 @@ int conn_split_address(const char *address, char *host, size_t hostlen, char *po
 	if (address[0] == '[') {
 		const char *close = strchr(address, ']');
 
-		if (!close || close[1] != ':')
+		if (!close || close[1] != ':') {
 			return -1;
+		}
 		h = address + 1;
 		n = (size_t)(close - h);
 		colon = close + 1;
 	} else {
 		colon = strrchr(address, ':');
-		if (!colon || memchr(address, ':', (size_t)(colon - address)))
+		if (!colon || memchr(address, ':', (size_t)(colon - address))) {
 			return -1; /* a bare IPv6 address is ambiguous: ask for brackets */
+		}
 		n = (size_t)(colon - address);
 	}
-	if (n == 0 || n >= hostlen)
+	if (n == 0 || n >= hostlen) {
 		return -1;
+	}
 	errno = 0;
 	p = strtol(colon + 1, &end, 10);
-	if (errno || *end || end == colon + 1 || p < 1 || p > 65535 || strlen(colon + 1) >= portlen)
+	if (errno || *end || end == colon + 1 || p < 1 || p > 65535 ||
+	    strlen(colon + 1) >= portlen) {
 		return -1;
+	}
 	memcpy(host, h, n);
 	host[n] = '\0';
 	strcpy(port, colon + 1);
@@ -82,29 +90,33 @@ static int connect_one(const struct addrinfo *ai, int timeout_ms)
 	socklen_t len = sizeof(soerr);
 
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-	if (fd < 0)
+	if (fd < 0) {
 		return -1;
+	}
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		if (errno != EINPROGRESS)
+		if (errno != EINPROGRESS) {
 			goto fail;
+		}
 		pfd.fd = fd;
 		pfd.events = POLLOUT;
-		do
+		do {
 			rc = poll(&pfd, 1, timeout_ms);
-		while (rc < 0 && errno == EINTR);
+		} while (rc < 0 && errno == EINTR);
 		if (rc == 0) {
 			errno = ETIMEDOUT;
 			goto fail;
 		}
-		if (rc < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+		if (rc < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0) {
 			goto fail;
+		}
 		if (soerr) {
 			errno = soerr;
 			goto fail;
 		}
 	}
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
 		goto fail;
+	}
 	/* Requests are small writes answered at once: do not let Nagle hold them back. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	return fd;
@@ -130,21 +142,24 @@ static int tcp_connect(const char *address, const char *host, const char *port, 
 	}
 	for (ai = res; ai && fd < 0; ai = ai->ai_next) {
 		fd = connect_one(ai, CONN_CONNECT_TIMEOUT_S * 1000);
-		if (fd < 0)
+		if (fd < 0) {
 			last = errno;
+		}
 	}
 	freeaddrinfo(res);
-	if (fd >= 0)
+	if (fd >= 0) {
 		return fd;
-	if (last == ECONNREFUSED)
+	}
+	if (last == ECONNREFUSED) {
 		snprintf(err, errlen,
 		         "could not connect to %s: connection refused (is refexd running?)",
 		         address);
-	else if (last == ETIMEDOUT)
+	} else if (last == ETIMEDOUT) {
 		snprintf(err, errlen, "could not connect to %s: no answer within %d seconds",
 		         address, CONN_CONNECT_TIMEOUT_S);
-	else
+	} else {
 		snprintf(err, errlen, "could not connect to %s: %s", address, strerror(last));
+	}
 	return -1;
 }
 
@@ -167,8 +182,9 @@ static void describe_io_failure(struct conn *c, int ret, int timeout_s, char *er
 		return;
 	}
 	tls_describe_failure(c->ssl, ret, why, sizeof(why));
-	if (!why[0])
+	if (!why[0]) {
 		snprintf(why, sizeof(why), "%s", saved ? strerror(saved) : "unknown TLS error");
+	}
 	snprintf(err, errlen, "connection to %s failed: %s", c->address, why);
 }
 
@@ -196,14 +212,19 @@ static Refex__ServerMessage *read_message(struct conn *c, char *err, size_t errl
 	Refex__ServerMessage *sm;
 	size_t len = 0;
 
-	if (read_full(c, hdr, sizeof(hdr), err, errlen) < 0)
+	if (read_full(c, hdr, sizeof(hdr), err, errlen) < 0) {
 		return NULL;
+	}
 	/* With the header alone, a good length reads as "need more" (the payload). */
 	if (frame_parse(hdr, sizeof(hdr), c->max_reply, &len) == FRAME_BAD) {
-		snprintf(
-		    err, errlen,
-		    "the server sent a frame of %zu bytes (refex reads at most %zu): giving up",
-		    len, c->max_reply);
+		if (len == 0) {
+			snprintf(err, errlen, "the server sent an empty frame: giving up");
+		} else {
+			snprintf(err, errlen,
+			         "the server sent a frame of %zu bytes (refex reads at most %zu): "
+			         "giving up",
+			         len, c->max_reply);
+		}
 		return NULL;
 	}
 	if (!(payload = malloc(len))) {
@@ -216,8 +237,9 @@ static Refex__ServerMessage *read_message(struct conn *c, char *err, size_t errl
 	}
 	sm = refex__server_message__unpack(NULL, len, payload);
 	free(payload);
-	if (!sm)
+	if (!sm) {
 		snprintf(err, errlen, "the server sent a message refex cannot read");
+	}
 	return sm;
 }
 
@@ -266,8 +288,9 @@ int conn_call(struct conn *c, Refex__Request *req, Refex__Response **resp, char 
 	}
 	for (;;) {
 		if (!(sm = read_message(c, err, errlen))) {
-			if (write_failed && strcmp(err, "the server closed the connection") == 0)
+			if (write_failed && strcmp(err, "the server closed the connection") == 0) {
 				snprintf(err, errlen, "%s", write_err);
+			}
 			return -1;
 		}
 		if (sm->body_case == REFEX__SERVER_MESSAGE__BODY_RESPONSE && sm->response &&
@@ -289,19 +312,35 @@ static void warn_cert_expiry(SSL_CTX *ctx)
 	struct tm tm;
 	char when[32] = "";
 
-	if (!cert || !(end = X509_get0_notAfter(cert)) || !ASN1_TIME_diff(&days, &secs, NULL, end))
+	if (!cert || !(end = X509_get0_notAfter(cert)) ||
+	    !ASN1_TIME_diff(&days, &secs, NULL, end)) {
 		return;
-	if (days >= CERT_WARN_DAYS)
+	}
+	if (days >= CERT_WARN_DAYS) {
 		return;
-	if (ASN1_TIME_to_tm(end, &tm))
+	}
+	if (ASN1_TIME_to_tm(end, &tm)) {
 		strftime(when, sizeof(when), "%Y-%m-%d", &tm);
-	if (days < 0 || (days == 0 && secs < 0))
+	}
+	if (days < 0 || (days == 0 && secs < 0)) {
 		fprintf(stderr, "refex: warning: your certificate expired on %s\n", when);
-	else
+	} else {
 		fprintf(stderr,
 		        "refex: warning: your certificate expires on %s (in %d days): ask your "
 		        "partnership admin for a new one\n",
 		        when, days);
+	}
+}
+
+/* Return the largest reply frame to accept when the server takes requests of max_frame.
+ * Replies carry a request's data plus history, so they may exceed the request limit;
+ * still bound them (the server's limit comes off the network) so a broken server
+ * cannot make refex allocate gigabytes or overflow the multiplication. */
+static size_t conn_reply_limit(size_t max_frame)
+{
+	size_t base = max_frame > FRAME_MAX_DEFAULT ? max_frame : FRAME_MAX_DEFAULT;
+
+	return base > CONN_REPLY_MAX / 4 ? CONN_REPLY_MAX : 4 * base;
 }
 
 /* Say Hello and keep the reply; returns 0, or -1 (with *failure when the server said no). */
@@ -317,8 +356,9 @@ static int say_hello(struct conn *c, char *err, size_t errlen, enum conn_failure
 	hello.program = "refex/" REFEX_VERSION;
 	req.body_case = REFEX__REQUEST__BODY_HELLO;
 	req.hello = &hello;
-	if (conn_call(c, &req, &resp, err, errlen) < 0)
+	if (conn_call(c, &req, &resp, err, errlen) < 0) {
 		return -1;
+	}
 	if (!resp->status || resp->status->code != REFEX__STATUS_CODE__STATUS_OK ||
 	    resp->body_case != REFEX__RESPONSE__BODY_HELLO) {
 		snprintf(err, errlen, "%s",
@@ -331,11 +371,14 @@ static int say_hello(struct conn *c, char *err, size_t errlen, enum conn_failure
 	}
 	c->hello = resp;
 	lim = resp->hello->limits;
-	if (lim && lim->has_max_frame && lim->max_frame > 0)
+	if (lim && lim->has_max_frame && lim->max_frame > 0) {
 		c->max_frame = lim->max_frame;
-	/* Replies carry a request's data plus history, so they may exceed the
-	 * request limit; still bound them so a broken server cannot exhaust us. */
-	c->max_reply = 4 * (c->max_frame > FRAME_MAX_DEFAULT ? c->max_frame : FRAME_MAX_DEFAULT);
+	}
+	c->max_reply = conn_reply_limit(c->max_frame);
+	/* SSL_write takes an int: never let a server's limit lift requests past that. */
+	if (c->max_frame > CONN_REPLY_MAX) {
+		c->max_frame = CONN_REPLY_MAX;
+	}
 	return 0;
 }
 
@@ -355,7 +398,7 @@ struct conn *conn_open(const char *server, const struct tls_paths *paths, char *
 	c->fd = -1;
 	c->next_id = 1;
 	c->max_frame = FRAME_MAX_DEFAULT;
-	c->max_reply = 4 * FRAME_MAX_DEFAULT;
+	c->max_reply = conn_reply_limit(FRAME_MAX_DEFAULT);
 	snprintf(c->address, sizeof(c->address), "%s", server);
 	if (conn_split_address(server, host, sizeof(host), port, sizeof(port)) < 0) {
 		snprintf(err, errlen, "bad server address '%s': expected HOST:PORT or [IPv6]:PORT",
@@ -369,8 +412,9 @@ struct conn *conn_open(const char *server, const struct tls_paths *paths, char *
 		goto fail;
 	}
 	warn_cert_expiry(c->ctx);
-	if ((c->fd = tcp_connect(server, host, port, err, errlen)) < 0)
+	if ((c->fd = tcp_connect(server, host, port, err, errlen)) < 0) {
 		goto fail;
+	}
 	set_timeouts(c->fd, CONN_CONNECT_TIMEOUT_S);
 	if (!(c->ssl = SSL_new(c->ctx)) || !SSL_set_fd(c->ssl, c->fd)) {
 		snprintf(err, errlen, "cannot set up TLS: out of memory");
@@ -388,8 +432,9 @@ struct conn *conn_open(const char *server, const struct tls_paths *paths, char *
 		goto fail;
 	}
 	set_timeouts(c->fd, CONN_REPLY_TIMEOUT_S);
-	if (say_hello(c, err, errlen, failure) < 0)
+	if (say_hello(c, err, errlen, failure) < 0) {
 		goto fail;
+	}
 	return c;
 fail:
 	conn_close(c);
@@ -414,19 +459,23 @@ struct conn_peer conn_peer(const struct conn *c)
 /* Close the connection cleanly and free it. */
 void conn_close(struct conn *c)
 {
-	if (!c)
+	if (!c) {
 		return;
+	}
 	if (c->ssl) {
 		/* Send close_notify; the server does not need to answer it. */
-		if (SSL_is_init_finished(c->ssl))
+		if (SSL_is_init_finished(c->ssl)) {
 			SSL_shutdown(c->ssl);
+		}
 		SSL_free(c->ssl);
 	}
-	if (c->fd >= 0)
+	if (c->fd >= 0) {
 		close(c->fd);
+	}
 	SSL_CTX_free(c->ctx);
-	if (c->hello)
+	if (c->hello) {
 		refex__response__free_unpacked(c->hello, NULL);
+	}
 	ERR_clear_error();
 	free(c);
 }

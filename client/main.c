@@ -109,17 +109,29 @@ const struct cmd_entry *cmd_find(const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < N_COMMANDS; i++)
-		if (strcmp(commands[i].name, name) == 0)
+	for (i = 0; i < N_COMMANDS; i++) {
+		if (strcmp(commands[i].name, name) == 0) {
 			return &commands[i];
+		}
+	}
 	return NULL;
 }
 
+/* Print the one-line usage to out. */
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: refex [GLOBAL OPTIONS] COMMAND [ARGS]\n");
 }
 
+/* Print the usage and where to find the commands on stderr; return the usage exit. */
+static int usage_error(void)
+{
+	usage(stderr);
+	fprintf(stderr, "Run 'refex --help' for the commands.\n");
+	return EXIT_USAGE;
+}
+
+/* Print the commands and global options on stdout. */
 static void help(void)
 {
 	size_t i;
@@ -127,8 +139,9 @@ static void help(void)
 	usage(stdout);
 	printf("\nrefex refers clients between partner agencies through the refexd hub.\n"
 	       "\ncommands:\n");
-	for (i = 0; i < N_COMMANDS; i++)
+	for (i = 0; i < N_COMMANDS; i++) {
 		printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+	}
 	printf("\nglobal options (before or after the command):\n"
 	       "  --config FILE       config file (default: $REFEX_CONFIG, else\n"
 	       "                      ~/.config/refex/config)\n"
@@ -142,6 +155,7 @@ static void help(void)
 	       "3 could not connect (or TLS failed).\n");
 }
 
+/* Take the global options, then run the named command with the rest. */
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -166,15 +180,11 @@ int main(int argc, char **argv)
 			return EXIT_DONE;
 		}
 		if (cmd_global_option(&ctx, c, optarg) < 0) {
-			usage(stderr);
-			fprintf(stderr, "Run 'refex --help' for the commands.\n");
-			return EXIT_USAGE;
+			return usage_error();
 		}
 	}
 	if (optind >= argc) {
-		usage(stderr);
-		fprintf(stderr, "Run 'refex --help' for the commands.\n");
-		return EXIT_USAGE;
+		return usage_error();
 	}
 	if (!(ctx.cmd = cmd_find(argv[optind]))) {
 		fprintf(stderr,
@@ -183,8 +193,10 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	/* getopt's own messages then read "refex submit: unrecognized option ...". */
-	if (asprintf(&name, "refex %s", ctx.cmd->name) < 0)
+	if (asprintf(&name, "refex %s", ctx.cmd->name) < 0) {
+		fprintf(stderr, "refex: out of memory\n");
 		return EXIT_REFUSED;
+	}
 	argv[optind] = name;
 	argc -= optind;
 	argv += optind;

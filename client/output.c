@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "pbjson.h"
+
 struct table {
 	size_t ncols;
 	size_t nrows;
@@ -19,8 +21,9 @@ static char *clean_copy(const char *s)
 	size_t n = strlen(s), i, o = 0;
 	char *out = malloc(n + 1);
 
-	if (!out)
+	if (!out) {
 		return NULL;
+	}
 	for (i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)s[i];
 
@@ -45,8 +48,9 @@ void output_text(FILE *out, const char *s)
 {
 	char *c;
 
-	if (!s)
+	if (!s) {
 		return;
+	}
 	if ((c = clean_copy(s))) {
 		fputs(c, out);
 		free(c);
@@ -58,9 +62,11 @@ static size_t text_width(const char *s)
 {
 	size_t w = 0;
 
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
+	for (; *s; s++) {
+		if (((unsigned char)*s & 0xc0) != 0x80) {
 			w++;
+		}
+	}
 	return w;
 }
 
@@ -69,8 +75,9 @@ struct table *table_new(size_t ncols, const char *const *headers)
 {
 	struct table *t = calloc(1, sizeof(*t));
 
-	if (!t)
+	if (!t) {
 		return NULL;
+	}
 	t->ncols = ncols;
 	if (headers) {
 		if (table_add(t, headers) < 0) {
@@ -92,8 +99,9 @@ int table_add(struct table *t, const char *const *cells)
 		size_t cap = t->cap ? t->cap * 2 : 16;
 		char **grown = realloc(t->cells, cap * t->ncols * sizeof(*grown));
 
-		if (!grown)
+		if (!grown) {
 			return -1;
+		}
 		t->cells = grown;
 		t->cap = cap;
 	}
@@ -101,8 +109,9 @@ int table_add(struct table *t, const char *const *cells)
 	for (i = 0; i < t->ncols; i++) {
 		row[i] = clean_copy(cells[i] ? cells[i] : "-");
 		if (!row[i]) {
-			while (i-- > 0)
+			while (i-- > 0) {
 				free(row[i]);
+			}
 			return -1;
 		}
 	}
@@ -116,25 +125,31 @@ void table_print(const struct table *t, FILE *out, const char *indent)
 	size_t *width = calloc(t->ncols ? t->ncols : 1, sizeof(*width));
 	size_t r, c, w;
 
-	if (!width)
+	if (!width) {
 		return;
-	for (r = 0; r < t->nrows; r++)
-		for (c = 0; c < t->ncols; c++)
-			if ((w = text_width(t->cells[r * t->ncols + c])) > width[c])
+	}
+	for (r = 0; r < t->nrows; r++) {
+		for (c = 0; c < t->ncols; c++) {
+			if ((w = text_width(t->cells[r * t->ncols + c])) > width[c]) {
 				width[c] = w;
+			}
+		}
+	}
 	for (r = 0; r < t->nrows; r++) {
 		size_t last = t->ncols;
 
 		/* No trailing blanks: stop after the last non-empty cell. */
-		while (last > 1 && !*t->cells[r * t->ncols + last - 1])
+		while (last > 1 && !*t->cells[r * t->ncols + last - 1]) {
 			last--;
+		}
 		fputs(indent ? indent : "", out);
 		for (c = 0; c < last; c++) {
 			const char *cell = t->cells[r * t->ncols + c];
 
 			fputs(cell, out);
-			if (c + 1 < last)
+			if (c + 1 < last) {
 				fprintf(out, "%*s", (int)(width[c] - text_width(cell) + 2), "");
+			}
 		}
 		fputc('\n', out);
 	}
@@ -146,10 +161,12 @@ void table_free(struct table *t)
 {
 	size_t i;
 
-	if (!t)
+	if (!t) {
 		return;
-	for (i = 0; i < t->nrows * t->ncols; i++)
+	}
+	for (i = 0; i < t->nrows * t->ncols; i++) {
 		free(t->cells[i]);
+	}
 	free(t->cells);
 	free(t);
 }
@@ -160,8 +177,9 @@ const char *output_time(int64_t t, char *buf, size_t len)
 	time_t tt = (time_t)t;
 	struct tm tm;
 
-	if (t <= 0 || !localtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M", &tm) == 0)
+	if (t <= 0 || !localtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M", &tm) == 0) {
 		snprintf(buf, len, "-");
+	}
 	return buf;
 }
 
@@ -181,9 +199,11 @@ const char *output_state_name(Refex__State s)
 {
 	size_t i;
 
-	for (i = 0; i < N_STATES; i++)
-		if (states[i].state == s)
+	for (i = 0; i < N_STATES; i++) {
+		if (states[i].state == s) {
 			return states[i].name;
+		}
+	}
 	return "unknown";
 }
 
@@ -192,11 +212,12 @@ int output_state_parse(const char *name, Refex__State *s)
 {
 	size_t i;
 
-	for (i = 0; i < N_STATES; i++)
+	for (i = 0; i < N_STATES; i++) {
 		if (strcmp(states[i].name, name) == 0) {
 			*s = states[i].state;
 			return 0;
 		}
+	}
 	return -1;
 }
 
@@ -252,10 +273,33 @@ int output_json(json_t *json)
 {
 	int rc;
 
-	if (!json)
+	if (!json) {
 		return -1;
+	}
 	rc = json_dumpf(json, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
 	json_decref(json);
 	return rc;
+}
+
+/* Print msg as canonical JSON, always with the list called list_key. */
+int output_message_json(const ProtobufCMessage *msg, const char *list_key)
+{
+	json_t *json = pbjson_encode(msg);
+
+	if (!json) {
+		return -1;
+	}
+	if (!json_object_get(json, list_key)) {
+		json_object_set_new(json, list_key, json_array());
+	}
+	return output_json(json);
+}
+
+/* Say on stderr that a reply could not be printed. */
+void output_print_failure(void)
+{
+	/* JSON encoding fails on text that is not UTF-8 too, and other agencies send text. */
+	fputs("refex: cannot print the reply (out of memory, or text that is not valid UTF-8)\n",
+	      stderr);
 }

@@ -41,6 +41,13 @@ void output_refusal(const Refex__Status *st);
 /* Print json on stdout, indented, keys in order, with a final newline; steals json. */
 int output_json(json_t *json);
 
+/* Print msg as canonical JSON (as output_json), with an empty array for the repeated field
+ * list_key when the message has none, so scripts always find it. Returns 0 or -1. */
+int output_message_json(const ProtobufCMessage *msg, const char *list_key);
+
+/* Say on stderr that a reply could not be printed (out of memory, or not UTF-8 for JSON). */
+void output_print_failure(void);
+
 /* Print s for a terminal: control characters become '?' (data comes from other agencies). */
 void output_text(FILE *out, const char *s);
 

@@ -118,8 +118,9 @@ static void path_pop(struct pbjson_error *err, size_t len)
 
 static const char *json_kind(const json_t *j)
 {
-	if (!j)
+	if (!j) {
 		return "nothing";
+	}
 	switch (json_typeof(j)) {
 	case JSON_OBJECT:
 		return "an object";
@@ -143,6 +144,20 @@ static int mismatch(struct pbjson_error *err, const char *want, const json_t *go
 	return fail(err, "type mismatch: expected %s, got %s", want, json_kind(got));
 }
 
+#define NOT_NUMERIC "type mismatch: expected an integer, got a non-numeric string"
+
+/* Judge what strtoll/strtoull left (errno cleared before): all digits, and in range. */
+static int check_parsed(struct pbjson_error *err, const char *end, const char *type)
+{
+	if (*end) {
+		return fail(err, NOT_NUMERIC);
+	}
+	if (errno == ERANGE) {
+		return fail(err, "out of range for %s", type);
+	}
+	return 0;
+}
+
 /* Read an integer given as a JSON number or a decimal string. */
 static int get_i64(struct pbjson_error *err, const json_t *j, const char *type, int64_t *out)
 {
@@ -156,25 +171,25 @@ static int get_i64(struct pbjson_error *err, const json_t *j, const char *type, 
 	}
 	if (json_is_real(j)) {
 		d = json_real_value(j);
-		if (d != floor(d))
+		if (d != floor(d)) {
 			return fail(err, "type mismatch: expected an integer, got a fraction");
-		if (d < -9223372036854775808.0 || d >= 9223372036854775808.0)
+		}
+		if (d < -9223372036854775808.0 || d >= 9223372036854775808.0) {
 			return fail(err, "out of range for %s", type);
+		}
 		*out = (int64_t)d;
 		return 0;
 	}
-	if (!json_is_string(j))
+	if (!json_is_string(j)) {
 		return mismatch(err, "an integer", j);
+	}
 	s = json_string_value(j);
-	if (!(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))))
-		return fail(err, "type mismatch: expected an integer, got a non-numeric string");
+	if (!(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1])))) {
+		return fail(err, NOT_NUMERIC);
+	}
 	errno = 0;
 	*out = strtoll(s, &end, 10);
-	if (*end)
-		return fail(err, "type mismatch: expected an integer, got a non-numeric string");
-	if (errno == ERANGE)
-		return fail(err, "out of range for %s", type);
-	return 0;
+	return check_parsed(err, end, type);
 }
 
 /* Read a non-negative integer given as a JSON number or a decimal string. */
@@ -185,25 +200,25 @@ static int get_u64(struct pbjson_error *err, const json_t *j, const char *type, 
 	const char *s;
 
 	if (!json_is_string(j)) {
-		if (get_i64(err, j, type, &v) < 0)
+		if (get_i64(err, j, type, &v) < 0) {
 			return -1;
-		if (v < 0)
+		}
+		if (v < 0) {
 			return fail(err, "out of range for %s", type);
+		}
 		*out = (uint64_t)v;
 		return 0;
 	}
 	s = json_string_value(j);
-	if (s[0] == '-' && isdigit((unsigned char)s[1]))
+	if (s[0] == '-' && isdigit((unsigned char)s[1])) {
 		return fail(err, "out of range for %s", type);
-	if (!isdigit((unsigned char)s[0]))
-		return fail(err, "type mismatch: expected an integer, got a non-numeric string");
+	}
+	if (!isdigit((unsigned char)s[0])) {
+		return fail(err, NOT_NUMERIC);
+	}
 	errno = 0;
 	*out = strtoull(s, &end, 10);
-	if (*end)
-		return fail(err, "type mismatch: expected an integer, got a non-numeric string");
-	if (errno == ERANGE)
-		return fail(err, "out of range for %s", type);
-	return 0;
+	return check_parsed(err, end, type);
 }
 
 static int get_int(struct pbjson_error *err, const json_t *j, const ProtobufCFieldDescriptor *f,
@@ -216,18 +231,22 @@ static int get_int(struct pbjson_error *err, const json_t *j, const ProtobufCFie
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SINT32:
 	case PROTOBUF_C_TYPE_SFIXED32:
-		if (get_i64(err, j, "int32", &v) < 0)
+		if (get_i64(err, j, "int32", &v) < 0) {
 			return -1;
-		if (v < INT32_MIN || v > INT32_MAX)
+		}
+		if (v < INT32_MIN || v > INT32_MAX) {
 			return fail(err, "out of range for int32");
+		}
 		*(int32_t *)dst = (int32_t)v;
 		return 0;
 	case PROTOBUF_C_TYPE_UINT32:
 	case PROTOBUF_C_TYPE_FIXED32:
-		if (get_u64(err, j, "uint32", &u) < 0)
+		if (get_u64(err, j, "uint32", &u) < 0) {
 			return -1;
-		if (u > UINT32_MAX)
+		}
+		if (u > UINT32_MAX) {
 			return fail(err, "out of range for uint32");
+		}
 		*(uint32_t *)dst = (uint32_t)u;
 		return 0;
 	case PROTOBUF_C_TYPE_UINT64:
@@ -248,14 +267,15 @@ static int get_float(struct pbjson_error *err, const json_t *j, const ProtobufCF
 		d = json_number_value(j);
 	} else if (json_is_string(j)) {
 		s = json_string_value(j);
-		if (strcmp(s, "NaN") == 0)
+		if (strcmp(s, "NaN") == 0) {
 			d = NAN;
-		else if (strcmp(s, "Infinity") == 0)
+		} else if (strcmp(s, "Infinity") == 0) {
 			d = INFINITY;
-		else if (strcmp(s, "-Infinity") == 0)
+		} else if (strcmp(s, "-Infinity") == 0) {
 			d = -INFINITY;
-		else
+		} else {
 			return fail(err, "type mismatch: expected a number, got a string");
+		}
 	} else {
 		return mismatch(err, "a number", j);
 	}
@@ -263,8 +283,9 @@ static int get_float(struct pbjson_error *err, const json_t *j, const ProtobufCF
 		*(double *)dst = d;
 		return 0;
 	}
-	if (isfinite(d) && fabs(d) > FLT_MAX)
+	if (isfinite(d) && fabs(d) > FLT_MAX) {
 		return fail(err, "out of range for float");
+	}
 	*(float *)dst = (float)d;
 	return 0;
 }
@@ -276,14 +297,17 @@ static int get_enum(struct pbjson_error *err, const json_t *j, const ProtobufCFi
 	const ProtobufCEnumValue *ev;
 
 	if (json_is_string(j)) {
-		if (!(ev = protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(j))))
+		if (!(ev =
+		          protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(j)))) {
 			return fail(err, "unknown enum name \"%.64s\" for %s", json_string_value(j),
 			            ed->short_name);
+		}
 	} else if (json_is_integer(j)) {
 		if (json_integer_value(j) < INT_MIN || json_integer_value(j) > INT_MAX ||
-		    !(ev = protobuf_c_enum_descriptor_get_value(ed, (int)json_integer_value(j))))
+		    !(ev = protobuf_c_enum_descriptor_get_value(ed, (int)json_integer_value(j)))) {
 			return fail(err, "unknown enum number %" JSON_INTEGER_FORMAT " for %s",
 			            json_integer_value(j), ed->short_name);
+		}
 	} else {
 		return mismatch(err, "an enum name", j);
 	}
@@ -305,15 +329,17 @@ static int get_bytes(struct pbjson_error *err, const json_t *j, ProtobufCBinaryD
 	unsigned char *in = NULL, *out = NULL;
 	int n;
 
-	if (!json_is_string(j))
+	if (!json_is_string(j)) {
 		return mismatch(err, "a base64 string", j);
+	}
 	len = json_string_length(j);
 	while (len > 0 && json_string_value(j)[len - 1] == '=' && pad < 2) {
 		len--;
 		pad++;
 	}
-	if (len % 4 == 1 || (pad && (len + pad) % 4) || len > INT_MAX / 2)
+	if (len % 4 == 1 || (pad && (len + pad) % 4) || len > INT_MAX / 2) {
 		return fail(err, "invalid base64");
+	}
 	if (len == 0) {
 		dst->data = NULL;
 		dst->len = 0;
@@ -328,14 +354,16 @@ static int get_bytes(struct pbjson_error *err, const json_t *j, ProtobufCBinaryD
 		unsigned char c = (unsigned char)json_string_value(j)[i];
 
 		c = c == '-' ? '+' : c == '_' ? '/' : c;
-		if (!b64_char_ok(c))
+		if (!b64_char_ok(c)) {
 			goto bad;
+		}
 		in[i] = c;
 	}
 	memset(in + len, '=', full - len);
 	/* EVP_DecodeBlock counts the padding as zero bytes: take them off. */
-	if ((n = EVP_DecodeBlock(out, in, (int)full)) < 0)
+	if ((n = EVP_DecodeBlock(out, in, (int)full)) < 0) {
 		goto bad;
+	}
 	free(in);
 	dst->data = out;
 	dst->len = (size_t)n - (full - len);
@@ -360,8 +388,9 @@ static ProtobufCMessage *new_message(const ProtobufCMessageDescriptor *desc)
 {
 	ProtobufCMessage *msg = malloc(desc->sizeof_message);
 
-	if (msg)
+	if (msg) {
 		protobuf_c_message_init(desc, msg);
+	}
 	return msg;
 }
 
@@ -374,24 +403,28 @@ static int decode_value(struct pbjson_error *err, const ProtobufCFieldDescriptor
 	char *s;
 
 	/* Templates put placeholder strings everywhere, whatever the type. */
-	if (is_placeholder(j))
+	if (is_placeholder(j)) {
 		return fail(err, "placeholder left in: fill in or remove the field");
+	}
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_FLOAT:
 	case PROTOBUF_C_TYPE_DOUBLE:
 		return get_float(err, j, f, dst);
 	case PROTOBUF_C_TYPE_BOOL:
-		if (!json_is_boolean(j))
+		if (!json_is_boolean(j)) {
 			return mismatch(err, "true or false", j);
+		}
 		*(protobuf_c_boolean *)dst = json_is_true(j);
 		return 0;
 	case PROTOBUF_C_TYPE_ENUM:
 		return get_enum(err, j, f, dst);
 	case PROTOBUF_C_TYPE_STRING:
-		if (!json_is_string(j))
+		if (!json_is_string(j)) {
 			return mismatch(err, "a string", j);
-		if (!(s = strdup(json_string_value(j))))
+		}
+		if (!(s = strdup(json_string_value(j)))) {
 			return fail(err, "out of memory");
+		}
 		*(char **)dst = s;
 		return 0;
 	case PROTOBUF_C_TYPE_BYTES:
@@ -406,10 +439,12 @@ static int decode_value(struct pbjson_error *err, const ProtobufCFieldDescriptor
 /* Give a message slot its (empty) message before decoding into it. */
 static int prepare_slot(struct pbjson_error *err, const ProtobufCFieldDescriptor *f, void *dst)
 {
-	if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+	if (f->type != PROTOBUF_C_TYPE_MESSAGE) {
 		return 0;
-	if (!(*(ProtobufCMessage **)dst = new_message(f->descriptor)))
+	}
+	if (!(*(ProtobufCMessage **)dst = new_message(f->descriptor))) {
 		return fail(err, "out of memory");
+	}
 	return 0;
 }
 
@@ -420,21 +455,26 @@ static int decode_repeated(struct pbjson_error *err, const ProtobufCFieldDescrip
 	size_t n = json_array_size(j), i, size = elem_size(f->type), saved;
 	char *arr;
 
-	if (!json_is_array(j))
+	if (!json_is_array(j)) {
 		return mismatch(err, "an array", j);
-	if (n == 0)
+	}
+	if (n == 0) {
 		return 0;
-	if (!(arr = calloc(n, size)))
+	}
+	if (!(arr = calloc(n, size))) {
 		return fail(err, "out of memory");
+	}
 	*(void **)MEMBER(msg, f->offset) = arr;
 	for (i = 0; i < n; i++) {
 		saved = path_push_index(err, i);
-		if (prepare_slot(err, f, arr + i * size) < 0)
+		if (prepare_slot(err, f, arr + i * size) < 0) {
 			return -1;
+		}
 		/* Count the element before filling it, so a failure frees it. */
 		*count = i + 1;
-		if (decode_value(err, f, json_array_get(j, i), arr + i * size, depth) < 0)
+		if (decode_value(err, f, json_array_get(j, i), arr + i * size, depth) < 0) {
 			return -1;
+		}
 		path_pop(err, saved);
 	}
 	return 0;
@@ -446,8 +486,9 @@ static const ProtobufCFieldDescriptor *oneof_rival(const ProtobufCMessage *msg,
 {
 	uint32_t set = *(const uint32_t *)CMEMBER(msg, f->quantifier_offset);
 
-	if (set == 0 || set == f->id)
+	if (set == 0 || set == f->id) {
 		return NULL;
+	}
 	return protobuf_c_message_descriptor_get_field(msg->descriptor, set);
 }
 
@@ -457,18 +498,22 @@ static int decode_field(struct pbjson_error *err, const ProtobufCFieldDescriptor
 	const ProtobufCFieldDescriptor *rival;
 	void *dst = MEMBER(msg, f->offset);
 
-	if (f->label == PROTOBUF_C_LABEL_REPEATED)
+	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 		return decode_repeated(err, f, j, msg, depth);
+	}
 	if (is_oneof(f)) {
-		if ((rival = oneof_rival(msg, f)))
+		if ((rival = oneof_rival(msg, f))) {
 			return fail(err, "only one of %s and %s may be set", rival->name, f->name);
+		}
 		/* Select the member first, so free_unpacked frees what we store. */
 		*(uint32_t *)MEMBER(msg, f->quantifier_offset) = f->id;
 	}
-	if (prepare_slot(err, f, dst) < 0 || decode_value(err, f, j, dst, depth) < 0)
+	if (prepare_slot(err, f, dst) < 0 || decode_value(err, f, j, dst, depth) < 0) {
 		return -1;
-	if (has_flag(f))
+	}
+	if (has_flag(f)) {
 		*(protobuf_c_boolean *)MEMBER(msg, f->quantifier_offset) = 1;
+	}
 	return 0;
 }
 
@@ -480,8 +525,9 @@ static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescript
 
 	for (i = 0; i < desc->n_fields; i++) {
 		json_name(desc->fields[i].name, camel);
-		if (strcmp(key, camel) == 0 || strcmp(key, desc->fields[i].name) == 0)
+		if (strcmp(key, camel) == 0 || strcmp(key, desc->fields[i].name) == 0) {
 			return &desc->fields[i];
+		}
 	}
 	return NULL;
 }
@@ -495,14 +541,18 @@ static int lookup(struct pbjson_error *err, const json_t *json, const ProtobufCF
 
 	json_name(f->name, camel);
 	a = json_object_get(json, camel);
-	if (strcmp(camel, f->name) != 0)
+	if (strcmp(camel, f->name) != 0) {
 		b = json_object_get(json, f->name);
-	if (json_is_null(a))
+	}
+	if (json_is_null(a)) {
 		a = NULL;
-	if (json_is_null(b))
+	}
+	if (json_is_null(b)) {
 		b = NULL;
-	if (a && b)
+	}
+	if (a && b) {
 		return fail(err, "given twice, as %s and %s", camel, f->name);
+	}
 	*out = a ? a : b;
 	return 0;
 }
@@ -518,10 +568,12 @@ static int decode_message(struct pbjson_error *err, const json_t *json, Protobuf
 	size_t saved;
 	unsigned i;
 
-	if (!json_is_object(json))
+	if (!json_is_object(json)) {
 		return mismatch(err, "an object", json);
-	if (depth > PBJSON_MAX_DEPTH)
+	}
+	if (depth > PBJSON_MAX_DEPTH) {
 		return fail(err, "nested deeper than %d messages", PBJSON_MAX_DEPTH);
+	}
 	/* Unknown names first: a misspelt field would otherwise look missing. */
 	json_object_foreach((json_t *)json, key, val)
 	{
@@ -533,12 +585,15 @@ static int decode_message(struct pbjson_error *err, const json_t *json, Protobuf
 	for (i = 0; i < desc->n_fields; i++) {
 		f = &desc->fields[i];
 		saved = path_push_name(err, f->name);
-		if (lookup(err, json, f, &v) < 0)
+		if (lookup(err, json, f, &v) < 0) {
 			return -1;
-		if (!v && f->label == PROTOBUF_C_LABEL_REQUIRED)
+		}
+		if (!v && f->label == PROTOBUF_C_LABEL_REQUIRED) {
 			return fail(err, "missing required field");
-		if (v && decode_field(err, f, v, msg, depth) < 0)
+		}
+		if (v && decode_field(err, f, v, msg, depth) < 0) {
 			return -1;
+		}
 		path_pop(err, saved);
 	}
 	return 0;
@@ -551,8 +606,9 @@ ProtobufCMessage *pbjson_decode(const ProtobufCMessageDescriptor *desc, const js
 	struct pbjson_error local;
 	ProtobufCMessage *msg;
 
-	if (!err)
+	if (!err) {
 		err = &local;
+	}
 	memset(err, 0, sizeof(*err));
 	if (!(msg = new_message(desc))) {
 		fail(err, "out of memory");
@@ -575,10 +631,12 @@ static json_t *encode_bytes(const ProtobufCBinaryData *b)
 	json_t *j;
 	int n;
 
-	if (b->len > (size_t)INT_MAX / 4 * 3 - 3)
+	if (b->len > (size_t)INT_MAX / 4 * 3 - 3) {
 		return NULL;
-	if (!(out = malloc(b->len / 3 * 4 + 5)))
+	}
+	if (!(out = malloc(b->len / 3 * 4 + 5))) {
 		return NULL;
+	}
 	n = EVP_EncodeBlock(out, b->len ? b->data : (const unsigned char *)"", (int)b->len);
 	j = json_stringn((const char *)out, (size_t)n);
 	free(out);
@@ -587,10 +645,12 @@ static json_t *encode_bytes(const ProtobufCBinaryData *b)
 
 static json_t *encode_double(double d)
 {
-	if (isnan(d))
+	if (isnan(d)) {
 		return json_string("NaN");
-	if (isinf(d))
+	}
+	if (isinf(d)) {
 		return json_string(d > 0 ? "Infinity" : "-Infinity");
+	}
 	return json_real(d);
 }
 
@@ -673,12 +733,15 @@ static int field_is_set(const ProtobufCFieldDescriptor *f, const ProtobufCMessag
 {
 	const void *p = CMEMBER(msg, f->offset);
 
-	if (f->label == PROTOBUF_C_LABEL_REPEATED)
+	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 		return *(const size_t *)CMEMBER(msg, f->quantifier_offset) > 0;
-	if (is_oneof(f))
+	}
+	if (is_oneof(f)) {
 		return *(const uint32_t *)CMEMBER(msg, f->quantifier_offset) == f->id;
-	if (has_flag(f))
+	}
+	if (has_flag(f)) {
 		return *(const protobuf_c_boolean *)CMEMBER(msg, f->quantifier_offset);
+	}
 	if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE) {
 		/* An optional string or message still pointing at its default is unset. */
 		const void *v = *(const void *const *)p;
@@ -696,17 +759,20 @@ static json_t *encode_message(const ProtobufCMessage *msg)
 	json_t *obj, *v;
 	unsigned i;
 
-	if (!msg || !(obj = json_object()))
+	if (!msg || !(obj = json_object())) {
 		return NULL;
+	}
 	desc = msg->descriptor;
 	for (i = 0; i < desc->n_fields; i++) {
 		f = &desc->fields[i];
-		if (!field_is_set(f, msg))
+		if (!field_is_set(f, msg)) {
 			continue;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		}
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 			v = encode_repeated(f, msg);
-		else
+		} else {
 			v = encode_value(f, CMEMBER(msg, f->offset));
+		}
 		json_name(f->name, camel);
 		/* json_object_set_new() takes v, even on failure. */
 		if (json_object_set_new(obj, camel, v) < 0) {
@@ -754,12 +820,14 @@ static json_t *placeholder(const ProtobufCFieldDescriptor *f)
 	FILE *out;
 	unsigned i;
 
-	if (!(out = open_memstream(&buf, &size)))
+	if (!(out = open_memstream(&buf, &size))) {
 		return NULL;
+	}
 	if (f->type == PROTOBUF_C_TYPE_ENUM) {
 		fprintf(out, "<%s one of: ", need);
-		for (i = 0; i < ed->n_values; i++)
+		for (i = 0; i < ed->n_values; i++) {
 			fprintf(out, "%s%s", i ? "|" : "", ed->values[i].name);
+		}
 		fputs(">", out);
 	} else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
 		fprintf(out, "<%s %s>", need,
@@ -767,8 +835,9 @@ static json_t *placeholder(const ProtobufCFieldDescriptor *f)
 	} else {
 		fprintf(out, "<%s %s>", need, type_name(f->type));
 	}
-	if (fclose(out) == 0)
+	if (fclose(out) == 0) {
 		j = json_string(buf);
+	}
 	free(buf);
 	return j;
 }
@@ -778,9 +847,11 @@ static int on_stack(const ProtobufCMessageDescriptor *const *stack, int depth,
 {
 	int i;
 
-	for (i = 0; i < depth; i++)
-		if (stack[i] == desc)
+	for (i = 0; i < depth; i++) {
+		if (stack[i] == desc) {
 			return 1;
+		}
+	}
 	return 0;
 }
 

@@ -218,7 +218,7 @@ static bool conn_response(struct conn *c, const Refex__Response *r)
 		}
 		c->state = CONN_RUNNING;
 		conn_fill(c);
-		return true;
+		return c->inflight > 0; /* the run may have ended during the handshake */
 	}
 	for (int i = 0; i < c->inflight; i++) {
 		if (c->slots[i].id == r->id) {

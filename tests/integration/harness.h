@@ -73,6 +73,10 @@ int net_write_config(struct net *n, const char *extra);
  * Returns 0 with n->port set, or -1 (what refexd logged is in n->log). */
 int net_start(struct net *n);
 
+/* Start refexd as net_start does; fails the current test, showing refexd's log, if it
+ * does not start. */
+void net_must_start(struct net *n);
+
 /* Stop refexd with SIGTERM and wait for it; returns its exit status as run() does. */
 int net_stop(struct net *n);
 
@@ -102,6 +106,18 @@ int run_refex(struct run_result *r, const struct net *n, const char *prefix, ...
 
 /* Run refex-ca with the NULL-terminated arguments. Returns r->status. */
 int run_refex_ca(struct run_result *r, ...) __attribute__((sentinel));
+
+/* Length of a referral id as refex submit prints it. */
+#define REFEX_ID_LEN 16
+
+/* Submit a housing_support referral from prefix to eastside-housing with the client and
+ * consent fixtures and the form answers in data; fails the test unless refex exits 0 and
+ * prints an id, which is copied to id. */
+void submit_housing(const struct net *n, const char *prefix, const char *data,
+                    char id[REFEX_ID_LEN + 1]);
+
+/* Expect refex BOX --json (box: inbox or sent) run as prefix to list no referrals. */
+void expect_box_empty(const struct net *n, const char *prefix, const char *box);
 
 /* Free what a run captured. */
 void run_result_free(struct run_result *r);

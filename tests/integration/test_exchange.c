@@ -6,8 +6,6 @@
 #include "forms/housing_support.pb-c.h"
 #include "harness.h"
 
-#define ID_LEN 16
-
 static struct net *net;
 static const char *north; /* north-advice: refers clients on */
 static const char *east;  /* eastside-housing: receives housing referrals */
@@ -17,7 +15,7 @@ static void setup(void)
 	net = net_new();
 	north = net_issue(net, "north-advice", "Priya Shah");
 	east = net_issue(net, "eastside-housing", "Sam Jones");
-	cr_assert_eq(net_start(net), 0, "refexd did not start:\n%s", net_read_log(net));
+	net_must_start(net);
 }
 
 static void teardown(void)
@@ -27,23 +25,6 @@ static void teardown(void)
 }
 
 TestSuite(exchange, .init = setup, .fini = teardown, .timeout = 120);
-
-/* Submit a housing referral from north-advice with the given form data; return its id. */
-static void submit_housing(char id[ID_LEN + 1], const char *data)
-{
-	struct run_result r;
-	const char *line;
-
-	run_refex(&r, net, north, "submit", "--to", "eastside-housing", "--form", "housing_support",
-	          "--client", FIXTURE("client.json"), "--data", data, "--consent",
-	          FIXTURE("consent.json"), NULL);
-	cr_assert_eq(r.status, 0, "refex submit exited %d: %s", r.status, r.err);
-	line = run_line(&r);
-	cr_assert_eq(strlen(line), ID_LEN, "refex submit printed \"%s\", not a %d-character id",
-	             line, ID_LEN);
-	memcpy(id, line, ID_LEN + 1);
-	run_result_free(&r);
-}
 
 /* Run refex show ID --json as who and return the parsed referral. */
 static json_t *show_json(const char *who, const char *id)
@@ -137,11 +118,11 @@ static void update(const char *who, int want, const char *cmd, const char *id, c
 
 Test(exchange, the_whole_loop_from_submission_to_completion)
 {
-	char id[ID_LEN + 1];
+	char id[REFEX_ID_LEN + 1];
 	struct run_result r;
 	json_t *page, *list, *ref, *client, *form;
 
-	submit_housing(id, FIXTURE("housing.json"));
+	submit_housing(net, north, FIXTURE("housing.json"), id);
 
 	/* Eastside sees it in its inbox, as sent. */
 	run_refex(&r, net, east, "inbox", NULL);
@@ -184,38 +165,37 @@ Test(exchange, the_whole_loop_from_submission_to_completion)
 	net_expect_clean_stop(net);
 }
 
-Test(exchange, the_sender_can_withdraw)
+/* Have actor end a new referral with cmd --reason reason; expect viewer to see state and why. */
+static void expect_ended_with_reason(const char *actor, const char *cmd, const char *reason,
+                                     const char *viewer, const char *state)
 {
-	char id[ID_LEN + 1];
+	char id[REFEX_ID_LEN + 1];
 	json_t *ref;
 
-	submit_housing(id, FIXTURE("housing.json"));
-	update(north, 0, "withdraw", id, "--reason", "client moved away");
-	ref = show_json(east, id);
-	cr_expect_str_eq(str(ref, "state"), "STATE_WITHDRAWN");
-	cr_expect(history_has_reason(ref, "client moved away"));
+	submit_housing(net, north, FIXTURE("housing.json"), id);
+	update(actor, 0, cmd, id, "--reason", reason);
+	ref = show_json(viewer, id);
+	cr_expect_str_eq(str(ref, "state"), state);
+	cr_expect(history_has_reason(ref, reason), "the reason is not in the history");
 	json_decref(ref);
+}
+
+Test(exchange, the_sender_can_withdraw)
+{
+	expect_ended_with_reason(north, "withdraw", "client moved away", east, "STATE_WITHDRAWN");
 }
 
 Test(exchange, the_receiver_can_decline_with_a_reason)
 {
-	char id[ID_LEN + 1];
-	json_t *ref;
-
-	submit_housing(id, FIXTURE("housing.json"));
-	update(east, 0, "decline", id, "--reason", "out of our area");
-	ref = show_json(north, id);
-	cr_expect_str_eq(str(ref, "state"), "STATE_DECLINED");
-	cr_expect(history_has_reason(ref, "out of our area"));
-	json_decref(ref);
+	expect_ended_with_reason(east, "decline", "out of our area", north, "STATE_DECLINED");
 }
 
 Test(exchange, the_sender_cannot_accept_its_own_referral)
 {
-	char id[ID_LEN + 1];
+	char id[REFEX_ID_LEN + 1];
 	struct run_result r;
 
-	submit_housing(id, FIXTURE("housing.json"));
+	submit_housing(net, north, FIXTURE("housing.json"), id);
 	run_refex(&r, net, north, "accept", id, NULL);
 	cr_expect_eq(r.status, 1, "refex accept by the sender exited %d", r.status);
 	cr_expect(strstr(r.err, "refex:") != NULL, "no explanation on stderr:\n%s", r.err);
@@ -225,10 +205,10 @@ Test(exchange, the_sender_cannot_accept_its_own_referral)
 
 Test(exchange, a_completed_referral_cannot_be_accepted_again)
 {
-	char id[ID_LEN + 1];
+	char id[REFEX_ID_LEN + 1];
 	struct run_result r;
 
-	submit_housing(id, FIXTURE("housing.json"));
+	submit_housing(net, north, FIXTURE("housing.json"), id);
 	update(east, 0, "accept", id, NULL, NULL);
 	update(east, 0, "complete", id, "--outcome", "housed");
 	run_refex(&r, net, east, "accept", id, NULL);
@@ -241,20 +221,11 @@ Test(exchange, a_completed_referral_cannot_be_accepted_again)
 
 Test(exchange, decline_without_a_reason_is_a_usage_error)
 {
-	char id[ID_LEN + 1];
+	char id[REFEX_ID_LEN + 1];
 
-	submit_housing(id, FIXTURE("housing.json"));
+	submit_housing(net, north, FIXTURE("housing.json"), id);
 	update(east, 2, "decline", id, NULL, NULL);
 	expect_state(north, id, "STATE_SENT");
-}
-
-static void expect_box_empty(const char *who, const char *box)
-{
-	json_t *page, *list = list_json(who, box, &page);
-
-	cr_expect_eq(json_array_size(list), 0, "refex %s lists %zu referrals, expected none", box,
-	             json_array_size(list));
-	json_decref(page);
 }
 
 Test(exchange, form_data_missing_a_required_field_is_refused_naming_it)
@@ -269,8 +240,8 @@ Test(exchange, form_data_missing_a_required_field_is_refused_naming_it)
 	cr_expect_eq(r.out[0], '\0', "refex submit printed an id for a refused referral: %s",
 	             r.out);
 	run_result_free(&r);
-	expect_box_empty(east, "inbox");
-	expect_box_empty(north, "sent");
+	expect_box_empty(net, east, "inbox");
+	expect_box_empty(net, north, "sent");
 }
 
 /* A SubmitReferral sent past the client's own checks, with form data lacking tenure. */
@@ -318,8 +289,8 @@ Test(exchange, the_hub_itself_refuses_form_data_missing_a_required_field)
 	cr_expect_null(m->response->referral, "a referral came back for refused form data");
 	refex__server_message__free_unpacked(m, NULL);
 	raw_free(c);
-	expect_box_empty(east, "inbox");
-	expect_box_empty(north, "sent");
+	expect_box_empty(net, east, "inbox");
+	expect_box_empty(net, north, "sent");
 }
 
 Test(exchange, an_unknown_recipient_is_refused)
@@ -338,7 +309,7 @@ Test(exchange, an_unknown_recipient_is_refused)
 	cr_expect(strstr(r.err, "refex:") != NULL, "no explanation on stderr:\n%s", r.err);
 	run_result_free(&r);
 	free(consent);
-	expect_box_empty(north, "sent");
+	expect_box_empty(net, north, "sent");
 }
 
 Test(exchange, a_recipient_that_does_not_take_the_form_is_refused)
@@ -352,16 +323,16 @@ Test(exchange, a_recipient_that_does_not_take_the_form_is_refused)
 	             r.status, r.err);
 	cr_expect(strstr(r.err, "refex:") != NULL, "no explanation on stderr:\n%s", r.err);
 	run_result_free(&r);
-	expect_box_empty(east, "inbox");
+	expect_box_empty(net, east, "inbox");
 }
 
 Test(exchange, referrals_survive_a_restart)
 {
-	char id[ID_LEN + 1];
+	char id[REFEX_ID_LEN + 1];
 	json_t *ref;
 	int rc;
 
-	submit_housing(id, FIXTURE("housing.json"));
+	submit_housing(net, north, FIXTURE("housing.json"), id);
 	rc = net_stop(net);
 	cr_assert_eq(rc, 0, "refexd exited %d on SIGTERM:\n%s", rc, net_read_log(net));
 	cr_assert_eq(net_start(net), 0, "refexd did not start again:\n%s", net_read_log(net));

@@ -13,7 +13,7 @@ static void setup(void)
 {
 	net = net_new();
 	north = net_issue(net, "north-advice", "Priya Shah");
-	cr_assert_eq(net_start(net), 0, "refexd did not start:\n%s", net_read_log(net));
+	net_must_start(net);
 }
 
 static void teardown(void)

@@ -6,8 +6,6 @@
 
 #include "harness.h"
 
-#define ID_LEN 16
-
 static struct net *net;
 static const char *north, *east, *third;
 
@@ -17,7 +15,7 @@ static void setup(void)
 	north = net_issue(net, "north-advice", "Priya Shah");
 	east = net_issue(net, "eastside-housing", "Sam Jones");
 	third = net_issue(net, "third-party", "Tom Reed");
-	cr_assert_eq(net_start(net), 0, "refexd did not start:\n%s", net_read_log(net));
+	net_must_start(net);
 }
 
 static void teardown(void)
@@ -86,35 +84,13 @@ static bool says_not_found(const char *err)
 	return strcasestr(err, "not found") != NULL || strcasestr(err, "no referral") != NULL;
 }
 
-static void expect_box_empty(const char *who, const char *box)
-{
-	struct run_result r;
-	json_t *page, *list;
-
-	run_refex(&r, net, who, box, "--json", NULL);
-	cr_assert_eq(r.status, 0, "refex %s exited %d: %s", box, r.status, r.err);
-	page = run_json(&r);
-	cr_assert(json_is_object(page), "refex %s --json printed:\n%s", box, r.out);
-	list = json_object_get(page, "referrals");
-	cr_expect_eq(json_array_size(list), 0, "refex %s shows %zu referrals to an outsider", box,
-	             json_array_size(list));
-	json_decref(page);
-	run_result_free(&r);
-}
-
 Test(trust, an_agency_that_is_not_a_party_cannot_see_or_touch_a_referral)
 {
 	struct run_result r;
-	char id[ID_LEN + 1];
+	char id[REFEX_ID_LEN + 1];
 	json_t *ref;
 
-	run_refex(&r, net, north, "submit", "--to", "eastside-housing", "--form", "housing_support",
-	          "--client", FIXTURE("client.json"), "--data", FIXTURE("housing.json"),
-	          "--consent", FIXTURE("consent.json"), NULL);
-	cr_assert_eq(r.status, 0, "refex submit exited %d: %s", r.status, r.err);
-	cr_assert_eq(strlen(run_line(&r)), ID_LEN, "refex submit printed \"%s\"", r.out);
-	memcpy(id, r.out, sizeof(id));
-	run_result_free(&r);
+	submit_housing(net, north, FIXTURE("housing.json"), id);
 
 	run_refex(&r, net, third, "show", id, NULL);
 	cr_expect_eq(r.status, 1, "refex show by an outsider exited %d", r.status);
@@ -127,8 +103,8 @@ Test(trust, an_agency_that_is_not_a_party_cannot_see_or_touch_a_referral)
 	cr_expect(says_not_found(r.err), "refex accept by an outsider said:\n%s", r.err);
 	run_result_free(&r);
 
-	expect_box_empty(third, "inbox");
-	expect_box_empty(third, "sent");
+	expect_box_empty(net, third, "inbox");
+	expect_box_empty(net, third, "sent");
 
 	/* Nothing the outsider did counts as the recipient reading or accepting it. */
 	run_refex(&r, net, north, "show", id, "--json", NULL);

@@ -1,0 +1,315 @@
+/* The throwaway partnership: its directory, CA, certificates, config, and refexd itself. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "harness_private.h"
+
+#define STOP_TIMEOUT_MS 20000
+
+/* Write text to a file in the net directory. */
+char *net_write_file(const struct net *n, const char *name, const char *text)
+{
+	char *path = NULL;
+	FILE *f;
+
+	if (asprintf(&path, "%s/%s", n->dir, name) < 0) {
+		return NULL;
+	}
+	if ((f = fopen(path, "w")) == NULL) {
+		free(path);
+		return NULL;
+	}
+	fputs(text, f);
+	if (fclose(f) != 0) {
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+/* Rewrite refexd's config with the [server] section and extra. */
+int net_write_config(struct net *n, const char *extra)
+{
+	FILE *f = fopen(n->config, "w");
+
+	if (f == NULL) {
+		return -1;
+	}
+	fprintf(f,
+	        "[server]\n"
+	        "listen = 127.0.0.1:0\n"
+	        "certificate = server.crt\n"
+	        "key = server.key\n"
+	        "ca = ca/ca.crt\n"
+	        "crl = ca/crl.pem\n"
+	        "database = refex.db\n"
+	        "log_level = info\n"
+	        "\n%s",
+	        extra ? extra : NET_DEFAULT_AGENCIES);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* Make a throwaway partnership with its CA, server certificate and config. */
+struct net *net_new(void)
+{
+	struct net *n = calloc(1, sizeof(*n));
+	struct run_result r;
+	char server[NET_PATH_MAX + 8];
+	char *empty;
+
+	signal(SIGPIPE, SIG_IGN);
+	cr_assert_not_null(n);
+	snprintf(n->dir, sizeof(n->dir), "/tmp/refex-it-XXXXXX");
+	cr_assert_not_null(mkdtemp(n->dir), "mkdtemp: %s", strerror(errno));
+	snprintf(n->ca_dir, sizeof(n->ca_dir), "%s/ca", n->dir);
+	snprintf(n->ca, sizeof(n->ca), "%s/ca/ca.crt", n->dir);
+	snprintf(n->config, sizeof(n->config), "%s/refexd.conf", n->dir);
+	snprintf(n->log, sizeof(n->log), "%s/refexd.log", n->dir);
+	snprintf(server, sizeof(server), "%s/server", n->dir);
+	empty = net_write_file(n, "refex-empty.conf", "");
+	cr_assert_not_null(empty);
+	snprintf(n->empty, sizeof(n->empty), "%s", empty);
+	free(empty);
+
+	run_refex_ca(&r, "init", "--dir", n->ca_dir, "--name", "Integration Test Network", NULL);
+	cr_assert_eq(r.status, 0, "refex-ca init failed (%d): %s", r.status, r.err);
+	run_result_free(&r);
+	run_refex_ca(&r, "server", "--dir", n->ca_dir, "--host", "127.0.0.1,localhost", "--out",
+	             server, NULL);
+	cr_assert_eq(r.status, 0, "refex-ca server failed (%d): %s", r.status, r.err);
+	run_result_free(&r);
+	cr_assert_eq(net_write_config(n, NULL), 0, "cannot write %s", n->config);
+	return n;
+}
+
+/* Issue a partner certificate from the net's CA. */
+const char *net_issue(struct net *n, const char *agency, const char *holder)
+{
+	struct run_result r;
+	char path[NET_PATH_MAX], *prefix;
+
+	cr_assert_lt(n->n_issued, sizeof(n->issued) / sizeof(n->issued[0]));
+	prefix = n->issued[n->n_issued];
+	snprintf(path, sizeof(path), "%s/%.64s-%zu", n->dir, agency, n->n_issued);
+	memcpy(prefix, path, sizeof(path));
+	run_refex_ca(&r, "issue", "--dir", n->ca_dir, "--agency", agency, "--holder", holder,
+	             "--out", prefix, NULL);
+	cr_assert_eq(r.status, 0, "refex-ca issue %s failed (%d): %s", agency, r.status, r.err);
+	run_result_free(&r);
+	n->n_issued++;
+	return prefix;
+}
+
+/* Return refexd's log so far. */
+char *net_read_log(const struct net *n)
+{
+	struct buf b = {0};
+	char chunk[8192];
+	ssize_t got;
+	int fd = open(n->log, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		while ((got = read(fd, chunk, sizeof(chunk))) > 0) {
+			buf_add(&b, chunk, (size_t)got);
+		}
+		close(fd);
+	}
+	return buf_take(&b);
+}
+
+/* Find "msg=listening ... port=N" in a whole line of log text after offset. */
+static int find_port(const char *log, size_t offset)
+{
+	const char *line = log + offset, *end, *p;
+
+	while ((end = strchr(line, '\n')) != NULL) {
+		if ((p = strstr(line, "msg=listening")) != NULL && p < end &&
+		    (p = strstr(line, " port=")) != NULL && p < end) {
+			return atoi(p + 6);
+		}
+		line = end + 1;
+	}
+	return 0;
+}
+
+/* Fork refexd on the net's config with its output going to logfd. */
+static pid_t spawn_refexd(const struct net *n, int logfd)
+{
+	char *argv[] = {REFEXD_PATH, "--config", (char *)n->config, NULL};
+	pid_t parent = getpid(), pid = fork();
+
+	if (pid != 0) {
+		return pid;
+	}
+	/* A test that dies mid-way must not leave its refexd behind. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent) {
+		_exit(127);
+	}
+	child_exec(NULL, logfd, logfd, argv, environ);
+	return -1;
+}
+
+/* Start refexd and wait for its ready line. */
+int net_start(struct net *n)
+{
+	int64_t deadline = now_ms() + HARNESS_START_TIMEOUT_MS;
+	int logfd = open(n->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), pfd = -1, port = 0, wstatus;
+	struct stat st;
+	size_t offset;
+	char events[4096];
+
+	if (logfd < 0 || ino < 0 || fstat(logfd, &st) < 0 ||
+	    inotify_add_watch(ino, n->log, IN_MODIFY) < 0) {
+		goto fail;
+	}
+	offset = (size_t)st.st_size; /* earlier runs' lines are not this run's ready line */
+	if ((n->pid = spawn_refexd(n, logfd)) < 0) {
+		n->pid = 0;
+		goto fail;
+	}
+	pfd = pidfd_open(n->pid, 0);
+	while (port == 0) {
+		char *log = net_read_log(n);
+		struct pollfd p[2] = {{.fd = ino, .events = POLLIN}, {.fd = pfd, .events = POLLIN}};
+
+		if (strlen(log) > offset) {
+			port = find_port(log, offset);
+		}
+		free(log);
+		if (port != 0) {
+			break;
+		}
+		if (waitpid(n->pid, &wstatus, WNOHANG) == n->pid) {
+			n->pid = 0; /* it exited: the reason is in its log */
+			goto fail;
+		}
+		if (remaining_ms(deadline) == 0) {
+			goto fail;
+		}
+		/* Woken by a write to the log or refexd exiting; without a pidfd, recheck often. */
+		poll(p, pfd >= 0 ? 2 : 1, pfd >= 0 ? remaining_ms(deadline) : 10);
+		while (read(ino, events, sizeof(events)) > 0) {
+		}
+	}
+	n->port = port;
+	close(logfd);
+	close(ino);
+	if (pfd >= 0) {
+		close(pfd);
+	}
+	return 0;
+fail:
+	if (n->pid > 0) {
+		kill(n->pid, SIGKILL);
+		waitpid(n->pid, NULL, 0);
+		n->pid = 0;
+	}
+	if (logfd >= 0) {
+		close(logfd);
+	}
+	if (ino >= 0) {
+		close(ino);
+	}
+	if (pfd >= 0) {
+		close(pfd);
+	}
+	return -1;
+}
+
+/* Start refexd, failing the current test with its log if it does not start. */
+void net_must_start(struct net *n)
+{
+	char *log;
+
+	if (net_start(n) == 0) {
+		return;
+	}
+	log = net_read_log(n);
+	cr_assert_fail("refexd did not start:\n%s", log);
+	free(log); /* not reached: the assertion ends the test */
+}
+
+/* Stop refexd with SIGTERM and wait for it. */
+int net_stop(struct net *n)
+{
+	char *log;
+	int rc;
+
+	if (n->pid <= 0) {
+		return -1;
+	}
+	kill(n->pid, SIGTERM);
+	rc = wait_child(n->pid, STOP_TIMEOUT_MS);
+	n->pid = 0;
+	log = net_read_log(n);
+	pass_on_sanitizer_report("refexd", log);
+	free(log);
+	return rc;
+}
+
+/* nftw callback: remove one entry of the net directory. */
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Stop any refexd and remove the net's directory. */
+void net_free(struct net *n)
+{
+	if (n == NULL) {
+		return;
+	}
+	if (n->pid > 0) {
+		net_stop(n);
+	}
+	if (n->dir[0] != '\0' && getenv("REFEX_IT_KEEP") == NULL) {
+		nftw(n->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	}
+	free(n);
+}
+
+/* Stop refexd and expect it to exit 0. */
+void net_expect_clean_stop(struct net *n)
+{
+	int rc = net_stop(n);
+	char *log;
+
+	if (rc != 0) {
+		log = net_read_log(n);
+		cr_expect_fail("refexd exited %d on SIGTERM; its log:\n%s", rc, log);
+		free(log);
+	}
+}
+
+/* Stop refexd, saying so if it did not exit cleanly, then free the net. */
+void net_teardown(struct net *n)
+{
+	char *log;
+	int rc;
+
+	if (n != NULL && n->pid > 0 && (rc = net_stop(n)) != 0) {
+		log = net_read_log(n);
+		fprintf(stderr, "harness: refexd exited %d on SIGTERM; its log:\n%s\n", rc, log);
+		free(log);
+	}
+	net_free(n);
+}

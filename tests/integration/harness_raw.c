@@ -1,0 +1,299 @@
+/* The raw TLS client: frames sent and read by hand, for protocol-level tests. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "harness_private.h"
+
+#define RAW_FRAME_MAX (16u * 1024u * 1024u)
+
+/* One connection to refexd; closed once the server closed it or it failed. */
+struct raw {
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int fd;
+	bool closed;
+};
+
+/* Wait for the socket as an SSL call asked (want read or write). Returns 0, or -1 on timeout. */
+static int raw_wait(struct raw *c, int err, int64_t deadline)
+{
+	struct pollfd p = {.fd = c->fd, .events = err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN};
+	int r;
+
+	do {
+		r = poll(&p, 1, remaining_ms(deadline));
+	} while (r < 0 && errno == EINTR);
+	return r > 0 ? 0 : -1;
+}
+
+/* Make a TLS 1.3 client context trusting ca, with the certificate prefix (NULL: none). */
+static SSL_CTX *raw_ctx(const char *prefix, const char *ca)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	char cert[NET_PATH_MAX + 8], key[NET_PATH_MAX + 8];
+
+	if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+	    SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
+		goto fail;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	if (prefix != NULL) {
+		snprintf(cert, sizeof(cert), "%s.crt", prefix);
+		snprintf(key, sizeof(key), "%s.key", prefix);
+		if (SSL_CTX_use_certificate_file(ctx, cert, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+			goto fail;
+		}
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* Connect to 127.0.0.1:port and make the socket non-blocking; returns the fd or -1. */
+static int raw_tcp(int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0) {
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Connect to refexd and finish our side of the TLS handshake. */
+struct raw *raw_connect(const struct net *n, const char *prefix, const char *ca)
+{
+	int64_t deadline = now_ms() + HARNESS_READ_TIMEOUT_MS;
+	struct raw *c = calloc(1, sizeof(*c));
+	int r;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (c == NULL) {
+		return NULL;
+	}
+	c->fd = -1;
+	if ((c->ctx = raw_ctx(prefix, ca ? ca : n->ca)) == NULL ||
+	    (c->ssl = SSL_new(c->ctx)) == NULL || (c->fd = raw_tcp(n->port)) < 0 ||
+	    !X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), "127.0.0.1") ||
+	    SSL_set_fd(c->ssl, c->fd) != 1) {
+		goto fail;
+	}
+	while ((r = SSL_connect(c->ssl)) != 1) {
+		int e = SSL_get_error(c->ssl, r);
+
+		if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) ||
+		    raw_wait(c, e, deadline) < 0) {
+			goto fail;
+		}
+	}
+	return c;
+fail:
+	ERR_clear_error();
+	c->closed = true;
+	raw_free(c);
+	return NULL;
+}
+
+/* Send bytes as they are. */
+int raw_send_bytes(struct raw *c, const void *buf, size_t len)
+{
+	int64_t deadline = now_ms() + HARNESS_READ_TIMEOUT_MS;
+	int r;
+
+	if (len == 0) {
+		return 0;
+	}
+	while ((r = SSL_write(c->ssl, buf, (int)len)) <= 0) {
+		int e = SSL_get_error(c->ssl, r);
+
+		if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) ||
+		    raw_wait(c, e, deadline) < 0) {
+			ERR_clear_error();
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Send a request as one frame. */
+int raw_send_request(struct raw *c, const Refex__Request *req)
+{
+	size_t n = refex__request__get_packed_size(req);
+	uint8_t *frame = malloc(n + 4);
+	int rc;
+
+	if (frame == NULL) {
+		return -1;
+	}
+	frame[0] = (uint8_t)(n >> 24);
+	frame[1] = (uint8_t)(n >> 16);
+	frame[2] = (uint8_t)(n >> 8);
+	frame[3] = (uint8_t)n;
+	refex__request__pack(req, frame + 4);
+	rc = raw_send_bytes(c, frame, n + 4);
+	free(frame);
+	return rc;
+}
+
+/* Read exactly len bytes. Returns 0, -1 on close or error, -2 on timeout. */
+static int raw_read_exact(struct raw *c, uint8_t *buf, size_t len, int64_t deadline)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		int r = SSL_read(c->ssl, buf + got, (int)(len - got));
+		int e;
+
+		if (r > 0) {
+			got += (size_t)r;
+			continue;
+		}
+		e = SSL_get_error(c->ssl, r);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			if (raw_wait(c, e, deadline) < 0) {
+				return -2;
+			}
+			continue;
+		}
+		ERR_clear_error();
+		c->closed = true;
+		return -1;
+	}
+	return 0;
+}
+
+/* Read one ServerMessage. */
+Refex__ServerMessage *raw_read_message(struct raw *c, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	uint8_t hdr[4], *payload;
+	Refex__ServerMessage *m;
+	uint32_t len;
+
+	if (c->closed || raw_read_exact(c, hdr, sizeof(hdr), deadline) < 0) {
+		return NULL;
+	}
+	len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	if (len == 0 || len > RAW_FRAME_MAX || (payload = malloc(len)) == NULL) {
+		return NULL;
+	}
+	if (raw_read_exact(c, payload, len, deadline) < 0) {
+		free(payload);
+		return NULL;
+	}
+	m = refex__server_message__unpack(NULL, len, payload);
+	free(payload);
+	return m;
+}
+
+/* Send a request and wait for its response, skipping events. */
+Refex__ServerMessage *raw_call(struct raw *c, const Refex__Request *req)
+{
+	int64_t deadline = now_ms() + HARNESS_READ_TIMEOUT_MS;
+	Refex__ServerMessage *m;
+
+	if (raw_send_request(c, req) < 0) {
+		return NULL;
+	}
+	while ((m = raw_read_message(c, remaining_ms(deadline))) != NULL) {
+		if (m->body_case == REFEX__SERVER_MESSAGE__BODY_RESPONSE &&
+		    (m->response->id == req->id || !m->response->has_id)) {
+			return m;
+		}
+		refex__server_message__free_unpacked(m, NULL);
+	}
+	return NULL;
+}
+
+/* Say Hello. */
+int raw_hello(struct raw *c)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__Hello hello = REFEX__HELLO__INIT;
+	Refex__ServerMessage *m;
+	int rc = -1;
+
+	hello.has_protocol_version = 1;
+	hello.protocol_version = REFEX__PROTOCOL__PROTOCOL_VERSION;
+	hello.program = "refex-it/0.1.0";
+	req.has_id = 1;
+	req.id = 1;
+	req.body_case = REFEX__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	if ((m = raw_call(c, &req)) != NULL) {
+		Refex__Response *r = m->response;
+
+		if (r->id == 1 && r->status && r->status->code == REFEX__STATUS_CODE__STATUS_OK &&
+		    r->body_case == REFEX__RESPONSE__BODY_HELLO) {
+			rc = 0;
+		}
+		refex__server_message__free_unpacked(m, NULL);
+	}
+	return rc;
+}
+
+/* Drain the connection until the server closes it. */
+bool raw_wait_closed(struct raw *c, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	uint8_t scratch[4096];
+
+	while (!c->closed) {
+		int r = SSL_read(c->ssl, scratch, sizeof(scratch));
+		int e;
+
+		if (r > 0) {
+			continue;
+		}
+		e = SSL_get_error(c->ssl, r);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			if (raw_wait(c, e, deadline) < 0) {
+				return false;
+			}
+			continue;
+		}
+		ERR_clear_error();
+		c->closed = true;
+	}
+	return true;
+}
+
+/* Close and free a raw client. */
+void raw_free(struct raw *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	if (c->ssl != NULL && !c->closed) {
+		SSL_shutdown(c->ssl); /* best effort: a non-blocking close_notify */
+	}
+	ERR_clear_error();
+	SSL_free(c->ssl);
+	SSL_CTX_free(c->ctx);
+	if (c->fd >= 0) {
+		close(c->fd);
+	}
+	free(c);
+}
