@@ -12,6 +12,7 @@
 #include "hub.h"
 #include "listener.h"
 #include "log.h"
+#include "session.h"
 #include "store.h"
 #include "tls.h"
 
@@ -48,6 +49,28 @@ static SSL_CTX *load_tls(const struct config *cfg, char *err, size_t errlen)
 	    .cert = cfg->cert, .key = cfg->key, .ca = cfg->ca, .crl = cfg->crl};
 
 	return tls_server_ctx_new(&paths, err, errlen);
+}
+
+/* SIGHUP: build a new TLS context (certificate, CA, CRL) beside the old one and swap it in;
+ * then close the connections whose certificate the new one refuses (a revoked holder). */
+static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct hub *hub = arg;
+	char err[512];
+	SSL_CTX *tls;
+
+	(void)sig;
+	(void)what;
+	if ((tls = load_tls(hub->cfg, err, sizeof(err))) == NULL) {
+		log_error("msg=\"reload refused; the old TLS files stay in force\" reason=\"%s\"",
+		          err);
+		return;
+	}
+	/* Live connections hold their own reference to the context they were accepted with. */
+	SSL_CTX_free(hub->tls);
+	hub->tls = tls;
+	log_notice("msg=reloaded what=\"certificate, CA and CRL\" closed=%zu",
+	           session_recheck_all(hub));
 }
 
 /* An event loop that batches epoll changes: a reply that is written at once adds and removes
@@ -96,8 +119,9 @@ static int run(struct config *cfg)
 	}
 	sigterm = evsignal_new(base, SIGTERM, on_stop_signal, hub);
 	sigint = evsignal_new(base, SIGINT, on_stop_signal, hub);
-	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 ||
-	    evsignal_add(sigint, NULL) < 0) {
+	sighup = evsignal_new(base, SIGHUP, on_reload_signal, hub);
+	if (!sigterm || !sigint || !sighup || evsignal_add(sigterm, NULL) < 0 ||
+	    evsignal_add(sigint, NULL) < 0 || evsignal_add(sighup, NULL) < 0) {
 		log_error("msg=\"cannot install signal handlers\"");
 		goto done;
 	}

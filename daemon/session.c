@@ -421,6 +421,30 @@ void session_set_greeted(struct session *s)
 	}
 }
 
+/* Close every open session whose certificate no longer verifies against hub->tls. */
+size_t session_recheck_all(struct hub *hub)
+{
+	struct session *s, *next;
+	char why[256];
+	size_t closed = 0;
+
+	for (s = TAILQ_FIRST(&hub->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, all);
+		if (s->state != SESSION_OPEN && s->state != SESSION_CLOSING) {
+			continue;
+		}
+		if (transport_verify_again(s->bev, hub->tls, why, sizeof(why)) < 0) {
+			log_warnx(
+			    "conn=%llu msg=\"certificate no longer accepted\" agency=%s serial=%s "
+			    "reason=\"%s\"",
+			    (unsigned long long)s->id, s->who.agency, s->who.serial, why);
+			session_close(s, "certificate no longer accepted");
+			closed++;
+		}
+	}
+	return closed;
+}
+
 /* Say whether every session has sent everything it queued. */
 bool session_all_flushed(struct hub *hub)
 {

@@ -46,6 +46,10 @@ void session_notify_agency(struct hub *hub, int agency, const Refex__Event *ev);
 /* Close a session now (e.g. on shutdown). */
 void session_close(struct session *s, const char *why);
 
+/* Close every open session whose certificate no longer verifies against hub->tls (after a
+ * reload: a revoked holder's connections end). Returns how many were closed. */
+size_t session_recheck_all(struct hub *hub);
+
 /* Say whether every session has sent everything it queued. */
 bool session_all_flushed(struct hub *hub);
 

@@ -3,6 +3,8 @@
 
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 
 #include "tls.h"
@@ -65,6 +67,35 @@ void transport_describe_error(struct bufferevent *bev, char *buf, size_t len)
 	/* Drain what remains so it is not blamed on the next connection. */
 	while (bufferevent_get_openssl_error(bev) != 0) {
 	}
+}
+
+/* Verify the peer's certificate again against ctx (a reloaded CA and CRL). */
+int transport_verify_again(struct bufferevent *bev, SSL_CTX *ctx, char *why, size_t len)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+	X509_STORE_CTX *vctx;
+	int ok;
+
+	if (cert == NULL) {
+		snprintf(why, len, "no client certificate");
+		return -1;
+	}
+	if ((vctx = X509_STORE_CTX_new()) == NULL ||
+	    !X509_STORE_CTX_init(vctx, SSL_CTX_get_cert_store(ctx), cert, NULL)) {
+		X509_STORE_CTX_free(vctx);
+		snprintf(why, len, "out of memory");
+		return -1;
+	}
+	/* The same checks as the handshake: client purpose, the store's CRL flags. */
+	X509_STORE_CTX_set_purpose(vctx, X509_PURPOSE_SSL_CLIENT);
+	ok = X509_verify_cert(vctx) == 1;
+	if (!ok) {
+		snprintf(why, len, "%s", tls_verify_error_text(X509_STORE_CTX_get_error(vctx)));
+	}
+	X509_STORE_CTX_free(vctx);
+	ERR_clear_error();
+	return ok ? 0 : -1;
 }
 
 /* Send close_notify (when the handshake finished) and free the bufferevent. */

@@ -20,6 +20,10 @@ int transport_peer_identity(struct bufferevent *bev, struct identity *id, char *
 /* Describe, in plain words, why the TLS layer of bev failed. */
 void transport_describe_error(struct bufferevent *bev, char *buf, size_t len);
 
+/* Verify the peer's certificate again against ctx (a reloaded CA and CRL). Returns 0 if it
+ * still passes, -1 with the reason in why. */
+int transport_verify_again(struct bufferevent *bev, SSL_CTX *ctx, char *why, size_t len);
+
 /* Send close_notify (when the handshake finished) and free the bufferevent. */
 void transport_close(struct bufferevent *bev);
 
