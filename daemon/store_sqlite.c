@@ -46,7 +46,10 @@ static const char *const store_migrations[] = {
     " state INTEGER NOT NULL,"
     " created_at INTEGER NOT NULL,"
     " updated_at INTEGER NOT NULL,"
-    " client_name TEXT,"
+    " client_name TEXT);"
+    /* What only `show` reads lives apart, so listings walk small rows (dozens a page). */
+    "CREATE TABLE referral_data ("
+    " rid INTEGER PRIMARY KEY REFERENCES referrals (rid),"
     " client BLOB,"
     " consent BLOB,"
     " form_data BLOB);"
@@ -77,6 +80,7 @@ enum wstmt {
 	W_RELEASE,
 	W_UNDO,
 	W_INSERT,
+	W_INSERT_DATA,
 	W_HISTORY,
 	W_UPDATE,
 	W_EXISTS,
@@ -91,8 +95,10 @@ static const char *const wsql[W_COUNT] = {
     [W_RELEASE] = "RELEASE job",
     [W_UNDO] = "ROLLBACK TO job",
     [W_INSERT] = "INSERT INTO referrals (id, sender, sender_holder, recipient, form, form_version,"
-                 " state, created_at, updated_at, client_name, client, consent, form_data)"
-                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12)",
+                 " state, created_at, updated_at, client_name)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+    [W_INSERT_DATA] = "INSERT INTO referral_data (rid, client, consent, form_data)"
+                      " VALUES (?1, ?2, ?3, ?4)",
     [W_HISTORY] = "INSERT INTO history (referral_rid, from_state, to_state, agency, holder, at,"
                   " reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [W_UPDATE] = "UPDATE referrals SET state = ?1, updated_at = ?2 WHERE id = ?3 AND state = ?4"
@@ -125,7 +131,8 @@ static const char *const rsql[R_COUNT] = {
     [R_BEGIN] = "BEGIN",
     [R_COMMIT] = "COMMIT",
     [R_ROLLBACK] = "ROLLBACK",
-    [R_GET] = "SELECT " SUMMARY_COLS ", client, consent, form_data FROM referrals WHERE id = ?1",
+    [R_GET] = "SELECT " SUMMARY_COLS ", client, consent, form_data FROM referrals"
+              " LEFT JOIN referral_data USING (rid) WHERE id = ?1",
     /* The first entry (-> sent) is the referral row itself: no history row is written for it,
        which saves two b-tree inserts per submission. */
     [R_HISTORY] = "SELECT NULL, 1, sender, sender_holder, created_at, NULL, 0 AS seq FROM referrals"
@@ -284,10 +291,7 @@ static enum store_status job_insert(struct store *st, const struct store_new_ref
 	sqlite3_bind_int64(s, 8, r->created_at);
 	rc = bind_text(s, 1, r->id) | bind_text(s, 2, r->sender) |
 	     bind_text(s, 3, r->sender_holder) | bind_text(s, 4, r->recipient) |
-	     bind_text(s, 5, r->form) | bind_text(s, 9, r->client_name) |
-	     bind_blob(s, 10, r->client, r->client_len) |
-	     bind_blob(s, 11, r->consent, r->consent_len) |
-	     bind_blob(s, 12, r->form_data, r->form_data_len);
+	     bind_text(s, 5, r->form) | bind_text(s, 9, r->client_name);
 	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
 	stmt_end(s);
 	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
@@ -296,8 +300,16 @@ static enum store_status job_insert(struct store *st, const struct store_new_ref
 	if (rc != SQLITE_DONE) {
 		return STORE_UNAVAILABLE;
 	}
-	*partial = false;
-	return STORE_OK;
+	s = st->w[W_INSERT_DATA];
+	sqlite3_bind_int64(s, 1, sqlite3_last_insert_rowid(st->wdb));
+	rc = bind_blob(s, 2, r->client, r->client_len) |
+	     bind_blob(s, 3, r->consent, r->consent_len) |
+	     bind_blob(s, 4, r->form_data, r->form_data_len);
+	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
+	stmt_end(s);
+	/* The referral row is in: a failure now must undo it (the batch reruns with savepoints). */
+	*partial = rc != SQLITE_DONE;
+	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }
 
 /* Tell a change that matched no row apart: no such referral, or it moved on. */
