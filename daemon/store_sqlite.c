@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -813,6 +814,24 @@ void store_close(struct store *st)
 
 /* ---- queueing writes ---- */
 
+/* Copy n random bytes from a per-thread pool: OpenSSL 3.0 makes a getpid() syscall and takes
+ * locks on every RAND_bytes call, which is too much once per submission. */
+static void random_take(unsigned char *out, size_t n)
+{
+	static _Thread_local unsigned char pool[4096];
+	static _Thread_local size_t used = sizeof(pool);
+
+	if (used + n > sizeof(pool)) {
+		if (RAND_bytes(pool, sizeof(pool)) != 1) {
+			fatalx("msg=\"no random bytes for a referral id\"");
+		}
+		used = 0;
+	}
+	memcpy(out, pool + used, n);
+	OPENSSL_cleanse(pool + used, n); /* an id's random part is never handed out twice */
+	used += n;
+}
+
 /* Fill id (STORE_ID_LEN + 1 bytes) with a new, unguessable, time-ordered referral id. */
 void store_new_id(char *id)
 {
@@ -828,9 +847,7 @@ void store_new_id(char *id)
 	for (int i = 0; i < 6; i++) {
 		b[i] = (unsigned char)(ms >> (40 - 8 * i));
 	}
-	if (RAND_bytes(b + 6, sizeof(b) - 6) != 1) {
-		fatalx("msg=\"no random bytes for a referral id\"");
-	}
+	random_take(b + 6, sizeof(b) - 6);
 	for (int i = 0; i < STORE_ID_LEN; i++) {
 		int bit = i * 5, byte = bit / 8;
 		unsigned v = (unsigned)b[byte] << 8 | (byte + 1 < (int)sizeof(b) ? b[byte + 1] : 0);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.pb-c.h"
@@ -505,4 +506,19 @@ Test(store, new_ids_are_crockford_base32_and_distinct)
 			cr_assert_str_neq(ids[i], ids[j]);
 		}
 	}
+}
+
+Test(store, new_ids_sort_by_creation_time)
+{
+	char first[STORE_ID_LEN + 1], later[STORE_ID_LEN + 1];
+	struct timespec wait = {.tv_nsec = 2 * 1000 * 1000};
+
+	store_new_id(first);
+	nanosleep(&wait, NULL); /* ids carry milliseconds: move to a later one */
+	store_new_id(later);
+	cr_assert(strcmp(first, later) < 0, "%s was made before %s", first, later);
+	/* 80 bits: 48 of time, 32 random; the random part differs within one millisecond. */
+	store_new_id(first);
+	store_new_id(later);
+	cr_assert_str_neq(first, later);
 }
