@@ -13,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "ca_issued.h"
+#include "csr.h"
 
 #define SKEW_SECONDS (5 * 60)
 #define DAY_SECONDS  (24L * 60 * 60)
@@ -143,6 +145,32 @@ int ca_revoke_reason_is_valid(const char *reason)
 const char *ca_revoke_reasons(void)
 {
 	return "unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation";
+}
+
+/* Put the reason to record into buf: a reason name as spelled in RFC 5280 (matched in any
+ * case), or the admin's own words, which the CRL will call unspecified. */
+static int reason_normalize(const char *reason, char *buf, size_t len, char *err, size_t errlen)
+{
+	size_t i;
+
+	if (reason == NULL) {
+		reason = "unspecified";
+	}
+	for (i = 0; i < sizeof(revoke_reasons) / sizeof(revoke_reasons[0]); i++) {
+		if (strcasecmp(reason, revoke_reasons[i].name) == 0) {
+			snprintf(buf, len, "%s", revoke_reasons[i].name);
+			return 0;
+		}
+	}
+	if (!text_is_printable(reason, CA_REASON_MAX) || !text_is_utf8(reason)) {
+		snprintf(err, errlen,
+		         "the reason must be one of %s, or 1-%d bytes of text without control "
+		         "characters",
+		         ca_revoke_reasons(), CA_REASON_MAX);
+		return -1;
+	}
+	snprintf(buf, len, "%s", reason);
+	return 0;
 }
 
 /* The CRL reason code for a reason name (unspecified when unknown). */
@@ -697,17 +725,17 @@ int ca_init(const char *dir, const char *name, char *err, size_t errlen)
 	return rc;
 }
 
-/* Check a partner request: agency id and holder. */
-static int check_partner(const struct ca_request *req, char *err, size_t errlen)
+/* Check a partner's agency id and holder as ca_issue does. */
+int ca_partner_names_check(const char *agency, const char *holder, char *err, size_t errlen)
 {
-	if (!identity_agency_is_valid(req->agency)) {
+	if (!identity_agency_is_valid(agency)) {
 		snprintf(err, errlen,
 		         "\"%s\" is not a valid agency id: use 1-%d of a-z, 0-9 and '-', starting "
 		         "with a letter or digit",
-		         req->agency ? req->agency : "", IDENTITY_AGENCY_MAX);
+		         agency ? agency : "", IDENTITY_AGENCY_MAX);
 		return -1;
 	}
-	if (!text_is_printable(req->holder, IDENTITY_HOLDER_MAX) || !text_is_utf8(req->holder)) {
+	if (!text_is_printable(holder, IDENTITY_HOLDER_MAX) || !text_is_utf8(holder)) {
 		snprintf(err, errlen,
 		         "the holder must be 1-%d bytes of UTF-8 text without control characters",
 		         IDENTITY_HOLDER_MAX);
@@ -748,7 +776,7 @@ static int check_request(const struct ca_request *req, char *err, size_t errlen)
 		return -1;
 	}
 	if (req->kind == CA_KIND_PARTNER) {
-		return check_partner(req, err, errlen);
+		return ca_partner_names_check(req->agency, req->holder, err, errlen);
 	}
 	return check_server(req, err, errlen);
 }
@@ -763,7 +791,8 @@ static int out_path(char *buf, size_t len, const char *prefix, const char *ext)
 
 /* The issued.json record of a certificate just issued. */
 static json_t *record_new(const struct ca_request *req, const char *serial, const char *fingerprint,
-                          time_t not_before, time_t not_after)
+                          time_t not_before, time_t not_after, const char *key_origin,
+                          const char *renewed_from)
 {
 	char nb[32], na[32];
 	json_t *hosts = json_array(), *rec;
@@ -775,13 +804,13 @@ static json_t *record_new(const struct ca_request *req, const char *serial, cons
 	}
 	ca_time_iso(not_before, nb, sizeof(nb));
 	ca_time_iso(not_after, na, sizeof(na));
-	rec = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:s, s:s, s:n, s:n, s:s, s:n}",
+	rec = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:s, s:s, s:n, s:n, s:s, s:o}",
 	                "serial", serial, "kind", ca_kind_name(req->kind), "agency",
 	                partner ? json_string(req->agency) : json_null(), "holder",
 	                partner ? json_string(req->holder) : json_null(), "hosts", hosts,
 	                "not_before", nb, "not_after", na, "fingerprint", fingerprint, "status",
-	                "valid", "revoked_at", "revoke_reason", "key_origin", "ca-generated",
-	                "renewed_from");
+	                "valid", "revoked_at", "revoke_reason", "key_origin", key_origin,
+	                "renewed_from", renewed_from ? json_string(renewed_from) : json_null());
 	return rec;
 }
 
@@ -806,6 +835,9 @@ static int unused_serial(json_t *root, ASN1_INTEGER **serial, char *hex, size_t 
 /* What one issue operation holds while it runs. */
 struct issue {
 	const struct ca_request *req;
+	const char *key_origin;   /* "ca-generated" (a key made here) or "csr" */
+	const char *renewed_from; /* the serial renewed, or NULL */
+	int new_key;              /* 1: make the key and write PREFIX.key */
 	struct ca_keys ca;
 	json_t *root;
 	EVP_PKEY *key;
@@ -842,10 +874,10 @@ static int issue_validity(struct issue *is, char *err, size_t errlen)
 	return 0;
 }
 
-/* Make the key and the signed certificate. */
+/* Make the key (unless one was given) and the signed certificate. */
 static int issue_sign(struct issue *is, char *err, size_t errlen)
 {
-	if ((is->key = new_key(err, errlen)) == NULL) {
+	if (is->new_key && (is->key = new_key(err, errlen)) == NULL) {
 		return -1;
 	}
 	if (unused_serial(is->root, &is->serial, is->hex, sizeof(is->hex)) < 0) {
@@ -861,7 +893,7 @@ static int issue_sign(struct issue *is, char *err, size_t errlen)
 	return 0;
 }
 
-/* Write PREFIX.key, PREFIX.crt and DIR/issued/SERIAL.pem, undoing on failure. */
+/* Write PREFIX.key (a key made here), PREFIX.crt and DIR/issued/SERIAL.pem, undoing on failure. */
 static int issue_write(struct issue *is, const char *dir, char *err, size_t errlen)
 {
 	char name[128];
@@ -871,26 +903,29 @@ static int issue_write(struct issue *is, const char *dir, char *err, size_t errl
 		snprintf(err, errlen, "CA directory name is too long");
 		return -1;
 	}
-	if (write_key(is->key, is->key_path, err, errlen) < 0) {
+	if (is->new_key && write_key(is->key, is->key_path, err, errlen) < 0) {
 		return -1;
 	}
 	if (write_cert(is->cert, is->crt_path, 1, err, errlen) < 0) {
-		unlink(is->key_path);
-		return -1;
+		goto fail_key;
 	}
 	if (write_cert(is->cert, is->copy_path, 1, err, errlen) < 0) {
 		unlink(is->crt_path);
-		unlink(is->key_path);
-		return -1;
+		goto fail_key;
 	}
 	return 0;
+fail_key:
+	if (is->new_key) {
+		unlink(is->key_path);
+	}
+	return -1;
 }
 
 /* Add the record of the issued certificate to issued.json. */
 static int issue_record(struct issue *is, const char *dir, char *err, size_t errlen)
 {
-	json_t *rec =
-	    record_new(is->req, is->hex, is->ids.fingerprint, is->not_before, is->not_after);
+	json_t *rec = record_new(is->req, is->hex, is->ids.fingerprint, is->not_before,
+	                         is->not_after, is->key_origin, is->renewed_from);
 
 	if (rec == NULL || json_array_append_new(ca_issued_certs(is->root), rec) < 0) {
 		snprintf(err, errlen, "out of memory");
@@ -909,58 +944,241 @@ static void issue_fill(struct issue *is, struct ca_record *rec)
 	}
 }
 
+/* Refuse to renew a certificate revoked since the renewal was prepared. */
+static int issue_check_renewed(struct issue *is, char *err, size_t errlen)
+{
+	json_t *old;
+	const char *status;
+
+	if (is->renewed_from == NULL) {
+		return 0;
+	}
+	old = ca_issued_find(is->root, is->renewed_from);
+	status = json_string_value(json_object_get(old, "status"));
+	if (old == NULL || status == NULL || strcmp(status, "valid") != 0) {
+		snprintf(err, errlen, "certificate %s is no longer valid; nothing was renewed",
+		         is->renewed_from);
+		return -1;
+	}
+	return 0;
+}
+
 /* Run the steps of an issue operation; the caller holds the lock. */
 static int issue_locked(struct issue *is, const char *dir, struct ca_record *rec, char *err,
                         size_t errlen)
 {
 	if ((is->root = ca_issued_load(dir, err, errlen)) == NULL ||
-	    keys_load(dir, &is->ca, err, errlen) < 0 || issue_validity(is, err, errlen) < 0 ||
-	    issue_sign(is, err, errlen) < 0 || issue_write(is, dir, err, errlen) < 0) {
+	    issue_check_renewed(is, err, errlen) < 0 || keys_load(dir, &is->ca, err, errlen) < 0 ||
+	    issue_validity(is, err, errlen) < 0 || issue_sign(is, err, errlen) < 0 ||
+	    issue_write(is, dir, err, errlen) < 0) {
 		return -1;
 	}
 	if (issue_record(is, dir, err, errlen) < 0) {
 		unlink(is->copy_path);
 		unlink(is->crt_path);
-		unlink(is->key_path);
+		if (is->new_key) {
+			unlink(is->key_path);
+		}
 		return -1;
 	}
 	issue_fill(is, rec);
 	return 0;
 }
 
-/* Issue a certificate with a new key, write it out and record it. */
-int ca_issue(const char *dir, const struct ca_request *req, struct ca_record *rec, char *err,
-             size_t errlen)
+/* Check the output paths are free; the exclusive creates are what really protect them. */
+static int issue_paths(struct issue *is, char *err, size_t errlen)
+{
+	const char *out = is->req->out;
+
+	if (out_path(is->key_path, sizeof(is->key_path), out, "key") < 0 ||
+	    out_path(is->crt_path, sizeof(is->crt_path), out, "crt") < 0) {
+		snprintf(err, errlen, "output prefix is too long");
+		return -1;
+	}
+	if (access(is->crt_path, F_OK) == 0 || (is->new_key && access(is->key_path, F_OK) == 0)) {
+		snprintf(err, errlen, "%s.%s already exists; refusing to overwrite it", out,
+		         access(is->crt_path, F_OK) == 0 ? "crt" : "key");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Issue what req asks for with key (NULL: a new key, written to PREFIX.key),
+ * recording key_origin and renewed_from: the one path for issue, sign and renew.
+ */
+static int issue_with_key(const char *dir, const struct ca_request *req, EVP_PKEY *key,
+                          const char *renewed_from, struct ca_record *rec, char *err, size_t errlen)
 {
 	struct issue is;
 	int lock, rc = -1;
 
 	memset(&is, 0, sizeof(is));
 	is.req = req;
-	if (check_request(req, err, errlen) < 0) {
+	is.new_key = key == NULL;
+	is.key_origin = key == NULL ? "ca-generated" : "csr";
+	is.renewed_from = renewed_from;
+	if (check_request(req, err, errlen) < 0 || issue_paths(&is, err, errlen) < 0) {
 		return -1;
 	}
-	if (out_path(is.key_path, sizeof(is.key_path), req->out, "key") < 0 ||
-	    out_path(is.crt_path, sizeof(is.crt_path), req->out, "crt") < 0) {
-		snprintf(err, errlen, "output prefix is too long");
+	if (key != NULL && !EVP_PKEY_up_ref(key)) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	/* Say so before the work; the exclusive create is what really protects them. */
-	if (access(is.key_path, F_OK) == 0 || access(is.crt_path, F_OK) == 0) {
-		snprintf(err, errlen, "%s.key or %s.crt already exists; refusing to overwrite it",
-		         req->out, req->out);
-		return -1;
+	is.key = key;
+	if (check_ca_dir(dir, err, errlen) == 0 && (lock = ca_lock(dir, err, errlen)) >= 0) {
+		rc = issue_locked(&is, dir, rec, err, errlen);
+		ca_unlock(lock);
 	}
-	if (check_ca_dir(dir, err, errlen) < 0 || (lock = ca_lock(dir, err, errlen)) < 0) {
-		return -1;
-	}
-	rc = issue_locked(&is, dir, rec, err, errlen);
-	ca_unlock(lock);
 	X509_free(is.cert);
 	ASN1_INTEGER_free(is.serial);
 	EVP_PKEY_free(is.key);
 	keys_free(&is.ca);
 	json_decref(is.root);
+	return rc;
+}
+
+/* Issue a certificate with a new key, write it out and record it. */
+int ca_issue(const char *dir, const struct ca_request *req, struct ca_record *rec, char *err,
+             size_t errlen)
+{
+	return issue_with_key(dir, req, NULL, NULL, rec, err, errlen);
+}
+
+/* Issue a partner certificate for the signing request at csr_path. */
+int ca_sign(const char *dir, const char *csr_path, const char *agency, int days, const char *out,
+            struct ca_record *rec, char *err, size_t errlen)
+{
+	struct ca_request req = {.kind = CA_KIND_PARTNER, .days = days, .out = out};
+	struct csr_info info;
+	EVP_PKEY *key;
+	int rc;
+
+	if (!identity_agency_is_valid(agency)) {
+		return ca_partner_names_check(agency, "-", err, errlen);
+	}
+	if (csr_read(csr_path, &info, &key, err, errlen) < 0) {
+		return -1;
+	}
+	if (strcmp(info.agency, agency) != 0) {
+		snprintf(err, errlen, "the request is for agency %s, not %s; nothing was signed",
+		         info.agency, agency);
+		EVP_PKEY_free(key);
+		return -1;
+	}
+	req.agency = info.agency;
+	req.holder = info.holder;
+	rc = issue_with_key(dir, &req, key, NULL, rec, err, errlen);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+/* Find serial in root and fill old from it, refusing what cannot be renewed. */
+static json_t *renew_find(json_t *root, const char *serial, struct ca_record *old, char *err,
+                          size_t errlen)
+{
+	json_t *obj = ca_issued_find(root, serial);
+
+	if (obj == NULL || ca_record_from_json(obj, old) < 0) {
+		snprintf(err, errlen, "no certificate with serial %s was issued by this CA",
+		         serial);
+		return NULL;
+	}
+	if (old->status == CA_STATUS_REVOKED) {
+		snprintf(
+		    err, errlen,
+		    "certificate %s was revoked; it cannot be renewed (issue or sign a new one)",
+		    old->serial);
+		return NULL;
+	}
+	return obj;
+}
+
+/* Check that the request at csr_path may renew old; sets *key to its key. */
+static int renew_csr(const struct ca_record *old, const char *csr_path, EVP_PKEY **key, char *err,
+                     size_t errlen)
+{
+	struct csr_info info;
+
+	*key = NULL;
+	if (old->kind == CA_KIND_SERVER) {
+		snprintf(err, errlen,
+		         "a server certificate is renewed with a new key made here; "
+		         "leave out --csr");
+		return -1;
+	}
+	if (csr_read(csr_path, &info, key, err, errlen) < 0) {
+		return -1;
+	}
+	if (strcmp(info.agency, old->agency) != 0 || strcmp(info.holder, old->holder) != 0) {
+		snprintf(err, errlen,
+		         "the request is for \"%s\" of agency %s, not \"%s\" of agency %s; nothing "
+		         "was renewed",
+		         info.holder, info.agency, old->holder, old->agency);
+		EVP_PKEY_free(*key);
+		*key = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Issue the renewal of old (record obj in root) as req describes. */
+static int renew_issue(const char *dir, json_t *obj, const struct ca_record *old,
+                       struct ca_request *req, EVP_PKEY *key, struct ca_record *rec, char *err,
+                       size_t errlen)
+{
+	const char *hosts[CA_HOSTS_MAX];
+	json_t *h;
+	size_t i;
+
+	req->kind = old->kind;
+	req->agency = old->agency;
+	req->holder = old->holder;
+	req->hosts = hosts;
+	req->nhosts = 0;
+	json_array_foreach(json_object_get(obj, "hosts"), i, h)
+	{
+		if (old->kind == CA_KIND_SERVER && req->nhosts < CA_HOSTS_MAX &&
+		    json_string_value(h) != NULL) {
+			hosts[req->nhosts++] = json_string_value(h);
+		}
+	}
+	return issue_with_key(dir, req, key, old->serial, rec, err, errlen);
+}
+
+/* Issue a new certificate for the holder of the one with serial. */
+int ca_renew(const char *dir, const char *serial, const char *csr_path, int days, const char *out,
+             struct ca_record *rec, char *err, size_t errlen)
+{
+	struct ca_request req = {.days = days, .out = out};
+	struct ca_record old;
+	EVP_PKEY *key = NULL;
+	json_t *root, *obj;
+	int rc = -1;
+
+	if (serial == NULL || serial[0] == '\0') {
+		snprintf(err, errlen, "no serial given");
+		return -1;
+	}
+	if ((root = ca_issued_load(dir, err, errlen)) == NULL ||
+	    (obj = renew_find(root, serial, &old, err, errlen)) == NULL) {
+		goto done;
+	}
+	if (csr_path == NULL && strcmp(old.key_origin, "csr") == 0) {
+		snprintf(err, errlen,
+		         "certificate %s was signed from a request: its key is with the holder. "
+		         "Ask them for a new request (refex keygen) and give it with --csr",
+		         old.serial);
+		goto done;
+	}
+	if (csr_path != NULL && renew_csr(&old, csr_path, &key, err, errlen) < 0) {
+		goto done;
+	}
+	/* issue_with_key checks again, under the lock, that old is still valid. */
+	rc = renew_issue(dir, obj, &old, &req, key, rec, err, errlen);
+done:
+	EVP_PKEY_free(key);
+	json_decref(root);
 	return rc;
 }
 
@@ -1009,58 +1227,164 @@ static int mark_revoked(json_t *rec, const char *reason)
 	           : -1;
 }
 
-/* Revoke the certificate with serial in root and publish; the caller holds the lock. */
-static int revoke_locked(const char *dir, json_t *root, const char *serial, const char *reason,
-                         char *err, size_t errlen)
+/* Say whether the record obj is one f selects by agency (and holder): a valid partner one. */
+static int filter_matches(json_t *obj, const struct ca_revoke_filter *f, time_t now)
 {
-	json_t *rec = ca_issued_find(root, serial);
+	struct ca_record r;
+
+	return ca_record_from_json(obj, &r) == 0 && r.kind == CA_KIND_PARTNER &&
+	       strcmp(r.agency, f->agency) == 0 &&
+	       (f->holder == NULL || strcmp(r.holder, f->holder) == 0) &&
+	       strcmp(ca_record_state(&r, now), "valid") == 0;
+}
+
+/* Collect into sel the records of root that f selects by agency; refuse when none. */
+static int select_by_agency(json_t *root, const struct ca_revoke_filter *f, json_t *sel, char *err,
+                            size_t errlen)
+{
+	time_t now = time(NULL);
+	json_t *obj;
+	size_t i;
+
+	json_array_foreach(ca_issued_certs(root), i, obj)
+	{
+		if (filter_matches(obj, f, now) && json_array_append(sel, obj) < 0) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	if (json_array_size(sel) == 0) {
+		snprintf(err, errlen,
+		         "agency %s has no valid certificate%s%s%s; nothing was revoked", f->agency,
+		         f->holder ? " held by \"" : "", f->holder ? f->holder : "",
+		         f->holder ? "\"" : "");
+		return -1;
+	}
+	return 0;
+}
+
+/* Put the record with f's serial into sel, refusing one unknown or already revoked. */
+static int select_by_serial(json_t *root, const struct ca_revoke_filter *f, json_t *sel, char *err,
+                            size_t errlen)
+{
+	json_t *rec = ca_issued_find(root, f->serial);
 	const char *status = json_string_value(json_object_get(rec, "status"));
 
 	if (rec == NULL) {
 		snprintf(err, errlen, "no certificate with serial %s was issued by this CA",
-		         serial);
+		         f->serial);
 		return -1;
 	}
 	if (status != NULL && strcmp(status, "revoked") == 0) {
 		const char *when = json_string_value(json_object_get(rec, "revoked_at"));
 
-		snprintf(err, errlen, "certificate %s was already revoked on %s", serial,
+		snprintf(err, errlen, "certificate %s was already revoked on %s", f->serial,
 		         when ? when : "?");
 		return -1;
 	}
-	if (mark_revoked(rec, reason) < 0) {
+	return json_array_append(sel, rec) == 0 ? 0 : -1;
+}
+
+/* Copy the records in sel into a malloc'ed array for the caller. */
+static int revoked_out(json_t *sel, struct ca_record **revoked, size_t *n, char *err, size_t errlen)
+{
+	size_t i, count = json_array_size(sel);
+	json_t *obj;
+
+	if (revoked == NULL) {
+		return 0;
+	}
+	if ((*revoked = calloc(count, sizeof(**revoked))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
+	}
+	json_array_foreach(sel, i, obj)
+	{
+		ca_record_from_json(obj, &(*revoked)[i]);
+	}
+	*n = count;
+	return 0;
+}
+
+/* Revoke what f selects in root and publish; the caller holds the lock. */
+static int revoke_locked(const char *dir, json_t *root, const struct ca_revoke_filter *f,
+                         const char *reason, json_t *sel, char *err, size_t errlen)
+{
+	json_t *obj;
+	size_t i;
+	int rc = f->serial != NULL ? select_by_serial(root, f, sel, err, errlen)
+	                           : select_by_agency(root, f, sel, err, errlen);
+
+	if (rc < 0) {
+		return -1;
+	}
+	json_array_foreach(sel, i, obj)
+	{
+		if (mark_revoked(obj, reason) < 0) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
 	}
 	/* The CRL is written first: a failure afterwards leaves it revoked, not valid. */
 	return publish_locked(dir, root, err, errlen);
 }
 
+/* Check f names a serial, or an agency (and maybe a holder). */
+static int filter_check(const struct ca_revoke_filter *f, char *err, size_t errlen)
+{
+	if (f->serial != NULL && f->serial[0] != '\0') {
+		if (f->agency != NULL || f->holder != NULL) {
+			snprintf(err, errlen, "give a serial or an agency, not both");
+			return -1;
+		}
+		return 0;
+	}
+	if (f->agency == NULL || f->agency[0] == '\0') {
+		snprintf(err, errlen, "no serial or agency given");
+		return -1;
+	}
+	if (f->holder != NULL) {
+		return ca_partner_names_check(f->agency, f->holder, err, errlen);
+	}
+	return ca_partner_names_check(f->agency, "-", err, errlen);
+}
+
+/* Revoke what f selects for reason and rebuild the CRL once. */
+int ca_revoke_matching(const char *dir, const struct ca_revoke_filter *f, const char *reason,
+                       struct ca_record **revoked, size_t *n, char *err, size_t errlen)
+{
+	char why[CA_REASON_MAX + 1];
+	json_t *root, *sel = json_array();
+	int lock, rc = -1;
+
+	if (revoked != NULL) {
+		*revoked = NULL;
+		*n = 0;
+	}
+	if (sel == NULL || filter_check(f, err, errlen) < 0 ||
+	    reason_normalize(reason, why, sizeof(why), err, errlen) < 0 ||
+	    check_ca_dir(dir, err, errlen) < 0 || (lock = ca_lock(dir, err, errlen)) < 0) {
+		json_decref(sel);
+		return -1;
+	}
+	if ((root = ca_issued_load(dir, err, errlen)) != NULL &&
+	    revoke_locked(dir, root, f, why, sel, err, errlen) == 0) {
+		rc = revoked_out(sel, revoked, n, err, errlen);
+	}
+	json_decref(sel);
+	json_decref(root);
+	ca_unlock(lock);
+	return rc;
+}
+
 /* Mark the certificate with this serial revoked for reason and rebuild the CRL. */
 int ca_revoke(const char *dir, const char *serial, const char *reason, char *err, size_t errlen)
 {
-	json_t *root;
-	int lock, rc = -1;
+	struct ca_revoke_filter f = {.serial = serial};
 
-	if (reason == NULL) {
-		reason = "unspecified";
-	}
-	if (!ca_revoke_reason_is_valid(reason)) {
-		snprintf(err, errlen, "unknown revocation reason \"%s\" (use one of: %s)", reason,
-		         ca_revoke_reasons());
-		return -1;
-	}
 	if (serial == NULL || serial[0] == '\0') {
 		snprintf(err, errlen, "no serial given");
 		return -1;
 	}
-	if (check_ca_dir(dir, err, errlen) < 0 || (lock = ca_lock(dir, err, errlen)) < 0) {
-		return -1;
-	}
-	if ((root = ca_issued_load(dir, err, errlen)) != NULL) {
-		rc = revoke_locked(dir, root, serial, reason, err, errlen);
-	}
-	json_decref(root);
-	ca_unlock(lock);
-	return rc;
+	return ca_revoke_matching(dir, &f, reason, NULL, NULL, err, errlen);
 }

@@ -39,8 +39,9 @@
 #define CA_SERVER_DAYS   397  /* default for ca_issue of a server */
 #define CA_DAYS_MAX      3650
 #define CA_CRL_DAYS      30
-#define CA_HOSTS_MAX     16 /* names and addresses in one server certificate */
-#define CA_NAME_MAX      64 /* the network name (CN of the CA) */
+#define CA_HOSTS_MAX     16  /* names and addresses in one server certificate */
+#define CA_NAME_MAX      64  /* the network name (CN of the CA) */
+#define CA_REASON_MAX    127 /* a free-text revocation reason, in bytes */
 
 enum ca_kind {
 	CA_KIND_PARTNER, /* clientAuth, O=agency, CN=holder */
@@ -74,9 +75,18 @@ struct ca_record {
 	time_t not_after;
 	char fingerprint[96];
 	enum ca_status status;
-	time_t revoked_at; /* 0 unless revoked */
-	char revoke_reason[32];
-	char renewed_from[64]; /* "" unless a renewal */
+	time_t revoked_at;                     /* 0 unless revoked */
+	char revoke_reason[CA_REASON_MAX + 1]; /* a reason name or the admin's own words */
+	char renewed_from[64];                 /* "" unless a renewal */
+	char key_origin[16]; /* "ca-generated" or "csr" (the key never left its holder) */
+};
+
+/* Which certificates ca_revoke_matching revokes: one serial, or else every valid (not
+ * revoked, not expired) partner certificate of agency, only holder's when holder is set. */
+struct ca_revoke_filter {
+	const char *serial;
+	const char *agency;
+	const char *holder;
 };
 
 /* Create a new CA in dir (created if missing) for the network called name. */
@@ -86,16 +96,52 @@ int ca_init(const char *dir, const char *name, char *err, size_t errlen);
 int ca_issue(const char *dir, const struct ca_request *req, struct ca_record *rec, char *err,
              size_t errlen);
 
+/*
+ * Issue a partner certificate for the signing request at csr_path (PEM): its
+ * self-signature is checked, its O and CN become the subject, its public key
+ * is certified. agency is what the admin expects: a request for any other
+ * agency is refused, naming both. Writes out.crt only (the key stays with the
+ * partner); records key_origin "csr". days 0: CA_PARTNER_DAYS. rec may be NULL.
+ */
+int ca_sign(const char *dir, const char *csr_path, const char *agency, int days, const char *out,
+            struct ca_record *rec, char *err, size_t errlen);
+
+/*
+ * Issue a new certificate for the same agency and holder (or hosts) as the one
+ * with serial, recording renewed_from = serial; the old one stays valid. With
+ * csr_path the new key is the request's, whose O and CN must match; without,
+ * a new key is written to out.key, which is refused when the old key came
+ * from a request. days 0: the kind's default. rec may be NULL.
+ */
+int ca_renew(const char *dir, const char *serial, const char *csr_path, int days, const char *out,
+             struct ca_record *rec, char *err, size_t errlen);
+
+/* Check a partner's agency id and holder as ca_issue does, saying what is wrong in err. */
+int ca_partner_names_check(const char *agency, const char *holder, char *err, size_t errlen);
+
 /* Re-sign dir/crl.pem from the revoked entries of issued.json (new number, 30 days). */
 int ca_write_crl(const char *dir, char *err, size_t errlen);
 
-/* Mark the certificate with this serial revoked for reason and rebuild the CRL. */
+/*
+ * Mark the certificate with this serial revoked for reason and rebuild the
+ * CRL. reason: NULL ("unspecified"), one of ca_revoke_reasons (any case), or
+ * free text (1-CA_REASON_MAX bytes, no control characters) which is recorded
+ * as it is, the CRL saying "unspecified".
+ */
 int ca_revoke(const char *dir, const char *serial, const char *reason, char *err, size_t errlen);
 
-/* Say whether reason is one ca_revoke accepts (see ca_revoke_reasons). */
+/*
+ * Revoke what f selects for reason (as ca_revoke) and rebuild the CRL once.
+ * Refuses when nothing matches. revoked (may be NULL): a malloc'ed array of
+ * the records as revoked (free() it), n their count.
+ */
+int ca_revoke_matching(const char *dir, const struct ca_revoke_filter *f, const char *reason,
+                       struct ca_record **revoked, size_t *n, char *err, size_t errlen);
+
+/* Say whether reason is one of the RFC 5280 reason names (see ca_revoke_reasons). */
 int ca_revoke_reason_is_valid(const char *reason);
 
-/* The accepted revocation reasons, comma-separated, for help texts. */
+/* The RFC 5280 revocation reasons, comma-separated, for help texts. */
 const char *ca_revoke_reasons(void);
 
 /* Read every record of issued.json into a malloc'ed array (free() it). */
@@ -103,6 +149,16 @@ int ca_list(const char *dir, struct ca_record **recs, size_t *n, char *err, size
 
 /* Read issued.json's records as a malloc'ed JSON array text (free() it). */
 int ca_list_json(const char *dir, char **text, char *err, size_t errlen);
+
+/* Like ca_list_json, only the records ca_record_expiring picks (days < 0: all of them). */
+int ca_list_json_expiring(const char *dir, int days, time_t now, char **text, char *err,
+                          size_t errlen);
+
+/* Whole days r has left at now, rounded down: negative once it has expired. */
+long ca_record_days_left(const struct ca_record *r, time_t now);
+
+/* Say whether r is valid at now and expires within days days of it. */
+int ca_record_expiring(const struct ca_record *r, time_t now, int days);
 
 /* Say what r is at time now: "valid", "expired" or "revoked". */
 const char *ca_record_state(const struct ca_record *r, time_t now);

@@ -321,6 +321,11 @@ int ca_record_from_json(json_t *obj, struct ca_record *r)
 	copy_member(obj, "fingerprint", r->fingerprint, sizeof(r->fingerprint));
 	copy_member(obj, "revoke_reason", r->revoke_reason, sizeof(r->revoke_reason));
 	copy_member(obj, "renewed_from", r->renewed_from, sizeof(r->renewed_from));
+	copy_member(obj, "key_origin", r->key_origin, sizeof(r->key_origin));
+	if (r->key_origin[0] == '\0') {
+		/* Records from before signing requests: every key was made by the CA. */
+		snprintf(r->key_origin, sizeof(r->key_origin), "ca-generated");
+	}
 	join_hosts(obj, r->hosts, sizeof(r->hosts));
 	r->not_before = ca_time_parse(json_string_value(json_object_get(obj, "not_before")));
 	r->not_after = ca_time_parse(json_string_value(json_object_get(obj, "not_after")));
@@ -381,6 +386,49 @@ int ca_list_json(const char *dir, char **text, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+/* Read issued.json's records that ca_record_expiring picks as a malloc'ed JSON array text. */
+int ca_list_json_expiring(const char *dir, int days, time_t now, char **text, char *err,
+                          size_t errlen)
+{
+	json_t *root = ca_issued_load(dir, err, errlen), *sel = json_array(), *obj;
+	struct ca_record r;
+	size_t i;
+
+	*text = NULL;
+	if (root != NULL && sel != NULL) {
+		json_array_foreach(ca_issued_certs(root), i, obj)
+		{
+			if (days < 0 || (ca_record_from_json(obj, &r) == 0 &&
+			                 ca_record_expiring(&r, now, days))) {
+				json_array_append(sel, obj);
+			}
+		}
+		*text = json_dumps(sel, JSON_INDENT(2));
+		if (*text == NULL) {
+			snprintf(err, errlen, "cannot encode the issued certificates record");
+		}
+	}
+	json_decref(sel);
+	json_decref(root);
+	return *text != NULL ? 0 : -1;
+}
+
+/* Whole days r has left at now, rounded down. */
+long ca_record_days_left(const struct ca_record *r, time_t now)
+{
+	const long day = 24L * 60 * 60;
+	long left = (long)(r->not_after - now);
+
+	return left >= 0 ? left / day : -((-left + day - 1) / day);
+}
+
+/* Say whether r is valid at now and expires within days days. */
+int ca_record_expiring(const struct ca_record *r, time_t now, int days)
+{
+	return strcmp(ca_record_state(r, now), "valid") == 0 &&
+	       (long)(r->not_after - now) <= (long)days * 24 * 60 * 60;
 }
 
 /* Say what r is at time now. */

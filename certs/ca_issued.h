@@ -1,5 +1,5 @@
 /*
- * Inside the CA directory (private to certs/ca*.c): the lock, files written
+ * Inside the CA directory (private to certs/ca*.c and certs/csr.c): the lock, files written
  * safely, and issued.json. The layout is described in ca.h.
  */
 #ifndef REFEX_CA_ISSUED_H

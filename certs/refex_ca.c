@@ -4,7 +4,6 @@
  * command with getopt_long. Exit status: 0 done, 1 the operation failed,
  * 2 the command line was wrong.
  */
-#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,12 +23,14 @@ struct opts {
 	const char *holder;
 	const char *serial;
 	const char *reason;
+	const char *csr;
 	const char *hosts[CA_HOSTS_MAX];
 	size_t nhosts;
 	char *host_buf[CA_HOSTS_MAX]; /* the --host arguments, split in place */
 	size_t nbufs;
 	int days;
 	int json;
+	int expiring; /* --expiring DAYS, or -1 */
 };
 
 struct cmd_entry {
@@ -101,6 +102,20 @@ static int parse_days(const struct cmd_entry *cmd, struct opts *o, const char *a
 	return 0;
 }
 
+/* Parse an --expiring value, 0..CA_DAYS_MAX days. */
+static int parse_expiring(const struct cmd_entry *cmd, struct opts *o, const char *arg)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+
+	if (end == arg || *end != '\0' || v < 0 || v > CA_DAYS_MAX) {
+		return usage_error(
+		    cmd, "--expiring must be a number of days from 0 to 3650, not \"%s\"", arg);
+	}
+	o->expiring = (int)v;
+	return 0;
+}
+
 /* Print cmd's usage and help on stdout. */
 static void cmd_help(const struct cmd_entry *cmd)
 {
@@ -135,6 +150,11 @@ static int take_option(const struct cmd_entry *cmd, struct opts *o, int c, const
 	case 'j':
 		o->json = 1;
 		return 0;
+	case 'c':
+		o->csr = arg;
+		return 0;
+	case 'e':
+		return parse_expiring(cmd, o, arg);
 	case 'H':
 		return add_hosts(cmd, o, arg);
 	case 'N':
@@ -259,28 +279,125 @@ static int cmd_issue(const struct cmd_entry *cmd, struct opts *o)
 	return issue_and_report(&req, o);
 }
 
-/* refex-ca revoke: revoke a certificate and publish the CRL. */
-static int cmd_revoke(const struct cmd_entry *cmd, struct opts *o)
+/* Print the serial, agency and holder (or hosts) of each record, one a line. */
+static void print_revoked(const struct ca_record *recs, size_t n)
 {
-	char err[512];
-	const char *p;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct ca_record *r = &recs[i];
+
+		printf("  %s  %s  %s\n", r->serial, r->agency[0] ? r->agency : "-",
+		       r->kind == CA_KIND_SERVER ? r->hosts : r->holder);
+	}
+}
+
+/* Check revoke's options: a serial, or an agency (maybe a holder); the reason. */
+static int revoke_check(const struct cmd_entry *cmd, struct opts *o)
+{
 	int rc;
 
-	if ((rc = need(cmd, o->dir, "--dir")) || (rc = need(cmd, o->serial, "--serial"))) {
+	if ((rc = need(cmd, o->dir, "--dir"))) {
 		return rc;
 	}
-	if (o->reason != NULL && !ca_revoke_reason_is_valid(o->reason)) {
-		fprintf(stderr, "refex-ca: reasons are: %s\n", ca_revoke_reasons());
-		return usage_error(cmd, "unknown --reason \"%s\"", o->reason);
+	if (o->serial != NULL && (o->agency != NULL || o->holder != NULL)) {
+		return usage_error(cmd, "give --serial, or --agency (and --holder), not both%s",
+		                   "");
 	}
-	if (ca_revoke(o->dir, o->serial, o->reason, err, sizeof(err)) < 0) {
+	if (o->serial == NULL && o->agency == NULL) {
+		return usage_error(cmd, "--serial or --agency is required%s", "");
+	}
+	if (o->holder != NULL && o->agency == NULL) {
+		return usage_error(cmd, "--holder needs --agency%s", "");
+	}
+	/* Every revocation says why: issued.json keeps the words for the audit. */
+	return need(cmd, o->reason, "--reason");
+}
+
+/* refex-ca revoke: revoke certificates and publish the CRL. */
+static int cmd_revoke(const struct cmd_entry *cmd, struct opts *o)
+{
+	struct ca_revoke_filter f = {.serial = o->serial, .agency = o->agency, .holder = o->holder};
+	struct ca_record *recs;
+	char err[512];
+	size_t n;
+	int rc;
+
+	if ((rc = revoke_check(cmd, o))) {
+		return rc;
+	}
+	if (ca_revoke_matching(o->dir, &f, o->reason, &recs, &n, err, sizeof(err)) < 0) {
 		return failed(err);
 	}
-	printf("Revoked ");
-	for (p = o->serial; *p; p++) {
-		putchar(toupper((unsigned char)*p));
+	printf("Revoked %zu certificate%s (reason: %s):\n", n, n == 1 ? "" : "s",
+	       recs[0].revoke_reason);
+	print_revoked(recs, n);
+	if (!ca_revoke_reason_is_valid(recs[0].revoke_reason)) {
+		printf("(Not an RFC 5280 reason name: the CRL says unspecified; issued.json keeps "
+		       "your words.)\n");
 	}
-	printf(". Copy %s/crl.pem to the hub and reload it (SIGHUP).\n", o->dir);
+	printf("Copy %s/crl.pem to the hub and reload it (SIGHUP).\n", o->dir);
+	free(recs);
+	return 0;
+}
+
+/* Print what sign or renew issued. */
+static void report_issued(const struct ca_record *rec, const char *out, int new_key)
+{
+	char until[16];
+
+	date_of(rec->not_after, until, sizeof(until));
+	if (rec->kind == CA_KIND_PARTNER) {
+		printf("Issued partner certificate %s to \"%s\" of agency %s, valid until %s.\n",
+		       rec->serial, rec->holder, rec->agency, until);
+	} else {
+		printf("Issued server certificate %s for %s, valid until %s.\n", rec->serial,
+		       rec->hosts, until);
+	}
+	printf("  %s.crt  the certificate: %s\n", out,
+	       rec->kind == CA_KIND_PARTNER ? "send it back to its holder" : "for the hub");
+	if (new_key) {
+		printf("  %s.key  its private key: SECRET, give it only to the holder\n", out);
+	}
+}
+
+/* refex-ca sign: issue a partner certificate for a signing request. */
+static int cmd_sign(const struct cmd_entry *cmd, struct opts *o)
+{
+	struct ca_record rec;
+	char err[512];
+	int rc;
+
+	if ((rc = need(cmd, o->dir, "--dir")) || (rc = need(cmd, o->csr, "--csr")) ||
+	    (rc = need(cmd, o->agency, "--agency")) || (rc = need(cmd, o->out, "--out"))) {
+		return rc;
+	}
+	if (ca_sign(o->dir, o->csr, o->agency, o->days, o->out, &rec, err, sizeof(err)) < 0) {
+		return failed(err);
+	}
+	report_issued(&rec, o->out, 0);
+	printf("The key stayed with the holder. Send them %s.crt and %s/ca.crt.\n", o->out, o->dir);
+	return 0;
+}
+
+/* refex-ca renew: a new certificate for the holder of an existing one. */
+static int cmd_renew(const struct cmd_entry *cmd, struct opts *o)
+{
+	struct ca_record rec;
+	char err[512];
+	int rc;
+
+	if ((rc = need(cmd, o->dir, "--dir")) || (rc = need(cmd, o->serial, "--serial")) ||
+	    (rc = need(cmd, o->out, "--out"))) {
+		return rc;
+	}
+	if (ca_renew(o->dir, o->serial, o->csr, o->days, o->out, &rec, err, sizeof(err)) < 0) {
+		return failed(err);
+	}
+	report_issued(&rec, o->out, o->csr == NULL);
+	printf("It renews %s, which stays valid until it expires (revoke it once the new one is "
+	       "in use, if you want it gone sooner).\n",
+	       rec.renewed_from);
 	return 0;
 }
 
@@ -324,7 +441,7 @@ static void print_table(const struct ca_record *recs, size_t n)
 {
 	int wa = text_width("AGENCY"), wh = text_width("HOLDER/HOSTS");
 	time_t now = time(NULL);
-	char until[16];
+	char until[16], left[24];
 	size_t i;
 
 	for (i = 0; i < n; i++) {
@@ -336,7 +453,7 @@ static void print_table(const struct ca_record *recs, size_t n)
 	printf("%-32s  %-7s  ", "SERIAL", "KIND");
 	print_cell("AGENCY", wa);
 	print_cell("HOLDER/HOSTS", wh);
-	printf("%-10s  %s\n", "EXPIRES", "STATUS");
+	printf("%-10s  %9s  %s\n", "EXPIRES", "DAYS LEFT", "STATUS");
 	for (i = 0; i < n; i++) {
 		const struct ca_record *r = &recs[i];
 
@@ -344,34 +461,64 @@ static void print_table(const struct ca_record *recs, size_t n)
 		printf("%-32s  %-7s  ", r->serial, ca_kind_name(r->kind));
 		print_cell(r->agency[0] ? r->agency : "-", wa);
 		print_cell(r->kind == CA_KIND_SERVER ? r->hosts : r->holder, wh);
-		printf("%-10s  %s\n", until, ca_record_state(r, now));
+		if (r->status == CA_STATUS_REVOKED) {
+			snprintf(left, sizeof(left), "-");
+		} else {
+			snprintf(left, sizeof(left), "%ld", ca_record_days_left(r, now));
+		}
+		printf("%-10s  %9s  %s\n", until, left, ca_record_state(r, now));
 	}
+}
+
+/* Keep only the records due within days (days < 0: all); returns how many are left. */
+static size_t keep_expiring(struct ca_record *recs, size_t n, int days, time_t now)
+{
+	size_t i, kept = 0;
+
+	for (i = 0; i < n; i++) {
+		if (days < 0 || ca_record_expiring(&recs[i], now, days)) {
+			recs[kept++] = recs[i];
+		}
+	}
+	return kept;
+}
+
+/* refex-ca list --json: the records of issued.json, maybe only those due. */
+static int list_json(struct opts *o, time_t now)
+{
+	char err[512], *text;
+
+	if (ca_list_json_expiring(o->dir, o->expiring, now, &text, err, sizeof(err)) < 0) {
+		return failed(err);
+	}
+	printf("%s\n", text);
+	free(text);
+	return 0;
 }
 
 /* refex-ca list: show what was issued. */
 static int cmd_list(const struct cmd_entry *cmd, struct opts *o)
 {
-	char err[512], *text;
+	char err[512];
 	struct ca_record *recs;
-	size_t n;
+	time_t now = time(NULL);
+	size_t n, total;
 	int rc;
 
 	if ((rc = need(cmd, o->dir, "--dir"))) {
 		return rc;
 	}
 	if (o->json) {
-		if (ca_list_json(o->dir, &text, err, sizeof(err)) < 0) {
-			return failed(err);
-		}
-		printf("%s\n", text);
-		free(text);
-		return 0;
+		return list_json(o, now);
 	}
-	if (ca_list(o->dir, &recs, &n, err, sizeof(err)) < 0) {
+	if (ca_list(o->dir, &recs, &total, err, sizeof(err)) < 0) {
 		return failed(err);
 	}
-	if (n == 0) {
+	n = keep_expiring(recs, total, o->expiring, now);
+	if (total == 0) {
 		printf("No certificates issued yet.\n");
+	} else if (n == 0) {
+		printf("No valid certificate expires within %d days.\n", o->expiring);
 	} else {
 		print_table(recs, n);
 	}
@@ -407,14 +554,33 @@ static const struct option issue_options[] = {OPT_DIR,
                                               {"days", required_argument, NULL, 'N'},
                                               OPT_HELP,
                                               OPT_END};
+static const struct option sign_options[] = {OPT_DIR,
+                                             {"csr", required_argument, NULL, 'c'},
+                                             {"agency", required_argument, NULL, 'a'},
+                                             {"out", required_argument, NULL, 'o'},
+                                             {"days", required_argument, NULL, 'N'},
+                                             OPT_HELP,
+                                             OPT_END};
 static const struct option revoke_options[] = {OPT_DIR,
                                                {"serial", required_argument, NULL, 's'},
+                                               {"agency", required_argument, NULL, 'a'},
+                                               {"holder", required_argument, NULL, 'w'},
                                                {"reason", required_argument, NULL, 'r'},
                                                OPT_HELP,
                                                OPT_END};
+static const struct option renew_options[] = {OPT_DIR,
+                                              {"serial", required_argument, NULL, 's'},
+                                              {"out", required_argument, NULL, 'o'},
+                                              {"csr", required_argument, NULL, 'c'},
+                                              {"days", required_argument, NULL, 'N'},
+                                              OPT_HELP,
+                                              OPT_END};
 static const struct option crl_options[] = {OPT_DIR, OPT_HELP, OPT_END};
-static const struct option list_options[] = {
-    OPT_DIR, {"json", no_argument, NULL, 'j'}, OPT_HELP, OPT_END};
+static const struct option list_options[] = {OPT_DIR,
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"expiring", required_argument, NULL, 'e'},
+                                             OPT_HELP,
+                                             OPT_END};
 
 static const struct cmd_entry cmd_table[] = {
     {"init", "init --dir DIR --name \"NETWORK NAME\"",
@@ -433,18 +599,37 @@ static const struct cmd_entry cmd_table[] = {
      "up to 127 bytes) in its CN. Writes PREFIX.crt and PREFIX.key (mode 0600); never\n"
      "overwrites. Valid 365 days unless --days says otherwise.\n",
      issue_options, cmd_issue},
-    {"revoke", "revoke --dir DIR --serial HEX [--reason REASON]",
-     "Revoke a certificate (see list for serials) and re-sign DIR/crl.pem. Reasons:\n"
-     "unspecified (default), keyCompromise, affiliationChanged (a leaver), superseded,\n"
-     "cessationOfOperation. Copy crl.pem to the hub and send it SIGHUP.\n",
+    {"sign", "sign --dir DIR --csr FILE --agency ID --out PREFIX [--days N]",
+     "Issue a partner certificate for a signing request made with 'refex keygen': the key\n"
+     "stays with the partner. The request's signature is checked; its O (agency) must be\n"
+     "--agency, which you confirm out of band, and its CN is the holder. Writes\n"
+     "PREFIX.crt only; never overwrites. Valid 365 days unless --days says otherwise.\n",
+     sign_options, cmd_sign},
+    {"revoke", "revoke --dir DIR (--serial HEX | --agency ID [--holder NAME]) --reason REASON",
+     "Revoke one certificate by serial (see list), or every valid partner certificate of\n"
+     "an agency, or only those of one holder, and re-sign DIR/crl.pem. Prints each\n"
+     "certificate revoked; refuses when nothing matches. Reasons: unspecified,\n"
+     "keyCompromise, affiliationChanged (a leaver), superseded, cessationOfOperation; or\n"
+     "your own words, kept in issued.json (the CRL then says unspecified). --reason is\n"
+     "required with --agency; with --serial it defaults to unspecified.\n"
+     "Copy crl.pem to the hub and send it SIGHUP.\n",
      revoke_options, cmd_revoke},
+    {"renew", "renew --dir DIR --serial HEX --out PREFIX [--csr FILE] [--days N]",
+     "Issue a new certificate for the same agency and holder (or hosts) as the one with\n"
+     "serial, which stays valid until it expires. With --csr the new key is the request's\n"
+     "(its O and CN must match) and only PREFIX.crt is written; --csr is required when\n"
+     "the old certificate was signed from a request. Otherwise a new key is made at\n"
+     "PREFIX.key. Valid for the kind's default days unless --days says otherwise.\n",
+     renew_options, cmd_renew},
     {"crl", "crl --dir DIR",
      "Re-sign DIR/crl.pem (valid 30 days). Run it at least monthly, e.g. from cron,\n"
      "and copy the file to the hub: an expired CRL makes the hub refuse everyone.\n",
      crl_options, cmd_crl},
-    {"list", "list --dir DIR [--json]",
-     "List the certificates issued: serial, kind, agency, holder (or hosts), expiry date\n"
-     "and status (valid, expired, revoked). --json prints the records of issued.json.\n",
+    {"list", "list --dir DIR [--expiring DAYS] [--json]",
+     "List the certificates issued: serial, kind, agency, holder (or hosts), expiry date,\n"
+     "days left (negative once expired) and status (valid, expired, revoked).\n"
+     "--expiring DAYS shows only valid certificates that expire within DAYS days.\n"
+     "--json prints the records of issued.json.\n",
      list_options, cmd_list},
 };
 
@@ -500,6 +685,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	memset(&o, 0, sizeof(o));
+	o.expiring = -1;
 	rc = parse_options(cmd, argc - 1, argv + 1, &o);
 	if (rc == 1) {
 		rc = 0; /* help was shown */

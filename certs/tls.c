@@ -8,7 +8,20 @@
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+
+#include "identity.h"
+
+/* What the server's verify callback keeps about a refused client certificate. */
+struct peer_failure {
+	long error; /* X509_V_ERR_* */
+	char serial[64];
+	char fingerprint[96];
+};
+
+static CRYPTO_ONCE peer_failure_once = CRYPTO_ONCE_STATIC_INIT;
+static int peer_failure_idx = -1;
 
 /* Write "what PATH: reason" into err, the reason from errno or OpenSSL. */
 static void load_error(char *err, size_t errlen, const char *what, const char *path)
@@ -189,6 +202,126 @@ static SSL_CTX *ctx_done(SSL_CTX *ctx, int ok)
 	return ctx;
 }
 
+/* Free a struct peer_failure with the SSL that holds it. */
+static void peer_failure_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                              void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	OPENSSL_free(ptr);
+}
+
+static void peer_failure_index_init(void)
+{
+	peer_failure_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, peer_failure_free);
+}
+
+/* Return the SSL ex_data index of struct peer_failure, allocated on first use; or -1. */
+static int peer_failure_index(void)
+{
+	if (!CRYPTO_THREAD_run_once(&peer_failure_once, peer_failure_index_init)) {
+		return -1;
+	}
+	return peer_failure_idx;
+}
+
+/* Keep the first failing certificate's error, serial and fingerprint on its SSL, so that
+ * the refusal can name the certificate; the verdict itself is OpenSSL's, unchanged. */
+static int server_verify_cb(int ok, X509_STORE_CTX *vctx)
+{
+	int idx = peer_failure_index();
+	SSL *ssl;
+	X509 *cert;
+	struct peer_failure *pf;
+	struct identity id;
+
+	if (ok || idx < 0) {
+		return ok;
+	}
+	ssl = X509_STORE_CTX_get_ex_data(vctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+	if (ssl == NULL || SSL_get_ex_data(ssl, idx) != NULL) {
+		return ok;
+	}
+	if ((cert = X509_STORE_CTX_get_current_cert(vctx)) == NULL) {
+		cert = X509_STORE_CTX_get0_cert(vctx);
+	}
+	if ((pf = OPENSSL_zalloc(sizeof(*pf))) == NULL) {
+		return ok;
+	}
+	pf->error = X509_STORE_CTX_get_error(vctx);
+	if (cert != NULL) {
+		/* It clears the error queue: harmless here, the handshake's own error is
+		 * queued only after verification returns. */
+		identity_cert_ids(cert, &id);
+		snprintf(pf->serial, sizeof(pf->serial), "%s", id.serial);
+		snprintf(pf->fingerprint, sizeof(pf->fingerprint), "%s", id.fingerprint);
+	}
+	if (!SSL_set_ex_data(ssl, idx, pf)) {
+		OPENSSL_free(pf);
+	}
+	return ok;
+}
+
+/* Return what the verify callback kept about the client certificate ssl refused. */
+int tls_peer_failure(SSL *ssl, long *verify_error, char *serial, size_t serial_len,
+                     char *fingerprint, size_t fp_len)
+{
+	int idx = peer_failure_index();
+	const struct peer_failure *pf = NULL;
+
+	if (ssl != NULL && idx >= 0) {
+		pf = SSL_get_ex_data(ssl, idx);
+	}
+	if (verify_error != NULL) {
+		*verify_error = pf ? pf->error : X509_V_OK;
+	}
+	if (serial != NULL && serial_len > 0) {
+		snprintf(serial, serial_len, "%s", pf ? pf->serial : "");
+	}
+	if (fingerprint != NULL && fp_len > 0) {
+		snprintf(fingerprint, fp_len, "%s", pf ? pf->fingerprint : "");
+	}
+	return pf ? 0 : -1;
+}
+
+/* Plain words for an OpenSSL error that ended a server handshake, or NULL. */
+const char *tls_server_error_text(unsigned long e)
+{
+	if (e == 0 || ERR_GET_LIB(e) != ERR_LIB_SSL) {
+		return NULL;
+	}
+	switch (ERR_GET_REASON(e)) {
+	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+	case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+		return "the client sent no certificate";
+	case SSL_R_CERTIFICATE_VERIFY_FAILED:
+		return "the client's certificate did not verify";
+	case SSL_R_UNSUPPORTED_PROTOCOL:
+	case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+		return "the client does not speak TLS 1.3";
+	case SSL_R_WRONG_VERSION_NUMBER:
+	case SSL_R_HTTP_REQUEST:
+	case SSL_R_PACKET_LENGTH_TOO_LONG:
+		return "the client did not speak TLS";
+	case SSL_R_NO_SHARED_CIPHER:
+		return "no TLS cipher in common with the client";
+	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+		return "the client does not trust our certificate (unknown CA)";
+	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+		return "the client refused our certificate";
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+		return "the client says our certificate has expired";
+	case SSL_R_UNEXPECTED_EOF_WHILE_READING:
+		return "the client closed the connection during the handshake";
+	default:
+		return NULL;
+	}
+}
+
 /* Require, check and name client certificates on a server context. */
 static int server_verify_clients(SSL_CTX *ctx, const struct tls_paths *p, char *err, size_t errlen)
 {
@@ -202,7 +335,12 @@ static int server_verify_clients(SSL_CTX *ctx, const struct tls_paths *p, char *
 		return -1;
 	}
 	SSL_CTX_set_client_CA_list(ctx, names);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	if (peer_failure_index() < 0) {
+		snprintf(err, errlen, "cannot set up TLS: out of memory");
+		return -1;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+	                   server_verify_cb);
 	if (SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1) {
 		load_error(err, errlen, "cannot set certificate purpose for", p->ca);
 		return -1;
@@ -401,4 +539,226 @@ void tls_describe_failure(SSL *ssl, int ret, char *buf, size_t len)
 		snprintf(buf, len, "TLS error (code %d)", ssl_err);
 	}
 	ERR_clear_error();
+}
+
+/* Write path's errno reason into err, with a hint when it is a permission problem. */
+static void open_error(char *err, size_t errlen, const char *what, const char *path)
+{
+	int e = errno;
+
+	if (e == ENOENT) {
+		snprintf(err, errlen, "%s file %s does not exist", what, path);
+	} else if (e == EACCES) {
+		snprintf(err, errlen,
+		         "%s file %s cannot be read: permission denied (check the file's owner "
+		         "and mode, and those of its directories)",
+		         what, path);
+	} else {
+		snprintf(err, errlen, "cannot read %s file %s: %s", what, path, strerror(e));
+	}
+}
+
+/* Read the first certificate in the PEM file at path. */
+X509 *tls_read_cert(const char *path, char *err, size_t errlen)
+{
+	FILE *fp;
+	X509 *x;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		open_error(err, errlen, "certificate", path);
+		return NULL;
+	}
+	x = PEM_read_X509(fp, NULL, NULL, NULL);
+	fclose(fp);
+	if (x == NULL) {
+		snprintf(err, errlen,
+		         "%s holds no PEM certificate (expected a \"-----BEGIN CERTIFICATE-----\" "
+		         "block)",
+		         path);
+	}
+	ERR_clear_error();
+	return x;
+}
+
+/* A passphrase callback that never asks: it only notes that one was wanted. */
+static int no_passphrase(char *buf, int size, int rwflag, void *asked)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	*(int *)asked = 1;
+	return -1;
+}
+
+/* Read the PEM private key at path without asking for a passphrase. */
+EVP_PKEY *tls_read_key(const char *path, char *err, size_t errlen)
+{
+	FILE *fp;
+	EVP_PKEY *key;
+	int asked = 0;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		open_error(err, errlen, "key", path);
+		return NULL;
+	}
+	key = PEM_read_PrivateKey(fp, NULL, no_passphrase, &asked);
+	fclose(fp);
+	if (key == NULL && asked) {
+		snprintf(err, errlen,
+		         "key %s is protected by a passphrase; refex needs the key as "
+		         "refex-ca wrote it, without one",
+		         path);
+	} else if (key == NULL) {
+		snprintf(err, errlen,
+		         "%s holds no PEM private key (expected a \"-----BEGIN PRIVATE KEY-----\" "
+		         "block)",
+		         path);
+	}
+	ERR_clear_error();
+	return key;
+}
+
+/* Check who may read the key file at path. */
+enum tls_check tls_check_key_mode(const char *path, char *msg, size_t len)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		snprintf(msg, len, "cannot look at key file %s: %s", path, strerror(errno));
+		return TLS_CHECK_FAIL;
+	}
+	if ((st.st_mode & 077) != 0) {
+		snprintf(msg, len, "%s may be read by other users (mode %04o): run chmod 600 %s",
+		         path, (unsigned)(st.st_mode & 07777), path);
+		return TLS_CHECK_WARN;
+	}
+	snprintf(msg, len, "%s is readable by its owner only (mode %04o)", path,
+	         (unsigned)(st.st_mode & 07777));
+	return TLS_CHECK_OK;
+}
+
+/* Check that key is the private key of cert. */
+enum tls_check tls_check_key_matches(X509 *cert, EVP_PKEY *key, char *msg, size_t len)
+{
+	int ok = X509_check_private_key(cert, key) == 1;
+
+	ERR_clear_error();
+	if (!ok) {
+		snprintf(msg, len,
+		         "the key does not belong to the certificate (use the .key written "
+		         "with this .crt)");
+		return TLS_CHECK_FAIL;
+	}
+	snprintf(msg, len, "the key belongs to the certificate");
+	return TLS_CHECK_OK;
+}
+
+/* Format t as "YYYY-MM-DD HH:MM UTC" into buf. */
+static const char *time_text(const ASN1_TIME *t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (t == NULL || !ASN1_TIME_to_tm(t, &tm) ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm) == 0) {
+		snprintf(buf, len, "?");
+	}
+	return buf;
+}
+
+/* Check cert's validity period now. */
+enum tls_check tls_check_cert_dates(X509 *cert, int warn_days, char *msg, size_t len)
+{
+	const ASN1_TIME *from = X509_get0_notBefore(cert), *until = X509_get0_notAfter(cert);
+	char a[40], b[40];
+	int days = 0, secs = 0;
+
+	time_text(from, a, sizeof(a));
+	time_text(until, b, sizeof(b));
+	if (from == NULL || until == NULL || !ASN1_TIME_diff(&days, &secs, NULL, until)) {
+		snprintf(msg, len, "the certificate's dates cannot be read");
+		ERR_clear_error();
+		return TLS_CHECK_FAIL;
+	}
+	if (X509_cmp_current_time(from) >= 0) {
+		snprintf(msg, len,
+		         "the certificate is not valid yet: valid from %s until %s "
+		         "(check this computer's clock)",
+		         a, b);
+		return TLS_CHECK_FAIL;
+	}
+	if (days < 0 || secs < 0 || (days == 0 && secs == 0)) {
+		snprintf(msg, len,
+		         "the certificate expired on %s (valid from %s): ask the partnership's "
+		         "CA admin for a new one",
+		         b, a);
+		return TLS_CHECK_FAIL;
+	}
+	if (days < warn_days) {
+		snprintf(msg, len,
+		         "the certificate expires on %s, in %d day%s: ask the partnership's CA "
+		         "admin for a new one soon",
+		         b, days, days == 1 ? "" : "s");
+		return TLS_CHECK_WARN;
+	}
+	snprintf(msg, len, "valid from %s until %s (%d days left)", a, b, days);
+	return TLS_CHECK_OK;
+}
+
+/* Name what kind of certificate cert is. */
+const char *tls_cert_kind(X509 *cert)
+{
+	uint32_t flags = X509_get_extension_flags(cert);
+	uint32_t xku = X509_get_extended_key_usage(cert);
+
+	if (X509_check_ca(cert) != 0 || (flags & EXFLAG_CA) != 0) {
+		return "CA certificate";
+	}
+	if ((flags & EXFLAG_XKUSAGE) != 0 && (xku & XKU_SSL_CLIENT) != 0) {
+		return "partner certificate";
+	}
+	if ((flags & EXFLAG_XKUSAGE) != 0 && (xku & XKU_SSL_SERVER) != 0) {
+		return "server certificate";
+	}
+	return "certificate";
+}
+
+/* Verify cert against the CA file ca for purpose, leaving out dates and revocation. */
+enum tls_check tls_check_cert_chain(X509 *cert, const char *ca, int purpose, long *verify_error,
+                                    char *msg, size_t len)
+{
+	X509_STORE *store = X509_STORE_new();
+	X509_STORE_CTX *vctx = X509_STORE_CTX_new();
+	long vr = X509_V_ERR_UNSPECIFIED;
+	enum tls_check rc = TLS_CHECK_FAIL;
+
+	if (store == NULL || vctx == NULL) {
+		snprintf(msg, len, "out of memory");
+		goto done;
+	}
+	if (X509_STORE_load_file(store, ca) != 1) {
+		snprintf(msg, len, "cannot load the CA certificate %s", ca);
+		goto done;
+	}
+	if (!X509_STORE_CTX_init(vctx, store, cert, NULL) ||
+	    (purpose != 0 && !X509_STORE_CTX_set_purpose(vctx, purpose))) {
+		snprintf(msg, len, "cannot set up the certificate check");
+		goto done;
+	}
+	X509_STORE_CTX_set_flags(vctx, X509_V_FLAG_NO_CHECK_TIME);
+	if (X509_verify_cert(vctx) == 1) {
+		vr = X509_V_OK;
+		snprintf(msg, len, "issued by the network's CA (%s)", ca);
+		rc = TLS_CHECK_OK;
+		goto done;
+	}
+	vr = X509_STORE_CTX_get_error(vctx);
+	snprintf(msg, len, "%s", tls_verify_error_text(vr));
+done:
+	if (verify_error != NULL) {
+		*verify_error = vr;
+	}
+	X509_STORE_CTX_free(vctx);
+	X509_STORE_free(store);
+	ERR_clear_error();
+	return rc;
 }

@@ -45,4 +45,58 @@ const char *tls_verify_error_text(long verify_result);
  */
 void tls_describe_failure(SSL *ssl, int ret, char *buf, size_t len);
 
+/*
+ * After a refused handshake on a server ssl, return what the verify callback
+ * kept about the certificate that failed: the X509_V_ERR_* code (plain words:
+ * tls_verify_error_text), its serial (upper-case hex) and its SHA-256
+ * fingerprint ("AB:CD:..."). Any output may be NULL. Returns 0 when a
+ * certificate failed verification, -1 when none did (no certificate sent,
+ * or the handshake failed for another reason).
+ */
+int tls_peer_failure(SSL *ssl, long *verify_error, char *serial, size_t serial_len,
+                     char *fingerprint, size_t fp_len);
+
+/* Plain words for an OpenSSL error (ERR_get_error value) that ended a server handshake,
+ * e.g. "the client sent no certificate"; NULL when there are none better than OpenSSL's. */
+const char *tls_server_error_text(unsigned long e);
+
+/* Severity of one certificate check, for tools that explain a setup. */
+enum tls_check {
+	TLS_CHECK_OK = 0,
+	TLS_CHECK_WARN = 1,
+	TLS_CHECK_FAIL = -1,
+};
+
+/* Read the first certificate in the PEM file at path, or NULL with a plain-words reason. */
+X509 *tls_read_cert(const char *path, char *err, size_t errlen);
+
+/* Read the PEM private key at path, never asking for a passphrase (refex keys have
+ * none), or NULL with a plain-words reason. */
+EVP_PKEY *tls_read_key(const char *path, char *err, size_t errlen);
+
+/* Check who may read the key file at path: WARN (with the chmod to run in msg) when
+ * its group or others may, FAIL when it cannot be looked at. */
+enum tls_check tls_check_key_mode(const char *path, char *msg, size_t len);
+
+/* Check that key is the private key of cert: OK, or FAIL with the reason in msg. */
+enum tls_check tls_check_key_matches(X509 *cert, EVP_PKEY *key, char *msg, size_t len);
+
+/* Check cert's validity period now: FAIL when expired or not yet valid, WARN when it
+ * ends within warn_days; msg gives the dates (and days left). */
+enum tls_check tls_check_cert_dates(X509 *cert, int warn_days, char *msg, size_t len);
+
+/* Name what kind of certificate cert is: "CA certificate", "server certificate",
+ * "partner certificate" (clientAuth) or "certificate" (none of those). */
+const char *tls_cert_kind(X509 *cert);
+
+/*
+ * Verify cert against the CA certificate in the file ca with purpose
+ * (X509_PURPOSE_SSL_CLIENT or X509_PURPOSE_SSL_SERVER; 0 for any), as the other end of
+ * a handshake would but leaving out the dates (tls_check_cert_dates says
+ * those) and revocation (the CRL is the hub's). Returns OK, or FAIL with the
+ * X509_V_ERR_* code in *verify_error (may be NULL) and plain words in msg.
+ */
+enum tls_check tls_check_cert_chain(X509 *cert, const char *ca, int purpose, long *verify_error,
+                                    char *msg, size_t len);
+
 #endif

@@ -32,6 +32,7 @@ struct conn {
 	size_t max_frame;       /* largest request frame the server takes */
 	size_t max_reply;       /* largest reply frame we accept */
 	Refex__Response *hello; /* the server's answer to Hello */
+	int refusal;            /* the status code of a refused Hello, else -1 */
 	char address[300];      /* as the user gave it, for messages */
 };
 
@@ -138,6 +139,7 @@ static int tcp_connect(const char *address, const char *host, const char *port, 
 	if (rc != 0) {
 		snprintf(err, errlen, "could not connect to %s: cannot find %s (%s)", address, host,
 		         gai_strerror(rc));
+		errno = 0;
 		return -1;
 	}
 	for (ai = res; ai && fd < 0; ai = ai->ai_next) {
@@ -160,6 +162,7 @@ static int tcp_connect(const char *address, const char *host, const char *port, 
 	} else {
 		snprintf(err, errlen, "could not connect to %s: %s", address, strerror(last));
 	}
+	errno = last; /* for refex doctor, which words its own advice */
 	return -1;
 }
 
@@ -366,6 +369,7 @@ static int say_hello(struct conn *c, char *err, size_t errlen, enum conn_failure
 		             ? resp->status->message
 		             : "the server did not accept our Hello");
 		*failure = CONN_REFUSED;
+		c->refusal = resp->status ? (int)resp->status->code : -1;
 		refex__response__free_unpacked(resp, NULL);
 		return -1;
 	}
@@ -382,11 +386,28 @@ static int say_hello(struct conn *c, char *err, size_t errlen, enum conn_failure
 	return 0;
 }
 
+/* Allocate a connection to server, not yet connected; NULL when out of memory. */
+static struct conn *conn_alloc(const char *server)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		return NULL;
+	}
+	c->fd = -1;
+	c->next_id = 1;
+	c->refusal = -1;
+	c->max_frame = FRAME_MAX_DEFAULT;
+	c->max_reply = conn_reply_limit(FRAME_MAX_DEFAULT);
+	snprintf(c->address, sizeof(c->address), "%s", server);
+	return c;
+}
+
 /* Connect, complete TLS and say Hello. */
 struct conn *conn_open(const char *server, const struct tls_paths *paths, char *err, size_t errlen,
                        enum conn_failure *failure)
 {
-	struct conn *c = calloc(1, sizeof(*c));
+	struct conn *c = conn_alloc(server);
 	char host[256], port[16], why[512] = "";
 	int ret;
 
@@ -395,11 +416,6 @@ struct conn *conn_open(const char *server, const struct tls_paths *paths, char *
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	c->fd = -1;
-	c->next_id = 1;
-	c->max_frame = FRAME_MAX_DEFAULT;
-	c->max_reply = conn_reply_limit(FRAME_MAX_DEFAULT);
-	snprintf(c->address, sizeof(c->address), "%s", server);
 	if (conn_split_address(server, host, sizeof(host), port, sizeof(port)) < 0) {
 		snprintf(err, errlen, "bad server address '%s': expected HOST:PORT or [IPv6]:PORT",
 		         server);
@@ -478,4 +494,133 @@ void conn_close(struct conn *c)
 	}
 	ERR_clear_error();
 	free(c);
+}
+
+/* Split server into host and port, with a plain-words reason when it is malformed. */
+static int split_or_say(const char *server, char *host, size_t hostlen, char *port, size_t portlen,
+                        char *err, size_t errlen)
+{
+	if (conn_split_address(server, host, hostlen, port, portlen) < 0) {
+		snprintf(err, errlen, "bad server address '%s': expected HOST:PORT or [IPv6]:PORT",
+		         server);
+		return -1;
+	}
+	return 0;
+}
+
+/* Resolve server's host and list its addresses. */
+int conn_resolve(const char *server, char *addrs, size_t addrlen, char *err, size_t errlen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL, *ai;
+	char host[256], port[16], num[INET6_ADDRSTRLEN];
+	size_t off = 0;
+	int rc;
+
+	if (split_or_say(server, host, sizeof(host), port, sizeof(port), err, errlen) < 0) {
+		return -1;
+	}
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "cannot find %s (%s)", host, gai_strerror(rc));
+		return -1;
+	}
+	addrs[0] = '\0';
+	for (ai = res; ai && off + 1 < addrlen; ai = ai->ai_next) {
+		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, num, sizeof(num), NULL, 0,
+		                NI_NUMERICHOST) == 0) {
+			off += (size_t)snprintf(addrs + off, addrlen - off, "%s%s", off ? ", " : "",
+			                        num);
+		}
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* Open only the TCP connection to server. */
+struct conn *conn_dial(const char *server, char *err, size_t errlen, int *sys_errno)
+{
+	struct conn *c = conn_alloc(server);
+	char host[256], port[16];
+
+	*sys_errno = 0;
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (split_or_say(server, host, sizeof(host), port, sizeof(port), err, errlen) < 0) {
+		conn_close(c);
+		return NULL;
+	}
+	if ((c->fd = tcp_connect(server, host, port, err, errlen)) < 0) {
+		*sys_errno = errno;
+		conn_close(c);
+		return NULL;
+	}
+	set_timeouts(c->fd, CONN_CONNECT_TIMEOUT_S);
+	return c;
+}
+
+/* Write the subject CN of the server's certificate on ssl into buf ("" when none). */
+static void server_cert_name(SSL *ssl, char *buf, size_t len)
+{
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+
+	buf[0] = '\0';
+	if (cert && X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf,
+	                                      (int)len) < 0) {
+		buf[0] = '\0';
+	}
+}
+
+/* Complete TLS on a dialled connection, checking the server names HOST. */
+int conn_start_tls(struct conn *c, const struct tls_paths *paths, struct conn_tls_info *info,
+                   char *err, size_t errlen)
+{
+	char host[256], port[16], why[512] = "";
+	int ret;
+
+	memset(info, 0, sizeof(*info));
+	if (split_or_say(c->address, host, sizeof(host), port, sizeof(port), err, errlen) < 0) {
+		return -1;
+	}
+	if (!(c->ctx = tls_client_ctx_new(paths, why, sizeof(why)))) {
+		snprintf(err, errlen, "cannot set up TLS: %s", why);
+		return -1;
+	}
+	if (!(c->ssl = SSL_new(c->ctx)) || !SSL_set_fd(c->ssl, c->fd)) {
+		snprintf(err, errlen, "cannot set up TLS: out of memory");
+		return -1;
+	}
+	SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	if (tls_client_expect_host(c->ssl, host) < 0) {
+		snprintf(err, errlen, "cannot set up TLS to check the server is %s", host);
+		return -1;
+	}
+	errno = 0;
+	ret = SSL_connect(c->ssl);
+	if (ret != 1) {
+		describe_io_failure(c, ret, CONN_CONNECT_TIMEOUT_S, err, errlen);
+		return -1;
+	}
+	snprintf(info->version, sizeof(info->version), "%s", SSL_get_version(c->ssl));
+	snprintf(info->cipher, sizeof(info->cipher), "%s", SSL_get_cipher_name(c->ssl));
+	server_cert_name(c->ssl, info->server_cert, sizeof(info->server_cert));
+	info->verified = SSL_get_verify_result(c->ssl) == X509_V_OK;
+	set_timeouts(c->fd, CONN_REPLY_TIMEOUT_S);
+	return 0;
+}
+
+/* Say Hello on a connection that has completed TLS. */
+int conn_hello(struct conn *c, char *err, size_t errlen, int *status)
+{
+	enum conn_failure failure = CONN_UNREACHED;
+	int rc = say_hello(c, err, errlen, &failure);
+
+	*status = failure == CONN_REFUSED ? c->refusal : -1;
+	return rc;
+}
+
+/* Return the limits the server announced in its Hello reply. */
+const Refex__Limits *conn_limits(const struct conn *c)
+{
+	return c->hello && c->hello->hello ? c->hello->hello->limits : NULL;
 }

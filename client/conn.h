@@ -56,4 +56,38 @@ void conn_close(struct conn *c);
 /* Split "HOST:PORT" or "[HOST]:PORT" into host and port. Returns 0 or -1. */
 int conn_split_address(const char *address, char *host, size_t hostlen, char *port, size_t portlen);
 
+/* conn_open in steps, for refex doctor, which reports on each. */
+
+/* What the TLS handshake settled, from conn_start_tls. */
+struct conn_tls_info {
+	char version[16];      /* e.g. "TLSv1.3" */
+	char cipher[64];       /* e.g. "TLS_AES_256_GCM_SHA384" */
+	char server_cert[128]; /* the server certificate's commonName */
+	int verified;          /* the server's certificate verified for the host dialled */
+};
+
+/* Resolve the host of server ("HOST:PORT") and list its addresses, comma-separated, in
+ * addrs. Returns 0, or -1 with a plain-words reason in err. */
+int conn_resolve(const char *server, char *addrs, size_t addrlen, char *err, size_t errlen);
+
+/* Open the TCP connection to server and no more. Returns the connection (go on with
+ * conn_start_tls; conn_close it either way), or NULL with a plain-words reason in err and
+ * the socket error in *sys_errno (e.g. ECONNREFUSED; 0 when the address was the problem). */
+struct conn *conn_dial(const char *server, char *err, size_t errlen, int *sys_errno);
+
+/* Build the TLS context from paths and complete the handshake on c, checking the server's
+ * certificate names HOST, and fill info. Returns 0, or -1 with a plain-words reason in err.
+ * With TLS 1.3 the server judges our certificate after this: see conn_hello. */
+int conn_start_tls(struct conn *c, const struct tls_paths *paths, struct conn_tls_info *info,
+                   char *err, size_t errlen);
+
+/* Say Hello on c after conn_start_tls. Returns 0 (conn_peer and conn_limits then say what
+ * the server answered), or -1 with a plain-words reason in err and *status set to the
+ * server's REFEX__STATUS_CODE__* when it answered with an error, else -1 (the connection
+ * failed: e.g. the server refused our certificate). */
+int conn_hello(struct conn *c, char *err, size_t errlen, int *status);
+
+/* Return the limits the server announced in its Hello reply, or NULL. */
+const Refex__Limits *conn_limits(const struct conn *c);
+
 #endif

@@ -100,6 +100,25 @@ static const struct cmd_entry commands[] = {
                  "each \"<optional ...>\" one. Form names: see 'refex forms'.\n",
         .exec = cmd_template,
     },
+    {
+        .name = "keygen",
+        .usage = "--agency ID --holder NAME --out PREFIX",
+        .summary = "make your own key and a certificate request for the CA admin",
+        .options = "  --agency ID         your agency's id, as the partnership knows it\n"
+                   "  --holder NAME       you (or the system) the certificate is for\n"
+                   "  --out PREFIX        write PREFIX.key (secret, mode 0600) and PREFIX.csr\n",
+        .notes = "Works offline. Send PREFIX.csr to your partnership's CA admin; keep\n"
+                 "PREFIX.key. Never overwrites a file.\n",
+        .exec = cmd_keygen,
+    },
+    {
+        .name = "doctor",
+        .usage = "",
+        .summary = "check your configuration, certificate and connection step by step",
+        .options = NULL,
+        .notes = NULL,
+        .exec = cmd_doctor,
+    },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

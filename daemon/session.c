@@ -302,17 +302,21 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (what & BEV_EVENT_TIMEOUT) {
 			snprintf(why, sizeof(why), "handshake timed out");
 		} else {
-			transport_describe_error(bev, why, sizeof(why));
+			transport_describe_error(bev, why, sizeof(why), &s->who);
 		}
-		log_warnx("conn=%llu msg=\"handshake refused\" reason=\"%s\"",
-		          (unsigned long long)s->id, why);
+		log_warnx(
+		    "conn=%llu msg=\"handshake refused\" reason=\"%s\" serial=%s fingerprint=%s",
+		    (unsigned long long)s->id, why, s->who.serial[0] ? s->who.serial : "-",
+		    s->who.fingerprint[0] ? s->who.fingerprint : "-");
 		session_close(s, "handshake failed");
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		session_close(s, "idle timeout");
 	} else if (what & BEV_EVENT_ERROR) {
-		transport_describe_error(bev, why, sizeof(why));
+		struct identity ignored;
+
+		transport_describe_error(bev, why, sizeof(why), &ignored);
 		session_close(s, why);
 	} else {
 		session_close(s, "closed by peer");

@@ -48,19 +48,23 @@ int transport_peer_identity(struct bufferevent *bev, struct identity *id, char *
 	return 0;
 }
 
-/* Describe why the TLS layer of bev failed. */
-void transport_describe_error(struct bufferevent *bev, char *buf, size_t len)
+/* Describe why the TLS layer of bev failed, naming the refused certificate when there was one. */
+void transport_describe_error(struct bufferevent *bev, char *buf, size_t len, struct identity *ids)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	unsigned long e = bufferevent_get_openssl_error(bev);
-	long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	const char *text;
+	long ve;
 
-	if (vr != X509_V_OK) {
-		snprintf(buf, len, "%s", tls_verify_error_text(vr));
+	ids->serial[0] = ids->fingerprint[0] = '\0';
+	if (ssl != NULL && tls_peer_failure(ssl, &ve, ids->serial, sizeof(ids->serial),
+	                                    ids->fingerprint, sizeof(ids->fingerprint)) == 0) {
+		snprintf(buf, len, "%s", tls_verify_error_text(ve));
+	} else if (e != 0 && (text = tls_server_error_text(e)) != NULL) {
+		snprintf(buf, len, "%s", text);
 	} else if (e != 0) {
-		const char *r = ERR_reason_error_string(e);
-
-		snprintf(buf, len, "%s", r ? r : "TLS error");
+		text = ERR_reason_error_string(e);
+		snprintf(buf, len, "%s", text ? text : "TLS error");
 	} else {
 		snprintf(buf, len, "connection closed");
 	}

@@ -59,8 +59,9 @@ static void revoke_serial(const char *serial)
 {
 	struct run_result r;
 
-	cr_assert_eq(run_refex_ca(&r, "revoke", "--dir", net->ca_dir, "--serial", serial, NULL), 0,
-	             "%s", r.err);
+	cr_assert_eq(run_refex_ca(&r, "revoke", "--dir", net->ca_dir, "--serial", serial,
+	                          "--reason", "affiliationChanged", NULL),
+	             0, "%s", r.err);
 	run_result_free(&r);
 }
 
@@ -113,6 +114,9 @@ Test(reload, a_revoked_holder_is_cut_off_while_a_colleague_carries_on)
 	          "a new connection with the revoked certificate is refused");
 	cr_expect(log_shows("certificate no longer accepted"));
 	cr_expect(log_shows(serial), "the log names the revoked certificate's serial");
+	cr_expect(log_shows("msg=\"handshake refused\" reason=\"the certificate has been revoked\" "
+	                    "serial="),
+	          "the refused handshake is logged with its reason and the certificate's serial");
 	raw_free(again);
 	raw_free(a);
 	raw_free(b);

@@ -2,6 +2,7 @@
  * network's CA get in, and a partner sees only the referrals it is a party to. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -25,6 +26,16 @@ static void teardown(void)
 }
 
 TestSuite(trust, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Say whether refexd's log so far contains text. */
+static bool log_has(const char *text)
+{
+	char *log = net_read_log(net);
+	bool found = strstr(log, text) != NULL;
+
+	free(log);
+	return found;
+}
 
 /* Say whether the hub turned this raw connection away: no OK answer to Hello, then closed. */
 static bool refused(struct raw *c)
@@ -60,6 +71,8 @@ Test(trust, a_connection_without_a_client_certificate_is_refused)
 
 	cr_expect(refused(c), "the hub answered a client that showed no certificate");
 	raw_free(c);
+	cr_expect(log_has("reason=\"the client sent no certificate\""),
+	          "refexd logs why it refused the handshake");
 }
 
 Test(trust, a_certificate_from_another_ca_is_refused)
@@ -70,6 +83,9 @@ Test(trust, a_certificate_from_another_ca_is_refused)
 
 	cr_expect(refused(c), "the hub answered a certificate from another CA");
 	raw_free(c);
+	cr_expect(log_has("reason=\"the certificate was not issued by the network's CA (unknown "
+	                  "issuer)\" serial="),
+	          "refexd logs the reason and the refused certificate's serial");
 
 	run_refex(&r, net, impostor, "inbox", NULL);
 	cr_expect_eq(r.status, 3, "refex inbox with a foreign certificate exited %d", r.status);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ca.h"
+#include "csr.h"
 #include "identity.h"
 #include "tls.h"
 
@@ -380,7 +381,7 @@ Test(ca, revoking_lists_the_certificate_in_the_crl)
 	cr_assert_eq(ca_revoke(cadir, rec.serial, NULL, err, sizeof(err)), -1);
 	cr_assert(strstr(err, "already revoked") != NULL, "err: %s", err);
 	cr_assert_eq(ca_revoke(cadir, "ABCDEF", NULL, err, sizeof(err)), -1);
-	cr_assert_eq(ca_revoke(cadir, rec.serial, "bored", err, sizeof(err)), -1);
+	cr_assert_eq(ca_revoke(cadir, rec.serial, "bad\nreason", err, sizeof(err)), -1);
 	cr_assert_eq(ca_list(cadir, &recs, &n, err, sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(ca_record_state(&recs[0], time(NULL)), "revoked");
 	cr_assert_str_eq(recs[0].revoke_reason, "affiliationChanged");
@@ -656,4 +657,365 @@ Test(ca, verify_errors_read_as_plain_words)
 	                 "network's CA") != NULL);
 	cr_assert_str_eq(tls_verify_error_text(X509_V_ERR_OUT_OF_MEM),
 	                 X509_verify_cert_error_string(X509_V_ERR_OUT_OF_MEM));
+}
+
+/* The record with serial, read back from issued.json. */
+static struct ca_record record_of(const char *serial)
+{
+	struct ca_record *recs, r;
+	size_t i, n;
+
+	cr_assert_eq(ca_list(cadir, &recs, &n, err, sizeof(err)), 0, "%s", err);
+	for (i = 0; i < n && strcmp(recs[i].serial, serial) != 0; i++) {
+	}
+	cr_assert_lt(i, n, "no record of %s", serial);
+	r = recs[i];
+	free(recs);
+	return r;
+}
+
+/* Say whether the certificate at prefix.crt certifies the key at prefix.key (or key_prefix). */
+static int cert_matches_key(const char *crt_prefix, const char *key_prefix)
+{
+	char path[PATH_MAX];
+	FILE *fp;
+	EVP_PKEY *key;
+	X509 *cert;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s.key", key_prefix);
+	cr_assert_not_null(fp = fopen(path, "r"), "%s", path);
+	key = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+	fclose(fp);
+	cr_assert_not_null(key);
+	snprintf(path, sizeof(path), "%s.crt", crt_prefix);
+	cert = read_cert(path);
+	ok = X509_check_private_key(cert, key) == 1;
+	ERR_clear_error();
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return ok;
+}
+
+Test(ca, keygen_makes_a_private_key_and_a_request_and_never_overwrites)
+{
+	char out[256], path[PATH_MAX];
+	struct csr_info info;
+	EVP_PKEY *key;
+
+	cr_assert_eq(csr_make("north-advice", "Ann Lee", in_tmp("ann", out), err, sizeof(err)), 0,
+	             "%s", err);
+	snprintf(path, sizeof(path), "%s.key", out);
+	cr_assert_eq(file_mode(path), 0600, "the key must be readable by its owner only");
+	snprintf(path, sizeof(path), "%s.csr", out);
+	cr_assert_eq(csr_read(path, &info, &key, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(info.agency, "north-advice");
+	cr_assert_str_eq(info.holder, "Ann Lee");
+	EVP_PKEY_free(key);
+	cr_assert_eq(csr_make("north-advice", "Ann Lee", out, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "already exists") != NULL, "err: %s", err);
+	cr_assert_eq(csr_make("North", "Ann", in_tmp("bad", out), err, sizeof(err)), -1);
+	cr_assert(strstr(err, "agency id") != NULL, "err: %s", err);
+	snprintf(path, sizeof(path), "%s.key", out);
+	cr_assert_eq(access(path, F_OK), -1, "no key may be left behind");
+}
+
+Test(ca, a_request_with_a_broken_signature_is_refused)
+{
+	char out[256], path[PATH_MAX], copy[PATH_MAX];
+	struct csr_info info;
+	EVP_PKEY *key;
+	X509_REQ *req;
+	unsigned char *der = NULL;
+	int len;
+	FILE *fp;
+
+	cr_assert_eq(csr_make("north", "Ann", in_tmp("ann", out), err, sizeof(err)), 0, "%s", err);
+	snprintf(path, sizeof(path), "%s.csr", out);
+	cr_assert_not_null(fp = fopen(path, "r"));
+	req = PEM_read_X509_REQ(fp, NULL, NULL, NULL);
+	fclose(fp);
+	cr_assert_not_null(req);
+	cr_assert_gt(len = i2d_X509_REQ(req, &der), 0);
+	der[len - 1] ^= 0x01; /* the last byte of the signature */
+	snprintf(copy, sizeof(copy), "%s/forged.csr", tmp);
+	cr_assert_not_null(fp = fopen(copy, "w"));
+	cr_assert(PEM_write(fp, "CERTIFICATE REQUEST", "", der, len));
+	fclose(fp);
+	OPENSSL_free(der);
+	X509_REQ_free(req);
+	cr_assert_eq(csr_read(copy, &info, &key, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "signature") != NULL, "err: %s", err);
+	cr_assert_null(key);
+}
+
+Test(ca, sign_refuses_a_request_for_another_agency_naming_both)
+{
+	char out[256], csr[PATH_MAX], path[PATH_MAX];
+
+	make_ca();
+	cr_assert_eq(csr_make("north-advice", "Ann Lee", in_tmp("ann", out), err, sizeof(err)), 0,
+	             "%s", err);
+	snprintf(csr, sizeof(csr), "%s.csr", out);
+	cr_assert_eq(ca_sign(cadir, csr, "eastside-housing", 0, out, NULL, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "the request is for agency north-advice, not eastside-housing") !=
+	              NULL,
+	          "err: %s", err);
+	snprintf(path, sizeof(path), "%s.crt", out);
+	cr_assert_eq(access(path, F_OK), -1, "nothing may be signed");
+}
+
+Test(ca, a_signed_request_verifies_names_its_holder_and_keeps_the_key_at_the_partner)
+{
+	char out[256], csr[PATH_MAX], path[PATH_MAX];
+	struct ca_record rec;
+	struct identity id;
+	struct stat st;
+	X509 *cert;
+
+	make_ca();
+	cr_assert_eq(csr_make("north-advice", "Ann Lee", in_tmp("ann", out), err, sizeof(err)), 0,
+	             "%s", err);
+	snprintf(csr, sizeof(csr), "%s.csr", out);
+	snprintf(path, sizeof(path), "%s.key", out);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(ca_sign(cadir, csr, "north-advice", 30, out, &rec, err, sizeof(err)), 0, "%s",
+	             err);
+	snprintf(path, sizeof(path), "%s.crt", out);
+	cert = read_cert(path);
+	cr_assert_eq(verify(cert, X509_PURPOSE_SSL_CLIENT, 1), X509_V_OK);
+	cr_assert_eq(identity_from_cert(cert, &id, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(id.agency, "north-advice");
+	cr_assert_str_eq(id.holder, "Ann Lee");
+	cr_assert_str_eq(id.serial, rec.serial);
+	cr_assert(cert_matches_key(out, out), "the certificate must carry the partner's own key");
+	cr_assert_str_eq(rec.key_origin, "csr");
+	cr_assert_str_eq(record_of(rec.serial).key_origin, "csr");
+	cr_assert(ca_record_days_left(&rec, time(NULL)) >= 29 &&
+	              ca_record_days_left(&rec, time(NULL)) <= 30,
+	          "--days 30 is honoured");
+	X509_free(cert);
+	/* Signing the same request to the same place again is refused, not overwritten. */
+	cr_assert_eq(ca_sign(cadir, csr, "north-advice", 0, out, NULL, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "already exists") != NULL, "err: %s", err);
+}
+
+/* Issue a partner certificate to tmp/name and return its serial in serial (64 bytes). */
+static void issue_named(const char *agency, const char *holder, const char *name, char *serial)
+{
+	char out[256];
+	struct ca_record rec;
+
+	cr_assert_eq(issue_partner(agency, holder, in_tmp(name, out), &rec), 0, "%s", err);
+	snprintf(serial, 64, "%s", rec.serial);
+}
+
+/* Verify tmp/name.crt against the CA and its CRL. */
+static int verify_named(const char *name)
+{
+	char path[PATH_MAX];
+	X509 *cert;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s.crt", tmp, name);
+	cert = read_cert(path);
+	rc = verify(cert, X509_PURPOSE_SSL_CLIENT, 1);
+	X509_free(cert);
+	return rc;
+}
+
+Test(ca, revoking_a_holder_revokes_all_theirs_and_nothing_else)
+{
+	char jane[64], bob1[64], bob2[64], sam[64];
+	struct ca_revoke_filter f = {.agency = "north", .holder = "Bob"};
+	struct ca_record *recs;
+	size_t n;
+
+	make_ca();
+	issue_named("north", "Jane", "jane", jane);
+	issue_named("north", "Bob", "bob1", bob1);
+	issue_named("north", "Bob", "bob2", bob2);
+	issue_named("east", "Bob", "sam", sam);
+	cr_assert_eq(ca_revoke_matching(cadir, &f, "left the team", &recs, &n, err, sizeof(err)), 0,
+	             "%s", err);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(recs[0].serial, bob1);
+	cr_assert_str_eq(recs[1].serial, bob2);
+	cr_assert_str_eq(recs[0].holder, "Bob");
+	cr_assert_str_eq(recs[0].agency, "north");
+	cr_assert_str_eq(recs[0].revoke_reason, "left the team");
+	free(recs);
+	cr_assert_eq(verify_named("bob1"), X509_V_ERR_CERT_REVOKED);
+	cr_assert_eq(verify_named("bob2"), X509_V_ERR_CERT_REVOKED);
+	cr_assert_eq(verify_named("jane"), X509_V_OK);
+	cr_assert_eq(verify_named("sam"), X509_V_OK, "another agency's Bob is untouched");
+	cr_assert_str_eq(record_of(bob1).revoke_reason, "left the team");
+
+	/* Nothing left to match: refused, naming what was asked for. */
+	cr_assert_eq(ca_revoke_matching(cadir, &f, "again", &recs, &n, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "north") != NULL && strstr(err, "Bob") != NULL, "err: %s", err);
+	cr_assert_null(recs);
+}
+
+Test(ca, revoking_an_agency_revokes_every_valid_partner_certificate)
+{
+	char jane[64], bob[64], sam[64], out[256];
+	struct ca_revoke_filter f = {.agency = "north"};
+	struct ca_record *recs;
+	size_t n;
+
+	make_ca();
+	issue_named("north", "Jane", "jane", jane);
+	issue_named("north", "Bob", "bob", bob);
+	issue_named("east", "Sam", "sam", sam);
+	cr_assert_eq(issue_server(in_tmp("server", out), NULL), 0, "%s", err);
+	cr_assert_eq(ca_revoke(cadir, bob, "KEYCOMPROMISE", err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(record_of(bob).revoke_reason, "keyCompromise",
+	                 "a reason name is recorded as RFC 5280 spells it");
+	cr_assert_eq(
+	    ca_revoke_matching(cadir, &f, "cessationOfOperation", &recs, &n, err, sizeof(err)), 0,
+	    "%s", err);
+	cr_assert_eq(n, 1, "only Jane's was still valid");
+	cr_assert_str_eq(recs[0].serial, jane);
+	free(recs);
+	cr_assert_eq(verify_named("jane"), X509_V_ERR_CERT_REVOKED);
+	cr_assert_eq(verify_named("sam"), X509_V_OK);
+	f.agency = "nobody";
+	cr_assert_eq(ca_revoke_matching(cadir, &f, "x", &recs, &n, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "nothing was revoked") != NULL, "err: %s", err);
+	f = (struct ca_revoke_filter){.serial = sam, .agency = "east"};
+	cr_assert_eq(ca_revoke_matching(cadir, &f, "x", NULL, NULL, err, sizeof(err)), -1,
+	             "a serial and an agency together are ambiguous");
+}
+
+Test(ca, expiring_picks_valid_certificates_due_within_the_days)
+{
+	time_t now = 1800000000;
+	struct ca_record r = {.status = CA_STATUS_VALID, .not_after = now + 10 * 86400 + 5};
+
+	cr_assert_eq(ca_record_days_left(&r, now), 10);
+	cr_assert(ca_record_expiring(&r, now, 30));
+	cr_assert(ca_record_expiring(&r, now, 11));
+	cr_assert_not(ca_record_expiring(&r, now, 10), "10 days and 5 seconds are left");
+	r.not_after = now - 1;
+	cr_assert_eq(ca_record_days_left(&r, now), -1);
+	cr_assert_not(ca_record_expiring(&r, now, 30), "an expired one is not expiring");
+	r.not_after = now - 86400;
+	cr_assert_eq(ca_record_days_left(&r, now), -1);
+	r.not_after = now - 86401;
+	cr_assert_eq(ca_record_days_left(&r, now), -2);
+	r.not_after = now + 86400;
+	r.status = CA_STATUS_REVOKED;
+	cr_assert_not(ca_record_expiring(&r, now, 30), "a revoked one is not expiring");
+}
+
+Test(ca, list_json_expiring_keeps_only_those_due)
+{
+	char out[256], *text;
+	struct ca_request req = {.kind = CA_KIND_PARTNER, .agency = "north", .holder = "Short"};
+	json_t *arr;
+
+	make_ca();
+	req.days = 20;
+	req.out = in_tmp("short", out);
+	cr_assert_eq(ca_issue(cadir, &req, NULL, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(issue_partner("north", "Long", in_tmp("long", out), NULL), 0, "%s", err);
+	cr_assert_eq(ca_list_json_expiring(cadir, 30, time(NULL), &text, err, sizeof(err)), 0, "%s",
+	             err);
+	arr = json_loads(text, 0, NULL);
+	free(text);
+	cr_assert_eq(json_array_size(arr), 1);
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(arr, 0), "holder")),
+	                 "Short");
+	json_decref(arr);
+	cr_assert_eq(ca_list_json_expiring(cadir, -1, time(NULL), &text, err, sizeof(err)), 0);
+	arr = json_loads(text, 0, NULL);
+	free(text);
+	cr_assert_eq(json_array_size(arr), 2);
+	json_decref(arr);
+}
+
+Test(ca, renewing_a_ca_generated_certificate_makes_a_new_key_and_keeps_the_old_valid)
+{
+	char old[64], out[256];
+	struct ca_record rec;
+	struct identity id;
+	char path[PATH_MAX];
+	X509 *cert;
+
+	make_ca();
+	issue_named("north", "Jane", "jane", old);
+	cr_assert_eq(ca_renew(cadir, old, NULL, 0, in_tmp("jane2", out), &rec, err, sizeof(err)), 0,
+	             "%s", err);
+	cr_assert_str_eq(rec.renewed_from, old);
+	cr_assert_str_neq(rec.serial, old);
+	cr_assert_str_eq(rec.key_origin, "ca-generated");
+	snprintf(path, sizeof(path), "%s.key", out);
+	cr_assert_eq(file_mode(path), 0600);
+	cr_assert(cert_matches_key(out, out));
+	snprintf(path, sizeof(path), "%s.crt", out);
+	cert = read_cert(path);
+	cr_assert_eq(verify(cert, X509_PURPOSE_SSL_CLIENT, 1), X509_V_OK);
+	cr_assert_eq(identity_from_cert(cert, &id, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(id.agency, "north");
+	cr_assert_str_eq(id.holder, "Jane");
+	X509_free(cert);
+	cr_assert_eq(verify_named("jane"), X509_V_OK, "the old certificate stays valid");
+	cr_assert_str_eq(record_of(old).renewed_from, "");
+	cr_assert_str_eq(record_of(rec.serial).renewed_from, old);
+
+	cr_assert_eq(ca_revoke(cadir, old, NULL, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(ca_renew(cadir, old, NULL, 0, in_tmp("jane3", out), NULL, err, sizeof(err)),
+	             -1);
+	cr_assert(strstr(err, "revoked") != NULL, "err: %s", err);
+}
+
+Test(ca, renewing_a_signed_request_needs_a_matching_new_request)
+{
+	char out[256], csr[PATH_MAX], old[64];
+	struct ca_record rec;
+
+	make_ca();
+	cr_assert_eq(csr_make("north", "Ann", in_tmp("ann", out), err, sizeof(err)), 0, "%s", err);
+	snprintf(csr, sizeof(csr), "%s.csr", out);
+	cr_assert_eq(ca_sign(cadir, csr, "north", 0, out, &rec, err, sizeof(err)), 0, "%s", err);
+	snprintf(old, sizeof(old), "%s", rec.serial);
+
+	cr_assert_eq(ca_renew(cadir, old, NULL, 0, in_tmp("ann2", out), NULL, err, sizeof(err)),
+	             -1);
+	cr_assert(strstr(err, "--csr") != NULL, "err: %s", err);
+	cr_assert_eq(csr_make("north", "Someone Else", in_tmp("other", out), err, sizeof(err)), 0);
+	snprintf(csr, sizeof(csr), "%s.csr", out);
+	cr_assert_eq(ca_renew(cadir, old, csr, 0, in_tmp("ann2", out), NULL, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "Someone Else") != NULL && strstr(err, "\"Ann\"") != NULL, "err: %s",
+	          err);
+
+	cr_assert_eq(csr_make("north", "Ann", in_tmp("ann2", out), err, sizeof(err)), 0, "%s", err);
+	snprintf(csr, sizeof(csr), "%s.csr", out);
+	cr_assert_eq(ca_renew(cadir, old, csr, 0, out, &rec, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(rec.renewed_from, old);
+	cr_assert_str_eq(rec.key_origin, "csr");
+	cr_assert(cert_matches_key(out, out), "the renewal carries the partner's new key");
+	cr_assert_eq(verify_named("ann2"), X509_V_OK);
+	cr_assert_eq(verify_named("ann"), X509_V_OK, "the old certificate stays valid");
+}
+
+Test(ca, renewing_a_server_certificate_keeps_its_hosts)
+{
+	char out[256];
+	struct ca_record old, rec;
+	char path[PATH_MAX];
+	X509 *cert;
+
+	make_ca();
+	cr_assert_eq(issue_server(in_tmp("server", out), &old), 0, "%s", err);
+	cr_assert_eq(
+	    ca_renew(cadir, old.serial, NULL, 0, in_tmp("server2", out), &rec, err, sizeof(err)), 0,
+	    "%s", err);
+	cr_assert_str_eq(rec.hosts, "hub.example.org,127.0.0.1,::1");
+	snprintf(path, sizeof(path), "%s.crt", out);
+	cert = read_cert(path);
+	cr_assert_eq(verify(cert, X509_PURPOSE_SSL_SERVER, 1), X509_V_OK);
+	cr_assert_eq(X509_check_ip_asc(cert, "::1", 0), 1);
+	X509_free(cert);
 }
