@@ -762,3 +762,35 @@ done:
 	ERR_clear_error();
 	return rc;
 }
+
+static time_t asn1_to_time(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
+		return 0;
+	}
+	return timegm(&tm);
+}
+
+/* When this context's certificate stops being valid and when its CRL must be replaced. */
+int tls_ctx_expiry(SSL_CTX *ctx, time_t *cert_end, time_t *crl_next)
+{
+	X509 *cert = SSL_CTX_get0_certificate(ctx);
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+
+	*crl_next = 0;
+	if (cert == NULL) {
+		return -1;
+	}
+	*cert_end = asn1_to_time(X509_get0_notAfter(cert));
+	for (int i = 0; objs != NULL && i < sk_X509_OBJECT_num(objs); i++) {
+		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, i));
+		time_t next = crl ? asn1_to_time(X509_CRL_get0_nextUpdate(crl)) : 0;
+
+		if (next != 0 && (*crl_next == 0 || next < *crl_next)) {
+			*crl_next = next;
+		}
+	}
+	return 0;
+}

@@ -4,6 +4,7 @@
 
 #include <openssl/ssl.h>
 #include <stddef.h>
+#include <time.h>
 
 /* Files a TLS context is built from. crl may be NULL (server only). */
 struct tls_paths {
@@ -98,5 +99,10 @@ const char *tls_cert_kind(X509 *cert);
  */
 enum tls_check tls_check_cert_chain(X509 *cert, const char *ca, int purpose, long *verify_error,
                                     char *msg, size_t len);
+
+/* When this context's own certificate stops being valid (*cert_end) and when its CRL must be
+ * replaced (*crl_next; 0 when there is no CRL or it has no next update), as unix times.
+ * Returns 0, or -1 if the context has no certificate. */
+int tls_ctx_expiry(SSL_CTX *ctx, time_t *cert_end, time_t *crl_next);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "hub.h"
@@ -51,6 +52,34 @@ static SSL_CTX *load_tls(const struct config *cfg, char *err, size_t errlen)
 	return tls_server_ctx_new(&paths, err, errlen);
 }
 
+/* Warn while there is time to act: our own certificate within 30 days of its end, the CRL
+ * within 7 days of its next update (after that every partner would be refused). */
+static void warn_expiry(SSL_CTX *tls)
+{
+	time_t now = time(NULL), cert_end, crl_next;
+
+	if (tls_ctx_expiry(tls, &cert_end, &crl_next) < 0) {
+		return;
+	}
+	if (cert_end - now < 30 * 86400) {
+		log_warnx("msg=\"server certificate expires soon\" days_left=%lld",
+		          (long long)((cert_end - now) / 86400));
+	}
+	if (crl_next != 0 && crl_next - now < 7 * 86400) {
+		log_warnx(
+		    "msg=\"CRL must be re-signed soon (refex-ca crl), or every partner will be "
+		    "refused\" days_left=%lld",
+		    (long long)((crl_next - now) / 86400));
+	}
+}
+
+static void on_expiry_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	warn_expiry(((struct hub *)arg)->tls);
+}
+
 /* SIGHUP: build a new TLS context (certificate, CA, CRL) beside the old one and swap it in;
  * then close the connections whose certificate the new one refuses (a revoked holder). */
 static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
@@ -69,6 +98,7 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 	/* Live connections hold their own reference to the context they were accepted with. */
 	SSL_CTX_free(hub->tls);
 	hub->tls = tls;
+	warn_expiry(tls);
 	log_notice("msg=reloaded what=\"certificate, CA and CRL\" closed=%zu",
 	           session_recheck_all(hub));
 }
@@ -93,7 +123,8 @@ static int run(struct config *cfg)
 {
 	char err[512];
 	struct event_base *base = NULL;
-	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
+	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL, *expiry = NULL;
+	struct timeval twice_a_day = {.tv_sec = 12 * 3600};
 	struct store *st = NULL;
 	struct hub *hub = NULL;
 	SSL_CTX *tls = load_tls(cfg, err, sizeof(err));
@@ -103,6 +134,7 @@ static int run(struct config *cfg)
 		log_error("msg=\"cannot set up TLS\" reason=\"%s\"", err);
 		return 1;
 	}
+	warn_expiry(tls);
 	if ((base = loop_new()) == NULL) {
 		log_error("msg=\"cannot create the event loop\"");
 		goto done;
@@ -125,6 +157,12 @@ static int run(struct config *cfg)
 		log_error("msg=\"cannot install signal handlers\"");
 		goto done;
 	}
+	/* Twice a day, so a daemon that runs for months still says when its files age. */
+	expiry = event_new(base, -1, EV_PERSIST, on_expiry_timer, hub);
+	if (expiry == NULL || event_add(expiry, &twice_a_day) < 0) {
+		log_error("msg=\"cannot start the expiry timer\"");
+		goto done;
+	}
 	log_notice("msg=started version=%s agencies=%zu database=%s", REFEX_VERSION,
 	           cfg->n_agencies, cfg->database);
 	event_base_dispatch(base);
@@ -143,6 +181,9 @@ done:
 	}
 	if (sighup) {
 		event_free(sighup);
+	}
+	if (expiry) {
+		event_free(expiry);
 	}
 	if (hub) {
 		tls = hub->tls; /* a reload may have replaced it */

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -142,5 +143,25 @@ Test(reload, a_broken_crl_is_refused_and_the_old_one_stays_in_force)
 	cr_expect(fresh && raw_hello(fresh) == 0, "new connections still get in");
 	raw_free(fresh);
 	raw_free(b);
+	net_expect_clean_stop(net);
+}
+
+Test(reload, a_server_certificate_near_its_end_is_warned_about)
+{
+	char crt[NET_PATH_MAX + 16], key[NET_PATH_MAX + 16], prefix[NET_PATH_MAX + 16];
+	struct run_result r;
+
+	cr_assert_eq(net_stop(net), 0);
+	snprintf(crt, sizeof(crt), "%s/server.crt", net->dir);
+	snprintf(key, sizeof(key), "%s/server.key", net->dir);
+	snprintf(prefix, sizeof(prefix), "%s/server", net->dir);
+	cr_assert_eq(unlink(crt) | unlink(key), 0);
+	cr_assert_eq(run_refex_ca(&r, "server", "--dir", net->ca_dir, "--host", "127.0.0.1",
+	                          "--out", prefix, "--days", "10", NULL),
+	             0, "%s", r.err);
+	run_result_free(&r);
+	net_must_start(net);
+	cr_expect(log_shows("msg=\"server certificate expires soon\" days_left="),
+	          "refexd warns at start about its own certificate");
 	net_expect_clean_stop(net);
 }
