@@ -119,6 +119,12 @@ void submit_housing(const struct net *n, const char *prefix, const char *data,
 /* Expect refex BOX --json (box: inbox or sent) run as prefix to list no referrals. */
 void expect_box_empty(const struct net *n, const char *prefix, const char *box);
 
+/* Wait (bounded by HARNESS_START_TIMEOUT_MS) until refexd's log contains text; the log is
+ * the daemon's only answer to a signal. Returns whether it appeared. */
+bool net_log_wait(const struct net *n, const char *text);
+/* Make a second, unrelated CA in the net directory and issue a north-advice certificate from
+ * it; returns the path prefix (a static buffer). Fails the current test on any problem. */
+const char *net_foreign_certificate(const struct net *n);
 /* Free what a run captured. */
 void run_result_free(struct run_result *r);
 

@@ -313,3 +313,38 @@ void net_teardown(struct net *n)
 	}
 	net_free(n);
 }
+
+/* Wait (bounded) until refexd's log contains text. */
+bool net_log_wait(const struct net *n, const char *text)
+{
+	for (int waited = 0; waited < HARNESS_START_TIMEOUT_MS; waited += 10) {
+		char *log = net_read_log(n);
+		bool found = strstr(log, text) != NULL;
+
+		free(log);
+		if (found) {
+			return true;
+		}
+		poll(NULL, 0, 10);
+	}
+	return false;
+}
+
+/* Make a second, unrelated CA and issue a north-advice certificate from it. */
+const char *net_foreign_certificate(const struct net *n)
+{
+	static char prefix[NET_PATH_MAX + 16];
+	char dir[NET_PATH_MAX + 16];
+	struct run_result r;
+
+	snprintf(dir, sizeof(dir), "%s/other-ca", n->dir);
+	snprintf(prefix, sizeof(prefix), "%s/impostor", n->dir);
+	run_refex_ca(&r, "init", "--dir", dir, "--name", "Some Other Network", NULL);
+	cr_assert_eq(r.status, 0, "refex-ca init failed (%d): %s", r.status, r.err);
+	run_result_free(&r);
+	run_refex_ca(&r, "issue", "--dir", dir, "--agency", "north-advice", "--holder", "Mallory",
+	             "--out", prefix, NULL);
+	cr_assert_eq(r.status, 0, "refex-ca issue failed (%d): %s", r.status, r.err);
+	run_result_free(&r);
+	return prefix;
+}

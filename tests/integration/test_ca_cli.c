@@ -146,22 +146,6 @@ Test(ca_cli, signing_a_request_for_another_agency_is_refused_naming_both)
 	run_result_free(&r);
 }
 
-/* Wait (bounded) until refexd has logged text. */
-static bool log_shows(const char *text)
-{
-	for (int waited = 0; waited < HARNESS_START_TIMEOUT_MS; waited += 10) {
-		char *log = net_read_log(net);
-		bool found = strstr(log, text) != NULL;
-
-		free(log);
-		if (found) {
-			return true;
-		}
-		poll(NULL, 0, 10);
-	}
-	return false;
-}
-
 Test(ca_cli, revoking_an_agency_says_what_it_revoked_and_the_hub_then_refuses_it)
 {
 	const char *tom = net_issue(net, "third-party", "Tom Reed");
@@ -187,7 +171,7 @@ Test(ca_cli, revoking_an_agency_says_what_it_revoked_and_the_hub_then_refuses_it
 	run_result_free(&r);
 
 	cr_assert_eq(kill(net->pid, SIGHUP), 0);
-	cr_assert(log_shows("msg=reloaded"), "refexd did not reload");
+	cr_assert(net_log_wait(net, "msg=reloaded"), "refexd did not reload");
 	run_refex(&r, net, tom, "partners", NULL);
 	cr_expect_neq(r.status, 0, "a revoked holder still got in");
 	run_result_free(&r);

@@ -153,25 +153,6 @@ static const char *expired_certificate(void)
 	return prefix;
 }
 
-/* Make a second, unrelated CA and issue a north-advice certificate from it. */
-static const char *foreign_certificate(void)
-{
-	static char prefix[NET_PATH_MAX + 16];
-	char dir[NET_PATH_MAX + 16];
-	struct run_result r;
-
-	snprintf(dir, sizeof(dir), "%s/other-ca", net->dir);
-	snprintf(prefix, sizeof(prefix), "%s/impostor", net->dir);
-	run_refex_ca(&r, "init", "--dir", dir, "--name", "Some Other Network", NULL);
-	cr_assert_eq(r.status, 0, "refex-ca init failed (%d): %s", r.status, r.err);
-	run_result_free(&r);
-	run_refex_ca(&r, "issue", "--dir", dir, "--agency", "north-advice", "--holder", "Mallory",
-	             "--out", prefix, NULL);
-	cr_assert_eq(r.status, 0, "refex-ca issue failed (%d): %s", r.status, r.err);
-	run_result_free(&r);
-	return prefix;
-}
-
 Test(doctor, a_good_setup_is_all_well_and_names_the_agency)
 {
 	struct run_result r;
@@ -237,7 +218,7 @@ Test(doctor, a_certificate_from_another_ca_fails)
 {
 	struct run_result r;
 
-	doctor_as(&r, foreign_certificate(), 1);
+	doctor_as(&r, net_foreign_certificate(net), 1);
 	expect_says(&r, "was not issued by this network's CA");
 	expect_says(&r, "Some Other Network");
 	run_result_free(&r);

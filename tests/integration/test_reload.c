@@ -32,13 +32,13 @@ TestSuite(reload, .init = setup, .fini = teardown, .timeout = 120);
 static char *serial_of(const char *holder)
 {
 	struct run_result r;
-	json_t *list, *rec;
+	json_t *root, *list, *rec;
 	char *serial = NULL;
 	size_t i;
 
 	cr_assert_eq(run_refex_ca(&r, "list", "--dir", net->ca_dir, "--json", NULL), 0, "%s",
 	             r.err);
-	list = run_json(&r);
+	root = list = run_json(&r);
 	cr_assert_not_null(list, "refex-ca list --json printed no JSON: %s", r.out);
 	if (json_is_object(list)) {
 		list = json_object_get(list, "certificates");
@@ -51,6 +51,7 @@ static char *serial_of(const char *holder)
 			serial = strdup(json_string_value(json_object_get(rec, "serial")));
 		}
 	}
+	json_decref(root);
 	run_result_free(&r);
 	cr_assert_not_null(serial, "no certificate for %s", holder);
 	return serial;
@@ -64,22 +65,6 @@ static void revoke_serial(const char *serial)
 	                          "--reason", "affiliationChanged", NULL),
 	             0, "%s", r.err);
 	run_result_free(&r);
-}
-
-/* Wait (bounded) until refexd has logged text; the log is the daemon's only answer to SIGHUP. */
-static bool log_shows(const char *text)
-{
-	for (int waited = 0; waited < HARNESS_START_TIMEOUT_MS; waited += 10) {
-		char *log = net_read_log(net);
-		bool found = strstr(log, text) != NULL;
-
-		free(log);
-		if (found) {
-			return true;
-		}
-		poll(NULL, 0, 10);
-	}
-	return false;
 }
 
 static bool answers(struct raw *c)
@@ -113,10 +98,11 @@ Test(reload, a_revoked_holder_is_cut_off_while_a_colleague_carries_on)
 	again = raw_connect(net, alice, NULL);
 	cr_expect(again == NULL || (raw_hello(again) != 0 && raw_wait_closed(again, 10000)),
 	          "a new connection with the revoked certificate is refused");
-	cr_expect(log_shows("certificate no longer accepted"));
-	cr_expect(log_shows(serial), "the log names the revoked certificate's serial");
-	cr_expect(log_shows("msg=\"handshake refused\" reason=\"the certificate has been revoked\" "
-	                    "serial="),
+	cr_expect(net_log_wait(net, "certificate no longer accepted"));
+	cr_expect(net_log_wait(net, serial), "the log names the revoked certificate's serial");
+	cr_expect(net_log_wait(
+	              net, "msg=\"handshake refused\" reason=\"the certificate has been revoked\" "
+	                   "serial="),
 	          "the refused handshake is logged with its reason and the certificate's serial");
 	raw_free(again);
 	raw_free(a);
@@ -137,7 +123,8 @@ Test(reload, a_broken_crl_is_refused_and_the_old_one_stays_in_force)
 	fputs("-----BEGIN X509 CRL-----\nnot a crl\n-----END X509 CRL-----\n", f);
 	fclose(f);
 	cr_assert_eq(kill(net->pid, SIGHUP), 0);
-	cr_expect(log_shows("reload refused"), "the bad CRL is refused with a logged reason");
+	cr_expect(net_log_wait(net, "reload refused"),
+	          "the bad CRL is refused with a logged reason");
 	cr_expect(answers(b), "open connections carry on");
 	fresh = raw_connect(net, alice, NULL);
 	cr_expect(fresh && raw_hello(fresh) == 0, "new connections still get in");
@@ -161,7 +148,7 @@ Test(reload, a_server_certificate_near_its_end_is_warned_about)
 	             0, "%s", r.err);
 	run_result_free(&r);
 	net_must_start(net);
-	cr_expect(log_shows("msg=\"server certificate expires soon\" days_left="),
+	cr_expect(net_log_wait(net, "msg=\"server certificate expires soon\" days_left="),
 	          "refexd warns at start about its own certificate");
 	net_expect_clean_stop(net);
 }

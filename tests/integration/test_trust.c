@@ -27,16 +27,6 @@ static void teardown(void)
 
 TestSuite(trust, .init = setup, .fini = teardown, .timeout = 120);
 
-/* Say whether refexd's log so far contains text. */
-static bool log_has(const char *text)
-{
-	char *log = net_read_log(net);
-	bool found = strstr(log, text) != NULL;
-
-	free(log);
-	return found;
-}
-
 /* Say whether the hub turned this raw connection away: no OK answer to Hello, then closed. */
 static bool refused(struct raw *c)
 {
@@ -46,45 +36,27 @@ static bool refused(struct raw *c)
 	return raw_hello(c) != 0 && raw_wait_closed(c, HARNESS_READ_TIMEOUT_MS);
 }
 
-/* Make a second, unrelated CA and issue a north-advice certificate from it. */
-static const char *foreign_certificate(void)
-{
-	static char prefix[NET_PATH_MAX + 16];
-	char dir[NET_PATH_MAX + 16];
-	struct run_result r;
-
-	snprintf(dir, sizeof(dir), "%s/other-ca", net->dir);
-	snprintf(prefix, sizeof(prefix), "%s/impostor", net->dir);
-	run_refex_ca(&r, "init", "--dir", dir, "--name", "Some Other Network", NULL);
-	cr_assert_eq(r.status, 0, "refex-ca init failed (%d): %s", r.status, r.err);
-	run_result_free(&r);
-	run_refex_ca(&r, "issue", "--dir", dir, "--agency", "north-advice", "--holder", "Mallory",
-	             "--out", prefix, NULL);
-	cr_assert_eq(r.status, 0, "refex-ca issue failed (%d): %s", r.status, r.err);
-	run_result_free(&r);
-	return prefix;
-}
-
 Test(trust, a_connection_without_a_client_certificate_is_refused)
 {
 	struct raw *c = raw_connect(net, NULL, NULL);
 
 	cr_expect(refused(c), "the hub answered a client that showed no certificate");
 	raw_free(c);
-	cr_expect(log_has("reason=\"the client sent no certificate\""),
+	cr_expect(net_log_wait(net, "reason=\"the client sent no certificate\""),
 	          "refexd logs why it refused the handshake");
 }
 
 Test(trust, a_certificate_from_another_ca_is_refused)
 {
-	const char *impostor = foreign_certificate();
+	const char *impostor = net_foreign_certificate(net);
 	struct raw *c = raw_connect(net, impostor, NULL);
 	struct run_result r;
 
 	cr_expect(refused(c), "the hub answered a certificate from another CA");
 	raw_free(c);
-	cr_expect(log_has("reason=\"the certificate was not issued by the network's CA (unknown "
-	                  "issuer)\" serial="),
+	cr_expect(net_log_wait(
+	              net, "reason=\"the certificate was not issued by the network's CA (unknown "
+	                   "issuer)\" serial="),
 	          "refexd logs the reason and the refused certificate's serial");
 
 	run_refex(&r, net, impostor, "inbox", NULL);
