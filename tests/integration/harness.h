@@ -125,6 +125,10 @@ bool net_log_wait(const struct net *n, const char *text);
 /* Make a second, unrelated CA in the net directory and issue a north-advice certificate from
  * it; returns the path prefix (a static buffer). Fails the current test on any problem. */
 const char *net_foreign_certificate(const struct net *n);
+/* Issue a north-advice partner certificate valid from from_days to to_days around now
+ * (negative: in the past), signed with the net's CA key, as the files name.crt and name.key
+ * in the net directory; returns the prefix (a static buffer). */
+const char *net_issue_dated(const struct net *net, const char *name, long from_days, long to_days);
 /* Free what a run captured. */
 void run_result_free(struct run_result *r);
 

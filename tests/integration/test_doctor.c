@@ -59,100 +59,6 @@ static const char *combine(const char *name, const char *crt, const char *key)
 	return prefix;
 }
 
-/* Read the PEM certificate or key at path (the net CA's files). */
-static X509 *read_cert(const char *path)
-{
-	FILE *fp = fopen(path, "r");
-	X509 *x;
-
-	cr_assert_not_null(fp, "cannot read %s", path);
-	x = PEM_read_X509(fp, NULL, NULL, NULL);
-	fclose(fp);
-	cr_assert_not_null(x, "%s holds no certificate", path);
-	return x;
-}
-
-static EVP_PKEY *read_key(const char *path)
-{
-	FILE *fp = fopen(path, "r");
-	EVP_PKEY *k;
-
-	cr_assert_not_null(fp, "cannot read %s", path);
-	k = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
-	fclose(fp);
-	cr_assert_not_null(k, "%s holds no key", path);
-	return k;
-}
-
-/* Add the extension nid = value to x, issued by ca. */
-static void add_ext(X509 *x, X509 *ca, int nid, const char *value)
-{
-	X509V3_CTX v3;
-	X509_EXTENSION *ext;
-
-	X509V3_set_ctx(&v3, ca, x, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
-	cr_assert_not_null(ext, "cannot make extension %d", nid);
-	cr_assert(X509_add_ext(x, ext, -1));
-	X509_EXTENSION_free(ext);
-}
-
-/* Write x and key as prefix.crt and prefix.key (mode 0600). */
-static void write_pair(const char *prefix, X509 *x, EVP_PKEY *key)
-{
-	char path[NET_PATH_MAX + 32];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s.crt", prefix);
-	cr_assert_not_null(fp = fopen(path, "w"));
-	cr_assert(PEM_write_X509(fp, x));
-	fclose(fp);
-	snprintf(path, sizeof(path), "%s.key", prefix);
-	cr_assert_not_null(fp = fopen(path, "w"));
-	cr_assert_eq(fchmod(fileno(fp), 0600), 0);
-	cr_assert(PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL));
-	fclose(fp);
-}
-
-/* Issue a north-advice partner certificate that expired yesterday, signed with the net's
- * CA key (refex-ca only issues certificates valid from now). */
-static const char *expired_certificate(void)
-{
-	static char prefix[NET_PATH_MAX + 16];
-	char ca_key_path[NET_PATH_MAX + 16];
-	X509 *ca = read_cert(net->ca), *x = X509_new();
-	EVP_PKEY *ca_key, *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	X509_NAME *name = X509_NAME_new();
-
-	snprintf(ca_key_path, sizeof(ca_key_path), "%s/ca.key", net->ca_dir);
-	ca_key = read_key(ca_key_path);
-	cr_assert(x && key && name);
-	cr_assert(X509_set_version(x, X509_VERSION_3));
-	cr_assert(ASN1_INTEGER_set(X509_get_serialNumber(x), 0x5eed));
-	cr_assert(X509_gmtime_adj(X509_getm_notBefore(x), -30L * 86400));
-	cr_assert(X509_gmtime_adj(X509_getm_notAfter(x), -86400));
-	cr_assert(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-	                                     (const unsigned char *)"north-advice", -1, -1, 0));
-	cr_assert(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-	                                     (const unsigned char *)"Old Timer", -1, -1, 0));
-	cr_assert(X509_set_subject_name(x, name));
-	cr_assert(X509_set_issuer_name(x, X509_get_subject_name(ca)));
-	cr_assert(X509_set_pubkey(x, key));
-	add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE");
-	add_ext(x, ca, NID_key_usage, "critical,digitalSignature");
-	add_ext(x, ca, NID_ext_key_usage, "clientAuth");
-	add_ext(x, ca, NID_authority_key_identifier, "keyid:always");
-	cr_assert(X509_sign(x, ca_key, EVP_sha256()));
-	snprintf(prefix, sizeof(prefix), "%s/expired", net->dir);
-	write_pair(prefix, x, key);
-	X509_NAME_free(name);
-	X509_free(x);
-	X509_free(ca);
-	EVP_PKEY_free(key);
-	EVP_PKEY_free(ca_key);
-	return prefix;
-}
-
 Test(doctor, a_good_setup_is_all_well_and_names_the_agency)
 {
 	struct run_result r;
@@ -194,7 +100,7 @@ Test(doctor, an_expired_certificate_fails_with_its_date)
 {
 	struct run_result r;
 
-	doctor_as(&r, expired_certificate(), 1);
+	doctor_as(&r, net_issue_dated(net, "expired", -30, -1), 1);
 	expect_says(&r, "the certificate expired on");
 	/* The hub agrees, and doctor says so in words too. */
 	expect_says(&r, "the server refused our certificate");

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -119,4 +120,72 @@ Test(trust, a_certificate_for_an_agency_outside_the_partnership_is_refused)
 	cr_expect_eq(r.out[0], '\0', "refex printed an inbox:\n%s", r.out);
 	run_result_free(&r);
 	net_expect_clean_stop(net);
+}
+
+/* Connect with prefix (PREFIX.crt/.key) and expect the hub to refuse the handshake and log why. */
+static void expect_refused_with(const char *prefix, const char *reason)
+{
+	struct raw *c = raw_connect(net, prefix, NULL);
+	char line[256];
+
+	cr_expect(refused(c), "the hub answered %s", prefix);
+	raw_free(c);
+	snprintf(line, sizeof(line), "msg=\"handshake refused\" reason=\"%s\"", reason);
+	cr_expect(net_log_wait(net, line), "refexd logs: %s", line);
+}
+
+Test(trust, an_expired_certificate_is_refused)
+{
+	expect_refused_with(net_issue_dated(net, "expired", -30, -1),
+	                    "the certificate has expired");
+}
+
+Test(trust, a_certificate_not_yet_valid_is_refused)
+{
+	expect_refused_with(net_issue_dated(net, "future", 2, 30),
+	                    "the certificate is not valid yet (check the clocks)");
+}
+
+Test(trust, a_server_certificate_cannot_be_used_as_a_client_certificate)
+{
+	char prefix[NET_PATH_MAX + 16];
+
+	snprintf(prefix, sizeof(prefix), "%s/server", net->dir);
+	expect_refused_with(prefix,
+	                    "the certificate is not for this use (wrong extended key usage)");
+	cr_expect(net_log_wait(net, "serial="), "the refusal names the certificate");
+}
+
+Test(trust, the_ca_certificate_itself_cannot_be_used_as_a_client_certificate)
+{
+	char prefix[NET_PATH_MAX + 16], crt[NET_PATH_MAX + 32], key[NET_PATH_MAX + 32];
+	char ca_key[NET_PATH_MAX + 16];
+
+	snprintf(prefix, sizeof(prefix), "%s/ca-as-client", net->dir);
+	snprintf(crt, sizeof(crt), "%s.crt", prefix);
+	snprintf(key, sizeof(key), "%s.key", prefix);
+	snprintf(ca_key, sizeof(ca_key), "%s/ca.key", net->ca_dir);
+	cr_assert_eq(symlink(net->ca, crt), 0);
+	cr_assert_eq(symlink(ca_key, key), 0);
+	expect_refused_with(prefix,
+	                    "the certificate is not for this use (wrong extended key usage)");
+}
+
+Test(trust, refex_warns_when_its_own_certificate_is_about_to_expire)
+{
+	char prefix[NET_PATH_MAX + 16];
+	struct run_result r;
+
+	snprintf(prefix, sizeof(prefix), "%s/short-lived", net->dir);
+	cr_assert_eq(run_refex_ca(&r, "issue", "--dir", net->ca_dir, "--agency", "north-advice",
+	                          "--holder", "Temp Worker", "--days", "10", "--out", prefix, NULL),
+	             0, "%s", r.err);
+	run_result_free(&r);
+	cr_expect_eq(run_refex(&r, net, prefix, "partners", NULL), 0, "%s", r.err);
+	cr_expect(strstr(r.err, "your certificate expires on") != NULL, "stderr: %s", r.err);
+	run_result_free(&r);
+	cr_expect_eq(run_refex(&r, net, north, "partners", NULL), 0);
+	cr_expect(strstr(r.err, "expires") == NULL, "no warning for a fresh certificate: %s",
+	          r.err);
+	run_result_free(&r);
 }
