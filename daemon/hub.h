@@ -28,7 +28,6 @@ struct hub {
 	bool stopping;
 	struct event *stop_timer;
 	int stop_waited_ms;
-	int exit_code;
 };
 
 /* Make a hub for cfg, tls and store; takes ownership of none of them. */

@@ -186,7 +186,6 @@ struct store {
 	struct event *done_ev;
 	int wake[2]; /* the storage thread writes a byte to wake[1] when jobs are done */
 	pthread_t thread;
-	bool thread_started;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	/* Under mu. */
