@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "config.h"
@@ -119,6 +120,26 @@ static struct event_base *loop_new(void)
 	return base;
 }
 
+/* Raise the open-file limit to what the system allows: every connection is a descriptor. */
+static void raise_fd_limit(const struct config *cfg)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)cfg->limits.max_connections + 64) {
+		log_warnx("msg=\"open-file limit below max_connections\" limit=%llu "
+		          "max_connections=%u",
+		          (unsigned long long)rl.rlim_cur, cfg->limits.max_connections);
+	}
+}
+
 static int run(struct config *cfg)
 {
 	char err[512];
@@ -135,6 +156,7 @@ static int run(struct config *cfg)
 		return 1;
 	}
 	warn_expiry(tls);
+	raise_fd_limit(cfg);
 	if ((base = loop_new()) == NULL) {
 		log_error("msg=\"cannot create the event loop\"");
 		goto done;

@@ -25,6 +25,7 @@ struct bench_opts {
 	size_t size; /* bytes of form data per submit */
 	int pipeline;
 	bool new_connection;
+	bool idle; /* open the connections, say Hello, hold them for the duration */
 	bool json;
 };
 
@@ -47,6 +48,7 @@ struct bench {
 	long by_status[BENCH_STATUS_MAX];
 	long transport_errors;
 	long connections_made;
+	int opened;       /* connections started so far */
 	uint32_t *lat_us; /* one latency per answered request, microseconds */
 	size_t n_lat, cap_lat;
 	int live; /* connections still running */

@@ -35,6 +35,7 @@ struct conn {
 };
 
 static void conn_open(struct bench *b);
+static void conn_idle_ready(struct bench *b);
 
 /* Return microseconds since t. */
 uint64_t bench_since_us(const struct timespec *t)
@@ -203,6 +204,17 @@ static void conn_keep_id(struct bench *b, const Refex__Response *r)
 	}
 }
 
+/* An idle connection said Hello: open the next one, or say that all are open. */
+static void conn_idle_ready(struct bench *b)
+{
+	if (++b->connections_made == b->o.connections) {
+		fprintf(stderr, "refex-bench: %d idle connections open\n", b->o.connections);
+	}
+	if (b->opened < b->o.connections) {
+		conn_open(b);
+	}
+}
+
 /* Handle one response; return false when the connection is finished. */
 static bool conn_response(struct conn *c, const Refex__Response *r)
 {
@@ -217,6 +229,10 @@ static bool conn_response(struct conn *c, const Refex__Response *r)
 			return false;
 		}
 		c->state = CONN_RUNNING;
+		if (b->o.idle) {
+			conn_idle_ready(b);
+			return true;
+		}
 		conn_fill(c);
 		return c->inflight > 0; /* the run may have ended during the handshake */
 	}
@@ -321,6 +337,7 @@ static void conn_open(struct bench *b)
 		return;
 	}
 	c->b = b;
+	b->opened++;
 	clock_gettime(CLOCK_MONOTONIC, &c->opened);
 	c->bev = bufferevent_openssl_socket_new(b->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
 	                                        BEV_OPT_CLOSE_ON_FREE);
@@ -345,7 +362,7 @@ static void bench_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	b->stopping = true;
-	if (b->live == 0) {
+	if (b->live == 0 || b->o.idle) {
 		event_base_loopbreak(b->base);
 	}
 }
@@ -365,7 +382,8 @@ int bench_run(struct bench *b)
 		timer = evtimer_new(b->base, bench_timeout, b);
 		evtimer_add(timer, &tv);
 	}
-	for (int i = 0; i < b->o.connections; i++) {
+	/* Idle connections open a few at a time, so the listen backlog never overflows. */
+	for (int i = 0; i < (b->o.idle && b->o.connections > 64 ? 64 : b->o.connections); i++) {
 		conn_open(b);
 	}
 	if (b->live > 0) {
@@ -375,5 +393,5 @@ int bench_run(struct bench *b)
 	if (timer) {
 		event_free(timer);
 	}
-	return b->done > 0 ? 0 : -1;
+	return b->done > 0 || (b->o.idle && b->connections_made > 0) ? 0 : -1;
 }

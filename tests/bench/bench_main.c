@@ -19,7 +19,7 @@ static const char usage_text[] =
     "usage: refex-bench [--config FILE | --server HOST:PORT --cert FILE --key FILE --ca FILE]\n"
     "                   --to AGENCY [--connections N] [--duration S | --requests N]\n"
     "                   [--op submit|inbox|show|mixed] [--size BYTES] [--pipeline K]\n"
-    "                   [--new-connection] [--json]\n"
+    "                   [--new-connection | --idle] [--json]\n"
     "       refex-bench --load DB --referrals N --agencies M [--size BYTES]\n"
     "\n"
     "Load refexd and report throughput, latency percentiles and errors by status.\n"
@@ -33,6 +33,9 @@ static const char usage_text[] =
     "  --pipeline K       requests in flight per connection (default 1)\n"
     "  --new-connection   each transaction is a new connection: handshake, Hello,\n"
     "                     one submit; reports connections per second\n"
+    "  --idle             open the connections (64 handshakes at a time), say Hello,\n"
+    "                     and hold them idle for the duration (to measure refexd's\n"
+    "                     memory per idle connection)\n"
     "  --json             print the report as JSON\n"
     "  --load DB          fill the store file DB directly (refexd must not be running)\n"
     "                     with N referrals across M agencies agency-000..agency-(M-1)\n";
@@ -209,6 +212,9 @@ static void report(struct bench *b)
 	json_object_set_new(j, "ok", json_integer(b->by_status[0]));
 	json_object_set_new(j, "errors", errs);
 	json_object_set_new(j, "throughput", json_real(secs > 0 ? b->by_status[0] / secs : 0));
+	if (b->o.idle) {
+		json_object_set_new(j, "idle_connections", json_integer(b->connections_made));
+	}
 	if (b->o.new_connection) {
 		json_object_set_new(j, "connections_per_s",
 		                    json_real(secs > 0 ? b->connections_made / secs : 0));
@@ -232,6 +238,9 @@ static void report(struct bench *b)
 			printf("  transport: %ld\n", b->transport_errors);
 		}
 		printf("throughput: %.0f requests/s\n", secs > 0 ? b->by_status[0] / secs : 0);
+		if (b->o.idle) {
+			printf("idle connections held: %ld\n", b->connections_made);
+		}
 		if (b->o.new_connection) {
 			printf("connections: %.0f /s\n", secs > 0 ? b->connections_made / secs : 0);
 		}
@@ -296,6 +305,7 @@ int main(int argc, char **argv)
 	    {"size", required_argument, NULL, 'z'},
 	    {"pipeline", required_argument, NULL, 'p'},
 	    {"new-connection", no_argument, NULL, 'N'},
+	    {"idle", no_argument, NULL, 'I'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"load", required_argument, NULL, 'L'},
 	    {"referrals", required_argument, NULL, 'R'},
@@ -354,6 +364,9 @@ int main(int argc, char **argv)
 		case 'N':
 			b.o.new_connection = true;
 			break;
+		case 'I':
+			b.o.idle = true;
+			break;
 		case 'j':
 			b.o.json = true;
 			break;
@@ -387,7 +400,8 @@ int main(int argc, char **argv)
 	if (!b.o.server || !b.o.cert || !b.o.key || !b.o.ca) {
 		return bad_usage("the server, certificate, key and CA are required");
 	}
-	if (b.o.to == NULL && (b.o.op == OP_SUBMIT || b.o.op == OP_MIXED || b.o.op == OP_SHOW)) {
+	if (b.o.to == NULL && !b.o.idle &&
+	    (b.o.op == OP_SUBMIT || b.o.op == OP_MIXED || b.o.op == OP_SHOW)) {
 		return bad_usage("--to AGENCY is required to submit referrals");
 	}
 	if (b.o.connections < 1 || b.o.pipeline < 1 || b.o.pipeline > 256 ||
