@@ -142,6 +142,7 @@ static int read_file(struct client_config *cfg, const char *path, int explicit, 
 	}
 	st.dir = dir;
 	errno = 0;
+	ini_allow_multiline = false; /* an indented line is a key of its own, not a continuation */
 	rc = ini_parse(path, on_ini_entry, &st);
 	free(dir);
 	if (rc == 0) {

@@ -5,6 +5,7 @@
 #include <ini.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@
 
 struct parse {
 	struct config *cfg;
+	char **seen; /* "section\nkey" of every key read so far */
+	size_t n_seen;
 	char *dir; /* directory of the config file, for relative paths */
 	char err[512];
 };
@@ -233,12 +236,37 @@ static int agency_key(struct parse *p, const char *id, const char *name, const c
 	return -1;
 }
 
+/* Say whether section/name was set before (and remember it): a repeated key is a mistake. */
+static bool config_seen(struct parse *p, const char *section, const char *name)
+{
+	char key[256];
+	char **grown;
+
+	snprintf(key, sizeof(key), "%s\n%s", section, name);
+	for (size_t i = 0; i < p->n_seen; i++) {
+		if (strcmp(p->seen[i], key) == 0) {
+			return true;
+		}
+	}
+	grown = realloc(p->seen, (p->n_seen + 1) * sizeof(*grown));
+	if (grown != NULL) {
+		p->seen = grown;
+		p->seen[p->n_seen] = strdup(key);
+		p->n_seen += p->seen[p->n_seen] != NULL;
+	}
+	return false;
+}
+
 /* inih callback: 1 to carry on, 0 to stop at this line. */
 static int config_handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
 	int rc;
 
+	if (config_seen(p, section, name)) {
+		snprintf(p->err, sizeof(p->err), "\"%s\" is set twice in [%s]", name, section);
+		return 0;
+	}
 	if (strcmp(section, "server") == 0) {
 		rc = server_key(p, name, value);
 	} else if (strcmp(section, "limits") == 0) {
@@ -283,9 +311,10 @@ static int config_sections(struct parse *p, const char *path, int *line)
 		if (strncmp(start, AGENCY_SECTION, strlen(AGENCY_SECTION)) == 0) {
 			rc = agency_get(p, start + strlen(AGENCY_SECTION)) ? 0 : -1;
 		} else {
-			snprintf(p->err, sizeof(p->err),
-				 "unknown section [%s] (expected [server], [limits] or [agency ID])",
-				 start);
+			snprintf(
+			    p->err, sizeof(p->err),
+			    "unknown section [%s] (expected [server], [limits] or [agency ID])",
+			    start);
 			rc = -1;
 		}
 	}
@@ -334,6 +363,14 @@ static int config_check(struct parse *p)
 	return 0;
 }
 
+static void parse_free(struct parse *p)
+{
+	for (size_t i = 0; i < p->n_seen; i++) {
+		free(p->seen[i]);
+	}
+	free(p->seen);
+}
+
 static void config_defaults(struct config *cfg)
 {
 	cfg->log_level = LOG_LEVEL_INFO;
@@ -366,6 +403,8 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s:%d: %s", path, line, p.err);
 		goto fail;
 	}
+	/* An indented line would otherwise continue the previous value, silently. */
+	ini_allow_multiline = false;
 	line = ini_parse(path, config_handler, &p);
 	if (line == -1) {
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
@@ -380,9 +419,11 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, p.err);
 		goto fail;
 	}
+	parse_free(&p);
 	free(copy);
 	return p.cfg;
 fail:
+	parse_free(&p);
 	free(copy);
 	config_free(p.cfg);
 	return NULL;

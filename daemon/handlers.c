@@ -354,6 +354,10 @@ static void handle_submit(struct request *rq, Refex__Request *msg)
 		return;
 	}
 	/* The hub, not the client, says who recorded the consent and when. */
+	/* Whatever the client put there is replaced, and freed here: the request's free below
+	 * must not see our borrowed strings, nor lose the client's. */
+	free(sub->consent->recorded_by);
+	free(sub->consent->recorded_agency);
 	sub->consent->recorded_by = (char *)who->holder;
 	sub->consent->recorded_agency = (char *)who->agency;
 	sub->consent->has_recorded_at = 1;
@@ -407,10 +411,19 @@ static Refex__Referral *referral_for_party(struct request *rq, const char *id, e
 	const char *me = session_identity(rq->s)->agency;
 	Refex__Referral *ref = NULL;
 	enum store_status st;
-
 	if (is_blank(id)) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "id",
 		            "a referral id is required");
+		return NULL;
+	}
+	/* Only a well-formed id is looked up or logged: anything else (a name typed by mistake,
+	 * text meant to forge log lines) is simply not found. */
+	if (strlen(id) != STORE_ID_LEN ||
+	    strspn(id, "0123456789ABCDEFGHJKMNPQRSTVWXYZ") != STORE_ID_LEN) {
+		reply_error(
+		    rq, REFEX__STATUS_CODE__STATUS_NOT_FOUND, "id",
+		    "no referral has that id (ids are %d characters, e.g. from refex inbox)",
+		    STORE_ID_LEN);
 		return NULL;
 	}
 	snprintf(rq->referral, sizeof(rq->referral), "%.*s", STORE_ID_LEN, id);
@@ -425,7 +438,8 @@ static Refex__Referral *referral_for_party(struct request *rq, const char *id, e
 	}
 	store_referral_free(ref);
 	if (st == STORE_OK || st == STORE_NOT_FOUND) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_NOT_FOUND, "id", "referral %s not found", id);
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_NOT_FOUND, "id", "referral %s not found",
+		            id);
 	} else {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
 		            "the referral cannot be read right now; please try again");

@@ -31,6 +31,7 @@ struct session {
 	unsigned refs;
 	TAILQ_ENTRY(session) all;
 	TAILQ_ENTRY(session) peers;
+	struct event *handshake_timer; /* the whole handshake's deadline, not an idle timeout */
 };
 
 static void session_process(struct session *s);
@@ -256,12 +257,30 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* The handshake did not finish in time: bufferevent timeouts restart on every byte, so a
+ * peer trickling its hello would otherwise hold a connection slot for as long as it likes. */
+static void session_handshake_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->state == SESSION_HANDSHAKE) {
+		log_warnx(
+		    "conn=%llu msg=\"handshake refused\" reason=\"handshake not finished within "
+		    "%u s\" serial=- fingerprint=-",
+		    (unsigned long long)s->id, s->hub->cfg->limits.handshake_timeout);
+		session_close(s, "handshake timed out");
+	}
+}
+
 static void session_handshake_done(struct session *s)
 {
 	const struct limits *l = &s->hub->cfg->limits;
 	struct timeval idle = {.tv_sec = l->idle_timeout};
 	char err[256];
 
+	event_del(s->handshake_timer);
 	if (transport_peer_identity(s->bev, &s->who, err, sizeof(err)) < 0) {
 		log_warnx("conn=%llu msg=\"handshake refused\" reason=\"%s\" serial=%s "
 		          "fingerprint=%s",
@@ -334,6 +353,15 @@ struct session *session_new(struct hub *hub, evutil_socket_t fd)
 		evutil_closesocket(fd);
 		return NULL;
 	}
+	s->handshake_timer = evtimer_new(hub->base, session_handshake_expired, s);
+	if (s->handshake_timer == NULL || evtimer_add(s->handshake_timer, &hs) < 0) {
+		if (s->handshake_timer) {
+			event_free(s->handshake_timer);
+		}
+		transport_close(s->bev);
+		free(s);
+		return NULL;
+	}
 	s->id = ++hub->next_session_id;
 	s->hub = hub;
 	s->agency = -1;
@@ -365,6 +393,8 @@ void session_close(struct session *s, const char *why)
 		s->greeted = false;
 	}
 	session_enter(s, SESSION_DEAD);
+	event_free(s->handshake_timer);
+	s->handshake_timer = NULL;
 	TAILQ_REMOVE(&hub->sessions, s, all);
 	hub->n_sessions--;
 	transport_close(s->bev);

@@ -84,6 +84,7 @@ Test(config, refuses_bad_files_with_reasons)
 	    {"[server]\nlisten = 127.0.0.1:0\n[agency a]\n", "certificate is required"},
 	    {"[server]\nlisten = nowhere\n", "listen"},
 	    {SERVER "log_level = loud\n[agency a]\n", "log_level"},
+	    {SERVER "[agency a]\nname = A\nname = B\n", "\"name\" is set twice in [agency a]"},
 	};
 	char err[512];
 
@@ -113,4 +114,17 @@ Test(config, missing_file)
 
 	cr_expect_null(cfg);
 	cr_expect(strstr(err, "cannot open") != NULL, "%s", err);
+}
+
+Test(config, an_indented_line_is_its_own_key_not_a_continuation)
+{
+	char err[512];
+	struct config *cfg =
+	    load(SERVER "[agency shelter]\nname = Shelter\n    accepts = housing_support\n", err,
+	         sizeof(err));
+
+	cr_assert_not_null(cfg, "%s", err);
+	cr_expect_str_eq(config_agency(cfg, "shelter")->name, "Shelter");
+	cr_expect(agency_accepts(config_agency(cfg, "shelter"), "housing_support"));
+	config_free(cfg);
 }
