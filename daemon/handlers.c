@@ -122,12 +122,14 @@ static struct request *request_keep(const struct request *rq, size_t size)
 		memset(kept, 0, size);
 		*kept = *rq;
 		session_ref(rq->s);
+		session_request_begin(rq->s);
 	}
 	return kept;
 }
 
 static void request_release(struct request *rq)
 {
+	session_request_end(rq->s);
 	session_unref(rq->s);
 	free(rq);
 }

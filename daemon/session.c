@@ -27,7 +27,9 @@ struct session {
 	int agency; /* index in hub->cfg->agencies, -1 before the handshake */
 	enum session_state state;
 	bool greeted;
-	bool paused; /* reading stopped: the peer is not reading its replies */
+	bool paused;    /* reading stopped: the peer is not reading its replies */
+	bool throttled; /* reading stopped: SESSION_INFLIGHT_MAX requests await their commit */
+	unsigned inflight;
 	unsigned refs;
 	TAILQ_ENTRY(session) all;
 	TAILQ_ENTRY(session) peers;
@@ -77,6 +79,34 @@ static void session_send_message(struct session *s, const ProtobufCMessage *msg)
 		bufferevent_disable(s->bev, EV_READ);
 		log_debug("conn=%llu msg=\"reading paused\" queued=%zu", (unsigned long long)s->id,
 		          evbuffer_get_length(out));
+	}
+}
+
+/* Count a request waiting for an asynchronous write. */
+void session_request_begin(struct session *s)
+{
+	s->inflight++;
+	if (!s->throttled && s->inflight >= SESSION_INFLIGHT_MAX && s->state == SESSION_OPEN) {
+		s->throttled = true;
+		bufferevent_disable(s->bev, EV_READ);
+	}
+}
+
+/* Count a request answered (or dropped); resume reading below half the limit. */
+void session_request_end(struct session *s)
+{
+	s->inflight--;
+	if (s->state == SESSION_CLOSING && s->inflight == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
+		session_close(s, "closed after reply");
+		return;
+	}
+	if (s->throttled && s->inflight <= SESSION_INFLIGHT_MAX / 2 && s->state == SESSION_OPEN) {
+		s->throttled = false;
+		if (!s->paused && !s->hub->stopping) {
+			bufferevent_enable(s->bev, EV_READ);
+			session_process(s); /* requests may already be buffered */
+		}
 	}
 }
 
@@ -131,7 +161,8 @@ static void session_close_after_flush(struct session *s, const char *why)
 	session_enter(s, SESSION_CLOSING);
 	bufferevent_disable(s->bev, EV_READ);
 	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
+	/* Writes already queued still commit: their replies go out before the close. */
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 && s->inflight == 0) {
 		session_close(s, why);
 	}
 }
@@ -222,13 +253,13 @@ static int session_one_frame(struct session *s)
 	if (req != NULL) {
 		handlers_dispatch(s, req);
 	}
-	return s->state == SESSION_OPEN && !s->paused;
+	return s->state == SESSION_OPEN && !s->paused && !s->throttled;
 }
 
 static void session_process(struct session *s)
 {
 	session_ref(s);
-	while (s->state == SESSION_OPEN && !s->paused && session_one_frame(s)) {
+	while (s->state == SESSION_OPEN && !s->paused && !s->throttled && session_one_frame(s)) {
 	}
 	session_unref(s);
 }
@@ -244,11 +275,11 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 	size_t queued = evbuffer_get_length(bufferevent_get_output(bev));
 
-	if (s->state == SESSION_CLOSING && queued == 0) {
+	if (s->state == SESSION_CLOSING && queued == 0 && s->inflight == 0) {
 		session_close(s, "closed after reply");
 		return;
 	}
-	if (s->paused && s->state == SESSION_OPEN && !s->hub->stopping &&
+	if (s->paused && !s->throttled && s->state == SESSION_OPEN && !s->hub->stopping &&
 	    queued <= session_output_limit(s) / 2) {
 		s->paused = false;
 		bufferevent_enable(bev, EV_READ);

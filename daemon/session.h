@@ -37,6 +37,15 @@ bool session_is_greeted(const struct session *s);
 /* Record that the peer said Hello: it now receives pushed events for its agency. */
 void session_set_greeted(struct session *s);
 
+/* Count a request waiting for an asynchronous write; past SESSION_INFLIGHT_MAX the session
+ * stops reading, so a peer cannot queue writes faster than they commit. */
+void session_request_begin(struct session *s);
+
+/* Count a request answered (or dropped); reading resumes below half the limit. */
+void session_request_end(struct session *s);
+
+#define SESSION_INFLIGHT_MAX 64
+
 /* Queue a response frame. */
 void session_send_response(struct session *s, const Refex__Response *resp);
 
