@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <string.h>
 
+#include "client.pb-c.h"
+#include "forms/housing_support.pb-c.h"
 #include "harness.h"
 
 static struct net *net;
@@ -217,5 +219,76 @@ Test(robustness, pipelined_requests_are_all_answered)
 		}
 		refex__server_message__free_unpacked(m, NULL);
 	}
+	raw_free(c);
+}
+
+/* One packed frame submitting a housing referral from north-advice to eastside-housing. */
+static size_t pack_submit(uint64_t id, uint8_t *out, size_t room)
+{
+	Refex__Forms__HousingSupport form = REFEX__FORMS__HOUSING_SUPPORT__INIT;
+	Refex__ClientRecord client = REFEX__CLIENT_RECORD__INIT;
+	Refex__Consent consent = REFEX__CONSENT__INIT;
+	Refex__SubmitReferral sub = REFEX__SUBMIT_REFERRAL__INIT;
+	Refex__Request req = REFEX__REQUEST__INIT;
+	uint8_t data[64];
+	size_t n;
+
+	form.current_situation = REFEX__FORMS__HOUSING_SUPPORT__SITUATION__SOFA_SURFING;
+	form.tenure = REFEX__FORMS__HOUSING_SUPPORT__TENURE__NO_FIXED_ABODE;
+	client.given_name = "Pat";
+	client.family_name = "Lee";
+	consent.to_agency = "eastside-housing";
+	consent.purpose = "housing support referral";
+	consent.method = REFEX__CONSENT_METHOD__CONSENT_VERBAL;
+	sub.to = "eastside-housing";
+	sub.form = "housing_support";
+	sub.has_form_data = 1;
+	sub.form_data.data = data;
+	sub.form_data.len = refex__forms__housing_support__pack(&form, data);
+	sub.client = &client;
+	sub.consent = &consent;
+	req.has_id = 1;
+	req.id = id;
+	req.body_case = REFEX__REQUEST__BODY_SUBMIT;
+	req.submit = &sub;
+	n = refex__request__get_packed_size(&req);
+	cr_assert_lt(n + 4, room);
+	out[0] = out[1] = 0;
+	out[2] = (uint8_t)(n >> 8);
+	out[3] = (uint8_t)n;
+	refex__request__pack(&req, out + 4);
+	return n + 4;
+}
+
+Test(robustness, hundreds_of_pipelined_submissions_are_all_committed_and_answered)
+{
+	enum { N = 300 }; /* well past the per-connection cap on writes in flight */
+	static uint8_t buf[N * 256];
+	static bool seen[N];
+	struct raw *c = greeted();
+	size_t off = 0;
+
+	for (uint64_t i = 0; i < N; i++) {
+		off += pack_submit(1000 + i, buf + off, sizeof(buf) - off);
+	}
+	cr_assert_eq(raw_send_bytes(c, buf, off), 0);
+	for (int got = 0; got < N;) {
+		Refex__ServerMessage *m = raw_read_message(c, HARNESS_READ_TIMEOUT_MS);
+
+		cr_assert_not_null(m, "only %d of %d pipelined submissions were answered", got, N);
+		if (m->body_case == REFEX__SERVER_MESSAGE__BODY_RESPONSE) {
+			uint64_t i = m->response->id - 1000;
+
+			cr_assert(i < N && !seen[i], "unexpected answer id %llu",
+			          (unsigned long long)m->response->id);
+			seen[i] = true;
+			cr_expect_eq(m->response->status->code, REFEX__STATUS_CODE__STATUS_OK, "%s",
+			             m->response->status->message ? m->response->status->message
+			                                          : "");
+			got++;
+		}
+		refex__server_message__free_unpacked(m, NULL);
+	}
+	cr_expect_eq(list_forms(c, 9), 3, "the connection still answers afterwards");
 	raw_free(c);
 }
