@@ -41,14 +41,30 @@ static void listener_accept(struct evconnlistener *l, evutil_socket_t fd, struct
 	          host, port);
 }
 
+static void listener_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct hub *hub = arg;
+
+	(void)fd;
+	(void)what;
+	if (!hub->stopping) {
+		evconnlistener_enable(hub->listener);
+	}
+}
+
 static void listener_error(struct evconnlistener *l, void *arg)
 {
+	struct hub *hub = arg;
+	struct timeval pause = {.tv_sec = 1};
 	int e = EVUTIL_SOCKET_ERROR();
 
-	(void)l;
-	(void)arg;
-	/* Out of descriptors and the like: keep serving the connections we have. */
-	log_error("msg=\"accept failed\" error=\"%s\"", evutil_socket_error_to_string(e));
+	/* Out of descriptors and the like: the pending connection stays in the backlog, so
+	 * accepting again at once would spin. Keep serving the connections we have and try
+	 * again in a second. */
+	log_error("msg=\"accept failed; pausing new connections for 1 s\" error=\"%s\"",
+	          evutil_socket_error_to_string(e));
+	evconnlistener_disable(l);
+	event_base_once(hub->base, -1, EV_TIMEOUT, listener_resume, hub, &pause);
 }
 
 static void listener_log_bound(evutil_socket_t fd)
