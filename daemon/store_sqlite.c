@@ -184,6 +184,10 @@ struct store {
 	sqlite3 *wdb, *rdb;
 	sqlite3_stmt *w[W_COUNT], *r[R_COUNT];
 	struct event *done_ev;
+	/* Loop thread only: jobs queued during this loop turn, handed over together at its end. */
+	struct job *staged, **staged_tail;
+	bool closing_loop; /* store_close has begun: refuse new jobs */
+	struct event *handoff_ev;
 	int wake[2]; /* the storage thread writes a byte to wake[1] when jobs are done */
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -533,6 +537,34 @@ static void *checkpoint_thread(void *arg)
 
 /* ---- loop thread: completions ---- */
 
+/* Move the staged jobs to the storage thread's queue, waking it if it sleeps. */
+static void jobs_hand_over(struct store *st)
+{
+	bool was_empty;
+
+	if (st->staged == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&st->mu);
+	/* The thread only sleeps on an empty queue; otherwise it will find these jobs anyway. */
+	was_empty = st->queue == NULL;
+	*st->queue_tail = st->staged;
+	st->queue_tail = st->staged_tail;
+	if (was_empty) {
+		pthread_cond_signal(&st->cv);
+	}
+	pthread_mutex_unlock(&st->mu);
+	st->staged = NULL;
+	st->staged_tail = &st->staged;
+}
+
+static void store_on_handoff(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	jobs_hand_over(arg);
+}
+
 static struct job *done_take(struct store *st)
 {
 	struct job *list;
@@ -719,6 +751,11 @@ static int wake_open(struct store *st, struct event_base *base, char *err, size_
 		errf(err, errlen, "cannot create a pipe: %s", strerror(errno));
 		return -1;
 	}
+	st->handoff_ev = event_new(base, -1, 0, store_on_handoff, st);
+	if (st->handoff_ev == NULL) {
+		errf(err, errlen, "cannot create the hand-over event");
+		return -1;
+	}
 	st->done_ev = event_new(base, st->wake[0], EV_READ | EV_PERSIST, store_on_done, st);
 	if (st->done_ev == NULL || event_add(st->done_ev, NULL) < 0) {
 		errf(err, errlen, "cannot watch the storage thread's pipe");
@@ -738,6 +775,9 @@ static void store_free(struct store *st)
 	sqlite3_close(st->cdb);
 	sqlite3_close(st->rdb);
 	sqlite3_close(st->wdb); /* the last connection out checkpoints and removes the WAL */
+	if (st->handoff_ev != NULL) {
+		event_free(st->handoff_ev);
+	}
 	if (st->done_ev != NULL) {
 		event_free(st->done_ev);
 	}
@@ -764,6 +804,7 @@ struct store *store_open(const char *path, struct event_base *base, char *err, s
 	}
 	st->wake[0] = st->wake[1] = -1;
 	st->queue_tail = &st->queue;
+	st->staged_tail = &st->staged;
 	st->done_tail = &st->done;
 	atomic_init(&st->commits, 0);
 	pthread_mutex_init(&st->mu, NULL);
@@ -797,6 +838,8 @@ void store_close(struct store *st)
 	if (st == NULL) {
 		return;
 	}
+	st->closing_loop = true;
+	jobs_hand_over(st);
 	pthread_mutex_lock(&st->mu);
 	st->closing = true;
 	pthread_cond_signal(&st->cv);
@@ -902,22 +945,17 @@ static struct job *job_new(enum job_kind kind, size_t extra, store_done_cb cb, v
 
 static int job_queue(struct store *st, struct job *j)
 {
-	bool was_empty;
-
-	pthread_mutex_lock(&st->mu);
-	if (st->closing) {
-		pthread_mutex_unlock(&st->mu);
+	if (st->closing_loop) {
 		free(j);
 		return -1;
 	}
-	/* The thread only sleeps on an empty queue; otherwise it will find this job anyway. */
-	was_empty = st->queue == NULL;
-	*st->queue_tail = j;
-	st->queue_tail = &j->next;
-	if (was_empty) {
-		pthread_cond_signal(&st->cv);
+	/* Stage the job; the hand-over runs after every callback already active in this loop
+	 * turn, so a commit starts with the whole burst of requests instead of its first. */
+	*st->staged_tail = j;
+	st->staged_tail = &j->next;
+	if (!event_pending(st->handoff_ev, EV_TIMEOUT, NULL)) {
+		event_active(st->handoff_ev, EV_TIMEOUT, 0);
 	}
-	pthread_mutex_unlock(&st->mu);
 	st->pending++;
 	return 0;
 }
