@@ -1,0 +1,313 @@
+/*
+ * The read side of the SQLite store: store_get and store_list on the loop
+ * thread's read-only connection, building Refex__Referral messages from rows.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.pb-c.h"
+#include "store_sqlite_private.h"
+
+#define SUMMARY_COLS                                                                               \
+	"rid, id, sender, sender_holder, recipient, form, form_version, state, created_at,"        \
+	" updated_at, client_name"
+#define LIST_SQL(who, state)                                                                       \
+	"SELECT " SUMMARY_COLS " FROM referrals WHERE " who " = ?1 AND rid < ?2" state             \
+	" ORDER BY rid DESC LIMIT ?3"
+
+/* Indexed by enum rstmt; prepared on the reader connection at open. */
+const char *const store_rsql[R_COUNT] = {
+    [R_BEGIN] = "BEGIN",
+    [R_COMMIT] = "COMMIT",
+    [R_ROLLBACK] = "ROLLBACK",
+    [R_GET] = "SELECT " SUMMARY_COLS ", client, consent, form_data FROM referrals"
+              " LEFT JOIN referral_data USING (rid) WHERE id = ?1",
+    /* The first entry (-> sent) is the referral row itself: no history row is written for it,
+       which saves two b-tree inserts per submission. */
+    [R_HISTORY] = "SELECT NULL, 1, sender, sender_holder, created_at, NULL, 0 AS seq FROM referrals"
+                  " WHERE rid = ?1"
+                  " UNION ALL SELECT from_state, to_state, agency, holder, at, reason, seq"
+                  " FROM history WHERE referral_rid = ?1 ORDER BY seq",
+    [R_INBOX] = LIST_SQL("recipient", ""),
+    [R_INBOX_STATE] = LIST_SQL("recipient", " AND state = ?4"),
+    [R_SENT] = LIST_SQL("sender", ""),
+    [R_SENT_STATE] = LIST_SQL("sender", " AND state = ?4"),
+};
+
+/* Column numbers of SUMMARY_COLS and the full row that extends it. */
+enum {
+	C_RID,
+	C_ID,
+	C_SENDER,
+	C_SENDER_HOLDER,
+	C_RECIPIENT,
+	C_FORM,
+	C_FORM_VERSION,
+	C_STATE,
+	C_CREATED_AT,
+	C_UPDATED_AT,
+	C_CLIENT_NAME,
+	C_CLIENT,
+	C_CONSENT,
+	C_FORM_DATA
+};
+
+/* ---- reads (loop thread) ---- */
+
+static char *col_str(sqlite3_stmt *s, int i, bool *oom)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	char *c;
+
+	if (t == NULL) {
+		return NULL;
+	}
+	if ((c = strdup((const char *)t)) == NULL) {
+		*oom = true;
+	}
+	return c;
+}
+
+/* Build a referral's summary fields from a row of SUMMARY_COLS. */
+static Refex__Referral *summary_from_row(sqlite3_stmt *s, bool *oom)
+{
+	Refex__Referral *r = malloc(sizeof(*r));
+
+	if (r == NULL) {
+		*oom = true;
+		return NULL;
+	}
+	refex__referral__init(r);
+	r->id = col_str(s, C_ID, oom);
+	r->sender = col_str(s, C_SENDER, oom);
+	r->sender_holder = col_str(s, C_SENDER_HOLDER, oom);
+	r->recipient = col_str(s, C_RECIPIENT, oom);
+	r->form = col_str(s, C_FORM, oom);
+	r->client_name = col_str(s, C_CLIENT_NAME, oom);
+	r->has_form_version = r->has_state = r->has_created_at = r->has_updated_at = 1;
+	r->form_version = (uint32_t)sqlite3_column_int64(s, C_FORM_VERSION);
+	r->state = (Refex__State)sqlite3_column_int(s, C_STATE);
+	r->created_at = sqlite3_column_int64(s, C_CREATED_AT);
+	r->updated_at = sqlite3_column_int64(s, C_UPDATED_AT);
+	return r;
+}
+
+/* Decode the client, consent and form data columns into r; -1 if one is unreadable. */
+static int details_from_row(sqlite3_stmt *s, Refex__Referral *r)
+{
+	const uint8_t *b;
+	size_t n;
+
+	if ((n = (size_t)sqlite3_column_bytes(s, C_CLIENT)) > 0) {
+		b = sqlite3_column_blob(s, C_CLIENT);
+		if ((r->client = refex__client_record__unpack(NULL, n, b)) == NULL) {
+			return -1;
+		}
+	}
+	if ((n = (size_t)sqlite3_column_bytes(s, C_CONSENT)) > 0) {
+		b = sqlite3_column_blob(s, C_CONSENT);
+		if ((r->consent = refex__consent__unpack(NULL, n, b)) == NULL) {
+			return -1;
+		}
+	}
+	if (sqlite3_column_type(s, C_FORM_DATA) != SQLITE_NULL) {
+		n = (size_t)sqlite3_column_bytes(s, C_FORM_DATA);
+		if ((r->form_data.data = malloc(n ? n : 1)) == NULL) {
+			return -1;
+		}
+		if (n > 0) {
+			memcpy(r->form_data.data, sqlite3_column_blob(s, C_FORM_DATA), n);
+		}
+		r->form_data.len = n;
+		r->has_form_data = 1;
+	}
+	return 0;
+}
+
+static Refex__StatusChange *change_from_row(sqlite3_stmt *s, const char *id, bool *oom)
+{
+	Refex__StatusChange *c = malloc(sizeof(*c));
+
+	if (c == NULL) {
+		*oom = true;
+		return NULL;
+	}
+	refex__status_change__init(c);
+	if ((c->referral_id = strdup(id)) == NULL) {
+		*oom = true;
+	}
+	if (sqlite3_column_type(s, 0) != SQLITE_NULL) {
+		c->has_from = 1;
+		c->from = (Refex__State)sqlite3_column_int(s, 0);
+	}
+	c->has_to = c->has_at = 1;
+	c->to = (Refex__State)sqlite3_column_int(s, 1);
+	c->agency = col_str(s, 2, oom);
+	c->holder = col_str(s, 3, oom);
+	c->at = sqlite3_column_int64(s, 4);
+	c->reason = col_str(s, 5, oom);
+	return c;
+}
+
+static enum store_status history_read(struct store *st, sqlite3_int64 rid, Refex__Referral *r)
+{
+	sqlite3_stmt *s = st->r[R_HISTORY];
+	Refex__StatusChange **grown;
+	size_t cap = 0;
+	bool oom = false;
+	int rc = SQLITE_DONE;
+
+	sqlite3_bind_int64(s, 1, rid);
+	while (!oom && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (r->n_history == cap) {
+			cap = cap ? cap * 2 : 4;
+			if ((grown = realloc(r->history, cap * sizeof(*grown))) == NULL) {
+				oom = true;
+				break;
+			}
+			r->history = grown;
+		}
+		r->history[r->n_history] = change_from_row(s, r->id, &oom);
+		if (r->history[r->n_history] != NULL) {
+			r->n_history++;
+		}
+	}
+	store_stmt_end(s);
+	return !oom && rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+static enum store_status referral_read(struct store *st, const char *id, Refex__Referral **out)
+{
+	sqlite3_stmt *s = st->r[R_GET];
+	Refex__Referral *r = NULL;
+	sqlite3_int64 rid = 0;
+	bool oom = false;
+	int rc;
+
+	store_bind_text(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		rid = sqlite3_column_int64(s, C_RID);
+		r = summary_from_row(s, &oom);
+		if (r != NULL && details_from_row(s, r) < 0) {
+			oom = true;
+		}
+	}
+	store_stmt_end(s);
+	if (rc == SQLITE_DONE) {
+		return STORE_NOT_FOUND;
+	}
+	if (rc != SQLITE_ROW || oom || history_read(st, rid, r) != STORE_OK) {
+		store_referral_free(r);
+		return STORE_UNAVAILABLE;
+	}
+	*out = r;
+	return STORE_OK;
+}
+
+/* Read one referral with client, consent, form data and history into *out. */
+enum store_status store_get(struct store *st, const char *id, Refex__Referral **out)
+{
+	enum store_status status;
+
+	*out = NULL;
+	if (st == NULL || id == NULL) {
+		return STORE_NOT_FOUND;
+	}
+	/* One read transaction: the row and its history come from the same snapshot. */
+	if (store_step_done(st->r[R_BEGIN]) < 0) {
+		return STORE_UNAVAILABLE;
+	}
+	status = referral_read(st, id, out);
+	if (store_step_done(st->r[R_COMMIT]) < 0 && !sqlite3_get_autocommit(st->rdb)) {
+		store_step_done(st->r[R_ROLLBACK]);
+	}
+	return status;
+}
+
+/* Free a referral returned by store_get(). NULL is fine. */
+void store_referral_free(Refex__Referral *r)
+{
+	if (r != NULL) {
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+	}
+}
+
+static sqlite3_stmt *list_stmt(struct store *st, const struct store_query *q)
+{
+	bool any = q->state == REFEX__STATE__STATE_UNSPECIFIED;
+
+	if (q->box == STORE_SENT) {
+		return st->r[any ? R_SENT : R_SENT_STATE];
+	}
+	return st->r[any ? R_INBOX : R_INBOX_STATE];
+}
+
+/* Read one page of an agency's inbox or sent list, newest first. */
+enum store_status store_list(struct store *st, const struct store_query *q, struct store_page *page)
+{
+	sqlite3_stmt *s;
+	Refex__Referral **grown;
+	sqlite3_int64 last = 0;
+	size_t cap = 0, limit;
+	bool oom = false, more = false;
+	int rc;
+
+	memset(page, 0, sizeof(*page));
+	if (st == NULL || q == NULL || q->agency == NULL) {
+		return STORE_UNAVAILABLE;
+	}
+	limit = q->limit > 0 ? q->limit : 1;
+	s = list_stmt(st, q);
+	store_bind_text(s, 1, q->agency);
+	sqlite3_bind_int64(s, 2, q->before > 0 ? q->before : INT64_MAX);
+	sqlite3_bind_int64(s, 3,
+	                   (sqlite3_int64)limit + 1); /* one more tells if a next page exists */
+	if (q->state != REFEX__STATE__STATE_UNSPECIFIED) {
+		sqlite3_bind_int(s, 4, (int)q->state);
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (page->n == limit) {
+			more = true;
+			rc = SQLITE_DONE;
+			break;
+		}
+		if (page->n == cap) {
+			cap = cap ? cap * 2 : (limit < 16 ? limit : 16);
+			if ((grown = realloc(page->items, cap * sizeof(*grown))) == NULL) {
+				oom = true;
+				break;
+			}
+			page->items = grown;
+		}
+		last = sqlite3_column_int64(s, C_RID);
+		if ((page->items[page->n] = summary_from_row(s, &oom)) != NULL) {
+			page->n++;
+		}
+		if (oom) {
+			break;
+		}
+	}
+	store_stmt_end(s);
+	if (oom || rc != SQLITE_DONE) {
+		store_page_free(page);
+		return STORE_UNAVAILABLE;
+	}
+	page->next_before = more ? last : 0;
+	return STORE_OK;
+}
+
+/* Free what store_list() put in page. */
+void store_page_free(struct store_page *page)
+{
+	if (page == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < page->n; i++) {
+		store_referral_free(page->items[i]);
+	}
+	free(page->items);
+	memset(page, 0, sizeof(*page));
+}

@@ -1,0 +1,107 @@
+/*
+ * What the SQLite store's files share: store_sqlite.c (open, close, schema,
+ * checkpoints), store_writer.c (the write queue and storage thread) and
+ * store_reader.c (reads). The rest of the daemon sees only store.h.
+ */
+#ifndef REFEX_STORE_SQLITE_PRIVATE_H
+#define REFEX_STORE_SQLITE_PRIVATE_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "store.h"
+
+/* Statements of the writer connection (storage thread only). */
+enum wstmt {
+	W_BEGIN,
+	W_COMMIT,
+	W_ROLLBACK,
+	W_SAVE,
+	W_RELEASE,
+	W_UNDO,
+	W_INSERT,
+	W_INSERT_DATA,
+	W_HISTORY,
+	W_UPDATE,
+	W_EXISTS,
+	W_COUNT
+};
+
+/* Statements of the reader connection (loop thread only). */
+enum rstmt {
+	R_BEGIN,
+	R_COMMIT,
+	R_ROLLBACK,
+	R_GET,
+	R_HISTORY,
+	R_INBOX,
+	R_INBOX_STATE,
+	R_SENT,
+	R_SENT_STATE,
+	R_COUNT
+};
+
+struct job; /* one queued write, private to store_writer.c */
+
+struct store {
+	sqlite3 *wdb, *rdb;
+	sqlite3_stmt *w[W_COUNT], *r[R_COUNT];
+	struct event *done_ev;
+	/* Loop thread only: jobs queued during this loop turn, handed over together at its end. */
+	struct job *staged, **staged_tail;
+	bool closing_loop; /* store_close has begun: refuse new jobs */
+	struct event *handoff_ev;
+	int wake[2]; /* the storage thread writes a byte to wake[1] when jobs are done */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	/* Under mu. */
+	struct job *queue, **queue_tail;
+	struct job *done, **done_tail;
+	bool closing;
+	bool woken; /* a wake byte is on its way to the loop */
+	/* Loop thread only: queued, being committed, or waiting for its callback. */
+	size_t pending;
+	atomic_size_t commits;
+	/* Checkpoints run on a thread of their own so commits do not wait for them. */
+	sqlite3 *cdb;
+	pthread_t checkpointer;
+	bool checkpointer_started;
+	pthread_cond_t ckpt_cv;
+	bool ckpt_wanted; /* under mu */
+};
+
+/* The SQL of each writer statement (store_writer.c), prepared once at open. */
+extern const char *const store_wsql[W_COUNT];
+
+/* The SQL of each reader statement (store_reader.c), prepared once at open. */
+extern const char *const store_rsql[R_COUNT];
+
+/* Step a statement that returns nothing we need, and reset it. */
+int store_step_done(sqlite3_stmt *s);
+
+/* Reset s and drop its bindings: they may point into a job about to be freed. */
+void store_stmt_end(sqlite3_stmt *s);
+
+/* Bind t (NULL: SQL NULL); nonzero if it could not be (too big): never store it as NULL. */
+int store_bind_text(sqlite3_stmt *s, int i, const char *t);
+
+/* Run the storage thread: commit queued batches until closing and drained. */
+void *store_thread(void *arg);
+
+/* Hand this loop turn's staged jobs to the storage thread (the hand-over event). */
+void store_on_handoff(evutil_socket_t fd, short what, void *arg);
+
+/* Run the callbacks of committed jobs when the storage thread's wake-up arrives. */
+void store_on_done(evutil_socket_t fd, short what, void *arg);
+
+/* Move the staged jobs to the storage thread's queue, waking it if it sleeps. */
+void store_jobs_hand_over(struct store *st);
+
+/* Run the callbacks of every job the storage thread has finished, and free the jobs. */
+void store_jobs_finish(struct store *st);
+
+#endif

@@ -1,0 +1,528 @@
+/*
+ * The write side of the SQLite store: write jobs (each request copied into one
+ * allocation), the queue, the storage thread that commits them in groups (one
+ * transaction per batch, retried with a savepoint per job if one fails), and
+ * the completions handed back to the loop thread.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store_sqlite_private.h"
+
+#define STORE_BATCH_MAX 4096      /* jobs per transaction: bounds WAL growth and latency */
+#define STORE_BLOB_MAX  (1 << 30) /* SQLite's own length limit is just under this */
+
+/* Indexed by enum wstmt; prepared on the writer connection at open. */
+const char *const store_wsql[W_COUNT] = {
+    [W_BEGIN] = "BEGIN IMMEDIATE",
+    [W_COMMIT] = "COMMIT",
+    [W_ROLLBACK] = "ROLLBACK",
+    [W_SAVE] = "SAVEPOINT job",
+    [W_RELEASE] = "RELEASE job",
+    [W_UNDO] = "ROLLBACK TO job",
+    [W_INSERT] = "INSERT INTO referrals (id, sender, sender_holder, recipient, form, form_version,"
+                 " state, created_at, updated_at, client_name)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+    [W_INSERT_DATA] = "INSERT INTO referral_data (rid, client, consent, form_data)"
+                      " VALUES (?1, ?2, ?3, ?4)",
+    [W_HISTORY] = "INSERT INTO history (referral_rid, from_state, to_state, agency, holder, at,"
+                  " reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [W_UPDATE] = "UPDATE referrals SET state = ?1, updated_at = ?2 WHERE id = ?3 AND state = ?4"
+                 " RETURNING rid",
+    [W_EXISTS] = "SELECT 1 FROM referrals WHERE id = ?1",
+};
+
+enum job_kind { JOB_INSERT, JOB_CHANGE };
+
+/* One queued write: the request's copy lives in data, right after the struct. */
+struct job {
+	struct job *next;
+	enum job_kind kind;
+	enum store_status status;
+	store_done_cb cb;
+	void *arg;
+	union {
+		struct store_new_referral ins;
+		struct store_change chg;
+	} u;
+	char data[];
+};
+
+static int bind_blob(sqlite3_stmt *s, int i, const uint8_t *b, size_t len)
+{
+	if (b == NULL) {
+		return sqlite3_bind_null(s, i);
+	}
+	return sqlite3_bind_blob64(s, i, b, len, SQLITE_STATIC);
+}
+
+/* ---- storage thread ---- */
+
+static enum store_status history_add(struct store *st, sqlite3_int64 rid, Refex__State from,
+                                     Refex__State to, const char *agency, const char *holder,
+                                     int64_t at, const char *reason)
+{
+	sqlite3_stmt *s = st->w[W_HISTORY];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, rid);
+	if (from == REFEX__STATE__STATE_UNSPECIFIED) {
+		sqlite3_bind_null(s, 2);
+	} else {
+		sqlite3_bind_int(s, 2, (int)from);
+	}
+	sqlite3_bind_int(s, 3, (int)to);
+	sqlite3_bind_int64(s, 6, at);
+	rc = store_bind_text(s, 4, agency) | store_bind_text(s, 5, holder) |
+	     store_bind_text(s, 7, reason);
+	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
+	store_stmt_end(s);
+	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+/*
+ * The job functions fail "cleanly" (their first statement failed, which SQLite
+ * undid on its own) or set *partial: a later statement failed after an earlier
+ * one had written, and only a savepoint (or the whole transaction) can undo it.
+ */
+static enum store_status job_insert(struct store *st, const struct store_new_referral *r,
+                                    bool *partial)
+{
+	sqlite3_stmt *s = st->w[W_INSERT];
+	int rc;
+
+	sqlite3_bind_int64(s, 6, r->form_version);
+	sqlite3_bind_int(s, 7, REFEX__STATE__STATE_SENT);
+	sqlite3_bind_int64(s, 8, r->created_at);
+	rc = store_bind_text(s, 1, r->id) | store_bind_text(s, 2, r->sender) |
+	     store_bind_text(s, 3, r->sender_holder) | store_bind_text(s, 4, r->recipient) |
+	     store_bind_text(s, 5, r->form) | store_bind_text(s, 9, r->client_name);
+	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
+	store_stmt_end(s);
+	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+		return STORE_DUPLICATE;
+	}
+	if (rc != SQLITE_DONE) {
+		return STORE_UNAVAILABLE;
+	}
+	s = st->w[W_INSERT_DATA];
+	sqlite3_bind_int64(s, 1, sqlite3_last_insert_rowid(st->wdb));
+	rc = bind_blob(s, 2, r->client, r->client_len) |
+	     bind_blob(s, 3, r->consent, r->consent_len) |
+	     bind_blob(s, 4, r->form_data, r->form_data_len);
+	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
+	store_stmt_end(s);
+	/* The referral row is in: a failure now must undo it (the batch reruns with savepoints). */
+	*partial = rc != SQLITE_DONE;
+	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+/* Tell a change that matched no row apart: no such referral, or it moved on. */
+static enum store_status change_missed(struct store *st, const char *id)
+{
+	sqlite3_stmt *s = st->w[W_EXISTS];
+	int rc = store_bind_text(s, 1, id);
+
+	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
+	store_stmt_end(s);
+	if (rc == SQLITE_ROW) {
+		return STORE_CONFLICT;
+	}
+	return rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_UNAVAILABLE;
+}
+
+static enum store_status job_change(struct store *st, const struct store_change *c, bool *partial)
+{
+	sqlite3_stmt *s = st->w[W_UPDATE];
+	enum store_status status;
+	sqlite3_int64 rid = 0;
+	bool hit = false;
+	int rc;
+
+	sqlite3_bind_int(s, 1, (int)c->to);
+	sqlite3_bind_int64(s, 2, c->at);
+	sqlite3_bind_int(s, 4, (int)c->from);
+	rc = store_bind_text(s, 3, c->referral_id);
+	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
+	if (rc == SQLITE_ROW) {
+		hit = true;
+		rid = sqlite3_column_int64(s, 0);
+		rc = sqlite3_step(s);
+	}
+	store_stmt_end(s);
+	if (rc != SQLITE_DONE) {
+		return STORE_UNAVAILABLE;
+	}
+	if (!hit) {
+		return change_missed(st, c->referral_id);
+	}
+	status = history_add(st, rid, c->from, c->to, c->agency, c->holder, c->at, c->reason);
+	*partial = status != STORE_OK;
+	return status;
+}
+
+static enum store_status job_exec(struct store *st, struct job *j, bool *partial)
+{
+	*partial = false;
+	if (j->kind == JOB_INSERT) {
+		return job_insert(st, &j->u.ins, partial);
+	}
+	return job_change(st, &j->u.chg, partial);
+}
+
+/* Run one job in its own savepoint; -1 if the batch's transaction can no longer commit. */
+static int job_run_isolated(struct store *st, struct job *j)
+{
+	bool partial;
+
+	if (store_step_done(st->w[W_SAVE]) < 0) {
+		j->status = STORE_UNAVAILABLE;
+		return -1;
+	}
+	j->status = job_exec(st, j, &partial);
+	if (partial && store_step_done(st->w[W_UNDO]) < 0) {
+		return -1; /* releasing now would commit half a job */
+	}
+	if (store_step_done(st->w[W_RELEASE]) < 0 || sqlite3_get_autocommit(st->wdb)) {
+		return -1; /* SQLite rolled the whole transaction back (I/O error, disk full) */
+	}
+	return 0;
+}
+
+/*
+ * Run one job without a savepoint: a savepoint per job costs about a third of
+ * the write throughput. Expected outcomes (duplicate, not found, conflict)
+ * leave nothing to undo; anything else returns -1 and the batch is redone
+ * with savepoints.
+ */
+static int job_run_fast(struct store *st, struct job *j)
+{
+	bool partial;
+
+	j->status = job_exec(st, j, &partial);
+	if (partial || j->status == STORE_UNAVAILABLE || sqlite3_get_autocommit(st->wdb)) {
+		return -1;
+	}
+	return 0;
+}
+
+/* Run a batch in one transaction and commit it; -1 (rolled back) if that failed. */
+static int batch_try(struct store *st, struct job *batch, bool isolated)
+{
+	struct job *j;
+	int ok = store_step_done(st->w[W_BEGIN]);
+
+	for (j = batch; ok == 0 && j != NULL; j = j->next) {
+		ok = isolated ? job_run_isolated(st, j) : job_run_fast(st, j);
+	}
+	if (ok == 0 && store_step_done(st->w[W_COMMIT]) == 0) {
+		atomic_fetch_add(&st->commits, 1);
+		return 0;
+	}
+	if (!sqlite3_get_autocommit(st->wdb)) {
+		store_step_done(st->w[W_ROLLBACK]);
+	}
+	return -1;
+}
+
+/* Commit a batch, setting every job's status: one job's failure costs only that job. */
+static void batch_run(struct store *st, struct job *batch)
+{
+	if (batch_try(st, batch, false) == 0 || batch_try(st, batch, true) == 0) {
+		return;
+	}
+	for (struct job *j = batch; j != NULL; j = j->next) {
+		j->status = STORE_UNAVAILABLE;
+	}
+}
+
+/* Wait for jobs and take up to a batch of them; NULL once closing and drained. */
+static struct job *queue_take(struct store *st)
+{
+	struct job *head, *last;
+	size_t n = 1;
+
+	pthread_mutex_lock(&st->mu);
+	while (st->queue == NULL && !st->closing) {
+		pthread_cond_wait(&st->cv, &st->mu);
+	}
+	head = st->queue;
+	if (head != NULL) {
+		for (last = head; last->next != NULL && n < STORE_BATCH_MAX; last = last->next) {
+			n++;
+		}
+		st->queue = last->next;
+		if (st->queue == NULL) {
+			st->queue_tail = &st->queue;
+		}
+		last->next = NULL;
+	}
+	pthread_mutex_unlock(&st->mu);
+	return head;
+}
+
+/* Hand a committed batch to the loop, waking it unless a wake-up is already on its way. */
+static void done_push(struct store *st, struct job *batch)
+{
+	struct job *last = batch;
+	bool wake;
+	ssize_t n;
+
+	while (last->next != NULL) {
+		last = last->next;
+	}
+	pthread_mutex_lock(&st->mu);
+	*st->done_tail = batch;
+	st->done_tail = &last->next;
+	wake = !st->woken;
+	st->woken = true;
+	pthread_mutex_unlock(&st->mu);
+	if (wake) {
+		do {
+			n = write(st->wake[1], "", 1);
+		} while (n < 0 && errno == EINTR);
+	}
+}
+
+/* Run the storage thread: commit queued batches until closing and drained. */
+void *store_thread(void *arg)
+{
+	struct store *st = arg;
+	struct job *batch;
+
+	while ((batch = queue_take(st)) != NULL) {
+		batch_run(st, batch);
+		done_push(st, batch);
+	}
+	return NULL;
+}
+
+/* ---- loop thread: completions ---- */
+
+/* Move the staged jobs to the storage thread's queue, waking it if it sleeps. */
+void store_jobs_hand_over(struct store *st)
+{
+	bool was_empty;
+
+	if (st->staged == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&st->mu);
+	/* The thread only sleeps on an empty queue; otherwise it will find these jobs anyway. */
+	was_empty = st->queue == NULL;
+	*st->queue_tail = st->staged;
+	st->queue_tail = st->staged_tail;
+	if (was_empty) {
+		pthread_cond_signal(&st->cv);
+	}
+	pthread_mutex_unlock(&st->mu);
+	st->staged = NULL;
+	st->staged_tail = &st->staged;
+}
+
+/* Hand this loop turn's staged jobs to the storage thread (the hand-over event). */
+void store_on_handoff(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	store_jobs_hand_over(arg);
+}
+
+static struct job *done_take(struct store *st)
+{
+	struct job *list;
+
+	pthread_mutex_lock(&st->mu);
+	list = st->done;
+	st->done = NULL;
+	st->done_tail = &st->done;
+	st->woken = false;
+	pthread_mutex_unlock(&st->mu);
+	return list;
+}
+
+static void jobs_complete(struct store *st, struct job *list)
+{
+	struct job *next;
+
+	for (; list != NULL; list = next) {
+		next = list->next;
+		st->pending--;
+		if (list->cb != NULL) {
+			list->cb(list->status, list->arg);
+		}
+		free(list);
+	}
+}
+
+/* Run the callbacks of committed jobs when the storage thread's wake-up arrives. */
+void store_on_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct store *st = arg;
+	char buf[64];
+
+	(void)what;
+	/* Drain before taking the list: a wake-up written after the take must stay readable. */
+	while (read(fd, buf, sizeof(buf)) > 0) {
+	}
+	jobs_complete(st, done_take(st));
+}
+
+/* Run the callbacks of every job the storage thread has finished, and free the jobs. */
+void store_jobs_finish(struct store *st)
+{
+	jobs_complete(st, done_take(st));
+}
+
+/* ---- queueing writes ---- */
+
+static size_t str_size(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+static const char *copy_str(char **p, const char *s)
+{
+	char *out = *p;
+	size_t n = str_size(s);
+
+	if (s == NULL) {
+		return NULL;
+	}
+	memcpy(out, s, n);
+	*p += n;
+	return out;
+}
+
+static const uint8_t *copy_blob(char **p, const uint8_t *b, size_t len)
+{
+	uint8_t *out = (uint8_t *)*p;
+
+	if (b == NULL) {
+		return NULL;
+	}
+	memcpy(out, b, len);
+	*p += len;
+	return out;
+}
+
+static struct job *job_new(enum job_kind kind, size_t extra, store_done_cb cb, void *arg)
+{
+	struct job *j = malloc(sizeof(*j) + extra);
+
+	if (j != NULL) {
+		j->next = NULL;
+		j->kind = kind;
+		j->status = STORE_UNAVAILABLE;
+		j->cb = cb;
+		j->arg = arg;
+	}
+	return j;
+}
+
+static int job_queue(struct store *st, struct job *j)
+{
+	if (st->closing_loop) {
+		free(j);
+		return -1;
+	}
+	/* Stage the job; the hand-over runs after every callback already active in this loop
+	 * turn, so a commit starts with the whole burst of requests instead of its first. */
+	*st->staged_tail = j;
+	st->staged_tail = &j->next;
+	if (!event_pending(st->handoff_ev, EV_TIMEOUT, NULL)) {
+		event_active(st->handoff_ev, EV_TIMEOUT, 0);
+	}
+	st->pending++;
+	return 0;
+}
+
+static size_t blob_size(const uint8_t *b, size_t len)
+{
+	return b ? len : 0;
+}
+
+/* Queue a referral, with its first history entry (-> sent), for the next group commit. */
+int store_insert(struct store *st, const struct store_new_referral *r, store_done_cb cb, void *arg)
+{
+	struct store_new_referral *c;
+	struct job *j;
+	char *p;
+
+	if (st == NULL || r == NULL || r->id == NULL || r->sender == NULL ||
+	    r->sender_holder == NULL || r->recipient == NULL || r->form == NULL ||
+	    blob_size(r->client, r->client_len) > STORE_BLOB_MAX ||
+	    blob_size(r->consent, r->consent_len) > STORE_BLOB_MAX ||
+	    blob_size(r->form_data, r->form_data_len) > STORE_BLOB_MAX) {
+		return -1;
+	}
+	j = job_new(JOB_INSERT,
+	            str_size(r->id) + str_size(r->sender) + str_size(r->sender_holder) +
+	                str_size(r->recipient) + str_size(r->form) + str_size(r->client_name) +
+	                blob_size(r->client, r->client_len) +
+	                blob_size(r->consent, r->consent_len) +
+	                blob_size(r->form_data, r->form_data_len),
+	            cb, arg);
+	if (j == NULL) {
+		return -1;
+	}
+	c = &j->u.ins;
+	p = j->data;
+	*c = *r;
+	c->id = copy_str(&p, r->id);
+	c->sender = copy_str(&p, r->sender);
+	c->sender_holder = copy_str(&p, r->sender_holder);
+	c->recipient = copy_str(&p, r->recipient);
+	c->form = copy_str(&p, r->form);
+	c->client_name = copy_str(&p, r->client_name);
+	c->client = copy_blob(&p, r->client, r->client_len);
+	c->consent = copy_blob(&p, r->consent, r->consent_len);
+	c->form_data = copy_blob(&p, r->form_data, r->form_data_len);
+	return job_queue(st, j);
+}
+
+/* Queue a conditional state change with its history entry for the next group commit. */
+int store_change_state(struct store *st, const struct store_change *c, store_done_cb cb, void *arg)
+{
+	struct store_change *k;
+	struct job *j;
+	char *p;
+
+	if (st == NULL || c == NULL || c->referral_id == NULL || c->agency == NULL ||
+	    c->holder == NULL) {
+		return -1;
+	}
+	j = job_new(JOB_CHANGE,
+	            str_size(c->referral_id) + str_size(c->agency) + str_size(c->holder) +
+	                str_size(c->reason),
+	            cb, arg);
+	if (j == NULL) {
+		return -1;
+	}
+	k = &j->u.chg;
+	p = j->data;
+	*k = *c;
+	k->referral_id = copy_str(&p, c->referral_id);
+	k->agency = copy_str(&p, c->agency);
+	k->holder = copy_str(&p, c->holder);
+	k->reason = copy_str(&p, c->reason);
+	return job_queue(st, j);
+}
+
+/* Return how many writes are queued or being committed (for shutdown and metrics). */
+size_t store_pending(struct store *st)
+{
+	return st ? st->pending : 0;
+}
+
+/* For tests and metrics: return how many write transactions have committed. */
+size_t store_commit_count(struct store *st)
+{
+	return st ? atomic_load(&st->commits) : 0;
+}
