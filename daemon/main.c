@@ -166,11 +166,11 @@ static int run(struct config *cfg)
 		          err);
 		goto done;
 	}
-	if ((hub = hub_new(base, cfg, tls, st)) == NULL ||
-	    listener_start(hub, err, sizeof(err)) < 0) {
-		log_error("msg=\"cannot start\" reason=\"%s\"", hub ? err : "out of memory");
+	if ((hub = hub_new(base, cfg, tls, st)) == NULL) {
+		log_error("msg=\"cannot start\" reason=\"out of memory\"");
 		goto done;
 	}
+	/* Signals first: once the listening line is out, a SIGTERM must already be graceful. */
 	sigterm = evsignal_new(base, SIGTERM, on_stop_signal, hub);
 	sigint = evsignal_new(base, SIGINT, on_stop_signal, hub);
 	sighup = evsignal_new(base, SIGHUP, on_reload_signal, hub);
@@ -183,6 +183,10 @@ static int run(struct config *cfg)
 	expiry = event_new(base, -1, EV_PERSIST, on_expiry_timer, hub);
 	if (expiry == NULL || event_add(expiry, &twice_a_day) < 0) {
 		log_error("msg=\"cannot start the expiry timer\"");
+		goto done;
+	}
+	if (listener_start(hub, err, sizeof(err)) < 0) {
+		log_error("msg=\"cannot start\" reason=\"%s\"", err);
 		goto done;
 	}
 	log_notice("msg=started version=%s agencies=%zu database=%s", REFEX_VERSION,
