@@ -171,6 +171,8 @@ Refex__ServerMessage *raw_read_message(struct raw *c, int timeout_ms);
  * skipping events. Returns the ServerMessage holding it, or NULL. */
 Refex__ServerMessage *raw_call(struct raw *c, const Refex__Request *req);
 
+/* Ask for the forms (request id); return how many came back with status OK, or -1. */
+int raw_list_forms(struct raw *c, uint64_t id);
 /* Say Hello. Returns 0 when the server answered OK, -1 otherwise. */
 int raw_hello(struct raw *c);
 

@@ -297,3 +297,26 @@ void raw_free(struct raw *c)
 	}
 	free(c);
 }
+
+/* Ask for the forms; return how many came back with status OK, or -1. */
+int raw_list_forms(struct raw *c, uint64_t id)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ListForms lf = REFEX__LIST_FORMS__INIT;
+	Refex__ServerMessage *m;
+	int n = -1;
+
+	req.has_id = 1;
+	req.id = id;
+	req.body_case = REFEX__REQUEST__BODY_LIST_FORMS;
+	req.list_forms = &lf;
+	if ((m = raw_call(c, &req)) == NULL) {
+		return -1;
+	}
+	if (m->response->id == id && m->response->status &&
+	    m->response->status->code == REFEX__STATUS_CODE__STATUS_OK && m->response->forms) {
+		n = (int)m->response->forms->n_forms;
+	}
+	refex__server_message__free_unpacked(m, NULL);
+	return n;
+}

@@ -67,21 +67,10 @@ static void revoke_serial(const char *serial)
 	run_result_free(&r);
 }
 
+/* Say whether an open connection still gets answers. */
 static bool answers(struct raw *c)
 {
-	Refex__Request req = REFEX__REQUEST__INIT;
-	Refex__ListForms lf = REFEX__LIST_FORMS__INIT;
-	Refex__ServerMessage *m;
-	bool ok;
-
-	req.has_id = 1;
-	req.id = 77;
-	req.body_case = REFEX__REQUEST__BODY_LIST_FORMS;
-	req.list_forms = &lf;
-	m = raw_call(c, &req);
-	ok = m != NULL && m->response->status->code == REFEX__STATUS_CODE__STATUS_OK;
-	refex__server_message__free_unpacked(m, NULL);
-	return ok;
+	return raw_list_forms(c, 77) > 0;
 }
 
 Test(reload, a_revoked_holder_is_cut_off_while_a_colleague_carries_on)

@@ -36,29 +36,6 @@ static struct raw *greeted(void)
 	return c;
 }
 
-/* Ask for the forms; return how many came back with status OK, or -1. */
-static int list_forms(struct raw *c, uint64_t id)
-{
-	Refex__Request req = REFEX__REQUEST__INIT;
-	Refex__ListForms lf = REFEX__LIST_FORMS__INIT;
-	Refex__ServerMessage *m;
-	int n = -1;
-
-	req.has_id = 1;
-	req.id = id;
-	req.body_case = REFEX__REQUEST__BODY_LIST_FORMS;
-	req.list_forms = &lf;
-	if ((m = raw_call(c, &req)) == NULL) {
-		return -1;
-	}
-	if (m->response->id == id && m->response->status &&
-	    m->response->status->code == REFEX__STATUS_CODE__STATUS_OK && m->response->forms) {
-		n = (int)m->response->forms->n_forms;
-	}
-	refex__server_message__free_unpacked(m, NULL);
-	return n;
-}
-
 /*
  * Send a bad frame on a fresh greeted connection while a bystander is connected.
  * The bad connection may get an error response (expected code want), and must be
@@ -70,7 +47,7 @@ static void bad_frame_costs_only_its_connection(const uint8_t *bytes, size_t len
 	struct raw *bystander = greeted(), *bad = greeted();
 	Refex__ServerMessage *m;
 
-	cr_assert_eq(list_forms(bystander, 10), 3, "the bystander was not served before");
+	cr_assert_eq(raw_list_forms(bystander, 10), 3, "the bystander was not served before");
 	cr_assert_eq(raw_send_bytes(bad, bytes, len), 0);
 	/* No payload follows: the answer must not wait for (or allocate) the announced bytes. */
 	m = raw_read_message(bad, HARNESS_READ_TIMEOUT_MS);
@@ -88,7 +65,7 @@ static void bad_frame_costs_only_its_connection(const uint8_t *bytes, size_t len
 	          "the connection that sent a bad frame was left open");
 	raw_free(bad);
 
-	cr_expect_eq(list_forms(bystander, 11), 3, "the bystander was not served after");
+	cr_expect_eq(raw_list_forms(bystander, 11), 3, "the bystander was not served after");
 	raw_free(bystander);
 	cr_expect_eq(kill(net->pid, 0), 0, "refexd is gone");
 	net_expect_clean_stop(net);
@@ -289,6 +266,6 @@ Test(robustness, hundreds_of_pipelined_submissions_are_all_committed_and_answere
 		}
 		refex__server_message__free_unpacked(m, NULL);
 	}
-	cr_expect_eq(list_forms(c, 9), 3, "the connection still answers afterwards");
+	cr_expect_eq(raw_list_forms(c, 9), 3, "the connection still answers afterwards");
 	raw_free(c);
 }
