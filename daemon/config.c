@@ -14,7 +14,9 @@
 #include "identity.h"
 #include "log.h"
 
-#define AGENCY_SECTION "agency "
+#define AGENCY_SECTION    "agency "
+#define FORM_SECTION      "form "
+#define SECTIONS_EXPECTED "[server], [limits], [agency ID] or [form NAME]"
 
 struct parse {
 	struct config *cfg;
@@ -236,6 +238,83 @@ static int agency_key(struct parse *p, const char *id, const char *name, const c
 	return -1;
 }
 
+static struct form_rule *form_rule_get(struct parse *p, const char *form)
+{
+	struct config *cfg = p->cfg;
+	struct form_rule *grown;
+
+	for (size_t i = 0; i < cfg->n_forms; i++) {
+		if (strcmp(cfg->forms[i].form, form) == 0) {
+			return &cfg->forms[i];
+		}
+	}
+	if (form_find(form) == NULL) {
+		snprintf(p->err, sizeof(p->err), "[form %s]: unknown form (see refex forms)", form);
+		return NULL;
+	}
+	grown = realloc(cfg->forms, (cfg->n_forms + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		snprintf(p->err, sizeof(p->err), "out of memory");
+		return NULL;
+	}
+	cfg->forms = grown;
+	grown = &cfg->forms[cfg->n_forms++];
+	memset(grown, 0, sizeof(*grown));
+	grown->form = strdup(form);
+	return grown->form ? grown : NULL;
+}
+
+/* Parse a duration such as 14d, 36h, 90m or 30s (a bare number is days) into seconds. */
+static int parse_duration(const char *value, long long *out)
+{
+	static const struct {
+		char unit;
+		long long seconds;
+	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+	char *end;
+	long long n, mult = 86400;
+
+	errno = 0;
+	n = strtoll(value, &end, 10);
+	if (errno != 0 || end == value || value[0] == '-' || n < 1 || n > 3650LL * 86400) {
+		return -1;
+	}
+	if (*end != '\0') {
+		mult = 0;
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			if (end[0] == units[i].unit && end[1] == '\0') {
+				mult = units[i].seconds;
+			}
+		}
+	}
+	if (mult == 0 || n > 3650LL * 86400 / mult) {
+		return -1;
+	}
+	*out = n * mult;
+	return 0;
+}
+
+static int form_key(struct parse *p, const char *form, const char *name, const char *value)
+{
+	struct form_rule *f = form_rule_get(p, form);
+
+	if (f == NULL) {
+		return -1;
+	}
+	if (strcmp(name, "acknowledge_within") == 0) {
+		if (parse_duration(value, &f->acknowledge_within) < 0) {
+			snprintf(p->err, sizeof(p->err),
+			         "[form %s] acknowledge_within: expected a duration such as 14d, "
+			         "36h, 90m or 30s (at most 10 years), got \"%s\"",
+			         form, value);
+			return -1;
+		}
+		return 0;
+	}
+	snprintf(p->err, sizeof(p->err), "unknown key \"%s\" in [form %s]", name, form);
+	return -1;
+}
+
 /* Say whether section/name was set before (and remember it): a repeated key is a mistake. */
 static bool config_seen(struct parse *p, const char *section, const char *name)
 {
@@ -273,10 +352,11 @@ static int config_handler(void *user, const char *section, const char *name, con
 		rc = limits_key(p, name, value);
 	} else if (strncmp(section, AGENCY_SECTION, strlen(AGENCY_SECTION)) == 0) {
 		rc = agency_key(p, section + strlen(AGENCY_SECTION), name, value);
+	} else if (strncmp(section, FORM_SECTION, strlen(FORM_SECTION)) == 0) {
+		rc = form_key(p, section + strlen(FORM_SECTION), name, value);
 	} else {
 		snprintf(p->err, sizeof(p->err),
-		         "unknown section [%s] (expected [server], [limits] or [agency ID])",
-		         section);
+		         "unknown section [%s] (expected " SECTIONS_EXPECTED ")", section);
 		rc = -1;
 	}
 	if (rc < 0 && p->err[0] == '\0') {
@@ -310,11 +390,11 @@ static int config_sections(struct parse *p, const char *path, int *line)
 		}
 		if (strncmp(start, AGENCY_SECTION, strlen(AGENCY_SECTION)) == 0) {
 			rc = agency_get(p, start + strlen(AGENCY_SECTION)) ? 0 : -1;
+		} else if (strncmp(start, FORM_SECTION, strlen(FORM_SECTION)) == 0) {
+			rc = form_rule_get(p, start + strlen(FORM_SECTION)) ? 0 : -1;
 		} else {
-			snprintf(
-			    p->err, sizeof(p->err),
-			    "unknown section [%s] (expected [server], [limits] or [agency ID])",
-			    start);
+			snprintf(p->err, sizeof(p->err),
+			         "unknown section [%s] (expected " SECTIONS_EXPECTED ")", start);
 			rc = -1;
 		}
 	}
@@ -444,6 +524,10 @@ void config_free(struct config *cfg)
 		free(cfg->agencies[i].name);
 	}
 	free(cfg->agencies);
+	for (size_t i = 0; i < cfg->n_forms; i++) {
+		free(cfg->forms[i].form);
+	}
+	free(cfg->forms);
 	free(cfg->path);
 	free(cfg->listen_host);
 	free(cfg->listen_port);
@@ -464,6 +548,17 @@ int config_agency_index(const struct config *cfg, const char *id)
 		}
 	}
 	return -1;
+}
+
+/* Return the seconds a receiver has to acknowledge a referral on form (0: no limit). */
+long long config_acknowledge_within(const struct config *cfg, const char *form)
+{
+	for (size_t i = 0; i < cfg->n_forms; i++) {
+		if (strcmp(cfg->forms[i].form, form) == 0) {
+			return cfg->forms[i].acknowledge_within;
+		}
+	}
+	return 0;
 }
 
 /* Return the agency with this id, or NULL. */

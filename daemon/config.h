@@ -13,6 +13,13 @@ struct agency {
 	size_t n_accepts;
 };
 
+/* What the partnership agreed about one form. */
+struct form_rule {
+	char *form;
+	long long
+	    acknowledge_within; /* seconds the receiver has to accept or decline; 0: no limit */
+};
+
 struct limits {
 	unsigned handshake_timeout; /* seconds */
 	unsigned idle_timeout;      /* seconds */
@@ -36,6 +43,8 @@ struct config {
 	struct limits limits;
 	struct agency *agencies;
 	size_t n_agencies;
+	struct form_rule *forms; /* from [form NAME] sections */
+	size_t n_forms;
 };
 
 /* Read and check the configuration at path. Returns NULL with a reason (and line) in err. */
@@ -49,6 +58,9 @@ const struct agency *config_agency(const struct config *cfg, const char *id);
 
 /* Return the index of the agency with this id, or -1. */
 int config_agency_index(const struct config *cfg, const char *id);
+
+/* Return the seconds a receiver has to acknowledge a referral on form (0: no limit). */
+long long config_acknowledge_within(const struct config *cfg, const char *form);
 
 /* Say whether agency a receives referrals on form. */
 int agency_accepts(const struct agency *a, const char *form);

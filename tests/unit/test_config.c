@@ -85,6 +85,15 @@ Test(config, refuses_bad_files_with_reasons)
 	    {"[server]\nlisten = nowhere\n", "listen"},
 	    {SERVER "log_level = loud\n[agency a]\n", "log_level"},
 	    {SERVER "[agency a]\nname = A\nname = B\n", "\"name\" is set twice in [agency a]"},
+	    {SERVER "[agency a]\n[form pizza]\n", "[form pizza]: unknown form"},
+	    {SERVER "[agency a]\n[form debt_advice]\nacknowledge_within = 3w\n",
+	     "acknowledge_within"},
+	    {SERVER "[agency a]\n[form debt_advice]\nacknowledge_within = 0\n",
+	     "acknowledge_within"},
+	    {SERVER "[agency a]\n[form debt_advice]\nacknowledge_within = -1d\n",
+	     "acknowledge_within"},
+	    {SERVER "[agency a]\n[form debt_advice]\nacknowledge_within = 99999d\n", "at most"},
+	    {SERVER "[agency a]\n[form debt_advice]\ndue = 3d\n", "unknown key \"due\" in [form"},
 	};
 	char err[512];
 
@@ -126,5 +135,25 @@ Test(config, an_indented_line_is_its_own_key_not_a_continuation)
 	cr_assert_not_null(cfg, "%s", err);
 	cr_expect_str_eq(config_agency(cfg, "shelter")->name, "Shelter");
 	cr_expect(agency_accepts(config_agency(cfg, "shelter"), "housing_support"));
+	config_free(cfg);
+}
+
+Test(config, form_acknowledgement_times)
+{
+	char err[512];
+	struct config *cfg = load(SERVER "[agency a]\n[form debt_advice]\nacknowledge_within = 5\n"
+	                                 "[form housing_support]\nacknowledge_within = 36h\n"
+	                                 "[form food_support]\nacknowledge_within = 2s\n",
+	                          err, sizeof(err));
+
+	cr_assert_not_null(cfg, "%s", err);
+	cr_expect_eq(config_acknowledge_within(cfg, "debt_advice"), 5 * 86400,
+	             "a bare number is days");
+	cr_expect_eq(config_acknowledge_within(cfg, "housing_support"), 36 * 3600);
+	cr_expect_eq(config_acknowledge_within(cfg, "food_support"), 2);
+	config_free(cfg);
+	cfg = load(SERVER "[agency a]\n", err, sizeof(err));
+	cr_assert_not_null(cfg, "%s", err);
+	cr_expect_eq(config_acknowledge_within(cfg, "debt_advice"), 0, "no section: no due time");
 	config_free(cfg);
 }
