@@ -34,7 +34,15 @@ const char *const store_rsql[R_COUNT] = {
     [R_INBOX_STATE] = LIST_SQL("recipient", " AND state = ?4"),
     [R_SENT] = LIST_SQL("sender", ""),
     [R_SENT_STATE] = LIST_SQL("sender", " AND state = ?4"),
+    [R_STATE_COUNTS] = "SELECT state, n FROM state_counts",
 };
+
+/* Literal states, not parameters: only then can SQLite use a partial index on open referrals
+   with a due time, e.g. ON referrals (due_at) WHERE state IN (1, 2) AND due_at > 0. */
+#define OVERDUE_SQL                                                                                \
+	"SELECT count(*) FROM referrals WHERE state IN (1, 2) AND due_at > 0 AND due_at <= ?1"
+_Static_assert(REFEX__STATE__STATE_SENT == 1 && REFEX__STATE__STATE_RECEIVED == 2,
+               "OVERDUE_SQL names sent and received by number");
 
 /* Column numbers of SUMMARY_COLS and the full row that extends it. */
 enum {
@@ -310,4 +318,65 @@ void store_page_free(struct store_page *page)
 	}
 	free(page->items);
 	memset(page, 0, sizeof(*page));
+}
+
+/* Prepare the overdue count if the schema has due times; until then overdue counts 0. */
+void store_overdue_prepare(struct store *st)
+{
+	if (sqlite3_prepare_v3(st->rdb, OVERDUE_SQL, -1, SQLITE_PREPARE_PERSISTENT, &st->overdue,
+	                       NULL) != SQLITE_OK) {
+		sqlite3_finalize(st->overdue);
+		st->overdue = NULL;
+	}
+}
+
+static enum store_status counts_read(struct store *st, uint64_t counts[STORE_STATES],
+                                     uint64_t *overdue, int64_t now)
+{
+	sqlite3_stmt *s = st->r[R_STATE_COUNTS];
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		sqlite3_int64 state = sqlite3_column_int64(s, 0), n = sqlite3_column_int64(s, 1);
+
+		if (state > 0 && state < STORE_STATES && n > 0) {
+			counts[state] = (uint64_t)n;
+		}
+	}
+	store_stmt_end(s);
+	if (rc != SQLITE_DONE) {
+		return STORE_UNAVAILABLE;
+	}
+	if ((s = st->overdue) == NULL) {
+		return STORE_OK;
+	}
+	sqlite3_bind_int64(s, 1, now);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*overdue = (uint64_t)sqlite3_column_int64(s, 0);
+	}
+	store_stmt_end(s);
+	return rc == SQLITE_ROW ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+/* Count the referrals in each state and the open ones that are overdue. */
+enum store_status store_count_states(struct store *st, uint64_t counts[STORE_STATES],
+                                     uint64_t *overdue, int64_t now)
+{
+	enum store_status status;
+
+	memset(counts, 0, STORE_STATES * sizeof(counts[0]));
+	*overdue = 0;
+	if (st == NULL) {
+		return STORE_UNAVAILABLE;
+	}
+	/* One snapshot: the two numbers agree with each other. */
+	if (store_step_done(st->r[R_BEGIN]) < 0) {
+		return STORE_UNAVAILABLE;
+	}
+	status = counts_read(st, counts, overdue, now);
+	if (store_step_done(st->r[R_COMMIT]) < 0 && !sqlite3_get_autocommit(st->rdb)) {
+		store_step_done(st->r[R_ROLLBACK]);
+	}
+	return status;
 }

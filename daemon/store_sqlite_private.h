@@ -41,6 +41,7 @@ enum rstmt {
 	R_INBOX_STATE,
 	R_SENT,
 	R_SENT_STATE,
+	R_STATE_COUNTS,
 	R_COUNT
 };
 
@@ -49,6 +50,7 @@ struct job; /* one queued write, private to store_writer.c */
 struct store {
 	sqlite3 *wdb, *rdb;
 	sqlite3_stmt *w[W_COUNT], *r[R_COUNT];
+	sqlite3_stmt *overdue; /* reader; NULL while the schema has no due_at column */
 	struct event *done_ev;
 	/* Loop thread only: jobs queued during this loop turn, handed over together at its end. */
 	struct job *staged, **staged_tail;
@@ -88,6 +90,9 @@ void store_stmt_end(sqlite3_stmt *s);
 
 /* Bind t (NULL: SQL NULL); nonzero if it could not be (too big): never store it as NULL. */
 int store_bind_text(sqlite3_stmt *s, int i, const char *t);
+
+/* Prepare the overdue count on the reader if the schema has due times (st->overdue). */
+void store_overdue_prepare(struct store *st);
 
 /* Run the storage thread: commit queued batches until closing and drained. */
 void *store_thread(void *arg);
