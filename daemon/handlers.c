@@ -11,6 +11,7 @@
 
 #include "handlers_private.h"
 #include "log.h"
+#include "metrics.h"
 #include "watch.h"
 
 #define REFEXD_SERVER "refexd/" REFEX_VERSION
@@ -40,6 +41,7 @@ static const char *status_name(Refex__StatusCode code)
 
 static void request_log(const struct request *rq, Refex__StatusCode code)
 {
+	metrics_request(rq->type, code);
 	log_info("conn=%llu agency=%s req=%llu type=%s status=%s ms=%.3f referral=%s",
 	         (unsigned long long)session_id(rq->s), session_identity(rq->s)->agency,
 	         (unsigned long long)rq->id, rq->type, status_name(code), request_ms(rq),

@@ -9,6 +9,7 @@
 #include "frame.h"
 #include "handlers.h"
 #include "log.h"
+#include "metrics.h"
 #include "pbcheck.h"
 #include "transport.h"
 #include "watch.h"
@@ -326,6 +327,7 @@ static void session_handshake_expired(evutil_socket_t fd, short what, void *arg)
 		    "conn=%llu msg=\"handshake refused\" reason=\"handshake not finished within "
 		    "%u s\" serial=- fingerprint=-",
 		    (unsigned long long)s->id, s->hub->cfg->limits.handshake_timeout);
+		metrics_handshake_failed(METRICS_HS_TIMEOUT);
 		session_close(s, "handshake timed out");
 	}
 }
@@ -342,6 +344,7 @@ static void session_handshake_done(struct session *s)
 		          "fingerprint=%s",
 		          (unsigned long long)s->id, err, s->who.serial[0] ? s->who.serial : "-",
 		          s->who.fingerprint[0] ? s->who.fingerprint : "-");
+		metrics_handshake_failed(METRICS_HS_BAD_IDENTITY);
 		session_close(s, "bad certificate");
 		return;
 	}
@@ -351,6 +354,7 @@ static void session_handshake_done(struct session *s)
 		log_warnx("conn=%llu msg=\"handshake refused\" reason=\"agency not in the "
 		          "partnership\" agency=%s serial=%s",
 		          (unsigned long long)s->id, s->who.agency, s->who.serial);
+		metrics_handshake_failed(METRICS_HS_NOT_PARTNER);
 		snprintf(err, sizeof(err), "agency \"%s\" is not a partner in this network",
 		         s->who.agency);
 		session_refuse(s, 0, REFEX__STATUS_CODE__STATUS_FORBIDDEN, err);
@@ -376,8 +380,10 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (s->state == SESSION_HANDSHAKE) {
 		if (what & BEV_EVENT_TIMEOUT) {
 			snprintf(why, sizeof(why), "handshake timed out");
+			metrics_handshake_failed(METRICS_HS_TIMEOUT);
 		} else {
-			transport_describe_error(bev, why, sizeof(why), &s->who);
+			metrics_handshake_failed(
+			    transport_describe_error(bev, why, sizeof(why), &s->who));
 		}
 		log_warnx(
 		    "conn=%llu msg=\"handshake refused\" reason=\"%s\" serial=%s fingerprint=%s",

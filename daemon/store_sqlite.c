@@ -89,7 +89,27 @@ static const char *const store_migrations[] = {
     " referral_id TEXT NOT NULL,"
     " created_at INTEGER NOT NULL,"
     " PRIMARY KEY (agency, key)) WITHOUT ROWID;"
-    "CREATE INDEX idempotency_created ON idempotency (created_at);",
+    "CREATE INDEX idempotency_created ON idempotency (created_at);"
+    /* Open referrals with a due time, for counting the overdue (metrics) cheaply. */
+    "CREATE INDEX referrals_open_due ON referrals (due_at) WHERE state IN (1, 2) AND due_at > 0;",
+    /* 3: per-state counts. */
+    /* How many referrals are in each state, kept by triggers in the same transaction as the
+       change, so a metrics scrape reads 6 rows instead of counting a million. */
+    "CREATE TABLE state_counts (state INTEGER PRIMARY KEY, n INTEGER NOT NULL);"
+    "INSERT INTO state_counts (state, n) SELECT state, count(*) FROM referrals GROUP BY state;"
+    "CREATE TRIGGER state_counts_insert AFTER INSERT ON referrals BEGIN"
+    " INSERT INTO state_counts (state, n) VALUES (NEW.state, 1)"
+    "  ON CONFLICT (state) DO UPDATE SET n = n + 1;"
+    " END;"
+    "CREATE TRIGGER state_counts_update AFTER UPDATE OF state ON referrals"
+    " WHEN OLD.state <> NEW.state BEGIN"
+    " UPDATE state_counts SET n = n - 1 WHERE state = OLD.state;"
+    " INSERT INTO state_counts (state, n) VALUES (NEW.state, 1)"
+    "  ON CONFLICT (state) DO UPDATE SET n = n + 1;"
+    " END;"
+    "CREATE TRIGGER state_counts_delete AFTER DELETE ON referrals BEGIN"
+    " UPDATE state_counts SET n = n - 1 WHERE state = OLD.state;"
+    " END;",
 };
 
 #define STORE_VERSION (sizeof(store_migrations) / sizeof(store_migrations[0]))

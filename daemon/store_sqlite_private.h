@@ -50,6 +50,8 @@ enum rstmt {
 	R_EVENT_RANGE,
 	R_NEXT_DUE,
 	R_IDEM_GET,
+	R_STATE_COUNTS,
+	R_OVERDUE_COUNT,
 	R_COUNT
 };
 

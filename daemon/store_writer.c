@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "store_sqlite_private.h"
 
 #define STORE_BATCH_MAX 4096      /* jobs per transaction: bounds WAL growth and latency */
@@ -438,7 +439,10 @@ static int batch_try(struct store *st, struct job *batch, bool isolated)
 /* Commit a batch, setting every job's status: one job's failure costs only that job. */
 static void batch_run(struct store *st, struct job *batch)
 {
+	double start = metrics_now();
+
 	if (batch_try(st, batch, false) == 0 || batch_try(st, batch, true) == 0) {
+		metrics_commit_seconds(metrics_now() - start);
 		return;
 	}
 	for (struct job *j = batch; j != NULL; j = j->next) {
