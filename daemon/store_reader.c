@@ -478,25 +478,7 @@ enum store_status store_next_due(struct store *st, int64_t *due)
 enum store_status store_idem_find(struct store *st, const char *agency,
                                   const struct store_idem *idem, char *first)
 {
-	sqlite3_stmt *s = st->r[R_IDEM_GET];
-	enum store_status status = STORE_NOT_FOUND;
-	int rc = store_bind_text(s, 1, agency) | store_bind_text(s, 2, idem->key);
-
-	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
-	if (rc == SQLITE_ROW) {
-		if (sqlite3_column_bytes(s, 0) == STORE_DIGEST_LEN &&
-		    memcmp(sqlite3_column_blob(s, 0), idem->digest, STORE_DIGEST_LEN) == 0) {
-			snprintf(first, STORE_ID_LEN + 1, "%s",
-			         (const char *)sqlite3_column_text(s, 1));
-			status = STORE_OK;
-		} else {
-			status = STORE_KEY_REUSED;
-		}
-	} else if (rc != SQLITE_DONE) {
-		status = STORE_UNAVAILABLE;
-	}
-	store_stmt_end(s);
-	return status;
+	return store_idem_lookup(st->r[R_IDEM_GET], agency, idem, first);
 }
 
 static enum store_status counts_read(struct store *st, uint64_t counts[STORE_STATES],

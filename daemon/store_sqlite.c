@@ -154,6 +154,31 @@ int store_bind_text(sqlite3_stmt *s, int i, const char *t)
 	return sqlite3_bind_text64(s, i, t, strlen(t), SQLITE_STATIC, SQLITE_UTF8);
 }
 
+/* Run s (SELECT digest, referral_id ... agency = ?1 AND key = ?2) for idem: STORE_OK with the
+ * first referral's id in first (STORE_ID_LEN + 1 bytes), STORE_NOT_FOUND or STORE_KEY_REUSED. */
+enum store_status store_idem_lookup(sqlite3_stmt *s, const char *agency,
+                                    const struct store_idem *idem, char *first)
+{
+	enum store_status status = STORE_NOT_FOUND;
+	int rc = store_bind_text(s, 1, agency) | store_bind_text(s, 2, idem->key);
+
+	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_bytes(s, 0) == STORE_DIGEST_LEN &&
+		    memcmp(sqlite3_column_blob(s, 0), idem->digest, STORE_DIGEST_LEN) == 0) {
+			snprintf(first, STORE_ID_LEN + 1, "%s",
+			         (const char *)sqlite3_column_text(s, 1));
+			status = STORE_OK;
+		} else {
+			status = STORE_KEY_REUSED;
+		}
+	} else if (rc != SQLITE_DONE) {
+		status = STORE_UNAVAILABLE;
+	}
+	store_stmt_end(s);
+	return status;
+}
+
 /* After each commit: wake the checkpointer, or catch up inline if the WAL keeps growing. */
 static int store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {

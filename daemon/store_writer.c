@@ -145,29 +145,16 @@ static enum store_status events_add(struct store *st, const char *sender, const 
 static enum store_status idem_check(struct store *st, const char *agency,
                                     const struct store_idem *idem, struct store_result *res)
 {
-	sqlite3_stmt *s = st->w[W_IDEM_GET];
-	enum store_status status = STORE_OK;
-	int rc;
+	enum store_status status;
 
 	if (idem->key == NULL) {
 		return STORE_OK;
 	}
-	rc = store_bind_text(s, 1, agency) | store_bind_text(s, 2, idem->key);
-	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
-	if (rc == SQLITE_ROW) {
-		if (sqlite3_column_bytes(s, 0) != STORE_DIGEST_LEN ||
-		    memcmp(sqlite3_column_blob(s, 0), idem->digest, STORE_DIGEST_LEN) != 0) {
-			status = STORE_KEY_REUSED;
-		} else {
-			res->repeat = true;
-			snprintf(res->referral_id, sizeof(res->referral_id), "%s",
-			         (const char *)sqlite3_column_text(s, 1));
-		}
-	} else if (rc != SQLITE_DONE) {
-		status = STORE_UNAVAILABLE;
+	status = store_idem_lookup(st->w[W_IDEM_GET], agency, idem, res->referral_id);
+	if (status == STORE_OK) {
+		res->repeat = true;
 	}
-	store_stmt_end(s);
-	return status;
+	return status == STORE_NOT_FOUND ? STORE_OK : status;
 }
 
 /* Remember the key with what it did, in the write's own transaction. */
