@@ -39,6 +39,7 @@ struct config {
 	char *ca;
 	char *crl; /* NULL: no CRL */
 	char *database;
+	char *user; /* [server] user: drop to this account after start; NULL: stay */
 	int log_level;
 	struct limits limits;
 	struct agency *agencies;

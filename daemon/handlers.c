@@ -34,7 +34,7 @@ struct request {
 struct pending_change {
 	struct request rq;
 	enum lifecycle_event ev;
-	int notify; /* agency index of the other party */
+	char notify[IDENTITY_AGENCY_MAX + 1]; /* the other party (an id: a reload may renumber) */
 };
 
 typedef void (*handler_fn)(struct request *rq, Refex__Request *msg);
@@ -154,13 +154,16 @@ static Refex__Referral referral_summary(const Refex__Referral *ref)
 	return sum;
 }
 
-static void notify(struct hub *hub, int agency, Refex__Referral *sum, Refex__StatusChange *change)
+/* Push a change to the agency's connections; looked up by id now, as a reload since the
+ * request may have renumbered or removed it. */
+static void notify(struct hub *hub, const char *agency, Refex__Referral *sum,
+                   Refex__StatusChange *change)
 {
 	Refex__Event ev = REFEX__EVENT__INIT;
 
 	ev.referral = sum;
 	ev.change = change;
-	session_notify_agency(hub, agency, &ev);
+	session_notify_agency(hub, config_agency_index(hub->cfg, agency), &ev);
 }
 
 static void handle_hello(struct request *rq, Refex__Request *msg)
@@ -284,7 +287,6 @@ static int submit_check(struct request *rq, Refex__SubmitReferral *sub, const st
 /* A submission waiting for its commit. */
 struct pending_submit {
 	struct request rq;
-	int recipient; /* agency index */
 	Refex__Referral sum;
 	char sender[IDENTITY_AGENCY_MAX + 1];
 	char holder[IDENTITY_HOLDER_MAX + 1];
@@ -313,7 +315,7 @@ static void submit_done(enum store_status status, void *arg)
 	change.at = p->sum.created_at;
 	change.agency = p->sum.sender;
 	change.holder = p->sum.sender_holder;
-	notify(p->rq.hub, p->recipient, &p->sum, &change);
+	notify(p->rq.hub, p->recipient_id, &p->sum, &change);
 	request_release(&p->rq);
 }
 
@@ -371,7 +373,6 @@ static void handle_submit(struct request *rq, Refex__Request *msg)
 		goto unavailable;
 	}
 	submit_fill(p, who, sub, f);
-	p->recipient = config_agency_index(rq->hub->cfg, sub->to);
 	nr = (struct store_new_referral){
 	    .id = p->sum.id,
 	    .sender = p->sender,
@@ -493,8 +494,8 @@ static void change_queue(struct request *rq, Refex__Referral *ref, enum lifecycl
 
 	if (p != NULL) {
 		p->ev = ev;
-		p->notify = config_agency_index(rq->hub->cfg,
-		                                who == PARTY_SENDER ? ref->recipient : ref->sender);
+		snprintf(p->notify, sizeof(p->notify), "%s",
+		         who == PARTY_SENDER ? ref->recipient : ref->sender);
 		if (store_change_state(rq->hub->store, &c, change_done, p) == 0) {
 			return;
 		}

@@ -180,6 +180,10 @@ int raw_hello(struct raw *c);
  * when it closed within timeout_ms, false if it was still open then. */
 bool raw_wait_closed(struct raw *c, int timeout_ms);
 
+/* Say whether the server's close was clean: its TLS close_notify arrived, and not in the
+ * middle of a frame (a truncated reply). Meaningful once raw_wait_closed returned true. */
+bool raw_closed_cleanly(const struct raw *c);
+
 /* Close (with close_notify if still open) and free. NULL is fine. */
 void raw_free(struct raw *c);
 

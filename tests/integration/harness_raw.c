@@ -24,6 +24,7 @@ struct raw {
 	SSL *ssl;
 	int fd;
 	bool closed;
+	bool partial; /* the server closed in the middle of a frame */
 };
 
 /* Wait for the socket as an SSL call asked (want read or write). Returns 0, or -1 on timeout. */
@@ -179,6 +180,7 @@ static int raw_read_exact(struct raw *c, uint8_t *buf, size_t len, int64_t deadl
 		}
 		ERR_clear_error();
 		c->closed = true;
+		c->partial = c->partial || got > 0;
 		return -1;
 	}
 	return 0;
@@ -200,6 +202,7 @@ Refex__ServerMessage *raw_read_message(struct raw *c, int timeout_ms)
 		return NULL;
 	}
 	if (raw_read_exact(c, payload, len, deadline) < 0) {
+		c->partial = c->partial || c->closed; /* a header without its body */
 		free(payload);
 		return NULL;
 	}
@@ -319,4 +322,10 @@ int raw_list_forms(struct raw *c, uint64_t id)
 	}
 	refex__server_message__free_unpacked(m, NULL);
 	return n;
+}
+
+/* Say whether the server closed with close_notify on a frame boundary. */
+bool raw_closed_cleanly(const struct raw *c)
+{
+	return c->closed && !c->partial && (SSL_get_shutdown(c->ssl) & SSL_RECEIVED_SHUTDOWN);
 }
