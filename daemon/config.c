@@ -182,6 +182,13 @@ static int server_key(struct parse *p, const char *name, const char *value)
 		}
 		return 0;
 	}
+	if (strcmp(name, "user") == 0) {
+		if (value[0] == '\0') {
+			snprintf(p->err, sizeof(p->err), "user: empty user name");
+			return -1;
+		}
+		return set_string(&cfg->user, strdup(value));
+	}
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		if (strcmp(name, paths[i].name) == 0) {
 			if (value[0] == '\0') {
@@ -615,6 +622,7 @@ void config_free(struct config *cfg)
 	free(cfg->crl);
 	free(cfg->database);
 	free(cfg->metrics_host);
+	free(cfg->user);
 	free(cfg);
 }
 

@@ -40,6 +40,7 @@ struct config {
 	char *ca;
 	char *crl; /* NULL: no CRL */
 	char *database;
+	char *user; /* [server] user: drop to this account after start; NULL: stay */
 	int log_level;
 	char *metrics_host;    /* [metrics] listen: loopback only; NULL: no metrics listener */
 	unsigned metrics_port; /* 0: any free port */

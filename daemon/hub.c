@@ -2,6 +2,7 @@
 #include "hub.h"
 
 #include <stdlib.h>
+#include <time.h>
 
 #include "log.h"
 #include "overdue.h"
@@ -11,6 +12,25 @@
 #define STOP_POLL_MS  10
 #define STOP_GRACE_MS 10000
 
+static int64_t hub_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Make n empty per-agency session lists. */
+struct session_list *hub_agency_lists_new(size_t n)
+{
+	struct session_list *lists = calloc(n ? n : 1, sizeof(*lists));
+
+	for (size_t i = 0; lists != NULL && i < n; i++) {
+		TAILQ_INIT(&lists[i]);
+	}
+	return lists;
+}
+
 /* Make a hub for cfg, tls and store. */
 struct hub *hub_new(struct event_base *base, struct config *cfg, SSL_CTX *tls, struct store *st)
 {
@@ -19,13 +39,10 @@ struct hub *hub_new(struct event_base *base, struct config *cfg, SSL_CTX *tls, s
 	if (hub == NULL) {
 		return NULL;
 	}
-	hub->by_agency = calloc(cfg->n_agencies, sizeof(*hub->by_agency));
+	hub->by_agency = hub_agency_lists_new(cfg->n_agencies);
 	if (hub->by_agency == NULL) {
 		free(hub);
 		return NULL;
-	}
-	for (size_t i = 0; i < cfg->n_agencies; i++) {
-		TAILQ_INIT(&hub->by_agency[i]);
 	}
 	TAILQ_INIT(&hub->sessions);
 	hub->base = base;
@@ -65,23 +82,31 @@ static void hub_close_all(struct hub *hub)
 	}
 }
 
-/* Poll until writes have committed and replies have gone out, or the grace time is up. */
+static void hub_leave(struct hub *hub)
+{
+	hub_close_all(hub);
+	if (hub->stop_timer != NULL) {
+		evtimer_del(hub->stop_timer);
+	}
+	event_base_loopexit(hub->base, NULL);
+}
+
+/* Poll until writes have committed and replies have gone out, or the grace time is up. The
+ * grace is measured on the clock: a loop busy with callbacks runs its timers late. */
 static void hub_stop_poll(evutil_socket_t fd, short what, void *arg)
 {
 	struct hub *hub = arg;
 	struct timeval tv = {.tv_usec = STOP_POLL_MS * 1000};
+	bool over = hub_now_ms() - hub->stop_started_ms >= STOP_GRACE_MS;
 
 	(void)fd;
 	(void)what;
-	hub->stop_waited_ms += STOP_POLL_MS;
-	if ((store_pending(hub->store) == 0 && session_all_flushed(hub)) ||
-	    hub->stop_waited_ms >= STOP_GRACE_MS) {
-		if (hub->stop_waited_ms >= STOP_GRACE_MS) {
-			log_warnx("msg=\"stop grace time over\" pending_writes=%zu",
-			          store_pending(hub->store));
+	if ((store_pending(hub->store) == 0 && session_all_flushed(hub)) || over) {
+		if (over) {
+			log_warnx("msg=\"stop grace time over\" grace_ms=%d pending_writes=%zu",
+			          STOP_GRACE_MS, store_pending(hub->store));
 		}
-		hub_close_all(hub);
-		event_base_loopexit(hub->base, NULL);
+		hub_leave(hub);
 		return;
 	}
 	evtimer_add(hub->stop_timer, &tv);
@@ -96,6 +121,7 @@ void hub_stop(struct hub *hub)
 		return;
 	}
 	hub->stopping = true;
+	hub->stop_started_ms = hub_now_ms();
 	log_notice("msg=stopping connections=%zu pending_writes=%zu", hub->n_sessions,
 	           store_pending(hub->store));
 	if (hub->listener) {
@@ -104,9 +130,23 @@ void hub_stop(struct hub *hub)
 	session_stop_reading_all(hub);
 	hub->stop_timer = evtimer_new(hub->base, hub_stop_poll, hub);
 	if (hub->stop_timer == NULL) {
-		hub_close_all(hub);
-		event_base_loopexit(hub->base, NULL);
+		hub_leave(hub);
 		return;
 	}
 	evtimer_add(hub->stop_timer, &now);
+}
+
+/* Stop at once, saying what is abandoned. */
+void hub_stop_now(struct hub *hub)
+{
+	size_t unsent, unanswered = session_unanswered_all(hub, &unsent);
+
+	hub->stopping = true;
+	if (hub->listener) {
+		evconnlistener_disable(hub->listener);
+	}
+	log_warnx("msg=\"stopping now\" abandoned_replies=%zu unsent_bytes=%zu pending_writes=%zu "
+	          "connections=%zu",
+	          unanswered, unsent, store_pending(hub->store), hub->n_sessions);
+	hub_leave(hub);
 }

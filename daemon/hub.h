@@ -15,6 +15,11 @@
 struct session;
 TAILQ_HEAD(session_list, session);
 
+/*
+ * A reload (SIGHUP) replaces cfg, tls and by_agency between two loop callbacks and frees
+ * the old ones. Read them afresh in each callback: never keep a pointer into cfg or an
+ * agency index across an asynchronous write; copy the agency id and look it up again.
+ */
 struct hub {
 	struct event_base *base;
 	struct config *cfg;
@@ -27,9 +32,9 @@ struct hub {
 	uint64_t next_session_id;
 	bool stopping;
 	struct event *stop_timer;
-	int stop_waited_ms;
 	struct overdue *overdue;  /* the overdue sweep */
 	struct page_cache *pages; /* listing pages ready to send */
+	int64_t stop_started_ms;  /* monotonic clock when the graceful stop began */
 };
 
 /* Make a hub for cfg, tls and store; takes ownership of none of them. */
@@ -38,8 +43,15 @@ struct hub *hub_new(struct event_base *base, struct config *cfg, SSL_CTX *tls, s
 /* Free the hub (sessions must already be gone). NULL is fine. */
 void hub_free(struct hub *hub);
 
+/* Make n empty per-agency session lists (at least one element, so n may be 0), or NULL. */
+struct session_list *hub_agency_lists_new(size_t n);
+
 /* Start a graceful stop: stop accepting, finish in-flight writes and replies, then leave the loop.
  */
 void hub_stop(struct hub *hub);
+
+/* Stop at once (a second SIGTERM): log what is abandoned, close every connection, leave the
+ * loop. Writes already queued still commit when the store closes; their replies are lost. */
+void hub_stop_now(struct hub *hub);
 
 #endif

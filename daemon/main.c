@@ -9,12 +9,15 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "hub.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics_http.h"
+#include "privdrop.h"
+#include "reload.h"
 #include "session.h"
 #include "store.h"
 #include "tls.h"
@@ -26,32 +29,34 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: refexd --config FILE [--check-config]\n"
+	        "usage: refexd --config FILE [--user NAME] [--check-config]\n"
 	        "\n"
 	        "The refex hub: partner agencies connect over mutual TLS to exchange referrals.\n"
 	        "\n"
 	        "  -c, --config FILE    configuration file (INI; see the README)\n"
+	        "  -u, --user NAME      after binding and reading the keys as root, run as NAME\n"
+	        "                       (overrides [server] user)\n"
 	        "  -t, --check-config   check the configuration and TLS files, then exit\n"
 	        "  -h, --help           show this help\n"
 	        "  -V, --version        show the version\n"
 	        "\n"
-	        "Signals: SIGTERM or SIGINT stop gracefully (in-flight writes finish);\n"
-	        "SIGHUP reloads the certificate, key, CA and CRL.\n");
+	        "Signals: SIGTERM or SIGINT stop gracefully (in-flight writes and replies finish,\n"
+	        "for at most 10 s); a second one stops at once. SIGHUP reloads the configuration\n"
+	        "file (agencies, forms, limits) with the certificate, key, CA and CRL: all or\n"
+	        "nothing, a broken file leaves the old one in force.\n");
 }
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
+	struct hub *hub = arg;
+
 	(void)what;
 	log_info("msg=signal signal=%s", sig == SIGTERM ? "TERM" : "INT");
-	hub_stop(arg);
-}
-
-static SSL_CTX *load_tls(const struct config *cfg, char *err, size_t errlen)
-{
-	struct tls_paths paths = {
-	    .cert = cfg->cert, .key = cfg->key, .ca = cfg->ca, .crl = cfg->crl};
-
-	return tls_server_ctx_new(&paths, err, errlen);
+	if (hub->stopping) {
+		hub_stop_now(hub); /* the operator asked twice: do not wait any longer */
+	} else {
+		hub_stop(hub);
+	}
 }
 
 /* Warn while there is time to act: our own certificate within 30 days of its end, the CRL
@@ -82,27 +87,22 @@ static void on_expiry_timer(evutil_socket_t fd, short what, void *arg)
 	warn_expiry(((struct hub *)arg)->tls);
 }
 
-/* SIGHUP: build a new TLS context (certificate, CA, CRL) beside the old one and swap it in;
- * then close the connections whose certificate the new one refuses (a revoked holder). */
+/* SIGHUP: re-read the configuration and TLS files and swap them in, all or nothing
+ * (reload.c); the reason for a refusal is logged there. */
 static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct hub *hub = arg;
-	char err[512];
-	SSL_CTX *tls;
+	char err[768];
 
 	(void)sig;
 	(void)what;
-	if ((tls = load_tls(hub->cfg, err, sizeof(err))) == NULL) {
-		log_error("msg=\"reload refused; the old TLS files stay in force\" reason=\"%s\"",
-		          err);
+	if (hub->stopping) {
+		log_warnx("msg=\"reload ignored\" reason=\"stopping\"");
 		return;
 	}
-	/* Live connections hold their own reference to the context they were accepted with. */
-	SSL_CTX_free(hub->tls);
-	hub->tls = tls;
-	warn_expiry(tls);
-	log_notice("msg=reloaded what=\"certificate, CA and CRL\" closed=%zu",
-	           session_recheck_all(hub));
+	if (reload_apply(hub, err, sizeof(err)) == 0) {
+		warn_expiry(hub->tls);
+	}
 }
 
 /* An event loop that batches epoll changes: a reply that is written at once adds and removes
@@ -141,20 +141,61 @@ static void raise_fd_limit(const struct config *cfg)
 	}
 }
 
-static int run(struct config *cfg)
+/* Become the configured user once the socket is bound and the keys are read; running on as
+ * root is allowed but said. */
+static int drop_privileges(const struct privdrop *pd)
+{
+	char err[512];
+
+	if (pd == NULL) {
+		if (geteuid() == 0) {
+			log_warnx("msg=\"running as root\" hint=\"use --user or [server] user\"");
+		}
+		return 0;
+	}
+	if (privdrop_apply(pd, err, sizeof(err)) < 0) {
+		log_error("msg=\"cannot drop privileges\" reason=\"%s\"", err);
+		return -1;
+	}
+	log_info("msg=\"running as\" user=%s uid=%lu gid=%lu", pd->name, (unsigned long)pd->uid,
+	         (unsigned long)pd->gid);
+	return 0;
+}
+
+static int install_events(struct hub *hub, struct event *ev[4])
+{
+	struct timeval twice_a_day = {.tv_sec = 12 * 3600};
+
+	/* Signals first: once the listening line is out, a SIGTERM must already be graceful. */
+	ev[0] = evsignal_new(hub->base, SIGTERM, on_stop_signal, hub);
+	ev[1] = evsignal_new(hub->base, SIGINT, on_stop_signal, hub);
+	ev[2] = evsignal_new(hub->base, SIGHUP, on_reload_signal, hub);
+	/* Twice a day, so a daemon that runs for months still says when its files age. */
+	ev[3] = event_new(hub->base, -1, EV_PERSIST, on_expiry_timer, hub);
+	for (int i = 0; i < 4; i++) {
+		if (ev[i] == NULL || event_add(ev[i], i == 3 ? &twice_a_day : NULL) < 0) {
+			log_error("msg=\"cannot install signal handlers and timers\"");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Run the hub on cfg (owned: a reload may replace it) as pd's user (NULL: stay). */
+static int run(struct config *cfg, const struct privdrop *pd)
 {
 	char err[512];
 	struct event_base *base = NULL;
-	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL, *expiry = NULL;
-	struct timeval twice_a_day = {.tv_sec = 12 * 3600};
+	struct event *ev[4] = {NULL};
 	struct store *st = NULL;
 	struct hub *hub = NULL;
 	struct metrics_http *metrics = NULL;
-	SSL_CTX *tls = load_tls(cfg, err, sizeof(err));
+	SSL_CTX *tls = reload_tls_ctx(cfg, err, sizeof(err));
 	int rc = 1;
 
 	if (tls == NULL) {
 		log_error("msg=\"cannot set up TLS\" reason=\"%s\"", err);
+		config_free(cfg);
 		return 1;
 	}
 	warn_expiry(tls);
@@ -163,28 +204,11 @@ static int run(struct config *cfg)
 		log_error("msg=\"cannot create the event loop\"");
 		goto done;
 	}
-	if ((st = store_open(cfg->database, base, err, sizeof(err))) == NULL) {
-		log_error("msg=\"cannot open the database\" path=%s reason=\"%s\"", cfg->database,
-		          err);
-		goto done;
-	}
-	if ((hub = hub_new(base, cfg, tls, st)) == NULL) {
+	if ((hub = hub_new(base, cfg, tls, NULL)) == NULL) {
 		log_error("msg=\"cannot start\" reason=\"out of memory\"");
 		goto done;
 	}
-	/* Signals first: once the listening line is out, a SIGTERM must already be graceful. */
-	sigterm = evsignal_new(base, SIGTERM, on_stop_signal, hub);
-	sigint = evsignal_new(base, SIGINT, on_stop_signal, hub);
-	sighup = evsignal_new(base, SIGHUP, on_reload_signal, hub);
-	if (!sigterm || !sigint || !sighup || evsignal_add(sigterm, NULL) < 0 ||
-	    evsignal_add(sigint, NULL) < 0 || evsignal_add(sighup, NULL) < 0) {
-		log_error("msg=\"cannot install signal handlers\"");
-		goto done;
-	}
-	/* Twice a day, so a daemon that runs for months still says when its files age. */
-	expiry = event_new(base, -1, EV_PERSIST, on_expiry_timer, hub);
-	if (expiry == NULL || event_add(expiry, &twice_a_day) < 0) {
-		log_error("msg=\"cannot start the expiry timer\"");
+	if (install_events(hub, ev) < 0) {
 		goto done;
 	}
 	/* Before the partners' listener: once msg=listening is out, metrics are served too. */
@@ -197,6 +221,17 @@ static int run(struct config *cfg)
 		log_error("msg=\"cannot start\" reason=\"%s\"", err);
 		goto done;
 	}
+	/* The database is opened as the user it runs as, so every file SQLite creates (the
+	 * database, its -wal and -shm) belongs to that user and survives a restart. */
+	if (drop_privileges(pd) < 0) {
+		goto done;
+	}
+	if ((st = store_open(cfg->database, base, err, sizeof(err))) == NULL) {
+		log_error("msg=\"cannot open the database\" path=%s reason=\"%s\"", cfg->database,
+		          err);
+		goto done;
+	}
+	hub->store = st;
 	log_notice("msg=started version=%s agencies=%zu database=%s", REFEX_VERSION,
 	           cfg->n_agencies, cfg->database);
 	event_base_dispatch(base);
@@ -208,51 +243,64 @@ done:
 	}
 	/* Closing the store runs the callbacks of any write still in flight. */
 	store_close(st);
-	if (sigterm) {
-		event_free(sigterm);
-	}
-	if (sigint) {
-		event_free(sigint);
-	}
-	if (sighup) {
-		event_free(sighup);
-	}
-	if (expiry) {
-		event_free(expiry);
+	for (int i = 0; i < 4; i++) {
+		if (ev[i]) {
+			event_free(ev[i]);
+		}
 	}
 	if (hub) {
-		tls = hub->tls; /* a reload may have replaced it */
+		tls = hub->tls; /* a reload may have replaced them */
+		cfg = hub->cfg;
 	}
 	hub_free(hub);
 	if (base) {
 		event_base_free(base);
 	}
 	SSL_CTX_free(tls);
+	config_free(cfg);
 	if (rc == 0) {
 		log_notice("msg=stopped");
 	}
 	return rc;
 }
 
+/* --check-config: the file, the TLS files it names and the user must all be right. */
+static int check_config(struct config *cfg)
+{
+	char err[768];
+	SSL_CTX *tls = reload_tls_ctx(cfg, err, sizeof(err));
+
+	if (tls == NULL) {
+		fprintf(stderr, "refexd: %s\n", err);
+	} else {
+		printf("refexd: configuration ok (%zu agencies)\n", cfg->n_agencies);
+	}
+	SSL_CTX_free(tls);
+	config_free(cfg);
+	return tls ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"check-config", no_argument, NULL, 't'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'}, {"user", required_argument, NULL, 'u'},
+	    {"check-config", no_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
 	};
-	const char *path = NULL;
+	const char *path = NULL, *user = NULL;
 	bool check = false;
 	struct config *cfg;
+	struct privdrop pd;
 	char err[768];
-	int c, rc;
+	int c;
 
-	while ((c = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:u:thV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			path = optarg;
+			break;
+		case 'u':
+			user = optarg;
 			break;
 		case 't':
 			check = true;
@@ -280,19 +328,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level((enum log_level)cfg->log_level);
-	if (check) {
-		SSL_CTX *tls = load_tls(cfg, err, sizeof(err));
-
-		if (tls == NULL) {
-			fprintf(stderr, "refexd: %s\n", err);
-		} else {
-			printf("refexd: configuration ok (%zu agencies)\n", cfg->n_agencies);
-		}
-		SSL_CTX_free(tls);
-		config_free(cfg);
-		return tls ? 0 : 1;
+	if (user == NULL) {
+		user = cfg->user;
 	}
-	rc = run(cfg);
-	config_free(cfg);
-	return rc;
+	/* An unknown user is a start-up error, found before anything is bound or opened. */
+	if (user != NULL && privdrop_lookup(user, &pd, err, sizeof(err)) < 0) {
+		fprintf(stderr, "refexd: %s\n", err);
+		config_free(cfg);
+		return 1;
+	}
+	if (check) {
+		return check_config(cfg);
+	}
+	return run(cfg, user ? &pd : NULL);
 }

@@ -595,6 +595,63 @@ size_t session_recheck_all(struct hub *hub)
 	return closed;
 }
 
+/* Point every session at its agency's index in cfg and rebuild the greeted lists in lists. */
+void session_rebind_all(struct hub *hub, const struct config *cfg, struct session_list *lists)
+{
+	struct session *s;
+
+	TAILQ_FOREACH(s, &hub->sessions, all)
+	{
+		/* A handshake still under way looks its agency up in the new cfg when it ends. */
+		if (s->state == SESSION_HANDSHAKE) {
+			continue;
+		}
+		s->agency = config_agency_index(cfg, s->who.agency);
+		if (s->greeted && s->agency < 0) {
+			s->greeted = false; /* the old list goes with the old configuration */
+		} else if (s->greeted) {
+			TAILQ_INSERT_TAIL(&lists[s->agency], s, peers);
+		}
+	}
+}
+
+/* Close every open session whose agency left the partnership. */
+size_t session_close_unpartnered(struct hub *hub)
+{
+	struct session *s, *next;
+	size_t closed = 0;
+
+	for (s = TAILQ_FIRST(&hub->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, all);
+		if (s->state == SESSION_HANDSHAKE || s->agency >= 0) {
+			continue;
+		}
+		log_warnx("conn=%llu msg=\"agency no longer a partner\" agency=%s serial=%s "
+		          "reason=\"removed from the configuration\"",
+		          (unsigned long long)s->id, s->who.agency, s->who.serial);
+		session_close(s, "agency no longer a partner");
+		closed++;
+	}
+	return closed;
+}
+
+/* Count unanswered requests and unsent bytes over every session. */
+size_t session_unanswered_all(struct hub *hub, size_t *unsent_bytes)
+{
+	struct session *s;
+	size_t n = 0;
+
+	*unsent_bytes = 0;
+	TAILQ_FOREACH(s, &hub->sessions, all)
+	{
+		n += s->inflight;
+		if (s->state != SESSION_HANDSHAKE) {
+			*unsent_bytes += evbuffer_get_length(bufferevent_get_output(s->bev));
+		}
+	}
+	return n;
+}
+
 /* Say whether every session has sent everything it queued. */
 bool session_all_flushed(struct hub *hub)
 {

@@ -76,6 +76,19 @@ void session_close(struct session *s, const char *why);
  * reload: a revoked holder's connections end). Returns how many were closed. */
 size_t session_recheck_all(struct hub *hub);
 
+/* Point every session at its agency's index in cfg (a reloaded configuration) and put the
+ * greeted ones in lists (one per cfg agency, initialised); a session whose agency cfg no
+ * longer names gets index -1 and is left for session_close_unpartnered. Cannot fail. */
+void session_rebind_all(struct hub *hub, const struct config *cfg, struct session_list *lists);
+
+/* Close every open session whose agency left the partnership (after session_rebind_all and
+ * the swap of hub->cfg). Returns how many were closed. */
+size_t session_close_unpartnered(struct hub *hub);
+
+/* Count the requests still waiting for their reply, and the bytes queued but not yet sent,
+ * over every session (what a forced stop abandons). */
+size_t session_unanswered_all(struct hub *hub, size_t *unsent_bytes);
+
 /* Say whether every session has sent everything it queued. */
 bool session_all_flushed(struct hub *hub);
 

@@ -180,8 +180,16 @@ int raw_hello(struct raw *c);
  * when it closed within timeout_ms, false if it was still open then. */
 bool raw_wait_closed(struct raw *c, int timeout_ms);
 
+/* Say whether the server's close was clean: its TLS close_notify arrived, and not in the
+ * middle of a frame (a truncated reply). Meaningful once raw_wait_closed returned true. */
+bool raw_closed_cleanly(const struct raw *c);
+
 /* Close (with close_notify if still open) and free. NULL is fine. */
 void raw_free(struct raw *c);
+
+/* Watch the agency's events from after since (since < 0: from now). Returns the newest event's
+ * seq from the reply, or -1 when the watch was refused. */
+long long raw_watch(struct raw *c, long long since);
 
 /* A housing referral from north-advice to eastside-housing as a request, with its storage. */
 struct raw_submit {

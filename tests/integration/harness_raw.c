@@ -25,6 +25,7 @@ struct raw {
 	SSL *ssl;
 	int fd;
 	bool closed;
+	bool partial; /* the server closed in the middle of a frame */
 };
 
 /* Wait for the socket as an SSL call asked (want read or write). Returns 0, or -1 on timeout. */
@@ -180,6 +181,7 @@ static int raw_read_exact(struct raw *c, uint8_t *buf, size_t len, int64_t deadl
 		}
 		ERR_clear_error();
 		c->closed = true;
+		c->partial = c->partial || got > 0;
 		return -1;
 	}
 	return 0;
@@ -201,6 +203,7 @@ Refex__ServerMessage *raw_read_message(struct raw *c, int timeout_ms)
 		return NULL;
 	}
 	if (raw_read_exact(c, payload, len, deadline) < 0) {
+		c->partial = c->partial || c->closed; /* a header without its body */
 		free(payload);
 		return NULL;
 	}
@@ -349,4 +352,35 @@ void raw_submit_init(struct raw_submit *s, uint64_t id, const char *given_name)
 	s->req.id = id;
 	s->req.body_case = REFEX__REQUEST__BODY_SUBMIT;
 	s->req.submit = &s->sub;
+}
+
+/* Say whether the server closed with close_notify on a frame boundary. */
+bool raw_closed_cleanly(const struct raw *c)
+{
+	return c->closed && !c->partial && (SSL_get_shutdown(c->ssl) & SSL_RECEIVED_SHUTDOWN);
+}
+
+/* Watch the agency's events from after since (since < 0: from now); the newest seq or -1. */
+long long raw_watch(struct raw *c, long long since)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__Watch w = REFEX__WATCH__INIT;
+	Refex__ServerMessage *m;
+	long long last = -1;
+
+	w.has_since = since >= 0;
+	w.since = since >= 0 ? (uint64_t)since : 0;
+	req.has_id = 1;
+	req.id = 7;
+	req.body_case = REFEX__REQUEST__BODY_WATCH;
+	req.watch = &w;
+	if ((m = raw_call(c, &req)) == NULL) {
+		return -1;
+	}
+	if (m->response->status->code == REFEX__STATUS_CODE__STATUS_OK &&
+	    m->response->body_case == REFEX__RESPONSE__BODY_WATCH) {
+		last = (long long)m->response->watch->last_seq;
+	}
+	refex__server_message__free_unpacked(m, NULL);
+	return last;
 }

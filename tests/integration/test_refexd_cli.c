@@ -77,3 +77,35 @@ Test(refexd_cli, help_and_usage_errors)
 	cr_expect_eq(refexd(&r, "--bogus", NULL, NULL), 2);
 	run_result_free(&r);
 }
+
+Test(refexd_cli, help_mentions_user)
+{
+	struct run_result r;
+
+	cr_expect_eq(refexd(&r, "--help", NULL, NULL), 0);
+	cr_expect(strstr(r.out, "--user NAME") != NULL, "%s", r.out);
+	run_result_free(&r);
+}
+
+Test(refexd_cli, an_unknown_user_fails_at_start)
+{
+	char *const argv[] = {REFEXD_PATH, "--config",           net->config,
+	                      "--user",    "no-such-user-refex", NULL};
+	struct run_result r;
+
+	cr_expect_eq(run(&r, argv, NULL), 1, "exit 1, not a daemon that cannot drop root");
+	cr_expect(strstr(r.err, "user \"no-such-user-refex\" does not exist") != NULL, "%s", r.err);
+	cr_expect(strstr(r.err, "msg=listening") == NULL, "nothing was bound: %s", r.err);
+	run_result_free(&r);
+}
+
+Test(refexd_cli, check_config_refuses_an_unknown_user)
+{
+	struct run_result r;
+
+	cr_assert_eq(net_write_config(net, "user = no-such-user-refex\n\n" NET_DEFAULT_AGENCIES),
+	             0);
+	cr_expect_eq(refexd(&r, "--check-config", "--config", net->config), 1);
+	cr_expect(strstr(r.err, "does not exist") != NULL, "%s", r.err);
+	run_result_free(&r);
+}

@@ -1,0 +1,109 @@
+/* Reload the partnership configuration and TLS files into a running hub, all or nothing. */
+#include "reload.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "session.h"
+#include "tls.h"
+
+/* Build the server TLS context from cfg's files. */
+SSL_CTX *reload_tls_ctx(const struct config *cfg, char *err, size_t errlen)
+{
+	struct tls_paths paths = {
+	    .cert = cfg->cert, .key = cfg->key, .ca = cfg->ca, .crl = cfg->crl};
+
+	return tls_server_ctx_new(&paths, err, errlen);
+}
+
+static bool same(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Refuse what a running daemon cannot take: its sockets, its open database and its user were
+ * set up once at start. Certificate, key, CA and CRL paths may change: TLS is rebuilt. */
+static int reload_check_live(const struct config *old, const struct config *cfg, char *err,
+                             size_t errlen)
+{
+	const char *key = NULL;
+
+	if (!same(old->listen_host, cfg->listen_host) ||
+	    !same(old->listen_port, cfg->listen_port)) {
+		key = "listen";
+	} else if (!same(old->database, cfg->database)) {
+		key = "database";
+	} else if (!same(old->user, cfg->user)) {
+		key = "user";
+	} else if (!same(old->metrics_host, cfg->metrics_host) ||
+	           old->metrics_port != cfg->metrics_port) {
+		snprintf(err, errlen, "restart refexd to change [metrics] listen");
+		return -1;
+	}
+	if (key != NULL) {
+		snprintf(err, errlen, "restart refexd to change [server] %s", key);
+		return -1;
+	}
+	return 0;
+}
+
+/* Log values sit inside double quotes: a quote in a config error must not end them early. */
+static void reload_log_refused(char *err)
+{
+	for (char *c = err; *c != '\0'; c++) {
+		if (*c == '"' || *c == '\n') {
+			*c = '\'';
+		}
+	}
+	log_error("msg=reload-refused reason=\"%s\" note=\"the old configuration stays in force\"",
+	          err);
+}
+
+/* Put cfg, tls and lists in force and free what they replace. Cannot fail. */
+static void reload_swap(struct hub *hub, struct config *cfg, SSL_CTX *tls,
+                        struct session_list *lists)
+{
+	session_rebind_all(hub, cfg, lists);
+	free(hub->by_agency);
+	hub->by_agency = lists;
+	/* Nothing keeps a pointer into the old configuration across a callback (hub.h). */
+	config_free(hub->cfg);
+	hub->cfg = cfg;
+	/* Live connections hold their own reference to the context they were accepted with. */
+	SSL_CTX_free(hub->tls);
+	hub->tls = tls;
+	log_set_level((enum log_level)cfg->log_level);
+}
+
+/* Re-read the configuration and TLS files and apply them all or not at all. */
+int reload_apply(struct hub *hub, char *err, size_t errlen)
+{
+	struct config *cfg = config_load(hub->cfg->path, err, errlen);
+	struct session_list *lists = NULL;
+	SSL_CTX *tls = NULL;
+	size_t removed, revoked;
+
+	if (cfg == NULL || reload_check_live(hub->cfg, cfg, err, errlen) < 0 ||
+	    (tls = reload_tls_ctx(cfg, err, errlen)) == NULL) {
+		goto fail;
+	}
+	if ((lists = hub_agency_lists_new(cfg->n_agencies)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	reload_swap(hub, cfg, tls, lists);
+	removed = session_close_unpartnered(hub);
+	revoked = session_recheck_all(hub);
+	log_notice("msg=reloaded agencies=%zu form_rules=%zu closed_removed=%zu "
+	           "closed_revoked=%zu",
+	           hub->cfg->n_agencies, hub->cfg->n_forms, removed, revoked);
+	return 0;
+fail:
+	SSL_CTX_free(tls);
+	config_free(cfg);
+	reload_log_refused(err);
+	return -1;
+}
