@@ -234,6 +234,20 @@ static int limits_key(struct parse *p, const char *name, const char *value)
 	return -1;
 }
 
+/* Append a zeroed element of size bytes to the array *arr of *n; NULL when out of memory. */
+static void *append_zeroed(struct parse *p, void *arr, size_t *n, size_t size)
+{
+	char *grown = realloc(*(void **)arr, (*n + 1) * size);
+
+	if (grown == NULL) {
+		snprintf(p->err, sizeof(p->err), "out of memory");
+		return NULL;
+	}
+	*(void **)arr = grown;
+	memset(grown + *n * size, 0, size);
+	return grown + (*n)++ * size;
+}
+
 static struct agency *agency_get(struct parse *p, const char *id)
 {
 	struct config *cfg = p->cfg;
@@ -251,14 +265,9 @@ static struct agency *agency_get(struct parse *p, const char *id)
 		         id);
 		return NULL;
 	}
-	grown = realloc(cfg->agencies, (cfg->n_agencies + 1) * sizeof(*grown));
-	if (grown == NULL) {
-		snprintf(p->err, sizeof(p->err), "out of memory");
+	if ((grown = append_zeroed(p, &cfg->agencies, &cfg->n_agencies, sizeof(*grown))) == NULL) {
 		return NULL;
 	}
-	cfg->agencies = grown;
-	grown = &cfg->agencies[cfg->n_agencies++];
-	memset(grown, 0, sizeof(*grown));
 	grown->id = strdup(id);
 	return grown->id ? grown : NULL;
 }
@@ -325,14 +334,9 @@ static struct form_rule *form_rule_get(struct parse *p, const char *form)
 		snprintf(p->err, sizeof(p->err), "[form %s]: unknown form (see refex forms)", form);
 		return NULL;
 	}
-	grown = realloc(cfg->forms, (cfg->n_forms + 1) * sizeof(*grown));
-	if (grown == NULL) {
-		snprintf(p->err, sizeof(p->err), "out of memory");
+	if ((grown = append_zeroed(p, &cfg->forms, &cfg->n_forms, sizeof(*grown))) == NULL) {
 		return NULL;
 	}
-	cfg->forms = grown;
-	grown = &cfg->forms[cfg->n_forms++];
-	memset(grown, 0, sizeof(*grown));
 	grown->form = strdup(form);
 	return grown->form ? grown : NULL;
 }
