@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "log.h"
+#include "overdue.h"
 #include "session.h"
 
 #define STOP_POLL_MS  10
@@ -30,6 +31,10 @@ struct hub *hub_new(struct event_base *base, struct config *cfg, SSL_CTX *tls, s
 	hub->cfg = cfg;
 	hub->tls = tls;
 	hub->store = st;
+	if ((hub->overdue = overdue_start(hub)) == NULL) {
+		hub_free(hub);
+		return NULL;
+	}
 	return hub;
 }
 
@@ -42,6 +47,7 @@ void hub_free(struct hub *hub)
 	if (hub->stop_timer) {
 		event_free(hub->stop_timer);
 	}
+	overdue_stop(hub->overdue);
 	if (hub->listener) {
 		evconnlistener_free(hub->listener);
 	}
@@ -88,7 +94,7 @@ void hub_stop(struct hub *hub)
 	}
 	hub->stopping = true;
 	log_notice("msg=stopping connections=%zu pending_writes=%zu", hub->n_sessions,
-	         store_pending(hub->store));
+	           store_pending(hub->store));
 	if (hub->listener) {
 		evconnlistener_disable(hub->listener);
 	}

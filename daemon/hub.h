@@ -28,6 +28,7 @@ struct hub {
 	bool stopping;
 	struct event *stop_timer;
 	int stop_waited_ms;
+	struct overdue *overdue; /* the overdue sweep */
 };
 
 /* Make a hub for cfg, tls and store; takes ownership of none of them. */

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "pbcheck.h"
 #include "transport.h"
+#include "watch.h"
 
 enum session_state {
 	SESSION_HANDSHAKE, /* TLS handshake under way */
@@ -31,6 +32,7 @@ struct session {
 	bool throttled; /* reading stopped: SESSION_INFLIGHT_MAX requests await their commit */
 	unsigned inflight;
 	unsigned refs;
+	uint64_t watch_next; /* a watcher: the next event to send; 0: not watching */
 	TAILQ_ENTRY(session) all;
 	TAILQ_ENTRY(session) peers;
 	struct event *handshake_timer; /* the whole handshake's deadline, not an idle timeout */
@@ -120,21 +122,40 @@ void session_send_response(struct session *s, const Refex__Response *resp)
 	session_send_message(s, &m.base);
 }
 
-/* Queue an event frame to every greeted session of an agency. */
-void session_notify_agency(struct hub *hub, int agency, const Refex__Event *ev)
+/* Return the next greeted session of the same agency. */
+struct session *session_next_peer(const struct session *s)
+{
+	return TAILQ_NEXT(s, peers);
+}
+
+/* Queue an event frame. */
+void session_send_event(struct session *s, const Refex__Event *ev)
 {
 	Refex__ServerMessage m = REFEX__SERVER_MESSAGE__INIT;
-	struct session *s;
 
-	if (agency < 0 || (size_t)agency >= hub->cfg->n_agencies) {
-		return;
-	}
 	m.body_case = REFEX__SERVER_MESSAGE__BODY_EVENT;
 	m.event = (Refex__Event *)ev;
-	TAILQ_FOREACH(s, &hub->by_agency[agency], peers)
-	{
-		session_send_message(s, &m.base);
-	}
+	session_send_message(s, &m.base);
+}
+
+/* Say whether s has as much output queued as it should. */
+bool session_output_busy(const struct session *s)
+{
+	return s->bev == NULL ||
+	       evbuffer_get_length(bufferevent_get_output(s->bev)) > session_output_limit(s) / 2;
+}
+
+/* Make s a watcher whose next event is seq next. */
+void session_watch_from(struct session *s, uint64_t next)
+{
+	s->watch_next = next;
+}
+
+/* Say whether s is an open watcher, with its next sequence number. */
+bool session_watch_next(const struct session *s, uint64_t *next)
+{
+	*next = s->watch_next;
+	return s->watch_next > 0 && s->state == SESSION_OPEN && s->greeted;
 }
 
 static void session_refuse(struct session *s, uint64_t id, Refex__StatusCode code,
@@ -285,6 +306,10 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 		bufferevent_enable(bev, EV_READ);
 		log_debug("conn=%llu msg=\"reading resumed\"", (unsigned long long)s->id);
 		session_process(s); /* requests may already be buffered */
+	}
+	if (s->watch_next > 0 && s->state == SESSION_OPEN &&
+	    queued <= session_output_limit(s) / 2) {
+		watch_pump(s); /* a replay waiting for room */
 	}
 }
 

@@ -49,8 +49,20 @@ void session_request_end(struct session *s);
 /* Queue a response frame. */
 void session_send_response(struct session *s, const Refex__Response *resp);
 
-/* Queue an event frame to every greeted session of agency (a cfg agency index). */
-void session_notify_agency(struct hub *hub, int agency, const Refex__Event *ev);
+/* Return the next greeted session of the same agency (hub->by_agency), or NULL. */
+struct session *session_next_peer(const struct session *s);
+
+/* Queue an event frame. */
+void session_send_event(struct session *s, const Refex__Event *ev);
+
+/* Say whether s has as much output queued as it should (an event pump waits for it to drain). */
+bool session_output_busy(const struct session *s);
+
+/* Make s a watcher whose next event is seq next (see watch.h). */
+void session_watch_from(struct session *s, uint64_t next);
+
+/* Say whether s is an open watcher, with the next sequence number it should see in *next. */
+bool session_watch_next(const struct session *s, uint64_t *next);
 
 /* Close a session now (e.g. on shutdown). */
 void session_close(struct session *s, const char *why);

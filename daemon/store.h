@@ -12,12 +12,15 @@
 #define REFEX_STORE_H
 
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "refex.pb-c.h"
 
-#define STORE_ID_LEN 16 /* referral ids: 16 characters of Crockford base32 (80 bits) */
+#define STORE_ID_LEN     16 /* referral ids: 16 characters of Crockford base32 (80 bits) */
+#define STORE_DIGEST_LEN 32 /* SHA-256 of a request, kept with its idempotency key */
+#define STORE_KEY_MAX    64 /* idempotency keys: 1-64 printable ASCII characters */
 
 enum store_status {
 	STORE_OK = 0,
@@ -25,6 +28,25 @@ enum store_status {
 	STORE_CONFLICT,    /* its state was no longer the expected one */
 	STORE_DUPLICATE,   /* the id already exists */
 	STORE_UNAVAILABLE, /* storage failed (disk full, I/O error); nothing changed */
+	STORE_KEY_REUSED,  /* the idempotency key was used before for a different request */
+};
+
+/*
+ * An idempotency key scopes a write to "at most once per agency": a write
+ * whose agency already used the key with the same digest changes nothing and
+ * reports the first write's referral (repeat); another digest is refused.
+ */
+struct store_idem {
+	const char *key;       /* NULL: no key */
+	const uint8_t *digest; /* STORE_DIGEST_LEN bytes identifying the request's content */
+};
+
+/* What a committed write did, for its callback. */
+struct store_result {
+	char referral_id[STORE_ID_LEN + 1]; /* the referral written (a repeat: the first one) */
+	bool repeat;                        /* a repeated idempotency key: nothing changed */
+	uint64_t sender_seq, recipient_seq; /* the parties' new events (0: none) */
+	size_t overdue;                     /* store_sweep_overdue: referrals newly overdue */
 };
 
 struct store;
@@ -45,6 +67,8 @@ struct store_new_referral {
 	size_t consent_len;
 	const uint8_t *form_data; /* packed form message */
 	size_t form_data_len;
+	int64_t due_at; /* unix seconds to accept or decline by; 0: no due time */
+	struct store_idem idem;
 };
 
 /* A state change to apply if the referral is still in state `from`. Copied. */
@@ -56,6 +80,7 @@ struct store_change {
 	const char *holder;
 	int64_t at;
 	const char *reason; /* may be NULL */
+	struct store_idem idem;
 };
 
 /* Which side of the exchange a listing is for. */
@@ -70,6 +95,8 @@ struct store_query {
 	Refex__State state; /* REFEX__STATE__STATE_UNSPECIFIED: any */
 	uint32_t limit;     /* 1.. */
 	int64_t before;     /* cursor from a previous page; 0: start at the newest */
+	bool overdue_only;  /* only referrals past their due time and not yet acknowledged */
+	int64_t now;        /* what "overdue" is measured against (unix seconds) */
 };
 
 struct store_page {
@@ -78,8 +105,9 @@ struct store_page {
 	int64_t next_before; /* cursor for the next page; 0: no more */
 };
 
-/* Called on the loop thread once a write has committed (or failed). */
-typedef void (*store_done_cb)(enum store_status status, void *arg);
+/* Called on the loop thread once a write has committed (or failed); res is valid during the call.
+ */
+typedef void (*store_done_cb)(enum store_status status, const struct store_result *res, void *arg);
 
 /*
  * Open (creating or migrating) the database at path and start the storage
@@ -98,6 +126,29 @@ int store_insert(struct store *st, const struct store_new_referral *r, store_don
 
 /* Queue a conditional state change with its history entry for the next group commit. */
 int store_change_state(struct store *st, const struct store_change *c, store_done_cb cb, void *arg);
+
+/* Queue a sweep marking every referral past its due time and unacknowledged as overdue, with an
+ * event for each party; res->overdue counts them. */
+int store_sweep_overdue(struct store *st, int64_t now, store_done_cb cb, void *arg);
+
+/* Return the earliest due time of a referral not yet marked overdue (0: none) into *due. */
+enum store_status store_next_due(struct store *st, int64_t *due);
+
+/* Read up to max of agency's events with seq > after, oldest first, into *out (n of them). */
+enum store_status store_events(struct store *st, const char *agency, uint64_t after, size_t max,
+                               Refex__Event ***out, size_t *n);
+
+/* Free what store_events() returned. */
+void store_events_free(Refex__Event **events, size_t n);
+
+/* Return agency's oldest kept and newest event sequence numbers (0, 0: none yet). */
+enum store_status store_event_range(struct store *st, const char *agency, uint64_t *oldest,
+                                    uint64_t *newest);
+
+/* Look an idempotency key up: STORE_OK (a repeat; first gets the referral it wrote),
+ * STORE_NOT_FOUND (unused), STORE_KEY_REUSED (used for another request). */
+enum store_status store_idem_find(struct store *st, const char *agency,
+                                  const struct store_idem *idem, char *first);
 
 /* Read one referral with client, consent, form data and history into *out. */
 enum store_status store_get(struct store *st, const char *id, Refex__Referral **out);

@@ -4,18 +4,26 @@
  */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "client.pb-c.h"
 #include "store_sqlite_private.h"
 
-#define SUMMARY_COLS                                                                               \
-	"rid, id, sender, sender_holder, recipient, form, form_version, state, created_at,"        \
-	" updated_at, client_name"
-#define LIST_SQL(who, state)                                                                       \
-	"SELECT " SUMMARY_COLS " FROM referrals WHERE " who " = ?1 AND rid < ?2" state             \
+#define SUMMARY_COLS_OF(t)                                                                         \
+	t "rid, " t "id, " t "sender, " t "sender_holder, " t "recipient, " t "form, " t           \
+	  "form_version, " t "state, " t "created_at, " t "updated_at, " t "client_name, " t       \
+	  "due_at"
+#define SUMMARY_COLS SUMMARY_COLS_OF("")
+#define LIST_SQL(who, filter)                                                                      \
+	"SELECT " SUMMARY_COLS " FROM referrals WHERE " who " = ?1 AND rid < ?2" filter            \
 	" ORDER BY rid DESC LIMIT ?3"
+/* ?4: one state (0: any); ?5: now, for only the overdue (0: all). */
+#define LIST_FILTER                                                                                \
+	" AND (?4 = 0 OR state = ?4)"                                                              \
+	" AND (?5 = 0 OR (state IN (1, 2) AND due_at > 0 AND due_at <= ?5))"
 
 /* Indexed by enum rstmt; prepared on the reader connection at open. */
 const char *const store_rsql[R_COUNT] = {
@@ -31,9 +39,20 @@ const char *const store_rsql[R_COUNT] = {
                   " UNION ALL SELECT from_state, to_state, agency, holder, at, reason, seq"
                   " FROM history WHERE referral_rid = ?1 ORDER BY seq",
     [R_INBOX] = LIST_SQL("recipient", ""),
-    [R_INBOX_STATE] = LIST_SQL("recipient", " AND state = ?4"),
+    [R_INBOX_FILTER] = LIST_SQL("recipient", LIST_FILTER),
     [R_SENT] = LIST_SQL("sender", ""),
-    [R_SENT_STATE] = LIST_SQL("sender", " AND state = ?4"),
+    [R_SENT_FILTER] = LIST_SQL("sender", LIST_FILTER),
+    /* An event is the referral as it is now, with the change it records (none for overdue;
+       the submission's is the referral row itself, as in R_HISTORY). */
+    [R_EVENTS] = "SELECT " SUMMARY_COLS_OF(
+        "r.") ", e.seq, e.kind, h.from_state, h.to_state,"
+              " h.agency, h.holder, h.at, h.reason FROM events e"
+              " JOIN referrals r ON r.rid = e.referral_rid"
+              " LEFT JOIN history h ON h.seq = e.history_seq"
+              " WHERE e.agency = ?1 AND e.seq > ?2 ORDER BY e.seq LIMIT ?3",
+    [R_EVENT_RANGE] = "SELECT min(seq), max(seq) FROM events WHERE agency = ?1",
+    [R_IDEM_GET] = "SELECT digest, referral_id FROM idempotency WHERE agency = ?1 AND key = ?2",
+    [R_NEXT_DUE] = "SELECT min(overdue_pending) FROM referrals WHERE overdue_pending IS NOT NULL",
 };
 
 /* Column numbers of SUMMARY_COLS and the full row that extends it. */
@@ -49,9 +68,14 @@ enum {
 	C_CREATED_AT,
 	C_UPDATED_AT,
 	C_CLIENT_NAME,
+	C_DUE_AT,
 	C_CLIENT,
 	C_CONSENT,
-	C_FORM_DATA
+	C_FORM_DATA,
+	/* R_EVENTS: after the summary */
+	C_EV_SEQ = C_CLIENT,
+	C_EV_KIND,
+	C_EV_CHANGE
 };
 
 /* ---- reads (loop thread) ---- */
@@ -70,8 +94,8 @@ static char *col_str(sqlite3_stmt *s, int i, bool *oom)
 	return c;
 }
 
-/* Build a referral's summary fields from a row of SUMMARY_COLS. */
-static Refex__Referral *summary_from_row(sqlite3_stmt *s, bool *oom)
+/* Build a referral's summary fields from a row of SUMMARY_COLS; now decides "overdue". */
+static Refex__Referral *summary_from_row(sqlite3_stmt *s, int64_t now, bool *oom)
 {
 	Refex__Referral *r = malloc(sizeof(*r));
 
@@ -91,6 +115,12 @@ static Refex__Referral *summary_from_row(sqlite3_stmt *s, bool *oom)
 	r->state = (Refex__State)sqlite3_column_int(s, C_STATE);
 	r->created_at = sqlite3_column_int64(s, C_CREATED_AT);
 	r->updated_at = sqlite3_column_int64(s, C_UPDATED_AT);
+	r->due_at = sqlite3_column_int64(s, C_DUE_AT);
+	r->has_due_at = r->due_at > 0;
+	r->has_overdue = 1;
+	r->overdue =
+	    r->due_at > 0 && r->due_at <= now &&
+	    (r->state == REFEX__STATE__STATE_SENT || r->state == REFEX__STATE__STATE_RECEIVED);
 	return r;
 }
 
@@ -126,7 +156,8 @@ static int details_from_row(sqlite3_stmt *s, Refex__Referral *r)
 	return 0;
 }
 
-static Refex__StatusChange *change_from_row(sqlite3_stmt *s, const char *id, bool *oom)
+/* Build a change from columns first.. of s: from, to, agency, holder, at, reason. */
+static Refex__StatusChange *change_from_row(sqlite3_stmt *s, int first, const char *id, bool *oom)
 {
 	Refex__StatusChange *c = malloc(sizeof(*c));
 
@@ -138,16 +169,16 @@ static Refex__StatusChange *change_from_row(sqlite3_stmt *s, const char *id, boo
 	if ((c->referral_id = strdup(id)) == NULL) {
 		*oom = true;
 	}
-	if (sqlite3_column_type(s, 0) != SQLITE_NULL) {
+	if (sqlite3_column_type(s, first) != SQLITE_NULL) {
 		c->has_from = 1;
-		c->from = (Refex__State)sqlite3_column_int(s, 0);
+		c->from = (Refex__State)sqlite3_column_int(s, first);
 	}
 	c->has_to = c->has_at = 1;
-	c->to = (Refex__State)sqlite3_column_int(s, 1);
-	c->agency = col_str(s, 2, oom);
-	c->holder = col_str(s, 3, oom);
-	c->at = sqlite3_column_int64(s, 4);
-	c->reason = col_str(s, 5, oom);
+	c->to = (Refex__State)sqlite3_column_int(s, first + 1);
+	c->agency = col_str(s, first + 2, oom);
+	c->holder = col_str(s, first + 3, oom);
+	c->at = sqlite3_column_int64(s, first + 4);
+	c->reason = col_str(s, first + 5, oom);
 	return c;
 }
 
@@ -169,7 +200,7 @@ static enum store_status history_read(struct store *st, sqlite3_int64 rid, Refex
 			}
 			r->history = grown;
 		}
-		r->history[r->n_history] = change_from_row(s, r->id, &oom);
+		r->history[r->n_history] = change_from_row(s, 0, r->id, &oom);
 		if (r->history[r->n_history] != NULL) {
 			r->n_history++;
 		}
@@ -190,7 +221,7 @@ static enum store_status referral_read(struct store *st, const char *id, Refex__
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		rid = sqlite3_column_int64(s, C_RID);
-		r = summary_from_row(s, &oom);
+		r = summary_from_row(s, (int64_t)time(NULL), &oom);
 		if (r != NULL && details_from_row(s, r) < 0) {
 			oom = true;
 		}
@@ -237,12 +268,12 @@ void store_referral_free(Refex__Referral *r)
 
 static sqlite3_stmt *list_stmt(struct store *st, const struct store_query *q)
 {
-	bool any = q->state == REFEX__STATE__STATE_UNSPECIFIED;
+	bool any = q->state == REFEX__STATE__STATE_UNSPECIFIED && !q->overdue_only;
 
 	if (q->box == STORE_SENT) {
-		return st->r[any ? R_SENT : R_SENT_STATE];
+		return st->r[any ? R_SENT : R_SENT_FILTER];
 	}
-	return st->r[any ? R_INBOX : R_INBOX_STATE];
+	return st->r[any ? R_INBOX : R_INBOX_FILTER];
 }
 
 /* Read one page of an agency's inbox or sent list, newest first. */
@@ -251,6 +282,7 @@ enum store_status store_list(struct store *st, const struct store_query *q, stru
 	sqlite3_stmt *s;
 	Refex__Referral **grown;
 	sqlite3_int64 last = 0;
+	int64_t now;
 	size_t cap = 0, limit;
 	bool oom = false, more = false;
 	int rc;
@@ -260,13 +292,15 @@ enum store_status store_list(struct store *st, const struct store_query *q, stru
 		return STORE_UNAVAILABLE;
 	}
 	limit = q->limit > 0 ? q->limit : 1;
+	now = q->now > 0 ? q->now : (int64_t)time(NULL);
 	s = list_stmt(st, q);
 	store_bind_text(s, 1, q->agency);
 	sqlite3_bind_int64(s, 2, q->before > 0 ? q->before : INT64_MAX);
 	sqlite3_bind_int64(s, 3,
 	                   (sqlite3_int64)limit + 1); /* one more tells if a next page exists */
-	if (q->state != REFEX__STATE__STATE_UNSPECIFIED) {
+	if (q->state != REFEX__STATE__STATE_UNSPECIFIED || q->overdue_only) {
 		sqlite3_bind_int(s, 4, (int)q->state);
+		sqlite3_bind_int64(s, 5, q->overdue_only ? now : 0);
 	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (page->n == limit) {
@@ -283,7 +317,7 @@ enum store_status store_list(struct store *st, const struct store_query *q, stru
 			page->items = grown;
 		}
 		last = sqlite3_column_int64(s, C_RID);
-		if ((page->items[page->n] = summary_from_row(s, &oom)) != NULL) {
+		if ((page->items[page->n] = summary_from_row(s, now, &oom)) != NULL) {
 			page->n++;
 		}
 		if (oom) {
@@ -310,4 +344,148 @@ void store_page_free(struct store_page *page)
 	}
 	free(page->items);
 	memset(page, 0, sizeof(*page));
+}
+
+/* Build one event from a row of R_EVENTS. */
+static Refex__Event *event_from_row(sqlite3_stmt *s, int64_t now, bool *oom)
+{
+	Refex__Event *ev = malloc(sizeof(*ev));
+	Refex__Referral *r;
+	Refex__StatusChange *c;
+
+	if (ev == NULL) {
+		*oom = true;
+		return NULL;
+	}
+	refex__event__init(ev);
+	ev->has_seq = ev->has_kind = 1;
+	ev->seq = (uint64_t)sqlite3_column_int64(s, C_EV_SEQ);
+	ev->kind = (Refex__EventKind)sqlite3_column_int(s, C_EV_KIND);
+	ev->referral = r = summary_from_row(s, now, oom);
+	if (r == NULL || ev->kind == REFEX__EVENT_KIND__EVENT_OVERDUE) {
+		return ev;
+	}
+	if (ev->kind == REFEX__EVENT_KIND__EVENT_CHANGED) {
+		ev->change = change_from_row(s, C_EV_CHANGE, r->id, oom);
+		return ev;
+	}
+	/* The submission: the referral row is its own first change (-> sent). */
+	ev->change = c = malloc(sizeof(*c));
+	if (c == NULL) {
+		*oom = true;
+		return ev;
+	}
+	refex__status_change__init(c);
+	c->has_to = c->has_at = 1;
+	c->to = REFEX__STATE__STATE_SENT;
+	c->at = r->created_at;
+	c->referral_id = r->id ? strdup(r->id) : NULL;
+	c->agency = r->sender ? strdup(r->sender) : NULL;
+	c->holder = r->sender_holder ? strdup(r->sender_holder) : NULL;
+	*oom = *oom || c->referral_id == NULL || c->agency == NULL || c->holder == NULL;
+	return ev;
+}
+
+/* Read up to max of agency's events with seq > after, oldest first. */
+enum store_status store_events(struct store *st, const char *agency, uint64_t after, size_t max,
+                               Refex__Event ***out, size_t *n)
+{
+	sqlite3_stmt *s = st->r[R_EVENTS];
+	int64_t now = (int64_t)time(NULL);
+	bool oom = false;
+	int rc = SQLITE_DONE;
+
+	*n = 0;
+	if ((*out = calloc(max ? max : 1, sizeof(**out))) == NULL) {
+		return STORE_UNAVAILABLE;
+	}
+	store_bind_text(s, 1, agency);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)after);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)max);
+	while (!oom && *n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (((*out)[*n] = event_from_row(s, now, &oom)) != NULL) {
+			(*n)++;
+		}
+	}
+	if (!oom && *n == max) {
+		rc = SQLITE_DONE;
+	}
+	store_stmt_end(s);
+	if (oom || rc != SQLITE_DONE) {
+		store_events_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+		return STORE_UNAVAILABLE;
+	}
+	return STORE_OK;
+}
+
+/* Free what store_events() returned. */
+void store_events_free(Refex__Event **events, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		protobuf_c_message_free_unpacked(&events[i]->base, NULL);
+	}
+	free(events);
+}
+
+/* Run a one-row query of two integers (NULL reads as 0). */
+static enum store_status two_ints(sqlite3_stmt *s, int64_t *a, int64_t *b)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW) {
+		*a = sqlite3_column_int64(s, 0);
+		if (b != NULL) {
+			*b = sqlite3_column_int64(s, 1);
+		}
+	}
+	store_stmt_end(s);
+	return rc == SQLITE_ROW ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+/* Return agency's oldest kept and newest event sequence numbers (0, 0: none yet). */
+enum store_status store_event_range(struct store *st, const char *agency, uint64_t *oldest,
+                                    uint64_t *newest)
+{
+	int64_t lo = 0, hi = 0;
+	enum store_status status;
+
+	store_bind_text(st->r[R_EVENT_RANGE], 1, agency);
+	status = two_ints(st->r[R_EVENT_RANGE], &lo, &hi);
+	*oldest = (uint64_t)lo;
+	*newest = (uint64_t)hi;
+	return status;
+}
+
+/* Return the earliest due time of a referral not yet marked overdue (0: none). */
+enum store_status store_next_due(struct store *st, int64_t *due)
+{
+	*due = 0;
+	return two_ints(st->r[R_NEXT_DUE], due, NULL);
+}
+
+/* Look an idempotency key up (see store.h). */
+enum store_status store_idem_find(struct store *st, const char *agency,
+                                  const struct store_idem *idem, char *first)
+{
+	sqlite3_stmt *s = st->r[R_IDEM_GET];
+	enum store_status status = STORE_NOT_FOUND;
+	int rc = store_bind_text(s, 1, agency) | store_bind_text(s, 2, idem->key);
+
+	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_bytes(s, 0) == STORE_DIGEST_LEN &&
+		    memcmp(sqlite3_column_blob(s, 0), idem->digest, STORE_DIGEST_LEN) == 0) {
+			snprintf(first, STORE_ID_LEN + 1, "%s",
+			         (const char *)sqlite3_column_text(s, 1));
+			status = STORE_OK;
+		} else {
+			status = STORE_KEY_REUSED;
+		}
+	} else if (rc != SQLITE_DONE) {
+		status = STORE_UNAVAILABLE;
+	}
+	store_stmt_end(s);
+	return status;
 }

@@ -66,6 +66,30 @@ static const char *const store_migrations[] = {
     " at INTEGER NOT NULL,"
     " reason TEXT);"
     "CREATE INDEX history_referral ON history (referral_rid);",
+    /* 2: due times, per-agency events (watch), idempotency keys. */
+    "ALTER TABLE referrals ADD COLUMN due_at INTEGER NOT NULL DEFAULT 0;"
+    /* The due time while the overdue event is still owed, else NULL: the sweep reads a
+       small partial index instead of every referral. */
+    "ALTER TABLE referrals ADD COLUMN overdue_pending INTEGER;"
+    "CREATE INDEX referrals_overdue_pending ON referrals (overdue_pending)"
+    " WHERE overdue_pending IS NOT NULL;"
+    /* One row per event per party; seq counts from 1 per agency, without gaps. The change
+       is the history row (NULL: the submission itself, or overdue). */
+    "CREATE TABLE events ("
+    " agency TEXT NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " referral_rid INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL,"
+    " history_seq INTEGER,"
+    " PRIMARY KEY (agency, seq)) WITHOUT ROWID;"
+    "CREATE TABLE idempotency ("
+    " agency TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " digest BLOB NOT NULL,"
+    " referral_id TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " PRIMARY KEY (agency, key)) WITHOUT ROWID;"
+    "CREATE INDEX idempotency_created ON idempotency (created_at);",
 };
 
 #define STORE_VERSION (sizeof(store_migrations) / sizeof(store_migrations[0]))

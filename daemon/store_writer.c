@@ -17,6 +17,7 @@
 
 #define STORE_BATCH_MAX 4096      /* jobs per transaction: bounds WAL growth and latency */
 #define STORE_BLOB_MAX  (1 << 30) /* SQLite's own length limit is just under this */
+#define STORE_KEY_DAYS  7         /* idempotency keys are kept at least this long */
 
 /* Indexed by enum wstmt; prepared on the writer connection at open. */
 const char *const store_wsql[W_COUNT] = {
@@ -27,29 +28,43 @@ const char *const store_wsql[W_COUNT] = {
     [W_RELEASE] = "RELEASE job",
     [W_UNDO] = "ROLLBACK TO job",
     [W_INSERT] = "INSERT INTO referrals (id, sender, sender_holder, recipient, form, form_version,"
-                 " state, created_at, updated_at, client_name)"
-                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+                 " state, created_at, updated_at, client_name, due_at, overdue_pending)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, nullif(?10, 0))",
     [W_INSERT_DATA] = "INSERT INTO referral_data (rid, client, consent, form_data)"
                       " VALUES (?1, ?2, ?3, ?4)",
     [W_HISTORY] = "INSERT INTO history (referral_rid, from_state, to_state, agency, holder, at,"
                   " reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [W_UPDATE] = "UPDATE referrals SET state = ?1, updated_at = ?2 WHERE id = ?3 AND state = ?4"
-                 " RETURNING rid",
+    /* Accepting, declining or withdrawing settles the due time: no overdue event is owed. */
+    [W_UPDATE] = "UPDATE referrals SET state = ?1, updated_at = ?2,"
+                 " overdue_pending = CASE WHEN ?1 IN (1, 2) THEN overdue_pending END"
+                 " WHERE id = ?3 AND state = ?4 RETURNING rid, sender, recipient",
     [W_EXISTS] = "SELECT 1 FROM referrals WHERE id = ?1",
+    [W_EVENT] = "INSERT INTO events (agency, seq, referral_rid, kind, history_seq)"
+                " VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM events WHERE agency = ?1),"
+                " ?2, ?3, ?4) RETURNING seq",
+    [W_IDEM_GET] = "SELECT digest, referral_id FROM idempotency WHERE agency = ?1 AND key = ?2",
+    [W_IDEM_PUT] = "INSERT INTO idempotency (agency, key, digest, referral_id, created_at)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [W_IDEM_PRUNE] = "DELETE FROM idempotency WHERE created_at < ?1",
+    [W_SWEEP] = "UPDATE referrals SET overdue_pending = NULL"
+                " WHERE overdue_pending IS NOT NULL AND overdue_pending <= ?1"
+                " RETURNING rid, sender, recipient",
 };
 
-enum job_kind { JOB_INSERT, JOB_CHANGE };
+enum job_kind { JOB_INSERT, JOB_CHANGE, JOB_SWEEP };
 
 /* One queued write: the request's copy lives in data, right after the struct. */
 struct job {
 	struct job *next;
 	enum job_kind kind;
 	enum store_status status;
+	struct store_result res;
 	store_done_cb cb;
 	void *arg;
 	union {
 		struct store_new_referral ins;
 		struct store_change chg;
+		int64_t now; /* JOB_SWEEP */
 	} u;
 	char data[];
 };
@@ -64,23 +79,111 @@ static int bind_blob(sqlite3_stmt *s, int i, const uint8_t *b, size_t len)
 
 /* ---- storage thread ---- */
 
-static enum store_status history_add(struct store *st, sqlite3_int64 rid, Refex__State from,
-                                     Refex__State to, const char *agency, const char *holder,
-                                     int64_t at, const char *reason)
+static enum store_status history_add(struct store *st, sqlite3_int64 rid,
+                                     const struct store_change *c, sqlite3_int64 *seq)
 {
 	sqlite3_stmt *s = st->w[W_HISTORY];
 	int rc;
 
 	sqlite3_bind_int64(s, 1, rid);
-	if (from == REFEX__STATE__STATE_UNSPECIFIED) {
+	if (c->from == REFEX__STATE__STATE_UNSPECIFIED) {
 		sqlite3_bind_null(s, 2);
 	} else {
-		sqlite3_bind_int(s, 2, (int)from);
+		sqlite3_bind_int(s, 2, (int)c->from);
 	}
-	sqlite3_bind_int(s, 3, (int)to);
-	sqlite3_bind_int64(s, 6, at);
-	rc = store_bind_text(s, 4, agency) | store_bind_text(s, 5, holder) |
-	     store_bind_text(s, 7, reason);
+	sqlite3_bind_int(s, 3, (int)c->to);
+	sqlite3_bind_int64(s, 6, c->at);
+	rc = store_bind_text(s, 4, c->agency) | store_bind_text(s, 5, c->holder) |
+	     store_bind_text(s, 7, c->reason);
+	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
+	store_stmt_end(s);
+	*seq = sqlite3_last_insert_rowid(st->wdb);
+	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+/* Append an event for agency; its per-agency sequence number goes to *seq. */
+static enum store_status event_append(struct store *st, const char *agency, sqlite3_int64 rid,
+                                      Refex__EventKind kind, sqlite3_int64 history_seq,
+                                      uint64_t *seq)
+{
+	sqlite3_stmt *s = st->w[W_EVENT];
+	int rc = store_bind_text(s, 1, agency);
+
+	sqlite3_bind_int64(s, 2, rid);
+	sqlite3_bind_int(s, 3, (int)kind);
+	if (history_seq > 0) {
+		sqlite3_bind_int64(s, 4, history_seq);
+	} else {
+		sqlite3_bind_null(s, 4);
+	}
+	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
+	if (rc == SQLITE_ROW) {
+		*seq = (uint64_t)sqlite3_column_int64(s, 0);
+		rc = sqlite3_step(s);
+	}
+	store_stmt_end(s);
+	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+/* Append the event to both parties (once if an agency refers to itself). */
+static enum store_status events_add(struct store *st, const char *sender, const char *recipient,
+                                    sqlite3_int64 rid, Refex__EventKind kind,
+                                    sqlite3_int64 history_seq, struct store_result *res)
+{
+	if (event_append(st, sender, rid, kind, history_seq, &res->sender_seq) != STORE_OK) {
+		return STORE_UNAVAILABLE;
+	}
+	if (strcmp(sender, recipient) == 0) {
+		res->recipient_seq = res->sender_seq;
+		return STORE_OK;
+	}
+	return event_append(st, recipient, rid, kind, history_seq, &res->recipient_seq);
+}
+
+/* Look the idempotency key up: a repeat fills res, another request's key is refused. */
+static enum store_status idem_check(struct store *st, const char *agency,
+                                    const struct store_idem *idem, struct store_result *res)
+{
+	sqlite3_stmt *s = st->w[W_IDEM_GET];
+	enum store_status status = STORE_OK;
+	int rc;
+
+	if (idem->key == NULL) {
+		return STORE_OK;
+	}
+	rc = store_bind_text(s, 1, agency) | store_bind_text(s, 2, idem->key);
+	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_bytes(s, 0) != STORE_DIGEST_LEN ||
+		    memcmp(sqlite3_column_blob(s, 0), idem->digest, STORE_DIGEST_LEN) != 0) {
+			status = STORE_KEY_REUSED;
+		} else {
+			res->repeat = true;
+			snprintf(res->referral_id, sizeof(res->referral_id), "%s",
+			         (const char *)sqlite3_column_text(s, 1));
+		}
+	} else if (rc != SQLITE_DONE) {
+		status = STORE_UNAVAILABLE;
+	}
+	store_stmt_end(s);
+	return status;
+}
+
+/* Remember the key with what it did, in the write's own transaction. */
+static enum store_status idem_put(struct store *st, const char *agency,
+                                  const struct store_idem *idem, const char *referral_id,
+                                  int64_t now)
+{
+	sqlite3_stmt *s = st->w[W_IDEM_PUT];
+	int rc;
+
+	if (idem->key == NULL) {
+		return STORE_OK;
+	}
+	rc = store_bind_text(s, 1, agency) | store_bind_text(s, 2, idem->key) |
+	     sqlite3_bind_blob(s, 3, idem->digest, STORE_DIGEST_LEN, SQLITE_STATIC) |
+	     store_bind_text(s, 4, referral_id);
+	sqlite3_bind_int64(s, 5, now);
 	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
 	store_stmt_end(s);
 	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
@@ -92,12 +195,18 @@ static enum store_status history_add(struct store *st, sqlite3_int64 rid, Refex_
  * one had written, and only a savepoint (or the whole transaction) can undo it.
  */
 static enum store_status job_insert(struct store *st, const struct store_new_referral *r,
-                                    bool *partial)
+                                    struct store_result *res, bool *partial)
 {
 	sqlite3_stmt *s = st->w[W_INSERT];
+	enum store_status status = idem_check(st, r->sender, &r->idem, res);
+	sqlite3_int64 rid;
 	int rc;
 
+	if (status != STORE_OK || res->repeat) {
+		return status;
+	}
 	sqlite3_bind_int64(s, 6, r->form_version);
+	sqlite3_bind_int64(s, 10, r->due_at);
 	sqlite3_bind_int(s, 7, REFEX__STATE__STATE_SENT);
 	sqlite3_bind_int64(s, 8, r->created_at);
 	rc = store_bind_text(s, 1, r->id) | store_bind_text(s, 2, r->sender) |
@@ -111,16 +220,26 @@ static enum store_status job_insert(struct store *st, const struct store_new_ref
 	if (rc != SQLITE_DONE) {
 		return STORE_UNAVAILABLE;
 	}
+	rid = sqlite3_last_insert_rowid(st->wdb);
+	snprintf(res->referral_id, sizeof(res->referral_id), "%s", r->id);
 	s = st->w[W_INSERT_DATA];
-	sqlite3_bind_int64(s, 1, sqlite3_last_insert_rowid(st->wdb));
+	sqlite3_bind_int64(s, 1, rid);
 	rc = bind_blob(s, 2, r->client, r->client_len) |
 	     bind_blob(s, 3, r->consent, r->consent_len) |
 	     bind_blob(s, 4, r->form_data, r->form_data_len);
 	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
 	store_stmt_end(s);
+	status = rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+	if (status == STORE_OK) {
+		status = events_add(st, r->sender, r->recipient, rid,
+		                    REFEX__EVENT_KIND__EVENT_SUBMITTED, 0, res);
+	}
+	if (status == STORE_OK) {
+		status = idem_put(st, r->sender, &r->idem, r->id, r->created_at);
+	}
 	/* The referral row is in: a failure now must undo it (the batch reruns with savepoints). */
-	*partial = rc != SQLITE_DONE;
-	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+	*partial = status != STORE_OK;
+	return status;
 }
 
 /* Tell a change that matched no row apart: no such referral, or it moved on. */
@@ -137,14 +256,20 @@ static enum store_status change_missed(struct store *st, const char *id)
 	return rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_UNAVAILABLE;
 }
 
-static enum store_status job_change(struct store *st, const struct store_change *c, bool *partial)
+static enum store_status job_change(struct store *st, const struct store_change *c,
+                                    struct store_result *res, bool *partial)
 {
 	sqlite3_stmt *s = st->w[W_UPDATE];
-	enum store_status status;
-	sqlite3_int64 rid = 0;
+	enum store_status status = idem_check(st, c->agency, &c->idem, res);
+	sqlite3_int64 rid = 0, hseq = 0;
+	char sender[128] = "", recipient[128] = "";
 	bool hit = false;
 	int rc;
 
+	if (status != STORE_OK || res->repeat) {
+		return status;
+	}
+	snprintf(res->referral_id, sizeof(res->referral_id), "%s", c->referral_id);
 	sqlite3_bind_int(s, 1, (int)c->to);
 	sqlite3_bind_int64(s, 2, c->at);
 	sqlite3_bind_int(s, 4, (int)c->from);
@@ -153,6 +278,9 @@ static enum store_status job_change(struct store *st, const struct store_change 
 	if (rc == SQLITE_ROW) {
 		hit = true;
 		rid = sqlite3_column_int64(s, 0);
+		snprintf(sender, sizeof(sender), "%s", (const char *)sqlite3_column_text(s, 1));
+		snprintf(recipient, sizeof(recipient), "%s",
+		         (const char *)sqlite3_column_text(s, 2));
 		rc = sqlite3_step(s);
 	}
 	store_stmt_end(s);
@@ -162,7 +290,77 @@ static enum store_status job_change(struct store *st, const struct store_change 
 	if (!hit) {
 		return change_missed(st, c->referral_id);
 	}
-	status = history_add(st, rid, c->from, c->to, c->agency, c->holder, c->at, c->reason);
+	status = history_add(st, rid, c, &hseq);
+	if (status == STORE_OK) {
+		status = events_add(st, sender, recipient, rid, REFEX__EVENT_KIND__EVENT_CHANGED,
+		                    hseq, res);
+	}
+	if (status == STORE_OK) {
+		status = idem_put(st, c->agency, &c->idem, c->referral_id, c->at);
+	}
+	*partial = status != STORE_OK;
+	return status;
+}
+
+/* One referral the sweep found overdue: its row id and parties. */
+struct overdue {
+	sqlite3_int64 rid;
+	char sender[128], recipient[128];
+};
+
+/* Collect what the sweep's UPDATE returned (RETURNING rows are computed up front). */
+static int sweep_collect(sqlite3_stmt *s, struct overdue **list, size_t *n)
+{
+	size_t cap = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			struct overdue *grown;
+
+			cap = cap ? cap * 2 : 16;
+			if ((grown = realloc(*list, cap * sizeof(*grown))) == NULL) {
+				return SQLITE_NOMEM;
+			}
+			*list = grown;
+		}
+		(*list)[*n].rid = sqlite3_column_int64(s, 0);
+		snprintf((*list)[*n].sender, sizeof((*list)[*n].sender), "%s",
+		         (const char *)sqlite3_column_text(s, 1));
+		snprintf((*list)[*n].recipient, sizeof((*list)[*n].recipient), "%s",
+		         (const char *)sqlite3_column_text(s, 2));
+		(*n)++;
+	}
+	return rc;
+}
+
+/* Mark what fell due by now as overdue, with an event for each party; prune old keys. */
+static enum store_status job_sweep(struct store *st, int64_t now, struct store_result *res,
+                                   bool *partial)
+{
+	sqlite3_stmt *s = st->w[W_SWEEP];
+	struct overdue *list = NULL;
+	enum store_status status = STORE_OK;
+	size_t n = 0;
+	int rc;
+
+	sqlite3_bind_int64(s, 1, now);
+	rc = sweep_collect(s, &list, &n);
+	store_stmt_end(s);
+	if (rc != SQLITE_DONE) {
+		status = STORE_UNAVAILABLE;
+	}
+	for (size_t i = 0; status == STORE_OK && i < n; i++) {
+		status = events_add(st, list[i].sender, list[i].recipient, list[i].rid,
+		                    REFEX__EVENT_KIND__EVENT_OVERDUE, 0, res);
+	}
+	free(list);
+	if (status == STORE_OK) {
+		s = st->w[W_IDEM_PRUNE];
+		sqlite3_bind_int64(s, 1, now - STORE_KEY_DAYS * 86400);
+		status = store_step_done(s) == 0 ? STORE_OK : STORE_UNAVAILABLE;
+	}
+	res->overdue = status == STORE_OK ? n : 0;
 	*partial = status != STORE_OK;
 	return status;
 }
@@ -170,10 +368,16 @@ static enum store_status job_change(struct store *st, const struct store_change 
 static enum store_status job_exec(struct store *st, struct job *j, bool *partial)
 {
 	*partial = false;
-	if (j->kind == JOB_INSERT) {
-		return job_insert(st, &j->u.ins, partial);
+	memset(&j->res, 0, sizeof(j->res));
+	switch (j->kind) {
+	case JOB_INSERT:
+		return job_insert(st, &j->u.ins, &j->res, partial);
+	case JOB_CHANGE:
+		return job_change(st, &j->u.chg, &j->res, partial);
+	case JOB_SWEEP:
+		return job_sweep(st, j->u.now, &j->res, partial);
 	}
-	return job_change(st, &j->u.chg, partial);
+	return STORE_UNAVAILABLE;
 }
 
 /* Run one job in its own savepoint; -1 if the batch's transaction can no longer commit. */
@@ -355,7 +559,7 @@ static void jobs_complete(struct store *st, struct job *list)
 		next = list->next;
 		st->pending--;
 		if (list->cb != NULL) {
-			list->cb(list->status, list->arg);
+			list->cb(list->status, &list->res, list->arg);
 		}
 		free(list);
 	}
@@ -448,6 +652,27 @@ static size_t blob_size(const uint8_t *b, size_t len)
 	return b ? len : 0;
 }
 
+static size_t idem_size(const struct store_idem *idem)
+{
+	return idem->key ? str_size(idem->key) + STORE_DIGEST_LEN : 0;
+}
+
+static int idem_valid(const struct store_idem *idem)
+{
+	return idem->key == NULL || (idem->digest != NULL && strlen(idem->key) >= 1 &&
+	                             strlen(idem->key) <= STORE_KEY_MAX);
+}
+
+static void idem_copy(char **p, struct store_idem *to, const struct store_idem *from)
+{
+	if (from->key == NULL) {
+		*to = (struct store_idem){0};
+		return;
+	}
+	to->key = copy_str(p, from->key);
+	to->digest = copy_blob(p, from->digest, STORE_DIGEST_LEN);
+}
+
 /* Queue a referral, with its first history entry (-> sent), for the next group commit. */
 int store_insert(struct store *st, const struct store_new_referral *r, store_done_cb cb, void *arg)
 {
@@ -459,7 +684,7 @@ int store_insert(struct store *st, const struct store_new_referral *r, store_don
 	    r->sender_holder == NULL || r->recipient == NULL || r->form == NULL ||
 	    blob_size(r->client, r->client_len) > STORE_BLOB_MAX ||
 	    blob_size(r->consent, r->consent_len) > STORE_BLOB_MAX ||
-	    blob_size(r->form_data, r->form_data_len) > STORE_BLOB_MAX) {
+	    blob_size(r->form_data, r->form_data_len) > STORE_BLOB_MAX || !idem_valid(&r->idem)) {
 		return -1;
 	}
 	j = job_new(JOB_INSERT,
@@ -467,7 +692,7 @@ int store_insert(struct store *st, const struct store_new_referral *r, store_don
 	                str_size(r->recipient) + str_size(r->form) + str_size(r->client_name) +
 	                blob_size(r->client, r->client_len) +
 	                blob_size(r->consent, r->consent_len) +
-	                blob_size(r->form_data, r->form_data_len),
+	                blob_size(r->form_data, r->form_data_len) + idem_size(&r->idem),
 	            cb, arg);
 	if (j == NULL) {
 		return -1;
@@ -484,6 +709,7 @@ int store_insert(struct store *st, const struct store_new_referral *r, store_don
 	c->client = copy_blob(&p, r->client, r->client_len);
 	c->consent = copy_blob(&p, r->consent, r->consent_len);
 	c->form_data = copy_blob(&p, r->form_data, r->form_data_len);
+	idem_copy(&p, &c->idem, &r->idem);
 	return job_queue(st, j);
 }
 
@@ -495,12 +721,12 @@ int store_change_state(struct store *st, const struct store_change *c, store_don
 	char *p;
 
 	if (st == NULL || c == NULL || c->referral_id == NULL || c->agency == NULL ||
-	    c->holder == NULL) {
+	    c->holder == NULL || !idem_valid(&c->idem)) {
 		return -1;
 	}
 	j = job_new(JOB_CHANGE,
 	            str_size(c->referral_id) + str_size(c->agency) + str_size(c->holder) +
-	                str_size(c->reason),
+	                str_size(c->reason) + idem_size(&c->idem),
 	            cb, arg);
 	if (j == NULL) {
 		return -1;
@@ -512,6 +738,19 @@ int store_change_state(struct store *st, const struct store_change *c, store_don
 	k->agency = copy_str(&p, c->agency);
 	k->holder = copy_str(&p, c->holder);
 	k->reason = copy_str(&p, c->reason);
+	idem_copy(&p, &k->idem, &c->idem);
+	return job_queue(st, j);
+}
+
+/* Queue a sweep marking what fell due by now as overdue. */
+int store_sweep_overdue(struct store *st, int64_t now, store_done_cb cb, void *arg)
+{
+	struct job *j;
+
+	if (st == NULL || (j = job_new(JOB_SWEEP, 0, cb, arg)) == NULL) {
+		return -1;
+	}
+	j->u.now = now;
 	return job_queue(st, j);
 }
 

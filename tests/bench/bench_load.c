@@ -16,10 +16,11 @@ struct load {
 	long failed;
 };
 
-static void load_done(enum store_status status, void *arg)
+static void load_done(enum store_status status, const struct store_result *res, void *arg)
 {
 	struct load *l = arg;
 
+	(void)res;
 	l->done++;
 	l->failed += status != STORE_OK;
 }

@@ -22,10 +22,12 @@ static struct store *st;
 /* What the callbacks have seen so far. */
 static int n_done;
 static enum store_status statuses[2048];
+static struct store_result last_res; /* of the latest callback */
 
-static void on_done(enum store_status status, void *arg)
+static void on_done(enum store_status status, const struct store_result *res, void *arg)
 {
 	(void)arg;
+	last_res = *res;
 	if (n_done < (int)(sizeof(statuses) / sizeof(statuses[0]))) {
 		statuses[n_done] = status;
 	}
@@ -33,9 +35,10 @@ static void on_done(enum store_status status, void *arg)
 }
 
 /* A callback that records its status where arg points. */
-static void on_done_into(enum store_status status, void *arg)
+static void on_done_into(enum store_status status, const struct store_result *res, void *arg)
 {
 	*(enum store_status *)arg = status;
+	last_res = *res;
 	n_done++;
 }
 

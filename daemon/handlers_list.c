@@ -1,0 +1,147 @@
+/* Listings: inbox, sent, forms, partners. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "handlers_private.h"
+
+#include "form.h"
+
+static void handle_list(struct request *rq, Refex__ListReferrals *l, enum store_box box)
+{
+	const struct limits *lim = &rq->hub->cfg->limits;
+	Refex__Response r = REFEX__RESPONSE__INIT;
+	Refex__ReferralPage page = REFEX__REFERRAL_PAGE__INIT;
+	struct store_page sp = {0};
+	struct store_query q = {
+	    .box = box,
+	    .agency = session_identity(rq->s)->agency,
+	    .state = l->has_state ? l->state : REFEX__STATE__STATE_UNSPECIFIED,
+	    .limit = l->has_limit && l->limit > 0 ? l->limit : lim->page_size,
+	    .overdue_only = l->has_overdue_only && l->overdue_only,
+	    .now = (int64_t)time(NULL),
+	};
+	char token[32], *end;
+
+	if (q.limit > lim->max_page_size) {
+		q.limit = lim->max_page_size;
+	}
+	if (!is_blank(l->page_token)) {
+		q.before = strtoll(l->page_token, &end, 10);
+		if (*end != '\0' || q.before <= 0) {
+			reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "page_token",
+			            "the page token is not one this server gave out");
+			return;
+		}
+	}
+	if (store_list(rq->hub->store, &q, &sp) != STORE_OK) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "referrals cannot be listed right now; please try again");
+		return;
+	}
+	page.n_referrals = sp.n;
+	page.referrals = sp.items;
+	if (sp.next_before > 0) {
+		snprintf(token, sizeof(token), "%lld", (long long)sp.next_before);
+		page.next_page_token = token;
+	}
+	r.body_case = REFEX__RESPONSE__BODY_PAGE;
+	r.page = &page;
+	reply(rq, &r);
+	store_page_free(&sp);
+}
+
+/* List the referrals the agency received. */
+void handle_list_inbox(struct request *rq, Refex__Request *msg)
+{
+	handle_list(rq, msg->list_inbox, STORE_INBOX);
+}
+
+/* List the referrals the agency sent. */
+void handle_list_sent(struct request *rq, Refex__Request *msg)
+{
+	handle_list(rq, msg->list_sent, STORE_SENT);
+}
+
+/* List the agreed forms and who accepts each. */
+void handle_list_forms(struct request *rq, Refex__Request *msg)
+{
+	const struct config *cfg = rq->hub->cfg;
+	size_t n = form_count();
+	Refex__FormInfo *infos = calloc(n ? n : 1, sizeof(*infos));
+	Refex__FormInfo **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	char **accepted = calloc(n * cfg->n_agencies + 1, sizeof(*accepted));
+	Refex__FormList list = REFEX__FORM_LIST__INIT;
+	Refex__Response r = REFEX__RESPONSE__INIT;
+	size_t used = 0;
+
+	(void)msg;
+	if (infos == NULL || ptrs == NULL || accepted == NULL) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct form *f = form_at(i);
+		Refex__FormInfo init = REFEX__FORM_INFO__INIT;
+
+		infos[i] = init;
+		infos[i].name = (char *)f->name;
+		infos[i].has_version = 1;
+		infos[i].version = f->version;
+		infos[i].title = (char *)f->title;
+		infos[i].message_type = (char *)f->desc->name;
+		infos[i].accepted_by = &accepted[used];
+		for (size_t a = 0; a < cfg->n_agencies; a++) {
+			if (agency_accepts(&cfg->agencies[a], f->name)) {
+				accepted[used++] = cfg->agencies[a].id;
+				infos[i].n_accepted_by++;
+			}
+		}
+		ptrs[i] = &infos[i];
+	}
+	list.n_forms = n;
+	list.forms = ptrs;
+	r.body_case = REFEX__RESPONSE__BODY_FORMS;
+	r.forms = &list;
+	reply(rq, &r);
+done:
+	free(infos);
+	free(ptrs);
+	free(accepted);
+}
+
+/* List the partner agencies and the forms each accepts. */
+void handle_list_partners(struct request *rq, Refex__Request *msg)
+{
+	const struct config *cfg = rq->hub->cfg;
+	size_t n = cfg->n_agencies;
+	Refex__Partner *partners = calloc(n, sizeof(*partners));
+	Refex__Partner **ptrs = calloc(n, sizeof(*ptrs));
+	Refex__PartnerList list = REFEX__PARTNER_LIST__INIT;
+	Refex__Response r = REFEX__RESPONSE__INIT;
+
+	(void)msg;
+	if (partners == NULL || ptrs == NULL) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		Refex__Partner init = REFEX__PARTNER__INIT;
+
+		partners[i] = init;
+		partners[i].id = cfg->agencies[i].id;
+		partners[i].name = cfg->agencies[i].name;
+		partners[i].n_forms = cfg->agencies[i].n_accepts;
+		partners[i].forms = cfg->agencies[i].accepts;
+		ptrs[i] = &partners[i];
+	}
+	list.n_partners = n;
+	list.partners = ptrs;
+	r.body_case = REFEX__RESPONSE__BODY_PARTNERS;
+	r.partners = &list;
+	reply(rq, &r);
+done:
+	free(partners);
+	free(ptrs);
+}

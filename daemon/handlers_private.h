@@ -1,0 +1,66 @@
+/* What the request handlers share: the request in flight, replies, the handler functions. */
+#ifndef REFEX_HANDLERS_PRIVATE_H
+#define REFEX_HANDLERS_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "hub.h"
+#include "refex.pb-c.h"
+#include "session.h"
+#include "store.h"
+
+/* One request in flight: enough to answer it and log it, even after an asynchronous write. */
+struct request {
+	struct session *s;
+	struct hub *hub;
+	uint64_t id;
+	const char *type;
+	struct timespec start;
+	char referral[STORE_ID_LEN + 1];
+};
+
+/* Send resp (status OK unless it has one) for rq and log it. */
+void reply(struct request *rq, Refex__Response *resp);
+
+/* Refuse rq with a status code, the offending field (or NULL) and a message for people. */
+void reply_error(struct request *rq, Refex__StatusCode code, const char *field, const char *fmt,
+                 ...) __attribute__((format(printf, 4, 5)));
+
+/* Answer rq with a referral. */
+void reply_referral(struct request *rq, Refex__Referral *ref);
+
+/* Copy rq into a zeroed allocation of size bytes (a struct starting with a struct request)
+ * that outlives the handler: it holds the session until request_release. */
+struct request *request_keep(const struct request *rq, size_t size);
+
+/* Release what request_keep took. */
+void request_release(struct request *rq);
+
+/* A referral's summary (no client, consent, form data or history), sharing ref's strings. */
+Refex__Referral referral_summary(const Refex__Referral *ref);
+
+/* Say whether s is NULL, empty or only white space. */
+bool is_blank(const char *s);
+
+/* Check msg's idempotency key and fill idem (digest: STORE_DIGEST_LEN bytes) from body; on a
+ * problem, answer it and return -1. No key: idem->key is NULL. */
+int request_idem(struct request *rq, const Refex__Request *msg, const ProtobufCMessage *body,
+                 struct store_idem *idem, uint8_t *digest);
+
+/* Tell the watchers of both parties that a write added events. */
+void notify_parties(struct hub *hub, const struct store_result *res, const char *sender,
+                    const char *recipient);
+
+void handle_submit(struct request *rq, Refex__Request *msg);
+void handle_get(struct request *rq, Refex__Request *msg);
+void handle_update(struct request *rq, Refex__Request *msg);
+void handle_list_inbox(struct request *rq, Refex__Request *msg);
+void handle_list_sent(struct request *rq, Refex__Request *msg);
+void handle_list_forms(struct request *rq, Refex__Request *msg);
+void handle_list_partners(struct request *rq, Refex__Request *msg);
+void handle_watch(struct request *rq, Refex__Request *msg);
+
+#endif

@@ -1,0 +1,220 @@
+/* Reading and changing one referral: show (the recipient's first read is its receipt) and update.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "handlers_private.h"
+
+#include "lifecycle.h"
+#include "log.h"
+
+#define REASON_MAX 4096
+
+/* A state change waiting for its commit. */
+struct pending_change {
+	struct request rq;
+	enum lifecycle_event ev;
+	char sender[IDENTITY_AGENCY_MAX + 1];
+	char recipient[IDENTITY_AGENCY_MAX + 1];
+};
+
+/* Read a referral the caller is a party to; answer NOT_FOUND otherwise (never a hint it exists). */
+static Refex__Referral *referral_for_party(struct request *rq, const char *id, enum party *who)
+{
+	const char *me = session_identity(rq->s)->agency;
+	Refex__Referral *ref = NULL;
+	enum store_status st;
+	if (is_blank(id)) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "id",
+		            "a referral id is required");
+		return NULL;
+	}
+	/* Only a well-formed id is looked up or logged: anything else (a name typed by mistake,
+	 * text meant to forge log lines) is simply not found. */
+	if (strlen(id) != STORE_ID_LEN ||
+	    strspn(id, "0123456789ABCDEFGHJKMNPQRSTVWXYZ") != STORE_ID_LEN) {
+		reply_error(
+		    rq, REFEX__STATUS_CODE__STATUS_NOT_FOUND, "id",
+		    "no referral has that id (ids are %d characters, e.g. from refex inbox)",
+		    STORE_ID_LEN);
+		return NULL;
+	}
+	snprintf(rq->referral, sizeof(rq->referral), "%.*s", STORE_ID_LEN, id);
+	st = store_get(rq->hub->store, id, &ref);
+	if (st == STORE_OK && strcmp(ref->recipient, me) == 0) {
+		*who = PARTY_RECIPIENT;
+		return ref;
+	}
+	if (st == STORE_OK && strcmp(ref->sender, me) == 0) {
+		*who = PARTY_SENDER;
+		return ref;
+	}
+	store_referral_free(ref);
+	if (st == STORE_OK || st == STORE_NOT_FOUND) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_NOT_FOUND, "id", "referral %s not found",
+		            id);
+	} else {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the referral cannot be read right now; please try again");
+	}
+	return NULL;
+}
+
+static void change_done(enum store_status status, const struct store_result *res, void *arg)
+{
+	struct pending_change *p = arg;
+	struct request *rq = &p->rq;
+	Refex__Referral *ref = NULL;
+
+	if (status == STORE_KEY_REUSED) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "idempotency_key",
+		            "this idempotency key was already used for a different request");
+	} else if (status == STORE_CONFLICT && p->ev != LC_RECEIVE) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, NULL,
+		            "referral %s changed meanwhile; show it and try again", rq->referral);
+	} else if (status != STORE_OK && status != STORE_CONFLICT) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the change could not be stored; please try again");
+	} else if (store_get(rq->hub->store, rq->referral, &ref) != STORE_OK) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the referral cannot be read right now; please try again");
+	} else {
+		reply_referral(rq, ref);
+		if (status == STORE_OK) {
+			notify_parties(rq->hub, res, p->sender, p->recipient);
+		}
+	}
+	store_referral_free(ref);
+	request_release(rq);
+}
+
+/* Queue the change of ref by event ev, answering rq once it has committed. */
+static void change_queue(struct request *rq, Refex__Referral *ref, enum lifecycle_event ev,
+                         Refex__State to, const char *reason, const struct store_idem *idem)
+{
+	const struct identity *me = session_identity(rq->s);
+	struct pending_change *p = (struct pending_change *)request_keep(rq, sizeof(*p));
+	struct store_change c = {
+	    .referral_id = ref->id,
+	    .from = ref->state,
+	    .to = to,
+	    .agency = me->agency,
+	    .holder = me->holder,
+	    .at = (int64_t)time(NULL),
+	    .reason = reason,
+	    .idem = *idem,
+	};
+
+	if (p != NULL) {
+		p->ev = ev;
+		snprintf(p->sender, sizeof(p->sender), "%s", ref->sender);
+		snprintf(p->recipient, sizeof(p->recipient), "%s", ref->recipient);
+		if (store_change_state(rq->hub->store, &c, change_done, p) == 0) {
+			return;
+		}
+		request_release(&p->rq);
+	}
+	reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+	            "the server cannot store changes right now; please try again");
+}
+
+/* Show a referral to a party; the recipient's first read marks it received. */
+void handle_get(struct request *rq, Refex__Request *msg)
+{
+	enum party who;
+	Refex__State to;
+	Refex__Referral *ref = referral_for_party(rq, msg->get->id, &who);
+
+	if (ref == NULL) {
+		return;
+	}
+	/* The recipient's first fetch is the receipt the sender waits for. */
+	if (lifecycle_apply(ref->state, LC_RECEIVE, who, &to) == LC_OK) {
+		change_queue(rq, ref, LC_RECEIVE, to, NULL, &(struct store_idem){0});
+	} else {
+		reply_referral(rq, ref);
+	}
+	store_referral_free(ref);
+}
+
+/* Answer an update whose idempotency key was used before, and say so: a retry of a change
+ * that has committed finds the referral already moved on, and must get the first answer,
+ * not a conflict. A retry racing its still-uncommitted first attempt is caught by the store. */
+static bool update_repeated(struct request *rq, const struct store_idem *idem)
+{
+	char first[STORE_ID_LEN + 1];
+	Refex__Referral *ref = NULL;
+	enum store_status st;
+
+	if (idem->key == NULL) {
+		return false;
+	}
+	st = store_idem_find(rq->hub->store, session_identity(rq->s)->agency, idem, first);
+	if (st == STORE_NOT_FOUND) {
+		return false;
+	}
+	if (st == STORE_KEY_REUSED) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "idempotency_key",
+		            "this idempotency key was already used for a different request");
+	} else if (st != STORE_OK || store_get(rq->hub->store, first, &ref) != STORE_OK) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the referral cannot be read right now; please try again");
+	} else {
+		snprintf(rq->referral, sizeof(rq->referral), "%s", first);
+		reply_referral(rq, ref);
+	}
+	store_referral_free(ref);
+	return true;
+}
+
+/* Accept, decline, complete or withdraw a referral. */
+void handle_update(struct request *rq, Refex__Request *msg)
+{
+	Refex__UpdateStatus *u = msg->update;
+	enum lifecycle_event ev;
+	enum party who;
+	Refex__State to;
+	Refex__Referral *ref;
+	struct store_idem idem;
+	uint8_t digest[STORE_DIGEST_LEN];
+
+	if (!u->has_action || lifecycle_event_from_action(u->action, &ev) < 0) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "action",
+		            "action must be accept, decline, complete or withdraw");
+		return;
+	}
+	if (lifecycle_needs_reason(ev) && is_blank(u->reason)) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "reason",
+		            "to %s a referral, give a %s", lifecycle_event_name(ev),
+		            ev == LC_COMPLETE ? "outcome" : "reason");
+		return;
+	}
+	if (u->reason != NULL && strlen(u->reason) > REASON_MAX) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_TOO_LARGE, "reason",
+		            "the reason is longer than %d bytes", REASON_MAX);
+		return;
+	}
+	if (request_idem(rq, msg, &u->base, &idem, digest) < 0 || update_repeated(rq, &idem) ||
+	    (ref = referral_for_party(rq, u->id, &who)) == NULL) {
+		return;
+	}
+	switch (lifecycle_apply(ref->state, ev, who, &to)) {
+	case LC_OK:
+		change_queue(rq, ref, ev, to, lifecycle_needs_reason(ev) ? u->reason : NULL, &idem);
+		break;
+	case LC_FORBIDDEN:
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_FORBIDDEN, "action",
+		            "only the %s can %s a referral",
+		            ev == LC_WITHDRAW ? "sending agency" : "receiving agency",
+		            lifecycle_event_name(ev));
+		break;
+	case LC_CONFLICT:
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "action",
+		            "cannot %s referral %s: it is %s", lifecycle_event_name(ev), ref->id,
+		            lifecycle_state_name(ref->state));
+		break;
+	}
+	store_referral_free(ref);
+}

@@ -1,0 +1,243 @@
+/* Submitting a referral: checks, the write, the reply once it has committed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "handlers_private.h"
+
+#include "client.pb-c.h"
+#include "form.h"
+#include "log.h"
+#include "pbcheck.h"
+
+#define CLIENT_NAME_MAX 256
+
+/* Check a submission; on a problem, answer it and return -1. */
+static int submit_check(struct request *rq, Refex__SubmitReferral *sub, const struct form **fp)
+{
+	const struct config *cfg = rq->hub->cfg;
+	const char *me = session_identity(rq->s)->agency;
+	const struct agency *to;
+	const struct form *f;
+	struct pbcheck_result res;
+	char field[300];
+	const Refex__StatusCode invalid = REFEX__STATUS_CODE__STATUS_INVALID;
+
+	if (is_blank(sub->to)) {
+		reply_error(rq, invalid, "to", "the recipient agency (to) is required");
+		return -1;
+	}
+	if ((to = config_agency(cfg, sub->to)) == NULL) {
+		reply_error(rq, invalid, "to", "\"%s\" is not a partner agency", sub->to);
+		return -1;
+	}
+	if (strcmp(to->id, me) == 0) {
+		reply_error(rq, invalid, "to", "an agency cannot refer to itself");
+		return -1;
+	}
+	if (is_blank(sub->form) || (f = form_find(sub->form)) == NULL) {
+		reply_error(rq, invalid, "form", "unknown form \"%s\"", sub->form ? sub->form : "");
+		return -1;
+	}
+	if (!agency_accepts(to, f->name)) {
+		reply_error(rq, invalid, "form", "%s does not accept %s referrals", to->id,
+		            f->name);
+		return -1;
+	}
+	if (sub->has_form_version && sub->form_version != f->version) {
+		reply_error(rq, invalid, "form_version", "form %s is at version %u, not %u",
+		            f->name, f->version, sub->form_version);
+		return -1;
+	}
+	if (!sub->has_form_data) {
+		reply_error(rq, invalid, "form_data", "the form data is required");
+		return -1;
+	}
+	if (form_check(f, sub->form_data.data, sub->form_data.len, &res) < 0) {
+		snprintf(field, sizeof(field), "form_data%s%s", res.path[0] ? "." : "", res.path);
+		reply_error(rq, invalid, field, "%s: %s", field, res.message);
+		return -1;
+	}
+	if (sub->client == NULL) {
+		reply_error(rq, invalid, "client", "a client record is required");
+		return -1;
+	}
+	if (is_blank(sub->client->given_name) || is_blank(sub->client->family_name)) {
+		reply_error(rq, invalid,
+		            is_blank(sub->client->given_name) ? "client.given_name"
+		                                              : "client.family_name",
+		            "the client's given and family names must not be empty");
+		return -1;
+	}
+	if (sub->consent == NULL) {
+		reply_error(rq, invalid, "consent",
+		            "the client's consent to share their information with %s is required",
+		            to->id);
+		return -1;
+	}
+	if (strcmp(sub->consent->to_agency, to->id) != 0) {
+		reply_error(rq, invalid, "consent.to_agency",
+		            "the consent covers sharing with %s, not with %s",
+		            sub->consent->to_agency, to->id);
+		return -1;
+	}
+	if (is_blank(sub->consent->purpose)) {
+		reply_error(rq, invalid, "consent.purpose", "the consent's purpose is required");
+		return -1;
+	}
+	if (sub->consent->method == REFEX__CONSENT_METHOD__CONSENT_METHOD_UNSPECIFIED) {
+		reply_error(rq, invalid, "consent.method", "how consent was given is required");
+		return -1;
+	}
+	*fp = f;
+	return 0;
+}
+
+/* A submission waiting for its commit. */
+struct pending_submit {
+	struct request rq;
+	Refex__Referral sum;
+	char sender[IDENTITY_AGENCY_MAX + 1];
+	char holder[IDENTITY_HOLDER_MAX + 1];
+	char recipient_id[IDENTITY_AGENCY_MAX + 1];
+	char form[64];
+	char client_name[CLIENT_NAME_MAX];
+};
+
+/* Answer a repeated submission with the referral its first attempt made. */
+static void submit_repeat(struct pending_submit *p, const char *first)
+{
+	Refex__Referral *ref = NULL, sum;
+
+	snprintf(p->rq.referral, sizeof(p->rq.referral), "%s", first);
+	if (store_get(p->rq.hub->store, first, &ref) != STORE_OK) {
+		reply_error(&p->rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the referral cannot be read right now; please try again");
+		return;
+	}
+	sum = referral_summary(ref);
+	reply_referral(&p->rq, &sum);
+	store_referral_free(ref);
+}
+
+static void submit_done(enum store_status status, const struct store_result *res, void *arg)
+{
+	struct pending_submit *p = arg;
+
+	if (status == STORE_KEY_REUSED) {
+		reply_error(&p->rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "idempotency_key",
+		            "this idempotency key was already used for a different request");
+	} else if (status == STORE_OK && res->repeat) {
+		submit_repeat(p, res->referral_id);
+	} else if (status != STORE_OK) {
+		log_error("conn=%llu msg=\"referral not stored\" referral=%s store_status=%d",
+		          (unsigned long long)session_id(p->rq.s), p->rq.referral, (int)status);
+		reply_error(&p->rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the referral could not be stored; nothing was sent, please try again");
+	} else {
+		reply_referral(&p->rq, &p->sum);
+		notify_parties(p->rq.hub, res, p->sender, p->recipient_id);
+	}
+	request_release(&p->rq);
+}
+
+static void submit_fill(struct pending_submit *p, const struct config *cfg,
+                        const struct identity *who, const Refex__SubmitReferral *sub,
+                        const struct form *f)
+{
+	Refex__Referral init = REFEX__REFERRAL__INIT;
+
+	store_new_id(p->rq.referral);
+	snprintf(p->sender, sizeof(p->sender), "%s", who->agency);
+	snprintf(p->holder, sizeof(p->holder), "%s", who->holder);
+	snprintf(p->recipient_id, sizeof(p->recipient_id), "%s", sub->to);
+	snprintf(p->form, sizeof(p->form), "%s", f->name);
+	snprintf(p->client_name, sizeof(p->client_name), "%s %s", sub->client->given_name,
+	         sub->client->family_name);
+	p->sum = init;
+	p->sum.id = p->rq.referral;
+	p->sum.sender = p->sender;
+	p->sum.sender_holder = p->holder;
+	p->sum.recipient = p->recipient_id;
+	p->sum.form = p->form;
+	p->sum.client_name = p->client_name;
+	p->sum.has_form_version = p->sum.has_state = 1;
+	p->sum.has_created_at = p->sum.has_updated_at = 1;
+	p->sum.form_version = f->version;
+	p->sum.state = REFEX__STATE__STATE_SENT;
+	p->sum.created_at = p->sum.updated_at = (int64_t)time(NULL);
+	p->sum.has_overdue = 1;
+	if ((p->sum.due_at = config_acknowledge_within(cfg, f->name)) > 0) {
+		p->sum.has_due_at = 1;
+		p->sum.due_at += p->sum.created_at;
+	}
+}
+
+/* Check and store a referral; answer once it is durable. */
+void handle_submit(struct request *rq, Refex__Request *msg)
+{
+	Refex__SubmitReferral *sub = msg->submit;
+	const struct identity *who = session_identity(rq->s);
+	struct store_new_referral nr = {0};
+	struct pending_submit *p;
+	const struct form *f;
+	uint8_t *client = NULL, *consent = NULL;
+	uint8_t digest[STORE_DIGEST_LEN];
+
+	if (submit_check(rq, sub, &f) < 0 ||
+	    request_idem(rq, msg, &sub->base, &nr.idem, digest) < 0) {
+		return;
+	}
+	/* The hub, not the client, says who recorded the consent and when. */
+	/* Whatever the client put there is replaced, and freed here: the request's free below
+	 * must not see our borrowed strings, nor lose the client's. */
+	free(sub->consent->recorded_by);
+	free(sub->consent->recorded_agency);
+	sub->consent->recorded_by = (char *)who->holder;
+	sub->consent->recorded_agency = (char *)who->agency;
+	sub->consent->has_recorded_at = 1;
+	sub->consent->recorded_at = (int64_t)time(NULL);
+	p = (struct pending_submit *)request_keep(rq, sizeof(*p));
+	client = malloc(refex__client_record__get_packed_size(sub->client) + 1);
+	consent = malloc(refex__consent__get_packed_size(sub->consent) + 1);
+	if (p == NULL || client == NULL || consent == NULL) {
+		goto unavailable;
+	}
+	submit_fill(p, rq->hub->cfg, who, sub, f);
+	nr = (struct store_new_referral){
+	    .id = p->sum.id,
+	    .sender = p->sender,
+	    .sender_holder = p->holder,
+	    .recipient = p->recipient_id,
+	    .form = p->form,
+	    .form_version = f->version,
+	    .created_at = p->sum.created_at,
+	    .client_name = p->client_name,
+	    .client = client,
+	    .client_len = refex__client_record__pack(sub->client, client),
+	    .consent = consent,
+	    .consent_len = refex__consent__pack(sub->consent, consent),
+	    .form_data = sub->form_data.data,
+	    .form_data_len = sub->form_data.len,
+	    .due_at = p->sum.has_due_at ? p->sum.due_at : 0,
+	    .idem = nr.idem,
+	};
+	/* The store copies everything it needs before returning. */
+	sub->consent->recorded_by = sub->consent->recorded_agency = NULL;
+	if (store_insert(rq->hub->store, &nr, submit_done, p) < 0) {
+		goto unavailable;
+	}
+	free(client);
+	free(consent);
+	return;
+unavailable:
+	sub->consent->recorded_by = sub->consent->recorded_agency = NULL;
+	free(client);
+	free(consent);
+	reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+	            "the server cannot store referrals right now; please try again");
+	if (p != NULL) {
+		request_release(&p->rq);
+	}
+}
