@@ -23,7 +23,7 @@ struct conn_peer {
 
 /* Why conn_open failed. */
 enum conn_failure {
-	CONN_UNREACHED = 0, /* no connection, TLS failed, or the server went away */
+	CONN_UNREACHED = 0, /* no connection, or it was closed or timed out: a retry may work */
 	CONN_REFUSED,       /* the server answered Hello with an error */
 	CONN_BAD_SETUP,     /* our own address or TLS files are unusable */
 	CONN_TLS_FAILED, /* TLS failed (a certificate refused or not trusted): a retry fails too */

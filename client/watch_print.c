@@ -54,7 +54,7 @@ static void print_line(const Refex__Event *ev)
 	const Refex__Referral *r = ev->referral;
 	char when[32];
 
-	printf("%" PRIu64 "  %s  ", ev->seq, watch_kind_name(ev->kind));
+	printf("%" PRIu64 "  %-9s  ", ev->seq, watch_kind_name(ev->kind));
 	if (r) {
 		text(r->id);
 		fputs("  ", stdout);
