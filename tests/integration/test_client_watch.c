@@ -36,7 +36,7 @@ static void teardown(void)
 	net = NULL;
 }
 
-TestSuite(watch, .init = setup, .fini = teardown, .timeout = 180);
+TestSuite(client_watch, .init = setup, .fini = teardown, .timeout = 180);
 
 static const char *str(const json_t *obj, const char *key)
 {
@@ -100,7 +100,7 @@ static void withdraw(const char *id, const char *reason)
 	run_result_free(&r);
 }
 
-Test(watch, a_receiver_sees_a_referral_arrive_and_the_change_that_follows)
+Test(client_watch, a_receiver_sees_a_referral_arrive_and_the_change_that_follows)
 {
 	struct bg *table;
 	char id[REFEX_ID_LEN + 1], *line;
@@ -153,7 +153,7 @@ Test(watch, a_receiver_sees_a_referral_arrive_and_the_change_that_follows)
 	net_expect_clean_stop(net);
 }
 
-Test(watch, a_watcher_stopped_during_three_submissions_gets_exactly_those_three_on_since)
+Test(client_watch, a_watcher_stopped_during_three_submissions_gets_exactly_those_three_on_since)
 {
 	char first[REFEX_ID_LEN + 1], ids[4][REFEX_ID_LEN + 1], since[32];
 	uint64_t last;
@@ -180,7 +180,7 @@ Test(watch, a_watcher_stopped_during_three_submissions_gets_exactly_those_three_
 	net_expect_clean_stop(net);
 }
 
-Test(watch, a_cut_connection_is_resumed_without_missing_or_repeating_an_event)
+Test(client_watch, a_cut_connection_is_resumed_without_missing_or_repeating_an_event)
 {
 	char a[REFEX_ID_LEN + 1], b[REFEX_ID_LEN + 1], c[REFEX_ID_LEN + 1];
 	uint64_t seq;
@@ -204,7 +204,7 @@ Test(watch, a_cut_connection_is_resumed_without_missing_or_repeating_an_event)
 	net_expect_clean_stop(net);
 }
 
-Test(watch, a_hub_restart_is_ridden_out)
+Test(client_watch, a_hub_restart_is_ridden_out)
 {
 	char a[REFEX_ID_LEN + 1], b[REFEX_ID_LEN + 1];
 	uint64_t seq;
@@ -245,7 +245,7 @@ static bool log_count_wait(const char *text, int count)
 	return false;
 }
 
-Test(watch, a_quiet_watch_outlives_the_idle_timeout)
+Test(client_watch, a_quiet_watch_outlives_the_idle_timeout)
 {
 	char id[REFEX_ID_LEN + 1];
 

@@ -35,7 +35,7 @@ static void teardown(void)
 	net = NULL;
 }
 
-TestSuite(retry, .init = setup, .fini = teardown, .timeout = 180);
+TestSuite(client_retry, .init = setup, .fini = teardown, .timeout = 180);
 
 static const char *str(const json_t *obj, const char *key)
 {
@@ -102,7 +102,7 @@ static int submit(struct run_result *r, const char *data, const char *x1, const 
 	                 FIXTURE("consent.json"), "--data", data, x1, x2, x3, x4, NULL);
 }
 
-Test(retry, a_submission_cut_off_before_its_reply_is_retried_and_made_once)
+Test(client_retry, a_submission_cut_off_before_its_reply_is_retried_and_made_once)
 {
 	struct run_result r;
 	json_t *page;
@@ -133,7 +133,7 @@ Test(retry, a_submission_cut_off_before_its_reply_is_retried_and_made_once)
 	net_expect_clean_stop(net);
 }
 
-Test(retry, an_accept_cut_off_before_its_reply_is_retried_and_answered_as_the_first)
+Test(client_retry, an_accept_cut_off_before_its_reply_is_retried_and_answered_as_the_first)
 {
 	char id[REFEX_ID_LEN + 1];
 	struct run_result r;
@@ -151,7 +151,7 @@ Test(retry, an_accept_cut_off_before_its_reply_is_retried_and_answered_as_the_fi
 	net_expect_clean_stop(net);
 }
 
-Test(retry, the_same_key_is_the_same_referral_and_other_content_under_it_is_refused)
+Test(client_retry, the_same_key_is_the_same_referral_and_other_content_under_it_is_refused)
 {
 	struct run_result r1, r2, r3;
 	char *other;
@@ -180,7 +180,7 @@ Test(retry, the_same_key_is_the_same_referral_and_other_content_under_it_is_refu
 	net_expect_clean_stop(net);
 }
 
-Test(retry, a_bad_key_is_a_usage_error)
+Test(client_retry, a_bad_key_is_a_usage_error)
 {
 	/* Empty, a control character, not ASCII, and 65 characters. */
 	static const char *const bad[] = {
@@ -198,7 +198,7 @@ Test(retry, a_bad_key_is_a_usage_error)
 	}
 }
 
-Test(retry, when_every_attempt_fails_refex_says_the_key_to_retry_with)
+Test(client_retry, when_every_attempt_fails_refex_says_the_key_to_retry_with)
 {
 	char id[REFEX_ID_LEN + 1];
 	struct run_result r;
@@ -235,7 +235,7 @@ static json_t *wait_overdue(const char *id)
 	return NULL;
 }
 
-Test(retry, a_referral_not_answered_in_time_is_flagged_and_its_watchers_told)
+Test(client_retry, a_referral_not_answered_in_time_is_flagged_and_its_watchers_told)
 {
 	char id[REFEX_ID_LEN + 1], *line;
 	struct run_result r;
