@@ -1,6 +1,7 @@
 /* Read refexd's INI configuration with inih and check every value. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <libgen.h>
@@ -16,13 +17,14 @@
 
 #define AGENCY_SECTION    "agency "
 #define FORM_SECTION      "form "
-#define SECTIONS_EXPECTED "[server], [limits], [agency ID] or [form NAME]"
+#define SECTIONS_EXPECTED "[server], [limits], [metrics], [agency ID] or [form NAME]"
 
 struct parse {
 	struct config *cfg;
 	char **seen; /* "section\nkey" of every key read so far */
 	size_t n_seen;
-	char *dir; /* directory of the config file, for relative paths */
+	char *dir;            /* directory of the config file, for relative paths */
+	bool metrics_section; /* a [metrics] header was seen */
 	char err[512];
 };
 
@@ -63,7 +65,8 @@ static int parse_unsigned(const char *value, unsigned min, unsigned max, unsigne
 	return 0;
 }
 
-static int parse_listen(struct config *cfg, const char *value)
+/* Split HOST:PORT (or [HOST]:PORT) into two new strings. */
+static int split_host_port(const char *value, char **host_out, char **port_out)
 {
 	const char *colon = strrchr(value, ':');
 	const char *host = value;
@@ -80,11 +83,74 @@ static int parse_listen(struct config *cfg, const char *value)
 	if (hlen == 0) {
 		return -1;
 	}
+	*host_out = strndup(host, hlen);
+	*port_out = strdup(colon + 1);
+	if (*host_out == NULL || *port_out == NULL) {
+		free(*host_out);
+		free(*port_out);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_listen(struct config *cfg, const char *value)
+{
+	char *host, *port;
+
+	if (split_host_port(value, &host, &port) < 0) {
+		return -1;
+	}
 	free(cfg->listen_host);
 	free(cfg->listen_port);
-	cfg->listen_host = strndup(host, hlen);
-	cfg->listen_port = strdup(colon + 1);
-	return cfg->listen_host && cfg->listen_port ? 0 : -1;
+	cfg->listen_host = host;
+	cfg->listen_port = port;
+	return 0;
+}
+
+/* Say whether host is a loopback address: 127.0.0.0/8, ::1 or "localhost". */
+static bool host_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (strcmp(host, "localhost") == 0) {
+		return true;
+	}
+	if (inet_pton(AF_INET, host, &a4) == 1) {
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	}
+	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+/* The metrics endpoint has no authentication, so it is never exposed beyond the machine. */
+static int metrics_key(struct parse *p, const char *name, const char *value)
+{
+	struct config *cfg = p->cfg;
+	char *host = NULL, *port = NULL;
+	int rc = -1;
+
+	if (strcmp(name, "listen") != 0) {
+		snprintf(p->err, sizeof(p->err), "unknown key \"%s\" in [metrics]", name);
+		return -1;
+	}
+	if (split_host_port(value, &host, &port) < 0 ||
+	    parse_unsigned(port, 0, 65535, &cfg->metrics_port) < 0) {
+		snprintf(p->err, sizeof(p->err),
+		         "listen: expected HOST:PORT (port 0 to 65535), got \"%s\"", value);
+	} else if (!host_is_loopback(host)) {
+		snprintf(p->err, sizeof(p->err),
+		         "listen: metrics are served on loopback only (127.0.0.0/8, ::1 or "
+		         "localhost), got \"%s\"; scrape from elsewhere through a proxy or tunnel",
+		         host);
+	} else {
+		free(cfg->metrics_host);
+		cfg->metrics_host = host;
+		host = NULL;
+		rc = 0;
+	}
+	free(host);
+	free(port);
+	return rc;
 }
 
 static int server_key(struct parse *p, const char *name, const char *value)
@@ -350,6 +416,8 @@ static int config_handler(void *user, const char *section, const char *name, con
 		rc = server_key(p, name, value);
 	} else if (strcmp(section, "limits") == 0) {
 		rc = limits_key(p, name, value);
+	} else if (strcmp(section, "metrics") == 0) {
+		rc = metrics_key(p, name, value);
 	} else if (strncmp(section, AGENCY_SECTION, strlen(AGENCY_SECTION)) == 0) {
 		rc = agency_key(p, section + strlen(AGENCY_SECTION), name, value);
 	} else if (strncmp(section, FORM_SECTION, strlen(FORM_SECTION)) == 0) {
@@ -388,6 +456,10 @@ static int config_sections(struct parse *p, const char *path, int *line)
 		if (strcmp(start, "server") == 0 || strcmp(start, "limits") == 0) {
 			continue;
 		}
+		if (strcmp(start, "metrics") == 0) {
+			p->metrics_section = true;
+			continue;
+		}
 		if (strncmp(start, AGENCY_SECTION, strlen(AGENCY_SECTION)) == 0) {
 			rc = agency_get(p, start + strlen(AGENCY_SECTION)) ? 0 : -1;
 		} else if (strncmp(start, FORM_SECTION, strlen(FORM_SECTION)) == 0) {
@@ -422,6 +494,12 @@ static int config_check(struct parse *p)
 			         required[i].name);
 			return -1;
 		}
+	}
+	if (p->metrics_section && cfg->metrics_host == NULL) {
+		snprintf(
+		    p->err, sizeof(p->err),
+		    "[metrics] listen is required (e.g. 127.0.0.1:9187), or remove the section");
+		return -1;
 	}
 	if (cfg->n_agencies == 0) {
 		snprintf(p->err, sizeof(p->err),
@@ -536,6 +614,7 @@ void config_free(struct config *cfg)
 	free(cfg->ca);
 	free(cfg->crl);
 	free(cfg->database);
+	free(cfg->metrics_host);
 	free(cfg);
 }
 

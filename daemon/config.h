@@ -1,4 +1,5 @@
-/* refexd's configuration: an INI file naming the listener, TLS files, store, limits and partners.
+/* refexd's configuration: an INI file naming the listener, TLS files, store, limits, metrics and
+ * partners.
  */
 #ifndef REFEX_CONFIG_H
 #define REFEX_CONFIG_H
@@ -40,6 +41,8 @@ struct config {
 	char *crl; /* NULL: no CRL */
 	char *database;
 	int log_level;
+	char *metrics_host;    /* [metrics] listen: loopback only; NULL: no metrics listener */
+	unsigned metrics_port; /* 0: any free port */
 	struct limits limits;
 	struct agency *agencies;
 	size_t n_agencies;

@@ -11,6 +11,8 @@
 
 #include "handlers_private.h"
 #include "log.h"
+#include "metrics.h"
+#include "page_cache.h"
 #include "watch.h"
 
 #define REFEXD_SERVER "refexd/" REFEX_VERSION
@@ -40,6 +42,7 @@ static const char *status_name(Refex__StatusCode code)
 
 static void request_log(const struct request *rq, Refex__StatusCode code)
 {
+	metrics_request(rq->type, code);
 	log_info("conn=%llu agency=%s req=%llu type=%s status=%s ms=%.3f referral=%s",
 	         (unsigned long long)session_id(rq->s), session_identity(rq->s)->agency,
 	         (unsigned long long)rq->id, rq->type, status_name(code), request_ms(rq),
@@ -82,6 +85,23 @@ void reply_error(struct request *rq, Refex__StatusCode code, const char *field, 
 	st.field = (char *)field;
 	r.status = &st;
 	reply(rq, &r);
+}
+
+/* Answer rq with status OK and tail, the packed bytes of a Response holding only its body. */
+void reply_tail(struct request *rq, const uint8_t *tail, size_t tail_len)
+{
+	Refex__Response head = REFEX__RESPONSE__INIT;
+	Refex__Status ok = REFEX__STATUS__INIT;
+
+	head.has_id = 1;
+	head.id = rq->id;
+	ok.has_code = 1;
+	ok.code = REFEX__STATUS_CODE__STATUS_OK;
+	head.status = &ok;
+	if (session_is_open(rq->s)) {
+		session_send_response_tail(rq->s, &head, tail, tail_len);
+	}
+	request_log(rq, ok.code);
 }
 
 /* Answer rq with a referral. */
@@ -188,10 +208,12 @@ Refex__Referral referral_summary(const Refex__Referral *ref)
 	return sum;
 }
 
-/* Tell the watchers of both parties that a write added events. */
+/* Tell both parties' page cache and watchers that a write changed their referrals. */
 void notify_parties(struct hub *hub, const struct store_result *res, const char *sender,
                     const char *recipient)
 {
+	page_cache_bump(hub->pages, sender);
+	page_cache_bump(hub->pages, recipient);
 	if (res->sender_seq > 0) {
 		watch_notify(hub, sender);
 	}

@@ -7,13 +7,57 @@
 #include "handlers_private.h"
 
 #include "form.h"
+#include "page_cache.h"
+
+/* When a page's overdue flags will change: the earliest due time still ahead (0: never). */
+static int64_t page_valid_until(const struct store_page *sp, int64_t now)
+{
+	int64_t until = 0;
+
+	for (size_t i = 0; i < sp->n; i++) {
+		const Refex__Referral *r = sp->items[i];
+		bool open = r->state == REFEX__STATE__STATE_SENT ||
+		            r->state == REFEX__STATE__STATE_RECEIVED;
+
+		if (open && r->due_at > now && (until == 0 || r->due_at < until)) {
+			until = r->due_at;
+		}
+	}
+	return until;
+}
+
+/* Read a page from the store, pack it as a Response body and keep it in the cache. */
+static uint8_t *page_build(struct request *rq, const struct store_query *q, size_t *len)
+{
+	Refex__Response r = REFEX__RESPONSE__INIT;
+	Refex__ReferralPage page = REFEX__REFERRAL_PAGE__INIT;
+	struct store_page sp = {0};
+	char token[32];
+	uint8_t *bytes;
+
+	if (store_list(rq->hub->store, q, &sp) != STORE_OK) {
+		return NULL;
+	}
+	page.n_referrals = sp.n;
+	page.referrals = sp.items;
+	if (sp.next_before > 0) {
+		snprintf(token, sizeof(token), "%lld", (long long)sp.next_before);
+		page.next_page_token = token;
+	}
+	r.body_case = REFEX__RESPONSE__BODY_PAGE;
+	r.page = &page;
+	*len = refex__response__get_packed_size(&r);
+	if ((bytes = malloc(*len ? *len : 1)) != NULL) {
+		refex__response__pack(&r, bytes);
+		page_cache_put(rq->hub->pages, q, bytes, *len, page_valid_until(&sp, q->now));
+	}
+	store_page_free(&sp);
+	return bytes;
+}
 
 static void handle_list(struct request *rq, Refex__ListReferrals *l, enum store_box box)
 {
 	const struct limits *lim = &rq->hub->cfg->limits;
-	Refex__Response r = REFEX__RESPONSE__INIT;
-	Refex__ReferralPage page = REFEX__REFERRAL_PAGE__INIT;
-	struct store_page sp = {0};
 	struct store_query q = {
 	    .box = box,
 	    .agency = session_identity(rq->s)->agency,
@@ -22,7 +66,10 @@ static void handle_list(struct request *rq, Refex__ListReferrals *l, enum store_
 	    .overdue_only = l->has_overdue_only && l->overdue_only,
 	    .now = (int64_t)time(NULL),
 	};
-	char token[32], *end;
+	const uint8_t *kept;
+	uint8_t *built;
+	char *end;
+	size_t len;
 
 	if (q.limit > lim->max_page_size) {
 		q.limit = lim->max_page_size;
@@ -35,21 +82,17 @@ static void handle_list(struct request *rq, Refex__ListReferrals *l, enum store_
 			return;
 		}
 	}
-	if (store_list(rq->hub->store, &q, &sp) != STORE_OK) {
+	if ((kept = page_cache_get(rq->hub->pages, &q, q.now, &len)) != NULL) {
+		reply_tail(rq, kept, len);
+		return;
+	}
+	if ((built = page_build(rq, &q, &len)) == NULL) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
 		            "referrals cannot be listed right now; please try again");
 		return;
 	}
-	page.n_referrals = sp.n;
-	page.referrals = sp.items;
-	if (sp.next_before > 0) {
-		snprintf(token, sizeof(token), "%lld", (long long)sp.next_before);
-		page.next_page_token = token;
-	}
-	r.body_case = REFEX__RESPONSE__BODY_PAGE;
-	r.page = &page;
-	reply(rq, &r);
-	store_page_free(&sp);
+	reply_tail(rq, built, len);
+	free(built);
 }
 
 /* List the referrals the agency received. */

@@ -29,6 +29,9 @@ void reply(struct request *rq, Refex__Response *resp);
 void reply_error(struct request *rq, Refex__StatusCode code, const char *field, const char *fmt,
                  ...) __attribute__((format(printf, 4, 5)));
 
+/* Answer rq with status OK and tail, the packed bytes of a Response holding only its body. */
+void reply_tail(struct request *rq, const uint8_t *tail, size_t tail_len);
+
 /* Answer rq with a referral. */
 void reply_referral(struct request *rq, Refex__Referral *ref);
 
@@ -50,7 +53,7 @@ bool is_blank(const char *s);
 int request_idem(struct request *rq, const Refex__Request *msg, const ProtobufCMessage *body,
                  struct store_idem *idem, uint8_t *digest);
 
-/* Tell the watchers of both parties that a write added events. */
+/* Tell both parties' page cache and watchers that a write changed their referrals. */
 void notify_parties(struct hub *hub, const struct store_result *res, const char *sender,
                     const char *recipient);
 

@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "overdue.h"
+#include "page_cache.h"
 #include "session.h"
 
 #define STOP_POLL_MS  10
@@ -31,7 +32,8 @@ struct hub *hub_new(struct event_base *base, struct config *cfg, SSL_CTX *tls, s
 	hub->cfg = cfg;
 	hub->tls = tls;
 	hub->store = st;
-	if ((hub->overdue = overdue_start(hub)) == NULL) {
+	if ((hub->pages = page_cache_new()) == NULL ||
+	    (hub->overdue = overdue_start(hub)) == NULL) {
 		hub_free(hub);
 		return NULL;
 	}
@@ -48,6 +50,7 @@ void hub_free(struct hub *hub)
 		event_free(hub->stop_timer);
 	}
 	overdue_stop(hub->overdue);
+	page_cache_free(hub->pages);
 	if (hub->listener) {
 		evconnlistener_free(hub->listener);
 	}

@@ -28,7 +28,8 @@ struct hub {
 	bool stopping;
 	struct event *stop_timer;
 	int stop_waited_ms;
-	struct overdue *overdue; /* the overdue sweep */
+	struct overdue *overdue;  /* the overdue sweep */
+	struct page_cache *pages; /* listing pages ready to send */
 };
 
 /* Make a hub for cfg, tls and store; takes ownership of none of them. */

@@ -14,6 +14,7 @@
 #include "hub.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "session.h"
 #include "store.h"
 #include "tls.h"
@@ -148,6 +149,7 @@ static int run(struct config *cfg)
 	struct timeval twice_a_day = {.tv_sec = 12 * 3600};
 	struct store *st = NULL;
 	struct hub *hub = NULL;
+	struct metrics_http *metrics = NULL;
 	SSL_CTX *tls = load_tls(cfg, err, sizeof(err));
 	int rc = 1;
 
@@ -185,6 +187,12 @@ static int run(struct config *cfg)
 		log_error("msg=\"cannot start the expiry timer\"");
 		goto done;
 	}
+	/* Before the partners' listener: once msg=listening is out, metrics are served too. */
+	if (cfg->metrics_host != NULL &&
+	    (metrics = metrics_http_start(hub, err, sizeof(err))) == NULL) {
+		log_error("msg=\"cannot start\" reason=\"%s\"", err);
+		goto done;
+	}
 	if (listener_start(hub, err, sizeof(err)) < 0) {
 		log_error("msg=\"cannot start\" reason=\"%s\"", err);
 		goto done;
@@ -194,6 +202,7 @@ static int run(struct config *cfg)
 	event_base_dispatch(base);
 	rc = 0;
 done:
+	metrics_http_free(metrics);
 	if (st != NULL) {
 		log_info("msg=\"store closing\" commits=%zu", store_commit_count(st));
 	}

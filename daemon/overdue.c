@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "page_cache.h"
 #include "watch.h"
 
 #define OVERDUE_TICK_S  1    /* how late an overdue event may be */
@@ -34,6 +35,7 @@ static void overdue_done(enum store_status status, const struct store_result *re
 	}
 	if (res->overdue > 0) {
 		log_info("msg=overdue referrals=%zu", res->overdue);
+		page_cache_bump_all(o->hub->pages);
 		watch_notify_all(o->hub);
 	}
 }

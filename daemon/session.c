@@ -9,6 +9,7 @@
 #include "frame.h"
 #include "handlers.h"
 #include "log.h"
+#include "metrics.h"
 #include "pbcheck.h"
 #include "transport.h"
 #include "watch.h"
@@ -54,6 +55,19 @@ static size_t session_output_limit(const struct session *s)
 	return s->hub->cfg->limits.output_buffer;
 }
 
+/* Back-pressure: a peer that does not read its replies may not send more. */
+static void session_check_output(struct session *s)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+
+	if (!s->paused && evbuffer_get_length(out) > session_output_limit(s)) {
+		s->paused = true;
+		bufferevent_disable(s->bev, EV_READ);
+		log_debug("conn=%llu msg=\"reading paused\" queued=%zu", (unsigned long long)s->id,
+		          evbuffer_get_length(out));
+	}
+}
+
 static void session_send_message(struct session *s, const ProtobufCMessage *msg)
 {
 	struct evbuffer *out;
@@ -75,13 +89,7 @@ static void session_send_message(struct session *s, const ProtobufCMessage *msg)
 	v.iov_len = FRAME_HEADER_LEN +
 	            protobuf_c_message_pack(msg, (uint8_t *)v.iov_base + FRAME_HEADER_LEN);
 	evbuffer_commit_space(out, &v, 1);
-	if (!s->paused && evbuffer_get_length(out) > session_output_limit(s)) {
-		/* Back-pressure: a peer that does not read its replies may not send more. */
-		s->paused = true;
-		bufferevent_disable(s->bev, EV_READ);
-		log_debug("conn=%llu msg=\"reading paused\" queued=%zu", (unsigned long long)s->id,
-		          evbuffer_get_length(out));
-	}
+	session_check_output(s);
 }
 
 /* Count a request waiting for an asynchronous write. */
@@ -110,6 +118,53 @@ void session_request_end(struct session *s)
 			session_process(s); /* requests may already be buffered */
 		}
 	}
+}
+
+/* Write v as a protobuf varint at out; return its length (at most 10). */
+static size_t put_varint(uint8_t *out, uint64_t v)
+{
+	size_t n = 0;
+
+	do {
+		out[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v > 0);
+	return n;
+}
+
+/* Queue a response frame of head followed by the packed body tail. */
+void session_send_response_tail(struct session *s, const Refex__Response *head, const uint8_t *tail,
+                                size_t tail_len)
+{
+	/* ServerMessage field 1 (response), length-delimited: protobuf-c cannot pack a message
+	 * around bytes packed earlier, so the tag and length are written here. */
+	const uint8_t tag = (REFEX__SERVER_MESSAGE__BODY_RESPONSE << 3) | 2;
+	size_t head_len = refex__response__get_packed_size(head), resp_len = head_len + tail_len;
+	uint8_t prefix[1 + 10];
+	size_t prefix_len, n;
+	struct evbuffer *out;
+	struct evbuffer_iovec v;
+	uint8_t *p;
+
+	if (s->state != SESSION_OPEN && s->state != SESSION_CLOSING) {
+		return;
+	}
+	prefix[0] = tag;
+	prefix_len = 1 + put_varint(prefix + 1, resp_len);
+	n = prefix_len + resp_len;
+	out = bufferevent_get_output(s->bev);
+	if (evbuffer_reserve_space(out, (ev_ssize_t)(FRAME_HEADER_LEN + n), &v, 1) < 1) {
+		session_close(s, "out of memory");
+		return;
+	}
+	p = v.iov_base;
+	frame_put_header(p, (uint32_t)n);
+	memcpy(p + FRAME_HEADER_LEN, prefix, prefix_len);
+	refex__response__pack(head, p + FRAME_HEADER_LEN + prefix_len);
+	memcpy(p + FRAME_HEADER_LEN + prefix_len + head_len, tail, tail_len);
+	v.iov_len = FRAME_HEADER_LEN + n;
+	evbuffer_commit_space(out, &v, 1);
+	session_check_output(s);
 }
 
 /* Queue a response frame. */
@@ -326,6 +381,7 @@ static void session_handshake_expired(evutil_socket_t fd, short what, void *arg)
 		    "conn=%llu msg=\"handshake refused\" reason=\"handshake not finished within "
 		    "%u s\" serial=- fingerprint=-",
 		    (unsigned long long)s->id, s->hub->cfg->limits.handshake_timeout);
+		metrics_handshake_failed(METRICS_HS_TIMEOUT);
 		session_close(s, "handshake timed out");
 	}
 }
@@ -342,6 +398,7 @@ static void session_handshake_done(struct session *s)
 		          "fingerprint=%s",
 		          (unsigned long long)s->id, err, s->who.serial[0] ? s->who.serial : "-",
 		          s->who.fingerprint[0] ? s->who.fingerprint : "-");
+		metrics_handshake_failed(METRICS_HS_BAD_IDENTITY);
 		session_close(s, "bad certificate");
 		return;
 	}
@@ -351,6 +408,7 @@ static void session_handshake_done(struct session *s)
 		log_warnx("conn=%llu msg=\"handshake refused\" reason=\"agency not in the "
 		          "partnership\" agency=%s serial=%s",
 		          (unsigned long long)s->id, s->who.agency, s->who.serial);
+		metrics_handshake_failed(METRICS_HS_NOT_PARTNER);
 		snprintf(err, sizeof(err), "agency \"%s\" is not a partner in this network",
 		         s->who.agency);
 		session_refuse(s, 0, REFEX__STATUS_CODE__STATUS_FORBIDDEN, err);
@@ -376,8 +434,10 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (s->state == SESSION_HANDSHAKE) {
 		if (what & BEV_EVENT_TIMEOUT) {
 			snprintf(why, sizeof(why), "handshake timed out");
+			metrics_handshake_failed(METRICS_HS_TIMEOUT);
 		} else {
-			transport_describe_error(bev, why, sizeof(why), &s->who);
+			metrics_handshake_failed(
+			    transport_describe_error(bev, why, sizeof(why), &s->who));
 		}
 		log_warnx(
 		    "conn=%llu msg=\"handshake refused\" reason=\"%s\" serial=%s fingerprint=%s",

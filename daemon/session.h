@@ -49,6 +49,11 @@ void session_request_end(struct session *s);
 /* Queue a response frame. */
 void session_send_response(struct session *s, const Refex__Response *resp);
 
+/* Queue a response frame made of head (id and status) followed by tail, the packed bytes of a
+ * Response holding only its body (protobuf merges the two, as if packed together). */
+void session_send_response_tail(struct session *s, const Refex__Response *head, const uint8_t *tail,
+                                size_t tail_len);
+
 /* Return the next greeted session of the same agency (hub->by_agency), or NULL. */
 struct session *session_next_peer(const struct session *s);
 

@@ -21,6 +21,7 @@
 #define STORE_ID_LEN     16 /* referral ids: 16 characters of Crockford base32 (80 bits) */
 #define STORE_DIGEST_LEN 32 /* SHA-256 of a request, kept with its idempotency key */
 #define STORE_KEY_MAX    64 /* idempotency keys: 1-64 printable ASCII characters */
+#define STORE_STATES     7  /* Refex__State values, STATE_UNSPECIFIED included */
 
 enum store_status {
 	STORE_OK = 0,
@@ -162,6 +163,11 @@ enum store_status store_list(struct store *st, const struct store_query *q,
 
 /* Free what store_list() put in page. */
 void store_page_free(struct store_page *page);
+
+/* Count the referrals in each state into counts (indexed by Refex__State, so counts[0] is 0)
+ * and those still open (sent or received) whose due time has passed by now into *overdue. */
+enum store_status store_count_states(struct store *st, uint64_t counts[STORE_STATES],
+                                     uint64_t *overdue, int64_t now);
 
 /* Return how many writes are queued or being committed (for shutdown and metrics). */
 size_t store_pending(struct store *st);

@@ -25,6 +25,13 @@
 	" AND (?4 = 0 OR state = ?4)"                                                              \
 	" AND (?5 = 0 OR (state IN (1, 2) AND due_at > 0 AND due_at <= ?5))"
 
+/* Literal states, not parameters: only then can SQLite use a partial index on open referrals
+   with a due time, e.g. ON referrals (due_at) WHERE state IN (1, 2) AND due_at > 0. */
+#define OVERDUE_SQL                                                                                \
+	"SELECT count(*) FROM referrals WHERE state IN (1, 2) AND due_at > 0 AND due_at <= ?1"
+_Static_assert(REFEX__STATE__STATE_SENT == 1 && REFEX__STATE__STATE_RECEIVED == 2,
+               "OVERDUE_SQL names sent and received by number");
+
 /* Indexed by enum rstmt; prepared on the reader connection at open. */
 const char *const store_rsql[R_COUNT] = {
     [R_BEGIN] = "BEGIN",
@@ -53,6 +60,8 @@ const char *const store_rsql[R_COUNT] = {
     [R_EVENT_RANGE] = "SELECT min(seq), max(seq) FROM events WHERE agency = ?1",
     [R_IDEM_GET] = "SELECT digest, referral_id FROM idempotency WHERE agency = ?1 AND key = ?2",
     [R_NEXT_DUE] = "SELECT min(overdue_pending) FROM referrals WHERE overdue_pending IS NOT NULL",
+    [R_STATE_COUNTS] = "SELECT state, n FROM state_counts",
+    [R_OVERDUE_COUNT] = OVERDUE_SQL,
 };
 
 /* Column numbers of SUMMARY_COLS and the full row that extends it. */
@@ -469,23 +478,53 @@ enum store_status store_next_due(struct store *st, int64_t *due)
 enum store_status store_idem_find(struct store *st, const char *agency,
                                   const struct store_idem *idem, char *first)
 {
-	sqlite3_stmt *s = st->r[R_IDEM_GET];
-	enum store_status status = STORE_NOT_FOUND;
-	int rc = store_bind_text(s, 1, agency) | store_bind_text(s, 2, idem->key);
+	return store_idem_lookup(st->r[R_IDEM_GET], agency, idem, first);
+}
 
-	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
-	if (rc == SQLITE_ROW) {
-		if (sqlite3_column_bytes(s, 0) == STORE_DIGEST_LEN &&
-		    memcmp(sqlite3_column_blob(s, 0), idem->digest, STORE_DIGEST_LEN) == 0) {
-			snprintf(first, STORE_ID_LEN + 1, "%s",
-			         (const char *)sqlite3_column_text(s, 1));
-			status = STORE_OK;
-		} else {
-			status = STORE_KEY_REUSED;
+static enum store_status counts_read(struct store *st, uint64_t counts[STORE_STATES],
+                                     uint64_t *overdue, int64_t now)
+{
+	sqlite3_stmt *s = st->r[R_STATE_COUNTS];
+	int64_t n = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		sqlite3_int64 state = sqlite3_column_int64(s, 0), k = sqlite3_column_int64(s, 1);
+
+		if (state > 0 && state < STORE_STATES && k > 0) {
+			counts[state] = (uint64_t)k;
 		}
-	} else if (rc != SQLITE_DONE) {
-		status = STORE_UNAVAILABLE;
 	}
 	store_stmt_end(s);
+	if (rc != SQLITE_DONE) {
+		return STORE_UNAVAILABLE;
+	}
+	sqlite3_bind_int64(st->r[R_OVERDUE_COUNT], 1, now);
+	if (two_ints(st->r[R_OVERDUE_COUNT], &n, NULL) != STORE_OK) {
+		return STORE_UNAVAILABLE;
+	}
+	*overdue = (uint64_t)n;
+	return STORE_OK;
+}
+
+/* Count the referrals in each state and the open ones that are overdue. */
+enum store_status store_count_states(struct store *st, uint64_t counts[STORE_STATES],
+                                     uint64_t *overdue, int64_t now)
+{
+	enum store_status status;
+
+	memset(counts, 0, STORE_STATES * sizeof(counts[0]));
+	*overdue = 0;
+	if (st == NULL) {
+		return STORE_UNAVAILABLE;
+	}
+	/* One snapshot: the two numbers agree with each other. */
+	if (store_step_done(st->r[R_BEGIN]) < 0) {
+		return STORE_UNAVAILABLE;
+	}
+	status = counts_read(st, counts, overdue, now);
+	if (store_step_done(st->r[R_COMMIT]) < 0 && !sqlite3_get_autocommit(st->rdb)) {
+		store_step_done(st->r[R_ROLLBACK]);
+	}
 	return status;
 }

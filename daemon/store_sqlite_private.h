@@ -50,6 +50,8 @@ enum rstmt {
 	R_EVENT_RANGE,
 	R_NEXT_DUE,
 	R_IDEM_GET,
+	R_STATE_COUNTS,
+	R_OVERDUE_COUNT,
 	R_COUNT
 };
 
@@ -97,6 +99,10 @@ void store_stmt_end(sqlite3_stmt *s);
 
 /* Bind t (NULL: SQL NULL); nonzero if it could not be (too big): never store it as NULL. */
 int store_bind_text(sqlite3_stmt *s, int i, const char *t);
+
+/* Look idem up with s, a prepared idempotency SELECT (see store_sqlite.c). */
+enum store_status store_idem_lookup(sqlite3_stmt *s, const char *agency,
+                                    const struct store_idem *idem, char *first);
 
 /* Run the storage thread: commit queued batches until closing and drained. */
 void *store_thread(void *arg);

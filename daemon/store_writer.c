@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "store_sqlite_private.h"
 
 #define STORE_BATCH_MAX 4096      /* jobs per transaction: bounds WAL growth and latency */
@@ -144,29 +145,16 @@ static enum store_status events_add(struct store *st, const char *sender, const 
 static enum store_status idem_check(struct store *st, const char *agency,
                                     const struct store_idem *idem, struct store_result *res)
 {
-	sqlite3_stmt *s = st->w[W_IDEM_GET];
-	enum store_status status = STORE_OK;
-	int rc;
+	enum store_status status;
 
 	if (idem->key == NULL) {
 		return STORE_OK;
 	}
-	rc = store_bind_text(s, 1, agency) | store_bind_text(s, 2, idem->key);
-	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
-	if (rc == SQLITE_ROW) {
-		if (sqlite3_column_bytes(s, 0) != STORE_DIGEST_LEN ||
-		    memcmp(sqlite3_column_blob(s, 0), idem->digest, STORE_DIGEST_LEN) != 0) {
-			status = STORE_KEY_REUSED;
-		} else {
-			res->repeat = true;
-			snprintf(res->referral_id, sizeof(res->referral_id), "%s",
-			         (const char *)sqlite3_column_text(s, 1));
-		}
-	} else if (rc != SQLITE_DONE) {
-		status = STORE_UNAVAILABLE;
+	status = store_idem_lookup(st->w[W_IDEM_GET], agency, idem, res->referral_id);
+	if (status == STORE_OK) {
+		res->repeat = true;
 	}
-	store_stmt_end(s);
-	return status;
+	return status == STORE_NOT_FOUND ? STORE_OK : status;
 }
 
 /* Remember the key with what it did, in the write's own transaction. */
@@ -438,7 +426,10 @@ static int batch_try(struct store *st, struct job *batch, bool isolated)
 /* Commit a batch, setting every job's status: one job's failure costs only that job. */
 static void batch_run(struct store *st, struct job *batch)
 {
+	double start = metrics_now();
+
 	if (batch_try(st, batch, false) == 0 || batch_try(st, batch, true) == 0) {
+		metrics_commit_seconds(metrics_now() - start);
 		return;
 	}
 	for (struct job *j = batch; j != NULL; j = j->next) {

@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 #include <stdio.h>
 
+#include "metrics.h"
 #include "tls.h"
 
 /* Wrap an accepted socket in a TLS bufferevent that starts the server handshake. */
@@ -48,29 +49,85 @@ int transport_peer_identity(struct bufferevent *bev, struct identity *id, char *
 	return 0;
 }
 
+/* Name a refused certificate's verify error for the metrics. */
+static const char *verify_label(long ve)
+{
+	switch (ve) {
+	case X509_V_ERR_CERT_REVOKED:
+		return METRICS_HS_REVOKED;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		return METRICS_HS_EXPIRED;
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return METRICS_HS_NOT_YET_VALID;
+	case X509_V_ERR_CRL_HAS_EXPIRED:
+	case X509_V_ERR_CRL_NOT_YET_VALID:
+	case X509_V_ERR_UNABLE_TO_GET_CRL:
+	case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+		return METRICS_HS_CRL;
+	default:
+		return METRICS_HS_UNTRUSTED;
+	}
+}
+
+/* Name an OpenSSL error that ended a handshake for the metrics. */
+static const char *ssl_error_label(unsigned long e)
+{
+	if (ERR_GET_LIB(e) != ERR_LIB_SSL) {
+		return METRICS_HS_OTHER;
+	}
+	switch (ERR_GET_REASON(e)) {
+	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+	case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+		return METRICS_HS_NO_CERTIFICATE;
+	case SSL_R_CERTIFICATE_VERIFY_FAILED:
+		return METRICS_HS_UNTRUSTED;
+	case SSL_R_UNSUPPORTED_PROTOCOL:
+	case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+	case SSL_R_WRONG_VERSION_NUMBER:
+	case SSL_R_HTTP_REQUEST:
+	case SSL_R_PACKET_LENGTH_TOO_LONG:
+	case SSL_R_NO_SHARED_CIPHER:
+		return METRICS_HS_PROTOCOL;
+	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+		return METRICS_HS_PEER_REFUSED;
+	case SSL_R_UNEXPECTED_EOF_WHILE_READING:
+		return METRICS_HS_CLOSED;
+	default:
+		return METRICS_HS_OTHER;
+	}
+}
+
 /* Describe why the TLS layer of bev failed, naming the refused certificate when there was one. */
-void transport_describe_error(struct bufferevent *bev, char *buf, size_t len, struct identity *ids)
+const char *transport_describe_error(struct bufferevent *bev, char *buf, size_t len,
+                                     struct identity *ids)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	unsigned long e = bufferevent_get_openssl_error(bev);
-	const char *text;
+	const char *text, *label = METRICS_HS_CLOSED;
 	long ve;
 
 	ids->serial[0] = ids->fingerprint[0] = '\0';
 	if (ssl != NULL && tls_peer_failure(ssl, &ve, ids->serial, sizeof(ids->serial),
 	                                    ids->fingerprint, sizeof(ids->fingerprint)) == 0) {
 		snprintf(buf, len, "%s", tls_verify_error_text(ve));
+		label = verify_label(ve);
 	} else if (e != 0 && (text = tls_server_error_text(e)) != NULL) {
 		snprintf(buf, len, "%s", text);
+		label = ssl_error_label(e);
 	} else if (e != 0) {
 		text = ERR_reason_error_string(e);
 		snprintf(buf, len, "%s", text ? text : "TLS error");
+		label = ssl_error_label(e);
 	} else {
 		snprintf(buf, len, "connection closed");
 	}
 	/* Drain what remains so it is not blamed on the next connection. */
 	while (bufferevent_get_openssl_error(bev) != 0) {
 	}
+	return label;
 }
 
 /* Verify the peer's certificate again against ctx (a reloaded CA and CRL). */

@@ -18,8 +18,10 @@ struct bufferevent *transport_accept(struct event_base *base, SSL_CTX *ctx, evut
 int transport_peer_identity(struct bufferevent *bev, struct identity *id, char *err, size_t errlen);
 
 /* Describe, in plain words, why the TLS layer of bev failed; fill the serial and fingerprint
- * of ids when a certificate was refused (empty otherwise). */
-void transport_describe_error(struct bufferevent *bev, char *buf, size_t len, struct identity *ids);
+ * of ids when a certificate was refused (empty otherwise). Returns the reason as a short
+ * METRICS_HS_* label. */
+const char *transport_describe_error(struct bufferevent *bev, char *buf, size_t len,
+                                     struct identity *ids);
 
 /* Verify the peer's certificate again against ctx (a reloaded CA and CRL). Returns 0 if it
  * still passes, -1 with the reason in why. */

@@ -183,4 +183,16 @@ bool raw_wait_closed(struct raw *c, int timeout_ms);
 /* Close (with close_notify if still open) and free. NULL is fine. */
 void raw_free(struct raw *c);
 
+/* A housing referral from north-advice to eastside-housing as a request, with its storage. */
+struct raw_submit {
+	Refex__Request req;
+	Refex__SubmitReferral sub;
+	Refex__ClientRecord client;
+	Refex__Consent consent;
+	uint8_t data[64];
+};
+
+/* Fill s with request id and the client's given name (the family name is fixed). */
+void raw_submit_init(struct raw_submit *s, uint64_t id, const char *given_name);
+
 #endif

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "forms/housing_support.pb-c.h"
 #include "harness.h"
 #include "harness_private.h"
 
@@ -319,4 +320,33 @@ int raw_list_forms(struct raw *c, uint64_t id)
 	}
 	refex__server_message__free_unpacked(m, NULL);
 	return n;
+}
+
+/* Fill s with a housing referral from north-advice to eastside-housing. */
+void raw_submit_init(struct raw_submit *s, uint64_t id, const char *given_name)
+{
+	Refex__Forms__HousingSupport form = REFEX__FORMS__HOUSING_SUPPORT__INIT;
+
+	refex__request__init(&s->req);
+	refex__submit_referral__init(&s->sub);
+	refex__client_record__init(&s->client);
+	refex__consent__init(&s->consent);
+	form.current_situation = REFEX__FORMS__HOUSING_SUPPORT__SITUATION__SOFA_SURFING;
+	form.tenure = REFEX__FORMS__HOUSING_SUPPORT__TENURE__NO_FIXED_ABODE;
+	s->client.given_name = (char *)given_name;
+	s->client.family_name = "Lee";
+	s->consent.to_agency = "eastside-housing";
+	s->consent.purpose = "housing support referral";
+	s->consent.method = REFEX__CONSENT_METHOD__CONSENT_VERBAL;
+	s->sub.to = "eastside-housing";
+	s->sub.form = "housing_support";
+	s->sub.has_form_data = 1;
+	s->sub.form_data.data = s->data;
+	s->sub.form_data.len = refex__forms__housing_support__pack(&form, s->data);
+	s->sub.client = &s->client;
+	s->sub.consent = &s->consent;
+	s->req.has_id = 1;
+	s->req.id = id;
+	s->req.body_case = REFEX__REQUEST__BODY_SUBMIT;
+	s->req.submit = &s->sub;
 }

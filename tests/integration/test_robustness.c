@@ -202,38 +202,16 @@ Test(robustness, pipelined_requests_are_all_answered)
 /* One packed frame submitting a housing referral from north-advice to eastside-housing. */
 static size_t pack_submit(uint64_t id, uint8_t *out, size_t room)
 {
-	Refex__Forms__HousingSupport form = REFEX__FORMS__HOUSING_SUPPORT__INIT;
-	Refex__ClientRecord client = REFEX__CLIENT_RECORD__INIT;
-	Refex__Consent consent = REFEX__CONSENT__INIT;
-	Refex__SubmitReferral sub = REFEX__SUBMIT_REFERRAL__INIT;
-	Refex__Request req = REFEX__REQUEST__INIT;
-	uint8_t data[64];
+	struct raw_submit s;
 	size_t n;
 
-	form.current_situation = REFEX__FORMS__HOUSING_SUPPORT__SITUATION__SOFA_SURFING;
-	form.tenure = REFEX__FORMS__HOUSING_SUPPORT__TENURE__NO_FIXED_ABODE;
-	client.given_name = "Pat";
-	client.family_name = "Lee";
-	consent.to_agency = "eastside-housing";
-	consent.purpose = "housing support referral";
-	consent.method = REFEX__CONSENT_METHOD__CONSENT_VERBAL;
-	sub.to = "eastside-housing";
-	sub.form = "housing_support";
-	sub.has_form_data = 1;
-	sub.form_data.data = data;
-	sub.form_data.len = refex__forms__housing_support__pack(&form, data);
-	sub.client = &client;
-	sub.consent = &consent;
-	req.has_id = 1;
-	req.id = id;
-	req.body_case = REFEX__REQUEST__BODY_SUBMIT;
-	req.submit = &sub;
-	n = refex__request__get_packed_size(&req);
+	raw_submit_init(&s, id, "Pat");
+	n = refex__request__get_packed_size(&s.req);
 	cr_assert_lt(n + 4, room);
 	out[0] = out[1] = 0;
 	out[2] = (uint8_t)(n >> 8);
 	out[3] = (uint8_t)n;
-	refex__request__pack(&req, out + 4);
+	refex__request__pack(&s.req, out + 4);
 	return n + 4;
 }
 

@@ -157,3 +157,67 @@ Test(config, form_acknowledgement_times)
 	cr_expect_eq(config_acknowledge_within(cfg, "debt_advice"), 0, "no section: no due time");
 	config_free(cfg);
 }
+
+Test(config, metrics_listen_on_loopback_only)
+{
+	static const struct {
+		const char *listen, *host;
+		unsigned port;
+	} good[] = {
+	    {"127.0.0.1:9187", "127.0.0.1", 9187},
+	    {"127.9.8.7:0", "127.9.8.7", 0},
+	    {"[::1]:9187", "::1", 9187},
+	    {"localhost:9187", "localhost", 9187},
+	};
+	static const struct bad bad[] = {
+	    {"0.0.0.0:9187", "loopback only"},
+	    {"192.168.1.10:9187", "loopback only"},
+	    {"[::]:9187", "loopback only"},
+	    {"metrics.example.org:9187", "loopback only"},
+	    {"127.0.0.1:65536", "expected HOST:PORT"},
+	    {"127.0.0.1", "expected HOST:PORT"},
+	};
+	char text[512], err[512];
+	struct config *cfg;
+
+	cfg = load(SERVER "[agency a]\n", err, sizeof(err));
+	cr_assert_not_null(cfg, "%s", err);
+	cr_expect_null(cfg->metrics_host, "no [metrics] section, no metrics listener");
+	config_free(cfg);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), SERVER "[metrics]\nlisten = %s\n[agency a]\n",
+		         good[i].listen);
+		cfg = load(text, err, sizeof(err));
+		cr_assert_not_null(cfg, "%s: %s", good[i].listen, err);
+		cr_expect_str_eq(cfg->metrics_host, good[i].host);
+		cr_expect_eq(cfg->metrics_port, good[i].port);
+		config_free(cfg);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), SERVER "[metrics]\nlisten = %s\n[agency a]\n",
+		         bad[i].text);
+		cr_expect_null(cfg = load(text, err, sizeof(err)), "%s was accepted", bad[i].text);
+		config_free(cfg);
+		cr_expect(strstr(err, bad[i].expect) != NULL && strstr(err, ":8:") != NULL,
+		          "%s: %s", bad[i].text, err);
+	}
+}
+
+Test(config, metrics_section_refuses_unknown_repeated_and_missing_keys)
+{
+	static const struct bad cases[] = {
+	    {SERVER "[metrics]\nlisten = 127.0.0.1:0\npath = /m\n[agency a]\n",
+	     "unknown key \"path\" in [metrics]"},
+	    {SERVER "[metrics]\nlisten = 127.0.0.1:0\nlisten = 127.0.0.1:1\n[agency a]\n",
+	     "\"listen\" is set twice in [metrics]"},
+	    {SERVER "[metrics]\n[agency a]\n", "[metrics] listen is required"},
+	};
+	char err[512];
+	struct config *cfg;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_expect_null(cfg = load(cases[i].text, err, sizeof(err)), "case %zu loaded", i);
+		config_free(cfg);
+		cr_expect(strstr(err, cases[i].expect) != NULL, "case %zu: %s", i, err);
+	}
+}

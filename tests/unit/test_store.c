@@ -525,3 +525,57 @@ Test(store, new_ids_sort_by_creation_time)
 	store_new_id(later);
 	cr_assert_str_neq(first, later);
 }
+
+/* Expect store_count_states to report sent, received and completed referrals as given. */
+static void expect_counts(uint64_t sent, uint64_t received, uint64_t completed)
+{
+	uint64_t counts[STORE_STATES], overdue = 99;
+
+	cr_assert_eq(store_count_states(st, counts, &overdue, 1800000000), STORE_OK);
+	cr_expect_eq(counts[S(SENT)], sent, "sent: %llu", (unsigned long long)counts[S(SENT)]);
+	cr_expect_eq(counts[S(RECEIVED)], received);
+	cr_expect_eq(counts[S(COMPLETED)], completed);
+	cr_expect_eq(counts[S(ACCEPTED)] + counts[S(DECLINED)] + counts[S(WITHDRAWN)], 0);
+	cr_expect_eq(counts[0], 0);
+	cr_expect_eq(overdue, 0, "no referral has a due time");
+}
+
+Test(store, state_counts_follow_inserts_and_changes_and_survive_a_migration)
+{
+	struct sample s[3];
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	char sql[64];
+
+	expect_counts(0, 0, 0);
+	for (int i = 0; i < 3; i++) {
+		sample_make(&s[i], "advice-east", "shelter-north", 1700000000 + i);
+		insert_ok(&s[i]);
+	}
+	cr_assert_eq(change(s[0].id, S(SENT), S(RECEIVED), 1700000100, NULL), STORE_OK);
+	cr_assert_eq(change(s[1].id, S(SENT), S(RECEIVED), 1700000100, NULL), STORE_OK);
+	cr_assert_eq(change(s[0].id, S(SENT), S(ACCEPTED), 1700000200, NULL), STORE_CONFLICT,
+	             "a refused change counts nothing");
+	expect_counts(1, 2, 0);
+	store_close(st);
+
+	/* A database from before the counts (their migration is the latest): the migration counts
+	 * what is already there. */
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(
+	    sqlite3_exec(db,
+	                 "DROP TRIGGER state_counts_insert; DROP TRIGGER state_counts_update;"
+	                 " DROP TRIGGER state_counts_delete; DROP TABLE state_counts;",
+	                 NULL, NULL, NULL),
+	    SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", sqlite3_column_int(q, 0) - 1);
+	sqlite3_finalize(q);
+	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	st = open_store();
+	expect_counts(1, 2, 0);
+	cr_assert_eq(change(s[0].id, S(RECEIVED), S(COMPLETED), 1700000300, "housed"), STORE_OK);
+	expect_counts(1, 1, 1);
+}
