@@ -129,33 +129,44 @@ void cmd_help(const struct cmd_ctx *ctx)
 	}
 }
 
-/* Connect with the config file and flags; returns an exit code. */
-static int connect_hub(struct cmd_ctx *ctx)
+/* Connect with the config file and flags, saying why not in err. */
+int cmd_connect(struct cmd_ctx *ctx, char *err, size_t errlen, int *network)
 {
 	struct client_config cfg;
 	struct tls_paths paths = {0};
-	char err[1024];
 	enum conn_failure refused = CONN_UNREACHED;
 	int rc = EXIT_DONE;
 
-	if (client_config_load(&cfg, &ctx->opt, err, sizeof(err)) < 0) {
-		fprintf(stderr, "refex: %s\n", err);
+	*network = 0;
+	if (client_config_load(&cfg, &ctx->opt, err, errlen) < 0) {
 		rc = EXIT_USAGE;
 		goto done;
 	}
 	paths.cert = cfg.cert;
 	paths.key = cfg.key;
 	paths.ca = cfg.ca;
-	if (!(ctx->conn = conn_open(cfg.server, &paths, err, sizeof(err), &refused))) {
-		fprintf(stderr, "refex: %s\n", err);
+	if (!(ctx->conn = conn_open(cfg.server, &paths, err, errlen, &refused))) {
 		/* A bad address or unreadable TLS files are the config's fault, not the network's.
 		 */
 		rc = refused == CONN_REFUSED     ? EXIT_REFUSED
 		     : refused == CONN_BAD_SETUP ? EXIT_USAGE
 		                                 : EXIT_CONNECT;
+		*network = refused == CONN_UNREACHED;
 	}
 done:
 	client_config_clear(&cfg);
+	return rc;
+}
+
+/* Connect with the config file and flags; returns an exit code. */
+static int connect_hub(struct cmd_ctx *ctx)
+{
+	char err[1024];
+	int network, rc = cmd_connect(ctx, err, sizeof(err), &network);
+
+	if (rc != EXIT_DONE) {
+		fprintf(stderr, "refex: %s\n", err);
+	}
 	return rc;
 }
 

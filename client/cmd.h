@@ -26,6 +26,9 @@ enum {
 	OPT_CERT,
 	OPT_KEY,
 	OPT_CA,
+	OPT_IDEMPOTENCY_KEY, /* not global: the commands that change something (CMD_CHANGE_OPTIONS)
+	                      */
+	OPT_VERBOSE,
 };
 
 /* The global options, accepted before and after the command name. Append to
@@ -38,6 +41,22 @@ enum {
 	{                                                                                          \
 		"help", no_argument, NULL, 'h'                                                     \
 	}
+
+/* The options of the commands that change something (submit, accept, ...). Put them in the
+ * command's option array and hand what getopt returns to cmd_change_option. */
+#define CMD_CHANGE_OPTIONS                                                                         \
+	{"idempotency-key", required_argument, NULL, OPT_IDEMPOTENCY_KEY},                         \
+	{                                                                                          \
+		"verbose", no_argument, NULL, OPT_VERBOSE                                          \
+	}
+
+/* Their lines for `refex CMD --help`. */
+#define CMD_CHANGE_HELP                                                                            \
+	"  --idempotency-key KEY\n"                                                                \
+	"                      send the request with this key (1-64 printable ASCII\n"             \
+	"                      characters), not a new random one: the hub acts at most\n"          \
+	"                      once on requests with the same key\n"                               \
+	"  --verbose           say the idempotency key on stderr\n"
 
 struct cmd_ctx;
 struct conn;
@@ -63,7 +82,9 @@ struct cmd_globals {
 struct cmd_ctx {
 	const struct cmd_entry *cmd; /* the command being run */
 	struct cmd_globals opt;
-	struct conn *conn; /* opened on the first request */
+	struct conn *conn;           /* opened on the first request */
+	const char *idempotency_key; /* --idempotency-key, or NULL: make one */
+	int verbose;                 /* --verbose */
 };
 
 /* Return the command called name, or NULL. */
@@ -117,6 +138,23 @@ void cmd_help(const struct cmd_ctx *ctx);
  */
 int cmd_call(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp);
 
+/*
+ * Send req, which changes something, as cmd_call does, with an idempotency key
+ * (--idempotency-key, else a new random one); when the connection fails before
+ * the reply comes (or the hub is briefly unavailable) reconnect and send it
+ * again with the same key, a few times with backoff, so it takes effect once.
+ */
+int cmd_call_change(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp);
+
+/* Take --idempotency-key or --verbose (opt as getopt_long returned it). Returns -1 to carry
+ * on (also for any other opt), or EXIT_USAGE for a bad key. */
+int cmd_change_option(struct cmd_ctx *ctx, int opt, const char *arg);
+
+/* Connect with the config file and flags, printing nothing. Returns EXIT_DONE, or the exit
+ * code with a plain-words reason in err and *network set when the network failed (a retry
+ * may work) rather than the setup, TLS or the hub's answer to Hello. */
+int cmd_connect(struct cmd_ctx *ctx, char *err, size_t errlen, int *network);
+
 /* Close the connection, if one was opened. */
 void cmd_close(struct cmd_ctx *ctx);
 
@@ -134,5 +172,6 @@ int cmd_partners(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_template(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_keygen(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_doctor(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_watch(struct cmd_ctx *ctx, int argc, char **argv);
 
 #endif

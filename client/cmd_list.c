@@ -35,6 +35,7 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct list_ar
 	    {"limit", required_argument, NULL, 'l'},
 	    {"page-token", required_argument, NULL, 'p'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"overdue", no_argument, NULL, 'o'},
 	    CMD_GLOBAL_OPTIONS,
 	    {0},
 	};
@@ -61,6 +62,10 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct list_ar
 		case 'j':
 			a->json = 1;
 			break;
+		case 'o':
+			a->list.has_overdue_only = 1;
+			a->list.overdue_only = 1;
+			break;
 		}
 	}
 	return c == CMD_OPTS_EXIT ? rc : cmd_no_operands(ctx, argc, argv);
@@ -72,42 +77,65 @@ static const char *or_dash(const char *s)
 	return s && *s ? s : NULL;
 }
 
-/* Print the page as a table, and how to get the next page. */
-static int print_table(const Refex__ReferralPage *page, int inbox)
+/* The state cell: the state, and OVERDUE when the receiver has not answered in time. */
+static const char *state_cell(const Refex__Referral *r, char *buf, size_t len)
 {
-	static const char *const headers[] = {"ID", "FROM", "FORM", "STATE", "CLIENT", "CREATED"};
-	static const char *const sent_headers[] = {"ID",    "TO",     "FORM",
-	                                           "STATE", "CLIENT", "CREATED"};
-	struct table *t = table_new(6, inbox ? headers : sent_headers);
-	char when[32];
+	if (!r->has_state) {
+		return NULL;
+	}
+	snprintf(buf, len, "%s%s", output_state_name(r->state),
+	         r->has_overdue && r->overdue ? " OVERDUE" : "");
+	return buf;
+}
+
+/* Add one referral's row. */
+static int add_row(struct table *t, const Refex__Referral *r, int inbox)
+{
+	char created[32], due[32], state[48];
+	const char *row[7] = {
+	    or_dash(r->id),
+	    or_dash(inbox ? r->sender : r->recipient),
+	    or_dash(r->form),
+	    state_cell(r, state, sizeof(state)),
+	    or_dash(r->client_name),
+	    output_time(r->has_created_at ? r->created_at : 0, created, sizeof(created)),
+	    output_time(r->has_due_at ? r->due_at : 0, due, sizeof(due))};
+
+	return table_add(t, row);
+}
+
+/* Print the page as a table, and how to get the next page. */
+static int print_table(const Refex__ReferralPage *page, const Refex__ListReferrals *list, int inbox)
+{
+	static const char *const headers[] = {"ID",     "FROM",    "FORM", "STATE",
+	                                      "CLIENT", "CREATED", "DUE"};
+	static const char *const sent_headers[] = {"ID",     "TO",      "FORM", "STATE",
+	                                           "CLIENT", "CREATED", "DUE"};
+	struct table *t = table_new(7, inbox ? headers : sent_headers);
 	size_t i;
 
 	if (!t) {
 		return -1;
 	}
 	for (i = 0; i < page->n_referrals; i++) {
-		const Refex__Referral *r = page->referrals[i];
-		const char *row[6] = {
-		    or_dash(r->id),
-		    or_dash(inbox ? r->sender : r->recipient),
-		    or_dash(r->form),
-		    r->has_state ? output_state_name(r->state) : NULL,
-		    or_dash(r->client_name),
-		    output_time(r->has_created_at ? r->created_at : 0, when, sizeof(when))};
-
-		if (table_add(t, row) < 0) {
+		if (add_row(t, page->referrals[i], inbox) < 0) {
 			table_free(t);
 			return -1;
 		}
 	}
 	if (page->n_referrals == 0) {
-		printf(inbox ? "No referrals in your inbox.\n" : "No referrals sent.\n");
+		if (list->overdue_only) {
+			printf("No overdue referrals.\n");
+		} else {
+			printf(inbox ? "No referrals in your inbox.\n" : "No referrals sent.\n");
+		}
 	} else {
 		table_print(t, stdout, NULL);
 	}
 	table_free(t);
 	if (page->next_page_token && *page->next_page_token) {
-		printf("More: refex %s --page-token ", inbox ? "inbox" : "sent");
+		printf("More: refex %s%s --page-token ", inbox ? "inbox" : "sent",
+		       list->overdue_only ? " --overdue" : "");
 		output_text(stdout, page->next_page_token);
 		putchar('\n');
 	}
@@ -139,7 +167,7 @@ static int run_list(struct cmd_ctx *ctx, int argc, char **argv, int inbox)
 		fprintf(stderr, "refex: the server's reply has no list of referrals\n");
 		rc = EXIT_CONNECT;
 	} else if ((a.json ? output_message_json(&resp->page->base, "referrals")
-	                   : print_table(resp->page, inbox)) < 0) {
+	                   : print_table(resp->page, &a.list, inbox)) < 0) {
 		output_print_failure();
 		rc = EXIT_REFUSED;
 	}

@@ -108,6 +108,12 @@ static void print_header(const Refex__Referral *r)
 	field("state", r->has_state ? output_state_name(r->state) : NULL);
 	field("created", output_time(r->has_created_at ? r->created_at : 0, when, sizeof(when)));
 	field("updated", output_time(r->has_updated_at ? r->updated_at : 0, when, sizeof(when)));
+	if (r->has_due_at && r->due_at > 0) {
+		output_time(r->due_at, when, sizeof(when));
+		snprintf(buf, sizeof(buf), "%s%s", when,
+		         r->has_overdue && r->overdue ? " (overdue)" : "");
+		field("due by", buf);
+	}
 }
 
 static void print_client(const Refex__ClientRecord *c)

@@ -17,6 +17,7 @@ static int run_status(struct cmd_ctx *ctx, int argc, char **argv, const struct s
 {
 	const struct option opts[] = {
 	    {sc->reason_opt ? sc->reason_opt : "reason", required_argument, NULL, 'r'},
+	    CMD_CHANGE_OPTIONS,
 	    CMD_GLOBAL_OPTIONS,
 	    {0},
 	};
@@ -30,6 +31,8 @@ static int run_status(struct cmd_ctx *ctx, int argc, char **argv, const struct s
 	while ((c = cmd_getopt(ctx, argc, argv, sc->reason_opt ? opts : opts + 1, &rc)) >= 0) {
 		if (c == 'r') {
 			reason = optarg;
+		} else if ((rc = cmd_change_option(ctx, c, optarg)) >= 0) {
+			return rc;
 		}
 	}
 	if (c == CMD_OPTS_EXIT) {
@@ -47,7 +50,7 @@ static int run_status(struct cmd_ctx *ctx, int argc, char **argv, const struct s
 	up.reason = (char *)reason;
 	req.body_case = REFEX__REQUEST__BODY_UPDATE;
 	req.update = &up;
-	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE) {
+	if ((rc = cmd_call_change(ctx, &req, &resp)) != EXIT_DONE) {
 		return rc;
 	}
 	if (resp->body_case == REFEX__RESPONSE__BODY_REFERRAL && resp->referral->has_state) {

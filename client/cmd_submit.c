@@ -90,6 +90,7 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct submit_
 	    {"client", required_argument, NULL, 'c'},
 	    {"data", required_argument, NULL, 'd'},
 	    {"consent", required_argument, NULL, 'C'},
+	    CMD_CHANGE_OPTIONS,
 	    CMD_GLOBAL_OPTIONS,
 	    {0},
 	};
@@ -112,6 +113,10 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct submit_
 		case 'C':
 			a->consent = optarg;
 			break;
+		default:
+			if ((rc = cmd_change_option(ctx, c, optarg)) >= 0) {
+				return rc;
+			}
 		}
 	}
 	if (c == CMD_OPTS_EXIT) {
@@ -174,7 +179,7 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 	sub.consent = (Refex__Consent *)consent;
 	req.body_case = REFEX__REQUEST__BODY_SUBMIT;
 	req.submit = &sub;
-	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE) {
+	if ((rc = cmd_call_change(ctx, &req, &resp)) != EXIT_DONE) {
 		goto done;
 	}
 	if (resp->body_case != REFEX__RESPONSE__BODY_REFERRAL || !resp->referral->id) {

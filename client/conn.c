@@ -33,6 +33,7 @@ struct conn {
 	size_t max_reply;       /* largest reply frame we accept */
 	Refex__Response *hello; /* the server's answer to Hello */
 	int refusal;            /* the status code of a refused Hello, else -1 */
+	int tls_failed;         /* the last failure was TLS itself, not the network */
 	char address[300];      /* as the user gave it, for messages */
 };
 
@@ -173,6 +174,7 @@ static void describe_io_failure(struct conn *c, int ret, int timeout_s, char *er
 	int e = SSL_get_error(c->ssl, ret);
 	char why[512] = "";
 
+	c->tls_failed = 0;
 	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
 	                                   (saved == 0 || saved == ECONNRESET || saved == EPIPE))) {
 		ERR_clear_error();
@@ -184,6 +186,8 @@ static void describe_io_failure(struct conn *c, int ret, int timeout_s, char *er
 		snprintf(err, errlen, "the server did not answer within %d seconds", timeout_s);
 		return;
 	}
+	/* An alert or a bad certificate fails the same way again; a dropped network may not. */
+	c->tls_failed = e != SSL_ERROR_SYSCALL || ERR_peek_error() != 0;
 	tls_describe_failure(c->ssl, ret, why, sizeof(why));
 	if (!why[0]) {
 		snprintf(why, sizeof(why), "%s", saved ? strerror(saved) : "unknown TLS error");
@@ -257,16 +261,13 @@ static Refex__Response *detach_response(Refex__ServerMessage *sm)
 	return resp;
 }
 
-/* Send req with the next id and wait for its response, skipping events. */
-int conn_call(struct conn *c, Refex__Request *req, Refex__Response **resp, char *err, size_t errlen)
+/* Pack req with the next id and write it; -2 when it cannot be sent, -1 when the write failed. */
+static int send_request(struct conn *c, Refex__Request *req, char *err, size_t errlen)
 {
-	Refex__ServerMessage *sm;
 	uint8_t *buf;
 	size_t len;
-	int ret, write_failed = 0;
-	char write_err[512] = "";
+	int ret;
 
-	*resp = NULL;
 	req->has_id = 1;
 	req->id = c->next_id++;
 	len = refex__request__get_packed_size(req);
@@ -285,14 +286,34 @@ int conn_call(struct conn *c, Refex__Request *req, Refex__Response **resp, char 
 	ret = SSL_write(c->ssl, buf, (int)(FRAME_HEADER_LEN + len));
 	free(buf);
 	if (ret <= 0) {
+		describe_io_failure(c, ret, CONN_REPLY_TIMEOUT_S, err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+/* Send req with the next id and wait for its response, skipping events. */
+int conn_call(struct conn *c, Refex__Request *req, Refex__Response **resp, char *err, size_t errlen)
+{
+	Refex__ServerMessage *sm;
+	int rc, write_failed = 0, tls_failed = 0;
+	char write_err[512] = "";
+
+	*resp = NULL;
+	if ((rc = send_request(c, req, write_err, sizeof(write_err))) == -2) {
+		snprintf(err, errlen, "%s", write_err);
+		return -2;
+	}
+	if (rc < 0) {
 		/* The server may have said why (a TLS alert) before closing: read it. */
-		describe_io_failure(c, ret, CONN_REPLY_TIMEOUT_S, write_err, sizeof(write_err));
 		write_failed = 1;
+		tls_failed = c->tls_failed;
 	}
 	for (;;) {
 		if (!(sm = read_message(c, err, errlen))) {
 			if (write_failed && strcmp(err, "the server closed the connection") == 0) {
 				snprintf(err, errlen, "%s", write_err);
+				c->tls_failed = tls_failed;
 			}
 			return -1;
 		}
@@ -304,6 +325,44 @@ int conn_call(struct conn *c, Refex__Request *req, Refex__Response **resp, char 
 		/* An event, or the answer to something else: not what we wait for. */
 		refex__server_message__free_unpacked(sm, NULL);
 	}
+}
+
+/* Send req with the next id and do not wait for its response. */
+int conn_send(struct conn *c, Refex__Request *req, char *err, size_t errlen)
+{
+	return send_request(c, req, err, errlen);
+}
+
+/* Wait up to timeout_ms for the next message, or for wake_fd to become readable. */
+int conn_wait(struct conn *c, int timeout_ms, int wake_fd, Refex__ServerMessage **sm, char *err,
+              size_t errlen)
+{
+	struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN}, {.fd = wake_fd, .events = POLLIN}};
+	int rc;
+
+	*sm = NULL;
+	/* TLS may hold a whole record already read off the socket: poll would not see it. */
+	if (SSL_pending(c->ssl) == 0) {
+		rc = poll(p, wake_fd >= 0 ? 2 : 1, timeout_ms);
+		if (rc < 0 && errno != EINTR) {
+			snprintf(err, errlen, "cannot wait for the server: %s", strerror(errno));
+			c->tls_failed = 0;
+			return -1;
+		}
+		if (rc <= 0 || (wake_fd >= 0 && p[1].revents)) {
+			return 0;
+		}
+	}
+	if (!(*sm = read_message(c, err, errlen))) {
+		return -1;
+	}
+	return 1;
+}
+
+/* Say whether the last failure on c was the network rather than TLS refusing us. */
+int conn_failed_in_network(const struct conn *c)
+{
+	return !c->tls_failed;
 }
 
 /* Warn when our own certificate is close to its end: the hub will refuse it. */
@@ -445,10 +504,15 @@ struct conn *conn_open(const char *server, const struct tls_paths *paths, char *
 	ret = SSL_connect(c->ssl);
 	if (ret != 1) {
 		describe_io_failure(c, ret, CONN_CONNECT_TIMEOUT_S, err, errlen);
+		*failure = c->tls_failed ? CONN_TLS_FAILED : CONN_UNREACHED;
 		goto fail;
 	}
 	set_timeouts(c->fd, CONN_REPLY_TIMEOUT_S);
 	if (say_hello(c, err, errlen, failure) < 0) {
+		if (*failure == CONN_UNREACHED && c->tls_failed) {
+			*failure =
+			    CONN_TLS_FAILED; /* e.g. TLS 1.3: the hub refused our certificate */
+		}
 		goto fail;
 	}
 	return c;

@@ -23,9 +23,10 @@ struct conn_peer {
 
 /* Why conn_open failed. */
 enum conn_failure {
-	CONN_UNREACHED = 0, /* no connection, TLS failed, or the server went away */
+	CONN_UNREACHED = 0, /* no connection, or it was closed or timed out: a retry may work */
 	CONN_REFUSED,       /* the server answered Hello with an error */
 	CONN_BAD_SETUP,     /* our own address or TLS files are unusable */
+	CONN_TLS_FAILED, /* TLS failed (a certificate refused or not trusted): a retry fails too */
 };
 
 /*
@@ -49,6 +50,24 @@ struct conn_peer conn_peer(const struct conn *c);
  */
 int conn_call(struct conn *c, Refex__Request *req, Refex__Response **resp, char *err,
               size_t errlen);
+
+/* Send req with the next request id (set in req->id) without waiting for the response. Returns
+ * 0; -1 with a plain-words reason in err when the connection failed; -2 when req is over the
+ * server's frame limit and was not sent. */
+int conn_send(struct conn *c, Refex__Request *req, char *err, size_t errlen);
+
+/*
+ * Wait up to timeout_ms for the next ServerMessage (a Response or a pushed Event), or until
+ * wake_fd (-1: none) is readable or a signal arrives. Returns 1 with *sm set (free it with
+ * refex__server_message__free_unpacked(sm, NULL)); 0 when nothing came (timeout, wake_fd,
+ * signal); -1 with a plain-words reason in err when the connection failed.
+ */
+int conn_wait(struct conn *c, int timeout_ms, int wake_fd, Refex__ServerMessage **sm, char *err,
+              size_t errlen);
+
+/* After conn_call, conn_send or conn_wait failed: say whether the network failed (closed,
+ * reset, timed out: a retry may work) rather than TLS (an alert, a refused certificate). */
+int conn_failed_in_network(const struct conn *c);
 
 /* Close the connection cleanly (TLS close_notify) and free it. NULL is fine. */
 void conn_close(struct conn *c);

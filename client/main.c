@@ -12,35 +12,50 @@
 	"                      declined, completed or withdrawn\n"                                 \
 	"  --limit N           at most N referrals (default: the server's page size)\n"            \
 	"  --page-token TOKEN  the next page, as printed after the previous one\n"                 \
+	"  --overdue           only referrals not accepted or declined by their due time\n"        \
 	"  --json              print the page as JSON (canonical protobuf mapping)\n"
+
+#define LIST_NOTES                                                                                 \
+	"DUE is when the receiver should accept or decline by (see the form's\n"                   \
+	"acknowledge_within in the hub's configuration); a referral still waiting after it\n"      \
+	"shows OVERDUE next to its state.\n"
+
+/* For the commands that change something. */
+#define RETRY_NOTES                                                                                \
+	"If the connection to the hub is lost before its answer, refex sends the request\n"        \
+	"again with the same idempotency key (4 attempts over about 10 s): it takes effect\n"      \
+	"once. If every attempt fails, refex prints the key: run the same command with\n"          \
+	"--idempotency-key KEY to find out safely whether it was done.\n"
 
 static const struct cmd_entry commands[] = {
     {
         .name = "submit",
         .usage = "--to AGENCY --form FORM --client CLIENT.json --data FORM.json "
-                 "[--consent CONSENT.json]",
+                 "[--consent CONSENT.json] [--idempotency-key KEY] [--verbose]",
         .summary = "refer a client to a partner agency on an agreed form",
         .options = "  --to AGENCY         the receiving agency's id (see 'refex partners')\n"
                    "  --form FORM         the agreed form (see 'refex forms')\n"
                    "  --client FILE       the client record, JSON ('refex template client')\n"
                    "  --data FILE         the form's answers, JSON ('refex template FORM')\n"
                    "  --consent FILE      the client's consent to share with AGENCY, JSON\n"
-                   "                      ('refex template consent')\n",
-        .notes = "Prints the new referral's id on its own line.\n",
+                   "                      ('refex template consent')\n" CMD_CHANGE_HELP,
+        .notes = "Prints the new referral's id on its own line.\n\n" RETRY_NOTES,
         .exec = cmd_submit,
     },
     {
         .name = "inbox",
-        .usage = "[--state STATE] [--limit N] [--page-token TOKEN] [--json]",
+        .usage = "[--state STATE] [--overdue] [--limit N] [--page-token TOKEN] [--json]",
         .summary = "list referrals sent to your agency, newest first",
         .options = LIST_OPTIONS,
+        .notes = LIST_NOTES,
         .exec = cmd_inbox,
     },
     {
         .name = "sent",
-        .usage = "[--state STATE] [--limit N] [--page-token TOKEN] [--json]",
+        .usage = "[--state STATE] [--overdue] [--limit N] [--page-token TOKEN] [--json]",
         .summary = "list referrals your agency has sent, newest first",
         .options = LIST_OPTIONS,
+        .notes = LIST_NOTES,
         .exec = cmd_sent,
     },
     {
@@ -53,30 +68,56 @@ static const struct cmd_entry commands[] = {
     },
     {
         .name = "accept",
-        .usage = "ID",
+        .usage = "ID [--idempotency-key KEY] [--verbose]",
         .summary = "accept a referral sent to your agency",
+        .options = CMD_CHANGE_HELP,
+        .notes = RETRY_NOTES,
         .exec = cmd_accept,
     },
     {
         .name = "decline",
-        .usage = "ID --reason TEXT",
+        .usage = "ID --reason TEXT [--idempotency-key KEY] [--verbose]",
         .summary = "decline a referral sent to your agency, saying why",
-        .options = "  --reason TEXT       why your agency cannot take it (told to the sender)\n",
+        .options = "  --reason TEXT       why your agency cannot take it (told to the "
+                   "sender)\n" CMD_CHANGE_HELP,
+        .notes = RETRY_NOTES,
         .exec = cmd_decline,
     },
     {
         .name = "complete",
-        .usage = "ID --outcome TEXT",
+        .usage = "ID --outcome TEXT [--idempotency-key KEY] [--verbose]",
         .summary = "close an accepted referral with its outcome",
-        .options = "  --outcome TEXT      what was done for the client (told to the sender)\n",
+        .options = "  --outcome TEXT      what was done for the client (told to the "
+                   "sender)\n" CMD_CHANGE_HELP,
+        .notes = RETRY_NOTES,
         .exec = cmd_complete,
     },
     {
         .name = "withdraw",
-        .usage = "ID --reason TEXT",
+        .usage = "ID --reason TEXT [--idempotency-key KEY] [--verbose]",
         .summary = "withdraw a referral your agency sent, saying why",
-        .options = "  --reason TEXT       why it is withdrawn (told to the receiver)\n",
+        .options =
+            "  --reason TEXT       why it is withdrawn (told to the receiver)\n" CMD_CHANGE_HELP,
+        .notes = RETRY_NOTES,
         .exec = cmd_withdraw,
+    },
+    {
+        .name = "watch",
+        .usage = "[--since SEQ] [--json]",
+        .summary = "print your agency's referral events as they happen",
+        .options = "  --since SEQ         first replay the events after SEQ that the hub still\n"
+                   "                      keeps (SEQ as printed by an earlier watch)\n"
+                   "  --json              one JSON object per event and line (canonical\n"
+                   "                      protobuf mapping of Event)\n",
+        .notes = "Prints one line per event: its sequence number, kind (submitted, changed,\n"
+                 "overdue), the referral, sender -> recipient, form and state; for a change,\n"
+                 "who made it and why. Runs until interrupted (Ctrl-C or SIGTERM: exit 0).\n"
+                 "If the connection is lost it reconnects by itself (waiting 0.5 s, doubling\n"
+                 "to 30 s) and carries on after the last event it printed: nothing is missed\n"
+                 "or repeated, unless the hub no longer keeps those events (it says so).\n"
+                 "Every half of the hub's idle timeout it asks for the form list, so the hub\n"
+                 "does not close a quiet connection.\n",
+        .exec = cmd_watch,
     },
     {
         .name = "forms",
