@@ -42,6 +42,7 @@ struct bench {
 	size_t inbox_len;
 	char **ids; /* referral ids for show */
 	size_t n_ids;
+	bool keep_ids; /* decode whole responses to keep the ids of submitted referrals */
 	/* results */
 	struct timespec start, end;
 	long sent, done;

@@ -216,15 +216,16 @@ static void conn_idle_ready(struct bench *b)
 }
 
 /* Handle one response; return false when the connection is finished. */
-static bool conn_response(struct conn *c, const Refex__Response *r)
+/* Record the response with id and status code (r: the whole response, or NULL if only its
+ * header was decoded). */
+static bool conn_response(struct conn *c, uint64_t id, int code, const Refex__Response *r)
 {
 	struct bench *b = c->b;
-	int code = r->status ? (int)r->status->code : 0;
 
 	if (c->state == CONN_HELLO) {
 		if (code != REFEX__STATUS_CODE__STATUS_OK) {
 			fprintf(stderr, "refex-bench: Hello refused: %s\n",
-			        r->status && r->status->message ? r->status->message : "?");
+			        r && r->status && r->status->message ? r->status->message : "?");
 			b->transport_errors++;
 			return false;
 		}
@@ -237,7 +238,7 @@ static bool conn_response(struct conn *c, const Refex__Response *r)
 		return c->inflight > 0; /* the run may have ended during the handshake */
 	}
 	for (int i = 0; i < c->inflight; i++) {
-		if (c->slots[i].id == r->id) {
+		if (c->slots[i].id == id) {
 			uint64_t us =
 			    bench_since_us(b->o.new_connection ? &c->opened : &c->slots[i].t);
 
@@ -246,7 +247,7 @@ static bool conn_response(struct conn *c, const Refex__Response *r)
 			break;
 		}
 	}
-	if (code == REFEX__STATUS_CODE__STATUS_OK && b->n_ids < 1000) {
+	if (code == REFEX__STATUS_CODE__STATUS_OK && r != NULL) {
 		conn_keep_id(b, r);
 	}
 	if (b->o.new_connection) {
@@ -257,6 +258,35 @@ static bool conn_response(struct conn *c, const Refex__Response *r)
 	return c->inflight > 0 || bench_may_send(b);
 }
 
+/* Handle one ServerMessage. While referral ids are being kept (for --op show) it is decoded
+ * whole; otherwise only its header: a load generator should not spend more time decoding
+ * pages than the server spends sending them. */
+static bool conn_message(struct conn *c, const uint8_t *data, size_t len)
+{
+	Refex__ServerMessageHeader *h;
+	Refex__ServerMessage *m;
+	bool keep = true;
+
+	if (c->state == CONN_HELLO || c->b->keep_ids) {
+		m = refex__server_message__unpack(NULL, len, data);
+		if (m != NULL && m->body_case == REFEX__SERVER_MESSAGE__BODY_RESPONSE) {
+			keep = conn_response(
+			    c, m->response->id,
+			    m->response->status ? (int)m->response->status->code : 0, m->response);
+		}
+		refex__server_message__free_unpacked(m, NULL);
+		return keep;
+	}
+	h = refex__server_message_header__unpack(NULL, len, data);
+	if (h != NULL && h->response != NULL) {
+		keep =
+		    conn_response(c, h->response->id,
+		                  h->response->status ? (int)h->response->status->code : 0, NULL);
+	}
+	refex__server_message_header__free_unpacked(h, NULL);
+	return keep;
+}
+
 static void conn_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
@@ -265,8 +295,7 @@ static void conn_read(struct bufferevent *bev, void *arg)
 	for (;;) {
 		size_t avail = evbuffer_get_length(in), len;
 		uint8_t hdr[FRAME_HEADER_LEN];
-		Refex__ServerMessage *m;
-		bool keep = true;
+		bool keep;
 
 		evbuffer_copyout(in, hdr, avail < sizeof(hdr) ? avail : sizeof(hdr));
 		enum frame_result fr = frame_parse(hdr, avail, 64u * 1024 * 1024, &len);
@@ -278,14 +307,10 @@ static void conn_read(struct bufferevent *bev, void *arg)
 			conn_free(c, true);
 			return;
 		}
-		m = refex__server_message__unpack(
-		    NULL, len,
-		    evbuffer_pullup(in, (ev_ssize_t)(len + FRAME_HEADER_LEN)) + FRAME_HEADER_LEN);
+		keep = conn_message(
+		    c, evbuffer_pullup(in, (ev_ssize_t)(len + FRAME_HEADER_LEN)) + FRAME_HEADER_LEN,
+		    len);
 		evbuffer_drain(in, len + FRAME_HEADER_LEN);
-		if (m != NULL && m->body_case == REFEX__SERVER_MESSAGE__BODY_RESPONSE) {
-			keep = conn_response(c, m->response);
-		}
-		refex__server_message__free_unpacked(m, NULL);
 		if (!keep) {
 			conn_free(c, true);
 			return;

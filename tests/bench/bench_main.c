@@ -281,7 +281,9 @@ static int prepare_ids(struct bench *b)
 	b->o.requests = 200;
 	b->o.duration = 0;
 	b->o.new_connection = false;
+	b->keep_ids = true;
 	rc = bench_run(b);
+	b->keep_ids = false;
 	b->o = saved;
 	memset(b->by_status, 0, sizeof(b->by_status));
 	b->n_lat = 0;
