@@ -175,13 +175,15 @@ int request_idem(struct request *rq, const Refex__Request *msg, const ProtobufCM
 		            STORE_KEY_MAX);
 		return -1;
 	}
-	/* The body as protobuf-c packs it again: the same request always digests the same. */
-	if ((packed = malloc(n ? n : 1)) == NULL) {
+	/* The request type, then the body as protobuf-c packs it again: the same request always
+	 * digests the same, and different types never do, whatever their bodies pack to. */
+	if ((packed = malloc(n + 1)) == NULL) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL, "out of memory");
 		return -1;
 	}
-	protobuf_c_message_pack(body, packed);
-	rc = EVP_Digest(packed, n, digest, NULL, EVP_sha256(), NULL);
+	packed[0] = (uint8_t)msg->body_case;
+	protobuf_c_message_pack(body, packed + 1);
+	rc = EVP_Digest(packed, n + 1, digest, NULL, EVP_sha256(), NULL);
 	free(packed);
 	if (rc != 1) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
@@ -206,6 +208,56 @@ Refex__Referral referral_summary(const Refex__Referral *ref)
 	sum.n_history = 0;
 	sum.history = NULL;
 	return sum;
+}
+
+/* Refuse rq: its idempotency key was used for another request. */
+void reply_key_reused(struct request *rq)
+{
+	reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "idempotency_key",
+	            "this idempotency key was already used for a different request");
+}
+
+/* Answer a repeated request with the referral its first attempt wrote (its summary if asked). */
+void reply_first(struct request *rq, const char *first, bool summary)
+{
+	Refex__Referral *ref = NULL, sum;
+
+	snprintf(rq->referral, sizeof(rq->referral), "%s", first);
+	if (store_get(rq->hub->store, first, &ref) != STORE_OK) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the referral cannot be read right now; please try again");
+		return;
+	}
+	sum = referral_summary(ref);
+	reply_referral(rq, summary ? &sum : ref);
+	store_referral_free(ref);
+}
+
+/* Answer rq now if its idempotency key was used before, and say so. A retry of a write that
+ * has committed must get the first answer, whatever has changed since (a referral moved on,
+ * a partner's forms reloaded); a retry racing its uncommitted first attempt is caught by the
+ * store. */
+bool request_repeated(struct request *rq, const struct store_idem *idem, bool summary)
+{
+	char first[STORE_ID_LEN + 1];
+	enum store_status st;
+
+	if (idem->key == NULL) {
+		return false;
+	}
+	st = store_idem_find(rq->hub->store, session_identity(rq->s)->agency, idem, first);
+	if (st == STORE_NOT_FOUND) {
+		return false;
+	}
+	if (st == STORE_KEY_REUSED) {
+		reply_key_reused(rq);
+	} else if (st != STORE_OK) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the request cannot be checked right now; please try again");
+	} else {
+		reply_first(rq, first, summary);
+	}
+	return true;
 }
 
 /* Tell both parties' page cache and watchers that a write changed their referrals. */

@@ -53,6 +53,16 @@ bool is_blank(const char *s);
 int request_idem(struct request *rq, const Refex__Request *msg, const ProtobufCMessage *body,
                  struct store_idem *idem, uint8_t *digest);
 
+/* Refuse rq: its idempotency key was used for another request. */
+void reply_key_reused(struct request *rq);
+
+/* Answer a repeated request with the referral its first attempt wrote (its summary if asked). */
+void reply_first(struct request *rq, const char *first, bool summary);
+
+/* Answer rq now if its idempotency key was used before (a repeat, or another request's key)
+ * and return true; false: carry on. */
+bool request_repeated(struct request *rq, const struct store_idem *idem, bool summary);
+
 /* Tell both parties' page cache and watchers that a write changed their referrals. */
 void notify_parties(struct hub *hub, const struct store_result *res, const char *sender,
                     const char *recipient);

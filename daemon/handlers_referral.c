@@ -68,9 +68,14 @@ static void change_done(enum store_status status, const struct store_result *res
 	struct request *rq = &p->rq;
 	Refex__Referral *ref = NULL;
 
+	if (status == STORE_OK) {
+		/* Durable now, whatever happens to the reply: pages and watchers must know. */
+		notify_parties(rq->hub, res, p->sender, p->recipient);
+	}
 	if (status == STORE_KEY_REUSED) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "idempotency_key",
-		            "this idempotency key was already used for a different request");
+		reply_key_reused(rq);
+	} else if (status == STORE_OK && res->repeat) {
+		reply_first(rq, res->referral_id, false);
 	} else if (status == STORE_CONFLICT && p->ev != LC_RECEIVE) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, NULL,
 		            "referral %s changed meanwhile; show it and try again", rq->referral);
@@ -79,12 +84,13 @@ static void change_done(enum store_status status, const struct store_result *res
 		            "the change could not be stored; please try again");
 	} else if (store_get(rq->hub->store, rq->referral, &ref) != STORE_OK) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-		            "the referral cannot be read right now; please try again");
+		            status == STORE_OK
+		                ? "the change was saved, but the referral cannot be "
+		                  "read right now; show it to see it"
+		                : "the referral cannot be read right now; please try "
+		                  "again");
 	} else {
 		reply_referral(rq, ref);
-		if (status == STORE_OK) {
-			notify_parties(rq->hub, res, p->sender, p->recipient);
-		}
 	}
 	store_referral_free(ref);
 	request_release(rq);
@@ -139,36 +145,6 @@ void handle_get(struct request *rq, Refex__Request *msg)
 	store_referral_free(ref);
 }
 
-/* Answer an update whose idempotency key was used before, and say so: a retry of a change
- * that has committed finds the referral already moved on, and must get the first answer,
- * not a conflict. A retry racing its still-uncommitted first attempt is caught by the store. */
-static bool update_repeated(struct request *rq, const struct store_idem *idem)
-{
-	char first[STORE_ID_LEN + 1];
-	Refex__Referral *ref = NULL;
-	enum store_status st;
-
-	if (idem->key == NULL) {
-		return false;
-	}
-	st = store_idem_find(rq->hub->store, session_identity(rq->s)->agency, idem, first);
-	if (st == STORE_NOT_FOUND) {
-		return false;
-	}
-	if (st == STORE_KEY_REUSED) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "idempotency_key",
-		            "this idempotency key was already used for a different request");
-	} else if (st != STORE_OK || store_get(rq->hub->store, first, &ref) != STORE_OK) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-		            "the referral cannot be read right now; please try again");
-	} else {
-		snprintf(rq->referral, sizeof(rq->referral), "%s", first);
-		reply_referral(rq, ref);
-	}
-	store_referral_free(ref);
-	return true;
-}
-
 /* Accept, decline, complete or withdraw a referral. */
 void handle_update(struct request *rq, Refex__Request *msg)
 {
@@ -196,7 +172,8 @@ void handle_update(struct request *rq, Refex__Request *msg)
 		            "the reason is longer than %d bytes", REASON_MAX);
 		return;
 	}
-	if (request_idem(rq, msg, &u->base, &idem, digest) < 0 || update_repeated(rq, &idem) ||
+	if (request_idem(rq, msg, &u->base, &idem, digest) < 0 ||
+	    request_repeated(rq, &idem, false) ||
 	    (ref = referral_for_party(rq, u->id, &who)) == NULL) {
 		return;
 	}

@@ -105,31 +105,14 @@ struct pending_submit {
 	char client_name[CLIENT_NAME_MAX];
 };
 
-/* Answer a repeated submission with the referral its first attempt made. */
-static void submit_repeat(struct pending_submit *p, const char *first)
-{
-	Refex__Referral *ref = NULL, sum;
-
-	snprintf(p->rq.referral, sizeof(p->rq.referral), "%s", first);
-	if (store_get(p->rq.hub->store, first, &ref) != STORE_OK) {
-		reply_error(&p->rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-		            "the referral cannot be read right now; please try again");
-		return;
-	}
-	sum = referral_summary(ref);
-	reply_referral(&p->rq, &sum);
-	store_referral_free(ref);
-}
-
 static void submit_done(enum store_status status, const struct store_result *res, void *arg)
 {
 	struct pending_submit *p = arg;
 
 	if (status == STORE_KEY_REUSED) {
-		reply_error(&p->rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "idempotency_key",
-		            "this idempotency key was already used for a different request");
+		reply_key_reused(&p->rq);
 	} else if (status == STORE_OK && res->repeat) {
-		submit_repeat(p, res->referral_id);
+		reply_first(&p->rq, res->referral_id, true);
 	} else if (status != STORE_OK) {
 		log_error("conn=%llu msg=\"referral not stored\" referral=%s store_status=%d",
 		          (unsigned long long)session_id(p->rq.s), p->rq.referral, (int)status);
@@ -184,9 +167,8 @@ void handle_submit(struct request *rq, Refex__Request *msg)
 	const struct form *f;
 	uint8_t *client = NULL, *consent = NULL;
 	uint8_t digest[STORE_DIGEST_LEN];
-
-	if (submit_check(rq, sub, &f) < 0 ||
-	    request_idem(rq, msg, &sub->base, &nr.idem, digest) < 0) {
+	if (request_idem(rq, msg, &sub->base, &nr.idem, digest) < 0 ||
+	    request_repeated(rq, &nr.idem, true) || submit_check(rq, sub, &f) < 0) {
 		return;
 	}
 	/* The hub, not the client, says who recorded the consent and when. */

@@ -40,6 +40,7 @@ struct session {
 };
 
 static void session_process(struct session *s);
+static void session_write_ready(struct session *s, struct bufferevent *bev, size_t queued);
 
 static const char *const state_names[] = {"handshake", "open", "closing", "dead"};
 
@@ -351,6 +352,13 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 	size_t queued = evbuffer_get_length(bufferevent_get_output(bev));
 
+	session_ref(s); /* processing requests or pumping events may close it */
+	session_write_ready(s, bev, queued);
+	session_unref(s);
+}
+
+static void session_write_ready(struct session *s, struct bufferevent *bev, size_t queued)
+{
 	if (s->state == SESSION_CLOSING && queued == 0 && s->inflight == 0) {
 		session_close(s, "closed after reply");
 		return;

@@ -20,10 +20,12 @@
 #define LIST_SQL(who, filter)                                                                      \
 	"SELECT " SUMMARY_COLS " FROM referrals WHERE " who " = ?1 AND rid < ?2" filter            \
 	" ORDER BY rid DESC LIMIT ?3"
-/* ?4: one state (0: any); ?5: now, for only the overdue (0: all). */
-#define LIST_FILTER                                                                                \
-	" AND (?4 = 0 OR state = ?4)"                                                              \
-	" AND (?5 = 0 OR (state IN (1, 2) AND due_at > 0 AND due_at <= ?5))"
+/* ?4: one state. */
+#define LIST_STATE " AND state = ?4"
+/* ?4: one state (0: any); ?5: now. The states are literal so that SQLite can use the partial
+   indexes on open referrals with a due time (see store_sqlite.c). */
+#define LIST_OVERDUE                                                                               \
+	" AND state IN (1, 2) AND due_at > 0 AND due_at <= ?5 AND (?4 = 0 OR state = ?4)"
 
 /* Literal states, not parameters: only then can SQLite use a partial index on open referrals
    with a due time, e.g. ON referrals (due_at) WHERE state IN (1, 2) AND due_at > 0. */
@@ -46,9 +48,11 @@ const char *const store_rsql[R_COUNT] = {
                   " UNION ALL SELECT from_state, to_state, agency, holder, at, reason, seq"
                   " FROM history WHERE referral_rid = ?1 ORDER BY seq",
     [R_INBOX] = LIST_SQL("recipient", ""),
-    [R_INBOX_FILTER] = LIST_SQL("recipient", LIST_FILTER),
+    [R_INBOX_STATE] = LIST_SQL("recipient", LIST_STATE),
+    [R_INBOX_OVERDUE] = LIST_SQL("recipient", LIST_OVERDUE),
     [R_SENT] = LIST_SQL("sender", ""),
-    [R_SENT_FILTER] = LIST_SQL("sender", LIST_FILTER),
+    [R_SENT_STATE] = LIST_SQL("sender", LIST_STATE),
+    [R_SENT_OVERDUE] = LIST_SQL("sender", LIST_OVERDUE),
     /* An event is the referral as it is now, with the change it records (none for overdue;
        the submission's is the referral row itself, as in R_HISTORY). */
     [R_EVENTS] = "SELECT " SUMMARY_COLS_OF(
@@ -57,7 +61,9 @@ const char *const store_rsql[R_COUNT] = {
               " JOIN referrals r ON r.rid = e.referral_rid"
               " LEFT JOIN history h ON h.seq = e.history_seq"
               " WHERE e.agency = ?1 AND e.seq > ?2 ORDER BY e.seq LIMIT ?3",
-    [R_EVENT_RANGE] = "SELECT min(seq), max(seq) FROM events WHERE agency = ?1",
+    /* Two subqueries: each is one index seek, where min() and max() together scan the range. */
+    [R_EVENT_RANGE] = "SELECT (SELECT min(seq) FROM events WHERE agency = ?1),"
+                      " (SELECT max(seq) FROM events WHERE agency = ?1)",
     [R_IDEM_GET] = "SELECT digest, referral_id FROM idempotency WHERE agency = ?1 AND key = ?2",
     [R_NEXT_DUE] = "SELECT min(overdue_pending) FROM referrals WHERE overdue_pending IS NOT NULL",
     [R_STATE_COUNTS] = "SELECT state, n FROM state_counts",
@@ -277,12 +283,13 @@ void store_referral_free(Refex__Referral *r)
 
 static sqlite3_stmt *list_stmt(struct store *st, const struct store_query *q)
 {
-	bool any = q->state == REFEX__STATE__STATE_UNSPECIFIED && !q->overdue_only;
+	static const enum rstmt which[2][3] = {
+	    {R_INBOX, R_INBOX_STATE, R_INBOX_OVERDUE},
+	    {R_SENT, R_SENT_STATE, R_SENT_OVERDUE},
+	};
+	int filter = q->overdue_only ? 2 : q->state != REFEX__STATE__STATE_UNSPECIFIED;
 
-	if (q->box == STORE_SENT) {
-		return st->r[any ? R_SENT : R_SENT_FILTER];
-	}
-	return st->r[any ? R_INBOX : R_INBOX_FILTER];
+	return st->r[which[q->box == STORE_SENT][filter]];
 }
 
 /* Read one page of an agency's inbox or sent list, newest first. */
@@ -307,9 +314,9 @@ enum store_status store_list(struct store *st, const struct store_query *q, stru
 	sqlite3_bind_int64(s, 2, q->before > 0 ? q->before : INT64_MAX);
 	sqlite3_bind_int64(s, 3,
 	                   (sqlite3_int64)limit + 1); /* one more tells if a next page exists */
-	if (q->state != REFEX__STATE__STATE_UNSPECIFIED || q->overdue_only) {
-		sqlite3_bind_int(s, 4, (int)q->state);
-		sqlite3_bind_int64(s, 5, q->overdue_only ? now : 0);
+	sqlite3_bind_int(s, 4, (int)q->state);
+	if (q->overdue_only) {
+		sqlite3_bind_int64(s, 5, now);
 	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (page->n == limit) {

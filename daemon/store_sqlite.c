@@ -90,8 +90,13 @@ static const char *const store_migrations[] = {
     " created_at INTEGER NOT NULL,"
     " PRIMARY KEY (agency, key)) WITHOUT ROWID;"
     "CREATE INDEX idempotency_created ON idempotency (created_at);"
-    /* Open referrals with a due time, for counting the overdue (metrics) cheaply. */
-    "CREATE INDEX referrals_open_due ON referrals (due_at) WHERE state IN (1, 2) AND due_at > 0;",
+    /* Open referrals with a due time: counting the overdue (metrics) and listing them walk
+       these small partial indexes, not every referral of an agency. */
+    "CREATE INDEX referrals_open_due ON referrals (due_at) WHERE state IN (1, 2) AND due_at > 0;"
+    "CREATE INDEX referrals_open_due_recipient ON referrals (recipient, rid)"
+    " WHERE state IN (1, 2) AND due_at > 0;"
+    "CREATE INDEX referrals_open_due_sender ON referrals (sender, rid)"
+    " WHERE state IN (1, 2) AND due_at > 0;",
     /* 3: per-state counts. */
     /* How many referrals are in each state, kept by triggers in the same transaction as the
        change, so a metrics scrape reads 6 rows instead of counting a million. */

@@ -16,24 +16,27 @@ void watch_pump(struct session *s)
 	uint64_t next;
 	size_t n;
 
+	/* Sending may close s (out of memory): hold it until the loop has looked. */
+	session_ref(s);
 	while (session_watch_next(s, &next) && !session_output_busy(s)) {
 		if (store_events(hub->store, session_identity(s)->agency, next - 1, WATCH_BATCH,
 		                 &evs, &n) != STORE_OK) {
 			log_error("conn=%" PRIu64 " msg=\"events cannot be read\" after=%" PRIu64,
 			          session_id(s), next - 1);
 			session_close(s, "events cannot be read");
-			return;
+			break;
 		}
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < n && session_is_open(s); i++) {
 			session_send_event(s, evs[i]);
 			next = evs[i]->seq + 1;
 		}
 		store_events_free(evs, n);
 		session_watch_from(s, next);
 		if (n < WATCH_BATCH) {
-			return;
+			break;
 		}
 	}
+	session_unref(s);
 }
 
 static void pump_list(struct session_list *list)
