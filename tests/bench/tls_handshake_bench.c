@@ -17,6 +17,7 @@
 struct hs_opts {
 	struct tls_paths server, client;
 	const char *host;
+	const char *groups, *suites; /* override the contexts' choices, to compare */
 	long count;
 };
 
@@ -95,6 +96,7 @@ static void usage(FILE *fp)
 	            "--server-key S.key\n"
 	            "         --client-cert C.crt --client-key C.key [--host NAME_OR_IP] "
 	            "[--count N]\n"
+	            "         [--groups LIST] [--ciphersuites LIST]\n"
 	            "Run N (default 2000) TLS 1.3 mutual-auth handshakes in memory with refex's "
 	            "contexts and print\nthe CPU time per handshake of each end.\n");
 }
@@ -127,6 +129,10 @@ static int parse_args(int argc, char **argv, struct hs_opts *o)
 			o->client.key = v;
 		} else if (strcmp(a, "--host") == 0) {
 			o->host = v;
+		} else if (strcmp(a, "--groups") == 0) {
+			o->groups = v;
+		} else if (strcmp(a, "--ciphersuites") == 0) {
+			o->suites = v;
 		} else if (strcmp(a, "--count") == 0) {
 			o->count = strtol(v, NULL, 10);
 		} else {
@@ -158,6 +164,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tls-handshake-bench: %s\n", err);
 		SSL_CTX_free(sctx);
 		return 3;
+	}
+	if ((o.groups && (!SSL_CTX_set1_groups_list(sctx, o.groups) ||
+	                  !SSL_CTX_set1_groups_list(cctx, o.groups))) ||
+	    (o.suites && (!SSL_CTX_set_ciphersuites(sctx, o.suites) ||
+	                  !SSL_CTX_set_ciphersuites(cctx, o.suites)))) {
+		fprintf(stderr, "tls-handshake-bench: bad --groups or --ciphersuites\n");
+		SSL_CTX_free(sctx);
+		SSL_CTX_free(cctx);
+		return 2;
 	}
 	/* One handshake first: what a process pays once (method fetches, caches) is not counted. */
 	one_handshake(sctx, cctx, o.host, &ws, &wc);
