@@ -9,6 +9,7 @@
 
 #include "metrics.h"
 #include "tls.h"
+#include "tls_libctx.h"
 
 /* Wrap an accepted socket in a TLS bufferevent that starts the server handshake. */
 struct bufferevent *transport_accept(struct event_base *base, SSL_CTX *ctx, evutil_socket_t fd)
@@ -142,7 +143,8 @@ int transport_verify_again(struct bufferevent *bev, SSL_CTX *ctx, char *why, siz
 		snprintf(why, len, "no client certificate");
 		return -1;
 	}
-	if ((vctx = X509_STORE_CTX_new()) == NULL ||
+	/* In the context the handshake verified in (certs/tls_libctx.c). */
+	if ((vctx = X509_STORE_CTX_new_ex(tls_libctx(), NULL)) == NULL ||
 	    !X509_STORE_CTX_init(vctx, SSL_CTX_get_cert_store(ctx), cert, NULL)) {
 		X509_STORE_CTX_free(vctx);
 		snprintf(why, len, "out of memory");

@@ -594,6 +594,30 @@ Test(ca, a_revoked_partner_is_told_why_it_was_refused)
 	SSL_CTX_free(cctx);
 }
 
+Test(ca, a_crl_past_its_next_update_refuses_every_partner)
+{
+	char out[256];
+	SSL_CTX *sctx, *cctx;
+	struct pair p;
+	long ve = X509_V_OK;
+
+	make_ca();
+	cr_assert_eq(issue_server(in_tmp("server", out), NULL), 0, "%s", err);
+	cr_assert_eq(issue_partner("north", "Jane", in_tmp("jane", out), NULL), 0, "%s", err);
+	contexts("jane", &sctx, &cctx);
+	/* The CRL is good for 30 days, the certificates for longer: 40 days on, only the
+	 * CRL has run out, and the hub must refuse rather than stop checking. */
+	X509_VERIFY_PARAM_set_time(SSL_CTX_get0_param(sctx), time(NULL) + 40L * 24 * 3600);
+	talk(&p, sctx, cctx, "127.0.0.1");
+	cr_assert_eq(p.s_done, -1);
+	cr_assert_eq(p.c_done, -1);
+	cr_assert_eq(tls_peer_failure(p.s, &ve, NULL, 0, NULL, 0), 0);
+	cr_assert_eq(ve, X509_V_ERR_CRL_HAS_EXPIRED, "verify error %ld", ve);
+	pair_free(&p);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+}
+
 Test(ca, a_client_dialling_the_wrong_name_refuses_the_server)
 {
 	char out[256];
