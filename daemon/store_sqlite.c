@@ -361,6 +361,7 @@ static int checkpointer_open(struct store *st, const char *path, char *err, size
 		return -1;
 	}
 	st->checkpointer_started = true;
+	pthread_setname_np(st->checkpointer, "refexd-ckpt"); /* for top -H and perf */
 	return 0;
 }
 
@@ -445,6 +446,7 @@ struct store *store_open(const char *path, struct event_base *base, char *err, s
 		snprintf(why, sizeof(why), "cannot start the storage thread");
 		goto fail;
 	}
+	pthread_setname_np(st->thread, "refexd-store");
 	return st;
 fail:
 	errf(err, errlen, "%s: %s", path ? path : "(null)", why);

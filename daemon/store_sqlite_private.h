@@ -28,6 +28,7 @@ enum wstmt {
 	W_UPDATE,
 	W_EXISTS,
 	W_EVENT,
+	W_EVENT_LAST,
 	W_IDEM_GET,
 	W_IDEM_PUT,
 	W_IDEM_PRUNE,
@@ -59,6 +60,14 @@ enum rstmt {
 
 struct job; /* one queued write, private to store_writer.c */
 
+#define STORE_SEQ_SLOTS 1024 /* agencies whose last event seq the writer remembers */
+
+/* An agency's last event sequence number, as the writer's open transaction sees it. */
+struct store_seq {
+	char agency[64];
+	uint64_t last; /* 0: a free slot */
+};
+
 struct store {
 	sqlite3 *wdb, *rdb;
 	sqlite3_stmt *w[W_COUNT], *r[R_COUNT];
@@ -79,6 +88,8 @@ struct store {
 	/* Loop thread only: queued, being committed, or waiting for its callback. */
 	size_t pending;
 	atomic_size_t commits;
+	/* Storage thread only: each agency's last event seq, so an event costs no max() query. */
+	struct store_seq seqs[STORE_SEQ_SLOTS];
 	/* Checkpoints run on a thread of their own so commits do not wait for them. */
 	sqlite3 *cdb;
 	pthread_t checkpointer;

@@ -41,8 +41,8 @@ const char *const store_wsql[W_COUNT] = {
                  " WHERE id = ?3 AND state = ?4 RETURNING rid, sender, recipient",
     [W_EXISTS] = "SELECT 1 FROM referrals WHERE id = ?1",
     [W_EVENT] = "INSERT INTO events (agency, seq, referral_rid, kind, history_seq)"
-                " VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM events WHERE agency = ?1),"
-                " ?2, ?3, ?4) RETURNING seq",
+                " VALUES (?1, ?5, ?2, ?3, ?4)",
+    [W_EVENT_LAST] = "SELECT max(seq) FROM events WHERE agency = ?1",
     [W_IDEM_GET] = "SELECT digest, referral_id FROM idempotency WHERE agency = ?1 AND key = ?2",
     [W_IDEM_PUT] = "INSERT INTO idempotency (agency, key, digest, referral_id, created_at)"
                    " VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -102,14 +102,72 @@ static enum store_status history_add(struct store *st, sqlite3_int64 rid,
 	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }
 
+/* The slot remembering agency's last event seq, claimed if new; NULL if none is free. */
+static struct store_seq *seq_slot(struct store *st, const char *agency)
+{
+	size_t len = strlen(agency), h = 5381;
+
+	if (len >= sizeof(st->seqs[0].agency)) {
+		return NULL;
+	}
+	for (size_t i = 0; i < len; i++) {
+		h = h * 33 + (unsigned char)agency[i];
+	}
+	for (size_t probe = 0; probe < STORE_SEQ_SLOTS; probe++) {
+		struct store_seq *slot = &st->seqs[(h + probe) % STORE_SEQ_SLOTS];
+
+		if (slot->last == 0 || strcmp(slot->agency, agency) == 0) {
+			return slot;
+		}
+	}
+	return NULL;
+}
+
+/* Forget the remembered seqs: a rollback has undone some of the events they count. */
+static void seq_forget(struct store *st)
+{
+	memset(st->seqs, 0, sizeof(st->seqs));
+}
+
+/* Give agency's next event sequence number: remembered, or read once from the events table
+ * (within the open transaction, so its own uncommitted events count). */
+static enum store_status seq_next(struct store *st, const char *agency, uint64_t *seq)
+{
+	struct store_seq *slot = seq_slot(st, agency);
+	sqlite3_stmt *s = st->w[W_EVENT_LAST];
+	int rc;
+
+	if (slot != NULL && slot->last > 0) {
+		*seq = ++slot->last;
+		return STORE_OK;
+	}
+	rc = store_bind_text(s, 1, agency);
+	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
+	*seq = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) + 1 : 0;
+	store_stmt_end(s);
+	if (rc != SQLITE_ROW) {
+		return STORE_UNAVAILABLE;
+	}
+	if (slot != NULL) {
+		snprintf(slot->agency, sizeof(slot->agency), "%s", agency);
+		slot->last = *seq;
+	}
+	return STORE_OK;
+}
+
 /* Append an event for agency; its per-agency sequence number goes to *seq. */
 static enum store_status event_append(struct store *st, const char *agency, sqlite3_int64 rid,
                                       Refex__EventKind kind, sqlite3_int64 history_seq,
                                       uint64_t *seq)
 {
 	sqlite3_stmt *s = st->w[W_EVENT];
-	int rc = store_bind_text(s, 1, agency);
+	int rc;
 
+	if (seq_next(st, agency, seq) != STORE_OK) {
+		return STORE_UNAVAILABLE;
+	}
+	rc = store_bind_text(s, 1, agency);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)*seq);
 	sqlite3_bind_int64(s, 2, rid);
 	sqlite3_bind_int(s, 3, (int)kind);
 	if (history_seq > 0) {
@@ -118,10 +176,6 @@ static enum store_status event_append(struct store *st, const char *agency, sqli
 		sqlite3_bind_null(s, 4);
 	}
 	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
-	if (rc == SQLITE_ROW) {
-		*seq = (uint64_t)sqlite3_column_int64(s, 0);
-		rc = sqlite3_step(s);
-	}
 	store_stmt_end(s);
 	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }
@@ -378,8 +432,11 @@ static int job_run_isolated(struct store *st, struct job *j)
 		return -1;
 	}
 	j->status = job_exec(st, j, &partial);
-	if (partial && store_step_done(st->w[W_UNDO]) < 0) {
-		return -1; /* releasing now would commit half a job */
+	if (partial) {
+		seq_forget(st); /* the undo takes back events this job counted */
+		if (store_step_done(st->w[W_UNDO]) < 0) {
+			return -1; /* releasing now would commit half a job */
+		}
 	}
 	if (store_step_done(st->w[W_RELEASE]) < 0 || sqlite3_get_autocommit(st->wdb)) {
 		return -1; /* SQLite rolled the whole transaction back (I/O error, disk full) */
@@ -420,6 +477,7 @@ static int batch_try(struct store *st, struct job *batch, bool isolated)
 	if (!sqlite3_get_autocommit(st->wdb)) {
 		store_step_done(st->w[W_ROLLBACK]);
 	}
+	seq_forget(st);
 	return -1;
 }
 
