@@ -204,7 +204,18 @@ bool session_output_busy(const struct session *s)
 /* Make s a watcher whose next event is seq next. */
 void session_watch_from(struct session *s, uint64_t next)
 {
+	if (s->watch_next == 0 && s->greeted) {
+		/* Watchers lead their agency's list, so waking them never walks idle sessions. */
+		TAILQ_REMOVE(&s->hub->by_agency[s->agency], s, peers);
+		TAILQ_INSERT_HEAD(&s->hub->by_agency[s->agency], s, peers);
+	}
 	s->watch_next = next;
+}
+
+/* Say whether s watches its agency's events (open or not). */
+bool session_is_watcher(const struct session *s)
+{
+	return s->watch_next > 0;
 }
 
 /* Say whether s is an open watcher, with its next sequence number. */
@@ -618,7 +629,11 @@ void session_rebind_all(struct hub *hub, const struct config *cfg, struct sessio
 		if (s->greeted && s->agency < 0) {
 			s->greeted = false; /* the old list goes with the old configuration */
 		} else if (s->greeted) {
-			TAILQ_INSERT_TAIL(&lists[s->agency], s, peers);
+			if (s->watch_next > 0) {
+				TAILQ_INSERT_HEAD(&lists[s->agency], s, peers); /* watchers lead */
+			} else {
+				TAILQ_INSERT_TAIL(&lists[s->agency], s, peers);
+			}
 		}
 	}
 }

@@ -66,6 +66,9 @@ bool session_output_busy(const struct session *s);
 /* Make s a watcher whose next event is seq next (see watch.h). */
 void session_watch_from(struct session *s, uint64_t next);
 
+/* Say whether s watches its agency's events (open or not); watchers lead hub->by_agency lists. */
+bool session_is_watcher(const struct session *s);
+
 /* Say whether s is an open watcher, with the next sequence number it should see in *next. */
 bool session_watch_next(const struct session *s, uint64_t *next);
 

@@ -43,8 +43,9 @@ static void pump_list(struct session_list *list)
 {
 	struct session *s, *next;
 
-	/* A pump may close its session (and take it off the list). */
-	for (s = TAILQ_FIRST(list); s != NULL; s = next) {
+	/* Watchers lead the list: stop at the first idle session. A pump may close its session
+	 * (and take it off the list). */
+	for (s = TAILQ_FIRST(list); s != NULL && session_is_watcher(s); s = next) {
 		next = session_next_peer(s);
 		if (session_watch_next(s, &(uint64_t){0})) {
 			watch_pump(s);

@@ -133,7 +133,8 @@ static Refex__ServerMessage *inbox(struct raw *c, bool overdue_only)
 
 Test(watch, a_watcher_sees_a_new_referral_and_then_its_change)
 {
-	struct raw *sender = greeted(north), *watcher = greeted(east), *staff = greeted(east);
+	/* The staff connection says Hello first: a watcher must be found behind idle sessions. */
+	struct raw *sender = greeted(north), *staff = greeted(east), *watcher = greeted(east);
 	Refex__ServerMessage *m;
 	Refex__Event *ev;
 	uint64_t last = watch(watcher, -1);
