@@ -62,8 +62,8 @@ const char *const store_rsql[R_COUNT] = {
               " LEFT JOIN history h ON h.seq = e.history_seq"
               " WHERE e.agency = ?1 AND e.seq > ?2 ORDER BY e.seq LIMIT ?3",
     /* Two subqueries: each is one index seek, where min() and max() together scan the range. */
-    [R_EVENT_RANGE] = "SELECT (SELECT min(seq) FROM events WHERE agency = ?1),"
-                      " (SELECT max(seq) FROM events WHERE agency = ?1)",
+    [R_EVENT_RANGE] = ("SELECT (SELECT min(seq) FROM events WHERE agency = ?1),"
+                       " (SELECT max(seq) FROM events WHERE agency = ?1)"),
     [R_IDEM_GET] = "SELECT digest, referral_id FROM idempotency WHERE agency = ?1 AND key = ?2",
     [R_NEXT_DUE] = "SELECT min(overdue_pending) FROM referrals WHERE overdue_pending IS NOT NULL",
     [R_STATE_COUNTS] = "SELECT state, n FROM state_counts",
