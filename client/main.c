@@ -67,6 +67,16 @@ static const struct cmd_entry commands[] = {
         .exec = cmd_show,
     },
     {
+        .name = "audit",
+        .usage = "--referral ID [--json]",
+        .summary = "show who read or changed a referral, and when",
+        .options = "  --referral ID       the referral (yours: sent or received)\n"
+                   "  --json              print the entries as JSON\n",
+        .notes = "Every full read (show) and every change of a referral is recorded by the hub\n"
+                 "with the agency and holder of the certificate used.\n",
+        .exec = cmd_audit,
+    },
+    {
         .name = "accept",
         .usage = "ID [--idempotency-key KEY] [--verbose]",
         .summary = "accept a referral sent to your agency",

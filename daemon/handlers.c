@@ -326,6 +326,7 @@ static const struct handler {
     {REFEX__REQUEST__BODY_LIST_FORMS, "list_forms", handle_list_forms},
     {REFEX__REQUEST__BODY_LIST_PARTNERS, "list_partners", handle_list_partners},
     {REFEX__REQUEST__BODY_WATCH, "watch", handle_watch},
+    {REFEX__REQUEST__BODY_AUDIT, "audit", handle_audit},
 };
 
 /* Handle one decoded request from s; takes ownership of req. */

@@ -75,5 +75,6 @@ void handle_list_sent(struct request *rq, Refex__Request *msg);
 void handle_list_forms(struct request *rq, Refex__Request *msg);
 void handle_list_partners(struct request *rq, Refex__Request *msg);
 void handle_watch(struct request *rq, Refex__Request *msg);
+void handle_audit(struct request *rq, Refex__Request *msg);
 
 #endif

@@ -126,6 +126,26 @@ static void change_queue(struct request *rq, Refex__Referral *ref, enum lifecycl
 	            "the server cannot store changes right now; please try again");
 }
 
+/* Audit a full read of a referral (client, consent, form data) by rq's holder. */
+static void audit_read(struct request *rq, const char *id)
+{
+	const struct identity *me = session_identity(rq->s);
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (store_audit_read(rq->hub->store,
+	                     &(struct store_audit){.agency = me->agency,
+	                                           .holder = me->holder,
+	                                           .action = "read",
+	                                           .record = id,
+	                                           .at_ms = (int64_t)now.tv_sec * 1000 +
+	                                                    now.tv_nsec / 1000000}) < 0) {
+		/* The read is served all the same; the log says an entry is missing. */
+		log_error("conn=%llu msg=\"audit entry not queued\" referral=%s",
+		          (unsigned long long)session_id(rq->s), id);
+	}
+}
+
 /* Show a referral to a party; the recipient's first read marks it received. */
 void handle_get(struct request *rq, Refex__Request *msg)
 {
@@ -136,6 +156,7 @@ void handle_get(struct request *rq, Refex__Request *msg)
 	if (ref == NULL) {
 		return;
 	}
+	audit_read(rq, ref->id);
 	/* The recipient's first fetch is the receipt the sender waits for. */
 	if (lifecycle_apply(ref->state, LC_RECEIVE, who, &to) == LC_OK) {
 		change_queue(rq, ref, LC_RECEIVE, to, NULL, &(struct store_idem){0});
@@ -194,4 +215,33 @@ void handle_update(struct request *rq, Refex__Request *msg)
 		break;
 	}
 	store_referral_free(ref);
+}
+
+#define AUDIT_MAX 10000 /* entries returned for one referral */
+
+/* Show a party the audit trail of one of its referrals. */
+void handle_audit(struct request *rq, Refex__Request *msg)
+{
+	Refex__Response r = REFEX__RESPONSE__INIT;
+	Refex__AuditLog log = REFEX__AUDIT_LOG__INIT;
+	Refex__Referral *ref;
+	Refex__AuditEntry **entries;
+	enum party who;
+	size_t n;
+
+	if ((ref = referral_for_party(rq, msg->audit->referral_id, &who)) == NULL) {
+		return;
+	}
+	store_referral_free(ref);
+	if (store_audit_list(rq->hub->store, rq->referral, AUDIT_MAX, &entries, &n) != STORE_OK) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the audit trail cannot be read right now; please try again");
+		return;
+	}
+	log.n_entries = n;
+	log.entries = entries;
+	r.body_case = REFEX__RESPONSE__BODY_AUDIT;
+	r.audit = &log;
+	reply(rq, &r);
+	store_audit_free(entries, n);
 }

@@ -29,7 +29,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: refexd --config FILE [--user NAME] [--check-config]\n"
+	        "usage: refexd --config FILE [--user NAME] [--check-config | --verify-audit]\n"
 	        "\n"
 	        "The refex hub: partner agencies connect over mutual TLS to exchange referrals.\n"
 	        "\n"
@@ -37,6 +37,8 @@ static void usage(FILE *out)
 	        "  -u, --user NAME      after binding and reading the keys as root, run as NAME\n"
 	        "                       (overrides [server] user)\n"
 	        "  -t, --check-config   check the configuration and TLS files, then exit\n"
+	        "      --verify-audit   check the audit trail's hash chain in the database, name\n"
+	        "                       its first broken entry, then exit (1 if broken)\n"
 	        "  -h, --help           show this help\n"
 	        "  -V, --version        show the version\n"
 	        "\n"
@@ -280,15 +282,40 @@ static int check_config(struct config *cfg)
 	return tls ? 0 : 1;
 }
 
+/* --verify-audit: recompute the audit trail's hash chain and name its first broken entry. */
+static int verify_audit(struct config *cfg)
+{
+	uint64_t entries, first_bad;
+	char err[768];
+	int rc = store_audit_verify(cfg->database, &entries, &first_bad, err, sizeof(err));
+
+	if (rc < 0) {
+		fprintf(stderr, "refexd: cannot read the audit trail: %s\n", err);
+	} else if (first_bad > 0) {
+		fprintf(stderr,
+		        "refexd: the audit trail is broken at entry %llu: it was altered, removed "
+		        "or reordered (%llu entries before it verify)\n",
+		        (unsigned long long)first_bad, (unsigned long long)entries);
+	} else {
+		printf("refexd: audit trail ok (%llu entries)\n", (unsigned long long)entries);
+	}
+	config_free(cfg);
+	return rc < 0 ? 1 : first_bad > 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"user", required_argument, NULL, 'u'},
-	    {"check-config", no_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"check-config", no_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"verify-audit", no_argument, NULL, 'A'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = NULL, *user = NULL;
-	bool check = false;
+	bool check = false, verify = false;
 	struct config *cfg;
 	struct privdrop pd;
 	char err[768];
@@ -304,6 +331,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			check = true;
+			break;
+		case 'A':
+			verify = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -339,6 +369,9 @@ int main(int argc, char **argv)
 	}
 	if (check) {
 		return check_config(cfg);
+	}
+	if (verify) {
+		return verify_audit(cfg);
 	}
 	return run(cfg, user ? &pd : NULL);
 }

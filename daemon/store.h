@@ -52,6 +52,15 @@ struct store_result {
 
 struct store;
 
+/* One audited access: who did what to which record, when. */
+struct store_audit {
+	const char *agency;
+	const char *holder;
+	const char *action; /* submit, read, receive, accept, decline, complete, withdraw */
+	const char *record; /* referral id */
+	int64_t at_ms;      /* unix milliseconds */
+};
+
 /* A referral to insert. The store copies everything before store_insert returns. */
 struct store_new_referral {
 	const char *id; /* STORE_ID_LEN characters, from store_new_id() */
@@ -150,6 +159,21 @@ enum store_status store_event_range(struct store *st, const char *agency, uint64
  * STORE_NOT_FOUND (unused), STORE_KEY_REUSED (used for another request). */
 enum store_status store_idem_find(struct store *st, const char *agency,
                                   const struct store_idem *idem, char *first);
+
+/* Queue an audit entry for a read; it commits with the next group commit (nothing waits). */
+int store_audit_read(struct store *st, const struct store_audit *a);
+
+/* Read up to max audit entries of one referral, oldest first, into *out (n of them). */
+enum store_status store_audit_list(struct store *st, const char *record, size_t max,
+                                   Refex__AuditEntry ***out, size_t *n);
+
+/* Free what store_audit_list() returned. */
+void store_audit_free(Refex__AuditEntry **entries, size_t n);
+
+/* Check the audit chain of the database at path (read-only, refexd may be running): *entries
+ * intact entries, *first_bad the first entry that does not verify (0: none). -1: unreadable. */
+int store_audit_verify(const char *path, uint64_t *entries, uint64_t *first_bad, char *err,
+                       size_t errlen);
 
 /* Read one referral with client, consent, form data and history into *out. */
 enum store_status store_get(struct store *st, const char *id, Refex__Referral **out);

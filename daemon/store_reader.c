@@ -66,6 +66,8 @@ const char *const store_rsql[R_COUNT] = {
                        " (SELECT max(seq) FROM events WHERE agency = ?1)"),
     [R_IDEM_GET] = "SELECT digest, referral_id FROM idempotency WHERE agency = ?1 AND key = ?2",
     [R_NEXT_DUE] = "SELECT min(overdue_pending) FROM referrals WHERE overdue_pending IS NOT NULL",
+    [R_AUDIT_LIST] = "SELECT seq, at_ms, agency, holder, action, record FROM audit"
+                     " WHERE record = ?1 ORDER BY seq LIMIT ?2",
     [R_STATE_COUNTS] = "SELECT state, n FROM state_counts",
     [R_OVERDUE_COUNT] = OVERDUE_SQL,
 };

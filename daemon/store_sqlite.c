@@ -115,6 +115,16 @@ static const char *const store_migrations[] = {
     "CREATE TRIGGER state_counts_delete AFTER DELETE ON referrals BEGIN"
     " UPDATE state_counts SET n = n - 1 WHERE state = OLD.state;"
     " END;",
+    /* 4: the audit trail, a hash chain (store_audit.c). */
+    "CREATE TABLE audit ("
+    " seq INTEGER PRIMARY KEY,"
+    " at_ms INTEGER NOT NULL,"
+    " agency TEXT NOT NULL,"
+    " holder TEXT NOT NULL,"
+    " action TEXT NOT NULL,"
+    " record TEXT NOT NULL,"
+    " hash BLOB NOT NULL);"
+    "CREATE INDEX audit_record ON audit (record, seq);",
 };
 
 #define STORE_VERSION (sizeof(store_migrations) / sizeof(store_migrations[0]))

@@ -29,6 +29,8 @@ enum wstmt {
 	W_EXISTS,
 	W_EVENT,
 	W_EVENT_LAST,
+	W_AUDIT_ADD,
+	W_AUDIT_LAST,
 	W_IDEM_GET,
 	W_IDEM_PUT,
 	W_IDEM_PRUNE,
@@ -55,6 +57,7 @@ enum rstmt {
 	R_IDEM_GET,
 	R_STATE_COUNTS,
 	R_OVERDUE_COUNT,
+	R_AUDIT_LIST,
 	R_COUNT
 };
 
@@ -88,6 +91,10 @@ struct store {
 	/* Loop thread only: queued, being committed, or waiting for its callback. */
 	size_t pending;
 	atomic_size_t commits;
+	/* Storage thread only: the audit chain's tail (store_audit.c). */
+	bool audit_known;
+	long long audit_seq;
+	uint8_t audit_last[32];
 	/* Storage thread only: each agency's last event seq, so an event costs no max() query. */
 	struct store_seq seqs[STORE_SEQ_SLOTS];
 	/* Checkpoints run on a thread of their own so commits do not wait for them. */
@@ -116,6 +123,12 @@ int store_bind_text(sqlite3_stmt *s, int i, const char *t);
 /* Look idem up with s, a prepared idempotency SELECT (see store_sqlite.c). */
 enum store_status store_idem_lookup(sqlite3_stmt *s, const char *agency,
                                     const struct store_idem *idem, char *first);
+
+/* Append an audit entry inside the writer's open transaction (store_audit.c). */
+enum store_status store_audit_append(struct store *st, const struct store_audit *a);
+
+/* Forget the audit chain's tail after a rollback (it is read again when next needed). */
+void store_audit_forget(struct store *st);
 
 /* Run the storage thread: commit queued batches until closing and drained. */
 void *store_thread(void *arg);

@@ -43,6 +43,9 @@ const char *const store_wsql[W_COUNT] = {
     [W_EVENT] = "INSERT INTO events (agency, seq, referral_rid, kind, history_seq)"
                 " VALUES (?1, ?5, ?2, ?3, ?4)",
     [W_EVENT_LAST] = "SELECT max(seq) FROM events WHERE agency = ?1",
+    [W_AUDIT_ADD] = "INSERT INTO audit (seq, at_ms, agency, holder, action, record, hash)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [W_AUDIT_LAST] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
     [W_IDEM_GET] = "SELECT digest, referral_id FROM idempotency WHERE agency = ?1 AND key = ?2",
     [W_IDEM_PUT] = "INSERT INTO idempotency (agency, key, digest, referral_id, created_at)"
                    " VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -52,7 +55,7 @@ const char *const store_wsql[W_COUNT] = {
                 " RETURNING rid, sender, recipient",
 };
 
-enum job_kind { JOB_INSERT, JOB_CHANGE, JOB_SWEEP };
+enum job_kind { JOB_INSERT, JOB_CHANGE, JOB_SWEEP, JOB_AUDIT };
 
 /* One queued write: the request's copy lives in data, right after the struct. */
 struct job {
@@ -65,7 +68,8 @@ struct job {
 	union {
 		struct store_new_referral ins;
 		struct store_change chg;
-		int64_t now; /* JOB_SWEEP */
+		int64_t now;              /* JOB_SWEEP */
+		struct store_audit audit; /* JOB_AUDIT */
 	} u;
 	char data[];
 };
@@ -279,6 +283,14 @@ static enum store_status job_insert(struct store *st, const struct store_new_ref
 	if (status == STORE_OK) {
 		status = idem_put(st, r->sender, &r->idem, r->id, r->created_at);
 	}
+	if (status == STORE_OK) {
+		status =
+		    store_audit_append(st, &(struct store_audit){.agency = r->sender,
+		                                                 .holder = r->sender_holder,
+		                                                 .action = "submit",
+		                                                 .record = r->id,
+		                                                 .at_ms = r->created_at * 1000});
+	}
 	/* The referral row is in: a failure now must undo it (the batch reruns with savepoints). */
 	*partial = status != STORE_OK;
 	return status;
@@ -296,6 +308,25 @@ static enum store_status change_missed(struct store *st, const char *id)
 		return STORE_CONFLICT;
 	}
 	return rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_UNAVAILABLE;
+}
+
+/* The audit action of a change to state to. */
+static const char *change_action(Refex__State to)
+{
+	switch (to) {
+	case REFEX__STATE__STATE_RECEIVED:
+		return "receive";
+	case REFEX__STATE__STATE_ACCEPTED:
+		return "accept";
+	case REFEX__STATE__STATE_DECLINED:
+		return "decline";
+	case REFEX__STATE__STATE_COMPLETED:
+		return "complete";
+	case REFEX__STATE__STATE_WITHDRAWN:
+		return "withdraw";
+	default:
+		return "change";
+	}
 }
 
 static enum store_status job_change(struct store *st, const struct store_change *c,
@@ -339,6 +370,14 @@ static enum store_status job_change(struct store *st, const struct store_change 
 	}
 	if (status == STORE_OK) {
 		status = idem_put(st, c->agency, &c->idem, c->referral_id, c->at);
+	}
+	if (status == STORE_OK) {
+		status =
+		    store_audit_append(st, &(struct store_audit){.agency = c->agency,
+		                                                 .holder = c->holder,
+		                                                 .action = change_action(c->to),
+		                                                 .record = c->referral_id,
+		                                                 .at_ms = c->at * 1000});
 	}
 	*partial = status != STORE_OK;
 	return status;
@@ -418,6 +457,8 @@ static enum store_status job_exec(struct store *st, struct job *j, bool *partial
 		return job_change(st, &j->u.chg, &j->res, partial);
 	case JOB_SWEEP:
 		return job_sweep(st, j->u.now, &j->res, partial);
+	case JOB_AUDIT:
+		return store_audit_append(st, &j->u.audit);
 	}
 	return STORE_UNAVAILABLE;
 }
@@ -432,8 +473,11 @@ static int job_run_isolated(struct store *st, struct job *j)
 		return -1;
 	}
 	j->status = job_exec(st, j, &partial);
+	if (partial || j->status != STORE_OK) {
+		seq_forget(st); /* the undo takes back events and audit entries this job counted */
+		store_audit_forget(st);
+	}
 	if (partial) {
-		seq_forget(st); /* the undo takes back events this job counted */
 		if (store_step_done(st->w[W_UNDO]) < 0) {
 			return -1; /* releasing now would commit half a job */
 		}
@@ -478,6 +522,7 @@ static int batch_try(struct store *st, struct job *batch, bool isolated)
 		store_step_done(st->w[W_ROLLBACK]);
 	}
 	seq_forget(st);
+	store_audit_forget(st);
 	return -1;
 }
 
@@ -788,6 +833,34 @@ int store_change_state(struct store *st, const struct store_change *c, store_don
 	k->holder = copy_str(&p, c->holder);
 	k->reason = copy_str(&p, c->reason);
 	idem_copy(&p, &k->idem, &c->idem);
+	return job_queue(st, j);
+}
+
+/* Queue an audit entry for a read; it commits with the next group commit. */
+int store_audit_read(struct store *st, const struct store_audit *a)
+{
+	struct store_audit *k;
+	struct job *j;
+	char *p;
+
+	if (st == NULL || a == NULL || a->agency == NULL || a->holder == NULL ||
+	    a->action == NULL || a->record == NULL) {
+		return -1;
+	}
+	j = job_new(JOB_AUDIT,
+	            str_size(a->agency) + str_size(a->holder) + str_size(a->action) +
+	                str_size(a->record),
+	            NULL, NULL);
+	if (j == NULL) {
+		return -1;
+	}
+	k = &j->u.audit;
+	p = j->data;
+	*k = *a;
+	k->agency = copy_str(&p, a->agency);
+	k->holder = copy_str(&p, a->holder);
+	k->action = copy_str(&p, a->action);
+	k->record = copy_str(&p, a->record);
 	return job_queue(st, j);
 }
 

@@ -1,0 +1,79 @@
+/* refex audit: who read or changed a referral, and when, from the hub's audit trail. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmd.h"
+#include "output.h"
+
+/* Print entries as a table: when (to the second, local time), who, what. */
+static int print_entries(const Refex__AuditLog *log)
+{
+	static const char *const headers[] = {"SEQ", "WHEN", "AGENCY", "HOLDER", "ACTION"};
+	struct table *t = table_new(5, headers);
+	char seq[24], when[64];
+	int rc = t ? 0 : -1;
+
+	for (size_t i = 0; rc == 0 && i < log->n_entries; i++) {
+		const Refex__AuditEntry *e = log->entries[i];
+		const char *cells[5] = {seq, output_time(e->at_ms / 1000, when, sizeof(when)),
+		                        e->agency, e->holder, e->action};
+
+		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)e->seq);
+		rc = table_add(t, cells);
+	}
+	if (rc == 0) {
+		table_print(t, stdout, "");
+	}
+	table_free(t);
+	return rc;
+}
+
+/* Show the audit trail of a referral the agency is a party to. */
+int cmd_audit(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"referral", required_argument, NULL, 'r'},
+	    {"json", no_argument, NULL, 'j'},
+	    CMD_GLOBAL_OPTIONS,
+	    {0},
+	};
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__GetAudit get = REFEX__GET_AUDIT__INIT;
+	Refex__Response *resp = NULL;
+	const char *id = NULL;
+	int c, rc, json = 0;
+
+	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
+		if (c == 'j') {
+			json = 1;
+		} else if (c == 'r') {
+			id = optarg;
+		}
+	}
+	if (c == CMD_OPTS_EXIT) {
+		return rc;
+	}
+	if ((rc = cmd_no_operands(ctx, argc, argv)) >= 0) {
+		return rc;
+	}
+	if (id == NULL) {
+		return cmd_usage_error(ctx, "which referral? give --referral ID");
+	}
+	get.referral_id = (char *)id;
+	req.body_case = REFEX__REQUEST__BODY_AUDIT;
+	req.audit = &get;
+	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE) {
+		return rc;
+	}
+	if (resp->body_case != REFEX__RESPONSE__BODY_AUDIT) {
+		fprintf(stderr, "refex: the server's reply has no audit trail\n");
+		rc = EXIT_CONNECT;
+	} else if ((json ? output_message_json(&resp->audit->base, "entries")
+	                 : print_entries(resp->audit)) < 0) {
+		output_print_failure();
+		rc = EXIT_REFUSED;
+	}
+	refex__response__free_unpacked(resp, NULL);
+	return rc;
+}

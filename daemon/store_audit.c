@@ -1,0 +1,223 @@
+/*
+ * The audit trail: every change of a referral and every full read of one is
+ * appended to the audit table by the storage thread, each entry carrying
+ * SHA-256(previous entry's hash || this entry), so that changing, removing or
+ * reordering any row breaks the chain from there on (store_audit_verify).
+ *
+ * Changes are audited in the same transaction as the change itself; reads are
+ * queued without a callback and commit with the next group commit (the reply
+ * does not wait for it: a crash in that window can lose a read's entry).
+ */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_sqlite_private.h"
+
+#define AUDIT_HASH_LEN 32
+
+/* Hash one entry onto prev: every field length-prefixed, so no two entries hash alike. */
+static int audit_hash(const uint8_t prev[AUDIT_HASH_LEN], sqlite3_int64 seq,
+                      const struct store_audit *a, uint8_t out[AUDIT_HASH_LEN])
+{
+	const char *fields[] = {a->agency, a->holder, a->action, a->record};
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	char num[64];
+	int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	         EVP_DigestUpdate(md, prev, AUDIT_HASH_LEN) == 1;
+
+	snprintf(num, sizeof(num), "%lld:%lld:", (long long)seq, (long long)a->at_ms);
+	ok = ok && EVP_DigestUpdate(md, num, strlen(num)) == 1;
+	for (size_t i = 0; ok && i < sizeof(fields) / sizeof(fields[0]); i++) {
+		snprintf(num, sizeof(num), "%zu:", strlen(fields[i]));
+		ok = EVP_DigestUpdate(md, num, strlen(num)) == 1 &&
+		     EVP_DigestUpdate(md, fields[i], strlen(fields[i])) == 1;
+	}
+	ok = ok && EVP_DigestFinal_ex(md, out, NULL) == 1;
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : -1;
+}
+
+/* Load the chain's last seq and hash into st (writer); -1 on a read error. */
+static int audit_load_tail(struct store *st)
+{
+	sqlite3_stmt *s = st->w[W_AUDIT_LAST];
+	int rc = sqlite3_step(s);
+
+	st->audit_seq = 0;
+	memset(st->audit_last, 0, sizeof(st->audit_last));
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 1) == AUDIT_HASH_LEN) {
+		st->audit_seq = sqlite3_column_int64(s, 0);
+		memcpy(st->audit_last, sqlite3_column_blob(s, 1), AUDIT_HASH_LEN);
+	}
+	store_stmt_end(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		return -1;
+	}
+	st->audit_known = true;
+	return 0;
+}
+
+/* Append an entry to the chain inside the writer's open transaction. */
+enum store_status store_audit_append(struct store *st, const struct store_audit *a)
+{
+	sqlite3_stmt *s = st->w[W_AUDIT_ADD];
+	uint8_t hash[AUDIT_HASH_LEN];
+	sqlite3_int64 seq;
+	int rc;
+
+	if (!st->audit_known && audit_load_tail(st) < 0) {
+		return STORE_UNAVAILABLE;
+	}
+	seq = st->audit_seq + 1;
+	if (audit_hash(st->audit_last, seq, a, hash) < 0) {
+		return STORE_UNAVAILABLE;
+	}
+	sqlite3_bind_int64(s, 1, seq);
+	sqlite3_bind_int64(s, 2, a->at_ms);
+	rc = store_bind_text(s, 3, a->agency) | store_bind_text(s, 4, a->holder) |
+	     store_bind_text(s, 5, a->action) | store_bind_text(s, 6, a->record) |
+	     sqlite3_bind_blob(s, 7, hash, AUDIT_HASH_LEN, SQLITE_STATIC);
+	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
+	store_stmt_end(s);
+	if (rc != SQLITE_DONE) {
+		return STORE_UNAVAILABLE;
+	}
+	st->audit_seq = seq;
+	memcpy(st->audit_last, hash, AUDIT_HASH_LEN);
+	return STORE_OK;
+}
+
+/* Forget the chain's tail: a rollback has undone entries it counted. */
+void store_audit_forget(struct store *st)
+{
+	st->audit_known = false;
+}
+
+static Refex__AuditEntry *entry_from_row(sqlite3_stmt *s)
+{
+	Refex__AuditEntry *e = malloc(sizeof(*e));
+	char **fields[4];
+
+	if (e == NULL) {
+		return NULL;
+	}
+	refex__audit_entry__init(e);
+	e->has_seq = e->has_at_ms = 1;
+	e->seq = (uint64_t)sqlite3_column_int64(s, 0);
+	e->at_ms = sqlite3_column_int64(s, 1);
+	fields[0] = &e->agency;
+	fields[1] = &e->holder;
+	fields[2] = &e->action;
+	fields[3] = &e->record;
+	for (int i = 0; i < 4; i++) {
+		const unsigned char *t = sqlite3_column_text(s, 2 + i);
+
+		if ((*fields[i] = strdup(t ? (const char *)t : "")) == NULL) {
+			protobuf_c_message_free_unpacked(&e->base, NULL);
+			return NULL;
+		}
+	}
+	return e;
+}
+
+/* Read the audit entries of one referral, oldest first (at most max). */
+enum store_status store_audit_list(struct store *st, const char *record, size_t max,
+                                   Refex__AuditEntry ***out, size_t *n)
+{
+	sqlite3_stmt *s = st->r[R_AUDIT_LIST];
+	bool oom = false;
+	int rc = SQLITE_DONE;
+
+	*n = 0;
+	if ((*out = calloc(max ? max : 1, sizeof(**out))) == NULL) {
+		return STORE_UNAVAILABLE;
+	}
+	store_bind_text(s, 1, record);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	while (!oom && *n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (((*out)[*n] = entry_from_row(s)) == NULL) {
+			oom = true;
+		} else {
+			(*n)++;
+		}
+	}
+	if (!oom && *n == max) {
+		rc = SQLITE_DONE;
+	}
+	store_stmt_end(s);
+	if (oom || rc != SQLITE_DONE) {
+		store_audit_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+		return STORE_UNAVAILABLE;
+	}
+	return STORE_OK;
+}
+
+/* Free what store_audit_list() returned. */
+void store_audit_free(Refex__AuditEntry **entries, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		protobuf_c_message_free_unpacked(&entries[i]->base, NULL);
+	}
+	free(entries);
+}
+
+/* Check one row of the chain against prev; the row's hash becomes prev. */
+static bool audit_row_ok(sqlite3_stmt *s, sqlite3_int64 want_seq, uint8_t prev[AUDIT_HASH_LEN])
+{
+	uint8_t hash[AUDIT_HASH_LEN];
+	struct store_audit a = {
+	    .at_ms = sqlite3_column_int64(s, 1),
+	    .agency = (const char *)sqlite3_column_text(s, 2),
+	    .holder = (const char *)sqlite3_column_text(s, 3),
+	    .action = (const char *)sqlite3_column_text(s, 4),
+	    .record = (const char *)sqlite3_column_text(s, 5),
+	};
+
+	if (sqlite3_column_int64(s, 0) != want_seq || a.agency == NULL || a.holder == NULL ||
+	    a.action == NULL || a.record == NULL || sqlite3_column_bytes(s, 6) != AUDIT_HASH_LEN ||
+	    audit_hash(prev, want_seq, &a, hash) < 0 ||
+	    memcmp(hash, sqlite3_column_blob(s, 6), AUDIT_HASH_LEN) != 0) {
+		return false;
+	}
+	memcpy(prev, hash, AUDIT_HASH_LEN);
+	return true;
+}
+
+/* Verify the whole chain of the database at path (read-only). */
+int store_audit_verify(const char *path, uint64_t *entries, uint64_t *first_bad, char *err,
+                       size_t errlen)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	uint8_t prev[AUDIT_HASH_LEN] = {0};
+	sqlite3_int64 seq = 0;
+	int rc;
+
+	*entries = *first_bad = 0;
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_prepare_v2(db,
+		                        "SELECT seq, at_ms, agency, holder, action, record, hash"
+		                        " FROM audit ORDER BY seq",
+		                        -1, &s, NULL);
+	}
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (!audit_row_ok(s, ++seq, prev)) {
+			*first_bad = (uint64_t)seq;
+			rc = SQLITE_DONE;
+			break;
+		}
+		(*entries)++;
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return rc == SQLITE_DONE || rc == SQLITE_OK ? 0 : -1;
+}
