@@ -114,6 +114,13 @@ static void print_header(const Refex__Referral *r)
 		         r->has_overdue && r->overdue ? " (overdue)" : "");
 		field("due by", buf);
 	}
+	if (r->has_purged_at && r->purged_at > 0) {
+		output_time(r->purged_at, when, sizeof(when));
+		snprintf(buf, sizeof(buf),
+		         "%s: client, consent, answers and reasons removed (retention policy)",
+		         when);
+		field("erased", buf);
+	}
 }
 
 static void print_client(const Refex__ClientRecord *c)

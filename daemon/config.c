@@ -17,7 +17,7 @@
 
 #define AGENCY_SECTION    "agency "
 #define FORM_SECTION      "form "
-#define SECTIONS_EXPECTED "[server], [limits], [metrics], [agency ID] or [form NAME]"
+#define SECTIONS_EXPECTED "[server], [limits], [metrics], [retention], [agency ID] or [form NAME]"
 
 struct parse {
 	struct config *cfg;
@@ -392,6 +392,27 @@ static int form_key(struct parse *p, const char *form, const char *name, const c
 	return -1;
 }
 
+static int retention_key(struct parse *p, const char *name, const char *value)
+{
+	if (strcmp(name, "closed_referrals") != 0) {
+		snprintf(p->err, sizeof(p->err), "unknown key \"%s\" in [retention]", name);
+		return -1;
+	}
+	if (strcmp(value, "never") == 0) {
+		p->cfg->retention_closed = 0;
+		return 0;
+	}
+	if (parse_duration(value, &p->cfg->retention_closed) < 0) {
+		snprintf(
+		    p->err, sizeof(p->err),
+		    "[retention] closed_referrals: expected a duration such as 730d, 12h or 30s "
+		    "(at most 10 years), or never; got \"%s\"",
+		    value);
+		return -1;
+	}
+	return 0;
+}
+
 /* Say whether section/name was set before (and remember it): a repeated key is a mistake. */
 static bool config_seen(struct parse *p, const char *section, const char *name)
 {
@@ -429,6 +450,8 @@ static int config_handler(void *user, const char *section, const char *name, con
 		rc = limits_key(p, name, value);
 	} else if (strcmp(section, "metrics") == 0) {
 		rc = metrics_key(p, name, value);
+	} else if (strcmp(section, "retention") == 0) {
+		rc = retention_key(p, name, value);
 	} else if (strncmp(section, AGENCY_SECTION, strlen(AGENCY_SECTION)) == 0) {
 		rc = agency_key(p, section + strlen(AGENCY_SECTION), name, value);
 	} else if (strncmp(section, FORM_SECTION, strlen(FORM_SECTION)) == 0) {
@@ -464,7 +487,8 @@ static int config_sections(struct parse *p, const char *path, int *line)
 		}
 		*end = '\0';
 		start++;
-		if (strcmp(start, "server") == 0 || strcmp(start, "limits") == 0) {
+		if (strcmp(start, "server") == 0 || strcmp(start, "limits") == 0 ||
+		    strcmp(start, "retention") == 0) {
 			continue;
 		}
 		if (strcmp(start, "metrics") == 0) {
@@ -543,6 +567,7 @@ static void parse_free(struct parse *p)
 static void config_defaults(struct config *cfg)
 {
 	cfg->log_level = LOG_LEVEL_INFO;
+	cfg->retention_closed = 730LL * 86400; /* two years after a referral closed */
 	cfg->limits = (struct limits){
 	    .handshake_timeout = 10,
 	    .idle_timeout = 300,

@@ -47,7 +47,8 @@ struct config {
 	struct limits limits;
 	struct agency *agencies;
 	size_t n_agencies;
-	struct form_rule *forms; /* from [form NAME] sections */
+	long long retention_closed; /* [retention] closed_referrals, seconds; 0: kept for ever */
+	struct form_rule *forms;    /* from [form NAME] sections */
 	size_t n_forms;
 };
 

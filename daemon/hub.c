@@ -7,6 +7,7 @@
 #include "log.h"
 #include "overdue.h"
 #include "page_cache.h"
+#include "retention.h"
 #include "session.h"
 
 #define STOP_POLL_MS  10
@@ -50,7 +51,8 @@ struct hub *hub_new(struct event_base *base, struct config *cfg, SSL_CTX *tls, s
 	hub->tls = tls;
 	hub->store = st;
 	if ((hub->pages = page_cache_new()) == NULL ||
-	    (hub->overdue = overdue_start(hub)) == NULL) {
+	    (hub->overdue = overdue_start(hub)) == NULL ||
+	    (hub->retention = retention_start(hub)) == NULL) {
 		hub_free(hub);
 		return NULL;
 	}
@@ -67,6 +69,7 @@ void hub_free(struct hub *hub)
 		event_free(hub->stop_timer);
 	}
 	overdue_stop(hub->overdue);
+	retention_stop(hub->retention);
 	page_cache_free(hub->pages);
 	if (hub->listener) {
 		evconnlistener_free(hub->listener);

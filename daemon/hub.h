@@ -34,7 +34,8 @@ struct hub {
 	struct event *stop_timer;
 	struct overdue *overdue;  /* the overdue sweep */
 	struct page_cache *pages; /* listing pages ready to send */
-	int64_t stop_started_ms;  /* monotonic clock when the graceful stop began */
+	struct retention *retention;
+	int64_t stop_started_ms; /* monotonic clock when the graceful stop began */
 };
 
 /* Make a hub for cfg, tls and store; takes ownership of none of them. */

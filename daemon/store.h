@@ -48,6 +48,7 @@ struct store_result {
 	bool repeat;                        /* a repeated idempotency key: nothing changed */
 	uint64_t sender_seq, recipient_seq; /* the parties' new events (0: none) */
 	size_t overdue;                     /* store_sweep_overdue: referrals newly overdue */
+	size_t purged; /* store_purge_closed: referrals reduced to tombstones */
 };
 
 struct store;
@@ -140,6 +141,15 @@ int store_change_state(struct store *st, const struct store_change *c, store_don
 /* Queue a sweep marking every referral past its due time and unacknowledged as overdue, with an
  * event for each party; res->overdue counts them. */
 int store_sweep_overdue(struct store *st, int64_t now, store_done_cb cb, void *arg);
+
+/* Queue a purge: closed referrals last changed before `before` lose client, consent, form data
+ * and reasons (a tombstone of ids, dates and states stays), overwritten on disk (secure_delete,
+ * then a WAL checkpoint that truncates the WAL). res->purged counts them (at most a few hundred
+ * a time: queue another while it is not 0). */
+int store_purge_closed(struct store *st, int64_t before, int64_t now, store_done_cb cb, void *arg);
+
+/* Say whether some closed referral last changed before `before` still holds its details. */
+enum store_status store_purge_due(struct store *st, int64_t before, bool *due);
 
 /* Return the earliest due time of a referral not yet marked overdue (0: none) into *due. */
 enum store_status store_next_due(struct store *st, int64_t *due);

@@ -15,7 +15,7 @@
 #define SUMMARY_COLS_OF(t)                                                                         \
 	t "rid, " t "id, " t "sender, " t "sender_holder, " t "recipient, " t "form, " t           \
 	  "form_version, " t "state, " t "created_at, " t "updated_at, " t "client_name, " t       \
-	  "due_at"
+	  "due_at, " t "purged_at"
 #define SUMMARY_COLS SUMMARY_COLS_OF("")
 #define LIST_SQL(who, filter)                                                                      \
 	"SELECT " SUMMARY_COLS " FROM referrals WHERE " who " = ?1 AND rid < ?2" filter            \
@@ -66,6 +66,8 @@ const char *const store_rsql[R_COUNT] = {
                        " (SELECT max(seq) FROM events WHERE agency = ?1)"),
     [R_IDEM_GET] = "SELECT digest, referral_id FROM idempotency WHERE agency = ?1 AND key = ?2",
     [R_NEXT_DUE] = "SELECT min(overdue_pending) FROM referrals WHERE overdue_pending IS NOT NULL",
+    [R_PURGE_DUE] = "SELECT 1 FROM referrals WHERE state IN (4, 5, 6) AND purged_at IS NULL"
+                    " AND updated_at < ?1 LIMIT 1",
     [R_AUDIT_LIST] = "SELECT seq, at_ms, agency, holder, action, record FROM audit"
                      " WHERE record = ?1 ORDER BY seq LIMIT ?2",
     [R_STATE_COUNTS] = "SELECT state, n FROM state_counts",
@@ -86,6 +88,7 @@ enum {
 	C_UPDATED_AT,
 	C_CLIENT_NAME,
 	C_DUE_AT,
+	C_PURGED_AT,
 	C_CLIENT,
 	C_CONSENT,
 	C_FORM_DATA,
@@ -133,6 +136,8 @@ static Refex__Referral *summary_from_row(sqlite3_stmt *s, int64_t now, bool *oom
 	r->created_at = sqlite3_column_int64(s, C_CREATED_AT);
 	r->updated_at = sqlite3_column_int64(s, C_UPDATED_AT);
 	r->due_at = sqlite3_column_int64(s, C_DUE_AT);
+	r->purged_at = sqlite3_column_int64(s, C_PURGED_AT);
+	r->has_purged_at = r->purged_at > 0;
 	r->has_due_at = r->due_at > 0;
 	r->has_overdue = 1;
 	r->overdue =
@@ -536,4 +541,17 @@ enum store_status store_count_states(struct store *st, uint64_t counts[STORE_STA
 		store_step_done(st->r[R_ROLLBACK]);
 	}
 	return status;
+}
+
+/* Say whether some closed referral last changed before `before` still holds its details. */
+enum store_status store_purge_due(struct store *st, int64_t before, bool *due)
+{
+	sqlite3_stmt *s = st->r[R_PURGE_DUE];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, before);
+	rc = sqlite3_step(s);
+	store_stmt_end(s);
+	*due = rc == SQLITE_ROW;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }

@@ -125,6 +125,11 @@ static const char *const store_migrations[] = {
     " record TEXT NOT NULL,"
     " hash BLOB NOT NULL);"
     "CREATE INDEX audit_record ON audit (record, seq);",
+    /* 5: retention. purged_at: when the details went (a tombstone stays); the partial index
+       holds only closed referrals still holding details. */
+    "ALTER TABLE referrals ADD COLUMN purged_at INTEGER;"
+    "CREATE INDEX referrals_closed ON referrals (updated_at)"
+    " WHERE state IN (4, 5, 6) AND purged_at IS NULL;",
 };
 
 #define STORE_VERSION (sizeof(store_migrations) / sizeof(store_migrations[0]))
@@ -339,11 +344,12 @@ static int writer_open(struct store *st, const char *path, char *err, size_t err
 		errf(err, errlen, "cannot use write-ahead logging (journal mode is %s)", mode);
 		return -1;
 	}
-	if (db_exec(st->wdb,
-	            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
-	            " PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
-	            " PRAGMA journal_size_limit = 67108864",
-	            err, errlen) < 0 ||
+	if (db_exec(
+	        st->wdb,
+	        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"
+	        " PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
+	        " PRAGMA journal_size_limit = 67108864",
+	        err, errlen) < 0 ||
 	    store_migrate(st->wdb, err, errlen) < 0) {
 		return -1;
 	}

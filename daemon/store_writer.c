@@ -20,6 +20,12 @@
 #define STORE_BLOB_MAX  (1 << 30) /* SQLite's own length limit is just under this */
 #define STORE_KEY_DAYS  7         /* idempotency keys are kept at least this long */
 
+/* Closed referrals (declined, completed, withdrawn) last changed before ?1 that still hold
+ * their details: read through the partial index referrals_closed. */
+#define PURGE_PICK                                                                                 \
+	"SELECT rid FROM referrals WHERE state IN (4, 5, 6) AND purged_at IS NULL"                 \
+	" AND updated_at < ?1 LIMIT 256"
+
 /* Indexed by enum wstmt; prepared on the writer connection at open. */
 const char *const store_wsql[W_COUNT] = {
     [W_BEGIN] = "BEGIN IMMEDIATE",
@@ -45,6 +51,12 @@ const char *const store_wsql[W_COUNT] = {
     [W_EVENT_LAST] = "SELECT max(seq) FROM events WHERE agency = ?1",
     [W_AUDIT_ADD] = "INSERT INTO audit (seq, at_ms, agency, holder, action, record, hash)"
                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    /* A purge takes the same few hundred closed referrals in three statements: the details,
+       the reasons given in their history, then the row (which takes them off the index). */
+    [W_PURGE_DATA] = "DELETE FROM referral_data WHERE rid IN (" PURGE_PICK ")",
+    [W_PURGE_HISTORY] = "UPDATE history SET reason = NULL WHERE referral_rid IN (" PURGE_PICK ")",
+    [W_PURGE_ROWS] = "UPDATE referrals SET client_name = NULL, purged_at = ?2"
+                     " WHERE rid IN (" PURGE_PICK ")",
     [W_AUDIT_LAST] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
     [W_IDEM_GET] = "SELECT digest, referral_id FROM idempotency WHERE agency = ?1 AND key = ?2",
     [W_IDEM_PUT] = "INSERT INTO idempotency (agency, key, digest, referral_id, created_at)"
@@ -55,7 +67,7 @@ const char *const store_wsql[W_COUNT] = {
                 " RETURNING rid, sender, recipient",
 };
 
-enum job_kind { JOB_INSERT, JOB_CHANGE, JOB_SWEEP, JOB_AUDIT };
+enum job_kind { JOB_INSERT, JOB_CHANGE, JOB_SWEEP, JOB_AUDIT, JOB_PURGE };
 
 /* One queued write: the request's copy lives in data, right after the struct. */
 struct job {
@@ -70,6 +82,9 @@ struct job {
 		struct store_change chg;
 		int64_t now;              /* JOB_SWEEP */
 		struct store_audit audit; /* JOB_AUDIT */
+		struct {
+			int64_t before, now;
+		} purge; /* JOB_PURGE */
 	} u;
 	char data[];
 };
@@ -446,6 +461,28 @@ static enum store_status job_sweep(struct store *st, int64_t now, struct store_r
 	return status;
 }
 
+/* Reduce closed referrals last changed before `before` to tombstones. */
+static enum store_status job_purge(struct store *st, int64_t before, int64_t now,
+                                   struct store_result *res, bool *partial)
+{
+	static const enum wstmt steps[] = {W_PURGE_DATA, W_PURGE_HISTORY, W_PURGE_ROWS};
+
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		sqlite3_stmt *s = st->w[steps[i]];
+
+		sqlite3_bind_int64(s, 1, before);
+		if (steps[i] == W_PURGE_ROWS) {
+			sqlite3_bind_int64(s, 2, now);
+		}
+		if (store_step_done(s) < 0) {
+			*partial = i > 0;
+			return STORE_UNAVAILABLE;
+		}
+	}
+	res->purged = (size_t)sqlite3_changes(st->wdb);
+	return STORE_OK;
+}
+
 static enum store_status job_exec(struct store *st, struct job *j, bool *partial)
 {
 	*partial = false;
@@ -459,6 +496,8 @@ static enum store_status job_exec(struct store *st, struct job *j, bool *partial
 		return job_sweep(st, j->u.now, &j->res, partial);
 	case JOB_AUDIT:
 		return store_audit_append(st, &j->u.audit);
+	case JOB_PURGE:
+		return job_purge(st, j->u.purge.before, j->u.purge.now, &j->res, partial);
 	}
 	return STORE_UNAVAILABLE;
 }
@@ -526,6 +565,19 @@ static int batch_try(struct store *st, struct job *batch, bool isolated)
 	return -1;
 }
 
+/* After a purge has committed, copy everything into the database file and empty the WAL: the
+ * old frames still hold what was erased. */
+static void batch_scrub(struct store *st, const struct job *batch)
+{
+	for (const struct job *j = batch; j != NULL; j = j->next) {
+		if (j->kind == JOB_PURGE && j->status == STORE_OK && j->res.purged > 0) {
+			sqlite3_wal_checkpoint_v2(st->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
+			                          NULL);
+			return;
+		}
+	}
+}
+
 /* Commit a batch, setting every job's status: one job's failure costs only that job. */
 static void batch_run(struct store *st, struct job *batch)
 {
@@ -533,6 +585,7 @@ static void batch_run(struct store *st, struct job *batch)
 
 	if (batch_try(st, batch, false) == 0 || batch_try(st, batch, true) == 0) {
 		metrics_commit_seconds(metrics_now() - start);
+		batch_scrub(st, batch);
 		return;
 	}
 	for (struct job *j = batch; j != NULL; j = j->next) {
@@ -861,6 +914,19 @@ int store_audit_read(struct store *st, const struct store_audit *a)
 	k->holder = copy_str(&p, a->holder);
 	k->action = copy_str(&p, a->action);
 	k->record = copy_str(&p, a->record);
+	return job_queue(st, j);
+}
+
+/* Queue a purge of closed referrals last changed before `before`. */
+int store_purge_closed(struct store *st, int64_t before, int64_t now, store_done_cb cb, void *arg)
+{
+	struct job *j;
+
+	if (st == NULL || (j = job_new(JOB_PURGE, 0, cb, arg)) == NULL) {
+		return -1;
+	}
+	j->u.purge.before = before;
+	j->u.purge.now = now;
 	return job_queue(st, j);
 }
 

@@ -94,6 +94,9 @@ Test(config, refuses_bad_files_with_reasons)
 	     "acknowledge_within"},
 	    {SERVER "[agency a]\n[form debt_advice]\nacknowledge_within = 99999d\n", "at most"},
 	    {SERVER "[agency a]\n[form debt_advice]\ndue = 3d\n", "unknown key \"due\" in [form"},
+	    {SERVER "[agency a]\n[retention]\nclosed_referrals = soon\n", "closed_referrals"},
+	    {SERVER "[agency a]\n[retention]\nopen_referrals = 3d\n",
+	     "unknown key \"open_referrals\""},
 	};
 	char err[512];
 
@@ -220,4 +223,22 @@ Test(config, metrics_section_refuses_unknown_repeated_and_missing_keys)
 		config_free(cfg);
 		cr_expect(strstr(err, cases[i].expect) != NULL, "case %zu: %s", i, err);
 	}
+}
+
+Test(config, retention_of_closed_referrals)
+{
+	char err[512];
+	struct config *cfg = load(SERVER "[agency a]\n", err, sizeof(err));
+
+	cr_assert_not_null(cfg, "%s", err);
+	cr_expect_eq(cfg->retention_closed, 730LL * 86400, "two years unless configured");
+	config_free(cfg);
+	cfg = load(SERVER "[agency a]\n[retention]\nclosed_referrals = 90d\n", err, sizeof(err));
+	cr_assert_not_null(cfg, "%s", err);
+	cr_expect_eq(cfg->retention_closed, 90LL * 86400);
+	config_free(cfg);
+	cfg = load(SERVER "[agency a]\n[retention]\nclosed_referrals = never\n", err, sizeof(err));
+	cr_assert_not_null(cfg, "%s", err);
+	cr_expect_eq(cfg->retention_closed, 0, "never: kept for ever");
+	config_free(cfg);
 }

@@ -564,7 +564,8 @@ Test(store, state_counts_follow_inserts_and_changes_and_survive_a_migration)
 	    sqlite3_exec(db,
 	                 "DROP TRIGGER state_counts_insert; DROP TRIGGER state_counts_update;"
 	                 " DROP TRIGGER state_counts_delete; DROP TABLE state_counts;"
-	                 " DROP TABLE audit; PRAGMA user_version = 2;",
+	                 " DROP TABLE audit; DROP INDEX referrals_closed;"
+	                 " ALTER TABLE referrals DROP COLUMN purged_at; PRAGMA user_version = 2;",
 	                 NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);

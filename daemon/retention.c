@@ -1,0 +1,101 @@
+/* Retention: closed referrals reduced to tombstones when their time is up (see retention.h). */
+#include "retention.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "log.h"
+#include "page_cache.h"
+
+#define RETENTION_TICK_S 1
+
+struct retention {
+	struct hub *hub;
+	struct event *tick;
+	bool in_flight; /* a purge is queued: never two at once */
+	bool stopped;   /* retention_stop ran while a purge was in flight: free on its completion */
+};
+
+static void retention_queue(struct retention *r);
+
+static void retention_done(enum store_status status, const struct store_result *res, void *arg)
+{
+	struct retention *r = arg;
+
+	r->in_flight = false;
+	if (r->stopped) {
+		free(r);
+		return;
+	}
+	if (status != STORE_OK) {
+		log_error("msg=\"retention purge failed\" store_status=%d", (int)status);
+		return;
+	}
+	if (res->purged > 0) {
+		log_info("msg=purged referrals=%zu", res->purged);
+		page_cache_bump_all(r->hub->pages); /* listings lose the client's name */
+		retention_queue(r);                 /* there may be more */
+	}
+}
+
+static void retention_queue(struct retention *r)
+{
+	long long keep = r->hub->cfg->retention_closed;
+	time_t now = time(NULL);
+
+	if (keep > 0 && !r->hub->stopping &&
+	    store_purge_closed(r->hub->store, (int64_t)now - keep, now, retention_done, r) == 0) {
+		r->in_flight = true;
+	}
+}
+
+static void retention_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct retention *r = arg;
+	long long keep = r->hub->cfg->retention_closed;
+	bool due = false;
+
+	(void)fd;
+	(void)what;
+	if (r->in_flight || keep <= 0 || r->hub->stopping ||
+	    store_purge_due(r->hub->store, (int64_t)time(NULL) - keep, &due) != STORE_OK || !due) {
+		return;
+	}
+	retention_queue(r);
+}
+
+/* Start purging hub's store. */
+struct retention *retention_start(struct hub *hub)
+{
+	struct retention *r = calloc(1, sizeof(*r));
+	struct timeval tv = {RETENTION_TICK_S, 0};
+
+	if (r == NULL) {
+		return NULL;
+	}
+	r->hub = hub;
+	r->tick = event_new(hub->base, -1, EV_PERSIST, retention_tick, r);
+	if (r->tick == NULL || event_add(r->tick, &tv) < 0) {
+		retention_stop(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* Stop purging. */
+void retention_stop(struct retention *r)
+{
+	if (r == NULL) {
+		return;
+	}
+	if (r->tick != NULL) {
+		event_free(r->tick);
+		r->tick = NULL;
+	}
+	if (r->in_flight) {
+		r->stopped = true; /* retention_done frees it */
+		return;
+	}
+	free(r);
+}

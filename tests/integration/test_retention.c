@@ -1,0 +1,141 @@
+/* Retention: closed referrals past [retention] closed_referrals become tombstones, and the
+ * erased bytes are in neither the database file nor its WAL. */
+#include <criterion/criterion.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define CANARY_OPEN   "Zq7OpenCanary"
+#define CANARY_CLOSED "Zq7ClosedCanary"
+#define WAIT_MS       15000
+
+static struct net *net;
+static const char *north, *east;
+
+static void setup(void)
+{
+	net = net_new();
+	north = net_issue(net, "north-advice", "Priya Shah");
+	east = net_issue(net, "eastside-housing", "Sam Okafor");
+	cr_assert_eq(
+	    net_write_config(net, NET_DEFAULT_AGENCIES "\n[retention]\nclosed_referrals = 1s\n"),
+	    0);
+	net_must_start(net);
+}
+
+static void teardown(void)
+{
+	net_teardown(net);
+	net = NULL;
+}
+
+TestSuite(retention, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Submit a housing referral for a client whose family name is name; id gets its id. */
+static void submit_named(const char *name, char id[REFEX_ID_LEN + 1])
+{
+	char json[256], file[64];
+	char *path;
+	struct run_result r;
+
+	snprintf(json, sizeof(json), "{\"givenName\": \"Amira\", \"familyName\": \"%s\"}", name);
+	snprintf(file, sizeof(file), "client-%s.json", name);
+	cr_assert_not_null(path = net_write_file(net, file, json));
+	cr_assert_eq(run_refex(&r, net, north, "submit", "--to", "eastside-housing", "--form",
+	                       "housing_support", "--client", path, "--data",
+	                       FIXTURE("housing.json"), "--consent", FIXTURE("consent.json"), NULL),
+	             0, "submit: %s", r.err);
+	snprintf(id, REFEX_ID_LEN + 1, "%s", run_line(&r));
+	run_result_free(&r);
+	free(path);
+}
+
+/* Say whether the file dir/name holds needle (a missing file holds nothing). */
+static bool file_holds(const char *name, const char *needle)
+{
+	char path[600];
+	FILE *f;
+	char *buf;
+	size_t n, len = strlen(needle);
+	bool found = false;
+
+	snprintf(path, sizeof(path), "%s/%s", net->dir, name);
+	if ((f = fopen(path, "rb")) == NULL) {
+		return false;
+	}
+	fseek(f, 0, SEEK_END);
+	n = (size_t)ftell(f);
+	rewind(f);
+	cr_assert_not_null(buf = malloc(n + 1));
+	n = fread(buf, 1, n, f);
+	fclose(f);
+	for (size_t i = 0; !found && i + len <= n; i++) {
+		found = memcmp(buf + i, needle, len) == 0;
+	}
+	free(buf);
+	return found;
+}
+
+/* Show id as the recipient (JSON); the caller frees it. */
+static json_t *show(const char *id)
+{
+	struct run_result r;
+	json_t *j;
+
+	cr_assert_eq(run_refex(&r, net, east, "show", id, "--json", NULL), 0, "show: %s", r.err);
+	j = run_json(&r);
+	run_result_free(&r);
+	cr_assert_not_null(j);
+	return j;
+}
+
+Test(retention, a_closed_referral_becomes_a_tombstone_and_its_bytes_are_gone)
+{
+	char open_id[REFEX_ID_LEN + 1], closed_id[REFEX_ID_LEN + 1];
+	struct run_result r;
+	json_t *j = NULL;
+	int waited = 0;
+
+	submit_named(CANARY_OPEN, open_id);
+	submit_named(CANARY_CLOSED, closed_id);
+	cr_assert_eq(run_refex(&r, net, east, "decline", closed_id, "--reason",
+	                       "no room for " CANARY_CLOSED, NULL),
+	             0, "decline: %s", r.err);
+	run_result_free(&r);
+	/* Closed a second ago at most: the hub purges it within a second or two. */
+	while (waited < WAIT_MS) {
+		json_decref(j);
+		j = show(closed_id);
+		if (json_object_get(j, "purgedAt") != NULL) {
+			break;
+		}
+		poll(NULL, 0, 100);
+		waited += 100;
+	}
+	cr_assert_not_null(json_object_get(j, "purgedAt"), "not purged after %d ms", WAIT_MS);
+	cr_expect_null(json_object_get(j, "client"), "the client record is gone");
+	cr_expect_null(json_object_get(j, "consent"));
+	cr_expect_null(json_object_get(j, "formData"));
+	cr_expect_null(json_object_get(j, "clientName"));
+	cr_expect_str_eq(json_string_value(json_object_get(j, "state")), "STATE_DECLINED",
+	                 "the tombstone keeps the state");
+	cr_expect_eq(json_array_size(json_object_get(j, "history")), 2, "sent and declined stay");
+	cr_expect_null(json_object_get(json_array_get(json_object_get(j, "history"), 1), "reason"),
+	               "without the reason");
+	json_decref(j);
+
+	j = show(open_id);
+	cr_expect_null(json_object_get(j, "purgedAt"), "an open referral is never purged");
+	cr_expect_not_null(json_object_get(j, "client"));
+	json_decref(j);
+
+	cr_expect_not(file_holds("refex.db", CANARY_CLOSED), "the database file still holds it");
+	cr_expect_not(file_holds("refex.db-wal", CANARY_CLOSED), "the WAL still holds it");
+	cr_expect(file_holds("refex.db", CANARY_OPEN) || file_holds("refex.db-wal", CANARY_OPEN),
+	          "the open referral's client is still stored (the search itself works)");
+	net_expect_clean_stop(net);
+	cr_expect_not(file_holds("refex.db", CANARY_CLOSED), "after a stop, neither");
+}
