@@ -25,7 +25,8 @@ static void list_known_forms(FILE *out)
  * Read a JSON file and decode it as desc. Problems name the file, and the
  * line or field, and are usage errors: the file is the user's input.
  */
-static ProtobufCMessage *load_message(const char *path, const ProtobufCMessageDescriptor *desc)
+static ProtobufCMessage *load_json_message(const char *path, const ProtobufCMessageDescriptor *desc,
+                                           int partial)
 {
 	struct pbjson_error perr = {0};
 	ProtobufCMessage *msg;
@@ -46,7 +47,7 @@ static ProtobufCMessage *load_message(const char *path, const ProtobufCMessageDe
 		json_decref(json);
 		return NULL;
 	}
-	msg = pbjson_decode(desc, json, &perr);
+	msg = partial ? pbjson_decode_partial(desc, json, &perr) : pbjson_decode(desc, json, &perr);
 	json_decref(json);
 	if (!msg) {
 		if (perr.path[0]) {
@@ -56,6 +57,11 @@ static ProtobufCMessage *load_message(const char *path, const ProtobufCMessageDe
 		}
 	}
 	return msg;
+}
+
+static ProtobufCMessage *load_message(const char *path, const ProtobufCMessageDescriptor *desc)
+{
+	return load_json_message(path, desc, 0);
 }
 
 /* Free a message load_message returned; NULL is fine. */
@@ -194,6 +200,101 @@ done:
 	}
 	free(sub.form_data.data);
 	free_message(client);
+	free_message(data);
+	free_message(consent);
+	return rc;
+}
+
+struct forward_args {
+	const char *id, *to, *form, *data, *consent;
+};
+
+/* Parse the forward options; returns -1 to carry on, else an exit code. */
+static int parse_forward_args(struct cmd_ctx *ctx, int argc, char **argv, struct forward_args *a)
+{
+	static const struct option opts[] = {
+	    {"to", required_argument, NULL, 't'},
+	    {"form", required_argument, NULL, 'f'},
+	    {"data", required_argument, NULL, 'd'},
+	    {"consent", required_argument, NULL, 'C'},
+	    CMD_CHANGE_OPTIONS,
+	    CMD_GLOBAL_OPTIONS,
+	    {0},
+	};
+	const char **slot[] = {
+	    ['t'] = &a->to, ['f'] = &a->form, ['d'] = &a->data, ['C'] = &a->consent};
+	int c, rc;
+
+	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
+		if (c < (int)(sizeof(slot) / sizeof(slot[0])) && slot[c] != NULL) {
+			*slot[c] = optarg;
+		} else if ((rc = cmd_change_option(ctx, c, optarg)) >= 0) {
+			return rc;
+		}
+	}
+	if (c == CMD_OPTS_EXIT) {
+		return rc;
+	}
+	if ((rc = cmd_one_operand(ctx, argc, argv, "which referral? give its ID", &a->id)) >= 0) {
+		return rc;
+	}
+	if (!a->to || !a->form || !a->consent) {
+		return cmd_usage_error(ctx,
+		                       "--to AGENCY, --form FORM and --consent FILE are required");
+	}
+	return -1;
+}
+
+/* Refer the client of a referral sent to us on: the hub fills the form in from what it knows. */
+int cmd_forward(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	struct forward_args a = {0};
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ForwardReferral fw = REFEX__FORWARD_REFERRAL__INIT;
+	Refex__Response *resp = NULL;
+	ProtobufCMessage *data = NULL, *consent = NULL;
+	const struct form *f;
+	int rc;
+
+	if ((rc = parse_forward_args(ctx, argc, argv, &a)) >= 0) {
+		return rc;
+	}
+	rc = EXIT_USAGE;
+	if (!(f = form_find(a.form))) {
+		fprintf(stderr, "refex: unknown form '%s'; ", a.form);
+		list_known_forms(stderr);
+		goto done;
+	}
+	if ((a.data && !(data = load_json_message(a.data, f->desc, 1))) ||
+	    !(consent = load_message(a.consent, &refex__consent__descriptor))) {
+		goto done;
+	}
+	rc = EXIT_REFUSED;
+	if (data && pack_form(data, &fw.form_data) < 0) {
+		fprintf(stderr, "refex: out of memory\n");
+		goto done;
+	}
+	fw.has_form_data = data != NULL;
+	fw.referral_id = (char *)a.id;
+	fw.to = (char *)a.to;
+	fw.form = (char *)a.form;
+	fw.consent = (Refex__Consent *)consent;
+	req.body_case = REFEX__REQUEST__BODY_FORWARD;
+	req.forward = &fw;
+	if ((rc = cmd_call_change(ctx, &req, &resp)) != EXIT_DONE) {
+		goto done;
+	}
+	if (resp->body_case != REFEX__RESPONSE__BODY_REFERRAL || !resp->referral->id) {
+		fprintf(stderr, "refex: the server accepted the referral but did not say its id\n");
+		rc = EXIT_CONNECT;
+		goto done;
+	}
+	printf("%s\n", resp->referral->id);
+done:
+	if (resp) {
+		refex__response__free_unpacked(resp, NULL);
+	}
+	free(fw.form_data.data);
 	free_message(data);
 	free_message(consent);
 	return rc;

@@ -327,6 +327,7 @@ static const struct handler {
     {REFEX__REQUEST__BODY_LIST_PARTNERS, "list_partners", handle_list_partners},
     {REFEX__REQUEST__BODY_WATCH, "watch", handle_watch},
     {REFEX__REQUEST__BODY_AUDIT, "audit", handle_audit},
+    {REFEX__REQUEST__BODY_FORWARD, "forward", handle_forward},
 };
 
 /* Handle one decoded request from s; takes ownership of req. */

@@ -21,7 +21,7 @@ struct pending_change {
 };
 
 /* Read a referral the caller is a party to; answer NOT_FOUND otherwise (never a hint it exists). */
-static Refex__Referral *referral_for_party(struct request *rq, const char *id, enum party *who)
+Refex__Referral *referral_for_party(struct request *rq, const char *id, enum party *who)
 {
 	const char *me = session_identity(rq->s)->agency;
 	Refex__Referral *ref = NULL;

@@ -103,6 +103,7 @@ struct pending_submit {
 	char recipient_id[IDENTITY_AGENCY_MAX + 1];
 	char form[64];
 	char client_name[CLIENT_NAME_MAX];
+	char parent[STORE_ID_LEN + 1];
 };
 
 static void submit_done(enum store_status status, const struct store_result *res, void *arg)
@@ -160,15 +161,27 @@ static void submit_fill(struct pending_submit *p, const struct config *cfg,
 /* Check and store a referral; answer once it is durable. */
 void handle_submit(struct request *rq, Refex__Request *msg)
 {
-	Refex__SubmitReferral *sub = msg->submit;
+	struct store_idem idem;
+	uint8_t digest[STORE_DIGEST_LEN];
+
+	if (request_idem(rq, msg, &msg->submit->base, &idem, digest) < 0 ||
+	    request_repeated(rq, &idem, true)) {
+		return;
+	}
+	submit_referral(rq, msg->submit, &idem, NULL);
+}
+
+/* Check sub and store it as a new referral (forwarded from parent_id, or NULL); answers rq. */
+void submit_referral(struct request *rq, Refex__SubmitReferral *sub, const struct store_idem *idem,
+                     const char *parent_id)
+{
 	const struct identity *who = session_identity(rq->s);
 	struct store_new_referral nr = {0};
-	struct pending_submit *p;
+	struct pending_submit *p = NULL;
 	const struct form *f;
 	uint8_t *client = NULL, *consent = NULL;
-	uint8_t digest[STORE_DIGEST_LEN];
-	if (request_idem(rq, msg, &sub->base, &nr.idem, digest) < 0 ||
-	    request_repeated(rq, &nr.idem, true) || submit_check(rq, sub, &f) < 0) {
+
+	if (submit_check(rq, sub, &f) < 0) {
 		return;
 	}
 	/* The hub, not the client, says who recorded the consent and when. */
@@ -203,8 +216,13 @@ void handle_submit(struct request *rq, Refex__Request *msg)
 	    .form_data = sub->form_data.data,
 	    .form_data_len = sub->form_data.len,
 	    .due_at = p->sum.has_due_at ? p->sum.due_at : 0,
-	    .idem = nr.idem,
+	    .idem = *idem,
+	    .parent_id = parent_id,
 	};
+	if (parent_id != NULL) {
+		snprintf(p->parent, sizeof(p->parent), "%s", parent_id);
+		p->sum.parent_id = p->parent;
+	}
 	/* The store copies everything it needs before returning. */
 	sub->consent->recorded_by = sub->consent->recorded_agency = NULL;
 	if (store_insert(rq->hub->store, &nr, submit_done, p) < 0) {

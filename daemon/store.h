@@ -80,6 +80,7 @@ struct store_new_referral {
 	size_t form_data_len;
 	int64_t due_at; /* unix seconds to accept or decline by; 0: no due time */
 	struct store_idem idem;
+	const char *parent_id; /* forwarded from this referral; NULL: none */
 };
 
 /* A state change to apply if the referral is still in state `from`. Copied. */
@@ -185,7 +186,7 @@ void store_audit_free(Refex__AuditEntry **entries, size_t n);
 int store_audit_verify(const char *path, uint64_t *entries, uint64_t *first_bad, char *err,
                        size_t errlen);
 
-/* Read one referral with client, consent, form data and history into *out. */
+/* Read one referral with client, consent, form data, history, parent and children into *out. */
 enum store_status store_get(struct store *st, const char *id, Refex__Referral **out);
 
 /* Free a referral returned by store_get(). NULL is fine. */

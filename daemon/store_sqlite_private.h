@@ -62,6 +62,7 @@ enum rstmt {
 	R_OVERDUE_COUNT,
 	R_AUDIT_LIST,
 	R_PURGE_DUE,
+	R_CHILDREN,
 	R_COUNT
 };
 

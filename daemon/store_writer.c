@@ -35,8 +35,8 @@ const char *const store_wsql[W_COUNT] = {
     [W_RELEASE] = "RELEASE job",
     [W_UNDO] = "ROLLBACK TO job",
     [W_INSERT] = "INSERT INTO referrals (id, sender, sender_holder, recipient, form, form_version,"
-                 " state, created_at, updated_at, client_name, due_at, overdue_pending)"
-                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, nullif(?10, 0))",
+                 " state, created_at, updated_at, client_name, due_at, overdue_pending, parent_id)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, nullif(?10, 0), ?11)",
     [W_INSERT_DATA] = "INSERT INTO referral_data (rid, client, consent, form_data)"
                       " VALUES (?1, ?2, ?3, ?4)",
     [W_HISTORY] = "INSERT INTO history (referral_rid, from_state, to_state, agency, holder, at,"
@@ -272,7 +272,8 @@ static enum store_status job_insert(struct store *st, const struct store_new_ref
 	sqlite3_bind_int64(s, 8, r->created_at);
 	rc = store_bind_text(s, 1, r->id) | store_bind_text(s, 2, r->sender) |
 	     store_bind_text(s, 3, r->sender_holder) | store_bind_text(s, 4, r->recipient) |
-	     store_bind_text(s, 5, r->form) | store_bind_text(s, 9, r->client_name);
+	     store_bind_text(s, 5, r->form) | store_bind_text(s, 9, r->client_name) |
+	     store_bind_text(s, 11, r->parent_id);
 	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
 	store_stmt_end(s);
 	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
@@ -837,7 +838,7 @@ int store_insert(struct store *st, const struct store_new_referral *r, store_don
 	j = job_new(JOB_INSERT,
 	            str_size(r->id) + str_size(r->sender) + str_size(r->sender_holder) +
 	                str_size(r->recipient) + str_size(r->form) + str_size(r->client_name) +
-	                blob_size(r->client, r->client_len) +
+	                str_size(r->parent_id) + blob_size(r->client, r->client_len) +
 	                blob_size(r->consent, r->consent_len) +
 	                blob_size(r->form_data, r->form_data_len) + idem_size(&r->idem),
 	            cb, arg);
@@ -853,6 +854,7 @@ int store_insert(struct store *st, const struct store_new_referral *r, store_don
 	c->recipient = copy_str(&p, r->recipient);
 	c->form = copy_str(&p, r->form);
 	c->client_name = copy_str(&p, r->client_name);
+	c->parent_id = copy_str(&p, r->parent_id);
 	c->client = copy_blob(&p, r->client, r->client_len);
 	c->consent = copy_blob(&p, r->consent, r->consent_len);
 	c->form_data = copy_blob(&p, r->form_data, r->form_data_len);

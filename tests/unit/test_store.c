@@ -565,7 +565,8 @@ Test(store, state_counts_follow_inserts_and_changes_and_survive_a_migration)
 	                 "DROP TRIGGER state_counts_insert; DROP TRIGGER state_counts_update;"
 	                 " DROP TRIGGER state_counts_delete; DROP TABLE state_counts;"
 	                 " DROP TABLE audit; DROP INDEX referrals_closed;"
-	                 " ALTER TABLE referrals DROP COLUMN purged_at; PRAGMA user_version = 2;",
+	                 " ALTER TABLE referrals DROP COLUMN purged_at; DROP INDEX referrals_parent;"
+	                 " ALTER TABLE referrals DROP COLUMN parent_id; PRAGMA user_version = 2;",
 	                 NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
