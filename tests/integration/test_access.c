@@ -42,6 +42,8 @@ enum op {
 	OP_FORMS,
 	OP_PARTNERS,
 	OP_WATCH,
+	OP_AUDIT,
+	OP_FORWARD,
 };
 
 static const char *const op_name[] = {
@@ -49,6 +51,7 @@ static const char *const op_name[] = {
     [OP_ACCEPT] = "accept",     [OP_DECLINE] = "decline",        [OP_COMPLETE] = "complete",
     [OP_WITHDRAW] = "withdraw", [OP_INBOX] = "list_inbox",       [OP_SENT] = "list_sent",
     [OP_FORMS] = "list_forms",  [OP_PARTNERS] = "list_partners", [OP_WATCH] = "watch",
+    [OP_AUDIT] = "audit",       [OP_FORWARD] = "forward",
 };
 
 #define N_STATES 6 /* the columns: Refex__State 1 (sent) to 6 (withdrawn) */
@@ -163,6 +166,12 @@ static const struct row matrix[] = {
     {OP_WATCH,    SENDER,    SAME_STATES},     /* replayed from 0: its newest event shows the state */
     {OP_WATCH,    RECIPIENT, SAME_STATES},
     {OP_WATCH,    OUTSIDER,  ALL6(UNLISTED)},  /* no event about it, replayed or live */
+    {OP_AUDIT,    SENDER,    ALL6(OK_OTHER)},  /* its entries, about it alone */
+    {OP_AUDIT,    RECIPIENT, ALL6(OK_OTHER)},
+    {OP_AUDIT,    OUTSIDER,  ALL6(HIDDEN)},
+    {OP_FORWARD,  SENDER,    ALL6(FORBID)},    /* only the agency it was sent to refers on */
+    {OP_FORWARD,  RECIPIENT, {OK_OTHER,       OK_OTHER,       OK_OTHER,        OK_OTHER,       OK_OTHER,        CONFL}},
+    {OP_FORWARD,  OUTSIDER,  ALL6(HIDDEN)},
 };
 /* clang-format on */
 
@@ -305,10 +314,51 @@ static bool op_is_update(enum op op)
 }
 
 /* Ask role about referral id with a get or an update. */
+static Refex__ServerMessage *ask_audit(struct raw *c, const char *id, const char *what)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__GetAudit g = REFEX__GET_AUDIT__INIT;
+
+	g.referral_id = (char *)id;
+	req.body_case = REFEX__REQUEST__BODY_AUDIT;
+	req.audit = &g;
+	return call(c, &req, what);
+}
+
+/* Refer the client of id on to the west agency, on a debt advice form complete enough. */
+static Refex__ServerMessage *ask_forward(struct raw *c, const char *id, const char *what)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ForwardReferral f = REFEX__FORWARD_REFERRAL__INIT;
+	Refex__Consent consent = REFEX__CONSENT__INIT;
+	/* approximate_total_pounds = 1, enforcement_action = false */
+	static uint8_t answers[] = {0x10, 0x01, 0x30, 0x00};
+
+	consent.to_agency = REMOVED_AGENCY;
+	consent.purpose = "debt advice";
+	consent.method = REFEX__CONSENT_METHOD__CONSENT_VERBAL;
+	f.referral_id = (char *)id;
+	f.to = REMOVED_AGENCY;
+	f.form = "debt_advice";
+	f.has_form_data = 1;
+	f.form_data.data = answers;
+	f.form_data.len = sizeof(answers);
+	f.consent = &consent;
+	req.body_case = REFEX__REQUEST__BODY_FORWARD;
+	req.forward = &f;
+	return call(c, &req, what);
+}
+
 static Refex__ServerMessage *ask_about(enum op op, enum role role, const char *id, const char *what)
 {
 	if (op == OP_GET) {
 		return ask_get(conn[role], id, what);
+	}
+	if (op == OP_AUDIT) {
+		return ask_audit(conn[role], id, what);
+	}
+	if (op == OP_FORWARD) {
+		return ask_forward(conn[role], id, what);
 	}
 	return ask_update(conn[role], id, op_action[op], NULL, what);
 }
@@ -430,7 +480,8 @@ static void expect_full(const Refex__Referral *ref, const char *id, Refex__State
 	          "%s: consent, form data and history are shown to a party", what);
 }
 
-static void expect_other(enum op op, enum role role, const Refex__Response *r, const char *what)
+static void expect_other(enum op op, enum role role, const Refex__Response *r, const char *id,
+                         const char *what)
 {
 	switch (op) {
 	case OP_HELLO:
@@ -448,6 +499,21 @@ static void expect_other(enum op op, enum role role, const Refex__Response *r, c
 		cr_expect(r->body_case == REFEX__RESPONSE__BODY_FORMS && r->forms->n_forms == 3,
 		          "%s: the three agreed forms", what);
 		break;
+	case OP_AUDIT:
+		cr_assert(r->body_case == REFEX__RESPONSE__BODY_AUDIT && r->audit->n_entries > 0,
+		          "%s: the referral's audit entries", what);
+		for (size_t i = 0; i < r->audit->n_entries; i++) {
+			cr_expect_str_eq(r->audit->entries[i]->record, id, "%s: only its entries",
+			                 what);
+		}
+		break;
+	case OP_FORWARD:
+		cr_expect(
+		    r->body_case == REFEX__RESPONSE__BODY_REFERRAL &&
+		        strcmp(r->referral->sender, role_agency[role]) == 0 &&
+		        r->referral->parent_id != NULL && strcmp(r->referral->parent_id, id) == 0,
+		    "%s: a new referral from the forwarder, its parent the one in hand", what);
+		break;
 	default:
 		cr_expect(r->body_case == REFEX__RESPONSE__BODY_PARTNERS &&
 		              r->partners->n_partners == 4,
@@ -463,7 +529,8 @@ static void check_answer(const struct row *row, const struct expect *e, const ch
 	Refex__ServerMessage *m;
 	Refex__Response *r;
 
-	if (row->op == OP_GET || op_is_update(row->op)) {
+	if (row->op == OP_GET || row->op == OP_AUDIT || row->op == OP_FORWARD ||
+	    op_is_update(row->op)) {
 		m = ask_about(row->op, row->role, id, what);
 	} else if (row->op == OP_SUBMIT) {
 		m = ask_submit(conn[row->role], what);
@@ -476,7 +543,7 @@ static void check_answer(const struct row *row, const struct expect *e, const ch
 	if (e->show == SHOW_FULL) {
 		expect_full(r->referral, id, e->state, what);
 	} else if (e->show == SHOW_OTHER) {
-		expect_other(row->op, row->role, r, what);
+		expect_other(row->op, row->role, r, id, what);
 	} else if (e->show == SHOW_HIDDEN) {
 		expect_same_as_ghost(row->op, row->role, r, id, what);
 	} else {
