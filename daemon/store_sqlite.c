@@ -131,8 +131,8 @@ static const char *const store_migrations[] = {
     "CREATE INDEX referrals_closed ON referrals (updated_at)"
     " WHERE state IN (4, 5, 6) AND purged_at IS NULL;",
     /* 6: onward referral: the referral a forwarded one came from. */
-    "ALTER TABLE referrals ADD COLUMN parent_id TEXT;"
-    "CREATE INDEX referrals_parent ON referrals (parent_id) WHERE parent_id IS NOT NULL;",
+    ("ALTER TABLE referrals ADD COLUMN parent_id TEXT;"
+     "CREATE INDEX referrals_parent ON referrals (parent_id) WHERE parent_id IS NOT NULL;"),
 };
 
 #define STORE_VERSION (sizeof(store_migrations) / sizeof(store_migrations[0]))
