@@ -83,6 +83,25 @@ static int pack_form(const ProtobufCMessage *msg, ProtobufCBinaryData *out)
 	return 0;
 }
 
+/* Send a request that makes a referral (with retries) and print the new referral's id. */
+static int call_new_referral(struct cmd_ctx *ctx, Refex__Request *req)
+{
+	Refex__Response *resp = NULL;
+	int rc = cmd_call_change(ctx, req, &resp);
+
+	if (rc != EXIT_DONE) {
+		return rc;
+	}
+	if (resp->body_case != REFEX__RESPONSE__BODY_REFERRAL || !resp->referral->id) {
+		fprintf(stderr, "refex: the server accepted the referral but did not say its id\n");
+		rc = EXIT_CONNECT;
+	} else {
+		printf("%s\n", resp->referral->id);
+	}
+	refex__response__free_unpacked(resp, NULL);
+	return rc;
+}
+
 struct submit_args {
 	const char *to, *form, *client, *data, *consent;
 };
@@ -152,7 +171,6 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 	struct submit_args a = {0};
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__SubmitReferral sub = REFEX__SUBMIT_REFERRAL__INIT;
-	Refex__Response *resp = NULL;
 	ProtobufCMessage *client = NULL, *data = NULL, *consent = NULL;
 	const struct form *f;
 	int rc;
@@ -185,19 +203,8 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 	sub.consent = (Refex__Consent *)consent;
 	req.body_case = REFEX__REQUEST__BODY_SUBMIT;
 	req.submit = &sub;
-	if ((rc = cmd_call_change(ctx, &req, &resp)) != EXIT_DONE) {
-		goto done;
-	}
-	if (resp->body_case != REFEX__RESPONSE__BODY_REFERRAL || !resp->referral->id) {
-		fprintf(stderr, "refex: the server accepted the referral but did not say its id\n");
-		rc = EXIT_CONNECT;
-		goto done;
-	}
-	printf("%s\n", resp->referral->id);
+	rc = call_new_referral(ctx, &req);
 done:
-	if (resp) {
-		refex__response__free_unpacked(resp, NULL);
-	}
 	free(sub.form_data.data);
 	free_message(client);
 	free_message(data);
@@ -251,7 +258,6 @@ int cmd_forward(struct cmd_ctx *ctx, int argc, char **argv)
 	struct forward_args a = {0};
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__ForwardReferral fw = REFEX__FORWARD_REFERRAL__INIT;
-	Refex__Response *resp = NULL;
 	ProtobufCMessage *data = NULL, *consent = NULL;
 	const struct form *f;
 	int rc;
@@ -281,19 +287,8 @@ int cmd_forward(struct cmd_ctx *ctx, int argc, char **argv)
 	fw.consent = (Refex__Consent *)consent;
 	req.body_case = REFEX__REQUEST__BODY_FORWARD;
 	req.forward = &fw;
-	if ((rc = cmd_call_change(ctx, &req, &resp)) != EXIT_DONE) {
-		goto done;
-	}
-	if (resp->body_case != REFEX__RESPONSE__BODY_REFERRAL || !resp->referral->id) {
-		fprintf(stderr, "refex: the server accepted the referral but did not say its id\n");
-		rc = EXIT_CONNECT;
-		goto done;
-	}
-	printf("%s\n", resp->referral->id);
+	rc = call_new_referral(ctx, &req);
 done:
-	if (resp) {
-		refex__response__free_unpacked(resp, NULL);
-	}
 	free(fw.form_data.data);
 	free_message(data);
 	free_message(consent);

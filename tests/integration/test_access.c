@@ -785,35 +785,6 @@ Test(access, an_outsider_repeating_a_partys_idempotency_key_learns_nothing)
 	refex__server_message__free_unpacked(g, NULL);
 }
 
-/* Return the serial of the certificate issued to holder (from refex-ca list --json). */
-static char *serial_of(const char *holder)
-{
-	struct run_result r;
-	json_t *root, *list, *rec;
-	char *serial = NULL;
-	size_t i;
-
-	cr_assert_eq(run_refex_ca(&r, "list", "--dir", net->ca_dir, "--json", NULL), 0, "%s",
-	             r.err);
-	root = list = run_json(&r);
-	cr_assert_not_null(list, "refex-ca list --json printed no JSON: %s", r.out);
-	if (json_is_object(list)) {
-		list = json_object_get(list, "certificates");
-	}
-	json_array_foreach(list, i, rec)
-	{
-		const char *h = json_string_value(json_object_get(rec, "holder"));
-
-		if (h && strcmp(h, holder) == 0) {
-			serial = strdup(json_string_value(json_object_get(rec, "serial")));
-		}
-	}
-	json_decref(root);
-	run_result_free(&r);
-	cr_assert_not_null(serial, "no certificate for %s", holder);
-	return serial;
-}
-
 /* Say whether a new connection with prefix is refused in the TLS handshake: no answer at all. */
 static bool refused_in_handshake(const char *prefix)
 {
@@ -840,7 +811,7 @@ Test(access, a_revoked_holder_and_a_removed_agency_do_not_get_in)
 	const char *revoked = net_issue(net, role_agency[SENDER], "Rex Revoked");
 	const char *removed = net_issue(net, REMOVED_AGENCY, "Wes West");
 	struct raw *rev_open = greeted(revoked), *rem_open = greeted(removed), *again;
-	char *serial = serial_of("Rex Revoked");
+	char *serial = net_serial_of(net, "Rex Revoked");
 	Refex__ServerMessage *m;
 	struct run_result r;
 	struct raw_submit s;
