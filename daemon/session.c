@@ -10,6 +10,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "metrics.h"
+#include "pballoc.h"
 #include "pbcheck.h"
 #include "transport.h"
 #include "watch.h"
@@ -266,9 +267,14 @@ static void session_bad_frame(struct session *s, uint64_t id, Refex__StatusCode 
 
 static uint64_t session_peek_id(const uint8_t *data, size_t len)
 {
-	Refex__RequestHeader *h = refex__request_header__unpack(NULL, len, data);
-	uint64_t id = h && h->has_id ? h->id : 0;
+	struct pballoc budget;
+	Refex__RequestHeader *h;
+	uint64_t id;
 
+	/* Every other field is unknown to RequestHeader, and protobuf-c keeps a copy of each. */
+	pballoc_init(&budget, len);
+	h = refex__request_header__unpack(&budget.allocator, len, data);
+	id = h && h->has_id ? h->id : 0;
 	refex__request_header__free_unpacked(h, NULL);
 	return id;
 }
@@ -307,6 +313,7 @@ static int session_one_frame(struct session *s)
 	uint8_t hdr[FRAME_HEADER_LEN];
 	const uint8_t *payload;
 	Refex__Request *req;
+	struct pballoc budget;
 	char message[128];
 
 	evbuffer_copyout(in, hdr, avail < sizeof(hdr) ? avail : sizeof(hdr));
@@ -333,8 +340,17 @@ static int session_one_frame(struct session *s)
 		return 0;
 	}
 	payload += FRAME_HEADER_LEN;
-	req = refex__request__unpack(NULL, len, payload);
-	if (req == NULL) {
+	/* A budget per frame: a small frame must not make protobuf-c allocate a lot. */
+	pballoc_init(&budget, len);
+	req = refex__request__unpack(&budget.allocator, len, payload);
+	if (req == NULL && budget.exhausted) {
+		snprintf(
+		    message, sizeof(message),
+		    "request too complex: decoding its %zu bytes would take more than %zu bytes",
+		    len, budget.budget);
+		session_bad_frame(s, session_peek_id(payload, len),
+		                  REFEX__STATUS_CODE__STATUS_TOO_LARGE, message);
+	} else if (req == NULL) {
 		session_undecodable(s, payload, len);
 	}
 	evbuffer_drain(in, FRAME_HEADER_LEN + len);
