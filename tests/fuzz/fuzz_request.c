@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "client.pb-c.h"
 #include "config.h"
@@ -33,7 +34,8 @@
 #include "session.h"
 #include "store.h"
 
-#define PLACEHOLDER "REFERRAL-ID-HERE"
+#define PLACEHOLDER          "REFERRAL-ID-HERE"
+#define FRESH_DATABASE_EVERY 500 /* inputs */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -46,6 +48,7 @@ static struct event_base *base;
 static struct config *cfg;
 static struct store *st;
 static struct hub *hub;
+static unsigned long inputs;
 static uint8_t *client_rec, *consent_rec;
 static size_t client_len, consent_len;
 
@@ -66,11 +69,36 @@ static const char config_text[] = "[server]\n"
                                   "[form housing_support]\n"
                                   "acknowledge_within = 14d\n";
 
-static void cleanup(void)
+/* Open a store on an empty database, and a hub on it. */
+static void store_start(void)
 {
-	/* Sessions are gone after each input; the store finishes what is queued. */
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	char path[1100], err[512];
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", cfg->database, suffixes[i]);
+		unlink(path);
+	}
+	if ((st = store_open(cfg->database, base, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "fuzz_request: %s\n", err);
+		abort();
+	}
+	FUZZ_CHECK((hub = hub_new(base, cfg, NULL, st)) != NULL);
+}
+
+/* Free the hub and close the store (sessions are gone after each input; the store finishes
+ * what is queued). */
+static void store_stop(void)
+{
 	hub_free(hub);
 	store_close(st);
+	hub = NULL;
+	st = NULL;
+}
+
+static void cleanup(void)
+{
+	store_stop();
 	event_base_free(base);
 	config_free(cfg);
 	free(client_rec);
@@ -116,11 +144,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	}
 	FUZZ_CHECK((base = event_base_new()) != NULL);
-	if ((st = store_open(cfg->database, base, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "fuzz_request: %s\n", err);
-		abort();
-	}
-	FUZZ_CHECK((hub = hub_new(base, cfg, NULL, st)) != NULL);
+	store_start();
 	make_records();
 	atexit(cleanup);
 	return 0;
@@ -258,6 +282,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1) {
 		return 0;
+	}
+	/* A database that grew for ever would slow every input down (a Watch from seq 1 replays
+	 * the agency's whole history): start afresh now and then. */
+	if (++inputs % FRESH_DATABASE_EVERY == 0) {
+		store_stop();
+		store_start();
 	}
 	snprintf(who.agency, sizeof(who.agency), "%s", peers[(data[0] & 3) % 3]);
 	if ((data[0] & 3) < 2) {
