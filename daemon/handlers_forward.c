@@ -12,6 +12,7 @@
 
 #include "form.h"
 #include "handlers_private.h"
+#include "pballoc.h"
 #include "pbjson.h"
 #include "prefill.h"
 
@@ -42,13 +43,16 @@ static int forward_allowed(struct request *rq, const Refex__Referral *parent, en
 /* Decode packed answers of form f into JSON (NULL data: an empty object); NULL if undecodable. */
 static json_t *answers_json(const struct form *f, const uint8_t *data, size_t len)
 {
+	struct pballoc budget;
 	ProtobufCMessage *m;
 	json_t *j;
 
 	if (data == NULL || len == 0) {
 		return json_object();
 	}
-	if ((m = protobuf_c_message_unpack(f->desc, NULL, len, data)) == NULL) {
+	/* The forwarder's answers come from a peer: decode them within a budget. */
+	pballoc_init(&budget, len);
+	if ((m = protobuf_c_message_unpack(f->desc, &budget.allocator, len, data)) == NULL) {
 		return NULL;
 	}
 	j = pbjson_encode(m);
