@@ -28,7 +28,8 @@ enum store_status {
 	STORE_NOT_FOUND,   /* no such referral */
 	STORE_CONFLICT,    /* its state was no longer the expected one */
 	STORE_DUPLICATE,   /* the id already exists */
-	STORE_UNAVAILABLE, /* storage failed (disk full, I/O error); nothing changed */
+	STORE_UNAVAILABLE, /* storage failed (disk full, I/O error); nothing changed, unless a
+	                      failed fsync is followed by a crash (the WAL may hold the commit) */
 	STORE_KEY_REUSED,  /* the idempotency key was used before for a different request */
 };
 

@@ -6,7 +6,9 @@
  * on the loop thread; WAL lets it read while the writer commits.
  *
  * Every store_* function is called on the loop thread; only the storage
- * thread touches the writer connection. Errors are returned, not logged.
+ * thread touches the writer connection. Errors are returned, not logged,
+ * except by the storage thread when commits start and stop failing
+ * (store_health.c) and for read audit entries it could not store.
  *
  * This file opens and closes the store (schema, migrations, connections,
  * the checkpoint thread); the write path is in store_writer.c, reads are in

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "metrics.h"
 #include "store_sqlite_private.h"
 
@@ -546,7 +547,7 @@ static int job_run_fast(struct store *st, struct job *j)
 }
 
 /* Run a batch in one transaction and commit it; -1 (rolled back) if that failed. */
-static int batch_try(struct store *st, struct job *batch, bool isolated)
+static int batch_try(struct store *st, struct job *batch, bool isolated, int *rc)
 {
 	struct job *j;
 	int ok = store_step_done(st->w[W_BEGIN]);
@@ -558,6 +559,7 @@ static int batch_try(struct store *st, struct job *batch, bool isolated)
 		atomic_fetch_add(&st->commits, 1);
 		return 0;
 	}
+	*rc = sqlite3_extended_errcode(st->wdb); /* before the rollback sets its own */
 	if (!sqlite3_get_autocommit(st->wdb)) {
 		store_step_done(st->w[W_ROLLBACK]);
 	}
@@ -579,19 +581,42 @@ static void batch_scrub(struct store *st, const struct job *batch)
 	}
 }
 
-/* Commit a batch, setting every job's status: one job's failure costs only that job. */
+/* Log the audit entries of reads that could not be stored: the log is then their only record
+ * (ids and the action, not the holder's name). */
+static void batch_audit_lost(const struct job *batch)
+{
+	for (const struct job *j = batch; j != NULL; j = j->next) {
+		if (j->kind == JOB_AUDIT && j->status != STORE_OK) {
+			log_error("msg=\"audit entry not stored\" agency=%s action=%s referral=%s"
+			          " at_ms=%lld",
+			          j->u.audit.agency, j->u.audit.action, j->u.audit.record,
+			          (long long)j->u.audit.at_ms);
+		}
+	}
+}
+
+/* Commit a batch, setting every job's status: one job's failure costs only that job. A batch
+ * that cannot commit at all (disk full, I/O error) was rolled back whole: the connection is
+ * usable again and the next batch tries afresh, so writes resume when the disk does. */
 static void batch_run(struct store *st, struct job *batch)
 {
 	double start = metrics_now();
+	size_t n = 0;
+	int rc = SQLITE_OK;
 
-	if (batch_try(st, batch, false) == 0 || batch_try(st, batch, true) == 0) {
+	if (batch_try(st, batch, false, &rc) == 0 || batch_try(st, batch, true, &rc) == 0) {
 		metrics_commit_seconds(metrics_now() - start);
+		store_health_ok(st);
 		batch_scrub(st, batch);
+		batch_audit_lost(batch);
 		return;
 	}
 	for (struct job *j = batch; j != NULL; j = j->next) {
 		j->status = STORE_UNAVAILABLE;
+		n++;
 	}
+	store_health_failed(st, rc, n);
+	batch_audit_lost(batch);
 }
 
 /* Wait for jobs and take up to a batch of them; NULL once closing and drained. */
