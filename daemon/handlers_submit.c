@@ -118,7 +118,8 @@ static void submit_done(enum store_status status, const struct store_result *res
 		log_error("conn=%llu msg=\"referral not stored\" referral=%s store_status=%d",
 		          (unsigned long long)session_id(p->rq.s), p->rq.referral, (int)status);
 		reply_error(&p->rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-		            "the referral could not be stored; nothing was sent, please try again");
+		            "the referral could not be stored; try again (a retry with the same "
+		            "idempotency key is safe)");
 	} else {
 		reply_referral(&p->rq, &p->sum);
 		notify_parties(p->rq.hub, res, p->sender, p->recipient_id);
