@@ -60,7 +60,7 @@ int form_check(const struct form *f, const uint8_t *data, size_t len, struct pbc
 	msg = protobuf_c_message_unpack(f->desc, NULL, len, data);
 	if (msg) {
 		protobuf_c_message_free_unpacked(msg, NULL);
-		return 0;
+		return pbcheck_text(f->desc, data, len, res) == PBCHECK_OK ? 0 : -1;
 	}
 	if (pbcheck_explain(f->desc, data, len, res) == PBCHECK_OK) {
 		res->problem = PBCHECK_MALFORMED;
