@@ -255,7 +255,9 @@ static int keys_load(const char *dir, struct ca_keys *k, char *err, size_t errle
 	k->key = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
 	fclose(fp);
 	if (k->key == NULL) {
-		ssl_error(err, errlen, "cannot load the CA key");
+		snprintf(err, errlen,
+		         "cannot load the CA key %s: not a PEM private key, or damaged", path);
+		ERR_clear_error();
 		return -1;
 	}
 	if (ca_path(path, sizeof(path), dir, "ca.crt") < 0 || (fp = fopen(path, "r")) == NULL) {
@@ -266,7 +268,10 @@ static int keys_load(const char *dir, struct ca_keys *k, char *err, size_t errle
 	k->cert = PEM_read_X509(fp, NULL, NULL, NULL);
 	fclose(fp);
 	if (k->cert == NULL) {
-		ssl_error(err, errlen, "cannot load the CA certificate");
+		snprintf(err, errlen,
+		         "cannot load the CA certificate %s: not a PEM certificate, or damaged",
+		         path);
+		ERR_clear_error();
 		return -1;
 	}
 	if (X509_check_private_key(k->cert, k->key) != 1) {

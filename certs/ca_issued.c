@@ -212,7 +212,12 @@ json_t *ca_issued_load(const char *dir, char *err, size_t errlen)
 		return NULL;
 	}
 	if ((root = json_load_file(path, 0, &jerr)) == NULL) {
-		snprintf(err, errlen, "cannot read %s: %s (line %d)", path, jerr.text, jerr.line);
+		if (jerr.line > 0) {
+			snprintf(err, errlen, "cannot read %s: %s (line %d)", path, jerr.text,
+			         jerr.line);
+		} else {
+			snprintf(err, errlen, "cannot read %s: %s", path, jerr.text);
+		}
 		return NULL;
 	}
 	version = json_object_get(root, "version");

@@ -25,13 +25,30 @@ struct peer_failure {
 static CRYPTO_ONCE peer_failure_once = CRYPTO_ONCE_STATIC_INIT;
 static int peer_failure_idx = -1;
 
+/* Say whether OpenSSL's error e means the file is not PEM of the kind wanted ("PEM lib",
+ * "no start line", "unsupported": words that tell a user nothing). */
+static int not_pem(unsigned long e)
+{
+	int lib = ERR_GET_LIB(e), reason = ERR_GET_REASON(e);
+
+	return lib == ERR_LIB_PEM || lib == ERR_LIB_OSSL_DECODER || reason == ERR_R_PEM_LIB ||
+	       reason == ERR_R_UNSUPPORTED ||
+	       (lib == ERR_LIB_X509 && reason == X509_R_NO_CERTIFICATE_OR_CRL_FOUND);
+}
+
 /* Write "what PATH: reason" into err, the reason from errno or OpenSSL. */
 static void load_error(char *err, size_t errlen, const char *what, const char *path)
 {
 	unsigned long e = ERR_peek_last_error();
 	const char *why = e ? ERR_reason_error_string(e) : NULL;
 
-	snprintf(err, errlen, "%s %s: %s", what, path, why ? why : "unreadable or not PEM");
+	if (e == 0 || not_pem(e)) {
+		snprintf(err, errlen,
+		         "%s %s: wrong kind of file, or not PEM (expected a -----BEGIN block)",
+		         what, path);
+	} else {
+		snprintf(err, errlen, "%s %s: %s", what, path, why ? why : "OpenSSL error");
+	}
 	ERR_clear_error();
 }
 

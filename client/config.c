@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define DEFAULT_CONFIG "~/.config/refex/config"
 
@@ -133,10 +134,15 @@ static int read_file(struct client_config *cfg, const char *path, int explicit, 
                      size_t errlen)
 {
 	struct parse_state st = {.cfg = cfg};
-	char *dir = dir_of(path);
+	struct stat sb;
+	char *dir;
 	int rc;
 
-	if (!dir) {
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) { /* inih would read it as empty */
+		snprintf(err, errlen, "the config file %s is a directory", path);
+		return -1;
+	}
+	if (!(dir = dir_of(path))) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}

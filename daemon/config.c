@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "form.h"
 #include "identity.h"
@@ -467,6 +468,18 @@ static int config_handler(void *user, const char *section, const char *name, con
 	return rc == 0;
 }
 
+/* Say (in err) whether path is a directory: inih would read it as an empty file. */
+static bool config_not_a_file(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: is a directory, not a configuration file", path);
+		return true;
+	}
+	return false;
+}
+
 /* Check every [section] header, even one with no keys (inih only reports keys). */
 static int config_sections(struct parse *p, const char *path, int *line)
 {
@@ -593,6 +606,9 @@ struct config *config_load(const char *path, char *err, size_t errlen)
 	}
 	config_defaults(p.cfg);
 	p.dir = dirname(copy);
+	if (config_not_a_file(path, err, errlen)) {
+		goto fail;
+	}
 	if (config_sections(&p, path, &line) < 0) {
 		snprintf(err, errlen, "%s:%d: %s", path, line, p.err);
 		goto fail;

@@ -10,8 +10,32 @@
 #include "form.h"
 #include "log.h"
 #include "pbcheck.h"
+#include "pbstrip.h"
 
-#define CLIENT_NAME_MAX 256
+#define CLIENT_NAME_MAX         256
+#define CLIENT_ACCESS_NEEDS_MAX 64 /* far more than any client has; bounds what is stored */
+
+/* Check the client's access needs: a bounded list of words; on a problem, answer it. */
+static int client_check_access_needs(struct request *rq, const Refex__ClientRecord *c)
+{
+	char field[64];
+
+	if (c->n_access_needs > CLIENT_ACCESS_NEEDS_MAX) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_TOO_LARGE, "client.access_needs",
+		            "at most %d access needs, not %zu", CLIENT_ACCESS_NEEDS_MAX,
+		            c->n_access_needs);
+		return -1;
+	}
+	for (size_t i = 0; i < c->n_access_needs; i++) {
+		if (is_blank(c->access_needs[i])) {
+			snprintf(field, sizeof(field), "client.access_needs[%zu]", i);
+			reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, field,
+			            "%s must not be empty", field);
+			return -1;
+		}
+	}
+	return 0;
+}
 
 /* Check a submission; on a problem, answer it and return -1. */
 static int submit_check(struct request *rq, Refex__SubmitReferral *sub, const struct form **fp)
@@ -56,7 +80,11 @@ static int submit_check(struct request *rq, Refex__SubmitReferral *sub, const st
 	}
 	if (form_check(f, sub->form_data.data, sub->form_data.len, &res) < 0) {
 		snprintf(field, sizeof(field), "form_data%s%s", res.path[0] ? "." : "", res.path);
-		reply_error(rq, invalid, field, "%s: %s", field, res.message);
+		reply_error(rq,
+		            res.problem == PBCHECK_TOO_COMPLEX
+		                ? REFEX__STATUS_CODE__STATUS_TOO_LARGE
+		                : invalid,
+		            field, "%s: %s", field, res.message);
 		return -1;
 	}
 	if (sub->client == NULL) {
@@ -68,6 +96,9 @@ static int submit_check(struct request *rq, Refex__SubmitReferral *sub, const st
 		            is_blank(sub->client->given_name) ? "client.given_name"
 		                                              : "client.family_name",
 		            "the client's given and family names must not be empty");
+		return -1;
+	}
+	if (client_check_access_needs(rq, sub->client) < 0) {
 		return -1;
 	}
 	if (sub->consent == NULL) {
@@ -159,6 +190,22 @@ static void submit_fill(struct pending_submit *p, const struct config *cfg,
 	}
 }
 
+/* Pack m without unknown fields (never stored) into *out; returns 0 or -1. */
+static int pack_known(const ProtobufCMessage *m, uint8_t **out, size_t *out_len)
+{
+	size_t n = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(n + 1);
+	int rc;
+
+	if (buf == NULL) {
+		return -1;
+	}
+	n = protobuf_c_message_pack(m, buf);
+	rc = pbstrip_repack(m->descriptor, buf, n, out, out_len);
+	free(buf);
+	return rc;
+}
+
 /* Check and store a referral; answer once it is durable. */
 void handle_submit(struct request *rq, Refex__Request *msg)
 {
@@ -180,7 +227,8 @@ void submit_referral(struct request *rq, Refex__SubmitReferral *sub, const struc
 	struct store_new_referral nr = {0};
 	struct pending_submit *p = NULL;
 	const struct form *f;
-	uint8_t *client = NULL, *consent = NULL;
+	uint8_t *client = NULL, *consent = NULL, *form = NULL;
+	size_t client_len, consent_len, form_len;
 
 	if (submit_check(rq, sub, &f) < 0) {
 		return;
@@ -195,9 +243,10 @@ void submit_referral(struct request *rq, Refex__SubmitReferral *sub, const struc
 	sub->consent->has_recorded_at = 1;
 	sub->consent->recorded_at = (int64_t)time(NULL);
 	p = (struct pending_submit *)request_keep(rq, sizeof(*p));
-	client = malloc(refex__client_record__get_packed_size(sub->client) + 1);
-	consent = malloc(refex__consent__get_packed_size(sub->consent) + 1);
-	if (p == NULL || client == NULL || consent == NULL) {
+	if (p == NULL || pack_known(&sub->client->base, &client, &client_len) < 0 ||
+	    pack_known(&sub->consent->base, &consent, &consent_len) < 0 ||
+	    pbstrip_repack(f->desc, sub->form_data.data, sub->form_data.len, &form, &form_len) <
+	        0) {
 		goto unavailable;
 	}
 	submit_fill(p, rq->hub->cfg, who, sub, f);
@@ -211,11 +260,11 @@ void submit_referral(struct request *rq, Refex__SubmitReferral *sub, const struc
 	    .created_at = p->sum.created_at,
 	    .client_name = p->client_name,
 	    .client = client,
-	    .client_len = refex__client_record__pack(sub->client, client),
+	    .client_len = client_len,
 	    .consent = consent,
-	    .consent_len = refex__consent__pack(sub->consent, consent),
-	    .form_data = sub->form_data.data,
-	    .form_data_len = sub->form_data.len,
+	    .consent_len = consent_len,
+	    .form_data = form,
+	    .form_data_len = form_len,
 	    .due_at = p->sum.has_due_at ? p->sum.due_at : 0,
 	    .idem = *idem,
 	    .parent_id = parent_id,
@@ -231,11 +280,13 @@ void submit_referral(struct request *rq, Refex__SubmitReferral *sub, const struc
 	}
 	free(client);
 	free(consent);
+	free(form);
 	return;
 unavailable:
 	sub->consent->recorded_by = sub->consent->recorded_agency = NULL;
 	free(client);
 	free(consent);
+	free(form);
 	reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
 	            "the server cannot store referrals right now; please try again");
 	if (p != NULL) {

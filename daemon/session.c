@@ -38,6 +38,7 @@ struct session {
 	TAILQ_ENTRY(session) all;
 	TAILQ_ENTRY(session) peers;
 	struct event *handshake_timer; /* the whole handshake's deadline, not an idle timeout */
+	struct event *frame_timer;     /* a partial frame's deadline; created on first need */
 };
 
 static void session_process(struct session *s);
@@ -305,6 +306,31 @@ static void session_undecodable(struct session *s, const uint8_t *data, size_t l
 	session_send_response(s, &r);
 }
 
+/* Refuse a request with a string that is not UTF-8 or holds a NUL (protobuf-c checks neither
+ * for proto2): it would be stored, cut short at the NUL, and break the other party's JSON. */
+static bool session_bad_text(struct session *s, const Refex__Request *req, const uint8_t *data,
+                             size_t len)
+{
+	struct pbcheck_result res;
+	Refex__Response r = REFEX__RESPONSE__INIT;
+	Refex__Status st = REFEX__STATUS__INIT;
+	char message[600];
+
+	if (pbcheck_text(&refex__request__descriptor, data, len, &res) == PBCHECK_OK) {
+		return false;
+	}
+	snprintf(message, sizeof(message), "%s: %s", res.path, res.message);
+	r.has_id = req->has_id;
+	r.id = req->id;
+	st.has_code = 1;
+	st.code = REFEX__STATUS_CODE__STATUS_INVALID;
+	st.message = message;
+	st.field = res.path;
+	r.status = &st;
+	session_send_response(s, &r);
+	return true;
+}
+
 /* Handle one whole frame, or say there is none yet. Returns 1 to carry on, 0 to stop. */
 static int session_one_frame(struct session *s)
 {
@@ -352,6 +378,9 @@ static int session_one_frame(struct session *s)
 		                  REFEX__STATUS_CODE__STATUS_TOO_LARGE, message);
 	} else if (req == NULL) {
 		session_undecodable(s, payload, len);
+	} else if (session_bad_text(s, req, payload, len)) {
+		refex__request__free_unpacked(req, NULL);
+		req = NULL;
 	}
 	evbuffer_drain(in, FRAME_HEADER_LEN + len);
 	if (req != NULL) {
@@ -360,10 +389,56 @@ static int session_one_frame(struct session *s)
 	return s->state == SESSION_OPEN && !s->paused && !s->throttled;
 }
 
+/* A partial frame waited too long: every byte restarts the idle timeout, so a peer sending
+ * one byte a second would otherwise hold its connection (and the buffered bytes) for ever. */
+static void session_frame_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->state == SESSION_OPEN && !s->paused && !s->throttled &&
+	    evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
+		log_warnx(
+		    "conn=%llu agency=%s msg=\"bad frame\" reason=\"frame not finished within "
+		    "%u s\"",
+		    (unsigned long long)s->id, s->who.agency, s->hub->cfg->limits.idle_timeout);
+		session_close(s, "frame not finished in time");
+	}
+}
+
+/* Give a partial frame idle_timeout to arrive whole, counted from its first byte or from the
+ * last frame handled (progress), never restarted by a byte alone. */
+static void session_frame_deadline(struct session *s, bool progress)
+{
+	struct timeval t = {.tv_sec = s->hub->cfg->limits.idle_timeout};
+
+	if (s->state != SESSION_OPEN || s->paused || s->throttled ||
+	    evbuffer_get_length(bufferevent_get_input(s->bev)) == 0) {
+		if (s->frame_timer != NULL) {
+			event_del(s->frame_timer);
+		}
+		return;
+	}
+	if (s->frame_timer == NULL &&
+	    (s->frame_timer = evtimer_new(s->hub->base, session_frame_expired, s)) == NULL) {
+		return; /* out of memory: the idle timeout still applies */
+	}
+	if (progress || !evtimer_pending(s->frame_timer, NULL)) {
+		evtimer_add(s->frame_timer, &t);
+	}
+}
+
 static void session_process(struct session *s)
 {
+	size_t before = evbuffer_get_length(bufferevent_get_input(s->bev));
+
 	session_ref(s);
 	while (s->state == SESSION_OPEN && !s->paused && !s->throttled && session_one_frame(s)) {
+	}
+	if (s->state == SESSION_OPEN) {
+		session_frame_deadline(s,
+		                       evbuffer_get_length(bufferevent_get_input(s->bev)) < before);
 	}
 	session_unref(s);
 }
@@ -582,6 +657,10 @@ void session_close(struct session *s, const char *why)
 	if (s->handshake_timer != NULL) { /* none when made by session_new_open */
 		event_free(s->handshake_timer);
 		s->handshake_timer = NULL;
+	}
+	if (s->frame_timer != NULL) {
+		event_free(s->frame_timer);
+		s->frame_timer = NULL;
 	}
 	TAILQ_REMOVE(&hub->sessions, s, all);
 	hub->n_sessions--;

@@ -64,9 +64,10 @@ int form_check(const struct form *f, const uint8_t *data, size_t len, struct pbc
 	msg = protobuf_c_message_unpack(f->desc, &budget.allocator, len, data);
 	if (msg) {
 		protobuf_c_message_free_unpacked(msg, NULL);
-		/* protobuf-c 1.4 takes a bool in any wire type (found by tests/fuzz/fuzz_form);
-		 * the receiver's tools may not, so the wire format must match the form too. */
-		return pbcheck_explain(f->desc, data, len, res) == PBCHECK_OK ? 0 : -1;
+		/* protobuf-c 1.4 takes a bool in any wire type (found by tests/fuzz/fuzz_form)
+		 * and strings that are not UTF-8 or hold a NUL; the receiver's tools may not, so
+		 * the wire format and the text must match the form too. */
+		return pbcheck_text(f->desc, data, len, res) == PBCHECK_OK ? 0 : -1;
 	}
 	if (budget.exhausted) {
 		res->problem = PBCHECK_TOO_COMPLEX;

@@ -25,7 +25,8 @@ size_t form_count(void);
 const struct form *form_at(size_t i);
 
 /*
- * Check that data decodes as form f with every required field present.
+ * Check that data decodes as form f with every required field present and every string
+ * UTF-8 without NUL.
  * Returns 0 when it does; otherwise -1 with res naming the problem; the
  * path in res is relative to the form (e.g. "tenure").
  */

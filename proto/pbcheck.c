@@ -17,6 +17,7 @@ enum wire {
 
 struct walk {
 	struct pbcheck_result *res;
+	int text; /* also check that strings are UTF-8 without NUL (pbcheck_text) */
 };
 
 static const char *wire_name(unsigned w)
@@ -139,6 +140,53 @@ static size_t value_len(unsigned wire, const uint8_t *p, size_t avail, size_t *h
 	}
 }
 
+/* Length of the UTF-8 sequence at p (RFC 3629: shortest form, no surrogates, at most
+ * U+10FFFF), or 0 when it is not one. NUL is refused too: it would end a C string. */
+static size_t utf8_char_len(const uint8_t *p, size_t avail)
+{
+	size_t n, i;
+	uint32_t c;
+
+	if (p[0] == 0)
+		return 0;
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, c = p[0] & 0x1f;
+	else if ((p[0] & 0xf0) == 0xe0)
+		n = 3, c = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, c = p[0] & 0x07;
+	else
+		return 0;
+	if (n > avail)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+	    (n == 4 && (c < 0x10000 || c > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+/* Say whether a string field's bytes are text: UTF-8 without NUL. */
+static enum pbcheck_problem check_text(struct walk *w, const uint8_t *p, size_t len)
+{
+	size_t off = 0, n;
+
+	while (off < len) {
+		if (!(n = utf8_char_len(p + off, len - off)))
+			return fail(w, PBCHECK_BAD_TEXT, p[off] == 0 ? "holds a NUL byte at offset %zu"
+			                                             : "not valid UTF-8 at offset %zu",
+			            off);
+		off += n;
+	}
+	return PBCHECK_OK;
+}
+
 static enum pbcheck_problem walk_message(struct walk *w, const ProtobufCMessageDescriptor *desc,
                                          const uint8_t *data, size_t len, unsigned depth);
 
@@ -163,6 +211,8 @@ static enum pbcheck_problem check_field(struct walk *w, const ProtobufCFieldDesc
 		         wire_name(want), wire_name(wire));
 	} else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
 		p = walk_message(w, f->descriptor, val, vlen, depth + 1);
+	} else if (w->text && f->type == PROTOBUF_C_TYPE_STRING) {
+		p = check_text(w, val, vlen);
 	}
 	if (p == PBCHECK_OK)
 		path_pop(w, saved);
@@ -246,6 +296,18 @@ enum pbcheck_problem pbcheck_explain(const ProtobufCMessageDescriptor *desc, con
                                      size_t len, struct pbcheck_result *res)
 {
 	struct walk w = {.res = res};
+
+	memset(res, 0, sizeof(*res));
+	if (!data && len > 0)
+		return fail(&w, PBCHECK_MALFORMED, "no data");
+	return walk_message(&w, desc, data, len, 1);
+}
+
+/* Report the first string field of data, at any depth, that is not UTF-8 or holds a NUL. */
+enum pbcheck_problem pbcheck_text(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                                  size_t len, struct pbcheck_result *res)
+{
+	struct walk w = {.res = res, .text = 1};
 
 	memset(res, 0, sizeof(*res));
 	if (!data && len > 0)

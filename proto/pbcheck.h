@@ -18,6 +18,7 @@ enum pbcheck_problem {
 	PBCHECK_MISSING_REQUIRED, /* a required field is absent */
 	PBCHECK_TOO_DEEP,         /* nested deeper than PBCHECK_MAX_DEPTH */
 	PBCHECK_TOO_COMPLEX,      /* decoding it would take more memory than allowed (pballoc.h) */
+	PBCHECK_BAD_TEXT,         /* a string that is not UTF-8 or holds a NUL byte */
 };
 
 #define PBCHECK_MAX_DEPTH 16
@@ -31,5 +32,13 @@ struct pbcheck_result {
 /* Walk data as a message of type desc and report the first problem found. */
 enum pbcheck_problem pbcheck_explain(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
 				     size_t len, struct pbcheck_result *res);
+
+/*
+ * Walk data (which protobuf-c decodes as desc) and report the first string field, at any
+ * depth, that is not valid UTF-8 or holds a NUL byte. protobuf-c 1.4 checks neither for
+ * proto2, and its C strings would silently end at the NUL.
+ */
+enum pbcheck_problem pbcheck_text(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+				  size_t len, struct pbcheck_result *res);
 
 #endif

@@ -164,6 +164,10 @@ struct raw *raw_connect(const struct net *n, const char *prefix, const char *ca)
 /* Send bytes as they are. Returns 0 or -1. */
 int raw_send_bytes(struct raw *c, const void *buf, size_t len);
 
+/* Send bytes as they are, giving up after timeout_ms (a peer that stopped reading). Returns 0
+ * or -1; after a timeout the connection is good only for raw_free. */
+int raw_send_within(struct raw *c, const void *buf, size_t len, int timeout_ms);
+
 /* Send req as one frame. Returns 0 or -1. */
 int raw_send_request(struct raw *c, const Refex__Request *req);
 

@@ -121,7 +121,13 @@ fail:
 /* Send bytes as they are. */
 int raw_send_bytes(struct raw *c, const void *buf, size_t len)
 {
-	int64_t deadline = now_ms() + HARNESS_READ_TIMEOUT_MS;
+	return raw_send_within(c, buf, len, HARNESS_READ_TIMEOUT_MS);
+}
+
+/* Send bytes as they are within timeout_ms. */
+int raw_send_within(struct raw *c, const void *buf, size_t len, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
 	int r;
 
 	if (len == 0) {
