@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "handlers_client.h"
 #include "handlers_private.h"
 
 #include "lifecycle.h"
@@ -157,6 +158,7 @@ void handle_get(struct request *rq, Refex__Request *msg)
 		return;
 	}
 	audit_read(rq, ref->id);
+	referral_client_annotate(rq, ref);
 	/* The recipient's first fetch is the receipt the sender waits for. */
 	if (lifecycle_apply(ref->state, LC_RECEIVE, who, &to) == LC_OK) {
 		change_queue(rq, ref, LC_RECEIVE, to, NULL, &(struct store_idem){0});
@@ -229,6 +231,10 @@ void handle_audit(struct request *rq, Refex__Request *msg)
 	enum party who;
 	size_t n;
 
+	if (msg->audit->client_id != NULL && msg->audit->referral_id == NULL) {
+		handle_client_audit(rq, msg);
+		return;
+	}
 	if ((ref = referral_for_party(rq, msg->audit->referral_id, &who)) == NULL) {
 		return;
 	}

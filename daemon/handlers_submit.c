@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "handlers_client.h"
 #include "handlers_private.h"
 
 #include "client.pb-c.h"
@@ -164,11 +165,13 @@ void handle_submit(struct request *rq, Refex__Request *msg)
 	const struct identity *who = session_identity(rq->s);
 	struct store_new_referral nr = {0};
 	struct pending_submit *p;
+	struct submit_client_ref cref;
 	const struct form *f;
 	uint8_t *client = NULL, *consent = NULL;
 	uint8_t digest[STORE_DIGEST_LEN];
 	if (request_idem(rq, msg, &sub->base, &nr.idem, digest) < 0 ||
-	    request_repeated(rq, &nr.idem, true) || submit_check(rq, sub, &f) < 0) {
+	    request_repeated(rq, &nr.idem, true) || submit_client_resolve(rq, sub, &cref) < 0 ||
+	    submit_check(rq, sub, &f) < 0) {
 		return;
 	}
 	/* The hub, not the client, says who recorded the consent and when. */
@@ -204,7 +207,9 @@ void handle_submit(struct request *rq, Refex__Request *msg)
 	    .form_data_len = sub->form_data.len,
 	    .due_at = p->sum.has_due_at ? p->sum.due_at : 0,
 	    .idem = nr.idem,
+	    .client_version = cref.version,
 	};
+	snprintf(nr.client_id, sizeof(nr.client_id), "%s", cref.id);
 	/* The store copies everything it needs before returning. */
 	sub->consent->recorded_by = sub->consent->recorded_agency = NULL;
 	if (store_insert(rq->hub->store, &nr, submit_done, p) < 0) {

@@ -30,6 +30,7 @@ enum store_status {
 	STORE_DUPLICATE,   /* the id already exists */
 	STORE_UNAVAILABLE, /* storage failed (disk full, I/O error); nothing changed */
 	STORE_KEY_REUSED,  /* the idempotency key was used before for a different request */
+	STORE_REFUSED,     /* no live consent or other basis covers sharing the client */
 };
 
 /*
@@ -80,6 +81,11 @@ struct store_new_referral {
 	size_t form_data_len;
 	int64_t due_at; /* unix seconds to accept or decline by; 0: no due time */
 	struct store_idem idem;
+	/* The stored client shared (store_clients.h), "" for none. client_version 0: make it now
+	 * from client and consent, owned by the sender; else the version client holds, whose
+	 * sharing the write checks again (a consent withdrawn meanwhile refuses it). */
+	char client_id[STORE_ID_LEN + 1];
+	uint32_t client_version;
 };
 
 /* A state change to apply if the referral is still in state `from`. Copied. */

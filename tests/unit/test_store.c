@@ -565,7 +565,10 @@ Test(store, state_counts_follow_inserts_and_changes_and_survive_a_migration)
 	                 "DROP TRIGGER state_counts_insert; DROP TRIGGER state_counts_update;"
 	                 " DROP TRIGGER state_counts_delete; DROP TABLE state_counts;"
 	                 " DROP TABLE audit; DROP INDEX referrals_closed;"
-	                 " ALTER TABLE referrals DROP COLUMN purged_at; PRAGMA user_version = 2;",
+	                 " ALTER TABLE referrals DROP COLUMN purged_at;"
+	                 " DROP TABLE consents; DROP TABLE client_versions; DROP TABLE clients;"
+	                 " DROP INDEX referrals_client; ALTER TABLE referrals DROP COLUMN client_id;"
+	                 " ALTER TABLE referrals DROP COLUMN client_version; PRAGMA user_version = 2;",
 	                 NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
