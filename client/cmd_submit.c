@@ -78,7 +78,7 @@ static int pack_form(const ProtobufCMessage *msg, ProtobufCBinaryData *out)
 }
 
 struct submit_args {
-	const char *to, *form, *client, *data, *consent;
+	const char *to, *form, *client, *data, *consent, *client_id;
 };
 
 /* Parse the submit options; returns -1 to carry on, else an exit code. */
@@ -88,6 +88,7 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct submit_
 	    {"to", required_argument, NULL, 't'},
 	    {"form", required_argument, NULL, 'f'},
 	    {"client", required_argument, NULL, 'c'},
+	    {"client-id", required_argument, NULL, 'i'},
 	    {"data", required_argument, NULL, 'd'},
 	    {"consent", required_argument, NULL, 'C'},
 	    CMD_CHANGE_OPTIONS,
@@ -106,6 +107,9 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct submit_
 			break;
 		case 'c':
 			a->client = optarg;
+			break;
+		case 'i':
+			a->client_id = optarg;
 			break;
 		case 'd':
 			a->data = optarg;
@@ -131,8 +135,13 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct submit_
 	if (!a->form) {
 		return cmd_usage_error(ctx, "--form FORM is required");
 	}
-	if (!a->client) {
-		return cmd_usage_error(ctx, "--client FILE is required");
+	if (!a->client == !a->client_id) {
+		return cmd_usage_error(ctx, "give one of --client-id ID and --client FILE");
+	}
+	if (a->client_id && a->consent) {
+		return cmd_usage_error(ctx,
+		                       "--consent goes with --client FILE; for a stored client "
+		                       "record consent with 'refex consent add'");
 	}
 	if (!a->data) {
 		return cmd_usage_error(ctx, "--data FILE is required");
@@ -160,7 +169,7 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 		list_known_forms(stderr);
 		goto done;
 	}
-	if (!(client = load_message(a.client, &refex__client_record__descriptor)) ||
+	if ((a.client && !(client = load_message(a.client, &refex__client_record__descriptor))) ||
 	    !(data = load_message(a.data, f->desc))) {
 		goto done;
 	}
@@ -176,6 +185,7 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 	sub.to = (char *)a.to;
 	sub.form = (char *)a.form;
 	sub.client = (Refex__ClientRecord *)client;
+	sub.client_id = (char *)a.client_id;
 	sub.consent = (Refex__Consent *)consent;
 	req.body_case = REFEX__REQUEST__BODY_SUBMIT;
 	req.submit = &sub;

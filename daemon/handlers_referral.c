@@ -91,6 +91,7 @@ static void change_done(enum store_status status, const struct store_result *res
 		                : "the referral cannot be read right now; please try "
 		                  "again");
 	} else {
+		referral_client_annotate(rq, ref);
 		reply_referral(rq, ref);
 	}
 	store_referral_free(ref);
@@ -158,11 +159,11 @@ void handle_get(struct request *rq, Refex__Request *msg)
 		return;
 	}
 	audit_read(rq, ref->id);
-	referral_client_annotate(rq, ref);
 	/* The recipient's first fetch is the receipt the sender waits for. */
 	if (lifecycle_apply(ref->state, LC_RECEIVE, who, &to) == LC_OK) {
 		change_queue(rq, ref, LC_RECEIVE, to, NULL, &(struct store_idem){0});
 	} else {
+		referral_client_annotate(rq, ref);
 		reply_referral(rq, ref);
 	}
 	store_referral_free(ref);

@@ -254,7 +254,7 @@ static enum store_status dups_find(struct store *st, const char *owner, const ch
 
 /* Insert client id (version 1) owned by agency; its row id goes to *cid. */
 static enum store_status client_insert(struct store *st, const struct store_client_write *w,
-                                       sqlite3_int64 *cid, bool *partial)
+                                       sqlite3_int64 *cid, bool *wrote)
 {
 	sqlite3_stmt *s = st->clients->w[CW_ADD];
 	int rc = store_bind_text(s, 1, w->id) | store_bind_text(s, 2, w->agency) |
@@ -273,15 +273,15 @@ static enum store_status client_insert(struct store *st, const struct store_clie
 	if (rc != SQLITE_DONE) {
 		return STORE_UNAVAILABLE;
 	}
-	*partial = true;
+	*wrote = true;
 	return version_add(st, *cid, 1, w->record, w->record_len, w->at, w->holder);
 }
 
-static enum store_status op_add(struct store *st, struct store_client_op *op, bool *partial)
+static enum store_status op_add(struct store *st, struct store_client_op *op, bool *wrote)
 {
 	const struct store_client_write *w = &op->w;
 	sqlite3_int64 cid = 0;
-	enum store_status status = client_insert(st, w, &cid, partial);
+	enum store_status status = client_insert(st, w, &cid, wrote);
 
 	snprintf(op->out.id, sizeof(op->out.id), "%s", w->id);
 	op->out.version = 1;
@@ -291,7 +291,7 @@ static enum store_status op_add(struct store *st, struct store_client_op *op, bo
 	return status == STORE_OK ? audit(st, w, "client-add", w->id) : status;
 }
 
-static enum store_status op_update(struct store *st, struct store_client_op *op, bool *partial)
+static enum store_status op_update(struct store *st, struct store_client_op *op, bool *wrote)
 {
 	const struct store_client_write *w = &op->w;
 	sqlite3_stmt *s = st->clients->w[CW_UPDATE];
@@ -316,7 +316,7 @@ static enum store_status op_update(struct store *st, struct store_client_op *op,
 	if (!hit) {
 		return client_missed(st, w->id, w->agency);
 	}
-	*partial = true;
+	*wrote = true;
 	snprintf(op->out.id, sizeof(op->out.id), "%s", w->id);
 	status = version_add(st, cid, op->out.version, w->record, w->record_len, w->at, w->holder);
 	if (status == STORE_OK && w->dup_key != NULL) {
@@ -355,7 +355,7 @@ static enum store_status erase_copies(struct store *st, const char *id,
 	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }
 
-static enum store_status op_erase(struct store *st, struct store_client_op *op, bool *partial)
+static enum store_status op_erase(struct store *st, struct store_client_op *op, bool *wrote)
 {
 	const struct store_client_write *w = &op->w;
 	sqlite3_stmt *s = st->clients->w[CW_ERASE];
@@ -379,7 +379,7 @@ static enum store_status op_erase(struct store *st, struct store_client_op *op, 
 	if (!hit) {
 		return client_missed(st, w->id, w->agency);
 	}
-	*partial = true;
+	*wrote = true;
 	snprintf(op->out.id, sizeof(op->out.id), "%s", w->id);
 	for (size_t i = 0; i < 2; i++) {
 		s = st->clients->w[i == 0 ? CW_ERASE_VERSIONS : CW_ERASE_CONSENTS];
@@ -417,7 +417,7 @@ static enum store_status consent_insert(struct store *st, const struct store_cli
 	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }
 
-static enum store_status op_consent_add(struct store *st, struct store_client_op *op, bool *partial)
+static enum store_status op_consent_add(struct store *st, struct store_client_op *op, bool *wrote)
 {
 	const struct store_client_write *w = &op->w;
 	sqlite3_stmt *s = st->clients->w[CW_FIND];
@@ -437,12 +437,12 @@ static enum store_status op_consent_add(struct store *st, struct store_client_op
 	if (status != STORE_OK || (status = consent_insert(st, w, cid)) != STORE_OK) {
 		return status;
 	}
-	*partial = true;
+	*wrote = true;
 	return audit(st, w, "consent-add", w->client_id);
 }
 
 static enum store_status op_consent_withdraw(struct store *st, struct store_client_op *op,
-                                             bool *partial)
+                                             bool *wrote)
 {
 	const struct store_client_write *w = &op->w;
 	sqlite3_stmt *s = st->clients->w[CW_WITHDRAW];
@@ -472,34 +472,45 @@ static enum store_status op_consent_withdraw(struct store *st, struct store_clie
 	}
 	store_stmt_end(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		*partial = hit;
+		*wrote = hit;
 		return STORE_UNAVAILABLE;
 	}
 	if (!hit) {
 		return mine ? STORE_CONFLICT : status;
 	}
-	*partial = true;
+	*wrote = true;
 	return audit(st, w, "consent-withdraw", op->out.id);
 }
 
 /* Run a client write inside the writer's open transaction. */
 enum store_status store_clients_exec(struct store *st, struct store_client_op *op, bool *partial)
 {
+	enum store_status status = STORE_UNAVAILABLE;
+	bool wrote = false;
+
 	memset(&op->out, 0, sizeof(op->out));
 	op->erased = false;
 	switch (op->w.kind) {
 	case SC_ADD:
-		return op_add(st, op, partial);
+		status = op_add(st, op, &wrote);
+		break;
 	case SC_UPDATE:
-		return op_update(st, op, partial);
+		status = op_update(st, op, &wrote);
+		break;
 	case SC_ERASE:
-		return op_erase(st, op, partial);
+		status = op_erase(st, op, &wrote);
+		break;
 	case SC_CONSENT_ADD:
-		return op_consent_add(st, op, partial);
+		status = op_consent_add(st, op, &wrote);
+		break;
 	case SC_CONSENT_WITHDRAW:
-		return op_consent_withdraw(st, op, partial);
+		status = op_consent_withdraw(st, op, &wrote);
+		break;
 	}
-	return STORE_UNAVAILABLE;
+	/* The op functions say whether they wrote anything; the writer wants to know whether a
+	 * failure left something to undo. */
+	*partial = wrote && status != STORE_OK;
+	return status;
 }
 
 /* Say whether a committed client write erased personal data. */
@@ -526,14 +537,14 @@ static enum store_status on_insert_new(struct store *st, const struct store_new_
 	    .dup_key = key,
 	};
 	sqlite3_int64 cid = 0;
-	bool partial = false;
+	bool wrote = false;
 	enum store_status status = STORE_UNAVAILABLE;
 
 	if (c == NULL) {
 		goto done;
 	}
 	store_client_dup_key(c, key, sizeof(key));
-	if ((status = client_insert(st, &w, &cid, &partial)) != STORE_OK ||
+	if ((status = client_insert(st, &w, &cid, &wrote)) != STORE_OK ||
 	    (status = audit(st, &w, "client-add", w.id)) != STORE_OK) {
 		goto done;
 	}

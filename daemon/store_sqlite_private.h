@@ -106,7 +106,7 @@ struct store {
 	pthread_t checkpointer;
 	bool checkpointer_started;
 	pthread_cond_t ckpt_cv;
-	bool ckpt_wanted; /* under mu */
+	bool ckpt_wanted;              /* under mu */
 	struct store_clients *clients; /* client records' statements (store_clients.c) */
 };
 
