@@ -114,6 +114,12 @@ static void submit_done(enum store_status status, const struct store_result *res
 		reply_key_reused(&p->rq);
 	} else if (status == STORE_OK && res->repeat) {
 		reply_first(&p->rq, res->referral_id, true);
+	} else if (status == STORE_REFUSED) {
+		/* The client's consent was withdrawn between the check and the write. */
+		reply_error(&p->rq, REFEX__STATUS_CODE__STATUS_FORBIDDEN, "consent",
+		            "no live consent or other lawful basis covers sharing this client with "
+		            "%s any more; nothing was sent",
+		            p->recipient_id);
 	} else if (status != STORE_OK) {
 		log_error("conn=%llu msg=\"referral not stored\" referral=%s store_status=%d",
 		          (unsigned long long)session_id(p->rq.s), p->rq.referral, (int)status);
