@@ -170,6 +170,7 @@ int cmd_withdraw(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_forms(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_partners(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_audit(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_forward(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_template(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_keygen(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_doctor(struct cmd_ctx *ctx, int argc, char **argv);

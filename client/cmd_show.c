@@ -138,6 +138,13 @@ static void print_header(const Refex__Referral *r)
 		         when);
 		show_field("consent", buf);
 	}
+	if (r->parent_id != NULL) {
+		show_field("forwarded from", r->parent_id);
+	}
+	if (r->n_child_ids > 0) {
+		show_field("forwarded as",
+		           join(buf, sizeof(buf), ", ", r->child_ids, r->n_child_ids));
+	}
 	if (r->has_purged_at && r->purged_at > 0) {
 		output_time(r->purged_at, when, sizeof(when));
 		snprintf(buf, sizeof(buf),

@@ -1,5 +1,4 @@
 /* refex submit: refer a client to a partner agency on an agreed form. */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +6,7 @@
 #include "client.pb-c.h"
 #include "cmd.h"
 #include "form.h"
-#include "pbjson.h"
+#include "input.h"
 
 /* Print the registered forms after "known forms: ", for a mistyped name. */
 static void list_known_forms(FILE *out)
@@ -21,44 +20,7 @@ static void list_known_forms(FILE *out)
 	fputc('\n', out);
 }
 
-/*
- * Read a JSON file and decode it as desc. Problems name the file, and the
- * line or field, and are usage errors: the file is the user's input.
- */
-static ProtobufCMessage *load_message(const char *path, const ProtobufCMessageDescriptor *desc)
-{
-	struct pbjson_error perr = {0};
-	ProtobufCMessage *msg;
-	json_error_t jerr;
-	json_t *json;
-
-	if (!(json = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr))) {
-		if (jerr.line > 0) {
-			fprintf(stderr, "refex: %s:%d:%d: %s\n", path, jerr.line, jerr.column,
-			        jerr.text);
-		} else {
-			fprintf(stderr, "refex: %s\n", jerr.text);
-		}
-		return NULL;
-	}
-	if (!json_is_object(json)) {
-		fprintf(stderr, "refex: %s: expected a JSON object ({...})\n", path);
-		json_decref(json);
-		return NULL;
-	}
-	msg = pbjson_decode(desc, json, &perr);
-	json_decref(json);
-	if (!msg) {
-		if (perr.path[0]) {
-			fprintf(stderr, "refex: %s: %s: %s\n", path, perr.path, perr.message);
-		} else {
-			fprintf(stderr, "refex: %s: %s\n", path, perr.message);
-		}
-	}
-	return msg;
-}
-
-/* Free a message load_message returned; NULL is fine. */
+/* Free a message input_load_message returned; NULL is fine. */
 static void free_message(ProtobufCMessage *msg)
 {
 	if (msg) {
@@ -75,6 +37,25 @@ static int pack_form(const ProtobufCMessage *msg, ProtobufCBinaryData *out)
 	}
 	protobuf_c_message_pack(msg, out->data);
 	return 0;
+}
+
+/* Send a request that makes a referral (with retries) and print the new referral's id. */
+static int call_new_referral(struct cmd_ctx *ctx, Refex__Request *req)
+{
+	Refex__Response *resp = NULL;
+	int rc = cmd_call_change(ctx, req, &resp);
+
+	if (rc != EXIT_DONE) {
+		return rc;
+	}
+	if (resp->body_case != REFEX__RESPONSE__BODY_REFERRAL || !resp->referral->id) {
+		fprintf(stderr, "refex: the server accepted the referral but did not say its id\n");
+		rc = EXIT_CONNECT;
+	} else {
+		printf("%s\n", resp->referral->id);
+	}
+	refex__response__free_unpacked(resp, NULL);
+	return rc;
 }
 
 struct submit_args {
@@ -155,7 +136,6 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 	struct submit_args a = {0};
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__SubmitReferral sub = REFEX__SUBMIT_REFERRAL__INIT;
-	Refex__Response *resp = NULL;
 	ProtobufCMessage *client = NULL, *data = NULL, *consent = NULL;
 	const struct form *f;
 	int rc;
@@ -169,11 +149,12 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 		list_known_forms(stderr);
 		goto done;
 	}
-	if ((a.client && !(client = load_message(a.client, &refex__client_record__descriptor))) ||
-	    !(data = load_message(a.data, f->desc))) {
+	if ((a.client &&
+	     !(client = input_load_message(a.client, &refex__client_record__descriptor))) ||
+	    !(data = input_load_message(a.data, f->desc))) {
 		goto done;
 	}
-	if (a.consent && !(consent = load_message(a.consent, &refex__consent__descriptor))) {
+	if (a.consent && !(consent = input_load_message(a.consent, &refex__consent__descriptor))) {
 		goto done;
 	}
 	rc = EXIT_REFUSED;
@@ -189,21 +170,94 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 	sub.consent = (Refex__Consent *)consent;
 	req.body_case = REFEX__REQUEST__BODY_SUBMIT;
 	req.submit = &sub;
-	if ((rc = cmd_call_change(ctx, &req, &resp)) != EXIT_DONE) {
-		goto done;
-	}
-	if (resp->body_case != REFEX__RESPONSE__BODY_REFERRAL || !resp->referral->id) {
-		fprintf(stderr, "refex: the server accepted the referral but did not say its id\n");
-		rc = EXIT_CONNECT;
-		goto done;
-	}
-	printf("%s\n", resp->referral->id);
+	rc = call_new_referral(ctx, &req);
 done:
-	if (resp) {
-		refex__response__free_unpacked(resp, NULL);
-	}
 	free(sub.form_data.data);
 	free_message(client);
+	free_message(data);
+	free_message(consent);
+	return rc;
+}
+
+struct forward_args {
+	const char *id, *to, *form, *data, *consent;
+};
+
+/* Parse the forward options; returns -1 to carry on, else an exit code. */
+static int parse_forward_args(struct cmd_ctx *ctx, int argc, char **argv, struct forward_args *a)
+{
+	static const struct option opts[] = {
+	    {"to", required_argument, NULL, 't'},
+	    {"form", required_argument, NULL, 'f'},
+	    {"data", required_argument, NULL, 'd'},
+	    {"consent", required_argument, NULL, 'C'},
+	    CMD_CHANGE_OPTIONS,
+	    CMD_GLOBAL_OPTIONS,
+	    {0},
+	};
+	const char **slot[] = {
+	    ['t'] = &a->to, ['f'] = &a->form, ['d'] = &a->data, ['C'] = &a->consent};
+	int c, rc;
+
+	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
+		if (c < (int)(sizeof(slot) / sizeof(slot[0])) && slot[c] != NULL) {
+			*slot[c] = optarg;
+		} else if ((rc = cmd_change_option(ctx, c, optarg)) >= 0) {
+			return rc;
+		}
+	}
+	if (c == CMD_OPTS_EXIT) {
+		return rc;
+	}
+	if ((rc = cmd_one_operand(ctx, argc, argv, "which referral? give its ID", &a->id)) >= 0) {
+		return rc;
+	}
+	/* --consent only for a referral without a stored client: the hub says which it is. */
+	if (!a->to || !a->form) {
+		return cmd_usage_error(ctx, "--to AGENCY and --form FORM are required");
+	}
+	return -1;
+}
+
+/* Refer the client of a referral sent to us on: the hub fills the form in from what it knows. */
+int cmd_forward(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	struct forward_args a = {0};
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ForwardReferral fw = REFEX__FORWARD_REFERRAL__INIT;
+	ProtobufCMessage *data = NULL, *consent = NULL;
+	const struct form *f;
+	int rc;
+
+	if ((rc = parse_forward_args(ctx, argc, argv, &a)) >= 0) {
+		return rc;
+	}
+	rc = EXIT_USAGE;
+	if (!(f = form_find(a.form))) {
+		fprintf(stderr, "refex: unknown form '%s'; ", a.form);
+		list_known_forms(stderr);
+		goto done;
+	}
+	if ((a.data && !(data = input_load_json(a.data, f->desc, true))) ||
+	    (a.consent &&
+	     !(consent = input_load_message(a.consent, &refex__consent__descriptor)))) {
+		goto done;
+	}
+	rc = EXIT_REFUSED;
+	if (data && pack_form(data, &fw.form_data) < 0) {
+		fprintf(stderr, "refex: out of memory\n");
+		goto done;
+	}
+	fw.has_form_data = data != NULL;
+	fw.referral_id = (char *)a.id;
+	fw.to = (char *)a.to;
+	fw.form = (char *)a.form;
+	fw.consent = (Refex__Consent *)consent;
+	req.body_case = REFEX__REQUEST__BODY_FORWARD;
+	req.forward = &fw;
+	rc = call_new_referral(ctx, &req);
+done:
+	free(fw.form_data.data);
 	free_message(data);
 	free_message(consent);
 	return rc;

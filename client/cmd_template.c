@@ -7,6 +7,7 @@
 #include "form.h"
 #include "output.h"
 #include "pbjson.h"
+#include "prefill.h"
 
 /* Find what to skeleton: "client", "consent" or an agreed form's name. */
 static const ProtobufCMessageDescriptor *template_desc(const char *name)
@@ -23,20 +24,73 @@ static const ProtobufCMessageDescriptor *template_desc(const char *name)
 	return f ? f->desc : NULL;
 }
 
-/* Print a fill-in skeleton; works offline. */
+/* Fetch referral id and fill the skeleton in from its answers and client record, as the hub
+ * would for an onward referral (proto/prefill.h). Returns an exit code. */
+static int template_from(struct cmd_ctx *ctx, const ProtobufCMessageDescriptor *desc,
+                         const char *id, json_t *skeleton)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__GetReferral get = REFEX__GET_REFERRAL__INIT;
+	Refex__Response *resp = NULL;
+	ProtobufCMessage *earlier = NULL;
+	struct prefill_source src[2];
+	const struct form *pf;
+	json_t *known, *v;
+	const char *key;
+	size_t n = 0;
+	int rc;
+
+	get.id = (char *)id;
+	req.body_case = REFEX__REQUEST__BODY_GET;
+	req.get = &get;
+	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE) {
+		return rc;
+	}
+	if (resp->body_case == REFEX__RESPONSE__BODY_REFERRAL) {
+		const Refex__Referral *r = resp->referral;
+
+		if ((pf = form_find(r->form)) != NULL && r->has_form_data &&
+		    (earlier = protobuf_c_message_unpack(pf->desc, NULL, r->form_data.len,
+		                                         r->form_data.data)) != NULL) {
+			src[n++].msg = earlier;
+		}
+		if (r->client != NULL) {
+			src[n++].msg = &r->client->base;
+		}
+	}
+	known = prefill(desc, NULL, src, n);
+	json_object_foreach(known, key, v)
+	{
+		json_object_set(skeleton, key, v);
+	}
+	json_decref(known);
+	if (earlier != NULL) {
+		protobuf_c_message_free_unpacked(earlier, NULL);
+	}
+	refex__response__free_unpacked(resp, NULL);
+	return EXIT_DONE;
+}
+
+/* Print a fill-in skeleton; offline, or filled in from a referral with --from. */
 int cmd_template(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
+	    {"from", required_argument, NULL, 'F'},
 	    CMD_GLOBAL_OPTIONS,
 	    {0},
 	};
 	const ProtobufCMessageDescriptor *desc;
-	const char *name = NULL;
+	const char *name = NULL, *from = NULL;
+	json_t *skeleton;
 	size_t i;
-	int rc;
+	int c, rc;
 
-	/* No options of its own: cmd_getopt comes back only when the options are done. */
-	if (cmd_getopt(ctx, argc, argv, opts, &rc) == CMD_OPTS_EXIT) {
+	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
+		if (c == 'F') {
+			from = optarg;
+		}
+	}
+	if (c == CMD_OPTS_EXIT) {
 		return rc;
 	}
 	if ((rc = cmd_one_operand(ctx, argc, argv,
@@ -51,7 +105,12 @@ int cmd_template(struct cmd_ctx *ctx, int argc, char **argv)
 		fputc('\n', stderr);
 		return EXIT_USAGE;
 	}
-	if (output_json(pbjson_template(desc)) < 0) {
+	skeleton = pbjson_template(desc);
+	if (from != NULL && (rc = template_from(ctx, desc, from, skeleton)) != EXIT_DONE) {
+		json_decref(skeleton);
+		return rc;
+	}
+	if (output_json(skeleton) < 0) {
 		fprintf(stderr, "refex: out of memory\n");
 		return EXIT_REFUSED;
 	}

@@ -6,8 +6,10 @@
 
 #include "pbjson.h"
 
-/* Read the JSON file at path and decode it as desc, saying what is wrong on stderr. */
-ProtobufCMessage *input_load_message(const char *path, const ProtobufCMessageDescriptor *desc)
+/* Read the JSON file at path and decode it as desc (partial: required fields may be missing),
+ * saying what is wrong on stderr. */
+ProtobufCMessage *input_load_json(const char *path, const ProtobufCMessageDescriptor *desc,
+                                  bool partial)
 {
 	struct pbjson_error perr = {0};
 	ProtobufCMessage *msg;
@@ -28,7 +30,7 @@ ProtobufCMessage *input_load_message(const char *path, const ProtobufCMessageDes
 		json_decref(json);
 		return NULL;
 	}
-	msg = pbjson_decode(desc, json, &perr);
+	msg = partial ? pbjson_decode_partial(desc, json, &perr) : pbjson_decode(desc, json, &perr);
 	json_decref(json);
 	if (!msg) {
 		if (perr.path[0]) {
@@ -38,4 +40,10 @@ ProtobufCMessage *input_load_message(const char *path, const ProtobufCMessageDes
 		}
 	}
 	return msg;
+}
+
+/* Read the JSON file at path and decode it as a whole desc, saying what is wrong on stderr. */
+ProtobufCMessage *input_load_message(const char *path, const ProtobufCMessageDescriptor *desc)
+{
+	return input_load_json(path, desc, false);
 }

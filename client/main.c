@@ -72,6 +72,27 @@ static const struct cmd_entry commands[] = {
         .exec = cmd_show,
     },
     {
+        .name = "forward",
+        .usage = "ID --to AGENCY --form FORM [--data FILE] [--consent FILE]",
+        .summary = "refer the client of a referral you received on to another agency",
+        .options = "  --to AGENCY         the partner to refer the client to\n"
+                   "  --form FORM         the agreed form for it\n"
+                   "  --consent FILE      the client's consent to share with AGENCY (JSON); only\n"
+                   "                      for a referral without a stored client\n"
+                   "  --data FILE         answers the hub cannot fill in (JSON; may be "
+                   "partial)\n" CMD_CHANGE_HELP,
+        .notes = "The client record travels with the new referral. The hub fills the form in\n"
+                 "from the answers already given (fields of the same name and type in the\n"
+                 "referral and the client record); if anything is still missing it names\n"
+                 "exactly those fields. `refex template FORM --from ID` prints what it would\n"
+                 "fill in. The new referral records ID as its parent: show ID lists it.\n"
+                 "A stored client (show ID says 'stored client') goes on as the same record,\n"
+                 "still its owner's, and only if a consent or lawful basis the owner\n"
+                 "recorded covers AGENCY ('refex consent list CLIENT_ID'); ask the owner to\n"
+                 "record one if not.\n",
+        .exec = cmd_forward,
+    },
+    {
         .name = "client",
         .usage = "add CLIENT.json | update ID CLIENT.json | show ID [--json] |"
                  " list [--search TEXT] [--json] | erase ID --reason TEXT",
@@ -190,10 +211,12 @@ static const struct cmd_entry commands[] = {
     },
     {
         .name = "template",
-        .usage = "FORM|client|consent",
+        .usage = "FORM|client|consent [--from ID]",
         .summary = "print a fill-in JSON skeleton of a form, a client record or a consent",
-        .notes = "Works offline. Replace each \"<required ...>\" value; fill in or delete\n"
-                 "each \"<optional ...>\" one. Form names: see 'refex forms'.\n",
+        .options = "  --from ID           fill the form in from referral ID's answers and client\n"
+                   "                      record, as `refex forward` would (reads ID: a show)\n",
+        .notes = "Works offline without --from. Replace each \"<required ...>\" value; fill in\n"
+                 "or delete each \"<optional ...>\" one. Form names: see 'refex forms'.\n",
         .exec = cmd_template,
     },
     {

@@ -328,6 +328,7 @@ static const struct handler {
     {REFEX__REQUEST__BODY_LIST_PARTNERS, "list_partners", handle_list_partners},
     {REFEX__REQUEST__BODY_WATCH, "watch", handle_watch},
     {REFEX__REQUEST__BODY_AUDIT, "audit", handle_audit},
+    {REFEX__REQUEST__BODY_FORWARD, "forward", handle_forward},
     {REFEX__REQUEST__BODY_ADD_CLIENT, "add_client", handle_add_client},
     {REFEX__REQUEST__BODY_UPDATE_CLIENT, "update_client", handle_update_client},
     {REFEX__REQUEST__BODY_GET_CLIENT, "get_client", handle_get_client},

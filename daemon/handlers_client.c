@@ -308,15 +308,59 @@ void handle_erase_client(struct request *rq, Refex__Request *msg)
 	store_client_free(c);
 }
 
+/* Resolve the client of a referral forwarded from parent: its stored client, the version parent
+ * shared, still owned by the agency that recorded it, and only if a live consent or other basis
+ * its owner recorded covers sub->to. A parent without a stored client (made before clients were
+ * stored) passes its inline client on under the forwarder's consent, as a copy of no stored
+ * client. */
+static int forward_client_resolve(struct request *rq, Refex__SubmitReferral *sub,
+                                  const Refex__Referral *parent, struct submit_client_ref *ref)
+{
+	Refex__StoredClient *c;
+	bool owner;
+	int rc = -1;
+
+	ref->id[0] = '\0';
+	ref->version = 0;
+	if (parent->client_id == NULL) {
+		return 0;
+	}
+	if (sub->consent != NULL) {
+		reply_error(
+		    rq, REFEX__STATUS_CODE__STATUS_INVALID, "consent",
+		    "referral %s shares stored client %s: the consents its owner recorded "
+		    "decide whom it may go to (refex consent list %s); forward it without a "
+		    "consent of your own",
+		    parent->id, parent->client_id, parent->client_id);
+		return -1;
+	}
+	if ((c = client_for_party(rq, parent->client_id, &owner)) == NULL) {
+		return -1;
+	}
+	if (c->has_erased_at) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "referral_id",
+		            "client %s was erased", c->id);
+	} else if (submit_consent_resolve(rq, sub, c->id, owner ? NULL : c->owner) == 0) {
+		snprintf(ref->id, sizeof(ref->id), "%s", c->id);
+		ref->version = parent->client_version;
+		rc = 0;
+	}
+	store_client_free(c);
+	return rc;
+}
+
 /* Fill sub's client (and consent) from stored client sub->client_id for sharing with sub->to,
  * and ref with its id and version; for an inline client, ref gets a new id (version 0). On a
  * refusal, answer it and return -1. */
 int submit_client_resolve(struct request *rq, Refex__SubmitReferral *sub,
-                          struct submit_client_ref *ref)
+                          const Refex__Referral *parent, struct submit_client_ref *ref)
 {
 	Refex__StoredClient *c;
 	bool owner;
 
+	if (parent != NULL) {
+		return forward_client_resolve(rq, sub, parent, ref);
+	}
 	if (sub->client_id == NULL) {
 		if (sub->consent != NULL &&
 		    sub->consent->method == REFEX__CONSENT_METHOD__CONSENT_OTHER_BASIS) {
@@ -345,7 +389,7 @@ int submit_client_resolve(struct request *rq, Refex__SubmitReferral *sub,
 	} else if (c->has_erased_at || c->record == NULL) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "client_id",
 		            "client %s was erased", c->id);
-	} else if (submit_consent_resolve(rq, sub, c->id) == 0) {
+	} else if (submit_consent_resolve(rq, sub, c->id, NULL) == 0) {
 		snprintf(ref->id, sizeof(ref->id), "%s", c->id);
 		ref->version = c->version;
 		sub->client = c->record; /* freed with the request from now on */

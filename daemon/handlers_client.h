@@ -30,14 +30,18 @@ Refex__StoredClient *client_for_party(struct request *rq, const char *id, bool *
 int client_record_check(struct request *rq, const Refex__ClientRecord *c, const char *prefix);
 
 /* Fill sub's client and consent from stored client sub->client_id, checking the caller owns
- * it and may share it with sub->to; for an inline client, ref gets a new client id. On a
- * refusal, answer it and return -1. */
+ * it and may share it with sub->to; for an inline client, ref gets a new client id. Forwarded
+ * from parent (else NULL): parent's stored client at the version it shared, if a consent covers
+ * sub->to (sub->consent is then a new copy the caller frees); none for a parent without one.
+ * On a refusal, answer it and return -1. */
 int submit_client_resolve(struct request *rq, Refex__SubmitReferral *sub,
-                          struct submit_client_ref *ref);
+                          const Refex__Referral *parent, struct submit_client_ref *ref);
 
 /* Check that a live consent or other basis covers sharing client id with sub->to and put a
- * copy of it in sub->consent; otherwise answer FORBIDDEN (field "consent") and return -1. */
-int submit_consent_resolve(struct request *rq, Refex__SubmitReferral *sub, const char *id);
+ * copy of it in sub->consent; otherwise answer FORBIDDEN (field "consent", naming owner, the
+ * agency that can record one, unless NULL: the caller) and return -1. */
+int submit_consent_resolve(struct request *rq, Refex__SubmitReferral *sub, const char *id,
+                           const char *owner);
 
 /* Fill a referral's stored-client fields (erased, consent withdrawn) before it is shown; a read
  * of a referral with a stored client is audited as a read of that client too. */

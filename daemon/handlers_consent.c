@@ -295,7 +295,13 @@ static Refex__Consent *consent_copy(const Refex__ConsentRecord *k, const char *t
 	if (rc < 0) {
 		c->purpose = NULL;
 	}
-	if (c->to_agency == NULL || c->purpose == NULL) {
+	/* Who recorded it is the consent row's, not the sharer's (a forwarder records none). */
+	c->recorded_agency = strdup(k->recorded_agency ? k->recorded_agency : "");
+	c->recorded_by = strdup(k->recorded_by ? k->recorded_by : "");
+	c->has_recorded_at = k->has_recorded_at;
+	c->recorded_at = k->recorded_at;
+	if (c->to_agency == NULL || c->purpose == NULL || c->recorded_agency == NULL ||
+	    c->recorded_by == NULL) {
 		protobuf_c_message_free_unpacked(&c->base, NULL);
 		return NULL;
 	}
@@ -303,7 +309,8 @@ static Refex__Consent *consent_copy(const Refex__ConsentRecord *k, const char *t
 }
 
 /* Check that a live consent or other basis covers sharing client id with sub->to. */
-int submit_consent_resolve(struct request *rq, Refex__SubmitReferral *sub, const char *id)
+int submit_consent_resolve(struct request *rq, Refex__SubmitReferral *sub, const char *id,
+                           const char *owner)
 {
 	const char *me = session_identity(rq->s)->agency;
 	Refex__ConsentRecord **list = NULL;
@@ -319,6 +326,16 @@ int submit_consent_resolve(struct request *rq, Refex__SubmitReferral *sub, const
 	    (ok && store_consent_list(rq->hub->store, id, sub->to, false, &list, &n) != STORE_OK)) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
 		            "the client's consents cannot be read right now; please try again");
+		return -1;
+	}
+	if (!ok && owner != NULL) {
+		/* A holder that is not the owner cannot record consent: say who can. */
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_FORBIDDEN, "consent",
+		            "no live consent or other lawful basis covers sharing client %s with "
+		            "%s%s: only its owner, %s, can record one (refex consent add %s %s%s)",
+		            id, sub->to, withdrawn ? " (the client withdrew theirs)" : "", owner,
+		            id, strcmp(sub->to, owner) == 0 ? "--any-partner" : "--to ",
+		            strcmp(sub->to, owner) == 0 ? "" : sub->to);
 		return -1;
 	}
 	if (!ok) {

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "hub.h"
+#include "lifecycle.h"
 #include "refex.pb-c.h"
 #include "session.h"
 #include "store.h"
@@ -67,7 +68,19 @@ bool request_repeated(struct request *rq, const struct store_idem *idem, bool su
 void notify_parties(struct hub *hub, const struct store_result *res, const char *sender,
                     const char *recipient);
 
+/* Check sub and store it as a new referral (forwarded from parent, or NULL); answers rq.
+ * sub's consent is completed in place (who recorded it, when); a stored client (sub->client_id,
+ * or parent's) fills sub's client and consent (handlers_client.h: free them if sub is not the
+ * request's). */
+void submit_referral(struct request *rq, Refex__SubmitReferral *sub, const struct store_idem *idem,
+                     const Refex__Referral *parent);
+
+/* Read a referral the caller is a party to (which one in *who); otherwise answer NOT_FOUND
+ * (never a hint it exists) or UNAVAILABLE and return NULL. Free with store_referral_free. */
+Refex__Referral *referral_for_party(struct request *rq, const char *id, enum party *who);
+
 void handle_submit(struct request *rq, Refex__Request *msg);
+void handle_forward(struct request *rq, Refex__Request *msg);
 void handle_get(struct request *rq, Refex__Request *msg);
 void handle_update(struct request *rq, Refex__Request *msg);
 void handle_list_inbox(struct request *rq, Refex__Request *msg);

@@ -22,7 +22,7 @@ struct pending_change {
 };
 
 /* Read a referral the caller is a party to; answer NOT_FOUND otherwise (never a hint it exists). */
-static Refex__Referral *referral_for_party(struct request *rq, const char *id, enum party *who)
+Refex__Referral *referral_for_party(struct request *rq, const char *id, enum party *who)
 {
 	const char *me = session_identity(rq->s)->agency;
 	Refex__Referral *ref = NULL;
@@ -69,6 +69,13 @@ static void change_done(enum store_status status, const struct store_result *res
 	struct request *rq = &p->rq;
 	Refex__Referral *ref = NULL;
 
+	if (status == STORE_UNAVAILABLE && p->ev == LC_RECEIVE) {
+		/* A read must work while the disk is full: show the referral as it stands, as when
+		 * another read got there first; the next read records the receipt. */
+		log_warnx("conn=%llu msg=\"receipt not stored\" referral=%s",
+		          (unsigned long long)session_id(rq->s), rq->referral);
+		status = STORE_CONFLICT;
+	}
 	if (status == STORE_OK) {
 		/* Durable now, whatever happens to the reply: pages and watchers must know. */
 		notify_parties(rq->hub, res, p->sender, p->recipient);

@@ -104,6 +104,7 @@ struct pending_submit {
 	char recipient_id[IDENTITY_AGENCY_MAX + 1];
 	char form[64];
 	char client_name[CLIENT_NAME_MAX];
+	char parent[STORE_ID_LEN + 1];
 };
 
 static void submit_done(enum store_status status, const struct store_result *res, void *arg)
@@ -124,7 +125,8 @@ static void submit_done(enum store_status status, const struct store_result *res
 		log_error("conn=%llu msg=\"referral not stored\" referral=%s store_status=%d",
 		          (unsigned long long)session_id(p->rq.s), p->rq.referral, (int)status);
 		reply_error(&p->rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-		            "the referral could not be stored; nothing was sent, please try again");
+		            "the referral could not be stored; try again (a retry with the same "
+		            "idempotency key is safe)");
 	} else {
 		reply_referral(&p->rq, &p->sum);
 		notify_parties(p->rq.hub, res, p->sender, p->recipient_id);
@@ -167,28 +169,42 @@ static void submit_fill(struct pending_submit *p, const struct config *cfg,
 /* Check and store a referral; answer once it is durable. */
 void handle_submit(struct request *rq, Refex__Request *msg)
 {
-	Refex__SubmitReferral *sub = msg->submit;
+	struct store_idem idem;
+	uint8_t digest[STORE_DIGEST_LEN];
+
+	if (request_idem(rq, msg, &msg->submit->base, &idem, digest) < 0 ||
+	    request_repeated(rq, &idem, true)) {
+		return;
+	}
+	submit_referral(rq, msg->submit, &idem, NULL);
+}
+
+/* Check sub and store it as a new referral (forwarded from parent, or NULL); answers rq. */
+void submit_referral(struct request *rq, Refex__SubmitReferral *sub, const struct store_idem *idem,
+                     const Refex__Referral *parent)
+{
 	const struct identity *who = session_identity(rq->s);
 	struct store_new_referral nr = {0};
-	struct pending_submit *p;
+	struct pending_submit *p = NULL;
 	struct submit_client_ref cref;
 	const struct form *f;
 	uint8_t *client = NULL, *consent = NULL;
-	uint8_t digest[STORE_DIGEST_LEN];
-	if (request_idem(rq, msg, &sub->base, &nr.idem, digest) < 0 ||
-	    request_repeated(rq, &nr.idem, true) || submit_client_resolve(rq, sub, &cref) < 0 ||
-	    submit_check(rq, sub, &f) < 0) {
+
+	if (submit_client_resolve(rq, sub, parent, &cref) < 0 || submit_check(rq, sub, &f) < 0) {
 		return;
 	}
-	/* The hub, not the client, says who recorded the consent and when. */
-	/* Whatever the client put there is replaced, and freed here: the request's free below
+	/* The hub, not the client, says who recorded the consent and when: the caller, unless it
+	 * is a copy of a stored client's consent row (submit_client_resolve), which says itself.
+	 * Whatever the client put there is replaced, and freed here: the request's free below
 	 * must not see our borrowed strings, nor lose the client's. */
-	free(sub->consent->recorded_by);
-	free(sub->consent->recorded_agency);
-	sub->consent->recorded_by = (char *)who->holder;
-	sub->consent->recorded_agency = (char *)who->agency;
-	sub->consent->has_recorded_at = 1;
-	sub->consent->recorded_at = (int64_t)time(NULL);
+	if (cref.version == 0) {
+		free(sub->consent->recorded_by);
+		free(sub->consent->recorded_agency);
+		sub->consent->recorded_by = (char *)who->holder;
+		sub->consent->recorded_agency = (char *)who->agency;
+		sub->consent->has_recorded_at = 1;
+		sub->consent->recorded_at = (int64_t)time(NULL);
+	}
 	p = (struct pending_submit *)request_keep(rq, sizeof(*p));
 	client = malloc(refex__client_record__get_packed_size(sub->client) + 1);
 	consent = malloc(refex__consent__get_packed_size(sub->consent) + 1);
@@ -212,12 +228,22 @@ void handle_submit(struct request *rq, Refex__Request *msg)
 	    .form_data = sub->form_data.data,
 	    .form_data_len = sub->form_data.len,
 	    .due_at = p->sum.has_due_at ? p->sum.due_at : 0,
-	    .idem = nr.idem,
+	    .idem = *idem,
+	    .parent_id = parent ? parent->id : NULL,
 	    .client_version = cref.version,
 	};
 	snprintf(nr.client_id, sizeof(nr.client_id), "%s", cref.id);
+	if (cref.version == 0 && cref.id[0] != '\0') {
+		store_new_id(nr.consent_id);
+	}
+	if (parent != NULL) {
+		snprintf(p->parent, sizeof(p->parent), "%s", parent->id);
+		p->sum.parent_id = p->parent;
+	}
 	/* The store copies everything it needs before returning. */
-	sub->consent->recorded_by = sub->consent->recorded_agency = NULL;
+	if (cref.version == 0) {
+		sub->consent->recorded_by = sub->consent->recorded_agency = NULL;
+	}
 	if (store_insert(rq->hub->store, &nr, submit_done, p) < 0) {
 		goto unavailable;
 	}
@@ -225,7 +251,9 @@ void handle_submit(struct request *rq, Refex__Request *msg)
 	free(consent);
 	return;
 unavailable:
-	sub->consent->recorded_by = sub->consent->recorded_agency = NULL;
+	if (cref.version == 0) {
+		sub->consent->recorded_by = sub->consent->recorded_agency = NULL;
+	}
 	free(client);
 	free(consent);
 	reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,

@@ -10,6 +10,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "metrics.h"
+#include "pballoc.h"
 #include "pbcheck.h"
 #include "transport.h"
 #include "watch.h"
@@ -266,9 +267,14 @@ static void session_bad_frame(struct session *s, uint64_t id, Refex__StatusCode 
 
 static uint64_t session_peek_id(const uint8_t *data, size_t len)
 {
-	Refex__RequestHeader *h = refex__request_header__unpack(NULL, len, data);
-	uint64_t id = h && h->has_id ? h->id : 0;
+	struct pballoc budget;
+	Refex__RequestHeader *h;
+	uint64_t id;
 
+	/* Every other field is unknown to RequestHeader, and protobuf-c keeps a copy of each. */
+	pballoc_init(&budget, len);
+	h = refex__request_header__unpack(&budget.allocator, len, data);
+	id = h && h->has_id ? h->id : 0;
 	refex__request_header__free_unpacked(h, NULL);
 	return id;
 }
@@ -307,6 +313,7 @@ static int session_one_frame(struct session *s)
 	uint8_t hdr[FRAME_HEADER_LEN];
 	const uint8_t *payload;
 	Refex__Request *req;
+	struct pballoc budget;
 	char message[128];
 
 	evbuffer_copyout(in, hdr, avail < sizeof(hdr) ? avail : sizeof(hdr));
@@ -333,8 +340,17 @@ static int session_one_frame(struct session *s)
 		return 0;
 	}
 	payload += FRAME_HEADER_LEN;
-	req = refex__request__unpack(NULL, len, payload);
-	if (req == NULL) {
+	/* A budget per frame: a small frame must not make protobuf-c allocate a lot. */
+	pballoc_init(&budget, len);
+	req = refex__request__unpack(&budget.allocator, len, payload);
+	if (req == NULL && budget.exhausted) {
+		snprintf(
+		    message, sizeof(message),
+		    "request too complex: decoding its %zu bytes would take more than %zu bytes",
+		    len, budget.budget);
+		session_bad_frame(s, session_peek_id(payload, len),
+		                  REFEX__STATUS_CODE__STATUS_TOO_LARGE, message);
+	} else if (req == NULL) {
 		session_undecodable(s, payload, len);
 	}
 	evbuffer_drain(in, FRAME_HEADER_LEN + len);
@@ -405,22 +421,13 @@ static void session_handshake_expired(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void session_handshake_done(struct session *s)
+/* The peer is known (s->who): admit it if its agency is a partner, and start reading. */
+static void session_open(struct session *s)
 {
 	const struct limits *l = &s->hub->cfg->limits;
 	struct timeval idle = {.tv_sec = l->idle_timeout};
 	char err[256];
 
-	event_del(s->handshake_timer);
-	if (transport_peer_identity(s->bev, &s->who, err, sizeof(err)) < 0) {
-		log_warnx("conn=%llu msg=\"handshake refused\" reason=\"%s\" serial=%s "
-		          "fingerprint=%s",
-		          (unsigned long long)s->id, err, s->who.serial[0] ? s->who.serial : "-",
-		          s->who.fingerprint[0] ? s->who.fingerprint : "-");
-		metrics_handshake_failed(METRICS_HS_BAD_IDENTITY);
-		session_close(s, "bad certificate");
-		return;
-	}
 	session_enter(s, SESSION_OPEN);
 	s->agency = config_agency_index(s->hub->cfg, s->who.agency);
 	if (s->agency < 0) {
@@ -439,6 +446,23 @@ static void session_handshake_done(struct session *s)
 	log_info("conn=%llu msg=connected agency=%s serial=%s", (unsigned long long)s->id,
 	         s->who.agency, s->who.serial);
 	session_process(s);
+}
+
+static void session_handshake_done(struct session *s)
+{
+	char err[256];
+
+	event_del(s->handshake_timer);
+	if (transport_peer_identity(s->bev, &s->who, err, sizeof(err)) < 0) {
+		log_warnx("conn=%llu msg=\"handshake refused\" reason=\"%s\" serial=%s "
+		          "fingerprint=%s",
+		          (unsigned long long)s->id, err, s->who.serial[0] ? s->who.serial : "-",
+		          s->who.fingerprint[0] ? s->who.fingerprint : "-");
+		metrics_handshake_failed(METRICS_HS_BAD_IDENTITY);
+		session_close(s, "bad certificate");
+		return;
+	}
+	session_open(s);
 }
 
 static void session_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -477,6 +501,20 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/* List s (its bev set) in hub, in the handshake state, with the hub's reference. */
+static void session_init(struct session *s, struct hub *hub)
+{
+	s->id = ++hub->next_session_id;
+	s->hub = hub;
+	s->agency = -1;
+	s->refs = 1; /* the hub's list */
+	s->state = SESSION_HANDSHAKE;
+	TAILQ_INSERT_TAIL(&hub->sessions, s, all);
+	hub->n_sessions++;
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_WRITE, hub->cfg->limits.output_buffer / 2, 0);
+}
+
 /* Take over an accepted socket and start its TLS handshake. */
 struct session *session_new(struct hub *hub, evutil_socket_t fd)
 {
@@ -497,17 +535,30 @@ struct session *session_new(struct hub *hub, evutil_socket_t fd)
 		free(s);
 		return NULL;
 	}
-	s->id = ++hub->next_session_id;
-	s->hub = hub;
-	s->agency = -1;
-	s->refs = 1; /* the hub's list */
-	s->state = SESSION_HANDSHAKE;
-	TAILQ_INSERT_TAIL(&hub->sessions, s, all);
-	hub->n_sessions++;
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
-	bufferevent_setwatermark(s->bev, EV_WRITE, hub->cfg->limits.output_buffer / 2, 0);
+	session_init(s, hub);
 	bufferevent_set_timeouts(s->bev, &hs, &hs);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	return s;
+}
+
+/* Take over bev, a connection secured by other means, as the session of peer who. This is the
+ * seam the fuzzer (tests/fuzz/fuzz_request.c) uses to drive the request path without TLS;
+ * refexd itself only makes sessions with session_new. */
+struct session *session_new_open(struct hub *hub, struct bufferevent *bev,
+                                 const struct identity *who)
+{
+	struct session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		bufferevent_free(bev);
+		return NULL;
+	}
+	s->bev = bev;
+	s->who = *who;
+	session_init(s, hub);
+	s->refs++; /* the caller's */
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	session_open(s);
 	return s;
 }
 
@@ -528,8 +579,10 @@ void session_close(struct session *s, const char *why)
 		s->greeted = false;
 	}
 	session_enter(s, SESSION_DEAD);
-	event_free(s->handshake_timer);
-	s->handshake_timer = NULL;
+	if (s->handshake_timer != NULL) { /* none when made by session_new_open */
+		event_free(s->handshake_timer);
+		s->handshake_timer = NULL;
+	}
 	TAILQ_REMOVE(&hub->sessions, s, all);
 	hub->n_sessions--;
 	transport_close(s->bev);

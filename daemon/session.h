@@ -2,6 +2,7 @@
 #ifndef REFEX_SESSION_H
 #define REFEX_SESSION_H
 
+#include <event2/bufferevent.h>
 #include <event2/util.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -12,6 +13,12 @@
 
 /* Take over an accepted socket and start its TLS handshake. Returns NULL on failure (fd closed). */
 struct session *session_new(struct hub *hub, evutil_socket_t fd);
+
+/* Take over bev, a connection secured by other means (tests, fuzzing: no TLS), as an open
+ * session of peer who, and start reading. The caller holds a reference (session_unref it);
+ * NULL on failure (bev freed). */
+struct session *session_new_open(struct hub *hub, struct bufferevent *bev,
+                                 const struct identity *who);
 
 /* Hold a reference across an asynchronous operation. */
 void session_ref(struct session *s);

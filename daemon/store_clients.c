@@ -525,7 +525,7 @@ static enum store_status on_insert_new(struct store *st, const struct store_new_
 {
 	Refex__ClientRecord *c = refex__client_record__unpack(NULL, r->client_len, r->client);
 	Refex__Consent *k = NULL;
-	char key[STORE_DUP_KEY_MAX], consent_id[STORE_ID_LEN + 1];
+	char key[STORE_DUP_KEY_MAX];
 	struct store_client_write w = {
 	    .id = r->client_id,
 	    .agency = r->sender,
@@ -548,10 +548,9 @@ static enum store_status on_insert_new(struct store *st, const struct store_new_
 	    (status = audit(st, &w, "client-add", w.id)) != STORE_OK) {
 		goto done;
 	}
-	if (r->consent != NULL &&
+	if (r->consent != NULL && r->consent_id[0] != '\0' &&
 	    (k = refex__consent__unpack(NULL, r->consent_len, r->consent)) != NULL) {
-		store_new_id(consent_id);
-		w.id = consent_id;
+		w.id = r->consent_id;
 		w.to_agency = r->recipient;
 		w.basis = REFEX__LAWFUL_BASIS__BASIS_CONSENT;
 		w.method = k->method;

@@ -39,8 +39,9 @@ const char *const store_rsql[R_COUNT] = {
     [R_BEGIN] = "BEGIN",
     [R_COMMIT] = "COMMIT",
     [R_ROLLBACK] = "ROLLBACK",
-    [R_GET] = "SELECT " SUMMARY_COLS ", client, consent, form_data FROM referrals"
+    [R_GET] = "SELECT " SUMMARY_COLS ", client, consent, form_data, parent_id FROM referrals"
               " LEFT JOIN referral_data USING (rid) WHERE id = ?1",
+    [R_CHILDREN] = "SELECT id FROM referrals WHERE parent_id = ?1 ORDER BY rid LIMIT 1000",
     /* The first entry (-> sent) is the referral row itself: no history row is written for it,
        which saves two b-tree inserts per submission. */
     [R_HISTORY] = "SELECT NULL, 1, sender, sender_holder, created_at, NULL, 0 AS seq FROM referrals"
@@ -92,6 +93,7 @@ enum {
 	C_CLIENT,
 	C_CONSENT,
 	C_FORM_DATA,
+	C_PARENT_ID,
 	/* R_EVENTS: after the summary */
 	C_EV_SEQ = C_CLIENT,
 	C_EV_KIND,
@@ -231,6 +233,30 @@ static enum store_status history_read(struct store *st, sqlite3_int64 rid, Refex
 	return !oom && rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }
 
+/* Read the ids of the referrals forwarded from r. */
+static enum store_status children_read(struct store *st, Refex__Referral *r)
+{
+	sqlite3_stmt *s = st->r[R_CHILDREN];
+	char **grown;
+	bool oom = false;
+	int rc;
+
+	store_bind_text(s, 1, r->id);
+	while (!oom && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((grown = realloc(r->child_ids, (r->n_child_ids + 1) * sizeof(*grown))) ==
+		    NULL) {
+			oom = true;
+			break;
+		}
+		r->child_ids = grown;
+		if ((r->child_ids[r->n_child_ids] = col_str(s, 0, &oom)) != NULL) {
+			r->n_child_ids++;
+		}
+	}
+	store_stmt_end(s);
+	return !oom && rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+}
+
 static enum store_status referral_read(struct store *st, const char *id, Refex__Referral **out)
 {
 	sqlite3_stmt *s = st->r[R_GET];
@@ -247,12 +273,16 @@ static enum store_status referral_read(struct store *st, const char *id, Refex__
 		if (r != NULL && details_from_row(s, r) < 0) {
 			oom = true;
 		}
+		if (r != NULL) {
+			r->parent_id = col_str(s, C_PARENT_ID, &oom);
+		}
 	}
 	store_stmt_end(s);
 	if (rc == SQLITE_DONE) {
 		return STORE_NOT_FOUND;
 	}
-	if (rc != SQLITE_ROW || oom || history_read(st, rid, r) != STORE_OK) {
+	if (rc != SQLITE_ROW || oom || history_read(st, rid, r) != STORE_OK ||
+	    children_read(st, r) != STORE_OK) {
 		store_referral_free(r);
 		return STORE_UNAVAILABLE;
 	}

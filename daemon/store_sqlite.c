@@ -6,7 +6,9 @@
  * on the loop thread; WAL lets it read while the writer commits.
  *
  * Every store_* function is called on the loop thread; only the storage
- * thread touches the writer connection. Errors are returned, not logged.
+ * thread touches the writer connection. Errors are returned, not logged,
+ * except by the storage thread when commits start and stop failing
+ * (store_health.c) and for read audit entries it could not store.
  *
  * This file opens and closes the store (schema, migrations, connections,
  * the checkpoint thread); the write path is in store_writer.c, reads are in
@@ -130,52 +132,55 @@ static const char *const store_migrations[] = {
     "ALTER TABLE referrals ADD COLUMN purged_at INTEGER;"
     "CREATE INDEX referrals_closed ON referrals (updated_at)"
     " WHERE state IN (4, 5, 6) AND purged_at IS NULL;",
-    /* 6: client records, their versions, consents and other lawful bases (store_clients.c).
+    /* 6: onward referral: the referral a forwarded one came from. */
+    ("ALTER TABLE referrals ADD COLUMN parent_id TEXT;"
+     "CREATE INDEX referrals_parent ON referrals (parent_id) WHERE parent_id IS NOT NULL;"),
+    /* 7: client records, their versions, consents and other lawful bases (store_clients.c).
        name and dup_key (for search and duplicate flags) and each version's record go NULL
        when the owner erases the client; the row stays to say so. */
-    "CREATE TABLE clients ("
-    " cid INTEGER PRIMARY KEY,"
-    " id TEXT NOT NULL UNIQUE,"
-    " owner TEXT NOT NULL,"
-    " version INTEGER NOT NULL,"
-    " created_at INTEGER NOT NULL,"
-    " updated_at INTEGER NOT NULL,"
-    " name TEXT,"
-    " dup_key TEXT,"
-    " erased_at INTEGER,"
-    " erased_by TEXT,"
-    " erase_reason TEXT);"
-    "CREATE INDEX clients_owner ON clients (owner, cid);"
-    "CREATE INDEX clients_dup ON clients (owner, dup_key) WHERE dup_key IS NOT NULL;"
-    "CREATE TABLE client_versions ("
-    " cid INTEGER NOT NULL REFERENCES clients (cid),"
-    " version INTEGER NOT NULL,"
-    " record BLOB,"
-    " created_at INTEGER NOT NULL,"
-    " holder TEXT NOT NULL,"
-    " PRIMARY KEY (cid, version)) WITHOUT ROWID;"
-    /* to_agency NULL: any partner. expires: the last day covered, YYYY-MM-DD. */
-    "CREATE TABLE consents ("
-    " id TEXT PRIMARY KEY,"
-    " cid INTEGER NOT NULL REFERENCES clients (cid),"
-    " to_agency TEXT,"
-    " basis INTEGER NOT NULL,"
-    " purpose TEXT,"
-    " method INTEGER,"
-    " reason TEXT,"
-    " expires TEXT,"
-    " recorded_agency TEXT NOT NULL,"
-    " recorded_by TEXT NOT NULL,"
-    " recorded_at INTEGER NOT NULL,"
-    " withdrawn_at INTEGER,"
-    " withdrawn_agency TEXT,"
-    " withdrawn_by TEXT,"
-    " withdraw_reason TEXT) WITHOUT ROWID;"
-    "CREATE INDEX consents_client ON consents (cid);"
-    /* Which stored client (and version) a referral shared. */
-    "ALTER TABLE referrals ADD COLUMN client_id TEXT;"
-    "ALTER TABLE referrals ADD COLUMN client_version INTEGER;"
-    "CREATE INDEX referrals_client ON referrals (client_id) WHERE client_id IS NOT NULL;",
+    ("CREATE TABLE clients ("
+     " cid INTEGER PRIMARY KEY,"
+     " id TEXT NOT NULL UNIQUE,"
+     " owner TEXT NOT NULL,"
+     " version INTEGER NOT NULL,"
+     " created_at INTEGER NOT NULL,"
+     " updated_at INTEGER NOT NULL,"
+     " name TEXT,"
+     " dup_key TEXT,"
+     " erased_at INTEGER,"
+     " erased_by TEXT,"
+     " erase_reason TEXT);"
+     "CREATE INDEX clients_owner ON clients (owner, cid);"
+     "CREATE INDEX clients_dup ON clients (owner, dup_key) WHERE dup_key IS NOT NULL;"
+     "CREATE TABLE client_versions ("
+     " cid INTEGER NOT NULL REFERENCES clients (cid),"
+     " version INTEGER NOT NULL,"
+     " record BLOB,"
+     " created_at INTEGER NOT NULL,"
+     " holder TEXT NOT NULL,"
+     " PRIMARY KEY (cid, version)) WITHOUT ROWID;"
+     /* to_agency NULL: any partner. expires: the last day covered, YYYY-MM-DD. */
+     "CREATE TABLE consents ("
+     " id TEXT PRIMARY KEY,"
+     " cid INTEGER NOT NULL REFERENCES clients (cid),"
+     " to_agency TEXT,"
+     " basis INTEGER NOT NULL,"
+     " purpose TEXT,"
+     " method INTEGER,"
+     " reason TEXT,"
+     " expires TEXT,"
+     " recorded_agency TEXT NOT NULL,"
+     " recorded_by TEXT NOT NULL,"
+     " recorded_at INTEGER NOT NULL,"
+     " withdrawn_at INTEGER,"
+     " withdrawn_agency TEXT,"
+     " withdrawn_by TEXT,"
+     " withdraw_reason TEXT) WITHOUT ROWID;"
+     "CREATE INDEX consents_client ON consents (cid);"
+     /* Which stored client (and version) a referral shared. */
+     "ALTER TABLE referrals ADD COLUMN client_id TEXT;"
+     "ALTER TABLE referrals ADD COLUMN client_version INTEGER;"
+     "CREATE INDEX referrals_client ON referrals (client_id) WHERE client_id IS NOT NULL;"),
 };
 
 #define STORE_VERSION (sizeof(store_migrations) / sizeof(store_migrations[0]))

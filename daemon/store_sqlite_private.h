@@ -62,6 +62,7 @@ enum rstmt {
 	R_OVERDUE_COUNT,
 	R_AUDIT_LIST,
 	R_PURGE_DUE,
+	R_CHILDREN,
 	R_COUNT
 };
 
@@ -101,6 +102,10 @@ struct store {
 	uint8_t audit_last[32];
 	/* Storage thread only: each agency's last event seq, so an event costs no max() query. */
 	struct store_seq seqs[STORE_SEQ_SLOTS];
+	/* Storage thread only: whether commits fail, and since when (store_health.c). */
+	bool failing;
+	size_t refused;               /* writes refused since commits began to fail */
+	double fail_since, fail_told; /* metrics_now() of the first failure and the last line */
 	/* Checkpoints run on a thread of their own so commits do not wait for them. */
 	sqlite3 *cdb;
 	pthread_t checkpointer;
@@ -134,6 +139,12 @@ enum store_status store_audit_append(struct store *st, const struct store_audit 
 
 /* Forget the audit chain's tail after a rollback (it is read again when next needed). */
 void store_audit_forget(struct store *st);
+
+/* Note a batch of n writes that could not commit (rc: SQLite's error); log when it starts. */
+void store_health_failed(struct store *st, int rc, size_t n);
+
+/* Note a commit that worked; log the recovery if commits had been failing. */
+void store_health_ok(struct store *st);
 
 struct store_client_op; /* one client write, private to store_clients.c */
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "metrics.h"
 #include "store_sqlite_private.h"
 
@@ -35,8 +36,8 @@ const char *const store_wsql[W_COUNT] = {
     [W_RELEASE] = "RELEASE job",
     [W_UNDO] = "ROLLBACK TO job",
     [W_INSERT] = "INSERT INTO referrals (id, sender, sender_holder, recipient, form, form_version,"
-                 " state, created_at, updated_at, client_name, due_at, overdue_pending)"
-                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, nullif(?10, 0))",
+                 " state, created_at, updated_at, client_name, due_at, overdue_pending, parent_id)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, nullif(?10, 0), ?11)",
     [W_INSERT_DATA] = "INSERT INTO referral_data (rid, client, consent, form_data)"
                       " VALUES (?1, ?2, ?3, ?4)",
     [W_HISTORY] = "INSERT INTO history (referral_rid, from_state, to_state, agency, holder, at,"
@@ -276,7 +277,8 @@ static enum store_status job_insert(struct store *st, const struct store_new_ref
 	sqlite3_bind_int64(s, 8, r->created_at);
 	rc = store_bind_text(s, 1, r->id) | store_bind_text(s, 2, r->sender) |
 	     store_bind_text(s, 3, r->sender_holder) | store_bind_text(s, 4, r->recipient) |
-	     store_bind_text(s, 5, r->form) | store_bind_text(s, 9, r->client_name);
+	     store_bind_text(s, 5, r->form) | store_bind_text(s, 9, r->client_name) |
+	     store_bind_text(s, 11, r->parent_id);
 	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
 	store_stmt_end(s);
 	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
@@ -561,7 +563,7 @@ static int job_run_fast(struct store *st, struct job *j)
 }
 
 /* Run a batch in one transaction and commit it; -1 (rolled back) if that failed. */
-static int batch_try(struct store *st, struct job *batch, bool isolated)
+static int batch_try(struct store *st, struct job *batch, bool isolated, int *rc)
 {
 	struct job *j;
 	int ok = store_step_done(st->w[W_BEGIN]);
@@ -573,6 +575,7 @@ static int batch_try(struct store *st, struct job *batch, bool isolated)
 		atomic_fetch_add(&st->commits, 1);
 		return 0;
 	}
+	*rc = sqlite3_extended_errcode(st->wdb); /* before the rollback sets its own */
 	if (!sqlite3_get_autocommit(st->wdb)) {
 		store_step_done(st->w[W_ROLLBACK]);
 	}
@@ -596,19 +599,42 @@ static void batch_scrub(struct store *st, const struct job *batch)
 	}
 }
 
-/* Commit a batch, setting every job's status: one job's failure costs only that job. */
+/* Log the audit entries of reads that could not be stored: the log is then their only record
+ * (ids and the action, not the holder's name). */
+static void batch_audit_lost(const struct job *batch)
+{
+	for (const struct job *j = batch; j != NULL; j = j->next) {
+		if (j->kind == JOB_AUDIT && j->status != STORE_OK) {
+			log_error("msg=\"audit entry not stored\" agency=%s action=%s referral=%s"
+			          " at_ms=%lld",
+			          j->u.audit.agency, j->u.audit.action, j->u.audit.record,
+			          (long long)j->u.audit.at_ms);
+		}
+	}
+}
+
+/* Commit a batch, setting every job's status: one job's failure costs only that job. A batch
+ * that cannot commit at all (disk full, I/O error) was rolled back whole: the connection is
+ * usable again and the next batch tries afresh, so writes resume when the disk does. */
 static void batch_run(struct store *st, struct job *batch)
 {
 	double start = metrics_now();
+	size_t n = 0;
+	int rc = SQLITE_OK;
 
-	if (batch_try(st, batch, false) == 0 || batch_try(st, batch, true) == 0) {
+	if (batch_try(st, batch, false, &rc) == 0 || batch_try(st, batch, true, &rc) == 0) {
 		metrics_commit_seconds(metrics_now() - start);
+		store_health_ok(st);
 		batch_scrub(st, batch);
+		batch_audit_lost(batch);
 		return;
 	}
 	for (struct job *j = batch; j != NULL; j = j->next) {
 		j->status = STORE_UNAVAILABLE;
+		n++;
 	}
+	store_health_failed(st, rc, n);
+	batch_audit_lost(batch);
 }
 
 /* Wait for jobs and take up to a batch of them; NULL once closing and drained. */
@@ -857,7 +883,7 @@ int store_insert(struct store *st, const struct store_new_referral *r, store_don
 	j = job_new(JOB_INSERT,
 	            str_size(r->id) + str_size(r->sender) + str_size(r->sender_holder) +
 	                str_size(r->recipient) + str_size(r->form) + str_size(r->client_name) +
-	                blob_size(r->client, r->client_len) +
+	                str_size(r->parent_id) + blob_size(r->client, r->client_len) +
 	                blob_size(r->consent, r->consent_len) +
 	                blob_size(r->form_data, r->form_data_len) + idem_size(&r->idem),
 	            cb, arg);
@@ -873,6 +899,7 @@ int store_insert(struct store *st, const struct store_new_referral *r, store_don
 	c->recipient = copy_str(&p, r->recipient);
 	c->form = copy_str(&p, r->form);
 	c->client_name = copy_str(&p, r->client_name);
+	c->parent_id = copy_str(&p, r->parent_id);
 	c->client = copy_blob(&p, r->client, r->client_len);
 	c->consent = copy_blob(&p, r->consent, r->consent_len);
 	c->form_data = copy_blob(&p, r->form_data, r->form_data_len);

@@ -7,6 +7,7 @@
 #include "forms/debt_advice.pb-c.h"
 #include "forms/food_support.pb-c.h"
 #include "forms/housing_support.pb-c.h"
+#include "pballoc.h"
 
 /* Kept sorted by name: form_at() promises name order. */
 static const struct form forms[] = {
@@ -46,6 +47,7 @@ const struct form *form_at(size_t i)
 int form_check(const struct form *f, const uint8_t *data, size_t len, struct pbcheck_result *res)
 {
 	struct pbcheck_result local;
+	struct pballoc budget;
 	ProtobufCMessage *msg;
 
 	if (!res)
@@ -56,11 +58,22 @@ int form_check(const struct form *f, const uint8_t *data, size_t len, struct pbc
 		snprintf(res->message, sizeof(res->message), "unknown form");
 		return -1;
 	}
-	/* protobuf-c is the judge of validity; pbcheck only explains a refusal. */
-	msg = protobuf_c_message_unpack(f->desc, NULL, len, data);
+	/* protobuf-c is the judge of validity; pbcheck only explains a refusal. The data came
+	 * from a peer: a budget stops a small form from costing a lot to decode. */
+	pballoc_init(&budget, len);
+	msg = protobuf_c_message_unpack(f->desc, &budget.allocator, len, data);
 	if (msg) {
 		protobuf_c_message_free_unpacked(msg, NULL);
-		return 0;
+		/* protobuf-c 1.4 takes a bool in any wire type (found by tests/fuzz/fuzz_form);
+		 * the receiver's tools may not, so the wire format must match the form too. */
+		return pbcheck_explain(f->desc, data, len, res) == PBCHECK_OK ? 0 : -1;
+	}
+	if (budget.exhausted) {
+		res->problem = PBCHECK_TOO_COMPLEX;
+		snprintf(res->message, sizeof(res->message),
+		         "form data too complex: decoding it would take more than %zu bytes",
+		         budget.budget);
+		return -1;
 	}
 	if (pbcheck_explain(f->desc, data, len, res) == PBCHECK_OK) {
 		res->problem = PBCHECK_MALFORMED;

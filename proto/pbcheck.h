@@ -17,6 +17,7 @@ enum pbcheck_problem {
 	PBCHECK_WRONG_TYPE,       /* a known field with the wrong wire type */
 	PBCHECK_MISSING_REQUIRED, /* a required field is absent */
 	PBCHECK_TOO_DEEP,         /* nested deeper than PBCHECK_MAX_DEPTH */
+	PBCHECK_TOO_COMPLEX,      /* decoding it would take more memory than allowed (pballoc.h) */
 };
 
 #define PBCHECK_MAX_DEPTH 16

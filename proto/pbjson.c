@@ -7,6 +7,7 @@
 #include "pbjson.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <float.h>
 #include <inttypes.h>
@@ -19,14 +20,15 @@
 #include <string.h>
 
 #define PBJSON_MAX_DEPTH 16
-#define NAME_CAP         128
+#define NAME_CAP         PBJSON_NAME_CAP
 
 #define MEMBER(msg, off)  ((void *)((char *)(msg) + (off)))
 #define CMEMBER(msg, off) ((const void *)((const char *)(msg) + (off)))
 
-/* protobuf-c 1.4 has no json_name: derive it as protoc does (drop '_',
- * upper-case the letter after it). */
-static void json_name(const char *name, char out[NAME_CAP])
+/* Write the canonical JSON name of field name (lowerCamelCase) to out (PBJSON_NAME_CAP bytes).
+ * protobuf-c 1.4 has no json_name: derive it as protoc does (drop '_', upper-case the letter
+ * after it). */
+void pbjson_json_name(const char *name, char *out)
 {
 	size_t o = 0;
 	int upper = 0;
@@ -524,7 +526,7 @@ static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescript
 	unsigned i;
 
 	for (i = 0; i < desc->n_fields; i++) {
-		json_name(desc->fields[i].name, camel);
+		pbjson_json_name(desc->fields[i].name, camel);
 		if (strcmp(key, camel) == 0 || strcmp(key, desc->fields[i].name) == 0) {
 			return &desc->fields[i];
 		}
@@ -539,7 +541,7 @@ static int lookup(struct pbjson_error *err, const json_t *json, const ProtobufCF
 	char camel[NAME_CAP];
 	const json_t *a, *b = NULL;
 
-	json_name(f->name, camel);
+	pbjson_json_name(f->name, camel);
 	a = json_object_get(json, camel);
 	if (strcmp(camel, f->name) != 0) {
 		b = json_object_get(json, f->name);
@@ -556,6 +558,9 @@ static int lookup(struct pbjson_error *err, const json_t *json, const ProtobufCF
 	*out = a ? a : b;
 	return 0;
 }
+
+/* Set by pbjson_decode_partial for the length of one call (on its thread). */
+static _Thread_local bool decode_partial;
 
 static int decode_message(struct pbjson_error *err, const json_t *json, ProtobufCMessage *msg,
                           int depth)
@@ -588,7 +593,7 @@ static int decode_message(struct pbjson_error *err, const json_t *json, Protobuf
 		if (lookup(err, json, f, &v) < 0) {
 			return -1;
 		}
-		if (!v && f->label == PROTOBUF_C_LABEL_REQUIRED) {
+		if (!v && f->label == PROTOBUF_C_LABEL_REQUIRED && !decode_partial) {
 			return fail(err, "missing required field");
 		}
 		if (v && decode_field(err, f, v, msg, depth) < 0) {
@@ -618,6 +623,18 @@ ProtobufCMessage *pbjson_decode(const ProtobufCMessageDescriptor *desc, const js
 		protobuf_c_message_free_unpacked(msg, NULL);
 		return NULL;
 	}
+	return msg;
+}
+
+/* Like pbjson_decode, but a missing required field is not an error. */
+ProtobufCMessage *pbjson_decode_partial(const ProtobufCMessageDescriptor *desc, const json_t *json,
+                                        struct pbjson_error *err)
+{
+	ProtobufCMessage *msg;
+
+	decode_partial = true;
+	msg = pbjson_decode(desc, json, err);
+	decode_partial = false;
 	return msg;
 }
 
@@ -773,7 +790,7 @@ static json_t *encode_message(const ProtobufCMessage *msg)
 		} else {
 			v = encode_value(f, CMEMBER(msg, f->offset));
 		}
-		json_name(f->name, camel);
+		pbjson_json_name(f->name, camel);
 		/* json_object_set_new() takes v, even on failure. */
 		if (json_object_set_new(obj, camel, v) < 0) {
 			json_decref(obj);
@@ -882,7 +899,7 @@ static json_t *template_message(const ProtobufCMessageDescriptor **stack, int de
 			}
 			v = a;
 		}
-		json_name(f->name, camel);
+		pbjson_json_name(f->name, camel);
 		if (json_object_set_new(obj, camel, v) < 0) {
 			json_decref(obj);
 			obj = NULL;

@@ -27,7 +27,17 @@ struct pbjson_error {
  * protobuf_c_message_free_unpacked(msg, NULL).
  */
 ProtobufCMessage *pbjson_decode(const ProtobufCMessageDescriptor *desc, const json_t *json,
-				struct pbjson_error *err);
+                                struct pbjson_error *err);
+
+#define PBJSON_NAME_CAP 128 /* bytes for a field's JSON name */
+
+/* Write the canonical JSON name of field name (lowerCamelCase) to out (PBJSON_NAME_CAP bytes). */
+void pbjson_json_name(const char *name, char *out);
+
+/* Like pbjson_decode, but a missing required field is not an error: for answers that will be
+ * completed elsewhere (an onward referral's form, filled in by the hub). */
+ProtobufCMessage *pbjson_decode_partial(const ProtobufCMessageDescriptor *desc, const json_t *json,
+                                        struct pbjson_error *err);
 
 /* Render a message as a new JSON object (canonical mapping; fields that are
  * not set are left out). */

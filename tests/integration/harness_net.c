@@ -149,7 +149,9 @@ static int find_port(const char *log, size_t offset)
 /* Fork refexd on the net's config with its output going to logfd. */
 static pid_t spawn_refexd(const struct net *n, int logfd)
 {
-	char *argv[] = {REFEXD_PATH, "--config", (char *)n->config, NULL};
+	/* A test may run another build of refexd (the storage-fault one, tests/crash). */
+	const char *path = getenv("REFEX_IT_REFEXD");
+	char *argv[] = {path ? (char *)path : REFEXD_PATH, "--config", (char *)n->config, NULL};
 	pid_t parent = getpid(), pid = fork();
 
 	if (pid != 0) {

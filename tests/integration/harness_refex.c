@@ -97,3 +97,33 @@ void expect_box_empty(const struct net *n, const char *prefix, const char *box)
 	             json_array_size(list));
 	json_decref(page);
 }
+
+/* Return the serial of holder's newest valid certificate (refex-ca list --json). */
+char *net_serial_of(const struct net *n, const char *holder)
+{
+	struct run_result r;
+	json_t *root, *list, *rec;
+	char *serial = NULL;
+	size_t i;
+
+	cr_assert_eq(run_refex_ca(&r, "list", "--dir", n->ca_dir, "--json", NULL), 0, "%s", r.err);
+	root = list = run_json(&r);
+	cr_assert_not_null(list, "refex-ca list --json printed no JSON: %s", r.out);
+	if (json_is_object(list)) {
+		list = json_object_get(list, "certificates");
+	}
+	json_array_foreach(list, i, rec)
+	{
+		const char *h = json_string_value(json_object_get(rec, "holder"));
+		const char *st = json_string_value(json_object_get(rec, "status"));
+
+		if (h && strcmp(h, holder) == 0 && (st == NULL || strcmp(st, "valid") == 0)) {
+			free(serial);
+			serial = strdup(json_string_value(json_object_get(rec, "serial")));
+		}
+	}
+	json_decref(root);
+	run_result_free(&r);
+	cr_assert_not_null(serial, "no valid certificate for %s", holder);
+	return serial;
+}

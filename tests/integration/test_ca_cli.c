@@ -55,33 +55,6 @@ static void keygen(const char *agency, const char *holder, const char *prefix)
 	run_result_free(&r);
 }
 
-/* The serial of the valid certificate issued to holder (from refex-ca list --json), malloc'd. */
-static char *serial_of(const char *holder)
-{
-	struct run_result r;
-	json_t *list, *rec;
-	char *serial = NULL;
-	size_t i;
-
-	cr_assert_eq(run_refex_ca(&r, "list", "--dir", net->ca_dir, "--json", NULL), 0, "%s",
-	             r.err);
-	list = run_json(&r);
-	json_array_foreach(list, i, rec)
-	{
-		const char *h = json_string_value(json_object_get(rec, "holder"));
-		const char *st = json_string_value(json_object_get(rec, "status"));
-
-		if (h && strcmp(h, holder) == 0 && st && strcmp(st, "valid") == 0) {
-			free(serial);
-			serial = strdup(json_string_value(json_object_get(rec, "serial")));
-		}
-	}
-	json_decref(list);
-	run_result_free(&r);
-	cr_assert_not_null(serial, "no valid certificate for %s", holder);
-	return serial;
-}
-
 /* Expect refex partners as prefix to work and list the partnership. */
 static void expect_partners_work(const char *prefix)
 {
@@ -115,7 +88,7 @@ Test(ca_cli, a_partner_with_its_own_key_connects_once_its_request_is_signed)
 	expect_partners_work(ann);
 
 	/* The record says the key never left the partner, so renewing needs a new request. */
-	serial = serial_of("Ann Lee");
+	serial = net_serial_of(net, "Ann Lee");
 	run_refex_ca(&r, "list", "--dir", net->ca_dir, "--json", NULL);
 	list = run_json(&r);
 	cr_expect_str_eq(json_string_value(json_object_get(json_array_get(list, 1), "key_origin")),
@@ -151,7 +124,7 @@ Test(ca_cli, revoking_an_agency_says_what_it_revoked_and_the_hub_then_refuses_it
 	const char *tom = net_issue(net, "third-party", "Tom Reed");
 	const char *una = net_issue(net, "third-party", "Una Fox");
 	const char *priya = net_issue(net, "north-advice", "Priya Shah");
-	char *s_tom = serial_of("Tom Reed"), *s_una = serial_of("Una Fox");
+	char *s_tom = net_serial_of(net, "Tom Reed"), *s_una = net_serial_of(net, "Una Fox");
 	struct run_result r;
 
 	run_refex_ca(&r, "revoke", "--dir", net->ca_dir, "--agency", "third-party", "--reason",
@@ -186,7 +159,7 @@ Test(ca_cli, revoking_an_agency_says_what_it_revoked_and_the_hub_then_refuses_it
 Test(ca_cli, a_renewed_certificate_works_and_the_list_shows_days_left)
 {
 	const char *sam = net_issue(net, "eastside-housing", "Sam Jones");
-	char *serial = serial_of("Sam Jones");
+	char *serial = net_serial_of(net, "Sam Jones");
 	char sam2[NET_PATH_MAX + 32], key[NET_PATH_MAX + 64];
 	struct run_result r;
 

@@ -28,35 +28,6 @@ static void teardown(void)
 
 TestSuite(reload, .init = setup, .fini = teardown, .timeout = 120);
 
-/* Return the serial of the certificate issued to holder (from refex-ca list --json). */
-static char *serial_of(const char *holder)
-{
-	struct run_result r;
-	json_t *root, *list, *rec;
-	char *serial = NULL;
-	size_t i;
-
-	cr_assert_eq(run_refex_ca(&r, "list", "--dir", net->ca_dir, "--json", NULL), 0, "%s",
-	             r.err);
-	root = list = run_json(&r);
-	cr_assert_not_null(list, "refex-ca list --json printed no JSON: %s", r.out);
-	if (json_is_object(list)) {
-		list = json_object_get(list, "certificates");
-	}
-	json_array_foreach(list, i, rec)
-	{
-		const char *h = json_string_value(json_object_get(rec, "holder"));
-
-		if (h && strcmp(h, holder) == 0) {
-			serial = strdup(json_string_value(json_object_get(rec, "serial")));
-		}
-	}
-	json_decref(root);
-	run_result_free(&r);
-	cr_assert_not_null(serial, "no certificate for %s", holder);
-	return serial;
-}
-
 static void revoke_serial(const char *serial)
 {
 	struct run_result r;
@@ -76,7 +47,7 @@ static bool answers(struct raw *c)
 Test(reload, a_revoked_holder_is_cut_off_while_a_colleague_carries_on)
 {
 	struct raw *a = raw_connect(net, alice, NULL), *b = raw_connect(net, bob, NULL), *again;
-	char *serial = serial_of("Alice Smith");
+	char *serial = net_serial_of(net, "Alice Smith");
 
 	cr_assert(a && b && raw_hello(a) == 0 && raw_hello(b) == 0, "both holders connect");
 	revoke_serial(serial);

@@ -26,6 +26,17 @@ static void teardown(void)
 
 TestSuite(robustness, .init = setup, .fini = teardown, .timeout = 120);
 
+static size_t put_varint(uint8_t *out, uint64_t v)
+{
+	size_t n = 0;
+
+	do {
+		out[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v > 0);
+	return n;
+}
+
 /* A connected raw client that has said Hello. */
 static struct raw *greeted(void)
 {
@@ -93,6 +104,37 @@ Test(robustness, a_zero_length_frame_closes_the_connection)
 
 	bad_frame_costs_only_its_connection(empty, sizeof(empty),
 	                                    REFEX__STATUS_CODE__STATUS_INVALID);
+}
+
+/* protobuf-c's memory budget (proto/pballoc.h): a frame within the size limit whose every
+ * 2 bytes is an empty repeated element would cost protobuf-c tens of megabytes to decode. */
+Test(robustness, a_frame_of_empty_repeated_elements_is_refused_as_too_large)
+{
+	enum { N = 500000 };
+	static uint8_t frame[4 + 2 * N + 32];
+	const size_t client_len = 6 + 2 * N; /* two required names, then N empty access needs */
+	size_t off = 4;
+
+	frame[off++] = 3 << 3 | 2; /* Request.submit */
+	off += put_varint(frame + off, 1 + 3 + client_len);
+	frame[off++] = 5 << 3 | 2; /* SubmitReferral.client */
+	off += put_varint(frame + off, client_len);
+	memcpy(frame + off,
+	       "\x0a\x01"
+	       "a\x12\x01"
+	       "b",
+	       6);
+	off += 6;
+	for (size_t i = 0; i < N; i++) {
+		frame[off++] = 12 << 3 | 2; /* ClientRecord.access_needs */
+		frame[off++] = 0;
+	}
+	cr_assert_leq(off - 4, 1024 * 1024, "the frame is within the default limit");
+	frame[0] = (uint8_t)((off - 4) >> 24);
+	frame[1] = (uint8_t)((off - 4) >> 16);
+	frame[2] = (uint8_t)((off - 4) >> 8);
+	frame[3] = (uint8_t)(off - 4);
+	bad_frame_costs_only_its_connection(frame, off, REFEX__STATUS_CODE__STATUS_TOO_LARGE);
 }
 
 Test(robustness, a_request_before_hello_is_refused)

@@ -151,6 +151,19 @@ Test(form, nested_missing_required_is_named)
 	refused(&w, PBCHECK_MISSING_REQUIRED, "household_members[1].relationship");
 }
 
+/* protobuf-c 1.4 decodes a bool sent as a 64-bit value; the form check does not let it pass
+ * (found by tests/fuzz/fuzz_form: corpus/form/bool-as-64-bit). */
+Test(form, a_bool_in_the_wrong_wire_type_is_refused)
+{
+	struct wbuf w = {0};
+
+	put_housing_required(&w);
+	put_varint(&w, 5 << 3 | 1); /* notice_received, as a 64-bit value */
+	memcpy(w.b + w.n, "\x01\0\0\0\0\0\0\0", 8);
+	w.n += 8;
+	refused(&w, PBCHECK_WRONG_TYPE, "notice_received");
+}
+
 Test(form, garbage_is_malformed)
 {
 	static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
