@@ -175,5 +175,7 @@ int cmd_template(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_keygen(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_doctor(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_watch(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_client(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_consent(struct cmd_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -34,6 +34,7 @@ int cmd_audit(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"referral", required_argument, NULL, 'r'},
+	    {"client", required_argument, NULL, 'c'},
 	    {"json", no_argument, NULL, 'j'},
 	    CMD_GLOBAL_OPTIONS,
 	    {0},
@@ -41,7 +42,7 @@ int cmd_audit(struct cmd_ctx *ctx, int argc, char **argv)
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__GetAudit get = REFEX__GET_AUDIT__INIT;
 	Refex__Response *resp = NULL;
-	const char *id = NULL;
+	const char *id = NULL, *client = NULL;
 	int c, rc, json = 0;
 
 	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
@@ -49,6 +50,8 @@ int cmd_audit(struct cmd_ctx *ctx, int argc, char **argv)
 			json = 1;
 		} else if (c == 'r') {
 			id = optarg;
+		} else if (c == 'c') {
+			client = optarg;
 		}
 	}
 	if (c == CMD_OPTS_EXIT) {
@@ -57,10 +60,11 @@ int cmd_audit(struct cmd_ctx *ctx, int argc, char **argv)
 	if ((rc = cmd_no_operands(ctx, argc, argv)) >= 0) {
 		return rc;
 	}
-	if (id == NULL) {
-		return cmd_usage_error(ctx, "which referral? give --referral ID");
+	if ((id == NULL) == (client == NULL)) {
+		return cmd_usage_error(ctx, "give one of --referral ID and --client ID");
 	}
 	get.referral_id = (char *)id;
+	get.client_id = (char *)client;
 	req.body_case = REFEX__REQUEST__BODY_AUDIT;
 	req.audit = &get;
 	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE) {

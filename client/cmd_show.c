@@ -9,11 +9,12 @@
 #include "form.h"
 #include "output.h"
 #include "pbjson.h"
+#include "show.h"
 
 #define LABEL_WIDTH 26
 
 /* Print "  label  value" with labels aligned; nothing when value is empty. */
-static void field(const char *label, const char *value)
+void show_field(const char *label, const char *value)
 {
 	if (!value || !*value) {
 		return;
@@ -48,7 +49,8 @@ static const char *contact_name(Refex__ContactMethod m)
 	}
 }
 
-static const char *consent_method_name(Refex__ConsentMethod m)
+/* Return how consent was given in words, or NULL. */
+const char *show_consent_method(Refex__ConsentMethod m)
 {
 	switch (m) {
 	case REFEX__CONSENT_METHOD__CONSENT_VERBAL:
@@ -57,6 +59,8 @@ static const char *consent_method_name(Refex__ConsentMethod m)
 		return "written";
 	case REFEX__CONSENT_METHOD__CONSENT_DIGITAL:
 		return "digital";
+	case REFEX__CONSENT_METHOD__CONSENT_OTHER_BASIS:
+		return "not consent: another lawful basis (see purpose)";
 	default:
 		return NULL;
 	}
@@ -94,9 +98,9 @@ static void print_header(const Refex__Referral *r)
 	char buf[512], when[32];
 
 	printf("Referral\n");
-	field("id", r->id);
-	field("from", who(buf, sizeof(buf), r->sender, r->sender_holder));
-	field("to", r->recipient);
+	show_field("id", r->id);
+	show_field("from", who(buf, sizeof(buf), r->sender, r->sender_holder));
+	show_field("to", r->recipient);
 	if (f) {
 		snprintf(buf, sizeof(buf), "%s (%s, version %u)", f->title, f->name,
 		         r->has_form_version ? r->form_version : f->version);
@@ -104,32 +108,54 @@ static void print_header(const Refex__Referral *r)
 		snprintf(buf, sizeof(buf), "%s (version %u)", r->form ? r->form : "-",
 		         r->form_version);
 	}
-	field("form", buf);
-	field("state", r->has_state ? output_state_name(r->state) : NULL);
-	field("created", output_time(r->has_created_at ? r->created_at : 0, when, sizeof(when)));
-	field("updated", output_time(r->has_updated_at ? r->updated_at : 0, when, sizeof(when)));
+	show_field("form", buf);
+	show_field("state", r->has_state ? output_state_name(r->state) : NULL);
+	show_field("created",
+	           output_time(r->has_created_at ? r->created_at : 0, when, sizeof(when)));
+	show_field("updated",
+	           output_time(r->has_updated_at ? r->updated_at : 0, when, sizeof(when)));
 	if (r->has_due_at && r->due_at > 0) {
 		output_time(r->due_at, when, sizeof(when));
 		snprintf(buf, sizeof(buf), "%s%s", when,
 		         r->has_overdue && r->overdue ? " (overdue)" : "");
-		field("due by", buf);
+		show_field("due by", buf);
+	}
+	if (r->client_id) {
+		snprintf(buf, sizeof(buf), "%s (version %u; refex client show %s)", r->client_id,
+		         r->client_version, r->client_id);
+		show_field("stored client", buf);
+	}
+	if (r->has_client_erased_at) {
+		output_time(r->client_erased_at, when, sizeof(when));
+		snprintf(buf, sizeof(buf), "client record erased on %s by %s", when,
+		         r->client_erased_by ? r->client_erased_by : "its owner");
+		show_field("erased", buf);
+	}
+	if (r->has_consent_withdrawn_at) {
+		output_time(r->consent_withdrawn_at, when, sizeof(when));
+		snprintf(buf, sizeof(buf),
+		         "consent withdrawn on %s: the client's record may not be shared further",
+		         when);
+		show_field("consent", buf);
 	}
 	if (r->parent_id != NULL) {
-		field("forwarded from", r->parent_id);
+		show_field("forwarded from", r->parent_id);
 	}
 	if (r->n_child_ids > 0) {
-		field("forwarded as", join(buf, sizeof(buf), ", ", r->child_ids, r->n_child_ids));
+		show_field("forwarded as",
+		           join(buf, sizeof(buf), ", ", r->child_ids, r->n_child_ids));
 	}
 	if (r->has_purged_at && r->purged_at > 0) {
 		output_time(r->purged_at, when, sizeof(when));
 		snprintf(buf, sizeof(buf),
 		         "%s: client, consent, answers and reasons removed (retention policy)",
 		         when);
-		field("erased", buf);
+		show_field("erased", buf);
 	}
 }
 
-static void print_client(const Refex__ClientRecord *c)
+/* Print a client record under the heading "Client". */
+void show_client_record(const Refex__ClientRecord *c)
 {
 	char buf[1024], name[512];
 	char *names[2], *addr[4];
@@ -143,34 +169,35 @@ static void print_client(const Refex__ClientRecord *c)
 	} else {
 		snprintf(buf, sizeof(buf), "%s", name);
 	}
-	field("name", buf);
-	field("pronouns", c->pronouns);
-	field("date of birth", c->date_of_birth);
-	field("phone", c->phone);
-	field("email", c->email);
+	show_field("name", buf);
+	show_field("pronouns", c->pronouns);
+	show_field("date of birth", c->date_of_birth);
+	show_field("phone", c->phone);
+	show_field("email", c->email);
 	if (c->address) {
 		addr[0] = c->address->line1;
 		addr[1] = c->address->line2;
 		addr[2] = c->address->town;
 		addr[3] = c->address->postcode;
-		field("address", join(buf, sizeof(buf), ", ", addr, 4));
+		show_field("address", join(buf, sizeof(buf), ", ", addr, 4));
 	}
-	field("preferred contact",
-	      c->has_preferred_contact ? contact_name(c->preferred_contact) : NULL);
+	show_field("preferred contact",
+	           c->has_preferred_contact ? contact_name(c->preferred_contact) : NULL);
 	if (c->preferred_language && *c->preferred_language) {
 		snprintf(buf, sizeof(buf), "%s%s", c->preferred_language,
 		         c->has_interpreter_needed && c->interpreter_needed
 		             ? " (interpreter needed)"
 		             : "");
-		field("language", buf);
+		show_field("language", buf);
 	} else if (c->has_interpreter_needed) {
-		field("interpreter needed", yes_no(1, c->interpreter_needed));
+		show_field("interpreter needed", yes_no(1, c->interpreter_needed));
 	}
-	field("access needs", join(buf, sizeof(buf), "; ", c->access_needs, c->n_access_needs));
-	field("safe to leave a message",
-	      yes_no(c->has_safe_to_leave_message, c->safe_to_leave_message));
-	field("safe to send post", yes_no(c->has_safe_to_send_post, c->safe_to_send_post));
-	field("safety notes", c->safety_notes);
+	show_field("access needs",
+	           join(buf, sizeof(buf), "; ", c->access_needs, c->n_access_needs));
+	show_field("safe to leave a message",
+	           yes_no(c->has_safe_to_leave_message, c->safe_to_leave_message));
+	show_field("safe to send post", yes_no(c->has_safe_to_send_post, c->safe_to_send_post));
+	show_field("safety notes", c->safety_notes);
 }
 
 static void print_consent(const Refex__Consent *c)
@@ -179,13 +206,13 @@ static void print_consent(const Refex__Consent *c)
 
 	printf("\nConsent\n");
 	if (!c) {
-		field("consent", "none recorded");
+		show_field("consent", "none recorded");
 		return;
 	}
-	field("to", c->to_agency);
-	field("purpose", c->purpose);
-	field("method", consent_method_name(c->method));
-	field("given on", c->given_on);
+	show_field("to", c->to_agency);
+	show_field("purpose", c->purpose);
+	show_field("method", show_consent_method(c->method));
+	show_field("given on", c->given_on);
 	if (c->recorded_agency || c->recorded_by) {
 		who(by, sizeof(by), c->recorded_agency, c->recorded_by);
 		if (c->has_recorded_at) {
@@ -194,7 +221,7 @@ static void print_consent(const Refex__Consent *c)
 		} else {
 			snprintf(buf, sizeof(buf), "%s", by);
 		}
-		field("recorded by", buf);
+		show_field("recorded by", buf);
 	}
 }
 
@@ -383,7 +410,7 @@ static int print_human(const Refex__Referral *r)
 {
 	print_header(r);
 	if (r->client) {
-		print_client(r->client);
+		show_client_record(r->client);
 	}
 	print_consent(r->consent);
 	print_answers(r);

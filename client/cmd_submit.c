@@ -1,5 +1,4 @@
 /* refex submit: refer a client to a partner agency on an agreed form. */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +6,7 @@
 #include "client.pb-c.h"
 #include "cmd.h"
 #include "form.h"
-#include "pbjson.h"
+#include "input.h"
 
 /* Print the registered forms after "known forms: ", for a mistyped name. */
 static void list_known_forms(FILE *out)
@@ -21,50 +20,7 @@ static void list_known_forms(FILE *out)
 	fputc('\n', out);
 }
 
-/*
- * Read a JSON file and decode it as desc. Problems name the file, and the
- * line or field, and are usage errors: the file is the user's input.
- */
-static ProtobufCMessage *load_json_message(const char *path, const ProtobufCMessageDescriptor *desc,
-                                           int partial)
-{
-	struct pbjson_error perr = {0};
-	ProtobufCMessage *msg;
-	json_error_t jerr;
-	json_t *json;
-
-	if (!(json = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr))) {
-		if (jerr.line > 0) {
-			fprintf(stderr, "refex: %s:%d:%d: %s\n", path, jerr.line, jerr.column,
-			        jerr.text);
-		} else {
-			fprintf(stderr, "refex: %s\n", jerr.text);
-		}
-		return NULL;
-	}
-	if (!json_is_object(json)) {
-		fprintf(stderr, "refex: %s: expected a JSON object ({...})\n", path);
-		json_decref(json);
-		return NULL;
-	}
-	msg = partial ? pbjson_decode_partial(desc, json, &perr) : pbjson_decode(desc, json, &perr);
-	json_decref(json);
-	if (!msg) {
-		if (perr.path[0]) {
-			fprintf(stderr, "refex: %s: %s: %s\n", path, perr.path, perr.message);
-		} else {
-			fprintf(stderr, "refex: %s: %s\n", path, perr.message);
-		}
-	}
-	return msg;
-}
-
-static ProtobufCMessage *load_message(const char *path, const ProtobufCMessageDescriptor *desc)
-{
-	return load_json_message(path, desc, 0);
-}
-
-/* Free a message load_message returned; NULL is fine. */
+/* Free a message input_load_message returned; NULL is fine. */
 static void free_message(ProtobufCMessage *msg)
 {
 	if (msg) {
@@ -103,7 +59,7 @@ static int call_new_referral(struct cmd_ctx *ctx, Refex__Request *req)
 }
 
 struct submit_args {
-	const char *to, *form, *client, *data, *consent;
+	const char *to, *form, *client, *data, *consent, *client_id;
 };
 
 /* Parse the submit options; returns -1 to carry on, else an exit code. */
@@ -113,6 +69,7 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct submit_
 	    {"to", required_argument, NULL, 't'},
 	    {"form", required_argument, NULL, 'f'},
 	    {"client", required_argument, NULL, 'c'},
+	    {"client-id", required_argument, NULL, 'i'},
 	    {"data", required_argument, NULL, 'd'},
 	    {"consent", required_argument, NULL, 'C'},
 	    CMD_CHANGE_OPTIONS,
@@ -131,6 +88,9 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct submit_
 			break;
 		case 'c':
 			a->client = optarg;
+			break;
+		case 'i':
+			a->client_id = optarg;
 			break;
 		case 'd':
 			a->data = optarg;
@@ -156,8 +116,13 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct submit_
 	if (!a->form) {
 		return cmd_usage_error(ctx, "--form FORM is required");
 	}
-	if (!a->client) {
-		return cmd_usage_error(ctx, "--client FILE is required");
+	if (!a->client == !a->client_id) {
+		return cmd_usage_error(ctx, "give one of --client-id ID and --client FILE");
+	}
+	if (a->client_id && a->consent) {
+		return cmd_usage_error(ctx,
+		                       "--consent goes with --client FILE; for a stored client "
+		                       "record consent with 'refex consent add'");
 	}
 	if (!a->data) {
 		return cmd_usage_error(ctx, "--data FILE is required");
@@ -184,11 +149,12 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 		list_known_forms(stderr);
 		goto done;
 	}
-	if (!(client = load_message(a.client, &refex__client_record__descriptor)) ||
-	    !(data = load_message(a.data, f->desc))) {
+	if ((a.client &&
+	     !(client = input_load_message(a.client, &refex__client_record__descriptor))) ||
+	    !(data = input_load_message(a.data, f->desc))) {
 		goto done;
 	}
-	if (a.consent && !(consent = load_message(a.consent, &refex__consent__descriptor))) {
+	if (a.consent && !(consent = input_load_message(a.consent, &refex__consent__descriptor))) {
 		goto done;
 	}
 	rc = EXIT_REFUSED;
@@ -200,6 +166,7 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 	sub.to = (char *)a.to;
 	sub.form = (char *)a.form;
 	sub.client = (Refex__ClientRecord *)client;
+	sub.client_id = (char *)a.client_id;
 	sub.consent = (Refex__Consent *)consent;
 	req.body_case = REFEX__REQUEST__BODY_SUBMIT;
 	req.submit = &sub;
@@ -245,9 +212,9 @@ static int parse_forward_args(struct cmd_ctx *ctx, int argc, char **argv, struct
 	if ((rc = cmd_one_operand(ctx, argc, argv, "which referral? give its ID", &a->id)) >= 0) {
 		return rc;
 	}
-	if (!a->to || !a->form || !a->consent) {
-		return cmd_usage_error(ctx,
-		                       "--to AGENCY, --form FORM and --consent FILE are required");
+	/* --consent only for a referral without a stored client: the hub says which it is. */
+	if (!a->to || !a->form) {
+		return cmd_usage_error(ctx, "--to AGENCY and --form FORM are required");
 	}
 	return -1;
 }
@@ -271,8 +238,9 @@ int cmd_forward(struct cmd_ctx *ctx, int argc, char **argv)
 		list_known_forms(stderr);
 		goto done;
 	}
-	if ((a.data && !(data = load_json_message(a.data, f->desc, 1))) ||
-	    !(consent = load_message(a.consent, &refex__consent__descriptor))) {
+	if ((a.data && !(data = input_load_json(a.data, f->desc, true))) ||
+	    (a.consent &&
+	     !(consent = input_load_message(a.consent, &refex__consent__descriptor)))) {
 		goto done;
 	}
 	rc = EXIT_REFUSED;

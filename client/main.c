@@ -30,12 +30,17 @@
 static const struct cmd_entry commands[] = {
     {
         .name = "submit",
-        .usage = "--to AGENCY --form FORM --client CLIENT.json --data FORM.json "
-                 "[--consent CONSENT.json] [--idempotency-key KEY] [--verbose]",
+        .usage = "--to AGENCY --form FORM (--client-id ID | --client CLIENT.json "
+                 "[--consent CONSENT.json]) --data FORM.json [--idempotency-key KEY] "
+                 "[--verbose]",
         .summary = "refer a client to a partner agency on an agreed form",
         .options = "  --to AGENCY         the receiving agency's id (see 'refex partners')\n"
                    "  --form FORM         the agreed form (see 'refex forms')\n"
-                   "  --client FILE       the client record, JSON ('refex template client')\n"
+                   "  --client-id ID      a client record the hub keeps for your agency\n"
+                   "                      ('refex client add'); needs a live consent or other\n"
+                   "                      basis covering AGENCY ('refex consent add')\n"
+                   "  --client FILE       the client record, JSON ('refex template client'):\n"
+                   "                      the hub stores it as a new client of your agency\n"
                    "  --data FILE         the form's answers, JSON ('refex template FORM')\n"
                    "  --consent FILE      the client's consent to share with AGENCY, JSON\n"
                    "                      ('refex template consent')\n" CMD_CHANGE_HELP,
@@ -68,28 +73,73 @@ static const struct cmd_entry commands[] = {
     },
     {
         .name = "forward",
-        .usage = "ID --to AGENCY --form FORM --consent FILE [--data FILE]",
+        .usage = "ID --to AGENCY --form FORM [--data FILE] [--consent FILE]",
         .summary = "refer the client of a referral you received on to another agency",
         .options = "  --to AGENCY         the partner to refer the client to\n"
                    "  --form FORM         the agreed form for it\n"
-                   "  --consent FILE      the client's consent to share with AGENCY (JSON)\n"
+                   "  --consent FILE      the client's consent to share with AGENCY (JSON); only\n"
+                   "                      for a referral without a stored client\n"
                    "  --data FILE         answers the hub cannot fill in (JSON; may be "
                    "partial)\n" CMD_CHANGE_HELP,
         .notes = "The client record travels with the new referral. The hub fills the form in\n"
                  "from the answers already given (fields of the same name and type in the\n"
                  "referral and the client record); if anything is still missing it names\n"
                  "exactly those fields. `refex template FORM --from ID` prints what it would\n"
-                 "fill in. The new referral records ID as its parent: show ID lists it.\n",
+                 "fill in. The new referral records ID as its parent: show ID lists it.\n"
+                 "A stored client (show ID says 'stored client') goes on as the same record,\n"
+                 "still its owner's, and only if a consent or lawful basis the owner\n"
+                 "recorded covers AGENCY ('refex consent list CLIENT_ID'); ask the owner to\n"
+                 "record one if not.\n",
         .exec = cmd_forward,
     },
     {
+        .name = "client",
+        .usage = "add CLIENT.json | update ID CLIENT.json | show ID [--json] |"
+                 " list [--search TEXT] [--json] | erase ID --reason TEXT",
+        .summary = "client records the hub keeps for your agency: add, update, show, list, erase",
+        .options = "  --search TEXT       list: only clients whose name contains TEXT (any case)\n"
+                   "  --reason TEXT       erase: why the record is erased (kept on record)\n"
+                   "  --json              show, list: print JSON\n",
+        .notes = "add prints the new client's id; it warns (on stderr) about your clients with\n"
+                 "the same name and date of birth: both are kept, nothing is merged.\n"
+                 "update makes a new version; referrals keep the version they shared.\n"
+                 "list shows your own clients and those other agencies referred to you.\n"
+                 "erase (your own clients only) removes the record and its copy in every\n"
+                 "referral; the agencies that held it see when and by whom it was erased.\n",
+        .exec = cmd_client,
+    },
+    {
+        .name = "consent",
+        .usage = "add CLIENT_ID (--to AGENCY | --any-partner) (--purpose TEXT --method "
+                 "verbal|written|digital | --basis BASIS --reason TEXT) [--expires DATE] |"
+                 " list CLIENT_ID [--json] | withdraw CONSENT_ID [--reason TEXT]",
+        .summary = "record, list or withdraw a client's consent (or another lawful basis) to share",
+        .options = "  --to AGENCY         the partner it covers\n"
+                   "  --any-partner       it covers every partner agency\n"
+                   "  --purpose TEXT      what the client agreed to share their record for\n"
+                   "  --method METHOD     how they agreed: verbal, written or digital\n"
+                   "  --basis BASIS       not consent: safeguarding, legal-obligation or\n"
+                   "                      vital-interests (needs --reason)\n"
+                   "  --reason TEXT       why (another basis), or why it is withdrawn\n"
+                   "  --expires DATE      the last day it covers, YYYY-MM-DD\n"
+                   "  --json              list: print JSON\n",
+        .notes = "add prints the consent's id. The hub records who recorded it (your\n"
+                 "certificate's agency and holder) and when. Sharing a client with\n"
+                 "'refex submit --client-id' needs a live consent or basis covering the\n"
+                 "recipient; withdraw takes effect at once: the client is not shared under\n"
+                 "it again, and the agencies that hold the record are shown it was withdrawn.\n",
+        .exec = cmd_consent,
+    },
+    {
         .name = "audit",
-        .usage = "--referral ID [--json]",
-        .summary = "show who read or changed a referral, and when",
+        .usage = "(--referral ID | --client ID) [--json]",
+        .summary = "show who read or changed a referral or a client record, and when",
         .options = "  --referral ID       the referral (yours: sent or received)\n"
+                   "  --client ID         the client record (yours, or referred to you: your\n"
+                   "                      agency's own entries)\n"
                    "  --json              print the entries as JSON\n",
-        .notes = "Every full read (show) and every change of a referral is recorded by the hub\n"
-                 "with the agency and holder of the certificate used.\n",
+        .notes = "Every full read (show) and every change of a referral or client record is\n"
+                 "recorded by the hub with the agency and holder of the certificate used.\n",
         .exec = cmd_audit,
     },
     {

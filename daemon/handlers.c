@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "handlers_client.h"
 #include "handlers_private.h"
 #include "log.h"
 #include "metrics.h"
@@ -328,6 +329,14 @@ static const struct handler {
     {REFEX__REQUEST__BODY_WATCH, "watch", handle_watch},
     {REFEX__REQUEST__BODY_AUDIT, "audit", handle_audit},
     {REFEX__REQUEST__BODY_FORWARD, "forward", handle_forward},
+    {REFEX__REQUEST__BODY_ADD_CLIENT, "add_client", handle_add_client},
+    {REFEX__REQUEST__BODY_UPDATE_CLIENT, "update_client", handle_update_client},
+    {REFEX__REQUEST__BODY_GET_CLIENT, "get_client", handle_get_client},
+    {REFEX__REQUEST__BODY_LIST_CLIENTS, "list_clients", handle_list_clients},
+    {REFEX__REQUEST__BODY_ERASE_CLIENT, "erase_client", handle_erase_client},
+    {REFEX__REQUEST__BODY_ADD_CONSENT, "add_consent", handle_add_consent},
+    {REFEX__REQUEST__BODY_LIST_CONSENTS, "list_consents", handle_list_consents},
+    {REFEX__REQUEST__BODY_WITHDRAW_CONSENT, "withdraw_consent", handle_withdraw_consent},
 };
 
 /* Handle one decoded request from s; takes ownership of req. */

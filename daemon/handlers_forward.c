@@ -5,12 +5,20 @@
  * the same name and type, proto/prefill.h), and the caller supplies only what
  * is still missing. Only the referral in hand is a source: earlier links of
  * the chain belong to agencies the forwarder may not be party to.
+ *
+ * A stored client travels as itself: the new referral shares the same client
+ * id at the version the parent shared, still owned by the agency that
+ * recorded it, and only if a live consent or other lawful basis its owner
+ * recorded covers the new recipient (handlers_client.c). A parent made
+ * before clients were stored passes its inline client on under the
+ * forwarder's consent.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "form.h"
+#include "handlers_client.h"
 #include "handlers_private.h"
 #include "pballoc.h"
 #include "pbjson.h"
@@ -135,6 +143,11 @@ void handle_forward(struct request *rq, Refex__Request *msg)
 	if (forward_allowed(rq, parent, who) < 0) {
 		goto done;
 	}
+	if (store_referral_client(rq->hub->store, parent) != STORE_OK) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the referral cannot be read right now; please try again");
+		goto done;
+	}
 	if (is_blank(fw->form) || (f = form_find(fw->form)) == NULL) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "form", "unknown form \"%s\"",
 		            fw->form ? fw->form : "");
@@ -153,7 +166,11 @@ void handle_forward(struct request *rq, Refex__Request *msg)
 	sub.consent = fw->consent;
 	/* The new referral's log line names it; the parent is in the store. */
 	rq->referral[0] = '\0';
-	submit_referral(rq, &sub, &idem, parent->id);
+	submit_referral(rq, &sub, &idem, parent);
+	if (sub.consent != fw->consent) {
+		/* A copy of the stored client's consent row, made for this referral. */
+		protobuf_c_message_free_unpacked(&sub.consent->base, NULL);
+	}
 done:
 	free(answers.data);
 	store_referral_free(parent);

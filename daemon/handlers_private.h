@@ -68,10 +68,12 @@ bool request_repeated(struct request *rq, const struct store_idem *idem, bool su
 void notify_parties(struct hub *hub, const struct store_result *res, const char *sender,
                     const char *recipient);
 
-/* Check sub and store it as a new referral (forwarded from parent_id, or NULL); answers rq.
- * sub's consent is completed in place (who recorded it, when). */
+/* Check sub and store it as a new referral (forwarded from parent, or NULL); answers rq.
+ * sub's consent is completed in place (who recorded it, when); a stored client (sub->client_id,
+ * or parent's) fills sub's client and consent (handlers_client.h: free them if sub is not the
+ * request's). */
 void submit_referral(struct request *rq, Refex__SubmitReferral *sub, const struct store_idem *idem,
-                     const char *parent_id);
+                     const Refex__Referral *parent);
 
 /* Read a referral the caller is a party to (which one in *who); otherwise answer NOT_FOUND
  * (never a hint it exists) or UNAVAILABLE and return NULL. Free with store_referral_free. */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "handlers_client.h"
 #include "handlers_private.h"
 
 #include "lifecycle.h"
@@ -97,6 +98,7 @@ static void change_done(enum store_status status, const struct store_result *res
 		                : "the referral cannot be read right now; please try "
 		                  "again");
 	} else {
+		referral_client_annotate(rq, ref);
 		reply_referral(rq, ref);
 	}
 	store_referral_free(ref);
@@ -168,6 +170,7 @@ void handle_get(struct request *rq, Refex__Request *msg)
 	if (lifecycle_apply(ref->state, LC_RECEIVE, who, &to) == LC_OK) {
 		change_queue(rq, ref, LC_RECEIVE, to, NULL, &(struct store_idem){0});
 	} else {
+		referral_client_annotate(rq, ref);
 		reply_referral(rq, ref);
 	}
 	store_referral_free(ref);
@@ -236,6 +239,10 @@ void handle_audit(struct request *rq, Refex__Request *msg)
 	enum party who;
 	size_t n;
 
+	if (msg->audit->client_id != NULL && msg->audit->referral_id == NULL) {
+		handle_client_audit(rq, msg);
+		return;
+	}
 	if ((ref = referral_for_party(rq, msg->audit->referral_id, &who)) == NULL) {
 		return;
 	}

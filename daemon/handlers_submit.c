@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "handlers_client.h"
 #include "handlers_private.h"
 
 #include "client.pb-c.h"
@@ -145,6 +146,12 @@ static void submit_done(enum store_status status, const struct store_result *res
 		reply_key_reused(&p->rq);
 	} else if (status == STORE_OK && res->repeat) {
 		reply_first(&p->rq, res->referral_id, true);
+	} else if (status == STORE_REFUSED) {
+		/* The client's consent was withdrawn between the check and the write. */
+		reply_error(&p->rq, REFEX__STATUS_CODE__STATUS_FORBIDDEN, "consent",
+		            "no live consent or other lawful basis covers sharing this client with "
+		            "%s any more; nothing was sent",
+		            p->recipient_id);
 	} else if (status != STORE_OK) {
 		log_error("conn=%llu msg=\"referral not stored\" referral=%s store_status=%d",
 		          (unsigned long long)session_id(p->rq.s), p->rq.referral, (int)status);
@@ -219,29 +226,33 @@ void handle_submit(struct request *rq, Refex__Request *msg)
 	submit_referral(rq, msg->submit, &idem, NULL);
 }
 
-/* Check sub and store it as a new referral (forwarded from parent_id, or NULL); answers rq. */
+/* Check sub and store it as a new referral (forwarded from parent, or NULL); answers rq. */
 void submit_referral(struct request *rq, Refex__SubmitReferral *sub, const struct store_idem *idem,
-                     const char *parent_id)
+                     const Refex__Referral *parent)
 {
 	const struct identity *who = session_identity(rq->s);
 	struct store_new_referral nr = {0};
 	struct pending_submit *p = NULL;
+	struct submit_client_ref cref;
 	const struct form *f;
 	uint8_t *client = NULL, *consent = NULL, *form = NULL;
 	size_t client_len, consent_len, form_len;
 
-	if (submit_check(rq, sub, &f) < 0) {
+	if (submit_client_resolve(rq, sub, parent, &cref) < 0 || submit_check(rq, sub, &f) < 0) {
 		return;
 	}
-	/* The hub, not the client, says who recorded the consent and when. */
-	/* Whatever the client put there is replaced, and freed here: the request's free below
+	/* The hub, not the client, says who recorded the consent and when: the caller, unless it
+	 * is a copy of a stored client's consent row (submit_client_resolve), which says itself.
+	 * Whatever the client put there is replaced, and freed here: the request's free below
 	 * must not see our borrowed strings, nor lose the client's. */
-	free(sub->consent->recorded_by);
-	free(sub->consent->recorded_agency);
-	sub->consent->recorded_by = (char *)who->holder;
-	sub->consent->recorded_agency = (char *)who->agency;
-	sub->consent->has_recorded_at = 1;
-	sub->consent->recorded_at = (int64_t)time(NULL);
+	if (cref.version == 0) {
+		free(sub->consent->recorded_by);
+		free(sub->consent->recorded_agency);
+		sub->consent->recorded_by = (char *)who->holder;
+		sub->consent->recorded_agency = (char *)who->agency;
+		sub->consent->has_recorded_at = 1;
+		sub->consent->recorded_at = (int64_t)time(NULL);
+	}
 	p = (struct pending_submit *)request_keep(rq, sizeof(*p));
 	if (p == NULL || pack_known(&sub->client->base, &client, &client_len) < 0 ||
 	    pack_known(&sub->consent->base, &consent, &consent_len) < 0 ||
@@ -267,14 +278,21 @@ void submit_referral(struct request *rq, Refex__SubmitReferral *sub, const struc
 	    .form_data_len = form_len,
 	    .due_at = p->sum.has_due_at ? p->sum.due_at : 0,
 	    .idem = *idem,
-	    .parent_id = parent_id,
+	    .parent_id = parent ? parent->id : NULL,
+	    .client_version = cref.version,
 	};
-	if (parent_id != NULL) {
-		snprintf(p->parent, sizeof(p->parent), "%s", parent_id);
+	snprintf(nr.client_id, sizeof(nr.client_id), "%s", cref.id);
+	if (cref.version == 0 && cref.id[0] != '\0') {
+		store_new_id(nr.consent_id);
+	}
+	if (parent != NULL) {
+		snprintf(p->parent, sizeof(p->parent), "%s", parent->id);
 		p->sum.parent_id = p->parent;
 	}
 	/* The store copies everything it needs before returning. */
-	sub->consent->recorded_by = sub->consent->recorded_agency = NULL;
+	if (cref.version == 0) {
+		sub->consent->recorded_by = sub->consent->recorded_agency = NULL;
+	}
 	if (store_insert(rq->hub->store, &nr, submit_done, p) < 0) {
 		goto unavailable;
 	}
@@ -283,7 +301,9 @@ void submit_referral(struct request *rq, Refex__SubmitReferral *sub, const struc
 	free(form);
 	return;
 unavailable:
-	sub->consent->recorded_by = sub->consent->recorded_agency = NULL;
+	if (cref.version == 0) {
+		sub->consent->recorded_by = sub->consent->recorded_agency = NULL;
+	}
 	free(client);
 	free(consent);
 	free(form);

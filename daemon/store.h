@@ -31,6 +31,7 @@ enum store_status {
 	STORE_UNAVAILABLE, /* storage failed (disk full, I/O error); nothing changed, unless a
 	                      failed fsync is followed by a crash (the WAL may hold the commit) */
 	STORE_KEY_REUSED,  /* the idempotency key was used before for a different request */
+	STORE_REFUSED,     /* no live consent or other basis covers sharing the client */
 };
 
 /*
@@ -82,6 +83,14 @@ struct store_new_referral {
 	int64_t due_at; /* unix seconds to accept or decline by; 0: no due time */
 	struct store_idem idem;
 	const char *parent_id; /* forwarded from this referral; NULL: none */
+	/* The stored client shared (store_clients.h), "" for none. client_version 0: make it now
+	 * from client and consent, owned by the sender; else the version client holds, whose
+	 * sharing the write checks again (a consent withdrawn meanwhile refuses it). */
+	char client_id[STORE_ID_LEN + 1];
+	uint32_t client_version;
+	/* client_version 0: the id of the client's first consent row, the referral's consent.
+	 * Made on the loop thread: the storage thread draws no random numbers. */
+	char consent_id[STORE_ID_LEN + 1];
 };
 
 /* A state change to apply if the referral is still in state `from`. Copied. */

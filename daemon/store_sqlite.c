@@ -135,6 +135,52 @@ static const char *const store_migrations[] = {
     /* 6: onward referral: the referral a forwarded one came from. */
     ("ALTER TABLE referrals ADD COLUMN parent_id TEXT;"
      "CREATE INDEX referrals_parent ON referrals (parent_id) WHERE parent_id IS NOT NULL;"),
+    /* 7: client records, their versions, consents and other lawful bases (store_clients.c).
+       name and dup_key (for search and duplicate flags) and each version's record go NULL
+       when the owner erases the client; the row stays to say so. */
+    ("CREATE TABLE clients ("
+     " cid INTEGER PRIMARY KEY,"
+     " id TEXT NOT NULL UNIQUE,"
+     " owner TEXT NOT NULL,"
+     " version INTEGER NOT NULL,"
+     " created_at INTEGER NOT NULL,"
+     " updated_at INTEGER NOT NULL,"
+     " name TEXT,"
+     " dup_key TEXT,"
+     " erased_at INTEGER,"
+     " erased_by TEXT,"
+     " erase_reason TEXT);"
+     "CREATE INDEX clients_owner ON clients (owner, cid);"
+     "CREATE INDEX clients_dup ON clients (owner, dup_key) WHERE dup_key IS NOT NULL;"
+     "CREATE TABLE client_versions ("
+     " cid INTEGER NOT NULL REFERENCES clients (cid),"
+     " version INTEGER NOT NULL,"
+     " record BLOB,"
+     " created_at INTEGER NOT NULL,"
+     " holder TEXT NOT NULL,"
+     " PRIMARY KEY (cid, version)) WITHOUT ROWID;"
+     /* to_agency NULL: any partner. expires: the last day covered, YYYY-MM-DD. */
+     "CREATE TABLE consents ("
+     " id TEXT PRIMARY KEY,"
+     " cid INTEGER NOT NULL REFERENCES clients (cid),"
+     " to_agency TEXT,"
+     " basis INTEGER NOT NULL,"
+     " purpose TEXT,"
+     " method INTEGER,"
+     " reason TEXT,"
+     " expires TEXT,"
+     " recorded_agency TEXT NOT NULL,"
+     " recorded_by TEXT NOT NULL,"
+     " recorded_at INTEGER NOT NULL,"
+     " withdrawn_at INTEGER,"
+     " withdrawn_agency TEXT,"
+     " withdrawn_by TEXT,"
+     " withdraw_reason TEXT) WITHOUT ROWID;"
+     "CREATE INDEX consents_client ON consents (cid);"
+     /* Which stored client (and version) a referral shared. */
+     "ALTER TABLE referrals ADD COLUMN client_id TEXT;"
+     "ALTER TABLE referrals ADD COLUMN client_version INTEGER;"
+     "CREATE INDEX referrals_client ON referrals (client_id) WHERE client_id IS NOT NULL;"),
 };
 
 #define STORE_VERSION (sizeof(store_migrations) / sizeof(store_migrations[0]))
@@ -414,6 +460,7 @@ static void store_free(struct store *st)
 	for (size_t i = 0; i < R_COUNT; i++) {
 		sqlite3_finalize(st->r[i]);
 	}
+	store_clients_close(st);
 	sqlite3_close(st->cdb);
 	sqlite3_close(st->rdb);
 	sqlite3_close(st->wdb); /* the last connection out checkpoints and removes the WAL */
@@ -459,6 +506,7 @@ struct store *store_open(const char *path, struct event_base *base, char *err, s
 	/* The writer creates and migrates the schema before the reader prepares against it. */
 	if (writer_open(st, path, why, sizeof(why)) < 0 ||
 	    reader_open(st, path, why, sizeof(why)) < 0 ||
+	    store_clients_open(st, why, sizeof(why)) < 0 ||
 	    checkpointer_open(st, path, why, sizeof(why)) < 0 ||
 	    wake_open(st, base, why, sizeof(why)) < 0) {
 		goto fail;

@@ -111,7 +111,8 @@ struct store {
 	pthread_t checkpointer;
 	bool checkpointer_started;
 	pthread_cond_t ckpt_cv;
-	bool ckpt_wanted; /* under mu */
+	bool ckpt_wanted;              /* under mu */
+	struct store_clients *clients; /* client records' statements (store_clients.c) */
 };
 
 /* The SQL of each writer statement (store_writer.c), prepared once at open. */
@@ -144,6 +145,32 @@ void store_health_failed(struct store *st, int rc, size_t n);
 
 /* Note a commit that worked; log the recovery if commits had been failing. */
 void store_health_ok(struct store *st);
+
+struct store_client_op; /* one client write, private to store_clients.c */
+
+/* Prepare the client records' statements on both connections (store_clients.c). */
+int store_clients_open(struct store *st, char *err, size_t errlen);
+
+/* Finalize what store_clients_open prepared. NULL st->clients is fine. */
+void store_clients_close(struct store *st);
+
+/* Run a client write inside the writer's open transaction (store_clients.c). */
+enum store_status store_clients_exec(struct store *st, struct store_client_op *op, bool *partial);
+
+/* Say whether a committed client write erased personal data (a WAL truncation must follow). */
+bool store_clients_erased(const struct store_client_op *op);
+
+/* Record the stored client a referral just inserted (row rid) shares (store_clients.c). */
+enum store_status store_clients_on_insert(struct store *st, const struct store_new_referral *r,
+                                          sqlite3_int64 rid);
+
+/* Erase, under the retention policy, clients unchanged since before none of whose referrals
+ * still holds details; *n counts them (store_clients.c). */
+enum store_status store_clients_purge(struct store *st, int64_t before, int64_t now, size_t *n);
+
+/* Queue op as a write job; done(status, op) runs on the loop thread (store_writer.c). */
+int store_job_queue_client(struct store *st, struct store_client_op *op,
+                           void (*done)(enum store_status, struct store_client_op *));
 
 /* Run the storage thread: commit queued batches until closing and drained. */
 void *store_thread(void *arg);

@@ -68,7 +68,7 @@ const char *const store_wsql[W_COUNT] = {
                 " RETURNING rid, sender, recipient",
 };
 
-enum job_kind { JOB_INSERT, JOB_CHANGE, JOB_SWEEP, JOB_AUDIT, JOB_PURGE };
+enum job_kind { JOB_INSERT, JOB_CHANGE, JOB_SWEEP, JOB_AUDIT, JOB_PURGE, JOB_CLIENT };
 
 /* One queued write: the request's copy lives in data, right after the struct. */
 struct job {
@@ -86,6 +86,10 @@ struct job {
 		struct {
 			int64_t before, now;
 		} purge; /* JOB_PURGE */
+		struct {
+			struct store_client_op *op;
+			void (*done)(enum store_status, struct store_client_op *);
+		} client; /* JOB_CLIENT (store_clients.c) */
 	} u;
 	char data[];
 };
@@ -293,6 +297,9 @@ static enum store_status job_insert(struct store *st, const struct store_new_ref
 	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
 	store_stmt_end(s);
 	status = rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+	if (status == STORE_OK && r->client_id[0] != '\0') {
+		status = store_clients_on_insert(st, r, rid);
+	}
 	if (status == STORE_OK) {
 		status = events_add(st, r->sender, r->recipient, rid,
 		                    REFEX__EVENT_KIND__EVENT_SUBMITTED, 0, res);
@@ -468,6 +475,7 @@ static enum store_status job_purge(struct store *st, int64_t before, int64_t now
                                    struct store_result *res, bool *partial)
 {
 	static const enum wstmt steps[] = {W_PURGE_DATA, W_PURGE_HISTORY, W_PURGE_ROWS};
+	size_t clients;
 
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		sqlite3_stmt *s = st->w[steps[i]];
@@ -482,6 +490,12 @@ static enum store_status job_purge(struct store *st, int64_t before, int64_t now
 		}
 	}
 	res->purged = (size_t)sqlite3_changes(st->wdb);
+	/* Then the stored clients left with no referral holding details. */
+	if (store_clients_purge(st, before, now, &clients) != STORE_OK) {
+		*partial = true;
+		return STORE_UNAVAILABLE;
+	}
+	res->purged += clients;
 	return STORE_OK;
 }
 
@@ -500,6 +514,8 @@ static enum store_status job_exec(struct store *st, struct job *j, bool *partial
 		return store_audit_append(st, &j->u.audit);
 	case JOB_PURGE:
 		return job_purge(st, j->u.purge.before, j->u.purge.now, &j->res, partial);
+	case JOB_CLIENT:
+		return store_clients_exec(st, j->u.client.op, partial);
 	}
 	return STORE_UNAVAILABLE;
 }
@@ -568,12 +584,14 @@ static int batch_try(struct store *st, struct job *batch, bool isolated, int *rc
 	return -1;
 }
 
-/* After a purge has committed, copy everything into the database file and empty the WAL: the
- * old frames still hold what was erased. */
+/* After a purge or a client's erasure has committed, copy everything into the database file and
+ * empty the WAL: the old frames still hold what was erased. */
 static void batch_scrub(struct store *st, const struct job *batch)
 {
 	for (const struct job *j = batch; j != NULL; j = j->next) {
-		if (j->kind == JOB_PURGE && j->status == STORE_OK && j->res.purged > 0) {
+		if ((j->kind == JOB_PURGE && j->status == STORE_OK && j->res.purged > 0) ||
+		    (j->kind == JOB_CLIENT && j->status == STORE_OK &&
+		     store_clients_erased(j->u.client.op))) {
 			sqlite3_wal_checkpoint_v2(st->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
 			                          NULL);
 			return;
@@ -731,7 +749,9 @@ static void jobs_complete(struct store *st, struct job *list)
 	for (; list != NULL; list = next) {
 		next = list->next;
 		st->pending--;
-		if (list->cb != NULL) {
+		if (list->kind == JOB_CLIENT) {
+			list->u.client.done(list->status, list->u.client.op);
+		} else if (list->cb != NULL) {
 			list->cb(list->status, &list->res, list->arg);
 		}
 		free(list);
@@ -954,6 +974,20 @@ int store_purge_closed(struct store *st, int64_t before, int64_t now, store_done
 	}
 	j->u.purge.before = before;
 	j->u.purge.now = now;
+	return job_queue(st, j);
+}
+
+/* Queue op as a write job; done(status, op) runs on the loop thread. */
+int store_job_queue_client(struct store *st, struct store_client_op *op,
+                           void (*done)(enum store_status, struct store_client_op *))
+{
+	struct job *j;
+
+	if (st == NULL || (j = job_new(JOB_CLIENT, 0, NULL, NULL)) == NULL) {
+		return -1;
+	}
+	j->u.client.op = op;
+	j->u.client.done = done;
 	return job_queue(st, j);
 }
 

@@ -330,20 +330,16 @@ static Refex__ServerMessage *ask_forward(struct raw *c, const char *id, const ch
 {
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__ForwardReferral f = REFEX__FORWARD_REFERRAL__INIT;
-	Refex__Consent consent = REFEX__CONSENT__INIT;
 	/* approximate_total_pounds = 1, enforcement_action = false */
 	static uint8_t answers[] = {0x10, 0x01, 0x30, 0x00};
 
-	consent.to_agency = REMOVED_AGENCY;
-	consent.purpose = "debt advice";
-	consent.method = REFEX__CONSENT_METHOD__CONSENT_VERBAL;
+	/* No consent of the forwarder's: the sender's any-partner consent (build) covers it. */
 	f.referral_id = (char *)id;
 	f.to = REMOVED_AGENCY;
 	f.form = "debt_advice";
 	f.has_form_data = 1;
 	f.form_data.data = answers;
 	f.form_data.len = sizeof(answers);
-	f.consent = &consent;
 	req.body_case = REFEX__REQUEST__BODY_FORWARD;
 	req.forward = &f;
 	return call(c, &req, what);
@@ -370,6 +366,29 @@ static void expect_ok(Refex__ServerMessage *m, const char *what)
 	refex__server_message__free_unpacked(m, NULL);
 }
 
+/* Let the client of the sender's referral id go on to any partner: a forward needs a consent
+ * the client's owner recorded (the forwarder cannot record one). */
+static void share_with_any_partner(const char *id)
+{
+	Refex__ServerMessage *m = ask_get(conn[SENDER], id, "the referral's stored client");
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ConsentRecord k = REFEX__CONSENT_RECORD__INIT;
+	char client[ID_BUF];
+
+	cr_assert(m->response->referral != NULL && m->response->referral->client_id != NULL,
+	          "a submitted client is stored");
+	snprintf(client, sizeof(client), "%s", m->response->referral->client_id);
+	refex__server_message__free_unpacked(m, NULL);
+	k.client_id = client;
+	k.has_any_partner = k.any_partner = 1;
+	k.purpose = "support referrals";
+	k.has_method = 1;
+	k.method = REFEX__CONSENT_METHOD__CONSENT_WRITTEN;
+	req.body_case = REFEX__REQUEST__BODY_ADD_CONSENT;
+	req.add_consent = &k;
+	expect_ok(call(conn[SENDER], &req, "consent to any partner"), "consent to any partner");
+}
+
 /* Make a new referral from the sender to the recipient and move it to state. */
 static void build(Refex__State state, char id[ID_BUF])
 {
@@ -379,6 +398,7 @@ static void build(Refex__State state, char id[ID_BUF])
 	cr_assert_not_null(m->response->referral);
 	snprintf(id, ID_BUF, "%s", m->response->referral->id);
 	refex__server_message__free_unpacked(m, NULL);
+	share_with_any_partner(id);
 	switch (state) {
 	case ST(RECEIVED):
 		expect_ok(ask_get(conn[RECIPIENT], id, "receive"), "receive");

@@ -1,5 +1,6 @@
 /* Onward referral: the receiving agency refers the client on; the form is filled in from the
- * answers already given and only what is missing is asked for; both ends see the chain. */
+ * answers already given and only what is missing is asked for; both ends see the chain. The
+ * stored client goes on as itself, and only under a consent its owner recorded. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,7 @@
 
 static struct net *net;
 static const char *north, *east, *third;
-static char *housing, *consent_north, *debt_rest;
+static char *housing, *consent_third, *debt_rest, *food;
 
 static void setup(void)
 {
@@ -19,14 +20,17 @@ static void setup(void)
 	housing = net_write_file(net, "housing-la.json",
 	                         "{\"currentSituation\": \"AT_RISK_OF_EVICTION\","
 	                         " \"tenure\": \"PRIVATE_RENTED\", \"localAuthority\": \"Leeds\"}");
-	consent_north =
-	    net_write_file(net, "consent-north.json",
-	                   "{\"toAgency\": \"north-advice\", \"purpose\": \"debt advice\","
+	consent_third =
+	    net_write_file(net, "consent-third.json",
+	                   "{\"toAgency\": \"third-party\", \"purpose\": \"food support\","
 	                   " \"method\": \"CONSENT_VERBAL\"}");
 	debt_rest =
 	    net_write_file(net, "debt-rest.json",
 	                   "{\"approximateTotalPounds\": 1200, \"enforcementAction\": false}");
-	cr_assert(housing && consent_north && debt_rest);
+	food = net_write_file(net, "food.json",
+	                      "{\"householdAdults\": 1, \"householdChildren\": 2,"
+	                      " \"vouchersRequested\": 1, \"reason\": \"BENEFIT_DELAY\"}");
+	cr_assert(housing && consent_third && debt_rest && food);
 	net_must_start(net);
 }
 
@@ -34,8 +38,9 @@ static void teardown(void)
 {
 	net_teardown(net);
 	free(housing);
-	free(consent_north);
+	free(consent_third);
 	free(debt_rest);
+	free(food);
 	net = NULL;
 }
 
@@ -65,15 +70,56 @@ static bool holds(const json_t *array, const char *s)
 	return false;
 }
 
+/* Copy into cid the stored client referral id shares, as prefix sees it. */
+static void client_of(const char *prefix, const char *id, char cid[REFEX_ID_LEN + 1])
+{
+	json_t *j = show(prefix, id);
+	const char *s = json_string_value(json_object_get(j, "clientId"));
+
+	cr_assert_not_null(s, "referral %s shares a stored client", id);
+	snprintf(cid, REFEX_ID_LEN + 1, "%s", s);
+	json_decref(j);
+}
+
+/* As north, the client's owner, record a consent for client cid: to agency, or any partner. */
+static void owner_consents(const char *cid, const char *agency)
+{
+	struct run_result r;
+	int rc = agency ? run_refex(&r, net, north, "consent", "add", cid, "--to", agency,
+	                            "--purpose", "food support", "--method", "verbal", NULL)
+	                : run_refex(&r, net, north, "consent", "add", cid, "--any-partner",
+	                            "--purpose", "support referrals", "--method", "written", NULL);
+
+	cr_assert_eq(rc, 0, "consent add: %s", r.err);
+	run_result_free(&r);
+}
+
+/* Run refex client list (cid NULL) or client show cid as prefix; return its JSON. */
+static json_t *clients_json(const char *prefix, const char *cid)
+{
+	struct run_result r;
+	json_t *j;
+	int rc = cid ? run_refex(&r, net, prefix, "client", "show", cid, "--json", NULL)
+	             : run_refex(&r, net, prefix, "client", "list", "--json", NULL);
+
+	cr_assert_eq(rc, 0, "refex client: %s", r.err);
+	j = run_json(&r);
+	cr_assert_not_null(j, "JSON: %s", r.out);
+	run_result_free(&r);
+	return j;
+}
+
 Test(forward, names_only_the_missing_fields_then_fills_the_rest_in)
 {
-	char first[REFEX_ID_LEN + 1], onward[REFEX_ID_LEN + 1];
+	char first[REFEX_ID_LEN + 1], onward[REFEX_ID_LEN + 1], cid[REFEX_ID_LEN + 1];
 	struct run_result r;
 	json_t *j, *answers;
 
 	submit_housing(net, north, housing, first);
+	client_of(north, first, cid);
+	owner_consents(cid, NULL);
 	cr_assert_eq(run_refex(&r, net, east, "forward", first, "--to", "north-advice", "--form",
-	                       "debt_advice", "--consent", consent_north, NULL),
+	                       "debt_advice", NULL),
 	             1, "forward without the new answers must be refused: %s", r.err);
 	cr_expect(strstr(r.err, "still missing: approximate_total_pounds, enforcement_action") !=
 	              NULL,
@@ -82,8 +128,7 @@ Test(forward, names_only_the_missing_fields_then_fills_the_rest_in)
 	run_result_free(&r);
 
 	cr_assert_eq(run_refex(&r, net, east, "forward", first, "--to", "north-advice", "--form",
-	                       "debt_advice", "--consent", consent_north, "--data", debt_rest,
-	                       NULL),
+	                       "debt_advice", "--data", debt_rest, NULL),
 	             0, "forward: %s", r.err);
 	snprintf(onward, sizeof(onward), "%s", run_line(&r));
 	run_result_free(&r);
@@ -116,14 +161,12 @@ Test(forward, only_the_receiving_agency_refers_on)
 
 	submit_housing(net, north, housing, first);
 	cr_expect_eq(run_refex(&r, net, north, "forward", first, "--to", "north-advice", "--form",
-	                       "debt_advice", "--consent", consent_north, "--data", debt_rest,
-	                       NULL),
+	                       "debt_advice", "--data", debt_rest, NULL),
 	             1);
 	cr_expect(strstr(r.err, "only the agency") != NULL, "the sender is refused: %s", r.err);
 	run_result_free(&r);
 	cr_expect_eq(run_refex(&r, net, third, "forward", first, "--to", "north-advice", "--form",
-	                       "debt_advice", "--consent", consent_north, "--data", debt_rest,
-	                       NULL),
+	                       "debt_advice", "--data", debt_rest, NULL),
 	             1);
 	cr_expect(strstr(r.err, "not found") != NULL, "a stranger learns nothing: %s", r.err);
 	run_result_free(&r);
@@ -146,4 +189,59 @@ Test(forward, template_from_a_referral_is_filled_in)
 	          "what is not known stays a placeholder");
 	json_decref(j);
 	run_result_free(&r);
+}
+
+Test(forward, a_stored_client_goes_on_only_under_a_consent_its_owner_recorded)
+{
+	char first[REFEX_ID_LEN + 1], onward[REFEX_ID_LEN + 1], cid[REFEX_ID_LEN + 1];
+	struct run_result r;
+	json_t *j, *list;
+
+	submit_housing(net, north, housing, first);
+	client_of(east, first, cid);
+
+	/* The consent north recorded covers eastside-housing only. */
+	cr_expect_eq(run_refex(&r, net, east, "forward", first, "--to", "third-party", "--form",
+	                       "food_support", "--data", food, NULL),
+	             1, "no consent covers third-party: %s", r.out);
+	cr_expect(strstr(r.err, "consent") != NULL && strstr(r.err, "north-advice") != NULL,
+	          "the refusal names consent and the owner who can record it: %s", r.err);
+	run_result_free(&r);
+	cr_expect_eq(run_refex(&r, net, east, "forward", first, "--to", "third-party", "--form",
+	                       "food_support", "--data", food, "--consent", consent_third, NULL),
+	             1, "the forwarder cannot consent for a client it does not own");
+	cr_expect(strstr(r.err, "consent") != NULL, "%s", r.err);
+	run_result_free(&r);
+	list = clients_json(third, NULL);
+	cr_expect_eq(json_array_size(json_object_get(list, "clients")), 0, "nothing went");
+	json_decref(list);
+
+	owner_consents(cid, "third-party");
+	cr_assert_eq(run_refex(&r, net, east, "forward", first, "--to", "third-party", "--form",
+	                       "food_support", "--data", food, NULL),
+	             0, "forward under north's consent: %s", r.err);
+	snprintf(onward, sizeof(onward), "%s", run_line(&r));
+	run_result_free(&r);
+
+	j = show(third, onward);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "clientId")), cid,
+	                 "the same client record, not a copy of the forwarder's");
+	cr_expect_eq(json_integer_value(json_object_get(j, "clientVersion")), 1);
+	json_decref(j);
+	list = clients_json(third, NULL);
+	cr_assert_eq(json_array_size(json_object_get(list, "clients")), 1);
+	cr_expect_str_eq(json_string_value(json_object_get(
+	                     json_array_get(json_object_get(list, "clients"), 0), "id")),
+	                 cid);
+	json_decref(list);
+	j = clients_json(third, cid);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "owner")), "north-advice",
+	                 "still north's client");
+	cr_expect_str_eq(
+	    json_string_value(json_object_get(json_object_get(j, "record"), "familyName")), "Khan");
+	json_decref(j);
+	list = clients_json(east, NULL);
+	cr_expect_eq(json_array_size(json_object_get(list, "clients")), 1,
+	             "the forwarder made no client of its own");
+	json_decref(list);
 }

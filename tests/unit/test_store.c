@@ -561,13 +561,17 @@ Test(store, state_counts_follow_inserts_and_changes_and_survive_a_migration)
 	 * is taken away): the migration counts what is already there. */
 	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
 	cr_assert_eq(
-	    sqlite3_exec(db,
-	                 "DROP TRIGGER state_counts_insert; DROP TRIGGER state_counts_update;"
-	                 " DROP TRIGGER state_counts_delete; DROP TABLE state_counts;"
-	                 " DROP TABLE audit; DROP INDEX referrals_closed;"
-	                 " ALTER TABLE referrals DROP COLUMN purged_at; DROP INDEX referrals_parent;"
-	                 " ALTER TABLE referrals DROP COLUMN parent_id; PRAGMA user_version = 2;",
-	                 NULL, NULL, NULL),
+	    sqlite3_exec(
+	        db,
+	        "DROP TRIGGER state_counts_insert; DROP TRIGGER state_counts_update;"
+	        " DROP TRIGGER state_counts_delete; DROP TABLE state_counts;"
+	        " DROP TABLE audit; DROP INDEX referrals_closed;"
+	        " ALTER TABLE referrals DROP COLUMN purged_at; DROP INDEX referrals_parent;"
+	        " ALTER TABLE referrals DROP COLUMN parent_id;"
+	        " DROP TABLE consents; DROP TABLE client_versions; DROP TABLE clients;"
+	        " DROP INDEX referrals_client; ALTER TABLE referrals DROP COLUMN client_id;"
+	        " ALTER TABLE referrals DROP COLUMN client_version; PRAGMA user_version = 2;",
+	        NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
 	st = open_store();

@@ -1,0 +1,289 @@
+/* refex consent: record, list and withdraw a client's consent (or another lawful basis) to
+ * share their record. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client.pb-c.h"
+#include "cmd.h"
+#include "output.h"
+#include "show.h"
+
+struct consent_args {
+	const char *sub, *operand;
+	Refex__ConsentRecord k;
+	const char *basis, *method;
+	int json;
+};
+
+static const struct {
+	const char *name;
+	Refex__LawfulBasis basis;
+} bases[] = {
+    {"consent", REFEX__LAWFUL_BASIS__BASIS_CONSENT},
+    {"safeguarding", REFEX__LAWFUL_BASIS__BASIS_SAFEGUARDING},
+    {"legal-obligation", REFEX__LAWFUL_BASIS__BASIS_LEGAL_OBLIGATION},
+    {"vital-interests", REFEX__LAWFUL_BASIS__BASIS_VITAL_INTERESTS},
+};
+
+static const struct {
+	const char *name;
+	Refex__ConsentMethod method;
+} methods[] = {
+    {"verbal", REFEX__CONSENT_METHOD__CONSENT_VERBAL},
+    {"written", REFEX__CONSENT_METHOD__CONSENT_WRITTEN},
+    {"digital", REFEX__CONSENT_METHOD__CONSENT_DIGITAL},
+};
+
+static const char *basis_name(Refex__LawfulBasis b)
+{
+	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+		if (bases[i].basis == b) {
+			return bases[i].name;
+		}
+	}
+	return "consent";
+}
+
+/* Parse the options and operands; -1 to carry on, else an exit code. */
+static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct consent_args *a)
+{
+	static const struct option opts[] = {
+	    {"to", required_argument, NULL, 't'},
+	    {"any-partner", no_argument, NULL, 'a'},
+	    {"purpose", required_argument, NULL, 'p'},
+	    {"method", required_argument, NULL, 'm'},
+	    {"expires", required_argument, NULL, 'e'},
+	    {"basis", required_argument, NULL, 'b'},
+	    {"reason", required_argument, NULL, 'r'},
+	    {"json", no_argument, NULL, 'j'},
+	    CMD_GLOBAL_OPTIONS,
+	    {0},
+	};
+	int c, rc;
+
+	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
+		switch (c) {
+		case 't':
+			a->k.to_agency = optarg;
+			break;
+		case 'a':
+			a->k.has_any_partner = a->k.any_partner = 1;
+			break;
+		case 'p':
+			a->k.purpose = optarg;
+			break;
+		case 'm':
+			a->method = optarg;
+			break;
+		case 'e':
+			a->k.expires = optarg;
+			break;
+		case 'b':
+			a->basis = optarg;
+			break;
+		case 'r':
+			a->k.reason = optarg;
+			break;
+		case 'j':
+			a->json = 1;
+			break;
+		}
+	}
+	if (c == CMD_OPTS_EXIT) {
+		return rc;
+	}
+	if (optind >= argc) {
+		return cmd_usage_error(ctx, "what to do? add, list or withdraw");
+	}
+	a->sub = argv[optind++];
+	return cmd_one_operand(ctx, argc, argv, "which one? give its ID", &a->operand);
+}
+
+/* Turn --basis and --method into the record's fields; -1 to carry on, else an exit code. */
+static int parse_how(struct cmd_ctx *ctx, struct consent_args *a)
+{
+	size_t i;
+
+	if (a->basis != NULL) {
+		for (i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+			if (strcmp(bases[i].name, a->basis) == 0) {
+				break;
+			}
+		}
+		if (i == sizeof(bases) / sizeof(bases[0])) {
+			return cmd_usage_error(ctx,
+			                       "--basis is consent, safeguarding, legal-obligation "
+			                       "or vital-interests, not '%s'",
+			                       a->basis);
+		}
+		a->k.has_basis = 1;
+		a->k.basis = bases[i].basis;
+	}
+	if (a->method != NULL) {
+		for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+			if (strcmp(methods[i].name, a->method) == 0) {
+				break;
+			}
+		}
+		if (i == sizeof(methods) / sizeof(methods[0])) {
+			return cmd_usage_error(
+			    ctx, "--method is verbal, written or digital, not '%s'", a->method);
+		}
+		a->k.has_method = 1;
+		a->k.method = methods[i].method;
+	}
+	return -1;
+}
+
+/* Send req and hand back the consent in its reply, or an exit code. */
+static int call_consent(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp)
+{
+	int rc = cmd_call(ctx, req, resp);
+
+	if (rc == EXIT_DONE && (*resp)->body_case != REFEX__RESPONSE__BODY_CONSENT) {
+		refex__response__free_unpacked(*resp, NULL);
+		*resp = NULL;
+		fprintf(stderr, "refex: the server's reply has no consent\n");
+		return EXIT_CONNECT;
+	}
+	return rc;
+}
+
+static int consent_add(struct cmd_ctx *ctx, struct consent_args *a)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__Response *resp = NULL;
+	int rc;
+
+	if ((rc = parse_how(ctx, a)) >= 0) {
+		return rc;
+	}
+	if ((a->k.to_agency != NULL) == (a->k.any_partner != 0)) {
+		return cmd_usage_error(ctx, "give one of --to AGENCY and --any-partner");
+	}
+	a->k.client_id = (char *)a->operand;
+	req.body_case = REFEX__REQUEST__BODY_ADD_CONSENT;
+	req.add_consent = &a->k;
+	if ((rc = call_consent(ctx, &req, &resp)) == EXIT_DONE) {
+		printf("%s\n", resp->consent->id);
+		refex__response__free_unpacked(resp, NULL);
+	}
+	return rc;
+}
+
+/* The state of a consent today: live, expired or withdrawn (with when). */
+static const char *consent_state(const Refex__ConsentRecord *k, char *buf, size_t len)
+{
+	char when[32], today[11];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (k->has_withdrawn_at) {
+		snprintf(buf, len, "withdrawn %s",
+		         output_time(k->withdrawn_at, when, sizeof(when)));
+		return buf;
+	}
+	gmtime_r(&now, &tm);
+	strftime(today, sizeof(today), "%Y-%m-%d", &tm);
+	return k->expires && strcmp(k->expires, today) < 0 ? "expired" : "live";
+}
+
+static int print_consents(const Refex__ConsentList *list)
+{
+	static const char *const headers[] = {"ID",      "COVERS",   "BASIS", "METHOD",
+	                                      "EXPIRES", "RECORDED", "STATE", "WHAT FOR / WHY"};
+	struct table *t = table_new(8, headers);
+	char when[32], state[64], by[200];
+	int rc = t ? 0 : -1;
+
+	for (size_t i = 0; rc == 0 && i < list->n_consents; i++) {
+		const Refex__ConsentRecord *k = list->consents[i];
+		const char *cells[8];
+
+		snprintf(by, sizeof(by), "%s by %s (%s)",
+		         output_time(k->recorded_at, when, sizeof(when)),
+		         k->recorded_agency ? k->recorded_agency : "-",
+		         k->recorded_by ? k->recorded_by : "-");
+		cells[0] = k->id;
+		cells[1] = k->to_agency ? k->to_agency : "any partner";
+		cells[2] = basis_name(k->basis);
+		cells[3] = k->has_method ? show_consent_method(k->method) : NULL;
+		cells[4] = k->expires;
+		cells[5] = by;
+		cells[6] = consent_state(k, state, sizeof(state));
+		cells[7] = k->basis == REFEX__LAWFUL_BASIS__BASIS_CONSENT ? k->purpose : k->reason;
+		rc = table_add(t, cells);
+	}
+	if (rc == 0) {
+		table_print(t, stdout, "");
+	}
+	table_free(t);
+	return rc;
+}
+
+static int consent_list(struct cmd_ctx *ctx, struct consent_args *a)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ListConsents list = REFEX__LIST_CONSENTS__INIT;
+	Refex__Response *resp = NULL;
+	int rc;
+
+	list.client_id = (char *)a->operand;
+	req.body_case = REFEX__REQUEST__BODY_LIST_CONSENTS;
+	req.list_consents = &list;
+	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE) {
+		return rc;
+	}
+	if (resp->body_case != REFEX__RESPONSE__BODY_CONSENTS) {
+		fprintf(stderr, "refex: the server's reply has no consents\n");
+		rc = EXIT_CONNECT;
+	} else if ((a->json ? output_message_json(&resp->consents->base, "consents")
+	                    : print_consents(resp->consents)) < 0) {
+		output_print_failure();
+		rc = EXIT_REFUSED;
+	}
+	refex__response__free_unpacked(resp, NULL);
+	return rc;
+}
+
+static int consent_withdraw(struct cmd_ctx *ctx, struct consent_args *a)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__WithdrawConsent w = REFEX__WITHDRAW_CONSENT__INIT;
+	Refex__Response *resp = NULL;
+	int rc;
+
+	w.id = (char *)a->operand;
+	w.reason = a->k.reason;
+	req.body_case = REFEX__REQUEST__BODY_WITHDRAW_CONSENT;
+	req.withdraw_consent = &w;
+	if ((rc = call_consent(ctx, &req, &resp)) == EXIT_DONE) {
+		printf("consent %s withdrawn: client %s's record is no longer shared under it\n",
+		       resp->consent->id, resp->consent->client_id);
+		refex__response__free_unpacked(resp, NULL);
+	}
+	return rc;
+}
+
+/* Run one of the consent subcommands. */
+int cmd_consent(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	struct consent_args a = {.k = REFEX__CONSENT_RECORD__INIT};
+	int rc;
+
+	if ((rc = parse_args(ctx, argc, argv, &a)) >= 0) {
+		return rc;
+	}
+	if (strcmp(a.sub, "add") == 0) {
+		return consent_add(ctx, &a);
+	}
+	if (strcmp(a.sub, "list") == 0) {
+		return consent_list(ctx, &a);
+	}
+	if (strcmp(a.sub, "withdraw") == 0) {
+		return consent_withdraw(ctx, &a);
+	}
+	return cmd_usage_error(ctx, "unknown subcommand '%s' (add, list, withdraw)", a.sub);
+}

@@ -1,0 +1,402 @@
+/*
+ * Client records: add, update, show, list and erase, and what a submission
+ * needs of a stored client. The owner (the agency that recorded the client)
+ * and the agencies it was referred to see it; anyone else is told NOT_FOUND.
+ * Every read and change is audited against the client's id.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "handlers_client.h"
+
+#include "log.h"
+#include "page_cache.h"
+
+#define CLIENT_LIST_MAX 500 /* clients in one listing */
+#define REASON_MAX      4096
+
+/* A client write waiting for its commit. */
+struct pending_client {
+	struct request rq;
+	char agency[IDENTITY_AGENCY_MAX + 1];
+};
+
+/* Say whether id looks like a hub id: anything else is simply not found (nor logged). */
+bool client_id_is_valid(const char *id)
+{
+	return id != NULL && strlen(id) == STORE_ID_LEN &&
+	       strspn(id, "0123456789ABCDEFGHJKMNPQRSTVWXYZ") == STORE_ID_LEN;
+}
+
+/* Audit a read of client id by rq's holder (what = client-read, consent-read). */
+void client_audit_read(struct request *rq, const char *id, const char *what)
+{
+	const struct identity *me = session_identity(rq->s);
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (store_audit_read(rq->hub->store,
+	                     &(struct store_audit){.agency = me->agency,
+	                                           .holder = me->holder,
+	                                           .action = what,
+	                                           .record = id,
+	                                           .at_ms = (int64_t)now.tv_sec * 1000 +
+	                                                    now.tv_nsec / 1000000}) < 0) {
+		log_error("conn=%llu msg=\"audit entry not queued\" client=%s",
+		          (unsigned long long)session_id(rq->s), id);
+	}
+}
+
+/* Read a client the caller may see; otherwise answer NOT_FOUND (never a hint) or UNAVAILABLE. */
+Refex__StoredClient *client_for_party(struct request *rq, const char *id, bool *owner)
+{
+	const char *me = session_identity(rq->s)->agency;
+	Refex__StoredClient *c = NULL;
+	enum store_status st;
+
+	if (!client_id_is_valid(id)) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_NOT_FOUND, "id",
+		            "no client has that id (ids are %d characters, e.g. from refex client "
+		            "list)",
+		            STORE_ID_LEN);
+		return NULL;
+	}
+	st = store_client_get(rq->hub->store, id, me, &c, owner);
+	if (st == STORE_OK) {
+		return c;
+	}
+	if (st == STORE_NOT_FOUND) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_NOT_FOUND, "id", "client %s not found",
+		            id);
+	} else {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the client cannot be read right now; please try again");
+	}
+	return NULL;
+}
+
+/* Check a client record; on a problem answer it (fields under prefix) and return -1. */
+int client_record_check(struct request *rq, const Refex__ClientRecord *c, const char *prefix)
+{
+	char field[64];
+
+	if (c == NULL) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, prefix,
+		            "a client record is required");
+		return -1;
+	}
+	if (is_blank(c->given_name) || is_blank(c->family_name)) {
+		snprintf(field, sizeof(field), "%s.%s", prefix,
+		         is_blank(c->given_name) ? "given_name" : "family_name");
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, field,
+		            "the client's given and family names must not be empty");
+		return -1;
+	}
+	if (c->date_of_birth != NULL && !store_date_is_valid(c->date_of_birth)) {
+		snprintf(field, sizeof(field), "%s.date_of_birth", prefix);
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, field,
+		            "the date of birth must be a date written YYYY-MM-DD");
+		return -1;
+	}
+	return 0;
+}
+
+/* Answer rq with client c (borrowed). */
+static void reply_client(struct request *rq, Refex__StoredClient *c)
+{
+	Refex__Response r = REFEX__RESPONSE__INIT;
+
+	r.body_case = REFEX__RESPONSE__BODY_CLIENT;
+	r.client = c;
+	reply(rq, &r);
+}
+
+static void reply_write_failed(struct request *rq, enum store_status status, const char *id)
+{
+	if (status == STORE_NOT_FOUND) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_NOT_FOUND, "id", "client %s not found",
+		            id);
+	} else if (status == STORE_CONFLICT) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "id",
+		            "client %s was erased; it cannot change", id);
+	} else {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the change could not be stored; please try again");
+	}
+}
+
+static void client_written(enum store_status status, const struct store_client_out *out, void *arg)
+{
+	struct pending_client *p = arg;
+	Refex__StoredClient *c = NULL;
+	char *dups[STORE_DUPS_MAX];
+	bool owner;
+
+	if (status != STORE_OK) {
+		reply_write_failed(&p->rq, status, out->id);
+	} else if (store_client_get(p->rq.hub->store, out->id, p->agency, &c, &owner) != STORE_OK) {
+		reply_error(&p->rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the change was saved (client %s), but it cannot be read right now",
+		            out->id);
+	} else {
+		for (size_t i = 0; i < out->n_dups; i++) {
+			dups[i] = (char *)out->dups[i];
+		}
+		c->n_possible_duplicates = out->n_dups;
+		c->possible_duplicates = out->n_dups ? dups : NULL;
+		reply_client(&p->rq, c);
+		c->n_possible_duplicates = 0;
+		c->possible_duplicates = NULL;
+	}
+	if (status == STORE_OK) {
+		/* Listings hold client names: those of every holder are stale now. */
+		page_cache_bump(p->rq.hub->pages, p->agency);
+		for (size_t i = 0; i < out->n_holders; i++) {
+			page_cache_bump(p->rq.hub->pages, out->holders[i]);
+		}
+	}
+	store_client_free(c);
+	request_release(&p->rq);
+}
+
+/* Queue w, answering rq with the client once it has committed. */
+static void client_queue(struct request *rq, struct store_client_write *w)
+{
+	const struct identity *me = session_identity(rq->s);
+	struct pending_client *p = (struct pending_client *)request_keep(rq, sizeof(*p));
+
+	w->agency = me->agency;
+	w->holder = me->holder;
+	w->at = (int64_t)time(NULL);
+	if (p != NULL) {
+		snprintf(p->agency, sizeof(p->agency), "%s", me->agency);
+		if (store_client_write(rq->hub->store, w, client_written, p) == 0) {
+			return;
+		}
+		request_release(&p->rq);
+	}
+	reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+	            "the server cannot store changes right now; please try again");
+}
+
+/* Queue an add (id NULL: a new id) or update of record. */
+static void record_queue(struct request *rq, enum store_client_op_kind kind, const char *id,
+                         const Refex__ClientRecord *record)
+{
+	struct store_client_write w = {.kind = kind};
+	char new_id[STORE_ID_LEN + 1], key[STORE_DUP_KEY_MAX], name[512];
+	uint8_t *packed = malloc(refex__client_record__get_packed_size(record) + 1);
+
+	if (packed == NULL) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL, "out of memory");
+		return;
+	}
+	if (id == NULL) {
+		store_new_id(new_id);
+		id = new_id;
+	}
+	snprintf(rq->referral, sizeof(rq->referral), "%s", id);
+	store_client_dup_key(record, key, sizeof(key));
+	snprintf(name, sizeof(name), "%s %s", record->given_name, record->family_name);
+	w.id = id;
+	w.record = packed;
+	w.record_len = refex__client_record__pack(record, packed);
+	w.name = name;
+	w.dup_key = key;
+	client_queue(rq, &w);
+	free(packed);
+}
+
+/* Store a new client record for the caller's agency. */
+void handle_add_client(struct request *rq, Refex__Request *msg)
+{
+	if (client_record_check(rq, msg->add_client->record, "record") == 0) {
+		record_queue(rq, SC_ADD, NULL, msg->add_client->record);
+	}
+}
+
+/* Store a new version of one of the caller's clients. */
+void handle_update_client(struct request *rq, Refex__Request *msg)
+{
+	Refex__UpdateClient *u = msg->update_client;
+	Refex__StoredClient *c;
+	bool owner;
+
+	if ((c = client_for_party(rq, u->id, &owner)) == NULL) {
+		return;
+	}
+	store_client_free(c);
+	if (!owner) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_FORBIDDEN, "id",
+		            "only the agency that recorded client %s can change it", u->id);
+	} else if (client_record_check(rq, u->record, "record") == 0) {
+		record_queue(rq, SC_UPDATE, u->id, u->record);
+	}
+}
+
+/* Show a client to its owner or an agency it was referred to. */
+void handle_get_client(struct request *rq, Refex__Request *msg)
+{
+	Refex__StoredClient *c;
+	bool owner;
+
+	if ((c = client_for_party(rq, msg->get_client->id, &owner)) == NULL) {
+		return;
+	}
+	snprintf(rq->referral, sizeof(rq->referral), "%s", c->id);
+	client_audit_read(rq, c->id, "client-read");
+	reply_client(rq, c);
+	store_client_free(c);
+}
+
+/* List the caller's clients and those referred to it. */
+void handle_list_clients(struct request *rq, Refex__Request *msg)
+{
+	Refex__Response r = REFEX__RESPONSE__INIT;
+	Refex__ClientList list = REFEX__CLIENT_LIST__INIT;
+	const char *search = msg->list_clients->search;
+	Refex__StoredClient **items;
+	size_t n;
+
+	if (search != NULL && (search[0] == '\0' || strlen(search) > 256)) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "search",
+		            "a search is 1-256 bytes of a name");
+		return;
+	}
+	if (store_client_list(rq->hub->store, session_identity(rq->s)->agency, search,
+	                      CLIENT_LIST_MAX, &items, &n) != STORE_OK) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the clients cannot be read right now; please try again");
+		return;
+	}
+	list.n_clients = n;
+	list.clients = items;
+	r.body_case = REFEX__RESPONSE__BODY_CLIENTS;
+	r.clients = &list;
+	reply(rq, &r);
+	store_client_list_free(items, n);
+}
+
+/* Erase one of the caller's clients and its copies in every referral. */
+void handle_erase_client(struct request *rq, Refex__Request *msg)
+{
+	Refex__EraseClient *e = msg->erase_client;
+	Refex__StoredClient *c;
+	bool owner;
+
+	if (is_blank(e->reason) || strlen(e->reason) > REASON_MAX) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "reason",
+		            "say why the record is erased (up to %d bytes)", REASON_MAX);
+		return;
+	}
+	if ((c = client_for_party(rq, e->id, &owner)) == NULL) {
+		return;
+	}
+	snprintf(rq->referral, sizeof(rq->referral), "%s", c->id);
+	if (!owner) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_FORBIDDEN, "id",
+		            "only the agency that recorded client %s can erase it", c->id);
+	} else if (c->has_erased_at) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "id",
+		            "client %s was already erased", c->id);
+	} else {
+		client_queue(rq, &(struct store_client_write){
+		                     .kind = SC_ERASE, .id = c->id, .reason = e->reason});
+	}
+	store_client_free(c);
+}
+
+/* Resolve the client of a referral forwarded from parent: its stored client, the version parent
+ * shared, still owned by the agency that recorded it, and only if a live consent or other basis
+ * its owner recorded covers sub->to. A parent without a stored client (made before clients were
+ * stored) passes its inline client on under the forwarder's consent, as a copy of no stored
+ * client. */
+static int forward_client_resolve(struct request *rq, Refex__SubmitReferral *sub,
+                                  const Refex__Referral *parent, struct submit_client_ref *ref)
+{
+	Refex__StoredClient *c;
+	bool owner;
+	int rc = -1;
+
+	ref->id[0] = '\0';
+	ref->version = 0;
+	if (parent->client_id == NULL) {
+		return 0;
+	}
+	if (sub->consent != NULL) {
+		reply_error(
+		    rq, REFEX__STATUS_CODE__STATUS_INVALID, "consent",
+		    "referral %s shares stored client %s: the consents its owner recorded "
+		    "decide whom it may go to (refex consent list %s); forward it without a "
+		    "consent of your own",
+		    parent->id, parent->client_id, parent->client_id);
+		return -1;
+	}
+	if ((c = client_for_party(rq, parent->client_id, &owner)) == NULL) {
+		return -1;
+	}
+	if (c->has_erased_at) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "referral_id",
+		            "client %s was erased", c->id);
+	} else if (submit_consent_resolve(rq, sub, c->id, owner ? NULL : c->owner) == 0) {
+		snprintf(ref->id, sizeof(ref->id), "%s", c->id);
+		ref->version = parent->client_version;
+		rc = 0;
+	}
+	store_client_free(c);
+	return rc;
+}
+
+/* Fill sub's client (and consent) from stored client sub->client_id for sharing with sub->to,
+ * and ref with its id and version; for an inline client, ref gets a new id (version 0). On a
+ * refusal, answer it and return -1. */
+int submit_client_resolve(struct request *rq, Refex__SubmitReferral *sub,
+                          const Refex__Referral *parent, struct submit_client_ref *ref)
+{
+	Refex__StoredClient *c;
+	bool owner;
+
+	if (parent != NULL) {
+		return forward_client_resolve(rq, sub, parent, ref);
+	}
+	if (sub->client_id == NULL) {
+		if (sub->consent != NULL &&
+		    sub->consent->method == REFEX__CONSENT_METHOD__CONSENT_OTHER_BASIS) {
+			reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "consent.method",
+			            "record another lawful basis with refex consent add --basis");
+			return -1;
+		}
+		store_new_id(ref->id);
+		ref->version = 0;
+		return 0;
+	}
+	if (sub->client != NULL || sub->consent != NULL) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "client_id",
+		            "give either a stored client (client_id) or a client record with its "
+		            "consent, not both");
+		return -1;
+	}
+	if ((c = client_for_party(rq, sub->client_id, &owner)) == NULL) {
+		return -1;
+	}
+	if (!owner) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_FORBIDDEN, "client_id",
+		            "only the agency that recorded client %s can refer it this way; "
+		            "forward the referral instead",
+		            c->id);
+	} else if (c->has_erased_at || c->record == NULL) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "client_id",
+		            "client %s was erased", c->id);
+	} else if (submit_consent_resolve(rq, sub, c->id, NULL) == 0) {
+		snprintf(ref->id, sizeof(ref->id), "%s", c->id);
+		ref->version = c->version;
+		sub->client = c->record; /* freed with the request from now on */
+		c->record = NULL;
+		store_client_free(c);
+		return 0;
+	}
+	store_client_free(c);
+	return -1;
+}

@@ -1,0 +1,62 @@
+/* What the client record and consent handlers share with the rest of the handlers. */
+#ifndef REFEX_HANDLERS_CLIENT_H
+#define REFEX_HANDLERS_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client.pb-c.h"
+#include "handlers_private.h"
+#include "store_clients.h"
+
+/* The stored client a submission shares: an existing one (version > 0) or a new one made from
+ * the submission's client record (version 0). */
+struct submit_client_ref {
+	char id[STORE_ID_LEN + 1];
+	uint32_t version;
+};
+
+/* Say whether id looks like a hub id: anything else is simply not found (nor logged). */
+bool client_id_is_valid(const char *id);
+
+/* Audit a read of client id by rq's holder (what: client-read, consent-read). */
+void client_audit_read(struct request *rq, const char *id, const char *what);
+
+/* Read a client the caller may see (*owner: it is the caller's); otherwise answer NOT_FOUND
+ * (never a hint it exists) or UNAVAILABLE and return NULL. Free with store_client_free. */
+Refex__StoredClient *client_for_party(struct request *rq, const char *id, bool *owner);
+
+/* Check a client record; on a problem answer it (fields under prefix) and return -1. */
+int client_record_check(struct request *rq, const Refex__ClientRecord *c, const char *prefix);
+
+/* Fill sub's client and consent from stored client sub->client_id, checking the caller owns
+ * it and may share it with sub->to; for an inline client, ref gets a new client id. Forwarded
+ * from parent (else NULL): parent's stored client at the version it shared, if a consent covers
+ * sub->to (sub->consent is then a new copy the caller frees); none for a parent without one.
+ * On a refusal, answer it and return -1. */
+int submit_client_resolve(struct request *rq, Refex__SubmitReferral *sub,
+                          const Refex__Referral *parent, struct submit_client_ref *ref);
+
+/* Check that a live consent or other basis covers sharing client id with sub->to and put a
+ * copy of it in sub->consent; otherwise answer FORBIDDEN (field "consent", naming owner, the
+ * agency that can record one, unless NULL: the caller) and return -1. */
+int submit_consent_resolve(struct request *rq, Refex__SubmitReferral *sub, const char *id,
+                           const char *owner);
+
+/* Fill a referral's stored-client fields (erased, consent withdrawn) before it is shown; a read
+ * of a referral with a stored client is audited as a read of that client too. */
+void referral_client_annotate(struct request *rq, Refex__Referral *ref);
+
+void handle_add_client(struct request *rq, Refex__Request *msg);
+void handle_update_client(struct request *rq, Refex__Request *msg);
+void handle_get_client(struct request *rq, Refex__Request *msg);
+void handle_list_clients(struct request *rq, Refex__Request *msg);
+void handle_erase_client(struct request *rq, Refex__Request *msg);
+void handle_add_consent(struct request *rq, Refex__Request *msg);
+void handle_list_consents(struct request *rq, Refex__Request *msg);
+void handle_withdraw_consent(struct request *rq, Refex__Request *msg);
+
+/* Show the caller its part of a client's audit trail (GetAudit with client_id). */
+void handle_client_audit(struct request *rq, Refex__Request *msg);
+
+#endif

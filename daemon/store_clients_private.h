@@ -1,0 +1,42 @@
+/* What store_clients.c (writes) and store_clients_read.c (reads) share: their statements. */
+#ifndef REFEX_STORE_CLIENTS_PRIVATE_H
+#define REFEX_STORE_CLIENTS_PRIVATE_H
+
+#include <sqlite3.h>
+
+#include "store_clients.h"
+#include "store_sqlite_private.h"
+
+/* Writer statements (storage thread only). */
+enum cwstmt {
+	CW_ADD,
+	CW_VERSION,
+	CW_DUPS,
+	CW_UPDATE,
+	CW_FIND,
+	CW_ERASE,
+	CW_ERASE_VERSIONS,
+	CW_ERASE_DATA,
+	CW_ERASE_NAMES,
+	CW_ERASE_CONSENTS,
+	CW_CONSENT_ADD,
+	CW_WITHDRAW,
+	CW_CONSENT_FIND,
+	CW_SHARE_OK,
+	CW_REF_CLIENT,
+	CW_PURGE,
+	CW_COUNT
+};
+
+/* Reader statements (loop thread only). */
+enum crstmt { CR_GET, CR_SHARED, CR_RECORD, CR_COVER, CR_LIST, CR_CONSENTS, CR_REF, CR_COUNT };
+
+struct store_clients {
+	sqlite3_stmt *w[CW_COUNT];
+	sqlite3_stmt *r[CR_COUNT];
+};
+
+/* The SQL of each reader statement (store_clients_read.c). */
+extern const char *const store_clients_rsql[CR_COUNT];
+
+#endif

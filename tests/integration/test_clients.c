@@ -1,0 +1,248 @@
+/* Client records kept by the hub: add, update, show, list and search, duplicates flagged, the
+ * version a recipient sees, nothing for a third agency, erasure without a trace on disk, and
+ * the audit trail of a client. */
+#include "clients_fixture.h"
+
+TestSuite(clients, .init = clients_setup, .fini = clients_teardown, .timeout = 120);
+
+static const char *str(json_t *j, const char *key)
+{
+	return json_string_value(json_object_get(j, key));
+}
+
+Test(clients, add_update_show_list_and_search)
+{
+	char id[REFEX_ID_LEN + 1], other[REFEX_ID_LEN + 1];
+	char *path = client_file("Amira", "Khan", "1990-04-01");
+	struct run_result r;
+	json_t *j, *rec, *list;
+
+	client_add(north, "Amira", "Khan", "1990-04-01", id, NULL);
+	client_add(north, "Tomasz", "Nowak", NULL, other, NULL);
+	j = REFEX_JSON(north, "client", "show", id);
+	rec = json_object_get(j, "record");
+	cr_expect_str_eq(str(rec, "givenName"), "Amira");
+	cr_expect_str_eq(str(j, "owner"), "north-advice");
+	cr_expect_eq(json_integer_value(json_object_get(j, "version")), 1);
+	json_decref(j);
+
+	free(path);
+	path = client_file("Amira", "Khan-Ali", "1990-04-01");
+	cr_assert_eq(run_refex(&r, net, north, "client", "update", id, path, NULL), 0, "%s", r.err);
+	cr_expect(strstr(r.out, "version 2") != NULL, "%s", r.out);
+	run_result_free(&r);
+	j = REFEX_JSON(north, "client", "show", id);
+	cr_expect_eq(json_integer_value(json_object_get(j, "version")), 2);
+	cr_expect_str_eq(str(json_object_get(j, "record"), "familyName"), "Khan-Ali");
+	json_decref(j);
+
+	cr_assert_eq(run_refex(&r, net, north, "client", "show", id, NULL), 0);
+	cr_expect(strstr(r.out, "Amira Khan-Ali") != NULL, "people read the name: %s", r.out);
+	run_result_free(&r);
+
+	list = REFEX_JSON(north, "client", "list");
+	cr_expect_eq(json_array_size(json_object_get(list, "clients")), 2);
+	json_decref(list);
+	list = REFEX_JSON(north, "client", "list", "--search", "kHAN");
+	cr_expect_eq(json_array_size(json_object_get(list, "clients")), 1, "case-insensitive");
+	cr_expect_str_eq(str(json_array_get(json_object_get(list, "clients"), 0), "id"), id);
+	json_decref(list);
+	list = REFEX_JSON(north, "client", "list", "--search", "nobody");
+	cr_expect_eq(json_array_size(json_object_get(list, "clients")), 0);
+	json_decref(list);
+	free(path);
+}
+
+Test(clients, a_likely_duplicate_is_flagged_and_both_are_kept)
+{
+	char first[REFEX_ID_LEN + 1], second[REFEX_ID_LEN + 1], third_id[REFEX_ID_LEN + 1];
+	char *warn = NULL;
+	json_t *list;
+
+	client_add(north, "Amira", "Khan", "1990-04-01", first, &warn);
+	cr_expect(strstr(warn, "duplicate") == NULL, "%s", warn);
+	free(warn);
+	client_add(north, " amira", "KHAN ", "1990-04-01", second, &warn);
+	cr_expect(strstr(warn, "possible duplicate of client") != NULL, "%s", warn);
+	cr_expect(strstr(warn, first) != NULL, "names the other record: %s", warn);
+	free(warn);
+	client_add(north, "Amira", "Khan", "1991-04-01", third_id, &warn);
+	cr_expect(strstr(warn, "duplicate") == NULL, "another date of birth: %s", warn);
+	free(warn);
+	list = REFEX_JSON(north, "client", "list");
+	cr_expect_eq(json_array_size(json_object_get(list, "clients")), 3, "never merged");
+	json_decref(list);
+	/* Another agency's record of the same person is not this agency's duplicate. */
+	client_add(third, "Amira", "Khan", "1990-04-01", third_id, &warn);
+	cr_expect(strstr(warn, "duplicate") == NULL, "%s", warn);
+	free(warn);
+}
+
+Test(clients, a_recipient_sees_the_version_shared_and_a_third_agency_nothing)
+{
+	char id[REFEX_ID_LEN + 1], cid[REFEX_ID_LEN + 1], ref[REFEX_ID_LEN + 1];
+	char *path = client_file("Amira", "Renamed", "1990-04-01");
+	static const char *const missing = "0000000000000000";
+	struct run_result r;
+	json_t *j, *list;
+
+	client_add(north, "Amira", "Khan", "1990-04-01", id, NULL);
+	cr_assert_eq(run_refex(&r, net, east, "client", "show", id, NULL), 1,
+	             "not referred yet: %s", r.out);
+	run_result_free(&r);
+	consent_to(id, "eastside-housing", cid);
+	cr_assert_eq(submit_stored(id, ref, &r), 0, "%s", r.err);
+	run_result_free(&r);
+	cr_assert_eq(run_refex(&r, net, north, "client", "update", id, path, NULL), 0, "%s", r.err);
+	run_result_free(&r);
+
+	j = REFEX_JSON(east, "client", "show", id);
+	cr_expect_eq(json_integer_value(json_object_get(j, "version")), 1, "the version shared");
+	cr_expect_str_eq(str(json_object_get(j, "record"), "familyName"), "Khan");
+	json_decref(j);
+	j = REFEX_JSON(east, "show", ref);
+	cr_expect_str_eq(str(j, "clientId"), id);
+	cr_expect_str_eq(str(json_object_get(j, "client"), "familyName"), "Khan");
+	json_decref(j);
+	list = REFEX_JSON(east, "client", "list");
+	cr_expect_eq(json_array_size(json_object_get(list, "clients")), 1, "referred to it");
+	json_decref(list);
+	cr_expect_eq(run_refex(&r, net, east, "client", "update", id, path, NULL), 1);
+	cr_expect(strstr(r.err, "only the agency that recorded") != NULL, "%s", r.err);
+	run_result_free(&r);
+
+	/* A third agency: the same answer as for an id that does not exist, everywhere. */
+	const char *const ids[] = {id, missing};
+	for (size_t i = 0; i < 2; i++) {
+		cr_expect_eq(run_refex(&r, net, third, "client", "show", ids[i], NULL), 1);
+		cr_expect(strstr(r.err, "not found") != NULL, "%s", r.err);
+		run_result_free(&r);
+		cr_expect_eq(run_refex(&r, net, third, "client", "update", ids[i], path, NULL), 1);
+		cr_expect(strstr(r.err, "not found") != NULL, "%s", r.err);
+		run_result_free(&r);
+		cr_expect_eq(
+		    run_refex(&r, net, third, "client", "erase", ids[i], "--reason", "x", NULL), 1);
+		cr_expect(strstr(r.err, "not found") != NULL, "%s", r.err);
+		run_result_free(&r);
+		cr_expect_eq(run_refex(&r, net, third, "consent", "list", ids[i], NULL), 1);
+		cr_expect(strstr(r.err, "not found") != NULL, "%s", r.err);
+		run_result_free(&r);
+		cr_expect_eq(run_refex(&r, net, third, "audit", "--client", ids[i], NULL), 1);
+		cr_expect(strstr(r.err, "not found") != NULL, "%s", r.err);
+		run_result_free(&r);
+	}
+	cr_expect_eq(run_refex(&r, net, third, "consent", "withdraw", cid, NULL), 1);
+	cr_expect(strstr(r.err, "not found") != NULL, "%s", r.err);
+	run_result_free(&r);
+	list = REFEX_JSON(third, "client", "list");
+	cr_expect_eq(json_array_size(json_object_get(list, "clients")), 0);
+	json_decref(list);
+	free(path);
+}
+
+#define CANARY "Zq9ClientCanary"
+
+Test(clients, erasure_reaches_every_copy_and_leaves_no_bytes)
+{
+	char id[REFEX_ID_LEN + 1], cid[REFEX_ID_LEN + 1], ref[REFEX_ID_LEN + 1];
+	char keep[REFEX_ID_LEN + 1];
+	struct run_result r;
+	json_t *j;
+
+	client_add(north, "Amira", CANARY, "1990-04-01", id, NULL);
+	client_add(north, "Tomasz", "Zq9KeptCanary", NULL, keep, NULL);
+	consent_to(id, "eastside-housing", cid);
+	cr_assert_eq(submit_stored(id, ref, &r), 0, "%s", r.err);
+	run_result_free(&r);
+	cr_assert(file_holds("refex.db", CANARY) || file_holds("refex.db-wal", CANARY),
+	          "the search works");
+
+	cr_expect_eq(run_refex(&r, net, east, "client", "erase", id, "--reason", "asked", NULL), 1,
+	             "only the owner erases");
+	run_result_free(&r);
+	cr_expect_eq(run_refex(&r, net, north, "client", "erase", id, NULL), 2,
+	             "a reason is needed");
+	run_result_free(&r);
+	cr_assert_eq(run_refex(&r, net, north, "client", "erase", id, "--reason",
+	                       "the client asked us to", NULL),
+	             0, "%s", r.err);
+	run_result_free(&r);
+
+	j = REFEX_JSON(east, "show", ref);
+	cr_expect_null(json_object_get(j, "client"), "the referral's copy is gone");
+	cr_expect_null(json_object_get(j, "clientName"));
+	cr_expect_not_null(json_object_get(j, "clientErasedAt"));
+	cr_expect_str_eq(str(j, "clientErasedBy"), "north-advice");
+	cr_expect_str_eq(str(j, "id"), ref, "the referral stays");
+	json_decref(j);
+	cr_assert_eq(run_refex(&r, net, east, "show", ref, NULL), 0);
+	cr_expect(strstr(r.out, "client record erased on ") != NULL, "%s", r.out);
+	cr_expect(strstr(r.out, " by north-advice") != NULL, "%s", r.out);
+	run_result_free(&r);
+	j = REFEX_JSON(east, "client", "show", id);
+	cr_expect_null(json_object_get(j, "record"));
+	cr_expect_not_null(json_object_get(j, "erasedAt"));
+	json_decref(j);
+	cr_expect_eq(submit_stored(id, ref, &r), 1, "an erased client is not shared");
+	run_result_free(&r);
+
+	cr_expect_not(file_holds("refex.db", CANARY), "the database file still holds it");
+	cr_expect_not(file_holds("refex.db-wal", CANARY), "the WAL still holds it");
+	cr_expect(file_holds("refex.db", "Zq9KeptCanary") ||
+	              file_holds("refex.db-wal", "Zq9KeptCanary"),
+	          "another client is still stored");
+	net_expect_clean_stop(net);
+	cr_expect_not(file_holds("refex.db", CANARY), "after a stop, neither");
+}
+
+/* Whether entries (an AuditLog's JSON) hold action. */
+static bool has_action(json_t *log, const char *action)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(log, "entries"), i, e)
+	{
+		if (strcmp(str(e, "action"), action) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+Test(clients, reads_and_changes_are_audited_and_each_party_sees_its_part)
+{
+	char id[REFEX_ID_LEN + 1], cid[REFEX_ID_LEN + 1], ref[REFEX_ID_LEN + 1];
+	struct run_result r;
+	json_t *log, *e;
+	size_t i;
+
+	client_add(north, "Amira", "Khan", "1990-04-01", id, NULL);
+	json_decref(REFEX_JSON(north, "client", "show", id));
+	consent_to(id, "eastside-housing", cid);
+	cr_assert_eq(submit_stored(id, ref, &r), 0, "%s", r.err);
+	run_result_free(&r);
+	json_decref(REFEX_JSON(east, "client", "show", id));
+	json_decref(REFEX_JSON(east, "show", ref));
+
+	log = REFEX_JSON(north, "audit", "--client", id);
+	cr_expect(has_action(log, "client-add"));
+	cr_expect(has_action(log, "client-read"));
+	cr_expect(has_action(log, "consent-add"));
+	cr_expect(has_action(log, "client-share"));
+	json_array_foreach(json_object_get(log, "entries"), i, e)
+	{
+		cr_expect_str_eq(str(e, "record"), id);
+	}
+	json_decref(log);
+
+	log = REFEX_JSON(east, "audit", "--client", id);
+	cr_expect_geq(json_array_size(json_object_get(log, "entries")), 2,
+	              "client show and referral show: %s", json_dumps(log, 0));
+	json_array_foreach(json_object_get(log, "entries"), i, e)
+	{
+		cr_expect_str_eq(str(e, "agency"), "eastside-housing", "only its own part");
+		cr_expect_str_eq(str(e, "action"), "client-read");
+	}
+	json_decref(log);
+}
