@@ -339,7 +339,7 @@ static size_t wrong_wire_type(uint8_t **out)
 /* A request whose body is a field this hub does not know (a newer protocol's request). */
 static size_t unknown_request(uint8_t **out)
 {
-	static const uint8_t req[] = {0x08, 0x04, 0xf2, 0x01, 0x00}; /* id 4, field 30: {} */
+	static const uint8_t req[] = {0x08, 0x04, 0xc2, 0x3e, 0x00}; /* id 4, field 1000: {} */
 
 	*out = frame_alloc(sizeof(req), sizeof(req));
 	memcpy(*out + 4, req, sizeof(req));
