@@ -36,6 +36,7 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct list_ar
 	    {"page-token", required_argument, NULL, 'p'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"overdue", no_argument, NULL, 'o'},
+	    {"client-id", required_argument, NULL, 'c'},
 	    CMD_GLOBAL_OPTIONS,
 	    {0},
 	};
@@ -65,6 +66,9 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct list_ar
 		case 'o':
 			a->list.has_overdue_only = 1;
 			a->list.overdue_only = 1;
+			break;
+		case 'c':
+			a->list.client_id = optarg;
 			break;
 		}
 	}
@@ -126,6 +130,9 @@ static int print_table(const Refex__ReferralPage *page, const Refex__ListReferra
 	if (page->n_referrals == 0) {
 		if (list->overdue_only) {
 			printf("No overdue referrals.\n");
+		} else if (list->client_id != NULL) {
+			printf(inbox ? "No referrals of this client in your inbox.\n"
+			             : "No referrals of this client sent.\n");
 		} else {
 			printf(inbox ? "No referrals in your inbox.\n" : "No referrals sent.\n");
 		}
@@ -134,8 +141,13 @@ static int print_table(const Refex__ReferralPage *page, const Refex__ListReferra
 	}
 	table_free(t);
 	if (page->next_page_token && *page->next_page_token) {
-		printf("More: refex %s%s --page-token ", inbox ? "inbox" : "sent",
+		printf("More: refex %s%s", inbox ? "inbox" : "sent",
 		       list->overdue_only ? " --overdue" : "");
+		if (list->client_id != NULL) {
+			fputs(" --client-id ", stdout);
+			output_text(stdout, list->client_id);
+		}
+		fputs(" --page-token ", stdout);
 		output_text(stdout, page->next_page_token);
 		putchar('\n');
 	}

@@ -1,4 +1,5 @@
 /* refex template: a fill-in JSON skeleton of a form, a client record or a consent. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,63 +25,189 @@ static const ProtobufCMessageDescriptor *template_desc(const char *name)
 	return f ? f->desc : NULL;
 }
 
-/* Fetch referral id and fill the skeleton in from its answers and client record, as the hub
- * would for an onward referral (proto/prefill.h). Returns an exit code. */
-static int template_from(struct cmd_ctx *ctx, const ProtobufCMessageDescriptor *desc,
-                         const char *id, json_t *skeleton)
+#define KNOWN_MAX 16 /* prefill sources: the client, and at most 14 earlier referrals */
+
+/* What is already known, for prefill (proto/prefill.h): the first source that has a field
+ * wins. Responses are kept until the fill-in is done: the sources point into them. */
+struct known {
+	Refex__Response *resp[KNOWN_MAX + 2];
+	size_t n_resp;
+	ProtobufCMessage *answers[KNOWN_MAX];
+	size_t n_answers;
+	struct prefill_source src[KNOWN_MAX];
+	size_t n;
+};
+
+static void known_add(struct known *k, const ProtobufCMessage *m)
 {
-	Refex__Request req = REFEX__REQUEST__INIT;
-	Refex__GetReferral get = REFEX__GET_REFERRAL__INIT;
-	Refex__Response *resp = NULL;
-	ProtobufCMessage *earlier = NULL;
-	struct prefill_source src[2];
-	const struct form *pf;
-	json_t *known, *v;
-	const char *key;
-	size_t n = 0;
+	if (m != NULL && k->n < KNOWN_MAX) {
+		k->src[k->n++].msg = m;
+	}
+}
+
+/* Send req and keep the response; returns an exit code, *out NULL unless it is of type want. */
+static int known_call(struct cmd_ctx *ctx, Refex__Request *req, int want, struct known *k,
+                      Refex__Response **out)
+{
 	int rc;
 
-	get.id = (char *)id;
-	req.body_case = REFEX__REQUEST__BODY_GET;
-	req.get = &get;
-	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE) {
+	*out = NULL;
+	if (k->n_resp == sizeof(k->resp) / sizeof(k->resp[0])) {
+		return EXIT_DONE;
+	}
+	if ((rc = cmd_call(ctx, req, &k->resp[k->n_resp])) != EXIT_DONE) {
 		return rc;
 	}
-	if (resp->body_case == REFEX__RESPONSE__BODY_REFERRAL) {
-		const Refex__Referral *r = resp->referral;
-
-		if ((pf = form_find(r->form)) != NULL && r->has_form_data &&
-		    (earlier = protobuf_c_message_unpack(pf->desc, NULL, r->form_data.len,
-		                                         r->form_data.data)) != NULL) {
-			src[n++].msg = earlier;
-		}
-		if (r->client != NULL) {
-			src[n++].msg = &r->client->base;
-		}
+	if ((int)k->resp[k->n_resp]->body_case == want) {
+		*out = k->resp[k->n_resp];
 	}
-	known = prefill(desc, NULL, src, n);
-	json_object_foreach(known, key, v)
-	{
-		json_object_set(skeleton, key, v);
-	}
-	json_decref(known);
-	if (earlier != NULL) {
-		protobuf_c_message_free_unpacked(earlier, NULL);
-	}
-	refex__response__free_unpacked(resp, NULL);
+	k->n_resp++;
 	return EXIT_DONE;
 }
 
-/* Print a fill-in skeleton; offline, or filled in from a referral with --from. */
+/* Fetch referral id (an audited read, like refex show); its answers become a source. */
+static int known_referral(struct cmd_ctx *ctx, const char *id, struct known *k,
+                          const Refex__Referral **out)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__GetReferral get = REFEX__GET_REFERRAL__INIT;
+	Refex__Response *resp;
+	const Refex__Referral *r;
+	const struct form *pf;
+	ProtobufCMessage *m;
+	int rc;
+
+	*out = NULL;
+	get.id = (char *)id;
+	req.body_case = REFEX__REQUEST__BODY_GET;
+	req.get = &get;
+	if ((rc = known_call(ctx, &req, REFEX__RESPONSE__BODY_REFERRAL, k, &resp)) != EXIT_DONE ||
+	    resp == NULL) {
+		return rc;
+	}
+	*out = r = resp->referral;
+	if ((pf = form_find(r->form)) != NULL && r->has_form_data && k->n_answers < KNOWN_MAX &&
+	    (m = protobuf_c_message_unpack(pf->desc, NULL, r->form_data.len, r->form_data.data)) !=
+	        NULL) {
+		k->answers[k->n_answers++] = m;
+		known_add(k, m);
+	}
+	return EXIT_DONE;
+}
+
+/* Fetch stored client id's current record. */
+static int known_client(struct cmd_ctx *ctx, const char *id, struct known *k)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__GetClient get = REFEX__GET_CLIENT__INIT;
+	Refex__Response *resp;
+	int rc;
+
+	get.id = (char *)id;
+	req.body_case = REFEX__REQUEST__BODY_GET_CLIENT;
+	req.get_client = &get;
+	rc = known_call(ctx, &req, REFEX__RESPONSE__BODY_CLIENT, k, &resp);
+	if (rc == EXIT_DONE && resp != NULL && resp->client->record != NULL) {
+		known_add(k, &resp->client->record->base);
+	}
+	return rc;
+}
+
+/* List the newest referrals of client id in the inbox (inbox) or sent list into *page. */
+static int known_list(struct cmd_ctx *ctx, const char *id, int inbox, struct known *k,
+                      const Refex__ReferralPage **page)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ListReferrals list = REFEX__LIST_REFERRALS__INIT;
+	Refex__Response *resp;
+	int rc;
+
+	list.client_id = (char *)id;
+	list.has_limit = 1;
+	list.limit = KNOWN_MAX - 2;
+	req.body_case = inbox ? REFEX__REQUEST__BODY_LIST_INBOX : REFEX__REQUEST__BODY_LIST_SENT;
+	req.list_inbox = req.list_sent = &list;
+	rc = known_call(ctx, &req, REFEX__RESPONSE__BODY_PAGE, k, &resp);
+	*page = rc == EXIT_DONE && resp != NULL ? resp->page : NULL;
+	return rc;
+}
+
+/* Add the answers of client id's earlier referrals (sent and received), newest first. */
+static int known_history(struct cmd_ctx *ctx, const char *id, const char *skip, struct known *k)
+{
+	const Refex__ReferralPage *in, *out;
+	const Refex__Referral *r, *got;
+	size_t i = 0, o = 0;
+	int rc;
+
+	if ((rc = known_list(ctx, id, 1, k, &in)) != EXIT_DONE ||
+	    (rc = known_list(ctx, id, 0, k, &out)) != EXIT_DONE) {
+		return rc;
+	}
+	while (rc == EXIT_DONE && k->n < KNOWN_MAX - 1 &&
+	       ((in && i < in->n_referrals) || (out && o < out->n_referrals))) {
+		bool take_in = in && i < in->n_referrals &&
+		               (!out || o == out->n_referrals ||
+		                in->referrals[i]->created_at >= out->referrals[o]->created_at);
+
+		r = take_in ? in->referrals[i++] : out->referrals[o++];
+		if (skip == NULL || strcmp(r->id, skip) != 0) {
+			rc = known_referral(ctx, r->id, k, &got);
+		}
+	}
+	return rc;
+}
+
+/* Fill the skeleton in from what is known (as the hub would for an onward referral): --from's
+ * answers, the stored client's current record and its earlier referrals' answers, then --from's
+ * client record. Returns an exit code. */
+static int template_fill(struct cmd_ctx *ctx, const ProtobufCMessageDescriptor *desc,
+                         const char *client_id, const char *from, json_t *skeleton)
+{
+	const Refex__Referral *parent = NULL;
+	struct known k = {0};
+	json_t *known, *v;
+	const char *key;
+	int rc = EXIT_DONE;
+
+	if (from != NULL) {
+		rc = known_referral(ctx, from, &k, &parent);
+	}
+	if (rc == EXIT_DONE && client_id != NULL &&
+	    (rc = known_client(ctx, client_id, &k)) == EXIT_DONE) {
+		rc = known_history(ctx, client_id, from, &k);
+	}
+	if (rc == EXIT_DONE && parent != NULL && parent->client != NULL) {
+		known_add(&k, &parent->client->base);
+	}
+	if (rc == EXIT_DONE) {
+		known = prefill(desc, NULL, k.src, k.n);
+		json_object_foreach(known, key, v)
+		{
+			json_object_set(skeleton, key, v);
+		}
+		json_decref(known);
+	}
+	for (size_t i = 0; i < k.n_answers; i++) {
+		protobuf_c_message_free_unpacked(k.answers[i], NULL);
+	}
+	for (size_t i = 0; i < k.n_resp; i++) {
+		refex__response__free_unpacked(k.resp[i], NULL);
+	}
+	return rc;
+}
+
+/* Print a fill-in skeleton; offline, or filled in from --client-id and/or --from. */
 int cmd_template(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"from", required_argument, NULL, 'F'},
+	    {"client-id", required_argument, NULL, 'C'},
 	    CMD_GLOBAL_OPTIONS,
 	    {0},
 	};
 	const ProtobufCMessageDescriptor *desc;
-	const char *name = NULL, *from = NULL;
+	const char *name = NULL, *from = NULL, *client_id = NULL;
 	json_t *skeleton;
 	size_t i;
 	int c, rc;
@@ -88,6 +215,8 @@ int cmd_template(struct cmd_ctx *ctx, int argc, char **argv)
 	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
 		if (c == 'F') {
 			from = optarg;
+		} else if (c == 'C') {
+			client_id = optarg;
 		}
 	}
 	if (c == CMD_OPTS_EXIT) {
@@ -106,7 +235,8 @@ int cmd_template(struct cmd_ctx *ctx, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	skeleton = pbjson_template(desc);
-	if (from != NULL && (rc = template_from(ctx, desc, from, skeleton)) != EXIT_DONE) {
+	if ((from != NULL || client_id != NULL) &&
+	    (rc = template_fill(ctx, desc, client_id, from, skeleton)) != EXIT_DONE) {
 		json_decref(skeleton);
 		return rc;
 	}

@@ -13,6 +13,7 @@
 	"  --limit N           at most N referrals (default: the server's page size)\n"            \
 	"  --page-token TOKEN  the next page, as printed after the previous one\n"                 \
 	"  --overdue           only referrals not accepted or declined by their due time\n"        \
+	"  --client-id ID      only referrals that share stored client ID\n"                       \
 	"  --json              print the page as JSON (canonical protobuf mapping)\n"
 
 #define LIST_NOTES                                                                                 \
@@ -49,7 +50,8 @@ static const struct cmd_entry commands[] = {
     },
     {
         .name = "inbox",
-        .usage = "[--state STATE] [--overdue] [--limit N] [--page-token TOKEN] [--json]",
+        .usage = "[--state STATE] [--overdue | --client-id ID] [--limit N] "
+                 "[--page-token TOKEN] [--json]",
         .summary = "list referrals sent to your agency, newest first",
         .options = LIST_OPTIONS,
         .notes = LIST_NOTES,
@@ -57,7 +59,8 @@ static const struct cmd_entry commands[] = {
     },
     {
         .name = "sent",
-        .usage = "[--state STATE] [--overdue] [--limit N] [--page-token TOKEN] [--json]",
+        .usage = "[--state STATE] [--overdue | --client-id ID] [--limit N] "
+                 "[--page-token TOKEN] [--json]",
         .summary = "list referrals your agency has sent, newest first",
         .options = LIST_OPTIONS,
         .notes = LIST_NOTES,
@@ -211,12 +214,15 @@ static const struct cmd_entry commands[] = {
     },
     {
         .name = "template",
-        .usage = "FORM|client|consent [--from ID]",
+        .usage = "FORM|client|consent [--client-id CLIENT_ID] [--from ID]",
         .summary = "print a fill-in JSON skeleton of a form, a client record or a consent",
-        .options = "  --from ID           fill the form in from referral ID's answers and client\n"
+        .options = "  --client-id ID      fill the form in from stored client ID's current record\n"
+                   "                      (reads it: audited like refex client show)\n"
+                   "  --from ID           fill the form in from referral ID's answers and client\n"
                    "                      record, as `refex forward` would (reads ID: a show)\n",
-        .notes = "Works offline without --from. Replace each \"<required ...>\" value; fill in\n"
-                 "or delete each \"<optional ...>\" one. Form names: see 'refex forms'.\n",
+        .notes = "Works offline without --client-id and --from. Replace each \"<required ...>\"\n"
+                 "value; fill in or delete each \"<optional ...>\" one. Form names: see\n"
+                 "'refex forms'.\n",
         .exec = cmd_template,
     },
     {

@@ -49,7 +49,10 @@ static uint8_t *page_build(struct request *rq, const struct store_query *q, size
 	*len = refex__response__get_packed_size(&r);
 	if ((bytes = malloc(*len ? *len : 1)) != NULL) {
 		refex__response__pack(&r, bytes);
-		page_cache_put(rq->hub->pages, q, bytes, *len, page_valid_until(&sp, q->now));
+		if (q->client_id == NULL) { /* the cache keys pages by box, state and cursor only */
+			page_cache_put(rq->hub->pages, q, bytes, *len,
+			               page_valid_until(&sp, q->now));
+		}
 	}
 	store_page_free(&sp);
 	return bytes;
@@ -82,7 +85,15 @@ static void handle_list(struct request *rq, Refex__ListReferrals *l, enum store_
 			return;
 		}
 	}
-	if ((kept = page_cache_get(rq->hub->pages, &q, q.now, &len)) != NULL) {
+	if (!is_blank(l->client_id)) {
+		if (q.overdue_only) {
+			reply_error(
+			    rq, REFEX__STATUS_CODE__STATUS_INVALID, "client_id",
+			    "a listing is either of one client's referrals or of overdue ones");
+			return;
+		}
+		q.client_id = l->client_id; /* rare: read straight from the store, not cached */
+	} else if ((kept = page_cache_get(rq->hub->pages, &q, q.now, &len)) != NULL) {
 		reply_tail(rq, kept, len);
 		return;
 	}

@@ -114,11 +114,12 @@ enum store_box {
 struct store_query {
 	enum store_box box;
 	const char *agency;
-	Refex__State state; /* REFEX__STATE__STATE_UNSPECIFIED: any */
-	uint32_t limit;     /* 1.. */
-	int64_t before;     /* cursor from a previous page; 0: start at the newest */
-	bool overdue_only;  /* only referrals past their due time and not yet acknowledged */
-	int64_t now;        /* what "overdue" is measured against (unix seconds) */
+	Refex__State state;    /* REFEX__STATE__STATE_UNSPECIFIED: any */
+	uint32_t limit;        /* 1.. */
+	int64_t before;        /* cursor from a previous page; 0: start at the newest */
+	bool overdue_only;     /* only referrals past their due time and not yet acknowledged */
+	const char *client_id; /* only referrals sharing this stored client (NULL: any) */
+	int64_t now;           /* what "overdue" is measured against (unix seconds) */
 };
 
 struct store_page {

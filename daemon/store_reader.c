@@ -26,6 +26,8 @@
    indexes on open referrals with a due time (see store_sqlite.c). */
 #define LIST_OVERDUE                                                                               \
 	" AND state IN (1, 2) AND due_at > 0 AND due_at <= ?5 AND (?4 = 0 OR state = ?4)"
+/* ?4: one state (0: any); ?6: the stored client (index referrals_client). */
+#define LIST_CLIENT " AND client_id = ?6 AND (?4 = 0 OR state = ?4)"
 
 /* Literal states, not parameters: only then can SQLite use a partial index on open referrals
    with a due time, e.g. ON referrals (due_at) WHERE state IN (1, 2) AND due_at > 0. */
@@ -51,9 +53,11 @@ const char *const store_rsql[R_COUNT] = {
     [R_INBOX] = LIST_SQL("recipient", ""),
     [R_INBOX_STATE] = LIST_SQL("recipient", LIST_STATE),
     [R_INBOX_OVERDUE] = LIST_SQL("recipient", LIST_OVERDUE),
+    [R_INBOX_CLIENT] = LIST_SQL("recipient", LIST_CLIENT),
     [R_SENT] = LIST_SQL("sender", ""),
     [R_SENT_STATE] = LIST_SQL("sender", LIST_STATE),
     [R_SENT_OVERDUE] = LIST_SQL("sender", LIST_OVERDUE),
+    [R_SENT_CLIENT] = LIST_SQL("sender", LIST_CLIENT),
     /* An event is the referral as it is now, with the change it records (none for overdue;
        the submission's is the referral row itself, as in R_HISTORY). */
     [R_EVENTS] = "SELECT " SUMMARY_COLS_OF(
@@ -320,11 +324,13 @@ void store_referral_free(Refex__Referral *r)
 
 static sqlite3_stmt *list_stmt(struct store *st, const struct store_query *q)
 {
-	static const enum rstmt which[2][3] = {
-	    {R_INBOX, R_INBOX_STATE, R_INBOX_OVERDUE},
-	    {R_SENT, R_SENT_STATE, R_SENT_OVERDUE},
+	static const enum rstmt which[2][4] = {
+	    {R_INBOX, R_INBOX_STATE, R_INBOX_OVERDUE, R_INBOX_CLIENT},
+	    {R_SENT, R_SENT_STATE, R_SENT_OVERDUE, R_SENT_CLIENT},
 	};
-	int filter = q->overdue_only ? 2 : q->state != REFEX__STATE__STATE_UNSPECIFIED;
+	int filter = q->client_id != NULL ? 3
+	             : q->overdue_only    ? 2
+	                                  : q->state != REFEX__STATE__STATE_UNSPECIFIED;
 
 	return st->r[which[q->box == STORE_SENT][filter]];
 }
@@ -354,6 +360,9 @@ enum store_status store_list(struct store *st, const struct store_query *q, stru
 	sqlite3_bind_int(s, 4, (int)q->state);
 	if (q->overdue_only) {
 		sqlite3_bind_int64(s, 5, now);
+	}
+	if (q->client_id != NULL) {
+		store_bind_text(s, 6, q->client_id);
 	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (page->n == limit) {

@@ -245,3 +245,48 @@ Test(forward, a_stored_client_goes_on_only_under_a_consent_its_owner_recorded)
 	             "the forwarder made no client of its own");
 	json_decref(list);
 }
+
+Test(forward, template_for_a_stored_client_draws_on_its_record_and_earlier_referrals)
+{
+	char first[REFEX_ID_LEN + 1], cid[REFEX_ID_LEN + 1];
+	struct run_result r;
+	json_t *j;
+
+	submit_housing(net, north, housing, first);
+	client_of(north, first, cid);
+
+	/* The owner's form is filled in from the housing referral it sent for this client. */
+	cr_assert_eq(run_refex(&r, net, north, "template", "debt_advice", "--client-id", cid, NULL),
+	             0, "template: %s", r.err);
+	j = run_json(&r);
+	cr_assert_not_null(j, "%s", r.out);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "localAuthority")), "Leeds");
+	json_decref(j);
+	run_result_free(&r);
+	cr_assert_eq(run_refex(&r, net, north, "template", "client", "--client-id", cid, NULL), 0,
+	             "template client: %s", r.err);
+	j = run_json(&r);
+	cr_assert_not_null(j, "%s", r.out);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "givenName")), "Amira");
+	json_decref(j);
+	run_result_free(&r);
+
+	/* Listings by client: the recipient's inbox has it, its sent list and a stranger's none. */
+	cr_assert_eq(run_refex(&r, net, east, "inbox", "--client-id", cid, "--json", NULL), 0);
+	j = run_json(&r);
+	cr_expect_eq(json_array_size(json_object_get(j, "referrals")), 1, "%s", r.out);
+	json_decref(j);
+	run_result_free(&r);
+	cr_assert_eq(run_refex(&r, net, east, "sent", "--client-id", cid, NULL), 0);
+	cr_expect(strstr(r.out, "No referrals of this client sent") != NULL, "%s", r.out);
+	run_result_free(&r);
+	cr_assert_eq(run_refex(&r, net, third, "inbox", "--client-id", cid, NULL), 0);
+	cr_expect(strstr(r.out, "No referrals of this client") != NULL, "%s", r.out);
+	run_result_free(&r);
+	cr_expect_neq(
+	    run_refex(&r, net, third, "template", "debt_advice", "--client-id", cid, NULL), 0,
+	    "a stranger's template of another agency's client");
+	cr_expect(strstr(r.err, "not found") != NULL, "%s", r.err);
+	cr_expect(strstr(r.out, "Leeds") == NULL, "nothing known leaks: %s", r.out);
+	run_result_free(&r);
+}
