@@ -135,6 +135,8 @@ static const char *const store_migrations[] = {
     /* 6: onward referral: the referral a forwarded one came from. */
     ("ALTER TABLE referrals ADD COLUMN parent_id TEXT;"
      "CREATE INDEX referrals_parent ON referrals (parent_id) WHERE parent_id IS NOT NULL;"),
+    /* 7: the writer adds new referrals to state_counts once per batch (store_writer.c). */
+    "DROP TRIGGER state_counts_insert;",
 };
 
 #define STORE_VERSION (sizeof(store_migrations) / sizeof(store_migrations[0]))
