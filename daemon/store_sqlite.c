@@ -181,6 +181,8 @@ static const char *const store_migrations[] = {
      "ALTER TABLE referrals ADD COLUMN client_id TEXT;"
      "ALTER TABLE referrals ADD COLUMN client_version INTEGER;"
      "CREATE INDEX referrals_client ON referrals (client_id) WHERE client_id IS NOT NULL;"),
+    /* 8: the writer adds new referrals to state_counts once per batch (store_writer.c). */
+    "DROP TRIGGER state_counts_insert;",
 };
 
 #define STORE_VERSION (sizeof(store_migrations) / sizeof(store_migrations[0]))

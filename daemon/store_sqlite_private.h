@@ -38,6 +38,7 @@ enum wstmt {
 	W_IDEM_PUT,
 	W_IDEM_PRUNE,
 	W_SWEEP,
+	W_COUNT_SENT,
 	W_COUNT
 };
 
@@ -104,6 +105,9 @@ struct store {
 	uint8_t audit_last[32];
 	/* Storage thread only: each agency's last event seq, so an event costs no max() query. */
 	struct store_seq seqs[STORE_SEQ_SLOTS];
+	/* Storage thread only: referrals inserted by the open transaction, added to state_counts
+	 * once before it commits (forgotten on rollback). */
+	size_t sent_added;
 	/* Storage thread only: whether commits fail, and since when (store_health.c). */
 	bool failing;
 	size_t refused;               /* writes refused since commits began to fail */

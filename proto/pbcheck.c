@@ -15,9 +15,21 @@ enum wire {
 	WIRE_32BIT = 5,
 };
 
+/* One step of the path to the field being checked; the path is only spelled out on failure
+ * (formatting it for every field was a tenth of the hub's CPU per request). */
+struct frame {
+	const ProtobufCFieldDescriptor *field;
+	long idx; /* element of a repeated field, or -1 */
+};
+
+/* Frames for every nested message plus the failing field, and a spare. */
+#define WALK_MAX_FRAMES (PBCHECK_MAX_DEPTH + 2)
+
 struct walk {
 	struct pbcheck_result *res;
 	int text; /* also check that strings are UTF-8 without NUL (pbcheck_text) */
+	size_t depth;
+	struct frame frames[WALK_MAX_FRAMES];
 };
 
 static const char *wire_name(unsigned w)
@@ -26,6 +38,40 @@ static const char *wire_name(unsigned w)
 	                              "start-group", "end-group", "32-bit"};
 
 	return w < sizeof(names) / sizeof(names[0]) ? names[w] : "invalid";
+}
+
+/* Append ".name" (or "name" at the top) and, for repeated fields, "[i]". */
+static void path_append(char *p, size_t cap, const struct frame *fr)
+{
+	size_t len = strnlen(p, cap);
+	int n;
+
+	n = snprintf(p + len, cap - len, "%s%s", len ? "." : "", fr->field->name);
+	if (n > 0 && (size_t)n < cap - len && fr->idx >= 0)
+		snprintf(p + len + n, cap - len - n, "[%ld]", fr->idx);
+}
+
+/* Spell out the path of the current frames into the result. */
+static void path_spell(struct walk *w)
+{
+	size_t i;
+
+	w->res->path[0] = '\0';
+	for (i = 0; i < w->depth && i < WALK_MAX_FRAMES; i++)
+		path_append(w->res->path, sizeof(w->res->path), &w->frames[i]);
+}
+
+static void path_push(struct walk *w, const ProtobufCFieldDescriptor *f, long idx)
+{
+	/* Deeper than the frames hold cannot happen: walk_message stops at PBCHECK_MAX_DEPTH. */
+	if (w->depth < WALK_MAX_FRAMES)
+		w->frames[w->depth] = (struct frame){.field = f, .idx = idx};
+	w->depth++;
+}
+
+static void path_pop(struct walk *w, size_t depth)
+{
+	w->depth = depth;
 }
 
 /* Record the first problem; later ones are consequences. */
@@ -37,27 +83,11 @@ static enum pbcheck_problem fail(struct walk *w, enum pbcheck_problem p, const c
 	va_list ap;
 
 	w->res->problem = p;
+	path_spell(w);
 	va_start(ap, fmt);
 	vsnprintf(w->res->message, sizeof(w->res->message), fmt, ap);
 	va_end(ap);
 	return p;
-}
-
-/* Append ".name" (or "name" at the top) and, for repeated fields, "[i]". */
-static void path_push(struct walk *w, const ProtobufCFieldDescriptor *f, long idx)
-{
-	char *p = w->res->path;
-	size_t cap = sizeof(w->res->path), len = strnlen(p, cap);
-	int n;
-
-	n = snprintf(p + len, cap - len, "%s%s", len ? "." : "", f->name);
-	if (n > 0 && (size_t)n < cap - len && idx >= 0)
-		snprintf(p + len + n, cap - len - n, "[%ld]", idx);
-}
-
-static void path_pop(struct walk *w, size_t len)
-{
-	w->res->path[len] = '\0';
 }
 
 /* Read a varint of at most 10 bytes; return its length or 0 when bad. */
@@ -178,9 +208,15 @@ static enum pbcheck_problem check_text(struct walk *w, const uint8_t *p, size_t 
 	size_t off = 0, n;
 
 	while (off < len) {
+		/* ASCII other than NUL is a whole character: most text needs no decoding. */
+		if (p[off] - 1u < 0x7fu) {
+			off++;
+			continue;
+		}
 		if (!(n = utf8_char_len(p + off, len - off)))
-			return fail(w, PBCHECK_BAD_TEXT, p[off] == 0 ? "holds a NUL byte at offset %zu"
-			                                             : "not valid UTF-8 at offset %zu",
+			return fail(w, PBCHECK_BAD_TEXT,
+			            p[off] == 0 ? "holds a NUL byte at offset %zu"
+			                        : "not valid UTF-8 at offset %zu",
 			            off);
 		off += n;
 	}
@@ -196,7 +232,7 @@ static enum pbcheck_problem check_field(struct walk *w, const ProtobufCFieldDesc
                                         unsigned depth)
 {
 	unsigned want = natural_wire(f->type);
-	size_t saved = strnlen(w->res->path, sizeof(w->res->path));
+	size_t saved = w->depth;
 	int repeated = f->label == PROTOBUF_C_LABEL_REPEATED;
 	/* A repeated number may come packed: many elements in one field. */
 	int packed = repeated && wire == WIRE_LEN && want != WIRE_LEN;
@@ -279,15 +315,18 @@ static enum pbcheck_problem walk_message(struct walk *w, const ProtobufCMessageD
                                          const uint8_t *data, size_t len, unsigned depth)
 {
 	enum pbcheck_problem p;
-	size_t *seen;
+	size_t local[32] = {0}, *seen = local;
 
 	if (depth > PBCHECK_MAX_DEPTH)
 		return fail(w, PBCHECK_TOO_DEEP, "nested deeper than %d messages",
 		            PBCHECK_MAX_DEPTH);
-	if (!(seen = calloc(desc->n_fields ? desc->n_fields : 1, sizeof(*seen))))
+	/* Most messages have few fields: count them on the stack, not in a calloc per message. */
+	if (desc->n_fields > sizeof(local) / sizeof(local[0]) &&
+	    !(seen = calloc(desc->n_fields, sizeof(*seen))))
 		return fail(w, PBCHECK_MALFORMED, "out of memory");
 	p = walk_fields(w, desc, data, len, depth, seen);
-	free(seen);
+	if (seen != local)
+		free(seen);
 	return p;
 }
 

@@ -540,6 +540,25 @@ static void expect_counts(uint64_t sent, uint64_t received, uint64_t completed)
 	cr_expect_eq(overdue, 0, "no referral has a due time");
 }
 
+Test(store, state_counts_take_only_the_referrals_a_batch_stored)
+{
+	struct sample a, dup, b;
+	enum store_status sd = STORE_OK, sb = STORE_UNAVAILABLE;
+
+	sample_make(&a, "advice-east", "shelter-north", 100);
+	insert_ok(&a);
+	sample_make(&dup, "food-west", "shelter-north", 200);
+	memcpy(dup.id, a.id, sizeof(a.id));
+	sample_make(&b, "food-west", "shelter-north", 300);
+	/* Normally one batch: the refused duplicate must not be counted with b. */
+	cr_assert_eq(store_insert(st, &dup.r, on_done_into, &sd), 0);
+	cr_assert_eq(store_insert(st, &b.r, on_done_into, &sb), 0);
+	wait_for(3);
+	cr_assert_eq(sd, STORE_DUPLICATE);
+	cr_assert_eq(sb, STORE_OK);
+	expect_counts(2, 0, 0);
+}
+
 Test(store, state_counts_follow_inserts_and_changes_and_survive_a_migration)
 {
 	struct sample s[3];
@@ -563,7 +582,7 @@ Test(store, state_counts_follow_inserts_and_changes_and_survive_a_migration)
 	cr_assert_eq(
 	    sqlite3_exec(
 	        db,
-	        "DROP TRIGGER state_counts_insert; DROP TRIGGER state_counts_update;"
+	        "DROP TRIGGER IF EXISTS state_counts_insert; DROP TRIGGER state_counts_update;"
 	        " DROP TRIGGER state_counts_delete; DROP TABLE state_counts;"
 	        " DROP TABLE audit; DROP INDEX referrals_closed;"
 	        " ALTER TABLE referrals DROP COLUMN purged_at; DROP INDEX referrals_parent;"
