@@ -12,8 +12,7 @@
 
 #include "log.h"
 
-#define TEXT_MAX  4096 /* purpose and reasons */
-#define AUDIT_MAX 10000
+#define TEXT_MAX 4096 /* purpose and reasons */
 
 /* A consent write waiting for its commit. */
 struct pending_consent {
@@ -378,12 +377,7 @@ void referral_client_annotate(struct request *rq, Refex__Referral *ref)
  * with). */
 void handle_client_audit(struct request *rq, Refex__Request *msg)
 {
-	const char *me = session_identity(rq->s)->agency;
-	Refex__Response r = REFEX__RESPONSE__INIT;
-	Refex__AuditLog log = REFEX__AUDIT_LOG__INIT;
-	Refex__AuditEntry **entries;
 	Refex__StoredClient *c;
-	size_t n, kept = 0;
 	bool owner;
 
 	if ((c = client_for_party(rq, msg->audit->client_id, &owner)) == NULL) {
@@ -391,23 +385,5 @@ void handle_client_audit(struct request *rq, Refex__Request *msg)
 	}
 	snprintf(rq->referral, sizeof(rq->referral), "%s", c->id);
 	store_client_free(c);
-	if (store_audit_list(rq->hub->store, rq->referral, AUDIT_MAX, &entries, &n) != STORE_OK) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-		            "the audit trail cannot be read right now; please try again");
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (owner || strcmp(entries[i]->agency, me) == 0) {
-			Refex__AuditEntry *e = entries[kept];
-
-			entries[kept++] = entries[i];
-			entries[i] = e;
-		}
-	}
-	log.n_entries = kept;
-	log.entries = entries;
-	r.body_case = REFEX__RESPONSE__BODY_AUDIT;
-	r.audit = &log;
-	reply(rq, &r);
-	store_audit_free(entries, n);
+	reply_audit(rq, owner ? NULL : session_identity(rq->s)->agency);
 }

@@ -36,6 +36,10 @@ void reply_tail(struct request *rq, const uint8_t *tail, size_t tail_len);
 /* Answer rq with a referral. */
 void reply_referral(struct request *rq, Refex__Referral *ref);
 
+/* Answer with the audit trail of record rq->referral: every entry, or (agency not NULL) only
+ * that agency's own. */
+void reply_audit(struct request *rq, const char *agency);
+
 /* Copy rq into a zeroed allocation of size bytes (a struct starting with a struct request)
  * that outlives the handler: it holds the session until request_release. */
 struct request *request_keep(const struct request *rq, size_t size);

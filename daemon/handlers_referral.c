@@ -227,17 +227,42 @@ void handle_update(struct request *rq, Refex__Request *msg)
 	store_referral_free(ref);
 }
 
-#define AUDIT_MAX 10000 /* entries returned for one referral */
+#define AUDIT_MAX 10000 /* entries returned for one record */
+
+/* Answer with the audit trail of record rq->referral: every entry, or (agency not NULL) only
+ * that agency's own. */
+void reply_audit(struct request *rq, const char *agency)
+{
+	Refex__Response r = REFEX__RESPONSE__INIT;
+	Refex__AuditLog log = REFEX__AUDIT_LOG__INIT;
+	Refex__AuditEntry **entries, *e;
+	size_t n, kept = 0;
+
+	if (store_audit_list(rq->hub->store, rq->referral, AUDIT_MAX, &entries, &n) != STORE_OK) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the audit trail cannot be read right now; please try again");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (agency == NULL || strcmp(entries[i]->agency, agency) == 0) {
+			e = entries[kept]; /* swapped, not dropped: all n are freed below */
+			entries[kept++] = entries[i];
+			entries[i] = e;
+		}
+	}
+	log.n_entries = kept;
+	log.entries = entries;
+	r.body_case = REFEX__RESPONSE__BODY_AUDIT;
+	r.audit = &log;
+	reply(rq, &r);
+	store_audit_free(entries, n);
+}
 
 /* Show a party the audit trail of one of its referrals. */
 void handle_audit(struct request *rq, Refex__Request *msg)
 {
-	Refex__Response r = REFEX__RESPONSE__INIT;
-	Refex__AuditLog log = REFEX__AUDIT_LOG__INIT;
 	Refex__Referral *ref;
-	Refex__AuditEntry **entries;
 	enum party who;
-	size_t n;
 
 	if (msg->audit->client_id != NULL && msg->audit->referral_id == NULL) {
 		handle_client_audit(rq, msg);
@@ -247,15 +272,5 @@ void handle_audit(struct request *rq, Refex__Request *msg)
 		return;
 	}
 	store_referral_free(ref);
-	if (store_audit_list(rq->hub->store, rq->referral, AUDIT_MAX, &entries, &n) != STORE_OK) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-		            "the audit trail cannot be read right now; please try again");
-		return;
-	}
-	log.n_entries = n;
-	log.entries = entries;
-	r.body_case = REFEX__RESPONSE__BODY_AUDIT;
-	r.audit = &log;
-	reply(rq, &r);
-	store_audit_free(entries, n);
+	reply_audit(rq, NULL);
 }

@@ -41,20 +41,6 @@ const char *const store_clients_rsql[CR_COUNT] = {
     [CR_REF] = "SELECT client_id, client_version FROM referrals WHERE id = ?1",
 };
 
-static char *dup_col(sqlite3_stmt *s, int i, bool *oom)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-	char *c;
-
-	if (t == NULL) {
-		return NULL;
-	}
-	if ((c = strdup((const char *)t)) == NULL) {
-		*oom = true;
-	}
-	return c;
-}
-
 static enum store_status read_begin(struct store *st)
 {
 	return store_step_done(st->r[R_BEGIN]) < 0 ? STORE_UNAVAILABLE : STORE_OK;
@@ -151,17 +137,17 @@ static enum store_status client_build(struct store *st, sqlite3_stmt *s, const c
 	if (c != NULL) {
 		refex__stored_client__init(c);
 		c->id = strdup(id);
-		c->owner = dup_col(s, 1, &oom);
+		c->owner = store_col_str(s, 1, &oom);
 		c->has_created_at = c->has_updated_at = 1;
 		c->created_at = sqlite3_column_int64(s, 3);
 		c->updated_at = sqlite3_column_int64(s, 4);
-		c->name = dup_col(s, 5, &oom);
+		c->name = store_col_str(s, 5, &oom);
 		c->erased_at = sqlite3_column_int64(s, 6);
 		c->has_erased_at = c->erased_at > 0;
-		c->erased_by = dup_col(s, 7, &oom);
+		c->erased_by = store_col_str(s, 7, &oom);
 		*owner = c->owner != NULL && strcmp(c->owner, agency) == 0;
 		if (*owner) {
-			c->erase_reason = dup_col(s, 8, &oom);
+			c->erase_reason = store_col_str(s, 8, &oom);
 		}
 		oom = oom || c->id == NULL;
 	}
@@ -236,16 +222,16 @@ static Refex__StoredClient *summary_row(sqlite3_stmt *s, bool *oom)
 		return NULL;
 	}
 	refex__stored_client__init(c);
-	c->id = dup_col(s, 0, oom);
-	c->owner = dup_col(s, 1, oom);
+	c->id = store_col_str(s, 0, oom);
+	c->owner = store_col_str(s, 1, oom);
 	c->has_version = c->has_created_at = c->has_updated_at = 1;
 	c->version = (uint32_t)sqlite3_column_int64(s, 2);
 	c->created_at = sqlite3_column_int64(s, 3);
 	c->updated_at = sqlite3_column_int64(s, 4);
-	c->name = dup_col(s, 5, oom);
+	c->name = store_col_str(s, 5, oom);
 	c->erased_at = sqlite3_column_int64(s, 6);
 	c->has_erased_at = c->erased_at > 0;
-	c->erased_by = dup_col(s, 7, oom);
+	c->erased_by = store_col_str(s, 7, oom);
 	return c;
 }
 
@@ -297,30 +283,30 @@ static Refex__ConsentRecord *consent_row(sqlite3_stmt *s, const char *client_id,
 		return NULL;
 	}
 	refex__consent_record__init(k);
-	k->id = dup_col(s, 0, oom);
+	k->id = store_col_str(s, 0, oom);
 	k->client_id = strdup(client_id);
 	*oom = *oom || k->client_id == NULL;
-	k->to_agency = dup_col(s, 1, oom);
+	k->to_agency = store_col_str(s, 1, oom);
 	k->has_any_partner = 1;
 	k->any_partner = k->to_agency == NULL;
 	k->has_basis = 1;
 	k->basis = (Refex__LawfulBasis)sqlite3_column_int(s, 2);
-	k->purpose = dup_col(s, 3, oom);
+	k->purpose = store_col_str(s, 3, oom);
 	if (sqlite3_column_type(s, 4) != SQLITE_NULL) {
 		k->has_method = 1;
 		k->method = (Refex__ConsentMethod)sqlite3_column_int(s, 4);
 	}
-	k->reason = dup_col(s, 5, oom);
-	k->expires = dup_col(s, 6, oom);
-	k->recorded_agency = dup_col(s, 7, oom);
-	k->recorded_by = dup_col(s, 8, oom);
+	k->reason = store_col_str(s, 5, oom);
+	k->expires = store_col_str(s, 6, oom);
+	k->recorded_agency = store_col_str(s, 7, oom);
+	k->recorded_by = store_col_str(s, 8, oom);
 	k->has_recorded_at = 1;
 	k->recorded_at = sqlite3_column_int64(s, 9);
 	k->withdrawn_at = sqlite3_column_int64(s, 10);
 	k->has_withdrawn_at = k->withdrawn_at > 0;
-	k->withdrawn_agency = dup_col(s, 11, oom);
-	k->withdrawn_by = dup_col(s, 12, oom);
-	k->withdraw_reason = dup_col(s, 13, oom);
+	k->withdrawn_agency = store_col_str(s, 11, oom);
+	k->withdrawn_by = store_col_str(s, 12, oom);
+	k->withdraw_reason = store_col_str(s, 13, oom);
 	return k;
 }
 

@@ -106,20 +106,6 @@ enum {
 
 /* ---- reads (loop thread) ---- */
 
-static char *col_str(sqlite3_stmt *s, int i, bool *oom)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-	char *c;
-
-	if (t == NULL) {
-		return NULL;
-	}
-	if ((c = strdup((const char *)t)) == NULL) {
-		*oom = true;
-	}
-	return c;
-}
-
 /* Build a referral's summary fields from a row of SUMMARY_COLS; now decides "overdue". */
 static Refex__Referral *summary_from_row(sqlite3_stmt *s, int64_t now, bool *oom)
 {
@@ -130,12 +116,12 @@ static Refex__Referral *summary_from_row(sqlite3_stmt *s, int64_t now, bool *oom
 		return NULL;
 	}
 	refex__referral__init(r);
-	r->id = col_str(s, C_ID, oom);
-	r->sender = col_str(s, C_SENDER, oom);
-	r->sender_holder = col_str(s, C_SENDER_HOLDER, oom);
-	r->recipient = col_str(s, C_RECIPIENT, oom);
-	r->form = col_str(s, C_FORM, oom);
-	r->client_name = col_str(s, C_CLIENT_NAME, oom);
+	r->id = store_col_str(s, C_ID, oom);
+	r->sender = store_col_str(s, C_SENDER, oom);
+	r->sender_holder = store_col_str(s, C_SENDER_HOLDER, oom);
+	r->recipient = store_col_str(s, C_RECIPIENT, oom);
+	r->form = store_col_str(s, C_FORM, oom);
+	r->client_name = store_col_str(s, C_CLIENT_NAME, oom);
 	r->has_form_version = r->has_state = r->has_created_at = r->has_updated_at = 1;
 	r->form_version = (uint32_t)sqlite3_column_int64(s, C_FORM_VERSION);
 	r->state = (Refex__State)sqlite3_column_int(s, C_STATE);
@@ -203,10 +189,10 @@ static Refex__StatusChange *change_from_row(sqlite3_stmt *s, int first, const ch
 	}
 	c->has_to = c->has_at = 1;
 	c->to = (Refex__State)sqlite3_column_int(s, first + 1);
-	c->agency = col_str(s, first + 2, oom);
-	c->holder = col_str(s, first + 3, oom);
+	c->agency = store_col_str(s, first + 2, oom);
+	c->holder = store_col_str(s, first + 3, oom);
 	c->at = sqlite3_column_int64(s, first + 4);
-	c->reason = col_str(s, first + 5, oom);
+	c->reason = store_col_str(s, first + 5, oom);
 	return c;
 }
 
@@ -253,7 +239,7 @@ static enum store_status children_read(struct store *st, Refex__Referral *r)
 			break;
 		}
 		r->child_ids = grown;
-		if ((r->child_ids[r->n_child_ids] = col_str(s, 0, &oom)) != NULL) {
+		if ((r->child_ids[r->n_child_ids] = store_col_str(s, 0, &oom)) != NULL) {
 			r->n_child_ids++;
 		}
 	}
@@ -278,7 +264,7 @@ static enum store_status referral_read(struct store *st, const char *id, Refex__
 			oom = true;
 		}
 		if (r != NULL) {
-			r->parent_id = col_str(s, C_PARENT_ID, &oom);
+			r->parent_id = store_col_str(s, C_PARENT_ID, &oom);
 		}
 	}
 	store_stmt_end(s);

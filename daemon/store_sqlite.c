@@ -218,6 +218,21 @@ void store_stmt_end(sqlite3_stmt *s)
 	sqlite3_clear_bindings(s);
 }
 
+/* Copy column i of s (NULL stays NULL); sets *oom when the copy fails. */
+char *store_col_str(sqlite3_stmt *s, int i, bool *oom)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	char *c;
+
+	if (t == NULL) {
+		return NULL;
+	}
+	if ((c = strdup((const char *)t)) == NULL) {
+		*oom = true;
+	}
+	return c;
+}
+
 /* Bind t (NULL: SQL NULL); nonzero if it could not be (too big): never store it as NULL. */
 int store_bind_text(sqlite3_stmt *s, int i, const char *t)
 {

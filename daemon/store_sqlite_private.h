@@ -136,6 +136,9 @@ void store_stmt_end(sqlite3_stmt *s);
 /* Bind t (NULL: SQL NULL); nonzero if it could not be (too big): never store it as NULL. */
 int store_bind_text(sqlite3_stmt *s, int i, const char *t);
 
+/* Copy column i of s (NULL stays NULL); sets *oom when the copy fails. */
+char *store_col_str(sqlite3_stmt *s, int i, bool *oom);
+
 /* Look idem up with s, a prepared idempotency SELECT (see store_sqlite.c). */
 enum store_status store_idem_lookup(sqlite3_stmt *s, const char *agency,
                                     const struct store_idem *idem, char *first);

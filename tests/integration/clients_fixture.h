@@ -100,30 +100,4 @@ static int submit_stored(const char *id, char ref[REFEX_ID_LEN + 1], struct run_
 		j_;                                                                                \
 	})
 
-/* Say whether the file dir/name holds needle (a missing file holds nothing). */
-static __attribute__((unused)) bool file_holds(const char *name, const char *needle)
-{
-	char path[600];
-	FILE *f;
-	char *buf;
-	size_t n, len = strlen(needle);
-	bool found = false;
-
-	snprintf(path, sizeof(path), "%s/%s", net->dir, name);
-	if ((f = fopen(path, "rb")) == NULL) {
-		return false;
-	}
-	fseek(f, 0, SEEK_END);
-	n = (size_t)ftell(f);
-	rewind(f);
-	cr_assert_not_null(buf = malloc(n + 1));
-	n = fread(buf, 1, n, f);
-	fclose(f);
-	for (size_t i = 0; !found && i + len <= n; i++) {
-		found = memcmp(buf + i, needle, len) == 0;
-	}
-	free(buf);
-	return found;
-}
-
 #endif

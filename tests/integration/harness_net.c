@@ -20,6 +20,31 @@
 
 #define STOP_TIMEOUT_MS 20000
 
+/* Say whether the file name in the net directory holds text anywhere. */
+bool net_file_holds(const struct net *n, const char *name, const char *text)
+{
+	char path[NET_PATH_MAX + 64];
+	FILE *fp;
+	char *data;
+	long len;
+	bool found;
+
+	snprintf(path, sizeof(path), "%s/%s", n->dir, name);
+	if ((fp = fopen(path, "rb")) == NULL) {
+		return false;
+	}
+	fseek(fp, 0, SEEK_END);
+	len = ftell(fp);
+	rewind(fp);
+	data = malloc((size_t)len + 1);
+	cr_assert_not_null(data);
+	cr_assert_eq(fread(data, 1, (size_t)len, fp), (size_t)len);
+	fclose(fp);
+	found = memmem(data, (size_t)len, text, strlen(text)) != NULL;
+	free(data);
+	return found;
+}
+
 /* Write text to a file in the net directory. */
 char *net_write_file(const struct net *n, const char *name, const char *text)
 {

@@ -450,31 +450,6 @@ Test(bad_input, every_frame_in_the_catalogue_gets_its_documented_answer)
 	net_expect_clean_stop(net);
 }
 
-/* Say whether the file at dir/name holds text anywhere (a missing file holds nothing). */
-static bool file_holds(const char *name, const char *text)
-{
-	char path[NET_PATH_MAX + 64];
-	FILE *fp;
-	char *data;
-	long n;
-	bool found;
-
-	snprintf(path, sizeof(path), "%s/%s", net->dir, name);
-	if ((fp = fopen(path, "rb")) == NULL) {
-		return false;
-	}
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	data = malloc((size_t)n + 1);
-	cr_assert_not_null(data);
-	cr_assert_eq(fread(data, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	found = memmem(data, (size_t)n, text, strlen(text)) != NULL;
-	free(data);
-	return found;
-}
-
 /* Field 99, length-delimited, holding MARKER (the length byte first, as protobuf-c keeps it). */
 static ProtobufCMessageUnknownField marker_field = {.tag = 99,
                                                     .wire_type =
@@ -532,6 +507,6 @@ Test(bad_input, unknown_fields_are_never_stored_nor_shown)
 	cr_expect(strstr(r.out, MARKER) == NULL, "show shows an unknown field:\n%s", r.out);
 	run_result_free(&r);
 	net_expect_clean_stop(net); /* checkpointed and closed: every byte stored is in the files */
-	cr_expect(!file_holds("refex.db", MARKER), "an unknown field is in the database");
-	cr_expect(!file_holds("refex.db-wal", MARKER), "an unknown field is in the WAL");
+	cr_expect(!net_file_holds(net, "refex.db", MARKER), "an unknown field is in the database");
+	cr_expect(!net_file_holds(net, "refex.db-wal", MARKER), "an unknown field is in the WAL");
 }

@@ -154,7 +154,8 @@ Test(clients, erasure_reaches_every_copy_and_leaves_no_bytes)
 	consent_to(id, "eastside-housing", cid);
 	cr_assert_eq(submit_stored(id, ref, &r), 0, "%s", r.err);
 	run_result_free(&r);
-	cr_assert(file_holds("refex.db", CANARY) || file_holds("refex.db-wal", CANARY),
+	cr_assert(net_file_holds(net, "refex.db", CANARY) ||
+	              net_file_holds(net, "refex.db-wal", CANARY),
 	          "the search works");
 
 	cr_expect_eq(run_refex(&r, net, east, "client", "erase", id, "--reason", "asked", NULL), 1,
@@ -186,13 +187,13 @@ Test(clients, erasure_reaches_every_copy_and_leaves_no_bytes)
 	cr_expect_eq(submit_stored(id, ref, &r), 1, "an erased client is not shared");
 	run_result_free(&r);
 
-	cr_expect_not(file_holds("refex.db", CANARY), "the database file still holds it");
-	cr_expect_not(file_holds("refex.db-wal", CANARY), "the WAL still holds it");
-	cr_expect(file_holds("refex.db", "Zq9KeptCanary") ||
-	              file_holds("refex.db-wal", "Zq9KeptCanary"),
+	cr_expect_not(net_file_holds(net, "refex.db", CANARY), "the database file still holds it");
+	cr_expect_not(net_file_holds(net, "refex.db-wal", CANARY), "the WAL still holds it");
+	cr_expect(net_file_holds(net, "refex.db", "Zq9KeptCanary") ||
+	              net_file_holds(net, "refex.db-wal", "Zq9KeptCanary"),
 	          "another client is still stored");
 	net_expect_clean_stop(net);
-	cr_expect_not(file_holds("refex.db", CANARY), "after a stop, neither");
+	cr_expect_not(net_file_holds(net, "refex.db", CANARY), "after a stop, neither");
 }
 
 /* Whether entries (an AuditLog's JSON) hold action. */

@@ -53,32 +53,6 @@ static void submit_named(const char *name, char id[REFEX_ID_LEN + 1])
 	free(path);
 }
 
-/* Say whether the file dir/name holds needle (a missing file holds nothing). */
-static bool file_holds(const char *name, const char *needle)
-{
-	char path[600];
-	FILE *f;
-	char *buf;
-	size_t n, len = strlen(needle);
-	bool found = false;
-
-	snprintf(path, sizeof(path), "%s/%s", net->dir, name);
-	if ((f = fopen(path, "rb")) == NULL) {
-		return false;
-	}
-	fseek(f, 0, SEEK_END);
-	n = (size_t)ftell(f);
-	rewind(f);
-	cr_assert_not_null(buf = malloc(n + 1));
-	n = fread(buf, 1, n, f);
-	fclose(f);
-	for (size_t i = 0; !found && i + len <= n; i++) {
-		found = memcmp(buf + i, needle, len) == 0;
-	}
-	free(buf);
-	return found;
-}
-
 /* Show id as the recipient (JSON); the caller frees it. */
 static json_t *show(const char *id)
 {
@@ -132,10 +106,12 @@ Test(retention, a_closed_referral_becomes_a_tombstone_and_its_bytes_are_gone)
 	cr_expect_not_null(json_object_get(j, "client"));
 	json_decref(j);
 
-	cr_expect_not(file_holds("refex.db", CANARY_CLOSED), "the database file still holds it");
-	cr_expect_not(file_holds("refex.db-wal", CANARY_CLOSED), "the WAL still holds it");
-	cr_expect(file_holds("refex.db", CANARY_OPEN) || file_holds("refex.db-wal", CANARY_OPEN),
+	cr_expect_not(net_file_holds(net, "refex.db", CANARY_CLOSED),
+	              "the database file still holds it");
+	cr_expect_not(net_file_holds(net, "refex.db-wal", CANARY_CLOSED), "the WAL still holds it");
+	cr_expect(net_file_holds(net, "refex.db", CANARY_OPEN) ||
+	              net_file_holds(net, "refex.db-wal", CANARY_OPEN),
 	          "the open referral's client is still stored (the search itself works)");
 	net_expect_clean_stop(net);
-	cr_expect_not(file_holds("refex.db", CANARY_CLOSED), "after a stop, neither");
+	cr_expect_not(net_file_holds(net, "refex.db", CANARY_CLOSED), "after a stop, neither");
 }
