@@ -35,7 +35,8 @@
 #include "store.h"
 
 #define PLACEHOLDER          "REFERRAL-ID-HERE"
-#define FRESH_DATABASE_EVERY 500 /* inputs */
+#define CLIENT_PLACEHOLDER   "CLIENT-ID-HERE00" /* the referral's stored client */
+#define FRESH_DATABASE_EVERY 500                /* inputs */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -157,8 +158,9 @@ static void inserted(enum store_status status, const struct store_result *res, v
 	*(bool *)arg = true;
 }
 
-/* Store a new referral between me and the other partner (me receiving it, or sending it). */
-static void make_referral(const char *me, bool me_receives, char *id)
+/* Store a new referral between me and the other partner (me receiving it, or sending it),
+ * sharing a new stored client of the sender's (its id into cid) under a consent. */
+static void make_referral(const char *me, bool me_receives, char *id, char *cid)
 {
 	const char *other = strcmp(me, peers[0]) == 0 ? peers[1] : peers[0];
 	const char *recipient = me_receives ? me : other;
@@ -181,6 +183,9 @@ static void make_referral(const char *me, bool me_receives, char *id)
 	};
 
 	store_new_id(id);
+	store_new_id(r.client_id);
+	store_new_id(r.consent_id);
+	memcpy(cid, r.client_id, STORE_ID_LEN + 1);
 	FUZZ_CHECK(store_insert(st, &r, inserted, &done) == 0);
 	while (!done) {
 		event_base_loop(base, EVLOOP_ONCE);
@@ -237,17 +242,20 @@ static void run_until_quiet(void)
 	}
 }
 
-/* Copy the stream, with each placeholder replaced by id. */
-static uint8_t *stream_copy(const uint8_t *data, size_t size, const char *id)
+/* Copy the stream, with each placeholder replaced by the referral's id or its client's. */
+static uint8_t *stream_copy(const uint8_t *data, size_t size, const char *id, const char *cid)
 {
 	uint8_t *copy = malloc(size + 1);
 	const size_t n = strlen(PLACEHOLDER);
 
+	_Static_assert(sizeof(PLACEHOLDER) == sizeof(CLIENT_PLACEHOLDER), "one length");
 	FUZZ_CHECK(copy != NULL);
 	memcpy(copy, data, size);
 	for (size_t i = 0; size >= n && i <= size - n; i++) {
 		if (memcmp(copy + i, PLACEHOLDER, n) == 0) {
 			memcpy(copy + i, id, n);
+		} else if (memcmp(copy + i, CLIENT_PLACEHOLDER, n) == 0) {
+			memcpy(copy + i, cid, n);
 		}
 	}
 	return copy;
@@ -277,7 +285,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct identity who = {.holder = "Fuzz Holder", .serial = "01", .fingerprint = "-"};
 	struct bufferevent *pair[2];
 	struct session *s;
-	char id[STORE_ID_LEN + 1] = PLACEHOLDER;
+	char id[STORE_ID_LEN + 1] = PLACEHOLDER, cid[STORE_ID_LEN + 1] = CLIENT_PLACEHOLDER;
 	uint8_t *stream;
 
 	if (size < 1) {
@@ -291,9 +299,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	snprintf(who.agency, sizeof(who.agency), "%s", peers[(data[0] & 3) % 3]);
 	if ((data[0] & 3) < 2) {
-		make_referral(who.agency, data[0] & 4, id);
+		make_referral(who.agency, data[0] & 4, id, cid);
 	}
-	stream = stream_copy(data + 1, size - 1, id);
+	stream = stream_copy(data + 1, size - 1, id, cid);
 
 	FUZZ_CHECK(bufferevent_pair_new(base, BEV_OPT_DEFER_CALLBACKS, pair) == 0);
 	bufferevent_setcb(pair[1], peer_read, NULL, NULL, NULL);

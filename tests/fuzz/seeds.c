@@ -18,6 +18,7 @@
 #include "refex.pb-c.h"
 
 #define PLACEHOLDER "REFERRAL-ID-HERE" /* fuzz_request.c swaps in a real referral id */
+#define CLIENT_ID   "CLIENT-ID-HERE00" /* ... and the id of that referral's stored client */
 
 /* fuzz_request's first byte: the peer, and which side of the harness's referral it is on. */
 enum {
@@ -236,6 +237,98 @@ static void put_list(struct out *o, uint64_t id, Refex__Request__BodyCase body, 
 	put_frame(o, &r.base);
 }
 
+/* A client record for the client requests. */
+static Refex__ClientRecord *client_record(void)
+{
+	static Refex__ClientRecord c = REFEX__CLIENT_RECORD__INIT;
+
+	c.given_name = "Amira";
+	c.family_name = "Khan";
+	c.date_of_birth = "1990-04-01";
+	c.phone = "07700 900123";
+	return &c;
+}
+
+/* The stored-client requests: as the client's owner, then as an agency it was referred to. */
+static void client_seeds(void)
+{
+	Refex__AddClient add = REFEX__ADD_CLIENT__INIT;
+	Refex__UpdateClient up = REFEX__UPDATE_CLIENT__INIT;
+	Refex__GetClient get = REFEX__GET_CLIENT__INIT;
+	Refex__ListClients list = REFEX__LIST_CLIENTS__INIT;
+	Refex__EraseClient erase = REFEX__ERASE_CLIENT__INIT;
+	Refex__ConsentRecord consent = REFEX__CONSENT_RECORD__INIT;
+	Refex__ListConsents consents = REFEX__LIST_CONSENTS__INIT;
+	Refex__WithdrawConsent withdraw = REFEX__WITHDRAW_CONSENT__INIT;
+	Refex__GetAudit audit = REFEX__GET_AUDIT__INIT;
+	Refex__ListReferrals by_client = REFEX__LIST_REFERRALS__INIT;
+	Refex__ForwardReferral fw = REFEX__FORWARD_REFERRAL__INIT;
+	Refex__Request r;
+	struct out o;
+	uint8_t form[512];
+
+	add.record = client_record();
+	up.id = get.id = erase.id = consent.client_id = consents.client_id = CLIENT_ID;
+	up.record = client_record();
+	list.search = "khan";
+	erase.reason = "asked to";
+	consent.to_agency = "eastside-housing";
+	consent.purpose = "housing support";
+	consent.has_method = 1;
+	consent.method = REFEX__CONSENT_METHOD__CONSENT_VERBAL;
+	withdraw.id = "CONSENT-ID-HERE0";
+	withdraw.reason = "changed their mind";
+	audit.client_id = CLIENT_ID;
+	by_client.client_id = CLIENT_ID;
+
+	start(&o, AS_NORTH_SENDER);
+	r = request(2, REFEX__REQUEST__BODY_ADD_CLIENT, &add);
+	put_frame(&o, &r.base);
+	r = request(3, REFEX__REQUEST__BODY_ADD_CLIENT, &add); /* a likely duplicate */
+	put_frame(&o, &r.base);
+	r = request(4, REFEX__REQUEST__BODY_LIST_CLIENTS, &list);
+	put_frame(&o, &r.base);
+	save("request", "client-add-twice-list", o.b, o.n);
+
+	start(&o, AS_NORTH_SENDER);
+	r = request(2, REFEX__REQUEST__BODY_GET_CLIENT, &get);
+	put_frame(&o, &r.base);
+	r = request(3, REFEX__REQUEST__BODY_UPDATE_CLIENT, &up);
+	put_frame(&o, &r.base);
+	r = request(4, REFEX__REQUEST__BODY_ADD_CONSENT, &consent);
+	put_frame(&o, &r.base);
+	r = request(5, REFEX__REQUEST__BODY_LIST_CONSENTS, &consents);
+	put_frame(&o, &r.base);
+	r = request(6, REFEX__REQUEST__BODY_WITHDRAW_CONSENT, &withdraw);
+	put_frame(&o, &r.base);
+	r = request(7, REFEX__REQUEST__BODY_AUDIT, &audit);
+	put_frame(&o, &r.base);
+	r = request(8, REFEX__REQUEST__BODY_LIST_SENT, &by_client);
+	put_frame(&o, &r.base);
+	r = request(9, REFEX__REQUEST__BODY_ERASE_CLIENT, &erase);
+	put_frame(&o, &r.base);
+	save("request", "client-owner", o.b, o.n);
+
+	start(&o, AS_NORTH_RECEIVER);
+	r = request(2, REFEX__REQUEST__BODY_GET_CLIENT, &get);
+	put_frame(&o, &r.base);
+	r = request(3, REFEX__REQUEST__BODY_LIST_CONSENTS, &consents);
+	put_frame(&o, &r.base);
+	r = request(4, REFEX__REQUEST__BODY_LIST_INBOX, &by_client);
+	put_frame(&o, &r.base);
+	r = request(5, REFEX__REQUEST__BODY_UPDATE_CLIENT, &up);
+	put_frame(&o, &r.base);
+	fw.referral_id = PLACEHOLDER;
+	fw.to = "eastside-housing";
+	fw.form = "debt_advice";
+	fw.has_form_data = 1;
+	fw.form_data.data = form;
+	fw.form_data.len = pack_debt(form);
+	r = request(6, REFEX__REQUEST__BODY_FORWARD, &fw);
+	put_frame(&o, &r.base);
+	save("request", "client-holder-forward", o.b, o.n);
+}
+
 static void request_seeds(void)
 {
 	static const uint8_t garbage[] = {0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0xff};
@@ -424,6 +517,7 @@ int main(int argc, char **argv)
 	}
 	root = argv[1];
 	request_seeds();
+	client_seeds();
 	frame_seeds();
 	form_seeds();
 	pbjson_seeds();
