@@ -217,6 +217,32 @@ static enum store_status client_missed(struct store *st, const char *id, const c
 	return status;
 }
 
+/* Run s, an UPDATE of w's client that only its owner may make (bound but for ?3, w->at),
+ * RETURNING its row id and, when version is not NULL, its version: STORE_OK with them, or
+ * what client_missed says when it changed nothing. */
+static enum store_status owned_update(struct store *st, sqlite3_stmt *s, int rc,
+                                      const struct store_client_write *w, sqlite3_int64 *cid,
+                                      uint32_t *version)
+{
+	bool hit = false;
+
+	sqlite3_bind_int64(s, 3, w->at);
+	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
+	if (rc == SQLITE_ROW) {
+		hit = true;
+		*cid = sqlite3_column_int64(s, 0);
+		if (version != NULL) {
+			*version = (uint32_t)sqlite3_column_int64(s, 1);
+		}
+		rc = sqlite3_step(s);
+	}
+	store_stmt_end(s);
+	if (rc != SQLITE_DONE) {
+		return STORE_UNAVAILABLE;
+	}
+	return hit ? STORE_OK : client_missed(st, w->id, w->agency);
+}
+
 static enum store_status version_add(struct store *st, sqlite3_int64 cid, uint32_t version,
                                      const uint8_t *record, size_t len, int64_t at,
                                      const char *holder)
@@ -299,22 +325,9 @@ static enum store_status op_update(struct store *st, struct store_client_op *op,
 	enum store_status status;
 	int rc = store_bind_text(s, 1, w->id) | store_bind_text(s, 2, w->agency) |
 	         store_bind_text(s, 4, w->name) | store_bind_text(s, 5, w->dup_key);
-	bool hit = false;
 
-	sqlite3_bind_int64(s, 3, w->at);
-	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
-	if (rc == SQLITE_ROW) {
-		hit = true;
-		cid = sqlite3_column_int64(s, 0);
-		op->out.version = (uint32_t)sqlite3_column_int64(s, 1);
-		rc = sqlite3_step(s);
-	}
-	store_stmt_end(s);
-	if (rc != SQLITE_DONE) {
-		return STORE_UNAVAILABLE;
-	}
-	if (!hit) {
-		return client_missed(st, w->id, w->agency);
+	if ((status = owned_update(st, s, rc, w, &cid, &op->out.version)) != STORE_OK) {
+		return status;
 	}
 	*wrote = true;
 	snprintf(op->out.id, sizeof(op->out.id), "%s", w->id);
@@ -363,21 +376,9 @@ static enum store_status op_erase(struct store *st, struct store_client_op *op, 
 	enum store_status status;
 	int rc = store_bind_text(s, 1, w->id) | store_bind_text(s, 2, w->agency) |
 	         store_bind_text(s, 4, w->reason);
-	bool hit = false;
 
-	sqlite3_bind_int64(s, 3, w->at);
-	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
-	if (rc == SQLITE_ROW) {
-		hit = true;
-		cid = sqlite3_column_int64(s, 0);
-		rc = sqlite3_step(s);
-	}
-	store_stmt_end(s);
-	if (rc != SQLITE_DONE) {
-		return STORE_UNAVAILABLE;
-	}
-	if (!hit) {
-		return client_missed(st, w->id, w->agency);
+	if ((status = owned_update(st, s, rc, w, &cid, NULL)) != STORE_OK) {
+		return status;
 	}
 	*wrote = true;
 	snprintf(op->out.id, sizeof(op->out.id), "%s", w->id);
