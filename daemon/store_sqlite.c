@@ -478,6 +478,7 @@ static void store_free(struct store *st)
 		sqlite3_finalize(st->r[i]);
 	}
 	store_clients_close(st);
+	store_audit_close(st);
 	sqlite3_close(st->cdb);
 	sqlite3_close(st->rdb);
 	sqlite3_close(st->wdb); /* the last connection out checkpoints and removes the WAL */
