@@ -24,7 +24,7 @@
 /* Closed referrals (declined, completed, withdrawn) last changed before ?1 that still hold
  * their details: read through the partial index referrals_closed. */
 #define PURGE_PICK                                                                                 \
-	"SELECT rid FROM referrals WHERE state IN (4, 5, 6) AND purged_at IS NULL"                 \
+	"SELECT rid FROM referrals WHERE state >= 4 AND purged_at IS NULL"                         \
 	" AND updated_at < ?1 LIMIT 256"
 
 /* Indexed by enum wstmt; prepared on the writer connection at open. */
