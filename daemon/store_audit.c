@@ -17,26 +17,70 @@
 
 #define AUDIT_HASH_LEN 32
 
-/* Hash one entry onto prev: every field length-prefixed, so no two entries hash alike. */
-static int audit_hash(const uint8_t prev[AUDIT_HASH_LEN], sqlite3_int64 seq,
-                      const struct store_audit *a, uint8_t out[AUDIT_HASH_LEN])
+/* Write v in decimal followed by ':' at p; returns the length. */
+static size_t put_num(char *p, long long v)
+{
+	char rev[24];
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	size_t n = 0, len = 0;
+
+	do {
+		rev[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0) {
+		p[len++] = '-';
+	}
+	while (n > 0) {
+		p[len++] = rev[--n];
+	}
+	p[len++] = ':';
+	return len;
+}
+
+/* Hash one entry onto prev: every field length-prefixed, so no two entries hash alike. ctx is
+ * reused from entry to entry and md fetched once: a fetch per entry cost more than the hash. */
+static int audit_hash(EVP_MD_CTX *ctx, const EVP_MD *md, const uint8_t prev[AUDIT_HASH_LEN],
+                      sqlite3_int64 seq, const struct store_audit *a, uint8_t out[AUDIT_HASH_LEN])
 {
 	const char *fields[] = {a->agency, a->holder, a->action, a->record};
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	char num[64];
-	int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-	         EVP_DigestUpdate(md, prev, AUDIT_HASH_LEN) == 1;
+	size_t n = put_num(num, (long long)seq);
+	int ok;
 
-	snprintf(num, sizeof(num), "%lld:%lld:", (long long)seq, (long long)a->at_ms);
-	ok = ok && EVP_DigestUpdate(md, num, strlen(num)) == 1;
+	n += put_num(num + n, (long long)a->at_ms);
+	ok = EVP_DigestInit_ex2(ctx, md, NULL) == 1 &&
+	     EVP_DigestUpdate(ctx, prev, AUDIT_HASH_LEN) == 1 && EVP_DigestUpdate(ctx, num, n) == 1;
 	for (size_t i = 0; ok && i < sizeof(fields) / sizeof(fields[0]); i++) {
-		snprintf(num, sizeof(num), "%zu:", strlen(fields[i]));
-		ok = EVP_DigestUpdate(md, num, strlen(num)) == 1 &&
-		     EVP_DigestUpdate(md, fields[i], strlen(fields[i])) == 1;
+		size_t len = strlen(fields[i]);
+
+		ok = EVP_DigestUpdate(ctx, num, put_num(num, (long long)len)) == 1 &&
+		     EVP_DigestUpdate(ctx, fields[i], len) == 1;
 	}
-	ok = ok && EVP_DigestFinal_ex(md, out, NULL) == 1;
-	EVP_MD_CTX_free(md);
-	return ok ? 0 : -1;
+	return ok && EVP_DigestFinal_ex(ctx, out, NULL) == 1 ? 0 : -1;
+}
+
+/* Make a hashing context and fetch SHA-256 into *ctx and *md; -1 if either failed. */
+static int audit_hasher_new(EVP_MD_CTX **ctx, EVP_MD **md)
+{
+	*ctx = EVP_MD_CTX_new();
+	*md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	return *ctx != NULL && *md != NULL ? 0 : -1;
+}
+
+/* Free what audit_hasher_new made (NULLs are fine). */
+static void audit_hasher_free(EVP_MD_CTX *ctx, EVP_MD *md)
+{
+	EVP_MD_CTX_free(ctx);
+	EVP_MD_free(md);
+}
+
+/* Free the writer's audit hashing context (store close). */
+void store_audit_close(struct store *st)
+{
+	audit_hasher_free(st->audit_ctx, st->audit_md);
+	st->audit_ctx = NULL;
+	st->audit_md = NULL;
 }
 
 /* Load the chain's last seq and hash into st (writer); -1 on a read error. */
@@ -70,8 +114,14 @@ enum store_status store_audit_append(struct store *st, const struct store_audit 
 	if (!st->audit_known && audit_load_tail(st) < 0) {
 		return STORE_UNAVAILABLE;
 	}
+	if (st->audit_md == NULL) {
+		store_audit_close(st);
+		if (audit_hasher_new(&st->audit_ctx, &st->audit_md) < 0) {
+			return STORE_UNAVAILABLE;
+		}
+	}
 	seq = st->audit_seq + 1;
-	if (audit_hash(st->audit_last, seq, a, hash) < 0) {
+	if (audit_hash(st->audit_ctx, st->audit_md, st->audit_last, seq, a, hash) < 0) {
 		return STORE_UNAVAILABLE;
 	}
 	sqlite3_bind_int64(s, 1, seq);
@@ -166,7 +216,8 @@ void store_audit_free(Refex__AuditEntry **entries, size_t n)
 }
 
 /* Check one row of the chain against prev; the row's hash becomes prev. */
-static bool audit_row_ok(sqlite3_stmt *s, sqlite3_int64 want_seq, uint8_t prev[AUDIT_HASH_LEN])
+static bool audit_row_ok(EVP_MD_CTX *ctx, const EVP_MD *md, sqlite3_stmt *s, sqlite3_int64 want_seq,
+                         uint8_t prev[AUDIT_HASH_LEN])
 {
 	uint8_t hash[AUDIT_HASH_LEN];
 	struct store_audit a = {
@@ -179,7 +230,7 @@ static bool audit_row_ok(sqlite3_stmt *s, sqlite3_int64 want_seq, uint8_t prev[A
 
 	if (sqlite3_column_int64(s, 0) != want_seq || a.agency == NULL || a.holder == NULL ||
 	    a.action == NULL || a.record == NULL || sqlite3_column_bytes(s, 6) != AUDIT_HASH_LEN ||
-	    audit_hash(prev, want_seq, &a, hash) < 0 ||
+	    audit_hash(ctx, md, prev, want_seq, &a, hash) < 0 ||
 	    memcmp(hash, sqlite3_column_blob(s, 6), AUDIT_HASH_LEN) != 0) {
 		return false;
 	}
@@ -193,11 +244,18 @@ int store_audit_verify(const char *path, uint64_t *entries, uint64_t *first_bad,
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *s = NULL;
+	EVP_MD_CTX *ctx = NULL;
+	EVP_MD *md = NULL;
 	uint8_t prev[AUDIT_HASH_LEN] = {0};
 	sqlite3_int64 seq = 0;
 	int rc;
 
 	*entries = *first_bad = 0;
+	if (audit_hasher_new(&ctx, &md) < 0) {
+		audit_hasher_free(ctx, md);
+		snprintf(err, errlen, "cannot set up SHA-256");
+		return -1;
+	}
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
 	if (rc == SQLITE_OK) {
 		rc = sqlite3_prepare_v2(db,
@@ -206,7 +264,7 @@ int store_audit_verify(const char *path, uint64_t *entries, uint64_t *first_bad,
 		                        -1, &s, NULL);
 	}
 	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (!audit_row_ok(s, ++seq, prev)) {
+		if (!audit_row_ok(ctx, md, s, ++seq, prev)) {
 			*first_bad = (uint64_t)seq;
 			rc = SQLITE_DONE;
 			break;
@@ -219,5 +277,6 @@ int store_audit_verify(const char *path, uint64_t *entries, uint64_t *first_bad,
 	}
 	sqlite3_finalize(s);
 	sqlite3_close(db);
+	audit_hasher_free(ctx, md);
 	return rc == SQLITE_DONE || rc == SQLITE_OK ? 0 : -1;
 }

@@ -21,7 +21,7 @@
 
 static const char *const store_clients_wsql[CW_COUNT] = {
     [CW_ADD] = "INSERT INTO clients (id, owner, version, created_at, updated_at, name, dup_key)"
-               " VALUES (?1, ?2, 1, ?3, ?3, ?4, ?5) RETURNING cid",
+               " VALUES (?1, ?2, 1, ?3, ?3, ?4, ?5)", /* no RETURNING: it builds a table */
     [CW_VERSION] = "INSERT INTO client_versions (cid, version, record, created_at, holder)"
                    " VALUES (?1, ?2, ?3, ?4, ?5)",
     [CW_DUPS] = "SELECT id FROM clients WHERE owner = ?1 AND dup_key = ?2 AND cid <> ?3"
@@ -51,7 +51,6 @@ static const char *const store_clients_wsql[CW_COUNT] = {
                         " JOIN clients k ON k.cid = c.cid WHERE c.id = ?1",
     [CW_SHARE_OK] = "SELECT 1 FROM consents c JOIN clients k ON k.cid = c.cid"
                     " WHERE k.id = ?1 AND k.erased_at IS NULL AND " COVERS " LIMIT 1",
-    [CW_REF_CLIENT] = "UPDATE referrals SET client_id = ?2, client_version = ?3 WHERE rid = ?1",
     /* Retention: clients unchanged since ?1 none of whose referrals still holds details. */
     [CW_PURGE] = "UPDATE clients SET name = NULL, dup_key = NULL, erased_at = ?2,"
                  " erased_by = 'retention', erase_reason = 'retention period'"
@@ -288,10 +287,6 @@ static enum store_status client_insert(struct store *st, const struct store_clie
 
 	sqlite3_bind_int64(s, 3, w->at);
 	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
-	if (rc == SQLITE_ROW) {
-		*cid = sqlite3_column_int64(s, 0);
-		rc = sqlite3_step(s);
-	}
 	store_stmt_end(s);
 	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
 		return STORE_DUPLICATE;
@@ -299,6 +294,7 @@ static enum store_status client_insert(struct store *st, const struct store_clie
 	if (rc != SQLITE_DONE) {
 		return STORE_UNAVAILABLE;
 	}
+	*cid = sqlite3_last_insert_rowid(st->wdb);
 	*wrote = true;
 	return version_add(st, *cid, 1, w->record, w->record_len, w->at, w->holder);
 }
@@ -589,28 +585,17 @@ static enum store_status share_check(struct store *st, const char *id, const cha
 	return rc == SQLITE_DONE ? STORE_REFUSED : STORE_UNAVAILABLE;
 }
 
-/* Record the stored client a referral just inserted (row rid) shares. */
-enum store_status store_clients_on_insert(struct store *st, const struct store_new_referral *r,
-                                          sqlite3_int64 rid)
+/* Check the stored client a referral just inserted (its row names it) may be shared, making a
+ * new one first for an inline client; audit the share. */
+enum store_status store_clients_on_insert(struct store *st, const struct store_new_referral *r)
 {
-	sqlite3_stmt *s = st->clients->w[CW_REF_CLIENT];
-	uint32_t version = r->client_version ? r->client_version : 1;
-	enum store_status status;
-	int rc;
-
 	/* Checked again here: a withdrawal committed since the handler looked must win. */
-	status = r->client_version ? share_check(st, r->client_id, r->recipient, r->created_at)
-	                           : on_insert_new(st, r);
+	enum store_status status = r->client_version
+	                               ? share_check(st, r->client_id, r->recipient, r->created_at)
+	                               : on_insert_new(st, r);
+
 	if (status != STORE_OK) {
 		return status;
-	}
-	sqlite3_bind_int64(s, 1, rid);
-	sqlite3_bind_int64(s, 3, version);
-	rc = store_bind_text(s, 2, r->client_id);
-	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
-	store_stmt_end(s);
-	if (rc != SQLITE_DONE) {
-		return STORE_UNAVAILABLE;
 	}
 	return store_audit_append(st, &(struct store_audit){.agency = r->sender,
 	                                                    .holder = r->sender_holder,

@@ -71,7 +71,7 @@ const char *const store_rsql[R_COUNT] = {
                        " (SELECT max(seq) FROM events WHERE agency = ?1)"),
     [R_IDEM_GET] = "SELECT digest, referral_id FROM idempotency WHERE agency = ?1 AND key = ?2",
     [R_NEXT_DUE] = "SELECT min(overdue_pending) FROM referrals WHERE overdue_pending IS NOT NULL",
-    [R_PURGE_DUE] = "SELECT 1 FROM referrals WHERE state IN (4, 5, 6) AND purged_at IS NULL"
+    [R_PURGE_DUE] = "SELECT 1 FROM referrals WHERE state >= 4 AND purged_at IS NULL"
                     " AND updated_at < ?1 LIMIT 1",
     [R_AUDIT_LIST] = "SELECT seq, at_ms, agency, holder, action, record FROM audit"
                      " WHERE record = ?1 ORDER BY seq LIMIT ?2",

@@ -183,6 +183,11 @@ static const char *const store_migrations[] = {
      "CREATE INDEX referrals_client ON referrals (client_id) WHERE client_id IS NOT NULL;"),
     /* 8: the writer adds new referrals to state_counts once per batch (store_writer.c). */
     "DROP TRIGGER state_counts_insert;",
+    /* 9: closed means state >= 4 (declined, completed, withdrawn): a constant IN list in a
+       partial index's WHERE built a temporary b-tree on every insert into referrals. */
+    ("DROP INDEX referrals_closed;"
+     "CREATE INDEX referrals_closed ON referrals (updated_at)"
+     " WHERE state >= 4 AND purged_at IS NULL;"),
 };
 
 #define STORE_VERSION (sizeof(store_migrations) / sizeof(store_migrations[0]))
@@ -478,6 +483,7 @@ static void store_free(struct store *st)
 		sqlite3_finalize(st->r[i]);
 	}
 	store_clients_close(st);
+	store_audit_close(st);
 	sqlite3_close(st->cdb);
 	sqlite3_close(st->rdb);
 	sqlite3_close(st->wdb); /* the last connection out checkpoints and removes the WAL */

@@ -6,6 +6,7 @@
 #ifndef REFEX_STORE_SQLITE_PRIVATE_H
 #define REFEX_STORE_SQLITE_PRIVATE_H
 
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -103,6 +104,8 @@ struct store {
 	bool audit_known;
 	long long audit_seq;
 	uint8_t audit_last[32];
+	EVP_MD_CTX *audit_ctx; /* reused for every entry */
+	EVP_MD *audit_md;      /* SHA-256, fetched once */
 	/* Storage thread only: each agency's last event seq, so an event costs no max() query. */
 	struct store_seq seqs[STORE_SEQ_SLOTS];
 	/* Storage thread only: referrals inserted by the open transaction, added to state_counts
@@ -149,6 +152,9 @@ enum store_status store_audit_append(struct store *st, const struct store_audit 
 /* Forget the audit chain's tail after a rollback (it is read again when next needed). */
 void store_audit_forget(struct store *st);
 
+/* Free the writer's audit hashing context (store_audit.c). */
+void store_audit_close(struct store *st);
+
 /* Note a batch of n writes that could not commit (rc: SQLite's error); log when it starts. */
 void store_health_failed(struct store *st, int rc, size_t n);
 
@@ -169,9 +175,9 @@ enum store_status store_clients_exec(struct store *st, struct store_client_op *o
 /* Say whether a committed client write erased personal data (a WAL truncation must follow). */
 bool store_clients_erased(const struct store_client_op *op);
 
-/* Record the stored client a referral just inserted (row rid) shares (store_clients.c). */
-enum store_status store_clients_on_insert(struct store *st, const struct store_new_referral *r,
-                                          sqlite3_int64 rid);
+/* Check the stored client a referral just inserted (its row names it) may be shared, making a
+ * new one first for an inline client; audit the share (store_clients.c). */
+enum store_status store_clients_on_insert(struct store *st, const struct store_new_referral *r);
 
 /* Erase, under the retention policy, clients unchanged since before none of whose referrals
  * still holds details; *n counts them (store_clients.c). */

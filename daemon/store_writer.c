@@ -24,7 +24,7 @@
 /* Closed referrals (declined, completed, withdrawn) last changed before ?1 that still hold
  * their details: read through the partial index referrals_closed. */
 #define PURGE_PICK                                                                                 \
-	"SELECT rid FROM referrals WHERE state IN (4, 5, 6) AND purged_at IS NULL"                 \
+	"SELECT rid FROM referrals WHERE state >= 4 AND purged_at IS NULL"                         \
 	" AND updated_at < ?1 LIMIT 256"
 
 /* Indexed by enum wstmt; prepared on the writer connection at open. */
@@ -36,8 +36,10 @@ const char *const store_wsql[W_COUNT] = {
     [W_RELEASE] = "RELEASE job",
     [W_UNDO] = "ROLLBACK TO job",
     [W_INSERT] = "INSERT INTO referrals (id, sender, sender_holder, recipient, form, form_version,"
-                 " state, created_at, updated_at, client_name, due_at, overdue_pending, parent_id)"
-                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, nullif(?10, 0), ?11)",
+                 " state, created_at, updated_at, client_name, due_at, overdue_pending, parent_id,"
+                 " client_id, client_version)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, nullif(?10, 0), ?11, ?12,"
+                 " ?13)",
     [W_INSERT_DATA] = "INSERT INTO referral_data (rid, client, consent, form_data)"
                       " VALUES (?1, ?2, ?3, ?4)",
     [W_HISTORY] = "INSERT INTO history (referral_rid, from_state, to_state, agency, holder, at,"
@@ -283,6 +285,11 @@ static enum store_status job_insert(struct store *st, const struct store_new_ref
 	     store_bind_text(s, 3, r->sender_holder) | store_bind_text(s, 4, r->recipient) |
 	     store_bind_text(s, 5, r->form) | store_bind_text(s, 9, r->client_name) |
 	     store_bind_text(s, 11, r->parent_id);
+	if (r->client_id[0] != '\0') {
+		/* A new client (version 0 here) is made at version 1 by store_clients_on_insert. */
+		rc |= store_bind_text(s, 12, r->client_id);
+		sqlite3_bind_int64(s, 13, r->client_version ? r->client_version : 1);
+	}
 	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
 	store_stmt_end(s);
 	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
@@ -302,7 +309,7 @@ static enum store_status job_insert(struct store *st, const struct store_new_ref
 	store_stmt_end(s);
 	status = rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 	if (status == STORE_OK && r->client_id[0] != '\0') {
-		status = store_clients_on_insert(st, r, rid);
+		status = store_clients_on_insert(st, r);
 	}
 	if (status == STORE_OK) {
 		status = events_add(st, r->sender, r->recipient, rid,
