@@ -148,6 +148,10 @@ const char *run_line(struct run_result *r);
 /* Write text to dir/name; returns the path (malloc'd) or NULL. */
 char *net_write_file(const struct net *n, const char *name, const char *text);
 
+/* Copy text into out (len bytes) with every occurrence of id replaced by "<id>": to compare
+ * what is said about a real id with what is said about one never issued. */
+void text_without_id(const char *text, const char *id, char *out, size_t len);
+
 /* Say whether the file name in the net directory holds text anywhere (a missing file holds
  * nothing): for canaries that must not linger in the database or its WAL. */
 bool net_file_holds(const struct net *n, const char *name, const char *text);

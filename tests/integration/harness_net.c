@@ -20,6 +20,23 @@
 
 #define STOP_TIMEOUT_MS 20000
 
+/* Copy text into out (len bytes) with every occurrence of id replaced by "<id>": to compare
+ * what is said about a real id with what is said about one never issued. */
+void text_without_id(const char *text, const char *id, char *out, size_t len)
+{
+	size_t n = strlen(id), used = 0;
+
+	while (text != NULL && *text != '\0' && used + 5 < len) {
+		if (strncmp(text, id, n) == 0) {
+			used += (size_t)snprintf(out + used, len - used, "<id>");
+			text += n;
+		} else {
+			out[used++] = *text++;
+		}
+	}
+	out[used] = '\0';
+}
+
 /* Say whether the file name in the net directory holds text anywhere. */
 bool net_file_holds(const struct net *n, const char *name, const char *text)
 {

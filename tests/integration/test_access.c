@@ -438,22 +438,6 @@ static void ghost_of(const char *id, char ghost[ID_BUF])
 	ghost[n - 1] = ghost[n - 1] == '0' ? '1' : '0';
 }
 
-/* Copy text with every occurrence of id replaced by a placeholder. */
-static void without_id(const char *text, const char *id, char *out, size_t len)
-{
-	size_t n = strlen(id), used = 0;
-
-	while (text != NULL && *text != '\0' && used + 5 < len) {
-		if (strncmp(text, id, n) == 0) {
-			used += (size_t)snprintf(out + used, len - used, "<id>");
-			text += n;
-		} else {
-			out[used++] = *text++;
-		}
-	}
-	out[used] = '\0';
-}
-
 /* Expect the answer real about id to be word for word the answer g about ghost. */
 static void expect_same(const Refex__Response *real, const char *id, const Refex__Response *g,
                         const char *ghost, const char *what)
@@ -461,8 +445,8 @@ static void expect_same(const Refex__Response *real, const char *id, const Refex
 	const Refex__Status *rs = real->status, *gs = g->status;
 	char a[600], b[600];
 
-	without_id(rs->message, id, a, sizeof(a));
-	without_id(gs->message, ghost, b, sizeof(b));
+	text_without_id(rs->message, id, a, sizeof(a));
+	text_without_id(gs->message, ghost, b, sizeof(b));
 	cr_expect_eq(rs->code, gs->code, "%s: status %d, for an unknown id %d", what, rs->code,
 	             gs->code);
 	cr_expect_str_eq(a, b, "%s: the message differs from an unknown id's", what);

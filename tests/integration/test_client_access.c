@@ -106,22 +106,6 @@ static int ask(const struct row *row, enum role role, const char *client, const 
 	                 a[8], a[9], a[10], a[11], NULL);
 }
 
-/* Replace every occurrence of id in text by "<id>" (into out). */
-static void without(const char *text, const char *id, char *out, size_t len)
-{
-	size_t n = strlen(id), used = 0;
-
-	while (text != NULL && *text != '\0' && used + 5 < len) {
-		if (strncmp(text, id, n) == 0) {
-			used += (size_t)snprintf(out + used, len - used, "<id>");
-			text += n;
-		} else {
-			out[used++] = *text++;
-		}
-	}
-	out[used] = '\0';
-}
-
 /* A well-formed id never issued: id with its last (random) character changed. */
 static void ghost_of(const char *id, char ghost[REFEX_ID_LEN + 1])
 {
@@ -165,8 +149,8 @@ static void expect_as_ghost(const struct row *row, const struct run_result *real
 	ghost_of(kid, gk);
 	cr_expect_eq(ask(row, OUTSIDER, gc, gk, &g), real->status, "%s: outsider's exit differs",
 	             row->what);
-	without(real->err, strstr(real->err, kid) ? kid : cid, a, sizeof(a));
-	without(g.err, strstr(g.err, gk) ? gk : gc, b, sizeof(b));
+	text_without_id(real->err, strstr(real->err, kid) ? kid : cid, a, sizeof(a));
+	text_without_id(g.err, strstr(g.err, gk) ? gk : gc, b, sizeof(b));
 	cr_expect_str_eq(a, b, "%s: the outsider learns the client exists", row->what);
 	run_result_free(&g);
 }
