@@ -14,8 +14,9 @@
 #include "log.h"
 #include "page_cache.h"
 
-#define CLIENT_LIST_MAX 500 /* clients in one listing */
-#define REASON_MAX      4096
+#define CLIENT_LIST_MAX         500 /* clients in one listing */
+#define CLIENT_ACCESS_NEEDS_MAX 64  /* far more than any client has; bounds what is stored */
+#define REASON_MAX              4096
 
 /* A client write waiting for its commit. */
 struct pending_client {
@@ -77,7 +78,32 @@ Refex__StoredClient *client_for_party(struct request *rq, const char *id, bool *
 	return NULL;
 }
 
-/* Check a client record; on a problem answer it (fields under prefix) and return -1. */
+/* Check the client's access needs: a bounded list of words; on a problem, answer it. */
+static int client_check_access_needs(struct request *rq, const Refex__ClientRecord *c,
+                                     const char *prefix)
+{
+	char field[64];
+
+	snprintf(field, sizeof(field), "%s.access_needs", prefix);
+	if (c->n_access_needs > CLIENT_ACCESS_NEEDS_MAX) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_TOO_LARGE, field,
+		            "at most %d access needs, not %zu", CLIENT_ACCESS_NEEDS_MAX,
+		            c->n_access_needs);
+		return -1;
+	}
+	for (size_t i = 0; i < c->n_access_needs; i++) {
+		if (is_blank(c->access_needs[i])) {
+			snprintf(field, sizeof(field), "%s.access_needs[%zu]", prefix, i);
+			reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, field,
+			            "%s must not be empty", field);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Check a client record (a stored client's, or one sent inline with a submission); on a
+ * problem answer it (fields under prefix) and return -1. */
 int client_record_check(struct request *rq, const Refex__ClientRecord *c, const char *prefix)
 {
 	char field[64];
@@ -100,7 +126,7 @@ int client_record_check(struct request *rq, const Refex__ClientRecord *c, const 
 		            "the date of birth must be a date written YYYY-MM-DD");
 		return -1;
 	}
-	return 0;
+	return client_check_access_needs(rq, c, prefix);
 }
 
 /* Answer rq with client c (borrowed). */

@@ -26,7 +26,8 @@ void client_audit_read(struct request *rq, const char *id, const char *what);
  * (never a hint it exists) or UNAVAILABLE and return NULL. Free with store_client_free. */
 Refex__StoredClient *client_for_party(struct request *rq, const char *id, bool *owner);
 
-/* Check a client record; on a problem answer it (fields under prefix) and return -1. */
+/* Check a client record (stored, or inline in a submission); on a problem answer it (fields
+ * under prefix) and return -1. */
 int client_record_check(struct request *rq, const Refex__ClientRecord *c, const char *prefix);
 
 /* Fill sub's client and consent from stored client sub->client_id, checking the caller owns

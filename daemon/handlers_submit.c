@@ -13,30 +13,7 @@
 #include "pbcheck.h"
 #include "pbstrip.h"
 
-#define CLIENT_NAME_MAX         256
-#define CLIENT_ACCESS_NEEDS_MAX 64 /* far more than any client has; bounds what is stored */
-
-/* Check the client's access needs: a bounded list of words; on a problem, answer it. */
-static int client_check_access_needs(struct request *rq, const Refex__ClientRecord *c)
-{
-	char field[64];
-
-	if (c->n_access_needs > CLIENT_ACCESS_NEEDS_MAX) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_TOO_LARGE, "client.access_needs",
-		            "at most %d access needs, not %zu", CLIENT_ACCESS_NEEDS_MAX,
-		            c->n_access_needs);
-		return -1;
-	}
-	for (size_t i = 0; i < c->n_access_needs; i++) {
-		if (is_blank(c->access_needs[i])) {
-			snprintf(field, sizeof(field), "client.access_needs[%zu]", i);
-			reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, field,
-			            "%s must not be empty", field);
-			return -1;
-		}
-	}
-	return 0;
-}
+#define CLIENT_NAME_MAX 256
 
 /* Check a submission; on a problem, answer it and return -1. */
 static int submit_check(struct request *rq, Refex__SubmitReferral *sub, const struct form **fp)
@@ -88,18 +65,7 @@ static int submit_check(struct request *rq, Refex__SubmitReferral *sub, const st
 		            field, "%s: %s", field, res.message);
 		return -1;
 	}
-	if (sub->client == NULL) {
-		reply_error(rq, invalid, "client", "a client record is required");
-		return -1;
-	}
-	if (is_blank(sub->client->given_name) || is_blank(sub->client->family_name)) {
-		reply_error(rq, invalid,
-		            is_blank(sub->client->given_name) ? "client.given_name"
-		                                              : "client.family_name",
-		            "the client's given and family names must not be empty");
-		return -1;
-	}
-	if (client_check_access_needs(rq, sub->client) < 0) {
+	if (client_record_check(rq, sub->client, "client") < 0) {
 		return -1;
 	}
 	if (sub->consent == NULL) {

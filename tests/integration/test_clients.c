@@ -247,3 +247,32 @@ Test(clients, reads_and_changes_are_audited_and_each_party_sees_its_part)
 	}
 	json_decref(log);
 }
+
+Test(clients, a_stored_record_is_held_to_the_same_bounds_as_an_inline_one)
+{
+	char json[2048] = "{\"givenName\": \"Amira\", \"familyName\": \"Khan\", \"accessNeeds\": [";
+	struct run_result r;
+	char *path;
+
+	for (int i = 0; i < 65; i++) {
+		strcat(json, i ? ", \"ramp\"" : "\"ramp\"");
+	}
+	strcat(json, "]}");
+	cr_assert_not_null(path = net_write_file(net, "many-needs.json", json));
+	cr_expect_neq(run_refex(&r, net, north, "client", "add", path, NULL), 0,
+	              "65 access needs were stored");
+	cr_expect(strstr(r.err, "at most 64 access needs") != NULL, "%s", r.err);
+	run_result_free(&r);
+	free(path);
+	path = net_write_file(net, "bad-dob.json",
+	                      "{\"givenName\": \"Amira\", \"familyName\": \"Khan\","
+	                      " \"dateOfBirth\": \"1990-02-30\"}");
+	cr_assert_not_null(path);
+	cr_expect_neq(run_refex(&r, net, north, "submit", "--to", "eastside-housing", "--form",
+	                        "housing_support", "--client", path, "--consent",
+	                        FIXTURE("consent.json"), "--data", FIXTURE("housing.json"), NULL),
+	              0, "an inline client with an impossible date of birth was stored");
+	cr_expect(strstr(r.err, "date of birth") != NULL, "%s", r.err);
+	run_result_free(&r);
+	free(path);
+}
