@@ -194,6 +194,22 @@ int cmd_call(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp)
 	return EXIT_DONE;
 }
 
+/* Send req as cmd_call does, and check that the reply is of type want (what: how to name it
+ * when it is not). */
+int cmd_call_expect(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response__BodyCase want,
+                    const char *what, Refex__Response **resp)
+{
+	int rc = cmd_call(ctx, req, resp);
+
+	if (rc == EXIT_DONE && (*resp)->body_case != want) {
+		refex__response__free_unpacked(*resp, NULL);
+		*resp = NULL;
+		fprintf(stderr, "refex: the server's reply has no %s\n", what);
+		return EXIT_CONNECT;
+	}
+	return rc;
+}
+
 /* Close the connection, if one was opened. */
 void cmd_close(struct cmd_ctx *ctx)
 {

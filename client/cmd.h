@@ -138,6 +138,11 @@ void cmd_help(const struct cmd_ctx *ctx);
  */
 int cmd_call(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp);
 
+/* Send req as cmd_call does, and check that the reply is of type want (what: how to name it
+ * when it is not: "the server's reply has no WHAT", EXIT_CONNECT). */
+int cmd_call_expect(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response__BodyCase want,
+                    const char *what, Refex__Response **resp);
+
 /*
  * Send req, which changes something, as cmd_call does, with an idempotency key
  * (--idempotency-key, else a new random one); when the connection fails before

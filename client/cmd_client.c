@@ -111,15 +111,15 @@ static void warn_duplicates(const Refex__StoredClient *c)
 	}
 }
 
-/* Send req and hand back the client in the reply, or an exit code. */
+/* Send req and hand back the client (with its id) in the reply, or an exit code. */
 static int call_client(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp)
 {
-	int rc = cmd_call(ctx, req, resp);
+	int rc = cmd_call_expect(ctx, req, REFEX__RESPONSE__BODY_CLIENT, "client", resp);
 
-	if (rc == EXIT_DONE && (*resp)->body_case != REFEX__RESPONSE__BODY_CLIENT) {
+	if (rc == EXIT_DONE && (*resp)->client->id == NULL) {
 		refex__response__free_unpacked(*resp, NULL);
 		*resp = NULL;
-		return bad_reply("client");
+		return bad_reply("client id");
 	}
 	return rc;
 }
@@ -236,13 +236,12 @@ static int client_list(struct cmd_ctx *ctx, const struct client_args *a)
 	list.search = (char *)a->search;
 	req.body_case = REFEX__REQUEST__BODY_LIST_CLIENTS;
 	req.list_clients = &list;
-	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE) {
+	if ((rc = cmd_call_expect(ctx, &req, REFEX__RESPONSE__BODY_CLIENTS, "client list",
+	                          &resp)) != EXIT_DONE) {
 		return rc;
 	}
-	if (resp->body_case != REFEX__RESPONSE__BODY_CLIENTS) {
-		rc = bad_reply("client list");
-	} else if ((a->json ? output_message_json(&resp->clients->base, "clients")
-	                    : print_list(resp->clients)) < 0) {
+	if ((a->json ? output_message_json(&resp->clients->base, "clients")
+	             : print_list(resp->clients)) < 0) {
 		output_print_failure();
 		rc = EXIT_REFUSED;
 	}

@@ -137,15 +137,15 @@ static int parse_how(struct cmd_ctx *ctx, struct consent_args *a)
 	return -1;
 }
 
-/* Send req and hand back the consent in its reply, or an exit code. */
+/* Send req and hand back the consent (with its id) in its reply, or an exit code. */
 static int call_consent(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp)
 {
-	int rc = cmd_call(ctx, req, resp);
+	int rc = cmd_call_expect(ctx, req, REFEX__RESPONSE__BODY_CONSENT, "consent", resp);
 
-	if (rc == EXIT_DONE && (*resp)->body_case != REFEX__RESPONSE__BODY_CONSENT) {
+	if (rc == EXIT_DONE && (*resp)->consent->id == NULL) {
 		refex__response__free_unpacked(*resp, NULL);
 		*resp = NULL;
-		fprintf(stderr, "refex: the server's reply has no consent\n");
+		fprintf(stderr, "refex: the server's reply has no consent id\n");
 		return EXIT_CONNECT;
 	}
 	return rc;

@@ -72,7 +72,13 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct list_ar
 			break;
 		}
 	}
-	return c == CMD_OPTS_EXIT ? rc : cmd_no_operands(ctx, argc, argv);
+	if (c == CMD_OPTS_EXIT) {
+		return rc;
+	}
+	if (a->list.overdue_only && a->list.client_id != NULL) {
+		return cmd_usage_error(ctx, "give --overdue or --client-id, not both");
+	}
+	return cmd_no_operands(ctx, argc, argv);
 }
 
 /* NULL (printed as "-") for a missing or empty cell. */

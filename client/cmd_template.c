@@ -151,7 +151,7 @@ static int known_history(struct cmd_ctx *ctx, const char *id, const char *skip, 
 		                in->referrals[i]->created_at >= out->referrals[o]->created_at);
 
 		r = take_in ? in->referrals[i++] : out->referrals[o++];
-		if (skip == NULL || strcmp(r->id, skip) != 0) {
+		if (r->id != NULL && (skip == NULL || strcmp(r->id, skip) != 0)) {
 			rc = known_referral(ctx, r->id, k, &got);
 		}
 	}

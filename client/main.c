@@ -217,9 +217,12 @@ static const struct cmd_entry commands[] = {
         .usage = "FORM|client|consent [--client-id CLIENT_ID] [--from ID]",
         .summary = "print a fill-in JSON skeleton of a form, a client record or a consent",
         .options = "  --client-id ID      fill the form in from stored client ID's current record\n"
-                   "                      (reads it: audited like refex client show)\n"
+                   "                      and the answers in up to 14 of its referrals you sent\n"
+                   "                      or received, newest first (each read is audited, like\n"
+                   "                      refex client show and refex show)\n"
                    "  --from ID           fill the form in from referral ID's answers and client\n"
-                   "                      record, as `refex forward` would (reads ID: a show)\n",
+                   "                      record (alone: as `refex forward` would; reads ID: a\n"
+                   "                      show); with --client-id its answers come first\n",
         .notes = "Works offline without --client-id and --from. Replace each \"<required ...>\"\n"
                  "value; fill in or delete each \"<optional ...>\" one. Form names: see\n"
                  "'refex forms'.\n",

@@ -182,6 +182,9 @@ static void client_written(enum store_status status, const struct store_client_o
 		for (size_t i = 0; i < out->n_holders; i++) {
 			page_cache_bump(p->rq.hub->pages, out->holders[i]);
 		}
+		if (out->n_holders == STORE_HOLDERS_MAX) { /* perhaps more than were named */
+			page_cache_bump_all(p->rq.hub->pages);
+		}
 	}
 	store_client_free(c);
 	request_release(&p->rq);

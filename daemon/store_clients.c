@@ -34,7 +34,8 @@ static const char *const store_clients_wsql[CW_COUNT] = {
                  " name = NULL, dup_key = NULL"
                  " WHERE id = ?1 AND owner = ?2 AND erased_at IS NULL RETURNING cid",
     [CW_ERASE_VERSIONS] = "UPDATE client_versions SET record = NULL WHERE cid = ?1",
-    [CW_ERASE_DATA] = "UPDATE referral_data SET client = NULL"
+    /* The consent copy goes too: its purpose is the client's words. */
+    [CW_ERASE_DATA] = "UPDATE referral_data SET client = NULL, consent = NULL"
                       " WHERE rid IN (SELECT rid FROM referrals WHERE client_id = ?1)",
     [CW_ERASE_NAMES] = "UPDATE referrals SET client_name = NULL WHERE client_id = ?1"
                        " RETURNING recipient",
@@ -546,7 +547,9 @@ static enum store_status on_insert_new(struct store *st, const struct store_new_
 		goto done;
 	}
 	if (r->consent != NULL && r->consent_id[0] != '\0' &&
-	    (k = refex__consent__unpack(NULL, r->consent_len, r->consent)) != NULL) {
+	    (k = refex__consent__unpack(NULL, r->consent_len, r->consent)) == NULL) {
+		status = STORE_UNAVAILABLE; /* never share a client without its consent row */
+	} else if (k != NULL) {
 		w.id = r->consent_id;
 		w.to_agency = r->recipient;
 		w.basis = REFEX__LAWFUL_BASIS__BASIS_CONSENT;

@@ -139,6 +139,11 @@ Test(bad_cli, refex_explains_bad_files_and_arguments)
 	     {REFEX_PATH, "template", "pizza"},
 	     2,
 	     "unknown form 'pizza'"},
+	    {"two listing filters that do not go together",
+	     {REFEX_TLS("@north-advice-0.crt", "@north-advice-0.key"), "inbox", "--overdue",
+	      "--client-id", "06H1MV2KK95S55T0"},
+	     2,
+	     "give --overdue or --client-id, not both"},
 	};
 
 	cr_assert_str_eq(north + strlen(north) - strlen("north-advice-0"), "north-advice-0",

@@ -189,6 +189,10 @@ Test(clients, erasure_reaches_every_copy_and_leaves_no_bytes)
 
 	cr_expect_not(net_file_holds(net, "refex.db", CANARY), "the database file still holds it");
 	cr_expect_not(net_file_holds(net, "refex.db-wal", CANARY), "the WAL still holds it");
+	/* The consent's purpose (consent_to's words), in its row and in the referral's copy. */
+	cr_expect_not(net_file_holds(net, "refex.db", "housing support referral") ||
+	                  net_file_holds(net, "refex.db-wal", "housing support referral"),
+	              "the consent's purpose is still stored");
 	cr_expect(net_file_holds(net, "refex.db", "Zq9KeptCanary") ||
 	              net_file_holds(net, "refex.db-wal", "Zq9KeptCanary"),
 	          "another client is still stored");
