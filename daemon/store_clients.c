@@ -652,23 +652,6 @@ enum store_status store_clients_purge(struct store *st, int64_t before, int64_t 
 
 /* ---- loop thread: queueing ---- */
 
-static size_t str_size(const char *s)
-{
-	return s ? strlen(s) + 1 : 0;
-}
-
-static const char *copy_str(char **p, const char *s)
-{
-	char *out = *p;
-
-	if (s == NULL) {
-		return NULL;
-	}
-	memcpy(out, s, strlen(s) + 1);
-	*p += strlen(s) + 1;
-	return out;
-}
-
 static void op_done(enum store_status status, struct store_client_op *op)
 {
 	if (op->cb != NULL) {
@@ -690,10 +673,11 @@ int store_client_write(struct store *st, const struct store_client_write *w, sto
 	    (w->kind == SC_CONSENT_ADD && w->client_id == NULL)) {
 		return -1;
 	}
-	op = malloc(sizeof(*op) + str_size(w->id) + str_size(w->client_id) + str_size(w->agency) +
-	            str_size(w->holder) + w->record_len + str_size(w->name) + str_size(w->dup_key) +
-	            str_size(w->reason) + str_size(w->to_agency) + str_size(w->purpose) +
-	            str_size(w->expires));
+	op = malloc(sizeof(*op) + store_str_size(w->id) + store_str_size(w->client_id) +
+	            store_str_size(w->agency) + store_str_size(w->holder) + w->record_len +
+	            store_str_size(w->name) + store_str_size(w->dup_key) +
+	            store_str_size(w->reason) + store_str_size(w->to_agency) +
+	            store_str_size(w->purpose) + store_str_size(w->expires));
 	if (op == NULL) {
 		return -1;
 	}
@@ -703,16 +687,16 @@ int store_client_write(struct store *st, const struct store_client_write *w, sto
 	c = &op->w;
 	*c = *w;
 	p = op->data;
-	c->id = copy_str(&p, w->id);
-	c->client_id = copy_str(&p, w->client_id);
-	c->agency = copy_str(&p, w->agency);
-	c->holder = copy_str(&p, w->holder);
-	c->name = copy_str(&p, w->name);
-	c->dup_key = copy_str(&p, w->dup_key);
-	c->reason = copy_str(&p, w->reason);
-	c->to_agency = copy_str(&p, w->to_agency);
-	c->purpose = copy_str(&p, w->purpose);
-	c->expires = copy_str(&p, w->expires);
+	c->id = store_copy_str(&p, w->id);
+	c->client_id = store_copy_str(&p, w->client_id);
+	c->agency = store_copy_str(&p, w->agency);
+	c->holder = store_copy_str(&p, w->holder);
+	c->name = store_copy_str(&p, w->name);
+	c->dup_key = store_copy_str(&p, w->dup_key);
+	c->reason = store_copy_str(&p, w->reason);
+	c->to_agency = store_copy_str(&p, w->to_agency);
+	c->purpose = store_copy_str(&p, w->purpose);
+	c->expires = store_copy_str(&p, w->expires);
 	if (w->record != NULL) {
 		memcpy(p, w->record, w->record_len);
 		c->record = (const uint8_t *)p;

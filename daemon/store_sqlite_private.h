@@ -139,6 +139,12 @@ void store_stmt_end(sqlite3_stmt *s);
 /* Bind t (NULL: SQL NULL); nonzero if it could not be (too big): never store it as NULL. */
 int store_bind_text(sqlite3_stmt *s, int i, const char *t);
 
+/* Bytes a copy of s takes in a job's data (0 for NULL). */
+size_t store_str_size(const char *s);
+
+/* Copy s (NULL stays NULL) to *p, a job's data, and move *p past it. */
+const char *store_copy_str(char **p, const char *s);
+
 /* Copy column i of s (NULL stays NULL); sets *oom when the copy fails. */
 char *store_col_str(sqlite3_stmt *s, int i, bool *oom);
 

@@ -809,15 +809,17 @@ void store_jobs_finish(struct store *st)
 
 /* ---- queueing writes ---- */
 
-static size_t str_size(const char *s)
+/* Bytes a copy of s takes in a job's data (0 for NULL). */
+size_t store_str_size(const char *s)
 {
 	return s ? strlen(s) + 1 : 0;
 }
 
-static const char *copy_str(char **p, const char *s)
+/* Copy s (NULL stays NULL) to *p, a job's data, and move *p past it. */
+const char *store_copy_str(char **p, const char *s)
 {
 	char *out = *p;
-	size_t n = str_size(s);
+	size_t n = store_str_size(s);
 
 	if (s == NULL) {
 		return NULL;
@@ -877,7 +879,7 @@ static size_t blob_size(const uint8_t *b, size_t len)
 
 static size_t idem_size(const struct store_idem *idem)
 {
-	return idem->key ? str_size(idem->key) + STORE_DIGEST_LEN : 0;
+	return idem->key ? store_str_size(idem->key) + STORE_DIGEST_LEN : 0;
 }
 
 static int idem_valid(const struct store_idem *idem)
@@ -892,7 +894,7 @@ static void idem_copy(char **p, struct store_idem *to, const struct store_idem *
 		*to = (struct store_idem){0};
 		return;
 	}
-	to->key = copy_str(p, from->key);
+	to->key = store_copy_str(p, from->key);
 	to->digest = copy_blob(p, from->digest, STORE_DIGEST_LEN);
 }
 
@@ -911,9 +913,10 @@ int store_insert(struct store *st, const struct store_new_referral *r, store_don
 		return -1;
 	}
 	j = job_new(JOB_INSERT,
-	            str_size(r->id) + str_size(r->sender) + str_size(r->sender_holder) +
-	                str_size(r->recipient) + str_size(r->form) + str_size(r->client_name) +
-	                str_size(r->parent_id) + blob_size(r->client, r->client_len) +
+	            store_str_size(r->id) + store_str_size(r->sender) +
+	                store_str_size(r->sender_holder) + store_str_size(r->recipient) +
+	                store_str_size(r->form) + store_str_size(r->client_name) +
+	                store_str_size(r->parent_id) + blob_size(r->client, r->client_len) +
 	                blob_size(r->consent, r->consent_len) +
 	                blob_size(r->form_data, r->form_data_len) + idem_size(&r->idem),
 	            cb, arg);
@@ -923,13 +926,13 @@ int store_insert(struct store *st, const struct store_new_referral *r, store_don
 	c = &j->u.ins;
 	p = j->data;
 	*c = *r;
-	c->id = copy_str(&p, r->id);
-	c->sender = copy_str(&p, r->sender);
-	c->sender_holder = copy_str(&p, r->sender_holder);
-	c->recipient = copy_str(&p, r->recipient);
-	c->form = copy_str(&p, r->form);
-	c->client_name = copy_str(&p, r->client_name);
-	c->parent_id = copy_str(&p, r->parent_id);
+	c->id = store_copy_str(&p, r->id);
+	c->sender = store_copy_str(&p, r->sender);
+	c->sender_holder = store_copy_str(&p, r->sender_holder);
+	c->recipient = store_copy_str(&p, r->recipient);
+	c->form = store_copy_str(&p, r->form);
+	c->client_name = store_copy_str(&p, r->client_name);
+	c->parent_id = store_copy_str(&p, r->parent_id);
 	c->client = copy_blob(&p, r->client, r->client_len);
 	c->consent = copy_blob(&p, r->consent, r->consent_len);
 	c->form_data = copy_blob(&p, r->form_data, r->form_data_len);
@@ -949,8 +952,8 @@ int store_change_state(struct store *st, const struct store_change *c, store_don
 		return -1;
 	}
 	j = job_new(JOB_CHANGE,
-	            str_size(c->referral_id) + str_size(c->agency) + str_size(c->holder) +
-	                str_size(c->reason) + idem_size(&c->idem),
+	            store_str_size(c->referral_id) + store_str_size(c->agency) +
+	                store_str_size(c->holder) + store_str_size(c->reason) + idem_size(&c->idem),
 	            cb, arg);
 	if (j == NULL) {
 		return -1;
@@ -958,10 +961,10 @@ int store_change_state(struct store *st, const struct store_change *c, store_don
 	k = &j->u.chg;
 	p = j->data;
 	*k = *c;
-	k->referral_id = copy_str(&p, c->referral_id);
-	k->agency = copy_str(&p, c->agency);
-	k->holder = copy_str(&p, c->holder);
-	k->reason = copy_str(&p, c->reason);
+	k->referral_id = store_copy_str(&p, c->referral_id);
+	k->agency = store_copy_str(&p, c->agency);
+	k->holder = store_copy_str(&p, c->holder);
+	k->reason = store_copy_str(&p, c->reason);
 	idem_copy(&p, &k->idem, &c->idem);
 	return job_queue(st, j);
 }
@@ -978,8 +981,8 @@ int store_audit_read(struct store *st, const struct store_audit *a)
 		return -1;
 	}
 	j = job_new(JOB_AUDIT,
-	            str_size(a->agency) + str_size(a->holder) + str_size(a->action) +
-	                str_size(a->record),
+	            store_str_size(a->agency) + store_str_size(a->holder) +
+	                store_str_size(a->action) + store_str_size(a->record),
 	            NULL, NULL);
 	if (j == NULL) {
 		return -1;
@@ -987,10 +990,10 @@ int store_audit_read(struct store *st, const struct store_audit *a)
 	k = &j->u.audit;
 	p = j->data;
 	*k = *a;
-	k->agency = copy_str(&p, a->agency);
-	k->holder = copy_str(&p, a->holder);
-	k->action = copy_str(&p, a->action);
-	k->record = copy_str(&p, a->record);
+	k->agency = store_copy_str(&p, a->agency);
+	k->holder = store_copy_str(&p, a->holder);
+	k->action = store_copy_str(&p, a->action);
+	k->record = store_copy_str(&p, a->record);
 	return job_queue(st, j);
 }
 
