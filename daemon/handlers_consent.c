@@ -321,10 +321,20 @@ int submit_consent_resolve(struct request *rq, Refex__SubmitReferral *sub, const
 	    strcmp(sub->to, me) == 0) {
 		return 0; /* the submission's own check names the problem with `to` */
 	}
-	if (store_share_allowed(rq->hub->store, id, sub->to, &ok, &withdrawn) != STORE_OK ||
-	    (ok && store_consent_list(rq->hub->store, id, sub->to, false, &list, &n) != STORE_OK)) {
+	/* The consents covering sub->to (the callers have checked the client is not erased). */
+	if (store_consent_list(rq->hub->store, id, sub->to, false, &list, &n) != STORE_OK) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
 		            "the client's consents cannot be read right now; please try again");
+		return -1;
+	}
+	k = live_cover(list, n);
+	ok = k != NULL && (sub->consent = consent_copy(k, sub->to)) != NULL;
+	for (size_t i = 0; i < n && k == NULL; i++) {
+		withdrawn = withdrawn || list[i]->has_withdrawn_at;
+	}
+	store_consent_list_free(list, n);
+	if (k != NULL && !ok) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL, "out of memory");
 		return -1;
 	}
 	if (!ok && owner != NULL) {
@@ -348,14 +358,6 @@ int submit_consent_resolve(struct request *rq, Refex__SubmitReferral *sub, const
 		            sub->to);
 		return -1;
 	}
-	k = live_cover(list, n);
-	if (k == NULL || (sub->consent = consent_copy(k, sub->to)) == NULL) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-		            "the client's consents cannot be read right now; please try again");
-		store_consent_list_free(list, n);
-		return -1;
-	}
-	store_consent_list_free(list, n);
 	return 0;
 }
 
