@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "store_sqlite_private.h"
+#include "store_walbuf.h"
 
 #define STORE_BUSY_MS    5000                   /* wait this long for another process's lock */
 #define STORE_CKPT_PAGES 2048                   /* WAL pages that start a background checkpoint */
@@ -391,9 +392,10 @@ fail:
 	return -1;
 }
 
-static int db_open(const char *path, int flags, sqlite3 **db, char *err, size_t errlen)
+static int db_open(const char *path, int flags, const char *vfs, sqlite3 **db, char *err,
+                   size_t errlen)
 {
-	if (sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, vfs) != SQLITE_OK) {
 		errf(err, errlen, "%s", *db ? sqlite3_errmsg(*db) : "out of memory");
 		return -1;
 	}
@@ -406,7 +408,9 @@ static int writer_open(struct store *st, const char *path, char *err, size_t err
 {
 	char mode[16] = "";
 
-	if (db_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &st->wdb, err, errlen) < 0) {
+	/* The writer's WAL frames go to the file once per commit (store_walbuf.c). */
+	if (db_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, store_walbuf_vfs(), &st->wdb,
+	            err, errlen) < 0) {
 		return -1;
 	}
 	if (db_pragma(st->wdb, "PRAGMA journal_mode = WAL", NULL, mode, sizeof(mode)) < 0) {
@@ -433,7 +437,7 @@ static int writer_open(struct store *st, const char *path, char *err, size_t err
 
 static int reader_open(struct store *st, const char *path, char *err, size_t errlen)
 {
-	if (db_open(path, SQLITE_OPEN_READONLY, &st->rdb, err, errlen) < 0 ||
+	if (db_open(path, SQLITE_OPEN_READONLY, NULL, &st->rdb, err, errlen) < 0 ||
 	    db_exec(st->rdb, "PRAGMA cache_size = -65536", err, errlen) < 0) {
 		return -1;
 	}
@@ -442,7 +446,7 @@ static int reader_open(struct store *st, const char *path, char *err, size_t err
 
 static int checkpointer_open(struct store *st, const char *path, char *err, size_t errlen)
 {
-	if (db_open(path, SQLITE_OPEN_READWRITE, &st->cdb, err, errlen) < 0) {
+	if (db_open(path, SQLITE_OPEN_READWRITE, NULL, &st->cdb, err, errlen) < 0) {
 		return -1;
 	}
 	if (pthread_create(&st->checkpointer, NULL, checkpoint_thread, st) != 0) {

@@ -197,7 +197,7 @@ static int get_i64(struct pbjson_error *err, const json_t *j, const char *type, 
 /* Read a non-negative integer given as a JSON number or a decimal string. */
 static int get_u64(struct pbjson_error *err, const json_t *j, const char *type, uint64_t *out)
 {
-	int64_t v;
+	int64_t v = 0;
 	char *end;
 	const char *s;
 

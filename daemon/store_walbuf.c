@@ -1,0 +1,280 @@
+/*
+ * A write-coalescing front for the writer connection's WAL file.
+ *
+ * SQLite writes each WAL frame with two write calls (the 24-byte frame
+ * header, then the page), so a commit that touches 35 pages cost 70 pwrite(2)
+ * system calls on the storage thread (strace, 16 connections). This VFS holds
+ * consecutive writes to the WAL in memory and gives them to the file in one
+ * write when SQLite syncs the WAL (every commit: the writer runs with
+ * synchronous=FULL), reads it, truncates it, asks its size or closes it, and
+ * when the next write does not follow on or the held bytes reach a cap.
+ *
+ * Why this is safe: other connections (the reader, the checkpointer) learn of
+ * a frame only from the wal-index header, which SQLite publishes after the
+ * commit's sync has returned, and by then the held bytes are in the file; the
+ * writer's own reads of the WAL come through xRead, which writes what is held
+ * first. A crash loses only writes that were not synced, which it could lose
+ * anyway. Every other file (the database, the -shm index) is the wrapped
+ * VFS's own file, untouched.
+ */
+#include "store_walbuf.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WALBUF_FIRST (256 * 1024)      /* the buffer's first size */
+#define WALBUF_CAP   (4 * 1024 * 1024) /* hold no more than this */
+#define WALBUF_PIECE (124 * 1024)      /* the most one write of the wrapped VFS takes */
+
+/* An open WAL: our methods in front, the wrapped VFS's file right behind. */
+struct walbuf_file {
+	sqlite3_file base;
+	sqlite3_file *real;
+	unsigned char *buf; /* held bytes, for the file from offset off */
+	size_t len, cap;
+	sqlite3_int64 off;
+};
+
+static sqlite3_vfs walbuf_vfs;
+static sqlite3_vfs *walbuf_parent;
+static pthread_once_t walbuf_once = PTHREAD_ONCE_INIT;
+
+static sqlite3_file *real_of(sqlite3_file *f)
+{
+	return ((struct walbuf_file *)f)->real;
+}
+
+/* Write what is held; on failure it is dropped (SQLite rolls the commit back). */
+static int walbuf_flush(struct walbuf_file *w)
+{
+	size_t done = 0;
+	int rc = SQLITE_OK;
+
+	/* The unix VFS writes at most 128 KiB - 1 bytes in one call (and reports the rest as
+	 * a full disk): hand it pieces below that. */
+	while (rc == SQLITE_OK && done < w->len) {
+		size_t n = w->len - done < WALBUF_PIECE ? w->len - done : WALBUF_PIECE;
+
+		rc = w->real->pMethods->xWrite(w->real, w->buf + done, (int)n,
+		                               w->off + (sqlite3_int64)done);
+		done += n;
+	}
+	w->len = 0;
+	return rc;
+}
+
+/* Make room for n more held bytes; false when they should not be held. */
+static bool walbuf_room(struct walbuf_file *w, size_t n)
+{
+	size_t cap = w->cap ? w->cap : WALBUF_FIRST;
+	unsigned char *grown;
+
+	if (w->len + n <= w->cap) {
+		return true;
+	}
+	while (cap < w->len + n && cap < WALBUF_CAP) {
+		cap *= 2;
+	}
+	if (cap < w->len + n || (grown = realloc(w->buf, cap)) == NULL) {
+		return false;
+	}
+	w->buf = grown;
+	w->cap = cap;
+	return true;
+}
+
+static int wb_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
+{
+	struct walbuf_file *w = (struct walbuf_file *)f;
+	int rc;
+
+	if (w->len > 0 && off == w->off + (sqlite3_int64)w->len && walbuf_room(w, (size_t)n)) {
+		memcpy(w->buf + w->len, data, (size_t)n);
+		w->len += (size_t)n;
+		return SQLITE_OK;
+	}
+	if ((rc = walbuf_flush(w)) != SQLITE_OK) {
+		return rc;
+	}
+	if (!walbuf_room(w, (size_t)n)) {
+		return w->real->pMethods->xWrite(w->real, data, n, off);
+	}
+	memcpy(w->buf, data, (size_t)n);
+	w->len = (size_t)n;
+	w->off = off;
+	return SQLITE_OK;
+}
+
+static int wb_close(sqlite3_file *f)
+{
+	struct walbuf_file *w = (struct walbuf_file *)f;
+	int rc = walbuf_flush(w);
+	int rc_close = w->real->pMethods->xClose(w->real);
+
+	free(w->buf);
+	w->buf = NULL;
+	w->cap = 0;
+	return rc != SQLITE_OK ? rc : rc_close;
+}
+
+static int wb_read(sqlite3_file *f, void *data, int n, sqlite3_int64 off)
+{
+	int rc = walbuf_flush((struct walbuf_file *)f);
+
+	return rc != SQLITE_OK ? rc : real_of(f)->pMethods->xRead(real_of(f), data, n, off);
+}
+
+static int wb_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+	int rc = walbuf_flush((struct walbuf_file *)f);
+
+	return rc != SQLITE_OK ? rc : real_of(f)->pMethods->xTruncate(real_of(f), size);
+}
+
+static int wb_sync(sqlite3_file *f, int flags)
+{
+	int rc = walbuf_flush((struct walbuf_file *)f);
+
+	return rc != SQLITE_OK ? rc : real_of(f)->pMethods->xSync(real_of(f), flags);
+}
+
+static int wb_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+	int rc = walbuf_flush((struct walbuf_file *)f);
+
+	return rc != SQLITE_OK ? rc : real_of(f)->pMethods->xFileSize(real_of(f), size);
+}
+
+static int wb_control(sqlite3_file *f, int op, void *arg)
+{
+	int rc = walbuf_flush((struct walbuf_file *)f);
+
+	return rc != SQLITE_OK ? rc : real_of(f)->pMethods->xFileControl(real_of(f), op, arg);
+}
+
+static int wb_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **out)
+{
+	int rc = walbuf_flush((struct walbuf_file *)f);
+
+	*out = NULL;
+	return rc != SQLITE_OK ? rc : real_of(f)->pMethods->xFetch(real_of(f), off, n, out);
+}
+
+static int wb_lock(sqlite3_file *f, int level)
+{
+	return real_of(f)->pMethods->xLock(real_of(f), level);
+}
+
+static int wb_unlock(sqlite3_file *f, int level)
+{
+	return real_of(f)->pMethods->xUnlock(real_of(f), level);
+}
+
+static int wb_check_lock(sqlite3_file *f, int *out)
+{
+	return real_of(f)->pMethods->xCheckReservedLock(real_of(f), out);
+}
+
+static int wb_sector(sqlite3_file *f)
+{
+	return real_of(f)->pMethods->xSectorSize(real_of(f));
+}
+
+static int wb_caps(sqlite3_file *f)
+{
+	return real_of(f)->pMethods->xDeviceCharacteristics(real_of(f));
+}
+
+static int wb_shm_map(sqlite3_file *f, int page, int size, int extend, void volatile **out)
+{
+	return real_of(f)->pMethods->xShmMap(real_of(f), page, size, extend, out);
+}
+
+static int wb_shm_lock(sqlite3_file *f, int offset, int n, int flags)
+{
+	return real_of(f)->pMethods->xShmLock(real_of(f), offset, n, flags);
+}
+
+static void wb_shm_barrier(sqlite3_file *f)
+{
+	real_of(f)->pMethods->xShmBarrier(real_of(f));
+}
+
+static int wb_shm_unmap(sqlite3_file *f, int del)
+{
+	return real_of(f)->pMethods->xShmUnmap(real_of(f), del);
+}
+
+static int wb_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
+{
+	return real_of(f)->pMethods->xUnfetch(real_of(f), off, p);
+}
+
+static const sqlite3_io_methods walbuf_methods = {
+    .iVersion = 3,
+    .xClose = wb_close,
+    .xRead = wb_read,
+    .xWrite = wb_write,
+    .xTruncate = wb_truncate,
+    .xSync = wb_sync,
+    .xFileSize = wb_size,
+    .xLock = wb_lock,
+    .xUnlock = wb_unlock,
+    .xCheckReservedLock = wb_check_lock,
+    .xFileControl = wb_control,
+    .xSectorSize = wb_sector,
+    .xDeviceCharacteristics = wb_caps,
+    .xShmMap = wb_shm_map,
+    .xShmLock = wb_shm_lock,
+    .xShmBarrier = wb_shm_barrier,
+    .xShmUnmap = wb_shm_unmap,
+    .xFetch = wb_fetch,
+    .xUnfetch = wb_unfetch,
+};
+
+static int walbuf_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+	struct walbuf_file *w = (struct walbuf_file *)f;
+	int rc;
+
+	(void)vfs;
+	if (!(flags & SQLITE_OPEN_WAL)) {
+		/* Not the WAL: the wrapped VFS's own file, in the same (larger) space. */
+		return walbuf_parent->xOpen(walbuf_parent, name, f, flags, out);
+	}
+	memset(w, 0, sizeof(*w));
+	w->real = (sqlite3_file *)(w + 1);
+	rc = walbuf_parent->xOpen(walbuf_parent, name, w->real, flags, out);
+	/* SQLite calls xClose only on a file whose methods are set. */
+	w->base.pMethods = w->real->pMethods != NULL ? &walbuf_methods : NULL;
+	return rc;
+}
+
+static void walbuf_register(void)
+{
+	/* Fewer locks around SQLite's allocations; refused (harmlessly) once SQLite has
+	 * started, as it has in a test build that installs a VFS of its own. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	if (sqlite3_initialize() != SQLITE_OK || (walbuf_parent = sqlite3_vfs_find(NULL)) == NULL) {
+		return;
+	}
+	/* The wrapped VFS's other methods need nothing from their vfs argument but
+	 * mxPathname, which the copy keeps. */
+	walbuf_vfs = *walbuf_parent;
+	walbuf_vfs.zName = STORE_WALBUF_VFS;
+	walbuf_vfs.szOsFile = (int)sizeof(struct walbuf_file) + walbuf_parent->szOsFile;
+	walbuf_vfs.xOpen = walbuf_open;
+	walbuf_vfs.pNext = NULL;
+	if (sqlite3_vfs_register(&walbuf_vfs, 0) != SQLITE_OK) {
+		walbuf_parent = NULL;
+	}
+}
+
+/* Register the coalescing VFS (once); its name, or NULL for SQLite's default. */
+const char *store_walbuf_vfs(void)
+{
+	pthread_once(&walbuf_once, walbuf_register);
+	return walbuf_parent != NULL ? STORE_WALBUF_VFS : NULL;
+}
