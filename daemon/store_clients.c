@@ -55,9 +55,7 @@ static const char *const store_clients_wsql[CW_COUNT] = {
     /* Retention: clients unchanged since ?1 none of whose referrals still holds details. */
     [CW_PURGE] = "UPDATE clients SET name = NULL, dup_key = NULL, erased_at = ?2,"
                  " erased_by = 'retention', erase_reason = 'retention period'"
-                 " WHERE cid IN (SELECT cid FROM clients k WHERE erased_at IS NULL"
-                 " AND updated_at < ?1 AND NOT EXISTS (SELECT 1 FROM referrals r"
-                 " WHERE r.client_id = k.id AND r.purged_at IS NULL) LIMIT 256)"
+                 " WHERE cid IN (SELECT cid FROM clients k WHERE " CLIENTS_UNHELD " LIMIT 256)"
                  " RETURNING cid, id",
 };
 

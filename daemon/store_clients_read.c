@@ -39,6 +39,7 @@ const char *const store_clients_rsql[CR_COUNT] = {
                     " WHERE cid = ?1 AND (?3 OR to_agency IS NULL OR to_agency = ?2)"
                     " ORDER BY id",
     [CR_REF] = "SELECT client_id, client_version FROM referrals WHERE id = ?1",
+    [CR_PURGE_DUE] = "SELECT 1 FROM clients k WHERE " CLIENTS_UNHELD " LIMIT 1",
 };
 
 static enum store_status read_begin(struct store *st)
@@ -450,4 +451,17 @@ enum store_status store_referral_client(struct store *st, Refex__Referral *ref)
 		ref->consent_withdrawn_at = withdrawn_at;
 	}
 	return STORE_OK;
+}
+
+/* Say whether retention would erase some stored client unchanged since before. */
+enum store_status store_clients_purge_due(struct store *st, int64_t before, bool *due)
+{
+	sqlite3_stmt *s = st->clients->r[CR_PURGE_DUE];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, before);
+	rc = sqlite3_step(s);
+	store_stmt_end(s);
+	*due = rc == SQLITE_ROW;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }

@@ -568,7 +568,8 @@ enum store_status store_count_states(struct store *st, uint64_t counts[STORE_STA
 	return status;
 }
 
-/* Say whether some closed referral last changed before `before` still holds its details. */
+/* Say whether a purge would do something: some closed referral last changed before `before`
+ * still holds its details, or some stored client unchanged since then is held by none. */
 enum store_status store_purge_due(struct store *st, int64_t before, bool *due)
 {
 	sqlite3_stmt *s = st->r[R_PURGE_DUE];
@@ -578,5 +579,8 @@ enum store_status store_purge_due(struct store *st, int64_t before, bool *due)
 	rc = sqlite3_step(s);
 	store_stmt_end(s);
 	*due = rc == SQLITE_ROW;
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		return STORE_UNAVAILABLE;
+	}
+	return *due ? STORE_OK : store_clients_purge_due(st, before, due);
 }

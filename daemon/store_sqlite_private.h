@@ -189,6 +189,10 @@ enum store_status store_clients_on_insert(struct store *st, const struct store_n
  * still holds details; *n counts them (store_clients.c). */
 enum store_status store_clients_purge(struct store *st, int64_t before, int64_t now, size_t *n);
 
+/* Say whether retention would erase some stored client unchanged since before
+ * (store_clients_read.c). */
+enum store_status store_clients_purge_due(struct store *st, int64_t before, bool *due);
+
 /* Queue op as a write job; done(status, op) runs on the loop thread (store_writer.c). */
 int store_job_queue_client(struct store *st, struct store_client_op *op,
                            void (*done)(enum store_status, struct store_client_op *));
