@@ -111,8 +111,4 @@ enum store_status store_share_allowed(struct store *st, const char *id, const ch
 /* Write day t (unix seconds, UTC) as YYYY-MM-DD into buf (11 bytes). */
 void store_day(int64_t t, char *buf);
 
-/* Fill ref's stored-client fields (client id and version; erased; consent withdrawn for its
- * recipient) from the store. A referral without a stored client is left alone. */
-enum store_status store_referral_client(struct store *st, Refex__Referral *ref);
-
 #endif

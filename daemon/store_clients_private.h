@@ -41,7 +41,6 @@ enum crstmt {
 	CR_COVER,
 	CR_LIST,
 	CR_CONSENTS,
-	CR_REF,
 	CR_PURGE_DUE,
 	CR_COUNT
 };
