@@ -396,21 +396,6 @@ static enum store_status share_state(struct store *st, const char *id, const cha
 	return cover_read(st, cid, agency, live, withdrawn_at);
 }
 
-/* Say whether client id may be shared with agency today. */
-enum store_status store_share_allowed(struct store *st, const char *id, const char *agency,
-                                      bool *ok, bool *withdrawn)
-{
-	int64_t erased_at = 0, live = 0, withdrawn_at = 0;
-	char by[64];
-	enum store_status status;
-
-	*ok = *withdrawn = false;
-	status = share_state(st, id, agency, &erased_at, by, sizeof(by), &live, &withdrawn_at);
-	*ok = status == STORE_OK && erased_at == 0 && live > 0;
-	*withdrawn = status == STORE_OK && !*ok && withdrawn_at > 0;
-	return status;
-}
-
 /* Fill ref's stored-client state from the store, inside the caller's read transaction. */
 enum store_status store_clients_referral_state(struct store *st, Refex__Referral *ref)
 {
