@@ -34,7 +34,8 @@ int cmd_audit(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"referral", required_argument, NULL, 'r'},
-	    {"client", required_argument, NULL, 'c'},
+	    {"client-id", required_argument, NULL, 'c'},
+	    {"client", required_argument, NULL, 'c'}, /* the first spelling, still accepted */
 	    {"json", no_argument, NULL, 'j'},
 	    CMD_GLOBAL_OPTIONS,
 	    {0},
@@ -61,7 +62,7 @@ int cmd_audit(struct cmd_ctx *ctx, int argc, char **argv)
 		return rc;
 	}
 	if ((id == NULL) == (client == NULL)) {
-		return cmd_usage_error(ctx, "give one of --referral ID and --client ID");
+		return cmd_usage_error(ctx, "give one of --referral ID and --client-id ID");
 	}
 	get.referral_id = (char *)id;
 	get.client_id = (char *)client;

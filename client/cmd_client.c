@@ -63,7 +63,7 @@ static int bad_reply(const char *what)
 
 static void print_header(const Refex__StoredClient *c)
 {
-	char buf[512], when[32], num[16];
+	char when[32], num[16];
 
 	printf("Client record\n");
 	show_field("id", c->id);
@@ -73,17 +73,10 @@ static void print_header(const Refex__StoredClient *c)
 	show_field("created", output_time(c->created_at, when, sizeof(when)));
 	show_field("updated", output_time(c->updated_at, when, sizeof(when)));
 	if (c->has_erased_at) {
-		output_time(c->erased_at, when, sizeof(when));
-		snprintf(buf, sizeof(buf), "client record erased on %s by %s%s%s%s", when,
-		         c->erased_by ? c->erased_by : "its owner", c->erase_reason ? " (" : "",
-		         c->erase_reason ? c->erase_reason : "", c->erase_reason ? ")" : "");
-		show_field("erased", buf);
+		show_client_erased(c->erased_at, c->erased_by, c->erase_reason);
 	}
 	if (c->has_consent_withdrawn_at) {
-		output_time(c->consent_withdrawn_at, when, sizeof(when));
-		snprintf(buf, sizeof(buf),
-		         "consent withdrawn on %s: this record may not be shared further", when);
-		show_field("consent", buf);
+		show_consent_withdrawn(c->consent_withdrawn_at);
 	}
 }
 

@@ -24,6 +24,29 @@ void show_field(const char *label, const char *value)
 	putchar('\n');
 }
 
+/* Print the "erased" line of a client record erased at t. */
+void show_client_erased(int64_t t, const char *by, const char *reason)
+{
+	char buf[512], when[32];
+
+	output_time(t, when, sizeof(when));
+	snprintf(buf, sizeof(buf), "client record erased on %s by %s%s%s%s", when,
+	         by ? by : "its owner", reason ? " (" : "", reason ? reason : "",
+	         reason ? ")" : "");
+	show_field("erased", buf);
+}
+
+/* Print the "consent" line of a client whose consent was withdrawn at t. */
+void show_consent_withdrawn(int64_t t)
+{
+	char buf[128], when[32];
+
+	output_time(t, when, sizeof(when));
+	snprintf(buf, sizeof(buf),
+	         "consent withdrawn on %s: the client's record may not be shared further", when);
+	show_field("consent", buf);
+}
+
 static const char *yes_no(int has, int value)
 {
 	return has ? (value ? "yes" : "no") : "not recorded";
@@ -126,17 +149,10 @@ static void print_header(const Refex__Referral *r)
 		show_field("stored client", buf);
 	}
 	if (r->has_client_erased_at) {
-		output_time(r->client_erased_at, when, sizeof(when));
-		snprintf(buf, sizeof(buf), "client record erased on %s by %s", when,
-		         r->client_erased_by ? r->client_erased_by : "its owner");
-		show_field("erased", buf);
+		show_client_erased(r->client_erased_at, r->client_erased_by, NULL);
 	}
 	if (r->has_consent_withdrawn_at) {
-		output_time(r->consent_withdrawn_at, when, sizeof(when));
-		snprintf(buf, sizeof(buf),
-		         "consent withdrawn on %s: the client's record may not be shared further",
-		         when);
-		show_field("consent", buf);
+		show_consent_withdrawn(r->consent_withdrawn_at);
 	}
 	if (r->parent_id != NULL) {
 		show_field("forwarded from", r->parent_id);

@@ -135,11 +135,11 @@ static const struct cmd_entry commands[] = {
     },
     {
         .name = "audit",
-        .usage = "(--referral ID | --client ID) [--json]",
+        .usage = "(--referral ID | --client-id ID) [--json]",
         .summary = "show who read or changed a referral or a client record, and when",
         .options = "  --referral ID       the referral (yours: sent or received)\n"
-                   "  --client ID         the client record (yours, or referred to you: your\n"
-                   "                      agency's own entries)\n"
+                   "  --client-id ID      the client record (yours, or referred to you: your\n"
+                   "                      agency's own entries); --client ID also works\n"
                    "  --json              print the entries as JSON\n",
         .notes = "Every full read (show) and every change of a referral or client record is\n"
                  "recorded by the hub with the agency and holder of the certificate used.\n",

@@ -44,8 +44,8 @@ int submit_client_resolve(struct request *rq, Refex__SubmitReferral *sub,
 int submit_consent_resolve(struct request *rq, Refex__SubmitReferral *sub, const char *id,
                            const char *owner);
 
-/* Fill a referral's stored-client fields (erased, consent withdrawn) before it is shown; a read
- * of a referral with a stored client is audited as a read of that client too. */
+/* Before a referral is shown (store_get filled its stored-client fields): a read of a referral
+ * with a stored client is audited as a read of that client too. */
 void referral_client_annotate(struct request *rq, Refex__Referral *ref);
 
 void handle_add_client(struct request *rq, Refex__Request *msg);

@@ -361,14 +361,10 @@ int submit_consent_resolve(struct request *rq, Refex__SubmitReferral *sub, const
 	return 0;
 }
 
-/* Fill a referral's stored-client fields before it is shown, auditing the client's read. */
+/* Audit the read of a referral's stored client before it is shown (store_get has filled its
+ * stored-client fields). */
 void referral_client_annotate(struct request *rq, Refex__Referral *ref)
 {
-	if (store_referral_client(rq->hub->store, ref) != STORE_OK) {
-		log_error("conn=%llu msg=\"client state not read\" referral=%s",
-		          (unsigned long long)session_id(rq->s), ref->id);
-		return;
-	}
 	if (ref->client_id != NULL && ref->client != NULL) {
 		client_audit_read(rq, ref->client_id, "client-read");
 	}

@@ -143,11 +143,6 @@ void handle_forward(struct request *rq, Refex__Request *msg)
 	if (forward_allowed(rq, parent, who) < 0) {
 		goto done;
 	}
-	if (store_referral_client(rq->hub->store, parent) != STORE_OK) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-		            "the referral cannot be read right now; please try again");
-		goto done;
-	}
 	if (is_blank(fw->form) || (f = form_find(fw->form)) == NULL) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "form", "unknown form \"%s\"",
 		            fw->form ? fw->form : "");

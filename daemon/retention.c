@@ -32,8 +32,8 @@ static void retention_done(enum store_status status, const struct store_result *
 		log_error("msg=\"retention purge failed\" store_status=%d", (int)status);
 		return;
 	}
-	if (res->purged > 0) {
-		log_info("msg=purged referrals=%zu", res->purged);
+	if (res->purged > 0 || res->purged_clients > 0) {
+		log_info("msg=purged referrals=%zu clients=%zu", res->purged, res->purged_clients);
 		page_cache_bump_all(r->hub->pages); /* listings lose the client's name */
 		retention_queue(r);                 /* there may be more */
 	}

@@ -50,7 +50,8 @@ struct store_result {
 	bool repeat;                        /* a repeated idempotency key: nothing changed */
 	uint64_t sender_seq, recipient_seq; /* the parties' new events (0: none) */
 	size_t overdue;                     /* store_sweep_overdue: referrals newly overdue */
-	size_t purged; /* store_purge_closed: referrals reduced to tombstones */
+	size_t purged;         /* store_purge_closed: referrals reduced to tombstones */
+	size_t purged_clients; /* store_purge_closed: stored clients erased */
 };
 
 struct store;
@@ -156,11 +157,14 @@ int store_sweep_overdue(struct store *st, int64_t now, store_done_cb cb, void *a
 
 /* Queue a purge: closed referrals last changed before `before` lose client, consent, form data
  * and reasons (a tombstone of ids, dates and states stays), overwritten on disk (secure_delete,
- * then a WAL checkpoint that truncates the WAL). res->purged counts them (at most a few hundred
- * a time: queue another while it is not 0). */
+ * then a WAL checkpoint that truncates the WAL). Once no closed referral is left to purge, stored
+ * clients unchanged since `before` that no referral holds details of are erased too.
+ * res->purged and res->purged_clients count them (at most a few hundred a time: queue another
+ * while either is not 0). */
 int store_purge_closed(struct store *st, int64_t before, int64_t now, store_done_cb cb, void *arg);
 
-/* Say whether some closed referral last changed before `before` still holds its details. */
+/* Say whether a purge is due: some closed referral last changed before `before` still holds its
+ * details, or some stored client unchanged since then is held by no such referral. */
 enum store_status store_purge_due(struct store *st, int64_t before, bool *due);
 
 /* Return the earliest due time of a referral not yet marked overdue (0: none) into *due. */

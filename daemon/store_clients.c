@@ -55,9 +55,7 @@ static const char *const store_clients_wsql[CW_COUNT] = {
     /* Retention: clients unchanged since ?1 none of whose referrals still holds details. */
     [CW_PURGE] = "UPDATE clients SET name = NULL, dup_key = NULL, erased_at = ?2,"
                  " erased_by = 'retention', erase_reason = 'retention period'"
-                 " WHERE cid IN (SELECT cid FROM clients k WHERE erased_at IS NULL"
-                 " AND updated_at < ?1 AND NOT EXISTS (SELECT 1 FROM referrals r"
-                 " WHERE r.client_id = k.id AND r.purged_at IS NULL) LIMIT 256)"
+                 " WHERE cid IN (SELECT cid FROM clients k WHERE " CLIENTS_UNHELD " LIMIT 256)"
                  " RETURNING cid, id",
 };
 
@@ -198,18 +196,20 @@ static enum store_status audit(struct store *st, const struct store_client_write
 	                                                    .at_ms = w->at * 1000});
 }
 
-/* Tell a write that matched no row of the caller's apart: NOT_FOUND unless the client is the
- * caller's and was erased (CONFLICT). */
-static enum store_status client_missed(struct store *st, const char *id, const char *agency)
+/* Tell why a write of agency's client id finds no row of the caller's: NOT_FOUND unless the
+ * client is the caller's, CONFLICT if it was erased; else (live, the caller's) STORE_OK with its
+ * row id in *cid, for a write that looks the client up first. */
+static enum store_status client_missed(struct store *st, const char *id, const char *agency,
+                                       sqlite3_int64 *cid)
 {
 	sqlite3_stmt *s = st->clients->w[CW_FIND];
 	enum store_status status = STORE_NOT_FOUND;
 	int rc = store_bind_text(s, 1, id);
 
 	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
-	if (rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(s, 1), agency) == 0 &&
-	    sqlite3_column_type(s, 2) != SQLITE_NULL) {
-		status = STORE_CONFLICT;
+	if (rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(s, 1), agency) == 0) {
+		*cid = sqlite3_column_int64(s, 0);
+		status = sqlite3_column_type(s, 2) == SQLITE_NULL ? STORE_OK : STORE_CONFLICT;
 	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		status = STORE_UNAVAILABLE;
 	}
@@ -224,6 +224,7 @@ static enum store_status owned_update(struct store *st, sqlite3_stmt *s, int rc,
                                       const struct store_client_write *w, sqlite3_int64 *cid,
                                       uint32_t *version)
 {
+	enum store_status status;
 	bool hit = false;
 
 	sqlite3_bind_int64(s, 3, w->at);
@@ -240,7 +241,12 @@ static enum store_status owned_update(struct store *st, sqlite3_stmt *s, int rc,
 	if (rc != SQLITE_DONE) {
 		return STORE_UNAVAILABLE;
 	}
-	return hit ? STORE_OK : client_missed(st, w->id, w->agency);
+	if (hit) {
+		return STORE_OK;
+	}
+	/* The update's own WHERE rules out a live client of the caller's: never report it done. */
+	status = client_missed(st, w->id, w->agency, cid);
+	return status == STORE_OK ? STORE_NOT_FOUND : status;
 }
 
 static enum store_status version_add(struct store *st, sqlite3_int64 cid, uint32_t version,
@@ -365,6 +371,22 @@ static enum store_status erase_copies(struct store *st, const char *id,
 	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }
 
+/* Null the record in every version of client row cid and the client's words in its consents. */
+static enum store_status erase_rows(struct store *st, sqlite3_int64 cid)
+{
+	static const enum cwstmt steps[] = {CW_ERASE_VERSIONS, CW_ERASE_CONSENTS};
+
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		sqlite3_stmt *s = st->clients->w[steps[i]];
+
+		sqlite3_bind_int64(s, 1, cid);
+		if (store_step_done(s) < 0) {
+			return STORE_UNAVAILABLE;
+		}
+	}
+	return STORE_OK;
+}
+
 static enum store_status op_erase(struct store *st, struct store_client_op *op, bool *wrote)
 {
 	const struct store_client_write *w = &op->w;
@@ -379,14 +401,9 @@ static enum store_status op_erase(struct store *st, struct store_client_op *op, 
 	}
 	*wrote = true;
 	snprintf(op->out.id, sizeof(op->out.id), "%s", w->id);
-	for (size_t i = 0; i < 2; i++) {
-		s = st->clients->w[i == 0 ? CW_ERASE_VERSIONS : CW_ERASE_CONSENTS];
-		sqlite3_bind_int64(s, 1, cid);
-		if (store_step_done(s) < 0) {
-			return STORE_UNAVAILABLE;
-		}
+	if ((status = erase_rows(st, cid)) == STORE_OK) {
+		status = erase_copies(st, w->id, &op->out);
 	}
-	status = erase_copies(st, w->id, &op->out);
 	if (status == STORE_OK) {
 		status = audit(st, w, "client-erase", w->id);
 	}
@@ -418,19 +435,9 @@ static enum store_status consent_insert(struct store *st, const struct store_cli
 static enum store_status op_consent_add(struct store *st, struct store_client_op *op, bool *wrote)
 {
 	const struct store_client_write *w = &op->w;
-	sqlite3_stmt *s = st->clients->w[CW_FIND];
 	sqlite3_int64 cid = 0;
-	enum store_status status = STORE_NOT_FOUND;
-	int rc = store_bind_text(s, 1, w->client_id);
+	enum store_status status = client_missed(st, w->client_id, w->agency, &cid);
 
-	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
-	if (rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(s, 1), w->agency) == 0) {
-		cid = sqlite3_column_int64(s, 0);
-		status = sqlite3_column_type(s, 2) == SQLITE_NULL ? STORE_OK : STORE_CONFLICT;
-	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		status = STORE_UNAVAILABLE;
-	}
-	store_stmt_end(s);
 	snprintf(op->out.id, sizeof(op->out.id), "%s", w->client_id);
 	if (status != STORE_OK || (status = consent_insert(st, w, cid)) != STORE_OK) {
 		return status;
@@ -633,12 +640,7 @@ enum store_status store_clients_purge(struct store *st, int64_t before, int64_t 
 		return STORE_UNAVAILABLE;
 	}
 	for (size_t i = 0; status == STORE_OK && i < *n; i++) {
-		for (size_t k = 0; status == STORE_OK && k < 2; k++) {
-			s = st->clients->w[k == 0 ? CW_ERASE_VERSIONS : CW_ERASE_CONSENTS];
-			sqlite3_bind_int64(s, 1, got[i].cid);
-			status = store_step_done(s) == 0 ? STORE_OK : STORE_UNAVAILABLE;
-		}
-		if (status == STORE_OK) {
+		if ((status = erase_rows(st, got[i].cid)) == STORE_OK) {
 			status =
 			    store_audit_append(st, &(struct store_audit){.agency = "refexd",
 			                                                 .holder = "retention",

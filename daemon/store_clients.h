@@ -103,16 +103,7 @@ enum store_status store_consent_list(struct store *st, const char *id, const cha
 /* Free what store_consent_list returned. */
 void store_consent_list_free(Refex__ConsentRecord **list, size_t n);
 
-/* Say whether client id may be shared with agency today: a live consent or other basis covers
- * it (*ok), else whether one that did was withdrawn (*withdrawn). */
-enum store_status store_share_allowed(struct store *st, const char *id, const char *agency,
-                                      bool *ok, bool *withdrawn);
-
 /* Write day t (unix seconds, UTC) as YYYY-MM-DD into buf (11 bytes). */
 void store_day(int64_t t, char *buf);
-
-/* Fill ref's stored-client fields (client id and version; erased; consent withdrawn for its
- * recipient) from the store. A referral without a stored client is left alone. */
-enum store_status store_referral_client(struct store *st, Refex__Referral *ref);
 
 #endif

@@ -7,6 +7,12 @@
 #include "store_clients.h"
 #include "store_sqlite_private.h"
 
+/* Clients k not erased, unchanged since ?1, none of whose referrals still holds details: what
+ * retention erases. The partial index clients_live makes it a range scan. */
+#define CLIENTS_UNHELD                                                                             \
+	"k.erased_at IS NULL AND k.updated_at < ?1 AND NOT EXISTS (SELECT 1 FROM referrals r"      \
+	" WHERE r.client_id = k.id AND r.purged_at IS NULL)"
+
 /* Writer statements (storage thread only). */
 enum cwstmt {
 	CW_ADD,
@@ -28,7 +34,16 @@ enum cwstmt {
 };
 
 /* Reader statements (loop thread only). */
-enum crstmt { CR_GET, CR_SHARED, CR_RECORD, CR_COVER, CR_LIST, CR_CONSENTS, CR_REF, CR_COUNT };
+enum crstmt {
+	CR_GET,
+	CR_SHARED,
+	CR_RECORD,
+	CR_COVER,
+	CR_LIST,
+	CR_CONSENTS,
+	CR_PURGE_DUE,
+	CR_COUNT
+};
 
 struct store_clients {
 	sqlite3_stmt *w[CW_COUNT];

@@ -38,7 +38,7 @@ const char *const store_clients_rsql[CR_COUNT] = {
                     " withdrawn_agency, withdrawn_by, withdraw_reason FROM consents"
                     " WHERE cid = ?1 AND (?3 OR to_agency IS NULL OR to_agency = ?2)"
                     " ORDER BY id",
-    [CR_REF] = "SELECT client_id, client_version FROM referrals WHERE id = ?1",
+    [CR_PURGE_DUE] = "SELECT 1 FROM clients k WHERE " CLIENTS_UNHELD " LIMIT 1",
 };
 
 static enum store_status read_begin(struct store *st)
@@ -396,58 +396,44 @@ static enum store_status share_state(struct store *st, const char *id, const cha
 	return cover_read(st, cid, agency, live, withdrawn_at);
 }
 
-/* Say whether client id may be shared with agency today. */
-enum store_status store_share_allowed(struct store *st, const char *id, const char *agency,
-                                      bool *ok, bool *withdrawn)
+/* Fill ref's stored-client state from the store, inside the caller's read transaction. */
+enum store_status store_clients_referral_state(struct store *st, Refex__Referral *ref)
 {
 	int64_t erased_at = 0, live = 0, withdrawn_at = 0;
-	char by[64];
+	char by[64] = "";
 	enum store_status status;
 
-	*ok = *withdrawn = false;
-	status = share_state(st, id, agency, &erased_at, by, sizeof(by), &live, &withdrawn_at);
-	*ok = status == STORE_OK && erased_at == 0 && live > 0;
-	*withdrawn = status == STORE_OK && !*ok && withdrawn_at > 0;
-	return status;
-}
-
-/* Fill ref's stored-client fields from the store. */
-enum store_status store_referral_client(struct store *st, Refex__Referral *ref)
-{
-	sqlite3_stmt *s = st->clients->r[CR_REF];
-	int64_t erased_at = 0, live = 0, withdrawn_at = 0;
-	char id[STORE_ID_LEN + 1] = "", by[64] = "";
-	enum store_status status;
-	int rc = store_bind_text(s, 1, ref->id);
-
-	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
-	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
-		snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(s, 0));
-		ref->has_client_version = 1;
-		ref->client_version = (uint32_t)sqlite3_column_int64(s, 1);
-	}
-	store_stmt_end(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		return STORE_UNAVAILABLE;
-	}
-	if (id[0] == '\0') {
+	if (ref->client_id == NULL) {
 		return STORE_OK;
 	}
-	if ((ref->client_id = strdup(id)) == NULL) {
-		return STORE_UNAVAILABLE;
-	}
-	status =
-	    share_state(st, id, ref->recipient, &erased_at, by, sizeof(by), &live, &withdrawn_at);
+	status = share_state(st, ref->client_id, ref->recipient, &erased_at, by, sizeof(by), &live,
+	                     &withdrawn_at);
 	if (status != STORE_OK) {
-		return status;
+		/* No row for the client it names: the referral is still there to show. */
+		return status == STORE_NOT_FOUND ? STORE_OK : status;
 	}
 	if (erased_at > 0) {
 		ref->has_client_erased_at = 1;
 		ref->client_erased_at = erased_at;
-		ref->client_erased_by = strdup(by);
+		if ((ref->client_erased_by = strdup(by)) == NULL) {
+			return STORE_UNAVAILABLE;
+		}
 	} else if (live == 0 && withdrawn_at > 0) {
 		ref->has_consent_withdrawn_at = 1;
 		ref->consent_withdrawn_at = withdrawn_at;
 	}
 	return STORE_OK;
+}
+
+/* Say whether retention would erase some stored client unchanged since before. */
+enum store_status store_clients_purge_due(struct store *st, int64_t before, bool *due)
+{
+	sqlite3_stmt *s = st->clients->r[CR_PURGE_DUE];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, before);
+	rc = sqlite3_step(s);
+	store_stmt_end(s);
+	*due = rc == SQLITE_ROW;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }

@@ -41,8 +41,8 @@ const char *const store_rsql[R_COUNT] = {
     [R_BEGIN] = "BEGIN",
     [R_COMMIT] = "COMMIT",
     [R_ROLLBACK] = "ROLLBACK",
-    [R_GET] = "SELECT " SUMMARY_COLS ", client, consent, form_data, parent_id FROM referrals"
-              " LEFT JOIN referral_data USING (rid) WHERE id = ?1",
+    [R_GET] = "SELECT " SUMMARY_COLS ", client, consent, form_data, parent_id, client_id,"
+              " client_version FROM referrals LEFT JOIN referral_data USING (rid) WHERE id = ?1",
     [R_CHILDREN] = "SELECT id FROM referrals WHERE parent_id = ?1 ORDER BY rid LIMIT 1000",
     /* The first entry (-> sent) is the referral row itself: no history row is written for it,
        which saves two b-tree inserts per submission. */
@@ -98,6 +98,8 @@ enum {
 	C_CONSENT,
 	C_FORM_DATA,
 	C_PARENT_ID,
+	C_CLIENT_ID,
+	C_CLIENT_VERSION,
 	/* R_EVENTS: after the summary */
 	C_EV_SEQ = C_CLIENT,
 	C_EV_KIND,
@@ -265,6 +267,9 @@ static enum store_status referral_read(struct store *st, const char *id, Refex__
 		}
 		if (r != NULL) {
 			r->parent_id = store_col_str(s, C_PARENT_ID, &oom);
+			r->client_id = store_col_str(s, C_CLIENT_ID, &oom);
+			r->has_client_version = r->client_id != NULL;
+			r->client_version = (uint32_t)sqlite3_column_int64(s, C_CLIENT_VERSION);
 		}
 	}
 	store_stmt_end(s);
@@ -272,7 +277,7 @@ static enum store_status referral_read(struct store *st, const char *id, Refex__
 		return STORE_NOT_FOUND;
 	}
 	if (rc != SQLITE_ROW || oom || history_read(st, rid, r) != STORE_OK ||
-	    children_read(st, r) != STORE_OK) {
+	    children_read(st, r) != STORE_OK || store_clients_referral_state(st, r) != STORE_OK) {
 		store_referral_free(r);
 		return STORE_UNAVAILABLE;
 	}
@@ -280,7 +285,8 @@ static enum store_status referral_read(struct store *st, const char *id, Refex__
 	return STORE_OK;
 }
 
-/* Read one referral with client, consent, form data and history into *out. */
+/* Read one referral with client, consent, form data, history and its stored client's state
+ * into *out. */
 enum store_status store_get(struct store *st, const char *id, Refex__Referral **out)
 {
 	enum store_status status;
@@ -289,7 +295,8 @@ enum store_status store_get(struct store *st, const char *id, Refex__Referral **
 	if (st == NULL || id == NULL) {
 		return STORE_NOT_FOUND;
 	}
-	/* One read transaction: the row and its history come from the same snapshot. */
+	/* One read transaction: the row, its history and its stored client's state come from the
+	 * same snapshot. */
 	if (store_step_done(st->r[R_BEGIN]) < 0) {
 		return STORE_UNAVAILABLE;
 	}
@@ -568,7 +575,8 @@ enum store_status store_count_states(struct store *st, uint64_t counts[STORE_STA
 	return status;
 }
 
-/* Say whether some closed referral last changed before `before` still holds its details. */
+/* Say whether a purge would do something: some closed referral last changed before `before`
+ * still holds its details, or some stored client unchanged since then is held by none. */
 enum store_status store_purge_due(struct store *st, int64_t before, bool *due)
 {
 	sqlite3_stmt *s = st->r[R_PURGE_DUE];
@@ -578,5 +586,8 @@ enum store_status store_purge_due(struct store *st, int64_t before, bool *due)
 	rc = sqlite3_step(s);
 	store_stmt_end(s);
 	*due = rc == SQLITE_ROW;
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		return STORE_UNAVAILABLE;
+	}
+	return *due ? STORE_OK : store_clients_purge_due(st, before, due);
 }

@@ -189,6 +189,9 @@ static const char *const store_migrations[] = {
     ("DROP INDEX referrals_closed;"
      "CREATE INDEX referrals_closed ON referrals (updated_at)"
      " WHERE state >= 4 AND purged_at IS NULL;"),
+    /* 10: the clients retention may erase are read by last change from those not yet erased
+       (store_clients.c, CLIENTS_UNHELD), not by scanning every client. */
+    "CREATE INDEX clients_live ON clients (updated_at) WHERE erased_at IS NULL;",
 };
 
 #define STORE_VERSION (sizeof(store_migrations) / sizeof(store_migrations[0]))

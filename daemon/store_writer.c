@@ -22,10 +22,13 @@
 #define STORE_KEY_DAYS  7         /* idempotency keys are kept at least this long */
 
 /* Closed referrals (declined, completed, withdrawn) last changed before ?1 that still hold
- * their details: read through the partial index referrals_closed. */
+ * their details: read through the partial index referrals_closed, PURGE_CHUNK at a time. */
+#define PURGE_CHUNK   256
+#define PURGE_STR_(n) #n
+#define PURGE_STR(n)  PURGE_STR_(n)
 #define PURGE_PICK                                                                                 \
 	"SELECT rid FROM referrals WHERE state >= 4 AND purged_at IS NULL"                         \
-	" AND updated_at < ?1 LIMIT 256"
+	" AND updated_at < ?1 LIMIT " PURGE_STR(PURGE_CHUNK)
 
 /* Indexed by enum wstmt; prepared on the writer connection at open. */
 const char *const store_wsql[W_COUNT] = {
@@ -487,7 +490,6 @@ static enum store_status job_purge(struct store *st, int64_t before, int64_t now
                                    struct store_result *res, bool *partial)
 {
 	static const enum wstmt steps[] = {W_PURGE_DATA, W_PURGE_HISTORY, W_PURGE_ROWS};
-	size_t clients;
 
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		sqlite3_stmt *s = st->w[steps[i]];
@@ -502,12 +504,15 @@ static enum store_status job_purge(struct store *st, int64_t before, int64_t now
 		}
 	}
 	res->purged = (size_t)sqlite3_changes(st->wdb);
-	/* Then the stored clients left with no referral holding details. */
-	if (store_clients_purge(st, before, now, &clients) != STORE_OK) {
+	/* Then, once per pass (its last chunk: no closed referral left), the stored clients left
+	 * with no referral holding details. */
+	if (res->purged == PURGE_CHUNK) {
+		return STORE_OK;
+	}
+	if (store_clients_purge(st, before, now, &res->purged_clients) != STORE_OK) {
 		*partial = true;
 		return STORE_UNAVAILABLE;
 	}
-	res->purged += clients;
 	return STORE_OK;
 }
 
@@ -619,7 +624,8 @@ static int batch_try(struct store *st, struct job *batch, bool isolated, int *rc
 static void batch_scrub(struct store *st, const struct job *batch)
 {
 	for (const struct job *j = batch; j != NULL; j = j->next) {
-		if ((j->kind == JOB_PURGE && j->status == STORE_OK && j->res.purged > 0) ||
+		if ((j->kind == JOB_PURGE && j->status == STORE_OK &&
+		     j->res.purged + j->res.purged_clients > 0) ||
 		    (j->kind == JOB_CLIENT && j->status == STORE_OK &&
 		     store_clients_erased(j->u.client.op))) {
 			sqlite3_wal_checkpoint_v2(st->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,

@@ -144,6 +144,15 @@ Test(bad_cli, refex_explains_bad_files_and_arguments)
 	      "--client-id", "06H1MV2KK95S55T0"},
 	     2,
 	     "give --overdue or --client-id, not both"},
+	    {"an audit of neither a referral nor a client",
+	     {REFEX_TLS("@north-advice-0.crt", "@north-advice-0.key"), "audit", "--json"},
+	     2,
+	     "give one of --referral ID and --client-id ID"},
+	    {"an audit of both a referral and a client",
+	     {REFEX_TLS("@north-advice-0.crt", "@north-advice-0.key"), "audit", "--referral",
+	      "06H1MV2KK95S55T0", "--client-id", "06H1MV2KK95S55T1"},
+	     2,
+	     "give one of --referral ID and --client-id ID"},
 	};
 
 	cr_assert_str_eq(north + strlen(north) - strlen("north-advice-0"), "north-advice-0",

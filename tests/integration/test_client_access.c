@@ -54,7 +54,7 @@ static const struct row matrix[] = {
     {"consent list (only what covers the caller, to a holder)",
      {"consent", "list", "@C", "--json"},
      {OK("third-party"), {0, "@K", "third-party"}, OUTSIDE}},
-    {"audit --client", {"audit", "--client", "@C", "--json"}, {OK(NULL), OK(NULL), OUTSIDE}},
+    {"audit --client-id", {"audit", "--client-id", "@C", "--json"}, {OK(NULL), OK(NULL), OUTSIDE}},
     {"template --client-id",
      {"template", "housing_support", "--client-id", "@C"},
      {OK("PRIVATE_RENTED"), OK("PRIVATE_RENTED"), OUTSIDE}},

@@ -230,7 +230,7 @@ Test(clients, reads_and_changes_are_audited_and_each_party_sees_its_part)
 	json_decref(REFEX_JSON(east, "client", "show", id));
 	json_decref(REFEX_JSON(east, "show", ref));
 
-	log = REFEX_JSON(north, "audit", "--client", id);
+	log = REFEX_JSON(north, "audit", "--client-id", id);
 	cr_expect(has_action(log, "client-add"));
 	cr_expect(has_action(log, "client-read"));
 	cr_expect(has_action(log, "consent-add"));
@@ -241,7 +241,7 @@ Test(clients, reads_and_changes_are_audited_and_each_party_sees_its_part)
 	}
 	json_decref(log);
 
-	log = REFEX_JSON(east, "audit", "--client", id);
+	log = REFEX_JSON(east, "audit", "--client", id); /* the first spelling still works */
 	cr_expect_geq(json_array_size(json_object_get(log, "entries")), 2,
 	              "client show and referral show: %s", json_dumps(log, 0));
 	json_array_foreach(json_object_get(log, "entries"), i, e)

@@ -115,3 +115,63 @@ Test(retention, a_closed_referral_becomes_a_tombstone_and_its_bytes_are_gone)
 	net_expect_clean_stop(net);
 	cr_expect_not(net_file_holds(net, "refex.db", CANARY_CLOSED), "after a stop, neither");
 }
+
+#define CANARY_LONE "Zq7LoneCanary"
+
+/* Show stored client id as north (JSON); the caller frees it. */
+static json_t *client_show(const char *id)
+{
+	struct run_result r;
+	json_t *j;
+
+	cr_assert_eq(run_refex(&r, net, north, "client", "show", id, "--json", NULL), 0,
+	             "client show: %s", r.err);
+	j = run_json(&r);
+	run_result_free(&r);
+	cr_assert_not_null(j);
+	return j;
+}
+
+Test(retention, a_stored_client_no_referral_holds_is_erased_without_a_closed_referral_due)
+{
+	char lone[REFEX_ID_LEN + 1], open_id[REFEX_ID_LEN + 1];
+	char *path = net_write_file(
+	    net, "lone.json", "{\"givenName\": \"Amira\", \"familyName\": \"" CANARY_LONE "\"}");
+	struct run_result r;
+	json_t *j = NULL, *held;
+	int waited = 0;
+
+	cr_assert_not_null(path);
+	cr_assert_eq(run_refex(&r, net, north, "client", "add", path, NULL), 0, "client add: %s",
+	             r.err);
+	snprintf(lone, sizeof(lone), "%s", run_line(&r));
+	run_result_free(&r);
+	free(path);
+	submit_named(CANARY_OPEN, open_id); /* its client is held by an open referral */
+	while (waited < WAIT_MS) {
+		json_decref(j);
+		j = client_show(lone);
+		if (json_object_get(j, "erasedAt") != NULL) {
+			break;
+		}
+		poll(NULL, 0, 100);
+		waited += 100;
+	}
+	cr_assert_not_null(json_object_get(j, "erasedAt"), "not erased after %d ms", WAIT_MS);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "erasedBy")), "retention");
+	cr_expect_null(json_object_get(j, "record"), "the record is gone");
+	json_decref(j);
+
+	j = show(open_id);
+	cr_assert_not_null(json_object_get(j, "clientId"));
+	held = client_show(json_string_value(json_object_get(j, "clientId")));
+	cr_expect_null(json_object_get(held, "erasedAt"), "a client an open referral holds stays");
+	cr_expect_not_null(json_object_get(held, "record"));
+	json_decref(held);
+	json_decref(j);
+
+	cr_expect_not(net_file_holds(net, "refex.db", CANARY_LONE),
+	              "the database file still holds it");
+	cr_expect_not(net_file_holds(net, "refex.db-wal", CANARY_LONE), "the WAL still holds it");
+	net_expect_clean_stop(net);
+}

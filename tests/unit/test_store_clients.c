@@ -129,17 +129,41 @@ static void wait_for(int n)
 
 TestSuite(store_clients_share, .init = setup, .fini = teardown, .timeout = 60);
 
+/* Queue a referral from north sharing version 1 of stored client id (packed in record) with to;
+ * ref gets its id. */
+static void share(const char *id, const uint8_t *record, size_t record_len, const char *to,
+                  char ref[STORE_ID_LEN + 1], enum store_status *status)
+{
+	struct store_new_referral r;
+
+	store_new_id(ref);
+	r = (struct store_new_referral){.id = ref,
+	                                .sender = "north",
+	                                .sender_holder = "Priya",
+	                                .recipient = to,
+	                                .form = "housing_support",
+	                                .form_version = 1,
+	                                .created_at = (int64_t)time(NULL),
+	                                .client_name = "Ada Lovelace",
+	                                .client = record,
+	                                .client_len = record_len,
+	                                .client_version = 1};
+	snprintf(r.client_id, sizeof(r.client_id), "%s", id);
+	cr_assert_eq(store_insert(st, &r, on_insert, status), 0);
+}
+
 Test(store_clients_share, a_withdrawal_queued_first_wins_over_a_share_in_the_same_commit)
 {
 	Refex__ClientRecord c = REFEX__CLIENT_RECORD__INIT;
+	Refex__ConsentRecord **list = NULL;
+	Refex__Referral *got = NULL;
 	uint8_t record[128];
-	char id[STORE_ID_LEN + 1], consent[STORE_ID_LEN + 1], ref[STORE_ID_LEN + 1];
-	enum store_status s1 = STORE_UNAVAILABLE, s2 = s1, s3 = s1, s4 = s1;
+	char id[STORE_ID_LEN + 1], consent[STORE_ID_LEN + 1], east[STORE_ID_LEN + 1];
+	char west[STORE_ID_LEN + 1], late[STORE_ID_LEN + 1];
+	enum store_status s1 = STORE_UNAVAILABLE, s2 = s1, s3 = s1, s4 = s1, s5 = s1, s6 = s1;
 	int64_t now = (int64_t)time(NULL);
 	struct store_client_write w = {.agency = "north", .holder = "Priya", .at = now};
-	struct store_new_referral r = {0};
-	bool ok, withdrawn;
-	size_t record_len;
+	size_t record_len, n = 0;
 
 	c.given_name = "Ada";
 	c.family_name = "Lovelace";
@@ -165,10 +189,11 @@ Test(store_clients_share, a_withdrawal_queued_first_wins_over_a_share_in_the_sam
 	wait_for(2);
 	cr_assert_eq(s1, STORE_OK);
 	cr_assert_eq(s2, STORE_OK);
-	cr_assert_eq(store_share_allowed(st, id, "east", &ok, &withdrawn), STORE_OK);
-	cr_expect(ok);
-	cr_assert_eq(store_share_allowed(st, id, "west", &ok, &withdrawn), STORE_OK);
-	cr_expect_not(ok, "the consent covers east only");
+	share(id, record, record_len, "east", east, &s3);
+	share(id, record, record_len, "west", west, &s4);
+	wait_for(4);
+	cr_expect_eq(s3, STORE_OK);
+	cr_expect_eq(s4, STORE_REFUSED, "the consent covers east only");
 
 	/* The handler saw a live consent; the withdrawal is queued before the share. */
 	w = (struct store_client_write){.kind = SC_CONSENT_WITHDRAW,
@@ -176,25 +201,19 @@ Test(store_clients_share, a_withdrawal_queued_first_wins_over_a_share_in_the_sam
 	                                .agency = "north",
 	                                .holder = "Priya",
 	                                .at = now};
-	cr_assert_eq(store_client_write(st, &w, on_client, &s3), 0);
-	store_new_id(ref);
-	r = (struct store_new_referral){.id = ref,
-	                                .sender = "north",
-	                                .sender_holder = "Priya",
-	                                .recipient = "east",
-	                                .form = "housing_support",
-	                                .form_version = 1,
-	                                .created_at = now,
-	                                .client_name = "Ada Lovelace",
-	                                .client = record,
-	                                .client_len = record_len,
-	                                .client_version = 1};
-	snprintf(r.client_id, sizeof(r.client_id), "%s", id);
-	cr_assert_eq(store_insert(st, &r, on_insert, &s4), 0);
-	wait_for(4);
-	cr_expect_eq(s3, STORE_OK);
-	cr_expect_eq(s4, STORE_REFUSED, "the write checks the consent again");
-	cr_assert_eq(store_share_allowed(st, id, "east", &ok, &withdrawn), STORE_OK);
-	cr_expect_not(ok);
-	cr_expect(withdrawn);
+	cr_assert_eq(store_client_write(st, &w, on_client, &s5), 0);
+	share(id, record, record_len, "east", late, &s6);
+	wait_for(6);
+	cr_expect_eq(s5, STORE_OK);
+	cr_expect_eq(s6, STORE_REFUSED, "the write checks the consent again");
+	/* What the handlers read: the recipient's consents, and the referral already shared. */
+	cr_assert_eq(store_consent_list(st, id, "east", false, &list, &n), STORE_OK);
+	cr_assert_eq(n, 1);
+	cr_expect(list[0]->has_withdrawn_at);
+	store_consent_list_free(list, n);
+	cr_assert_eq(store_get(st, east, &got), STORE_OK);
+	cr_expect_str_eq(got->client_id, id);
+	cr_expect(got->has_consent_withdrawn_at, "the referral shown says consent was withdrawn");
+	cr_expect_not(got->has_client_erased_at);
+	store_referral_free(got);
 }
