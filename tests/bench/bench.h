@@ -17,7 +17,8 @@ enum bench_op { OP_SUBMIT, OP_INBOX, OP_SHOW, OP_MIXED };
 struct bench_opts {
 	const char *server; /* HOST:PORT */
 	const char *cert, *key, *ca;
-	const char *to; /* recipient agency for submit */
+	const char *to;        /* recipient agency for submit */
+	const char *client_id; /* submit refers to this stored client; NULL: a new one each time */
 	int connections;
 	double duration; /* seconds; 0 when counting requests */
 	long requests;   /* total; 0 when timed */

@@ -19,6 +19,7 @@ static const char usage_text[] =
     "usage: refex-bench [--config FILE | --server HOST:PORT --cert FILE --key FILE --ca FILE]\n"
     "                   --to AGENCY [--connections N] [--duration S | --requests N]\n"
     "                   [--op submit|inbox|show|mixed] [--size BYTES] [--pipeline K]\n"
+    "                   [--client-id ID]\n"
     "                   [--new-connection | --idle] [--json]\n"
     "       refex-bench --load DB --referrals N --agencies M [--size BYTES]\n"
     "\n"
@@ -30,6 +31,9 @@ static const char usage_text[] =
     "  --op OP            submit (default), inbox (50 newest), show, or mixed\n"
     "                     (50%% submit, 30%% inbox, 20%% show)\n"
     "  --size BYTES       form data per submitted referral (default 1024)\n"
+    "  --client-id ID     submit refers to this stored client of yours (with a consent\n"
+    "                     covering --to), as a caseworker reuses a record; without it\n"
+    "                     every referral carries a new client, which the hub stores\n"
     "  --pipeline K       requests in flight per connection (default 1)\n"
     "  --new-connection   each transaction is a new connection: handshake, Hello,\n"
     "                     one submit; reports connections per second\n"
@@ -117,8 +121,12 @@ static int build_bodies(struct bench *b)
 	sub.has_form_data = 1;
 	sub.form_data.data = data;
 	sub.form_data.len = refex__forms__housing_support__pack(&form, data);
-	sub.client = &client;
-	sub.consent = &consent;
+	if (b->o.client_id != NULL) {
+		sub.client_id = (char *)b->o.client_id;
+	} else {
+		sub.client = &client;
+		sub.consent = &consent;
+	}
 	req.body_case = REFEX__REQUEST__BODY_SUBMIT;
 	req.submit = &sub;
 	b->submit_body = pack_request(&req, &b->submit_len);
@@ -208,6 +216,7 @@ static void report(struct bench *b)
 	json_object_set_new(j, "pipeline", json_integer(b->o.pipeline));
 	json_object_set_new(j, "size", json_integer((json_int_t)b->o.size));
 	json_object_set_new(j, "new_connection", json_boolean(b->o.new_connection));
+	json_object_set_new(j, "stored_client", json_boolean(b->o.client_id != NULL));
 	json_object_set_new(j, "seconds", json_real(secs));
 	json_object_set_new(j, "ok", json_integer(b->by_status[0]));
 	json_object_set_new(j, "errors", errs);
@@ -225,9 +234,10 @@ static void report(struct bench *b)
 		           JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 		putchar('\n');
 	} else {
-		printf("op=%s connections=%d pipeline=%d size=%zu%s\n", ops[b->o.op],
+		printf("op=%s connections=%d pipeline=%d size=%zu%s%s\n", ops[b->o.op],
 		       b->o.connections, b->o.pipeline, b->o.size,
-		       b->o.new_connection ? " new-connection" : "");
+		       b->o.new_connection ? " new-connection" : "",
+		       b->o.client_id ? " stored-client" : "");
 		printf("requests: %ld ok, %ld errors in %.2f s\n", b->by_status[0], errors, secs);
 		for (int i = 1; i < BENCH_STATUS_MAX; i++) {
 			if (b->by_status[i]) {
@@ -300,6 +310,7 @@ int main(int argc, char **argv)
 	    {"key", required_argument, NULL, 'K'},
 	    {"ca", required_argument, NULL, 'A'},
 	    {"to", required_argument, NULL, 't'},
+	    {"client-id", required_argument, NULL, 'i'},
 	    {"connections", required_argument, NULL, 'n'},
 	    {"duration", required_argument, NULL, 'd'},
 	    {"requests", required_argument, NULL, 'r'},
@@ -340,6 +351,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			b.o.to = optarg;
+			break;
+		case 'i':
+			b.o.client_id = optarg;
 			break;
 		case 'n':
 			b.o.connections = atoi(optarg);
