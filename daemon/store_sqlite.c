@@ -11,7 +11,7 @@
  * (store_health.c) and for read audit entries it could not store.
  *
  * This file opens and closes the store (schema, migrations, connections,
- * the checkpoint thread); the write path is in store_writer.c, reads are in
+ * checkpoints); the write path is in store_writer.c, reads are in
  * store_reader.c, ids in store_id.c.
  */
 #include "store.h"
@@ -31,9 +31,8 @@
 #include "store_sqlite_private.h"
 #include "store_walbuf.h"
 
-#define STORE_BUSY_MS    5000                   /* wait this long for another process's lock */
-#define STORE_CKPT_PAGES 2048                   /* WAL pages that start a background checkpoint */
-#define STORE_CKPT_FORCE (8 * STORE_CKPT_PAGES) /* the writer finishes the checkpoint itself */
+#define STORE_BUSY_MS    5000  /* wait this long for another process's lock */
+#define STORE_CKPT_PAGES 16384 /* the writer checkpoints at this many WAL pages (64 MiB) */
 
 /* Migration i brings the schema from user_version i to i + 1. Append only. */
 static const char *const store_migrations[] = {
@@ -276,44 +275,17 @@ enum store_status store_idem_lookup(sqlite3_stmt *s, const char *agency,
 	return status;
 }
 
-/* After each commit: wake the checkpointer, or catch up inline if the WAL keeps growing. */
+/* After each commit: once the WAL has grown to STORE_CKPT_PAGES, copy it into the database file
+ * (PASSIVE: readers are not waited for) so that the next commit can restart it from the top,
+ * overwriting blocks the file already has. SQLite's automatic checkpoint would do this every
+ * 1,000 pages; a checkpoint thread of our own measured worse (docs/PERFORMANCE.md). */
 static int store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
-	struct store *st = arg;
-
-	if (pages >= STORE_CKPT_FORCE) {
-		/* Under sustained writes a background checkpoint never sees the WAL's end, so the
-		 * WAL is never restarted; the checkpointer has copied most of it, the rest is
-		 * quick. */
+	(void)arg;
+	if (pages >= STORE_CKPT_PAGES) {
 		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	} else if (pages >= STORE_CKPT_PAGES) {
-		pthread_mutex_lock(&st->mu);
-		st->ckpt_wanted = true;
-		pthread_cond_signal(&st->ckpt_cv);
-		pthread_mutex_unlock(&st->mu);
 	}
 	return SQLITE_OK;
-}
-
-static void *checkpoint_thread(void *arg)
-{
-	struct store *st = arg;
-
-	pthread_mutex_lock(&st->mu);
-	for (;;) {
-		while (!st->ckpt_wanted && !st->closing) {
-			pthread_cond_wait(&st->ckpt_cv, &st->mu);
-		}
-		if (st->closing) {
-			break; /* the last connection to close checkpoints everything */
-		}
-		st->ckpt_wanted = false;
-		pthread_mutex_unlock(&st->mu);
-		sqlite3_wal_checkpoint_v2(st->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-		pthread_mutex_lock(&st->mu);
-	}
-	pthread_mutex_unlock(&st->mu);
-	return NULL;
 }
 
 /* ---- open and close ---- */
@@ -433,8 +405,8 @@ static int writer_open(struct store *st, const char *path, char *err, size_t err
 	    store_migrate(st->wdb, err, errlen) < 0) {
 		return -1;
 	}
-	/* Replaces SQLite's automatic checkpoint, which would run inside our commits. */
-	sqlite3_wal_hook(st->wdb, store_wal_hook, st);
+	/* Replaces SQLite's automatic checkpoint: one per 64 MiB of WAL, not per 4 MiB. */
+	sqlite3_wal_hook(st->wdb, store_wal_hook, NULL);
 	return db_prepare(st->wdb, store_wsql, st->w, W_COUNT, err, errlen);
 }
 
@@ -445,20 +417,6 @@ static int reader_open(struct store *st, const char *path, char *err, size_t err
 		return -1;
 	}
 	return db_prepare(st->rdb, store_rsql, st->r, R_COUNT, err, errlen);
-}
-
-static int checkpointer_open(struct store *st, const char *path, char *err, size_t errlen)
-{
-	if (db_open(path, SQLITE_OPEN_READWRITE, NULL, &st->cdb, err, errlen) < 0) {
-		return -1;
-	}
-	if (pthread_create(&st->checkpointer, NULL, checkpoint_thread, st) != 0) {
-		errf(err, errlen, "cannot start the checkpoint thread");
-		return -1;
-	}
-	st->checkpointer_started = true;
-	pthread_setname_np(st->checkpointer, "refexd-ckpt"); /* for top -H and perf */
-	return 0;
 }
 
 static int wake_open(struct store *st, struct event_base *base, char *err, size_t errlen)
@@ -491,7 +449,6 @@ static void store_free(struct store *st)
 	}
 	store_clients_close(st);
 	store_audit_close(st);
-	sqlite3_close(st->cdb);
 	sqlite3_close(st->rdb);
 	sqlite3_close(st->wdb); /* the last connection out checkpoints and removes the WAL */
 	if (st->handoff_ev != NULL) {
@@ -506,7 +463,6 @@ static void store_free(struct store *st)
 		}
 	}
 	pthread_cond_destroy(&st->cv);
-	pthread_cond_destroy(&st->ckpt_cv);
 	pthread_mutex_destroy(&st->mu);
 	free(st);
 }
@@ -528,7 +484,6 @@ struct store *store_open(const char *path, struct event_base *base, char *err, s
 	atomic_init(&st->commits, 0);
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cv, NULL);
-	pthread_cond_init(&st->ckpt_cv, NULL);
 	if (path == NULL || base == NULL) {
 		snprintf(why, sizeof(why), "no database path or event loop");
 		goto fail;
@@ -537,7 +492,6 @@ struct store *store_open(const char *path, struct event_base *base, char *err, s
 	if (writer_open(st, path, why, sizeof(why)) < 0 ||
 	    reader_open(st, path, why, sizeof(why)) < 0 ||
 	    store_clients_open(st, why, sizeof(why)) < 0 ||
-	    checkpointer_open(st, path, why, sizeof(why)) < 0 ||
 	    wake_open(st, base, why, sizeof(why)) < 0) {
 		goto fail;
 	}
@@ -564,12 +518,8 @@ void store_close(struct store *st)
 	pthread_mutex_lock(&st->mu);
 	st->closing = true;
 	pthread_cond_signal(&st->cv);
-	pthread_cond_signal(&st->ckpt_cv);
 	pthread_mutex_unlock(&st->mu);
 	pthread_join(st->thread, NULL);
-	if (st->checkpointer_started) {
-		pthread_join(st->checkpointer, NULL);
-	}
 	/* The reader is still open: callbacks may read what they just wrote. */
 	store_jobs_finish(st);
 	store_free(st);

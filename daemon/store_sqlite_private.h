@@ -113,14 +113,8 @@ struct store {
 	size_t sent_added;
 	/* Storage thread only: whether commits fail, and since when (store_health.c). */
 	bool failing;
-	size_t refused;               /* writes refused since commits began to fail */
-	double fail_since, fail_told; /* metrics_now() of the first failure and the last line */
-	/* Checkpoints run on a thread of their own so commits do not wait for them. */
-	sqlite3 *cdb;
-	pthread_t checkpointer;
-	bool checkpointer_started;
-	pthread_cond_t ckpt_cv;
-	bool ckpt_wanted;              /* under mu */
+	size_t refused;                /* writes refused since commits began to fail */
+	double fail_since, fail_told;  /* metrics_now() of the first failure and the last line */
 	struct store_clients *clients; /* client records' statements (store_clients.c) */
 };
 

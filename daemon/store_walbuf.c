@@ -9,7 +9,7 @@
  * synchronous=FULL), reads it, truncates it, asks its size or closes it, and
  * when the next write does not follow on or the held bytes reach a cap.
  *
- * Why this is safe: other connections (the reader, the checkpointer) learn of
+ * Why this is safe: other connections (the reader, other processes) learn of
  * a frame only from the wal-index header, which SQLite publishes after the
  * commit's sync has returned, and by then the held bytes are in the file; the
  * writer's own reads of the WAL come through xRead, which writes what is held
