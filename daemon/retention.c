@@ -15,6 +15,10 @@ struct retention {
 	struct event *tick;
 	bool in_flight; /* a purge is queued: never two at once */
 	bool stopped;   /* retention_stop ran while a purge was in flight: free on its completion */
+	/* Clients last changed before this were found held when last checked; only a purge (which
+	 * looks at them all) can free them. Checking them all every second would grow with the
+	 * store. */
+	int64_t clients_since;
 };
 
 static void retention_queue(struct retention *r);
@@ -54,12 +58,17 @@ static void retention_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct retention *r = arg;
 	long long keep = r->hub->cfg->retention_closed;
+	int64_t before = (int64_t)time(NULL) - keep;
 	bool due = false;
 
 	(void)fd;
 	(void)what;
 	if (r->in_flight || keep <= 0 || r->hub->stopping ||
-	    store_purge_due(r->hub->store, (int64_t)time(NULL) - keep, &due) != STORE_OK || !due) {
+	    store_purge_due(r->hub->store, before, r->clients_since, &due) != STORE_OK) {
+		return;
+	}
+	if (!due) {
+		r->clients_since = before;
 		return;
 	}
 	retention_queue(r);

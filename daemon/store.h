@@ -164,8 +164,11 @@ int store_sweep_overdue(struct store *st, int64_t now, store_done_cb cb, void *a
 int store_purge_closed(struct store *st, int64_t before, int64_t now, store_done_cb cb, void *arg);
 
 /* Say whether a purge is due: some closed referral last changed before `before` still holds its
- * details, or some stored client unchanged since then is held by no such referral. */
-enum store_status store_purge_due(struct store *st, int64_t before, bool *due);
+ * details, or some stored client last changed in [clients_since, before) is held by no
+ * unpurged referral. (A client can only become free of referrals in a purge, which then looks
+ * at every client: each check need only look at those that have newly grown old enough.) */
+enum store_status store_purge_due(struct store *st, int64_t before, int64_t clients_since,
+                                  bool *due);
 
 /* Return the earliest due time of a referral not yet marked overdue (0: none) into *due. */
 enum store_status store_next_due(struct store *st, int64_t *due);

@@ -38,7 +38,9 @@ const char *const store_clients_rsql[CR_COUNT] = {
                     " withdrawn_agency, withdrawn_by, withdraw_reason FROM consents"
                     " WHERE cid = ?1 AND (?3 OR to_agency IS NULL OR to_agency = ?2)"
                     " ORDER BY id",
-    [CR_PURGE_DUE] = "SELECT 1 FROM clients k WHERE " CLIENTS_UNHELD " LIMIT 1",
+    /* Only the clients that grew old enough since the last check: a range of clients_live. */
+    [CR_PURGE_DUE] =
+        "SELECT 1 FROM clients k WHERE k.updated_at >= ?2 AND " CLIENTS_UNHELD " LIMIT 1",
 };
 
 static enum store_status read_begin(struct store *st)
@@ -426,12 +428,14 @@ enum store_status store_clients_referral_state(struct store *st, Refex__Referral
 }
 
 /* Say whether retention would erase some stored client unchanged since before. */
-enum store_status store_clients_purge_due(struct store *st, int64_t before, bool *due)
+enum store_status store_clients_purge_due(struct store *st, int64_t before, int64_t since,
+                                          bool *due)
 {
 	sqlite3_stmt *s = st->clients->r[CR_PURGE_DUE];
 	int rc;
 
 	sqlite3_bind_int64(s, 1, before);
+	sqlite3_bind_int64(s, 2, since);
 	rc = sqlite3_step(s);
 	store_stmt_end(s);
 	*due = rc == SQLITE_ROW;

@@ -576,8 +576,10 @@ enum store_status store_count_states(struct store *st, uint64_t counts[STORE_STA
 }
 
 /* Say whether a purge would do something: some closed referral last changed before `before`
- * still holds its details, or some stored client unchanged since then is held by none. */
-enum store_status store_purge_due(struct store *st, int64_t before, bool *due)
+ * still holds its details, or some stored client last changed in [clients_since, before) is
+ * held by none. */
+enum store_status store_purge_due(struct store *st, int64_t before, int64_t clients_since,
+                                  bool *due)
 {
 	sqlite3_stmt *s = st->r[R_PURGE_DUE];
 	int rc;
@@ -589,5 +591,5 @@ enum store_status store_purge_due(struct store *st, int64_t before, bool *due)
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		return STORE_UNAVAILABLE;
 	}
-	return *due ? STORE_OK : store_clients_purge_due(st, before, due);
+	return *due ? STORE_OK : store_clients_purge_due(st, before, clients_since, due);
 }

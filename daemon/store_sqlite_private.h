@@ -187,9 +187,10 @@ enum store_status store_clients_purge(struct store *st, int64_t before, int64_t 
  * client_id, inside the caller's read transaction (store_clients_read.c). */
 enum store_status store_clients_referral_state(struct store *st, Refex__Referral *ref);
 
-/* Say whether retention would erase some stored client unchanged since before
+/* Say whether retention would erase some stored client last changed in [since, before)
  * (store_clients_read.c). */
-enum store_status store_clients_purge_due(struct store *st, int64_t before, bool *due);
+enum store_status store_clients_purge_due(struct store *st, int64_t before, int64_t since,
+                                          bool *due);
 
 /* Queue op as a write job; done(status, op) runs on the loop thread (store_writer.c). */
 int store_job_queue_client(struct store *st, struct store_client_op *op,
