@@ -9,13 +9,19 @@
  * synchronous=FULL), reads it, truncates it, asks its size or closes it, and
  * when the next write does not follow on or the held bytes reach a cap.
  *
- * Why this is safe: other connections (the reader, other processes) learn of
- * a frame only from the wal-index header, which SQLite publishes after the
- * commit's sync has returned, and by then the held bytes are in the file; the
- * writer's own reads of the WAL come through xRead, which writes what is held
- * first. A crash loses only writes that were not synced, which it could lose
- * anyway. Every other file (the database, the -shm index) is the wrapped
- * VFS's own file, untouched.
+ * Why this is safe: other connections and processes learn of a frame only
+ * from the wal-index header, which SQLite publishes after the commit's sync
+ * and always after a barrier on the database file; the database file is ours
+ * too, and its barrier writes what the WAL holds first (so even without a sync
+ * no frame is published before it is in the file). A transaction that spilled
+ * frames early and rolled back leaves them held: they are written before the
+ * database's shared-memory locks are released, so no other writer can have
+ * written its frames there first. The writer's own reads of the WAL come
+ * through xRead, which writes what is held first. On storage without
+ * powersafe overwrite SQLite pads a commit's last frame past its sync: there
+ * the WAL is written through. A crash loses only writes that were not synced,
+ * which it could lose anyway. Other files (the -shm index, journals) are the
+ * wrapped VFS's own, untouched.
  */
 #include "store_walbuf.h"
 
@@ -28,11 +34,15 @@
 #define WALBUF_CAP   (4 * 1024 * 1024) /* hold no more than this */
 #define WALBUF_PIECE (124 * 1024)      /* the most one write of the wrapped VFS takes */
 
-/* An open WAL: our methods in front, the wrapped VFS's file right behind. */
+/* An open database file or WAL: our methods in front, the wrapped VFS's file right behind. */
 struct walbuf_file {
 	sqlite3_file base;
 	sqlite3_file *real;
-	unsigned char *buf; /* held bytes, for the file from offset off */
+	bool wal;                 /* a WAL: its writes are held */
+	struct walbuf_file *peer; /* a database's WAL, a WAL's database (while both are open) */
+	const char *name;         /* a database's name, to find its WAL by */
+	struct walbuf_file *next; /* open databases, under walbuf_mu */
+	unsigned char *buf;       /* a WAL's held bytes, for the file from offset off */
 	size_t len, cap;
 	sqlite3_int64 off;
 };
@@ -40,6 +50,8 @@ struct walbuf_file {
 static sqlite3_vfs walbuf_vfs;
 static sqlite3_vfs *walbuf_parent;
 static pthread_once_t walbuf_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t walbuf_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct walbuf_file *walbuf_dbs; /* open databases, to pair each WAL with its own */
 
 static sqlite3_file *real_of(sqlite3_file *f)
 {
@@ -90,6 +102,9 @@ static int wb_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
 	struct walbuf_file *w = (struct walbuf_file *)f;
 	int rc;
 
+	if (!w->wal) {
+		return w->real->pMethods->xWrite(w->real, data, n, off);
+	}
 	if (w->len > 0 && off == w->off + (sqlite3_int64)w->len && walbuf_room(w, (size_t)n)) {
 		memcpy(w->buf + w->len, data, (size_t)n);
 		w->len += (size_t)n;
@@ -107,12 +122,30 @@ static int wb_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
 	return SQLITE_OK;
 }
 
+static void walbuf_unlink(struct walbuf_file *w)
+{
+	pthread_mutex_lock(&walbuf_mu);
+	if (w->peer != NULL) {
+		w->peer->peer = NULL;
+		w->peer = NULL;
+	}
+	for (struct walbuf_file **p = &walbuf_dbs; *p != NULL; p = &(*p)->next) {
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&walbuf_mu);
+}
+
 static int wb_close(sqlite3_file *f)
 {
 	struct walbuf_file *w = (struct walbuf_file *)f;
 	int rc = walbuf_flush(w);
-	int rc_close = w->real->pMethods->xClose(w->real);
+	int rc_close;
 
+	walbuf_unlink(w);
+	rc_close = w->real->pMethods->xClose(w->real);
 	free(w->buf);
 	w->buf = NULL;
 	w->cap = 0;
@@ -128,9 +161,14 @@ static int wb_read(sqlite3_file *f, void *data, int n, sqlite3_int64 off)
 
 static int wb_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
-	int rc = walbuf_flush((struct walbuf_file *)f);
+	struct walbuf_file *w = (struct walbuf_file *)f;
+	int rc = walbuf_flush(w);
 
-	return rc != SQLITE_OK ? rc : real_of(f)->pMethods->xTruncate(real_of(f), size);
+	/* An erasure truncates the WAL to drop what was erased: drop our copy of it too. */
+	if (w->buf != NULL) {
+		explicit_bzero(w->buf, w->cap);
+	}
+	return rc != SQLITE_OK ? rc : w->real->pMethods->xTruncate(w->real, size);
 }
 
 static int wb_sync(sqlite3_file *f, int flags)
@@ -192,13 +230,27 @@ static int wb_shm_map(sqlite3_file *f, int page, int size, int extend, void vola
 	return real_of(f)->pMethods->xShmMap(real_of(f), page, size, extend, out);
 }
 
+/* A database's WAL: what it holds is written before the database's locks are released (a
+ * transaction that wrote frames early and rolled back leaves them held: another writer must
+ * not write first) and before the wal-index is published (the barrier). */
+static int walbuf_flush_peer(sqlite3_file *f)
+{
+	struct walbuf_file *w = (struct walbuf_file *)f;
+
+	return !w->wal && w->peer != NULL ? walbuf_flush(w->peer) : SQLITE_OK;
+}
+
 static int wb_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 {
+	if (flags & SQLITE_SHM_UNLOCK) {
+		walbuf_flush_peer(f); /* a failure is the next sync's or read's to report */
+	}
 	return real_of(f)->pMethods->xShmLock(real_of(f), offset, n, flags);
 }
 
 static void wb_shm_barrier(sqlite3_file *f)
 {
+	walbuf_flush_peer(f);
 	real_of(f)->pMethods->xShmBarrier(real_of(f));
 }
 
@@ -234,14 +286,44 @@ static const sqlite3_io_methods walbuf_methods = {
     .xUnfetch = wb_unfetch,
 };
 
+/* Pair WAL w with its open database, named like it without "-wal". */
+static void walbuf_pair(struct walbuf_file *w, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n <= 4 || strcmp(name + n - 4, "-wal") != 0) {
+		return;
+	}
+	pthread_mutex_lock(&walbuf_mu);
+	for (struct walbuf_file *db = walbuf_dbs; db != NULL; db = db->next) {
+		if (db->peer == NULL && strlen(db->name) == n - 4 &&
+		    memcmp(db->name, name, n - 4) == 0) {
+			db->peer = w;
+			w->peer = db;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&walbuf_mu);
+}
+
+/* A WAL is held only where SQLite writes nothing after a commit's sync: not on storage
+ * without powersafe overwrite, where it pads the last frame past the sync point. */
+static bool walbuf_may_hold(const struct walbuf_file *w)
+{
+	const sqlite3_file *db = w->peer != NULL ? w->peer->real : NULL;
+
+	return db != NULL && (db->pMethods->xDeviceCharacteristics((sqlite3_file *)db) &
+	                      SQLITE_IOCAP_POWERSAFE_OVERWRITE);
+}
+
 static int walbuf_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
 {
 	struct walbuf_file *w = (struct walbuf_file *)f;
 	int rc;
 
 	(void)vfs;
-	if (!(flags & SQLITE_OPEN_WAL)) {
-		/* Not the WAL: the wrapped VFS's own file, in the same (larger) space. */
+	if (name == NULL || !(flags & (SQLITE_OPEN_WAL | SQLITE_OPEN_MAIN_DB))) {
+		/* Neither: the wrapped VFS's own file, in the same (larger) space. */
 		return walbuf_parent->xOpen(walbuf_parent, name, f, flags, out);
 	}
 	memset(w, 0, sizeof(*w));
@@ -249,6 +331,19 @@ static int walbuf_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int 
 	rc = walbuf_parent->xOpen(walbuf_parent, name, w->real, flags, out);
 	/* SQLite calls xClose only on a file whose methods are set. */
 	w->base.pMethods = w->real->pMethods != NULL ? &walbuf_methods : NULL;
+	if (rc != SQLITE_OK || w->real->pMethods == NULL) {
+		return rc;
+	}
+	if (flags & SQLITE_OPEN_WAL) {
+		walbuf_pair(w, name);
+		w->wal = walbuf_may_hold(w);
+	} else {
+		w->name = name; /* SQLite keeps it unchanged until xClose */
+		pthread_mutex_lock(&walbuf_mu);
+		w->next = walbuf_dbs;
+		walbuf_dbs = w;
+		pthread_mutex_unlock(&walbuf_mu);
+	}
 	return rc;
 }
 

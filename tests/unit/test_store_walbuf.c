@@ -1,8 +1,10 @@
 /*
  * The writer's WAL-coalescing VFS (daemon/store_walbuf.c): what a writer
  * commits through it is what a second connection (SQLite's own VFS) reads,
- * for commits small and large, and when a transaction outgrows the page cache
- * so SQLite writes frames early, reads them back and writes them again.
+ * for commits small and large, when a transaction outgrows the page cache so
+ * SQLite writes frames early, reads them back and writes them again, when such
+ * a transaction rolls back and another writer commits next, and on storage
+ * without powersafe overwrite (where SQLite pads frames past the sync).
  */
 #include <criterion/criterion.h>
 #include <sqlite3.h>
@@ -25,15 +27,22 @@ static void exec(sqlite3 *db, const char *sql)
 	             msg ? msg : "?");
 }
 
-static void open_writer(void)
+static void open_writer_at(const char *name)
 {
 	const char *vfs = store_walbuf_vfs();
 
 	cr_assert_not_null(vfs, "the coalescing VFS did not register");
-	cr_assert_eq(sqlite3_open_v2(path, &wdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs),
+	cr_assert_eq(sqlite3_open_v2(name, &wdb,
+	                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
+	                             vfs),
 	             SQLITE_OK);
 	exec(wdb, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
 	          " PRAGMA wal_autocheckpoint = 0");
+}
+
+static void open_writer(void)
+{
+	open_writer_at(path);
 }
 
 static void setup(void)
@@ -56,18 +65,18 @@ static void teardown(void)
 	cr_assert_eq(system(cmd), 0);
 }
 
-/* Insert n rows of size bytes each, in one transaction; return the sum of their bytes. */
-static long long insert_rows(int n, int size, unsigned *seed)
+/* Insert n rows of size bytes each through db in one transaction, ending it with `end`
+ * (COMMIT or ROLLBACK); return the sum of their bytes. */
+static long long insert_rows_via(sqlite3 *db, int n, int size, unsigned *seed, const char *end)
 {
 	sqlite3_stmt *s = NULL;
 	unsigned char *v = malloc((size_t)size);
 	long long total = 0;
 
 	cr_assert_not_null(v);
-	cr_assert_eq(
-	    sqlite3_prepare_v2(wdb, "INSERT INTO t (v, sum) VALUES (?1, ?2)", -1, &s, NULL),
-	    SQLITE_OK);
-	exec(wdb, "BEGIN IMMEDIATE");
+	cr_assert_eq(sqlite3_prepare_v2(db, "INSERT INTO t (v, sum) VALUES (?1, ?2)", -1, &s, NULL),
+	             SQLITE_OK);
+	exec(db, "BEGIN IMMEDIATE");
 	for (int i = 0; i < n; i++) {
 		long long sum = 0;
 
@@ -77,14 +86,19 @@ static long long insert_rows(int n, int size, unsigned *seed)
 		}
 		sqlite3_bind_blob(s, 1, v, size, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 2, sum);
-		cr_assert_eq(sqlite3_step(s), SQLITE_DONE);
+		cr_assert_eq(sqlite3_step(s), SQLITE_DONE, "%s", sqlite3_errmsg(db));
 		sqlite3_reset(s);
 		total += sum;
 	}
-	exec(wdb, "COMMIT");
 	sqlite3_finalize(s);
+	exec(db, end);
 	free(v);
 	return total;
+}
+
+static long long insert_rows(int n, int size, unsigned *seed)
+{
+	return insert_rows_via(wdb, n, size, seed, "COMMIT");
 }
 
 /* What the reader sees: rows, the sum of their sum column, and rows whose bytes disagree. */
@@ -174,4 +188,53 @@ Test(store_walbuf, the_store_reopens_intact_after_a_checkpoint_and_truncate)
 	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
 	cr_assert_str_eq((const char *)sqlite3_column_text(s, 0), "ok");
 	sqlite3_finalize(s);
+}
+
+static void expect_intact(sqlite3 *db)
+{
+	sqlite3_stmt *s = NULL;
+
+	cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "%s", sqlite3_errmsg(db));
+	cr_assert_str_eq((const char *)sqlite3_column_text(s, 0), "ok");
+	sqlite3_finalize(s);
+}
+
+Test(store_walbuf, a_rolled_back_spill_never_lands_on_another_writers_frames)
+{
+	unsigned seed = 5;
+	long long total = insert_rows(10, 1000, &seed);
+	sqlite3 *other = NULL;
+
+	/* The WAL starts over: the next frames, ours or another writer's, go at its top. */
+	cr_assert_eq(sqlite3_wal_checkpoint_v2(wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL),
+	             SQLITE_OK);
+	exec(wdb, "PRAGMA cache_size = 10");
+	insert_rows_via(wdb, 300, 3000, &seed, "ROLLBACK"); /* spilled frames, then undone */
+	exec(wdb, "PRAGMA cache_size = 2000");
+	cr_assert_eq(sqlite3_open_v2(path, &other, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	exec(other, "PRAGMA synchronous = FULL");
+	total += insert_rows_via(other, 200, 2000, &seed, "COMMIT");
+	total += insert_rows(1, 5, &seed);
+	sqlite3_close(other);
+	expect_reader_sees(211, total);
+	expect_intact(rdb);
+}
+
+Test(store_walbuf, storage_without_powersafe_overwrite_is_written_through)
+{
+	char uri[sizeof(path) + 32];
+	unsigned seed = 9;
+	long long total = 0;
+
+	sqlite3_close(rdb);
+	sqlite3_close(wdb);
+	snprintf(uri, sizeof(uri), "file:%s?psow=0", path);
+	open_writer_at(uri);
+	cr_assert_eq(sqlite3_open_v2(path, &rdb, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	for (int i = 0; i < 40; i++) {
+		total += insert_rows(1, 300 + 37 * i, &seed);
+		expect_reader_sees(i + 1, total);
+	}
+	expect_intact(rdb);
 }
