@@ -133,6 +133,16 @@ static void expect_reader_sees(long long rows, long long total)
 	cr_assert_eq(got_total, total);
 }
 
+static void expect_intact(sqlite3 *db)
+{
+	sqlite3_stmt *s = NULL;
+
+	cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "%s", sqlite3_errmsg(db));
+	cr_assert_str_eq((const char *)sqlite3_column_text(s, 0), "ok");
+	sqlite3_finalize(s);
+}
+
 TestSuite(store_walbuf, .init = setup, .fini = teardown);
 
 Test(store_walbuf, every_commit_is_readable_by_another_connection)
@@ -175,7 +185,6 @@ Test(store_walbuf, the_store_reopens_intact_after_a_checkpoint_and_truncate)
 {
 	unsigned seed = 3;
 	long long total = insert_rows(500, 2000, &seed);
-	sqlite3_stmt *s = NULL;
 
 	cr_assert_eq(sqlite3_wal_checkpoint_v2(wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL),
 	             SQLITE_OK);
@@ -184,20 +193,7 @@ Test(store_walbuf, the_store_reopens_intact_after_a_checkpoint_and_truncate)
 	open_writer();
 	total += insert_rows(10, 2000, &seed);
 	expect_reader_sees(520, total);
-	cr_assert_eq(sqlite3_prepare_v2(wdb, "PRAGMA integrity_check", -1, &s, NULL), SQLITE_OK);
-	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
-	cr_assert_str_eq((const char *)sqlite3_column_text(s, 0), "ok");
-	sqlite3_finalize(s);
-}
-
-static void expect_intact(sqlite3 *db)
-{
-	sqlite3_stmt *s = NULL;
-
-	cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL), SQLITE_OK);
-	cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "%s", sqlite3_errmsg(db));
-	cr_assert_str_eq((const char *)sqlite3_column_text(s, 0), "ok");
-	sqlite3_finalize(s);
+	expect_intact(wdb);
 }
 
 Test(store_walbuf, a_rolled_back_spill_never_lands_on_another_writers_frames)
