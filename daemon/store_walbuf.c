@@ -41,6 +41,7 @@ struct walbuf_file {
 	bool wal;                 /* a WAL: its writes are held */
 	struct walbuf_file *peer; /* a database's WAL, a WAL's database (while both are open) */
 	const char *name;         /* a database's name, to find its WAL by */
+	bool shared;              /* a database another connection here has open too */
 	struct walbuf_file *next; /* open databases, under walbuf_mu */
 	unsigned char *buf;       /* a WAL's held bytes, for the file from offset off */
 	size_t len, cap;
@@ -243,13 +244,17 @@ static int walbuf_flush_peer(sqlite3_file *f)
 static int wb_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 {
 	if (flags & SQLITE_SHM_UNLOCK) {
-		walbuf_flush_peer(f); /* a failure is the next sync's or read's to report */
+		/* Held at an unlock: only a rolled-back transaction's frames (a commit's were
+		 * written at its sync), which nobody reads; a failed write loses nothing. */
+		walbuf_flush_peer(f);
 	}
 	return real_of(f)->pMethods->xShmLock(real_of(f), offset, n, flags);
 }
 
 static void wb_shm_barrier(sqlite3_file *f)
 {
+	/* Under synchronous=FULL the commit's sync has written everything already; this keeps
+	 * a lower setting correct too, except when the write fails (nothing to report it to). */
 	walbuf_flush_peer(f);
 	real_of(f)->pMethods->xShmBarrier(real_of(f));
 }
@@ -286,6 +291,21 @@ static const sqlite3_io_methods walbuf_methods = {
     .xUnfetch = wb_unfetch,
 };
 
+/* List database w. A WAL could not tell which of two connections' databases of one name is
+ * its own: a second one unpairs the name for good (its WALs are then written through). */
+static void walbuf_list(struct walbuf_file *w)
+{
+	pthread_mutex_lock(&walbuf_mu);
+	for (struct walbuf_file *db = walbuf_dbs; db != NULL; db = db->next) {
+		if (strcmp(db->name, w->name) == 0) {
+			db->shared = w->shared = true;
+		}
+	}
+	w->next = walbuf_dbs;
+	walbuf_dbs = w;
+	pthread_mutex_unlock(&walbuf_mu);
+}
+
 /* Pair WAL w with its open database, named like it without "-wal". */
 static void walbuf_pair(struct walbuf_file *w, const char *name)
 {
@@ -296,7 +316,7 @@ static void walbuf_pair(struct walbuf_file *w, const char *name)
 	}
 	pthread_mutex_lock(&walbuf_mu);
 	for (struct walbuf_file *db = walbuf_dbs; db != NULL; db = db->next) {
-		if (db->peer == NULL && strlen(db->name) == n - 4 &&
+		if (db->peer == NULL && !db->shared && strlen(db->name) == n - 4 &&
 		    memcmp(db->name, name, n - 4) == 0) {
 			db->peer = w;
 			w->peer = db;
@@ -339,10 +359,7 @@ static int walbuf_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int 
 		w->wal = walbuf_may_hold(w);
 	} else {
 		w->name = name; /* SQLite keeps it unchanged until xClose */
-		pthread_mutex_lock(&walbuf_mu);
-		w->next = walbuf_dbs;
-		walbuf_dbs = w;
-		pthread_mutex_unlock(&walbuf_mu);
+		walbuf_list(w);
 	}
 	return rc;
 }

@@ -196,11 +196,12 @@ Test(store_walbuf, the_store_reopens_intact_after_a_checkpoint_and_truncate)
 	expect_intact(wdb);
 }
 
-Test(store_walbuf, a_rolled_back_spill_never_lands_on_another_writers_frames)
+/* Roll back a transaction that spilled frames, let connection other commit, then commit here:
+ * everyone reads every committed row, and the file is intact. */
+static void rollback_then_other_writer(sqlite3 *other)
 {
 	unsigned seed = 5;
 	long long total = insert_rows(10, 1000, &seed);
-	sqlite3 *other = NULL;
 
 	/* The WAL starts over: the next frames, ours or another writer's, go at its top. */
 	cr_assert_eq(sqlite3_wal_checkpoint_v2(wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL),
@@ -208,13 +209,35 @@ Test(store_walbuf, a_rolled_back_spill_never_lands_on_another_writers_frames)
 	exec(wdb, "PRAGMA cache_size = 10");
 	insert_rows_via(wdb, 300, 3000, &seed, "ROLLBACK"); /* spilled frames, then undone */
 	exec(wdb, "PRAGMA cache_size = 2000");
-	cr_assert_eq(sqlite3_open_v2(path, &other, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
 	exec(other, "PRAGMA synchronous = FULL");
 	total += insert_rows_via(other, 200, 2000, &seed, "COMMIT");
 	total += insert_rows(1, 5, &seed);
 	sqlite3_close(other);
 	expect_reader_sees(211, total);
 	expect_intact(rdb);
+}
+
+Test(store_walbuf, a_rolled_back_spill_never_lands_on_another_writers_frames)
+{
+	sqlite3 *other = NULL;
+
+	/* Through SQLite's own VFS, as another process would. */
+	cr_assert_eq(sqlite3_open_v2(path, &other, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	rollback_then_other_writer(other);
+}
+
+Test(store_walbuf, two_connections_through_it_on_one_database_stay_apart)
+{
+	sqlite3 *other = NULL;
+
+	/* Both databases open before either opens its WAL: a WAL must not take the other's. */
+	sqlite3_close(wdb);
+	cr_assert_eq(sqlite3_open_v2(path, &wdb, SQLITE_OPEN_READWRITE, store_walbuf_vfs()),
+	             SQLITE_OK);
+	cr_assert_eq(sqlite3_open_v2(path, &other, SQLITE_OPEN_READWRITE, store_walbuf_vfs()),
+	             SQLITE_OK);
+	exec(wdb, "PRAGMA synchronous = FULL");
+	rollback_then_other_writer(other);
 }
 
 Test(store_walbuf, storage_without_powersafe_overwrite_is_written_through)
