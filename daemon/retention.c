@@ -49,7 +49,8 @@ static void retention_queue(struct retention *r)
 	time_t now = time(NULL);
 
 	if (keep > 0 && !r->hub->stopping &&
-	    store_purge_closed(r->hub->store, (int64_t)now - keep, now, retention_done, r) == 0) {
+	    store_purge_closed(r->hub->store, (int64_t)now - keep, r->clients_since, now,
+	                       retention_done, r) == 0) {
 		r->in_flight = true;
 	}
 }

@@ -157,11 +157,13 @@ int store_sweep_overdue(struct store *st, int64_t now, store_done_cb cb, void *a
 
 /* Queue a purge: closed referrals last changed before `before` lose client, consent, form data
  * and reasons (a tombstone of ids, dates and states stays), overwritten on disk (secure_delete,
- * then a WAL checkpoint that truncates the WAL). Once no closed referral is left to purge, stored
- * clients unchanged since `before` that no referral holds details of are erased too.
- * res->purged and res->purged_clients count them (at most a few hundred a time: queue another
- * while either is not 0). */
-int store_purge_closed(struct store *st, int64_t before, int64_t now, store_done_cb cb, void *arg);
+ * then a WAL checkpoint that truncates the WAL). Stored clients unchanged since `before` that
+ * this leaves held by no referral with details are erased too, and, once no closed referral is
+ * left to purge, those last changed in [clients_since, before) that none holds (see
+ * store_purge_due). res->purged and res->purged_clients count them (at most a few hundred a
+ * time: queue another while either is not 0). */
+int store_purge_closed(struct store *st, int64_t before, int64_t clients_since, int64_t now,
+                       store_done_cb cb, void *arg);
 
 /* Say whether a purge is due: some closed referral last changed before `before` still holds its
  * details, or some stored client last changed in [clients_since, before) is held by no

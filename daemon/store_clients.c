@@ -53,10 +53,16 @@ static const char *const store_clients_wsql[CW_COUNT] = {
     [CW_SHARE_OK] = "SELECT 1 FROM consents c JOIN clients k ON k.cid = c.cid"
                     " WHERE k.id = ?1 AND k.erased_at IS NULL AND " COVERS " LIMIT 1",
     /* Retention: clients unchanged since ?1 none of whose referrals still holds details. */
+    /* Those that grew old enough since ?3 (a range of clients_live)... */
     [CW_PURGE] = "UPDATE clients SET name = NULL, dup_key = NULL, erased_at = ?2,"
                  " erased_by = 'retention', erase_reason = 'retention period'"
-                 " WHERE cid IN (SELECT cid FROM clients k WHERE " CLIENTS_UNHELD " LIMIT 256)"
-                 " RETURNING cid, id",
+                 " WHERE cid IN (SELECT cid FROM clients k WHERE k.updated_at >= ?3"
+                 " AND " CLIENTS_UNHELD " LIMIT 256) RETURNING cid, id",
+    /* ... and one whose last referral holding details was just purged. */
+    [CW_PURGE_ONE] = "UPDATE clients SET name = NULL, dup_key = NULL, erased_at = ?2,"
+                     " erased_by = 'retention', erase_reason = 'retention period'"
+                     " WHERE cid IN (SELECT cid FROM clients k WHERE k.id = ?3"
+                     " AND " CLIENTS_UNHELD ") RETURNING cid, id",
 };
 
 /* One queued client write: the request's copy lives in data, right after the struct. */
@@ -614,11 +620,9 @@ enum store_status store_clients_on_insert(struct store *st, const struct store_n
 	                                                    .at_ms = r->created_at * 1000});
 }
 
-/* Erase, under the retention policy, clients unchanged since before none of whose referrals
- * still holds details (a purge has just made tombstones of them); *n counts them. */
-enum store_status store_clients_purge(struct store *st, int64_t before, int64_t now, size_t *n)
+/* Erase the clients statement s (bound but for ?2, now) picks and audit each; *n counts them. */
+static enum store_status purge_picked(struct store *st, sqlite3_stmt *s, int64_t now, size_t *n)
 {
-	sqlite3_stmt *s = st->clients->w[CW_PURGE];
 	struct {
 		sqlite3_int64 cid;
 		char id[STORE_ID_LEN + 1];
@@ -627,7 +631,6 @@ enum store_status store_clients_purge(struct store *st, int64_t before, int64_t 
 	int rc;
 
 	*n = 0;
-	sqlite3_bind_int64(s, 1, before);
 	sqlite3_bind_int64(s, 2, now);
 	for (rc = sqlite3_step(s); rc == SQLITE_ROW && *n < 256; rc = sqlite3_step(s)) {
 		got[*n].cid = sqlite3_column_int64(s, 0);
@@ -650,6 +653,32 @@ enum store_status store_clients_purge(struct store *st, int64_t before, int64_t 
 		}
 	}
 	return status;
+}
+
+/* Erase, under the retention policy, clients last changed in [since, before) that no referral
+ * holding details holds (at most 256); *n counts them. */
+enum store_status store_clients_purge(struct store *st, int64_t before, int64_t since, int64_t now,
+                                      size_t *n)
+{
+	sqlite3_stmt *s = st->clients->w[CW_PURGE];
+
+	sqlite3_bind_int64(s, 1, before);
+	sqlite3_bind_int64(s, 3, since);
+	return purge_picked(st, s, now, n);
+}
+
+/* Erase client id under the retention policy if it is unchanged since before and no referral
+ * holding details holds it (a purge just made a tombstone of one); *n counts it. */
+enum store_status store_clients_purge_one(struct store *st, const char *id, int64_t before,
+                                          int64_t now, size_t *n)
+{
+	sqlite3_stmt *s = st->clients->w[CW_PURGE_ONE];
+
+	sqlite3_bind_int64(s, 1, before);
+	if (store_bind_text(s, 3, id) != SQLITE_OK) {
+		return STORE_UNAVAILABLE;
+	}
+	return purge_picked(st, s, now, n);
 }
 
 /* ---- loop thread: queueing ---- */

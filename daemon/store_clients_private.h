@@ -30,6 +30,7 @@ enum cwstmt {
 	CW_CONSENT_FIND,
 	CW_SHARE_OK,
 	CW_PURGE,
+	CW_PURGE_ONE,
 	CW_COUNT
 };
 

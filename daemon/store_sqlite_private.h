@@ -179,9 +179,15 @@ bool store_clients_erased(const struct store_client_op *op);
  * new one first for an inline client; audit the share (store_clients.c). */
 enum store_status store_clients_on_insert(struct store *st, const struct store_new_referral *r);
 
-/* Erase, under the retention policy, clients unchanged since before none of whose referrals
- * still holds details; *n counts them (store_clients.c). */
-enum store_status store_clients_purge(struct store *st, int64_t before, int64_t now, size_t *n);
+/* Erase, under the retention policy, clients last changed in [since, before) none of whose
+ * referrals still holds details (at most 256); *n counts them (store_clients.c). */
+enum store_status store_clients_purge(struct store *st, int64_t before, int64_t since, int64_t now,
+                                      size_t *n);
+
+/* Erase client id under the retention policy if it is unchanged since before and none of its
+ * referrals still holds details; *n counts it (store_clients.c). */
+enum store_status store_clients_purge_one(struct store *st, const char *id, int64_t before,
+                                          int64_t now, size_t *n);
 
 /* Fill ref's stored-client state (erased; consent withdrawn for its recipient) from its
  * client_id, inside the caller's read transaction (store_clients_read.c). */

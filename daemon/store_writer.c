@@ -62,7 +62,7 @@ const char *const store_wsql[W_COUNT] = {
     [W_PURGE_DATA] = "DELETE FROM referral_data WHERE rid IN (" PURGE_PICK ")",
     [W_PURGE_HISTORY] = "UPDATE history SET reason = NULL WHERE referral_rid IN (" PURGE_PICK ")",
     [W_PURGE_ROWS] = "UPDATE referrals SET client_name = NULL, purged_at = ?2"
-                     " WHERE rid IN (" PURGE_PICK ")",
+                     " WHERE rid IN (" PURGE_PICK ") RETURNING client_id",
     [W_AUDIT_LAST] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
     [W_IDEM_GET] = "SELECT digest, referral_id FROM idempotency WHERE agency = ?1 AND key = ?2",
     [W_IDEM_PUT] = "INSERT INTO idempotency (agency, key, digest, referral_id, created_at)"
@@ -93,7 +93,7 @@ struct job {
 		int64_t now;              /* JOB_SWEEP */
 		struct store_audit audit; /* JOB_AUDIT */
 		struct {
-			int64_t before, now;
+			int64_t before, clients_since, now;
 		} purge; /* JOB_PURGE */
 		struct {
 			struct store_client_op *op;
@@ -485,35 +485,63 @@ static enum store_status job_sweep(struct store *st, int64_t now, struct store_r
 	return status;
 }
 
-/* Reduce closed referrals last changed before `before` to tombstones. */
-static enum store_status job_purge(struct store *st, int64_t before, int64_t now,
-                                   struct store_result *res, bool *partial)
+/* Make tombstones of the chunk's referrals (the last step: W_PURGE_ROWS); keep in ids (at most
+ * PURGE_CHUNK, each once) the stored clients they named. */
+static enum store_status purge_rows(struct store *st, int64_t before, int64_t now,
+                                    char (*ids)[STORE_ID_LEN + 1], size_t *n_ids, size_t *purged)
 {
-	static const enum wstmt steps[] = {W_PURGE_DATA, W_PURGE_HISTORY, W_PURGE_ROWS};
+	sqlite3_stmt *s = st->w[W_PURGE_ROWS];
+	int rc;
+
+	*n_ids = *purged = 0;
+	sqlite3_bind_int64(s, 1, before);
+	sqlite3_bind_int64(s, 2, now);
+	for (rc = sqlite3_step(s); rc == SQLITE_ROW; rc = sqlite3_step(s)) {
+		const char *id = (const char *)sqlite3_column_text(s, 0);
+		size_t i = 0;
+
+		(*purged)++;
+		while (id != NULL && i < *n_ids && strcmp(ids[i], id) != 0) {
+			i++;
+		}
+		if (id != NULL && i == *n_ids && *n_ids < PURGE_CHUNK) {
+			snprintf(ids[(*n_ids)++], STORE_ID_LEN + 1, "%s", id);
+		}
+	}
+	store_stmt_end(s);
+	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+/* Reduce closed referrals last changed before `before` to tombstones, and erase the stored
+ * clients that leaves unheld; on the pass's last chunk, also those last changed since
+ * clients_since that no referral holds (older ones were held when retention last looked, and
+ * only a purge, which checks its own, can free them). */
+static enum store_status job_purge(struct store *st, int64_t before, int64_t clients_since,
+                                   int64_t now, struct store_result *res, bool *partial)
+{
+	static const enum wstmt steps[] = {W_PURGE_DATA, W_PURGE_HISTORY};
+	char ids[PURGE_CHUNK][STORE_ID_LEN + 1];
+	size_t n_ids = 0, erased = 0;
+	enum store_status status = STORE_OK;
 
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		sqlite3_stmt *s = st->w[steps[i]];
-
-		sqlite3_bind_int64(s, 1, before);
-		if (steps[i] == W_PURGE_ROWS) {
-			sqlite3_bind_int64(s, 2, now);
-		}
-		if (store_step_done(s) < 0) {
+		sqlite3_bind_int64(st->w[steps[i]], 1, before);
+		if (store_step_done(st->w[steps[i]]) < 0) {
 			*partial = i > 0;
 			return STORE_UNAVAILABLE;
 		}
 	}
-	res->purged = (size_t)sqlite3_changes(st->wdb);
-	/* Then, once per pass (its last chunk: no closed referral left), the stored clients left
-	 * with no referral holding details. */
-	if (res->purged == PURGE_CHUNK) {
-		return STORE_OK;
+	status = purge_rows(st, before, now, ids, &n_ids, &res->purged);
+	for (size_t i = 0; status == STORE_OK && i < n_ids; i++) {
+		status = store_clients_purge_one(st, ids[i], before, now, &erased);
+		res->purged_clients += erased;
 	}
-	if (store_clients_purge(st, before, now, &res->purged_clients) != STORE_OK) {
-		*partial = true;
-		return STORE_UNAVAILABLE;
+	if (status == STORE_OK && res->purged < PURGE_CHUNK) {
+		status = store_clients_purge(st, before, clients_since, now, &erased);
+		res->purged_clients += erased;
 	}
-	return STORE_OK;
+	*partial = status != STORE_OK;
+	return status;
 }
 
 static enum store_status job_exec(struct store *st, struct job *j, bool *partial)
@@ -530,7 +558,8 @@ static enum store_status job_exec(struct store *st, struct job *j, bool *partial
 	case JOB_AUDIT:
 		return store_audit_append(st, &j->u.audit);
 	case JOB_PURGE:
-		return job_purge(st, j->u.purge.before, j->u.purge.now, &j->res, partial);
+		return job_purge(st, j->u.purge.before, j->u.purge.clients_since, j->u.purge.now,
+		                 &j->res, partial);
 	case JOB_CLIENT:
 		return store_clients_exec(st, j->u.client.op, partial);
 	}
@@ -1004,7 +1033,8 @@ int store_audit_read(struct store *st, const struct store_audit *a)
 }
 
 /* Queue a purge of closed referrals last changed before `before`. */
-int store_purge_closed(struct store *st, int64_t before, int64_t now, store_done_cb cb, void *arg)
+int store_purge_closed(struct store *st, int64_t before, int64_t clients_since, int64_t now,
+                       store_done_cb cb, void *arg)
 {
 	struct job *j;
 
@@ -1012,6 +1042,7 @@ int store_purge_closed(struct store *st, int64_t before, int64_t now, store_done
 		return -1;
 	}
 	j->u.purge.before = before;
+	j->u.purge.clients_since = clients_since;
 	j->u.purge.now = now;
 	return job_queue(st, j);
 }

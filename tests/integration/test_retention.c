@@ -175,3 +175,43 @@ Test(retention, a_stored_client_no_referral_holds_is_erased_without_a_closed_ref
 	cr_expect_not(net_file_holds(net, "refex.db-wal", CANARY_LONE), "the WAL still holds it");
 	net_expect_clean_stop(net);
 }
+
+#define CANARY_HELD "Zq7HeldCanary"
+
+Test(retention, a_client_that_grew_old_while_held_is_erased_when_its_referral_is_purged)
+{
+	char id[REFEX_ID_LEN + 1];
+	struct run_result r;
+	json_t *j = NULL, *client;
+	int waited = 0;
+
+	submit_named(CANARY_HELD, id); /* a new client, held by this open referral */
+	j = show(id);
+	client = json_incref(json_object_get(j, "clientId"));
+	json_decref(j);
+	j = NULL;
+	cr_assert_not_null(client);
+	/* Retention (1 s) looks at the client each second while it grows old and finds it held;
+	 * after these seconds it no longer looks at it: only purging its referral can free it. */
+	poll(NULL, 0, 3500);
+	cr_assert_eq(run_refex(&r, net, east, "decline", id, "--reason", "no room", NULL), 0,
+	             "decline: %s", r.err);
+	run_result_free(&r);
+	while (waited < WAIT_MS) {
+		json_decref(j);
+		j = client_show(json_string_value(client));
+		if (json_object_get(j, "erasedAt") != NULL) {
+			break;
+		}
+		poll(NULL, 0, 100);
+		waited += 100;
+	}
+	cr_assert_not_null(json_object_get(j, "erasedAt"), "not erased after %d ms", WAIT_MS);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "erasedBy")), "retention");
+	json_decref(j);
+	json_decref(client);
+	cr_expect_not(net_file_holds(net, "refex.db", CANARY_HELD),
+	              "the database file still holds it");
+	cr_expect_not(net_file_holds(net, "refex.db-wal", CANARY_HELD), "the WAL still holds it");
+	net_expect_clean_stop(net);
+}
