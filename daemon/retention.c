@@ -15,10 +15,11 @@ struct retention {
 	struct event *tick;
 	bool in_flight; /* a purge is queued: never two at once */
 	bool stopped;   /* retention_stop ran while a purge was in flight: free on its completion */
-	/* Clients last changed before this were found held when last checked; only a purge (which
-	 * looks at them all) can free them. Checking them all every second would grow with the
-	 * store. */
+	/* Clients last changed before this were found held when last checked; only purging their
+	 * referrals (which checks those clients) can free them. Checking them all every second
+	 * would grow with the store. */
 	int64_t clients_since;
+	int64_t pass_before; /* the queued purge's `before` */
 };
 
 static void retention_queue(struct retention *r);
@@ -40,6 +41,11 @@ static void retention_done(enum store_status status, const struct store_result *
 		log_info("msg=purged referrals=%zu clients=%zu", res->purged, res->purged_clients);
 		page_cache_bump_all(r->hub->pages); /* listings lose the client's name */
 		retention_queue(r);                 /* there may be more */
+	} else {
+		/* Nothing left: every client last changed before pass_before is held (or erased).
+		 * With referrals coming due every second the due check never says "not due", so it
+		 * is here that the clients' window moves on. */
+		r->clients_since = r->pass_before;
 	}
 }
 
@@ -48,9 +54,10 @@ static void retention_queue(struct retention *r)
 	long long keep = r->hub->cfg->retention_closed;
 	time_t now = time(NULL);
 
+	r->pass_before = (int64_t)now - keep;
 	if (keep > 0 && !r->hub->stopping &&
-	    store_purge_closed(r->hub->store, (int64_t)now - keep, r->clients_since, now,
-	                       retention_done, r) == 0) {
+	    store_purge_closed(r->hub->store, r->pass_before, r->clients_since, now, retention_done,
+	                       r) == 0) {
 		r->in_flight = true;
 	}
 }
