@@ -8,7 +8,8 @@
 #include "log.h"
 #include "page_cache.h"
 
-#define RETENTION_TICK_S 1
+#define RETENTION_TICK_S   1
+#define RETENTION_MARGIN_S 3600 /* clients' window: look again at the last hour (or retention) */
 
 struct retention {
 	struct hub *hub;
@@ -24,6 +25,17 @@ struct retention {
 
 static void retention_queue(struct retention *r);
 
+/* Every client last changed before `before` was found held (or erased): later checks start
+ * there, less a margin for rows committed a while after their time was taken (or a clock
+ * stepped back), which they look at again. (After a reload that lengthens retention this moves
+ * the window back: it only ever looks at more.) */
+static void clients_checked_to(struct retention *r, int64_t before)
+{
+	long long keep = r->hub->cfg->retention_closed;
+
+	r->clients_since = before - (keep < RETENTION_MARGIN_S ? keep : RETENTION_MARGIN_S);
+}
+
 static void retention_done(enum store_status status, const struct store_result *res, void *arg)
 {
 	struct retention *r = arg;
@@ -37,15 +49,16 @@ static void retention_done(enum store_status status, const struct store_result *
 		log_error("msg=\"retention purge failed\" store_status=%d", (int)status);
 		return;
 	}
+	if (res->clients_checked) {
+		/* Every client last changed before pass_before is held or erased. With referrals
+		 * coming due every second the due check never says "not due": the window moves on
+		 * here too. */
+		clients_checked_to(r, r->pass_before);
+	}
 	if (res->purged > 0 || res->purged_clients > 0) {
 		log_info("msg=purged referrals=%zu clients=%zu", res->purged, res->purged_clients);
 		page_cache_bump_all(r->hub->pages); /* listings lose the client's name */
 		retention_queue(r);                 /* there may be more */
-	} else {
-		/* Nothing left: every client last changed before pass_before is held (or erased).
-		 * With referrals coming due every second the due check never says "not due", so it
-		 * is here that the clients' window moves on. */
-		r->clients_since = r->pass_before;
 	}
 }
 
@@ -76,7 +89,7 @@ static void retention_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (!due) {
-		r->clients_since = before;
+		clients_checked_to(r, before);
 		return;
 	}
 	retention_queue(r);

@@ -52,6 +52,7 @@ struct store_result {
 	size_t overdue;                     /* store_sweep_overdue: referrals newly overdue */
 	size_t purged;         /* store_purge_closed: referrals reduced to tombstones */
 	size_t purged_clients; /* store_purge_closed: stored clients erased */
+	bool clients_checked;  /* store_purge_closed: every client in its window is now held */
 };
 
 struct store;
@@ -160,15 +161,16 @@ int store_sweep_overdue(struct store *st, int64_t now, store_done_cb cb, void *a
  * then a WAL checkpoint that truncates the WAL). Stored clients unchanged since `before` that
  * this leaves held by no referral with details are erased too, and, once no closed referral is
  * left to purge, those last changed in [clients_since, before) that none holds (see
- * store_purge_due). res->purged and res->purged_clients count them (at most a few hundred a
+ * store_purge_due; res->clients_checked then says every client left in that window is held).
+ * res->purged and res->purged_clients count them (at most a few hundred a
  * time: queue another while either is not 0). */
 int store_purge_closed(struct store *st, int64_t before, int64_t clients_since, int64_t now,
                        store_done_cb cb, void *arg);
 
 /* Say whether a purge is due: some closed referral last changed before `before` still holds its
  * details, or some stored client last changed in [clients_since, before) is held by no
- * unpurged referral. (A client can only become free of referrals in a purge, which then looks
- * at every client: each check need only look at those that have newly grown old enough.) */
+ * unpurged referral. (A client can only become free of referrals in a purge, which checks the
+ * clients of what it purges: each check need only look at those newly grown old enough.) */
 enum store_status store_purge_due(struct store *st, int64_t before, int64_t clients_since,
                                   bool *due);
 

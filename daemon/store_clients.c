@@ -54,10 +54,12 @@ static const char *const store_clients_wsql[CW_COUNT] = {
                     " WHERE k.id = ?1 AND k.erased_at IS NULL AND " COVERS " LIMIT 1",
     /* Retention: clients unchanged since ?1 none of whose referrals still holds details. */
     /* Those that grew old enough since ?3 (a range of clients_live)... */
-    [CW_PURGE] = "UPDATE clients SET name = NULL, dup_key = NULL, erased_at = ?2,"
-                 " erased_by = 'retention', erase_reason = 'retention period'"
-                 " WHERE cid IN (SELECT cid FROM clients k WHERE k.updated_at >= ?3"
-                 " AND " CLIENTS_UNHELD " LIMIT 256) RETURNING cid, id",
+    [CW_PURGE] =
+        "UPDATE clients SET name = NULL, dup_key = NULL, erased_at = ?2,"
+        " erased_by = 'retention', erase_reason = 'retention period'"
+        " WHERE cid IN (SELECT cid FROM clients k WHERE k.updated_at >= ?3"
+        " AND " CLIENTS_UNHELD " LIMIT " STORE_STR(STORE_CLIENTS_PURGE_MAX) ")"
+                                                                            " RETURNING cid, id",
     /* ... and one whose last referral holding details was just purged. */
     [CW_PURGE_ONE] = "UPDATE clients SET name = NULL, dup_key = NULL, erased_at = ?2,"
                      " erased_by = 'retention', erase_reason = 'retention period'"
@@ -626,13 +628,14 @@ static enum store_status purge_picked(struct store *st, sqlite3_stmt *s, int64_t
 	struct {
 		sqlite3_int64 cid;
 		char id[STORE_ID_LEN + 1];
-	} got[256];
+	} got[STORE_CLIENTS_PURGE_MAX];
 	enum store_status status = STORE_OK;
 	int rc;
 
 	*n = 0;
 	sqlite3_bind_int64(s, 2, now);
-	for (rc = sqlite3_step(s); rc == SQLITE_ROW && *n < 256; rc = sqlite3_step(s)) {
+	for (rc = sqlite3_step(s); rc == SQLITE_ROW && *n < STORE_CLIENTS_PURGE_MAX;
+	     rc = sqlite3_step(s)) {
 		got[*n].cid = sqlite3_column_int64(s, 0);
 		snprintf(got[*n].id, sizeof(got[*n].id), "%s",
 		         (const char *)sqlite3_column_text(s, 1));

@@ -179,8 +179,16 @@ bool store_clients_erased(const struct store_client_op *op);
  * new one first for an inline client; audit the share (store_clients.c). */
 enum store_status store_clients_on_insert(struct store *st, const struct store_new_referral *r);
 
+/* A number in SQL text. */
+#define STORE_STR_(n) #n
+#define STORE_STR(n)  STORE_STR_(n)
+
+/* The most clients one store_clients_purge erases. */
+#define STORE_CLIENTS_PURGE_MAX 256
+
 /* Erase, under the retention policy, clients last changed in [since, before) none of whose
- * referrals still holds details (at most 256); *n counts them (store_clients.c). */
+ * referrals still holds details (at most STORE_CLIENTS_PURGE_MAX); *n counts them
+ * (store_clients.c). */
 enum store_status store_clients_purge(struct store *st, int64_t before, int64_t since, int64_t now,
                                       size_t *n);
 

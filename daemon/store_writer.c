@@ -23,12 +23,10 @@
 
 /* Closed referrals (declined, completed, withdrawn) last changed before ?1 that still hold
  * their details: read through the partial index referrals_closed, PURGE_CHUNK at a time. */
-#define PURGE_CHUNK   256
-#define PURGE_STR_(n) #n
-#define PURGE_STR(n)  PURGE_STR_(n)
+#define PURGE_CHUNK 256
 #define PURGE_PICK                                                                                 \
 	"SELECT rid FROM referrals WHERE state >= 4 AND purged_at IS NULL"                         \
-	" AND updated_at < ?1 LIMIT " PURGE_STR(PURGE_CHUNK)
+	" AND updated_at < ?1 LIMIT " STORE_STR(PURGE_CHUNK)
 
 /* Indexed by enum wstmt; prepared on the writer connection at open. */
 const char *const store_wsql[W_COUNT] = {
@@ -539,6 +537,7 @@ static enum store_status job_purge(struct store *st, int64_t before, int64_t cli
 	if (status == STORE_OK && res->purged < PURGE_CHUNK) {
 		status = store_clients_purge(st, before, clients_since, now, &erased);
 		res->purged_clients += erased;
+		res->clients_checked = status == STORE_OK && erased < STORE_CLIENTS_PURGE_MAX;
 	}
 	*partial = status != STORE_OK;
 	return status;

@@ -192,8 +192,9 @@ Test(retention, a_client_that_grew_old_while_held_is_erased_when_its_referral_is
 	j = NULL;
 	cr_assert_not_null(client);
 	/* Retention (1 s) looks at the client each second while it grows old and finds it held;
-	 * after these seconds it no longer looks at it: only purging its referral can free it. */
-	poll(NULL, 0, 3500);
+	 * past its 1 s margin, after these seconds, it no longer looks at it: only purging its
+	 * referral can free it. */
+	poll(NULL, 0, 5000);
 	cr_assert_eq(run_refex(&r, net, east, "decline", id, "--reason", "no room", NULL), 0,
 	             "decline: %s", r.err);
 	run_result_free(&r);
