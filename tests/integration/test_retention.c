@@ -66,12 +66,39 @@ static json_t *show(const char *id)
 	return j;
 }
 
+/* Show stored client id as north (JSON); the caller frees it. */
+static json_t *client_show(const char *id)
+{
+	struct run_result r;
+	json_t *j;
+
+	cr_assert_eq(run_refex(&r, net, north, "client", "show", id, "--json", NULL), 0,
+	             "client show: %s", r.err);
+	j = run_json(&r);
+	run_result_free(&r);
+	cr_assert_not_null(j);
+	return j;
+}
+
+/* Fetch id with fetch until its JSON has field (at most WAIT_MS); the caller frees it. */
+static json_t *wait_for(json_t *(*fetch)(const char *), const char *id, const char *field)
+{
+	json_t *j = fetch(id);
+
+	for (int waited = 0; json_object_get(j, field) == NULL && waited < WAIT_MS; waited += 100) {
+		poll(NULL, 0, 100);
+		json_decref(j);
+		j = fetch(id);
+	}
+	cr_assert_not_null(json_object_get(j, field), "no %s after %d ms", field, WAIT_MS);
+	return j;
+}
+
 Test(retention, a_closed_referral_becomes_a_tombstone_and_its_bytes_are_gone)
 {
 	char open_id[REFEX_ID_LEN + 1], closed_id[REFEX_ID_LEN + 1];
 	struct run_result r;
-	json_t *j = NULL;
-	int waited = 0;
+	json_t *j;
 
 	submit_named(CANARY_OPEN, open_id);
 	submit_named(CANARY_CLOSED, closed_id);
@@ -80,16 +107,7 @@ Test(retention, a_closed_referral_becomes_a_tombstone_and_its_bytes_are_gone)
 	             0, "decline: %s", r.err);
 	run_result_free(&r);
 	/* Closed a second ago at most: the hub purges it within a second or two. */
-	while (waited < WAIT_MS) {
-		json_decref(j);
-		j = show(closed_id);
-		if (json_object_get(j, "purgedAt") != NULL) {
-			break;
-		}
-		poll(NULL, 0, 100);
-		waited += 100;
-	}
-	cr_assert_not_null(json_object_get(j, "purgedAt"), "not purged after %d ms", WAIT_MS);
+	j = wait_for(show, closed_id, "purgedAt");
 	cr_expect_null(json_object_get(j, "client"), "the client record is gone");
 	cr_expect_null(json_object_get(j, "consent"));
 	cr_expect_null(json_object_get(j, "formData"));
@@ -118,28 +136,13 @@ Test(retention, a_closed_referral_becomes_a_tombstone_and_its_bytes_are_gone)
 
 #define CANARY_LONE "Zq7LoneCanary"
 
-/* Show stored client id as north (JSON); the caller frees it. */
-static json_t *client_show(const char *id)
-{
-	struct run_result r;
-	json_t *j;
-
-	cr_assert_eq(run_refex(&r, net, north, "client", "show", id, "--json", NULL), 0,
-	             "client show: %s", r.err);
-	j = run_json(&r);
-	run_result_free(&r);
-	cr_assert_not_null(j);
-	return j;
-}
-
 Test(retention, a_stored_client_no_referral_holds_is_erased_without_a_closed_referral_due)
 {
 	char lone[REFEX_ID_LEN + 1], open_id[REFEX_ID_LEN + 1];
 	char *path = net_write_file(
 	    net, "lone.json", "{\"givenName\": \"Amira\", \"familyName\": \"" CANARY_LONE "\"}");
 	struct run_result r;
-	json_t *j = NULL, *held;
-	int waited = 0;
+	json_t *j, *held;
 
 	cr_assert_not_null(path);
 	cr_assert_eq(run_refex(&r, net, north, "client", "add", path, NULL), 0, "client add: %s",
@@ -148,16 +151,7 @@ Test(retention, a_stored_client_no_referral_holds_is_erased_without_a_closed_ref
 	run_result_free(&r);
 	free(path);
 	submit_named(CANARY_OPEN, open_id); /* its client is held by an open referral */
-	while (waited < WAIT_MS) {
-		json_decref(j);
-		j = client_show(lone);
-		if (json_object_get(j, "erasedAt") != NULL) {
-			break;
-		}
-		poll(NULL, 0, 100);
-		waited += 100;
-	}
-	cr_assert_not_null(json_object_get(j, "erasedAt"), "not erased after %d ms", WAIT_MS);
+	j = wait_for(client_show, lone, "erasedAt");
 	cr_expect_str_eq(json_string_value(json_object_get(j, "erasedBy")), "retention");
 	cr_expect_null(json_object_get(j, "record"), "the record is gone");
 	json_decref(j);
@@ -182,14 +176,12 @@ Test(retention, a_client_that_grew_old_while_held_is_erased_when_its_referral_is
 {
 	char id[REFEX_ID_LEN + 1];
 	struct run_result r;
-	json_t *j = NULL, *client;
-	int waited = 0;
+	json_t *j, *client;
 
 	submit_named(CANARY_HELD, id); /* a new client, held by this open referral */
 	j = show(id);
 	client = json_incref(json_object_get(j, "clientId"));
 	json_decref(j);
-	j = NULL;
 	cr_assert_not_null(client);
 	/* Retention (1 s) looks at the client each second while it grows old and finds it held;
 	 * past its 1 s margin, after these seconds, it no longer looks at it: only purging its
@@ -198,16 +190,7 @@ Test(retention, a_client_that_grew_old_while_held_is_erased_when_its_referral_is
 	cr_assert_eq(run_refex(&r, net, east, "decline", id, "--reason", "no room", NULL), 0,
 	             "decline: %s", r.err);
 	run_result_free(&r);
-	while (waited < WAIT_MS) {
-		json_decref(j);
-		j = client_show(json_string_value(client));
-		if (json_object_get(j, "erasedAt") != NULL) {
-			break;
-		}
-		poll(NULL, 0, 100);
-		waited += 100;
-	}
-	cr_assert_not_null(json_object_get(j, "erasedAt"), "not erased after %d ms", WAIT_MS);
+	j = wait_for(client_show, json_string_value(client), "erasedAt");
 	cr_expect_str_eq(json_string_value(json_object_get(j, "erasedBy")), "retention");
 	json_decref(j);
 	json_decref(client);
