@@ -46,9 +46,9 @@ const char *const store_rsql[R_COUNT] = {
     /* What the original sender may see of an onward referral (Referral.Onward), nothing more. */
     [R_CHILDREN] = "SELECT id, recipient, form, form_version, state, created_at, updated_at"
                    " FROM referrals WHERE parent_id = ?1 ORDER BY rid LIMIT 1000",
+    [R_SENDER_OF] = "SELECT sender FROM referrals WHERE id = ?1",
     /* The first entry (-> sent) is the referral row itself: no history row is written for it,
        which saves two b-tree inserts per submission. */
-    [R_SENDER_OF] = "SELECT sender FROM referrals WHERE id = ?1",
     [R_HISTORY] = "SELECT NULL, 1, sender, sender_holder, created_at, NULL, 0 AS seq FROM referrals"
                   " WHERE rid = ?1"
                   " UNION ALL SELECT from_state, to_state, agency, holder, at, reason, seq"
