@@ -114,6 +114,30 @@ static int add_row(struct table *t, const Refex__Referral *r, int inbox)
 	return table_add(t, row);
 }
 
+/* Add a row under a sent referral for each referral its client was forwarded on as: where the
+ * client went and how it is going there. */
+static int add_onward_rows(struct table *t, const Refex__Referral *r)
+{
+	for (size_t i = 0; i < r->n_onward; i++) {
+		const Refex__Referral__Onward *o = r->onward[i];
+		char id[48], created[32];
+		const char *row[7] = {
+		    id,
+		    or_dash(o->recipient),
+		    or_dash(o->form),
+		    o->has_state ? output_state_name(o->state) : NULL,
+		    "",
+		    output_time(o->has_created_at ? o->created_at : 0, created, sizeof(created)),
+		    ""};
+
+		snprintf(id, sizeof(id), "-> %s", o->id ? o->id : "-");
+		if (table_add(t, row) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Print the page as a table, and how to get the next page. */
 static int print_table(const Refex__ReferralPage *page, const Refex__ListReferrals *list, int inbox)
 {
@@ -128,7 +152,8 @@ static int print_table(const Refex__ReferralPage *page, const Refex__ListReferra
 		return -1;
 	}
 	for (i = 0; i < page->n_referrals; i++) {
-		if (add_row(t, page->referrals[i], inbox) < 0) {
+		if (add_row(t, page->referrals[i], inbox) < 0 ||
+		    add_onward_rows(t, page->referrals[i]) < 0) {
 			table_free(t);
 			return -1;
 		}

@@ -115,23 +115,55 @@ static const char *who(char *buf, size_t len, const char *agency, const char *ho
 	return buf;
 }
 
+/* "Title (name, version N)" of a form, from the forms cached for this hub where known. */
+static const char *form_words(char *buf, size_t len, const char *name, int has_version,
+                              uint32_t version)
+{
+	const struct form *f = form_find(name);
+
+	if (f) {
+		snprintf(buf, len, "%s (%s, version %u)", f->title, f->name,
+		         has_version ? version : f->version);
+	} else {
+		snprintf(buf, len, "%s (version %u)", name ? name : "-", version);
+	}
+	return buf;
+}
+
+/* Print where the client went next: agency, form, state and dates of each onward referral (a
+ * hub that sends no summaries: their ids). */
+static void print_onward(const Refex__Referral *r)
+{
+	char buf[768], form[400], sent[32], updated[32];
+
+	if (r->n_onward == 0 && r->n_child_ids > 0) {
+		show_field("forwarded as",
+		           join(buf, sizeof(buf), ", ", r->child_ids, r->n_child_ids));
+	}
+	for (size_t i = 0; i < r->n_onward; i++) {
+		const Refex__Referral__Onward *o = r->onward[i];
+
+		snprintf(
+		    buf, sizeof(buf), "%s to %s: %s, %s (sent %s, updated %s)", o->id ? o->id : "-",
+		    o->recipient ? o->recipient : "-",
+		    form_words(form, sizeof(form), o->form, o->has_form_version, o->form_version),
+		    o->has_state ? output_state_name(o->state) : "-",
+		    output_time(o->has_created_at ? o->created_at : 0, sent, sizeof(sent)),
+		    output_time(o->has_updated_at ? o->updated_at : 0, updated, sizeof(updated)));
+		show_field("forwarded as", buf);
+	}
+}
+
 static void print_header(const Refex__Referral *r)
 {
-	const struct form *f = form_find(r->form);
 	char buf[512], when[32];
 
 	printf("Referral\n");
 	show_field("id", r->id);
 	show_field("from", who(buf, sizeof(buf), r->sender, r->sender_holder));
 	show_field("to", r->recipient);
-	if (f) {
-		snprintf(buf, sizeof(buf), "%s (%s, version %u)", f->title, f->name,
-		         r->has_form_version ? r->form_version : f->version);
-	} else {
-		snprintf(buf, sizeof(buf), "%s (version %u)", r->form ? r->form : "-",
-		         r->form_version);
-	}
-	show_field("form", buf);
+	show_field("form",
+	           form_words(buf, sizeof(buf), r->form, r->has_form_version, r->form_version));
 	show_field("state", r->has_state ? output_state_name(r->state) : NULL);
 	show_field("created",
 	           output_time(r->has_created_at ? r->created_at : 0, when, sizeof(when)));
@@ -157,10 +189,7 @@ static void print_header(const Refex__Referral *r)
 	if (r->parent_id != NULL) {
 		show_field("forwarded from", r->parent_id);
 	}
-	if (r->n_child_ids > 0) {
-		show_field("forwarded as",
-		           join(buf, sizeof(buf), ", ", r->child_ids, r->n_child_ids));
-	}
+	print_onward(r);
 	if (r->has_purged_at && r->purged_at > 0) {
 		output_time(r->purged_at, when, sizeof(when));
 		snprintf(buf, sizeof(buf),

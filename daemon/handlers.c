@@ -261,12 +261,16 @@ bool request_repeated(struct request *rq, const struct store_idem *idem, bool su
 	return true;
 }
 
-/* Tell both parties' page cache and watchers that a write changed their referrals. */
+/* Tell both parties' page cache and watchers that a write changed their referrals, and the
+ * original sender's page cache that an onward referral it lists changed. */
 void notify_parties(struct hub *hub, const struct store_result *res, const char *sender,
-                    const char *recipient)
+                    const char *recipient, const char *origin)
 {
 	page_cache_bump(hub->pages, sender);
 	page_cache_bump(hub->pages, recipient);
+	if (origin != NULL && *origin != '\0') {
+		page_cache_bump(hub->pages, origin);
+	}
 	if (res->sender_seq > 0) {
 		watch_notify(hub, sender);
 	}

@@ -68,9 +68,10 @@ void reply_first(struct request *rq, const char *first, bool summary);
  * and return true; false: carry on. */
 bool request_repeated(struct request *rq, const struct store_idem *idem, bool summary);
 
-/* Tell both parties' page cache and watchers that a write changed their referrals. */
+/* Tell both parties' page cache and watchers that a write changed their referrals, and the
+ * page cache of origin (NULL: none), the sender of the referral this one was forwarded from. */
 void notify_parties(struct hub *hub, const struct store_result *res, const char *sender,
-                    const char *recipient);
+                    const char *recipient, const char *origin);
 
 /* Check sub and store it as a new referral (forwarded from parent, or NULL); answers rq.
  * sub's consent is completed in place (who recorded it, when); a stored client (sub->client_id,

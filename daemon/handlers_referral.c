@@ -19,6 +19,7 @@ struct pending_change {
 	enum lifecycle_event ev;
 	char sender[IDENTITY_AGENCY_MAX + 1];
 	char recipient[IDENTITY_AGENCY_MAX + 1];
+	char origin[IDENTITY_AGENCY_MAX + 1]; /* the sender of its parent ("": none) */
 };
 
 /* Read a referral the caller is a party to; answer NOT_FOUND otherwise (never a hint it exists). */
@@ -78,7 +79,7 @@ static void change_done(enum store_status status, const struct store_result *res
 	}
 	if (status == STORE_OK) {
 		/* Durable now, whatever happens to the reply: pages and watchers must know. */
-		notify_parties(rq->hub, res, p->sender, p->recipient);
+		notify_parties(rq->hub, res, p->sender, p->recipient, p->origin);
 	}
 	if (status == STORE_KEY_REUSED) {
 		reply_key_reused(rq);
@@ -126,6 +127,12 @@ static void change_queue(struct request *rq, Refex__Referral *ref, enum lifecycl
 		p->ev = ev;
 		snprintf(p->sender, sizeof(p->sender), "%s", ref->sender);
 		snprintf(p->recipient, sizeof(p->recipient), "%s", ref->recipient);
+		/* A forwarded referral's state shows in the original sender's sent list. */
+		if (ref->parent_id == NULL ||
+		    store_sender_of(rq->hub->store, ref->parent_id, p->origin, sizeof(p->origin)) !=
+		        STORE_OK) {
+			p->origin[0] = '\0';
+		}
 		if (store_change_state(rq->hub->store, &c, change_done, p) == 0) {
 			return;
 		}

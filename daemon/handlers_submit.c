@@ -102,6 +102,7 @@ struct pending_submit {
 	char form[64];
 	char client_name[CLIENT_NAME_MAX];
 	char parent[STORE_ID_LEN + 1];
+	char origin[IDENTITY_AGENCY_MAX + 1]; /* the parent's sender ("": no parent) */
 };
 
 static void submit_done(enum store_status status, const struct store_result *res, void *arg)
@@ -126,7 +127,7 @@ static void submit_done(enum store_status status, const struct store_result *res
 		            "idempotency key is safe)");
 	} else {
 		reply_referral(&p->rq, &p->sum);
-		notify_parties(p->rq.hub, res, p->sender, p->recipient_id);
+		notify_parties(p->rq.hub, res, p->sender, p->recipient_id, p->origin);
 	}
 	request_release(&p->rq);
 }
@@ -253,6 +254,7 @@ void submit_referral(struct request *rq, Refex__SubmitReferral *sub, const struc
 	}
 	if (parent != NULL) {
 		snprintf(p->parent, sizeof(p->parent), "%s", parent->id);
+		snprintf(p->origin, sizeof(p->origin), "%s", parent->sender);
 		p->sum.parent_id = p->parent;
 	}
 	/* The store copies everything it needs before returning. */

@@ -174,6 +174,10 @@ int store_purge_closed(struct store *st, int64_t before, int64_t clients_since, 
 enum store_status store_purge_due(struct store *st, int64_t before, int64_t clients_since,
                                   bool *due);
 
+/* Copy into sender (len bytes) the agency that sent referral id: a change of a referral forwarded
+ * from id is news to it too (its sent list shows the onward referral). */
+enum store_status store_sender_of(struct store *st, const char *id, char *sender, size_t len);
+
 /* Return the earliest due time of a referral not yet marked overdue (0: none) into *due. */
 enum store_status store_next_due(struct store *st, int64_t *due);
 

@@ -43,7 +43,10 @@ const char *const store_rsql[R_COUNT] = {
     [R_ROLLBACK] = "ROLLBACK",
     [R_GET] = "SELECT " SUMMARY_COLS ", client, consent, form_data, parent_id, client_id,"
               " client_version FROM referrals LEFT JOIN referral_data USING (rid) WHERE id = ?1",
-    [R_CHILDREN] = "SELECT id FROM referrals WHERE parent_id = ?1 ORDER BY rid LIMIT 1000",
+    /* What the original sender may see of an onward referral (Referral.Onward), nothing more. */
+    [R_CHILDREN] = "SELECT id, recipient, form, form_version, state, created_at, updated_at"
+                   " FROM referrals WHERE parent_id = ?1 ORDER BY rid LIMIT 1000",
+    [R_SENDER_OF] = "SELECT sender FROM referrals WHERE id = ?1",
     /* The first entry (-> sent) is the referral row itself: no history row is written for it,
        which saves two b-tree inserts per submission. */
     [R_HISTORY] = "SELECT NULL, 1, sender, sender_holder, created_at, NULL, 0 AS seq FROM referrals"
@@ -225,16 +228,49 @@ static enum store_status history_read(struct store *st, sqlite3_int64 rid, Refex
 	return !oom && rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }
 
-/* Read the ids of the referrals forwarded from r. */
-static enum store_status children_read(struct store *st, Refex__Referral *r)
+/* Build the summary of an onward referral from a row of R_CHILDREN. */
+static Refex__Referral__Onward *onward_from_row(sqlite3_stmt *s, bool *oom)
+{
+	Refex__Referral__Onward *o = malloc(sizeof(*o));
+
+	if (o == NULL) {
+		*oom = true;
+		return NULL;
+	}
+	refex__referral__onward__init(o);
+	o->id = store_col_str(s, 0, oom);
+	o->recipient = store_col_str(s, 1, oom);
+	o->form = store_col_str(s, 2, oom);
+	o->has_form_version = o->has_state = o->has_created_at = o->has_updated_at = 1;
+	o->form_version = (uint32_t)sqlite3_column_int64(s, 3);
+	o->state = (Refex__State)sqlite3_column_int(s, 4);
+	o->created_at = sqlite3_column_int64(s, 5);
+	o->updated_at = sqlite3_column_int64(s, 6);
+	return o;
+}
+
+/* Read the referrals forwarded from r into its onward summaries (and with ids, child_ids). */
+static enum store_status children_read(struct store *st, Refex__Referral *r, bool ids)
 {
 	sqlite3_stmt *s = st->r[R_CHILDREN];
+	Refex__Referral__Onward **onward;
 	char **grown;
 	bool oom = false;
 	int rc;
 
 	store_bind_text(s, 1, r->id);
 	while (!oom && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((onward = realloc(r->onward, (r->n_onward + 1) * sizeof(*onward))) == NULL) {
+			oom = true;
+			break;
+		}
+		r->onward = onward;
+		if ((r->onward[r->n_onward] = onward_from_row(s, &oom)) != NULL) {
+			r->n_onward++;
+		}
+		if (!ids) {
+			continue;
+		}
 		if ((grown = realloc(r->child_ids, (r->n_child_ids + 1) * sizeof(*grown))) ==
 		    NULL) {
 			oom = true;
@@ -277,7 +313,8 @@ static enum store_status referral_read(struct store *st, const char *id, Refex__
 		return STORE_NOT_FOUND;
 	}
 	if (rc != SQLITE_ROW || oom || history_read(st, rid, r) != STORE_OK ||
-	    children_read(st, r) != STORE_OK || store_clients_referral_state(st, r) != STORE_OK) {
+	    children_read(st, r, true) != STORE_OK ||
+	    store_clients_referral_state(st, r) != STORE_OK) {
 		store_referral_free(r);
 		return STORE_UNAVAILABLE;
 	}
@@ -374,6 +411,11 @@ enum store_status store_list(struct store *st, const struct store_query *q, stru
 		last = sqlite3_column_int64(s, C_RID);
 		if ((page->items[page->n] = summary_from_row(s, now, &oom)) != NULL) {
 			page->n++;
+		}
+		/* The sender learns where its clients went next (the same read snapshot). */
+		if (!oom && q->box == STORE_SENT &&
+		    children_read(st, page->items[page->n - 1], false) != STORE_OK) {
+			oom = true;
 		}
 		if (oom) {
 			break;
@@ -511,6 +553,23 @@ enum store_status store_event_range(struct store *st, const char *agency, uint64
 	*oldest = (uint64_t)lo;
 	*newest = (uint64_t)hi;
 	return status;
+}
+
+/* Copy the agency that sent referral id into sender. */
+enum store_status store_sender_of(struct store *st, const char *id, char *sender, size_t len)
+{
+	sqlite3_stmt *s = st->r[R_SENDER_OF];
+	int rc;
+
+	sender[0] = '\0';
+	store_bind_text(s, 1, id);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		snprintf(sender, len, "%s", (const char *)sqlite3_column_text(s, 0));
+	}
+	store_stmt_end(s);
+	return rc == SQLITE_ROW    ? STORE_OK
+	       : rc == SQLITE_DONE ? STORE_NOT_FOUND
+	                           : STORE_UNAVAILABLE;
 }
 
 /* Return the earliest due time of a referral not yet marked overdue (0: none). */

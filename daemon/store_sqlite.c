@@ -8,7 +8,8 @@
  * Every store_* function is called on the loop thread; only the storage
  * thread touches the writer connection. Errors are returned, not logged,
  * except by the storage thread when commits start and stop failing
- * (store_health.c) and for read audit entries it could not store.
+ * (store_health.c) and for read audit entries it could not store, and for
+ * database files others may read, found at open.
  *
  * This file opens and closes the store (schema, migrations, connections,
  * checkpoints); the write path is in store_writer.c, reads are in
@@ -26,8 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "store_sqlite_private.h"
 #include "store_walbuf.h"
 
@@ -379,6 +382,45 @@ static int db_open(const char *path, int flags, const char *vfs, sqlite3 **db, c
 	return 0;
 }
 
+/* Create the database file 0600 if it is not there yet. SQLite gives the -wal and -shm files it
+ * creates the database's own mode, and would create the database itself 0644 less the umask:
+ * the database holds personal data, whatever umask refexd was started with. */
+static int db_create_private(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	if (fd < 0 && errno == EEXIST) {
+		return 0; /* it is there: store_warn_exposed says if others may read it */
+	}
+	if (fd < 0 || fchmod(fd, 0600) < 0) { /* a umask may have cleared the owner's bits */
+		errf(err, errlen, "unable to open database file: %s", strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+		}
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Warn about each of the database, its WAL and its shared-memory file that the group or others
+ * may read or write: they hold personal data (the path only, no data). */
+static void store_warn_exposed(const char *path)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	char name[4096];
+	struct stat sb;
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(name, sizeof(name), "%s%s", path, suffixes[i]);
+		if (stat(name, &sb) == 0 && (sb.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+			log_warnx("msg=\"database file readable by others\" path=%s mode=%04o"
+			          " hint=\"it holds personal data: chmod 600 it\"",
+			          name, (unsigned)(sb.st_mode & 07777));
+		}
+	}
+}
+
 static int writer_open(struct store *st, const char *path, char *err, size_t errlen)
 {
 	char mode[16] = "";
@@ -489,7 +531,8 @@ struct store *store_open(const char *path, struct event_base *base, char *err, s
 		goto fail;
 	}
 	/* The writer creates and migrates the schema before the reader prepares against it. */
-	if (writer_open(st, path, why, sizeof(why)) < 0 ||
+	if (db_create_private(path, why, sizeof(why)) < 0 ||
+	    writer_open(st, path, why, sizeof(why)) < 0 ||
 	    reader_open(st, path, why, sizeof(why)) < 0 ||
 	    store_clients_open(st, why, sizeof(why)) < 0 ||
 	    wake_open(st, base, why, sizeof(why)) < 0) {
@@ -500,6 +543,8 @@ struct store *store_open(const char *path, struct event_base *base, char *err, s
 		goto fail;
 	}
 	pthread_setname_np(st->thread, "refexd-store");
+	/* After the writer's open: its -wal and -shm files are there by now. */
+	store_warn_exposed(path);
 	return st;
 fail:
 	errf(err, errlen, "%s: %s", path ? path : "(null)", why);

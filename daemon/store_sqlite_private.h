@@ -67,6 +67,7 @@ enum rstmt {
 	R_AUDIT_LIST,
 	R_PURGE_DUE,
 	R_CHILDREN,
+	R_SENDER_OF,
 	R_COUNT
 };
 

@@ -2,6 +2,7 @@
  * answers already given and only what is missing is asked for; both ends see the chain. The
  * stored client goes on as itself, and only under a consent its owner recorded. */
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -288,5 +289,127 @@ Test(forward, template_for_a_stored_client_draws_on_its_record_and_earlier_refer
 	    "a stranger's template of another agency's client");
 	cr_expect(strstr(r.err, "not found") != NULL, "%s", r.err);
 	cr_expect(strstr(r.out, "Leeds") == NULL, "nothing known leaks: %s", r.out);
+	run_result_free(&r);
+}
+
+/* Run refex args... as prefix, expecting exit 0; return its output (malloc'd). */
+static char *output_of(const char *prefix, const char *a1, const char *a2, const char *a3,
+                       const char *a4)
+{
+	struct run_result r;
+	char *out;
+
+	cr_assert_eq(run_refex(&r, net, prefix, a1, a2, a3, a4, NULL), 0, "%s %s: %s", a1,
+	             a2 ? a2 : "", r.err);
+	out = strdup(r.out);
+	run_result_free(&r);
+	cr_assert_not_null(out);
+	return out;
+}
+
+/* What the original sender may learn of an onward referral: these keys and no other. */
+static void expect_only_a_summary(const json_t *onward, const char *id, const char *state)
+{
+	static const char *const allowed[] = {"id",    "recipient", "form",     "formVersion",
+	                                      "state", "createdAt", "updatedAt"};
+
+	cr_assert(json_is_object(onward), "an onward summary");
+	cr_expect_str_eq(json_string_value(json_object_get(onward, "id")), id);
+	cr_expect_str_eq(json_string_value(json_object_get(onward, "recipient")), "third-party");
+	cr_expect_str_eq(json_string_value(json_object_get(onward, "form")), "food_support");
+	cr_expect_str_eq(json_string_value(json_object_get(onward, "state")), state);
+	cr_expect_not_null(json_object_get(onward, "createdAt"));
+	cr_expect_not_null(json_object_get(onward, "updatedAt"));
+	for (void *it = json_object_iter((json_t *)onward); it != NULL;
+	     it = json_object_iter_next((json_t *)onward, it)) {
+		const char *key = json_object_iter_key(it);
+		bool known = false;
+
+		for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
+			known = known || strcmp(key, allowed[i]) == 0;
+		}
+		cr_expect(known, "the summary holds only agency, form, state and dates, not %s",
+		          key);
+	}
+}
+
+/* Check what north, the original sender, sees of onward in show and sent, as text and JSON;
+ * state is its JSON name (STATE_ACCEPTED). */
+static void expect_north_sees(const char *first, const char *onward, const char *state)
+{
+	char *out, *row, word[32], line[128];
+	json_t *j, *sent;
+
+	snprintf(word, sizeof(word), "%s", strrchr(state, '_') + 1);
+	for (char *c = word; *c; c++) {
+		*c = (char)tolower((unsigned char)*c);
+	}
+	j = show(north, first);
+	cr_assert_eq(json_array_size(json_object_get(j, "onward")), 1, "one onward referral");
+	expect_only_a_summary(json_array_get(json_object_get(j, "onward"), 0), onward, state);
+	json_decref(j);
+
+	out = output_of(north, "sent", "--json", NULL, NULL);
+	cr_assert_not_null(j = json_loads(out, 0, NULL), "%s", out);
+	sent = json_array_get(json_object_get(j, "referrals"), 0);
+	cr_expect_str_eq(json_string_value(json_object_get(sent, "id")), first);
+	cr_assert_eq(json_array_size(json_object_get(sent, "onward")), 1, "%s", out);
+	expect_only_a_summary(json_array_get(json_object_get(sent, "onward"), 0), onward, state);
+	json_decref(j);
+	cr_expect(strstr(out, "BENEFIT_DELAY") == NULL && strstr(out, "Lee Chan") == NULL,
+	          "no onward answers or holders: %s", out);
+	free(out);
+
+	out = output_of(north, "show", first, NULL, NULL);
+	snprintf(line, sizeof(line), "%s to third-party: ", onward);
+	cr_expect(strstr(out, "forwarded as") != NULL && strstr(out, line) != NULL, "%s", out);
+	snprintf(line, sizeof(line), "(food_support, version 1), %s (sent ", word);
+	cr_expect(strstr(out, line) != NULL, "show says %s: %s", line, out);
+	cr_expect(strstr(out, "BENEFIT_DELAY") == NULL && strstr(out, "Lee Chan") == NULL &&
+	              strstr(out, "CANARY-OUTCOME") == NULL,
+	          "no onward answers, holders or outcome: %s", out);
+	free(out);
+
+	out = output_of(north, "sent", NULL, NULL, NULL);
+	snprintf(line, sizeof(line), "-> %s  third-party", onward);
+	cr_assert_not_null(row = strstr(out, line), "sent shows the onward row: %s", out);
+	*strchrnul(row, '\n') = '\0';
+	cr_expect(strstr(row, "food_support") != NULL && strstr(row, word) != NULL, "%s", row);
+	free(out);
+}
+
+Test(forward, the_original_sender_follows_the_onward_referral_without_its_details)
+{
+	char first[REFEX_ID_LEN + 1], onward[REFEX_ID_LEN + 1], cid[REFEX_ID_LEN + 1];
+	struct run_result r;
+	char *out;
+
+	submit_housing(net, north, housing, first);
+	client_of(north, first, cid);
+	owner_consents(cid, "third-party");
+	out = output_of(north, "sent", NULL, NULL, NULL); /* the page cache now holds it */
+	free(out);
+	cr_assert_eq(run_refex(&r, net, east, "forward", first, "--to", "third-party", "--form",
+	                       "food_support", "--data", food, NULL),
+	             0, "forward: %s", r.err);
+	snprintf(onward, sizeof(onward), "%s", run_line(&r));
+	run_result_free(&r);
+	expect_north_sees(first, onward, "STATE_SENT");
+
+	/* Its state follows the onward referral's: received, accepted, then completed. */
+	out = output_of(third, "show", onward, NULL, NULL);
+	free(out);
+	expect_north_sees(first, onward, "STATE_RECEIVED");
+	out = output_of(third, "accept", onward, NULL, NULL);
+	free(out);
+	expect_north_sees(first, onward, "STATE_ACCEPTED");
+	out = output_of(third, "complete", onward, "--outcome", "vouchers given CANARY-OUTCOME");
+	free(out);
+	expect_north_sees(first, onward, "STATE_COMPLETED");
+
+	/* The onward referral itself stays the forwarder's and its partner's. */
+	cr_expect_neq(run_refex(&r, net, north, "show", onward, NULL), 0);
+	cr_expect(strstr(r.err, "not found") != NULL, "%s", r.err);
+	cr_expect(strstr(r.out, "BENEFIT_DELAY") == NULL, "%s", r.out);
 	run_result_free(&r);
 }

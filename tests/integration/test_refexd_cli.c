@@ -1,7 +1,10 @@
-/* refexd's own command line: --help, --check-config on good and bad files, usage errors. */
+/* refexd's own command line: --help, --check-config on good and bad files, usage errors; the
+ * files it creates. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "harness.h"
 
@@ -108,4 +111,52 @@ Test(refexd_cli, check_config_refuses_an_unknown_user)
 	cr_expect_eq(refexd(&r, "--check-config", "--config", net->config), 1);
 	cr_expect(strstr(r.err, "does not exist") != NULL, "%s", r.err);
 	run_result_free(&r);
+}
+
+/* Return the permission bits of the file name in the net directory, or -1 if it is missing. */
+static int mode_of(const char *name)
+{
+	char path[NET_PATH_MAX + 32];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", net->dir, name);
+	return stat(path, &sb) == 0 ? (int)(sb.st_mode & 07777) : -1;
+}
+
+Test(refexd_cli, database_files_are_private_whatever_the_umask)
+{
+	static const char *const files[] = {"refex.db", "refex.db-wal", "refex.db-shm"};
+	char *log;
+
+	umask(022); /* a shell's usual: refexd started by hand */
+	net_must_start(net);
+	cr_assert(net_log_wait(net, "msg=started"), "the database is open");
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		cr_expect_eq(mode_of(files[i]), 0600, "%s is mode %04o, not 0600", files[i],
+		             (unsigned)mode_of(files[i]));
+	}
+	log = net_read_log(net);
+	cr_expect(strstr(log, "readable by others") == NULL, "no warning for its own files: %s",
+	          log);
+	free(log);
+	net_expect_clean_stop(net);
+}
+
+Test(refexd_cli, warns_at_start_when_the_database_is_readable_by_others)
+{
+	char path[NET_PATH_MAX + 32], line[2 * NET_PATH_MAX];
+
+	net_must_start(net);
+	cr_assert(net_log_wait(net, "msg=started"), "the database is open");
+	net_expect_clean_stop(net);
+	snprintf(path, sizeof(path), "%s/refex.db", net->dir);
+	cr_assert_eq(chmod(path, 0644), 0);
+	net_must_start(net);
+	snprintf(line, sizeof(line),
+	         "level=warn msg=\"database file readable by others\" path=%s mode=0644", path);
+	cr_expect(net_log_wait(net, line), "the database is named");
+	snprintf(line, sizeof(line), "path=%s-wal mode=0644", path);
+	cr_expect(net_log_wait(net, line), "and the WAL SQLite made like it");
+	cr_expect_eq(mode_of("refex.db"), 0644, "the operator's choice is not changed");
+	net_expect_clean_stop(net);
 }
