@@ -161,6 +161,7 @@ static void expect_revoked(const struct net *n, const char *cmd, const char *cfg
 Test(hub_crl, refex_that_saw_the_new_crl_refuses_the_rogue_hub)
 {
 	struct net rogue;
+	struct run_result r;
 	char *log;
 
 	free(refex_ok(net, "partners", NULL)); /* keeps CRL 1 */
@@ -170,6 +171,12 @@ Test(hub_crl, refex_that_saw_the_new_crl_refuses_the_rogue_hub)
 	expect_revoked(&rogue, "partners", NULL);
 	expect_revoked(&rogue, "inbox", NULL);
 	expect_revoked(&rogue, "doctor", NULL);
+	run_refex(&r, &rogue, ann, "submit", "--to", "eastside-housing", "--form",
+	          "housing_support", "--client", FIXTURE("client.json"), "--data",
+	          FIXTURE("housing.json"), "--consent", FIXTURE("consent.json"), NULL);
+	cr_expect_eq(r.status, 3, "refex submit to a revoked hub exited %d: %s", r.status, r.err);
+	cr_expect(strstr(r.err, REVOKED_TEXT) != NULL, "refex submit said: %s", r.err);
+	run_result_free(&r);
 	/* Refused in the handshake: the rogue never saw who was calling, nor any request. */
 	net_stop(&rogue);
 	log = net_read_log(&rogue);
