@@ -1,6 +1,7 @@
 /*
- * Inside the CA directory (private to certs/ca*.c and certs/csr.c): the lock, files written
- * safely, and issued.json. The layout is described in ca.h.
+ * Inside the CA directory (private to certs/ca*.c, certs/csr.c and certs/crl_keep.c, which
+ * writes its files the same way): the lock, files written safely, and issued.json. The
+ * layout is described in ca.h.
  */
 #ifndef REFEX_CA_ISSUED_H
 #define REFEX_CA_ISSUED_H

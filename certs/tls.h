@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include <time.h>
 
-/* Files a TLS context is built from. crl may be NULL (server only). */
+/* Files a TLS context is built from. crl may be NULL. The server checks partners against
+ * its crl; tls_client_ctx_new ignores it (refex pins it in its keep: crl_keep.h). */
 struct tls_paths {
 	const char *cert; /* PEM certificate of this end */
 	const char *key;  /* PEM private key of this end */

@@ -145,7 +145,8 @@ int cmd_connect(struct cmd_ctx *ctx, char *err, size_t errlen, int *network)
 	paths.cert = cfg.cert;
 	paths.key = cfg.key;
 	paths.ca = cfg.ca;
-	if (!(ctx->conn = conn_open(cfg.server, &paths, err, errlen, &refused))) {
+	paths.crl = cfg.crl;
+	if (!(ctx->conn = conn_open(cfg.server, &paths, cfg.state_dir, err, errlen, &refused))) {
 		/* A bad address or unreadable TLS files are the config's fault, not the network's.
 		 */
 		rc = refused == CONN_REFUSED     ? EXIT_REFUSED

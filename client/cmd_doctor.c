@@ -22,10 +22,11 @@ struct doctor {
 	int fails;
 	int warns;
 	struct client_config cfg;
-	X509 *cert;    /* our certificate, once it parses */
-	EVP_PKEY *key; /* our key, once it parses */
-	X509 *ca;      /* the network CA, once it parses */
-	int tls_ready; /* certificate, key and CA good enough to try a handshake */
+	X509 *cert;      /* our certificate, once it parses */
+	EVP_PKEY *key;   /* our key, once it parses */
+	X509 *ca;        /* the network CA, once it parses */
+	int tls_ready;   /* certificate, key and CA good enough to try a handshake */
+	int hub_revoked; /* the network's CRL revokes the hub's certificate */
 };
 
 /* Print one check's line: verdict, check name, what was found. Text from files and the
@@ -291,6 +292,28 @@ static void say_hello_ok(struct doctor *d, const struct conn *c)
 	    p.agency_name ? p.agency_name : "?", p.holder ? p.holder : "?", limits);
 }
 
+/* Report the revocation list the hub's certificate was checked against. */
+static void say_revocation(struct doctor *d, const struct conn *c)
+{
+	char crl[128];
+	int stale = 0;
+
+	conn_crl_describe(c, crl, sizeof(crl), &stale);
+	if (!crl[0]) {
+		say(d, "ok", "hub revocation",
+		    "no revocation list from the network's CA yet (the hub sends none): the hub's "
+		    "certificate cannot be checked for revocation");
+	} else if (stale) {
+		say(d, "warn", "hub revocation",
+		    "the hub's certificate is not revoked, but the network's CRL (%s) is out of "
+		    "date: tell your partnership admin to re-sign it (refex-ca crl)",
+		    crl);
+	} else {
+		say(d, "ok", "hub revocation",
+		    "the hub's certificate is not on the network's revocation list (%s)", crl);
+	}
+}
+
 /* Say Hello and report the server's answer. */
 static void check_hello(struct doctor *d, struct conn *c)
 {
@@ -299,6 +322,7 @@ static void check_hello(struct doctor *d, struct conn *c)
 
 	if (conn_hello(c, err, sizeof(err), &status) == 0) {
 		say_hello_ok(d, c);
+		say_revocation(d, c);
 	} else if (status == REFEX__STATUS_CODE__STATUS_FORBIDDEN) {
 		say(d, "FAIL", "hello",
 		    "the server refused you: %s (ask the hub's admin to add your agency to the "
@@ -314,11 +338,12 @@ static void check_hello(struct doctor *d, struct conn *c)
 /* Complete TLS on c and report; returns 0 when Hello may follow. */
 static int check_tls(struct doctor *d, struct conn *c, const char *host)
 {
-	struct tls_paths paths = {.cert = d->cfg.cert, .key = d->cfg.key, .ca = d->cfg.ca};
+	struct tls_paths paths = {
+	    .cert = d->cfg.cert, .key = d->cfg.key, .ca = d->cfg.ca, .crl = d->cfg.crl};
 	struct conn_tls_info info;
 	char err[1024];
 
-	if (conn_start_tls(c, &paths, &info, err, sizeof(err)) < 0) {
+	if (conn_start_tls(c, &paths, d->cfg.state_dir, &info, err, sizeof(err)) < 0) {
 		say(d, "FAIL", "TLS handshake", "%s", err);
 		return -1;
 	}
@@ -360,6 +385,7 @@ static void check_server(struct doctor *d)
 	} else if (check_tls(d, c, host) == 0) {
 		check_hello(d, c);
 	}
+	d->hub_revoked = conn_hub_revoked(c);
 	conn_close(c);
 }
 
@@ -407,5 +433,6 @@ int cmd_doctor(struct cmd_ctx *ctx, int argc, char **argv)
 	EVP_PKEY_free(d.key);
 	X509_free(d.ca);
 	client_config_clear(&d.cfg);
-	return d.fails ? EXIT_REFUSED : EXIT_DONE;
+	/* A revoked hub is refused as every command refuses it. */
+	return d.hub_revoked ? EXIT_CONNECT : d.fails ? EXIT_REFUSED : EXIT_DONE;
 }

@@ -88,7 +88,10 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
 	if (strcmp(name, "ca") == 0) {
 		return set_value(&cfg->ca, resolve_path(st->dir, value)) == 0;
 	}
-	return problem(st, "unknown key '%s' (expected server, certificate, key or ca)", name);
+	if (strcmp(name, "crl") == 0) {
+		return set_value(&cfg->crl, resolve_path(st->dir, value)) == 0;
+	}
+	return problem(st, "unknown key '%s' (expected server, certificate, key, ca or crl)", name);
 }
 
 /* Pick the file to read; *explicit says whether the user named it. */
@@ -189,6 +192,22 @@ static int missing(const char *what, const char *key, const char *flag, const ch
 	return -1;
 }
 
+/* Return refex's state directory, $XDG_STATE_HOME/refex or ~/.local/state/refex (a new
+ * string), or NULL when there is no home to keep it in. */
+static char *state_dir(void)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char *out = NULL;
+
+	if (xdg && xdg[0] == '/') {
+		return asprintf(&out, "%s/refex", xdg) < 0 ? NULL : out;
+	}
+	if (home && home[0] == '/') {
+		return asprintf(&out, "%s/.local/state/refex", home) < 0 ? NULL : out;
+	}
+	return NULL;
+}
+
 /* Read the config file and apply the flags over it. */
 int client_config_load(struct client_config *cfg, const struct cmd_globals *opt, char *err,
                        size_t errlen)
@@ -216,6 +235,7 @@ int client_config_load(struct client_config *cfg, const struct cmd_globals *opt,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	cfg->state_dir = state_dir();
 	shown = explicit ? (opt->config ? opt->config : getenv("REFEX_CONFIG")) : DEFAULT_CONFIG;
 	if (!cfg->server) {
 		return missing("server", "server", "--server HOST:PORT", shown, err, errlen);
@@ -240,5 +260,7 @@ void client_config_clear(struct client_config *cfg)
 	free(cfg->cert);
 	free(cfg->key);
 	free(cfg->ca);
+	free(cfg->crl);
+	free(cfg->state_dir);
 	memset(cfg, 0, sizeof(*cfg));
 }

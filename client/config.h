@@ -12,6 +12,8 @@ struct client_config {
 	char *cert;   /* paths, already resolved against the config file's directory */
 	char *key;
 	char *ca;
+	char *crl;       /* a CRL file the partner pins (crl=), or NULL */
+	char *state_dir; /* where refex keeps what it learns (the newest CRL), or NULL */
 };
 
 /*

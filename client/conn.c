@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crl_keep.h"
 #include "frame.h"
 
 #define CERT_WARN_DAYS 30
@@ -34,6 +35,8 @@ struct conn {
 	Refex__Response *hello; /* the server's answer to Hello */
 	int refusal;            /* the status code of a refused Hello, else -1 */
 	int tls_failed;         /* the last failure was TLS itself, not the network */
+	int hub_revoked;        /* the network's CRL revokes the hub's certificate */
+	struct crl_keep *keep;  /* the newest CRL seen from the network's CA */
 	char address[300];      /* as the user gave it, for messages */
 };
 
@@ -188,6 +191,13 @@ static void describe_io_failure(struct conn *c, int ret, int timeout_s, char *er
 	}
 	/* An alert or a bad certificate fails the same way again; a dropped network may not. */
 	c->tls_failed = e != SSL_ERROR_SYSCALL || ERR_peek_error() != 0;
+	if (SSL_get_verify_result(c->ssl) == X509_V_ERR_CERT_REVOKED) {
+		/* Refused in the handshake, before our certificate went out. */
+		ERR_clear_error();
+		c->hub_revoked = c->tls_failed = 1;
+		snprintf(err, errlen, "%s", CONN_HUB_REVOKED);
+		return;
+	}
 	tls_describe_failure(c->ssl, ret, why, sizeof(why));
 	if (!why[0]) {
 		snprintf(why, sizeof(why), "%s", saved ? strerror(saved) : "unknown TLS error");
@@ -405,6 +415,37 @@ static size_t conn_reply_limit(size_t max_frame)
 	return base > CONN_REPLY_MAX / 4 ? CONN_REPLY_MAX : 4 * base;
 }
 
+/* Keep the CRL the hub sent when it is newer than ours, and check the hub's certificate
+ * against it before anything but Hello goes out. Returns 0, or -1 with err set. */
+static int check_hub_crl(struct conn *c, const Refex__HelloReply *h, char *err, size_t errlen)
+{
+	char why[512] = "";
+
+	if (c->keep == NULL || !h->has_crl || h->crl.len == 0) {
+		return 0;
+	}
+	switch (crl_keep_offer(c->keep, h->crl.data, h->crl.len, why, sizeof(why))) {
+	case CRL_OFFER_BAD:
+		fprintf(stderr,
+		        "refex: warning: the hub sent a revocation list the network's CA did not "
+		        "sign: ignored\n");
+		return 0;
+	case CRL_OFFER_OLDER:
+		return 0;
+	case CRL_OFFER_KEPT:
+		if (why[0]) {
+			fprintf(stderr, "refex: warning: %s\n", why);
+		}
+		break;
+	}
+	if (crl_keep_revokes(c->keep, SSL_get0_peer_certificate(c->ssl))) {
+		c->hub_revoked = c->tls_failed = 1;
+		snprintf(err, errlen, "%s", CONN_HUB_REVOKED);
+		return -1;
+	}
+	return 0;
+}
+
 /* Say Hello and keep the reply; returns 0, or -1 (with *failure when the server said no). */
 static int say_hello(struct conn *c, char *err, size_t errlen, enum conn_failure *failure)
 {
@@ -433,6 +474,10 @@ static int say_hello(struct conn *c, char *err, size_t errlen, enum conn_failure
 		return -1;
 	}
 	c->hello = resp;
+	if (check_hub_crl(c, resp->hello, err, errlen) < 0) {
+		*failure = CONN_TLS_FAILED;
+		return -1;
+	}
 	lim = resp->hello->limits;
 	if (lim && lim->has_max_frame && lim->max_frame > 0) {
 		c->max_frame = lim->max_frame;
@@ -462,12 +507,50 @@ static struct conn *conn_alloc(const char *server)
 	return c;
 }
 
+/* Warn when the CRL kept is past its next update: refex goes on checking against it. */
+static void warn_crl_stale(const struct crl_keep *k)
+{
+	char when[16];
+
+	if (crl_keep_is_stale(k, when, sizeof(when))) {
+		fprintf(stderr,
+		        "refex: warning: the network's revocation list (CRL) is out of date (next "
+		        "update was %s): tell your partnership admin to re-sign it (refex-ca crl) "
+		        "and give it to the hub\n",
+		        when);
+	}
+}
+
+/* Build c's TLS context from paths with the newest CRL known (kept in state_dir, or pinned in
+ * paths->crl) guarding the handshake. Returns 0, or -1 with a plain-words reason in err. */
+static int setup_tls(struct conn *c, const struct tls_paths *paths, const char *state_dir,
+                     char *err, size_t errlen)
+{
+	char why[512] = "";
+
+	if (!(c->ctx = tls_client_ctx_new(paths, why, sizeof(why))) ||
+	    !(c->keep = crl_keep_open(paths->ca, state_dir, why, sizeof(why)))) {
+		snprintf(err, errlen, "cannot set up TLS: %s", why);
+		return -1;
+	}
+	if (paths->crl && crl_keep_pin(c->keep, paths->crl, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s (crl= in the config)", why);
+		return -1;
+	}
+	if (crl_keep_guard(c->ctx, c->keep) < 0) {
+		snprintf(err, errlen, "cannot set up TLS: out of memory");
+		return -1;
+	}
+	warn_crl_stale(c->keep);
+	return 0;
+}
+
 /* Connect, complete TLS and say Hello. */
-struct conn *conn_open(const char *server, const struct tls_paths *paths, char *err, size_t errlen,
-                       enum conn_failure *failure)
+struct conn *conn_open(const char *server, const struct tls_paths *paths, const char *state_dir,
+                       char *err, size_t errlen, enum conn_failure *failure)
 {
 	struct conn *c = conn_alloc(server);
-	char host[256], port[16], why[512] = "";
+	char host[256], port[16];
 	int ret;
 
 	*failure = CONN_UNREACHED;
@@ -481,8 +564,7 @@ struct conn *conn_open(const char *server, const struct tls_paths *paths, char *
 		*failure = CONN_BAD_SETUP;
 		goto fail;
 	}
-	if (!(c->ctx = tls_client_ctx_new(paths, why, sizeof(why)))) {
-		snprintf(err, errlen, "cannot set up TLS: %s", why);
+	if (setup_tls(c, paths, state_dir, err, errlen) < 0) {
 		*failure = CONN_BAD_SETUP;
 		goto fail;
 	}
@@ -553,6 +635,7 @@ void conn_close(struct conn *c)
 		close(c->fd);
 	}
 	SSL_CTX_free(c->ctx);
+	crl_keep_free(c->keep);
 	if (c->hello) {
 		refex__response__free_unpacked(c->hello, NULL);
 	}
@@ -636,18 +719,17 @@ static void server_cert_name(SSL *ssl, char *buf, size_t len)
 }
 
 /* Complete TLS on a dialled connection, checking the server names HOST. */
-int conn_start_tls(struct conn *c, const struct tls_paths *paths, struct conn_tls_info *info,
-                   char *err, size_t errlen)
+int conn_start_tls(struct conn *c, const struct tls_paths *paths, const char *state_dir,
+                   struct conn_tls_info *info, char *err, size_t errlen)
 {
-	char host[256], port[16], why[512] = "";
+	char host[256], port[16];
 	int ret;
 
 	memset(info, 0, sizeof(*info));
 	if (split_or_say(c->address, host, sizeof(host), port, sizeof(port), err, errlen) < 0) {
 		return -1;
 	}
-	if (!(c->ctx = tls_client_ctx_new(paths, why, sizeof(why)))) {
-		snprintf(err, errlen, "cannot set up TLS: %s", why);
+	if (setup_tls(c, paths, state_dir, err, errlen) < 0) {
 		return -1;
 	}
 	if (!(c->ssl = SSL_new(c->ctx)) || !SSL_set_fd(c->ssl, c->fd)) {
@@ -681,6 +763,21 @@ int conn_hello(struct conn *c, char *err, size_t errlen, int *status)
 
 	*status = failure == CONN_REFUSED ? c->refusal : -1;
 	return rc;
+}
+
+/* Say whether the connection failed because the network's CRL revokes the hub. */
+int conn_hub_revoked(const struct conn *c)
+{
+	return c != NULL && c->hub_revoked;
+}
+
+/* Describe the CRL checked against the hub, or "" when none is known. */
+void conn_crl_describe(const struct conn *c, char *buf, size_t len, int *stale)
+{
+	char when[16];
+
+	crl_keep_describe(c->keep, buf, len);
+	*stale = crl_keep_is_stale(c->keep, when, sizeof(when));
 }
 
 /* Return the limits the server announced in its Hello reply. */

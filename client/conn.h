@@ -11,6 +11,11 @@
 #define CONN_CONNECT_TIMEOUT_S 10 /* to open the TCP connection and finish TLS */
 #define CONN_REPLY_TIMEOUT_S   60 /* to wait for any reply once connected */
 
+/* What refex says, and exits 3 after, when the network's CRL revokes the hub's certificate. */
+#define CONN_HUB_REVOKED                                                                           \
+	"the hub's certificate has been revoked: do not send anything; tell your partnership "     \
+	"admin"
+
 struct conn;
 
 /* Who the server says we are, from its HelloReply. */
@@ -31,11 +36,15 @@ enum conn_failure {
 
 /*
  * Connect to server ("HOST:PORT", "[v6]:PORT"), complete TLS with the files in
- * paths, check the server's certificate names HOST, and say Hello. Returns the
- * connection, or NULL with a plain-words reason in err and *why set.
+ * paths, check the server's certificate names HOST and is not revoked, and say
+ * Hello. The newest CRL from the network's CA seen so far (kept in state_dir,
+ * NULL: none; paths->crl, a CRL the partner pins, or NULL) refuses a revoked hub
+ * in the handshake; a newer one in the Hello reply is kept and checked before
+ * this returns. Returns the connection, or NULL with a plain-words reason in err
+ * and *why set (CONN_TLS_FAILED and conn_hub_revoked for a revoked hub).
  */
-struct conn *conn_open(const char *server, const struct tls_paths *paths, char *err, size_t errlen,
-                       enum conn_failure *why);
+struct conn *conn_open(const char *server, const struct tls_paths *paths, const char *state_dir,
+                       char *err, size_t errlen, enum conn_failure *why);
 
 /* Return who the server says we are. */
 struct conn_peer conn_peer(const struct conn *c);
@@ -95,16 +104,24 @@ int conn_resolve(const char *server, char *addrs, size_t addrlen, char *err, siz
 struct conn *conn_dial(const char *server, char *err, size_t errlen, int *sys_errno);
 
 /* Build the TLS context from paths and complete the handshake on c, checking the server's
- * certificate names HOST, and fill info. Returns 0, or -1 with a plain-words reason in err.
+ * certificate names HOST and is not revoked (as conn_open, with state_dir), and fill info.
+ * Returns 0, or -1 with a plain-words reason in err.
  * With TLS 1.3 the server judges our certificate after this: see conn_hello. */
-int conn_start_tls(struct conn *c, const struct tls_paths *paths, struct conn_tls_info *info,
-                   char *err, size_t errlen);
+int conn_start_tls(struct conn *c, const struct tls_paths *paths, const char *state_dir,
+                   struct conn_tls_info *info, char *err, size_t errlen);
 
 /* Say Hello on c after conn_start_tls. Returns 0 (conn_peer and conn_limits then say what
  * the server answered), or -1 with a plain-words reason in err and *status set to the
  * server's REFEX__STATUS_CODE__* when it answered with an error, else -1 (the connection
  * failed: e.g. the server refused our certificate). */
 int conn_hello(struct conn *c, char *err, size_t errlen, int *status);
+
+/* Say whether c failed because the network's CRL revokes the hub's certificate (NULL: no). */
+int conn_hub_revoked(const struct conn *c);
+
+/* Describe the CRL c checks the hub against ("number N, next update YYYY-MM-DD"; "" when
+ * none is known) into buf, and set *stale when it is past its next update. */
+void conn_crl_describe(const struct conn *c, char *buf, size_t len, int *stale);
 
 /* Return the limits the server announced in its Hello reply, or NULL. */
 const Refex__Limits *conn_limits(const struct conn *c);

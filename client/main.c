@@ -298,8 +298,10 @@ static void help(void)
 	       "  --ca FILE           the network CA certificate (config: ca =)\n"
 	       "  -h, --help          show this help, or a command's with 'refex COMMAND --help'\n"
 	       "  -V, --version       show the version\n"
+	       "\nconfig only: crl = FILE, a CRL from your admin to pin; refex keeps the newest\n"
+	       "CRL it has seen in ~/.local/state/refex and refuses a hub it revokes.\n"
 	       "\nexit status: 0 done, 1 refused by the server, 2 usage or input error,\n"
-	       "3 could not connect (or TLS failed).\n");
+	       "3 could not connect (or TLS failed, or the hub's certificate is revoked).\n");
 }
 
 /* Take the global options, then run the named command with the rest. */

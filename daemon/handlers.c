@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crl_keep.h"
 #include "handlers_client.h"
 #include "handlers_private.h"
 #include "log.h"
@@ -288,6 +289,8 @@ static void handle_hello(struct request *rq, Refex__Request *msg)
 	Refex__HelloReply hello = REFEX__HELLO_REPLY__INIT;
 	Refex__Limits limits = REFEX__LIMITS__INIT;
 	uint32_t version = msg->hello->protocol_version;
+	unsigned char *crl = NULL;
+	int crl_len;
 
 	if (!msg->hello->has_protocol_version) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "hello.protocol_version",
@@ -312,9 +315,16 @@ static void handle_hello(struct request *rq, Refex__Request *msg)
 	limits.idle_timeout_s = cfg->limits.idle_timeout;
 	limits.page_size_max = cfg->limits.max_page_size;
 	hello.limits = &limits;
+	/* The CRL in force, so that partners can refuse a hub whose own key was stolen. */
+	if ((crl_len = crl_keep_ctx_der(rq->hub->tls, &crl)) > 0) {
+		hello.has_crl = 1;
+		hello.crl.data = crl;
+		hello.crl.len = (size_t)crl_len;
+	}
 	r.body_case = REFEX__RESPONSE__BODY_HELLO;
 	r.hello = &hello;
 	reply(rq, &r);
+	OPENSSL_free(crl);
 }
 
 static const struct handler {

@@ -129,6 +129,12 @@ const char *net_foreign_certificate(const struct net *n);
  * (negative: in the past), signed with the net's CA key, as the files name.crt and name.key
  * in the net directory; returns the prefix (a static buffer). */
 const char *net_issue_dated(const struct net *net, const char *name, long from_days, long to_days);
+/* Sign a CRL of the net's CA with no revoked entries, CRL number number, its next update
+ * next_days from now (negative: past), with the CA key or, when forged, with another key
+ * under the CA's name; write it as PEM to name in the net directory and return its path (a
+ * static buffer). */
+const char *net_sign_crl(const struct net *net, const char *name, long number, long next_days,
+                         bool forged);
 /* Return the serial (malloc'd) of holder's newest valid certificate, from refex-ca list --json;
  * fails the current test if there is none. */
 char *net_serial_of(const struct net *n, const char *holder);

@@ -25,7 +25,8 @@ struct bg {
 	int status;
 };
 
-/* The environment with the harness's own REFEX_CONFIG and HOME, so no user config is read. */
+/* The environment with the harness's own REFEX_CONFIG and HOME, so no user config is read
+ * and refex keeps its state (the CRL) in the net directory. */
 static char **bg_env(const struct net *n, char *config, size_t clen, char *home, size_t hlen)
 {
 	static char *envp[BG_ENV_MAX];
@@ -34,8 +35,10 @@ static char **bg_env(const struct net *n, char *config, size_t clen, char *home,
 	snprintf(config, clen, "REFEX_CONFIG=%s", n->empty);
 	snprintf(home, hlen, "HOME=%s", n->dir);
 	for (size_t i = 0; environ[i] && k < BG_ENV_MAX - 3; i++) {
+		/* refex keeps its state under HOME, the net's directory, not the user's. */
 		if (strncmp(environ[i], "REFEX_CONFIG=", 13) != 0 &&
-		    strncmp(environ[i], "HOME=", 5) != 0) {
+		    strncmp(environ[i], "HOME=", 5) != 0 &&
+		    strncmp(environ[i], "XDG_STATE_HOME=", 15) != 0) {
 			envp[k++] = environ[i];
 		}
 	}

@@ -1,4 +1,5 @@
-/* Certificates refex-ca would not make (already expired, not yet valid), built with OpenSSL. */
+/* Certificates and CRLs refex-ca would not make (already expired, not yet valid, forged),
+ * built with OpenSSL. */
 #include <criterion/criterion.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -101,4 +102,42 @@ const char *net_issue_dated(const struct net *net, const char *file, long from_d
 	EVP_PKEY_free(key);
 	EVP_PKEY_free(ca_key);
 	return prefix;
+}
+
+/* Sign a CRL of the net's CA with no revoked entries, CRL number number, whose next update is
+ * next_days from now (negative: past), signed with the CA key or, when forged, with a key of
+ * its own under the CA's name; write it as PEM to name in the net directory. */
+const char *net_sign_crl(const struct net *net, const char *name, long number, long next_days,
+                         bool forged)
+{
+	static char path[NET_PATH_MAX + 16];
+	char ca_key_path[NET_PATH_MAX + 16];
+	X509 *ca = read_cert(net->ca);
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_INTEGER *n = ASN1_INTEGER_new();
+	ASN1_TIME *last = X509_gmtime_adj(NULL, (next_days - 30) * 86400);
+	ASN1_TIME *next = X509_gmtime_adj(NULL, next_days * 86400);
+	EVP_PKEY *key;
+	FILE *fp;
+
+	snprintf(ca_key_path, sizeof(ca_key_path), "%s/ca.key", net->ca_dir);
+	key = forged ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256") : read_key(ca_key_path);
+	cr_assert(crl && n && last && next && key);
+	cr_assert(X509_CRL_set_version(crl, X509_CRL_VERSION_2));
+	cr_assert(X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)));
+	cr_assert(X509_CRL_set1_lastUpdate(crl, last) && X509_CRL_set1_nextUpdate(crl, next));
+	cr_assert(ASN1_INTEGER_set(n, number));
+	cr_assert(X509_CRL_add1_ext_i2d(crl, NID_crl_number, n, 0, 0));
+	cr_assert(X509_CRL_sign(crl, key, EVP_sha256()));
+	snprintf(path, sizeof(path), "%s/%s", net->dir, name);
+	cr_assert_not_null(fp = fopen(path, "w"));
+	cr_assert(PEM_write_X509_CRL(fp, crl));
+	fclose(fp);
+	ASN1_TIME_free(last);
+	ASN1_TIME_free(next);
+	ASN1_INTEGER_free(n);
+	EVP_PKEY_free(key);
+	X509_CRL_free(crl);
+	X509_free(ca);
+	return path;
 }

@@ -1,8 +1,10 @@
-/* The CA (ca.h), certificate identity (identity.h) and TLS contexts (tls.h). */
+/* The CA (ca.h), certificate identity (identity.h), TLS contexts (tls.h) and the CRL a client
+ * keeps (crl_keep.h). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <glob.h>
 #include <jansson.h>
 #include <limits.h>
 #include <openssl/err.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "ca.h"
+#include "crl_keep.h"
 #include "csr.h"
 #include "identity.h"
 #include "tls.h"
@@ -1042,4 +1045,168 @@ Test(ca, renewing_a_server_certificate_keeps_its_hosts)
 	cr_assert_eq(verify(cert, X509_PURPOSE_SSL_SERVER, 1), X509_V_OK);
 	cr_assert_eq(X509_check_ip_asc(cert, "::1", 0), 1);
 	X509_free(cert);
+}
+
+/* The CA's crl.pem as DER (free with OPENSSL_free), its length in *len. */
+static unsigned char *crl_der(int *len)
+{
+	char path[PATH_MAX];
+	X509_CRL *crl;
+	unsigned char *der = NULL;
+
+	snprintf(path, sizeof(path), "%s/crl.pem", cadir);
+	crl = read_crl(path);
+	cr_assert_gt(*len = i2d_X509_CRL(crl, &der), 0);
+	X509_CRL_free(crl);
+	return der;
+}
+
+/* Open a keep for this CA, kept in dir (NULL: memory only). */
+static struct crl_keep *keep_open(const char *dir)
+{
+	char ca[PATH_MAX];
+	struct crl_keep *k;
+
+	snprintf(ca, sizeof(ca), "%s/ca.crt", cadir);
+	cr_assert_not_null(k = crl_keep_open(ca, dir, err, sizeof(err)), "%s", err);
+	return k;
+}
+
+/* Offer der to k and return what became of it. */
+static enum crl_offer offer_der(struct crl_keep *k, const unsigned char *der, int len)
+{
+	return crl_keep_offer(k, der, (size_t)len, err, sizeof(err));
+}
+
+Test(ca, a_crl_keep_keeps_the_newest_crl_the_ca_signed)
+{
+	char out[256], state[256], kept[PATH_MAX], desc[128];
+	struct ca_record rec;
+	struct crl_keep *k;
+	unsigned char *one, *two;
+	int n1, n2;
+	X509 *hub;
+	glob_t g;
+
+	make_ca();
+	cr_assert_eq(issue_server(in_tmp("server", out), &rec), 0, "%s", err);
+	hub = read_cert(strcat(out, ".crt"));
+	one = crl_der(&n1);
+	cr_assert_eq(ca_revoke(cadir, rec.serial, "keyCompromise", err, sizeof(err)), 0, "%s", err);
+	two = crl_der(&n2);
+
+	k = keep_open(in_tmp("state/refex", state));
+	cr_assert_eq(offer_der(k, one, n1), CRL_OFFER_KEPT, "%s", err);
+	cr_assert_not(crl_keep_revokes(k, hub));
+	cr_assert_eq(offer_der(k, two, n2), CRL_OFFER_KEPT, "%s", err);
+	cr_assert(crl_keep_revokes(k, hub));
+	cr_assert_eq(offer_der(k, one, n1), CRL_OFFER_OLDER, "an older list is ignored");
+	cr_assert_eq(offer_der(k, two, n2), CRL_OFFER_OLDER, "the same list is not kept again");
+	cr_assert(crl_keep_revokes(k, hub));
+	crl_keep_describe(k, desc, sizeof(desc));
+	cr_assert(strncmp(desc, "number 2, next update ", 22) == 0, "%s", desc);
+	crl_keep_free(k);
+
+	/* Kept on disk, readable by its owner only, for the next run. */
+	cr_assert_eq(file_mode(state), 0700);
+	k = keep_open(state);
+	cr_assert(crl_keep_revokes(k, hub), "the kept CRL was not read back");
+	crl_keep_free(k);
+	/* One file, named after the CA (its SHA-256 fingerprint), owner-only. */
+	snprintf(kept, sizeof(kept), "%s/crl-*.der", state);
+	cr_assert_eq(glob(kept, 0, NULL, &g), 0, "nothing kept in %s", state);
+	cr_assert_eq(g.gl_pathc, 1);
+	cr_assert_eq(strlen(g.gl_pathv[0]), strlen(state) + strlen("/crl-.der") + 64);
+	cr_assert_eq(file_mode(g.gl_pathv[0]), 0600);
+	globfree(&g);
+	OPENSSL_free(one);
+	OPENSSL_free(two);
+	X509_free(hub);
+}
+
+Test(ca, a_crl_keep_ignores_a_crl_the_ca_did_not_sign)
+{
+	char path[PATH_MAX];
+	struct crl_keep *k;
+	unsigned char *der, *foreign, junk[] = "not a CRL";
+	int n, nf;
+
+	make_ca();
+	der = crl_der(&n);
+	k = keep_open(NULL);
+	der[n - 1] ^= 0x01; /* inside the signature */
+	cr_assert_eq(offer_der(k, der, n), CRL_OFFER_BAD);
+	der[n - 1] ^= 0x01;
+	cr_assert_eq(offer_der(k, junk, (int)sizeof(junk)), CRL_OFFER_BAD);
+	cr_assert_eq(crl_keep_offer(k, der, (size_t)n - 1, err, sizeof(err)), CRL_OFFER_BAD);
+	/* Another network's CA under the same name. */
+	snprintf(cadir, sizeof(cadir), "%s/other", tmp);
+	cr_assert_eq(ca_init(cadir, "Test Partnership", err, sizeof(err)), 0, "%s", err);
+	foreign = crl_der(&nf);
+	cr_assert_eq(offer_der(k, foreign, nf), CRL_OFFER_BAD);
+	snprintf(path, sizeof(path), "%s/crl.pem", cadir);
+	cr_assert_eq(crl_keep_pin(k, path, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "was not signed by the network CA") != NULL, "%s", err);
+	cr_assert_eq(offer_der(k, der, n), CRL_OFFER_KEPT, "%s", err);
+	crl_keep_free(k);
+	OPENSSL_free(der);
+	OPENSSL_free(foreign);
+}
+
+Test(ca, a_client_guarded_by_the_keep_refuses_a_revoked_hub_before_sending_its_certificate)
+{
+	char out[256];
+	struct ca_record rec;
+	SSL_CTX *sctx, *cctx;
+	struct crl_keep *k;
+	struct pair p;
+	unsigned char *der;
+	int n;
+
+	make_ca();
+	cr_assert_eq(issue_server(in_tmp("server", out), &rec), 0, "%s", err);
+	cr_assert_eq(issue_partner("north", "Jane", in_tmp("jane", out), NULL), 0, "%s", err);
+	cr_assert_eq(ca_revoke(cadir, rec.serial, "keyCompromise", err, sizeof(err)), 0, "%s", err);
+	k = keep_open(NULL);
+	der = crl_der(&n);
+	cr_assert_eq(offer_der(k, der, n), CRL_OFFER_KEPT, "%s", err);
+	contexts("jane", &sctx, &cctx);
+	cr_assert_eq(crl_keep_guard(cctx, k), 0);
+	talk(&p, sctx, cctx, "127.0.0.1");
+	cr_assert_eq(p.c_done, -1);
+	cr_assert_eq(SSL_get_verify_result(p.c), X509_V_ERR_CERT_REVOKED);
+	cr_assert_null(SSL_get0_peer_certificate(p.s), "the hub got our certificate");
+	pair_free(&p);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	crl_keep_free(k);
+	OPENSSL_free(der);
+}
+
+Test(ca, the_hub_hands_out_the_crl_it_checks_partners_against)
+{
+	char out[256];
+	struct files srv;
+	SSL_CTX *ctx;
+	unsigned char *want, *got = NULL;
+	int n, len;
+
+	make_ca();
+	cr_assert_eq(issue_server(in_tmp("server", out), NULL), 0, "%s", err);
+	files_of(&srv, "server");
+	ctx = tls_server_ctx_new(&(struct tls_paths){srv.crt, srv.key, srv.ca, srv.crl}, err,
+	                         sizeof(err));
+	cr_assert_not_null(ctx, "%s", err);
+	want = crl_der(&n);
+	len = crl_keep_ctx_der(ctx, &got);
+	cr_assert_eq(len, n);
+	cr_assert_eq(memcmp(got, want, (size_t)n), 0);
+	OPENSSL_free(got);
+	SSL_CTX_free(ctx);
+	ctx = tls_server_ctx_new(&(struct tls_paths){srv.crt, srv.key, srv.ca, NULL}, err,
+	                         sizeof(err));
+	cr_assert_not_null(ctx, "%s", err);
+	cr_assert_eq(crl_keep_ctx_der(ctx, &got), 0, "a hub without a CRL sends none");
+	SSL_CTX_free(ctx);
+	OPENSSL_free(want);
 }
