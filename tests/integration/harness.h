@@ -129,6 +129,9 @@ const char *net_foreign_certificate(const struct net *n);
  * (negative: in the past), signed with the net's CA key, as the files name.crt and name.key
  * in the net directory; returns the prefix (a static buffer). */
 const char *net_issue_dated(const struct net *net, const char *name, long from_days, long to_days);
+/* Replace the net's CRL with an empty one, signed with the CA key, whose next update is
+ * seconds from now: a CRL a running refexd takes, then sees expire. */
+void net_write_crl_expiring(const struct net *net, long seconds);
 /* Return the serial (malloc'd) of holder's newest valid certificate, from refex-ca list --json;
  * fails the current test if there is none. */
 char *net_serial_of(const struct net *n, const char *holder);

@@ -1,4 +1,5 @@
-/* Certificates refex-ca would not make (already expired, not yet valid), built with OpenSSL. */
+/* Certificates and CRLs refex-ca would not make (already expired, not yet valid, a repeated
+ * subject entry, a CRL about to expire), built with OpenSSL. */
 #include <criterion/criterion.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -101,4 +102,34 @@ const char *net_issue_dated(const struct net *net, const char *file, long from_d
 	EVP_PKEY_free(key);
 	EVP_PKEY_free(ca_key);
 	return prefix;
+}
+
+/* Replace the net's CRL (refexd's crl =) with an empty one, signed with the CA key, whose next
+ * update is seconds from now (refex-ca gives every CRL 30 days). */
+void net_write_crl_expiring(const struct net *net, long seconds)
+{
+	char ca_key_path[NET_PATH_MAX + 16], path[NET_PATH_MAX + 16];
+	X509 *ca = read_cert(net->ca);
+	EVP_PKEY *ca_key;
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_TIME *t = X509_gmtime_adj(NULL, -60);
+	FILE *fp;
+
+	snprintf(ca_key_path, sizeof(ca_key_path), "%s/ca.key", net->ca_dir);
+	ca_key = read_key(ca_key_path);
+	cr_assert(crl && t);
+	cr_assert(X509_CRL_set_version(crl, X509_CRL_VERSION_2));
+	cr_assert(X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)));
+	cr_assert(X509_CRL_set1_lastUpdate(crl, t));
+	cr_assert(X509_gmtime_adj(t, seconds));
+	cr_assert(X509_CRL_set1_nextUpdate(crl, t));
+	cr_assert(X509_CRL_sign(crl, ca_key, EVP_sha256()));
+	snprintf(path, sizeof(path), "%s/crl.pem", net->ca_dir);
+	cr_assert_not_null(fp = fopen(path, "w"), "cannot write %s", path);
+	cr_assert(PEM_write_X509_CRL(fp, crl));
+	fclose(fp);
+	ASN1_TIME_free(t);
+	X509_CRL_free(crl);
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
 }

@@ -1,9 +1,12 @@
 /* Who may talk to the hub and what they may see: only partners with a certificate from the
  * network's CA get in, and a partner sees only the referrals it is a party to. */
 #include <criterion/criterion.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -169,6 +172,41 @@ Test(trust, the_ca_certificate_itself_cannot_be_used_as_a_client_certificate)
 	cr_assert_eq(symlink(ca_key, key), 0);
 	expect_refused_with(prefix,
 	                    "the certificate is not for this use (wrong extended key usage)");
+}
+
+/* Say whether text holds the words of an expired hub CRL, and none about the partner's own
+ * certificate having expired. */
+static bool blames_the_hubs_crl(const char *text)
+{
+	return strstr(text, "the hub cannot check revocations (its revocation list expired): "
+	                    "tell the hub's operator") != NULL &&
+	       strstr(text, "has expired or is not valid yet") == NULL;
+}
+
+Test(trust, an_expired_hub_crl_is_the_hubs_problem_not_the_partners_certificate)
+{
+	const long left = 8; /* seconds: enough for the reload to take it on a slow machine */
+	struct run_result r;
+	time_t expired;
+
+	net_write_crl_expiring(net, left);
+	expired = time(NULL) + left + 1;
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+	cr_assert(net_log_wait(net, "msg=reloaded"), "the hub takes the CRL while it is current");
+	/* Waiting for the CRL's next update to pass on the clock, not for a server. */
+	while (time(NULL) <= expired) {
+		poll(NULL, 0, 100);
+	}
+	run_refex(&r, net, north, "inbox", NULL);
+	cr_expect_eq(r.status, 3, "refex inbox exited %d", r.status);
+	cr_expect(blames_the_hubs_crl(r.err), "refex said:\n%s", r.err);
+	run_result_free(&r);
+	run_refex(&r, net, north, "doctor", NULL);
+	cr_expect_eq(r.status, 1, "refex doctor exited %d", r.status);
+	cr_expect(blames_the_hubs_crl(r.out), "refex doctor said:\n%s", r.out);
+	run_result_free(&r);
+	cr_expect(net_log_wait(net, "reason=\"the revocation list (CRL) has expired"),
+	          "the hub's log says what its operator must do");
 }
 
 Test(trust, refex_warns_when_its_own_certificate_is_about_to_expire)
