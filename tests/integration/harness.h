@@ -129,6 +129,10 @@ const char *net_foreign_certificate(const struct net *n);
  * (negative: in the past), signed with the net's CA key, as the files name.crt and name.key
  * in the net directory; returns the prefix (a static buffer). */
 const char *net_issue_dated(const struct net *net, const char *name, long from_days, long to_days);
+/* Issue a partner certificate valid for a year whose subject is rdns, pairs of entry type and
+ * value ending in NULL ({"O", "a", "O", "b", "CN", "c", NULL}), signed with the net's CA key,
+ * as name.crt and name.key in the net directory; returns the prefix (a static buffer). */
+const char *net_issue_subject(const struct net *net, const char *name, const char *const *rdns);
 /* Replace the net's CRL with an empty one, signed with the CA key, whose next update is
  * seconds from now: a CRL a running refexd takes, then sees expire. */
 void net_write_crl_expiring(const struct net *net, long seconds);

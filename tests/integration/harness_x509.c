@@ -64,10 +64,11 @@ static void write_pair(const char *prefix, X509 *x, EVP_PKEY *key)
 	fclose(fp);
 }
 
-/* Issue a north-advice partner certificate valid from from_days to to_days around now
- * (negative: in the past), signed with the net's CA key (refex-ca only issues certificates
- * valid from now), as the files FILE.crt and FILE.key in the net directory. */
-const char *net_issue_dated(const struct net *net, const char *file, long from_days, long to_days)
+/* Issue a partner certificate with the subject entries rdns (type, value, type, value, ...,
+ * NULL), valid from from_days to to_days around now, signed with the net's CA key, as the
+ * files FILE.crt and FILE.key in the net directory; returns the prefix (a static buffer). */
+static const char *issue(const struct net *net, const char *file, long from_days, long to_days,
+                         const char *const *rdns)
 {
 	static char prefix[NET_PATH_MAX + 16];
 	char ca_key_path[NET_PATH_MAX + 16];
@@ -82,10 +83,10 @@ const char *net_issue_dated(const struct net *net, const char *file, long from_d
 	cr_assert(ASN1_INTEGER_set(X509_get_serialNumber(x), 0x5eed));
 	cr_assert(X509_gmtime_adj(X509_getm_notBefore(x), from_days * 86400));
 	cr_assert(X509_gmtime_adj(X509_getm_notAfter(x), to_days * 86400));
-	cr_assert(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-	                                     (const unsigned char *)"north-advice", -1, -1, 0));
-	cr_assert(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-	                                     (const unsigned char *)"Old Timer", -1, -1, 0));
+	for (size_t i = 0; rdns[i] != NULL; i += 2) {
+		cr_assert(X509_NAME_add_entry_by_txt(
+		    name, rdns[i], MBSTRING_UTF8, (const unsigned char *)rdns[i + 1], -1, -1, 0));
+	}
 	cr_assert(X509_set_subject_name(x, name));
 	cr_assert(X509_set_issuer_name(x, X509_get_subject_name(ca)));
 	cr_assert(X509_set_pubkey(x, key));
@@ -102,6 +103,23 @@ const char *net_issue_dated(const struct net *net, const char *file, long from_d
 	EVP_PKEY_free(key);
 	EVP_PKEY_free(ca_key);
 	return prefix;
+}
+
+/* Issue a north-advice partner certificate valid from from_days to to_days around now
+ * (negative: in the past), signed with the net's CA key (refex-ca only issues certificates
+ * valid from now), as the files FILE.crt and FILE.key in the net directory. */
+const char *net_issue_dated(const struct net *net, const char *file, long from_days, long to_days)
+{
+	static const char *const rdns[] = {"O", "north-advice", "CN", "Old Timer", NULL};
+
+	return issue(net, file, from_days, to_days, rdns);
+}
+
+/* Issue a partner certificate, valid for a year, whose subject is rdns (refex-ca makes only
+ * well-formed subjects), as the files FILE.crt and FILE.key in the net directory. */
+const char *net_issue_subject(const struct net *net, const char *file, const char *const *rdns)
+{
+	return issue(net, file, 0, 365, rdns);
 }
 
 /* Replace the net's CRL (refexd's crl =) with an empty one, signed with the CA key, whose next
