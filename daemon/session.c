@@ -536,12 +536,21 @@ static void session_open(struct session *s)
 static void session_handshake_done(struct session *s)
 {
 	char err[256];
+	const char *refused;
 
 	event_del(s->handshake_timer);
 	if (transport_peer_identity(s->bev, &s->who, err, sizeof(err)) < 0) {
 		session_log_refused(s, err);
 		metrics_handshake_failed(METRICS_HS_BAD_IDENTITY);
 		session_close(s, "bad certificate");
+		return;
+	}
+	/* The handshake checked the certificate against the trust it began under: a reload
+	 * since (a holder revoked meanwhile) must not let it in. */
+	if ((refused = transport_trusted_now(s->bev, s->hub->tls, err, sizeof(err))) != NULL) {
+		session_log_refused(s, err);
+		metrics_handshake_failed(refused);
+		session_close(s, "certificate no longer accepted");
 		return;
 	}
 	session_open(s);

@@ -176,6 +176,18 @@ struct raw;
  */
 struct raw *raw_connect(const struct net *n, const char *prefix, const char *ca);
 
+/*
+ * Connect as raw_connect does (our certificate: prefix, the server checked against the net's
+ * CA) but hold back the last record of our side of the handshake, Finished: the server has
+ * our certificate and its proof, and waits for the end. Returns NULL when the connection or
+ * the handshake so far failed.
+ */
+struct raw *raw_connect_holding_finished(const struct net *n, const char *prefix);
+
+/* Send the Finished raw_connect_holding_finished held back (the handshake ends on the server's
+ * side). Returns 0 or -1. */
+int raw_release_finished(struct raw *c);
+
 /* Send bytes as they are. Returns 0 or -1. */
 int raw_send_bytes(struct raw *c, const void *buf, size_t len);
 

@@ -71,6 +71,40 @@ Test(reload, a_revoked_holder_is_cut_off_while_a_colleague_carries_on)
 	net_expect_clean_stop(net);
 }
 
+Test(reload, a_handshake_finished_after_a_revoking_reload_is_refused)
+{
+	char *serial = net_serial_of(net, "Alice Smith");
+	char line[256];
+	struct raw *a, *b;
+
+	/* Room for the revocation and reload inside the handshake deadline, however slow. */
+	cr_assert_eq(net_stop(net), 0);
+	cr_assert_eq(net_write_config(net, NET_DEFAULT_AGENCIES "\n[limits]\n"
+	                                                        "handshake_timeout = 300\n"),
+	             0);
+	net_must_start(net);
+	/* Both handshakes verified under the old CRL, only Finished still to come. */
+	a = raw_connect_holding_finished(net, alice);
+	b = raw_connect_holding_finished(net, bob);
+	cr_assert(a && b, "both holders start their handshake");
+	revoke_serial(serial);
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+	cr_assert(net_log_wait(net, "msg=reloaded"));
+	cr_assert(raw_release_finished(a) == 0 && raw_release_finished(b) == 0);
+	cr_expect(raw_hello(a) != 0 && raw_wait_closed(a, HARNESS_READ_TIMEOUT_MS),
+	          "the revoked holder is not let in by finishing its handshake after the reload");
+	cr_expect(raw_hello(b) == 0, "a colleague finishing after the same reload gets in");
+	snprintf(line, sizeof(line),
+	         "msg=\"handshake refused\" reason=\"the certificate has been revoked\" "
+	         "agency=north-advice serial=%s",
+	         serial);
+	cr_expect(net_log_wait(net, line), "the refusal is logged with the reason and serial");
+	raw_free(a);
+	raw_free(b);
+	free(serial);
+	net_expect_clean_stop(net);
+}
+
 Test(reload, a_broken_crl_is_refused_and_the_old_one_stays_in_force)
 {
 	struct raw *b = raw_connect(net, bob, NULL), *fresh;
