@@ -140,6 +140,12 @@ int identity_from_cert(X509 *cert, struct identity *id, char *err, size_t errlen
 		snprintf(err, errlen, "certificate names no agency (no O in the subject)");
 		goto done;
 	}
+	if (n == -2) {
+		snprintf(err, errlen,
+		         "certificate names more than one agency (O is repeated; it must appear "
+		         "once)");
+		goto done;
+	}
 	if (n < 0 || !identity_agency_is_valid(id->agency)) {
 		snprintf(err, errlen,
 		         "certificate's agency (O) is not a valid agency id "

@@ -249,7 +249,8 @@ static int peer_failure_index(void)
 }
 
 /* Keep the first failing certificate's error, serial and fingerprint on its SSL, so that
- * the refusal can name the certificate; the verdict itself is OpenSSL's, unchanged. */
+ * the refusal can name the certificate; the verdict itself is OpenSSL's, unchanged. Only the
+ * alert changes, for an expired CRL of ours. */
 static int server_verify_cb(int ok, X509_STORE_CTX *vctx)
 {
 	int idx = peer_failure_index();
@@ -272,6 +273,12 @@ static int server_verify_cb(int ok, X509_STORE_CTX *vctx)
 		return ok;
 	}
 	pf->error = X509_STORE_CTX_get_error(vctx);
+	if (pf->error == X509_V_ERR_CRL_HAS_EXPIRED) {
+		/* OpenSSL would send certificate_expired, which a partner reads as its own
+		 * certificate having expired; UNSPECIFIED makes it internal_error, the hub's
+		 * own failure. The log and metrics keep the real reason (pf->error). */
+		X509_STORE_CTX_set_error(vctx, X509_V_ERR_UNSPECIFIED);
+	}
 	if (cert != NULL) {
 		/* It clears the error queue: harmless here, the handshake's own error is
 		 * queued only after verification returns. */
@@ -517,6 +524,10 @@ static const char *other_alert_text(int reason)
 	case SSL_R_WRONG_VERSION_NUMBER:
 	case SSL_R_PACKET_LENGTH_TOO_LONG:
 		return "the server did not answer with TLS (is this a refex server?)";
+	case SSL_R_TLSV1_ALERT_INTERNAL_ERROR:
+		/* What refexd sends when its CRL has expired (server_verify_cb). */
+		return "the hub cannot check revocations (its revocation list expired): tell the "
+		       "hub's operator";
 	default:
 		return NULL;
 	}

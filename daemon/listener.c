@@ -17,7 +17,8 @@ static void listener_accept(struct evconnlistener *l, evutil_socket_t fd, struct
                             int salen, void *arg)
 {
 	struct hub *hub = arg;
-	char host[NI_MAXHOST], port[NI_MAXSERV];
+	/* Numeric: an address and a port number fit (getnameinfo fails rather than cut). */
+	char host[INET6_ADDRSTRLEN], port[8], peer[SESSION_PEER_MAX];
 	int one = 1;
 
 	(void)l;
@@ -33,7 +34,8 @@ static void listener_accept(struct evconnlistener *l, evutil_socket_t fd, struct
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (session_new(hub, fd) == NULL) {
+	snprintf(peer, sizeof(peer), "%s:%s", host, port);
+	if (session_new(hub, fd, peer) == NULL) {
 		log_error("msg=\"cannot start session\" peer=%s:%s", host, port);
 		return;
 	}

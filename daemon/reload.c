@@ -1,10 +1,14 @@
 /* Reload the partnership configuration and TLS files into a running hub, all or nothing. */
 #include "reload.h"
 
+#include <event2/listener.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "log.h"
 #include "session.h"
@@ -24,15 +28,61 @@ static bool same(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+/* Say whether the address a holds is b's, and a's port b's or 0 (any port). */
+static bool same_bound(const struct sockaddr *a, const struct sockaddr *b)
+{
+	const struct sockaddr_in *a4 = (const void *)a, *b4 = (const void *)b;
+	const struct sockaddr_in6 *a6 = (const void *)a, *b6 = (const void *)b;
+
+	if (a->sa_family != b->sa_family) {
+		return false;
+	}
+	if (a->sa_family == AF_INET) {
+		return a4->sin_addr.s_addr == b4->sin_addr.s_addr &&
+		       (a4->sin_port == 0 || a4->sin_port == b4->sin_port);
+	}
+	return a->sa_family == AF_INET6 &&
+	       memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0 &&
+	       (a6->sin6_port == 0 || a6->sin6_port == b6->sin6_port);
+}
+
+/* Say whether cfg's listen names what the hub is bound to: "port 0" in the file the hub
+ * started from, then the port it picked written in, is no change. */
+static bool reload_listen_unchanged(const struct hub *hub, const struct config *cfg)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	struct sockaddr_storage bound;
+	socklen_t len = sizeof(bound);
+	bool same_addr;
+
+	if (same(hub->cfg->listen_host, cfg->listen_host) &&
+	    same(hub->cfg->listen_port, cfg->listen_port)) {
+		return true;
+	}
+	/* Resolved as listener_start does: its first address is the one bound. */
+	if (hub->listener == NULL ||
+	    getsockname(evconnlistener_get_fd(hub->listener), (struct sockaddr *)&bound, &len) <
+	        0 ||
+	    getaddrinfo(cfg->listen_host, cfg->listen_port, &hints, &res) != 0) {
+		return false;
+	}
+	same_addr = same_bound(res->ai_addr, (const struct sockaddr *)&bound);
+	freeaddrinfo(res);
+	return same_addr;
+}
+
 /* Refuse what a running daemon cannot take: its sockets, its open database and its user were
  * set up once at start. Certificate, key, CA and CRL paths may change: TLS is rebuilt. */
-static int reload_check_live(const struct config *old, const struct config *cfg, char *err,
+static int reload_check_live(const struct hub *hub, const struct config *cfg, char *err,
                              size_t errlen)
 {
+	const struct config *old = hub->cfg;
 	const char *key = NULL;
 
-	if (!same(old->listen_host, cfg->listen_host) ||
-	    !same(old->listen_port, cfg->listen_port)) {
+	if (!reload_listen_unchanged(hub, cfg)) {
 		key = "listen";
 	} else if (!same(old->database, cfg->database)) {
 		key = "database";
@@ -86,7 +136,7 @@ int reload_apply(struct hub *hub, char *err, size_t errlen)
 	SSL_CTX *tls = NULL;
 	size_t removed, revoked;
 
-	if (cfg == NULL || reload_check_live(hub->cfg, cfg, err, errlen) < 0 ||
+	if (cfg == NULL || reload_check_live(hub, cfg, err, errlen) < 0 ||
 	    (tls = reload_tls_ctx(cfg, err, errlen)) == NULL) {
 		goto fail;
 	}

@@ -27,7 +27,8 @@ struct session {
 	struct hub *hub;
 	struct bufferevent *bev;
 	struct identity who;
-	int agency; /* index in hub->cfg->agencies, -1 before the handshake */
+	char peer[SESSION_PEER_MAX]; /* "address:port", for the log of a refused handshake */
+	int agency;                  /* index in hub->cfg->agencies, -1 before the handshake */
 	enum session_state state;
 	bool greeted;
 	bool paused;    /* reading stopped: the peer is not reading its replies */
@@ -51,6 +52,17 @@ static void session_enter(struct session *s, enum session_state next)
 	log_debug("conn=%llu msg=state from=%s to=%s", (unsigned long long)s->id,
 	          state_names[s->state], state_names[next]);
 	s->state = next;
+}
+
+/* Log a refused handshake: why, the agency once the certificate named one, the certificate
+ * (when one was read) and the peer's address. */
+static void session_log_refused(const struct session *s, const char *reason)
+{
+	log_warnx("conn=%llu msg=\"handshake refused\" reason=\"%s\"%s%s serial=%s fingerprint=%s "
+	          "peer=%s",
+	          (unsigned long long)s->id, reason, s->who.agency[0] ? " agency=" : "",
+	          s->who.agency, s->who.serial[0] ? s->who.serial : "-",
+	          s->who.fingerprint[0] ? s->who.fingerprint : "-", s->peer);
 }
 
 static size_t session_output_limit(const struct session *s)
@@ -483,14 +495,14 @@ static void session_write_ready(struct session *s, struct bufferevent *bev, size
 static void session_handshake_expired(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
+	char why[64];
 
 	(void)fd;
 	(void)what;
 	if (s->state == SESSION_HANDSHAKE) {
-		log_warnx(
-		    "conn=%llu msg=\"handshake refused\" reason=\"handshake not finished within "
-		    "%u s\" serial=- fingerprint=-",
-		    (unsigned long long)s->id, s->hub->cfg->limits.handshake_timeout);
+		snprintf(why, sizeof(why), "handshake not finished within %u s",
+		         s->hub->cfg->limits.handshake_timeout);
+		session_log_refused(s, why);
 		metrics_handshake_failed(METRICS_HS_TIMEOUT);
 		session_close(s, "handshake timed out");
 	}
@@ -506,9 +518,7 @@ static void session_open(struct session *s)
 	session_enter(s, SESSION_OPEN);
 	s->agency = config_agency_index(s->hub->cfg, s->who.agency);
 	if (s->agency < 0) {
-		log_warnx("conn=%llu msg=\"handshake refused\" reason=\"agency not in the "
-		          "partnership\" agency=%s serial=%s",
-		          (unsigned long long)s->id, s->who.agency, s->who.serial);
+		session_log_refused(s, "agency not in the partnership");
 		metrics_handshake_failed(METRICS_HS_NOT_PARTNER);
 		snprintf(err, sizeof(err), "agency \"%s\" is not a partner in this network",
 		         s->who.agency);
@@ -526,15 +536,21 @@ static void session_open(struct session *s)
 static void session_handshake_done(struct session *s)
 {
 	char err[256];
+	const char *refused;
 
 	event_del(s->handshake_timer);
 	if (transport_peer_identity(s->bev, &s->who, err, sizeof(err)) < 0) {
-		log_warnx("conn=%llu msg=\"handshake refused\" reason=\"%s\" serial=%s "
-		          "fingerprint=%s",
-		          (unsigned long long)s->id, err, s->who.serial[0] ? s->who.serial : "-",
-		          s->who.fingerprint[0] ? s->who.fingerprint : "-");
+		session_log_refused(s, err);
 		metrics_handshake_failed(METRICS_HS_BAD_IDENTITY);
 		session_close(s, "bad certificate");
+		return;
+	}
+	/* The handshake checked the certificate against the trust it began under: a reload
+	 * since (a holder revoked meanwhile) must not let it in. */
+	if ((refused = transport_trusted_now(s->bev, s->hub->tls, err, sizeof(err))) != NULL) {
+		session_log_refused(s, err);
+		metrics_handshake_failed(refused);
+		session_close(s, "certificate no longer accepted");
 		return;
 	}
 	session_open(s);
@@ -557,10 +573,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 			metrics_handshake_failed(
 			    transport_describe_error(bev, why, sizeof(why), &s->who));
 		}
-		log_warnx(
-		    "conn=%llu msg=\"handshake refused\" reason=\"%s\" serial=%s fingerprint=%s",
-		    (unsigned long long)s->id, why, s->who.serial[0] ? s->who.serial : "-",
-		    s->who.fingerprint[0] ? s->who.fingerprint : "-");
+		session_log_refused(s, why);
 		session_close(s, "handshake failed");
 		return;
 	}
@@ -590,8 +603,8 @@ static void session_init(struct session *s, struct hub *hub)
 	bufferevent_setwatermark(s->bev, EV_WRITE, hub->cfg->limits.output_buffer / 2, 0);
 }
 
-/* Take over an accepted socket and start its TLS handshake. */
-struct session *session_new(struct hub *hub, evutil_socket_t fd)
+/* Take over an accepted socket from peer and start its TLS handshake. */
+struct session *session_new(struct hub *hub, evutil_socket_t fd, const char *peer)
 {
 	struct timeval hs = {.tv_sec = hub->cfg->limits.handshake_timeout};
 	struct session *s = calloc(1, sizeof(*s));
@@ -610,6 +623,7 @@ struct session *session_new(struct hub *hub, evutil_socket_t fd)
 		free(s);
 		return NULL;
 	}
+	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	session_init(s, hub);
 	bufferevent_set_timeouts(s->bev, &hs, &hs);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
@@ -630,6 +644,7 @@ struct session *session_new_open(struct hub *hub, struct bufferevent *bev,
 	}
 	s->bev = bev;
 	s->who = *who;
+	snprintf(s->peer, sizeof(s->peer), "-");
 	session_init(s, hub);
 	s->refs++; /* the caller's */
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);

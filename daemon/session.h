@@ -11,8 +11,12 @@
 #include "identity.h"
 #include "refex.pb-c.h"
 
-/* Take over an accepted socket and start its TLS handshake. Returns NULL on failure (fd closed). */
-struct session *session_new(struct hub *hub, evutil_socket_t fd);
+/* Room for a peer's "address:port" (numeric, IPv6 included). */
+#define SESSION_PEER_MAX 64
+
+/* Take over an accepted socket from peer ("address:port", logged if the handshake is refused)
+ * and start its TLS handshake. Returns NULL on failure (fd closed). */
+struct session *session_new(struct hub *hub, evutil_socket_t fd, const char *peer);
 
 /* Take over bev, a connection secured by other means (tests, fuzzing: no TLS), as an open
  * session of peer who, and start reading. The caller holds a reference (session_unref it);

@@ -131,34 +131,63 @@ const char *transport_describe_error(struct bufferevent *bev, char *buf, size_t 
 	return label;
 }
 
-/* Verify the peer's certificate again against ctx (a reloaded CA and CRL). */
-int transport_verify_again(struct bufferevent *bev, SSL_CTX *ctx, char *why, size_t len)
+/* Verify ssl's peer certificate against ctx's trust store; 0 or -1 with the X509_V_ERR_* in *ve. */
+static int verify_in(SSL *ssl, SSL_CTX *ctx, long *ve)
 {
-	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
 	X509_STORE_CTX *vctx;
 	int ok;
 
 	if (cert == NULL) {
-		snprintf(why, len, "no client certificate");
+		*ve = X509_V_ERR_UNSPECIFIED;
 		return -1;
 	}
 	/* In the context the handshake verified in (certs/tls_libctx.c). */
 	if ((vctx = X509_STORE_CTX_new_ex(tls_libctx(), NULL)) == NULL ||
 	    !X509_STORE_CTX_init(vctx, SSL_CTX_get_cert_store(ctx), cert, NULL)) {
 		X509_STORE_CTX_free(vctx);
-		snprintf(why, len, "out of memory");
+		*ve = X509_V_ERR_OUT_OF_MEM;
 		return -1;
 	}
 	/* The same checks as the handshake: client purpose, the store's CRL flags. */
 	X509_STORE_CTX_set_purpose(vctx, X509_PURPOSE_SSL_CLIENT);
 	ok = X509_verify_cert(vctx) == 1;
-	if (!ok) {
-		snprintf(why, len, "%s", tls_verify_error_text(X509_STORE_CTX_get_error(vctx)));
-	}
+	*ve = ok ? X509_V_OK : X509_STORE_CTX_get_error(vctx);
 	X509_STORE_CTX_free(vctx);
 	ERR_clear_error();
 	return ok ? 0 : -1;
+}
+
+/* Verify the peer's certificate again against ctx (a reloaded CA and CRL). */
+int transport_verify_again(struct bufferevent *bev, SSL_CTX *ctx, char *why, size_t len)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	long ve;
+
+	if (ssl == NULL || SSL_get0_peer_certificate(ssl) == NULL) {
+		snprintf(why, len, "no client certificate");
+		return -1;
+	}
+	if (verify_in(ssl, ctx, &ve) < 0) {
+		snprintf(why, len, "%s", tls_verify_error_text(ve));
+		return -1;
+	}
+	return 0;
+}
+
+/* Judge the peer's certificate by ctx, the trust in force now, when the handshake began under
+ * another context (a reload came while it was under way). */
+const char *transport_trusted_now(struct bufferevent *bev, SSL_CTX *ctx, char *why, size_t len)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	long ve;
+
+	/* A reload frees no context a connection holds, so no new one can share its address. */
+	if (ssl == NULL || SSL_get_SSL_CTX(ssl) == ctx || verify_in(ssl, ctx, &ve) == 0) {
+		return NULL;
+	}
+	snprintf(why, len, "%s", tls_verify_error_text(ve));
+	return verify_label(ve);
 }
 
 /* Send close_notify (when the handshake finished) and free the bufferevent. */

@@ -27,6 +27,12 @@ const char *transport_describe_error(struct bufferevent *bev, char *buf, size_t 
  * still passes, -1 with the reason in why. */
 int transport_verify_again(struct bufferevent *bev, SSL_CTX *ctx, char *why, size_t len);
 
+/* Judge the peer's certificate by ctx, the trust in force now, if the handshake began under
+ * another context (a reload, say a new CRL, came while it was under way: the handshake
+ * verified it against the old one). Returns NULL when it passes (or ctx is the one the
+ * handshake used), else the METRICS_HS_* label with the reason in why. */
+const char *transport_trusted_now(struct bufferevent *bev, SSL_CTX *ctx, char *why, size_t len);
+
 /* Send close_notify (when the handshake finished) and free the bufferevent. */
 void transport_close(struct bufferevent *bev);
 

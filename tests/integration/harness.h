@@ -135,6 +135,13 @@ const char *net_issue_dated(const struct net *net, const char *name, long from_d
  * static buffer). */
 const char *net_sign_crl(const struct net *net, const char *name, long number, long next_days,
                          bool forged);
+/* Issue a partner certificate valid for a year whose subject is rdns, pairs of entry type and
+ * value ending in NULL ({"O", "a", "O", "b", "CN", "c", NULL}), signed with the net's CA key,
+ * as name.crt and name.key in the net directory; returns the prefix (a static buffer). */
+const char *net_issue_subject(const struct net *net, const char *name, const char *const *rdns);
+/* Replace the net's CRL with an empty one, signed with the CA key, whose next update is
+ * seconds from now: a CRL a running refexd takes, then sees expire. */
+void net_write_crl_expiring(const struct net *net, long seconds);
 /* Return the serial (malloc'd) of holder's newest valid certificate, from refex-ca list --json;
  * fails the current test if there is none. */
 char *net_serial_of(const struct net *n, const char *holder);
@@ -174,6 +181,18 @@ struct raw;
  * raw_wait_closed.
  */
 struct raw *raw_connect(const struct net *n, const char *prefix, const char *ca);
+
+/*
+ * Connect as raw_connect does (our certificate: prefix, the server checked against the net's
+ * CA) but hold back the last record of our side of the handshake, Finished: the server has
+ * our certificate and its proof, and waits for the end. Returns NULL when the connection or
+ * the handshake so far failed.
+ */
+struct raw *raw_connect_holding_finished(const struct net *n, const char *prefix);
+
+/* Send the Finished raw_connect_holding_finished held back (the handshake ends on the server's
+ * side). Returns 0 or -1. */
+int raw_release_finished(struct raw *c);
 
 /* Send bytes as they are. Returns 0 or -1. */
 int raw_send_bytes(struct raw *c, const void *buf, size_t len);

@@ -26,6 +26,7 @@ struct raw {
 	int fd;
 	bool closed;
 	bool partial; /* the server closed in the middle of a frame */
+	BIO *held;    /* while holding back our Finished: what we wrote and did not send */
 };
 
 /* Wait for the socket as an SSL call asked (want read or write). Returns 0, or -1 on timeout. */
@@ -84,12 +85,10 @@ static int raw_tcp(int port)
 	return fd;
 }
 
-/* Connect to refexd and finish our side of the TLS handshake. */
-struct raw *raw_connect(const struct net *n, const char *prefix, const char *ca)
+/* Connect to refexd and set up TLS on the socket, the handshake not started; NULL on failure. */
+static struct raw *raw_open(const struct net *n, const char *prefix, const char *ca)
 {
-	int64_t deadline = now_ms() + HARNESS_READ_TIMEOUT_MS;
 	struct raw *c = calloc(1, sizeof(*c));
-	int r;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (c == NULL) {
@@ -100,22 +99,125 @@ struct raw *raw_connect(const struct net *n, const char *prefix, const char *ca)
 	    (c->ssl = SSL_new(c->ctx)) == NULL || (c->fd = raw_tcp(n->port)) < 0 ||
 	    !X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), "127.0.0.1") ||
 	    SSL_set_fd(c->ssl, c->fd) != 1) {
-		goto fail;
+		ERR_clear_error();
+		c->closed = true;
+		raw_free(c);
+		return NULL;
 	}
+	return c;
+}
+
+/* Send the first len bytes held back, within the deadline. Returns 0 or -1. */
+static int raw_send_held(struct raw *c, size_t len, int64_t deadline)
+{
+	char chunk[4096];
+
+	while (len > 0) {
+		int n =
+		    BIO_read(c->held, chunk, len < sizeof(chunk) ? (int)len : (int)sizeof(chunk));
+
+		for (int off = 0; n > 0 && off < n;) {
+			ssize_t w = write(c->fd, chunk + off, (size_t)(n - off));
+
+			if (w > 0) {
+				off += (int)w;
+			} else if (w < 0 && errno == EAGAIN &&
+			           raw_wait(c, SSL_ERROR_WANT_WRITE, deadline) == 0) {
+				continue;
+			} else {
+				return -1;
+			}
+		}
+		if (n <= 0) {
+			return -1;
+		}
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* How many bytes of the held TLS records come before the last one. */
+static size_t raw_held_before_last_record(struct raw *c)
+{
+	const unsigned char *p;
+	long len = BIO_get_mem_data(c->held, (char **)&p);
+	size_t off = 0, last = 0;
+
+	/* A record is a 5-byte header (type, version, length) and its body. */
+	while (len > 0 && off + 5 <= (size_t)len) {
+		last = off;
+		off += 5 + ((size_t)p[off + 3] << 8 | p[off + 4]);
+	}
+	return last;
+}
+
+/* Run our side of the handshake; with c->held, keep what we write there, sending all of it
+ * but, at the end, the last record (Finished). Returns 0 or -1. */
+static int raw_handshake(struct raw *c)
+{
+	int64_t deadline = now_ms() + HARNESS_READ_TIMEOUT_MS;
+	int r;
+
 	while ((r = SSL_connect(c->ssl)) != 1) {
 		int e = SSL_get_error(c->ssl, r);
 
 		if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) ||
+		    (c->held != NULL &&
+		     raw_send_held(c, (size_t)BIO_pending(c->held), deadline) < 0) ||
 		    raw_wait(c, e, deadline) < 0) {
-			goto fail;
+			return -1;
 		}
 	}
+	return c->held == NULL ? 0 : raw_send_held(c, raw_held_before_last_record(c), deadline);
+}
+
+/* Connect to refexd and finish our side of the TLS handshake. */
+struct raw *raw_connect(const struct net *n, const char *prefix, const char *ca)
+{
+	struct raw *c = raw_open(n, prefix, ca);
+
+	if (c != NULL && raw_handshake(c) < 0) {
+		ERR_clear_error();
+		c->closed = true;
+		raw_free(c);
+		return NULL;
+	}
 	return c;
-fail:
-	ERR_clear_error();
-	c->closed = true;
-	raw_free(c);
-	return NULL;
+}
+
+/* Connect as raw_connect does, holding back our Finished. */
+struct raw *raw_connect_holding_finished(const struct net *n, const char *prefix)
+{
+	struct raw *c = raw_open(n, prefix, NULL);
+
+	if (c == NULL || (c->held = BIO_new(BIO_s_mem())) == NULL) {
+		raw_free(c);
+		return NULL;
+	}
+	BIO_up_ref(c->held); /* one for the SSL, which writes into it; one for us */
+	SSL_set0_wbio(c->ssl, c->held);
+	if (raw_handshake(c) < 0) {
+		ERR_clear_error();
+		c->closed = true;
+		raw_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Send the Finished raw_connect_holding_finished held back; write to the socket from then on. */
+int raw_release_finished(struct raw *c)
+{
+	BIO *sock = BIO_new_socket(c->fd, BIO_NOCLOSE);
+	int rc = raw_send_held(c, (size_t)BIO_pending(c->held), now_ms() + HARNESS_READ_TIMEOUT_MS);
+
+	if (sock == NULL) {
+		return -1;
+	}
+	SSL_set0_wbio(c->ssl, sock);
+	BIO_free(c->held);
+	c->held = NULL;
+	return rc;
 }
 
 /* Send bytes as they are. */
@@ -301,6 +403,7 @@ void raw_free(struct raw *c)
 	}
 	ERR_clear_error();
 	SSL_free(c->ssl);
+	BIO_free(c->held);
 	SSL_CTX_free(c->ctx);
 	if (c->fd >= 0) {
 		close(c->fd);

@@ -1,5 +1,5 @@
-/* Certificates and CRLs refex-ca would not make (already expired, not yet valid, forged),
- * built with OpenSSL. */
+/* Certificates and CRLs refex-ca would not make (already expired, not yet valid, forged,
+ * a repeated subject entry, a CRL about to expire), built with OpenSSL. */
 #include <criterion/criterion.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -64,10 +64,11 @@ static void write_pair(const char *prefix, X509 *x, EVP_PKEY *key)
 	fclose(fp);
 }
 
-/* Issue a north-advice partner certificate valid from from_days to to_days around now
- * (negative: in the past), signed with the net's CA key (refex-ca only issues certificates
- * valid from now), as the files FILE.crt and FILE.key in the net directory. */
-const char *net_issue_dated(const struct net *net, const char *file, long from_days, long to_days)
+/* Issue a partner certificate with the subject entries rdns (type, value, type, value, ...,
+ * NULL), valid from from_days to to_days around now, signed with the net's CA key, as the
+ * files FILE.crt and FILE.key in the net directory; returns the prefix (a static buffer). */
+static const char *issue(const struct net *net, const char *file, long from_days, long to_days,
+                         const char *const *rdns)
 {
 	static char prefix[NET_PATH_MAX + 16];
 	char ca_key_path[NET_PATH_MAX + 16];
@@ -82,10 +83,10 @@ const char *net_issue_dated(const struct net *net, const char *file, long from_d
 	cr_assert(ASN1_INTEGER_set(X509_get_serialNumber(x), 0x5eed));
 	cr_assert(X509_gmtime_adj(X509_getm_notBefore(x), from_days * 86400));
 	cr_assert(X509_gmtime_adj(X509_getm_notAfter(x), to_days * 86400));
-	cr_assert(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-	                                     (const unsigned char *)"north-advice", -1, -1, 0));
-	cr_assert(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-	                                     (const unsigned char *)"Old Timer", -1, -1, 0));
+	for (size_t i = 0; rdns[i] != NULL; i += 2) {
+		cr_assert(X509_NAME_add_entry_by_txt(
+		    name, rdns[i], MBSTRING_UTF8, (const unsigned char *)rdns[i + 1], -1, -1, 0));
+	}
 	cr_assert(X509_set_subject_name(x, name));
 	cr_assert(X509_set_issuer_name(x, X509_get_subject_name(ca)));
 	cr_assert(X509_set_pubkey(x, key));
@@ -104,19 +105,18 @@ const char *net_issue_dated(const struct net *net, const char *file, long from_d
 	return prefix;
 }
 
-/* Sign a CRL of the net's CA with no revoked entries, CRL number number, whose next update is
- * next_days from now (negative: past), signed with the CA key or, when forged, with a key of
- * its own under the CA's name; write it as PEM to name in the net directory. */
-const char *net_sign_crl(const struct net *net, const char *name, long number, long next_days,
-                         bool forged)
+/* Sign a CRL of the net's CA with no revoked entries, its last update last_s and its next update
+ * next_s seconds from now, CRL number number (none when negative), with the CA key or, when
+ * forged, with a key of its own under the CA's name; write it as PEM to path. */
+static void sign_crl(const struct net *net, const char *path, long number, long last_s,
+                     long next_s, bool forged)
 {
-	static char path[NET_PATH_MAX + 16];
 	char ca_key_path[NET_PATH_MAX + 16];
 	X509 *ca = read_cert(net->ca);
 	X509_CRL *crl = X509_CRL_new();
 	ASN1_INTEGER *n = ASN1_INTEGER_new();
-	ASN1_TIME *last = X509_gmtime_adj(NULL, (next_days - 30) * 86400);
-	ASN1_TIME *next = X509_gmtime_adj(NULL, next_days * 86400);
+	ASN1_TIME *last = X509_gmtime_adj(NULL, last_s);
+	ASN1_TIME *next = X509_gmtime_adj(NULL, next_s);
 	EVP_PKEY *key;
 	FILE *fp;
 
@@ -126,11 +126,12 @@ const char *net_sign_crl(const struct net *net, const char *name, long number, l
 	cr_assert(X509_CRL_set_version(crl, X509_CRL_VERSION_2));
 	cr_assert(X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)));
 	cr_assert(X509_CRL_set1_lastUpdate(crl, last) && X509_CRL_set1_nextUpdate(crl, next));
-	cr_assert(ASN1_INTEGER_set(n, number));
-	cr_assert(X509_CRL_add1_ext_i2d(crl, NID_crl_number, n, 0, 0));
+	if (number >= 0) {
+		cr_assert(ASN1_INTEGER_set(n, number));
+		cr_assert(X509_CRL_add1_ext_i2d(crl, NID_crl_number, n, 0, 0));
+	}
 	cr_assert(X509_CRL_sign(crl, key, EVP_sha256()));
-	snprintf(path, sizeof(path), "%s/%s", net->dir, name);
-	cr_assert_not_null(fp = fopen(path, "w"));
+	cr_assert_not_null(fp = fopen(path, "w"), "cannot write %s", path);
 	cr_assert(PEM_write_X509_CRL(fp, crl));
 	fclose(fp);
 	ASN1_TIME_free(last);
@@ -139,5 +140,44 @@ const char *net_sign_crl(const struct net *net, const char *name, long number, l
 	EVP_PKEY_free(key);
 	X509_CRL_free(crl);
 	X509_free(ca);
+}
+
+/* Sign a CRL of the net's CA with no revoked entries, CRL number number, whose next update is
+ * next_days from now (negative: past), signed with the CA key or, when forged, with a key of
+ * its own under the CA's name; write it as PEM to name in the net directory. */
+const char *net_sign_crl(const struct net *net, const char *name, long number, long next_days,
+                         bool forged)
+{
+	static char path[NET_PATH_MAX + 16];
+
+	snprintf(path, sizeof(path), "%s/%s", net->dir, name);
+	sign_crl(net, path, number, (next_days - 30) * 86400, next_days * 86400, forged);
 	return path;
+}
+
+/* Issue a north-advice partner certificate valid from from_days to to_days around now
+ * (negative: in the past), signed with the net's CA key (refex-ca only issues certificates
+ * valid from now), as the files FILE.crt and FILE.key in the net directory. */
+const char *net_issue_dated(const struct net *net, const char *file, long from_days, long to_days)
+{
+	static const char *const rdns[] = {"O", "north-advice", "CN", "Old Timer", NULL};
+
+	return issue(net, file, from_days, to_days, rdns);
+}
+
+/* Issue a partner certificate, valid for a year, whose subject is rdns (refex-ca makes only
+ * well-formed subjects), as the files FILE.crt and FILE.key in the net directory. */
+const char *net_issue_subject(const struct net *net, const char *file, const char *const *rdns)
+{
+	return issue(net, file, 0, 365, rdns);
+}
+
+/* Replace the net's CRL (refexd's crl =) with an empty one, signed with the CA key, whose next
+ * update is seconds from now (refex-ca gives every CRL 30 days). */
+void net_write_crl_expiring(const struct net *net, long seconds)
+{
+	char path[NET_PATH_MAX + 16];
+
+	snprintf(path, sizeof(path), "%s/crl.pem", net->ca_dir);
+	sign_crl(net, path, -1, -60, seconds, false);
 }

@@ -71,6 +71,40 @@ Test(reload, a_revoked_holder_is_cut_off_while_a_colleague_carries_on)
 	net_expect_clean_stop(net);
 }
 
+Test(reload, a_handshake_finished_after_a_revoking_reload_is_refused)
+{
+	char *serial = net_serial_of(net, "Alice Smith");
+	char line[256];
+	struct raw *a, *b;
+
+	/* Room for the revocation and reload inside the handshake deadline, however slow. */
+	cr_assert_eq(net_stop(net), 0);
+	cr_assert_eq(net_write_config(net, NET_DEFAULT_AGENCIES "\n[limits]\n"
+	                                                        "handshake_timeout = 300\n"),
+	             0);
+	net_must_start(net);
+	/* Both handshakes verified under the old CRL, only Finished still to come. */
+	a = raw_connect_holding_finished(net, alice);
+	b = raw_connect_holding_finished(net, bob);
+	cr_assert(a && b, "both holders start their handshake");
+	revoke_serial(serial);
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+	cr_assert(net_log_wait(net, "msg=reloaded"));
+	cr_assert(raw_release_finished(a) == 0 && raw_release_finished(b) == 0);
+	cr_expect(raw_hello(a) != 0 && raw_wait_closed(a, HARNESS_READ_TIMEOUT_MS),
+	          "the revoked holder is not let in by finishing its handshake after the reload");
+	cr_expect(raw_hello(b) == 0, "a colleague finishing after the same reload gets in");
+	snprintf(line, sizeof(line),
+	         "msg=\"handshake refused\" reason=\"the certificate has been revoked\" "
+	         "agency=north-advice serial=%s",
+	         serial);
+	cr_expect(net_log_wait(net, line), "the refusal is logged with the reason and serial");
+	raw_free(a);
+	raw_free(b);
+	free(serial);
+	net_expect_clean_stop(net);
+}
+
 Test(reload, a_broken_crl_is_refused_and_the_old_one_stays_in_force)
 {
 	struct raw *b = raw_connect(net, bob, NULL), *fresh;
@@ -192,25 +226,55 @@ Test(reload, a_broken_config_is_refused_and_the_old_one_stays_in_force)
 	net_expect_clean_stop(net);
 }
 
-Test(reload, a_changed_listen_address_needs_a_restart)
+/* Rewrite refexd's config as the default one listening on listen, and send SIGHUP. */
+static void reload_listening_on(const char *listen)
 {
-	struct raw *b = raw_connect(net, bob, NULL);
 	char text[1024];
 	char *path;
 
-	cr_assert(b && raw_hello(b) == 0);
 	snprintf(text, sizeof(text),
-	         "[server]\nlisten = 127.0.0.2:0\ncertificate = server.crt\nkey = server.key\n"
+	         "[server]\nlisten = %s\ncertificate = server.crt\nkey = server.key\n"
 	         "ca = ca/ca.crt\ncrl = ca/crl.pem\ndatabase = refex.db\n\n%s",
-	         NET_DEFAULT_AGENCIES);
+	         listen, NET_DEFAULT_AGENCIES);
 	cr_assert_not_null(path = net_write_file(net, "refexd.conf", text));
 	free(path);
 	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+}
+
+Test(reload, a_changed_listen_address_needs_a_restart)
+{
+	struct raw *b = raw_connect(net, bob, NULL);
+
+	cr_assert(b && raw_hello(b) == 0);
+	reload_listening_on("127.0.0.2:0");
 	cr_expect(net_log_wait(net, "msg=reload-refused reason=\"restart refexd to change "
 	                            "[server] listen\""),
 	          "the log says a restart is needed");
 	cr_expect(answers(b), "open connections carry on");
 	raw_free(b);
+	net_expect_clean_stop(net);
+}
+
+Test(reload, port_0_edited_to_the_port_picked_is_no_change_of_listen)
+{
+	struct raw *a = raw_connect(net, alice, NULL);
+	char *serial = net_serial_of(net, "Alice Smith");
+	char listen[32];
+
+	cr_assert(a && raw_hello(a) == 0);
+	/* The demo's config said port 0; its admin wrote in the port refexd picked. */
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", net->port);
+	revoke_serial(serial);
+	reload_listening_on(listen);
+	cr_expect(net_log_wait(net, "msg=reloaded"), "the new CRL is taken");
+	cr_expect(raw_wait_closed(a, HARNESS_READ_TIMEOUT_MS), "and the revoked holder cut off");
+	/* Another port is still a change. */
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", net->port == 65535 ? 1 : net->port + 1);
+	reload_listening_on(listen);
+	cr_expect(net_log_wait(net, "msg=reload-refused reason=\"restart refexd to change "
+	                            "[server] listen\""));
+	raw_free(a);
+	free(serial);
 	net_expect_clean_stop(net);
 }
 

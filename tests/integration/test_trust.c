@@ -1,12 +1,17 @@
 /* Who may talk to the hub and what they may see: only partners with a certificate from the
  * network's CA get in, and a partner sees only the referrals it is a party to. */
 #include <criterion/criterion.h>
+#include <openssl/pem.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "identity.h"
 
 static struct net *net;
 static const char *north, *east, *third;
@@ -43,8 +48,24 @@ Test(trust, a_connection_without_a_client_certificate_is_refused)
 
 	cr_expect(refused(c), "the hub answered a client that showed no certificate");
 	raw_free(c);
-	cr_expect(net_log_wait(net, "reason=\"the client sent no certificate\""),
-	          "refexd logs why it refused the handshake");
+	cr_expect(net_log_wait(net, "reason=\"the client sent no certificate\" serial=- "
+	                            "fingerprint=- peer=127.0.0.1:"),
+	          "refexd logs why it refused the handshake, and from where");
+}
+
+/* Read the serial and fingerprint of the certificate prefix.crt as refexd logs them. */
+static void cert_ids(const char *prefix, struct identity *id)
+{
+	char path[NET_PATH_MAX + 8];
+	FILE *fp;
+	X509 *x;
+
+	snprintf(path, sizeof(path), "%s.crt", prefix);
+	cr_assert_not_null(fp = fopen(path, "r"), "%s", path);
+	cr_assert_not_null(x = PEM_read_X509(fp, NULL, NULL, NULL), "%s", path);
+	fclose(fp);
+	identity_cert_ids(x, id);
+	X509_free(x);
 }
 
 Test(trust, a_certificate_from_another_ca_is_refused)
@@ -110,8 +131,18 @@ Test(trust, a_certificate_for_an_agency_outside_the_partnership_is_refused)
 	struct raw *c = raw_connect(net, stranger, NULL);
 	struct run_result r;
 
+	struct identity id;
+	char line[512];
+
 	cr_expect(refused(c), "the hub answered an agency that is not a partner");
 	raw_free(c);
+	cert_ids(stranger, &id);
+	snprintf(line, sizeof(line),
+	         "reason=\"agency not in the partnership\" agency=stranger-agency serial=%s "
+	         "fingerprint=%s peer=127.0.0.1:",
+	         id.serial, id.fingerprint);
+	cr_expect(net_log_wait(net, line), "the refusal names the certificate and the peer: %s",
+	          line);
 
 	run_refex(&r, net, stranger, "inbox", NULL);
 	cr_expect_neq(r.status, 0, "refex inbox as a non-partner exited 0");
@@ -169,6 +200,51 @@ Test(trust, the_ca_certificate_itself_cannot_be_used_as_a_client_certificate)
 	cr_assert_eq(symlink(ca_key, key), 0);
 	expect_refused_with(prefix,
 	                    "the certificate is not for this use (wrong extended key usage)");
+}
+
+Test(trust, a_certificate_naming_two_agencies_is_refused_as_repeated)
+{
+	static const char *const two[] = {"O",  "north-advice", "O", "eastside-housing",
+	                                  "CN", "Two Hats",     NULL};
+
+	expect_refused_with(net_issue_subject(net, "two-hats", two),
+	                    "certificate names more than one agency (O is repeated; it must "
+	                    "appear once)");
+}
+
+/* Say whether text holds the words of an expired hub CRL, and none about the partner's own
+ * certificate having expired. */
+static bool blames_the_hubs_crl(const char *text)
+{
+	return strstr(text, "the hub cannot check revocations (its revocation list expired): "
+	                    "tell the hub's operator") != NULL &&
+	       strstr(text, "has expired or is not valid yet") == NULL;
+}
+
+Test(trust, an_expired_hub_crl_is_the_hubs_problem_not_the_partners_certificate)
+{
+	const long left = 8; /* seconds: enough for the reload to take it on a slow machine */
+	struct run_result r;
+	time_t expired;
+
+	net_write_crl_expiring(net, left);
+	expired = time(NULL) + left + 1;
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+	cr_assert(net_log_wait(net, "msg=reloaded"), "the hub takes the CRL while it is current");
+	/* Waiting for the CRL's next update to pass on the clock, not for a server. */
+	while (time(NULL) <= expired) {
+		poll(NULL, 0, 100);
+	}
+	run_refex(&r, net, north, "inbox", NULL);
+	cr_expect_eq(r.status, 3, "refex inbox exited %d", r.status);
+	cr_expect(blames_the_hubs_crl(r.err), "refex said:\n%s", r.err);
+	run_result_free(&r);
+	run_refex(&r, net, north, "doctor", NULL);
+	cr_expect_eq(r.status, 1, "refex doctor exited %d", r.status);
+	cr_expect(blames_the_hubs_crl(r.out), "refex doctor said:\n%s", r.out);
+	run_result_free(&r);
+	cr_expect(net_log_wait(net, "reason=\"the revocation list (CRL) has expired"),
+	          "the hub's log says what its operator must do");
 }
 
 Test(trust, refex_warns_when_its_own_certificate_is_about_to_expire)

@@ -616,6 +616,9 @@ Test(ca, a_crl_past_its_next_update_refuses_every_partner)
 	cr_assert_eq(p.c_done, -1);
 	cr_assert_eq(tls_peer_failure(p.s, &ve, NULL, 0, NULL, 0), 0);
 	cr_assert_eq(ve, X509_V_ERR_CRL_HAS_EXPIRED, "verify error %ld", ve);
+	/* The partner is told it is the hub's CRL, not its own certificate. */
+	cr_assert_str_eq(p.why, "the hub cannot check revocations (its revocation list expired): "
+	                        "tell the hub's operator");
 	pair_free(&p);
 	SSL_CTX_free(sctx);
 	SSL_CTX_free(cctx);
