@@ -108,8 +108,8 @@ static const char *issue(const struct net *net, const char *file, long from_days
 /* Sign a CRL of the net's CA with no revoked entries, its last update last_s and its next update
  * next_s seconds from now, CRL number number (none when negative), with the CA key or, when
  * forged, with a key of its own under the CA's name; write it as PEM to path. */
-static void sign_crl(const struct net *net, const char *path, long number, long last_s,
-                     long next_s, bool forged)
+static void sign_crl(const struct net *net, const char *path, long number, long last_s, long next_s,
+                     bool forged)
 {
 	char ca_key_path[NET_PATH_MAX + 16];
 	X509 *ca = read_cert(net->ca);
