@@ -84,11 +84,13 @@ int cmd_change_option(struct cmd_ctx *ctx, int opt, const char *arg)
 	return -1;
 }
 
-/* Say whether the hub refused the request because its key was used for another. */
+/* Say whether the hub refused the request because its key was used for another (the field by
+ * its JSON name; earlier hubs sent its proto name). */
 static int is_key_conflict(const Refex__Status *st)
 {
 	return st && st->code == REFEX__STATUS_CODE__STATUS_CONFLICT && st->field &&
-	       strcmp(st->field, "idempotency_key") == 0;
+	       (strcmp(st->field, "idempotencyKey") == 0 ||
+	        strcmp(st->field, "idempotency_key") == 0);
 }
 
 /* What one attempt came to. */

@@ -15,6 +15,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "page_cache.h"
+#include "pbcheck.h"
+#include "pbjson.h"
 #include "watch.h"
 
 #define REFEXD_SERVER "refexd/" REFEX_VERSION
@@ -69,13 +71,14 @@ void reply(struct request *rq, Refex__Response *resp)
 	request_log(rq, resp->status->code);
 }
 
-/* Refuse rq with a status code, the offending field (or NULL) and a message for people. */
+/* Refuse rq with a status code, the offending field (or NULL) and a message for people. The
+ * field goes out by its JSON name, as the caseworker wrote it ("client.dateOfBirth"). */
 void reply_error(struct request *rq, Refex__StatusCode code, const char *field, const char *fmt,
                  ...)
 {
 	Refex__Response r = REFEX__RESPONSE__INIT;
 	Refex__Status st = REFEX__STATUS__INIT;
-	char message[512];
+	char message[512], json_field[512];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -84,7 +87,10 @@ void reply_error(struct request *rq, Refex__StatusCode code, const char *field, 
 	st.has_code = 1;
 	st.code = code;
 	st.message = message;
-	st.field = (char *)field;
+	if (field != NULL) {
+		pbjson_json_path(field, json_field, sizeof(json_field));
+		st.field = json_field;
+	}
 	r.status = &st;
 	reply(rq, &r);
 }
@@ -327,6 +333,32 @@ static void handle_hello(struct request *rq, Refex__Request *msg)
 	OPENSSL_free(crl);
 }
 
+/* Refuse a request holding an enum number the schema does not define (protobuf-c 1.4 unpack
+ * keeps any): passed on, the receiver's tools would refuse the message. The field is named
+ * relative to the request's body, as every other refusal names it. */
+static bool request_bad_enum(struct request *rq, const Refex__Request *req)
+{
+	const ProtobufCFieldDescriptor *body =
+	    protobuf_c_message_descriptor_get_field(&refex__request__descriptor, req->body_case);
+	struct pbcheck_result res;
+	char prefix[PBJSON_NAME_CAP + 1];
+	const char *field;
+
+	if (pbcheck_enums(&req->base, &res) == PBCHECK_OK) {
+		return false;
+	}
+	field = res.path;
+	if (body != NULL) {
+		pbjson_json_name(body->name, prefix);
+		strcat(prefix, ".");
+		if (strncmp(field, prefix, strlen(prefix)) == 0) {
+			field += strlen(prefix);
+		}
+	}
+	reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, field, "%s: %s", field, res.message);
+	return true;
+}
+
 static const struct handler {
 	Refex__Request__BodyCase body;
 	const char *name;
@@ -375,7 +407,7 @@ void handlers_dispatch(struct session *s, Refex__Request *req)
 	} else if (!session_is_greeted(s) && h->fn != handle_hello) {
 		reply_error(&rq, REFEX__STATUS_CODE__STATUS_INVALID, NULL,
 		            "say Hello first: the first request on a connection must be Hello");
-	} else {
+	} else if (!request_bad_enum(&rq, req)) {
 		h->fn(&rq, req);
 	}
 	refex__request__free_unpacked(req, NULL);

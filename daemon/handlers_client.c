@@ -11,6 +11,7 @@
 
 #include "handlers_client.h"
 
+#include "date.h"
 #include "log.h"
 #include "page_cache.h"
 
@@ -84,7 +85,7 @@ static int client_check_access_needs(struct request *rq, const Refex__ClientReco
 {
 	char field[64];
 
-	snprintf(field, sizeof(field), "%s.access_needs", prefix);
+	snprintf(field, sizeof(field), "%s.accessNeeds", prefix);
 	if (c->n_access_needs > CLIENT_ACCESS_NEEDS_MAX) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_TOO_LARGE, field,
 		            "at most %d access needs, not %zu", CLIENT_ACCESS_NEEDS_MAX,
@@ -93,7 +94,7 @@ static int client_check_access_needs(struct request *rq, const Refex__ClientReco
 	}
 	for (size_t i = 0; i < c->n_access_needs; i++) {
 		if (is_blank(c->access_needs[i])) {
-			snprintf(field, sizeof(field), "%s.access_needs[%zu]", prefix, i);
+			snprintf(field, sizeof(field), "%s.accessNeeds[%zu]", prefix, i);
 			reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, field,
 			            "%s must not be empty", field);
 			return -1;
@@ -115,13 +116,13 @@ int client_record_check(struct request *rq, const Refex__ClientRecord *c, const 
 	}
 	if (is_blank(c->given_name) || is_blank(c->family_name)) {
 		snprintf(field, sizeof(field), "%s.%s", prefix,
-		         is_blank(c->given_name) ? "given_name" : "family_name");
+		         is_blank(c->given_name) ? "givenName" : "familyName");
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, field,
 		            "the client's given and family names must not be empty");
 		return -1;
 	}
-	if (c->date_of_birth != NULL && !store_date_is_valid(c->date_of_birth)) {
-		snprintf(field, sizeof(field), "%s.date_of_birth", prefix);
+	if (c->date_of_birth != NULL && !date_is_valid(c->date_of_birth)) {
+		snprintf(field, sizeof(field), "%s.dateOfBirth", prefix);
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, field,
 		            "the date of birth must be a date written YYYY-MM-DD");
 		return -1;

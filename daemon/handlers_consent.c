@@ -10,6 +10,7 @@
 
 #include "handlers_client.h"
 
+#include "date.h"
 #include "log.h"
 
 #define TEXT_MAX 4096 /* purpose and reasons */
@@ -154,8 +155,7 @@ static int consent_check(struct request *rq, const Refex__ConsentRecord *k, cons
 		return -1;
 	}
 	store_day((int64_t)time(NULL), today);
-	if (k->expires != NULL &&
-	    (!store_date_is_valid(k->expires) || strcmp(k->expires, today) < 0)) {
+	if (k->expires != NULL && (!date_is_valid(k->expires) || strcmp(k->expires, today) < 0)) {
 		reply_error(rq, invalid, "expires",
 		            "expires must be a date written YYYY-MM-DD, today or later");
 		return -1;

@@ -86,7 +86,7 @@ static int forward_answers(struct request *rq, const Refex__ForwardReferral *fw,
 	given = answers_json(f, fw->has_form_data ? fw->form_data.data : NULL, fw->form_data.len);
 	if (given == NULL) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "form_data",
-		            "form_data does not decode as a %s form", f->name);
+		            "the form data does not decode as a %s form", f->name);
 		return -1;
 	}
 	if (pf != NULL && parent->has_form_data &&

@@ -188,6 +188,7 @@ void handle_update(struct request *rq, Refex__Request *msg)
 {
 	Refex__UpdateStatus *u = msg->update;
 	enum lifecycle_event ev;
+	const char *what;
 	enum party who;
 	Refex__State to;
 	Refex__Referral *ref;
@@ -199,15 +200,17 @@ void handle_update(struct request *rq, Refex__Request *msg)
 		            "action must be accept, decline, complete or withdraw");
 		return;
 	}
+	/* A completion's reason is its outcome: refex asks for it as --outcome. */
+	what = ev == LC_COMPLETE ? "outcome" : "reason";
 	if (lifecycle_needs_reason(ev) && is_blank(u->reason)) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "reason",
-		            "to %s a referral, give a %s", lifecycle_event_name(ev),
-		            ev == LC_COMPLETE ? "outcome" : "reason");
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, what,
+		            "to %s a referral, give %s %s", lifecycle_event_name(ev),
+		            ev == LC_COMPLETE ? "an" : "a", what);
 		return;
 	}
 	if (u->reason != NULL && strlen(u->reason) > REASON_MAX) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_TOO_LARGE, "reason",
-		            "the reason is longer than %d bytes", REASON_MAX);
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_TOO_LARGE, what,
+		            "the %s is longer than %d bytes", what, REASON_MAX);
 		return;
 	}
 	if (request_idem(rq, msg, &u->base, &idem, digest) < 0 ||

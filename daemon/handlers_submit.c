@@ -8,12 +8,23 @@
 #include "handlers_private.h"
 
 #include "client.pb-c.h"
+#include "date.h"
 #include "form.h"
 #include "log.h"
 #include "pbcheck.h"
 #include "pbstrip.h"
 
 #define CLIENT_NAME_MAX 256
+
+/* Say whether given_on (NULL: today) is a real date, and not in the future: a day ahead of
+ * the hub's UTC day is still today somewhere. */
+static bool consent_given_on_is_valid(const char *given_on)
+{
+	char tomorrow[DATE_LEN + 1];
+
+	store_day((int64_t)time(NULL) + 24 * 60 * 60, tomorrow);
+	return given_on == NULL || (date_is_valid(given_on) && strcmp(given_on, tomorrow) <= 0);
+}
 
 /* Check a submission; on a problem, answer it and return -1. */
 static int submit_check(struct request *rq, Refex__SubmitReferral *sub, const struct form **fp)
@@ -57,7 +68,7 @@ static int submit_check(struct request *rq, Refex__SubmitReferral *sub, const st
 		return -1;
 	}
 	if (form_check(f, sub->form_data.data, sub->form_data.len, &res) < 0) {
-		snprintf(field, sizeof(field), "form_data%s%s", res.path[0] ? "." : "", res.path);
+		snprintf(field, sizeof(field), "formData%s%s", res.path[0] ? "." : "", res.path);
 		reply_error(rq,
 		            res.problem == PBCHECK_TOO_COMPLEX
 		                ? REFEX__STATUS_CODE__STATUS_TOO_LARGE
@@ -86,6 +97,12 @@ static int submit_check(struct request *rq, Refex__SubmitReferral *sub, const st
 	}
 	if (sub->consent->method == REFEX__CONSENT_METHOD__CONSENT_METHOD_UNSPECIFIED) {
 		reply_error(rq, invalid, "consent.method", "how consent was given is required");
+		return -1;
+	}
+	if (!consent_given_on_is_valid(sub->consent->given_on)) {
+		reply_error(rq, invalid, "consent.given_on",
+		            "the day consent was given must be a date written YYYY-MM-DD, not in "
+		            "the future");
 		return -1;
 	}
 	*fp = f;

@@ -160,27 +160,6 @@ void store_client_dup_key(const Refex__ClientRecord *c, char *buf, size_t len)
 	fold_append(buf, len, &used, c->date_of_birth);
 }
 
-/* Say whether s is a real calendar date written YYYY-MM-DD. */
-bool store_date_is_valid(const char *s)
-{
-	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	int y, m, d, leap;
-
-	if (s == NULL || strlen(s) != 10 || s[4] != '-' || s[7] != '-') {
-		return false;
-	}
-	for (int i = 0; i < 10; i++) {
-		if (i != 4 && i != 7 && !isdigit((unsigned char)s[i])) {
-			return false;
-		}
-	}
-	y = atoi(s);
-	m = atoi(s + 5);
-	d = atoi(s + 8);
-	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= days[m - 1] + (m == 2 && leap ? 1 : 0);
-}
-
 /* Write day t (unix seconds, UTC) as YYYY-MM-DD into buf (11 bytes). */
 void store_day(int64_t t, char *buf)
 {
@@ -337,11 +316,12 @@ static enum store_status op_update(struct store *st, struct store_client_op *op,
 	int rc = store_bind_text(s, 1, w->id) | store_bind_text(s, 2, w->agency) |
 	         store_bind_text(s, 4, w->name) | store_bind_text(s, 5, w->dup_key);
 
+	/* The id goes back whatever happens: a refusal names the client too. */
+	snprintf(op->out.id, sizeof(op->out.id), "%s", w->id);
 	if ((status = owned_update(st, s, rc, w, &cid, &op->out.version)) != STORE_OK) {
 		return status;
 	}
 	*wrote = true;
-	snprintf(op->out.id, sizeof(op->out.id), "%s", w->id);
 	status = version_add(st, cid, op->out.version, w->record, w->record_len, w->at, w->holder);
 	if (status == STORE_OK && w->dup_key != NULL) {
 		status = dups_find(st, w->agency, w->dup_key, cid, &op->out);
@@ -404,11 +384,11 @@ static enum store_status op_erase(struct store *st, struct store_client_op *op, 
 	int rc = store_bind_text(s, 1, w->id) | store_bind_text(s, 2, w->agency) |
 	         store_bind_text(s, 4, w->reason);
 
+	snprintf(op->out.id, sizeof(op->out.id), "%s", w->id);
 	if ((status = owned_update(st, s, rc, w, &cid, NULL)) != STORE_OK) {
 		return status;
 	}
 	*wrote = true;
-	snprintf(op->out.id, sizeof(op->out.id), "%s", w->id);
 	if ((status = erase_rows(st, cid)) == STORE_OK) {
 		status = erase_copies(st, w->id, &op->out);
 	}

@@ -76,9 +76,6 @@ int store_client_write(struct store *st, const struct store_client_write *w, sto
  * given and family name (trimmed, ASCII case folded) and date of birth. */
 void store_client_dup_key(const Refex__ClientRecord *c, char *buf, size_t len);
 
-/* Say whether s is a real calendar date written YYYY-MM-DD. */
-bool store_date_is_valid(const char *s);
-
 /* Read client id as agency may see it into *out (STORE_NOT_FOUND: none it may see); *owner
  * says whether agency owns it. Free with store_client_free. */
 enum store_status store_client_get(struct store *st, const char *id, const char *agency,

@@ -43,10 +43,12 @@ const struct form *form_at(size_t i)
 	return i < N_FORMS ? &forms[i] : NULL;
 }
 
-/* Check that data decodes as form f with every required field present. */
+/* Check that data decodes as form f with every required field present and every value one
+ * the form defines. */
 int form_check(const struct form *f, const uint8_t *data, size_t len, struct pbcheck_result *res)
 {
 	struct pbcheck_result local;
+	enum pbcheck_problem problem;
 	struct pballoc budget;
 	ProtobufCMessage *msg;
 
@@ -63,10 +65,14 @@ int form_check(const struct form *f, const uint8_t *data, size_t len, struct pbc
 	pballoc_init(&budget, len);
 	msg = protobuf_c_message_unpack(f->desc, &budget.allocator, len, data);
 	if (msg) {
+		/* protobuf-c 1.4 takes enum numbers the form does not define, a bool in any wire
+		 * type (found by tests/fuzz/fuzz_form) and strings that are not UTF-8 or hold a
+		 * NUL; the receiver's tools may not, so the values, the wire format and the text
+		 * must match the form too. */
+		problem = pbcheck_values(msg, res);
 		protobuf_c_message_free_unpacked(msg, NULL);
-		/* protobuf-c 1.4 takes a bool in any wire type (found by tests/fuzz/fuzz_form)
-		 * and strings that are not UTF-8 or hold a NUL; the receiver's tools may not, so
-		 * the wire format and the text must match the form too. */
+		if (problem != PBCHECK_OK)
+			return -1;
 		return pbcheck_text(f->desc, data, len, res) == PBCHECK_OK ? 0 : -1;
 	}
 	if (budget.exhausted) {

@@ -25,10 +25,10 @@ size_t form_count(void);
 const struct form *form_at(size_t i);
 
 /*
- * Check that data decodes as form f with every required field present and every string
- * UTF-8 without NUL.
+ * Check that data decodes as form f with every required field present, every enum one of
+ * its values, every date field (date.h) a real date and every string UTF-8 without NUL.
  * Returns 0 when it does; otherwise -1 with res naming the problem; the
- * path in res is relative to the form (e.g. "tenure").
+ * path in res is relative to the form, in JSON names (e.g. "dateAtRisk").
  */
 int form_check(const struct form *f, const uint8_t *data, size_t len, struct pbcheck_result *res);
 

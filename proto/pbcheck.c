@@ -1,10 +1,14 @@
-/* Walk protobuf wire format against a descriptor to name the first problem. */
+/* Walk protobuf wire format, or a decoded message, against its descriptor to name the first
+ * problem. */
 #include "pbcheck.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "date.h"
+#include "pbjson.h"
 
 enum wire {
 	WIRE_VARINT = 0,
@@ -27,7 +31,8 @@ struct frame {
 
 struct walk {
 	struct pbcheck_result *res;
-	int text; /* also check that strings are UTF-8 without NUL (pbcheck_text) */
+	int text;  /* also check that strings are UTF-8 without NUL (pbcheck_text) */
+	int dates; /* also check the date fields of a decoded message (pbcheck_values) */
 	size_t depth;
 	struct frame frames[WALK_MAX_FRAMES];
 };
@@ -40,13 +45,16 @@ static const char *wire_name(unsigned w)
 	return w < sizeof(names) / sizeof(names[0]) ? names[w] : "invalid";
 }
 
-/* Append ".name" (or "name" at the top) and, for repeated fields, "[i]". */
+/* Append ".name" (or "name" at the top) and, for repeated fields, "[i]": the field's JSON
+ * name, as the caseworker wrote it in a JSON file. */
 static void path_append(char *p, size_t cap, const struct frame *fr)
 {
 	size_t len = strnlen(p, cap);
+	char name[PBJSON_NAME_CAP];
 	int n;
 
-	n = snprintf(p + len, cap - len, "%s%s", len ? "." : "", fr->field->name);
+	pbjson_json_name(fr->field->name, name);
+	n = snprintf(p + len, cap - len, "%s%s", len ? "." : "", name);
 	if (n > 0 && (size_t)n < cap - len && fr->idx >= 0)
 		snprintf(p + len + n, cap - len - n, "[%ld]", fr->idx);
 }
@@ -352,4 +360,113 @@ enum pbcheck_problem pbcheck_text(const ProtobufCMessageDescriptor *desc, const 
 	if (!data && len > 0)
 		return fail(&w, PBCHECK_MALFORMED, "no data");
 	return walk_message(&w, desc, data, len, 1);
+}
+
+/* ---- decoded messages: what protobuf-c unpack lets through ---- */
+
+#define MEMBER(msg, off) ((const void *)((const char *)(msg) + (off)))
+
+static enum pbcheck_problem check_decoded(struct walk *w, const ProtobufCMessage *msg,
+                                          unsigned depth);
+
+/* Check one value of field f (an element of a repeated field, or the field itself). */
+static enum pbcheck_problem check_decoded_value(struct walk *w, const ProtobufCFieldDescriptor *f,
+                                                const void *v, unsigned depth)
+{
+	const ProtobufCEnumDescriptor *ed = f->descriptor;
+	const ProtobufCMessage *sub;
+	const char *s;
+
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_ENUM:
+		if (!protobuf_c_enum_descriptor_get_value(ed, *(const int *)v))
+			return fail(w, PBCHECK_BAD_ENUM, "%d is not one of the %s values",
+			            *(const int *)v, ed->short_name);
+		return PBCHECK_OK;
+	case PROTOBUF_C_TYPE_MESSAGE:
+		sub = *(const ProtobufCMessage *const *)v;
+		return sub ? check_decoded(w, sub, depth + 1) : PBCHECK_OK;
+	case PROTOBUF_C_TYPE_STRING:
+		s = *(const char *const *)v;
+		if (w->dates && s && date_is_date_field(f->name) && !date_is_valid(s))
+			return fail(w, PBCHECK_BAD_DATE, "not a date written YYYY-MM-DD");
+		return PBCHECK_OK;
+	default:
+		return PBCHECK_OK;
+	}
+}
+
+/* Say whether a singular field of msg is set (a oneof member only when it is the chosen one). */
+static int decoded_is_set(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f)
+{
+	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+		return *(const uint32_t *)MEMBER(msg, f->quantifier_offset) == f->id;
+	if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type == PROTOBUF_C_TYPE_ENUM)
+		return *(const protobuf_c_boolean *)MEMBER(msg, f->quantifier_offset);
+	return 1; /* required, or a string or message: NULL when absent */
+}
+
+/* Check every set value of field f of msg. */
+static enum pbcheck_problem check_decoded_field(struct walk *w, const ProtobufCMessage *msg,
+                                                const ProtobufCFieldDescriptor *f, unsigned depth)
+{
+	/* Only enums, strings and messages can hold what unpack does not check. */
+	size_t size = f->type == PROTOBUF_C_TYPE_ENUM ? sizeof(int) : sizeof(void *);
+	size_t saved = w->depth, n, i;
+	enum pbcheck_problem p = PBCHECK_OK;
+	const char *arr;
+
+	if (f->type != PROTOBUF_C_TYPE_ENUM && f->type != PROTOBUF_C_TYPE_MESSAGE &&
+	    f->type != PROTOBUF_C_TYPE_STRING)
+		return PBCHECK_OK;
+	if (f->label != PROTOBUF_C_LABEL_REPEATED) {
+		if (!decoded_is_set(msg, f))
+			return PBCHECK_OK;
+		path_push(w, f, -1);
+		if ((p = check_decoded_value(w, f, MEMBER(msg, f->offset), depth)) == PBCHECK_OK)
+			path_pop(w, saved);
+		return p;
+	}
+	n = *(const size_t *)MEMBER(msg, f->quantifier_offset);
+	arr = *(const char *const *)MEMBER(msg, f->offset);
+	for (i = 0; i < n && p == PBCHECK_OK; i++) {
+		path_push(w, f, (long)i);
+		if ((p = check_decoded_value(w, f, arr + i * size, depth)) == PBCHECK_OK)
+			path_pop(w, saved);
+	}
+	return p;
+}
+
+static enum pbcheck_problem check_decoded(struct walk *w, const ProtobufCMessage *msg,
+                                          unsigned depth)
+{
+	const ProtobufCMessageDescriptor *desc = msg->descriptor;
+	enum pbcheck_problem p;
+	unsigned i;
+
+	if (depth > PBCHECK_MAX_DEPTH)
+		return fail(w, PBCHECK_TOO_DEEP, "nested deeper than %d messages",
+		            PBCHECK_MAX_DEPTH);
+	for (i = 0; i < desc->n_fields; i++)
+		if ((p = check_decoded_field(w, msg, &desc->fields[i], depth)) != PBCHECK_OK)
+			return p;
+	return PBCHECK_OK;
+}
+
+/* Report the first enum field of msg, at any depth, holding a number its enum lacks. */
+enum pbcheck_problem pbcheck_enums(const ProtobufCMessage *msg, struct pbcheck_result *res)
+{
+	struct walk w = {.res = res};
+
+	memset(res, 0, sizeof(*res));
+	return check_decoded(&w, msg, 1);
+}
+
+/* Report the first bad enum number or bad date field of msg, at any depth. */
+enum pbcheck_problem pbcheck_values(const ProtobufCMessage *msg, struct pbcheck_result *res)
+{
+	struct walk w = {.res = res, .dates = 1};
+
+	memset(res, 0, sizeof(*res));
+	return check_decoded(&w, msg, 1);
 }

@@ -2,7 +2,9 @@
  * Explain why protobuf bytes do not decode as a message type: walk the wire
  * format against the descriptor and name the first problem (a field of the
  * wrong wire type, a truncated field, a missing required field, at any depth).
- * protobuf-c's own unpack only says yes or no.
+ * protobuf-c's own unpack only says yes or no. And check what it lets through
+ * in a decoded message: enum numbers the schema does not define, dates that
+ * are not dates.
  */
 #ifndef REFEX_PBCHECK_H
 #define REFEX_PBCHECK_H
@@ -19,13 +21,16 @@ enum pbcheck_problem {
 	PBCHECK_TOO_DEEP,         /* nested deeper than PBCHECK_MAX_DEPTH */
 	PBCHECK_TOO_COMPLEX,      /* decoding it would take more memory than allowed (pballoc.h) */
 	PBCHECK_BAD_TEXT,         /* a string that is not UTF-8 or holds a NUL byte */
+	PBCHECK_BAD_ENUM,         /* an enum field holding a number its enum does not define */
+	PBCHECK_BAD_DATE,         /* a form's date field (date.h) that is not a real YYYY-MM-DD */
 };
 
 #define PBCHECK_MAX_DEPTH 16
 
 struct pbcheck_result {
 	enum pbcheck_problem problem;
-	char path[256];    /* dotted snake_case path, [i] for repeated elements */
+	char path[256];    /* dotted path of JSON names (lowerCamelCase, as a caseworker writes
+	                      them), [i] for repeated elements: "householdMembers[1].age" */
 	char message[256]; /* for people: "missing required field", ... */
 };
 
@@ -40,5 +45,16 @@ enum pbcheck_problem pbcheck_explain(const ProtobufCMessageDescriptor *desc, con
  */
 enum pbcheck_problem pbcheck_text(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
 				  size_t len, struct pbcheck_result *res);
+
+/*
+ * Report the first enum field of a decoded message, at any depth (singular, repeated, oneof
+ * and nested), that holds a number its enum does not define: protobuf-c 1.4 unpack keeps any
+ * number, and a strict decoder at the other end would refuse the message.
+ */
+enum pbcheck_problem pbcheck_enums(const ProtobufCMessage *msg, struct pbcheck_result *res);
+
+/* Like pbcheck_enums, and also report the first string field named as a date
+ * (date_is_date_field) that is not a real date written YYYY-MM-DD: for form data. */
+enum pbcheck_problem pbcheck_values(const ProtobufCMessage *msg, struct pbcheck_result *res);
 
 #endif

@@ -30,15 +30,22 @@
  * after it). */
 void pbjson_json_name(const char *name, char *out)
 {
+	pbjson_json_path(name, out, NAME_CAP);
+}
+
+/* Write path (dotted field names, [i] for elements) with each name as its JSON name to out
+ * (cap bytes, cap > 0). */
+void pbjson_json_path(const char *path, char *out, size_t cap)
+{
 	size_t o = 0;
 	int upper = 0;
 
-	for (; *name && o + 1 < NAME_CAP; name++) {
-		if (*name == '_') {
+	for (; *path && o + 1 < cap; path++) {
+		if (*path == '_') {
 			upper = 1;
 			continue;
 		}
-		out[o++] = upper ? (char)toupper((unsigned char)*name) : *name;
+		out[o++] = upper ? (char)toupper((unsigned char)*path) : *path;
 		upper = 0;
 	}
 	out[o] = '\0';
@@ -499,13 +506,16 @@ static int decode_field(struct pbjson_error *err, const ProtobufCFieldDescriptor
 {
 	const ProtobufCFieldDescriptor *rival;
 	void *dst = MEMBER(msg, f->offset);
+	char a[NAME_CAP], b[NAME_CAP];
 
 	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 		return decode_repeated(err, f, j, msg, depth);
 	}
 	if (is_oneof(f)) {
 		if ((rival = oneof_rival(msg, f))) {
-			return fail(err, "only one of %s and %s may be set", rival->name, f->name);
+			pbjson_json_name(rival->name, a);
+			pbjson_json_name(f->name, b);
+			return fail(err, "only one of %s and %s may be set", a, b);
 		}
 		/* Select the member first, so free_unpacked frees what we store. */
 		*(uint32_t *)MEMBER(msg, f->quantifier_offset) = f->id;
@@ -534,11 +544,12 @@ static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescript
 	return NULL;
 }
 
-/* Return f's value in json under either name (null counts as absent). */
+/* Return f's value in json under either name (null counts as absent), and in name the name it
+ * was given under (its JSON name when absent), for error paths. */
 static int lookup(struct pbjson_error *err, const json_t *json, const ProtobufCFieldDescriptor *f,
-                  const json_t **out)
+                  const json_t **out, char *name)
 {
-	char camel[NAME_CAP];
+	char *camel = name;
 	const json_t *a, *b = NULL;
 
 	pbjson_json_name(f->name, camel);
@@ -555,6 +566,9 @@ static int lookup(struct pbjson_error *err, const json_t *json, const ProtobufCF
 	if (a && b) {
 		return fail(err, "given twice, as %s and %s", camel, f->name);
 	}
+	if (!a && b) {
+		snprintf(name, NAME_CAP, "%s", f->name);
+	}
 	*out = a ? a : b;
 	return 0;
 }
@@ -567,6 +581,7 @@ static int decode_message(struct pbjson_error *err, const json_t *json, Protobuf
 {
 	const ProtobufCMessageDescriptor *desc = msg->descriptor;
 	const ProtobufCFieldDescriptor *f;
+	char name[NAME_CAP];
 	const json_t *v = NULL;
 	const char *key;
 	json_t *val;
@@ -589,10 +604,12 @@ static int decode_message(struct pbjson_error *err, const json_t *json, Protobuf
 	}
 	for (i = 0; i < desc->n_fields; i++) {
 		f = &desc->fields[i];
-		saved = path_push_name(err, f->name);
-		if (lookup(err, json, f, &v) < 0) {
+		saved = strnlen(err->path, sizeof(err->path));
+		if (lookup(err, json, f, &v, name) < 0) {
+			path_push_name(err, name);
 			return -1;
 		}
+		path_push_name(err, name);
 		if (!v && f->label == PROTOBUF_C_LABEL_REQUIRED && !decode_partial) {
 			return fail(err, "missing required field");
 		}

@@ -10,9 +10,9 @@
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 
-/* Where and why a conversion failed. path is dotted snake_case field names
- * with [i] for repeated elements, e.g. "household_members[1].relationship";
- * empty for the top level. */
+/* Where and why a conversion failed. path is dotted field names as the JSON
+ * gave them (JSON names for fields it lacks) with [i] for repeated elements,
+ * e.g. "householdMembers[1].relationship"; empty for the top level. */
 struct pbjson_error {
 	char path[256];
 	char message[256];
@@ -33,6 +33,10 @@ ProtobufCMessage *pbjson_decode(const ProtobufCMessageDescriptor *desc, const js
 
 /* Write the canonical JSON name of field name (lowerCamelCase) to out (PBJSON_NAME_CAP bytes). */
 void pbjson_json_name(const char *name, char *out);
+
+/* Write path (dotted field names, [i] for elements: "client.date_of_birth") with each name as
+ * its JSON name ("client.dateOfBirth") to out (cap bytes, cap > 0). */
+void pbjson_json_path(const char *path, char *out, size_t cap);
 
 /* Like pbjson_decode, but a missing required field is not an error: for answers that will be
  * completed elsewhere (an onward referral's form, filled in by the hub). */

@@ -96,7 +96,7 @@ static size_t missing_in(const ProtobufCMessageDescriptor *desc, const json_t *o
 		pbjson_json_name(f->name, key);
 		v = json_object_get(obj, key) ? json_object_get(obj, key)
 		                              : json_object_get(obj, f->name);
-		snprintf(path, sizeof(path), "%s%s", prefix, f->name);
+		snprintf(path, sizeof(path), "%s%s", prefix, key);
 		if (v == NULL || json_is_null(v)) {
 			if (f->label == PROTOBUF_C_LABEL_REQUIRED) {
 				missing_add(out, outlen, used, path);

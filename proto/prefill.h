@@ -23,7 +23,7 @@ struct prefill_source {
 json_t *prefill(const ProtobufCMessageDescriptor *target, const json_t *given,
                 const struct prefill_source *src, size_t n);
 
-/* Write target's required fields that answers lacks, comma-separated snake_case names, to out;
+/* Write target's required fields that answers lacks, comma-separated JSON names, to out;
  * return how many (0: none missing). Nested messages are checked when they are present. */
 size_t prefill_missing(const ProtobufCMessageDescriptor *target, const json_t *answers, char *out,
                        size_t outlen);

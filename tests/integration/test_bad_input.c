@@ -336,6 +336,87 @@ static size_t wrong_wire_type(uint8_t **out)
 	return 4 + sizeof(req);
 }
 
+/* Values protobuf-c decodes but the schema does not define: a strict decoder at the receiver
+ * would refuse the message, so the hub must. */
+static void consent_method_99_edit(struct raw_submit *s)
+{
+	s->consent.method = 99;
+}
+
+static size_t consent_method_99(uint8_t **out)
+{
+	return submit_frame(consent_method_99_edit, out);
+}
+
+static void preferred_contact_99_edit(struct raw_submit *s)
+{
+	s->client.has_preferred_contact = 1;
+	s->client.preferred_contact = 99;
+}
+
+static void form_tenure_99_edit(struct raw_submit *s)
+{
+	Refex__Forms__HousingSupport form = REFEX__FORMS__HOUSING_SUPPORT__INIT;
+
+	form.current_situation = REFEX__FORMS__HOUSING_SUPPORT__SITUATION__SOFA_SURFING;
+	form.tenure = 99; /* required */
+	s->sub.form_data.data = form_buf;
+	s->sub.form_data.len = refex__forms__housing_support__pack(&form, form_buf);
+}
+
+static void form_date_edit(struct raw_submit *s)
+{
+	Refex__Forms__HousingSupport form = REFEX__FORMS__HOUSING_SUPPORT__INIT;
+
+	form.current_situation = REFEX__FORMS__HOUSING_SUPPORT__SITUATION__SOFA_SURFING;
+	form.tenure = REFEX__FORMS__HOUSING_SUPPORT__TENURE__NO_FIXED_ABODE;
+	form.date_at_risk = "2026-02-30";
+	s->sub.form_data.data = form_buf;
+	s->sub.form_data.len = refex__forms__housing_support__pack(&form, form_buf);
+}
+
+static void given_on_not_a_date_edit(struct raw_submit *s)
+{
+	s->consent.given_on = "not-a-date";
+}
+
+static void given_on_feb_30_edit(struct raw_submit *s)
+{
+	s->consent.given_on = "2026-02-30";
+}
+
+static void given_on_future_edit(struct raw_submit *s)
+{
+	s->consent.given_on = "2099-01-01";
+}
+
+static size_t given_on_future(uint8_t **out)
+{
+	return submit_frame(given_on_future_edit, out);
+}
+
+/* ListReferrals.state 99, as a list of the inbox (id 3). */
+static void list_state_99_request(Refex__Request *req, Refex__ListReferrals *list)
+{
+	refex__request__init(req);
+	refex__list_referrals__init(list);
+	list->has_state = 1;
+	list->state = 99;
+	req->has_id = 1;
+	req->id = 3;
+	req->body_case = REFEX__REQUEST__BODY_LIST_INBOX;
+	req->list_inbox = list;
+}
+
+static size_t list_state_99(uint8_t **out)
+{
+	Refex__ListReferrals list;
+	Refex__Request req;
+
+	list_state_99_request(&req, &list);
+	return frame_of(&req, out);
+}
+
 /* A request whose body is a field this hub does not know (a newer protocol's request). */
 static size_t unknown_request(uint8_t **out)
 {
@@ -357,17 +438,23 @@ static const struct row catalogue[] = {
     {"a million empty client.access_needs", million_access_needs,
      REFEX__STATUS_CODE__STATUS_TOO_LARGE, NULL, CLOSED},
     {"a million empty form household_members", million_household,
-     REFEX__STATUS_CODE__STATUS_TOO_LARGE, "form_data", KEPT_OPEN},
+     REFEX__STATUS_CODE__STATUS_TOO_LARGE, "formData", KEPT_OPEN},
     {"invalid UTF-8 in a string", bad_utf8, REFEX__STATUS_CODE__STATUS_INVALID,
-     "submit.client.given_name", KEPT_OPEN},
+     "submit.client.givenName", KEPT_OPEN},
     {"a UTF-16 surrogate in a string", surrogate, REFEX__STATUS_CODE__STATUS_INVALID,
-     "submit.client.family_name", KEPT_OPEN},
+     "submit.client.familyName", KEPT_OPEN},
     {"an embedded NUL in a string", embedded_nul, REFEX__STATUS_CODE__STATUS_INVALID,
-     "submit.client.given_name", KEPT_OPEN},
+     "submit.client.givenName", KEPT_OPEN},
     {"an overlong NUL in a form's string", form_bad_utf8, REFEX__STATUS_CODE__STATUS_INVALID,
-     "form_data.local_authority", KEPT_OPEN},
+     "formData.localAuthority", KEPT_OPEN},
     {"a missing required field", missing_required, REFEX__STATUS_CODE__STATUS_INVALID,
-     "submit.client.family_name", KEPT_OPEN},
+     "submit.client.familyName", KEPT_OPEN},
+    {"an enum number the schema lacks (consent method 99)", consent_method_99,
+     REFEX__STATUS_CODE__STATUS_INVALID, "consent.method", KEPT_OPEN},
+    {"an enum number the schema lacks (list state 99)", list_state_99,
+     REFEX__STATUS_CODE__STATUS_INVALID, "state", KEPT_OPEN},
+    {"a consent given in the future", given_on_future, REFEX__STATUS_CODE__STATUS_INVALID,
+     "consent.givenOn", KEPT_OPEN},
     {"a known field with the wrong wire type", wrong_wire_type, REFEX__STATUS_CODE__STATUS_INVALID,
      NULL, CLOSED},
     {"an unknown request type", unknown_request, REFEX__STATUS_CODE__STATUS_UNSUPPORTED, NULL,
@@ -509,4 +596,143 @@ Test(bad_input, unknown_fields_are_never_stored_nor_shown)
 	net_expect_clean_stop(net); /* checkpointed and closed: every byte stored is in the files */
 	cr_expect(!net_file_holds(net, "refex.db", MARKER), "an unknown field is in the database");
 	cr_expect(!net_file_holds(net, "refex.db-wal", MARKER), "an unknown field is in the WAL");
+}
+
+/* The status of m's response, or -1 when there is none. */
+static int status_of(const Refex__ServerMessage *m)
+{
+	return m && m->response && m->response->status ? (int)m->response->status->code : -1;
+}
+
+/* Send req on c and expect INVALID naming field. */
+static void refused_naming(struct raw *c, const Refex__Request *req, const char *what,
+                           const char *field)
+{
+	Refex__ServerMessage *m = raw_call(c, req);
+
+	cr_expect_eq(status_of(m), REFEX__STATUS_CODE__STATUS_INVALID, "%s: answered %d", what,
+	             status_of(m));
+	if (status_of(m) >= 0) {
+		cr_expect_str_eq(m->response->status->field ? m->response->status->field : "(none)",
+		                 field, "%s: %s", what, m->response->status->message);
+	}
+	refex__server_message__free_unpacked(m, NULL);
+}
+
+/* How many referrals north-advice has sent, as the hub lists them. */
+static size_t sent_count(struct raw *c)
+{
+	Refex__ListReferrals list = REFEX__LIST_REFERRALS__INIT;
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ServerMessage *m;
+	size_t n;
+
+	req.has_id = 1;
+	req.id = 50;
+	req.body_case = REFEX__REQUEST__BODY_LIST_SENT;
+	req.list_sent = &list;
+	m = raw_call(c, &req);
+	cr_assert_eq(status_of(m), REFEX__STATUS_CODE__STATUS_OK, "list_sent was refused");
+	n = m->response->page ? m->response->page->n_referrals : 0;
+	refex__server_message__free_unpacked(m, NULL);
+	return n;
+}
+
+/* Answer an AddClient of record (id 60); the new client's id goes to id when it is OK. */
+static int add_client(struct raw *c, Refex__ClientRecord *record, char *id)
+{
+	Refex__AddClient add = REFEX__ADD_CLIENT__INIT;
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ServerMessage *m;
+	int st;
+
+	add.record = record;
+	req.has_id = 1;
+	req.id = 60;
+	req.body_case = REFEX__REQUEST__BODY_ADD_CLIENT;
+	req.add_client = &add;
+	m = raw_call(c, &req);
+	st = status_of(m);
+	if (st == REFEX__STATUS_CODE__STATUS_OK) {
+		snprintf(id, REFEX_ID_LEN + 1, "%s", m->response->client->id);
+	} else if (st >= 0) {
+		cr_log_info("add_client: %s (field %s)", m->response->status->message,
+		            m->response->status->field ? m->response->status->field : "-");
+	}
+	refex__server_message__free_unpacked(m, NULL);
+	return st;
+}
+
+static const struct {
+	const char *what;
+	void (*edit)(struct raw_submit *s);
+	const char *field;
+} bad_submissions[] = {
+    {"consent method 99", consent_method_99_edit, "consent.method"},
+    {"client preferred contact 99", preferred_contact_99_edit, "client.preferredContact"},
+    {"a form's required enum of 99", form_tenure_99_edit, "formData.tenure"},
+    {"a form date 2026-02-30", form_date_edit, "formData.dateAtRisk"},
+    {"consent given on not-a-date", given_on_not_a_date_edit, "consent.givenOn"},
+    {"consent given on 2026-02-30", given_on_feb_30_edit, "consent.givenOn"},
+    {"consent given on 2099-01-01", given_on_future_edit, "consent.givenOn"},
+};
+
+Test(bad_input, values_outside_the_schema_are_refused_naming_the_field_and_nothing_is_stored)
+{
+	Refex__ClientRecord record = REFEX__CLIENT_RECORD__INIT;
+	Refex__ConsentRecord consent = REFEX__CONSENT_RECORD__INIT;
+	Refex__ListReferrals list;
+	Refex__Request req = REFEX__REQUEST__INIT;
+	struct raw *c = greeted();
+	char id[REFEX_ID_LEN + 1] = "", today[11];
+	struct raw_submit s;
+	struct run_result r;
+	time_t now = time(NULL);
+	Refex__ServerMessage *m;
+
+	for (size_t i = 0; i < sizeof(bad_submissions) / sizeof(bad_submissions[0]); i++) {
+		raw_submit_init(&s, 10 + i, "Pat");
+		bad_submissions[i].edit(&s);
+		refused_naming(c, &s.req, bad_submissions[i].what, bad_submissions[i].field);
+	}
+	list_state_99_request(&req, &list);
+	refused_naming(c, &req, "list state 99", "state");
+	cr_expect_eq(sent_count(c), 0, "a refused submission was stored");
+
+	/* A client record and a consent recorded on their own are checked the same way. */
+	record.given_name = "Pat";
+	record.family_name = "Lee";
+	record.has_preferred_contact = 1;
+	record.preferred_contact = 99;
+	cr_expect_eq(add_client(c, &record, id), REFEX__STATUS_CODE__STATUS_INVALID,
+	             "a preferred contact of 99 was stored");
+	record.preferred_contact = REFEX__CONTACT_METHOD__CONTACT_EMAIL;
+	cr_assert_eq(add_client(c, &record, id), REFEX__STATUS_CODE__STATUS_OK);
+	consent.client_id = id;
+	consent.to_agency = "eastside-housing";
+	consent.purpose = "housing support";
+	consent.has_method = 1;
+	consent.method = 99;
+	refex__request__init(&req);
+	req.has_id = 1;
+	req.id = 70;
+	req.body_case = REFEX__REQUEST__BODY_ADD_CONSENT;
+	req.add_consent = &consent;
+	refused_naming(c, &req, "a consent record's method 99", "method");
+	run_refex(&r, net, north, "consent", "list", id, NULL);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	cr_expect(strstr(r.out, "eastside-housing") == NULL, "a refused consent was stored:\n%s",
+	          r.out);
+	run_result_free(&r);
+
+	/* Today is today in every time zone: a consent given today (here) is taken. */
+	strftime(today, sizeof(today), "%Y-%m-%d", localtime(&now));
+	raw_submit_init(&s, 80, "Pat");
+	s.consent.given_on = today;
+	m = raw_call(c, &s.req);
+	cr_expect_eq(status_of(m), REFEX__STATUS_CODE__STATUS_OK, "a consent given today (%s): %s",
+	             today, m && m->response ? m->response->status->message : "no answer");
+	refex__server_message__free_unpacked(m, NULL);
+	cr_expect_eq(sent_count(c), 1);
+	raw_free(c);
 }

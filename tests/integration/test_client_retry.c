@@ -172,6 +172,8 @@ Test(client_retry, the_same_key_is_the_same_referral_and_other_content_under_it_
 	             r3.err);
 	cr_expect(strstr(r3.err, "this idempotency key was already used for a different request"),
 	          "refex said: %s", r3.err);
+	cr_expect(strstr(r3.err, "leave out --idempotency-key"), "refex gave no advice: %s",
+	          r3.err);
 	cr_expect_str_eq(r3.out, "");
 	run_result_free(&r1);
 	run_result_free(&r2);

@@ -145,8 +145,9 @@ Test(clients, a_recipient_sees_the_version_shared_and_a_third_agency_nothing)
 Test(clients, erasure_reaches_every_copy_and_leaves_no_bytes)
 {
 	char id[REFEX_ID_LEN + 1], cid[REFEX_ID_LEN + 1], ref[REFEX_ID_LEN + 1];
-	char keep[REFEX_ID_LEN + 1];
+	char keep[REFEX_ID_LEN + 1], said[64];
 	struct run_result r;
+	char *path;
 	json_t *j;
 
 	client_add(north, "Amira", CANARY, "1990-04-01", id, NULL);
@@ -186,6 +187,13 @@ Test(clients, erasure_reaches_every_copy_and_leaves_no_bytes)
 	json_decref(j);
 	cr_expect_eq(submit_stored(id, ref, &r), 1, "an erased client is not shared");
 	run_result_free(&r);
+	path = client_file("Amira", "Khan", "1990-04-01");
+	cr_expect_eq(run_refex(&r, net, north, "client", "update", id, path, NULL), 1,
+	             "an erased client was changed");
+	snprintf(said, sizeof(said), "client %s was erased", id);
+	cr_expect(strstr(r.err, said) != NULL, "the refusal does not name the client: %s", r.err);
+	run_result_free(&r);
+	free(path);
 
 	cr_expect_not(net_file_holds(net, "refex.db", CANARY), "the database file still holds it");
 	cr_expect_not(net_file_holds(net, "refex.db-wal", CANARY), "the WAL still holds it");
@@ -277,6 +285,37 @@ Test(clients, a_stored_record_is_held_to_the_same_bounds_as_an_inline_one)
 	                        FIXTURE("consent.json"), "--data", FIXTURE("housing.json"), NULL),
 	              0, "an inline client with an impossible date of birth was stored");
 	cr_expect(strstr(r.err, "date of birth") != NULL, "%s", r.err);
+	cr_expect(strstr(r.err, "(field: client.dateOfBirth)") != NULL,
+	          "the field is not named as the file names it: %s", r.err);
+	run_result_free(&r);
+	cr_expect_neq(run_refex(&r, net, north, "client", "add", path, NULL), 0,
+	              "a client with an impossible date of birth was stored");
+	cr_expect(strstr(r.err, "(field: record.dateOfBirth)") != NULL, "%s", r.err);
 	run_result_free(&r);
 	free(path);
+}
+
+Test(clients, a_consent_given_in_the_future_or_on_no_real_day_is_refused)
+{
+	static const char *const days[] = {"2099-01-01", "2026-02-30", "not-a-date"};
+	struct run_result r;
+	char json[256], *path;
+
+	for (size_t i = 0; i < sizeof(days) / sizeof(days[0]); i++) {
+		snprintf(json, sizeof(json),
+		         "{\"toAgency\": \"eastside-housing\", \"purpose\": \"housing\","
+		         " \"method\": \"CONSENT_WRITTEN\", \"givenOn\": \"%s\"}",
+		         days[i]);
+		cr_assert_not_null(path = net_write_file(net, "consent-day.json", json));
+		cr_expect_eq(run_refex(&r, net, north, "submit", "--to", "eastside-housing",
+		                       "--form", "housing_support", "--client",
+		                       FIXTURE("client.json"), "--consent", path, "--data",
+		                       FIXTURE("housing.json"), NULL),
+		             1, "a consent given on %s was taken", days[i]);
+		cr_expect(strstr(r.err, "(field: consent.givenOn)") != NULL, "%s: %s", days[i],
+		          r.err);
+		run_result_free(&r);
+		free(path);
+	}
+	expect_box_empty(net, east, "inbox");
 }

@@ -156,6 +156,13 @@ Test(exchange, the_whole_loop_from_submission_to_completion)
 	cr_expect_str_eq(listed_state(list, id), "STATE_ACCEPTED");
 	json_decref(page);
 
+	/* A blank outcome is refused in the words of the command that asked for it. */
+	cr_expect_eq(run_refex(&r, net, east, "complete", id, "--outcome", " ", NULL), 1, "%s",
+	             r.err);
+	cr_expect(strstr(r.err, "give an outcome (field: outcome)") != NULL, "refex said: %s",
+	          r.err);
+	run_result_free(&r);
+
 	/* Eastside completes it; north-advice sees the outcome: the loop is closed. */
 	update(east, 0, "complete", id, "--outcome", "housed");
 	ref = show_json(north, id);
@@ -285,7 +292,7 @@ Test(exchange, the_hub_itself_refuses_form_data_missing_a_required_field)
 	cr_assert_not_null(st);
 	cr_expect_eq(st->code, REFEX__STATUS_CODE__STATUS_INVALID, "status %d, not INVALID",
 	             st->code);
-	cr_expect_str_eq(st->field ? st->field : "", "form_data.tenure");
+	cr_expect_str_eq(st->field ? st->field : "", "formData.tenure");
 	cr_expect_null(m->response->referral, "a referral came back for refused form data");
 	refex__server_message__free_unpacked(m, NULL);
 	raw_free(c);

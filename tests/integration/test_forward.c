@@ -122,10 +122,9 @@ Test(forward, names_only_the_missing_fields_then_fills_the_rest_in)
 	cr_assert_eq(run_refex(&r, net, east, "forward", first, "--to", "north-advice", "--form",
 	                       "debt_advice", NULL),
 	             1, "forward without the new answers must be refused: %s", r.err);
-	cr_expect(strstr(r.err, "still missing: approximate_total_pounds, enforcement_action") !=
-	              NULL,
+	cr_expect(strstr(r.err, "still missing: approximateTotalPounds, enforcementAction") != NULL,
 	          "the refusal names exactly the missing fields: %s", r.err);
-	cr_expect(strstr(r.err, "local_authority") == NULL, "known answers are not asked for");
+	cr_expect(strstr(r.err, "localAuthority") == NULL, "known answers are not asked for");
 	run_result_free(&r);
 
 	cr_assert_eq(run_refex(&r, net, east, "forward", first, "--to", "north-advice", "--form",

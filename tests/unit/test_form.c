@@ -7,6 +7,7 @@
 #include "forms/debt_advice.pb-c.h"
 #include "forms/housing_support.pb-c.h"
 #include "pbcheck.h"
+#include "refex.pb-c.h"
 
 /* A hand-rolled protobuf writer, so tests can say exactly what is on the wire. */
 struct wbuf {
@@ -136,7 +137,7 @@ Test(form, empty_form_misses_its_first_required_field)
 
 	cr_assert_eq(form_check(housing(), NULL, 0, &res), -1);
 	cr_assert_eq(res.problem, PBCHECK_MISSING_REQUIRED);
-	cr_assert_str_eq(res.path, "current_situation");
+	cr_assert_str_eq(res.path, "currentSituation");
 }
 
 Test(form, nested_missing_required_is_named)
@@ -148,7 +149,7 @@ Test(form, nested_missing_required_is_named)
 	put_uint(&m1, 2, 3); /* age, but no relationship */
 	put_bytes(&w, 4, m0.b, m0.n);
 	put_bytes(&w, 4, m1.b, m1.n);
-	refused(&w, PBCHECK_MISSING_REQUIRED, "household_members[1].relationship");
+	refused(&w, PBCHECK_MISSING_REQUIRED, "householdMembers[1].relationship");
 }
 
 /* protobuf-c 1.4 decodes a bool sent as a 64-bit value; the form check does not let it pass
@@ -161,7 +162,7 @@ Test(form, a_bool_in_the_wrong_wire_type_is_refused)
 	put_varint(&w, 5 << 3 | 1); /* notice_received, as a 64-bit value */
 	memcpy(w.b + w.n, "\x01\0\0\0\0\0\0\0", 8);
 	w.n += 8;
-	refused(&w, PBCHECK_WRONG_TYPE, "notice_received");
+	refused(&w, PBCHECK_WRONG_TYPE, "noticeReceived");
 }
 
 Test(form, garbage_is_malformed)
@@ -184,7 +185,7 @@ Test(form, garbage_is_malformed)
 	put_varint(&w, 50);
 	memcpy(w.b + w.n, "section", 7);
 	w.n += 7;
-	refused(&w, PBCHECK_MALFORMED, "notice_type");
+	refused(&w, PBCHECK_MALFORMED, "noticeType");
 }
 
 Test(form, wrong_wire_type_names_the_field)
@@ -200,12 +201,12 @@ Test(form, wrong_wire_type_names_the_field)
 	put_string(&m, 1, "child");
 	put_string(&m, 2, "four"); /* age is a uint32 */
 	put_bytes(&w, 4, m.b, m.n);
-	refused(&w, PBCHECK_WRONG_TYPE, "household_members[0].age");
+	refused(&w, PBCHECK_WRONG_TYPE, "householdMembers[0].age");
 
 	memset(&w, 0, sizeof(w));
 	put_housing_required(&w);
 	put_uint(&w, 4, 7); /* household_members is a message */
-	refused(&w, PBCHECK_WRONG_TYPE, "household_members[0]");
+	refused(&w, PBCHECK_WRONG_TYPE, "householdMembers[0]");
 }
 
 Test(form, unknown_fields_are_skipped)
@@ -249,7 +250,7 @@ Test(form, packed_and_unpacked_repeated_numbers_are_both_valid)
 	put_bytes(&w, 4, "\x03\x83", 2);
 	cr_assert_eq(form_check(f, w.b, w.n, &res), -1);
 	cr_assert_eq(res.problem, PBCHECK_MALFORMED);
-	cr_assert_str_eq(res.path, "income_sources");
+	cr_assert_str_eq(res.path, "incomeSources");
 }
 
 Test(form, unknown_form_is_refused)
@@ -348,5 +349,106 @@ Test(pbcheck, truncated_key_and_bad_wire_types)
 	/* A 32-bit value cut short. */
 	cr_assert_eq(pbcheck_explain(d, (const uint8_t *)"\x0d\x01\x02", 3, &res),
 	             PBCHECK_MALFORMED);
-	cr_assert_str_eq(res.path, "current_situation");
+	cr_assert_str_eq(res.path, "currentSituation");
+}
+
+Test(form, enum_numbers_the_form_does_not_define_are_refused)
+{
+	const struct form *debt = form_find("debt_advice");
+	struct pbcheck_result res;
+	struct wbuf w = {0}, packed = {0}, nested = {0};
+
+	/* A required enum of 99: protobuf-c decodes it, the receiver's tools would not. */
+	put_uint(&w, 1, REFEX__FORMS__HOUSING_SUPPORT__SITUATION__SOFA_SURFING);
+	put_uint(&w, 2, 99);
+	refused(&w, PBCHECK_BAD_ENUM, "tenure");
+
+	/* In a packed repeated enum, and in an enum of a repeated nested message. */
+	memset(&w, 0, sizeof(w));
+	put_uint(&w, 2, 1200);
+	put_uint(&w, 6, 1);
+	put_varint(&packed, REFEX__FORMS__DEBT_ADVICE__DEBT_TYPE__CREDIT_CARD);
+	put_varint(&packed, 99);
+	put_bytes(&w, 1, packed.b, packed.n);
+	cr_assert_eq(form_check(debt, w.b, w.n, &res), -1);
+	cr_assert_eq(res.problem, PBCHECK_BAD_ENUM, "%s: %s", res.path, res.message);
+	cr_assert_str_eq(res.path, "debtTypes[1]");
+	cr_assert(strstr(res.message, "99") != NULL, "%s", res.message);
+
+	memset(&w, 0, sizeof(w));
+	put_uint(&w, 2, 1200);
+	put_uint(&w, 6, 1);
+	put_uint(&nested, 1, REFEX__FORMS__DEBT_ADVICE__DEBT_TYPE__HMRC);
+	put_bytes(&w, 3, nested.b, nested.n);
+	cr_assert_eq(form_check(debt, w.b, w.n, &res), 0, "%s: %s", res.path, res.message);
+	memset(&nested, 0, sizeof(nested));
+	put_uint(&nested, 1, 16);
+	put_bytes(&w, 3, nested.b, nested.n);
+	cr_assert_eq(form_check(debt, w.b, w.n, &res), -1);
+	cr_assert_eq(res.problem, PBCHECK_BAD_ENUM);
+	cr_assert_str_eq(res.path, "priorityDebts[1].type");
+}
+
+Test(form, date_fields_must_be_real_dates)
+{
+	static const char *const bad[] = {"not-a-date", "2026-02-30", "2026-2-1", ""};
+	struct wbuf w;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&w, 0, sizeof(w));
+		put_housing_required(&w);
+		put_string(&w, 3, bad[i]); /* date_at_risk */
+		refused(&w, PBCHECK_BAD_DATE, "dateAtRisk");
+	}
+	memset(&w, 0, sizeof(w));
+	put_housing_required(&w);
+	put_string(&w, 3, "2028-02-29");
+	put_string(&w, 6, "section 21"); /* notice_type: not a date field */
+	cr_assert_eq(form_check(housing(), w.b, w.n, NULL), 0);
+}
+
+Test(pbcheck, enums_are_checked_at_every_depth_of_a_request)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__SubmitReferral sub = REFEX__SUBMIT_REFERRAL__INIT;
+	Refex__ClientRecord client = REFEX__CLIENT_RECORD__INIT;
+	Refex__Consent consent = REFEX__CONSENT__INIT;
+	Refex__ListReferrals list = REFEX__LIST_REFERRALS__INIT;
+	struct pbcheck_result res;
+
+	req.body_case = REFEX__REQUEST__BODY_SUBMIT;
+	req.submit = &sub;
+	sub.client = &client;
+	sub.consent = &consent;
+	consent.method = REFEX__CONSENT_METHOD__CONSENT_VERBAL;
+	client.has_preferred_contact = 1;
+	client.preferred_contact = REFEX__CONTACT_METHOD__CONTACT_EMAIL;
+	cr_assert_eq(pbcheck_enums(&req.base, &res), PBCHECK_OK, "%s: %s", res.path, res.message);
+
+	/* A required enum of a nested message. */
+	consent.method = 99;
+	cr_assert_eq(pbcheck_enums(&req.base, &res), PBCHECK_BAD_ENUM);
+	cr_assert_str_eq(res.path, "submit.consent.method");
+	cr_assert(strstr(res.message, "99") && strstr(res.message, "ConsentMethod"), "%s",
+	          res.message);
+	consent.method = REFEX__CONSENT_METHOD__CONSENT_WRITTEN;
+
+	/* An optional one, only when it is set. */
+	client.preferred_contact = 99;
+	cr_assert_eq(pbcheck_enums(&req.base, &res), PBCHECK_BAD_ENUM);
+	cr_assert_str_eq(res.path, "submit.client.preferredContact");
+	client.has_preferred_contact = 0;
+	cr_assert_eq(pbcheck_enums(&req.base, &res), PBCHECK_OK, "%s", res.path);
+
+	/* In another member of the oneof. */
+	req.body_case = REFEX__REQUEST__BODY_LIST_INBOX;
+	req.list_inbox = &list;
+	list.has_state = 1;
+	list.state = 99;
+	cr_assert_eq(pbcheck_enums(&req.base, &res), PBCHECK_BAD_ENUM);
+	cr_assert_str_eq(res.path, "listInbox.state");
+	list.state = -1;
+	cr_assert_eq(pbcheck_enums(&req.base, &res), PBCHECK_BAD_ENUM);
+	list.state = REFEX__STATE__STATE_ACCEPTED;
+	cr_assert_eq(pbcheck_enums(&req.base, &res), PBCHECK_OK, "%s", res.path);
 }

@@ -79,7 +79,7 @@ Test(pbstrip, strings_must_be_utf8_without_nul)
 		cr_expect_eq(p == PBCHECK_OK, cases[i].ok, "case %zu: %s", i, res.message);
 		if (!cases[i].ok) {
 			cr_expect_eq(p, PBCHECK_BAD_TEXT, "case %zu", i);
-			cr_expect_str_eq(res.path, "given_name", "case %zu", i);
+			cr_expect_str_eq(res.path, "givenName", "case %zu", i);
 		}
 	}
 }

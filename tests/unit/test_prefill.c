@@ -49,13 +49,12 @@ Test(prefill, names_every_missing_required_field)
 	cr_expect_eq(prefill_missing(&refex__forms__debt_advice__descriptor, answers, missing,
 	                             sizeof(missing)),
 	             1);
-	cr_expect_str_eq(missing, "enforcement_action");
+	cr_expect_str_eq(missing, "enforcementAction", "named as the caseworker writes it");
 	json_decref(answers);
 	answers = json_object();
 	cr_expect_eq(prefill_missing(&refex__forms__food_support__descriptor, answers, missing,
 	                             sizeof(missing)),
 	             4);
-	cr_expect_str_eq(missing,
-	                 "household_adults, household_children, vouchers_requested, reason");
+	cr_expect_str_eq(missing, "householdAdults, householdChildren, vouchersRequested, reason");
 	json_decref(answers);
 }

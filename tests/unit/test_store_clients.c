@@ -1,4 +1,4 @@
-/* The pure rules of client records: the duplicate key, dates, days. */
+/* The pure rules of client records: the duplicate key, days. */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -38,21 +38,6 @@ Test(store_clients, the_duplicate_key_is_cut_to_its_buffer)
 
 	key_of("Alexandra", "Khan", NULL, small, sizeof(small));
 	cr_expect_eq(strlen(small), sizeof(small) - 1);
-}
-
-Test(store_clients, dates_are_real_calendar_days)
-{
-	cr_expect(store_date_is_valid("2024-02-29"), "a leap day");
-	cr_expect_not(store_date_is_valid("2023-02-29"));
-	cr_expect_not(store_date_is_valid("1900-02-29"), "not a leap year");
-	cr_expect(store_date_is_valid("2000-02-29"));
-	cr_expect_not(store_date_is_valid("2024-13-01"));
-	cr_expect_not(store_date_is_valid("2024-04-31"));
-	cr_expect_not(store_date_is_valid("2024-4-01"));
-	cr_expect_not(store_date_is_valid("2024-04-01x"));
-	cr_expect_not(store_date_is_valid("2024/04/01"));
-	cr_expect_not(store_date_is_valid(""));
-	cr_expect_not(store_date_is_valid(NULL));
 }
 
 Test(store_clients, days_are_utc_dates)
