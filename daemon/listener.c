@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "addr_table.h"
 #include "log.h"
 #include "session.h"
 
@@ -17,28 +18,25 @@ static void listener_accept(struct evconnlistener *l, evutil_socket_t fd, struct
                             int salen, void *arg)
 {
 	struct hub *hub = arg;
-	char host[NI_MAXHOST], port[NI_MAXSERV];
+	char peer[NI_MAXHOST + NI_MAXSERV + 2];
 	int one = 1;
 
 	(void)l;
-	if (getnameinfo(sa, (socklen_t)salen, host, sizeof(host), port, sizeof(port),
-	                NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-		snprintf(host, sizeof(host), "?");
-		snprintf(port, sizeof(port), "?");
-	}
-	if (hub->stopping || hub->n_sessions >= hub->cfg->limits.max_connections) {
-		log_warnx("msg=\"connection refused\" peer=%s:%s reason=\"%s\"", host, port,
+	addr_describe(sa, (socklen_t)salen, peer, sizeof(peer));
+	/* Handshakes under way make room for a newcomer, so connections that never finish one
+	 * cannot lock partners out; only admitted connections fill max_connections for good. */
+	if (hub->stopping || !session_make_room(hub, sa)) {
+		log_warnx("msg=\"connection refused\" peer=%s reason=\"%s\"", peer,
 		          hub->stopping ? "stopping" : "connection limit reached");
 		evutil_closesocket(fd);
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (session_new(hub, fd) == NULL) {
-		log_error("msg=\"cannot start session\" peer=%s:%s", host, port);
+	if (session_new(hub, fd, sa) == NULL) {
+		log_error("msg=\"cannot start session\" peer=%s", peer);
 		return;
 	}
-	log_debug("conn=%llu msg=accepted peer=%s:%s", (unsigned long long)hub->next_session_id,
-	          host, port);
+	log_debug("conn=%llu msg=accepted peer=%s", (unsigned long long)hub->next_session_id, peer);
 }
 
 static void listener_resume(evutil_socket_t fd, short what, void *arg)
