@@ -35,6 +35,7 @@ struct hub {
 	struct addr_table *handshake_addrs; /* the same, by source address */
 	double shed_logged_at;            /* when a shed handshake was last logged (metrics_now) */
 	unsigned long long shed_unlogged; /* handshakes shed since, not logged */
+	unsigned accept_burst; /* connections accepted since the loop last served the others */
 	uint64_t next_session_id;
 	bool stopping;
 	struct event *stop_timer;

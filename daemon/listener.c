@@ -14,14 +14,26 @@
 #include "log.h"
 #include "session.h"
 
-static void listener_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                            int salen, void *arg)
+#define ACCEPT_BURST 64 /* connections accepted in a row before the loop serves the others */
+
+static void listener_resume(evutil_socket_t fd, short what, void *arg)
 {
 	struct hub *hub = arg;
+
+	(void)fd;
+	(void)what;
+	hub->accept_burst = 0;
+	if (!hub->stopping) {
+		evconnlistener_enable(hub->listener);
+	}
+}
+
+/* Admit the connection fd from sa as a session, or refuse it. */
+static void listener_take(struct hub *hub, evutil_socket_t fd, struct sockaddr *sa, int salen)
+{
 	char peer[NI_MAXHOST + NI_MAXSERV + 2];
 	int one = 1;
 
-	(void)l;
 	addr_describe(sa, (socklen_t)salen, peer, sizeof(peer));
 	/* Handshakes under way make room for a newcomer, so connections that never finish one
 	 * cannot lock partners out; only admitted connections fill max_connections for good. */
@@ -39,14 +51,19 @@ static void listener_accept(struct evconnlistener *l, evutil_socket_t fd, struct
 	log_debug("conn=%llu msg=accepted peer=%s", (unsigned long long)hub->next_session_id, peer);
 }
 
-static void listener_resume(evutil_socket_t fd, short what, void *arg)
+static void listener_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                            int salen, void *arg)
 {
 	struct hub *hub = arg;
+	struct timeval now = {0};
 
-	(void)fd;
-	(void)what;
-	if (!hub->stopping) {
-		evconnlistener_enable(hub->listener);
+	listener_take(hub, fd, sa, salen);
+	/* libevent accepts until the backlog is empty, which a flood can keep from happening for
+	 * as long as it lasts: after a burst, let the loop serve the handshakes under way (a
+	 * partner's among them) before accepting more. */
+	if (++hub->accept_burst >= ACCEPT_BURST && !hub->stopping) {
+		evconnlistener_disable(l);
+		event_base_once(hub->base, -1, EV_TIMEOUT, listener_resume, hub, &now);
 	}
 }
 
