@@ -215,6 +215,8 @@ static int limits_key(struct parse *p, const char *name, const char *value)
 	    {"idle_timeout", &l->idle_timeout, 1, 86400},
 	    {"max_frame", &l->max_frame, 1024, 64u * 1024 * 1024},
 	    {"max_connections", &l->max_connections, 1, 1000000},
+	    {"max_handshakes", &l->max_handshakes, 1, 1000000},
+	    {"max_handshakes_per_address", &l->max_handshakes_per_address, 1, 1000000},
 	    {"page_size", &l->page_size, 1, 10000},
 	    {"max_page_size", &l->max_page_size, 1, 10000},
 	    {"output_buffer", &l->output_buffer, 4096, 256u * 1024 * 1024},
@@ -566,6 +568,12 @@ static int config_check(struct parse *p)
 		         cfg->limits.page_size, cfg->limits.max_page_size);
 		return -1;
 	}
+	if (cfg->limits.max_handshakes_per_address > cfg->limits.max_handshakes) {
+		snprintf(p->err, sizeof(p->err),
+		         "[limits] max_handshakes_per_address (%u) exceeds max_handshakes (%u)",
+		         cfg->limits.max_handshakes_per_address, cfg->limits.max_handshakes);
+		return -1;
+	}
 	return 0;
 }
 
@@ -586,6 +594,8 @@ static void config_defaults(struct config *cfg)
 	    .idle_timeout = 300,
 	    .max_frame = 1024 * 1024,
 	    .max_connections = 10000,
+	    .max_handshakes = 1000,
+	    .max_handshakes_per_address = 100,
 	    .page_size = 50,
 	    .max_page_size = 500,
 	    .output_buffer = 4 * 1024 * 1024,

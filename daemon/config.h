@@ -22,10 +22,12 @@ struct form_rule {
 };
 
 struct limits {
-	unsigned handshake_timeout; /* seconds */
-	unsigned idle_timeout;      /* seconds */
-	unsigned max_frame;         /* bytes */
-	unsigned max_connections;
+	unsigned handshake_timeout;          /* seconds */
+	unsigned idle_timeout;               /* seconds */
+	unsigned max_frame;                  /* bytes */
+	unsigned max_connections;            /* handshaking and admitted together */
+	unsigned max_handshakes;             /* still handshaking; past it the oldest is shed */
+	unsigned max_handshakes_per_address; /* the same from one IPv4 address or IPv6 /64 */
 	unsigned page_size;
 	unsigned max_page_size;
 	unsigned output_buffer; /* bytes queued to a peer before we stop reading from it */

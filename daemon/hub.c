@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "addr_table.h"
 #include "log.h"
 #include "overdue.h"
 #include "page_cache.h"
@@ -46,11 +47,13 @@ struct hub *hub_new(struct event_base *base, struct config *cfg, SSL_CTX *tls, s
 		return NULL;
 	}
 	TAILQ_INIT(&hub->sessions);
+	TAILQ_INIT(&hub->handshakes);
 	hub->base = base;
 	hub->cfg = cfg;
 	hub->tls = tls;
 	hub->store = st;
-	if ((hub->pages = page_cache_new()) == NULL ||
+	if ((hub->handshake_addrs = addr_table_new()) == NULL ||
+	    (hub->pages = page_cache_new()) == NULL ||
 	    (hub->overdue = overdue_start(hub)) == NULL ||
 	    (hub->retention = retention_start(hub)) == NULL) {
 		hub_free(hub);
@@ -71,6 +74,7 @@ void hub_free(struct hub *hub)
 	overdue_stop(hub->overdue);
 	retention_stop(hub->retention);
 	page_cache_free(hub->pages);
+	addr_table_free(hub->handshake_addrs);
 	if (hub->listener) {
 		evconnlistener_free(hub->listener);
 	}

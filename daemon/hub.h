@@ -13,6 +13,7 @@
 #include "store.h"
 
 struct session;
+struct addr_table;
 TAILQ_HEAD(session_list, session);
 
 /*
@@ -29,6 +30,12 @@ struct hub {
 	struct session_list sessions;   /* every connection */
 	struct session_list *by_agency; /* greeted sessions, one list per cfg agency */
 	size_t n_sessions;
+	struct session_list handshakes;     /* connections still handshaking, oldest first */
+	size_t n_handshakes;                /* (they count in n_sessions too) */
+	struct addr_table *handshake_addrs; /* the same, by source address */
+	double shed_logged_at;            /* when a shed handshake was last logged (metrics_now) */
+	unsigned long long shed_unlogged; /* handshakes shed since, not logged */
+	unsigned accept_burst; /* connections accepted since the loop last served the others */
 	uint64_t next_session_id;
 	bool stopping;
 	struct event *stop_timer;

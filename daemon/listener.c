@@ -10,38 +10,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "addr_table.h"
 #include "log.h"
 #include "session.h"
 
-static void listener_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                            int salen, void *arg)
-{
-	struct hub *hub = arg;
-	/* Numeric: an address and a port number fit (getnameinfo fails rather than cut). */
-	char host[INET6_ADDRSTRLEN], port[8], peer[SESSION_PEER_MAX];
-	int one = 1;
-
-	(void)l;
-	if (getnameinfo(sa, (socklen_t)salen, host, sizeof(host), port, sizeof(port),
-	                NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-		snprintf(host, sizeof(host), "?");
-		snprintf(port, sizeof(port), "?");
-	}
-	if (hub->stopping || hub->n_sessions >= hub->cfg->limits.max_connections) {
-		log_warnx("msg=\"connection refused\" peer=%s:%s reason=\"%s\"", host, port,
-		          hub->stopping ? "stopping" : "connection limit reached");
-		evutil_closesocket(fd);
-		return;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	snprintf(peer, sizeof(peer), "%s:%s", host, port);
-	if (session_new(hub, fd, peer) == NULL) {
-		log_error("msg=\"cannot start session\" peer=%s:%s", host, port);
-		return;
-	}
-	log_debug("conn=%llu msg=accepted peer=%s:%s", (unsigned long long)hub->next_session_id,
-	          host, port);
-}
+#define ACCEPT_BURST 64 /* connections accepted in a row before the loop serves the others */
 
 static void listener_resume(evutil_socket_t fd, short what, void *arg)
 {
@@ -49,8 +22,48 @@ static void listener_resume(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	hub->accept_burst = 0;
 	if (!hub->stopping) {
 		evconnlistener_enable(hub->listener);
+	}
+}
+
+/* Admit the connection fd from sa as a session, or refuse it. */
+static void listener_take(struct hub *hub, evutil_socket_t fd, struct sockaddr *sa, int salen)
+{
+	char peer[NI_MAXHOST + NI_MAXSERV + 2];
+	int one = 1;
+
+	addr_describe(sa, (socklen_t)salen, peer, sizeof(peer));
+	/* Handshakes under way make room for a newcomer, so connections that never finish one
+	 * cannot lock partners out; only admitted connections fill max_connections for good. */
+	if (hub->stopping || !session_make_room(hub, sa)) {
+		log_warnx("msg=\"connection refused\" peer=%s reason=\"%s\"", peer,
+		          hub->stopping ? "stopping" : "connection limit reached");
+		evutil_closesocket(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (session_new(hub, fd, sa) == NULL) {
+		log_error("msg=\"cannot start session\" peer=%s", peer);
+		return;
+	}
+	log_debug("conn=%llu msg=accepted peer=%s", (unsigned long long)hub->next_session_id, peer);
+}
+
+static void listener_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                            int salen, void *arg)
+{
+	struct hub *hub = arg;
+	struct timeval now = {0};
+
+	listener_take(hub, fd, sa, salen);
+	/* libevent accepts until the backlog is empty, which a flood can keep from happening for
+	 * as long as it lasts: after a burst, let the loop serve the handshakes under way (a
+	 * partner's among them) before accepting more. */
+	if (++hub->accept_burst >= ACCEPT_BURST && !hub->stopping) {
+		evconnlistener_disable(l);
+		event_base_once(hub->base, -1, EV_TIMEOUT, listener_resume, hub, &now);
 	}
 }
 

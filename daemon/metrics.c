@@ -18,7 +18,7 @@ static const char *const hs_reasons[] = {
     METRICS_HS_EXPIRED,        METRICS_HS_NOT_YET_VALID, METRICS_HS_CRL,
     METRICS_HS_BAD_IDENTITY,   METRICS_HS_NOT_PARTNER,   METRICS_HS_TIMEOUT,
     METRICS_HS_PROTOCOL,       METRICS_HS_PEER_REFUSED,  METRICS_HS_CLOSED,
-    METRICS_HS_OTHER,
+    METRICS_HS_SHED,           METRICS_HS_OTHER,
 };
 #define HS_COUNT (sizeof(hs_reasons) / sizeof(hs_reasons[0]))
 

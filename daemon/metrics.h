@@ -24,6 +24,7 @@
 #define METRICS_HS_PROTOCOL       "protocol"     /* not TLS 1.3, not TLS, no shared cipher */
 #define METRICS_HS_PEER_REFUSED   "peer_refused" /* the client refused our certificate */
 #define METRICS_HS_CLOSED         "closed"       /* the client hung up mid-handshake */
+#define METRICS_HS_SHED           "shed"         /* made room for a newer one (max_handshakes...) */
 #define METRICS_HS_OTHER          "other"
 
 /* Count a refused or abandoned handshake under one of the METRICS_HS_* reasons. */

@@ -3,9 +3,12 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
+#include "addr_table.h"
 #include "frame.h"
 #include "handlers.h"
 #include "log.h"
@@ -27,7 +30,6 @@ struct session {
 	struct hub *hub;
 	struct bufferevent *bev;
 	struct identity who;
-	char peer[SESSION_PEER_MAX]; /* "address:port", for the log of a refused handshake */
 	int agency;                  /* index in hub->cfg->agencies, -1 before the handshake */
 	enum session_state state;
 	bool greeted;
@@ -38,6 +40,10 @@ struct session {
 	uint64_t watch_next; /* a watcher: the next event to send; 0: not watching */
 	TAILQ_ENTRY(session) all;
 	TAILQ_ENTRY(session) peers;
+	TAILQ_ENTRY(session) handshaking; /* hub->handshakes, while counted there */
+	TAILQ_ENTRY(session) same_addr;   /* addr->handshakes */
+	struct addr_entry *addr;          /* its source address while counted; NULL after */
+	struct event *first_bytes;     /* waits for the peer to start TLS before TLS costs memory */
 	struct event *handshake_timer; /* the whole handshake's deadline, not an idle timeout */
 	struct event *frame_timer;     /* a partial frame's deadline; created on first need */
 };
@@ -47,10 +53,102 @@ static void session_write_ready(struct session *s, struct bufferevent *bev, size
 
 static const char *const state_names[] = {"handshake", "open", "closing", "dead"};
 
+/* Count s, a new connection, as a handshake under way from its address entry s->addr. */
+static void session_budget_enter(struct session *s)
+{
+	struct hub *hub = s->hub;
+
+	TAILQ_INSERT_TAIL(&s->addr->handshakes, s, same_addr);
+	s->addr->n++;
+	TAILQ_INSERT_TAIL(&hub->handshakes, s, handshaking);
+	hub->n_handshakes++;
+}
+
+/* Stop counting s as a handshake: it was admitted or closed. */
+static void session_budget_leave(struct session *s)
+{
+	struct hub *hub = s->hub;
+
+	if (s->addr == NULL) {
+		return; /* made by session_new_open, never counted */
+	}
+	TAILQ_REMOVE(&s->addr->handshakes, s, same_addr);
+	if (--s->addr->n == 0) {
+		addr_table_remove(hub->handshake_addrs, s->addr);
+	}
+	s->addr = NULL;
+	TAILQ_REMOVE(&hub->handshakes, s, handshaking);
+	hub->n_handshakes--;
+}
+
+/* Write the address of the peer of s, which is still handshaking, as HOST:PORT into buf. */
+static void session_peer(const struct session *s, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	evutil_socket_t fd = s->bev != NULL           ? bufferevent_getfd(s->bev)
+	                     : s->first_bytes != NULL ? event_get_fd(s->first_bytes)
+	                                              : -1;
+
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		snprintf(buf, len, "?:?");
+		return;
+	}
+	addr_describe((struct sockaddr *)&ss, sl, buf, len);
+}
+
+#define SHED_LOG_INTERVAL 1.0 /* seconds: at most one line about shed handshakes in each */
+
+/* Close s, the oldest handshake of a budget that is full, to make room for a new connection.
+ * Logged once a second at most, with how many were shed unlogged since: a flood sheds
+ * thousands. */
+static void session_shed(struct session *s, const char *budget)
+{
+	struct hub *hub = s->hub;
+	double now = metrics_now();
+	char peer[NI_MAXHOST + NI_MAXSERV + 2];
+
+	metrics_handshake_failed(METRICS_HS_SHED);
+	if (hub->shed_logged_at == 0 || now - hub->shed_logged_at >= SHED_LOG_INTERVAL) {
+		session_peer(s, peer, sizeof(peer));
+		log_warnx("conn=%llu msg=\"handshake shed\" peer=%s budget=%s not_logged=%llu",
+		          (unsigned long long)s->id, peer, budget, hub->shed_unlogged);
+		hub->shed_logged_at = now;
+		hub->shed_unlogged = 0;
+	} else {
+		hub->shed_unlogged++;
+	}
+	session_close(s, "handshake shed");
+}
+
+/* Shed the oldest handshakes until a new connection from sa fits every budget. */
+bool session_make_room(struct hub *hub, const struct sockaddr *sa)
+{
+	const struct limits *l = &hub->cfg->limits;
+	struct addr_key key;
+	struct addr_entry *e;
+
+	addr_key_from(&key, sa);
+	while ((e = addr_table_find(hub->handshake_addrs, &key)) != NULL &&
+	       e->n >= l->max_handshakes_per_address) {
+		session_shed(TAILQ_FIRST(&e->handshakes), "max_handshakes_per_address");
+	}
+	while (hub->n_handshakes > 0 && hub->n_handshakes >= l->max_handshakes) {
+		session_shed(TAILQ_FIRST(&hub->handshakes), "max_handshakes");
+	}
+	while (hub->n_handshakes > 0 && hub->n_sessions >= l->max_connections) {
+		session_shed(TAILQ_FIRST(&hub->handshakes), "max_connections");
+	}
+	return hub->n_sessions < l->max_connections;
+}
+
 static void session_enter(struct session *s, enum session_state next)
 {
 	log_debug("conn=%llu msg=state from=%s to=%s", (unsigned long long)s->id,
 	          state_names[s->state], state_names[next]);
+	if (s->state == SESSION_HANDSHAKE && next != SESSION_HANDSHAKE) {
+		session_budget_leave(s);
+	}
 	s->state = next;
 }
 
@@ -58,11 +156,14 @@ static void session_enter(struct session *s, enum session_state next)
  * (when one was read) and the peer's address. */
 static void session_log_refused(const struct session *s, const char *reason)
 {
+	char peer[NI_MAXHOST + NI_MAXSERV + 2];
+
+	session_peer(s, peer, sizeof(peer));
 	log_warnx("conn=%llu msg=\"handshake refused\" reason=\"%s\"%s%s serial=%s fingerprint=%s "
 	          "peer=%s",
 	          (unsigned long long)s->id, reason, s->who.agency[0] ? " agency=" : "",
 	          s->who.agency, s->who.serial[0] ? s->who.serial : "-",
-	          s->who.fingerprint[0] ? s->who.fingerprint : "-", s->peer);
+	          s->who.fingerprint[0] ? s->who.fingerprint : "-", peer);
 }
 
 static size_t session_output_limit(const struct session *s)
@@ -589,7 +690,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
-/* List s (its bev set) in hub, in the handshake state, with the hub's reference. */
+/* List s in hub, in the handshake state, with the hub's reference. */
 static void session_init(struct session *s, struct hub *hub)
 {
 	s->id = ++hub->next_session_id;
@@ -599,35 +700,68 @@ static void session_init(struct session *s, struct hub *hub)
 	s->state = SESSION_HANDSHAKE;
 	TAILQ_INSERT_TAIL(&hub->sessions, s, all);
 	hub->n_sessions++;
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
-	bufferevent_setwatermark(s->bev, EV_WRITE, hub->cfg->limits.output_buffer / 2, 0);
 }
 
-/* Take over an accepted socket from peer and start its TLS handshake. */
-struct session *session_new(struct hub *hub, evutil_socket_t fd, const char *peer)
+/* Give s its bufferevent's callbacks and write watermark. */
+static void session_attach(struct session *s)
+{
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_WRITE, s->hub->cfg->limits.output_buffer / 2, 0);
+}
+
+/* The peer sent its first bytes (or closed): only now does the connection get its TLS state,
+ * tens of KB, so that one that never starts TLS costs a few hundred bytes while it waits. */
+static void session_first_bytes(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct hub *hub = s->hub;
+	struct timeval hs = {.tv_sec = hub->cfg->limits.handshake_timeout};
+
+	(void)what;
+	event_free(s->first_bytes);
+	s->first_bytes = NULL;
+	if ((s->bev = transport_accept(hub->base, hub->tls, fd)) == NULL) {
+		evutil_closesocket(fd);
+		log_error("conn=%llu msg=\"cannot start TLS\"", (unsigned long long)s->id);
+		session_close(s, "cannot start TLS");
+		return;
+	}
+	session_attach(s);
+	bufferevent_set_timeouts(s->bev, &hs, &hs);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+/* Take over an accepted socket from sa and wait for its TLS handshake to begin. */
+struct session *session_new(struct hub *hub, evutil_socket_t fd, const struct sockaddr *sa)
 {
 	struct timeval hs = {.tv_sec = hub->cfg->limits.handshake_timeout};
 	struct session *s = calloc(1, sizeof(*s));
+	struct addr_key key;
 
-	if (s == NULL || (s->bev = transport_accept(hub->base, hub->tls, fd)) == NULL) {
-		free(s);
-		evutil_closesocket(fd);
-		return NULL;
+	addr_key_from(&key, sa);
+	if (s == NULL ||
+	    (s->first_bytes = event_new(hub->base, fd, EV_READ, session_first_bytes, s)) == NULL ||
+	    (s->handshake_timer = evtimer_new(hub->base, session_handshake_expired, s)) == NULL ||
+	    (s->addr = addr_table_get(hub->handshake_addrs, &key)) == NULL) {
+		goto fail;
 	}
-	s->handshake_timer = evtimer_new(hub->base, session_handshake_expired, s);
-	if (s->handshake_timer == NULL || evtimer_add(s->handshake_timer, &hs) < 0) {
-		if (s->handshake_timer) {
-			event_free(s->handshake_timer);
-		}
-		transport_close(s->bev);
-		free(s);
-		return NULL;
-	}
-	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	session_init(s, hub);
-	bufferevent_set_timeouts(s->bev, &hs, &hs);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	session_budget_enter(s);
+	if (evtimer_add(s->handshake_timer, &hs) < 0 || event_add(s->first_bytes, NULL) < 0) {
+		session_close(s, "cannot start session");
+		return NULL;
+	}
 	return s;
+fail:
+	if (s != NULL && s->first_bytes != NULL) {
+		event_free(s->first_bytes);
+	}
+	if (s != NULL && s->handshake_timer != NULL) {
+		event_free(s->handshake_timer);
+	}
+	free(s);
+	evutil_closesocket(fd);
+	return NULL;
 }
 
 /* Take over bev, a connection secured by other means, as the session of peer who. This is the
@@ -644,8 +778,8 @@ struct session *session_new_open(struct hub *hub, struct bufferevent *bev,
 	}
 	s->bev = bev;
 	s->who = *who;
-	snprintf(s->peer, sizeof(s->peer), "-");
 	session_init(s, hub);
+	session_attach(s);
 	s->refs++; /* the caller's */
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	session_open(s);
@@ -677,10 +811,17 @@ void session_close(struct session *s, const char *why)
 		event_free(s->frame_timer);
 		s->frame_timer = NULL;
 	}
+	if (s->first_bytes != NULL) { /* TLS never started */
+		evutil_closesocket(event_get_fd(s->first_bytes));
+		event_free(s->first_bytes);
+		s->first_bytes = NULL;
+	}
 	TAILQ_REMOVE(&hub->sessions, s, all);
 	hub->n_sessions--;
-	transport_close(s->bev);
-	s->bev = NULL;
+	if (s->bev != NULL) {
+		transport_close(s->bev);
+		s->bev = NULL;
+	}
 	session_unref(s);
 }
 
@@ -844,7 +985,11 @@ void session_stop_reading_all(struct hub *hub)
 
 	TAILQ_FOREACH(s, &hub->sessions, all)
 	{
-		bufferevent_disable(s->bev, EV_READ);
+		if (s->bev != NULL) {
+			bufferevent_disable(s->bev, EV_READ);
+		} else if (s->first_bytes != NULL) {
+			event_del(s->first_bytes);
+		}
 		s->paused = true;
 	}
 }

@@ -6,17 +6,20 @@
 #include <event2/util.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "hub.h"
 #include "identity.h"
 #include "refex.pb-c.h"
 
-/* Room for a peer's "address:port" (numeric, IPv6 included). */
-#define SESSION_PEER_MAX 64
+/* Make room for a new connection from sa: shed the oldest handshakes over
+ * max_handshakes_per_address (from sa's address), max_handshakes or max_connections. Returns false
+ * when there is no room because every connection is admitted (refuse it). */
+bool session_make_room(struct hub *hub, const struct sockaddr *sa);
 
-/* Take over an accepted socket from peer ("address:port", logged if the handshake is refused)
- * and start its TLS handshake. Returns NULL on failure (fd closed). */
-struct session *session_new(struct hub *hub, evutil_socket_t fd, const char *peer);
+/* Take over a socket accepted from sa (after session_make_room) and start its TLS handshake once
+ * the peer begins it. Returns NULL on failure (fd closed). */
+struct session *session_new(struct hub *hub, evutil_socket_t fd, const struct sockaddr *sa);
 
 /* Take over bev, a connection secured by other means (tests, fuzzing: no TLS), as an open
  * session of peer who, and start reading. The caller holds a reference (session_unref it);

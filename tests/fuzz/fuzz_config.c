@@ -21,6 +21,7 @@ static void check_config(const struct config *cfg)
 	           cfg->database);
 	FUZZ_CHECK(cfg->n_agencies > 0);
 	FUZZ_CHECK(cfg->limits.page_size <= cfg->limits.max_page_size);
+	FUZZ_CHECK(cfg->limits.max_handshakes_per_address <= cfg->limits.max_handshakes);
 	for (size_t i = 0; i < cfg->n_agencies; i++) {
 		const struct agency *a = &cfg->agencies[i];
 

@@ -122,6 +122,10 @@ void expect_box_empty(const struct net *n, const char *prefix, const char *box);
 /* Wait (bounded by HARNESS_START_TIMEOUT_MS) until refexd's log contains text; the log is
  * the daemon's only answer to a signal. Returns whether it appeared. */
 bool net_log_wait(const struct net *n, const char *text);
+
+/* Count the times text occurs in refexd's log so far. */
+int net_log_count(const struct net *n, const char *text);
+
 /* Make a second, unrelated CA in the net directory and issue a north-advice certificate from
  * it; returns the path prefix (a static buffer). Fails the current test on any problem. */
 const char *net_foreign_certificate(const struct net *n);
@@ -168,6 +172,11 @@ void text_without_id(const char *text, const char *id, char *out, size_t len);
 /* Say whether the file name in the net directory holds text anywhere (a missing file holds
  * nothing): for canaries that must not linger in the database or its WAL. */
 bool net_file_holds(const struct net *n, const char *name, const char *text);
+
+/* Open a plain TCP connection to the net's refexd (127.0.0.1) from the loopback address src
+ * (NULL: 127.0.0.1), saying nothing. Returns the fd, blocking, or -1 with errno set; fails no
+ * test, so a thread of the test may call it. */
+int net_tcp_connect(const struct net *n, const char *src);
 
 /* A raw TLS client speaking frames to refexd. */
 struct raw;

@@ -374,6 +374,20 @@ bool net_log_wait(const struct net *n, const char *text)
 	return false;
 }
 
+/* Count the times text occurs in refexd's log so far. */
+int net_log_count(const struct net *n, const char *text)
+{
+	char *log = net_read_log(n), *s = log;
+	int count = 0;
+
+	while ((s = strstr(s, text)) != NULL) {
+		count++;
+		s += strlen(text);
+	}
+	free(log);
+	return count;
+}
+
 /* Make a second, unrelated CA and issue a north-advice certificate from it. */
 const char *net_foreign_certificate(const struct net *n)
 {

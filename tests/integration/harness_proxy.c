@@ -35,20 +35,6 @@ struct proxy {
 	int accepted, cuts;
 };
 
-/* Count refexd's log lines containing text. */
-static int log_count(const struct net *n, const char *text)
-{
-	char *log = net_read_log(n), *s = log;
-	int count = 0;
-
-	while ((s = strstr(s, text)) != NULL) {
-		count++;
-		s += strlen(text);
-	}
-	free(log);
-	return count;
-}
-
 static void pair_close(struct pair *pr)
 {
 	if (pr->client >= 0) {
@@ -107,7 +93,7 @@ static int must_cut(struct proxy *p)
 {
 	int cut = 0;
 
-	if (p->cut_text[0] && log_count(p->net, p->cut_text) > p->cut_baseline) {
+	if (p->cut_text[0] && net_log_count(p->net, p->cut_text) > p->cut_baseline) {
 		p->cut_text[0] = '\0';
 		p->cuts++;
 		cut = 1;
@@ -241,7 +227,7 @@ void proxy_cut_after_log(struct proxy *p, const char *log_text)
 {
 	pthread_mutex_lock(&p->lock);
 	snprintf(p->cut_text, sizeof(p->cut_text), "%s", log_text);
-	p->cut_baseline = log_count(p->net, log_text);
+	p->cut_baseline = net_log_count(p->net, log_text);
 	pthread_mutex_unlock(&p->lock);
 }
 

@@ -1,4 +1,5 @@
 /* The raw TLS client: frames sent and read by hand, for protocol-level tests. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -67,18 +68,33 @@ fail:
 	return NULL;
 }
 
-/* Connect to 127.0.0.1:port and make the socket non-blocking; returns the fd or -1. */
-static int raw_tcp(int port)
+/* Open a plain TCP connection to the net's refexd from src. */
+int net_tcp_connect(const struct net *n, const char *src)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)n->port)};
+	struct sockaddr_in from = {.sin_family = AF_INET};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0) {
+	if (fd >= 0 && src != NULL &&
+	    (inet_pton(AF_INET, src, &from.sin_addr) != 1 ||
+	     bind(fd, (struct sockaddr *)&from, sizeof(from)) < 0)) {
+		close(fd);
 		return -1;
 	}
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Connect to the net's refexd and make the socket non-blocking; returns the fd or -1. */
+static int raw_tcp(const struct net *n)
+{
+	int fd = net_tcp_connect(n, NULL);
+
+	if (fd >= 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -96,7 +112,7 @@ static struct raw *raw_open(const struct net *n, const char *prefix, const char 
 	}
 	c->fd = -1;
 	if ((c->ctx = raw_ctx(prefix, ca ? ca : n->ca)) == NULL ||
-	    (c->ssl = SSL_new(c->ctx)) == NULL || (c->fd = raw_tcp(n->port)) < 0 ||
+	    (c->ssl = SSL_new(c->ctx)) == NULL || (c->fd = raw_tcp(n)) < 0 ||
 	    !X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), "127.0.0.1") ||
 	    SSL_set_fd(c->ssl, c->fd) != 1) {
 		ERR_clear_error();

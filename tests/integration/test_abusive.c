@@ -17,7 +17,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,17 +154,19 @@ static void expect_served(struct raw *good, const char *during)
 	cr_expect_lt(rtt, 1.0, "the well-behaved client waited %.2f s during %s", rtt, during);
 }
 
+/* A plain TCP connection from src (NULL: 127.0.0.1) that says nothing; the fd, blocking. */
+static int tcp_connect_from(const char *src)
+{
+	int fd = net_tcp_connect(net, src);
+
+	cr_assert_geq(fd, 0, "connect from %s: %s", src ? src : "127.0.0.1", strerror(errno));
+	return fd;
+}
+
 /* A plain TCP connection to refexd that says nothing; the fd, blocking. */
 static int tcp_connect(void)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)net->port)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s",
-	             strerror(errno));
-	return fd;
+	return tcp_connect_from(NULL);
 }
 
 /* Say whether the peer has closed fd (EOF or reset), without waiting. */
@@ -219,7 +224,9 @@ Test(abusive, a_thousand_connections_that_never_start_tls_cost_little_and_time_o
 	int fd0;
 
 	need_fds(SILENT_CONNECTIONS);
-	start_with_limits("handshake_timeout = 3\nidle_timeout = 30\n");
+	/* All from one address, and all held: budgets that allow them. */
+	start_with_limits("handshake_timeout = 3\nidle_timeout = 30\nmax_handshakes = 1000\n"
+	                  "max_handshakes_per_address = 1000\n");
 	good = well_behaved();
 	base = rss_kb();
 	fd0 = refexd_fds();
@@ -369,55 +376,292 @@ Test(abusive, a_client_that_never_reads_its_replies_is_stopped_not_buffered)
 	net_expect_clean_stop(net);
 }
 
-Test(abusive, a_flood_past_the_connection_limit_is_refused_at_once)
+/* A partner connected and greeted, or NULL when the connection or its Hello was refused. */
+static struct raw *partner_hello(void)
 {
-	enum { LIMIT = 20, FLOOD = 100 };
-	int fds[FLOOD];
-	struct raw *good, *late = NULL;
-	double deadline;
+	struct raw *c = raw_connect(net, north, NULL);
+
+	if (c != NULL && raw_hello(c) < 0) {
+		raw_free(c);
+		c = NULL;
+	}
+	return c;
+}
+
+/* Wait (at most 10 s, serving good meanwhile) until refexd has closed all but held of the n
+ * bare connections fds. The last shed comes with the last connection, so then every one of
+ * them has been accepted. */
+static void wait_held(int *fds, int n, int held, struct raw *good)
+{
+	double deadline = now_s() + 10;
+
+	while (count_closed(fds, n) < n - held && now_s() < deadline) {
+		expect_served(good, "handshakes being shed");
+	}
+	cr_expect_eq(count_closed(fds, n), n - held, "%d of %d bare connections were shed, not %d",
+	             count_closed(fds, n), n, n - held);
+}
+
+/* Expect exactly the first shed of the n bare connections fds to have been closed. */
+static void expect_oldest_shed(const int *fds, int n, int shed)
+{
+	for (int i = 0; i < n; i++) {
+		cr_expect_eq(fds[i] < 0, i < shed, "bare connection %d of %d was %s", i + 1, n,
+		             fds[i] < 0 ? "shed" : "kept");
+	}
+}
+
+Test(abusive, handshakes_past_their_budgets_shed_the_oldest_first)
+{
+	enum { N = 28 };
+	int fds[N];
+	struct raw *good;
+
+	need_fds(N);
+	start_with_limits("max_handshakes = 20\nmax_handshakes_per_address = 8\n"
+	                  "handshake_timeout = 30\nidle_timeout = 60\n");
+	good = well_behaved();
+	/* Twelve from one address, whose budget is eight: its four oldest are shed, whether they
+	 * said nothing or began a handshake (every other one sends a TLS record header). */
+	for (int i = 0; i < 12; i++) {
+		fds[i] = tcp_connect_from("127.0.0.2");
+		cr_assert(i % 2 == 0 || send(fds[i], "\x16\x03\x01\x02\x00", 5, MSG_NOSIGNAL) == 5);
+		expect_served(good, "handshakes arriving"); /* so refexd has seen the header */
+	}
+	wait_held(fds, 12, 8, good);
+	expect_oldest_shed(fds, 12, 4);
+	/* Eight from each of two more: 24 handshakes for a budget of 20, so the four oldest of
+	 * all are shed, which are the first address's, whatever address the newcomer has. */
+	for (int i = 12; i < N; i++) {
+		fds[i] = tcp_connect_from(i < 20 ? "127.0.0.3" : "127.0.0.4");
+	}
+	wait_held(fds, N, 20, good);
+	expect_oldest_shed(fds, N, 8);
+	cr_expect(net_log_wait(net, "msg=\"handshake shed\" peer=127.0.0.2:"));
+	for (int i = 0; i < N; i++) {
+		if (fds[i] >= 0) {
+			close(fds[i]);
+		}
+	}
+	expect_served(good, "the end");
+	raw_free(good);
+	net_expect_clean_stop(net);
+}
+
+/* Rewrite refexd's [limits] to limits and reload it. */
+static void reload_limits(const char *limits)
+{
+	char extra[1024];
+
+	snprintf(extra, sizeof(extra), "%s\n[limits]\n%s", NET_DEFAULT_AGENCIES, limits);
+	cr_assert_eq(net_write_config(net, extra), 0);
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+}
+
+Test(abusive, a_reload_checks_the_handshake_budgets_and_applies_them_to_new_connections)
+{
+	enum { N = 5 };
+	int fds[N];
+	struct raw *good;
+
+	start_with_limits("max_handshakes = 10\nmax_handshakes_per_address = 10\n"
+	                  "handshake_timeout = 30\n");
+	good = well_behaved();
+	reload_limits("max_handshakes = 10\nmax_handshakes_per_address = 20\n");
+	cr_expect(net_log_wait(net, "msg=reload-refused reason=\"") &&
+	              net_log_count(net, "max_handshakes_per_address (20) exceeds max_handshakes "
+	                                 "(10)") == 1,
+	          "a budget per address above the total was not refused by name");
+	reload_limits(
+	    "max_handshakes = 10\nmax_handshakes_per_address = 3\nhandshake_timeout = 30\n");
+	cr_assert(net_log_wait(net, "msg=reloaded"));
+	for (int i = 0; i < N; i++) {
+		fds[i] = tcp_connect_from("127.0.0.2");
+	}
+	wait_held(fds, N, 3, good);
+	expect_oldest_shed(fds, N, 2);
+	for (int i = 0; i < N; i++) {
+		if (fds[i] >= 0) {
+			close(fds[i]);
+		}
+	}
+	expect_served(good, "the end");
+	raw_free(good);
+	net_expect_clean_stop(net);
+}
+
+/* Bare connections opened from src by a thread of their own, so that a partner can connect
+ * while they arrive. */
+struct flood {
+	pthread_t thread;
+	const char *src;
+	int *fds;
+	int n;
+	atomic_int opened; /* connections attempted so far */
+	int failed, err;   /* connects that failed, and the errno of the last */
+	sem_t third;       /* posted once a third of them are open */
+};
+
+static void *flood_run(void *arg)
+{
+	struct flood *f = arg;
+
+	for (int i = 0; i < f->n; i++) {
+		if ((f->fds[i] = net_tcp_connect(net, f->src)) < 0) {
+			f->failed++;
+			f->err = errno;
+		}
+		atomic_store(&f->opened, i + 1);
+		if (i + 1 == f->n / 3) {
+			sem_post(&f->third);
+		}
+	}
+	return NULL;
+}
+
+/* Connect a partner and say Hello, failing the test if it is refused; returns the seconds
+ * that took. */
+static double time_partner(const char *during)
+{
+	double t0 = now_s(), took;
+	struct raw *c = partner_hello();
+
+	took = now_s() - t0;
+	cr_assert_not_null(c, "a partner was locked out during %s (refused after %.2f s)", during,
+	                   took);
+	raw_free(c);
+	return took;
+}
+
+Test(abusive, a_flood_of_connections_that_never_start_tls_does_not_lock_partners_out)
+{
+	/* Three times the connection limit, from one address; the handshake budgets are the
+	 * defaults (100 handshakes from one address). */
+	enum { FLOOD = 3000, PER_ADDRESS = 100 };
+	static int fds[FLOOD];
+	struct flood f = {.src = "127.0.0.2", .fds = fds, .n = FLOOD};
+	struct raw *good;
+	struct timespec wait;
+	double start, worst = 0, took, deadline;
+	int during = 0, lines;
 	long base;
-	int closed = 0;
 
 	need_fds(FLOOD);
-	start_with_limits("max_connections = 20\nhandshake_timeout = 10\nidle_timeout = 30\n");
-	good = well_behaved(); /* holds one of the 20 */
+	start_with_limits("max_connections = 1000\nhandshake_timeout = 10\nidle_timeout = 30\n");
+	good = well_behaved();
 	base = rss_kb();
-	for (int i = 0; i < FLOOD; i++) {
-		fds[i] = tcp_connect();
+	start = now_s();
+	cr_assert_eq(sem_init(&f.third, 0, 0), 0);
+	cr_assert_eq(pthread_create(&f.thread, NULL, flood_run, &f), 0);
+	clock_gettime(CLOCK_REALTIME, &wait);
+	wait.tv_sec += 20;
+	cr_assert_eq(sem_timedwait(&f.third, &wait), 0, "the flood did not get going");
+	/* A partner connects again and again while the flood goes on (once at least), and once
+	 * after it. */
+	do {
+		took = time_partner("the flood");
+		worst = took > worst ? took : worst;
+		during += atomic_load(&f.opened) < FLOOD;
+	} while (atomic_load(&f.opened) < FLOOD);
+	pthread_join(f.thread, NULL);
+	sem_destroy(&f.third);
+	cr_assert_eq(f.failed, 0, "%d of the flood's connections failed: %s", f.failed,
+	             strerror(f.err));
+	took = time_partner("a flood just over");
+	worst = took > worst ? took : worst;
+	cr_log_info("a partner connected %d times while %d bare connections arrived in %.2f s, "
+	            "and as they ended; the slowest handshake and Hello took %.3f s",
+	            during, FLOOD, now_s() - start, worst);
+	cr_expect_lt(worst, 1.0, "a partner's handshake and Hello took %.2f s during the flood",
+	             worst);
+	/* The flood's address keeps its budget of handshakes, the newest: the rest were shed. */
+	deadline = now_s() + 10;
+	while (count_closed(fds, FLOOD) < FLOOD - PER_ADDRESS && now_s() < deadline) {
+		expect_served(good, "the flood being shed");
 	}
-	/* The 19 that fit wait for their handshake; every other one is closed at once. */
-	deadline = now_s() + 3;
-	while ((closed = count_closed(fds, FLOOD)) < FLOOD - (LIMIT - 1) && now_s() < deadline) {
-		expect_served(good, "a connection flood");
-	}
-	cr_expect_eq(closed, FLOOD - (LIMIT - 1), "%d of %d connections past the limit were closed",
-	             closed, FLOOD - (LIMIT - 1));
-	cr_expect_eq(count_closed(fds, FLOOD), FLOOD - (LIMIT - 1),
-	             "connections within the limit were closed too");
-	cr_expect(net_log_wait(net, "reason=\"connection limit reached\""));
-	late = raw_connect(net, north, NULL);
-	cr_expect(late == NULL || raw_hello(late) < 0, "a connection past the limit got in");
-	raw_free(late);
-	expect_served(good, "a connection flood");
-	expect_memory_bounded(base, "a connection flood");
-	/* Once the flood leaves, a newcomer gets in. */
+	cr_expect_eq(count_closed(fds, FLOOD), FLOOD - PER_ADDRESS,
+	             "%d of %d bare connections were shed", count_closed(fds, FLOOD), FLOOD);
+	expect_oldest_shed(fds, FLOOD, FLOOD - PER_ADDRESS);
+	expect_memory_bounded(base, "a flood of bare connections");
+	/* Shedding is logged, a line a second at most, not one a connection. */
+	lines = net_log_count(net, "msg=\"handshake shed\"");
+	cr_expect(lines >= 1 && lines <= 2 + (int)(now_s() - start),
+	          "%d log lines for the shedding of %d connections in %.1f s", lines,
+	          FLOOD - PER_ADDRESS, now_s() - start);
 	for (int i = 0; i < FLOOD; i++) {
 		if (fds[i] >= 0) {
 			close(fds[i]);
 		}
 	}
+	expect_served(good, "the end");
+	raw_free(good);
+	net_expect_clean_stop(net);
+}
+
+Test(abusive, admitted_partners_count_against_the_connection_limit_and_are_never_shed)
+{
+	enum { LIMIT = 20, FLOOD = 100 };
+	int fds[FLOOD], fd;
+	struct raw *partners[LIMIT], *late;
+	double deadline;
+	long base;
+
+	need_fds(FLOOD + LIMIT);
+	start_with_limits("max_connections = 20\nhandshake_timeout = 10\nidle_timeout = 30\n");
+	for (int i = 0; i < LIMIT / 2; i++) {
+		partners[i] = well_behaved();
+	}
+	base = rss_kb();
+	/* Bare connections take the rest of the limit; past it the oldest of them are shed. */
+	for (int i = 0; i < FLOOD; i++) {
+		fds[i] = tcp_connect();
+	}
+	deadline = now_s() + 3;
+	while (count_closed(fds, FLOOD) < FLOOD - LIMIT / 2 && now_s() < deadline) {
+		expect_served(partners[0], "a connection flood");
+	}
+	expect_oldest_shed(fds, FLOOD, FLOOD - LIMIT / 2);
+	for (int i = 0; i < LIMIT / 2; i++) {
+		expect_served(partners[i], "a connection flood");
+	}
+	/* A partner still gets in, in place of the oldest bare connection, until partners fill
+	 * the limit. */
+	for (int i = LIMIT / 2; i < LIMIT; i++) {
+		partners[i] = well_behaved();
+	}
+	deadline = now_s() + 3;
+	while (count_closed(fds, FLOOD) < FLOOD && now_s() < deadline) {
+		expect_served(partners[0], "partners taking the place of bare connections");
+	}
+	cr_expect_eq(count_closed(fds, FLOOD), FLOOD, "bare connections outlasted partners");
+	/* Every connection admitted: nothing to shed, so newcomers are refused at once. */
+	late = partner_hello();
+	cr_expect_null(late, "a partner got in past the connection limit");
+	raw_free(late);
+	fd = tcp_connect();
+	deadline = now_s() + 3;
+	while (!tcp_closed(fd) && now_s() < deadline) {
+		expect_served(partners[0], "a connection past the limit");
+	}
+	cr_expect_lt(now_s(), deadline, "a connection past the limit was held");
+	close(fd);
+	cr_expect(net_log_wait(net, "reason=\"connection limit reached\""));
+	for (int i = 0; i < LIMIT; i++) {
+		expect_served(partners[i], "connections past the limit");
+	}
+	expect_memory_bounded(base, "a connection flood");
+	/* Once a partner leaves, a newcomer gets in. */
+	raw_free(partners[LIMIT - 1]);
 	deadline = now_s() + 10;
 	late = NULL;
 	while (late == NULL && now_s() < deadline) {
-		if ((late = raw_connect(net, north, NULL)) != NULL && raw_hello(late) < 0) {
-			raw_free(late);
-			late = NULL;
-		}
+		late = partner_hello();
 	}
-	cr_expect_not_null(late, "no newcomer got in after the flood left");
+	cr_expect_not_null(late, "no newcomer got in after a partner left");
 	raw_free(late);
-	expect_served(good, "the end");
-	raw_free(good);
+	for (int i = 0; i < LIMIT - 1; i++) {
+		raw_free(partners[i]);
+	}
 	net_expect_clean_stop(net);
 }
 

@@ -212,6 +212,31 @@ Test(metrics, counters_follow_submissions_connections_and_refused_handshakes)
 	net_expect_clean_stop(net);
 }
 
+Test(metrics, a_handshake_shed_to_make_room_is_counted)
+{
+	const char *shed = "refex_handshake_failures_total{reason=\"shed\"}";
+	char *before, *after;
+	int fds[3];
+
+	cr_assert_eq(net_write_config(net, METRICS_CONFIG "\n[limits]\nmax_handshakes = 2\n"
+	                                                  "max_handshakes_per_address = 2\n"),
+	             0);
+	net_must_start(net);
+	before = scrape();
+	for (int i = 0; i < 3; i++) {
+		cr_assert_geq(fds[i] = net_tcp_connect(net, NULL), 0);
+	}
+	cr_assert(net_log_wait(net, "msg=\"handshake shed\""));
+	after = scrape();
+	cr_expect_eq(sample(after, shed), sample(before, shed) + 1, "%s", after);
+	for (int i = 0; i < 3; i++) {
+		close(fds[i]);
+	}
+	free(before);
+	free(after);
+	net_expect_clean_stop(net);
+}
+
 Test(metrics, other_paths_are_not_found_and_other_methods_not_allowed)
 {
 	char *resp;

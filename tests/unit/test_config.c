@@ -57,6 +57,8 @@ Test(config, loads_a_whole_file)
 	cr_expect_null(cfg->crl);
 	cr_expect_eq(cfg->limits.max_frame, 65536);
 	cr_expect_eq(cfg->limits.idle_timeout, 300, "defaults apply");
+	cr_expect_eq(cfg->limits.max_handshakes, 1000);
+	cr_expect_eq(cfg->limits.max_handshakes_per_address, 100);
 	cr_expect_eq(cfg->n_agencies, 2);
 	cr_expect_str_eq(config_agency(cfg, "north-advice")->name, "North Advice");
 	cr_expect_str_eq(config_agency(cfg, "eastside-housing")->name, "eastside-housing");
@@ -79,6 +81,11 @@ Test(config, refuses_bad_files_with_reasons)
 	    {SERVER "colour = blue\n[agency a]\n", "unknown key \"colour\""},
 	    {SERVER "[limits]\nmax_frame = lots\n[agency a]\n", "max_frame"},
 	    {SERVER "[limits]\nidle_timeout = -5\n[agency a]\n", "idle_timeout"},
+	    {SERVER "[limits]\nmax_handshakes = 0\n[agency a]\n", "max_handshakes: expected"},
+	    {SERVER "[limits]\nmax_handshakes = 50\nmax_handshakes_per_address = 51\n[agency a]\n",
+	     "max_handshakes_per_address (51) exceeds max_handshakes (50)"},
+	    {SERVER "[limits]\nmax_handshakes_per_address = 1001\n[agency a]\n",
+	     "max_handshakes_per_address (1001) exceeds max_handshakes (1000)"},
 	    {SERVER "[weird]\n[agency a]\n", "unknown section"},
 	    {SERVER, "no partner agencies"},
 	    {"[server]\nlisten = 127.0.0.1:0\n[agency a]\n", "certificate is required"},
