@@ -30,7 +30,7 @@ struct session {
 	struct hub *hub;
 	struct bufferevent *bev;
 	struct identity who;
-	int agency;                  /* index in hub->cfg->agencies, -1 before the handshake */
+	int agency; /* index in hub->cfg->agencies, -1 before the handshake */
 	enum session_state state;
 	bool greeted;
 	bool paused;    /* reading stopped: the peer is not reading its replies */
