@@ -52,6 +52,7 @@ struct hub *hub_new(struct event_base *base, struct config *cfg, SSL_CTX *tls, s
 	hub->cfg = cfg;
 	hub->tls = tls;
 	hub->store = st;
+	hub->metrics_fd = -1;
 	if ((hub->handshake_addrs = addr_table_new()) == NULL ||
 	    (hub->pages = page_cache_new()) == NULL ||
 	    (hub->overdue = overdue_start(hub)) == NULL ||

@@ -27,6 +27,7 @@ struct hub {
 	SSL_CTX *tls;
 	struct store *store;
 	struct evconnlistener *listener;
+	evutil_socket_t metrics_fd;     /* the [metrics] listener's socket, -1 when there is none */
 	struct session_list sessions;   /* every connection */
 	struct session_list *by_agency; /* greeted sessions, one list per cfg agency */
 	size_t n_sessions;

@@ -176,6 +176,7 @@ struct metrics_http *metrics_http_start(struct hub *hub, char *err, size_t errle
 		goto fail;
 	}
 	metrics_log_bound(bound);
+	hub->metrics_fd = evhttp_bound_socket_get_fd(bound);
 	return mh;
 fail:
 	metrics_http_free(mh);
@@ -190,6 +191,9 @@ void metrics_http_free(struct metrics_http *mh)
 	}
 	if (mh->http != NULL) {
 		evhttp_free(mh->http);
+	}
+	if (mh->hub != NULL) {
+		mh->hub->metrics_fd = -1;
 	}
 	free(mh);
 }

@@ -46,9 +46,9 @@ static bool same_bound(const struct sockaddr *a, const struct sockaddr *b)
 	       (a6->sin6_port == 0 || a6->sin6_port == b6->sin6_port);
 }
 
-/* Say whether cfg's listen names what the hub is bound to: "port 0" in the file the hub
- * started from, then the port it picked written in, is no change. */
-static bool reload_listen_unchanged(const struct hub *hub, const struct config *cfg)
+/* Say whether host:port names what fd is bound to: "port 0" in the file the hub started from,
+ * then the port it picked written in, is no change. */
+static bool reload_bound_unchanged(evutil_socket_t fd, const char *host, const char *port)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
 	                         .ai_socktype = SOCK_STREAM,
@@ -58,20 +58,41 @@ static bool reload_listen_unchanged(const struct hub *hub, const struct config *
 	socklen_t len = sizeof(bound);
 	bool same_addr;
 
-	if (same(hub->cfg->listen_host, cfg->listen_host) &&
-	    same(hub->cfg->listen_port, cfg->listen_port)) {
-		return true;
-	}
-	/* Resolved as listener_start does: its first address is the one bound. */
-	if (hub->listener == NULL ||
-	    getsockname(evconnlistener_get_fd(hub->listener), (struct sockaddr *)&bound, &len) <
-	        0 ||
-	    getaddrinfo(cfg->listen_host, cfg->listen_port, &hints, &res) != 0) {
+	/* Resolved as the listeners do at start: the first address is the one bound. */
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&bound, &len) < 0 ||
+	    getaddrinfo(host, port, &hints, &res) != 0) {
 		return false;
 	}
 	same_addr = same_bound(res->ai_addr, (const struct sockaddr *)&bound);
 	freeaddrinfo(res);
 	return same_addr;
+}
+
+/* Say whether cfg's [server] listen names what the hub's partners' listener is bound to. */
+static bool reload_listen_unchanged(const struct hub *hub, const struct config *cfg)
+{
+	if (same(hub->cfg->listen_host, cfg->listen_host) &&
+	    same(hub->cfg->listen_port, cfg->listen_port)) {
+		return true;
+	}
+	return hub->listener != NULL && reload_bound_unchanged(evconnlistener_get_fd(hub->listener),
+	                                                       cfg->listen_host, cfg->listen_port);
+}
+
+/* Say whether cfg's [metrics] listen names what the hub's metrics listener is bound to. */
+static bool reload_metrics_unchanged(const struct hub *hub, const struct config *cfg)
+{
+	char port[8];
+
+	if (same(hub->cfg->metrics_host, cfg->metrics_host) &&
+	    hub->cfg->metrics_port == cfg->metrics_port) {
+		return true;
+	}
+	if (hub->cfg->metrics_host == NULL || cfg->metrics_host == NULL) {
+		return false;
+	}
+	snprintf(port, sizeof(port), "%u", cfg->metrics_port);
+	return reload_bound_unchanged(hub->metrics_fd, cfg->metrics_host, port);
 }
 
 /* Refuse what a running daemon cannot take: its sockets, its open database and its user were
@@ -88,8 +109,7 @@ static int reload_check_live(const struct hub *hub, const struct config *cfg, ch
 		key = "database";
 	} else if (!same(old->user, cfg->user)) {
 		key = "user";
-	} else if (!same(old->metrics_host, cfg->metrics_host) ||
-	           old->metrics_port != cfg->metrics_port) {
+	} else if (!reload_metrics_unchanged(hub, cfg)) {
 		snprintf(err, errlen, "restart refexd to change [metrics] listen");
 		return -1;
 	}

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <regex.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,4 +275,31 @@ Test(metrics, check_config_refuses_a_metrics_address_beyond_loopback)
 	cr_expect(strstr(r.err, "loopback only") != NULL && strstr(r.err, "0.0.0.0") != NULL, "%s",
 	          r.err);
 	run_result_free(&r);
+}
+
+/* Rewrite refexd's config with [metrics] listen = 127.0.0.1:port and send SIGHUP. */
+static void reload_metrics_on(int port)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), NET_DEFAULT_AGENCIES "\n[metrics]\nlisten = 127.0.0.1:%d\n",
+	         port);
+	cr_assert_eq(net_write_config(net, text), 0);
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+}
+
+Test(metrics, port_0_edited_to_the_port_picked_is_no_change_of_listen)
+{
+	int port;
+
+	start_with_metrics();
+	cr_assert_gt(port = metrics_port(), 0);
+	/* The config said port 0; the operator wrote in the port refexd picked. */
+	reload_metrics_on(port);
+	cr_expect(net_log_wait(net, "msg=reloaded"), "a reload that changes nothing is taken");
+	/* Another port is still a change. */
+	reload_metrics_on(port == 65535 ? 1 : port + 1);
+	cr_expect(net_log_wait(net, "msg=reload-refused reason=\"restart refexd to change "
+	                            "[metrics] listen\""));
+	net_expect_clean_stop(net);
 }
