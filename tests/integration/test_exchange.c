@@ -1,6 +1,7 @@
 /* The referral loop as caseworkers live it: submit, inbox, show, accept, complete, and the
  * ways it can be refused; driven through the real refex client against a real refexd. */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "forms/housing_support.pb-c.h"
@@ -359,5 +360,68 @@ Test(exchange, forms_and_partners_list_the_partnership)
 	cr_expect(strstr(r.out, "eastside-housing") != NULL, "refex partners:\n%s", r.out);
 	cr_expect(strstr(r.out, "third-party") != NULL, "refex partners:\n%s", r.out);
 	cr_expect(strstr(r.out, "Eastside Housing Trust") != NULL, "refex partners:\n%s", r.out);
+	run_result_free(&r);
+}
+
+/* Count the times id appears in text. */
+static int times_in(const char *text, const char *id)
+{
+	int n = 0;
+
+	for (const char *s = text; (s = strstr(s, id)) != NULL; s += strlen(id)) {
+		n++;
+	}
+	return n;
+}
+
+/* Run the command a "More: refex ..." line of out names, as it is printed (words split on
+ * blanks: the net's paths have none), with no user config. */
+static void run_more(const char *out, struct run_result *r)
+{
+	char env_config[NET_PATH_MAX + 16], *env[] = {env_config, NULL};
+	char *line, *argv[32], *save = NULL;
+	const char *more = strstr(out, "More: refex ");
+	size_t argc = 0;
+
+	cr_assert_not_null(more, "no paging hint in:\n%s", out);
+	line = strndup(more + strlen("More: "), strcspn(more + strlen("More: "), "\n"));
+	cr_assert_not_null(line);
+	for (char *w = strtok_r(line, " ", &save); w && argc + 1 < 32;
+	     w = strtok_r(NULL, " ", &save)) {
+		argv[argc] = argc == 0 ? REFEX_PATH : w;
+		argc++;
+	}
+	argv[argc] = NULL;
+	snprintf(env_config, sizeof(env_config), "REFEX_CONFIG=%s", net->empty);
+	run(r, argv, env);
+	free(line);
+}
+
+Test(exchange, the_paging_hint_is_the_whole_command_with_its_filters)
+{
+	char sent[3][REFEX_ID_LEN + 1], accepted[REFEX_ID_LEN + 1];
+	struct run_result r, next;
+
+	for (int i = 0; i < 3; i++) {
+		submit_housing(net, north, FIXTURE("housing.json"), sent[i]);
+	}
+	submit_housing(net, north, FIXTURE("housing.json"), accepted);
+	update(east, 0, "accept", accepted, NULL, NULL);
+
+	run_refex(&r, net, east, "inbox", "--state", "sent", "--limit", "2", NULL);
+	cr_assert_eq(r.status, 0, "refex inbox exited %d: %s", r.status, r.err);
+	cr_expect(strstr(r.out, " --state sent") && strstr(r.out, " --limit 2"),
+	          "the hint drops the filters:\n%s", r.out);
+	run_more(r.out, &next);
+	cr_assert_eq(next.status, 0, "the printed command exited %d: %s", next.status, next.err);
+	for (int i = 0; i < 3; i++) {
+		cr_expect_eq(times_in(r.out, sent[i]) + times_in(next.out, sent[i]), 1,
+		             "referral %d is not listed once over the two pages:\n%s\n%s", i, r.out,
+		             next.out);
+	}
+	cr_expect_eq(times_in(next.out, accepted), 0,
+	             "the next page lists an accepted referral:\n%s", next.out);
+	cr_expect(strstr(next.out, "More:") == NULL, "a third page:\n%s", next.out);
+	run_result_free(&next);
 	run_result_free(&r);
 }
