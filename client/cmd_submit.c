@@ -7,6 +7,7 @@
 #include "cmd.h"
 #include "form.h"
 #include "input.h"
+#include "output.h"
 
 /* Print the registered forms after "known forms: ", for a mistyped name. */
 static void list_known_forms(FILE *out)
@@ -39,6 +40,25 @@ static int pack_form(const ProtobufCMessage *msg, ProtobufCBinaryData *out)
 	return 0;
 }
 
+/* Warn about the sender's clients the hub found with the same name and date of birth as the
+ * client record it stored for this referral (never merged). */
+static void warn_duplicates(const Refex__Referral *r)
+{
+	for (size_t i = 0; i < r->n_possible_duplicates; i++) {
+		const char *id = r->possible_duplicates[i];
+
+		fputs("refex: warning: possible duplicate of client ", stderr);
+		output_text(stderr, id);
+		fputs(
+		    " (same name and date of birth); both are kept, check with 'refex client show ",
+		    stderr);
+		output_text(stderr, id);
+		fputs("' and refer a client your agency already holds with --client-id ", stderr);
+		output_text(stderr, id);
+		fputs(", not --client FILE\n", stderr);
+	}
+}
+
 /* Send a request that makes a referral (with retries) and print the new referral's id. */
 static int call_new_referral(struct cmd_ctx *ctx, Refex__Request *req)
 {
@@ -52,6 +72,7 @@ static int call_new_referral(struct cmd_ctx *ctx, Refex__Request *req)
 		fprintf(stderr, "refex: the server accepted the referral but did not say its id\n");
 		rc = EXIT_CONNECT;
 	} else {
+		warn_duplicates(resp->referral);
 		printf("%s\n", resp->referral->id);
 	}
 	refex__response__free_unpacked(resp, NULL);

@@ -45,7 +45,10 @@ static const struct cmd_entry commands[] = {
                    "  --data FILE         the form's answers, JSON ('refex template FORM')\n"
                    "  --consent FILE      the client's consent to share with AGENCY, JSON\n"
                    "                      ('refex template consent')\n" CMD_CHANGE_HELP,
-        .notes = "Prints the new referral's id on its own line.\n\n" RETRY_NOTES,
+        .notes = "Prints the new referral's id on its own line. With --client FILE it warns (on\n"
+                 "stderr) about your clients with the same name and date of birth: the record\n"
+                 "is stored as a new client all the same; refer a client you hold with\n"
+                 "--client-id.\n\n" RETRY_NOTES,
         .exec = cmd_submit,
     },
     {

@@ -315,7 +315,7 @@ static enum store_status job_insert(struct store *st, const struct store_new_ref
 	store_stmt_end(s);
 	status = rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 	if (status == STORE_OK && r->client_id[0] != '\0') {
-		status = store_clients_on_insert(st, r);
+		status = store_clients_on_insert(st, r, res);
 	}
 	if (status == STORE_OK) {
 		status = events_add(st, r->sender, r->recipient, rid,

@@ -280,3 +280,36 @@ Test(clients, a_stored_record_is_held_to_the_same_bounds_as_an_inline_one)
 	run_result_free(&r);
 	free(path);
 }
+
+/* Submit the fixture client inline (--client FILE) as north; returns the run (caller frees). */
+static void submit_inline(struct run_result *r)
+{
+	cr_assert_eq(run_refex(r, net, north, "submit", "--to", "eastside-housing", "--form",
+	                       "housing_support", "--client", FIXTURE("client.json"), "--consent",
+	                       FIXTURE("consent.json"), "--data", FIXTURE("housing.json"), NULL),
+	             0, "submit: %s", r->err);
+}
+
+Test(clients, a_submitted_client_like_one_already_held_is_flagged)
+{
+	char held[REFEX_ID_LEN + 1], other[REFEX_ID_LEN + 1], expected[200];
+	struct run_result r;
+	json_t *list;
+
+	/* The fixture's client (Amira Khan, 1990-04-01) as the agency already holds it. */
+	client_add(north, "Amira", "Khan", "1990-04-01", held, NULL);
+	client_add(north, "Amira", "Khan", "1991-04-01", other, NULL);
+	submit_inline(&r);
+	snprintf(expected, sizeof(expected), "refex: warning: possible duplicate of client %s",
+	         held);
+	cr_expect(strstr(r.err, expected) != NULL, "submit --client does not warn:\n%s", r.err);
+	snprintf(expected, sizeof(expected), "--client-id %s", held);
+	cr_expect(strstr(r.err, expected) != NULL, "nor suggest --client-id:\n%s", r.err);
+	cr_expect(strstr(r.err, other) == NULL, "another date of birth is no duplicate: %s", r.err);
+	cr_expect_eq(strlen(run_line(&r)), REFEX_ID_LEN, "the referral is made all the same: %s",
+	             r.out);
+	run_result_free(&r);
+	list = REFEX_JSON(north, "client", "list");
+	cr_expect_eq(json_array_size(json_object_get(list, "clients")), 3, "stored, never merged");
+	json_decref(list);
+}
