@@ -59,8 +59,9 @@ static void warn_duplicates(const Refex__Referral *r)
 	}
 }
 
-/* Send a request that makes a referral (with retries) and print the new referral's id. */
-static int call_new_referral(struct cmd_ctx *ctx, Refex__Request *req)
+/* Send a request that makes a referral (with retries) and print the new referral's id, or
+ * with json the referral the hub answered with. */
+static int call_new_referral(struct cmd_ctx *ctx, Refex__Request *req, int json)
 {
 	Refex__Response *resp = NULL;
 	int rc = cmd_call_change(ctx, req, &resp);
@@ -73,7 +74,13 @@ static int call_new_referral(struct cmd_ctx *ctx, Refex__Request *req)
 		rc = EXIT_CONNECT;
 	} else {
 		warn_duplicates(resp->referral);
-		printf("%s\n", resp->referral->id);
+		if (!json) {
+			output_text(stdout, resp->referral->id);
+			putchar('\n');
+		} else if (output_message_json(&resp->referral->base, "possibleDuplicates") < 0) {
+			output_print_failure();
+			rc = EXIT_REFUSED;
+		}
 	}
 	refex__response__free_unpacked(resp, NULL);
 	return rc;
@@ -81,6 +88,7 @@ static int call_new_referral(struct cmd_ctx *ctx, Refex__Request *req)
 
 struct submit_args {
 	const char *to, *form, *client, *data, *consent, *client_id;
+	int json;
 };
 
 /* Parse the submit options; returns -1 to carry on, else an exit code. */
@@ -93,6 +101,7 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct submit_
 	    {"client-id", required_argument, NULL, 'i'},
 	    {"data", required_argument, NULL, 'd'},
 	    {"consent", required_argument, NULL, 'C'},
+	    {"json", no_argument, NULL, 'j'},
 	    CMD_CHANGE_OPTIONS,
 	    CMD_GLOBAL_OPTIONS,
 	    {0},
@@ -101,6 +110,9 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct submit_
 
 	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
 		switch (c) {
+		case 'j':
+			a->json = 1;
+			break;
 		case 't':
 			a->to = optarg;
 			break;
@@ -191,7 +203,7 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 	sub.consent = (Refex__Consent *)consent;
 	req.body_case = REFEX__REQUEST__BODY_SUBMIT;
 	req.submit = &sub;
-	rc = call_new_referral(ctx, &req);
+	rc = call_new_referral(ctx, &req, a.json);
 done:
 	free(sub.form_data.data);
 	free_message(client);
@@ -202,6 +214,7 @@ done:
 
 struct forward_args {
 	const char *id, *to, *form, *data, *consent;
+	int json;
 };
 
 /* Parse the forward options; returns -1 to carry on, else an exit code. */
@@ -212,6 +225,7 @@ static int parse_forward_args(struct cmd_ctx *ctx, int argc, char **argv, struct
 	    {"form", required_argument, NULL, 'f'},
 	    {"data", required_argument, NULL, 'd'},
 	    {"consent", required_argument, NULL, 'C'},
+	    {"json", no_argument, NULL, 'j'},
 	    CMD_CHANGE_OPTIONS,
 	    CMD_GLOBAL_OPTIONS,
 	    {0},
@@ -221,7 +235,9 @@ static int parse_forward_args(struct cmd_ctx *ctx, int argc, char **argv, struct
 	int c, rc;
 
 	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
-		if (c < (int)(sizeof(slot) / sizeof(slot[0])) && slot[c] != NULL) {
+		if (c == 'j') {
+			a->json = 1;
+		} else if (c < (int)(sizeof(slot) / sizeof(slot[0])) && slot[c] != NULL) {
 			*slot[c] = optarg;
 		} else if ((rc = cmd_change_option(ctx, c, optarg)) >= 0) {
 			return rc;
@@ -276,7 +292,7 @@ int cmd_forward(struct cmd_ctx *ctx, int argc, char **argv)
 	fw.consent = (Refex__Consent *)consent;
 	req.body_case = REFEX__REQUEST__BODY_FORWARD;
 	req.forward = &fw;
-	rc = call_new_referral(ctx, &req);
+	rc = call_new_referral(ctx, &req, a.json);
 done:
 	free(fw.form_data.data);
 	free_message(data);

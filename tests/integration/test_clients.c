@@ -313,3 +313,49 @@ Test(clients, a_submitted_client_like_one_already_held_is_flagged)
 	cr_expect_eq(json_array_size(json_object_get(list, "clients")), 3, "stored, never merged");
 	json_decref(list);
 }
+
+Test(clients, add_update_erase_and_consent_answer_as_json)
+{
+	char *path = client_file("Amira", "Khan", "1990-04-01");
+	char id[REFEX_ID_LEN + 1], cid[REFEX_ID_LEN + 1];
+	json_t *j, *dups;
+
+	j = REFEX_JSON(north, "client", "add", path);
+	snprintf(id, sizeof(id), "%s", str(j, "id") ? str(j, "id") : "");
+	cr_expect_eq(strlen(id), REFEX_ID_LEN, "client add --json gives the id");
+	cr_expect_str_eq(str(j, "owner"), "north-advice");
+	cr_expect_eq(json_integer_value(json_object_get(j, "version")), 1);
+	json_decref(j);
+
+	j = REFEX_JSON(north, "client", "add", path);
+	dups = json_object_get(j, "possibleDuplicates");
+	cr_expect(json_array_size(dups) == 1 &&
+	              strcmp(json_string_value(json_array_get(dups, 0)), id) == 0,
+	          "the duplicate is in the JSON too");
+	json_decref(j);
+
+	j = REFEX_JSON(north, "client", "update", id, path);
+	cr_expect_str_eq(str(j, "id"), id);
+	cr_expect_eq(json_integer_value(json_object_get(j, "version")), 2);
+	json_decref(j);
+
+	j = REFEX_JSON(north, "consent", "add", id, "--to", "eastside-housing", "--purpose",
+	               "housing support referral", "--method", "verbal");
+	cr_expect_eq(strlen(str(j, "id") ? str(j, "id") : ""), REFEX_ID_LEN, "consent add --json");
+	cr_expect_str_eq(str(j, "clientId"), id);
+	cr_expect_str_eq(str(j, "toAgency"), "eastside-housing");
+	cr_expect_str_eq(str(j, "method"), "CONSENT_VERBAL");
+	cr_expect_null(json_object_get(j, "withdrawnAt"), "a new consent is live");
+	snprintf(cid, sizeof(cid), "%s", str(j, "id") ? str(j, "id") : "");
+	json_decref(j);
+	j = REFEX_JSON(north, "consent", "withdraw", cid, "--reason", "changed their mind");
+	cr_expect_str_eq(str(j, "id"), cid);
+	cr_expect_not_null(json_object_get(j, "withdrawnAt"), "withdraw --json says when");
+	json_decref(j);
+
+	j = REFEX_JSON(north, "client", "erase", id, "--reason", "asked to be forgotten");
+	cr_expect_str_eq(str(j, "id"), id);
+	cr_expect_not_null(json_object_get(j, "erasedAt"), "erase --json says it is erased");
+	json_decref(j);
+	free(path);
+}

@@ -425,3 +425,57 @@ Test(exchange, the_paging_hint_is_the_whole_command_with_its_filters)
 	run_result_free(&next);
 	run_result_free(&r);
 }
+
+/* Run refex ARGS --json as who; expect exit 0 and return the JSON object it printed. */
+#define REFERRAL_JSON(who, ...)                                                                    \
+	({                                                                                         \
+		struct run_result r_;                                                              \
+		json_t *j_;                                                                        \
+		run_refex(&r_, net, who, __VA_ARGS__, "--json", NULL);                             \
+		cr_assert_eq(r_.status, 0, "exited %d: %s", r_.status, r_.err);                    \
+		j_ = run_json(&r_);                                                                \
+		cr_assert(json_is_object(j_), "not a JSON object:\n%s", r_.out);                   \
+		run_result_free(&r_);                                                              \
+		j_;                                                                                \
+	})
+
+/* Expect j to be referral id (NULL: any id) in state; frees j unless keep. */
+static void expect_referral(json_t *j, const char *id, const char *state, bool keep)
+{
+	char *text = json_dumps(j, JSON_COMPACT);
+
+	cr_expect_str_eq(str(j, "state"), state, "%s", text);
+	cr_expect_eq(strlen(str(j, "id")), REFEX_ID_LEN, "%s", text);
+	if (id != NULL) {
+		cr_expect_str_eq(str(j, "id"), id, "%s", text);
+	}
+	free(text);
+	if (!keep) {
+		json_decref(j);
+	}
+}
+
+Test(exchange, every_change_answers_with_the_referral_as_json)
+{
+	char a[REFEX_ID_LEN + 1], b[REFEX_ID_LEN + 1], c[REFEX_ID_LEN + 1];
+	json_t *j;
+
+	j = REFERRAL_JSON(north, "submit", "--to", "eastside-housing", "--form", "housing_support",
+	                  "--client", FIXTURE("client.json"), "--consent", FIXTURE("consent.json"),
+	                  "--data", FIXTURE("housing.json"));
+	expect_referral(j, NULL, "STATE_SENT", true);
+	snprintf(a, sizeof(a), "%s", str(j, "id"));
+	cr_expect_str_eq(str(j, "recipient"), "eastside-housing");
+	cr_expect(json_is_array(json_object_get(j, "possibleDuplicates")), "no possibleDuplicates");
+	json_decref(j);
+	expect_referral(REFERRAL_JSON(east, "accept", a), a, "STATE_ACCEPTED", false);
+	expect_referral(REFERRAL_JSON(east, "complete", a, "--outcome", "housed"), a,
+	                "STATE_COMPLETED", false);
+	submit_housing(net, north, FIXTURE("housing.json"), b);
+	expect_referral(REFERRAL_JSON(east, "decline", b, "--reason", "out of our area"), b,
+	                "STATE_DECLINED", false);
+	submit_housing(net, north, FIXTURE("housing.json"), c);
+	expect_referral(REFERRAL_JSON(north, "withdraw", c, "--reason", "client moved away"), c,
+	                "STATE_WITHDRAWN", false);
+	expect_state(north, a, "STATE_COMPLETED");
+}
