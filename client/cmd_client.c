@@ -93,6 +93,16 @@ static int print_client(const Refex__StoredClient *c, int json)
 	return 0;
 }
 
+/* Print the client the hub answered with as JSON (as show --json); returns an exit code. */
+static int print_json(const Refex__StoredClient *c)
+{
+	if (print_client(c, 1) < 0) {
+		output_print_failure();
+		return EXIT_REFUSED;
+	}
+	return EXIT_DONE;
+}
+
 /* Warn about possible duplicates the hub found (never merged). */
 static void warn_duplicates(const Refex__StoredClient *c)
 {
@@ -135,8 +145,12 @@ static int client_add(struct cmd_ctx *ctx, const struct client_args *a)
 	req.body_case = REFEX__REQUEST__BODY_ADD_CLIENT;
 	req.add_client = &add;
 	if ((rc = call_client(ctx, &req, &resp)) == EXIT_DONE) {
-		printf("%s\n", resp->client->id);
 		warn_duplicates(resp->client);
+		if (!a->json) {
+			printf("%s\n", resp->client->id);
+		} else {
+			rc = print_json(resp->client);
+		}
 		refex__response__free_unpacked(resp, NULL);
 	}
 	protobuf_c_message_free_unpacked(&add.record->base, NULL);
@@ -162,8 +176,12 @@ static int client_update(struct cmd_ctx *ctx, const struct client_args *a)
 	req.body_case = REFEX__REQUEST__BODY_UPDATE_CLIENT;
 	req.update_client = &up;
 	if ((rc = call_client(ctx, &req, &resp)) == EXIT_DONE) {
-		printf("%s version %u\n", resp->client->id, resp->client->version);
 		warn_duplicates(resp->client);
+		if (!a->json) {
+			printf("%s version %u\n", resp->client->id, resp->client->version);
+		} else {
+			rc = print_json(resp->client);
+		}
 		refex__response__free_unpacked(resp, NULL);
 	}
 	protobuf_c_message_free_unpacked(&up.record->base, NULL);
@@ -186,9 +204,10 @@ static int client_show(struct cmd_ctx *ctx, const struct client_args *a)
 	if ((rc = call_client(ctx, &req, &resp)) != EXIT_DONE) {
 		return rc;
 	}
-	if (print_client(resp->client, a->json) < 0) {
-		output_print_failure();
-		rc = EXIT_REFUSED;
+	if (!a->json) {
+		print_client(resp->client, 0);
+	} else {
+		rc = print_json(resp->client);
 	}
 	refex__response__free_unpacked(resp, NULL);
 	return rc;
@@ -260,7 +279,12 @@ static int client_erase(struct cmd_ctx *ctx, const struct client_args *a)
 	req.body_case = REFEX__REQUEST__BODY_ERASE_CLIENT;
 	req.erase_client = &erase;
 	if ((rc = call_client(ctx, &req, &resp)) == EXIT_DONE) {
-		printf("client %s erased, with its copies in every referral\n", resp->client->id);
+		if (!a->json) {
+			printf("client %s erased, with its copies in every referral\n",
+			       resp->client->id);
+		} else {
+			rc = print_json(resp->client);
+		}
 		refex__response__free_unpacked(resp, NULL);
 	}
 	return rc;

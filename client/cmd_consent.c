@@ -137,6 +137,16 @@ static int parse_how(struct cmd_ctx *ctx, struct consent_args *a)
 	return -1;
 }
 
+/* Print the consent the hub answered with as JSON; returns an exit code. */
+static int print_json(const Refex__ConsentRecord *k)
+{
+	if (output_message_json(&k->base, NULL) < 0) {
+		output_print_failure();
+		return EXIT_REFUSED;
+	}
+	return EXIT_DONE;
+}
+
 /* Send req and hand back the consent (with its id) in its reply, or an exit code. */
 static int call_consent(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp)
 {
@@ -167,7 +177,11 @@ static int consent_add(struct cmd_ctx *ctx, struct consent_args *a)
 	req.body_case = REFEX__REQUEST__BODY_ADD_CONSENT;
 	req.add_consent = &a->k;
 	if ((rc = call_consent(ctx, &req, &resp)) == EXIT_DONE) {
-		printf("%s\n", resp->consent->id);
+		if (!a->json) {
+			printf("%s\n", resp->consent->id);
+		} else {
+			rc = print_json(resp->consent);
+		}
 		refex__response__free_unpacked(resp, NULL);
 	}
 	return rc;
@@ -260,8 +274,13 @@ static int consent_withdraw(struct cmd_ctx *ctx, struct consent_args *a)
 	req.body_case = REFEX__REQUEST__BODY_WITHDRAW_CONSENT;
 	req.withdraw_consent = &w;
 	if ((rc = call_consent(ctx, &req, &resp)) == EXIT_DONE) {
-		printf("consent %s withdrawn: client %s's record is no longer shared under it\n",
-		       resp->consent->id, resp->consent->client_id);
+		if (!a->json) {
+			printf("consent %s withdrawn: client %s's record is no longer shared under "
+			       "it\n",
+			       resp->consent->id, resp->consent->client_id);
+		} else {
+			rc = print_json(resp->consent);
+		}
 		refex__response__free_unpacked(resp, NULL);
 	}
 	return rc;

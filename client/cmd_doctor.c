@@ -27,12 +27,28 @@ struct doctor {
 	X509 *ca;        /* the network CA, once it parses */
 	int tls_ready;   /* certificate, key and CA good enough to try a handshake */
 	int hub_revoked; /* the network's CRL revokes the hub's certificate */
+	json_t *checks;  /* --json: the checks so far, printed at the end; NULL: print each line */
 };
 
 /* Print one check's line: verdict, check name, what was found. Text from files and the
  * server goes through output_text, so it cannot drive the terminal. */
 static void say(struct doctor *d, const char *verdict, const char *check, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* One check as JSON: {"check": ..., "verdict": ..., "message": ...}. A file name in the
+ * message need not be UTF-8: then its other bytes become '?'. */
+static json_t *check_json(const char *verdict, const char *check, char *message)
+{
+	json_t *msg = json_string(message);
+
+	if (!msg) {
+		for (char *p = message; *p; p++) {
+			*p = (unsigned char)*p >= 0x80 ? '?' : *p;
+		}
+		msg = json_string(message);
+	}
+	return json_pack("{s:s, s:s, s:o*}", "check", check, "verdict", verdict, "message", msg);
+}
 
 static void say(struct doctor *d, const char *verdict, const char *check, const char *fmt, ...)
 {
@@ -47,6 +63,10 @@ static void say(struct doctor *d, const char *verdict, const char *check, const 
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	if (d->checks) {
+		json_array_append_new(d->checks, check_json(verdict, check, line));
+		return;
+	}
 	printf("%-4s  %-18s ", verdict, check);
 	output_text(stdout, line);
 	putchar('\n');
@@ -389,6 +409,15 @@ static void check_server(struct doctor *d)
 	conn_close(c);
 }
 
+/* Print the checks and the verdict over them as one JSON object; returns 0 or -1. */
+static int print_json(struct doctor *d)
+{
+	json_t *out = json_pack("{s:b, s:i, s:i, s:O}", "ok", d->fails == 0, "problems", d->fails,
+	                        "warnings", d->warns, "checks", d->checks);
+
+	return output_json(out);
+}
+
 /* Print the verdict over all checks. */
 static void say_summary(const struct doctor *d)
 {
@@ -408,13 +437,15 @@ static void say_summary(const struct doctor *d)
 int cmd_doctor(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},
 	    CMD_GLOBAL_OPTIONS,
 	    {0},
 	};
 	struct doctor d = {0};
-	int c, rc;
+	int c, rc, json = 0;
 
 	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
+		json = json || c == 'j';
 	}
 	if (c == CMD_OPTS_EXIT) {
 		return rc;
@@ -422,17 +453,28 @@ int cmd_doctor(struct cmd_ctx *ctx, int argc, char **argv)
 	if ((rc = cmd_no_operands(ctx, argc, argv)) >= 0) {
 		return rc;
 	}
+	if (json && !(d.checks = json_array())) {
+		fprintf(stderr, "refex: out of memory\n");
+		return EXIT_REFUSED;
+	}
 	check_config(&d, ctx);
 	check_cert_file(&d);
 	check_key_file(&d);
 	check_ca_file(&d);
 	check_certificate(&d);
 	check_server(&d);
-	say_summary(&d);
+	/* A revoked hub is refused as every command refuses it. */
+	rc = d.hub_revoked ? EXIT_CONNECT : d.fails ? EXIT_REFUSED : EXIT_DONE;
+	if (!json) {
+		say_summary(&d);
+	} else if (print_json(&d) < 0) {
+		output_print_failure();
+		rc = EXIT_REFUSED;
+	}
+	json_decref(d.checks);
 	X509_free(d.cert);
 	EVP_PKEY_free(d.key);
 	X509_free(d.ca);
 	client_config_clear(&d.cfg);
-	/* A revoked hub is refused as every command refuses it. */
-	return d.hub_revoked ? EXIT_CONNECT : d.fails ? EXIT_REFUSED : EXIT_DONE;
+	return rc;
 }

@@ -138,8 +138,72 @@ static int add_onward_rows(struct table *t, const Refex__Referral *r)
 	return 0;
 }
 
+/* Print " ARG", in single quotes when a shell would split or expand it. */
+static void print_arg(const char *arg)
+{
+	size_t n = strlen(arg), o = 0;
+	char *q;
+
+	putchar(' ');
+	if (n && strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                     "0123456789_-+=.,:/@%") == n) {
+		output_text(stdout, arg);
+		return;
+	}
+	if (!(q = malloc(4 * n + 3))) {
+		return;
+	}
+	q[o++] = '\'';
+	for (; *arg; arg++) {
+		if (*arg == '\'') {
+			memcpy(q + o, "'\\''", 4); /* close, an escaped quote, reopen */
+			o += 4;
+		} else {
+			q[o++] = *arg;
+		}
+	}
+	q[o++] = '\'';
+	q[o] = '\0';
+	output_text(stdout, q);
+	free(q);
+}
+
+/* Print " --NAME VALUE" when value was given. */
+static void print_option(const char *name, const char *value)
+{
+	if (value) {
+		printf(" --%s", name);
+		print_arg(value);
+	}
+}
+
+/* Print "More: " and the whole command that lists the next page: the options given (global
+ * ones too) with the new page token, so the next page has the same filters and size. */
+static void print_next_command(const struct cmd_ctx *ctx, const Refex__ListReferrals *list,
+                               int inbox, const char *token)
+{
+	char limit[16];
+
+	printf("More: refex %s", inbox ? "inbox" : "sent");
+	print_option("config", ctx->opt.config);
+	print_option("server", ctx->opt.server);
+	print_option("cert", ctx->opt.cert);
+	print_option("key", ctx->opt.key);
+	print_option("ca", ctx->opt.ca);
+	print_option("state", list->has_state ? output_state_name(list->state) : NULL);
+	if (list->overdue_only) {
+		fputs(" --overdue", stdout);
+	}
+	print_option("client-id", list->client_id);
+	snprintf(limit, sizeof(limit), "%u", list->limit);
+	print_option("limit", list->has_limit ? limit : NULL);
+	print_option("page-token", token);
+	putchar('\n');
+}
+
 /* Print the page as a table, and how to get the next page. */
-static int print_table(const Refex__ReferralPage *page, const Refex__ListReferrals *list, int inbox)
+static int print_table(const struct cmd_ctx *ctx, const Refex__ReferralPage *page,
+                       const Refex__ListReferrals *list, int inbox)
 {
 	static const char *const headers[] = {"ID",     "FROM",    "FORM", "STATE",
 	                                      "CLIENT", "CREATED", "DUE"};
@@ -172,15 +236,7 @@ static int print_table(const Refex__ReferralPage *page, const Refex__ListReferra
 	}
 	table_free(t);
 	if (page->next_page_token && *page->next_page_token) {
-		printf("More: refex %s%s", inbox ? "inbox" : "sent",
-		       list->overdue_only ? " --overdue" : "");
-		if (list->client_id != NULL) {
-			fputs(" --client-id ", stdout);
-			output_text(stdout, list->client_id);
-		}
-		fputs(" --page-token ", stdout);
-		output_text(stdout, page->next_page_token);
-		putchar('\n');
+		print_next_command(ctx, list, inbox, page->next_page_token);
 	}
 	return 0;
 }
@@ -210,7 +266,7 @@ static int run_list(struct cmd_ctx *ctx, int argc, char **argv, int inbox)
 		fprintf(stderr, "refex: the server's reply has no list of referrals\n");
 		rc = EXIT_CONNECT;
 	} else if ((a.json ? output_message_json(&resp->page->base, "referrals")
-	                   : print_table(resp->page, &a.list, inbox)) < 0) {
+	                   : print_table(ctx, resp->page, &a.list, inbox)) < 0) {
 		output_print_failure();
 		rc = EXIT_REFUSED;
 	}

@@ -12,11 +12,35 @@ struct status_cmd {
 	const char *done;       /* printed when the reply does not say the state */
 };
 
+/* Print "ID STATE" from the hub's reply (done: the state when it does not say), or with json
+ * the referral it answered with. */
+static int print_result(const Refex__Response *resp, const char *id, const char *done, int json)
+{
+	const Refex__Referral *r =
+	    resp->body_case == REFEX__RESPONSE__BODY_REFERRAL ? resp->referral : NULL;
+
+	if (json) {
+		if (!r) {
+			fprintf(stderr, "refex: the server's reply has no referral\n");
+			return EXIT_CONNECT;
+		}
+		if (output_message_json(&r->base, NULL) < 0) {
+			output_print_failure();
+			return EXIT_REFUSED;
+		}
+		return EXIT_DONE;
+	}
+	output_text(stdout, r && r->id ? r->id : id);
+	printf(" %s\n", r && r->has_state ? output_state_name(r->state) : done);
+	return EXIT_DONE;
+}
+
 /* Parse one status command's arguments, send the update and print the new state. */
 static int run_status(struct cmd_ctx *ctx, int argc, char **argv, const struct status_cmd *sc)
 {
 	const struct option opts[] = {
 	    {sc->reason_opt ? sc->reason_opt : "reason", required_argument, NULL, 'r'},
+	    {"json", no_argument, NULL, 'j'},
 	    CMD_CHANGE_OPTIONS,
 	    CMD_GLOBAL_OPTIONS,
 	    {0},
@@ -25,12 +49,14 @@ static int run_status(struct cmd_ctx *ctx, int argc, char **argv, const struct s
 	Refex__UpdateStatus up = REFEX__UPDATE_STATUS__INIT;
 	Refex__Response *resp = NULL;
 	const char *reason = NULL, *id = NULL;
-	int c, rc;
+	int c, rc, json = 0;
 
 	/* accept takes no reason: leave its option out of the table. */
 	while ((c = cmd_getopt(ctx, argc, argv, sc->reason_opt ? opts : opts + 1, &rc)) >= 0) {
 		if (c == 'r') {
 			reason = optarg;
+		} else if (c == 'j') {
+			json = 1;
 		} else if ((rc = cmd_change_option(ctx, c, optarg)) >= 0) {
 			return rc;
 		}
@@ -53,15 +79,9 @@ static int run_status(struct cmd_ctx *ctx, int argc, char **argv, const struct s
 	if ((rc = cmd_call_change(ctx, &req, &resp)) != EXIT_DONE) {
 		return rc;
 	}
-	if (resp->body_case == REFEX__RESPONSE__BODY_REFERRAL && resp->referral->has_state) {
-		output_text(stdout, resp->referral->id ? resp->referral->id : up.id);
-		printf(" %s\n", output_state_name(resp->referral->state));
-	} else {
-		output_text(stdout, up.id);
-		printf(" %s\n", sc->done);
-	}
+	rc = print_result(resp, up.id, sc->done, json);
 	refex__response__free_unpacked(resp, NULL);
-	return EXIT_DONE;
+	return rc;
 }
 
 /* Accept a referral sent to this agency. */

@@ -7,6 +7,7 @@
 #include "cmd.h"
 #include "form.h"
 #include "input.h"
+#include "output.h"
 
 /* Print the registered forms after "known forms: ", for a mistyped name. */
 static void list_known_forms(FILE *out)
@@ -39,8 +40,28 @@ static int pack_form(const ProtobufCMessage *msg, ProtobufCBinaryData *out)
 	return 0;
 }
 
-/* Send a request that makes a referral (with retries) and print the new referral's id. */
-static int call_new_referral(struct cmd_ctx *ctx, Refex__Request *req)
+/* Warn about the sender's clients the hub found with the same name and date of birth as the
+ * client record it stored for this referral (never merged). */
+static void warn_duplicates(const Refex__Referral *r)
+{
+	for (size_t i = 0; i < r->n_possible_duplicates; i++) {
+		const char *id = r->possible_duplicates[i];
+
+		fputs("refex: warning: possible duplicate of client ", stderr);
+		output_text(stderr, id);
+		fputs(
+		    " (same name and date of birth); both are kept, check with 'refex client show ",
+		    stderr);
+		output_text(stderr, id);
+		fputs("' and refer a client your agency already holds with --client-id ", stderr);
+		output_text(stderr, id);
+		fputs(", not --client FILE\n", stderr);
+	}
+}
+
+/* Send a request that makes a referral (with retries) and print the new referral's id, or
+ * with json the referral the hub answered with. */
+static int call_new_referral(struct cmd_ctx *ctx, Refex__Request *req, int json)
 {
 	Refex__Response *resp = NULL;
 	int rc = cmd_call_change(ctx, req, &resp);
@@ -52,7 +73,14 @@ static int call_new_referral(struct cmd_ctx *ctx, Refex__Request *req)
 		fprintf(stderr, "refex: the server accepted the referral but did not say its id\n");
 		rc = EXIT_CONNECT;
 	} else {
-		printf("%s\n", resp->referral->id);
+		warn_duplicates(resp->referral);
+		if (!json) {
+			output_text(stdout, resp->referral->id);
+			putchar('\n');
+		} else if (output_message_json(&resp->referral->base, "possibleDuplicates") < 0) {
+			output_print_failure();
+			rc = EXIT_REFUSED;
+		}
 	}
 	refex__response__free_unpacked(resp, NULL);
 	return rc;
@@ -60,6 +88,7 @@ static int call_new_referral(struct cmd_ctx *ctx, Refex__Request *req)
 
 struct submit_args {
 	const char *to, *form, *client, *data, *consent, *client_id;
+	int json;
 };
 
 /* Parse the submit options; returns -1 to carry on, else an exit code. */
@@ -72,6 +101,7 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct submit_
 	    {"client-id", required_argument, NULL, 'i'},
 	    {"data", required_argument, NULL, 'd'},
 	    {"consent", required_argument, NULL, 'C'},
+	    {"json", no_argument, NULL, 'j'},
 	    CMD_CHANGE_OPTIONS,
 	    CMD_GLOBAL_OPTIONS,
 	    {0},
@@ -80,6 +110,9 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct submit_
 
 	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
 		switch (c) {
+		case 'j':
+			a->json = 1;
+			break;
 		case 't':
 			a->to = optarg;
 			break;
@@ -170,7 +203,7 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 	sub.consent = (Refex__Consent *)consent;
 	req.body_case = REFEX__REQUEST__BODY_SUBMIT;
 	req.submit = &sub;
-	rc = call_new_referral(ctx, &req);
+	rc = call_new_referral(ctx, &req, a.json);
 done:
 	free(sub.form_data.data);
 	free_message(client);
@@ -181,6 +214,7 @@ done:
 
 struct forward_args {
 	const char *id, *to, *form, *data, *consent;
+	int json;
 };
 
 /* Parse the forward options; returns -1 to carry on, else an exit code. */
@@ -191,6 +225,7 @@ static int parse_forward_args(struct cmd_ctx *ctx, int argc, char **argv, struct
 	    {"form", required_argument, NULL, 'f'},
 	    {"data", required_argument, NULL, 'd'},
 	    {"consent", required_argument, NULL, 'C'},
+	    {"json", no_argument, NULL, 'j'},
 	    CMD_CHANGE_OPTIONS,
 	    CMD_GLOBAL_OPTIONS,
 	    {0},
@@ -200,7 +235,9 @@ static int parse_forward_args(struct cmd_ctx *ctx, int argc, char **argv, struct
 	int c, rc;
 
 	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
-		if (c < (int)(sizeof(slot) / sizeof(slot[0])) && slot[c] != NULL) {
+		if (c == 'j') {
+			a->json = 1;
+		} else if (c < (int)(sizeof(slot) / sizeof(slot[0])) && slot[c] != NULL) {
 			*slot[c] = optarg;
 		} else if ((rc = cmd_change_option(ctx, c, optarg)) >= 0) {
 			return rc;
@@ -255,7 +292,7 @@ int cmd_forward(struct cmd_ctx *ctx, int argc, char **argv)
 	fw.consent = (Refex__Consent *)consent;
 	req.body_case = REFEX__REQUEST__BODY_FORWARD;
 	req.forward = &fw;
-	rc = call_new_referral(ctx, &req);
+	rc = call_new_referral(ctx, &req, a.json);
 done:
 	free(fw.form_data.data);
 	free_message(data);

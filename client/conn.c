@@ -595,6 +595,12 @@ struct conn *conn_open(const char *server, const struct tls_paths *paths, const 
 			*failure =
 			    CONN_TLS_FAILED; /* e.g. TLS 1.3: the hub refused our certificate */
 		}
+		/* FORBIDDEN to Hello: the certificate's agency is not a partner here. That is
+		 * the hub refusing the certificate, like any other trust failure. */
+		if (*failure == CONN_REFUSED &&
+		    c->refusal == REFEX__STATUS_CODE__STATUS_FORBIDDEN) {
+			*failure = CONN_TLS_FAILED;
+		}
 		goto fail;
 	}
 	return c;

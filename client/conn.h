@@ -31,7 +31,8 @@ enum conn_failure {
 	CONN_UNREACHED = 0, /* no connection, or it was closed or timed out: a retry may work */
 	CONN_REFUSED,       /* the server answered Hello with an error */
 	CONN_BAD_SETUP,     /* our own address or TLS files are unusable */
-	CONN_TLS_FAILED, /* TLS failed (a certificate refused or not trusted): a retry fails too */
+	CONN_TLS_FAILED, /* TLS failed (a certificate refused or not trusted), or the certificate's
+	                    agency is not a partner of the hub: a retry fails too */
 };
 
 /*

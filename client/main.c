@@ -21,6 +21,11 @@
 	"acknowledge_within in the hub's configuration); a referral still waiting after it\n"      \
 	"shows OVERDUE next to its state.\n"
 
+/* For the commands that answer with a referral. */
+#define JSON_REFERRAL_HELP                                                                         \
+	"  --json              print the referral the hub answered with as JSON (canonical\n"      \
+	"                      protobuf mapping): its id, state, ...\n"
+
 /* For the commands that change something. */
 #define RETRY_NOTES                                                                                \
 	"If the connection to the hub is lost before its answer, refex sends the request\n"        \
@@ -32,20 +37,24 @@ static const struct cmd_entry commands[] = {
     {
         .name = "submit",
         .usage = "--to AGENCY --form FORM (--client-id ID | --client CLIENT.json "
-                 "[--consent CONSENT.json]) --data FORM.json [--idempotency-key KEY] "
+                 "[--consent CONSENT.json]) --data FORM.json [--json] [--idempotency-key KEY] "
                  "[--verbose]",
         .summary = "refer a client to a partner agency on an agreed form",
-        .options = "  --to AGENCY         the receiving agency's id (see 'refex partners')\n"
-                   "  --form FORM         the agreed form (see 'refex forms')\n"
-                   "  --client-id ID      a client record the hub keeps for your agency\n"
-                   "                      ('refex client add'); needs a live consent or other\n"
-                   "                      basis covering AGENCY ('refex consent add')\n"
-                   "  --client FILE       the client record, JSON ('refex template client'):\n"
-                   "                      the hub stores it as a new client of your agency\n"
-                   "  --data FILE         the form's answers, JSON ('refex template FORM')\n"
-                   "  --consent FILE      the client's consent to share with AGENCY, JSON\n"
-                   "                      ('refex template consent')\n" CMD_CHANGE_HELP,
-        .notes = "Prints the new referral's id on its own line.\n\n" RETRY_NOTES,
+        .options =
+            "  --to AGENCY         the receiving agency's id (see 'refex partners')\n"
+            "  --form FORM         the agreed form (see 'refex forms')\n"
+            "  --client-id ID      a client record the hub keeps for your agency\n"
+            "                      ('refex client add'); needs a live consent or other\n"
+            "                      basis covering AGENCY ('refex consent add')\n"
+            "  --client FILE       the client record, JSON ('refex template client'):\n"
+            "                      the hub stores it as a new client of your agency\n"
+            "  --data FILE         the form's answers, JSON ('refex template FORM')\n"
+            "  --consent FILE      the client's consent to share with AGENCY, JSON\n"
+            "                      ('refex template consent')\n" JSON_REFERRAL_HELP CMD_CHANGE_HELP,
+        .notes = "Prints the new referral's id on its own line. With --client FILE it warns (on\n"
+                 "stderr) about your clients with the same name and date of birth: the record\n"
+                 "is stored as a new client all the same; refer a client you hold with\n"
+                 "--client-id.\n\n" RETRY_NOTES,
         .exec = cmd_submit,
     },
     {
@@ -76,14 +85,14 @@ static const struct cmd_entry commands[] = {
     },
     {
         .name = "forward",
-        .usage = "ID --to AGENCY --form FORM [--data FILE] [--consent FILE]",
+        .usage = "ID --to AGENCY --form FORM [--data FILE] [--consent FILE] [--json]",
         .summary = "refer the client of a referral you received on to another agency",
         .options = "  --to AGENCY         the partner to refer the client to\n"
                    "  --form FORM         the agreed form for it\n"
                    "  --consent FILE      the client's consent to share with AGENCY (JSON); only\n"
                    "                      for a referral without a stored client\n"
                    "  --data FILE         answers the hub cannot fill in (JSON; may be "
-                   "partial)\n" CMD_CHANGE_HELP,
+                   "partial)\n" JSON_REFERRAL_HELP CMD_CHANGE_HELP,
         .notes = "The client record travels with the new referral. The hub fills the form in\n"
                  "from the answers already given (fields of the same name and type in the\n"
                  "referral and the client record); if anything is still missing it names\n"
@@ -97,12 +106,13 @@ static const struct cmd_entry commands[] = {
     },
     {
         .name = "client",
-        .usage = "add CLIENT.json | update ID CLIENT.json | show ID [--json] |"
-                 " list [--search TEXT] [--json] | erase ID --reason TEXT",
+        .usage = "add CLIENT.json | update ID CLIENT.json | show ID | list [--search TEXT] |"
+                 " erase ID --reason TEXT [--json]",
         .summary = "client records the hub keeps for your agency: add, update, show, list, erase",
         .options = "  --search TEXT       list: only clients whose name contains TEXT (any case)\n"
                    "  --reason TEXT       erase: why the record is erased (kept on record)\n"
-                   "  --json              show, list: print JSON\n",
+                   "  --json              print the hub's answer as JSON: the client (add,\n"
+                   "                      update, show, erase) or the list\n",
         .notes = "add prints the new client's id; it warns (on stderr) about your clients with\n"
                  "the same name and date of birth: both are kept, nothing is merged.\n"
                  "update makes a new version; referrals keep the version they shared.\n"
@@ -115,7 +125,7 @@ static const struct cmd_entry commands[] = {
         .name = "consent",
         .usage = "add CLIENT_ID (--to AGENCY | --any-partner) (--purpose TEXT --method "
                  "verbal|written|digital | --basis BASIS --reason TEXT) [--expires DATE] |"
-                 " list CLIENT_ID [--json] | withdraw CONSENT_ID [--reason TEXT]",
+                 " list CLIENT_ID | withdraw CONSENT_ID [--reason TEXT] [--json]",
         .summary = "record, list or withdraw a client's consent (or another lawful basis) to share",
         .options = "  --to AGENCY         the partner it covers\n"
                    "  --any-partner       it covers every partner agency\n"
@@ -125,7 +135,8 @@ static const struct cmd_entry commands[] = {
                    "                      vital-interests (needs --reason)\n"
                    "  --reason TEXT       why (another basis), or why it is withdrawn\n"
                    "  --expires DATE      the last day it covers, YYYY-MM-DD\n"
-                   "  --json              list: print JSON\n",
+                   "  --json              print the hub's answer as JSON: the consent (add,\n"
+                   "                      withdraw) or the list\n",
         .notes = "add prints the consent's id. The hub records who recorded it (your\n"
                  "certificate's agency and holder) and when. Sharing a client with\n"
                  "'refex submit --client-id' needs a live consent or basis covering the\n"
@@ -147,36 +158,37 @@ static const struct cmd_entry commands[] = {
     },
     {
         .name = "accept",
-        .usage = "ID [--idempotency-key KEY] [--verbose]",
+        .usage = "ID [--json] [--idempotency-key KEY] [--verbose]",
         .summary = "accept a referral sent to your agency",
-        .options = CMD_CHANGE_HELP,
+        .options = JSON_REFERRAL_HELP CMD_CHANGE_HELP,
         .notes = RETRY_NOTES,
         .exec = cmd_accept,
     },
     {
         .name = "decline",
-        .usage = "ID --reason TEXT [--idempotency-key KEY] [--verbose]",
+        .usage = "ID --reason TEXT [--json] [--idempotency-key KEY] [--verbose]",
         .summary = "decline a referral sent to your agency, saying why",
         .options = "  --reason TEXT       why your agency cannot take it (told to the "
-                   "sender)\n" CMD_CHANGE_HELP,
+                   "sender)\n" JSON_REFERRAL_HELP CMD_CHANGE_HELP,
         .notes = RETRY_NOTES,
         .exec = cmd_decline,
     },
     {
         .name = "complete",
-        .usage = "ID --outcome TEXT [--idempotency-key KEY] [--verbose]",
+        .usage = "ID --outcome TEXT [--json] [--idempotency-key KEY] [--verbose]",
         .summary = "close an accepted referral with its outcome",
         .options = "  --outcome TEXT      what was done for the client (told to the "
-                   "sender)\n" CMD_CHANGE_HELP,
+                   "sender)\n" JSON_REFERRAL_HELP CMD_CHANGE_HELP,
         .notes = RETRY_NOTES,
         .exec = cmd_complete,
     },
     {
         .name = "withdraw",
-        .usage = "ID --reason TEXT [--idempotency-key KEY] [--verbose]",
+        .usage = "ID --reason TEXT [--json] [--idempotency-key KEY] [--verbose]",
         .summary = "withdraw a referral your agency sent, saying why",
         .options =
-            "  --reason TEXT       why it is withdrawn (told to the receiver)\n" CMD_CHANGE_HELP,
+            "  --reason TEXT       why it is withdrawn (told to the receiver)\n" JSON_REFERRAL_HELP
+                CMD_CHANGE_HELP,
         .notes = RETRY_NOTES,
         .exec = cmd_withdraw,
     },
@@ -241,9 +253,11 @@ static const struct cmd_entry commands[] = {
     },
     {
         .name = "doctor",
-        .usage = "",
+        .usage = "[--json]",
         .summary = "check your configuration, certificate and connection step by step",
-        .options = NULL,
+        .options = "  --json              print the checks as JSON: {\"ok\", \"problems\",\n"
+                   "                      \"warnings\", \"checks\": [{\"check\", \"verdict\",\n"
+                   "                      \"message\"}]}\n",
         .notes = NULL,
         .exec = cmd_doctor,
     },

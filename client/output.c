@@ -282,7 +282,7 @@ int output_json(json_t *json)
 	return rc;
 }
 
-/* Print msg as canonical JSON, always with the list called list_key. */
+/* Print msg as canonical JSON, always with the list called list_key (if not NULL). */
 int output_message_json(const ProtobufCMessage *msg, const char *list_key)
 {
 	json_t *json = pbjson_encode(msg);
@@ -290,7 +290,7 @@ int output_message_json(const ProtobufCMessage *msg, const char *list_key)
 	if (!json) {
 		return -1;
 	}
-	if (!json_object_get(json, list_key)) {
+	if (list_key && !json_object_get(json, list_key)) {
 		json_object_set_new(json, list_key, json_array());
 	}
 	return output_json(json);

@@ -42,7 +42,8 @@ void output_refusal(const Refex__Status *st);
 int output_json(json_t *json);
 
 /* Print msg as canonical JSON (as output_json), with an empty array for the repeated field
- * list_key when the message has none, so scripts always find it. Returns 0 or -1. */
+ * list_key (NULL: none) when the message has none, so scripts always find it. Returns 0 or
+ * -1. */
 int output_message_json(const ProtobufCMessage *msg, const char *list_key);
 
 /* Say on stderr that a reply could not be printed (out of memory, or not UTF-8 for JSON). */

@@ -99,9 +99,9 @@ enum attempt {
 	ATTEMPT_RETRY, /* the network failed or the hub is unavailable: err says how */
 };
 
-/* Connect if needed and send req once. */
+/* Connect if needed and send req once; *sent is set once req has gone out on a connection. */
 static enum attempt attempt_once(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp,
-                                 char *err, size_t errlen, int *rc)
+                                 char *err, size_t errlen, int *rc, int *sent)
 {
 	int network, ret;
 
@@ -112,6 +112,7 @@ static enum attempt attempt_once(struct cmd_ctx *ctx, Refex__Request *req, Refex
 		fprintf(stderr, "refex: %s\n", err);
 		return ATTEMPT_DONE;
 	}
+	*sent = 1; /* even a failed write may have handed the hub part of it: count it sent */
 	if ((ret = conn_call(ctx->conn, req, resp, err, errlen)) < 0) {
 		network = ret == -1 && conn_failed_in_network(ctx->conn);
 		cmd_close(ctx); /* unusable now */
@@ -153,7 +154,7 @@ int cmd_call_change(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **
 	char made[RETRY_KEY_MAX + 1], err[1024] = "";
 	unsigned delay;
 	size_t i;
-	int rc = EXIT_CONNECT;
+	int rc = EXIT_CONNECT, sent = 0;
 
 	*resp = NULL;
 	if (!ctx->idempotency_key) {
@@ -168,7 +169,7 @@ int cmd_call_change(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **
 		fprintf(stderr, "refex: idempotency key %s\n", ctx->idempotency_key);
 	}
 	for (i = 0; i < RETRY_ATTEMPTS; i++) {
-		if (attempt_once(ctx, req, resp, err, sizeof(err), &rc) == ATTEMPT_DONE) {
+		if (attempt_once(ctx, req, resp, err, sizeof(err), &rc, &sent) == ATTEMPT_DONE) {
 			goto done;
 		}
 		if (i + 1 < RETRY_ATTEMPTS) {
@@ -178,12 +179,22 @@ int cmd_call_change(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **
 			pause_ms(delay);
 		}
 	}
-	fprintf(stderr,
-	        "refex: %s\n"
-	        "refex: gave up after %zu attempts; the hub may or may not have done it.\n"
-	        "refex: to find out safely, run the same command again with "
-	        "--idempotency-key %s\n",
-	        err, (size_t)RETRY_ATTEMPTS, ctx->idempotency_key);
+	if (!sent) {
+		/* No attempt got as far as sending it (refused, unreachable, TLS or Hello failed).
+		 */
+		fprintf(stderr,
+		        "refex: %s\n"
+		        "refex: gave up after %zu attempts; the request never reached the hub, so "
+		        "nothing was done: run the command again once the hub can be reached\n",
+		        err, (size_t)RETRY_ATTEMPTS);
+	} else {
+		fprintf(stderr,
+		        "refex: %s\n"
+		        "refex: gave up after %zu attempts; the hub may or may not have done it.\n"
+		        "refex: to find out safely, run the same command again with "
+		        "--idempotency-key %s\n",
+		        err, (size_t)RETRY_ATTEMPTS, ctx->idempotency_key);
+	}
 	rc = EXIT_CONNECT;
 done:
 	if (ctx->idempotency_key == made) {

@@ -122,9 +122,23 @@ struct pending_submit {
 	char origin[IDENTITY_AGENCY_MAX + 1]; /* the parent's sender ("": no parent) */
 };
 
+/* The reply to a stored submission: its summary, with the possible duplicates of the client
+ * it stored (dups holds their ids while the reply is made). */
+static Refex__Referral *submit_summary(struct pending_submit *p, const struct store_result *res,
+                                       char *dups[STORE_DUPS_MAX])
+{
+	for (size_t i = 0; i < res->n_dups && i < STORE_DUPS_MAX; i++) {
+		dups[i] = (char *)res->dups[i];
+	}
+	p->sum.n_possible_duplicates = res->n_dups < STORE_DUPS_MAX ? res->n_dups : STORE_DUPS_MAX;
+	p->sum.possible_duplicates = p->sum.n_possible_duplicates ? dups : NULL;
+	return &p->sum;
+}
+
 static void submit_done(enum store_status status, const struct store_result *res, void *arg)
 {
 	struct pending_submit *p = arg;
+	char *dups[STORE_DUPS_MAX];
 
 	if (status == STORE_KEY_REUSED) {
 		reply_key_reused(&p->rq);
@@ -143,7 +157,7 @@ static void submit_done(enum store_status status, const struct store_result *res
 		            "the referral could not be stored; try again (a retry with the same "
 		            "idempotency key is safe)");
 	} else {
-		reply_referral(&p->rq, &p->sum);
+		reply_referral(&p->rq, submit_summary(p, res, dups));
 		notify_parties(p->rq.hub, res, p->sender, p->recipient_id, p->origin);
 	}
 	request_release(&p->rq);

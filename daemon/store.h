@@ -19,6 +19,7 @@
 #include "refex.pb-c.h"
 
 #define STORE_ID_LEN     16 /* referral ids: 16 characters of Crockford base32 (80 bits) */
+#define STORE_DUPS_MAX   8  /* possible duplicates reported when a client is stored */
 #define STORE_DIGEST_LEN 32 /* SHA-256 of a request, kept with its idempotency key */
 #define STORE_KEY_MAX    64 /* idempotency keys: 1-64 printable ASCII characters */
 #define STORE_STATES     7  /* Refex__State values, STATE_UNSPECIFIED included */
@@ -53,6 +54,10 @@ struct store_result {
 	size_t purged;         /* store_purge_closed: referrals reduced to tombstones */
 	size_t purged_clients; /* store_purge_closed: stored clients erased */
 	bool clients_checked;  /* store_purge_closed: every client in its window is now held */
+	/* store_insert of an inline client: the sender's other clients with the same name and
+	 * date of birth (possible duplicates, never merged) */
+	char dups[STORE_DUPS_MAX][STORE_ID_LEN + 1];
+	size_t n_dups;
 };
 
 struct store;

@@ -512,9 +512,25 @@ bool store_clients_erased(const struct store_client_op *op)
 	return op->erased;
 }
 
+/* Collect the possible duplicates of the client w just inserted (row cid) into res. */
+static enum store_status dups_copy(struct store *st, const struct store_client_write *w,
+                                   sqlite3_int64 cid, struct store_result *res)
+{
+	struct store_client_out out;
+	enum store_status status;
+
+	out.n_dups = 0;
+	if ((status = dups_find(st, w->agency, w->dup_key, cid, &out)) == STORE_OK) {
+		memcpy(res->dups, out.dups, out.n_dups * sizeof(out.dups[0]));
+		res->n_dups = out.n_dups;
+	}
+	return status;
+}
+
 /* Make the client a referral carries (packed in r->client) a stored client of the sender,
- * with the referral's consent as its first consent row. */
-static enum store_status on_insert_new(struct store *st, const struct store_new_referral *r)
+ * with the referral's consent as its first consent row; its possible duplicates go to res. */
+static enum store_status on_insert_new(struct store *st, const struct store_new_referral *r,
+                                       struct store_result *res)
 {
 	Refex__ClientRecord *c = refex__client_record__unpack(NULL, r->client_len, r->client);
 	Refex__Consent *k = NULL;
@@ -538,6 +554,7 @@ static enum store_status on_insert_new(struct store *st, const struct store_new_
 	}
 	store_client_dup_key(c, key, sizeof(key));
 	if ((status = client_insert(st, &w, &cid, &wrote)) != STORE_OK ||
+	    (status = dups_copy(st, &w, cid, res)) != STORE_OK ||
 	    (status = audit(st, &w, "client-add", w.id)) != STORE_OK) {
 		goto done;
 	}
@@ -585,12 +602,13 @@ static enum store_status share_check(struct store *st, const char *id, const cha
 
 /* Check the stored client a referral just inserted (its row names it) may be shared, making a
  * new one first for an inline client; audit the share. */
-enum store_status store_clients_on_insert(struct store *st, const struct store_new_referral *r)
+enum store_status store_clients_on_insert(struct store *st, const struct store_new_referral *r,
+                                          struct store_result *res)
 {
 	/* Checked again here: a withdrawal committed since the handler looked must win. */
 	enum store_status status = r->client_version
 	                               ? share_check(st, r->client_id, r->recipient, r->created_at)
-	                               : on_insert_new(st, r);
+	                               : on_insert_new(st, r, res);
 
 	if (status != STORE_OK) {
 		return status;

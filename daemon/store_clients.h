@@ -18,7 +18,6 @@
 #include "client.pb-c.h"
 #include "store.h"
 
-#define STORE_DUPS_MAX    8  /* possible duplicates reported when a client is added */
 #define STORE_HOLDERS_MAX 64 /* agencies told (page cache) when a client is erased */
 #define STORE_DUP_KEY_MAX 600
 

@@ -35,6 +35,7 @@
 	"SELECT count(*) FROM referrals WHERE state IN (1, 2) AND due_at > 0 AND due_at <= ?1"
 _Static_assert(REFEX__STATE__STATE_SENT == 1 && REFEX__STATE__STATE_RECEIVED == 2,
                "OVERDUE_SQL names sent and received by number");
+_Static_assert(REFEX__EVENT_KIND__EVENT_OVERDUE == 3, "R_EVENTS names overdue events by number");
 
 /* Indexed by enum rstmt; prepared on the reader connection at open. */
 const char *const store_rsql[R_COUNT] = {
@@ -61,13 +62,18 @@ const char *const store_rsql[R_COUNT] = {
     [R_SENT_STATE] = LIST_SQL("sender", LIST_STATE),
     [R_SENT_OVERDUE] = LIST_SQL("sender", LIST_OVERDUE),
     [R_SENT_CLIENT] = LIST_SQL("sender", LIST_CLIENT),
-    /* An event is the referral as it is now, with the change it records (none for overdue;
-       the submission's is the referral row itself, as in R_HISTORY). */
+    /* An event is the referral as it was at that event, with the change it records (the
+       submission's is the referral row itself, as in R_HISTORY). An overdue event is joined
+       to the last change before it, which says the state the referral was overdue in (0:
+       none, still as submitted; NULL: written before refexd recorded it, so the last change
+       up to the due time). */
     [R_EVENTS] = "SELECT " SUMMARY_COLS_OF(
         "r.") ", e.seq, e.kind, h.from_state, h.to_state,"
               " h.agency, h.holder, h.at, h.reason FROM events e"
               " JOIN referrals r ON r.rid = e.referral_rid"
-              " LEFT JOIN history h ON h.seq = e.history_seq"
+              " LEFT JOIN history h ON h.seq = coalesce(e.history_seq, CASE WHEN e.kind = 3"
+              " THEN (SELECT max(seq) FROM history WHERE referral_rid = e.referral_rid"
+              " AND at <= r.due_at) END)"
               " WHERE e.agency = ?1 AND e.seq > ?2 ORDER BY e.seq LIMIT ?3",
     /* Two subqueries: each is one index seek, where min() and max() together scan the range. */
     [R_EVENT_RANGE] = ("SELECT (SELECT min(seq) FROM events WHERE agency = ?1),"
@@ -443,12 +449,45 @@ void store_page_free(struct store_page *page)
 	memset(page, 0, sizeof(*page));
 }
 
-/* Build one event from a row of R_EVENTS. */
+/* Make summary r say the referral as it was at an event at moment: in state, last changed
+ * at updated_at, overdue if still unanswered then past its due time. The rest of a summary
+ * does not change, but for the client's name, which goes when the client is erased. */
+static void summary_as_of(Refex__Referral *r, Refex__State state, int64_t updated_at,
+                          int64_t moment)
+{
+	r->state = state;
+	r->updated_at = updated_at;
+	r->overdue = r->due_at > 0 && r->due_at <= moment &&
+	             (state == REFEX__STATE__STATE_SENT || state == REFEX__STATE__STATE_RECEIVED);
+}
+
+/* The submission's change (-> sent): the referral row is its own first change. */
+static Refex__StatusChange *submission_change(const Refex__Referral *r, bool *oom)
+{
+	Refex__StatusChange *c = malloc(sizeof(*c));
+
+	if (c == NULL) {
+		*oom = true;
+		return NULL;
+	}
+	refex__status_change__init(c);
+	c->has_to = c->has_at = 1;
+	c->to = REFEX__STATE__STATE_SENT;
+	c->at = r->created_at;
+	c->referral_id = r->id ? strdup(r->id) : NULL;
+	c->agency = r->sender ? strdup(r->sender) : NULL;
+	c->holder = r->sender_holder ? strdup(r->sender_holder) : NULL;
+	*oom = *oom || c->referral_id == NULL || c->agency == NULL || c->holder == NULL;
+	return c;
+}
+
+/* Build one event from a row of R_EVENTS: the referral as it was at that event, so that an
+ * event reads the same live and replayed, whatever happened to the referral since. */
 static Refex__Event *event_from_row(sqlite3_stmt *s, int64_t now, bool *oom)
 {
 	Refex__Event *ev = malloc(sizeof(*ev));
 	Refex__Referral *r;
-	Refex__StatusChange *c;
+	int changed = sqlite3_column_type(s, C_EV_CHANGE + 1) != SQLITE_NULL;
 
 	if (ev == NULL) {
 		*oom = true;
@@ -459,27 +498,26 @@ static Refex__Event *event_from_row(sqlite3_stmt *s, int64_t now, bool *oom)
 	ev->seq = (uint64_t)sqlite3_column_int64(s, C_EV_SEQ);
 	ev->kind = (Refex__EventKind)sqlite3_column_int(s, C_EV_KIND);
 	ev->referral = r = summary_from_row(s, now, oom);
-	if (r == NULL || ev->kind == REFEX__EVENT_KIND__EVENT_OVERDUE) {
+	if (r == NULL) {
+		return ev;
+	}
+	if (ev->kind == REFEX__EVENT_KIND__EVENT_OVERDUE) {
+		/* The row's change is the last one before the event, if any. */
+		summary_as_of(r,
+		              changed ? (Refex__State)sqlite3_column_int(s, C_EV_CHANGE + 1)
+		                      : REFEX__STATE__STATE_SENT,
+		              changed ? sqlite3_column_int64(s, C_EV_CHANGE + 4) : r->created_at,
+		              r->due_at);
 		return ev;
 	}
 	if (ev->kind == REFEX__EVENT_KIND__EVENT_CHANGED) {
 		ev->change = change_from_row(s, C_EV_CHANGE, r->id, oom);
-		return ev;
+	} else {
+		ev->change = submission_change(r, oom);
 	}
-	/* The submission: the referral row is its own first change (-> sent). */
-	ev->change = c = malloc(sizeof(*c));
-	if (c == NULL) {
-		*oom = true;
-		return ev;
+	if (ev->change != NULL) {
+		summary_as_of(r, ev->change->to, ev->change->at, ev->change->at);
 	}
-	refex__status_change__init(c);
-	c->has_to = c->has_at = 1;
-	c->to = REFEX__STATE__STATE_SENT;
-	c->at = r->created_at;
-	c->referral_id = r->id ? strdup(r->id) : NULL;
-	c->agency = r->sender ? strdup(r->sender) : NULL;
-	c->holder = r->sender_holder ? strdup(r->sender_holder) : NULL;
-	*oom = *oom || c->referral_id == NULL || c->agency == NULL || c->holder == NULL;
 	return ev;
 }
 

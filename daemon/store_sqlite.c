@@ -79,7 +79,8 @@ static const char *const store_migrations[] = {
     "CREATE INDEX referrals_overdue_pending ON referrals (overdue_pending)"
     " WHERE overdue_pending IS NOT NULL;"
     /* One row per event per party; seq counts from 1 per agency, without gaps. The change
-       is the history row (NULL: the submission itself, or overdue). */
+       is the history row (NULL: the submission itself; overdue: the last change before it,
+       0 if none, NULL in rows written before refexd recorded that). */
     "CREATE TABLE events ("
     " agency TEXT NOT NULL,"
     " seq INTEGER NOT NULL,"

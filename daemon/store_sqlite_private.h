@@ -177,8 +177,10 @@ enum store_status store_clients_exec(struct store *st, struct store_client_op *o
 bool store_clients_erased(const struct store_client_op *op);
 
 /* Check the stored client a referral just inserted (its row names it) may be shared, making a
- * new one first for an inline client; audit the share (store_clients.c). */
-enum store_status store_clients_on_insert(struct store *st, const struct store_new_referral *r);
+ * new one first for an inline client (its possible duplicates go to res); audit the share
+ * (store_clients.c). */
+enum store_status store_clients_on_insert(struct store *st, const struct store_new_referral *r,
+                                          struct store_result *res);
 
 /* A number in SQL text. */
 #define STORE_STR_(n) #n

@@ -50,8 +50,11 @@ const char *const store_wsql[W_COUNT] = {
                  " overdue_pending = CASE WHEN ?1 IN (1, 2) THEN overdue_pending END"
                  " WHERE id = ?3 AND state = ?4 RETURNING rid, sender, recipient",
     [W_EXISTS] = "SELECT 1 FROM referrals WHERE id = ?1",
+    /* An overdue event records the referral's last change before it (0: none yet), which
+       says the state it was overdue in: its event then reads the same whenever it is read. */
     [W_EVENT] = "INSERT INTO events (agency, seq, referral_rid, kind, history_seq)"
-                " VALUES (?1, ?5, ?2, ?3, ?4)",
+                " VALUES (?1, ?5, ?2, ?3, CASE WHEN ?3 = 3 THEN coalesce((SELECT max(seq)"
+                " FROM history WHERE referral_rid = ?2), 0) ELSE ?4 END)",
     [W_EVENT_LAST] = "SELECT max(seq) FROM events WHERE agency = ?1",
     [W_AUDIT_ADD] = "INSERT INTO audit (seq, at_ms, agency, holder, action, record, hash)"
                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -74,6 +77,8 @@ const char *const store_wsql[W_COUNT] = {
     [W_COUNT_SENT] = "INSERT INTO state_counts (state, n) VALUES (?1, ?2)"
                      " ON CONFLICT (state) DO UPDATE SET n = n + excluded.n",
 };
+
+_Static_assert(REFEX__EVENT_KIND__EVENT_OVERDUE == 3, "W_EVENT names overdue events by number");
 
 enum job_kind { JOB_INSERT, JOB_CHANGE, JOB_SWEEP, JOB_AUDIT, JOB_PURGE, JOB_CLIENT };
 
@@ -310,7 +315,7 @@ static enum store_status job_insert(struct store *st, const struct store_new_ref
 	store_stmt_end(s);
 	status = rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 	if (status == STORE_OK && r->client_id[0] != '\0') {
-		status = store_clients_on_insert(st, r);
+		status = store_clients_on_insert(st, r, res);
 	}
 	if (status == STORE_OK) {
 		status = events_add(st, r->sender, r->recipient, rid,

@@ -263,3 +263,90 @@ Test(client_watch, a_quiet_watch_outlives_the_idle_timeout)
 	cr_expect_eq(bg_stop(watcher, SIGTERM), 0);
 	net_expect_clean_stop(net);
 }
+
+#define REPLAY_EVENTS 4 /* submitted, overdue, accepted, completed */
+
+/* Read the next line of b (fails the test when none comes in time). */
+static char *must_line(struct bg *b)
+{
+	char *line = bg_line(b, EVENT_TIMEOUT_MS);
+
+	cr_assert_not_null(line, "refex watch printed no event in time; stderr:\n%s", bg_err(b));
+	return line;
+}
+
+/* Run refex CMD ID [FLAG TEXT] as east and expect it done. */
+static void update(const char *id, const char *cmd, const char *flag, const char *text)
+{
+	struct run_result r;
+
+	run_refex(&r, net, east, cmd, id, flag, text, NULL);
+	cr_assert_eq(r.status, 0, "refex %s exited %d: %s", cmd, r.status, r.err);
+	run_result_free(&r);
+}
+
+/* Start refex watch as east (json: --json) with --since since, waiting until it watches. */
+static struct bg *start_replay(const char *since, bool json)
+{
+	struct bg *b = json ? bg_refex(net, NULL, east, "watch", "--json", "--since", since, NULL)
+	                    : bg_refex(net, NULL, east, "watch", "--since", since, NULL);
+
+	cr_assert(bg_err_wait(b, "watching eastside-housing from seq", 1, EVENT_TIMEOUT_MS),
+	          "refex watch --since did not start:\n%s", bg_err(b));
+	return b;
+}
+
+Test(client_watch, an_event_reads_the_same_live_and_replayed)
+{
+	char id[REFEX_ID_LEN + 1], since[32], *live[2][REPLAY_EVENTS];
+	struct bg *table, *replay;
+	json_t *ev;
+	uint64_t first;
+
+	cr_assert_eq(net_write_config(net, NET_DEFAULT_AGENCIES
+	                              "\n[form housing_support]\nacknowledge_within = 1s\n"),
+	             0);
+	net_must_start(net);
+	watcher = start_watch(NULL, NULL);
+	table = bg_refex(net, NULL, east, "watch", NULL);
+	cr_assert(bg_err_wait(table, "watching eastside-housing from seq", 1, EVENT_TIMEOUT_MS));
+
+	/* Each event read live before the next change: it shows the referral as it was then. */
+	submit_housing(net, north, FIXTURE("housing.json"), id);
+	for (int i = 0; i < REPLAY_EVENTS; i++) {
+		if (i == 2) {
+			update(id, "accept", NULL, NULL);
+		} else if (i == 3) {
+			update(id, "complete", "--outcome", "housed");
+		}
+		live[0][i] = must_line(watcher);
+		live[1][i] = must_line(table);
+	}
+	ev = json_loads(live[0][0], 0, NULL);
+	cr_assert_not_null(ev);
+	first = seq_of(ev);
+	json_decref(ev);
+	cr_expect(strstr(live[1][1], "overdue") && strstr(live[1][1], " sent "),
+	          "the overdue event: %s", live[1][1]);
+
+	/* Replayed after the referral moved on to completed, each prints as it did live. */
+	snprintf(since, sizeof(since), "%" PRIu64, first - 1);
+	for (int k = 0; k < 2; k++) {
+		replay = start_replay(since, k == 0);
+		for (int i = 0; i < REPLAY_EVENTS; i++) {
+			char *line = must_line(replay);
+
+			cr_expect_str_eq(line, live[k][i],
+			                 "event %d printed otherwise when replayed:\n%s\n%s", i,
+			                 live[k][i], line);
+			free(line);
+			free(live[k][i]);
+		}
+		cr_expect_eq(bg_stop(replay, SIGTERM), 0);
+		bg_free(replay);
+	}
+	cr_expect_eq(bg_stop(table, SIGTERM), 0);
+	bg_free(table);
+	cr_expect_eq(bg_stop(watcher, SIGTERM), 0);
+	net_expect_clean_stop(net);
+}

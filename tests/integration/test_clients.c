@@ -319,3 +319,82 @@ Test(clients, a_consent_given_in_the_future_or_on_no_real_day_is_refused)
 	}
 	expect_box_empty(net, east, "inbox");
 }
+
+/* Submit the fixture client inline (--client FILE) as north; returns the run (caller frees). */
+static void submit_inline(struct run_result *r)
+{
+	cr_assert_eq(run_refex(r, net, north, "submit", "--to", "eastside-housing", "--form",
+	                       "housing_support", "--client", FIXTURE("client.json"), "--consent",
+	                       FIXTURE("consent.json"), "--data", FIXTURE("housing.json"), NULL),
+	             0, "submit: %s", r->err);
+}
+
+Test(clients, a_submitted_client_like_one_already_held_is_flagged)
+{
+	char held[REFEX_ID_LEN + 1], other[REFEX_ID_LEN + 1], expected[200];
+	struct run_result r;
+	json_t *list;
+
+	/* The fixture's client (Amira Khan, 1990-04-01) as the agency already holds it. */
+	client_add(north, "Amira", "Khan", "1990-04-01", held, NULL);
+	client_add(north, "Amira", "Khan", "1991-04-01", other, NULL);
+	submit_inline(&r);
+	snprintf(expected, sizeof(expected), "refex: warning: possible duplicate of client %s",
+	         held);
+	cr_expect(strstr(r.err, expected) != NULL, "submit --client does not warn:\n%s", r.err);
+	snprintf(expected, sizeof(expected), "--client-id %s", held);
+	cr_expect(strstr(r.err, expected) != NULL, "nor suggest --client-id:\n%s", r.err);
+	cr_expect(strstr(r.err, other) == NULL, "another date of birth is no duplicate: %s", r.err);
+	cr_expect_eq(strlen(run_line(&r)), REFEX_ID_LEN, "the referral is made all the same: %s",
+	             r.out);
+	run_result_free(&r);
+	list = REFEX_JSON(north, "client", "list");
+	cr_expect_eq(json_array_size(json_object_get(list, "clients")), 3, "stored, never merged");
+	json_decref(list);
+}
+
+Test(clients, add_update_erase_and_consent_answer_as_json)
+{
+	char *path = client_file("Amira", "Khan", "1990-04-01");
+	char id[REFEX_ID_LEN + 1], cid[REFEX_ID_LEN + 1];
+	json_t *j, *dups;
+
+	j = REFEX_JSON(north, "client", "add", path);
+	snprintf(id, sizeof(id), "%s", str(j, "id") ? str(j, "id") : "");
+	cr_expect_eq(strlen(id), REFEX_ID_LEN, "client add --json gives the id");
+	cr_expect_str_eq(str(j, "owner"), "north-advice");
+	cr_expect_eq(json_integer_value(json_object_get(j, "version")), 1);
+	json_decref(j);
+
+	j = REFEX_JSON(north, "client", "add", path);
+	dups = json_object_get(j, "possibleDuplicates");
+	cr_expect(json_array_size(dups) == 1 &&
+	              strcmp(json_string_value(json_array_get(dups, 0)), id) == 0,
+	          "the duplicate is in the JSON too");
+	json_decref(j);
+
+	j = REFEX_JSON(north, "client", "update", id, path);
+	cr_expect_str_eq(str(j, "id"), id);
+	cr_expect_eq(json_integer_value(json_object_get(j, "version")), 2);
+	json_decref(j);
+
+	j = REFEX_JSON(north, "consent", "add", id, "--to", "eastside-housing", "--purpose",
+	               "housing support referral", "--method", "verbal");
+	cr_expect_eq(strlen(str(j, "id") ? str(j, "id") : ""), REFEX_ID_LEN, "consent add --json");
+	cr_expect_str_eq(str(j, "clientId"), id);
+	cr_expect_str_eq(str(j, "toAgency"), "eastside-housing");
+	cr_expect_str_eq(str(j, "method"), "CONSENT_VERBAL");
+	cr_expect_null(json_object_get(j, "withdrawnAt"), "a new consent is live");
+	snprintf(cid, sizeof(cid), "%s", str(j, "id") ? str(j, "id") : "");
+	json_decref(j);
+	j = REFEX_JSON(north, "consent", "withdraw", cid, "--reason", "changed their mind");
+	cr_expect_str_eq(str(j, "id"), cid);
+	cr_expect_not_null(json_object_get(j, "withdrawnAt"), "withdraw --json says when");
+	json_decref(j);
+
+	j = REFEX_JSON(north, "client", "erase", id, "--reason", "asked to be forgotten");
+	cr_expect_str_eq(str(j, "id"), id);
+	cr_expect_not_null(json_object_get(j, "erasedAt"), "erase --json says it is erased");
+	json_decref(j);
+	free(path);
+}

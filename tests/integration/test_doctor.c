@@ -166,3 +166,62 @@ Test(doctor, an_agency_outside_the_partnership_fails_with_the_servers_words)
 	expect_says(&r, "is not a partner in this network");
 	run_result_free(&r);
 }
+
+/* Run refex doctor --json as prefix, expect status, and return the JSON object it printed. */
+static json_t *doctor_json(const char *prefix, int status)
+{
+	struct run_result r;
+	json_t *j;
+
+	run_refex(&r, net, prefix, "doctor", "--json", NULL);
+	cr_assert_eq(r.status, status, "refex doctor --json exited %d:\n%s%s", r.status, r.out,
+	             r.err);
+	j = run_json(&r);
+	cr_assert(json_is_object(j), "refex doctor --json printed:\n%s", r.out);
+	run_result_free(&r);
+	return j;
+}
+
+/* Return the check called name in doctor's JSON (fails the test when there is none). */
+static json_t *check_named(const json_t *doc, const char *name)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(json_object_get(doc, "checks"), i, c)
+	{
+		if (strcmp(json_string_value(json_object_get(c, "check")), name) == 0) {
+			return c;
+		}
+	}
+	cr_assert_fail("no check \"%s\"", name);
+	return NULL;
+}
+
+/* Expect check name to have verdict and its message to hold text. */
+static void expect_check(const json_t *doc, const char *name, const char *verdict, const char *text)
+{
+	const json_t *c = check_named(doc, name);
+	const char *msg = json_string_value(json_object_get(c, "message"));
+
+	cr_expect_str_eq(json_string_value(json_object_get(c, "verdict")), verdict, "check %s",
+	                 name);
+	cr_expect(msg && strstr(msg, text), "check %s says \"%s\", not \"%s\"", name, msg, text);
+}
+
+Test(doctor, json_gives_each_check_and_the_verdict)
+{
+	json_t *j = doctor_json(north, 0);
+
+	cr_expect(json_is_true(json_object_get(j, "ok")));
+	cr_expect_eq(json_integer_value(json_object_get(j, "problems")), 0);
+	expect_check(j, "hello", "ok", "agency north-advice");
+	expect_check(j, "TLS handshake", "ok", "TLSv1.3");
+	json_decref(j);
+
+	j = doctor_json(net_issue(net, "stranger-agency", "Sally Stranger"), 1);
+	cr_expect(json_is_false(json_object_get(j, "ok")));
+	cr_expect_eq(json_integer_value(json_object_get(j, "problems")), 1);
+	expect_check(j, "hello", "FAIL", "is not a partner in this network");
+	json_decref(j);
+}

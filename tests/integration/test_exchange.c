@@ -1,6 +1,7 @@
 /* The referral loop as caseworkers live it: submit, inbox, show, accept, complete, and the
  * ways it can be refused; driven through the real refex client against a real refexd. */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "forms/housing_support.pb-c.h"
@@ -367,4 +368,121 @@ Test(exchange, forms_and_partners_list_the_partnership)
 	cr_expect(strstr(r.out, "third-party") != NULL, "refex partners:\n%s", r.out);
 	cr_expect(strstr(r.out, "Eastside Housing Trust") != NULL, "refex partners:\n%s", r.out);
 	run_result_free(&r);
+}
+
+/* Count the times id appears in text. */
+static int times_in(const char *text, const char *id)
+{
+	int n = 0;
+
+	for (const char *s = text; (s = strstr(s, id)) != NULL; s += strlen(id)) {
+		n++;
+	}
+	return n;
+}
+
+/* Run the command a "More: refex ..." line of out names, as it is printed (words split on
+ * blanks: the net's paths have none), with no user config. */
+static void run_more(const char *out, struct run_result *r)
+{
+	char env_config[NET_PATH_MAX + 16], *env[] = {env_config, NULL};
+	char *line, *argv[32], *save = NULL;
+	const char *more = strstr(out, "More: refex ");
+	size_t argc = 0;
+
+	cr_assert_not_null(more, "no paging hint in:\n%s", out);
+	line = strndup(more + strlen("More: "), strcspn(more + strlen("More: "), "\n"));
+	cr_assert_not_null(line);
+	for (char *w = strtok_r(line, " ", &save); w && argc + 1 < 32;
+	     w = strtok_r(NULL, " ", &save)) {
+		argv[argc] = argc == 0 ? REFEX_PATH : w;
+		argc++;
+	}
+	argv[argc] = NULL;
+	snprintf(env_config, sizeof(env_config), "REFEX_CONFIG=%s", net->empty);
+	run(r, argv, env);
+	free(line);
+}
+
+Test(exchange, the_paging_hint_is_the_whole_command_with_its_filters)
+{
+	char sent[3][REFEX_ID_LEN + 1], accepted[REFEX_ID_LEN + 1];
+	struct run_result r, next;
+
+	for (int i = 0; i < 3; i++) {
+		submit_housing(net, north, FIXTURE("housing.json"), sent[i]);
+	}
+	submit_housing(net, north, FIXTURE("housing.json"), accepted);
+	update(east, 0, "accept", accepted, NULL, NULL);
+
+	run_refex(&r, net, east, "inbox", "--state", "sent", "--limit", "2", NULL);
+	cr_assert_eq(r.status, 0, "refex inbox exited %d: %s", r.status, r.err);
+	cr_expect(strstr(r.out, " --state sent") && strstr(r.out, " --limit 2"),
+	          "the hint drops the filters:\n%s", r.out);
+	run_more(r.out, &next);
+	cr_assert_eq(next.status, 0, "the printed command exited %d: %s", next.status, next.err);
+	for (int i = 0; i < 3; i++) {
+		cr_expect_eq(times_in(r.out, sent[i]) + times_in(next.out, sent[i]), 1,
+		             "referral %d is not listed once over the two pages:\n%s\n%s", i, r.out,
+		             next.out);
+	}
+	cr_expect_eq(times_in(next.out, accepted), 0,
+	             "the next page lists an accepted referral:\n%s", next.out);
+	cr_expect(strstr(next.out, "More:") == NULL, "a third page:\n%s", next.out);
+	run_result_free(&next);
+	run_result_free(&r);
+}
+
+/* Run refex ARGS --json as who; expect exit 0 and return the JSON object it printed. */
+#define REFERRAL_JSON(who, ...)                                                                    \
+	({                                                                                         \
+		struct run_result r_;                                                              \
+		json_t *j_;                                                                        \
+		run_refex(&r_, net, who, __VA_ARGS__, "--json", NULL);                             \
+		cr_assert_eq(r_.status, 0, "exited %d: %s", r_.status, r_.err);                    \
+		j_ = run_json(&r_);                                                                \
+		cr_assert(json_is_object(j_), "not a JSON object:\n%s", r_.out);                   \
+		run_result_free(&r_);                                                              \
+		j_;                                                                                \
+	})
+
+/* Expect j to be referral id (NULL: any id) in state; frees j unless keep. */
+static void expect_referral(json_t *j, const char *id, const char *state, bool keep)
+{
+	char *text = json_dumps(j, JSON_COMPACT);
+
+	cr_expect_str_eq(str(j, "state"), state, "%s", text);
+	cr_expect_eq(strlen(str(j, "id")), REFEX_ID_LEN, "%s", text);
+	if (id != NULL) {
+		cr_expect_str_eq(str(j, "id"), id, "%s", text);
+	}
+	free(text);
+	if (!keep) {
+		json_decref(j);
+	}
+}
+
+Test(exchange, every_change_answers_with_the_referral_as_json)
+{
+	char a[REFEX_ID_LEN + 1], b[REFEX_ID_LEN + 1], c[REFEX_ID_LEN + 1];
+	json_t *j;
+
+	j = REFERRAL_JSON(north, "submit", "--to", "eastside-housing", "--form", "housing_support",
+	                  "--client", FIXTURE("client.json"), "--consent", FIXTURE("consent.json"),
+	                  "--data", FIXTURE("housing.json"));
+	expect_referral(j, NULL, "STATE_SENT", true);
+	snprintf(a, sizeof(a), "%s", str(j, "id"));
+	cr_expect_str_eq(str(j, "recipient"), "eastside-housing");
+	cr_expect(json_is_array(json_object_get(j, "possibleDuplicates")), "no possibleDuplicates");
+	json_decref(j);
+	expect_referral(REFERRAL_JSON(east, "accept", a), a, "STATE_ACCEPTED", false);
+	expect_referral(REFERRAL_JSON(east, "complete", a, "--outcome", "housed"), a,
+	                "STATE_COMPLETED", false);
+	submit_housing(net, north, FIXTURE("housing.json"), b);
+	expect_referral(REFERRAL_JSON(east, "decline", b, "--reason", "out of our area"), b,
+	                "STATE_DECLINED", false);
+	submit_housing(net, north, FIXTURE("housing.json"), c);
+	expect_referral(REFERRAL_JSON(north, "withdraw", c, "--reason", "client moved away"), c,
+	                "STATE_WITHDRAWN", false);
+	expect_state(north, a, "STATE_COMPLETED");
 }

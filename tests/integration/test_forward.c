@@ -412,3 +412,25 @@ Test(forward, the_original_sender_follows_the_onward_referral_without_its_detail
 	cr_expect(strstr(r.out, "BENEFIT_DELAY") == NULL, "%s", r.out);
 	run_result_free(&r);
 }
+
+Test(forward, json_gives_the_new_referral)
+{
+	char first[REFEX_ID_LEN + 1], cid[REFEX_ID_LEN + 1];
+	struct run_result r;
+	json_t *j;
+
+	submit_housing(net, north, housing, first);
+	client_of(north, first, cid);
+	owner_consents(cid, NULL);
+	cr_assert_eq(run_refex(&r, net, east, "forward", first, "--to", "north-advice", "--form",
+	                       "debt_advice", "--data", debt_rest, "--json", NULL),
+	             0, "forward: %s", r.err);
+	j = run_json(&r);
+	cr_assert(json_is_object(j), "forward --json printed:\n%s", r.out);
+	cr_expect_eq(strlen(json_string_value(json_object_get(j, "id"))), REFEX_ID_LEN);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "state")), "STATE_SENT");
+	cr_expect_str_eq(json_string_value(json_object_get(j, "parentId")), first);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "recipient")), "north-advice");
+	json_decref(j);
+	run_result_free(&r);
+}

@@ -282,3 +282,25 @@ Test(storage_faults, a_crash_after_a_failed_sync_keeps_retries_exactly_once)
 	cr_expect_eq(sent_count(n, 5), 2, "one referral kept, one retried: two in all");
 	raw_free(n);
 }
+
+/* The hub got each attempt and refused it (UNAVAILABLE): refex cannot know for sure that none
+ * was stored (see the test above), so it hands over the key to find out with. */
+Test(storage_faults, refex_gives_the_key_when_every_attempt_reached_the_hub)
+{
+	char first[REFEX_ID_LEN + 1];
+	struct run_result r;
+
+	submit_housing(net, north, FIXTURE("housing.json"), first); /* the store is open and well */
+	fault_set("full");
+	run_refex(&r, net, north, "submit", "--to", "eastside-housing", "--form", "housing_support",
+	          "--client", FIXTURE("client.json"), "--consent", FIXTURE("consent.json"),
+	          "--data", FIXTURE("housing.json"), "--idempotency-key", "submit-while-full",
+	          NULL);
+	fault_set(NULL);
+	cr_expect_eq(r.status, 3, "refex submit exited %d: %s", r.status, r.err);
+	cr_expect(strstr(r.err, "gave up after 4 attempts; the hub may or may not have done it"),
+	          "%s", r.err);
+	cr_expect(strstr(r.err, "--idempotency-key submit-while-full"), "%s", r.err);
+	cr_expect(strstr(r.err, "never reached the hub") == NULL, "%s", r.err);
+	run_result_free(&r);
+}

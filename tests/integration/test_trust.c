@@ -144,11 +144,18 @@ Test(trust, a_certificate_for_an_agency_outside_the_partnership_is_refused)
 	cr_expect(net_log_wait(net, line), "the refusal names the certificate and the peer: %s",
 	          line);
 
+	/* A trust failure like any other: exit 3, as the README's table says, and not retried. */
 	run_refex(&r, net, stranger, "inbox", NULL);
-	cr_expect_neq(r.status, 0, "refex inbox as a non-partner exited 0");
+	cr_expect_eq(r.status, 3, "refex inbox as a non-partner exited %d", r.status);
 	cr_expect(strstr(r.err, "partner") != NULL || strstr(r.err, "stranger-agency") != NULL,
 	          "refex does not explain the refusal:\n%s", r.err);
 	cr_expect_eq(r.out[0], '\0', "refex printed an inbox:\n%s", r.out);
+	run_result_free(&r);
+	run_refex(&r, net, stranger, "accept", "0000000000000000", NULL);
+	cr_expect_eq(r.status, 3, "refex accept as a non-partner exited %d", r.status);
+	cr_expect(strstr(r.err, "is not a partner in this network") != NULL, "%s", r.err);
+	cr_expect(strstr(r.err, "trying again") == NULL, "a trust failure is not retried: %s",
+	          r.err);
 	run_result_free(&r);
 	net_expect_clean_stop(net);
 }
