@@ -314,7 +314,8 @@ int crl_keep_guard(SSL_CTX *ctx, const struct crl_keep *k)
 /* DER-encode the CRL ctx checks partners against. */
 int crl_keep_ctx_der(SSL_CTX *ctx, unsigned char **der)
 {
-	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+	STACK_OF(X509_OBJECT) *objs =
+	    ctx != NULL ? X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx)) : NULL;
 
 	*der = NULL;
 	for (int i = 0; objs != NULL && i < sk_X509_OBJECT_num(objs); i++) {

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "crl_keep.h"
 #include "handlers_client.h"
 #include "handlers_private.h"
 #include "log.h"
@@ -295,8 +294,6 @@ static void handle_hello(struct request *rq, Refex__Request *msg)
 	Refex__HelloReply hello = REFEX__HELLO_REPLY__INIT;
 	Refex__Limits limits = REFEX__LIMITS__INIT;
 	uint32_t version = msg->hello->protocol_version;
-	unsigned char *crl = NULL;
-	int crl_len;
 
 	if (!msg->hello->has_protocol_version) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "hello.protocol_version",
@@ -322,15 +319,14 @@ static void handle_hello(struct request *rq, Refex__Request *msg)
 	limits.page_size_max = cfg->limits.max_page_size;
 	hello.limits = &limits;
 	/* The CRL in force, so that partners can refuse a hub whose own key was stolen. */
-	if ((crl_len = crl_keep_ctx_der(rq->hub->tls, &crl)) > 0) {
+	if (rq->hub->crl_der != NULL) {
 		hello.has_crl = 1;
-		hello.crl.data = crl;
-		hello.crl.len = (size_t)crl_len;
+		hello.crl.data = rq->hub->crl_der;
+		hello.crl.len = rq->hub->crl_der_len;
 	}
 	r.body_case = REFEX__RESPONSE__BODY_HELLO;
 	r.hello = &hello;
 	reply(rq, &r);
-	OPENSSL_free(crl);
 }
 
 /* Refuse a request holding an enum number the schema does not define (protobuf-c 1.4 unpack

@@ -1,10 +1,12 @@
 /* The hub: shared state of the daemon, and its graceful stop. */
 #include "hub.h"
 
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "addr_table.h"
+#include "crl_keep.h"
 #include "log.h"
 #include "overdue.h"
 #include "page_cache.h"
@@ -37,6 +39,7 @@ struct session_list *hub_agency_lists_new(size_t n)
 struct hub *hub_new(struct event_base *base, struct config *cfg, SSL_CTX *tls, struct store *st)
 {
 	struct hub *hub = calloc(1, sizeof(*hub));
+	int crl_len;
 
 	if (hub == NULL) {
 		return NULL;
@@ -52,6 +55,11 @@ struct hub *hub_new(struct event_base *base, struct config *cfg, SSL_CTX *tls, s
 	hub->cfg = cfg;
 	hub->tls = tls;
 	hub->store = st;
+	if ((crl_len = crl_keep_ctx_der(tls, &hub->crl_der)) < 0) {
+		hub_free(hub);
+		return NULL;
+	}
+	hub->crl_der_len = (size_t)crl_len;
 	hub->metrics_fd = -1;
 	if ((hub->handshake_addrs = addr_table_new()) == NULL ||
 	    (hub->pages = page_cache_new()) == NULL ||
@@ -75,6 +83,7 @@ void hub_free(struct hub *hub)
 	overdue_stop(hub->overdue);
 	retention_stop(hub->retention);
 	page_cache_free(hub->pages);
+	OPENSSL_free(hub->crl_der);
 	addr_table_free(hub->handshake_addrs);
 	if (hub->listener) {
 		evconnlistener_free(hub->listener);

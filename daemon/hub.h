@@ -25,6 +25,8 @@ struct hub {
 	struct event_base *base;
 	struct config *cfg;
 	SSL_CTX *tls;
+	unsigned char *crl_der; /* tls's CRL, DER-encoded for Hello replies; NULL: it has none */
+	size_t crl_der_len;
 	struct store *store;
 	struct evconnlistener *listener;
 	evutil_socket_t metrics_fd;     /* the [metrics] listener's socket, -1 when there is none */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "crl_keep.h"
 #include "log.h"
 #include "session.h"
 #include "tls.h"
@@ -132,9 +133,10 @@ static void reload_log_refused(char *err)
 	          err);
 }
 
-/* Put cfg, tls and lists in force and free what they replace. Cannot fail. */
-static void reload_swap(struct hub *hub, struct config *cfg, SSL_CTX *tls,
-                        struct session_list *lists)
+/* Put cfg, tls (with crl, its CRL DER-encoded) and lists in force and free what they replace.
+ * Cannot fail. */
+static void reload_swap(struct hub *hub, struct config *cfg, SSL_CTX *tls, unsigned char *crl,
+                        size_t crl_len, struct session_list *lists)
 {
 	session_rebind_all(hub, cfg, lists);
 	free(hub->by_agency);
@@ -145,6 +147,9 @@ static void reload_swap(struct hub *hub, struct config *cfg, SSL_CTX *tls,
 	/* Live connections hold their own reference to the context they were accepted with. */
 	SSL_CTX_free(hub->tls);
 	hub->tls = tls;
+	OPENSSL_free(hub->crl_der);
+	hub->crl_der = crl;
+	hub->crl_der_len = crl_len;
 	log_set_level((enum log_level)cfg->log_level);
 }
 
@@ -154,17 +159,20 @@ int reload_apply(struct hub *hub, char *err, size_t errlen)
 	struct config *cfg = config_load(hub->cfg->path, err, errlen);
 	struct session_list *lists = NULL;
 	SSL_CTX *tls = NULL;
+	unsigned char *crl = NULL;
+	int crl_len = 0;
 	size_t removed, revoked;
 
 	if (cfg == NULL || reload_check_live(hub, cfg, err, errlen) < 0 ||
 	    (tls = reload_tls_ctx(cfg, err, errlen)) == NULL) {
 		goto fail;
 	}
-	if ((lists = hub_agency_lists_new(cfg->n_agencies)) == NULL) {
+	if ((crl_len = crl_keep_ctx_der(tls, &crl)) < 0 ||
+	    (lists = hub_agency_lists_new(cfg->n_agencies)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	reload_swap(hub, cfg, tls, lists);
+	reload_swap(hub, cfg, tls, crl, (size_t)crl_len, lists);
 	removed = session_close_unpartnered(hub);
 	revoked = session_recheck_all(hub);
 	log_notice("msg=reloaded agencies=%zu form_rules=%zu closed_removed=%zu "
@@ -172,6 +180,7 @@ int reload_apply(struct hub *hub, char *err, size_t errlen)
 	           hub->cfg->n_agencies, hub->cfg->n_forms, removed, revoked);
 	return 0;
 fail:
+	OPENSSL_free(crl);
 	SSL_CTX_free(tls);
 	config_free(cfg);
 	reload_log_refused(err);
