@@ -1,6 +1,7 @@
 /* Partners refuse a hub whose certificate was revoked: the hub hands out the network's CRL,
  * refex keeps the newest it has seen and checks the hub against it on every connection. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +271,23 @@ Test(hub_crl, older_crl_from_the_hub_is_ignored)
 	out = doctor_says(net, NULL);
 	cr_expect(strstr(out, "revocation list (number 2,") != NULL,
 	          "refex did not keep the newer CRL; doctor said:\n%s", out);
+	free(out);
+}
+
+Test(hub_crl, a_crl_reloaded_by_sighup_is_handed_out_at_once)
+{
+	char *out;
+
+	out = doctor_says(net, NULL);
+	cr_expect(strstr(out, "revocation list (number 1,") != NULL, "doctor said:\n%s", out);
+	free(out);
+	/* The admin re-signs the list in place and reloads the hub: no restart. */
+	ca_do("crl", NULL, NULL, NULL, NULL);
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+	cr_assert(net_log_wait(net, "msg=reloaded"));
+	out = doctor_says(net, NULL);
+	cr_expect(strstr(out, "revocation list (number 2,") != NULL,
+	          "the hub still handed out the CRL from before the reload; doctor said:\n%s", out);
 	free(out);
 }
 
