@@ -46,13 +46,22 @@ static ASN1_INTEGER *crl_number(const X509_CRL *crl)
 	return n;
 }
 
-/* Say whether crl is newer than kept by CRL number, compared whole (RFC 5280 allows 20
- * octets): a CRL without a number is older than any with one, and than another without. */
+/* Say whether crl is newer than kept: by CRL number, compared whole (RFC 5280 allows 20
+ * octets); a CRL without one is older than any with one, and two without are ordered by the
+ * day they were issued (a CA that numbers none still gets its new revocations heard). */
 static int crl_is_newer(const X509_CRL *crl, const X509_CRL *kept)
 {
 	ASN1_INTEGER *a = crl_number(crl), *b = crl_number(kept);
-	int newer = a != NULL && (b == NULL || ASN1_INTEGER_cmp(a, b) > 0);
+	int newer;
 
+	if (a != NULL && b != NULL) {
+		newer = ASN1_INTEGER_cmp(a, b) > 0;
+	} else if (a == NULL && b == NULL) {
+		newer = ASN1_TIME_compare(X509_CRL_get0_lastUpdate(crl),
+		                          X509_CRL_get0_lastUpdate(kept)) > 0;
+	} else {
+		newer = a != NULL;
+	}
 	ASN1_INTEGER_free(a);
 	ASN1_INTEGER_free(b);
 	return newer;

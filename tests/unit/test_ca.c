@@ -1214,8 +1214,9 @@ Test(ca, the_hub_hands_out_the_crl_it_checks_partners_against)
 	OPENSSL_free(want);
 }
 
-/* The CA's crl.pem signed again with the CRL number hex (NULL: none), as DER (OPENSSL_free). */
-static unsigned char *crl_der_numbered(const char *hex, int *len)
+/* The CA's crl.pem signed again with the CRL number hex (NULL: none), issued ago seconds
+ * before now, as DER (OPENSSL_free). */
+static unsigned char *crl_der_numbered(const char *hex, long ago, int *len)
 {
 	char path[PATH_MAX];
 	X509_CRL *crl;
@@ -1223,11 +1224,15 @@ static unsigned char *crl_der_numbered(const char *hex, int *len)
 	BIGNUM *bn = NULL;
 	ASN1_INTEGER *n;
 	unsigned char *der = NULL;
+	ASN1_TIME *t;
 	FILE *fp;
 	int i;
 
 	snprintf(path, sizeof(path), "%s/crl.pem", cadir);
 	crl = read_crl(path);
+	cr_assert_not_null(t = X509_time_adj(NULL, -ago, NULL));
+	cr_assert_eq(X509_CRL_set1_lastUpdate(crl, t), 1);
+	ASN1_TIME_free(t);
 	snprintf(path, sizeof(path), "%s/ca.key", cadir);
 	cr_assert_not_null(fp = fopen(path, "r"), "%s", path);
 	cr_assert_not_null(key = PEM_read_PrivateKey(fp, NULL, NULL, NULL));
@@ -1260,10 +1265,10 @@ Test(ca, a_crl_keep_orders_crl_numbers_of_any_size)
 
 	make_ca();
 	k = keep_open(NULL);
-	unnumbered = crl_der_numbered(NULL, &n);
+	unnumbered = crl_der_numbered(NULL, 0, &n);
 	cr_assert_eq(offer_der(k, unnumbered, n), CRL_OFFER_KEPT, "%s", err);
 	for (int i = 0; i < 4; i++) {
-		der[i] = crl_der_numbered(numbers[i], &len[i]);
+		der[i] = crl_der_numbered(numbers[i], 0, &len[i]);
 		cr_assert_eq(offer_der(k, der[i], len[i]), CRL_OFFER_KEPT, "number %s: %s",
 		             numbers[i], err);
 		for (int j = 0; j <= i; j++) {
@@ -1276,5 +1281,26 @@ Test(ca, a_crl_keep_orders_crl_numbers_of_any_size)
 		OPENSSL_free(der[i]);
 	}
 	OPENSSL_free(unnumbered);
+	crl_keep_free(k);
+}
+
+Test(ca, a_crl_keep_orders_crls_without_a_number_by_their_date)
+{
+	/* A CA that numbers no CRL (openssl ca without a crlnumber file): the later one is newer,
+	 * or a hub revoked after the first would never be refused. */
+	unsigned char *older, *newer;
+	struct crl_keep *k;
+	int n_older, n_newer;
+
+	make_ca();
+	k = keep_open(NULL);
+	older = crl_der_numbered(NULL, 3600, &n_older);
+	newer = crl_der_numbered(NULL, 60, &n_newer);
+	cr_assert_eq(offer_der(k, older, n_older), CRL_OFFER_KEPT, "%s", err);
+	cr_assert_eq(offer_der(k, newer, n_newer), CRL_OFFER_KEPT, "%s", err);
+	cr_assert_eq(offer_der(k, older, n_older), CRL_OFFER_OLDER);
+	cr_assert_eq(offer_der(k, newer, n_newer), CRL_OFFER_OLDER, "the same list again");
+	OPENSSL_free(older);
+	OPENSSL_free(newer);
 	crl_keep_free(k);
 }
