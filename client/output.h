@@ -3,8 +3,8 @@
 #define REFEX_OUTPUT_H
 
 #include <jansson.h>
-#include <stddef.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
