@@ -6,7 +6,6 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,17 +37,34 @@ static int guard_index(void)
 	return guard_idx;
 }
 
-/* Return crl's CRL number (0 when it has none: older than any numbered one). */
-static int64_t crl_number(const X509_CRL *crl)
+/* Return crl's CRL number (free with ASN1_INTEGER_free), or NULL when it has none. */
+static ASN1_INTEGER *crl_number(const X509_CRL *crl)
 {
 	ASN1_INTEGER *n = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
-	int64_t v = 0;
 
-	if (n != NULL && ASN1_INTEGER_get_int64(&v, n) != 1) {
-		v = 0;
+	ERR_clear_error();
+	return n;
+}
+
+/* Say whether crl is newer than kept: by CRL number, compared whole (RFC 5280 allows 20
+ * octets); a CRL without one is older than any with one, and two without are ordered by the
+ * day they were issued (a CA that numbers none still gets its new revocations heard). */
+static int crl_is_newer(const X509_CRL *crl, const X509_CRL *kept)
+{
+	ASN1_INTEGER *a = crl_number(crl), *b = crl_number(kept);
+	int newer;
+
+	if (a != NULL && b != NULL) {
+		newer = ASN1_INTEGER_cmp(a, b) > 0;
+	} else if (a == NULL && b == NULL) {
+		newer = ASN1_TIME_compare(X509_CRL_get0_lastUpdate(crl),
+		                          X509_CRL_get0_lastUpdate(kept)) > 0;
+	} else {
+		newer = a != NULL;
 	}
-	ASN1_INTEGER_free(n);
-	return v;
+	ASN1_INTEGER_free(a);
+	ASN1_INTEGER_free(b);
+	return newer;
 }
 
 /* Say whether the network CA issued and signed crl. */
@@ -128,7 +144,7 @@ static enum crl_offer offer(struct crl_keep *k, X509_CRL *crl, char *err, size_t
 		X509_CRL_free(crl);
 		return CRL_OFFER_BAD;
 	}
-	if (k->crl != NULL && crl_number(crl) <= crl_number(k->crl)) {
+	if (k->crl != NULL && !crl_is_newer(crl, k->crl)) {
 		X509_CRL_free(crl);
 		return CRL_OFFER_OLDER;
 	}
@@ -271,6 +287,8 @@ int crl_keep_is_stale(const struct crl_keep *k, char *when, size_t len)
 void crl_keep_describe(const struct crl_keep *k, char *buf, size_t len)
 {
 	char next[16] = "none";
+	ASN1_INTEGER *n;
+	char *number;
 
 	buf[0] = '\0';
 	if (k == NULL || k->crl == NULL) {
@@ -279,7 +297,11 @@ void crl_keep_describe(const struct crl_keep *k, char *buf, size_t len)
 	if (X509_CRL_get0_nextUpdate(k->crl) != NULL) {
 		date_text(X509_CRL_get0_nextUpdate(k->crl), next, sizeof(next));
 	}
-	snprintf(buf, len, "number %lld, next update %s", (long long)crl_number(k->crl), next);
+	n = crl_number(k->crl);
+	number = n != NULL ? i2s_ASN1_INTEGER(NULL, n) : NULL;
+	snprintf(buf, len, "number %s, next update %s", number ? number : "none", next);
+	OPENSSL_free(number);
+	ASN1_INTEGER_free(n);
 }
 
 /* The client's verify callback: OpenSSL's verdict, and then the server's certificate

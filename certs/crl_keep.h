@@ -1,7 +1,8 @@
 /*
  * The network's revocation list as a client keeps it, to refuse a hub whose certificate was
- * revoked: per network CA, the newest CRL seen (by CRL number, its signature checked against
- * the CA), kept in a state directory; and the hub's side, the CRL in force to hand out.
+ * revoked: per network CA, the newest CRL seen (by CRL number, or issue date when it has none;
+ * its signature checked against the CA), kept in a state directory; and the hub's side, the
+ * CRL in force to hand out.
  */
 #ifndef REFEX_CRL_KEEP_H
 #define REFEX_CRL_KEEP_H

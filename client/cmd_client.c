@@ -103,17 +103,6 @@ static int print_json(const Refex__StoredClient *c)
 	return EXIT_DONE;
 }
 
-/* Warn about possible duplicates the hub found (never merged). */
-static void warn_duplicates(const Refex__StoredClient *c)
-{
-	for (size_t i = 0; i < c->n_possible_duplicates; i++) {
-		fprintf(stderr,
-		        "refex: warning: possible duplicate of client %s (same name and date of "
-		        "birth); both are kept, check with 'refex client show %s'\n",
-		        c->possible_duplicates[i], c->possible_duplicates[i]);
-	}
-}
-
 /* Send req and hand back the client (with its id) in the reply, or an exit code. */
 static int call_client(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp)
 {
@@ -145,7 +134,8 @@ static int client_add(struct cmd_ctx *ctx, const struct client_args *a)
 	req.body_case = REFEX__REQUEST__BODY_ADD_CLIENT;
 	req.add_client = &add;
 	if ((rc = call_client(ctx, &req, &resp)) == EXIT_DONE) {
-		warn_duplicates(resp->client);
+		output_warn_duplicates(resp->client->possible_duplicates,
+		                       resp->client->n_possible_duplicates, false);
 		if (!a->json) {
 			printf("%s\n", resp->client->id);
 		} else {
@@ -176,7 +166,8 @@ static int client_update(struct cmd_ctx *ctx, const struct client_args *a)
 	req.body_case = REFEX__REQUEST__BODY_UPDATE_CLIENT;
 	req.update_client = &up;
 	if ((rc = call_client(ctx, &req, &resp)) == EXIT_DONE) {
-		warn_duplicates(resp->client);
+		output_warn_duplicates(resp->client->possible_duplicates,
+		                       resp->client->n_possible_duplicates, false);
 		if (!a->json) {
 			printf("%s version %u\n", resp->client->id, resp->client->version);
 		} else {

@@ -40,25 +40,6 @@ static int pack_form(const ProtobufCMessage *msg, ProtobufCBinaryData *out)
 	return 0;
 }
 
-/* Warn about the sender's clients the hub found with the same name and date of birth as the
- * client record it stored for this referral (never merged). */
-static void warn_duplicates(const Refex__Referral *r)
-{
-	for (size_t i = 0; i < r->n_possible_duplicates; i++) {
-		const char *id = r->possible_duplicates[i];
-
-		fputs("refex: warning: possible duplicate of client ", stderr);
-		output_text(stderr, id);
-		fputs(
-		    " (same name and date of birth); both are kept, check with 'refex client show ",
-		    stderr);
-		output_text(stderr, id);
-		fputs("' and refer a client your agency already holds with --client-id ", stderr);
-		output_text(stderr, id);
-		fputs(", not --client FILE\n", stderr);
-	}
-}
-
 /* Send a request that makes a referral (with retries) and print the new referral's id, or
  * with json the referral the hub answered with. */
 static int call_new_referral(struct cmd_ctx *ctx, Refex__Request *req, int json)
@@ -73,7 +54,8 @@ static int call_new_referral(struct cmd_ctx *ctx, Refex__Request *req, int json)
 		fprintf(stderr, "refex: the server accepted the referral but did not say its id\n");
 		rc = EXIT_CONNECT;
 	} else {
-		warn_duplicates(resp->referral);
+		output_warn_duplicates(resp->referral->possible_duplicates,
+		                       resp->referral->n_possible_duplicates, true);
 		if (!json) {
 			output_text(stdout, resp->referral->id);
 			putchar('\n');

@@ -57,6 +57,27 @@ void output_text(FILE *out, const char *s)
 	}
 }
 
+/* Warn about the possible duplicates of a client the hub stored. */
+void output_warn_duplicates(char *const *ids, size_t n, bool refer)
+{
+	for (size_t i = 0; i < n; i++) {
+		fputs("refex: warning: possible duplicate of client ", stderr);
+		output_text(stderr, ids[i]);
+		fputs(
+		    " (same name and date of birth); both are kept, check with 'refex client show ",
+		    stderr);
+		output_text(stderr, ids[i]);
+		fputc('\'', stderr);
+		if (refer) {
+			fputs(" and refer a client your agency already holds with --client-id ",
+			      stderr);
+			output_text(stderr, ids[i]);
+			fputs(", not --client FILE", stderr);
+		}
+		fputc('\n', stderr);
+	}
+}
+
 /* Columns on a terminal: count UTF-8 code points, not bytes. */
 static size_t text_width(const char *s)
 {

@@ -3,6 +3,7 @@
 #define REFEX_OUTPUT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,5 +52,9 @@ void output_print_failure(void);
 
 /* Print s for a terminal: control characters become '?' (data comes from other agencies). */
 void output_text(FILE *out, const char *s);
+
+/* Warn on stderr about each of the n clients ids the hub found with the same name and date of
+ * birth as the one it stored (never merged); with refer, say to refer one with --client-id. */
+void output_warn_duplicates(char *const *ids, size_t n, bool refer);
 
 #endif

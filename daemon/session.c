@@ -4,6 +4,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -43,6 +44,11 @@ struct session {
 	TAILQ_ENTRY(session) handshaking; /* hub->handshakes, while counted there */
 	TAILQ_ENTRY(session) same_addr;   /* addr->handshakes */
 	struct addr_entry *addr;          /* its source address while counted; NULL after */
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} peer; /* as accepted: after a reset the socket no longer knows it (AF_UNSPEC: none) */
 	struct event *first_bytes;     /* waits for the peer to start TLS before TLS costs memory */
 	struct event *handshake_timer; /* the whole handshake's deadline, not an idle timeout */
 	struct event *frame_timer;     /* a partial frame's deadline; created on first need */
@@ -81,20 +87,28 @@ static void session_budget_leave(struct session *s)
 	hub->n_handshakes--;
 }
 
-/* Write the address of the peer of s, which is still handshaking, as HOST:PORT into buf. */
+/* Write the address of the peer of s, as it was accepted, as HOST:PORT into buf. */
 static void session_peer(const struct session *s, char *buf, size_t len)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	evutil_socket_t fd = s->bev != NULL           ? bufferevent_getfd(s->bev)
-	                     : s->first_bytes != NULL ? event_get_fd(s->first_bytes)
-	                                              : -1;
+	socklen_t sl = s->peer.sa.sa_family == AF_INET    ? sizeof(s->peer.in)
+	               : s->peer.sa.sa_family == AF_INET6 ? sizeof(s->peer.in6)
+	                                                  : 0;
 
-	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
+	if (sl == 0) {
 		snprintf(buf, len, "?:?");
 		return;
 	}
-	addr_describe((struct sockaddr *)&ss, sl, buf, len);
+	addr_describe(&s->peer.sa, sl, buf, len);
+}
+
+/* Keep sa, the address s was accepted from, to name its peer in logs. */
+static void session_set_peer(struct session *s, const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		memcpy(&s->peer.in, sa, sizeof(s->peer.in));
+	} else if (sa->sa_family == AF_INET6) {
+		memcpy(&s->peer.in6, sa, sizeof(s->peer.in6));
+	}
 }
 
 #define SHED_LOG_INTERVAL 1.0 /* seconds: at most one line about shed handshakes in each */
@@ -746,6 +760,7 @@ struct session *session_new(struct hub *hub, evutil_socket_t fd, const struct so
 		goto fail;
 	}
 	session_init(s, hub);
+	session_set_peer(s, sa);
 	session_budget_enter(s);
 	if (evtimer_add(s->handshake_timer, &hs) < 0 || event_add(s->first_bytes, NULL) < 0) {
 		session_close(s, "cannot start session");

@@ -223,6 +223,10 @@ Refex__ServerMessage *raw_call(struct raw *c, const Refex__Request *req);
 
 /* Ask for the forms (request id); return how many came back with status OK, or -1. */
 int raw_list_forms(struct raw *c, uint64_t id);
+
+/* Ask for the caller's sent box (request id, one page of 100); return how many referrals it
+ * lists, or -1 when it was refused or no answer came. */
+int raw_count_sent(struct raw *c, uint64_t id);
 /* Say Hello. Returns 0 when the server answered OK, -1 otherwise. */
 int raw_hello(struct raw *c);
 

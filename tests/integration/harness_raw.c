@@ -450,6 +450,32 @@ int raw_list_forms(struct raw *c, uint64_t id)
 	return n;
 }
 
+/* Ask for the caller's sent box (request id, one page of 100); return how many referrals it
+ * lists, or -1 when it was refused or no answer came. */
+int raw_count_sent(struct raw *c, uint64_t id)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ListReferrals l = REFEX__LIST_REFERRALS__INIT;
+	Refex__ServerMessage *m;
+	int n = -1;
+
+	l.has_limit = 1;
+	l.limit = 100;
+	req.has_id = 1;
+	req.id = id;
+	req.body_case = REFEX__REQUEST__BODY_LIST_SENT;
+	req.list_sent = &l;
+	if ((m = raw_call(c, &req)) == NULL) {
+		return -1;
+	}
+	if (m->response->status && m->response->status->code == REFEX__STATUS_CODE__STATUS_OK &&
+	    m->response->body_case == REFEX__RESPONSE__BODY_PAGE) {
+		n = (int)m->response->page->n_referrals;
+	}
+	refex__server_message__free_unpacked(m, NULL);
+	return n;
+}
+
 /* Fill s with a housing referral from north-advice to eastside-housing. */
 void raw_submit_init(struct raw_submit *s, uint64_t id, const char *given_name)
 {

@@ -619,25 +619,6 @@ static void refused_naming(struct raw *c, const Refex__Request *req, const char 
 	refex__server_message__free_unpacked(m, NULL);
 }
 
-/* How many referrals north-advice has sent, as the hub lists them. */
-static size_t sent_count(struct raw *c)
-{
-	Refex__ListReferrals list = REFEX__LIST_REFERRALS__INIT;
-	Refex__Request req = REFEX__REQUEST__INIT;
-	Refex__ServerMessage *m;
-	size_t n;
-
-	req.has_id = 1;
-	req.id = 50;
-	req.body_case = REFEX__REQUEST__BODY_LIST_SENT;
-	req.list_sent = &list;
-	m = raw_call(c, &req);
-	cr_assert_eq(status_of(m), REFEX__STATUS_CODE__STATUS_OK, "list_sent was refused");
-	n = m->response->page ? m->response->page->n_referrals : 0;
-	refex__server_message__free_unpacked(m, NULL);
-	return n;
-}
-
 /* Answer an AddClient of record (id 60); the new client's id goes to id when it is OK. */
 static int add_client(struct raw *c, Refex__ClientRecord *record, char *id)
 {
@@ -697,7 +678,7 @@ Test(bad_input, values_outside_the_schema_are_refused_naming_the_field_and_nothi
 	}
 	list_state_99_request(&req, &list);
 	refused_naming(c, &req, "list state 99", "state");
-	cr_expect_eq(sent_count(c), 0, "a refused submission was stored");
+	cr_expect_eq(raw_count_sent(c, 50), 0, "a refused submission was stored");
 
 	/* A client record and a consent recorded on their own are checked the same way. */
 	record.given_name = "Pat";
@@ -733,6 +714,6 @@ Test(bad_input, values_outside_the_schema_are_refused_naming_the_field_and_nothi
 	cr_expect_eq(status_of(m), REFEX__STATUS_CODE__STATUS_OK, "a consent given today (%s): %s",
 	             today, m && m->response ? m->response->status->message : "no answer");
 	refex__server_message__free_unpacked(m, NULL);
-	cr_expect_eq(sent_count(c), 1);
+	cr_expect_eq(raw_count_sent(c, 50), 1);
 	raw_free(c);
 }

@@ -172,6 +172,13 @@ Test(hub_crl, refex_that_saw_the_new_crl_refuses_the_rogue_hub)
 	expect_revoked(&rogue, "partners", NULL);
 	expect_revoked(&rogue, "inbox", NULL);
 	expect_revoked(&rogue, "doctor", NULL);
+	/* --json changes what doctor prints, not how it exits. */
+	run_refex(&r, &rogue, ann, "doctor", "--json", NULL);
+	cr_expect_eq(r.status, 3, "refex doctor --json against a revoked hub exited %d: %s%s",
+	             r.status, r.out, r.err);
+	cr_expect(strstr(r.out, "\"ok\": false") != NULL && strstr(r.out, REVOKED_TEXT) != NULL,
+	          "refex doctor --json said:\n%s", r.out);
+	run_result_free(&r);
 	run_refex(&r, &rogue, ann, "submit", "--to", "eastside-housing", "--form",
 	          "housing_support", "--client", FIXTURE("client.json"), "--data",
 	          FIXTURE("housing.json"), "--consent", FIXTURE("consent.json"), NULL);

@@ -115,30 +115,6 @@ static code_t accept_referral(struct raw *c, uint64_t rq, const char *id)
 	return call(c, &req, NULL);
 }
 
-/* How many referrals north's sent box lists (one page is plenty here). */
-static size_t sent_count(struct raw *c, uint64_t rq)
-{
-	Refex__Request req = REFEX__REQUEST__INIT;
-	Refex__ListReferrals l = REFEX__LIST_REFERRALS__INIT;
-	Refex__ServerMessage *m;
-	size_t n;
-
-	l.has_limit = 1;
-	l.limit = 100;
-	req.has_id = 1;
-	req.id = rq;
-	req.body_case = REFEX__REQUEST__BODY_LIST_SENT;
-	req.list_sent = &l;
-	m = raw_call(c, &req);
-	cr_assert(m != NULL && m->response->status != NULL &&
-	              m->response->status->code == REFEX__STATUS_CODE__STATUS_OK &&
-	              m->response->body_case == REFEX__RESPONSE__BODY_PAGE,
-	          "listing the sent box failed");
-	n = m->response->page->n_referrals;
-	refex__server_message__free_unpacked(m, NULL);
-	return n;
-}
-
 /* Send n submissions at once (so they share group commits) and return how many were refused
  * with UNAVAILABLE. */
 static size_t burst_refused(struct raw *c, uint64_t first, size_t n)
@@ -209,7 +185,7 @@ static void refused_then_resumed(const char *mode, const char *error_name)
 	 * read (whose receipt cannot be recorded yet). */
 	cr_expect_eq(get(n, 13, a), ok);
 	cr_expect_eq(get(h, 14, a), ok, "the recipient can read a new referral");
-	cr_expect_eq(sent_count(n, 15), 2);
+	cr_expect_eq(raw_count_sent(n, 15), 2);
 	cr_expect_eq(submit(n, 16, "before-the-fault", NULL), ok,
 	             "a repeat of an acknowledged key is answered from the store");
 	expect_log("msg=\"storage failing\"", true);
@@ -220,7 +196,7 @@ static void refused_then_resumed(const char *mode, const char *error_name)
 	cr_expect_eq(submit(n, 21, NULL, e), ok);
 	cr_expect_eq(accept_referral(h, 22, b), ok);
 	cr_expect_eq(get(h, 23, a), ok);
-	cr_expect_eq(sent_count(n, 24), 4);
+	cr_expect_eq(raw_count_sent(n, 24), 4);
 	expect_log("msg=\"storage recovered\"", true);
 	expect_log("Robin", false); /* no personal data, even in trouble */
 	expect_log("Priya", false);
@@ -231,7 +207,8 @@ static void refused_then_resumed(const char *mode, const char *error_name)
 	expect_database_intact();
 	net_must_start(net);
 	n = connect_as(north);
-	cr_expect_eq(sent_count(n, 30), 4, "what was acknowledged is all there after a restart");
+	cr_expect_eq(raw_count_sent(n, 30), 4,
+	             "what was acknowledged is all there after a restart");
 	cr_expect_eq(get(n, 31, c_id), ok);
 	cr_expect_eq(get(n, 32, e), ok);
 	raw_free(n);
@@ -279,7 +256,7 @@ Test(storage_faults, a_crash_after_a_failed_sync_keeps_retries_exactly_once)
 	cr_expect_eq(submit(n, 3, "retried", first), REFEX__STATUS_CODE__STATUS_OK);
 	cr_expect_eq(submit(n, 4, "retried", again), REFEX__STATUS_CODE__STATUS_OK);
 	cr_expect_str_eq(first, again, "the retry and its repeat name the same referral");
-	cr_expect_eq(sent_count(n, 5), 2, "one referral kept, one retried: two in all");
+	cr_expect_eq(raw_count_sent(n, 5), 2, "one referral kept, one retried: two in all");
 	raw_free(n);
 }
 

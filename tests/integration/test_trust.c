@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +52,21 @@ Test(trust, a_connection_without_a_client_certificate_is_refused)
 	cr_expect(net_log_wait(net, "reason=\"the client sent no certificate\" serial=- "
 	                            "fingerprint=- peer=127.0.0.1:"),
 	          "refexd logs why it refused the handshake, and from where");
+}
+
+Test(trust, a_handshake_cut_by_a_reset_still_names_the_peer)
+{
+	/* Someone probing the port and resetting at once (SO_LINGER 0) must not vanish from the
+	 * log: after a reset the socket no longer knows its peer. */
+	struct linger reset = {.l_onoff = 1, .l_linger = 0};
+	int fd = net_tcp_connect(net, "127.0.0.3");
+
+	cr_assert(fd >= 0, "cannot connect to refexd");
+	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
+	close(fd);
+	cr_expect(net_log_wait(net, "msg=\"handshake refused\""), "the reset was not logged");
+	cr_expect(net_log_count(net, "fingerprint=- peer=127.0.0.3:") == 1,
+	          "refexd logs the refused handshake without the address it came from");
 }
 
 /* Read the serial and fingerprint of the certificate prefix.crt as refexd logs them. */

@@ -1213,3 +1213,94 @@ Test(ca, the_hub_hands_out_the_crl_it_checks_partners_against)
 	SSL_CTX_free(ctx);
 	OPENSSL_free(want);
 }
+
+/* The CA's crl.pem signed again with the CRL number hex (NULL: none), issued ago seconds
+ * before now, as DER (OPENSSL_free). */
+static unsigned char *crl_der_numbered(const char *hex, long ago, int *len)
+{
+	char path[PATH_MAX];
+	X509_CRL *crl;
+	EVP_PKEY *key;
+	BIGNUM *bn = NULL;
+	ASN1_INTEGER *n;
+	unsigned char *der = NULL;
+	ASN1_TIME *t;
+	FILE *fp;
+	int i;
+
+	snprintf(path, sizeof(path), "%s/crl.pem", cadir);
+	crl = read_crl(path);
+	cr_assert_not_null(t = X509_time_adj(NULL, -ago, NULL));
+	cr_assert_eq(X509_CRL_set1_lastUpdate(crl, t), 1);
+	ASN1_TIME_free(t);
+	snprintf(path, sizeof(path), "%s/ca.key", cadir);
+	cr_assert_not_null(fp = fopen(path, "r"), "%s", path);
+	cr_assert_not_null(key = PEM_read_PrivateKey(fp, NULL, NULL, NULL));
+	fclose(fp);
+	if ((i = X509_CRL_get_ext_by_NID(crl, NID_crl_number, -1)) >= 0) {
+		X509_EXTENSION_free(X509_CRL_delete_ext(crl, i));
+	}
+	if (hex != NULL) {
+		cr_assert(BN_hex2bn(&bn, hex) > 0);
+		cr_assert_not_null(n = BN_to_ASN1_INTEGER(bn, NULL));
+		cr_assert_eq(X509_CRL_add1_ext_i2d(crl, NID_crl_number, n, 0, 0), 1);
+		ASN1_INTEGER_free(n);
+		BN_free(bn);
+	}
+	cr_assert_gt(X509_CRL_sign(crl, key, EVP_sha256()), 0);
+	cr_assert_gt(*len = i2d_X509_CRL(crl, &der), 0);
+	EVP_PKEY_free(key);
+	X509_CRL_free(crl);
+	return der;
+}
+
+Test(ca, a_crl_keep_orders_crl_numbers_of_any_size)
+{
+	/* RFC 5280 allows CRL numbers of up to 20 octets: a CA may well use large ones. */
+	static const char *const numbers[] = {"7FFFFFFFFFFFFFFF", "010000000000000000",
+	                                      "010000000000000001", "FFFFFFFFFFFFFFFFFFFFFFFF"};
+	unsigned char *der[4], *unnumbered;
+	struct crl_keep *k;
+	int len[4], n;
+
+	make_ca();
+	k = keep_open(NULL);
+	unnumbered = crl_der_numbered(NULL, 0, &n);
+	cr_assert_eq(offer_der(k, unnumbered, n), CRL_OFFER_KEPT, "%s", err);
+	for (int i = 0; i < 4; i++) {
+		der[i] = crl_der_numbered(numbers[i], 0, &len[i]);
+		cr_assert_eq(offer_der(k, der[i], len[i]), CRL_OFFER_KEPT, "number %s: %s",
+		             numbers[i], err);
+		for (int j = 0; j <= i; j++) {
+			cr_assert_eq(offer_der(k, der[j], len[j]), CRL_OFFER_OLDER,
+			             "number %s after %s", numbers[j], numbers[i]);
+		}
+		cr_assert_eq(offer_der(k, unnumbered, n), CRL_OFFER_OLDER);
+	}
+	for (int i = 0; i < 4; i++) {
+		OPENSSL_free(der[i]);
+	}
+	OPENSSL_free(unnumbered);
+	crl_keep_free(k);
+}
+
+Test(ca, a_crl_keep_orders_crls_without_a_number_by_their_date)
+{
+	/* A CA that numbers no CRL (openssl ca without a crlnumber file): the later one is newer,
+	 * or a hub revoked after the first would never be refused. */
+	unsigned char *older, *newer;
+	struct crl_keep *k;
+	int n_older, n_newer;
+
+	make_ca();
+	k = keep_open(NULL);
+	older = crl_der_numbered(NULL, 3600, &n_older);
+	newer = crl_der_numbered(NULL, 60, &n_newer);
+	cr_assert_eq(offer_der(k, older, n_older), CRL_OFFER_KEPT, "%s", err);
+	cr_assert_eq(offer_der(k, newer, n_newer), CRL_OFFER_KEPT, "%s", err);
+	cr_assert_eq(offer_der(k, older, n_older), CRL_OFFER_OLDER);
+	cr_assert_eq(offer_der(k, newer, n_newer), CRL_OFFER_OLDER, "the same list again");
+	OPENSSL_free(older);
+	OPENSSL_free(newer);
+	crl_keep_free(k);
+}
