@@ -61,9 +61,10 @@ static void listener_accept(struct evconnlistener *l, evutil_socket_t fd, struct
 	/* libevent accepts until the backlog is empty, which a flood can keep from happening for
 	 * as long as it lasts: after a burst, let the loop serve the handshakes under way (a
 	 * partner's among them) before accepting more. */
-	if (++hub->accept_burst >= ACCEPT_BURST && !hub->stopping) {
+	if (++hub->accept_burst >= ACCEPT_BURST && !hub->stopping &&
+	    event_base_once(hub->base, -1, EV_TIMEOUT, listener_resume, hub, &now) == 0) {
+		/* Only with the resume queued: without it the listener would stay off for good. */
 		evconnlistener_disable(l);
-		event_base_once(hub->base, -1, EV_TIMEOUT, listener_resume, hub, &now);
 	}
 }
 
