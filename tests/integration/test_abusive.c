@@ -196,6 +196,16 @@ static int count_closed(int *fds, int n)
 	return closed;
 }
 
+/* Close every descriptor of fds[0..n) still open. */
+static void close_all(const int *fds, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (fds[i] >= 0) {
+			close(fds[i]);
+		}
+	}
+}
+
 /* Make room for n more descriptors in this process, or skip the test saying why. */
 static void need_fds(rlim_t n)
 {
@@ -253,11 +263,7 @@ Test(abusive, a_thousand_connections_that_never_start_tls_cost_little_and_time_o
 	             "refexd still holds silent connections 10 s after their handshake deadline");
 	cr_expect(net_log_wait(net, "reason=\"handshake not finished within 3 s\""));
 	expect_memory_bounded(base, "the silent connections timing out");
-	for (int i = 0; i < SILENT_CONNECTIONS; i++) {
-		if (fds[i] >= 0) {
-			close(fds[i]);
-		}
-	}
+	close_all(fds, SILENT_CONNECTIONS);
 	expect_served(good, "the end");
 	raw_free(good);
 	net_expect_clean_stop(net);
@@ -438,11 +444,7 @@ Test(abusive, handshakes_past_their_budgets_shed_the_oldest_first)
 	wait_held(fds, N, 20, good);
 	expect_oldest_shed(fds, N, 8);
 	cr_expect(net_log_wait(net, "msg=\"handshake shed\" peer=127.0.0.2:"));
-	for (int i = 0; i < N; i++) {
-		if (fds[i] >= 0) {
-			close(fds[i]);
-		}
-	}
+	close_all(fds, N);
 	expect_served(good, "the end");
 	raw_free(good);
 	net_expect_clean_stop(net);
@@ -480,11 +482,7 @@ Test(abusive, a_reload_checks_the_handshake_budgets_and_applies_them_to_new_conn
 	}
 	wait_held(fds, N, 3, good);
 	expect_oldest_shed(fds, N, 2);
-	for (int i = 0; i < N; i++) {
-		if (fds[i] >= 0) {
-			close(fds[i]);
-		}
-	}
+	close_all(fds, N);
 	expect_served(good, "the end");
 	raw_free(good);
 	net_expect_clean_stop(net);
@@ -588,11 +586,7 @@ Test(abusive, a_flood_of_connections_that_never_start_tls_does_not_lock_partners
 	cr_expect(lines >= 1 && lines <= 2 + (int)(now_s() - start),
 	          "%d log lines for the shedding of %d connections in %.1f s", lines,
 	          FLOOD - PER_ADDRESS, now_s() - start);
-	for (int i = 0; i < FLOOD; i++) {
-		if (fds[i] >= 0) {
-			close(fds[i]);
-		}
-	}
+	close_all(fds, FLOOD);
 	expect_served(good, "the end");
 	raw_free(good);
 	net_expect_clean_stop(net);
