@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The man pages render without a warning from man/groff (as lintian checks them), and
-# every command and option that the programs' --help lists is in its page, so the pages
-# cannot drift from the programs.
-#   man_pages.sh MANDIR REFEXD REFEX REFEX_CA
+# every command and option that the programs' --help lists is in its page, and every key
+# refexd's configuration parser knows is in refexd.ini(5), so the pages cannot drift from
+# the programs.
+#   man_pages.sh MANDIR REFEXD REFEX REFEX_CA SOURCE_DIR
 set -uo pipefail
 shopt -s lastpipe # the counters below are kept by the last command of a pipeline
-mandir=$1 refexd=$2 refex=$3 refex_ca=$4
+mandir=$1 refexd=$2 refex=$3 refex_ca=$4 src=$5
 failed=0 checked=0
 
 # Fail with a message.
@@ -53,6 +54,13 @@ expect_in_page()
 
 page=$(render "$mandir/refexd.8")
 "$refexd" --help | options | expect_in_page "$page" "refexd(8)"
+
+# The keys daemon/config.c matches: strcmp(name, "KEY") and {"KEY", &slot} tables.
+page=$(render "$mandir/refexd.ini.5")
+keys=$(grep -oE 'strcmp\(name, "[a-z_]+"\)|\{"[a-z_]+", &' "$src/daemon/config.c" |
+	grep -oE '"[a-z_]+"' | tr -d '"' | sort -u)
+[ -n "$keys" ] || fail "no configuration keys found in daemon/config.c"
+expect_in_page "$page" "refexd.ini(5)" <<<"$keys"
 
 page=$(render "$mandir/refex.1")
 help=$("$refex" --help)
