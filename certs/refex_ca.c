@@ -658,7 +658,8 @@ static void main_usage(FILE *fp)
 	for (i = 0; i < NCMDS; i++) {
 		fprintf(fp, "  refex-ca %s\n", cmd_table[i].usage);
 	}
-	fprintf(fp, "\n'refex-ca COMMAND --help' describes a command.\n"
+	fprintf(fp, "\n'refex-ca COMMAND --help' describes a command; refex-ca --version shows "
+	            "the version.\n"
 	            "Exit status: 0 done, 1 the operation failed, 2 usage error.\n");
 }
 
@@ -677,6 +678,10 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		main_usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("refex-ca %s\n", REFEX_VERSION);
 		return 0;
 	}
 	if ((cmd = find_cmd(argv[1])) == NULL) {

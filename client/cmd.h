@@ -7,10 +7,6 @@
 
 #include "refex.pb-c.h"
 
-#ifndef REFEX_VERSION
-#define REFEX_VERSION "0.1.0"
-#endif
-
 /* What refex exits with: scripts and the integration tests rely on these. */
 enum {
 	EXIT_DONE = 0,    /* done */

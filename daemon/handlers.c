@@ -20,10 +20,6 @@
 
 #define REFEXD_SERVER "refexd/" REFEX_VERSION
 
-#ifndef REFEX_VERSION
-#define REFEX_VERSION "0.1.0"
-#endif
-
 typedef void (*handler_fn)(struct request *rq, Refex__Request *msg);
 
 static double request_ms(const struct request *rq)

@@ -22,10 +22,6 @@
 #include "store.h"
 #include "tls.h"
 
-#ifndef REFEX_VERSION
-#define REFEX_VERSION "0.1.0"
-#endif
-
 static void usage(FILE *out)
 {
 	fprintf(out,

@@ -64,6 +64,7 @@ Test(doctor, a_good_setup_is_all_well_and_names_the_agency)
 	struct run_result r;
 
 	doctor_as(&r, north, 0);
+	expect_says(&r, "refexd/" REFEX_VERSION " knows you"); /* the Hello reply's server name */
 	expect_says(&r, "north-advice");
 	expect_says(&r, "Priya Shah");
 	expect_says(&r, "North Advice Centre");
