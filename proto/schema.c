@@ -48,6 +48,7 @@ struct smsg {
 	const char *title;
 	uint32_t version;
 	unsigned depth; /* 1 + deepest message field; 0 while unknown */
+	size_t size;    /* its fields and those of the messages it uses, unfolded */
 };
 
 struct senum {
@@ -980,40 +981,58 @@ static int build_message(struct load *ld, struct smsg *m)
 	return (d->field_ranges = make_ranges(ld, numbers, n, &d->n_field_ranges)) ? 0 : -1;
 }
 
-/* Give each message its depth (1 + its deepest message field); refuse a message that contains
- * itself, directly or through others, and one nested deeper than SCHEMA_MAX_DEPTH. Rounds of
- * a fixed point, no recursion: a round that settles nothing leaves only cycles. */
+/* Settle m's depth and size if every message it uses is settled; refuse it if too big. */
+static int settle(struct load *ld, struct smsg *m, bool *settled)
+{
+	unsigned j, deepest = 0;
+	size_t size = m->desc.n_fields;
+
+	*settled = false;
+	for (j = 0; j < m->desc.n_fields; j++) {
+		const ProtobufCFieldDescriptor *f = &m->desc.fields[j];
+		const struct smsg *t = f->descriptor;
+
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if (t->depth == 0)
+			return 0;
+		deepest = t->depth > deepest ? t->depth : deepest;
+		size += t->size; /* each at most SCHEMA_MAX_FORM_FIELDS: no overflow */
+	}
+	m->depth = deepest + 1;
+	m->size = size;
+	*settled = true;
+	if (m->depth > SCHEMA_MAX_DEPTH)
+		return refuse(ld, "%s: %s: messages nested deeper than %d are not supported",
+		              file_name(m->file), m->full + 1, SCHEMA_MAX_DEPTH);
+	if (m->size > SCHEMA_MAX_FORM_FIELDS)
+		return refuse(ld,
+		              "%s: %s: %zu fields counting those of nested messages, at most %d",
+		              file_name(m->file), m->full + 1, m->size, SCHEMA_MAX_FORM_FIELDS);
+	return 0;
+}
+
+/* Give each message its depth (1 + its deepest message field) and size (its fields and those
+ * of the messages it uses, as a form or its JSON template unfolds them); refuse a message that
+ * contains itself, directly or through others, one nested deeper than SCHEMA_MAX_DEPTH and one
+ * too big. Rounds of a fixed point, no recursion: a round that settles nothing leaves cycles. */
 static int check_depths(struct load *ld)
 {
 	struct schema *s = ld->s;
-	bool progress = true;
+	bool progress = true, settled;
 	size_t i, left = s->n_msgs;
-	unsigned j, deepest;
 
 	while (left && progress) {
 		progress = false;
 		for (i = 0; i < s->n_msgs; i++) {
-			struct smsg *m = s->msgs[i];
-			bool ready = m->depth == 0;
-
-			for (j = 0, deepest = 0; ready && j < m->desc.n_fields; j++) {
-				const ProtobufCFieldDescriptor *f = &m->desc.fields[j];
-				const struct smsg *t = f->descriptor;
-
-				if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-					continue;
-				ready = t->depth != 0;
-				deepest = t->depth > deepest ? t->depth : deepest;
-			}
-			if (!ready)
+			if (s->msgs[i]->depth != 0)
 				continue;
-			m->depth = deepest + 1;
-			if (m->depth > SCHEMA_MAX_DEPTH)
-				return refuse(
-				    ld, "%s: %s: messages nested deeper than %d are not supported",
-				    file_name(m->file), m->full + 1, SCHEMA_MAX_DEPTH);
-			left--;
-			progress = true;
+			if (settle(ld, s->msgs[i], &settled) < 0)
+				return -1;
+			if (settled) {
+				left--;
+				progress = true;
+			}
 		}
 	}
 	for (i = 0; i < s->n_msgs; i++)

@@ -16,7 +16,8 @@
  *   field's trailing comment, if any.
  * - Refused, with a message naming the file and the message or field: proto3 (any syntax but
  *   proto2), extensions and extension ranges, groups, maps, oneofs, services, recursive
- *   messages (directly or through others), more than SCHEMA_MAX_FIELDS fields in a message,
+ *   messages (directly or through others), more than SCHEMA_MAX_FIELDS fields in a message
+ *   or SCHEMA_MAX_FORM_FIELDS in a form unfolded (so its JSON template stays small),
  *   messages nested (declared or used) deeper than SCHEMA_MAX_DEPTH, enum aliases, defaults on
  *   required, bytes or message fields, a json_name that is not the usual lowerCamelCase one,
  *   two fields with the same JSON name, names that are not identifiers of at most
@@ -39,7 +40,8 @@
 #define SCHEMA_MAX_ENUMS       256
 #define SCHEMA_MAX_FIELDS      200 /* in one message */
 #define SCHEMA_MAX_ENUM_VALUES 1000
-#define SCHEMA_MAX_DEPTH       4 /* messages in messages: a form with a nested message is 2 */
+#define SCHEMA_MAX_DEPTH       4    /* messages in messages: a form with a nested message is 2 */
+#define SCHEMA_MAX_FORM_FIELDS 1000 /* in a form, each nested message's fields counted per use */
 #define SCHEMA_MAX_NAME        64
 #define SCHEMA_MAX_LABEL       200  /* bytes of a title or label */
 #define SCHEMA_MAX_HELP        2000 /* bytes of help text */

@@ -616,6 +616,24 @@ Test(schema, too_many_fields_are_refused)
 	free(text);
 }
 
+/* 4 levels of 20 fields each using the next level: 20 + 400 + 8000 + ... fields unfolded. */
+Test(schema, forms_that_unfold_too_big_are_refused)
+{
+	static const char *const level[] = {"A", "B", "C", "D"};
+	char *text = malloc(32768);
+	size_t n = (size_t)sprintf(text, HEAD), i, j;
+
+	for (i = 0; i < 4; i++) {
+		n += (size_t)sprintf(text + n, "message %s {\n", level[i]);
+		for (j = 1; j <= 20; j++)
+			n += (size_t)sprintf(text + n, "  optional %s f%zu = %zu;\n",
+			                     i < 3 ? level[i + 1] : "int32", j, j);
+		n += (size_t)sprintf(text + n, "}\n");
+	}
+	refused(text, "t.B: 8420 fields counting those of nested messages, at most 1000");
+	free(text);
+}
+
 Test(schema, a_blank_form_with_no_comments_gets_names_in_words)
 {
 	struct schema_error err;
