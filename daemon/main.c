@@ -41,7 +41,8 @@ static void usage(FILE *out)
 	        "  -t, --check-config   check the configuration and TLS files, then exit\n"
 	        "      --verify-audit   check the audit trail's hash chain in the database, name\n"
 	        "                       its first broken entry, then exit (1 if broken)\n"
-	        "      --check-forms DIR  compile DIR's .proto files with protoc and check them as\n"
+	        "      --check-forms DIR\n"
+	        "                       compile DIR's .proto files with protoc and check them as\n"
 	        "                       agreed forms: list each form, name each refused field and\n"
 	        "                       why, then exit (1 if any is refused); needs no --config\n"
 	        "  -h, --help           show this help\n"
@@ -355,13 +356,14 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (forms != NULL) {
-		/* Needs no configuration: a partnership admin checks a form before it is installed. */
-		return optind != argc ? 2 : forms_dir_check(forms, stdout);
+	/* --check-forms needs no configuration: an admin checks a form before installing it. */
+	if (forms != NULL && optind == argc) {
+		return forms_dir_check(forms, stdout);
 	}
 	if (path == NULL || optind != argc) {
 		fprintf(stderr, "refexd: %s\n",
-		        path == NULL ? "--config FILE is required" : "unexpected argument");
+		        path == NULL && forms == NULL ? "--config FILE is required"
+		                                        : "unexpected argument");
 		usage(stderr);
 		return 2;
 	}
