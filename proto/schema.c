@@ -160,9 +160,11 @@ static char *arena_printf(struct load *ld, const char *fmt, ...)
 
 /* ---- names and text ---- */
 
+static const char *shown(const char *s);
+
 static const char *file_name(const FileProto *f)
 {
-	return f->name ? f->name : "(unnamed file)";
+	return f->name ? shown(f->name) : "(unnamed file)";
 }
 
 static bool is_identifier(const char *s)
@@ -215,6 +217,14 @@ static bool is_printable(const char *s)
 			return false;
 	}
 	return true;
+}
+
+/* s as a refusal may show it: input is hostile, and refusals reach terminals and logs. */
+static const char *shown(const char *s)
+{
+	if (!s)
+		return "";
+	return is_printable(s) && !strpbrk(s, "\n\t") && strlen(s) <= 256 ? s : "(not printable)";
 }
 
 /* "date_at_risk" -> "Date at risk"; "HousingSupport" -> "housing_support" is snake_case(). */
@@ -332,8 +342,7 @@ static int add_enum(struct load *ld, const FileProto *file, const EnumProto *ep,
 
 	if (!is_identifier(ep->name))
 		return refuse(ld, "%s: enum name \"%.64s\" in %s is not an identifier",
-		              file_name(file), ep->name ? ep->name : "",
-		              scope[0] ? scope + 1 : "the file");
+		              file_name(file), shown(ep->name), scope[0] ? scope + 1 : "the file");
 	if (ld->s->n_enums >= SCHEMA_MAX_ENUMS)
 		return refuse(ld, "%s: more than %d enums", file_name(file), SCHEMA_MAX_ENUMS);
 	if (!(e = arena_alloc(ld, sizeof(*e))) ||
@@ -376,8 +385,7 @@ static int add_message(struct load *ld, const FileProto *file, const MessageProt
 
 	if (!is_identifier(mp->name))
 		return refuse(ld, "%s: message name \"%.64s\" in %s is not an identifier",
-		              file_name(file), mp->name ? mp->name : "",
-		              scope[0] ? scope + 1 : "the file");
+		              file_name(file), shown(mp->name), scope[0] ? scope + 1 : "the file");
 	if (level > SCHEMA_MAX_DEPTH)
 		return refuse(ld, "%s: %s.%s: messages nested deeper than %d are not supported",
 		              file_name(file), scope + 1, mp->name, SCHEMA_MAX_DEPTH);
@@ -416,16 +424,19 @@ static int add_file(struct load *ld, const FileProto *file)
 	struct senum *e;
 	size_t i;
 
+	if (!file->name || !file->name[0] || strcmp(shown(file->name), file->name) != 0)
+		return refuse(ld, "a file name is missing, too long or not printable");
 	if (file->syntax && file->syntax[0] && strcmp(file->syntax, "proto2") != 0)
 		return refuse(ld,
 		              "%s: syntax \"%.16s\" is not supported: write syntax = \"proto2\"",
-		              fn, file->syntax);
+		              fn, shown(file->syntax));
 	if (file->n_extension)
 		return refuse(ld, "%s: extensions are not supported", fn);
 	if (file->n_service)
 		return refuse(ld, "%s: services are not forms: remove them", fn);
 	if (!is_package(file->package))
-		return refuse(ld, "%s: package \"%.64s\" is not a dotted name", fn, file->package);
+		return refuse(ld, "%s: package \"%.64s\" is not a dotted name", fn,
+		              shown(file->package));
 	snprintf(scope, sizeof(scope), "%s%s", file->package && file->package[0] ? "." : "",
 	         file->package ? file->package : "");
 	for (i = 0; i < file->n_message_type; i++)
@@ -540,12 +551,17 @@ static int build_enum_values(struct load *ld, struct senum *e, ProtobufCEnumValu
 	for (i = 0; i < n; i++) {
 		if (!is_identifier(ep->value[i]->name) || !ep->value[i]->has_number)
 			return refuse(ld, "%s: %s: value \"%.64s\" has a bad name or no number", fn,
-			              e->full + 1, ep->value[i]->name ? ep->value[i]->name : "");
+			              e->full + 1, shown(ep->value[i]->name));
 		if (!(v[i].name =
 		          arena_strndup(ld, ep->value[i]->name, strlen(ep->value[i]->name))))
 			return -1;
 		v[i].c_name = v[i].name;
 		v[i].value = ep->value[i]->number;
+		/* protobuf-c's range lookup adds to a value: keep clear of int overflow. */
+		if (v[i].value < -SCHEMA_MAX_ENUM_NUMBER || v[i].value > SCHEMA_MAX_ENUM_NUMBER)
+			return refuse(ld, "%s: %s: value %s is %d: enum numbers are from -%d to %d",
+			              fn, e->full + 1, v[i].name, v[i].value,
+			              SCHEMA_MAX_ENUM_NUMBER, SCHEMA_MAX_ENUM_NUMBER);
 	}
 	qsort(v, n, sizeof(*v), by_value);
 	for (i = 0; i < n; i++) {
@@ -712,7 +728,8 @@ static int parse_number_default(struct load *ld, const char *what, ProtobufCType
 		sv = strtoll(text, &end, 0);
 	}
 	if (errno || !end || end == text || *end)
-		return refuse(ld, "%s: default \"%.32s\" is not a number of its type", what, text);
+		return refuse(ld, "%s: default \"%.32s\" is not a number of its type", what,
+		              shown(text));
 	switch (t) {
 	case PROTOBUF_C_TYPE_FLOAT:
 		*(float *)out = (float)dv;
@@ -741,7 +758,7 @@ static int parse_number_default(struct load *ld, const char *what, ProtobufCType
 		*(int32_t *)out = (int32_t)sv;
 		return 0;
 	}
-	return refuse(ld, "%s: default \"%.32s\" is out of range for its type", what, text);
+	return refuse(ld, "%s: default \"%.32s\" is out of range for its type", what, shown(text));
 }
 
 /* Set f->default_value from the text protoc wrote ([default = ...] on an optional field). */
@@ -770,7 +787,8 @@ static int set_default(struct load *ld, const char *what, ProtobufCFieldDescript
 	f->default_value = v;
 	if (f->type == PROTOBUF_C_TYPE_BOOL) {
 		if (strcmp(text, "true") != 0 && strcmp(text, "false") != 0)
-			return refuse(ld, "%s: default \"%.32s\" is not true or false", what, text);
+			return refuse(ld, "%s: default \"%.32s\" is not true or false", what,
+			              shown(text));
 		*(protobuf_c_boolean *)v = strcmp(text, "true") == 0;
 		return 0;
 	}
@@ -783,8 +801,8 @@ static int set_default(struct load *ld, const char *what, ProtobufCFieldDescript
 			if (strcmp(ed->values[i].name, text) == 0)
 				ev = &ed->values[i];
 		if (!ev)
-			return refuse(ld, "%s: default \"%.64s\" is not a value of %s", what, text,
-			              ed->name);
+			return refuse(ld, "%s: default \"%.64s\" is not a value of %s", what,
+			              shown(text), ed->name);
 		*(int32_t *)v = ev->value;
 		return 0;
 	}
@@ -804,11 +822,11 @@ static int resolve_type(struct load *ld, const char *what, ProtobufCFieldDescrip
 		return refuse(ld, "%s: no type name", what);
 	if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
 		if (!(m = find_msg(ld->s, type_name)))
-			return refuse(ld, "%s: unknown message type %.200s", what, type_name);
+			return refuse(ld, "%s: unknown message type %s", what, shown(type_name));
 		f->descriptor = &m->desc;
 	} else {
 		if (!(e = find_enum(ld->s, type_name)))
-			return refuse(ld, "%s: unknown enum type %.200s", what, type_name);
+			return refuse(ld, "%s: unknown enum type %s", what, shown(type_name));
 		f->descriptor = &e->desc;
 	}
 	return 0;
@@ -844,8 +862,7 @@ static int build_field(struct load *ld, struct smsg *m, const FieldProto *fp,
 	char what[300];
 	const struct smsg *target;
 
-	snprintf(what, sizeof(what), "%s: %s.%.64s", file_name(m->file), m->full + 1,
-	         fp->name ? fp->name : "");
+	snprintf(what, sizeof(what), "%s: %s.%s", file_name(m->file), m->full + 1, shown(fp->name));
 	if (check_field(ld, what, fp) < 0)
 		return -1;
 	if (field_type(&f->type, fp->type) < 0)

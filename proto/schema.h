@@ -21,7 +21,8 @@
  *   messages nested (declared or used) deeper than SCHEMA_MAX_DEPTH, enum aliases, defaults on
  *   required, bytes or message fields, a json_name that is not the usual lowerCamelCase one,
  *   two fields with the same JSON name, names that are not identifiers of at most
- *   SCHEMA_MAX_NAME bytes, comments with control characters or longer than the caps.
+ *   SCHEMA_MAX_NAME bytes, enum numbers beyond SCHEMA_MAX_ENUM_NUMBER, comments with control
+ *   characters or longer than the caps. A refusal never repeats unprintable input.
  *
  * The input may come from a peer: its size is capped before anything is decoded, its nesting
  * is bounded (pbcheck) before protobuf-c recurses into it, every index and reference in it is
@@ -40,6 +41,7 @@
 #define SCHEMA_MAX_ENUMS       256
 #define SCHEMA_MAX_FIELDS      200 /* in one message */
 #define SCHEMA_MAX_ENUM_VALUES 1000
+#define SCHEMA_MAX_ENUM_NUMBER 1000000000 /* an enum value is from -10^9 to 10^9 */
 #define SCHEMA_MAX_DEPTH       4    /* messages in messages: a form with a nested message is 2 */
 #define SCHEMA_MAX_FORM_FIELDS 1000 /* in a form, each nested message's fields counted per use */
 #define SCHEMA_MAX_NAME        64

@@ -602,6 +602,8 @@ Test(schema, unsupported_constructs_are_refused_naming_the_field)
 	refused(HEAD "message A { optional int32 x = 1; }\nmessage a { optional int32 y = 1; }\n",
 	        "form a is defined twice");
 	refused(HEAD "enum Lonely { NOTHING = 0; }\n", "no forms");
+	refused(HEAD "message A { enum E { Z = 0; BIG = 2147483647; } }\n",
+	        "t.A.E: value BIG is 2147483647: enum numbers are from -1000000000 to 1000000000");
 }
 
 Test(schema, too_many_fields_are_refused)
@@ -722,7 +724,13 @@ Test(schema, forged_descriptor_sets_are_refused)
 	f->default_value = "\x1b[2J";
 	refused_set(set, "control characters");
 	f->default_value = NULL;
+	saved_type = h->field[0]->type_name;
+	h->field[0]->type_name = ".refex.\x1b[2J";
+	refused_set(set, "current_situation: unknown enum type (not printable)");
+	h->field[0]->type_name = saved_type;
 	saved_name = h->name;
+	h->name = "Housing\x1b[2J";
+	refused_set(set, "message name \"(not printable)\" in refex.forms is not an identifier");
 	h->name = "Housing;Support";
 	refused_set(set, "message name \"Housing;Support\"");
 	h->name = saved_name;
