@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "forms_dir.h"
 #include "hub.h"
 #include "listener.h"
 #include "log.h"
@@ -26,6 +27,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: refexd --config FILE [--user NAME] [--check-config | --verify-audit]\n"
+	        "       refexd --check-forms DIR\n"
 	        "\n"
 	        "The refex hub: partner agencies connect over mutual TLS to exchange referrals.\n"
 	        "\n"
@@ -35,6 +37,10 @@ static void usage(FILE *out)
 	        "  -t, --check-config   check the configuration and TLS files, then exit\n"
 	        "      --verify-audit   check the audit trail's hash chain in the database, name\n"
 	        "                       its first broken entry, then exit (1 if broken)\n"
+	        "      --check-forms DIR\n"
+	        "                       compile DIR's .proto files with protoc and check them as\n"
+	        "                       agreed forms: list each form, name each refused field and\n"
+	        "                       why, then exit (1 if any is refused); needs no --config\n"
 	        "  -h, --help           show this help\n"
 	        "  -V, --version        show the version\n"
 	        "\n"
@@ -308,9 +314,10 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"verify-audit", no_argument, NULL, 'A'},
+	    {"check-forms", required_argument, NULL, 'F'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *path = NULL, *user = NULL;
+	const char *path = NULL, *user = NULL, *forms = NULL;
 	bool check = false, verify = false;
 	struct config *cfg;
 	struct privdrop pd;
@@ -331,6 +338,9 @@ int main(int argc, char **argv)
 		case 'A':
 			verify = true;
 			break;
+		case 'F':
+			forms = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -342,9 +352,14 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/* --check-forms needs no configuration: an admin checks a form before installing it. */
+	if (forms != NULL && optind == argc) {
+		return forms_dir_check(forms, stdout);
+	}
 	if (path == NULL || optind != argc) {
 		fprintf(stderr, "refexd: %s\n",
-		        path == NULL ? "--config FILE is required" : "unexpected argument");
+		        path == NULL && forms == NULL ? "--config FILE is required"
+		                                        : "unexpected argument");
 		usage(stderr);
 		return 2;
 	}

@@ -393,12 +393,41 @@ static int is_placeholder(const json_t *j)
 static int decode_message(struct pbjson_error *err, const json_t *json, ProtobufCMessage *msg,
                           int depth);
 
+/* Initialise msg as unpack would. Compiled descriptors have an init function; those built at
+ * run time (schema.h) have none, and protobuf_c_message_init() would call NULL: start from
+ * zero and the descriptor's defaults, as protobuf-c's unpack does for them. */
+static void init_message(const ProtobufCMessageDescriptor *desc, ProtobufCMessage *msg)
+{
+	const ProtobufCFieldDescriptor *f;
+	char *dst;
+	unsigned i;
+
+	if (desc->message_init) {
+		protobuf_c_message_init(desc, msg);
+		return;
+	}
+	memset(msg, 0, desc->sizeof_message);
+	msg->descriptor = desc;
+	for (i = 0; i < desc->n_fields; i++) {
+		f = &desc->fields[i];
+		if (!f->default_value || f->label == PROTOBUF_C_LABEL_REPEATED) {
+			continue;
+		}
+		dst = (char *)msg + f->offset;
+		if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE) {
+			*(const void **)dst = f->default_value; /* a default string is shared */
+		} else {
+			memcpy(dst, f->default_value, elem_size(f->type));
+		}
+	}
+}
+
 static ProtobufCMessage *new_message(const ProtobufCMessageDescriptor *desc)
 {
 	ProtobufCMessage *msg = malloc(desc->sizeof_message);
 
 	if (msg) {
-		protobuf_c_message_init(desc, msg);
+		init_message(desc, msg);
 	}
 	return msg;
 }

@@ -160,3 +160,32 @@ Test(refexd_cli, warns_at_start_when_the_database_is_readable_by_others)
 	cr_expect_eq(mode_of("refex.db"), 0644, "the operator's choice is not changed");
 	net_expect_clean_stop(net);
 }
+
+/* A partnership admin checks a form file before it is installed: no configuration needed. */
+Test(refexd_cli, check_forms_lists_forms_and_names_refused_fields)
+{
+	struct run_result r;
+	char *good = net_write_file(net, "tenancy.proto",
+	                            "syntax = \"proto2\";\npackage p;\n// Tenancy help\n"
+	                            "message TenancyHelp {\n  required uint32 rooms = 1;\n}\n");
+	char *dir = strdup(good), *slash = strrchr(dir, '/');
+	char *bad;
+
+	*slash = '\0';
+	cr_expect_eq(refexd(&r, "--check-forms", dir, NULL), 0, "%s%s", r.out, r.err);
+	cr_expect(strstr(r.out, "form tenancy_help version 1 \"Tenancy help\"") &&
+	              strstr(r.out, "refexd: forms ok (1 files)"),
+	          "%s", r.out);
+	run_result_free(&r);
+	bad = net_write_file(net, "choice.proto",
+	                     "syntax = \"proto2\";\npackage q;\n"
+	                     "message Choice { required int32 a = 1 [default = 2]; }\n");
+	cr_expect_eq(refexd(&r, "--check-forms", dir, NULL), 1);
+	cr_expect(strstr(r.out, "refused: choice.proto: q.Choice.a: a default is supported on "
+	                        "optional"),
+	          "%s", r.out);
+	run_result_free(&r);
+	free(bad);
+	free(good);
+	free(dir);
+}

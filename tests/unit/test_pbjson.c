@@ -445,3 +445,38 @@ Test(pbjson, template_of_request_expands_nested_messages)
 	cr_assert(json_is_array(json_object_get(json_object_get(submit, "client"), "accessNeeds")));
 	json_decref(t);
 }
+
+/* A descriptor built at run time (proto/schema.h) has no init function: decoding through one
+ * starts from zeros and the descriptor's defaults, as protobuf-c's unpack does. */
+Test(pbjson, descriptor_without_init_function)
+{
+	static const uint32_t seven = 7;
+	ProtobufCFieldDescriptor fields[3];
+	ProtobufCMessageDescriptor hs = *HS_DESC,
+	                           member =
+	                               refex__forms__housing_support__household_member__descriptor;
+	Refex__Forms__HousingSupport__HouseholdMember *m;
+	Refex__Forms__HousingSupport *h;
+
+	hs.message_init = NULL;
+	h = (Refex__Forms__HousingSupport *)decode_ok(&hs, housing_json);
+	cr_assert_eq(h->base.descriptor, &hs);
+	cr_assert_eq(h->tenure, REFEX__FORMS__HOUSING_SUPPORT__TENURE__PRIVATE_RENTED);
+	cr_assert_eq(h->n_household_members, 2);
+	cr_assert_null(h->local_authority);
+	cr_assert_not(h->has_pets);
+	protobuf_c_message_free_unpacked(&h->base, NULL);
+
+	cr_assert_eq(member.n_fields, 3);
+	memcpy(fields, member.fields, sizeof(fields));
+	cr_assert_str_eq(fields[1].name, "age");
+	fields[1].default_value = &seven;
+	member.fields = fields;
+	member.message_init = NULL;
+	m = (Refex__Forms__HousingSupport__HouseholdMember *)decode_ok(
+	    &member, "{\"relationship\": \"son\"}");
+	cr_assert_str_eq(m->relationship, "son");
+	cr_assert_not(m->has_age);
+	cr_assert_eq(m->age, 7);
+	protobuf_c_message_free_unpacked(&m->base, NULL);
+}

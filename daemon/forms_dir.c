@@ -1,0 +1,246 @@
+/* The forms directory: .proto files -> protoc -> descriptor set -> proto/schema.h. */
+#include "forms_dir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "schema.h"
+
+extern char **environ;
+
+#define PROTOC "protoc"
+
+/* Read all of fd into a new buffer of at most cap bytes; past cap, drain and fail. */
+static uint8_t *read_all(int fd, size_t cap, size_t *len, int *too_large)
+{
+	size_t n = 0, size = 64 * 1024;
+	uint8_t *buf = malloc(size), *grown, sink[4096];
+	ssize_t got;
+
+	*too_large = 0;
+	while (buf) {
+		if (n == size && size <= cap) {
+			size = size * 2 > cap + 1 ? cap + 1 : size * 2;
+			if (!(grown = realloc(buf, size))) {
+				free(buf);
+				return NULL;
+			}
+			buf = grown;
+		}
+		got = n < size ? read(fd, buf + n, size - n) : read(fd, sink, sizeof(sink));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		if (n < size)
+			n += (size_t)got;
+		if (n > cap)
+			*too_large = 1;
+	}
+	*len = n;
+	return buf;
+}
+
+/* The command line: protoc, its options, then each file as DIR/NAME (protoc maps it back to
+ * NAME through -I DIR, so descriptors and messages name the file as the admin sees it). */
+static char **protoc_argv(const char *dir, char *const *files, size_t n)
+{
+	char **argv = calloc(n + 6, sizeof(*argv));
+	size_t i, k = 0;
+
+	if (!argv)
+		return NULL;
+	argv[k++] = strdup(PROTOC);
+	argv[k++] = strdup("--include_source_info");
+	argv[k++] = strdup("--include_imports");
+	argv[k++] = strdup("--descriptor_set_out=/dev/stdout");
+	if (asprintf(&argv[k++], "--proto_path=%s", dir) < 0)
+		argv[k - 1] = NULL;
+	for (i = 0; i < n; i++)
+		if (asprintf(&argv[k++], "%s/%s", dir, files[i]) < 0)
+			argv[k - 1] = NULL;
+	for (i = 0; i < k; i++) {
+		if (!argv[i]) {
+			for (k = 0; k < n + 5; k++)
+				free(argv[k]);
+			free(argv);
+			return NULL;
+		}
+	}
+	return argv;
+}
+
+static void free_argv(char **argv)
+{
+	for (size_t i = 0; argv && argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+/* Run protoc on files of dir and return the descriptor set it writes. */
+uint8_t *forms_dir_compile(const char *dir, char *const *files, size_t n, size_t *len, char *err,
+                           size_t errlen)
+{
+	posix_spawn_file_actions_t fa;
+	char **argv = protoc_argv(dir, files, n);
+	uint8_t *set = NULL;
+	int fds[2], status, too_large = 0, rc;
+	pid_t pid;
+
+	if (!argv || pipe(fds) < 0) {
+		snprintf(err, errlen, "cannot run %s: %s", PROTOC, strerror(errno));
+		free_argv(argv);
+		return NULL;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+	posix_spawn_file_actions_addclose(&fa, fds[0]);
+	posix_spawn_file_actions_addclose(&fa, fds[1]);
+	rc = posix_spawnp(&pid, PROTOC, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	free_argv(argv);
+	close(fds[1]);
+	if (rc != 0) {
+		close(fds[0]);
+		snprintf(err, errlen, "cannot run %s (install protobuf-compiler): %s", PROTOC,
+		         strerror(rc));
+		return NULL;
+	}
+	set = read_all(fds[0], SCHEMA_MAX_BYTES, len, &too_large);
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!set || too_large || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (!set)
+			snprintf(err, errlen, "out of memory");
+		else if (too_large)
+			snprintf(err, errlen, "the compiled forms are larger than %d bytes",
+			         SCHEMA_MAX_BYTES);
+		else
+			snprintf(err, errlen, "%s could not compile it (its messages are above)",
+			         PROTOC);
+		free(set);
+		return NULL;
+	}
+	return set;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int is_proto(const char *name)
+{
+	size_t n = strlen(name);
+
+	return name[0] != '.' && n > 6 && strcmp(name + n - 6, ".proto") == 0;
+}
+
+/* Return the sorted names of dir's .proto files. */
+char **forms_dir_list(const char *dir, size_t *n, char *err, size_t errlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char **files;
+
+	*n = 0;
+	if (!d) {
+		snprintf(err, errlen, "cannot read %s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	if (!(files = calloc(SCHEMA_MAX_FILES + 1, sizeof(*files)))) {
+		closedir(d);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	while ((e = readdir(d))) {
+		if (!is_proto(e->d_name))
+			continue;
+		if (*n == SCHEMA_MAX_FILES || !(files[*n] = strdup(e->d_name))) {
+			snprintf(err, errlen, "%s holds more than %d .proto files", dir,
+			         SCHEMA_MAX_FILES);
+			closedir(d);
+			forms_dir_list_free(files, *n);
+			return NULL;
+		}
+		(*n)++;
+	}
+	closedir(d);
+	qsort(files, *n, sizeof(*files), by_name);
+	return files;
+}
+
+/* Free a list from forms_dir_list. */
+void forms_dir_list_free(char **files, size_t n)
+{
+	for (size_t i = 0; files && i < n; i++)
+		free(files[i]);
+	free(files);
+}
+
+/* Compile and load files of dir; print its forms, or why it is refused (naming what). */
+static int check_files(const char *dir, char *const *files, size_t n, const char *what, FILE *out,
+                       int print_forms)
+{
+	struct schema_error serr;
+	struct schema *s = NULL;
+	char err[512];
+	uint8_t *set;
+	size_t len, i;
+
+	if ((set = forms_dir_compile(dir, files, n, &len, err, sizeof(err))))
+		s = schema_load(set, len, &serr);
+	free(set);
+	if (!set) {
+		fprintf(out, "refused: %s: %s\n", what, err);
+		return -1;
+	}
+	if (!s) { /* the message names the file */
+		fprintf(out, "refused: %s\n", serr.message);
+		return -1;
+	}
+	for (i = 0; print_forms && i < schema_form_count(s); i++) {
+		const struct schema_form *f = schema_form_at(s, i);
+
+		fprintf(out, "form %s version %u \"%s\" (%s, %u fields)\n", f->name, f->version,
+		        f->title, f->file, f->desc->n_fields);
+	}
+	schema_free(s);
+	return 0;
+}
+
+/* Check every .proto file of dir alone, then all together; report to out. */
+int forms_dir_check(const char *dir, FILE *out)
+{
+	char err[512], **files;
+	size_t n, i, refused = 0;
+
+	if (!(files = forms_dir_list(dir, &n, err, sizeof(err)))) {
+		fprintf(out, "refused: %s\n", err);
+		return 1;
+	}
+	if (n == 0)
+		fprintf(out, "refused: %s holds no .proto files\n", dir);
+	for (i = 0; i < n; i++)
+		if (check_files(dir, &files[i], 1, files[i], out, 1) < 0)
+			refused++;
+	/* Alone each may be fine, yet two files may define the same form. */
+	if (refused == 0 && n > 1 && check_files(dir, files, n, "together", out, 0) < 0)
+		refused++;
+	if (n == 0 || refused)
+		fprintf(out,
+		        "refexd: forms refused (%zu of %zu files): fix them; the hub keeps the "
+		        "forms it has\n",
+		        refused, n);
+	else
+		fprintf(out, "refexd: forms ok (%zu files)\n", n);
+	forms_dir_list_free(files, n);
+	return n == 0 || refused ? 1 : 0;
+}

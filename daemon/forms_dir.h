@@ -1,0 +1,39 @@
+/*
+ * The forms directory: the partnership's agreed forms as .proto files, compiled by the real
+ * protoc (Debian protobuf-compiler, found on PATH) into a descriptor set and loaded by
+ * proto/schema.h. refexd --check-forms DIR reports what the directory holds; the hub does not
+ * load its forms from it yet (they are still compiled in: proto/form.c).
+ */
+#ifndef REFEX_FORMS_DIR_H
+#define REFEX_FORMS_DIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/*
+ * Run protoc on the n files named in files (names inside dir, e.g. "housing.proto") with
+ * their comments and imports; return the descriptor set it writes (free() it) and its length
+ * in *len. NULL with err filled when protoc cannot run or refuses a file (protoc says why on
+ * stderr) or the set is larger than SCHEMA_MAX_BYTES.
+ */
+uint8_t *forms_dir_compile(const char *dir, char *const *files, size_t n, size_t *len, char *err,
+                           size_t errlen);
+
+/*
+ * Return the names of the .proto files in dir, sorted (free with forms_dir_list_free), and
+ * their number in *n; NULL with err filled if dir cannot be read or holds too many.
+ */
+char **forms_dir_list(const char *dir, size_t *n, char *err, size_t errlen);
+
+/* Free a list from forms_dir_list. */
+void forms_dir_list_free(char **files, size_t n);
+
+/*
+ * Check every .proto file of dir as the hub would load it: write each form found (name,
+ * version, title, file) and each refusal (file, message or field, reason) to out, then a
+ * summary. Return 0 when every file loads and the files load together, 1 otherwise.
+ */
+int forms_dir_check(const char *dir, FILE *out);
+
+#endif

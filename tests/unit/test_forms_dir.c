@@ -1,0 +1,113 @@
+/* The forms directory (daemon/forms_dir.c): what refexd --check-forms tells a partnership
+ * admin about a directory of .proto files. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "forms_dir.h"
+
+static char dir[] = "/tmp/refex-forms-XXXXXX";
+
+static void setup(void)
+{
+	cr_assert_not_null(mkdtemp(dir));
+}
+
+static void put(const char *name, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	cr_assert_not_null(f = fopen(path, "w"));
+	fputs(text, f);
+	fclose(f);
+}
+
+static void teardown(void)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(forms_dir, .init = setup, .fini = teardown);
+
+/* Run the check on d; return its exit code, and what it printed in *text (free it). */
+static int check(const char *d, char **text)
+{
+	size_t len;
+	FILE *out = open_memstream(text, &len);
+	int rc = forms_dir_check(d, out);
+
+	fclose(out);
+	return rc;
+}
+
+#define OK_FORM                                                                                    \
+	"syntax = \"proto2\";\npackage p;\n// Tenancy help\n// version: 2\n"                       \
+	"message TenancyHelp {\n  // Rooms\n  required uint32 rooms = 1;\n}\n"
+
+Test(forms_dir, the_shipped_forms_are_listed)
+{
+	char *text;
+
+	cr_assert_eq(check(REFEX_FORMS_DIR, &text), 0, "%s", text);
+	cr_assert(strstr(text, "form housing_support version 1 \"Housing support\" "
+	                       "(housing_support.proto, 11 fields)"),
+	          "%s", text);
+	cr_assert(strstr(text, "form debt_advice version 1"), "%s", text);
+	cr_assert(strstr(text, "refexd: forms ok (3 files)"), "%s", text);
+	free(text);
+}
+
+Test(forms_dir, every_refused_file_is_named_with_its_reason)
+{
+	char *text;
+
+	put("good.proto", OK_FORM);
+	put("choice.proto", "syntax = \"proto2\";\npackage q;\n"
+	                    "message Choice { oneof o { int32 a = 1; string b = 2; } }\n");
+	put("broken.proto", "syntax = \"proto2\";\nmessage {\n");
+	put("notes.txt", "not a form");
+	cr_assert_eq(check(dir, &text), 1);
+	cr_assert(strstr(text, "form tenancy_help version 2 \"Tenancy help\" (good.proto, 1 "
+	                       "fields)"),
+	          "%s", text);
+	cr_assert(strstr(text, "refused: choice.proto: q.Choice: oneofs are not "
+	                       "supported"),
+	          "%s", text);
+	cr_assert(strstr(text, "refused: broken.proto: protoc could not compile it"), "%s", text);
+	cr_assert(strstr(text, "refexd: forms refused (2 of 3 files)"), "%s", text);
+	cr_assert_null(strstr(text, "notes"));
+	free(text);
+}
+
+Test(forms_dir, the_same_form_in_two_files_is_refused)
+{
+	char *text;
+
+	put("a.proto", OK_FORM);
+	put("b.proto", "syntax = \"proto2\";\npackage other;\nmessage TenancyHelp {}\n");
+	cr_assert_eq(check(dir, &text), 1);
+	cr_assert(strstr(text, "refused: b.proto: form tenancy_help is defined twice "
+	                       "(also in a.proto)"),
+	          "%s", text);
+	free(text);
+}
+
+Test(forms_dir, an_empty_or_missing_directory_is_refused)
+{
+	char *text, missing[300];
+
+	cr_assert_eq(check(dir, &text), 1);
+	cr_assert(strstr(text, "holds no .proto files"), "%s", text);
+	free(text);
+	snprintf(missing, sizeof(missing), "%s/nowhere", dir);
+	cr_assert_eq(check(missing, &text), 1);
+	cr_assert(strstr(text, "refused: cannot read") && strstr(text, "No such file"), "%s", text);
+	free(text);
+}
