@@ -325,28 +325,42 @@ static void handle_hello(struct request *rq, Refex__Request *msg)
 	reply(rq, &r);
 }
 
+/* Name a field of a Request (path in JSON names from the Request, "submit.client.familyName")
+ * relative to the request's body ("client.familyName"), as the caseworker's files name it and
+ * every refusal does. */
+const char *handlers_field_in_body(const char *path)
+{
+	const char *dot = strchr(path, '.');
+	char first[PBJSON_NAME_CAP];
+	const ProtobufCMessageDescriptor *d = &refex__request__descriptor;
+
+	if (dot == NULL || (size_t)(dot - path) >= sizeof(first)) {
+		return path;
+	}
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		if (d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			pbjson_json_name(d->fields[i].name, first);
+			if (strlen(first) == (size_t)(dot - path) &&
+			    strncmp(path, first, (size_t)(dot - path)) == 0) {
+				return dot + 1;
+			}
+		}
+	}
+	return path;
+}
+
 /* Refuse a request holding an enum number the schema does not define (protobuf-c 1.4 unpack
  * keeps any): passed on, the receiver's tools would refuse the message. The field is named
  * relative to the request's body, as every other refusal names it. */
 static bool request_bad_enum(struct request *rq, const Refex__Request *req)
 {
-	const ProtobufCFieldDescriptor *body =
-	    protobuf_c_message_descriptor_get_field(&refex__request__descriptor, req->body_case);
 	struct pbcheck_result res;
-	char prefix[PBJSON_NAME_CAP + 1];
 	const char *field;
 
 	if (pbcheck_enums(&req->base, &res) == PBCHECK_OK) {
 		return false;
 	}
-	field = res.path;
-	if (body != NULL) {
-		pbjson_json_name(body->name, prefix);
-		strcat(prefix, ".");
-		if (strncmp(field, prefix, strlen(prefix)) == 0) {
-			field += strlen(prefix);
-		}
-	}
+	field = handlers_field_in_body(res.path);
 	reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, field, "%s: %s", field, res.message);
 	return true;
 }

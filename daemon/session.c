@@ -410,6 +410,7 @@ static uint64_t session_peek_id(const uint8_t *data, size_t len)
 static void session_undecodable(struct session *s, const uint8_t *data, size_t len)
 {
 	struct pbcheck_result res;
+	const char *field;
 	Refex__Response r = REFEX__RESPONSE__INIT;
 	Refex__Status st = REFEX__STATUS__INIT;
 	char message[600];
@@ -422,13 +423,14 @@ static void session_undecodable(struct session *s, const uint8_t *data, size_t l
 		return;
 	}
 	/* Well-formed protobuf lacking a required field: an invalid request, not a broken peer. */
-	snprintf(message, sizeof(message), "%s: %s", res.path, res.message);
+	field = handlers_field_in_body(res.path);
+	snprintf(message, sizeof(message), "%s: %s", field, res.message);
 	r.has_id = 1;
 	r.id = session_peek_id(data, len);
 	st.has_code = 1;
 	st.code = REFEX__STATUS_CODE__STATUS_INVALID;
 	st.message = message;
-	st.field = res.path;
+	st.field = (char *)field;
 	r.status = &st;
 	session_send_response(s, &r);
 }
@@ -439,6 +441,7 @@ static bool session_bad_text(struct session *s, const Refex__Request *req, const
                              size_t len)
 {
 	struct pbcheck_result res;
+	const char *field;
 	Refex__Response r = REFEX__RESPONSE__INIT;
 	Refex__Status st = REFEX__STATUS__INIT;
 	char message[600];
@@ -446,13 +449,14 @@ static bool session_bad_text(struct session *s, const Refex__Request *req, const
 	if (pbcheck_text(&refex__request__descriptor, data, len, &res) == PBCHECK_OK) {
 		return false;
 	}
-	snprintf(message, sizeof(message), "%s: %s", res.path, res.message);
+	field = handlers_field_in_body(res.path);
+	snprintf(message, sizeof(message), "%s: %s", field, res.message);
 	r.has_id = req->has_id;
 	r.id = req->id;
 	st.has_code = 1;
 	st.code = REFEX__STATUS_CODE__STATUS_INVALID;
 	st.message = message;
-	st.field = res.path;
+	st.field = (char *)field;
 	r.status = &st;
 	session_send_response(s, &r);
 	return true;
