@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "pbcheck.h"
+#include "schema.h"
 
 struct form {
 	const char *name;  /* stable name, e.g. "housing_support" */
@@ -14,6 +15,33 @@ struct form {
 	const char *title; /* for people, e.g. "Housing support" */
 	const ProtobufCMessageDescriptor *desc;
 };
+
+/*
+ * A form set: the forms of one loaded schema (proto/schema.h), as the registry shows them.
+ * The registry starts with the forms compiled into the program (proto/forms/, what refex
+ * uses until the hub sends schemas); refexd puts the set it loaded from its forms directory
+ * in force at start and on each reload. Ownership across a reload: the hub (daemon/hub.h)
+ * owns the set in force and frees the old one when it swaps a new one in, between two loop
+ * callbacks, exactly as it does its configuration. So a form (and its descriptor) may be used
+ * within one callback only: what must outlive it (a referral being written) keeps the form's
+ * name and version, and looks the form up again when it needs it.
+ */
+struct form_set;
+
+/* Make a set of the forms of s, taking ownership of s (freed on failure); NULL: out of memory. */
+struct form_set *form_set_new(struct schema *s);
+
+/* Free a set and its schema (NULL is fine); it must not be in force. */
+void form_set_free(struct form_set *set);
+
+/* Put set in force for form_find/form_count/form_at (NULL: the compiled-in forms again). */
+void form_set_use(const struct form_set *set);
+
+/* Return set's form called name (set NULL: the registry in force's), or NULL. */
+const struct form *form_set_find(const struct form_set *set, const char *name);
+
+/* Return the number of forms in set. */
+size_t form_set_count(const struct form_set *set);
 
 /* Return the registered form called name, or NULL. */
 const struct form *form_find(const char *name);
