@@ -5,28 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "forms/debt_advice.pb-c.h"
-#include "forms/food_support.pb-c.h"
-#include "forms/housing_support.pb-c.h"
 #include "pballoc.h"
 
-/* Kept sorted by name: form_at() promises name order. */
-static struct form forms[] = {
-    {"debt_advice", 1, "Debt advice", &refex__forms__debt_advice__descriptor},
-    {"food_support", 1, "Food support", &refex__forms__food_support__descriptor},
-    {"housing_support", 1, "Housing support", &refex__forms__housing_support__descriptor},
-};
-
-#define N_FORMS (sizeof(forms) / sizeof(forms[0]))
-
-struct form_set {
-	struct schema *schema; /* owns every name, title and descriptor below */
-	size_t n;
-	struct form *forms; /* in name order, as schema_form_at gives them */
-};
-
-static const struct form_set compiled = {NULL, N_FORMS, forms};
-static const struct form_set *in_force = &compiled;
+static const struct form_set none = {NULL, 0, NULL};
+static const struct form_set *in_force = &none;
 
 /* Make a set of the forms of s; the set owns s. */
 struct form_set *form_set_new(struct schema *s)
@@ -52,17 +34,17 @@ struct form_set *form_set_new(struct schema *s)
 /* Free a set and its schema. */
 void form_set_free(struct form_set *set)
 {
-	if (!set || set == &compiled)
+	if (!set || !set->schema)
 		return;
 	schema_free(set->schema);
 	free(set->forms);
 	free(set);
 }
 
-/* Put set in force (NULL: the compiled-in forms). */
+/* Put set in force (NULL: none). */
 void form_set_use(const struct form_set *set)
 {
-	in_force = set ? set : &compiled;
+	in_force = set ? set : &none;
 }
 
 /* Return set's form called name, or NULL. */

@@ -53,6 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (path[0] == '\0') {
 		const char *dir = fuzz_tmpdir(names);
 
+		form_set_use(form_set_compiled());
+
 		FUZZ_CHECK(dir != NULL);
 		snprintf(path, sizeof(path), "%s/%s", dir, names[0]);
 	}
