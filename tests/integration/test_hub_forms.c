@@ -95,6 +95,7 @@ static struct schema *load_form_file(const char *path)
 	run_result_free(&r);
 	cr_assert_not_null(f = fopen(set, "rb"));
 	len = fread(buf, 1, sizeof(buf), f);
+	cr_assert_lt(len, sizeof(buf), "the descriptor set is larger than the test expects");
 	fclose(f);
 	free(set);
 	cr_assert_not_null(s = schema_load(buf, len, &err), "%s", err.message);
