@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "form.h"
 
 #define LIST_OPTIONS                                                                               \
 	"  --state STATE       only referrals in this state: sent, received, accepted,\n"          \
@@ -332,6 +333,8 @@ int main(int argc, char **argv)
 
 	/* A server that goes away must be an error message, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
+	/* The example forms built in, until the hub sends its schemas (issue 14). */
+	form_set_use(form_set_compiled());
 	argv[0] = "refex"; /* getopt's messages name the program, not its path */
 	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
 		if (c == 'h') {

@@ -18,7 +18,8 @@
 
 #define AGENCY_SECTION    "agency "
 #define FORM_SECTION      "form "
-#define SECTIONS_EXPECTED "[server], [limits], [metrics], [retention], [agency ID] or [form NAME]"
+#define SECTIONS_EXPECTED                                                                          \
+	"[server], [limits], [metrics], [retention], [forms], [agency ID] or [form NAME]"
 
 struct parse {
 	struct config *cfg;
@@ -275,7 +276,7 @@ static struct agency *agency_get(struct parse *p, const char *id)
 	return grown->id ? grown : NULL;
 }
 
-static int agency_set_accepts(struct parse *p, struct agency *a, const char *value)
+static int agency_set_accepts(struct agency *a, const char *value)
 {
 	char *list = strdup(value), *save = NULL;
 
@@ -283,15 +284,7 @@ static int agency_set_accepts(struct parse *p, struct agency *a, const char *val
 		return -1;
 	}
 	for (char *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-		char **grown;
-
-		if (form_find(tok) == NULL) {
-			snprintf(p->err, sizeof(p->err), "[agency %s] accepts: unknown form \"%s\"",
-			         a->id, tok);
-			free(list);
-			return -1;
-		}
-		grown = realloc(a->accepts, (a->n_accepts + 1) * sizeof(*grown));
+		char **grown = realloc(a->accepts, (a->n_accepts + 1) * sizeof(*grown));
 		if (grown == NULL || (grown[a->n_accepts] = strdup(tok)) == NULL) {
 			if (grown) {
 				a->accepts = grown;
@@ -317,7 +310,7 @@ static int agency_key(struct parse *p, const char *id, const char *name, const c
 		return set_string(&a->name, strdup(value));
 	}
 	if (strcmp(name, "accepts") == 0) {
-		return agency_set_accepts(p, a, value);
+		return agency_set_accepts(a, value);
 	}
 	snprintf(p->err, sizeof(p->err), "unknown key \"%s\" in [agency %s]", name, id);
 	return -1;
@@ -332,10 +325,6 @@ static struct form_rule *form_rule_get(struct parse *p, const char *form)
 		if (strcmp(cfg->forms[i].form, form) == 0) {
 			return &cfg->forms[i];
 		}
-	}
-	if (form_find(form) == NULL) {
-		snprintf(p->err, sizeof(p->err), "[form %s]: unknown form (see refex forms)", form);
-		return NULL;
 	}
 	if ((grown = append_zeroed(p, &cfg->forms, &cfg->n_forms, sizeof(*grown))) == NULL) {
 		return NULL;
@@ -393,6 +382,16 @@ static int form_key(struct parse *p, const char *form, const char *name, const c
 	}
 	snprintf(p->err, sizeof(p->err), "unknown key \"%s\" in [form %s]", name, form);
 	return -1;
+}
+
+static int forms_key(struct parse *p, const char *name, const char *value)
+{
+	if (strcmp(name, "dir") != 0) {
+		snprintf(p->err, sizeof(p->err), "unknown key \"%s\" in [forms]", name);
+		return -1;
+	}
+	free(p->cfg->forms_dir);
+	return set_string(&p->cfg->forms_dir, config_path(p, value));
 }
 
 static int retention_key(struct parse *p, const char *name, const char *value)
@@ -455,6 +454,8 @@ static int config_handler(void *user, const char *section, const char *name, con
 		rc = metrics_key(p, name, value);
 	} else if (strcmp(section, "retention") == 0) {
 		rc = retention_key(p, name, value);
+	} else if (strcmp(section, "forms") == 0) {
+		rc = forms_key(p, name, value);
 	} else if (strncmp(section, AGENCY_SECTION, strlen(AGENCY_SECTION)) == 0) {
 		rc = agency_key(p, section + strlen(AGENCY_SECTION), name, value);
 	} else if (strncmp(section, FORM_SECTION, strlen(FORM_SECTION)) == 0) {
@@ -503,7 +504,7 @@ static int config_sections(struct parse *p, const char *path, int *line)
 		*end = '\0';
 		start++;
 		if (strcmp(start, "server") == 0 || strcmp(start, "limits") == 0 ||
-		    strcmp(start, "retention") == 0) {
+		    strcmp(start, "retention") == 0 || strcmp(start, "forms") == 0) {
 			continue;
 		}
 		if (strcmp(start, "metrics") == 0) {
@@ -549,6 +550,9 @@ static int config_check(struct parse *p)
 		snprintf(
 		    p->err, sizeof(p->err),
 		    "[metrics] listen is required (e.g. 127.0.0.1:9187), or remove the section");
+		return -1;
+	}
+	if (cfg->forms_dir == NULL && (cfg->forms_dir = config_path(p, "forms")) == NULL) {
 		return -1;
 	}
 	if (cfg->n_agencies == 0) {
@@ -676,9 +680,36 @@ void config_free(struct config *cfg)
 	free(cfg->ca);
 	free(cfg->crl);
 	free(cfg->database);
+	free(cfg->forms_dir);
 	free(cfg->metrics_host);
 	free(cfg->user);
 	free(cfg);
+}
+
+/* Check that every form cfg's partners accept or set rules for is one of set's. */
+int config_check_forms(const struct config *cfg, const struct form_set *set, char *err,
+                       size_t errlen)
+{
+	for (size_t i = 0; i < cfg->n_agencies; i++) {
+		const struct agency *a = &cfg->agencies[i];
+
+		for (size_t j = 0; j < a->n_accepts; j++) {
+			if (form_set_find(set, a->accepts[j]) == NULL) {
+				snprintf(err, errlen,
+				         "%s: [agency %s] accepts: unknown form \"%s\" (not in %s)",
+				         cfg->path, a->id, a->accepts[j], cfg->forms_dir);
+				return -1;
+			}
+		}
+	}
+	for (size_t i = 0; i < cfg->n_forms; i++) {
+		if (form_set_find(set, cfg->forms[i].form) == NULL) {
+			snprintf(err, errlen, "%s: [form %s]: unknown form (not in %s)", cfg->path,
+			         cfg->forms[i].form, cfg->forms_dir);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Return the index of the agency with this id, or -1. */

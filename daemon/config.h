@@ -50,12 +50,20 @@ struct config {
 	struct agency *agencies;
 	size_t n_agencies;
 	long long retention_closed; /* [retention] closed_referrals, seconds; 0: kept for ever */
+	char *forms_dir;            /* [forms] dir; default: "forms" beside the file */
 	struct form_rule *forms;    /* from [form NAME] sections */
 	size_t n_forms;
 };
 
 /* Read and check the configuration at path. Returns NULL with a reason (and line) in err. */
 struct config *config_load(const char *path, char *err, size_t errlen);
+
+struct form_set;
+
+/* Check every form named in cfg ([agency] accepts, [form NAME]) is one of set's (NULL: the
+ * forms in force). Returns 0, or -1 with the first unknown one in err. */
+int config_check_forms(const struct config *cfg, const struct form_set *set, char *err,
+                       size_t errlen);
 
 /* Free a configuration. NULL is fine. */
 void config_free(struct config *cfg);

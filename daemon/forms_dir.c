@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "form.h"
 #include "schema.h"
 
 extern char **environ;
@@ -76,6 +78,28 @@ static char **protoc_argv(const char *dir, char *const *files, size_t n)
 	return argv;
 }
 
+/* Put what protoc wrote on stderr (in f) after err, on one line and capped: it is schema text,
+ * file names and line numbers, never a referral, but it has no bound of its own. */
+static void protoc_says(FILE *f, char *err, size_t errlen)
+{
+	char said[FORMS_DIR_PROTOC_SAYS + 1];
+	size_t n, used = strlen(err);
+
+	if (!f || fseek(f, 0, SEEK_SET) != 0)
+		return;
+	n = fread(said, 1, sizeof(said) - 1, f);
+	while (n > 0 && (said[n - 1] == '\n' || said[n - 1] == ' '))
+		n--;
+	said[n] = '\0';
+	if (n == 0 || used + 3 >= errlen)
+		return;
+	for (char *c = said; *c; c++)
+		if (*c == '\n' || *c == '\t' || (unsigned char)*c < 0x20)
+			*c = *c == '\n' ? '|' : ' ';
+	snprintf(err + used, errlen - used, ": %s%s", said,
+	         fgetc(f) == EOF ? "" : " (and more)");
+}
+
 static void free_argv(char **argv)
 {
 	for (size_t i = 0; argv && argv[i]; i++)
@@ -88,26 +112,33 @@ uint8_t *forms_dir_compile(const char *dir, char *const *files, size_t n, size_t
                            size_t errlen)
 {
 	posix_spawn_file_actions_t fa;
+	FILE *said = tmpfile();
 	char **argv = protoc_argv(dir, files, n);
 	uint8_t *set = NULL;
 	int fds[2], status, too_large = 0, rc;
 	pid_t pid;
 
-	if (!argv || pipe(fds) < 0) {
+	if (!argv || !said || pipe(fds) < 0) {
 		snprintf(err, errlen, "cannot run %s: %s", PROTOC, strerror(errno));
 		free_argv(argv);
+		if (said)
+			fclose(said);
 		return NULL;
 	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, fileno(said), STDERR_FILENO);
 	posix_spawn_file_actions_addclose(&fa, fds[0]);
 	posix_spawn_file_actions_addclose(&fa, fds[1]);
+	/* In the hub, protoc must not hold the partners' sockets or the database open. */
+	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
 	rc = posix_spawnp(&pid, PROTOC, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	free_argv(argv);
 	close(fds[1]);
 	if (rc != 0) {
 		close(fds[0]);
+		fclose(said);
 		snprintf(err, errlen, "cannot run %s (install protobuf-compiler): %s", PROTOC,
 		         strerror(rc));
 		return NULL;
@@ -123,11 +154,14 @@ uint8_t *forms_dir_compile(const char *dir, char *const *files, size_t n, size_t
 			snprintf(err, errlen, "the compiled forms are larger than %d bytes",
 			         SCHEMA_MAX_BYTES);
 		else
-			snprintf(err, errlen, "%s could not compile it (its messages are above)",
-			         PROTOC);
+			snprintf(err, errlen, "%s could not compile it", PROTOC);
+		if (set && !too_large)
+			protoc_says(said, err, errlen);
+		fclose(said);
 		free(set);
 		return NULL;
 	}
+	fclose(said);
 	return set;
 }
 
@@ -191,7 +225,7 @@ static int check_files(const char *dir, char *const *files, size_t n, const char
 {
 	struct schema_error serr;
 	struct schema *s = NULL;
-	char err[512];
+	char err[FORMS_DIR_ERR];
 	uint8_t *set;
 	size_t len, i;
 
@@ -219,7 +253,7 @@ static int check_files(const char *dir, char *const *files, size_t n, const char
 /* Check every .proto file of dir alone, then all together; report to out. */
 int forms_dir_check(const char *dir, FILE *out)
 {
-	char err[512], **files;
+	char err[FORMS_DIR_ERR], **files;
 	size_t n, i, refused = 0;
 
 	if (!(files = forms_dir_list(dir, &n, err, sizeof(err)))) {
@@ -243,4 +277,45 @@ int forms_dir_check(const char *dir, FILE *out)
 		fprintf(out, "refexd: forms ok (%zu files)\n", n);
 	forms_dir_list_free(files, n);
 	return n == 0 || refused ? 1 : 0;
+}
+
+/* Compile and load every .proto file of dir together. */
+struct form_set *forms_dir_load(const char *dir, char *err, size_t errlen)
+{
+	struct schema_error serr;
+	struct schema *s = NULL;
+	struct form_set *set = NULL;
+	char **files;
+	uint8_t *data = NULL;
+	size_t n, len;
+
+	if (!(files = forms_dir_list(dir, &n, err, errlen)))
+		return NULL;
+	if (n == 0)
+		snprintf(err, errlen, "%s holds no .proto files", dir);
+	else if ((data = forms_dir_compile(dir, files, n, &len, err, errlen)) &&
+	         !(s = schema_load(data, len, &serr)))
+		snprintf(err, errlen, "%s", serr.message);
+	else if (s && !(set = form_set_new(s)))
+		snprintf(err, errlen, "out of memory");
+	free(data);
+	forms_dir_list_free(files, n);
+	return set;
+}
+
+/* Load cfg's forms directory and check cfg's form names against it. */
+struct form_set *forms_dir_load_for(const struct config *cfg, char *err, size_t errlen)
+{
+	char why[FORMS_DIR_ERR];
+	struct form_set *set = forms_dir_load(cfg->forms_dir, why, sizeof(why));
+
+	if (!set) {
+		snprintf(err, errlen, "forms in %s refused: %s", cfg->forms_dir, why);
+		return NULL;
+	}
+	if (config_check_forms(cfg, set, err, errlen) < 0) {
+		form_set_free(set);
+		return NULL;
+	}
+	return set;
 }

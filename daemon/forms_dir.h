@@ -1,8 +1,8 @@
 /*
  * The forms directory: the partnership's agreed forms as .proto files, compiled by the real
  * protoc (Debian protobuf-compiler, found on PATH) into a descriptor set and loaded by
- * proto/schema.h. refexd --check-forms DIR reports what the directory holds; the hub does not
- * load its forms from it yet (they are still compiled in: proto/form.c).
+ * proto/schema.h. refexd --check-forms DIR reports what the directory holds; the hub loads its
+ * forms from [forms] dir at start and on each reload (forms_dir_load_for).
  */
 #ifndef REFEX_FORMS_DIR_H
 #define REFEX_FORMS_DIR_H
@@ -11,11 +11,19 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "config.h"
+
+#define FORMS_DIR_PROTOC_SAYS 1024 /* bytes of protoc's complaint kept in an error */
+#define FORMS_DIR_ERR         (FORMS_DIR_PROTOC_SAYS + 1024)
+
+struct form_set;
+
 /*
  * Run protoc on the n files named in files (names inside dir, e.g. "housing.proto") with
  * their comments and imports; return the descriptor set it writes (free() it) and its length
- * in *len. NULL with err filled when protoc cannot run or refuses a file (protoc says why on
- * stderr) or the set is larger than SCHEMA_MAX_BYTES.
+ * in *len. NULL with err filled when protoc cannot run or refuses a file (err then ends with
+ * what protoc said, on one line, at most FORMS_DIR_PROTOC_SAYS bytes of it) or the set is
+ * larger than SCHEMA_MAX_BYTES.
  */
 uint8_t *forms_dir_compile(const char *dir, char *const *files, size_t n, size_t *len, char *err,
                            size_t errlen);
@@ -35,5 +43,14 @@ void forms_dir_list_free(char **files, size_t n);
  * summary. Return 0 when every file loads and the files load together, 1 otherwise.
  */
 int forms_dir_check(const char *dir, FILE *out);
+
+/*
+ * Compile and load every .proto file of dir together (as the hub runs on them): the set, or
+ * NULL with err naming the file and the message or field refused (or dir holds none).
+ */
+struct form_set *forms_dir_load(const char *dir, char *err, size_t errlen);
+
+/* Load cfg's [forms] dir and check that every form cfg names is in it; NULL with err. */
+struct form_set *forms_dir_load_for(const struct config *cfg, char *err, size_t errlen);
 
 #endif

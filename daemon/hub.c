@@ -7,6 +7,7 @@
 
 #include "addr_table.h"
 #include "crl_keep.h"
+#include "form.h"
 #include "log.h"
 #include "overdue.h"
 #include "page_cache.h"
@@ -83,6 +84,10 @@ void hub_free(struct hub *hub)
 	overdue_stop(hub->overdue);
 	retention_stop(hub->retention);
 	page_cache_free(hub->pages);
+	if (hub->forms) {
+		form_set_use(NULL);
+		form_set_free(hub->forms);
+	}
 	OPENSSL_free(hub->crl_der);
 	addr_table_free(hub->handshake_addrs);
 	if (hub->listener) {

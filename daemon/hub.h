@@ -14,12 +14,14 @@
 
 struct session;
 struct addr_table;
+struct form_set;
 TAILQ_HEAD(session_list, session);
 
 /*
- * A reload (SIGHUP) replaces cfg, tls and by_agency between two loop callbacks and frees
- * the old ones. Read them afresh in each callback: never keep a pointer into cfg or an
- * agency index across an asynchronous write; copy the agency id and look it up again.
+ * A reload (SIGHUP) replaces cfg, tls, forms and by_agency between two loop callbacks and
+ * frees the old ones. Read them afresh in each callback: never keep a pointer into cfg, a
+ * form (form.h) or an agency index across an asynchronous write; copy the agency id or form
+ * name and look it up again.
  */
 struct hub {
 	struct event_base *base;
@@ -27,6 +29,7 @@ struct hub {
 	SSL_CTX *tls;
 	unsigned char *crl_der; /* tls's CRL, DER-encoded for Hello replies; NULL: it has none */
 	size_t crl_der_len;
+	struct form_set *forms; /* the forms in force (form_set_use), from [forms] dir; owned */
 	struct store *store;
 	struct evconnlistener *listener;
 	evutil_socket_t metrics_fd;     /* the [metrics] listener's socket, -1 when there is none */

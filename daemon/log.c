@@ -68,6 +68,17 @@ void log_emit_always(enum log_level level, const char *fmt, ...)
 }
 
 /* Log at error level and exit(1). */
+/* Make s safe inside a quoted log value. */
+void log_unquote(char *s)
+{
+	for (char *c = s; *c != '\0'; c++) {
+		if (*c == '"' || *c == '\n') {
+			*c = '\'';
+		}
+	}
+}
+
+/* Log at error level and exit(1). */
 void fatalx(const char *fmt, ...)
 {
 	va_list ap;

@@ -21,6 +21,9 @@ void log_emit(enum log_level level, const char *fmt, ...) __attribute__((format(
 void log_emit_always(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Make s safe inside a quoted log value: each quote or line break becomes a '. */
+void log_unquote(char *s);
+
 #define log_notice(...) log_emit_always(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...)  log_emit(LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define log_info(...)   log_emit(LOG_LEVEL_INFO, __VA_ARGS__)

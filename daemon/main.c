@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "form.h"
 #include "forms_dir.h"
 #include "hub.h"
 #include "listener.h"
@@ -34,7 +35,7 @@ static void usage(FILE *out)
 	        "  -c, --config FILE    configuration file (INI; see the README)\n"
 	        "  -u, --user NAME      after binding and reading the keys as root, run as NAME\n"
 	        "                       (overrides [server] user)\n"
-	        "  -t, --check-config   check the configuration and TLS files, then exit\n"
+	        "  -t, --check-config   check the configuration, its TLS files and forms, then exit\n"
 	        "      --verify-audit   check the audit trail's hash chain in the database, name\n"
 	        "                       its first broken entry, then exit (1 if broken)\n"
 	        "      --check-forms DIR\n"
@@ -46,8 +47,8 @@ static void usage(FILE *out)
 	        "\n"
 	        "Signals: SIGTERM or SIGINT stop gracefully (in-flight writes and replies finish,\n"
 	        "for at most 10 s); a second one stops at once. SIGHUP reloads the configuration\n"
-	        "file (agencies, forms, limits) with the certificate, key, CA and CRL: all or\n"
-	        "nothing, a broken file leaves the old one in force.\n");
+	        "file (agencies, forms, limits) with the certificate, key, CA, CRL and the forms\n"
+	        "directory: all or nothing, a broken file leaves the old ones in force.\n");
 }
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
@@ -96,7 +97,7 @@ static void on_expiry_timer(evutil_socket_t fd, short what, void *arg)
 static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct hub *hub = arg;
-	char err[768];
+	char err[FORMS_DIR_ERR];
 
 	(void)sig;
 	(void)what;
@@ -188,7 +189,7 @@ static int install_events(struct hub *hub, struct event *ev[4])
 /* Run the hub on cfg (owned: a reload may replace it) as pd's user (NULL: stay). */
 static int run(struct config *cfg, const struct privdrop *pd)
 {
-	char err[512];
+	char err[FORMS_DIR_ERR];
 	struct event_base *base = NULL;
 	struct event *ev[4] = {NULL};
 	struct store *st = NULL;
@@ -212,6 +213,12 @@ static int run(struct config *cfg, const struct privdrop *pd)
 		log_error("msg=\"cannot start\" reason=\"out of memory\"");
 		goto done;
 	}
+	if ((hub->forms = forms_dir_load_for(cfg, err, sizeof(err))) == NULL) {
+		log_unquote(err);
+		log_error("msg=\"cannot start\" reason=\"%s\"", err);
+		goto done;
+	}
+	form_set_use(hub->forms);
 	if (install_events(hub, ev) < 0) {
 		goto done;
 	}
@@ -236,8 +243,8 @@ static int run(struct config *cfg, const struct privdrop *pd)
 		goto done;
 	}
 	hub->store = st;
-	log_notice("msg=started version=%s agencies=%zu database=%s", REFEX_VERSION,
-	           cfg->n_agencies, cfg->database);
+	log_notice("msg=started version=%s agencies=%zu forms=%zu database=%s", REFEX_VERSION,
+	           cfg->n_agencies, form_count(), cfg->database);
 	event_base_dispatch(base);
 	rc = 0;
 done:
@@ -268,20 +275,24 @@ done:
 	return rc;
 }
 
-/* --check-config: the file, the TLS files it names and the user must all be right. */
+/* --check-config: the file, the TLS files and the forms it names and the user must all be
+ * right. */
 static int check_config(struct config *cfg)
 {
-	char err[768];
+	char err[FORMS_DIR_ERR];
 	SSL_CTX *tls = reload_tls_ctx(cfg, err, sizeof(err));
+	struct form_set *forms = tls ? forms_dir_load_for(cfg, err, sizeof(err)) : NULL;
 
-	if (tls == NULL) {
+	if (forms == NULL) {
 		fprintf(stderr, "refexd: %s\n", err);
 	} else {
-		printf("refexd: configuration ok (%zu agencies)\n", cfg->n_agencies);
+		printf("refexd: configuration ok (%zu agencies, %zu forms)\n", cfg->n_agencies,
+		       form_set_count(forms));
 	}
+	form_set_free(forms);
 	SSL_CTX_free(tls);
 	config_free(cfg);
-	return tls ? 0 : 1;
+	return forms ? 0 : 1;
 }
 
 /* --verify-audit: recompute the audit trail's hash chain and name its first broken entry. */

@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 
 #include "crl_keep.h"
+#include "form.h"
+#include "forms_dir.h"
 #include "log.h"
 #include "session.h"
 #include "tls.h"
@@ -124,11 +126,7 @@ static int reload_check_live(const struct hub *hub, const struct config *cfg, ch
 /* Log values sit inside double quotes: a quote in a config error must not end them early. */
 static void reload_log_refused(char *err)
 {
-	for (char *c = err; *c != '\0'; c++) {
-		if (*c == '"' || *c == '\n') {
-			*c = '\'';
-		}
-	}
+	log_unquote(err);
 	log_error("msg=reload-refused reason=\"%s\" note=\"the old configuration stays in force\"",
 	          err);
 }
@@ -136,7 +134,7 @@ static void reload_log_refused(char *err)
 /* Put cfg, tls (with crl, its CRL DER-encoded) and lists in force and free what they replace.
  * Cannot fail. */
 static void reload_swap(struct hub *hub, struct config *cfg, SSL_CTX *tls, unsigned char *crl,
-                        size_t crl_len, struct session_list *lists)
+                        size_t crl_len, struct session_list *lists, struct form_set *forms)
 {
 	session_rebind_all(hub, cfg, lists);
 	free(hub->by_agency);
@@ -151,6 +149,10 @@ static void reload_swap(struct hub *hub, struct config *cfg, SSL_CTX *tls, unsig
 	hub->crl_der = crl;
 	hub->crl_der_len = crl_len;
 	log_set_level((enum log_level)cfg->log_level);
+	/* No request holds a form across a callback (form.h): the old set goes at once. */
+	form_set_use(forms);
+	form_set_free(hub->forms);
+	hub->forms = forms;
 }
 
 /* Re-read the configuration and TLS files and apply them all or not at all. */
@@ -158,13 +160,15 @@ int reload_apply(struct hub *hub, char *err, size_t errlen)
 {
 	struct config *cfg = config_load(hub->cfg->path, err, errlen);
 	struct session_list *lists = NULL;
+	struct form_set *forms = NULL;
 	SSL_CTX *tls = NULL;
 	unsigned char *crl = NULL;
 	int crl_len = 0;
 	size_t removed, revoked;
 
 	if (cfg == NULL || reload_check_live(hub, cfg, err, errlen) < 0 ||
-	    (tls = reload_tls_ctx(cfg, err, errlen)) == NULL) {
+	    (tls = reload_tls_ctx(cfg, err, errlen)) == NULL ||
+	    (forms = forms_dir_load_for(cfg, err, errlen)) == NULL) {
 		goto fail;
 	}
 	if ((crl_len = crl_keep_ctx_der(tls, &crl)) < 0 ||
@@ -172,14 +176,15 @@ int reload_apply(struct hub *hub, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	reload_swap(hub, cfg, tls, crl, (size_t)crl_len, lists);
+	reload_swap(hub, cfg, tls, crl, (size_t)crl_len, lists, forms);
 	removed = session_close_unpartnered(hub);
 	revoked = session_recheck_all(hub);
-	log_notice("msg=reloaded agencies=%zu form_rules=%zu closed_removed=%zu "
+	log_notice("msg=reloaded agencies=%zu forms=%zu form_rules=%zu closed_removed=%zu "
 	           "closed_revoked=%zu",
-	           hub->cfg->n_agencies, hub->cfg->n_forms, removed, revoked);
+	           hub->cfg->n_agencies, form_count(), hub->cfg->n_forms, removed, revoked);
 	return 0;
 fail:
+	form_set_free(forms);
 	OPENSSL_free(crl);
 	SSL_CTX_free(tls);
 	config_free(cfg);

@@ -12,8 +12,8 @@
 SSL_CTX *reload_tls_ctx(const struct config *cfg, char *err, size_t errlen);
 
 /*
- * Re-read hub->cfg->path and its TLS files. Everything new is built first (configuration,
- * TLS context, per-agency lists); only when all of it is ready is it swapped in, so a
+ * Re-read hub->cfg->path, its TLS files and its forms directory. Everything new is built
+ * first (configuration, TLS context, forms, per-agency lists); only when all of it is ready is it swapped in, so a
  * failure leaves the old configuration and TLS context in force, untouched. Then sessions
  * whose agency was removed or whose certificate the new CA and CRL refuse are closed.
  * Returns 0, or -1 with the reason in err (also logged as msg=reload-refused).

@@ -2,45 +2,88 @@
 #include "form.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "forms/debt_advice.pb-c.h"
-#include "forms/food_support.pb-c.h"
-#include "forms/housing_support.pb-c.h"
 #include "pballoc.h"
 
-/* Kept sorted by name: form_at() promises name order. */
-static const struct form forms[] = {
-    {"debt_advice", 1, "Debt advice", &refex__forms__debt_advice__descriptor},
-    {"food_support", 1, "Food support", &refex__forms__food_support__descriptor},
-    {"housing_support", 1, "Housing support", &refex__forms__housing_support__descriptor},
-};
+static const struct form_set none = {NULL, 0, NULL};
+static const struct form_set *in_force = &none;
 
-#define N_FORMS (sizeof(forms) / sizeof(forms[0]))
+/* Make a set of the forms of s; the set owns s. */
+struct form_set *form_set_new(struct schema *s)
+{
+	struct form_set *set = calloc(1, sizeof(*set));
+	size_t i, n = schema_form_count(s);
+
+	if (!set || !(set->forms = calloc(n ? n : 1, sizeof(*set->forms)))) {
+		free(set);
+		schema_free(s);
+		return NULL;
+	}
+	set->schema = s;
+	set->n = n;
+	for (i = 0; i < n; i++) {
+		const struct schema_form *sf = schema_form_at(s, i);
+
+		set->forms[i] = (struct form){sf->name, sf->version, sf->title, sf->desc};
+	}
+	return set;
+}
+
+/* Free a set and its schema. */
+void form_set_free(struct form_set *set)
+{
+	if (!set || !set->schema)
+		return;
+	schema_free(set->schema);
+	free(set->forms);
+	free(set);
+}
+
+/* Put set in force (NULL: none). */
+void form_set_use(const struct form_set *set)
+{
+	in_force = set ? set : &none;
+}
+
+/* Return set's form called name, or NULL. */
+const struct form *form_set_find(const struct form_set *set, const char *name)
+{
+	size_t i;
+
+	if (!set)
+		set = in_force;
+	if (!name)
+		return NULL;
+	for (i = 0; i < set->n; i++)
+		if (strcmp(set->forms[i].name, name) == 0)
+			return &set->forms[i];
+	return NULL;
+}
+
+/* Return the number of forms in set. */
+size_t form_set_count(const struct form_set *set)
+{
+	return set ? set->n : 0;
+}
 
 /* Return the registered form called name, or NULL. */
 const struct form *form_find(const char *name)
 {
-	size_t i;
-
-	if (!name)
-		return NULL;
-	for (i = 0; i < N_FORMS; i++)
-		if (strcmp(forms[i].name, name) == 0)
-			return &forms[i];
-	return NULL;
+	return form_set_find(in_force, name);
 }
 
 /* Return the number of registered forms. */
 size_t form_count(void)
 {
-	return N_FORMS;
+	return in_force->n;
 }
 
 /* Return the i-th registered form in name order, or NULL past the end. */
 const struct form *form_at(size_t i)
 {
-	return i < N_FORMS ? &forms[i] : NULL;
+	return i < in_force->n ? &in_force->forms[i] : NULL;
 }
 
 /* Check that data decodes as form f with every required field present and every value one

@@ -14,11 +14,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char *const names[] = {"refexd.ini", NULL};
 static char path[1024];
 
-/* Check what config_load promises of a configuration it accepted. */
+/* Check what config_load promises of a configuration it accepted, and config_check_forms of
+ * its forms (against the compiled-in forms here; the hub's come from cfg->forms_dir). */
 static void check_config(const struct config *cfg)
 {
+	char err[512];
+	int forms_ok = config_check_forms(cfg, NULL, err, sizeof(err)) == 0;
+
 	FUZZ_CHECK(cfg->listen_host && cfg->listen_port && cfg->cert && cfg->key && cfg->ca &&
-	           cfg->database);
+	           cfg->database && cfg->forms_dir);
 	FUZZ_CHECK(cfg->n_agencies > 0);
 	FUZZ_CHECK(cfg->limits.page_size <= cfg->limits.max_page_size);
 	FUZZ_CHECK(cfg->limits.max_handshakes_per_address <= cfg->limits.max_handshakes);
@@ -28,11 +32,12 @@ static void check_config(const struct config *cfg)
 		FUZZ_CHECK(identity_agency_is_valid(a->id) && a->name != NULL);
 		FUZZ_CHECK(config_agency_index(cfg, a->id) == (int)i);
 		for (size_t j = 0; j < a->n_accepts; j++) {
-			FUZZ_CHECK(form_find(a->accepts[j]) != NULL);
+			FUZZ_CHECK(!forms_ok || form_find(a->accepts[j]) != NULL);
 			FUZZ_CHECK(agency_accepts(a, a->accepts[j]));
 		}
 	}
 	for (size_t i = 0; i < cfg->n_forms; i++) {
+		FUZZ_CHECK(!forms_ok || form_find(cfg->forms[i].form) != NULL);
 		FUZZ_CHECK(cfg->forms[i].acknowledge_within >= 0);
 		FUZZ_CHECK(config_acknowledge_within(cfg, cfg->forms[i].form) ==
 		           cfg->forms[i].acknowledge_within);
@@ -47,6 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (path[0] == '\0') {
 		const char *dir = fuzz_tmpdir(names);
+
+		form_set_use(form_set_compiled());
 
 		FUZZ_CHECK(dir != NULL);
 		snprintf(path, sizeof(path), "%s/%s", dir, names[0]);

@@ -24,6 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    &refex__request__descriptor, &refex__server_message__descriptor};
 	struct pbcheck_result res;
 
+	if (form_count() == 0) {
+		form_set_use(form_set_compiled()); /* the example forms, as refexd loads them */
+	}
 	for (size_t i = 0; i < form_count(); i++) {
 		const struct form *f = form_at(i);
 		int rc = form_check(f, data, size, &res);

@@ -26,6 +26,7 @@
 
 #include "client.pb-c.h"
 #include "config.h"
+#include "form.h"
 #include "frame.h"
 #include "fuzz_check.h"
 #include "fuzz_tmp.h"
@@ -136,6 +137,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	FUZZ_CHECK(dir != NULL);
 	verbose = getenv("REFEX_FUZZ_VERBOSE") != NULL;
 	log_set_level(LOG_LEVEL_ERROR); /* a warning per bad frame would drown the fuzzer */
+	/* The example forms, as refexd loads them from its forms directory. */
+	form_set_use(form_set_compiled());
 	snprintf(path, sizeof(path), "%s/refexd.ini", dir);
 	FUZZ_CHECK((f = fopen(path, "w")) != NULL);
 	fputs(config_text, f);

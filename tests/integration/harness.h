@@ -57,7 +57,8 @@ struct run_result {
 	char *err;  /* everything on stderr, NUL-terminated */
 };
 
-/* Make a net: directory, CA, server certificate for 127.0.0.1 and localhost, and a
+/* Make a net: directory, CA, server certificate for 127.0.0.1 and localhost, the example
+ * forms (proto/forms) in DIR/forms (the default [forms] dir beside the config), and a
  * config with NET_DEFAULT_AGENCIES. Fails the current test on any problem. */
 struct net *net_new(void);
 

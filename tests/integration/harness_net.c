@@ -37,29 +37,63 @@ void text_without_id(const char *text, const char *id, char *out, size_t len)
 	out[used] = '\0';
 }
 
+/* Return the whole file at path, NUL-terminated, and its length in *len; NULL if unreadable. */
+static char *read_whole(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	char *data;
+	long n;
+
+	if (fp == NULL) {
+		return NULL;
+	}
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	rewind(fp);
+	data = malloc((size_t)n + 1);
+	cr_assert_not_null(data);
+	cr_assert_eq(fread(data, 1, (size_t)n, fp), (size_t)n);
+	fclose(fp);
+	data[n] = '\0';
+	*len = (size_t)n;
+	return data;
+}
+
 /* Say whether the file name in the net directory holds text anywhere. */
 bool net_file_holds(const struct net *n, const char *name, const char *text)
 {
 	char path[NET_PATH_MAX + 64];
-	FILE *fp;
 	char *data;
-	long len;
+	size_t len;
 	bool found;
 
 	snprintf(path, sizeof(path), "%s/%s", n->dir, name);
-	if ((fp = fopen(path, "rb")) == NULL) {
+	if ((data = read_whole(path, &len)) == NULL) {
 		return false;
 	}
-	fseek(fp, 0, SEEK_END);
-	len = ftell(fp);
-	rewind(fp);
-	data = malloc((size_t)len + 1);
-	cr_assert_not_null(data);
-	cr_assert_eq(fread(data, 1, (size_t)len, fp), (size_t)len);
-	fclose(fp);
-	found = memmem(data, (size_t)len, text, strlen(text)) != NULL;
+	found = memmem(data, len, text, strlen(text)) != NULL;
 	free(data);
 	return found;
+}
+
+/* Put the example forms (proto/forms) in the net's forms directory, beside its config. */
+static void net_copy_forms(const struct net *n)
+{
+	static const char *const forms[] = {"debt_advice", "food_support", "housing_support"};
+	char path[NET_PATH_MAX + 64], name[64];
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/forms", n->dir);
+	cr_assert_eq(mkdir(path, 0755), 0, "mkdir %s: %s", path, strerror(errno));
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		char *text;
+
+		snprintf(path, sizeof(path), "%s/%s.proto", REFEX_FORMS_DIR, forms[i]);
+		snprintf(name, sizeof(name), "forms/%s.proto", forms[i]);
+		cr_assert_not_null(text = read_whole(path, &len), "cannot read %s", path);
+		free(net_write_file(n, name, text));
+		free(text);
+	}
 }
 
 /* Write text to a file in the net directory. */
@@ -134,6 +168,7 @@ struct net *net_new(void)
 	             server, NULL);
 	cr_assert_eq(r.status, 0, "refex-ca server failed (%d): %s", r.status, r.err);
 	run_result_free(&r);
+	net_copy_forms(n);
 	cr_assert_eq(net_write_config(n, NULL), 0, "cannot write %s", n->config);
 	return n;
 }

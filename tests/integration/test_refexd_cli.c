@@ -45,11 +45,39 @@ Test(refexd_cli, check_config_names_the_bad_line)
 	char *bad = net_write_file(net, "bad.ini",
 	                           "[server]\nlisten = 127.0.0.1:0\ncertificate = server.crt\n"
 	                           "key = server.key\nca = ca/ca.crt\ndatabase = x.db\n"
-	                           "[agency north-advice]\naccepts = pizza\n");
+	                           "[agency north-advice]\nacepts = food_support\n");
 
 	cr_expect_eq(refexd(&r, "--check-config", "--config", bad), 1);
-	cr_expect(strstr(r.err, ":8:") && strstr(r.err, "unknown form \"pizza\""), "%s", r.err);
+	cr_expect(strstr(r.err, ":8:") && strstr(r.err, "unknown key \"acepts\""), "%s", r.err);
 	run_result_free(&r);
+	free(bad);
+}
+
+/* The forms the partners accept are checked against the forms directory the hub will load. */
+Test(refexd_cli, check_config_checks_the_forms_dir)
+{
+	struct run_result r;
+	char *bad = net_write_file(net, "pizza.ini",
+	                           "[server]\nlisten = 127.0.0.1:0\ncertificate = server.crt\n"
+	                           "key = server.key\nca = ca/ca.crt\ndatabase = x.db\n"
+	                           "[agency north-advice]\naccepts = pizza\n");
+	char *broken;
+
+	cr_expect_eq(refexd(&r, "--check-config", "--config", bad), 1);
+	cr_expect(strstr(r.err, "[agency north-advice] accepts: unknown form \"pizza\" (not in "),
+	          "%s", r.err);
+	run_result_free(&r);
+	cr_expect_eq(refexd(&r, "--check-config", "--config", net->config), 0, "%s", r.err);
+	cr_expect(strstr(r.out, "configuration ok (3 agencies, 3 forms)"), "%s", r.out);
+	run_result_free(&r);
+	broken = net_write_file(net, "forms/choice.proto",
+	                        "syntax = \"proto2\";\npackage q;\n"
+	                        "message Choice { required int32 a = 1 [default = 2]; }\n");
+	cr_expect_eq(refexd(&r, "--check-config", "--config", net->config), 1);
+	cr_expect(strstr(r.err, "choice.proto: q.Choice.a: a default is supported on optional"),
+	          "%s", r.err);
+	run_result_free(&r);
+	free(broken);
 	free(bad);
 }
 
@@ -159,6 +187,23 @@ Test(refexd_cli, warns_at_start_when_the_database_is_readable_by_others)
 	cr_expect(net_log_wait(net, line), "and the WAL SQLite made like it");
 	cr_expect_eq(mode_of("refex.db"), 0644, "the operator's choice is not changed");
 	net_expect_clean_stop(net);
+}
+
+/* A hub whose forms directory holds a broken form does not start, and says which and why. */
+Test(refexd_cli, start_refuses_a_broken_forms_dir)
+{
+	struct run_result r;
+	char *broken = net_write_file(net, "forms/choice.proto",
+	                              "syntax = \"proto2\";\npackage q;\n"
+	                              "message Choice { oneof o { int32 a = 1; string b = 2; } }\n");
+
+	cr_expect_eq(refexd(&r, "--config", net->config, NULL), 1);
+	cr_expect(strstr(r.err, "msg=\"cannot start\" reason=\"forms in ") &&
+	              strstr(r.err, "choice.proto: q.Choice: oneofs are not supported"),
+	          "%s", r.err);
+	cr_expect_null(strstr(r.err, "msg=listening"), "%s", r.err);
+	run_result_free(&r);
+	free(broken);
 }
 
 /* A partnership admin checks a form file before it is installed: no configuration needed. */

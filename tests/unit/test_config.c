@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "form.h"
 
 static char dir[] = "/tmp/refex-config-XXXXXX";
 static char path[512];
@@ -76,7 +77,6 @@ struct bad {
 Test(config, refuses_bad_files_with_reasons)
 {
 	static const struct bad cases[] = {
-	    {SERVER "[agency a]\naccepts = pizza\n", "unknown form \"pizza\""},
 	    {SERVER "[agency Bad_Id]\n", "agency id"},
 	    {SERVER "colour = blue\n[agency a]\n", "unknown key \"colour\""},
 	    {SERVER "[limits]\nmax_frame = lots\n[agency a]\n", "max_frame"},
@@ -92,7 +92,6 @@ Test(config, refuses_bad_files_with_reasons)
 	    {"[server]\nlisten = nowhere\n", "listen"},
 	    {SERVER "log_level = loud\n[agency a]\n", "log_level"},
 	    {SERVER "[agency a]\nname = A\nname = B\n", "\"name\" is set twice in [agency a]"},
-	    {SERVER "[agency a]\n[form pizza]\n", "[form pizza]: unknown form"},
 	    {SERVER "[agency a]\n[form debt_advice]\nacknowledge_within = 3w\n",
 	     "acknowledge_within"},
 	    {SERVER "[agency a]\n[form debt_advice]\nacknowledge_within = 0\n",
@@ -117,10 +116,31 @@ Test(config, refuses_bad_files_with_reasons)
 	}
 }
 
+/* Forms are checked once the forms directory is loaded: here against the compiled-in ones. */
+Test(config, refuses_unknown_forms_naming_section_and_form)
+{
+	static const struct bad cases[] = {
+	    {SERVER "[agency a]\naccepts = pizza\n", "[agency a] accepts: unknown form \"pizza\""},
+	    {SERVER "[agency a]\n[form pizza]\n", "[form pizza]: unknown form"},
+	};
+	char err[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config *cfg = load(cases[i].text, err, sizeof(err));
+
+		cr_assert_not_null(cfg, "case %zu: %s", i, err);
+		cr_expect_eq(config_check_forms(cfg, form_set_compiled(), err, sizeof(err)), -1,
+		             "case %zu", i);
+		cr_expect(strstr(err, cases[i].expect) != NULL, "case %zu: \"%s\" lacks \"%s\"", i,
+		          err, cases[i].expect);
+		config_free(cfg);
+	}
+}
+
 Test(config, names_the_line)
 {
 	char err[512];
-	struct config *cfg = load(SERVER "[agency a]\naccepts = nonsense\n", err, sizeof(err));
+	struct config *cfg = load(SERVER "[agency a]\ncolour = blue\n", err, sizeof(err));
 
 	cr_expect_null(cfg);
 	cr_expect(strstr(err, ":8:") != NULL, "error names line 8: %s", err);

@@ -70,6 +70,14 @@ static void refused(const struct wbuf *w, enum pbcheck_problem p, const char *pa
 	cr_assert_neq(res.message[0], '\0');
 }
 
+/* The forms compiled in (proto/forms/): what these tests check against. */
+static void use_compiled_forms(void)
+{
+	form_set_use(form_set_compiled());
+}
+
+TestSuite(form, .init = use_compiled_forms);
+
 Test(form, registry_lookup)
 {
 	const struct form *f = form_find("housing_support");

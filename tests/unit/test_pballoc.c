@@ -46,6 +46,14 @@ static size_t empty_access_needs(uint8_t *buf, size_t n)
 	return off;
 }
 
+/* The forms compiled in (proto/forms/): what these tests check against. */
+static void use_compiled_forms(void)
+{
+	form_set_use(form_set_compiled());
+}
+
+TestSuite(pballoc, .init = use_compiled_forms);
+
 Test(pballoc, a_megabyte_of_empty_repeated_elements_is_refused_within_budget)
 {
 	size_t n = 500000, len;

@@ -210,6 +210,14 @@ static const ProtobufCMessageDescriptor *const compiled[] = {
     &refex__forms__housing_support__descriptor,
 };
 
+/* The forms compiled in (proto/forms/): what these tests check against. */
+static void use_compiled_forms(void)
+{
+	form_set_use(form_set_compiled());
+}
+
+TestSuite(schema, .init = use_compiled_forms);
+
 Test(schema, shipped_forms_are_laid_out_as_compiled)
 {
 	struct schema *s = shipped();

@@ -1,0 +1,212 @@
+/* Forms as data: a running hub takes a new form from its forms directory on SIGHUP, and a
+ * broken form file refuses the whole reload, the forms in force staying as they were. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "pbjson.h"
+#include "schema.h"
+
+static struct net *net;
+static const char *priya;
+
+static void setup(void)
+{
+	net = net_new();
+	priya = net_issue(net, "north-advice", "Priya Shah");
+	net_must_start(net);
+}
+
+static void teardown(void)
+{
+	net_teardown(net);
+	net = NULL;
+}
+
+TestSuite(hub_forms, .init = setup, .fini = teardown, .timeout = 120);
+
+/* A form the partnership agrees after the hub started: not compiled into anything. */
+#define TENANCY_HELP                                                                               \
+	"syntax = \"proto2\";\n"                                                                   \
+	"package partnership;\n"                                                                   \
+	"// Tenancy help\n"                                                                        \
+	"message TenancyHelp {\n"                                                                  \
+	"  // Rooms needed\n"                                                                      \
+	"  required uint32 rooms = 1;\n"                                                           \
+	"  optional string landlord_contacted = 2;\n"                                              \
+	"}\n"
+
+#define AGENCIES_WITH_TENANCY_HELP                                                                 \
+	"[agency north-advice]\n"                                                                  \
+	"accepts = food_support, debt_advice\n"                                                    \
+	"[agency eastside-housing]\n"                                                              \
+	"accepts = housing_support, tenancy_help\n"
+
+/* Ask for the forms; return the title of form name (strdup'ed), NULL if it is not listed, and
+ * the number of forms listed in *n. Fails the test if the hub does not answer. */
+static char *listed_title(struct raw *c, const char *name, size_t *n)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ListForms lf = REFEX__LIST_FORMS__INIT;
+	Refex__ServerMessage *m;
+	char *title = NULL;
+
+	req.has_id = 1;
+	req.id = 31;
+	req.body_case = REFEX__REQUEST__BODY_LIST_FORMS;
+	req.list_forms = &lf;
+	cr_assert_not_null(m = raw_call(c, &req));
+	cr_assert_not_null(m->response->forms, "no form list");
+	*n = m->response->forms->n_forms;
+	for (size_t i = 0; i < *n; i++) {
+		Refex__FormInfo *f = m->response->forms->forms[i];
+
+		if (strcmp(f->name, name) == 0) {
+			title = strdup(f->title);
+		}
+	}
+	refex__server_message__free_unpacked(m, NULL);
+	return title;
+}
+
+/* Compile the .proto file path with protoc and load it, as a raw client that packs form data
+ * itself would. */
+static struct schema *load_form_file(const char *path)
+{
+	char *set = net_write_file(net, "tenancy.pb", "");
+	struct schema_error err;
+	struct run_result r;
+	struct schema *s;
+	char out[NET_PATH_MAX + 32], include[NET_PATH_MAX + 32];
+	uint8_t buf[4096];
+	size_t len;
+	FILE *f;
+
+	snprintf(out, sizeof(out), "--descriptor_set_out=%s", set);
+	snprintf(include, sizeof(include), "--proto_path=%s/forms", net->dir);
+	run(&r, (char *const[]){REFEX_PROTOC, "--include_source_info", include, out, (char *)path,
+	                        NULL},
+	    NULL);
+	cr_assert_eq(r.status, 0, "protoc: %s", r.err);
+	run_result_free(&r);
+	cr_assert_not_null(f = fopen(set, "rb"));
+	len = fread(buf, 1, sizeof(buf), f);
+	cr_assert_lt(len, sizeof(buf), "the descriptor set is larger than the test expects");
+	fclose(f);
+	free(set);
+	cr_assert_not_null(s = schema_load(buf, len, &err), "%s", err.message);
+	return s;
+}
+
+/* Pack json as form name of s into out; return its length. */
+static size_t pack_form(const struct schema *s, const char *name, const char *json, uint8_t *out)
+{
+	const struct schema_form *form = schema_form_find(s, name);
+	struct pbjson_error err;
+	ProtobufCMessage *msg;
+	json_t *j = json_loads(json, 0, NULL);
+	size_t len;
+
+	cr_assert_not_null(form);
+	cr_assert_not_null(msg = pbjson_decode(form->desc, j, &err), "%s: %s", err.path,
+	                   err.message);
+	cr_assert_leq(protobuf_c_message_get_packed_size(msg), 64);
+	len = protobuf_c_message_pack(msg, out);
+	protobuf_c_message_free_unpacked(msg, NULL);
+	json_decref(j);
+	return len;
+}
+
+/* Submit data on form to eastside-housing; return the status code the hub answers. */
+static int submit_on(struct raw *c, const char *form, const uint8_t *data, size_t len)
+{
+	struct raw_submit s;
+	Refex__ServerMessage *m;
+	int code;
+
+	raw_submit_init(&s, 41, "Dana");
+	s.sub.form = (char *)form;
+	memcpy(s.data, data, len);
+	s.sub.form_data.len = len;
+	cr_assert_not_null(m = raw_call(c, &s.req));
+	code = m->response->status ? (int)m->response->status->code : -1;
+	refex__server_message__free_unpacked(m, NULL);
+	return code;
+}
+
+Test(hub_forms, a_new_form_file_and_a_reload_make_a_form_partners_can_use)
+{
+	struct raw *c = raw_connect(net, priya, NULL);
+	char *file, *title;
+	struct schema *s;
+	uint8_t data[64];
+	size_t n, len;
+
+	cr_assert(c && raw_hello(c) == 0);
+	cr_assert_null(listed_title(c, "tenancy_help", &n));
+	cr_assert_eq(n, 3);
+	file = net_write_file(net, "forms/tenancy_help.proto", TENANCY_HELP);
+	cr_assert_eq(net_write_config(net, AGENCIES_WITH_TENANCY_HELP), 0);
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+	cr_assert(net_log_wait(net, "msg=reloaded agencies=2 forms=4"));
+
+	title = listed_title(c, "tenancy_help", &n);
+	cr_expect_eq(n, 4, "the new form is listed beside the three");
+	cr_expect(title && strcmp(title, "Tenancy help") == 0, "title %s", title);
+	free(title);
+	s = load_form_file(file);
+	len = pack_form(s, "tenancy_help", "{\"rooms\": 2, \"landlordContacted\": \"yes\"}", data);
+	cr_expect_eq(submit_on(c, "tenancy_help", data, len), REFEX__STATUS_CODE__STATUS_OK);
+	cr_expect_eq(raw_count_sent(c, 42), 1, "the referral on the new form is stored");
+	/* The hub checks the new form as strictly as the old ones: rooms is required. */
+	cr_expect_eq(submit_on(c, "tenancy_help", data, 0), REFEX__STATUS_CODE__STATUS_INVALID);
+	schema_free(s);
+	free(file);
+	raw_free(c);
+	net_expect_clean_stop(net);
+}
+
+Test(hub_forms, a_broken_form_file_refuses_the_reload_and_the_old_forms_stay)
+{
+	struct raw *c = raw_connect(net, priya, NULL), *again;
+	struct raw_submit s;
+	Refex__ServerMessage *m;
+	char *title;
+	size_t n;
+
+	cr_assert(c && raw_hello(c) == 0);
+	free(net_write_file(net, "forms/tenancy_help.proto", TENANCY_HELP));
+	free(net_write_file(net, "forms/choice.proto",
+	                    "syntax = \"proto2\";\npackage q;\n"
+	                    "message Choice { required int32 a = 1 [default = 2]; }\n"));
+	cr_assert_eq(net_write_config(net, AGENCIES_WITH_TENANCY_HELP), 0);
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+	cr_expect(net_log_wait(net, "msg=reload-refused reason=\"forms in "));
+	cr_expect(net_log_wait(net, "choice.proto: q.Choice.a: a default is supported on optional"));
+
+	/* Nothing of the refused reload is in force: not the new form, not the new config. */
+	title = listed_title(c, "tenancy_help", &n);
+	cr_expect_null(title, "the new form is not in force");
+	cr_expect_eq(n, 3);
+	free(title);
+	raw_submit_init(&s, 43, "Dana");
+	cr_assert_not_null(m = raw_call(c, &s.req));
+	cr_expect_eq(m->response->status->code, REFEX__STATUS_CODE__STATUS_OK,
+	             "the old forms still take referrals: %s", m->response->status->message);
+	refex__server_message__free_unpacked(m, NULL);
+
+	/* What protoc itself says about a file it cannot parse reaches the log, on one line. */
+	free(net_write_file(net, "forms/choice.proto", "syntax = \"proto2\";\nmessage {\n"));
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+	cr_expect(net_log_wait(net, "protoc could not compile it: choice.proto:2:9: Expected"));
+	again = raw_connect(net, priya, NULL);
+	cr_expect(again && raw_hello(again) == 0 && raw_list_forms(again, 44) == 3,
+	          "the hub carries on with its old forms");
+	raw_free(again);
+	raw_free(c);
+	net_expect_clean_stop(net);
+}
