@@ -883,12 +883,18 @@ static int build_field(struct load *ld, struct smsg *m, const FieldProto *fp,
 	if (!(f->name = arena_strndup(ld, fp->name, strlen(fp->name))))
 		return -1;
 	f->id = (uint32_t)fp->number;
-	if (fp->options && fp->options->packed && f->label == PROTOBUF_C_LABEL_REPEATED)
-		f->flags |= PROTOBUF_C_FIELD_FLAG_PACKED;
 	if (fp->options && fp->options->deprecated)
 		f->flags |= PROTOBUF_C_FIELD_FLAG_DEPRECATED;
 	if (resolve_type(ld, what, f, fp->type_name) < 0)
 		return -1;
+	/* protoc allows packed only on repeated numbers and enums; protobuf-c aborts packing a
+	 * packed string, bytes or message field, which a forged set could ask for. */
+	if (fp->options && fp->options->packed && f->label == PROTOBUF_C_LABEL_REPEATED) {
+		if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_BYTES ||
+		    f->type == PROTOBUF_C_TYPE_MESSAGE)
+			return refuse(ld, "%s: only numbers and enums can be packed", what);
+		f->flags |= PROTOBUF_C_FIELD_FLAG_PACKED;
+	}
 	target = f->type == PROTOBUF_C_TYPE_MESSAGE ? (const struct smsg *)f->descriptor : NULL;
 	if (target && target->proto->options && target->proto->options->map_entry)
 		return refuse(ld, "%s: maps are not supported: use a repeated message", what);

@@ -745,6 +745,29 @@ Test(schema, forged_descriptor_sets_are_refused)
 	google__protobuf__file_descriptor_set__free_unpacked(set, NULL);
 }
 
+/* A forged set asking for a packed message or string field (protoc refuses it; protobuf-c
+ * would abort packing one) is refused. */
+Test(schema, packed_is_refused_on_fields_that_cannot_be_packed)
+{
+	Google__Protobuf__FileDescriptorSet *set = decoded_shipped();
+	Google__Protobuf__DescriptorProto *h = housing_proto(set);
+	Google__Protobuf__FieldOptions packed = GOOGLE__PROTOBUF__FIELD_OPTIONS__INIT;
+	Google__Protobuf__FieldDescriptorProto *members = NULL;
+
+	for (size_t i = 0; i < h->n_field; i++)
+		if (strcmp(h->field[i]->name, "household_members") == 0)
+			members = h->field[i];
+	cr_assert_not_null(members);
+	cr_assert_eq(members->label,
+	             GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED);
+	packed.has_packed = 1;
+	packed.packed = 1;
+	members->options = &packed;
+	refused_set(set, "household_members: only numbers and enums can be packed");
+	members->options = NULL;
+	google__protobuf__file_descriptor_set__free_unpacked(set, NULL);
+}
+
 /* Comments are shown to people: no terminal escapes; source paths that point nowhere are
  * ignored, not followed. */
 Test(schema, forged_comments_and_source_paths)
