@@ -3,11 +3,14 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -18,15 +21,37 @@ extern char **environ;
 
 #define PROTOC "protoc"
 
-/* Read all of fd into a new buffer of at most cap bytes; past cap, drain and fail. */
-static uint8_t *read_all(int fd, size_t cap, size_t *len, int *too_large)
+int forms_dir_protoc_timeout_ms = FORMS_DIR_PROTOC_TIMEOUT_MS;
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Read all of fd into a new buffer of at most cap bytes; past cap, drain and fail. Past
+ * forms_dir_protoc_timeout_ms, stop with *timed_out set (a hung protoc stalls the hub). */
+static uint8_t *read_all(int fd, size_t cap, size_t *len, int *too_large, int *timed_out)
 {
 	size_t n = 0, size = 64 * 1024;
 	uint8_t *buf = malloc(size), *grown, sink[4096];
+	long long deadline = now_ms() + forms_dir_protoc_timeout_ms;
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	ssize_t got;
 
-	*too_large = 0;
+	*too_large = *timed_out = 0;
 	while (buf) {
+		long long left = deadline - now_ms();
+		int ready = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready == 0) {
+			*timed_out = 1;
+			break;
+		}
 		if (n == size && size <= cap) {
 			size = size * 2 > cap + 1 ? cap + 1 : size * 2;
 			if (!(grown = realloc(buf, size))) {
@@ -96,8 +121,7 @@ static void protoc_says(FILE *f, char *err, size_t errlen)
 	for (char *c = said; *c; c++)
 		if (*c == '\n' || *c == '\t' || (unsigned char)*c < 0x20)
 			*c = *c == '\n' ? '|' : ' ';
-	snprintf(err + used, errlen - used, ": %s%s", said,
-	         fgetc(f) == EOF ? "" : " (and more)");
+	snprintf(err + used, errlen - used, ": %s%s", said, fgetc(f) == EOF ? "" : " (and more)");
 }
 
 static void free_argv(char **argv)
@@ -115,7 +139,7 @@ uint8_t *forms_dir_compile(const char *dir, char *const *files, size_t n, size_t
 	FILE *said = tmpfile();
 	char **argv = protoc_argv(dir, files, n);
 	uint8_t *set = NULL;
-	int fds[2], status, too_large = 0, rc;
+	int fds[2], status, too_large = 0, timed_out = 0, rc;
 	pid_t pid;
 
 	if (!argv || !said || pipe(fds) < 0) {
@@ -143,19 +167,25 @@ uint8_t *forms_dir_compile(const char *dir, char *const *files, size_t n, size_t
 		         strerror(rc));
 		return NULL;
 	}
-	set = read_all(fds[0], SCHEMA_MAX_BYTES, len, &too_large);
+	set = read_all(fds[0], SCHEMA_MAX_BYTES, len, &too_large, &timed_out);
 	close(fds[0]);
+	if (timed_out)
+		kill(pid, SIGKILL);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (!set || too_large || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		if (!set)
+	if (!set || too_large || timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (timed_out)
+			snprintf(err, errlen,
+			         "%s did not finish within %d ms (a file that cannot be read?)",
+			         PROTOC, forms_dir_protoc_timeout_ms);
+		else if (!set)
 			snprintf(err, errlen, "out of memory");
 		else if (too_large)
 			snprintf(err, errlen, "the compiled forms are larger than %d bytes",
 			         SCHEMA_MAX_BYTES);
 		else
 			snprintf(err, errlen, "%s could not compile it", PROTOC);
-		if (set && !too_large)
+		if (set && !too_large && !timed_out)
 			protoc_says(said, err, errlen);
 		fclose(said);
 		free(set);
@@ -195,8 +225,17 @@ char **forms_dir_list(const char *dir, size_t *n, char *err, size_t errlen)
 		return NULL;
 	}
 	while ((e = readdir(d))) {
+		struct stat st;
+
 		if (!is_proto(e->d_name))
 			continue;
+		/* A FIFO or device would leave protoc waiting, and the hub with it. */
+		if (fstatat(dirfd(d), e->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode)) {
+			snprintf(err, errlen, "%s/%s is not a regular file", dir, e->d_name);
+			closedir(d);
+			forms_dir_list_free(files, *n);
+			return NULL;
+		}
 		if (*n == SCHEMA_MAX_FILES || !(files[*n] = strdup(e->d_name))) {
 			snprintf(err, errlen, "%s holds more than %d .proto files", dir,
 			         SCHEMA_MAX_FILES);

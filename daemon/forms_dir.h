@@ -13,8 +13,12 @@
 
 #include "config.h"
 
-#define FORMS_DIR_PROTOC_SAYS 1024 /* bytes of protoc's complaint kept in an error */
-#define FORMS_DIR_ERR         (FORMS_DIR_PROTOC_SAYS + 1024)
+#define FORMS_DIR_PROTOC_SAYS       1024 /* bytes of protoc's complaint kept in an error */
+#define FORMS_DIR_ERR               (FORMS_DIR_PROTOC_SAYS + 1024)
+#define FORMS_DIR_PROTOC_TIMEOUT_MS 30000 /* protoc gets this long: a reload waits for it */
+
+/* How long protoc may take, in ms (FORMS_DIR_PROTOC_TIMEOUT_MS; tests lower it). */
+extern int forms_dir_protoc_timeout_ms;
 
 struct form_set;
 

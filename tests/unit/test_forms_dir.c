@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "forms_dir.h"
@@ -109,5 +110,37 @@ Test(forms_dir, an_empty_or_missing_directory_is_refused)
 	snprintf(missing, sizeof(missing), "%s/nowhere", dir);
 	cr_assert_eq(check(missing, &text), 1);
 	cr_assert(strstr(text, "refused: cannot read") && strstr(text, "No such file"), "%s", text);
+	free(text);
+}
+
+Test(forms_dir, a_proto_that_is_no_regular_file_is_refused_at_once)
+{
+	char path[300], *text;
+
+	put("a.proto", OK_FORM);
+	snprintf(path, sizeof(path), "%s/stuck.proto", dir);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	/* protoc would wait on the FIFO for ever, and a reloading hub with it. */
+	cr_assert_eq(check(dir, &text), 1);
+	cr_assert(strstr(text, "stuck.proto is not a regular file"), "%s", text);
+	free(text);
+}
+
+Test(forms_dir, a_protoc_that_hangs_is_stopped_at_its_deadline)
+{
+	char bin[64], path[128], search[4096], *text;
+	const char *old = getenv("PATH");
+
+	snprintf(bin, sizeof(bin), "%s/bin", dir);
+	cr_assert_eq(mkdir(bin, 0700), 0);
+	put("bin/protoc", "#!/bin/sh\nexec sleep 60\n");
+	snprintf(path, sizeof(path), "%s/protoc", bin);
+	cr_assert_eq(chmod(path, 0700), 0);
+	snprintf(search, sizeof(search), "%s:%s", bin, old ? old : "/usr/bin:/bin");
+	cr_assert_eq(setenv("PATH", search, 1), 0);
+	forms_dir_protoc_timeout_ms = 300;
+	put("a.proto", OK_FORM);
+	cr_assert_eq(check(dir, &text), 1);
+	cr_assert(strstr(text, "protoc did not finish within 300 ms"), "%s", text);
 	free(text);
 }
