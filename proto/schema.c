@@ -581,6 +581,14 @@ static int build_enum_values(struct load *ld, struct senum *e, ProtobufCEnumValu
 	return 0;
 }
 
+/* Copy file's package name ("" when it has none) into the arena; NULL when out of memory. */
+static const char *package_of(struct load *ld, const FileProto *file)
+{
+	const char *p = file->package ? file->package : "";
+
+	return arena_strndup(ld, p, strlen(p));
+}
+
 static int build_enum(struct load *ld, struct senum *e)
 {
 	const EnumProto *ep = e->proto;
@@ -602,8 +610,7 @@ static int build_enum(struct load *ld, struct senum *e)
 	d->name = e->full + 1;
 	d->short_name = strrchr(e->full, '.') + 1;
 	d->c_name = d->name;
-	d->package_name = arena_strndup(ld, e->file->package ? e->file->package : "",
-	                                e->file->package ? strlen(e->file->package) : 0);
+	d->package_name = package_of(ld, e->file);
 	d->n_values = (unsigned)n;
 	d->values = v;
 	d->n_value_names = (unsigned)n;
@@ -992,8 +999,7 @@ static int build_message(struct load *ld, struct smsg *m)
 	d->name = m->full + 1;
 	d->short_name = strrchr(m->full, '.') + 1;
 	d->c_name = d->name;
-	d->package_name = arena_strndup(ld, m->file->package ? m->file->package : "",
-	                                m->file->package ? strlen(m->file->package) : 0);
+	d->package_name = package_of(ld, m->file);
 	d->sizeof_message = (end + max_align - 1) / max_align * max_align;
 	d->n_fields = (unsigned)n;
 	d->fields = f;
