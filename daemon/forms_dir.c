@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "config.h"
 #include "form.h"
 #include "schema.h"
@@ -357,4 +359,45 @@ struct form_set *forms_dir_load_for(const struct config *cfg, char *err, size_t 
 		return NULL;
 	}
 	return set;
+}
+
+static int digest_form(EVP_MD_CTX *ctx, const struct schema *s, const struct schema_form *f)
+{
+	unsigned char head[8] = {(unsigned char)(f->version >> 24),
+	                         (unsigned char)(f->version >> 16),
+	                         (unsigned char)(f->version >> 8), (unsigned char)f->version};
+	size_t len = 0;
+	uint8_t *bytes = schema_form_export(s, f, &len);
+	int ok;
+
+	head[4] = (unsigned char)(len >> 24);
+	head[5] = (unsigned char)(len >> 16);
+	head[6] = (unsigned char)(len >> 8);
+	head[7] = (unsigned char)len;
+	ok = bytes && EVP_DigestUpdate(ctx, f->name, strlen(f->name) + 1) == 1 &&
+	     EVP_DigestUpdate(ctx, head, sizeof(head)) == 1 &&
+	     EVP_DigestUpdate(ctx, bytes, len) == 1;
+	free(bytes);
+	return ok ? 0 : -1;
+}
+
+/* Digest the names, versions and exported schemas of set's forms, in name order. */
+void forms_dir_digest(const struct form_set *set, char out[FORMS_DIR_DIGEST_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = ctx && EVP_DigestInit_ex2(ctx, EVP_sha256(), NULL) == 1;
+	size_t i;
+
+	for (i = 0; ok && set && i < schema_form_count(set->schema); i++)
+		ok = digest_form(ctx, set->schema, schema_form_at(set->schema, i)) == 0;
+	ok = ok && EVP_DigestFinal_ex(ctx, md, NULL) == 1;
+	EVP_MD_CTX_free(ctx);
+	/* Out of memory: a digest no set has, so clients fetch the forms again. */
+	for (i = 0; i < FORMS_DIR_DIGEST_LEN / 2; i++) {
+		out[2 * i] = ok ? hex[md[i] >> 4] : '0';
+		out[2 * i + 1] = ok ? hex[md[i] & 15] : '0';
+	}
+	out[FORMS_DIR_DIGEST_LEN] = '\0';
 }

@@ -54,6 +54,12 @@ int forms_dir_check(const char *dir, FILE *out);
  */
 struct form_set *forms_dir_load(const char *dir, char *err, size_t errlen);
 
+#define FORMS_DIR_DIGEST_LEN 32 /* hex digits */
+
+/* Write to out a digest of the forms of set (their names, versions and schemas as clients get
+ * them): it changes whenever one of them does. */
+void forms_dir_digest(const struct form_set *set, char out[FORMS_DIR_DIGEST_LEN + 1]);
+
 /* Load cfg's [forms] dir and check that every form cfg names is in it; NULL with err. */
 struct form_set *forms_dir_load_for(const struct config *cfg, char *err, size_t errlen);
 

@@ -320,6 +320,7 @@ static void handle_hello(struct request *rq, Refex__Request *msg)
 		hello.crl.data = rq->hub->crl_der;
 		hello.crl.len = rq->hub->crl_der_len;
 	}
+	hello.forms_digest = rq->hub->forms_digest;
 	r.body_case = REFEX__RESPONSE__BODY_HELLO;
 	r.hello = &hello;
 	reply(rq, &r);
@@ -377,6 +378,7 @@ static const struct handler {
     {REFEX__REQUEST__BODY_GET, "get", handle_get},
     {REFEX__REQUEST__BODY_UPDATE, "update", handle_update},
     {REFEX__REQUEST__BODY_LIST_FORMS, "list_forms", handle_list_forms},
+    {REFEX__REQUEST__BODY_GET_FORM_SCHEMA, "get_form_schema", handle_get_form_schema},
     {REFEX__REQUEST__BODY_LIST_PARTNERS, "list_partners", handle_list_partners},
     {REFEX__REQUEST__BODY_WATCH, "watch", handle_watch},
     {REFEX__REQUEST__BODY_AUDIT, "audit", handle_audit},

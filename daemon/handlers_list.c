@@ -1,4 +1,4 @@
-/* Listings: inbox, sent, forms, partners. */
+/* Listings: inbox, sent, partners. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,53 +116,6 @@ void handle_list_inbox(struct request *rq, Refex__Request *msg)
 void handle_list_sent(struct request *rq, Refex__Request *msg)
 {
 	handle_list(rq, msg->list_sent, STORE_SENT);
-}
-
-/* List the agreed forms and who accepts each. */
-void handle_list_forms(struct request *rq, Refex__Request *msg)
-{
-	const struct config *cfg = rq->hub->cfg;
-	size_t n = form_count();
-	Refex__FormInfo *infos = calloc(n ? n : 1, sizeof(*infos));
-	Refex__FormInfo **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
-	char **accepted = calloc(n * cfg->n_agencies + 1, sizeof(*accepted));
-	Refex__FormList list = REFEX__FORM_LIST__INIT;
-	Refex__Response r = REFEX__RESPONSE__INIT;
-	size_t used = 0;
-
-	(void)msg;
-	if (infos == NULL || ptrs == NULL || accepted == NULL) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL, "out of memory");
-		goto done;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct form *f = form_at(i);
-		Refex__FormInfo init = REFEX__FORM_INFO__INIT;
-
-		infos[i] = init;
-		infos[i].name = (char *)f->name;
-		infos[i].has_version = 1;
-		infos[i].version = f->version;
-		infos[i].title = (char *)f->title;
-		infos[i].message_type = (char *)f->desc->name;
-		infos[i].accepted_by = &accepted[used];
-		for (size_t a = 0; a < cfg->n_agencies; a++) {
-			if (agency_accepts(&cfg->agencies[a], f->name)) {
-				accepted[used++] = cfg->agencies[a].id;
-				infos[i].n_accepted_by++;
-			}
-		}
-		ptrs[i] = &infos[i];
-	}
-	list.n_forms = n;
-	list.forms = ptrs;
-	r.body_case = REFEX__RESPONSE__BODY_FORMS;
-	r.forms = &list;
-	reply(rq, &r);
-done:
-	free(infos);
-	free(ptrs);
-	free(accepted);
 }
 
 /* List the partner agencies and the forms each accepts. */

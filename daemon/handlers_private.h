@@ -91,6 +91,7 @@ void handle_update(struct request *rq, Refex__Request *msg);
 void handle_list_inbox(struct request *rq, Refex__Request *msg);
 void handle_list_sent(struct request *rq, Refex__Request *msg);
 void handle_list_forms(struct request *rq, Refex__Request *msg);
+void handle_get_form_schema(struct request *rq, Refex__Request *msg);
 void handle_list_partners(struct request *rq, Refex__Request *msg);
 void handle_watch(struct request *rq, Refex__Request *msg);
 void handle_audit(struct request *rq, Refex__Request *msg);

@@ -8,6 +8,7 @@
 #include "addr_table.h"
 #include "crl_keep.h"
 #include "form.h"
+#include "forms_dir.h"
 #include "log.h"
 #include "overdue.h"
 #include "page_cache.h"
@@ -72,6 +73,16 @@ struct hub *hub_new(struct event_base *base, struct config *cfg, SSL_CTX *tls, s
 	return hub;
 }
 
+/* Put forms in force and free the set it replaces. */
+void hub_set_forms(struct hub *hub, struct form_set *forms)
+{
+	/* No request holds a form across a callback (form.h): the old set goes at once. */
+	form_set_use(forms);
+	form_set_free(hub->forms);
+	hub->forms = forms;
+	forms_dir_digest(forms, hub->forms_digest);
+}
+
 /* Free the hub. */
 void hub_free(struct hub *hub)
 {
@@ -85,8 +96,7 @@ void hub_free(struct hub *hub)
 	retention_stop(hub->retention);
 	page_cache_free(hub->pages);
 	if (hub->forms) {
-		form_set_use(NULL);
-		form_set_free(hub->forms);
+		hub_set_forms(hub, NULL);
 	}
 	OPENSSL_free(hub->crl_der);
 	addr_table_free(hub->handshake_addrs);

@@ -30,6 +30,7 @@ struct hub {
 	unsigned char *crl_der; /* tls's CRL, DER-encoded for Hello replies; NULL: it has none */
 	size_t crl_der_len;
 	struct form_set *forms; /* the forms in force (form_set_use), from [forms] dir; owned */
+	char forms_digest[33];  /* forms_dir_digest of forms, sent in Hello replies */
 	struct store *store;
 	struct evconnlistener *listener;
 	evutil_socket_t metrics_fd;     /* the [metrics] listener's socket, -1 when there is none */
@@ -53,6 +54,9 @@ struct hub {
 
 /* Make a hub for cfg, tls and store; takes ownership of none of them. */
 struct hub *hub_new(struct event_base *base, struct config *cfg, SSL_CTX *tls, struct store *st);
+
+/* Put forms in force (taking ownership) and free the set it replaces. */
+void hub_set_forms(struct hub *hub, struct form_set *forms);
 
 /* Free the hub (sessions must already be gone). NULL is fine. */
 void hub_free(struct hub *hub);

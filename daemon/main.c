@@ -195,6 +195,7 @@ static int run(struct config *cfg, const struct privdrop *pd)
 	struct store *st = NULL;
 	struct hub *hub = NULL;
 	struct metrics_http *metrics = NULL;
+	struct form_set *forms;
 	SSL_CTX *tls = reload_tls_ctx(cfg, err, sizeof(err));
 	int rc = 1;
 
@@ -213,12 +214,12 @@ static int run(struct config *cfg, const struct privdrop *pd)
 		log_error("msg=\"cannot start\" reason=\"out of memory\"");
 		goto done;
 	}
-	if ((hub->forms = forms_dir_load_for(cfg, err, sizeof(err))) == NULL) {
+	if ((forms = forms_dir_load_for(cfg, err, sizeof(err))) == NULL) {
 		log_unquote(err);
 		log_error("msg=\"cannot start\" reason=\"%s\"", err);
 		goto done;
 	}
-	form_set_use(hub->forms);
+	hub_set_forms(hub, forms);
 	if (install_events(hub, ev) < 0) {
 		goto done;
 	}

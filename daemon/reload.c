@@ -149,10 +149,7 @@ static void reload_swap(struct hub *hub, struct config *cfg, SSL_CTX *tls, unsig
 	hub->crl_der = crl;
 	hub->crl_der_len = crl_len;
 	log_set_level((enum log_level)cfg->log_level);
-	/* No request holds a form across a callback (form.h): the old set goes at once. */
-	form_set_use(forms);
-	form_set_free(hub->forms);
-	hub->forms = forms;
+	hub_set_forms(hub, forms);
 }
 
 /* Re-read the configuration and TLS files and apply them all or not at all. */

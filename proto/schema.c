@@ -58,9 +58,20 @@ struct senum {
 	const char *full;
 };
 
+/* A file of the set as a client gets it: packed alone, and the files of the set it imports. */
+struct sfile {
+	const char *name;
+	uint8_t *packed; /* a FileDescriptorSet of this file only: comments, no positions */
+	size_t len;
+	size_t *deps; /* indexes in schema.files */
+	size_t n_deps;
+};
+
 struct schema {
 	struct chunk *chunks;
 	size_t spent;
+	struct sfile *files; /* in the set's order */
+	size_t n_files;
 	struct smsg **msgs; /* sorted by full name */
 	size_t n_msgs;
 	struct senum **enums; /* sorted by full name */
@@ -1247,6 +1258,83 @@ static int collect_forms(struct load *ld, const Google__Protobuf__FileDescriptor
 	return 0;
 }
 
+/* ---- what a client gets ---- */
+
+typedef Google__Protobuf__SourceCodeInfo__Location Location;
+
+/* Pack file alone, keeping only the source locations that carry comments, without their
+ * positions: what a loader reads (labels, help, versions), and bytes that stay the same when
+ * only the layout of the .proto file changes. */
+static int pack_file(struct load *ld, const FileProto *file, struct sfile *out)
+{
+	const Google__Protobuf__SourceCodeInfo *info = file->source_code_info;
+	Google__Protobuf__SourceCodeInfo kept = GOOGLE__PROTOBUF__SOURCE_CODE_INFO__INIT;
+	Google__Protobuf__FileDescriptorSet one = GOOGLE__PROTOBUF__FILE_DESCRIPTOR_SET__INIT;
+	size_t n = info ? info->n_location : 0, i;
+	Location *locs = calloc(n ? n : 1, sizeof(*locs));
+	Location **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	FileProto copy = *file;
+	FileProto *files[1] = {&copy};
+
+	if (!locs || !ptrs) {
+		free(locs);
+		free(ptrs);
+		return refuse(ld, "out of memory");
+	}
+	for (i = 0; i < n; i++) {
+		const Location *loc = info->location[i];
+
+		if (!loc->leading_comments && !loc->trailing_comments)
+			continue;
+		locs[kept.n_location] = *loc;
+		locs[kept.n_location].n_span = 0;
+		locs[kept.n_location].n_leading_detached_comments = 0;
+		ptrs[kept.n_location] = &locs[kept.n_location];
+		kept.n_location++;
+	}
+	kept.location = ptrs;
+	copy.source_code_info = kept.n_location ? &kept : NULL;
+	one.n_file = 1;
+	one.file = files;
+	out->len = protobuf_c_message_get_packed_size(&one.base);
+	if ((out->packed = arena_alloc(ld, out->len ? out->len : 1)) != NULL)
+		protobuf_c_message_pack(&one.base, out->packed);
+	free(locs);
+	free(ptrs);
+	return out->packed ? 0 : -1;
+}
+
+static int link_file(struct load *ld, const Google__Protobuf__FileDescriptorSet *set, size_t i)
+{
+	const FileProto *file = set->file[i];
+	struct sfile *sf = &ld->s->files[i];
+	size_t d, j;
+
+	if (!(sf->name = arena_strndup(ld, file->name, strlen(file->name))) ||
+	    !(sf->deps = arena_array(ld, file->n_dependency + 1, sizeof(*sf->deps))))
+		return -1;
+	for (d = 0; d < file->n_dependency; d++)
+		for (j = 0; j < set->n_file; j++)
+			if (j != i && strcmp(set->file[j]->name, file->dependency[d]) == 0) {
+				sf->deps[sf->n_deps++] = j;
+				break;
+			}
+	return pack_file(ld, file, sf);
+}
+
+static int pack_files(struct load *ld, const Google__Protobuf__FileDescriptorSet *set)
+{
+	size_t i;
+
+	if (!(ld->s->files = arena_array(ld, set->n_file, sizeof(*ld->s->files))))
+		return -1;
+	ld->s->n_files = set->n_file;
+	for (i = 0; i < set->n_file; i++)
+		if (link_file(ld, set, i) < 0)
+			return -1;
+	return 0;
+}
+
 /* ---- loading ---- */
 
 /* Decode the set, refusing what protobuf-c should not be asked to decode. */
@@ -1298,7 +1386,8 @@ static int build(struct load *ld, const Google__Protobuf__FileDescriptorSet *set
 	for (i = 0; i < s->n_msgs; i++)
 		if (build_message(ld, s->msgs[i]) < 0)
 			return -1;
-	if (check_depths(ld) < 0 || attach_comments(ld, set) < 0 || collect_forms(ld, set) < 0)
+	if (check_depths(ld) < 0 || attach_comments(ld, set) < 0 || collect_forms(ld, set) < 0 ||
+	    pack_files(ld, set) < 0)
 		return -1;
 	/* What pointed into the decoded set must not outlive it. */
 	for (i = 0; i < s->n_msgs; i++) {
@@ -1390,4 +1479,53 @@ const struct schema_field *schema_field(const struct schema *s,
 	    f >= desc->fields + desc->n_fields)
 		return NULL;
 	return &m->info[f - desc->fields];
+}
+
+static size_t file_index(const struct schema *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_files; i++)
+		if (strcmp(s->files[i].name, name) == 0)
+			return i;
+	return s->n_files;
+}
+
+/* Mark file i and, once each, the files it imports (the set is small: SCHEMA_MAX_FILES). */
+static void mark_files(const struct schema *s, size_t i, bool *marked)
+{
+	size_t d;
+
+	if (marked[i])
+		return;
+	marked[i] = true;
+	for (d = 0; d < s->files[i].n_deps; d++)
+		mark_files(s, s->files[i].deps[d], marked);
+}
+
+/* Return a descriptor set of form f's file and the files of s it imports (free() it), its
+ * length in *len; NULL when f is not a form of s or out of memory. */
+uint8_t *schema_form_export(const struct schema *s, const struct schema_form *f, size_t *len)
+{
+	bool marked[SCHEMA_MAX_FILES] = {false};
+	size_t i, n = 0, at = 0;
+	uint8_t *out;
+
+	if (!s || !f || f < s->forms || f >= s->forms + s->n_forms ||
+	    (i = file_index(s, f->file)) == s->n_files)
+		return NULL;
+	mark_files(s, i, marked);
+	/* A set's encoding is its files' records one after another: the packed one-file sets
+	 * concatenated are the packed set of those files, in the set's order. */
+	for (i = 0; i < s->n_files; i++)
+		n += marked[i] ? s->files[i].len : 0;
+	if (!(out = malloc(n ? n : 1)))
+		return NULL;
+	for (i = 0; i < s->n_files; i++)
+		if (marked[i]) {
+			memcpy(out + at, s->files[i].packed, s->files[i].len);
+			at += s->files[i].len;
+		}
+	*len = n;
+	return out;
 }

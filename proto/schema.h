@@ -91,4 +91,12 @@ const struct schema_field *schema_field(const struct schema *s,
                                         const ProtobufCMessageDescriptor *desc,
                                         const ProtobufCFieldDescriptor *f);
 
+/*
+ * Return what a client needs to load form f of s (schema_load): a descriptor set of f's file
+ * and the files of s it imports, with their comments and without source positions, so the
+ * bytes change only when what a loader reads changes. free() it; its length is in *len. NULL
+ * when f is not a form of s, or out of memory.
+ */
+uint8_t *schema_form_export(const struct schema *s, const struct schema_form *f, size_t *len);
+
 #endif

@@ -73,33 +73,58 @@ static char *listed_title(struct raw *c, const char *name, size_t *n)
 	return title;
 }
 
-/* Compile the .proto file path with protoc and load it, as a raw client that packs form data
- * itself would. */
-static struct schema *load_form_file(const char *path)
+/* Ask the hub for the schema of form name (version 0: the one in force); return the status
+ * code, and in *out the schema loaded from what the hub sent (NULL unless OK). */
+static int fetch_schema(struct raw *c, const char *name, uint32_t version, struct schema **out)
 {
-	char *set = net_write_file(net, "tenancy.pb", "");
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__GetFormSchema g = REFEX__GET_FORM_SCHEMA__INIT;
+	Refex__ServerMessage *m;
 	struct schema_error err;
-	struct run_result r;
-	struct schema *s;
-	char out[NET_PATH_MAX + 32], include[NET_PATH_MAX + 32];
-	uint8_t buf[4096];
-	size_t len;
-	FILE *f;
+	int code;
 
-	snprintf(out, sizeof(out), "--descriptor_set_out=%s", set);
-	snprintf(include, sizeof(include), "--proto_path=%s/forms", net->dir);
-	run(&r, (char *const[]){REFEX_PROTOC, "--include_source_info", include, out, (char *)path,
-	                        NULL},
-	    NULL);
-	cr_assert_eq(r.status, 0, "protoc: %s", r.err);
-	run_result_free(&r);
-	cr_assert_not_null(f = fopen(set, "rb"));
-	len = fread(buf, 1, sizeof(buf), f);
-	cr_assert_lt(len, sizeof(buf), "the descriptor set is larger than the test expects");
-	fclose(f);
-	free(set);
-	cr_assert_not_null(s = schema_load(buf, len, &err), "%s", err.message);
-	return s;
+	g.form = (char *)name;
+	g.has_version = version != 0;
+	g.version = version;
+	req.has_id = 1;
+	req.id = 32;
+	req.body_case = REFEX__REQUEST__BODY_GET_FORM_SCHEMA;
+	req.get_form_schema = &g;
+	cr_assert_not_null(m = raw_call(c, &req));
+	code = m->response->status ? (int)m->response->status->code : -1;
+	*out = NULL;
+	if (code == REFEX__STATUS_CODE__STATUS_OK) {
+		Refex__FormSchema *fs = m->response->form_schema;
+
+		cr_assert_not_null(fs);
+		cr_expect_str_eq(fs->form, name);
+		*out = schema_load(fs->descriptor_set.data, fs->descriptor_set.len, &err);
+		cr_assert_not_null(*out, "the hub's schema does not load: %s", err.message);
+	}
+	refex__server_message__free_unpacked(m, NULL);
+	return code;
+}
+
+/* Say hello; return the forms digest the hub answers (strdup'ed). */
+static char *hello_digest(struct raw *c)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__Hello hello = REFEX__HELLO__INIT;
+	Refex__ServerMessage *m;
+	char *digest;
+
+	hello.has_protocol_version = 1;
+	hello.protocol_version = REFEX__PROTOCOL__PROTOCOL_VERSION;
+	req.has_id = 1;
+	req.id = 33;
+	req.body_case = REFEX__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	cr_assert_not_null(m = raw_call(c, &req));
+	cr_assert_not_null(m->response->hello);
+	cr_assert_not_null(m->response->hello->forms_digest, "no forms digest in the Hello reply");
+	digest = strdup(m->response->hello->forms_digest);
+	refex__server_message__free_unpacked(m, NULL);
+	return digest;
 }
 
 /* Pack json as form name of s into out; return its length. */
@@ -141,14 +166,15 @@ static int submit_on(struct raw *c, const char *form, const uint8_t *data, size_
 Test(hub_forms, a_new_form_file_and_a_reload_make_a_form_partners_can_use)
 {
 	struct raw *c = raw_connect(net, priya, NULL);
-	char *file, *title;
+	char *file, *title, *before = hello_digest(c), *after;
+	const struct schema_form *sf;
 	struct schema *s;
 	uint8_t data[64];
 	size_t n, len;
 
-	cr_assert(c && raw_hello(c) == 0);
 	cr_assert_null(listed_title(c, "tenancy_help", &n));
 	cr_assert_eq(n, 3);
+	cr_expect_eq(fetch_schema(c, "tenancy_help", 0, &s), REFEX__STATUS_CODE__STATUS_NOT_FOUND);
 	file = net_write_file(net, "forms/tenancy_help.proto", TENANCY_HELP);
 	cr_assert_eq(net_write_config(net, AGENCIES_WITH_TENANCY_HELP), 0);
 	cr_assert_eq(kill(net->pid, SIGHUP), 0);
@@ -158,7 +184,17 @@ Test(hub_forms, a_new_form_file_and_a_reload_make_a_form_partners_can_use)
 	cr_expect_eq(n, 4, "the new form is listed beside the three");
 	cr_expect(title && strcmp(title, "Tenancy help") == 0, "title %s", title);
 	free(title);
-	s = load_form_file(file);
+	after = hello_digest(c);
+	cr_expect_str_neq(after, before, "the forms digest changes with the forms");
+	/* A client that never saw the form learns it from the hub: schema, labels, version. */
+	cr_assert_eq(fetch_schema(c, "tenancy_help", 0, &s), REFEX__STATUS_CODE__STATUS_OK);
+	cr_assert_not_null(sf = schema_form_find(s, "tenancy_help"));
+	cr_expect_eq(sf->version, 1);
+	cr_expect_str_eq(sf->title, "Tenancy help");
+	cr_expect_str_eq(schema_field(s, sf->desc, &sf->desc->fields[0])->label, "Rooms needed");
+	cr_expect_null(schema_form_find(s, "housing_support"), "only the form's own file is sent");
+	cr_expect_eq(fetch_schema(c, "tenancy_help", 2, &(struct schema *){NULL}),
+	             REFEX__STATUS_CODE__STATUS_NOT_FOUND, "there is no version 2");
 	len = pack_form(s, "tenancy_help", "{\"rooms\": 2, \"landlordContacted\": \"yes\"}", data);
 	cr_expect_eq(submit_on(c, "tenancy_help", data, len), REFEX__STATUS_CODE__STATUS_OK);
 	cr_expect_eq(raw_count_sent(c, 42), 1, "the referral on the new form is stored");
@@ -166,6 +202,8 @@ Test(hub_forms, a_new_form_file_and_a_reload_make_a_form_partners_can_use)
 	cr_expect_eq(submit_on(c, "tenancy_help", data, 0), REFEX__STATUS_CODE__STATUS_INVALID);
 	schema_free(s);
 	free(file);
+	free(before);
+	free(after);
 	raw_free(c);
 	net_expect_clean_stop(net);
 }
@@ -186,7 +224,8 @@ Test(hub_forms, a_broken_form_file_refuses_the_reload_and_the_old_forms_stay)
 	cr_assert_eq(net_write_config(net, AGENCIES_WITH_TENANCY_HELP), 0);
 	cr_assert_eq(kill(net->pid, SIGHUP), 0);
 	cr_expect(net_log_wait(net, "msg=reload-refused reason=\"forms in "));
-	cr_expect(net_log_wait(net, "choice.proto: q.Choice.a: a default is supported on optional"));
+	cr_expect(
+	    net_log_wait(net, "choice.proto: q.Choice.a: a default is supported on optional"));
 
 	/* Nothing of the refused reload is in force: not the new form, not the new config. */
 	title = listed_title(c, "tenancy_help", &n);

@@ -264,6 +264,56 @@ Test(schema, names_titles_and_versions_match_the_registry)
 	schema_free(s);
 }
 
+/* What a client gets for a form is that form's file alone, which loads to the same form with
+ * the same labels, and does not change when only the layout of the .proto file does. */
+Test(schema, a_form_exported_loads_the_same_and_ignores_layout)
+{
+	static const char form[] =
+	    "syntax = \"proto2\";\npackage p;\n// Tenancy\n// version: 2\n"
+	    "message Tenancy {\n  // Rooms needed\n  required uint32 rooms = 1;\n"
+	    "  optional string note = 2;  // anything else\n}\n";
+	static const char spaced[] = "\n\nsyntax = \"proto2\";\n\npackage p;\n\n// Tenancy\n"
+	                             "// version: 2\nmessage Tenancy\n{\n\n  // Rooms needed\n"
+	                             "  required   uint32 rooms = 1;\n\n"
+	                             "  optional string note = 2;   // anything else\n}\n";
+	struct schema_error err;
+	struct schema *s = shipped(), *t = load(compile_text(form), &err), *u, *again;
+	const struct schema_form *f = schema_form_find(s, "housing_support"), *g;
+	uint8_t *bytes, *tb, *ub;
+	size_t len, tlen, ulen, i;
+
+	cr_assert_not_null(bytes = schema_form_export(s, f, &len));
+	cr_assert_not_null(again = schema_load(bytes, len, &err), "%s", err.message);
+	cr_assert_eq(schema_form_count(again), 1, "only the form's file");
+	g = schema_form_find(again, "housing_support");
+	same_message(f->desc, g->desc, 0);
+	cr_assert_str_eq(g->title, f->title);
+	cr_assert_eq(g->version, f->version);
+	for (i = 0; i < f->desc->n_fields; i++) {
+		const struct schema_field *a = schema_field(s, f->desc, &f->desc->fields[i]),
+		                          *b = schema_field(again, g->desc, &g->desc->fields[i]);
+
+		cr_assert_str_eq(a->label, b->label);
+		cr_assert((a->help == NULL) == (b->help == NULL));
+		cr_assert(!a->help || strcmp(a->help, b->help) == 0);
+	}
+	cr_assert_null(schema_form_export(s, schema_form_find(again, "housing_support"), &len),
+	               "a form of another schema");
+	cr_assert_not_null(t, "%s", err.message);
+	cr_assert_not_null(u = load(compile_text(spaced), &err), "%s", err.message);
+	tb = schema_form_export(t, schema_form_at(t, 0), &tlen);
+	ub = schema_form_export(u, schema_form_at(u, 0), &ulen);
+	cr_assert(tb && ub && tlen == ulen && memcmp(tb, ub, tlen) == 0,
+	          "the layout of the file changes what a client gets");
+	free(tb);
+	free(ub);
+	free(bytes);
+	schema_free(again);
+	schema_free(u);
+	schema_free(t);
+	schema_free(s);
+}
+
 Test(schema, labels_and_help_come_from_comments)
 {
 	struct schema_error err;
