@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "form.h"
+#include "form_versions.h"
 #include "handlers_client.h"
 #include "handlers_private.h"
 #include "pballoc.h"
@@ -74,7 +75,10 @@ static int forward_answers(struct request *rq, const Refex__ForwardReferral *fw,
                            const struct form *f, const Refex__Referral *parent,
                            ProtobufCBinaryData *out)
 {
-	const struct form *pf = form_find(parent->form);
+	/* The parent's answers decode with the version it was made on, not the one in force. */
+	const struct form_kept *pk =
+	    form_versions_find(rq->hub->kept, parent->form, parent->form_version);
+	const struct form *pf = pk != NULL ? &pk->form : NULL;
 	ProtobufCMessage *earlier = NULL, *m = NULL;
 	struct prefill_source src[2];
 	struct pbjson_error err;
@@ -143,9 +147,8 @@ void handle_forward(struct request *rq, Refex__Request *msg)
 	if (forward_allowed(rq, parent, who) < 0) {
 		goto done;
 	}
-	if (is_blank(fw->form) || (f = form_find(fw->form)) == NULL) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "form", "unknown form \"%s\"",
-		            fw->form ? fw->form : "");
+	/* The new referral is on a live form; the parent's may be retired, or an old version. */
+	if ((f = request_live_form(rq, fw->form, "form")) == NULL) {
 		goto done;
 	}
 	if (forward_answers(rq, fw, f, parent, &answers) < 0) {

@@ -84,6 +84,10 @@ void submit_referral(struct request *rq, Refex__SubmitReferral *sub, const struc
  * (never a hint it exists) or UNAVAILABLE and return NULL. Free with store_referral_free. */
 Refex__Referral *referral_for_party(struct request *rq, const char *id, enum party *who);
 
+/* Return the form in force called name; otherwise answer rq INVALID on field (an unknown form,
+ * or a retired one: it takes no new referrals) and return NULL. */
+const struct form *request_live_form(struct request *rq, const char *name, const char *field);
+
 void handle_submit(struct request *rq, Refex__Request *msg);
 void handle_forward(struct request *rq, Refex__Request *msg);
 void handle_get(struct request *rq, Refex__Request *msg);

@@ -49,8 +49,7 @@ static int submit_check(struct request *rq, Refex__SubmitReferral *sub, const st
 		reply_error(rq, invalid, "to", "an agency cannot refer to itself");
 		return -1;
 	}
-	if (is_blank(sub->form) || (f = form_find(sub->form)) == NULL) {
-		reply_error(rq, invalid, "form", "unknown form \"%s\"", sub->form ? sub->form : "");
+	if ((f = request_live_form(rq, sub->form, "form")) == NULL) {
 		return -1;
 	}
 	if (!agency_accepts(to, f->name)) {

@@ -8,6 +8,7 @@
 #include "addr_table.h"
 #include "crl_keep.h"
 #include "form.h"
+#include "form_versions.h"
 #include "forms_dir.h"
 #include "log.h"
 #include "overdue.h"
@@ -83,6 +84,14 @@ void hub_set_forms(struct hub *hub, struct form_set *forms)
 	forms_dir_digest(forms, hub->forms_digest);
 }
 
+/* Put the kept form versions in force and free those it replaces. */
+void hub_set_kept(struct hub *hub, struct form_versions *kept)
+{
+	/* Like the forms: no request holds a kept version across a callback. */
+	form_versions_free(hub->kept);
+	hub->kept = kept;
+}
+
 /* Free the hub. */
 void hub_free(struct hub *hub)
 {
@@ -98,6 +107,7 @@ void hub_free(struct hub *hub)
 	if (hub->forms) {
 		hub_set_forms(hub, NULL);
 	}
+	hub_set_kept(hub, NULL);
 	OPENSSL_free(hub->crl_der);
 	addr_table_free(hub->handshake_addrs);
 	if (hub->listener) {

@@ -15,10 +15,11 @@
 struct session;
 struct addr_table;
 struct form_set;
+struct form_versions;
 TAILQ_HEAD(session_list, session);
 
 /*
- * A reload (SIGHUP) replaces cfg, tls, forms and by_agency between two loop callbacks and
+ * A reload (SIGHUP) replaces cfg, tls, forms, kept and by_agency between two loop callbacks and
  * frees the old ones. Read them afresh in each callback: never keep a pointer into cfg, a
  * form (form.h) or an agency index across an asynchronous write; copy the agency id or form
  * name and look it up again.
@@ -29,8 +30,9 @@ struct hub {
 	SSL_CTX *tls;
 	unsigned char *crl_der; /* tls's CRL, DER-encoded for Hello replies; NULL: it has none */
 	size_t crl_der_len;
-	struct form_set *forms; /* the forms in force (form_set_use), from [forms] dir; owned */
-	char forms_digest[33];  /* forms_dir_digest of forms, sent in Hello replies */
+	struct form_set *forms;     /* the forms in force (form_set_use), from [forms] dir; owned */
+	char forms_digest[33];      /* forms_dir_digest of forms, sent in Hello replies */
+	struct form_versions *kept; /* every form version the store keeps, loaded; owned */
 	struct store *store;
 	struct evconnlistener *listener;
 	evutil_socket_t metrics_fd;     /* the [metrics] listener's socket, -1 when there is none */
@@ -57,6 +59,9 @@ struct hub *hub_new(struct event_base *base, struct config *cfg, SSL_CTX *tls, s
 
 /* Put forms in force (taking ownership) and free the set it replaces. */
 void hub_set_forms(struct hub *hub, struct form_set *forms);
+
+/* Put the kept form versions in force (taking ownership) and free those it replaces. */
+void hub_set_kept(struct hub *hub, struct form_versions *kept);
 
 /* Free the hub (sessions must already be gone). NULL is fine. */
 void hub_free(struct hub *hub);

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "form.h"
+#include "form_versions.h"
 #include "forms_dir.h"
 #include "hub.h"
 #include "listener.h"
@@ -28,7 +29,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: refexd --config FILE [--user NAME] [--check-config | --verify-audit]\n"
-	        "       refexd --check-forms DIR\n"
+	        "       refexd --check-forms DIR [--config FILE]\n"
 	        "\n"
 	        "The refex hub: partner agencies connect over mutual TLS to exchange referrals.\n"
 	        "\n"
@@ -41,7 +42,10 @@ static void usage(FILE *out)
 	        "      --check-forms DIR\n"
 	        "                       compile DIR's .proto files with protoc and check them as\n"
 	        "                       agreed forms: list each form, name each refused field and\n"
-	        "                       why, then exit (1 if any is refused); needs no --config\n"
+	        "                       why, then exit (1 if any is refused); with --config, also\n"
+	        "                       compare them with the form versions the hub's database\n"
+	        "                       keeps: new forms and versions, unchanged ones, those that\n"
+	        "                       would be retired, and every refused change\n"
 	        "  -h, --help           show this help\n"
 	        "  -V, --version        show the version\n"
 	        "\n"
@@ -196,6 +200,7 @@ static int run(struct config *cfg, const struct privdrop *pd)
 	struct hub *hub = NULL;
 	struct metrics_http *metrics = NULL;
 	struct form_set *forms;
+	struct form_versions *kept;
 	SSL_CTX *tls = reload_tls_ctx(cfg, err, sizeof(err));
 	int rc = 1;
 
@@ -244,6 +249,13 @@ static int run(struct config *cfg, const struct privdrop *pd)
 		goto done;
 	}
 	hub->store = st;
+	/* The forms in force must be the versions kept, or compatible with them. */
+	if ((kept = form_versions_sync(st, hub->forms, err, sizeof(err))) == NULL) {
+		log_unquote(err);
+		log_error("msg=\"cannot start\" reason=\"%s\"", err);
+		goto done;
+	}
+	hub_set_kept(hub, kept);
 	log_notice("msg=started version=%s agencies=%zu forms=%zu database=%s", REFEX_VERSION,
 	           cfg->n_agencies, form_count(), cfg->database);
 	event_base_dispatch(base);
@@ -283,7 +295,16 @@ static int check_config(struct config *cfg)
 	char err[FORMS_DIR_ERR];
 	SSL_CTX *tls = reload_tls_ctx(cfg, err, sizeof(err));
 	struct form_set *forms = tls ? forms_dir_load_for(cfg, err, sizeof(err)) : NULL;
+	struct form_plan plan = {0};
 
+	/* The forms must also be the versions the database keeps, or compatible with them. */
+	if (forms != NULL &&
+	    (form_versions_plan_at(cfg->database, forms, &plan, err, sizeof(err)) < 0 ||
+	     form_plan_refusal(&plan, err, sizeof(err)) < 0)) {
+		form_set_free(forms);
+		forms = NULL;
+	}
+	form_plan_free(&plan);
 	if (forms == NULL) {
 		fprintf(stderr, "refexd: %s\n", err);
 	} else {
@@ -364,8 +385,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	/* --check-forms needs no configuration: an admin checks a form before installing it. */
-	if (forms != NULL && optind == argc) {
+	/* --check-forms needs no configuration: an admin checks a form before installing it.
+	 * With one, it also says what the hub would make of it against the versions it keeps. */
+	if (forms != NULL && path == NULL && optind == argc) {
 		return forms_dir_check(forms, stdout);
 	}
 	if (path == NULL || optind != argc) {
@@ -389,6 +411,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "refexd: %s\n", err);
 		config_free(cfg);
 		return 1;
+	}
+	if (forms != NULL) {
+		c = form_versions_check_dir(forms, cfg->database, stdout);
+		config_free(cfg);
+		return c;
 	}
 	if (check) {
 		return check_config(cfg);

@@ -12,6 +12,7 @@
 
 #include "crl_keep.h"
 #include "form.h"
+#include "form_versions.h"
 #include "forms_dir.h"
 #include "log.h"
 #include "session.h"
@@ -134,7 +135,8 @@ static void reload_log_refused(char *err)
 /* Put cfg, tls (with crl, its CRL DER-encoded) and lists in force and free what they replace.
  * Cannot fail. */
 static void reload_swap(struct hub *hub, struct config *cfg, SSL_CTX *tls, unsigned char *crl,
-                        size_t crl_len, struct session_list *lists, struct form_set *forms)
+                        size_t crl_len, struct session_list *lists, struct form_set *forms,
+                        struct form_versions *kept)
 {
 	session_rebind_all(hub, cfg, lists);
 	free(hub->by_agency);
@@ -150,6 +152,7 @@ static void reload_swap(struct hub *hub, struct config *cfg, SSL_CTX *tls, unsig
 	hub->crl_der_len = crl_len;
 	log_set_level((enum log_level)cfg->log_level);
 	hub_set_forms(hub, forms);
+	hub_set_kept(hub, kept);
 }
 
 /* Re-read the configuration and TLS files and apply them all or not at all. */
@@ -158,6 +161,7 @@ int reload_apply(struct hub *hub, char *err, size_t errlen)
 	struct config *cfg = config_load(hub->cfg->path, err, errlen);
 	struct session_list *lists = NULL;
 	struct form_set *forms = NULL;
+	struct form_versions *kept = NULL;
 	SSL_CTX *tls = NULL;
 	unsigned char *crl = NULL;
 	int crl_len = 0;
@@ -173,7 +177,11 @@ int reload_apply(struct hub *hub, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	reload_swap(hub, cfg, tls, crl, (size_t)crl_len, lists, forms);
+	/* Last: it records the new form versions, so nothing after it may fail. */
+	if ((kept = form_versions_sync(hub->store, forms, err, errlen)) == NULL) {
+		goto fail;
+	}
+	reload_swap(hub, cfg, tls, crl, (size_t)crl_len, lists, forms, kept);
 	removed = session_close_unpartnered(hub);
 	revoked = session_recheck_all(hub);
 	log_notice("msg=reloaded agencies=%zu forms=%zu form_rules=%zu closed_removed=%zu "
@@ -181,6 +189,7 @@ int reload_apply(struct hub *hub, char *err, size_t errlen)
 	           hub->cfg->n_agencies, form_count(), hub->cfg->n_forms, removed, revoked);
 	return 0;
 fail:
+	free(lists);
 	form_set_free(forms);
 	OPENSSL_free(crl);
 	SSL_CTX_free(tls);

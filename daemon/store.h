@@ -235,6 +235,45 @@ void store_page_free(struct store_page *page);
 enum store_status store_count_states(struct store *st, uint64_t counts[STORE_STATES],
                                      uint64_t *overdue, int64_t now);
 
+/* One version of one agreed form, as the store keeps it. */
+struct store_form_version {
+	char *form; /* housing_support */
+	uint32_t version;
+	uint8_t *schema; /* what schema_form_export wrote for it: what clients get */
+	size_t schema_len;
+	int64_t accepted_at; /* unix seconds */
+	int64_t retired_at;  /* unix seconds the form left the forms directory; 0: in force */
+};
+
+/* New form versions and retirements to record together (store_forms_record). */
+struct store_forms_change {
+	const struct store_form_version *add; /* versions accepted now (retired_at unused) */
+	size_t n_add;
+	const char *const *retire; /* forms no longer in the forms directory */
+	size_t n_retire;
+	const char *const *revive; /* retired forms back in the directory */
+	size_t n_revive;
+	int64_t at; /* unix seconds: accepted_at of what is added, retired_at of what retires */
+};
+
+/* Read every stored form version, by form then version, into *out (n of them). */
+enum store_status store_form_versions(struct store *st, struct store_form_version **out, size_t *n);
+
+/* Read the form versions of the database at path read-only, changing nothing (refexd may be
+ * running): none when there is no database yet, or no forms recorded in it. -1 with err. */
+int store_form_versions_at(const char *path, struct store_form_version **out, size_t *n, char *err,
+                           size_t errlen);
+
+/* Free what store_form_versions returned. */
+void store_form_versions_free(struct store_form_version *v, size_t n);
+
+/*
+ * Record c in one transaction, through the storage thread, and wait for its commit: all or
+ * nothing. Only at start and on a reload (rare and small): the loop waits one commit so the
+ * forms go into force only once their versions are durable.
+ */
+enum store_status store_forms_record(struct store *st, const struct store_forms_change *c);
+
 /* Return how many writes are queued or being committed (for shutdown and metrics). */
 size_t store_pending(struct store *st);
 

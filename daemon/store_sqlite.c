@@ -195,6 +195,16 @@ static const char *const store_migrations[] = {
     /* 10: the clients retention may erase are read by last change from those not yet erased
        (store_clients.c, CLIENTS_UNHELD), not by scanning every client. */
     "CREATE INDEX clients_live ON clients (updated_at) WHERE erased_at IS NULL;",
+    /* 11: every form version the hub ever accepted (store_forms.c): schema is what
+       schema_form_export wrote, what clients get for that version. retired_at is set on every
+       version of a form that left the forms directory, and cleared if it comes back. */
+    ("CREATE TABLE form_versions ("
+     " form TEXT NOT NULL,"
+     " version INTEGER NOT NULL,"
+     " schema BLOB NOT NULL,"
+     " accepted_at INTEGER NOT NULL,"
+     " retired_at INTEGER,"
+     " PRIMARY KEY (form, version)) WITHOUT ROWID;"),
 };
 
 #define STORE_VERSION (sizeof(store_migrations) / sizeof(store_migrations[0]))
@@ -506,6 +516,7 @@ static void store_free(struct store *st)
 		}
 	}
 	pthread_cond_destroy(&st->cv);
+	pthread_cond_destroy(&st->synced);
 	pthread_mutex_destroy(&st->mu);
 	free(st);
 }
@@ -527,6 +538,7 @@ struct store *store_open(const char *path, struct event_base *base, char *err, s
 	atomic_init(&st->commits, 0);
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cv, NULL);
+	pthread_cond_init(&st->synced, NULL);
 	if (path == NULL || base == NULL) {
 		snprintf(why, sizeof(why), "no database path or event loop");
 		goto fail;

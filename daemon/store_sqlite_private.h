@@ -40,6 +40,9 @@ enum wstmt {
 	W_IDEM_PRUNE,
 	W_SWEEP,
 	W_COUNT_SENT,
+	W_FORM_ADD,
+	W_FORM_RETIRE,
+	W_FORM_REVIVE,
 	W_COUNT
 };
 
@@ -93,6 +96,7 @@ struct store {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	pthread_cond_t synced; /* a job someone waits for (store_job_run_sync) has finished */
 	/* Under mu. */
 	struct job *queue, **queue_tail;
 	struct job *done, **done_tail;
@@ -212,6 +216,14 @@ enum store_status store_clients_purge_due(struct store *st, int64_t before, int6
 /* Queue op as a write job; done(status, op) runs on the loop thread (store_writer.c). */
 int store_job_queue_client(struct store *st, struct store_client_op *op,
                            void (*done)(enum store_status, struct store_client_op *));
+
+/* Record new form versions and retirements inside the writer's open transaction
+ * (store_forms.c). */
+enum store_status store_forms_exec(struct store *st, const struct store_forms_change *c,
+                                   bool *partial);
+
+/* Queue a forms change and wait until it has committed or failed (store_writer.c). */
+enum store_status store_job_run_forms(struct store *st, const struct store_forms_change *c);
 
 /* Run the storage thread: commit queued batches until closing and drained. */
 void *store_thread(void *arg);

@@ -76,11 +76,24 @@ const char *const store_wsql[W_COUNT] = {
        row (a trigger program per insert cost ~3 us of the storage thread). */
     [W_COUNT_SENT] = "INSERT INTO state_counts (state, n) VALUES (?1, ?2)"
                      " ON CONFLICT (state) DO UPDATE SET n = n + excluded.n",
+    /* Form versions (store_forms.c): a version is never replaced, so an INSERT that finds one
+       fails the whole change. */
+    [W_FORM_ADD] = "INSERT INTO form_versions (form, version, schema, accepted_at)"
+                   " VALUES (?1, ?2, ?3, ?4)",
+    [W_FORM_RETIRE] = "UPDATE form_versions SET retired_at = ?2"
+                      " WHERE form = ?1 AND retired_at IS NULL",
+    [W_FORM_REVIVE] = "UPDATE form_versions SET retired_at = NULL WHERE form = ?1",
 };
 
 _Static_assert(REFEX__EVENT_KIND__EVENT_OVERDUE == 3, "W_EVENT names overdue events by number");
 
-enum job_kind { JOB_INSERT, JOB_CHANGE, JOB_SWEEP, JOB_AUDIT, JOB_PURGE, JOB_CLIENT };
+enum job_kind { JOB_INSERT, JOB_CHANGE, JOB_SWEEP, JOB_AUDIT, JOB_PURGE, JOB_CLIENT, JOB_FORMS };
+
+/* A job the loop thread waits for (store_job_run_forms): set under mu when it has finished. */
+struct job_sync {
+	bool done;
+	enum store_status status;
+};
 
 /* One queued write: the request's copy lives in data, right after the struct. */
 struct job {
@@ -90,6 +103,7 @@ struct job {
 	struct store_result res;
 	store_done_cb cb;
 	void *arg;
+	struct job_sync *sync; /* NULL: nobody waits; the callback, if any, says it is done */
 	union {
 		struct store_new_referral ins;
 		struct store_change chg;
@@ -101,7 +115,8 @@ struct job {
 		struct {
 			struct store_client_op *op;
 			void (*done)(enum store_status, struct store_client_op *);
-		} client; /* JOB_CLIENT (store_clients.c) */
+		} client;                               /* JOB_CLIENT (store_clients.c) */
+		const struct store_forms_change *forms; /* JOB_FORMS: the waiting caller's */
 	} u;
 	char data[];
 };
@@ -566,6 +581,8 @@ static enum store_status job_exec(struct store *st, struct job *j, bool *partial
 		                 &j->res, partial);
 	case JOB_CLIENT:
 		return store_clients_exec(st, j->u.client.op, partial);
+	case JOB_FORMS:
+		return store_forms_exec(st, j->u.forms, partial);
 	}
 	return STORE_UNAVAILABLE;
 }
@@ -742,6 +759,13 @@ static void done_push(struct store *st, struct job *batch)
 		last = last->next;
 	}
 	pthread_mutex_lock(&st->mu);
+	for (struct job *j = batch; j != NULL; j = j->next) {
+		if (j->sync != NULL) {
+			j->sync->status = j->status;
+			j->sync->done = true;
+			pthread_cond_broadcast(&st->synced);
+		}
+	}
 	*st->done_tail = batch;
 	st->done_tail = &last->next;
 	wake = !st->woken;
@@ -890,6 +914,7 @@ static struct job *job_new(enum job_kind kind, size_t extra, store_done_cb cb, v
 		j->status = STORE_UNAVAILABLE;
 		j->cb = cb;
 		j->arg = arg;
+		j->sync = NULL;
 	}
 	return j;
 }
@@ -1075,6 +1100,31 @@ int store_sweep_overdue(struct store *st, int64_t now, store_done_cb cb, void *a
 	}
 	j->u.now = now;
 	return job_queue(st, j);
+}
+
+/* Queue a forms change and wait until it has committed or failed. The job is handed to the
+ * storage thread at once (with whatever this loop turn staged before it); it runs in a batch
+ * like any other, and is freed with the batch's completions, which do not touch sync. */
+enum store_status store_job_run_forms(struct store *st, const struct store_forms_change *c)
+{
+	struct job_sync sync = {false, STORE_UNAVAILABLE};
+	struct job *j;
+
+	if (st == NULL || (j = job_new(JOB_FORMS, 0, NULL, NULL)) == NULL) {
+		return STORE_UNAVAILABLE;
+	}
+	j->u.forms = c;
+	j->sync = &sync;
+	if (job_queue(st, j) < 0) {
+		return STORE_UNAVAILABLE;
+	}
+	store_jobs_hand_over(st);
+	pthread_mutex_lock(&st->mu);
+	while (!sync.done) {
+		pthread_cond_wait(&st->synced, &st->mu);
+	}
+	pthread_mutex_unlock(&st->mu);
+	return sync.status;
 }
 
 /* Return how many writes are queued or being committed (for shutdown and metrics). */

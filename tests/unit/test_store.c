@@ -589,7 +589,8 @@ Test(store, state_counts_follow_inserts_and_changes_and_survive_a_migration)
 	        " ALTER TABLE referrals DROP COLUMN parent_id;"
 	        " DROP TABLE consents; DROP TABLE client_versions; DROP TABLE clients;"
 	        " DROP INDEX referrals_client; ALTER TABLE referrals DROP COLUMN client_id;"
-	        " ALTER TABLE referrals DROP COLUMN client_version; PRAGMA user_version = 2;",
+	        " ALTER TABLE referrals DROP COLUMN client_version; DROP TABLE form_versions;"
+	        " PRAGMA user_version = 2;",
 	        NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);

@@ -1,0 +1,172 @@
+/*
+ * Form versions in the SQLite store: every version of every agreed form the hub has accepted,
+ * with the schema clients get for it, and which forms are retired. Read and written only at
+ * start, on a reload and by refexd --check-forms/--check-config: the statements are prepared
+ * per call, not at open.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store_sqlite_private.h"
+
+#define FORMS_SELECT                                                                               \
+	"SELECT form, version, schema, accepted_at, coalesce(retired_at, 0) FROM form_versions"    \
+	" ORDER BY form, version"
+
+/* Copy the row s is on into v; -1 when out of memory. */
+static int row_copy(sqlite3_stmt *s, struct store_form_version *v)
+{
+	const void *blob = sqlite3_column_blob(s, 2);
+	bool oom = false;
+
+	v->form = store_col_str(s, 0, &oom);
+	v->version = (uint32_t)sqlite3_column_int64(s, 1);
+	v->schema_len = (size_t)sqlite3_column_bytes(s, 2);
+	v->schema = malloc(v->schema_len ? v->schema_len : 1);
+	v->accepted_at = sqlite3_column_int64(s, 3);
+	v->retired_at = sqlite3_column_int64(s, 4);
+	if (v->schema != NULL && blob != NULL) {
+		memcpy(v->schema, blob, v->schema_len);
+	}
+	return oom || v->form == NULL || v->schema == NULL ? -1 : 0;
+}
+
+/* Read every row of db's form_versions; SQLITE_DONE, or the error. */
+static int rows_read(sqlite3 *db, struct store_form_version **out, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	size_t cap = 0;
+	int rc = sqlite3_prepare_v2(db, FORMS_SELECT, -1, &s, NULL);
+
+	*out = NULL;
+	*n = 0;
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			struct store_form_version *grown;
+
+			cap = cap ? cap * 2 : 16;
+			if ((grown = realloc(*out, cap * sizeof(*grown))) == NULL) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			*out = grown;
+		}
+		memset(&(*out)[*n], 0, sizeof(**out));
+		if (row_copy(s, &(*out)[(*n)++]) < 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		store_form_versions_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+/* Read every stored form version, by form then version. */
+enum store_status store_form_versions(struct store *st, struct store_form_version **out, size_t *n)
+{
+	return rows_read(st->rdb, out, n) == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+/* Say whether db has a form_versions table (a database from before migration 11 has none). */
+static bool has_table(sqlite3 *db)
+{
+	sqlite3_stmt *s = NULL;
+	bool found = sqlite3_prepare_v2(db,
+	                                "SELECT 1 FROM sqlite_schema WHERE type = 'table'"
+	                                " AND name = 'form_versions'",
+	                                -1, &s, NULL) == SQLITE_OK &&
+	             sqlite3_step(s) == SQLITE_ROW;
+
+	sqlite3_finalize(s);
+	return found;
+}
+
+/* Read the form versions of the database at path, read-only. */
+int store_form_versions_at(const char *path, struct store_form_version **out, size_t *n, char *err,
+                           size_t errlen)
+{
+	struct stat sb;
+	sqlite3 *db = NULL;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (stat(path, &sb) < 0) {
+		return 0; /* no database yet: nothing is stored */
+	}
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 5000);
+		rc = has_table(db) ? rows_read(db, out, n) : SQLITE_DONE;
+	}
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+	}
+	sqlite3_close(db);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Free what store_form_versions returned. */
+void store_form_versions_free(struct store_form_version *v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++) {
+		free(v[i].form);
+		free(v[i].schema);
+	}
+	free(v);
+}
+
+/* Run s once per name of names (bound to ?1, with at to ?2); false when one fails. */
+static bool each_name(sqlite3_stmt *s, const char *const *names, size_t n, int64_t at)
+{
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_bind_int64(s, 2, at);
+		if (store_bind_text(s, 1, names[i]) != SQLITE_OK || store_step_done(s) < 0) {
+			store_stmt_end(s);
+			return false;
+		}
+	}
+	store_stmt_end(s);
+	return true;
+}
+
+/* Record new form versions and retirements inside the writer's open transaction. */
+enum store_status store_forms_exec(struct store *st, const struct store_forms_change *c,
+                                   bool *partial)
+{
+	sqlite3_stmt *s = st->w[W_FORM_ADD];
+	bool ok = true;
+
+	for (size_t i = 0; ok && i < c->n_add; i++) {
+		const struct store_form_version *v = &c->add[i];
+
+		sqlite3_bind_int64(s, 2, v->version);
+		sqlite3_bind_int64(s, 4, c->at);
+		ok = (store_bind_text(s, 1, v->form) |
+		      sqlite3_bind_blob64(s, 3, v->schema, v->schema_len, SQLITE_STATIC)) ==
+		         SQLITE_OK &&
+		     store_step_done(s) == 0;
+		store_stmt_end(s);
+	}
+	ok = ok && each_name(st->w[W_FORM_RETIRE], c->retire, c->n_retire, c->at) &&
+	     each_name(st->w[W_FORM_REVIVE], c->revive, c->n_revive, c->at);
+	*partial = !ok; /* a savepoint undoes whatever part was written */
+	return ok ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+/* Record c in one transaction and wait for its commit. */
+enum store_status store_forms_record(struct store *st, const struct store_forms_change *c)
+{
+	if (c->n_add == 0 && c->n_retire == 0 && c->n_revive == 0) {
+		return STORE_OK;
+	}
+	return store_job_run_forms(st, c);
+}
