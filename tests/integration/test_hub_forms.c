@@ -1,14 +1,13 @@
 /* Forms as data: a running hub takes a new form from its forms directory on SIGHUP, and a
  * broken form file refuses the whole reload, the forms in force staying as they were. */
 #include <criterion/criterion.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
-#include "pbjson.h"
+#include "harness_forms.h"
 #include "schema.h"
 
 static struct net *net;
@@ -73,38 +72,6 @@ static char *listed_title(struct raw *c, const char *name, size_t *n)
 	return title;
 }
 
-/* Ask the hub for the schema of form name (version 0: the one in force); return the status
- * code, and in *out the schema loaded from what the hub sent (NULL unless OK). */
-static int fetch_schema(struct raw *c, const char *name, uint32_t version, struct schema **out)
-{
-	Refex__Request req = REFEX__REQUEST__INIT;
-	Refex__GetFormSchema g = REFEX__GET_FORM_SCHEMA__INIT;
-	Refex__ServerMessage *m;
-	struct schema_error err;
-	int code;
-
-	g.form = (char *)name;
-	g.has_version = version != 0;
-	g.version = version;
-	req.has_id = 1;
-	req.id = 32;
-	req.body_case = REFEX__REQUEST__BODY_GET_FORM_SCHEMA;
-	req.get_form_schema = &g;
-	cr_assert_not_null(m = raw_call(c, &req));
-	code = m->response->status ? (int)m->response->status->code : -1;
-	*out = NULL;
-	if (code == REFEX__STATUS_CODE__STATUS_OK) {
-		Refex__FormSchema *fs = m->response->form_schema;
-
-		cr_assert_not_null(fs);
-		cr_expect_str_eq(fs->form, name);
-		*out = schema_load(fs->descriptor_set.data, fs->descriptor_set.len, &err);
-		cr_assert_not_null(*out, "the hub's schema does not load: %s", err.message);
-	}
-	refex__server_message__free_unpacked(m, NULL);
-	return code;
-}
-
 /* Say hello; return the forms digest the hub answers (strdup'ed). */
 static char *hello_digest(struct raw *c)
 {
@@ -127,42 +94,6 @@ static char *hello_digest(struct raw *c)
 	return digest;
 }
 
-/* Pack json as form name of s into out; return its length. */
-static size_t pack_form(const struct schema *s, const char *name, const char *json, uint8_t *out)
-{
-	const struct schema_form *form = schema_form_find(s, name);
-	struct pbjson_error err;
-	ProtobufCMessage *msg;
-	json_t *j = json_loads(json, 0, NULL);
-	size_t len;
-
-	cr_assert_not_null(form);
-	cr_assert_not_null(msg = pbjson_decode(form->desc, j, &err), "%s: %s", err.path,
-	                   err.message);
-	cr_assert_leq(protobuf_c_message_get_packed_size(msg), 64);
-	len = protobuf_c_message_pack(msg, out);
-	protobuf_c_message_free_unpacked(msg, NULL);
-	json_decref(j);
-	return len;
-}
-
-/* Submit data on form to eastside-housing; return the status code the hub answers. */
-static int submit_on(struct raw *c, const char *form, const uint8_t *data, size_t len)
-{
-	struct raw_submit s;
-	Refex__ServerMessage *m;
-	int code;
-
-	raw_submit_init(&s, 41, "Dana");
-	s.sub.form = (char *)form;
-	memcpy(s.data, data, len);
-	s.sub.form_data.len = len;
-	cr_assert_not_null(m = raw_call(c, &s.req));
-	code = m->response->status ? (int)m->response->status->code : -1;
-	refex__server_message__free_unpacked(m, NULL);
-	return code;
-}
-
 Test(hub_forms, a_new_form_file_and_a_reload_make_a_form_partners_can_use)
 {
 	struct raw *c = raw_connect(net, priya, NULL);
@@ -174,7 +105,8 @@ Test(hub_forms, a_new_form_file_and_a_reload_make_a_form_partners_can_use)
 
 	cr_assert_null(listed_title(c, "tenancy_help", &n));
 	cr_assert_eq(n, 3);
-	cr_expect_eq(fetch_schema(c, "tenancy_help", 0, &s), REFEX__STATUS_CODE__STATUS_NOT_FOUND);
+	cr_expect_eq(raw_fetch_schema(c, "tenancy_help", 0, &s),
+	             REFEX__STATUS_CODE__STATUS_NOT_FOUND);
 	file = net_write_file(net, "forms/tenancy_help.proto", TENANCY_HELP);
 	cr_assert_eq(net_write_config(net, AGENCIES_WITH_TENANCY_HELP), 0);
 	cr_assert_eq(kill(net->pid, SIGHUP), 0);
@@ -187,19 +119,22 @@ Test(hub_forms, a_new_form_file_and_a_reload_make_a_form_partners_can_use)
 	after = hello_digest(c);
 	cr_expect_str_neq(after, before, "the forms digest changes with the forms");
 	/* A client that never saw the form learns it from the hub: schema, labels, version. */
-	cr_assert_eq(fetch_schema(c, "tenancy_help", 0, &s), REFEX__STATUS_CODE__STATUS_OK);
+	cr_assert_eq(raw_fetch_schema(c, "tenancy_help", 0, &s), REFEX__STATUS_CODE__STATUS_OK);
 	cr_assert_not_null(sf = schema_form_find(s, "tenancy_help"));
 	cr_expect_eq(sf->version, 1);
 	cr_expect_str_eq(sf->title, "Tenancy help");
 	cr_expect_str_eq(schema_field(s, sf->desc, &sf->desc->fields[0])->label, "Rooms needed");
 	cr_expect_null(schema_form_find(s, "housing_support"), "only the form's own file is sent");
-	cr_expect_eq(fetch_schema(c, "tenancy_help", 2, &(struct schema *){NULL}),
+	cr_expect_eq(raw_fetch_schema(c, "tenancy_help", 2, &(struct schema *){NULL}),
 	             REFEX__STATUS_CODE__STATUS_NOT_FOUND, "there is no version 2");
-	len = pack_form(s, "tenancy_help", "{\"rooms\": 2, \"landlordContacted\": \"yes\"}", data);
-	cr_expect_eq(submit_on(c, "tenancy_help", data, len), REFEX__STATUS_CODE__STATUS_OK);
+	len = form_pack_json(s, "tenancy_help", "{\"rooms\": 2, \"landlordContacted\": \"yes\"}",
+	                     data);
+	cr_expect_eq(raw_submit_on(c, "tenancy_help", "eastside-housing", data, len, NULL, NULL),
+	             REFEX__STATUS_CODE__STATUS_OK);
 	cr_expect_eq(raw_count_sent(c, 42), 1, "the referral on the new form is stored");
 	/* The hub checks the new form as strictly as the old ones: rooms is required. */
-	cr_expect_eq(submit_on(c, "tenancy_help", data, 0), REFEX__STATUS_CODE__STATUS_INVALID);
+	cr_expect_eq(raw_submit_on(c, "tenancy_help", "eastside-housing", data, 0, NULL, NULL),
+	             REFEX__STATUS_CODE__STATUS_INVALID);
 	schema_free(s);
 	free(file);
 	free(before);
