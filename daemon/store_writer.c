@@ -2,7 +2,9 @@
  * The write side of the SQLite store: write jobs (each request copied into one
  * allocation), the queue, the storage thread that commits them in groups (one
  * transaction per batch, retried with a savepoint per job if one fails), and
- * the completions handed back to the loop thread.
+ * the completions handed back to the loop thread. What each kind of job does
+ * (inside the transaction, after commit, after a failure, back on the loop) is
+ * one row of job_types.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -563,28 +565,104 @@ static enum store_status job_purge(struct store *st, int64_t before, int64_t cli
 	return status;
 }
 
+/* ---- the kinds of job ---- */
+
+static enum store_status exec_insert(struct store *st, struct job *j, bool *partial)
+{
+	return job_insert(st, &j->u.ins, &j->res, partial);
+}
+
+static enum store_status exec_change(struct store *st, struct job *j, bool *partial)
+{
+	return job_change(st, &j->u.chg, &j->res, partial);
+}
+
+static enum store_status exec_sweep(struct store *st, struct job *j, bool *partial)
+{
+	return job_sweep(st, j->u.now, &j->res, partial);
+}
+
+static enum store_status exec_audit(struct store *st, struct job *j, bool *partial)
+{
+	(void)partial; /* one statement: it fails whole */
+	return store_audit_append(st, &j->u.audit);
+}
+
+static enum store_status exec_purge(struct store *st, struct job *j, bool *partial)
+{
+	return job_purge(st, j->u.purge.before, j->u.purge.clients_since, j->u.purge.now, &j->res,
+	                 partial);
+}
+
+static enum store_status exec_client(struct store *st, struct job *j, bool *partial)
+{
+	return store_clients_exec(st, j->u.client.op, partial);
+}
+
+static enum store_status exec_forms(struct store *st, struct job *j, bool *partial)
+{
+	return store_forms_exec(st, j->u.forms, partial);
+}
+
+/* A committed purge that reduced something, or a client's erasure: the WAL still holds it. */
+static bool erased_purge(const struct job *j)
+{
+	return j->res.purged + j->res.purged_clients > 0;
+}
+
+static bool erased_client(const struct job *j)
+{
+	return store_clients_erased(j->u.client.op);
+}
+
+/* The audit entry of a read that could not be stored: the log is then its only record (ids and
+ * the action, not the holder's name). */
+static void lost_audit(const struct job *j)
+{
+	log_error("msg=\"audit entry not stored\" agency=%s action=%s referral=%s at_ms=%lld",
+	          j->u.audit.agency, j->u.audit.action, j->u.audit.record,
+	          (long long)j->u.audit.at_ms);
+}
+
+/* Run the job's callback, if it has one. */
+static void done_cb(struct job *j)
+{
+	if (j->cb != NULL) {
+		j->cb(j->status, &j->res, j->arg);
+	}
+}
+
+static void done_client(struct job *j)
+{
+	j->u.client.done(j->status, j->u.client.op);
+}
+
+/*
+ * What each kind of job does: exec inside the batch's transaction (setting *partial when a
+ * savepoint must undo what it wrote), erased after the batch committed (true: it erased
+ * personal data, the WAL must be emptied; NULL: never), lost after its write failed or was
+ * rolled back (NULL: nothing to say), and done on the loop thread once it is finished.
+ */
+static const struct job_type {
+	enum store_status (*exec)(struct store *st, struct job *j, bool *partial);
+	bool (*erased)(const struct job *j);
+	void (*lost)(const struct job *j);
+	void (*done)(struct job *j);
+} job_types[] = {
+    [JOB_INSERT] = {exec_insert, NULL, NULL, done_cb},
+    [JOB_CHANGE] = {exec_change, NULL, NULL, done_cb},
+    [JOB_SWEEP] = {exec_sweep, NULL, NULL, done_cb},
+    [JOB_AUDIT] = {exec_audit, NULL, lost_audit, done_cb},
+    [JOB_PURGE] = {exec_purge, erased_purge, NULL, done_cb},
+    [JOB_CLIENT] = {exec_client, erased_client, NULL, done_client},
+    [JOB_FORMS] = {exec_forms, NULL, NULL, done_cb},
+};
+
 static enum store_status job_exec(struct store *st, struct job *j, bool *partial)
 {
 	*partial = false;
 	memset(&j->res, 0, sizeof(j->res));
-	switch (j->kind) {
-	case JOB_INSERT:
-		return job_insert(st, &j->u.ins, &j->res, partial);
-	case JOB_CHANGE:
-		return job_change(st, &j->u.chg, &j->res, partial);
-	case JOB_SWEEP:
-		return job_sweep(st, j->u.now, &j->res, partial);
-	case JOB_AUDIT:
-		return store_audit_append(st, &j->u.audit);
-	case JOB_PURGE:
-		return job_purge(st, j->u.purge.before, j->u.purge.clients_since, j->u.purge.now,
-		                 &j->res, partial);
-	case JOB_CLIENT:
-		return store_clients_exec(st, j->u.client.op, partial);
-	case JOB_FORMS:
-		return store_forms_exec(st, j->u.forms, partial);
-	}
-	return STORE_UNAVAILABLE;
+	return job_types[j->kind].exec(st, j, partial);
 }
 
 /* Run one job in its own savepoint; -1 if the batch's transaction can no longer commit. */
@@ -674,10 +752,8 @@ static int batch_try(struct store *st, struct job *batch, bool isolated, int *rc
 static void batch_scrub(struct store *st, const struct job *batch)
 {
 	for (const struct job *j = batch; j != NULL; j = j->next) {
-		if ((j->kind == JOB_PURGE && j->status == STORE_OK &&
-		     j->res.purged + j->res.purged_clients > 0) ||
-		    (j->kind == JOB_CLIENT && j->status == STORE_OK &&
-		     store_clients_erased(j->u.client.op))) {
+		if (j->status == STORE_OK && job_types[j->kind].erased != NULL &&
+		    job_types[j->kind].erased(j)) {
 			sqlite3_wal_checkpoint_v2(st->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
 			                          NULL);
 			return;
@@ -685,16 +761,12 @@ static void batch_scrub(struct store *st, const struct job *batch)
 	}
 }
 
-/* Log the audit entries of reads that could not be stored: the log is then their only record
- * (ids and the action, not the holder's name). */
-static void batch_audit_lost(const struct job *batch)
+/* Say what is lost of each job of the batch that did not commit. */
+static void batch_lost(const struct job *batch)
 {
 	for (const struct job *j = batch; j != NULL; j = j->next) {
-		if (j->kind == JOB_AUDIT && j->status != STORE_OK) {
-			log_error("msg=\"audit entry not stored\" agency=%s action=%s referral=%s"
-			          " at_ms=%lld",
-			          j->u.audit.agency, j->u.audit.action, j->u.audit.record,
-			          (long long)j->u.audit.at_ms);
+		if (j->status != STORE_OK && job_types[j->kind].lost != NULL) {
+			job_types[j->kind].lost(j);
 		}
 	}
 }
@@ -712,7 +784,7 @@ static void batch_run(struct store *st, struct job *batch)
 		metrics_commit_seconds(metrics_now() - start);
 		store_health_ok(st);
 		batch_scrub(st, batch);
-		batch_audit_lost(batch);
+		batch_lost(batch);
 		return;
 	}
 	for (struct job *j = batch; j != NULL; j = j->next) {
@@ -720,7 +792,7 @@ static void batch_run(struct store *st, struct job *batch)
 		n++;
 	}
 	store_health_failed(st, rc, n);
-	batch_audit_lost(batch);
+	batch_lost(batch);
 }
 
 /* Wait for jobs and take up to a batch of them; NULL once closing and drained. */
@@ -842,11 +914,7 @@ static void jobs_complete(struct store *st, struct job *list)
 	for (; list != NULL; list = next) {
 		next = list->next;
 		st->pending--;
-		if (list->kind == JOB_CLIENT) {
-			list->u.client.done(list->status, list->u.client.op);
-		} else if (list->cb != NULL) {
-			list->cb(list->status, &list->res, list->arg);
-		}
+		job_types[list->kind].done(list);
 		free(list);
 	}
 }
