@@ -69,16 +69,27 @@ static json_t *answers_json(const struct form *f, const uint8_t *data, size_t le
 	return j;
 }
 
+/* The form r was made on, at its version (the parent's answers decode with it, not with the
+ * version in force): as kept, or the one in force if it is that version and none is kept (a
+ * hub without a store, as in tests/fuzz); NULL when neither. */
+static const struct form *form_made_on(const struct hub *hub, const Refex__Referral *r)
+{
+	const struct form_kept *k = form_versions_find(hub->kept, r->form, r->form_version);
+	const struct form *live = form_find(r->form);
+
+	if (k != NULL) {
+		return &k->form;
+	}
+	return live != NULL && live->version == r->form_version ? live : NULL;
+}
+
 /* Fill f in from what fw gives, the parent's answers and its client record; pack the result
  * into *out (malloc'd). Answers and returns -1 when something is missing or wrong. */
 static int forward_answers(struct request *rq, const Refex__ForwardReferral *fw,
                            const struct form *f, const Refex__Referral *parent,
                            ProtobufCBinaryData *out)
 {
-	/* The parent's answers decode with the version it was made on, not the one in force. */
-	const struct form_kept *pk =
-	    form_versions_find(rq->hub->kept, parent->form, parent->form_version);
-	const struct form *pf = pk != NULL ? &pk->form : NULL;
+	const struct form *pf = form_made_on(rq->hub, parent);
 	ProtobufCMessage *earlier = NULL, *m = NULL;
 	struct prefill_source src[2];
 	struct pbjson_error err;
