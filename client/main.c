@@ -321,6 +321,8 @@ static void help(void)
 	       "  -V, --version       show the version\n"
 	       "\nconfig only: crl = FILE, a CRL from your admin to pin; refex keeps the newest\n"
 	       "CRL it has seen in ~/.local/state/refex and refuses a hub it revokes.\n"
+	       "\nforms: refex learns each form from the hub and caches it per hub in\n"
+	       "~/.cache/refex (or $XDG_CACHE_HOME/refex); remove it to clear the cache.\n"
 	       "\nexit status: 0 done, 1 refused by the server, 2 usage or input error,\n"
 	       "3 could not connect (or TLS failed, or the hub's certificate is revoked).\n");
 }

@@ -1,17 +1,25 @@
 /* refex learns the forms from the hub it talks to: a form the hub took this morning is used
  * from an unchanged refex, the forms are cached per hub and refreshed when the hub's change,
  * and neither a corrupt cache nor a hostile hub can crash it. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <glob.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "harness.h"
+#include "tls.h"
 
 static struct net *net;
 static const char *north, *east, *third;
@@ -53,6 +61,8 @@ TestSuite(client_forms, .init = setup, .fini = teardown, .timeout = 180);
 	"  // Square metres\n"                                                                     \
 	"  required uint32 area = 1;\n"                                                            \
 	"}\n"
+
+#define SCHEMA_BYTES_SEEN (64 * 1024) /* more than an example form's descriptor set */
 
 #define AGENCIES_WITH(forms)                                                                       \
 	"[agency north-advice]\n"                                                                  \
@@ -276,4 +286,283 @@ Test(client_forms, an_unknown_form_is_named_with_the_hubs_forms)
 	REFEX_EXPECT(&r, 2, north, "template", "../../etc/passwd");
 	cr_expect(strstr(r.err, "unknown form '../../etc/passwd'") != NULL, "%s", r.err);
 	run_result_free(&r);
+}
+
+/*
+ * A fake hub with the real hub's certificate: it answers Hello, lists one form, "evil", and
+ * answers every request for its schema with the bytes it is given (NULL: as a hub older than
+ * GetFormSchema does, STATUS_UNSUPPORTED). One connection at a time, in a thread.
+ */
+struct fake_hub {
+	SSL_CTX *ctx;
+	int fd, port;
+	pthread_t thread;
+	atomic_int stop;
+	const uint8_t *schema;
+	size_t len;
+};
+
+/* Read exactly n bytes from ssl; 0 or -1. */
+static int fake_read(SSL *ssl, uint8_t *buf, size_t n)
+{
+	size_t got = 0;
+	int r;
+
+	while (got < n) {
+		if ((r = SSL_read(ssl, buf + got, (int)(n - got))) <= 0) {
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* Send resp as a framed ServerMessage. */
+static void fake_send(SSL *ssl, Refex__Response *resp)
+{
+	Refex__ServerMessage sm = REFEX__SERVER_MESSAGE__INIT;
+	size_t len;
+	uint8_t *buf;
+
+	sm.body_case = REFEX__SERVER_MESSAGE__BODY_RESPONSE;
+	sm.response = resp;
+	len = refex__server_message__get_packed_size(&sm);
+	buf = malloc(len + 4);
+	buf[0] = (uint8_t)(len >> 24);
+	buf[1] = (uint8_t)(len >> 16);
+	buf[2] = (uint8_t)(len >> 8);
+	buf[3] = (uint8_t)len;
+	refex__server_message__pack(&sm, buf + 4);
+	SSL_write(ssl, buf, (int)(len + 4));
+	free(buf);
+}
+
+/* Answer one request as the fake hub. */
+static void fake_answer(struct fake_hub *h, SSL *ssl, const Refex__Request *req)
+{
+	Refex__Response resp = REFEX__RESPONSE__INIT;
+	Refex__Status st = REFEX__STATUS__INIT;
+	Refex__HelloReply hello = REFEX__HELLO_REPLY__INIT;
+	Refex__FormInfo info = REFEX__FORM_INFO__INIT, *infos[] = {&info};
+	Refex__FormList list = REFEX__FORM_LIST__INIT;
+	Refex__FormSchema fs = REFEX__FORM_SCHEMA__INIT;
+
+	resp.has_id = 1;
+	resp.id = req->id;
+	resp.status = &st;
+	st.has_code = 1;
+	st.code = REFEX__STATUS_CODE__STATUS_OK;
+	if (req->body_case == REFEX__REQUEST__BODY_HELLO) {
+		hello.agency = "north-advice";
+		hello.holder = "Priya Shah";
+		hello.forms_digest = "fake-1";
+		resp.body_case = REFEX__RESPONSE__BODY_HELLO;
+		resp.hello = &hello;
+	} else if (req->body_case == REFEX__REQUEST__BODY_LIST_FORMS) {
+		info.name = "evil";
+		info.has_version = 1;
+		info.version = 1;
+		info.title = "Evil";
+		list.n_forms = 1;
+		list.forms = infos;
+		resp.body_case = REFEX__RESPONSE__BODY_FORMS;
+		resp.forms = &list;
+	} else if (req->body_case == REFEX__REQUEST__BODY_GET_FORM_SCHEMA && h->schema) {
+		fs.form = "evil";
+		fs.has_version = 1;
+		fs.version = 1;
+		fs.has_descriptor_set = 1;
+		fs.descriptor_set.data = (uint8_t *)h->schema;
+		fs.descriptor_set.len = h->len;
+		resp.body_case = REFEX__RESPONSE__BODY_FORM_SCHEMA;
+		resp.form_schema = &fs;
+	} else {
+		st.code = REFEX__STATUS_CODE__STATUS_UNSUPPORTED;
+		st.message = "unknown request type";
+	}
+	fake_send(ssl, &resp);
+}
+
+/* Serve one connection until the client goes. */
+static void fake_serve(struct fake_hub *h, int fd)
+{
+	SSL *ssl = SSL_new(h->ctx);
+	uint8_t hdr[4], *payload;
+	Refex__Request *req;
+	size_t len;
+
+	if (ssl && SSL_set_fd(ssl, fd) == 1 && SSL_accept(ssl) == 1) {
+		while (fake_read(ssl, hdr, 4) == 0) {
+			len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 |
+			      hdr[3];
+			if (len > 65536 || !(payload = malloc(len ? len : 1)) ||
+			    fake_read(ssl, payload, len) < 0) {
+				break;
+			}
+			req = refex__request__unpack(NULL, len, payload);
+			free(payload);
+			if (!req) {
+				break;
+			}
+			fake_answer(h, ssl, req);
+			refex__request__free_unpacked(req, NULL);
+		}
+		SSL_shutdown(ssl);
+	}
+	SSL_free(ssl);
+	close(fd);
+}
+
+static void *fake_main(void *arg)
+{
+	struct fake_hub *h = arg;
+	struct pollfd p = {.fd = h->fd, .events = POLLIN};
+	int fd;
+
+	while (!atomic_load(&h->stop)) {
+		if (poll(&p, 1, 100) == 1 && (fd = accept(h->fd, NULL, NULL)) >= 0) {
+			fake_serve(h, fd);
+		}
+	}
+	return NULL;
+}
+
+/* Start a fake hub on 127.0.0.1 (any port) serving schema (len bytes; NULL: unsupported). */
+static struct fake_hub *fake_hub_start(const uint8_t *schema, size_t len)
+{
+	struct fake_hub *h = calloc(1, sizeof(*h));
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t salen = sizeof(sa);
+	char cert[NET_PATH_MAX + 16], key[NET_PATH_MAX + 16], err[256];
+	struct tls_paths paths = {cert, key, net->ca, NULL};
+
+	snprintf(cert, sizeof(cert), "%s/server.crt", net->dir);
+	snprintf(key, sizeof(key), "%s/server.key", net->dir);
+	cr_assert_not_null(h);
+	cr_assert_not_null(h->ctx = tls_server_ctx_new(&paths, err, sizeof(err)), "%s", err);
+	h->schema = schema;
+	h->len = len;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_geq(h->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), 0);
+	cr_assert_eq(bind(h->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(h->fd, 8), 0);
+	cr_assert_eq(getsockname(h->fd, (struct sockaddr *)&sa, &salen), 0);
+	h->port = ntohs(sa.sin_port);
+	cr_assert_eq(pthread_create(&h->thread, NULL, fake_main, h), 0);
+	return h;
+}
+
+static void fake_hub_free(struct fake_hub *h)
+{
+	atomic_store(&h->stop, 1);
+	pthread_join(h->thread, NULL);
+	close(h->fd);
+	SSL_CTX_free(h->ctx);
+	free(h);
+}
+
+/* Run refex template evil as north against fake hub h; return what ran (free it). */
+static void template_from_fake(struct fake_hub *h, struct run_result *r)
+{
+	int port = net->port;
+
+	net->port = h->port; /* run_refex dials the net's port */
+	run_refex(r, net, north, "template", "evil", NULL);
+	net->port = port;
+}
+
+/* Read the whole file at path (malloc'd, length in *len). */
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	uint8_t *buf = malloc(SCHEMA_BYTES_SEEN);
+
+	cr_assert(fp && buf);
+	*len = fread(buf, 1, SCHEMA_BYTES_SEEN, fp);
+	fclose(fp);
+	return buf;
+}
+
+Test(client_forms, a_hub_sending_a_bad_huge_or_wrong_schema_cannot_crash_refex)
+{
+	static const uint8_t junk[] = "\x0a\xff\xff\xff\xff\x0f\x12\x03"
+	                              "abc";
+	size_t huge_len = 2 * 1024 * 1024, other_len;
+	uint8_t *huge = calloc(1, huge_len), *other;
+	struct run_result r;
+	struct fake_hub *h;
+	char *path;
+
+	/* A real schema, of another form than the one asked for. */
+	REFEX_EXPECT(&r, 0, north, "template", "housing_support");
+	run_result_free(&r);
+	path = cache_file("form-housing_support-v1.pb");
+	other = slurp(path, &other_len);
+	free(path);
+	net_expect_clean_stop(net);
+
+	h = fake_hub_start(junk, sizeof(junk) - 1);
+	template_from_fake(h, &r);
+	cr_expect_eq(r.status, 1, "malformed: exited %d: %s", r.status, r.err);
+	cr_expect(strstr(r.err, "the hub sent a schema of form 'evil' (version 1) that refex "
+	                        "cannot use: ") != NULL,
+	          "%s", r.err);
+	cr_expect_str_empty(r.out);
+	run_result_free(&r);
+	fake_hub_free(h);
+
+	memset(huge, 0x0a, 16);
+	h = fake_hub_start(huge, huge_len);
+	template_from_fake(h, &r);
+	cr_expect_eq(r.status, 1, "huge: exited %d: %s", r.status, r.err);
+	cr_expect(strstr(r.err, "form 'evil'") != NULL, "%s", r.err);
+	run_result_free(&r);
+	fake_hub_free(h);
+
+	h = fake_hub_start(other, other_len);
+	template_from_fake(h, &r);
+	cr_expect_eq(r.status, 1, "another form: exited %d: %s", r.status, r.err);
+	cr_expect(strstr(r.err, "it holds no version 1 of the form") != NULL, "%s", r.err);
+	run_result_free(&r);
+	fake_hub_free(h);
+
+	/* Nothing of it was cached: the same hub, now older, is asked again. */
+	h = fake_hub_start(NULL, 0);
+	template_from_fake(h, &r);
+	cr_expect_eq(r.status, 1, "unsupported: exited %d: %s", r.status, r.err);
+	cr_expect(strstr(r.err, "this hub does not send the schemas of its forms") != NULL, "%s",
+	          r.err);
+	run_result_free(&r);
+	fake_hub_free(h);
+	free(huge);
+	free(other);
+}
+
+/* Say whether the file at path holds the bytes text. */
+static bool file_holds(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "rb");
+	size_t n = strlen(text), len = 0, cap = 0, got;
+	char *buf = NULL, *grown;
+	bool found;
+
+	cr_assert_not_null(fp, "cannot read %s", path);
+	do {
+		if (len == cap && (grown = realloc(buf, cap = cap ? 2 * cap : 1 << 20)) != NULL) {
+			buf = grown;
+		}
+		cr_assert_not_null(buf);
+		got = fread(buf + len, 1, cap - len, fp);
+		len += got;
+	} while (got > 0);
+	fclose(fp);
+	found = memmem(buf, len, text, n) != NULL;
+	free(buf);
+	return found;
+}
+
+Test(client_forms, no_form_is_compiled_into_refex_or_refexd)
+{
+	cr_expect_not(file_holds(REFEX_PATH, "refex.forms.HousingSupport"));
+	cr_expect_not(file_holds(REFEXD_PATH, "refex.forms.HousingSupport"));
 }
