@@ -175,6 +175,69 @@ Test(client_forms, a_form_added_by_a_reload_is_learnt_submitted_shown_and_forwar
 	net_expect_clean_stop(net);
 }
 
+/* Version 2 of tenancy_help: one more, optional, question. */
+#define TENANCY_HELP_V2                                                                            \
+	"syntax = \"proto2\";\n"                                                                   \
+	"package partnership;\n"                                                                   \
+	"// Tenancy help\n"                                                                        \
+	"// version: 2\n"                                                                          \
+	"message TenancyHelp {\n"                                                                  \
+	"  // Rooms needed\n"                                                                      \
+	"  required uint32 rooms = 1;\n"                                                           \
+	"  optional string landlord_contacted = 2;\n"                                              \
+	"  // Pets in the household\n"                                                             \
+	"  optional bool pets = 3;\n"                                                              \
+	"}\n"
+
+Test(client_forms, a_referral_is_shown_with_the_version_it_recorded_new_ones_use_the_new)
+{
+	char id[REFEX_ID_LEN + 1], *data;
+	struct run_result r;
+	int fetched;
+	json_t *j;
+
+	hub_adds_form("tenancy_help", TENANCY_HELP, AGENCIES_WITH("tenancy_help"), 4);
+	data = net_write_file(net, "tenancy.json", "{\"rooms\": 2}");
+	REFEX_EXPECT(&r, 0, north, "submit", "--to", "eastside-housing", "--form", "tenancy_help",
+	             "--client", FIXTURE("client.json"), "--consent", FIXTURE("consent.json"),
+	             "--data", data);
+	snprintf(id, sizeof(id), "%s", run_line(&r));
+	run_result_free(&r);
+	REFEX_EXPECT(&r, 0, east, "show", id);
+	run_result_free(&r);
+
+	hub_adds_form("tenancy_help", TENANCY_HELP_V2, AGENCIES_WITH("tenancy_help"), 4);
+	/* The version 1 referral is still read as version 1, as cached: nothing is fetched. */
+	fetched = net_log_count(net, "type=get_form_schema");
+	REFEX_EXPECT(&r, 0, east, "show", id);
+	cr_expect(strstr(r.out, "Tenancy help (tenancy_help, version 1)") != NULL, "%s", r.out);
+	cr_expect(strstr(r.out, "Rooms needed: 2") != NULL, "%s", r.out);
+	run_result_free(&r);
+	REFEX_EXPECT(&r, 0, east, "show", id, "--json");
+	j = run_json(&r);
+	cr_expect_eq(json_integer_value(json_object_get(j, "formVersion")), 1, "%s", r.out);
+	cr_expect_eq(json_integer_value(json_object_get(json_object_get(j, "formData"), "rooms")),
+	             2, "%s", r.out);
+	json_decref(j);
+	run_result_free(&r);
+	cr_expect_eq(net_log_count(net, "type=get_form_schema"), fetched,
+	             "version 1 came from the cache, not the version in force from the hub");
+	/* The form in force is version 2: its template has the new question. */
+	REFEX_EXPECT(&r, 0, north, "template", "tenancy_help");
+	cr_expect(strstr(r.out, "Pets in the household") != NULL, "%s", r.out);
+	run_result_free(&r);
+	/* A new referral is made on version 2, and says so. */
+	REFEX_EXPECT(&r, 0, north, "submit", "--json", "--to", "eastside-housing", "--form",
+	             "tenancy_help", "--client", FIXTURE("client.json"), "--consent",
+	             FIXTURE("consent.json"), "--data", data);
+	j = run_json(&r);
+	cr_expect_eq(json_integer_value(json_object_get(j, "formVersion")), 2, "%s", r.out);
+	json_decref(j);
+	run_result_free(&r);
+	free(data);
+	net_expect_clean_stop(net);
+}
+
 Test(client_forms, the_cache_is_used_while_the_digest_holds_and_refreshed_when_it_changes)
 {
 	struct run_result r;
