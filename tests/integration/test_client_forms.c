@@ -3,6 +3,7 @@
  * and neither a corrupt cache nor a hostile hub can crash it. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -309,6 +310,34 @@ Test(client_forms, a_corrupt_cache_is_fetched_again_not_trusted)
 	free(schema);
 	free(list);
 	net_expect_clean_stop(net);
+}
+
+Test(client_forms, the_cache_stays_under_its_cap_dropping_the_oldest_schemas)
+{
+	struct timespec old[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+	struct run_result r;
+	char *housing, *big, *food;
+	int fd;
+
+	REFEX_EXPECT(&r, 0, north, "template", "housing_support");
+	run_result_free(&r);
+	housing = cache_file("form-housing_support-v1.pb");
+	/* An old schema of 40 MiB (sparse: it takes no disk) fills the cache past its cap. */
+	big = strdup(housing);
+	strcpy(strrchr(big, '/'), "/form-old_form-v1.pb");
+	cr_assert_geq(fd = open(big, O_WRONLY | O_CREAT | O_EXCL, 0600), 0);
+	cr_assert_eq(ftruncate(fd, 40 * 1024 * 1024), 0);
+	cr_assert_eq(futimens(fd, old), 0);
+	close(fd);
+
+	REFEX_EXPECT(&r, 0, north, "template", "food_support");
+	run_result_free(&r);
+	cr_expect_neq(access(big, F_OK), 0, "the oldest schema went to make room");
+	cr_expect_eq(access(housing, F_OK), 0, "a newer one stays");
+	food = cache_file("form-food_support-v1.pb");
+	free(food);
+	free(big);
+	free(housing);
 }
 
 Test(client_forms, a_template_works_offline_from_the_cache_and_says_so)
