@@ -149,6 +149,23 @@ fail:
 	return -1;
 }
 
+/* Create the missing directories above path, owner-only. */
+int ca_make_parents(const char *path)
+{
+	char buf[PATH_MAX];
+	char *slash = buf;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	while ((slash = strchr(slash + 1, '/')) != NULL) {
+		*slash = '\0';
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
+			return -1;
+		}
+		*slash = '/';
+	}
+	return 0;
+}
+
 /* Write data to path with mode, exclusively or by atomic replacement. */
 int ca_write_file(const char *path, const void *data, size_t len, mode_t mode, int exclusive,
                   char *err, size_t errlen)

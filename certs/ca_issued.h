@@ -32,6 +32,10 @@ void ca_unlock(int fd);
 int ca_write_file(const char *path, const void *data, size_t len, mode_t mode, int exclusive,
                   char *err, size_t errlen);
 
+/* Create the missing directories above path (mode 0700: what is kept there is the user's own).
+ * Returns 0, or -1 with errno set. */
+int ca_make_parents(const char *path);
+
 /* Format t as ISO 8601 UTC, "2026-01-31T12:00:00Z". */
 void ca_time_iso(time_t t, char *buf, size_t len);
 

@@ -96,23 +96,6 @@ static int keep_path(struct crl_keep *k, const char *dir)
 	return n > 0 && (size_t)n < sizeof(k->path) ? 0 : -1;
 }
 
-/* Create dir and its missing parents, owner-only: what refex keeps there is its own. */
-static int make_dirs(const char *path)
-{
-	char buf[PATH_MAX];
-	char *slash = buf;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	while ((slash = strchr(slash + 1, '/')) != NULL) {
-		*slash = '\0';
-		if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
-			return -1;
-		}
-		*slash = '/';
-	}
-	return 0;
-}
-
 /* Keep crl (taking it over), replacing the one kept; write it to the keep's file. */
 static int keep_crl(struct crl_keep *k, X509_CRL *crl, char *err, size_t errlen)
 {
@@ -124,7 +107,7 @@ static int keep_crl(struct crl_keep *k, X509_CRL *crl, char *err, size_t errlen)
 	if (k->path[0] == '\0') {
 		return 0;
 	}
-	if ((len = i2d_X509_CRL(crl, &der)) <= 0 || make_dirs(k->path) < 0) {
+	if ((len = i2d_X509_CRL(crl, &der)) <= 0 || ca_make_parents(k->path) < 0) {
 		snprintf(err, errlen, "cannot keep the revocation list in %s: %s", k->path,
 		         len <= 0 ? "out of memory" : strerror(errno));
 		rc = -1;

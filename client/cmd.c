@@ -171,8 +171,8 @@ static int connect_hub(struct cmd_ctx *ctx)
 	return rc;
 }
 
-/* Send req and wait for its response; print why when it fails. */
-int cmd_call(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp)
+/* Send req and wait for its response, whatever its status; print why when there is none. */
+int cmd_call_any(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp)
 {
 	char err[1024];
 	int rc;
@@ -185,6 +185,17 @@ int cmd_call(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp)
 	if (rc < 0) {
 		fprintf(stderr, "refex: %s\n", err);
 		return rc == -2 ? EXIT_REFUSED : EXIT_CONNECT;
+	}
+	return EXIT_DONE;
+}
+
+/* Send req and wait for its response; print why when it fails. */
+int cmd_call(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp)
+{
+	int rc = cmd_call_any(ctx, req, resp);
+
+	if (rc != EXIT_DONE) {
+		return rc;
 	}
 	if (!(*resp)->status || (*resp)->status->code != REFEX__STATUS_CODE__STATUS_OK) {
 		output_refusal((*resp)->status);

@@ -56,6 +56,7 @@ enum {
 
 struct cmd_ctx;
 struct conn;
+struct hubforms;
 
 struct cmd_entry {
 	const char *name;
@@ -81,6 +82,7 @@ struct cmd_ctx {
 	struct conn *conn;           /* opened on the first request */
 	const char *idempotency_key; /* --idempotency-key, or NULL: make one */
 	int verbose;                 /* --verbose */
+	struct hubforms *forms;      /* the hub's forms learnt so far (hubforms.h), or NULL */
 };
 
 /* Return the command called name, or NULL. */
@@ -133,6 +135,11 @@ void cmd_help(const struct cmd_ctx *ctx);
  * prints why and returns EXIT_REFUSED, EXIT_USAGE or EXIT_CONNECT.
  */
 int cmd_call(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp);
+
+/* Send req as cmd_call does, but hand back the hub's answer whatever its status (the caller
+ * reads it): EXIT_DONE with *resp set, or an exit code after saying why the connection
+ * failed. */
+int cmd_call_any(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp);
 
 /* Send req as cmd_call does, and check that the reply is of type want (what: how to name it
  * when it is not: "the server's reply has no WHAT", EXIT_CONNECT). */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "hubforms.h"
 #include "output.h"
 
 /* Parse [--json] and no arguments; returns -1 to carry on, else an exit code. */
@@ -110,55 +111,52 @@ static int print_partners(const Refex__PartnerList *pl)
 	return print_and_free(t, rc);
 }
 
-/* Ask for one list and print it; body says which. */
-static int run_info(struct cmd_ctx *ctx, int argc, char **argv, Refex__Request__BodyCase body)
+/* Say why a list could not be printed (printed: what the printer returned); returns rc. */
+static int printed_or_say(int printed, int rc)
 {
-	Refex__Request req = REFEX__REQUEST__INIT;
-	Refex__ListForms lf = REFEX__LIST_FORMS__INIT;
-	Refex__ListPartners lp = REFEX__LIST_PARTNERS__INIT;
-	Refex__Response *resp = NULL;
-	int rc, json = 0, printed;
+	if (printed < 0) {
+		output_print_failure();
+		return EXIT_REFUSED;
+	}
+	return rc;
+}
+
+/* List the agreed forms and who accepts each: the hub's list, cached while it is unchanged. */
+int cmd_forms(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	const Refex__FormList *list;
+	int rc, json = 0;
 
 	if ((rc = parse_json_flag(ctx, argc, argv, &json)) >= 0) {
 		return rc;
 	}
-	req.body_case = body;
-	if (body == REFEX__REQUEST__BODY_LIST_FORMS) {
-		req.list_forms = &lf;
-	} else {
-		req.list_partners = &lp;
-	}
-	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE) {
+	if (!(list = hubforms_list(ctx, &rc))) {
 		return rc;
 	}
-	if (resp->body_case == REFEX__RESPONSE__BODY_FORMS) {
-		printed = json ? output_message_json(&resp->forms->base, "forms")
-		               : print_forms(resp->forms);
-	} else if (resp->body_case == REFEX__RESPONSE__BODY_PARTNERS) {
-		printed = json ? output_message_json(&resp->partners->base, "partners")
-		               : print_partners(resp->partners);
-	} else {
-		printed = -2;
-	}
-	if (printed == -2) {
-		fprintf(stderr, "refex: the server's reply has no list\n");
-		rc = EXIT_CONNECT;
-	} else if (printed < 0) {
-		output_print_failure();
-		rc = EXIT_REFUSED;
-	}
-	refex__response__free_unpacked(resp, NULL);
-	return rc;
-}
-
-/* List the agreed forms and who accepts each. */
-int cmd_forms(struct cmd_ctx *ctx, int argc, char **argv)
-{
-	return run_info(ctx, argc, argv, REFEX__REQUEST__BODY_LIST_FORMS);
+	return printed_or_say(json ? output_message_json(&list->base, "forms") : print_forms(list),
+	                      EXIT_DONE);
 }
 
 /* List the partner agencies and the forms each accepts. */
 int cmd_partners(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	return run_info(ctx, argc, argv, REFEX__REQUEST__BODY_LIST_PARTNERS);
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ListPartners lp = REFEX__LIST_PARTNERS__INIT;
+	Refex__Response *resp = NULL;
+	int rc, json = 0;
+
+	if ((rc = parse_json_flag(ctx, argc, argv, &json)) >= 0) {
+		return rc;
+	}
+	req.body_case = REFEX__REQUEST__BODY_LIST_PARTNERS;
+	req.list_partners = &lp;
+	if ((rc = cmd_call_expect(ctx, &req, REFEX__RESPONSE__BODY_PARTNERS, "list", &resp)) !=
+	    EXIT_DONE) {
+		return rc;
+	}
+	rc = printed_or_say(json ? output_message_json(&resp->partners->base, "partners")
+	                         : print_partners(resp->partners),
+	                    EXIT_DONE);
+	refex__response__free_unpacked(resp, NULL);
+	return rc;
 }

@@ -6,7 +6,7 @@
 
 #include "client.pb-c.h"
 #include "cmd.h"
-#include "form.h"
+#include "hubforms.h"
 #include "output.h"
 #include "pbjson.h"
 #include "show.h"
@@ -115,15 +115,12 @@ static const char *who(char *buf, size_t len, const char *agency, const char *ho
 	return buf;
 }
 
-/* "Title (name, version N)" of a form, from the forms cached for this hub where known. */
-static const char *form_words(char *buf, size_t len, const char *name, int has_version,
-                              uint32_t version)
+/* "Title (name, version N)" of a form version, its title from hf where known. */
+static const char *form_words(char *buf, size_t len, const char *name, uint32_t version,
+                              const struct hubform *hf)
 {
-	const struct form *f = form_find(name);
-
-	if (f) {
-		snprintf(buf, len, "%s (%s, version %u)", f->title, f->name,
-		         has_version ? version : f->version);
+	if (hf) {
+		snprintf(buf, len, "%s (%s, version %u)", hf->form->title, hf->form->name, version);
 	} else {
 		snprintf(buf, len, "%s (version %u)", name ? name : "-", version);
 	}
@@ -132,7 +129,7 @@ static const char *form_words(char *buf, size_t len, const char *name, int has_v
 
 /* Print where the client went next: agency, form, state and dates of each onward referral (a
  * hub that sends no summaries: their ids). */
-static void print_onward(const Refex__Referral *r)
+static void print_onward(struct cmd_ctx *ctx, const Refex__Referral *r)
 {
 	char buf[768], form[400], sent[32], updated[32];
 
@@ -146,7 +143,8 @@ static void print_onward(const Refex__Referral *r)
 		snprintf(
 		    buf, sizeof(buf), "%s to %s: %s, %s (sent %s, updated %s)", o->id ? o->id : "-",
 		    o->recipient ? o->recipient : "-",
-		    form_words(form, sizeof(form), o->form, o->has_form_version, o->form_version),
+		    form_words(form, sizeof(form), o->form, o->form_version,
+		               hubforms_find_quiet(ctx, o->form, o->form_version)),
 		    o->has_state ? output_state_name(o->state) : "-",
 		    output_time(o->has_created_at ? o->created_at : 0, sent, sizeof(sent)),
 		    output_time(o->has_updated_at ? o->updated_at : 0, updated, sizeof(updated)));
@@ -154,7 +152,7 @@ static void print_onward(const Refex__Referral *r)
 	}
 }
 
-static void print_header(const Refex__Referral *r)
+static void print_header(struct cmd_ctx *ctx, const Refex__Referral *r, const struct hubform *hf)
 {
 	char buf[512], when[32];
 
@@ -162,8 +160,7 @@ static void print_header(const Refex__Referral *r)
 	show_field("id", r->id);
 	show_field("from", who(buf, sizeof(buf), r->sender, r->sender_holder));
 	show_field("to", r->recipient);
-	show_field("form",
-	           form_words(buf, sizeof(buf), r->form, r->has_form_version, r->form_version));
+	show_field("form", form_words(buf, sizeof(buf), r->form, r->form_version, hf));
 	show_field("state", r->has_state ? output_state_name(r->state) : NULL);
 	show_field("created",
 	           output_time(r->has_created_at ? r->created_at : 0, when, sizeof(when)));
@@ -189,7 +186,7 @@ static void print_header(const Refex__Referral *r)
 	if (r->parent_id != NULL) {
 		show_field("forwarded from", r->parent_id);
 	}
-	print_onward(r);
+	print_onward(ctx, r);
 	if (r->has_purged_at && r->purged_at > 0) {
 		output_time(r->purged_at, when, sizeof(when));
 		snprintf(buf, sizeof(buf),
@@ -270,11 +267,16 @@ static void print_consent(const Refex__Consent *c)
 	}
 }
 
-/* "dateAtRisk" -> "date at risk": JSON names made readable. */
-static void print_label(const char *key, int indent, int pad)
+/* Print the label of member key: the form's label for its field f (when known), else the
+ * JSON name made readable ("dateAtRisk" -> "date at risk"). */
+static void print_label(const char *key, const struct schema_field *f, int indent, int pad)
 {
 	if (pad) {
 		printf("%*s", indent, "");
+	}
+	if (f) {
+		output_text(stdout, f->label);
+		key = "";
 	}
 	for (; *key; key++) {
 		if (isupper((unsigned char)*key)) {
@@ -285,6 +287,26 @@ static void print_label(const char *key, int indent, int pad)
 		}
 	}
 	putchar(':');
+}
+
+/* The message an object of the answers is (desc, NULL: not known), and its form. */
+struct answers_at {
+	const ProtobufCMessageDescriptor *desc;
+	const struct hubform *hf;
+};
+
+/* Return the field of at.desc whose JSON name is key, or NULL. */
+static const ProtobufCFieldDescriptor *field_of(struct answers_at at, const char *key)
+{
+	char name[PBJSON_NAME_CAP];
+
+	for (unsigned i = 0; at.desc && i < at.desc->n_fields; i++) {
+		pbjson_json_name(at.desc->fields[i].name, name);
+		if (strcmp(name, key) == 0) {
+			return &at.desc->fields[i];
+		}
+	}
+	return NULL;
 }
 
 static void print_scalar(const json_t *v)
@@ -316,23 +338,29 @@ static int is_scalar_array(const json_t *a)
 	return 1;
 }
 
-static void print_object(const json_t *obj, int indent, int bullet);
+static void print_object(const json_t *obj, struct answers_at at, int indent, int bullet);
 
 /* Print one key: value, nesting objects and lists of objects below the key. */
-static void print_member(const char *key, const json_t *v, int indent, int pad)
+static void print_member(const char *key, const json_t *v, struct answers_at at, int indent,
+                         int pad)
 {
+	const ProtobufCFieldDescriptor *f = field_of(at, key);
+	struct answers_at below = {NULL, at.hf};
 	size_t i;
 	json_t *e;
 
-	print_label(key, indent, pad);
+	if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+		below.desc = f->descriptor;
+	}
+	print_label(key, f ? hubforms_field(at.hf, at.desc, f) : NULL, indent, pad);
 	if (json_is_object(v)) {
 		putchar('\n');
-		print_object(v, indent + 2, 0);
+		print_object(v, below, indent + 2, 0);
 	} else if (json_is_array(v) && !is_scalar_array(v)) {
 		putchar('\n');
 		json_array_foreach(v, i, e)
 		{
-			print_object(e, indent + 2, 1);
+			print_object(e, below, indent + 2, 1);
 		}
 	} else if (json_is_array(v)) {
 		putchar(' ');
@@ -351,8 +379,8 @@ static void print_member(const char *key, const json_t *v, int indent, int pad)
 	}
 }
 
-/* Print an object's members; as a list item ("- ") when bullet. */
-static void print_object(const json_t *obj, int indent, int bullet)
+/* Print an object's members (of message at.desc); as a list item ("- ") when bullet. */
+static void print_object(const json_t *obj, struct answers_at at, int indent, int bullet)
 {
 	const char *key;
 	json_t *v;
@@ -368,9 +396,9 @@ static void print_object(const json_t *obj, int indent, int bullet)
 	{
 		if (bullet && first) {
 			printf("%*s- ", indent, "");
-			print_member(key, v, indent + 2, 0);
+			print_member(key, v, at, indent + 2, 0);
 		} else {
-			print_member(key, v, indent + (bullet ? 2 : 0), 1);
+			print_member(key, v, at, indent + (bullet ? 2 : 0), 1);
 		}
 		first = 0;
 	}
@@ -379,17 +407,16 @@ static void print_object(const json_t *obj, int indent, int bullet)
 	}
 }
 
-/* Decode the form answers as JSON, or NULL when this refex does not know the form. */
-static json_t *decode_answers(const Refex__Referral *r)
+/* Decode the form answers as JSON with hf (the version the referral recorded), or NULL. */
+static json_t *decode_answers(const Refex__Referral *r, const struct hubform *hf)
 {
-	const struct form *f = form_find(r->form);
 	ProtobufCMessage *msg;
 	json_t *json;
 
-	if (!f || !r->has_form_data) {
+	if (!hf || !r->has_form_data) {
 		return NULL;
 	}
-	msg = protobuf_c_message_unpack(f->desc, NULL, r->form_data.len, r->form_data.data);
+	msg = protobuf_c_message_unpack(hf->form->desc, NULL, r->form_data.len, r->form_data.data);
 	if (!msg) {
 		return NULL;
 	}
@@ -398,19 +425,18 @@ static json_t *decode_answers(const Refex__Referral *r)
 	return json;
 }
 
-static void print_answers(const Refex__Referral *r)
+static void print_answers(const Refex__Referral *r, const struct hubform *hf)
 {
-	json_t *answers = decode_answers(r);
+	json_t *answers = decode_answers(r, hf);
 
 	printf("\nAnswers\n");
 	if (answers) {
-		print_object(answers, 2, 0);
+		print_object(answers, (struct answers_at){hf->form->desc, hf}, 2, 0);
 		json_decref(answers);
 	} else if (r->has_form_data) {
-		printf("  (%zu bytes this version of refex cannot read as form '",
-		       r->form_data.len);
+		printf("  (%zu bytes refex cannot read as form '", r->form_data.len);
 		output_text(stdout, r->form ? r->form : "");
-		printf("')\n");
+		printf("' version %u)\n", r->form_version);
 	} else {
 		printf("  (none)\n");
 	}
@@ -450,27 +476,27 @@ static int print_history(const Refex__Referral *r)
 	return 0;
 }
 
-/* Print the referral for people. */
-static int print_human(const Refex__Referral *r)
+/* Print the referral for people, its answers read with hf. */
+static int print_human(struct cmd_ctx *ctx, const Refex__Referral *r, const struct hubform *hf)
 {
-	print_header(r);
+	print_header(ctx, r, hf);
 	if (r->client) {
 		show_client_record(r->client);
 	}
 	print_consent(r->consent);
-	print_answers(r);
+	print_answers(r, hf);
 	return print_history(r);
 }
 
-/* Print the referral as canonical JSON with the form answers decoded. */
-static int print_json(const Refex__Referral *r)
+/* Print the referral as canonical JSON with the form answers decoded with hf. */
+static int print_json(const Refex__Referral *r, const struct hubform *hf)
 {
 	json_t *json = pbjson_encode(&r->base), *answers;
 
 	if (!json) {
 		return -1;
 	}
-	if ((answers = decode_answers(r))) {
+	if ((answers = decode_answers(r, hf))) {
 		json_object_set_new(json, "formData", answers);
 	}
 	return output_json(json);
@@ -487,6 +513,8 @@ int cmd_show(struct cmd_ctx *ctx, int argc, char **argv)
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__GetReferral get = REFEX__GET_REFERRAL__INIT;
 	Refex__Response *resp = NULL;
+	const struct hubform *hf = NULL;
+	const Refex__Referral *r;
 	const char *id = NULL;
 	int c, rc, json = 0;
 
@@ -510,10 +538,19 @@ int cmd_show(struct cmd_ctx *ctx, int argc, char **argv)
 	if (resp->body_case != REFEX__RESPONSE__BODY_REFERRAL) {
 		fprintf(stderr, "refex: the server's reply has no referral\n");
 		rc = EXIT_CONNECT;
-	} else if ((json ? print_json(resp->referral) : print_human(resp->referral)) < 0) {
+		goto done;
+	}
+	/* The answers are read with the version of the form the referral recorded (fetched
+	 * once when not cached); without it the referral is shown all the same. */
+	r = resp->referral;
+	if (r->form && (r->has_form_data || r->has_form_version)) {
+		hubforms_get(ctx, r->form, r->form_version, HUBFORMS_ONLINE, &hf);
+	}
+	if ((json ? print_json(r, hf) : print_human(ctx, r, hf)) < 0) {
 		output_print_failure();
 		rc = EXIT_REFUSED;
 	}
+done:
 	refex__response__free_unpacked(resp, NULL);
 	return rc;
 }

@@ -5,21 +5,9 @@
 
 #include "client.pb-c.h"
 #include "cmd.h"
-#include "form.h"
+#include "hubforms.h"
 #include "input.h"
 #include "output.h"
-
-/* Print the registered forms after "known forms: ", for a mistyped name. */
-static void list_known_forms(FILE *out)
-{
-	size_t i;
-
-	fputs("known forms:", out);
-	for (i = 0; i < form_count(); i++) {
-		fprintf(out, "%s %s", i ? "," : "", form_at(i)->name);
-	}
-	fputc('\n', out);
-}
 
 /* Free a message input_load_message returned; NULL is fine. */
 static void free_message(ProtobufCMessage *msg)
@@ -152,24 +140,25 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__SubmitReferral sub = REFEX__SUBMIT_REFERRAL__INIT;
 	ProtobufCMessage *client = NULL, *data = NULL, *consent = NULL;
-	const struct form *f;
+	const struct hubform *hf;
 	int rc;
 
 	if ((rc = parse_args(ctx, argc, argv, &a)) >= 0) {
 		return rc;
 	}
 	rc = EXIT_USAGE;
-	if (!(f = form_find(a.form))) {
-		fprintf(stderr, "refex: unknown form '%s'; ", a.form);
-		list_known_forms(stderr);
-		goto done;
-	}
 	if ((a.client &&
 	     !(client = input_load_message(a.client, &refex__client_record__descriptor))) ||
-	    !(data = input_load_message(a.data, f->desc))) {
+	    (a.consent &&
+	     !(consent = input_load_message(a.consent, &refex__consent__descriptor)))) {
 		goto done;
 	}
-	if (a.consent && !(consent = input_load_message(a.consent, &refex__consent__descriptor))) {
+	/* The form is the hub's, in the version in force: learnt from it, or its cache. */
+	if ((rc = hubforms_get(ctx, a.form, 0, HUBFORMS_ONLINE, &hf)) != EXIT_DONE) {
+		goto done;
+	}
+	rc = EXIT_USAGE;
+	if (!(data = input_load_message(a.data, hf->form->desc))) {
 		goto done;
 	}
 	rc = EXIT_REFUSED;
@@ -180,6 +169,8 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 	sub.has_form_data = 1;
 	sub.to = (char *)a.to;
 	sub.form = (char *)a.form;
+	sub.has_form_version = 1; /* the answers are for this version: a newer one is refused */
+	sub.form_version = hf->form->version;
 	sub.client = (Refex__ClientRecord *)client;
 	sub.client_id = (char *)a.client_id;
 	sub.consent = (Refex__Consent *)consent;
@@ -245,19 +236,17 @@ int cmd_forward(struct cmd_ctx *ctx, int argc, char **argv)
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__ForwardReferral fw = REFEX__FORWARD_REFERRAL__INIT;
 	ProtobufCMessage *data = NULL, *consent = NULL;
-	const struct form *f;
+	const struct hubform *hf;
 	int rc;
 
 	if ((rc = parse_forward_args(ctx, argc, argv, &a)) >= 0) {
 		return rc;
 	}
-	rc = EXIT_USAGE;
-	if (!(f = form_find(a.form))) {
-		fprintf(stderr, "refex: unknown form '%s'; ", a.form);
-		list_known_forms(stderr);
+	if ((rc = hubforms_get(ctx, a.form, 0, HUBFORMS_ONLINE, &hf)) != EXIT_DONE) {
 		goto done;
 	}
-	if ((a.data && !(data = input_load_json(a.data, f->desc, true))) ||
+	rc = EXIT_USAGE;
+	if ((a.data && !(data = input_load_json(a.data, hf->form->desc, true))) ||
 	    (a.consent &&
 	     !(consent = input_load_message(a.consent, &refex__consent__descriptor)))) {
 		goto done;
@@ -271,6 +260,8 @@ int cmd_forward(struct cmd_ctx *ctx, int argc, char **argv)
 	fw.referral_id = (char *)a.id;
 	fw.to = (char *)a.to;
 	fw.form = (char *)a.form;
+	fw.has_form_version = 1;
+	fw.form_version = hf->form->version;
 	fw.consent = (Refex__Consent *)consent;
 	req.body_case = REFEX__REQUEST__BODY_FORWARD;
 	req.forward = &fw;

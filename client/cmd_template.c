@@ -5,24 +5,63 @@
 
 #include "client.pb-c.h"
 #include "cmd.h"
-#include "form.h"
+#include "hubforms.h"
 #include "output.h"
 #include "pbjson.h"
 #include "prefill.h"
 
-/* Find what to skeleton: "client", "consent" or an agreed form's name. */
-static const ProtobufCMessageDescriptor *template_desc(const char *name)
+/* Find what to skeleton: "client", "consent" (no hub needed), or a form of the hub, the version
+ * in force (offline: as cached); *hf is that form, else NULL. Returns an exit code. */
+static int template_desc(struct cmd_ctx *ctx, const char *name, enum hubforms_mode mode,
+                         const ProtobufCMessageDescriptor **desc, const struct hubform **hf)
 {
-	const struct form *f;
+	int rc;
 
+	*hf = NULL;
 	if (strcmp(name, "client") == 0) {
-		return &refex__client_record__descriptor;
+		*desc = &refex__client_record__descriptor;
+		return EXIT_DONE;
 	}
 	if (strcmp(name, "consent") == 0) {
-		return &refex__consent__descriptor;
+		*desc = &refex__consent__descriptor;
+		return EXIT_DONE;
 	}
-	f = form_find(name);
-	return f ? f->desc : NULL;
+	if ((rc = hubforms_get(ctx, name, 0, mode, hf)) == EXIT_DONE) {
+		*desc = (*hf)->form->desc;
+	}
+	return rc;
+}
+
+/* Append the label (and help) the form gives each field to its placeholder in skeleton, a
+ * template of desc, nested messages included. */
+static void template_label(json_t *skeleton, const ProtobufCMessageDescriptor *desc,
+                           const struct hubform *hf)
+{
+	char key[PBJSON_NAME_CAP];
+
+	for (unsigned i = 0; i < desc->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &desc->fields[i];
+		const struct schema_field *sf = hubforms_field(hf, desc, f);
+		json_t *v, *labelled;
+
+		pbjson_json_name(f->name, key);
+		v = json_object_get(skeleton, key);
+		if (json_is_array(v)) {
+			v = json_array_get(v, 0);
+		}
+		if (json_is_object(v) && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+			template_label(v, f->descriptor, hf);
+		} else if (json_is_string(v) && sf) {
+			labelled = json_sprintf("%s %s%s%s%s", json_string_value(v), sf->label,
+			                        sf->help ? " (" : "", sf->help ? sf->help : "",
+			                        sf->help ? ")" : "");
+			if (labelled && json_is_array(json_object_get(skeleton, key))) {
+				json_array_set_new(json_object_get(skeleton, key), 0, labelled);
+			} else if (labelled) {
+				json_object_set_new(skeleton, key, labelled);
+			}
+		}
+	}
 }
 
 #define KNOWN_MAX 16 /* prefill sources: the client, and at most 14 earlier referrals */
@@ -73,7 +112,7 @@ static int known_referral(struct cmd_ctx *ctx, const char *id, struct known *k,
 	Refex__GetReferral get = REFEX__GET_REFERRAL__INIT;
 	Refex__Response *resp;
 	const Refex__Referral *r;
-	const struct form *pf;
+	const struct hubform *pf;
 	ProtobufCMessage *m;
 	int rc;
 
@@ -86,9 +125,11 @@ static int known_referral(struct cmd_ctx *ctx, const char *id, struct known *k,
 		return rc;
 	}
 	*out = r = resp->referral;
-	if ((pf = form_find(r->form)) != NULL && r->has_form_data && k->n_answers < KNOWN_MAX &&
-	    (m = protobuf_c_message_unpack(pf->desc, NULL, r->form_data.len, r->form_data.data)) !=
-	        NULL) {
+	/* The answers are read as the version of the form the referral recorded. */
+	if (r->has_form_data && k->n_answers < KNOWN_MAX && r->form &&
+	    hubforms_get(ctx, r->form, r->form_version, HUBFORMS_ONLINE, &pf) == EXIT_DONE &&
+	    (m = protobuf_c_message_unpack(pf->form->desc, NULL, r->form_data.len,
+	                                   r->form_data.data)) != NULL) {
 		k->answers[k->n_answers++] = m;
 		known_add(k, m);
 	}
@@ -207,9 +248,9 @@ int cmd_template(struct cmd_ctx *ctx, int argc, char **argv)
 	    {0},
 	};
 	const ProtobufCMessageDescriptor *desc;
+	const struct hubform *hf;
 	const char *name = NULL, *from = NULL, *client_id = NULL;
 	json_t *skeleton;
-	size_t i;
 	int c, rc;
 
 	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
@@ -226,15 +267,19 @@ int cmd_template(struct cmd_ctx *ctx, int argc, char **argv)
 	                          "which form? give a form name, client or consent", &name)) >= 0) {
 		return rc;
 	}
-	if (!(desc = template_desc(name))) {
-		fprintf(stderr, "refex: unknown form '%s'; known: client, consent", name);
-		for (i = 0; i < form_count(); i++) {
-			fprintf(stderr, ", %s", form_at(i)->name);
+	/* Without --from and --client-id the hub is needed only to learn the form. */
+	if ((rc =
+	         template_desc(ctx, name, from || client_id ? HUBFORMS_ONLINE : HUBFORMS_OFFLINE_OK,
+	                       &desc, &hf)) != EXIT_DONE) {
+		if (rc == EXIT_USAGE && ctx->forms) { /* the hub has no such form */
+			fprintf(stderr, "refex: besides the hub's forms: client, consent\n");
 		}
-		fputc('\n', stderr);
-		return EXIT_USAGE;
+		return rc;
 	}
 	skeleton = pbjson_template(desc);
+	if (hf) {
+		template_label(skeleton, desc, hf);
+	}
 	if ((from != NULL || client_id != NULL) &&
 	    (rc = template_fill(ctx, desc, client_id, from, skeleton)) != EXIT_DONE) {
 		json_decref(skeleton);

@@ -624,6 +624,35 @@ struct conn_peer conn_peer(const struct conn *c)
 	return p;
 }
 
+/* Return the server's address as the user gave it. */
+const char *conn_address(const struct conn *c)
+{
+	return c->address;
+}
+
+/* Return the forms digest of the server's Hello reply, or NULL when it sent none. */
+const char *conn_forms_digest(const struct conn *c)
+{
+	const Refex__HelloReply *h = c->hello ? c->hello->hello : NULL;
+
+	return h && h->forms_digest && *h->forms_digest ? h->forms_digest : NULL;
+}
+
+/* Write the SHA-256 fingerprint of the hub's certificate, in hex, to buf. */
+int conn_hub_fingerprint(const struct conn *c, char *buf, size_t len)
+{
+	X509 *cert = c->ssl ? SSL_get0_peer_certificate(c->ssl) : NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (cert == NULL || X509_digest(cert, EVP_sha256(), md, &mdlen) != 1 ||
+	    OPENSSL_buf2hexstr_ex(buf, len, NULL, md, mdlen, '\0') != 1) {
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}
+
 /* Close the connection cleanly and free it. */
 void conn_close(struct conn *c)
 {

@@ -79,6 +79,17 @@ int conn_wait(struct conn *c, int timeout_ms, int wake_fd, Refex__ServerMessage 
  * reset, timed out: a retry may work) rather than TLS (an alert, a refused certificate). */
 int conn_failed_in_network(const struct conn *c);
 
+/* Return the server's address as the user gave it ("HOST:PORT"). */
+const char *conn_address(const struct conn *c);
+
+/* Return the forms digest the hub sent in its Hello reply (it changes whenever the hub's forms
+ * do), or NULL from a hub that sends none. */
+const char *conn_forms_digest(const struct conn *c);
+
+/* Write the SHA-256 fingerprint of the hub's certificate as hex (65 bytes with the NUL) to
+ * buf: who the hub is, for what refex caches about it. Returns 0, or -1. */
+int conn_hub_fingerprint(const struct conn *c, char *buf, size_t len);
+
 /* Close the connection cleanly (TLS close_notify) and free it. NULL is fine. */
 void conn_close(struct conn *c);
 

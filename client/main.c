@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cmd.h"
-#include "form.h"
+#include "hubforms.h"
 
 #define LIST_OPTIONS                                                                               \
 	"  --state STATE       only referrals in this state: sent, received, accepted,\n"          \
@@ -216,6 +216,8 @@ static const struct cmd_entry commands[] = {
         .usage = "[--json]",
         .summary = "list the agreed forms and who accepts them",
         .options = "  --json              print the list as JSON\n",
+        .notes = "The forms are the hub's: refex learns each from the hub and caches it (see\n"
+                 "'refex template --help').\n",
         .exec = cmd_forms,
     },
     {
@@ -236,9 +238,13 @@ static const struct cmd_entry commands[] = {
                    "  --from ID           fill the form in from referral ID's answers and client\n"
                    "                      record (alone: as `refex forward` would; reads ID: a\n"
                    "                      show); with --client-id its answers come first\n",
-        .notes = "Works offline without --client-id and --from. Replace each \"<required ...>\"\n"
-                 "value; fill in or delete each \"<optional ...>\" one. Form names: see\n"
-                 "'refex forms'.\n",
+        .notes =
+            "Replace each \"<required ...>\" value; fill in or delete each \"<optional ...>\"\n"
+            "one; each placeholder ends with the field's label (and help) from the form.\n"
+            "Form names: see 'refex forms'. refex learns each form from the hub and keeps\n"
+            "it in $XDG_CACHE_HOME/refex (default ~/.cache/refex), per hub; without\n"
+            "--client-id and --from, a hub that cannot be reached is not needed for a form\n"
+            "cached from it (refex says so). client and consent need no hub.\n",
         .exec = cmd_template,
     },
     {
@@ -315,6 +321,8 @@ static void help(void)
 	       "  -V, --version       show the version\n"
 	       "\nconfig only: crl = FILE, a CRL from your admin to pin; refex keeps the newest\n"
 	       "CRL it has seen in ~/.local/state/refex and refuses a hub it revokes.\n"
+	       "\nforms: refex learns each form from the hub and caches it per hub in\n"
+	       "~/.cache/refex (or $XDG_CACHE_HOME/refex); remove it to clear the cache.\n"
 	       "\nexit status: 0 done, 1 refused by the server, 2 usage or input error,\n"
 	       "3 could not connect (or TLS failed, or the hub's certificate is revoked).\n");
 }
@@ -333,8 +341,6 @@ int main(int argc, char **argv)
 
 	/* A server that goes away must be an error message, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
-	/* The example forms built in, until the hub sends its schemas (issue 14). */
-	form_set_use(form_set_compiled());
 	argv[0] = "refex"; /* getopt's messages name the program, not its path */
 	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
 		if (c == 'h') {
@@ -369,6 +375,7 @@ int main(int argc, char **argv)
 	optind = 0;
 	rc = ctx.cmd->exec(&ctx, argc, argv);
 	cmd_close(&ctx);
+	hubforms_free(&ctx);
 	free(name);
 	return rc;
 }

@@ -170,8 +170,13 @@ char *net_write_file(const struct net *n, const char *name, const char *text);
  * what is said about a real id with what is said about one never issued. */
 void text_without_id(const char *text, const char *id, char *out, size_t len);
 
-/* Say whether the file name in the net directory holds text anywhere (a missing file holds
- * nothing): for canaries that must not linger in the database or its WAL. */
+/* Return the whole file at path, NUL-terminated, and its length in *len; NULL if
+ * unreadable (malloc'd). */
+char *harness_read_file(const char *path, size_t *len);
+
+/* Say whether the file name in the net directory (or at name, when absolute) holds text
+ * anywhere (a missing file holds nothing): for canaries that must not linger in the database
+ * or its WAL. */
 bool net_file_holds(const struct net *n, const char *name, const char *text);
 
 /* Open a plain TCP connection to the net's refexd (127.0.0.1) from the loopback address src

@@ -35,10 +35,11 @@ static char **bg_env(const struct net *n, char *config, size_t clen, char *home,
 	snprintf(config, clen, "REFEX_CONFIG=%s", n->empty);
 	snprintf(home, hlen, "HOME=%s", n->dir);
 	for (size_t i = 0; environ[i] && k < BG_ENV_MAX - 3; i++) {
-		/* refex keeps its state under HOME, the net's directory, not the user's. */
+		/* refex keeps its state and cache under HOME, the net's directory, not the user's. */
 		if (strncmp(environ[i], "REFEX_CONFIG=", 13) != 0 &&
 		    strncmp(environ[i], "HOME=", 5) != 0 &&
-		    strncmp(environ[i], "XDG_STATE_HOME=", 15) != 0) {
+		    strncmp(environ[i], "XDG_STATE_HOME=", 15) != 0 &&
+		    strncmp(environ[i], "XDG_CACHE_HOME=", 15) != 0) {
 			envp[k++] = environ[i];
 		}
 	}

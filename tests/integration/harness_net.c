@@ -38,7 +38,7 @@ void text_without_id(const char *text, const char *id, char *out, size_t len)
 }
 
 /* Return the whole file at path, NUL-terminated, and its length in *len; NULL if unreadable. */
-static char *read_whole(const char *path, size_t *len)
+char *harness_read_file(const char *path, size_t *len)
 {
 	FILE *fp = fopen(path, "rb");
 	char *data;
@@ -59,7 +59,7 @@ static char *read_whole(const char *path, size_t *len)
 	return data;
 }
 
-/* Say whether the file name in the net directory holds text anywhere. */
+/* Say whether the file name in the net directory (or at name, when absolute) holds text. */
 bool net_file_holds(const struct net *n, const char *name, const char *text)
 {
 	char path[NET_PATH_MAX + 64];
@@ -68,7 +68,7 @@ bool net_file_holds(const struct net *n, const char *name, const char *text)
 	bool found;
 
 	snprintf(path, sizeof(path), "%s/%s", n->dir, name);
-	if ((data = read_whole(path, &len)) == NULL) {
+	if ((data = harness_read_file(name[0] == '/' ? name : path, &len)) == NULL) {
 		return false;
 	}
 	found = memmem(data, len, text, strlen(text)) != NULL;
@@ -90,7 +90,7 @@ static void net_copy_forms(const struct net *n)
 
 		snprintf(path, sizeof(path), "%s/%s.proto", REFEX_FORMS_DIR, forms[i]);
 		snprintf(name, sizeof(name), "forms/%s.proto", forms[i]);
-		cr_assert_not_null(text = read_whole(path, &len), "cannot read %s", path);
+		cr_assert_not_null(text = harness_read_file(path, &len), "cannot read %s", path);
 		free(net_write_file(n, name, text));
 		free(text);
 	}

@@ -15,8 +15,9 @@ int run_refex(struct run_result *r, const struct net *n, const char *prefix, ...
 {
 	char server[64], cert[NET_PATH_MAX + 8], key[NET_PATH_MAX + 8];
 	char env_config[NET_PATH_MAX + 16], env_home[NET_PATH_MAX + 8];
-	/* refex keeps its state (the newest CRL) under HOME, the net's directory. */
-	char *env[] = {env_config, env_home, "XDG_STATE_HOME=", NULL};
+	/* refex keeps its state (the newest CRL) and its cache (the hub's forms) under HOME, the
+	 * net's directory. */
+	char *env[] = {env_config, env_home, "XDG_STATE_HOME=", "XDG_CACHE_HOME=", NULL};
 	char *argv[ARGV_MAX];
 	size_t argc = 0;
 	const char *a;

@@ -1,7 +1,8 @@
 /*
  * Bad command-line and file input for refex, refexd and refex-ca: missing files, unreadable
- * keys, files of the wrong kind, malformed JSON and INI, unknown forms. Each gets a message
- * that names the file and the problem, and a non-zero exit; none crashes or hangs.
+ * keys, files of the wrong kind, malformed JSON and INI, unknown forms (refex's, which it
+ * learns from the hub: test_client_forms). Each gets a message that names the file and the
+ * problem, and a non-zero exit; none crashes or hangs.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -129,16 +130,6 @@ Test(bad_cli, refex_explains_bad_files_and_arguments)
 	      "--consent", "@empty.json", "--data", "@empty.json"},
 	     2,
 	     "missing.json"},
-	    {"an unknown form",
-	     {REFEX_TLS("@north-advice-0.crt", "@north-advice-0.key"), "submit", "--to",
-	      "eastside-housing", "--form", "pizza", "--client", "@empty.json", "--consent",
-	      "@empty.json", "--data", "@empty.json"},
-	     2,
-	     "unknown form 'pizza'"},
-	    {"an unknown form's template",
-	     {REFEX_PATH, "template", "pizza"},
-	     2,
-	     "unknown form 'pizza'"},
 	    {"two listing filters that do not go together",
 	     {REFEX_TLS("@north-advice-0.crt", "@north-advice-0.key"), "inbox", "--overdue",
 	      "--client-id", "06H1MV2KK95S55T0"},
