@@ -759,6 +759,24 @@ Test(schema, several_rules_on_one_field_merge)
 	schema_free(s);
 }
 
+/* Every rule on every kind of field it fits loads (the fuzz_schema seed all-rules). */
+Test(schema, every_rule_loads)
+{
+	struct schema_error err;
+	struct schema *s = load(protoc(REFEX_TEST_DIR, "schema_rules.proto"), &err);
+	const struct rules *r;
+
+	cr_assert_not_null(s, "%s", err.message);
+	r = rules_of(s, "all_rules", NULL, "answers");
+	cr_assert(r && r->kinds == (RULES_ENUM | RULES_CHOOSE) && r->at_least == 1);
+	r = rules_of(s, "all_rules", NULL, "big");
+	cr_assert(r && r->has_max && r->max == 9000000000 && !r->has_min);
+	r = rules_of(s, "all_rules", NULL, "balance");
+	cr_assert(r && r->min == -1000000);
+	cr_assert_null(rules_of(s, "all_rules", NULL, "plain"));
+	schema_free(s);
+}
+
 Test(schema, rules_that_do_not_fit_their_field_are_refused_naming_it)
 {
 	refused(RULES_HEAD "message A { optional int32 x = 1 [(refex.rules.rule).date = {}]; }\n",
