@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -17,6 +18,7 @@
 
 #include "config.h"
 #include "form.h"
+#include "rules.h"
 #include "schema.h"
 
 extern char **environ;
@@ -76,28 +78,75 @@ static uint8_t *read_all(int fd, size_t cap, size_t *len, int *too_large, int *t
 	return buf;
 }
 
+/* Say whether dir/file exists (protoc warns about, or misses, what does not). */
+static int holds(const char *dir, const char *file)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	return snprintf(path, sizeof(path), "%s/%s", dir, file) < (int)sizeof(path) &&
+	       stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Find the directory holding refex/rules.proto: beside the binary (BIN/../share/refex/proto),
+ * where it was installed, or this source tree (tests, the demo); into buf, NULL if none. */
+static const char *rules_dir(char *buf, size_t cap)
+{
+	static const char *const built_in[] = {REFEX_RULES_PROTO_INSTALLED,
+	                                       REFEX_RULES_PROTO_SOURCE};
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n > 0) {
+		exe[n] = '\0';
+		if ((slash = strrchr(exe, '/')) != NULL) {
+			*slash = '\0';
+			if (snprintf(buf, cap, "%s/../share/refex/proto", exe) < (int)cap &&
+			    holds(buf, RULES_FILE))
+				return buf;
+		}
+	}
+	for (size_t i = 0; i < sizeof(built_in) / sizeof(built_in[0]); i++)
+		if (holds(built_in[i], RULES_FILE))
+			return snprintf(buf, cap, "%s", built_in[i]) < (int)cap ? buf : NULL;
+	return NULL;
+}
+
+/* Return a, b and c joined (malloc'd), or NULL. */
+static char *joined(const char *a, const char *b, const char *c)
+{
+	char *s;
+
+	return asprintf(&s, "%s%s%s", a, b, c) < 0 ? NULL : s;
+}
+
 /* The command line: protoc, its options, then each file as DIR/NAME (protoc maps it back to
- * NAME through -I DIR, so descriptors and messages name the file as the admin sees it). */
+ * NAME through -I DIR, so descriptors and messages name the file as the admin sees it). Forms
+ * may import refex/rules.proto (which imports descriptor.proto): protoc finds both, but they
+ * stay out of the set (no --include_imports): it holds only the forms. */
 static char **protoc_argv(const char *dir, char *const *files, size_t n)
 {
-	char **argv = calloc(n + 6, sizeof(*argv));
+	char **argv = calloc(n + 7, sizeof(*argv)), rules[PATH_MAX];
+	const char *rd = rules_dir(rules, sizeof(rules));
 	size_t i, k = 0;
 
 	if (!argv)
 		return NULL;
 	argv[k++] = strdup(PROTOC);
 	argv[k++] = strdup("--include_source_info");
-	argv[k++] = strdup("--include_imports");
 	argv[k++] = strdup("--descriptor_set_out=/dev/stdout");
-	if (asprintf(&argv[k++], "--proto_path=%s", dir) < 0)
-		argv[k - 1] = NULL;
+	argv[k++] = joined("--proto_path=", dir, "");
+	if (rd)
+		argv[k++] = joined("--proto_path=", rd, "");
+	if (holds(PROTOBUF_DESCRIPTOR_DIR, "google/protobuf/descriptor.proto"))
+		argv[k++] = joined("--proto_path=", PROTOBUF_DESCRIPTOR_DIR, "");
 	for (i = 0; i < n; i++)
-		if (asprintf(&argv[k++], "%s/%s", dir, files[i]) < 0)
-			argv[k - 1] = NULL;
+		argv[k++] = joined(dir, "/", files[i]);
 	for (i = 0; i < k; i++) {
 		if (!argv[i]) {
-			for (k = 0; k < n + 5; k++)
-				free(argv[k]);
+			for (i = 0; i < k; i++)
+				free(argv[i]);
 			free(argv);
 			return NULL;
 		}

@@ -11,9 +11,10 @@
 
 #include "handlers_client.h"
 
-#include "date.h"
 #include "log.h"
 #include "page_cache.h"
+#include "pbcheck.h"
+#include "rules.h"
 
 #define CLIENT_LIST_MAX         500 /* clients in one listing */
 #define CLIENT_ACCESS_NEEDS_MAX 64  /* far more than any client has; bounds what is stored */
@@ -79,55 +80,33 @@ Refex__StoredClient *client_for_party(struct request *rq, const char *id, bool *
 	return NULL;
 }
 
-/* Check the client's access needs: a bounded list of words; on a problem, answer it. */
-static int client_check_access_needs(struct request *rq, const Refex__ClientRecord *c,
-                                     const char *prefix)
-{
-	char field[64];
-
-	snprintf(field, sizeof(field), "%s.accessNeeds", prefix);
-	if (c->n_access_needs > CLIENT_ACCESS_NEEDS_MAX) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_TOO_LARGE, field,
-		            "at most %d access needs, not %zu", CLIENT_ACCESS_NEEDS_MAX,
-		            c->n_access_needs);
-		return -1;
-	}
-	for (size_t i = 0; i < c->n_access_needs; i++) {
-		if (is_blank(c->access_needs[i])) {
-			snprintf(field, sizeof(field), "%s.accessNeeds[%zu]", prefix, i);
-			reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, field,
-			            "%s must not be empty", field);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Check a client record (a stored client's, or one sent inline with a submission); on a
- * problem answer it (fields under prefix) and return -1. */
+/* Check a client record (a stored client's, or one sent inline with a submission) against its
+ * rules (proto/rules_client.c); on a problem answer it (fields under prefix) and return -1. */
 int client_record_check(struct request *rq, const Refex__ClientRecord *c, const char *prefix)
 {
-	char field[64];
+	struct pbcheck_result res;
+	char field[sizeof(res.path) + 64];
 
 	if (c == NULL) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, prefix,
 		            "a client record is required");
 		return -1;
 	}
-	if (is_blank(c->given_name) || is_blank(c->family_name)) {
-		snprintf(field, sizeof(field), "%s.%s", prefix,
-		         is_blank(c->given_name) ? "givenName" : "familyName");
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, field,
-		            "the client's given and family names must not be empty");
+	if (c->n_access_needs > CLIENT_ACCESS_NEEDS_MAX) {
+		snprintf(field, sizeof(field), "%s.accessNeeds", prefix);
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_TOO_LARGE, field,
+		            "at most %d access needs, not %zu", CLIENT_ACCESS_NEEDS_MAX,
+		            c->n_access_needs);
 		return -1;
 	}
-	if (c->date_of_birth != NULL && !date_is_valid(c->date_of_birth)) {
-		snprintf(field, sizeof(field), "%s.dateOfBirth", prefix);
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, field,
-		            "the date of birth must be a date written YYYY-MM-DD");
+	if (pbcheck_values(&c->base, rules_client_record, NULL, (int64_t)time(NULL), &res) !=
+	    PBCHECK_OK) {
+		snprintf(field, sizeof(field), "%s.%s", prefix, res.path);
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, field, "%s: %s", field,
+		            res.message);
 		return -1;
 	}
-	return client_check_access_needs(rq, c, prefix);
+	return 0;
 }
 
 /* Answer rq with client c (borrowed). */

@@ -2,8 +2,10 @@
 #include "date.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Say whether s is a real calendar date written YYYY-MM-DD. */
 bool date_is_valid(const char *s)
@@ -26,11 +28,12 @@ bool date_is_valid(const char *s)
 	return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= days[m - 1] + (m == 2 && leap ? 1 : 0);
 }
 
-/* Say whether a form field called name holds a date (date, date_..., ..._date). */
-bool date_is_date_field(const char *name)
+/* Write the UTC day of t as YYYY-MM-DD. */
+void date_utc_day(int64_t t, char *buf)
 {
-	size_t n = strlen(name);
+	time_t tt = (time_t)t;
+	struct tm tm;
 
-	return strcmp(name, "date") == 0 || strncmp(name, "date_", 5) == 0 ||
-	       (n > 5 && strcmp(name + n - 5, "_date") == 0);
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, DATE_LEN + 1, "%Y-%m-%d", &tm) != DATE_LEN)
+		snprintf(buf, DATE_LEN + 1, "1970-01-01");
 }

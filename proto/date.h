@@ -4,14 +4,14 @@
 #define REFEX_DATE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #define DATE_LEN 10 /* "YYYY-MM-DD" */
 
 /* Say whether s is a real calendar date written YYYY-MM-DD. */
 bool date_is_valid(const char *s);
 
-/* Say whether a form field called name holds a date: its name is "date", or begins "date_"
- * or ends "_date" (the agreed forms' convention, e.g. date_at_risk, next_court_date). */
-bool date_is_date_field(const char *name);
+/* Write the UTC day of t (seconds since the epoch) as YYYY-MM-DD into buf (DATE_LEN + 1). */
+void date_utc_day(int64_t t, char *buf);
 
 #endif

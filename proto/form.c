@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pballoc.h"
 
@@ -26,7 +27,7 @@ struct form_set *form_set_new(struct schema *s)
 	for (i = 0; i < n; i++) {
 		const struct schema_form *sf = schema_form_at(s, i);
 
-		set->forms[i] = (struct form){sf->name, sf->version, sf->title, sf->desc};
+		set->forms[i] = (struct form){sf->name, sf->version, sf->title, sf->desc, s};
 	}
 	return set;
 }
@@ -110,13 +111,14 @@ int form_check(const struct form *f, const uint8_t *data, size_t len, struct pbc
 	if (msg) {
 		/* protobuf-c 1.4 takes enum numbers the form does not define, a bool in any wire
 		 * type (found by tests/fuzz/fuzz_form) and strings that are not UTF-8 or hold a
-		 * NUL; the receiver's tools may not, so the values, the wire format and the text
-		 * must match the form too. */
-		problem = pbcheck_values(msg, res);
+		 * NUL; the receiver's tools may not, so the wire format and the text must match
+		 * the form too, and then the values its rules allow. */
+		problem = pbcheck_text(f->desc, data, len, res);
+		if (problem == PBCHECK_OK)
+			problem = pbcheck_values(msg, f->schema ? schema_rules : NULL, f->schema,
+			                         (int64_t)time(NULL), res);
 		protobuf_c_message_free_unpacked(msg, NULL);
-		if (problem != PBCHECK_OK)
-			return -1;
-		return pbcheck_text(f->desc, data, len, res) == PBCHECK_OK ? 0 : -1;
+		return problem == PBCHECK_OK ? 0 : -1;
 	}
 	if (budget.exhausted) {
 		res->problem = PBCHECK_TOO_COMPLEX;

@@ -14,6 +14,7 @@ struct form {
 	uint32_t version;  /* bumped when the form changes incompatibly */
 	const char *title; /* for people, e.g. "Housing support" */
 	const ProtobufCMessageDescriptor *desc;
+	const struct schema *schema; /* its fields' rules (schema_rules); NULL: compiled, none */
 };
 
 /*
@@ -62,7 +63,8 @@ const struct form *form_at(size_t i);
 
 /*
  * Check that data decodes as form f with every required field present, every enum one of
- * its values, every date field (date.h) a real date and every string UTF-8 without NUL.
+ * its values, every string UTF-8 without NUL and every value within its field's rules
+ * (rules.h; dates judged by the hub's UTC day).
  * Returns 0 when it does; otherwise -1 with res naming the problem; the
  * path in res is relative to the form, in JSON names (e.g. "dateAtRisk").
  */

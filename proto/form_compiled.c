@@ -7,9 +7,9 @@
 
 /* Kept sorted by name: form_at() promises name order. */
 static struct form forms[] = {
-    {"debt_advice", 1, "Debt advice", &refex__forms__debt_advice__descriptor},
-    {"food_support", 1, "Food support", &refex__forms__food_support__descriptor},
-    {"housing_support", 1, "Housing support", &refex__forms__housing_support__descriptor},
+    {"debt_advice", 1, "Debt advice", &refex__forms__debt_advice__descriptor, NULL},
+    {"food_support", 1, "Food support", &refex__forms__food_support__descriptor, NULL},
+    {"housing_support", 1, "Housing support", &refex__forms__housing_support__descriptor, NULL},
 };
 
 static const struct form_set compiled = {NULL, sizeof(forms) / sizeof(forms[0]), forms};

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "date.h"
 #include "pbjson.h"
 
 enum wire {
@@ -31,8 +30,10 @@ struct frame {
 
 struct walk {
 	struct pbcheck_result *res;
-	int text;  /* also check that strings are UTF-8 without NUL (pbcheck_text) */
-	int dates; /* also check the date fields of a decoded message (pbcheck_values) */
+	int text;               /* also check that strings are UTF-8 without NUL (pbcheck_text) */
+	rules_lookup_fn lookup; /* also judge a decoded message by its rules (pbcheck_values) */
+	const void *ctx;
+	struct rules_today today;
 	size_t depth;
 	struct frame frames[WALK_MAX_FRAMES];
 };
@@ -369,31 +370,27 @@ enum pbcheck_problem pbcheck_text(const ProtobufCMessageDescriptor *desc, const 
 static enum pbcheck_problem check_decoded(struct walk *w, const ProtobufCMessage *msg,
                                           unsigned depth);
 
-/* Check one value of field f (an element of a repeated field, or the field itself). */
+/* Check one value of field f (an element of a repeated field, or the field itself) against
+ * its enum and its rules r (NULL: none). */
 static enum pbcheck_problem check_decoded_value(struct walk *w, const ProtobufCFieldDescriptor *f,
-                                                const void *v, unsigned depth)
+                                                const struct rules *r, const void *v,
+                                                unsigned depth)
 {
 	const ProtobufCEnumDescriptor *ed = f->descriptor;
 	const ProtobufCMessage *sub;
-	const char *s;
+	char why[sizeof(w->res->message)];
 
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_ENUM:
-		if (!protobuf_c_enum_descriptor_get_value(ed, *(const int *)v))
-			return fail(w, PBCHECK_BAD_ENUM, "%d is not one of the %s values",
-			            *(const int *)v, ed->short_name);
-		return PBCHECK_OK;
-	case PROTOBUF_C_TYPE_MESSAGE:
+	if (f->type == PROTOBUF_C_TYPE_ENUM &&
+	    !protobuf_c_enum_descriptor_get_value(ed, *(const int *)v))
+		return fail(w, PBCHECK_BAD_ENUM, "%d is not one of the %s values", *(const int *)v,
+		            ed->short_name);
+	if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
 		sub = *(const ProtobufCMessage *const *)v;
 		return sub ? check_decoded(w, sub, depth + 1) : PBCHECK_OK;
-	case PROTOBUF_C_TYPE_STRING:
-		s = *(const char *const *)v;
-		if (w->dates && s && date_is_date_field(f->name) && !date_is_valid(s))
-			return fail(w, PBCHECK_BAD_DATE, "not a date written YYYY-MM-DD");
-		return PBCHECK_OK;
-	default:
-		return PBCHECK_OK;
 	}
+	if (rules_judge(r, f, v, &w->today, why, sizeof(why)) < 0)
+		return fail(w, PBCHECK_BROKEN_RULE, "%s", why);
+	return PBCHECK_OK;
 }
 
 /* Say whether a singular field of msg is set (a oneof member only when it is the chosen one). */
@@ -401,39 +398,83 @@ static int decoded_is_set(const ProtobufCMessage *msg, const ProtobufCFieldDescr
 {
 	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
 		return *(const uint32_t *)MEMBER(msg, f->quantifier_offset) == f->id;
-	if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type == PROTOBUF_C_TYPE_ENUM)
+	if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_STRING &&
+	    f->type != PROTOBUF_C_TYPE_MESSAGE)
 		return *(const protobuf_c_boolean *)MEMBER(msg, f->quantifier_offset);
 	return 1; /* required, or a string or message: NULL when absent */
+}
+
+/* The size of one element of a repeated field of type t (enums, strings, messages and the
+ * integers rules judge; 0 for what is never checked). */
+static size_t element_size(ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_ENUM:
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		return sizeof(int32_t);
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return sizeof(int64_t);
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(void *);
+	default:
+		return 0;
+	}
+}
+
+/* Check how many values repeated field f holds, then every value. */
+static enum pbcheck_problem check_decoded_repeated(struct walk *w, const ProtobufCMessage *msg,
+                                                   const ProtobufCFieldDescriptor *f,
+                                                   const struct rules *r, unsigned depth)
+{
+	size_t saved = w->depth, n, i, size = element_size(f->type);
+	enum pbcheck_problem p = PBCHECK_OK;
+	char why[sizeof(w->res->message)];
+	const char *arr;
+
+	n = *(const size_t *)MEMBER(msg, f->quantifier_offset);
+	arr = *(const char *const *)MEMBER(msg, f->offset);
+	if (rules_judge_count(r, n, why, sizeof(why)) < 0) {
+		path_push(w, f, -1);
+		return fail(w, PBCHECK_BROKEN_RULE, "%s", why);
+	}
+	for (i = 0; i < n && p == PBCHECK_OK; i++) {
+		path_push(w, f, (long)i);
+		if ((p = check_decoded_value(w, f, r, arr + i * size, depth)) == PBCHECK_OK)
+			path_pop(w, saved);
+	}
+	return p;
 }
 
 /* Check every set value of field f of msg. */
 static enum pbcheck_problem check_decoded_field(struct walk *w, const ProtobufCMessage *msg,
                                                 const ProtobufCFieldDescriptor *f, unsigned depth)
 {
-	/* Only enums, strings and messages can hold what unpack does not check. */
-	size_t size = f->type == PROTOBUF_C_TYPE_ENUM ? sizeof(int) : sizeof(void *);
-	size_t saved = w->depth, n, i;
-	enum pbcheck_problem p = PBCHECK_OK;
-	const char *arr;
+	const struct rules *r = w->lookup ? w->lookup(w->ctx, msg->descriptor, f) : NULL;
+	size_t saved = w->depth;
+	enum pbcheck_problem p;
 
-	if (f->type != PROTOBUF_C_TYPE_ENUM && f->type != PROTOBUF_C_TYPE_MESSAGE &&
-	    f->type != PROTOBUF_C_TYPE_STRING)
+	/* Only enums, strings and messages can hold what unpack does not check; integers only
+	 * break rules. */
+	if (element_size(f->type) == 0 ||
+	    (!r && f->type != PROTOBUF_C_TYPE_ENUM && f->type != PROTOBUF_C_TYPE_MESSAGE &&
+	     f->type != PROTOBUF_C_TYPE_STRING))
 		return PBCHECK_OK;
-	if (f->label != PROTOBUF_C_LABEL_REPEATED) {
-		if (!decoded_is_set(msg, f))
-			return PBCHECK_OK;
-		path_push(w, f, -1);
-		if ((p = check_decoded_value(w, f, MEMBER(msg, f->offset), depth)) == PBCHECK_OK)
-			path_pop(w, saved);
-		return p;
-	}
-	n = *(const size_t *)MEMBER(msg, f->quantifier_offset);
-	arr = *(const char *const *)MEMBER(msg, f->offset);
-	for (i = 0; i < n && p == PBCHECK_OK; i++) {
-		path_push(w, f, (long)i);
-		if ((p = check_decoded_value(w, f, arr + i * size, depth)) == PBCHECK_OK)
-			path_pop(w, saved);
-	}
+	if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		return check_decoded_repeated(w, msg, f, r, depth);
+	if (!decoded_is_set(msg, f))
+		return PBCHECK_OK;
+	path_push(w, f, -1);
+	if ((p = check_decoded_value(w, f, r, MEMBER(msg, f->offset), depth)) == PBCHECK_OK)
+		path_pop(w, saved);
 	return p;
 }
 
@@ -462,11 +503,13 @@ enum pbcheck_problem pbcheck_enums(const ProtobufCMessage *msg, struct pbcheck_r
 	return check_decoded(&w, msg, 1);
 }
 
-/* Report the first bad enum number or bad date field of msg, at any depth. */
-enum pbcheck_problem pbcheck_values(const ProtobufCMessage *msg, struct pbcheck_result *res)
+/* Report the first bad enum number or value that breaks its rule in msg, at any depth. */
+enum pbcheck_problem pbcheck_values(const ProtobufCMessage *msg, rules_lookup_fn lookup,
+                                    const void *ctx, int64_t now, struct pbcheck_result *res)
 {
-	struct walk w = {.res = res, .dates = 1};
+	struct walk w = {.res = res, .lookup = lookup, .ctx = ctx};
 
 	memset(res, 0, sizeof(*res));
+	rules_today_at(&w.today, now);
 	return check_decoded(&w, msg, 1);
 }

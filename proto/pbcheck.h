@@ -3,8 +3,8 @@
  * format against the descriptor and name the first problem (a field of the
  * wrong wire type, a truncated field, a missing required field, at any depth).
  * protobuf-c's own unpack only says yes or no. And check what it lets through
- * in a decoded message: enum numbers the schema does not define, dates that
- * are not dates.
+ * in a decoded message: enum numbers the schema does not define, values that
+ * break their field's rules (rules.h).
  */
 #ifndef REFEX_PBCHECK_H
 #define REFEX_PBCHECK_H
@@ -12,6 +12,8 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "rules.h"
 
 enum pbcheck_problem {
 	PBCHECK_OK = 0,
@@ -22,7 +24,7 @@ enum pbcheck_problem {
 	PBCHECK_TOO_COMPLEX,      /* decoding it would take more memory than allowed (pballoc.h) */
 	PBCHECK_BAD_TEXT,         /* a string that is not UTF-8 or holds a NUL byte */
 	PBCHECK_BAD_ENUM,         /* an enum field holding a number its enum does not define */
-	PBCHECK_BAD_DATE,         /* a form's date field (date.h) that is not a real YYYY-MM-DD */
+	PBCHECK_BROKEN_RULE,      /* a value that breaks its field's rule (rules.h) */
 };
 
 #define PBCHECK_MAX_DEPTH 16
@@ -53,8 +55,10 @@ enum pbcheck_problem pbcheck_text(const ProtobufCMessageDescriptor *desc, const 
  */
 enum pbcheck_problem pbcheck_enums(const ProtobufCMessage *msg, struct pbcheck_result *res);
 
-/* Like pbcheck_enums, and also report the first string field named as a date
- * (date_is_date_field) that is not a real date written YYYY-MM-DD: for form data. */
-enum pbcheck_problem pbcheck_values(const ProtobufCMessage *msg, struct pbcheck_result *res);
+/* Like pbcheck_enums, and also report the first field, at any depth, whose values break the
+ * rules lookup gives it (lookup(ctx, ...); dates judged by the UTC day of now): for form data
+ * and client records. */
+enum pbcheck_problem pbcheck_values(const ProtobufCMessage *msg, rules_lookup_fn lookup,
+                                    const void *ctx, int64_t now, struct pbcheck_result *res);
 
 #endif

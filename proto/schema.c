@@ -15,6 +15,7 @@
 #include "pballoc.h"
 #include "pbcheck.h"
 #include "pbjson.h"
+#include "rules.h"
 
 typedef Google__Protobuf__FileDescriptorProto FileProto;
 typedef Google__Protobuf__DescriptorProto MessageProto;
@@ -176,6 +177,12 @@ static const char *shown(const char *s);
 static const char *file_name(const FileProto *f)
 {
 	return f->name ? shown(f->name) : "(unnamed file)";
+}
+
+/* Say whether file is the rules' definition (there with protoc --include_imports): not a form. */
+static bool is_rules_file(const FileProto *f)
+{
+	return f->name && strcmp(f->name, RULES_FILE) == 0;
 }
 
 static bool is_identifier(const char *s)
@@ -443,6 +450,14 @@ static int add_file(struct load *ld, const FileProto *file)
 		              fn, shown(file->syntax));
 	if (file->n_extension)
 		return refuse(ld, "%s: extensions are not supported", fn);
+	for (i = 0; i < file->n_dependency; i++)
+		if (!file->dependency[i] || strcmp(file->dependency[i], RULES_FILE) != 0)
+			return refuse(ld,
+			              "%s: imports \"%.64s\": a form may import only \"%s\" (its "
+			              "rules); put what it needs in the form file",
+			              fn, shown(file->dependency[i]), RULES_FILE);
+	if (file->n_public_dependency || file->n_weak_dependency)
+		return refuse(ld, "%s: import public and import weak are not supported", fn);
 	if (file->n_service)
 		return refuse(ld, "%s: services are not forms: remove them", fn);
 	if (!is_package(file->package))
@@ -1085,6 +1100,78 @@ static int check_depths(struct load *ld)
 	return 0;
 }
 
+/* ---- rules ---- */
+
+/* Gather the payloads of every (refex.rules.rule) occurrence in opts into buf (protoc writes
+ * one per setting, e.g. a date and a text rule on one field; concatenated they merge). */
+static int rule_bytes(struct load *ld, const char *what, const Google__Protobuf__FieldOptions *opts,
+                      uint8_t *buf, size_t *len)
+{
+	size_t i, k, hdr;
+	uint64_t n;
+
+	*len = 0;
+	for (i = 0; opts && i < opts->base.n_unknown_fields; i++) {
+		const ProtobufCMessageUnknownField *u = &opts->base.unknown_fields[i];
+
+		if (u->tag != RULES_FIELD_NUMBER)
+			continue;
+		/* The data is the length prefix (a varint) and the payload. */
+		for (n = 0, hdr = 0; hdr < u->len && hdr < 5; hdr++) {
+			n |= (uint64_t)(u->data[hdr] & 0x7f) << (7 * hdr);
+			if (!(u->data[hdr] & 0x80))
+				break;
+		}
+		k = u->len - hdr - 1;
+		if (u->wire_type != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED || hdr >= u->len ||
+		    hdr >= 5 || n != k)
+			return refuse(ld, "%s: its rule is not a refex.rules.FieldRules", what);
+		if (k > RULES_MAX_BYTES - *len)
+			return refuse(ld, "%s: its rule is larger than %d bytes", what,
+			              RULES_MAX_BYTES);
+		memcpy(buf + *len, u->data + hdr + 1, k);
+		*len += k;
+	}
+	return 0;
+}
+
+/* Read field fp's rule, if it has one, check that it fits, and give it to m's field. */
+static int rule_for_field(struct load *ld, struct smsg *m, const FieldProto *fp)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field(&m->desc, (unsigned)fp->number);
+	uint8_t buf[RULES_MAX_BYTES];
+	struct rules r, *copy;
+	char what[300], why[200];
+	size_t len;
+
+	snprintf(what, sizeof(what), "%s: %s.%s", file_name(m->file), m->full + 1, shown(fp->name));
+	if (rule_bytes(ld, what, fp->options, buf, &len) < 0)
+		return -1;
+	if (!f || !fp->options || len == 0)
+		return 0;
+	if (rules_parse(buf, len, &r, why, sizeof(why)) < 0 ||
+	    rules_fit(&r, f, why, sizeof(why)) < 0)
+		return refuse(ld, "%s: %s", what, why);
+	if (!(copy = arena_alloc(ld, sizeof(*copy))))
+		return -1;
+	*copy = r;
+	m->info[f - m->desc.fields].rules = copy;
+	return 0;
+}
+
+/* Give every field its rules (after the fields are sorted and their types resolved). */
+static int attach_rules(struct load *ld)
+{
+	size_t i, j;
+
+	for (i = 0; i < ld->s->n_msgs; i++)
+		for (j = 0; j < ld->s->msgs[i]->proto->n_field; j++)
+			if (rule_for_field(ld, ld->s->msgs[i], ld->s->msgs[i]->proto->field[j]) < 0)
+				return -1;
+	return 0;
+}
+
 /* ---- comments ---- */
 
 /* Find the message of file at path [4, i, (3, k)...]; return how many path entries it took. */
@@ -1188,7 +1275,7 @@ static int attach_comments(struct load *ld, const Google__Protobuf__FileDescript
 	for (i = 0; i < set->n_file; i++) {
 		const FileProto *file = set->file[i];
 
-		if (!file->source_code_info)
+		if (!file->source_code_info || is_rules_file(file))
 			continue;
 		for (j = 0; j < file->source_code_info->n_location; j++)
 			if (attach_location(ld, file, file->source_code_info->location[j]) < 0)
@@ -1233,7 +1320,7 @@ static int collect_forms(struct load *ld, const Google__Protobuf__FileDescriptor
 	size_t i, j, n = 0;
 
 	for (i = 0; i < set->n_file; i++)
-		n += set->file[i]->n_message_type;
+		n += is_rules_file(set->file[i]) ? 0 : set->file[i]->n_message_type;
 	if (n == 0)
 		return refuse(ld, "no forms: the files define no message");
 	if (!(s->forms = arena_array(ld, n, sizeof(*s->forms))))
@@ -1241,7 +1328,7 @@ static int collect_forms(struct load *ld, const Google__Protobuf__FileDescriptor
 	for (i = 0; i < set->n_file; i++) {
 		const FileProto *file = set->file[i];
 
-		for (j = 0; j < file->n_message_type; j++) {
+		for (j = 0; j < file->n_message_type && !is_rules_file(file); j++) {
 			struct smsg *m;
 
 			if (!path_message(s, file, (const int32_t[]){4, (int32_t)j}, 2, &m))
@@ -1376,7 +1463,7 @@ static int build(struct load *ld, const Google__Protobuf__FileDescriptorSet *set
 	    !(s->enums = arena_array(ld, SCHEMA_MAX_ENUMS, sizeof(*s->enums))))
 		return -1;
 	for (i = 0; i < set->n_file; i++)
-		if (add_file(ld, set->file[i]) < 0)
+		if (!is_rules_file(set->file[i]) && add_file(ld, set->file[i]) < 0)
 			return -1;
 	if (index_types(ld) < 0)
 		return -1;
@@ -1386,8 +1473,8 @@ static int build(struct load *ld, const Google__Protobuf__FileDescriptorSet *set
 	for (i = 0; i < s->n_msgs; i++)
 		if (build_message(ld, s->msgs[i]) < 0)
 			return -1;
-	if (check_depths(ld) < 0 || attach_comments(ld, set) < 0 || collect_forms(ld, set) < 0 ||
-	    pack_files(ld, set) < 0)
+	if (check_depths(ld) < 0 || attach_rules(ld) < 0 || attach_comments(ld, set) < 0 ||
+	    collect_forms(ld, set) < 0 || pack_files(ld, set) < 0)
 		return -1;
 	/* What pointed into the decoded set must not outlive it. */
 	for (i = 0; i < s->n_msgs; i++) {
@@ -1528,4 +1615,13 @@ uint8_t *schema_form_export(const struct schema *s, const struct schema_form *f,
 		}
 	*len = n;
 	return out;
+}
+
+/* Return the rules of field f of desc, a message of the schema ctx. */
+const struct rules *schema_rules(const void *ctx, const ProtobufCMessageDescriptor *desc,
+                                 const ProtobufCFieldDescriptor *f)
+{
+	const struct schema_field *info = schema_field(ctx, desc, f);
+
+	return info ? info->rules : NULL;
 }

@@ -22,7 +22,12 @@
  *   required, bytes or message fields, a json_name that is not the usual lowerCamelCase one,
  *   two fields with the same JSON name, names that are not identifiers of at most
  *   SCHEMA_MAX_NAME bytes, enum numbers beyond SCHEMA_MAX_ENUM_NUMBER, comments with control
- *   characters or longer than the caps. A refusal never repeats unprintable input.
+ *   characters or longer than the caps, imports other than refex/rules.proto, a rule
+ *   (refex.rules.rule, proto/refex/rules.proto) that does not fit its field (a date rule on a
+ *   number, min above max, ...) or holds a setting this code does not know. A refusal never
+ *   repeats unprintable input.
+ * - A file named refex/rules.proto in the set (protoc --include_imports puts it there) is the
+ *   rules' definition, not a form: it is skipped.
  *
  * The input may come from a peer: its size is capped before anything is decoded, its nesting
  * is bounded (pbcheck) before protobuf-c recurses into it, every index and reference in it is
@@ -50,10 +55,13 @@
 #define SCHEMA_MAX_VERSION     1000000
 #define SCHEMA_MAX_MEMORY      (16u * 1024u * 1024u) /* what one loaded schema may take */
 
-/* What people read about a field. */
+struct rules;
+
+/* What people read about a field, and the rules partners agreed for it. */
 struct schema_field {
-	const char *label; /* never NULL */
-	const char *help;  /* NULL when there is none */
+	const char *label;         /* never NULL */
+	const char *help;          /* NULL when there is none */
+	const struct rules *rules; /* its (refex.rules.rule) option (rules.h); NULL: none */
 };
 
 struct schema_form {
@@ -86,7 +94,8 @@ const struct schema_form *schema_form_at(const struct schema *s, size_t i);
 /* Return the form of s called name, or NULL. */
 const struct schema_form *schema_form_find(const struct schema *s, const char *name);
 
-/* Return the label and help of field f of desc (a message of s), or NULL if desc is not s's. */
+/* Return the label, help and rules of field f of desc (a message of s), or NULL if desc is
+ * not s's. */
 const struct schema_field *schema_field(const struct schema *s,
                                         const ProtobufCMessageDescriptor *desc,
                                         const ProtobufCFieldDescriptor *f);
@@ -98,5 +107,9 @@ const struct schema_field *schema_field(const struct schema *s,
  * when f is not a form of s, or out of memory.
  */
 uint8_t *schema_form_export(const struct schema *s, const struct schema_form *f, size_t *len);
+
+/* Return the rules of field f of desc, a message of the schema ctx (a rules_lookup_fn). */
+const struct rules *schema_rules(const void *ctx, const ProtobufCMessageDescriptor *desc,
+                                 const ProtobufCFieldDescriptor *f);
 
 #endif

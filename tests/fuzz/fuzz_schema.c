@@ -11,6 +11,7 @@
 #include "fuzz_check.h"
 #include "pballoc.h"
 #include "pbjson.h"
+#include "rules.h"
 #include "schema.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -67,6 +68,7 @@ static void check_member(const ProtobufCMessageDescriptor *d, const ProtobufCFie
 static void check_message(const struct schema *s, const ProtobufCMessageDescriptor *d,
                           unsigned depth)
 {
+	char why[200];
 	unsigned i;
 
 	FUZZ_CHECK(depth <= SCHEMA_MAX_DEPTH);
@@ -80,6 +82,8 @@ static void check_message(const struct schema *s, const ProtobufCMessageDescript
 		FUZZ_CHECK(protobuf_c_message_descriptor_get_field(d, f->id) == f);
 		FUZZ_CHECK(protobuf_c_message_descriptor_get_field_by_name(d, f->name) == f);
 		FUZZ_CHECK(info && info->label && strlen(info->label) <= SCHEMA_MAX_HELP);
+		/* A rule that loaded fits its field. */
+		FUZZ_CHECK(!info->rules || rules_fit(info->rules, f, why, sizeof(why)) == 0);
 		check_member(d, f);
 		if (f->type == PROTOBUF_C_TYPE_ENUM)
 			check_enum(f->descriptor);
@@ -89,9 +93,10 @@ static void check_message(const struct schema *s, const ProtobufCMessageDescript
 }
 
 /* Use the form as refexd would: the input as its data, decoded, encoded, checked. */
-static void use_form(const struct schema_form *sf, const uint8_t *data, size_t size)
+static void use_form(const struct schema *s, const struct schema_form *sf, const uint8_t *data,
+                     size_t size)
 {
-	struct form f = {sf->name, sf->version, sf->title, sf->desc};
+	struct form f = {sf->name, sf->version, sf->title, sf->desc, s};
 	struct pbcheck_result res;
 	struct pbjson_error err;
 	struct pballoc budget;
@@ -134,7 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(schema_form_find(s, f->name) == f);
 		FUZZ_CHECK(f->version >= 1 && f->title && f->title[0]);
 		check_message(s, f->desc, 1);
-		use_form(f, data, size);
+		use_form(s, f, data, size);
 	}
 	schema_free(s);
 	return 0;

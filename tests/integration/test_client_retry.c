@@ -159,7 +159,7 @@ Test(client_retry, the_same_key_is_the_same_referral_and_other_content_under_it_
 	net_must_start(net);
 	other = net_write_file(net, "housing-other.json",
 	                       "{\"currentSituation\": \"AT_RISK_OF_EVICTION\", \"tenure\": "
-	                       "\"PRIVATE_RENTED\", \"dateAtRisk\": \"2027-01-31\"}\n");
+	                       "\"PRIVATE_RENTED\", \"dateAtRisk\": \"2099-01-31\"}\n");
 	cr_assert_not_null(other);
 	submit(&r1, FIXTURE("housing.json"), "--idempotency-key", "amira-housing-1", NULL, NULL);
 	cr_assert_eq(r1.status, 0, "refex submit exited %d: %s", r1.status, r1.err);

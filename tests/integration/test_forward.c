@@ -154,6 +154,36 @@ Test(forward, names_only_the_missing_fields_then_fills_the_rest_in)
 	json_decref(j);
 }
 
+/* The new form's rules (proto/refex/rules.proto) hold for the forwarded answers too. */
+Test(forward, answers_breaking_a_rule_are_refused_naming_the_field_and_nothing_is_stored)
+{
+	char *debt =
+	    net_write_file(net, "debt-past.json",
+	                   "{\"approximateTotalPounds\": 1200, \"enforcementAction\": true,"
+	                   " \"nextCourtDate\": \"2020-01-01\"}");
+	char first[REFEX_ID_LEN + 1], cid[REFEX_ID_LEN + 1];
+	struct run_result r;
+	json_t *j;
+
+	cr_assert_not_null(debt);
+	submit_housing(net, north, housing, first);
+	client_of(north, first, cid);
+	owner_consents(cid, NULL);
+	cr_expect_eq(run_refex(&r, net, east, "forward", first, "--to", "north-advice", "--form",
+	                       "debt_advice", "--data", debt, NULL),
+	             1, "a forward with a court date in the past was taken");
+	cr_expect(strstr(r.err, "formData.nextCourtDate: 2020-01-01 is in the past; this form asks "
+	                        "for a date from today on (field: formData.nextCourtDate)") != NULL,
+	          "%s", r.err);
+	run_result_free(&r);
+	expect_box_empty(net, north, "inbox");
+	j = show(north, first);
+	cr_expect_eq(json_array_size(json_object_get(j, "childIds")), 0,
+	             "an onward referral was stored");
+	json_decref(j);
+	free(debt);
+}
+
 Test(forward, only_the_receiving_agency_refers_on)
 {
 	char first[REFEX_ID_LEN + 1];

@@ -1,4 +1,4 @@
-/* The protocol's dates: one check for every YYYY-MM-DD string, and which form fields hold one. */
+/* The protocol's dates: one check for every YYYY-MM-DD string, and the UTC day of a time. */
 #include <criterion/criterion.h>
 
 #include "date.h"
@@ -18,13 +18,14 @@ Test(date, dates_are_real_calendar_days)
 	cr_expect_not(date_is_valid(NULL));
 }
 
-Test(date, form_fields_named_as_dates_hold_dates)
+Test(date, utc_day_of_a_time)
 {
-	cr_expect(date_is_date_field("date_at_risk"));
-	cr_expect(date_is_date_field("next_court_date"));
-	cr_expect(date_is_date_field("date"));
-	cr_expect_not(date_is_date_field("update"), "a word that ends in date is not a date");
-	cr_expect_not(date_is_date_field("dates_known"));
-	cr_expect_not(date_is_date_field("_date"), "nothing before the suffix");
-	cr_expect_not(date_is_date_field("notes"));
+	char day[DATE_LEN + 1];
+
+	date_utc_day(0, day);
+	cr_expect_str_eq(day, "1970-01-01");
+	date_utc_day(951782400, day); /* 2000-02-29T00:00:00Z */
+	cr_expect_str_eq(day, "2000-02-29");
+	date_utc_day(951868799, day);
+	cr_expect_str_eq(day, "2000-02-29", "the last second of the day");
 }

@@ -397,24 +397,6 @@ Test(form, enum_numbers_the_form_does_not_define_are_refused)
 	cr_assert_str_eq(res.path, "priorityDebts[1].type");
 }
 
-Test(form, date_fields_must_be_real_dates)
-{
-	static const char *const bad[] = {"not-a-date", "2026-02-30", "2026-2-1", ""};
-	struct wbuf w;
-
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		memset(&w, 0, sizeof(w));
-		put_housing_required(&w);
-		put_string(&w, 3, bad[i]); /* date_at_risk */
-		refused(&w, PBCHECK_BAD_DATE, "dateAtRisk");
-	}
-	memset(&w, 0, sizeof(w));
-	put_housing_required(&w);
-	put_string(&w, 3, "2028-02-29");
-	put_string(&w, 6, "section 21"); /* notice_type: not a date field */
-	cr_assert_eq(form_check(housing(), w.b, w.n, NULL), 0);
-}
-
 Test(pbcheck, enums_are_checked_at_every_depth_of_a_request)
 {
 	Refex__Request req = REFEX__REQUEST__INIT;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "forms_dir.h"
+#include "google/protobuf/descriptor.pb-c.h"
 
 static char dir[] = "/tmp/refex-forms-XXXXXX";
 
@@ -84,6 +85,38 @@ Test(forms_dir, every_refused_file_is_named_with_its_reason)
 	cr_assert(strstr(text, "refused: broken.proto: protoc could not compile it"), "%s", text);
 	cr_assert(strstr(text, "refexd: forms refused (2 of 3 files)"), "%s", text);
 	cr_assert_null(strstr(text, "notes"));
+	free(text);
+}
+
+/* protoc finds refex/rules.proto (and descriptor.proto) for a form with rules; the set it
+ * writes holds the form file alone; a rule that does not fit is named. */
+Test(forms_dir, forms_import_the_rules_and_only_the_forms_are_compiled)
+{
+	char *files[] = {"rules.proto"}, err[FORMS_DIR_ERR], *text;
+	Google__Protobuf__FileDescriptorSet *set;
+	uint8_t *data;
+	size_t len;
+
+	put("rules.proto", "syntax = \"proto2\";\npackage p;\nimport \"refex/rules.proto\";\n"
+	                   "message Visit {\n  required string day = 1 "
+	                   "[(refex.rules.rule).date = {not_past: true}];\n}\n");
+	cr_assert_not_null(data = forms_dir_compile(dir, files, 1, &len, err, sizeof(err)), "%s",
+	                   err);
+	cr_assert_not_null(set = google__protobuf__file_descriptor_set__unpack(NULL, len, data));
+	cr_assert_eq(set->n_file, 1, "the set holds the form file only, not its imports");
+	cr_assert_str_eq(set->file[0]->name, "rules.proto");
+	google__protobuf__file_descriptor_set__free_unpacked(set, NULL);
+	free(data);
+	cr_assert_eq(check(dir, &text), 0, "%s", text);
+	free(text);
+
+	put("rules.proto", "syntax = \"proto2\";\npackage p;\nimport \"refex/rules.proto\";\n"
+	                   "message Visit {\n  required uint32 day = 1 "
+	                   "[(refex.rules.rule).date = {not_past: true}];\n}\n");
+	cr_assert_eq(check(dir, &text), 1);
+	cr_assert(strstr(text, "refused: rules.proto: p.Visit.day: a date rule needs a string "
+	                       "field"),
+	          "%s", text);
 	free(text);
 }
 

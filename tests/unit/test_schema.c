@@ -18,6 +18,7 @@
 #include "google/protobuf/descriptor.pb-c.h"
 #include "pbcheck.h"
 #include "pbjson.h"
+#include "rules.h"
 #include "schema.h"
 #include "schema_types.pb-c.h"
 
@@ -51,10 +52,10 @@ static struct blob protoc(const char *dir, const char *files)
 
 	cr_assert_not_null(mkdtemp(tmp));
 	snprintf(out, sizeof(out), "%s/set.pb", tmp);
-	snprintf(
-	    cmd, sizeof(cmd),
-	    "cd '%s' && '%s' --include_source_info --proto_path=. --descriptor_set_out='%s' %s",
-	    dir, REFEX_PROTOC, out, files);
+	snprintf(cmd, sizeof(cmd),
+	         "cd '%s' && '%s' --include_source_info --proto_path=. --proto_path='%s' "
+	         "--descriptor_set_out='%s' %s",
+	         dir, REFEX_PROTOC, REFEX_PROTO_DIR, out, files);
 	cr_assert_eq(system(cmd), 0, "%s", cmd);
 	bl = read_file(out);
 	unlink(out);
@@ -557,7 +558,8 @@ Test(schema, unpacked_through_run_time_reads_as_the_compiled_struct)
 	schema_free(s);
 }
 
-/* form_check through either descriptor gives the same verdict, path and message. */
+/* form_check through either descriptor gives the same verdict, path and message (rules
+ * aside: the compiled forms carry none, so these cases break none). */
 static void same_check(const struct schema *s, const char *name, const uint8_t *data, size_t len,
                        enum pbcheck_problem want, const char *path)
 {
@@ -582,9 +584,6 @@ Test(schema, bad_form_data_is_refused_as_compiled)
 	static const uint8_t bad_enum[] = {0x08, 99, 0x10, 4};
 	/* situation 1, no tenure */
 	static const uint8_t missing[] = {0x08, 1};
-	/* situation 1, tenure 4, date_at_risk "whenever" */
-	static const uint8_t bad_date[] = {0x08, 1,   0x10, 4,   0x1a, 8,   'w',
-	                                   'h',  'e', 'n',  'e', 'v',  'e', 'r'};
 	/* a household member without its relationship */
 	static const uint8_t nested[] = {0x08, 1, 0x10, 4, 0x22, 2, 0x10, 3};
 	/* notice_received as a 64-bit value */
@@ -598,8 +597,6 @@ Test(schema, bad_form_data_is_refused_as_compiled)
 	           "currentSituation");
 	same_check(s, "housing_support", missing, sizeof(missing), PBCHECK_MISSING_REQUIRED,
 	           "tenure");
-	same_check(s, "housing_support", bad_date, sizeof(bad_date), PBCHECK_BAD_DATE,
-	           "dateAtRisk");
 	same_check(s, "housing_support", nested, sizeof(nested), PBCHECK_MISSING_REQUIRED,
 	           "householdMembers[0].relationship");
 	same_check(s, "housing_support", wire, sizeof(wire), PBCHECK_WRONG_TYPE, "noticeReceived");
@@ -713,6 +710,190 @@ Test(schema, a_blank_form_with_no_comments_gets_names_in_words)
 	schema_free(s);
 }
 
+/* ---- rules (proto/refex/rules.proto) ---- */
+
+/* The rules of form name's field called field (in message desc, or the form's when NULL). */
+static const struct rules *rules_of(const struct schema *s, const char *name,
+                                    const ProtobufCMessageDescriptor *desc, const char *field)
+{
+	const ProtobufCMessageDescriptor *d = desc ? desc : schema_form_find(s, name)->desc;
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(d, field);
+
+	cr_assert_not_null(f, "%s", field);
+	return schema_field(s, d, f)->rules;
+}
+
+Test(schema, rules_come_from_field_options)
+{
+	struct schema *s = shipped();
+	const ProtobufCMessageDescriptor *h = schema_form_find(s, "housing_support")->desc;
+	const ProtobufCMessageDescriptor *member =
+	    protobuf_c_message_descriptor_get_field_by_name(h, "household_members")->descriptor;
+	const struct rules *r;
+
+	r = rules_of(s, "housing_support", NULL, "date_at_risk");
+	cr_assert_not_null(r);
+	cr_assert_eq(r->kinds, RULES_DATE);
+	cr_assert(r->not_past && !r->not_future);
+	r = rules_of(s, "housing_support", NULL, "tenure");
+	cr_assert(r && r->kinds == RULES_ENUM && r->zero_is_no_answer);
+	r = rules_of(s, "housing_support", member, "relationship");
+	cr_assert(r && r->kinds == RULES_TEXT && r->non_blank && r->max_length == 40);
+	r = rules_of(s, "food_support", NULL, "vouchers_requested");
+	cr_assert(r && r->kinds == RULES_NUMBER && r->has_min && r->min == 1 && r->max == 10);
+	cr_assert_null(rules_of(s, "housing_support", NULL, "pets"));
+	cr_assert_null(rules_of(s, "housing_support", member, "dependent"));
+	schema_free(s);
+}
+
+/* The hub's forms judge their rules in form_check; the compiled forms carry none. */
+Test(schema, form_check_applies_the_shipped_forms_rules)
+{
+	struct schema *s = shipped();
+	struct form_set *set = form_set_new(s);
+	const struct form *f = form_set_find(set, "housing_support");
+	/* situation 1, tenure 4, date_at_risk "2020-01-01" */
+	static const uint8_t past[] = {0x08, 1,   0x10, 4,   0x1a, 10,  '2', '0',
+	                               '2',  '0', '-',  '0', '1',  '-', '0', '1'};
+	/* situation 1, tenure 4, date_at_risk "whenever" */
+	static const uint8_t whenever[] = {0x08, 1,   0x10, 4,   0x1a, 8,   'w',
+	                                   'h',  'e', 'n',  'e', 'v',  'e', 'r'};
+	/* situation 1, tenure 4, date_at_risk "2099-12-31" */
+	static const uint8_t future[] = {0x08, 1,   0x10, 4,   0x1a, 10,  '2', '0',
+	                                 '9',  '9', '-',  '1', '2',  '-', '3', '1'};
+	/* situation 0 (SITUATION_UNSPECIFIED), tenure 4 */
+	static const uint8_t unspecified[] = {0x08, 0, 0x10, 4};
+	struct pbcheck_result res;
+
+	cr_assert_not_null(f);
+	cr_assert_eq(form_check(f, past, sizeof(past), &res), -1);
+	cr_assert_eq(res.problem, PBCHECK_BROKEN_RULE);
+	cr_assert_str_eq(res.path, "dateAtRisk");
+	cr_assert_str_eq(res.message,
+	                 "2020-01-01 is in the past; this form asks for a date from today on");
+	cr_assert_eq(form_check(f, whenever, sizeof(whenever), &res), -1);
+	cr_assert_str_eq(res.message, "not a date written YYYY-MM-DD");
+	cr_assert_eq(form_check(f, unspecified, sizeof(unspecified), &res), -1);
+	cr_assert_str_eq(res.path, "currentSituation");
+	cr_assert_eq(form_check(f, future, sizeof(future), &res), 0, "%s", res.message);
+	cr_assert_eq(form_check(form_set_find(form_set_compiled(), "housing_support"), past,
+	                        sizeof(past), &res),
+	             0, "the compiled forms carry no rules");
+	form_set_free(set);
+}
+
+#define RULES_HEAD HEAD "import \"refex/rules.proto\";\n"
+
+Test(schema, several_rules_on_one_field_merge)
+{
+	struct schema_error err;
+	struct schema *s = load(
+	    compile_text(RULES_HEAD
+	                 "message A {\n"
+	                 "  optional string d = 1 [(refex.rules.rule).date = {not_future: true},\n"
+	                 "                         (refex.rules.rule).text = {non_blank: true}];\n"
+	                 "  repeated int64 n = 2 [(refex.rules.rule).number = {min: -5, max: 5},\n"
+	                 "                        (refex.rules.rule).choose = {at_least: 2}];\n"
+	                 "}\n"),
+	    &err);
+	const struct rules *r;
+
+	cr_assert_not_null(s, "%s", err.message);
+	r = rules_of(s, "a", NULL, "d");
+	cr_assert_eq(r->kinds, RULES_DATE | RULES_TEXT);
+	cr_assert(r->not_future && r->non_blank && !r->not_past);
+	r = rules_of(s, "a", NULL, "n");
+	cr_assert_eq(r->kinds, RULES_NUMBER | RULES_CHOOSE);
+	cr_assert(r->has_min && r->min == -5 && r->has_max && r->max == 5 && r->at_least == 2);
+	schema_free(s);
+}
+
+/* Every rule on every kind of field it fits loads (the fuzz_schema seed all-rules). */
+Test(schema, every_rule_loads)
+{
+	struct schema_error err;
+	struct schema *s = load(protoc(REFEX_TEST_DIR, "schema_rules.proto"), &err);
+	const struct rules *r;
+
+	cr_assert_not_null(s, "%s", err.message);
+	r = rules_of(s, "all_rules", NULL, "answers");
+	cr_assert(r && r->kinds == (RULES_ENUM | RULES_CHOOSE) && r->at_least == 1);
+	r = rules_of(s, "all_rules", NULL, "big");
+	cr_assert(r && r->has_max && r->max == 9000000000 && !r->has_min);
+	r = rules_of(s, "all_rules", NULL, "balance");
+	cr_assert(r && r->min == -1000000);
+	cr_assert_null(rules_of(s, "all_rules", NULL, "plain"));
+	schema_free(s);
+}
+
+Test(schema, rules_that_do_not_fit_their_field_are_refused_naming_it)
+{
+	refused(RULES_HEAD "message A { optional int32 x = 1 [(refex.rules.rule).date = {}]; }\n",
+	        "t.proto: t.A.x: a date rule needs a string field");
+	refused(RULES_HEAD "message A { enum E { Z = 0; } optional E x = 1 "
+	                   "[(refex.rules.rule).text = {non_blank: true}]; }\n",
+	        "t.A.x: a text rule needs a string field");
+	refused(RULES_HEAD "message A { optional string x = 1 "
+	                   "[(refex.rules.rule).number = {max: 3}]; }\n",
+	        "t.A.x: a number rule needs an integer field");
+	refused(RULES_HEAD "message A { optional double x = 1 "
+	                   "[(refex.rules.rule).number = {max: 3}]; }\n",
+	        "t.A.x: a number rule needs an integer field");
+	refused(RULES_HEAD "message A { optional uint32 x = 1 "
+	                   "[(refex.rules.rule).number = {min: 5, max: 3}]; }\n",
+	        "t.A.x: number min 5 is more than max 3");
+	refused(RULES_HEAD "message A { optional string x = 1 "
+	                   "[(refex.rules.rule).enum = {zero_is_no_answer: true}]; }\n",
+	        "t.A.x: an enum rule needs an enum field");
+	refused(RULES_HEAD "message A { enum E { ONE = 1; } required E x = 1 "
+	                   "[(refex.rules.rule).enum = {zero_is_no_answer: true}]; }\n",
+	        "t.A.x: zero_is_no_answer: E has no value 0");
+	refused(RULES_HEAD "message A { optional string x = 1 "
+	                   "[(refex.rules.rule).choose = {at_least: 1}]; }\n",
+	        "t.A.x: a choose rule needs a repeated field");
+	refused(RULES_HEAD "message A { optional string x = 1 "
+	                   "[(refex.rules.rule).text = {max_length: 0}]; }\n",
+	        "t.A.x: text max_length must be 1 or more");
+	refused(RULES_HEAD "message A { message B { optional bool y = 1 "
+	                   "[(refex.rules.rule).text = {}]; } optional B b = 1; }\n",
+	        "t.A.B.y: a text rule needs a string field");
+}
+
+Test(schema, only_the_rules_may_be_imported)
+{
+	refused(HEAD "import \"google/protobuf/descriptor.proto\";\n"
+	             "message A { optional int32 x = 1; }\n",
+	        "t.proto: imports \"google/protobuf/descriptor.proto\": a form may import only "
+	        "\"refex/rules.proto\"");
+}
+
+/* A set with refex/rules.proto in it (protoc --include_imports) does not make it a form. */
+Test(schema, the_rules_file_is_not_a_form)
+{
+	char tmp[] = "/tmp/refex-schema-XXXXXX", out[64], cmd[2048];
+	struct schema_error err;
+	struct schema *s;
+	struct blob bl;
+
+	cr_assert_not_null(mkdtemp(tmp));
+	snprintf(out, sizeof(out), "%s/set.pb", tmp);
+	snprintf(cmd, sizeof(cmd),
+	         "cd '%s' && '%s' --proto_path=. --include_imports --descriptor_set_out='%s' "
+	         "refex/rules.proto",
+	         REFEX_PROTO_DIR, REFEX_PROTOC, out);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	bl = read_file(out);
+	unlink(out);
+	rmdir(tmp);
+	s = load(bl, &err);
+	cr_assert_null(s, "the rules alone are no forms");
+	/* descriptor.proto comes along and is refused: it is no form either. */
+	cr_assert(strstr(err.message, "google/protobuf/descriptor.proto") ||
+	              strstr(err.message, "no forms"),
+	          "%s", err.message);
+}
+
 /* ---- hostile descriptor sets ---- */
 
 static Google__Protobuf__FileDescriptorSet *decoded_shipped(void)
@@ -815,6 +996,57 @@ Test(schema, packed_is_refused_on_fields_that_cannot_be_packed)
 	members->options = &packed;
 	refused_set(set, "household_members: only numbers and enums can be packed");
 	members->options = NULL;
+	google__protobuf__file_descriptor_set__free_unpacked(set, NULL);
+}
+
+/* Put rule bytes (the payload of a (refex.rules.rule) option) on housing's date_at_risk. */
+static void forge_rule(Google__Protobuf__FileDescriptorSet *set, Google__Protobuf__FieldOptions *o,
+                       ProtobufCMessageUnknownField *u, const uint8_t *data, size_t len)
+{
+	static uint8_t wire[1024];
+	Google__Protobuf__DescriptorProto *h = housing_proto(set);
+
+	cr_assert_lt(len, 128);
+	wire[0] = (uint8_t)len;
+	memcpy(wire + 1, data, len);
+	*u = (ProtobufCMessageUnknownField){RULES_FIELD_NUMBER,
+	                                    PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, len + 1, wire};
+	o->base.n_unknown_fields = 1;
+	o->base.unknown_fields = u;
+	h->field[2]->options = o;
+}
+
+Test(schema, forged_rules_are_refused)
+{
+	Google__Protobuf__FileDescriptorSet *set = decoded_shipped();
+	Google__Protobuf__FieldDescriptorProto *f = housing_proto(set)->field[2];
+	Google__Protobuf__FieldOptions *saved = f->options,
+	                               o = GOOGLE__PROTOBUF__FIELD_OPTIONS__INIT;
+	ProtobufCMessageUnknownField u;
+	/* FieldRules { date { 9: 1 } }: a setting a newer rules.proto might add */
+	static const uint8_t newer[] = {0x0a, 2, 0x48, 1};
+	/* FieldRules { 7: 1 }: a kind of rule this hub does not know */
+	static const uint8_t kind[] = {0x38, 1};
+	/* not protobuf */
+	static const uint8_t junk[] = {0xff, 0xff};
+	static const uint8_t big[120] = {0};
+
+	cr_assert_str_eq(f->name, "date_at_risk");
+	forge_rule(set, &o, &u, newer, sizeof(newer));
+	refused_set(set, "HousingSupport.date_at_risk: its rule holds a setting this hub does not "
+	                 "know");
+	forge_rule(set, &o, &u, kind, sizeof(kind));
+	refused_set(set, "does not know");
+	forge_rule(set, &o, &u, junk, sizeof(junk));
+	refused_set(set, "date_at_risk: its rule is not a refex.rules.FieldRules");
+	forge_rule(set, &o, &u, big, sizeof(big));
+	u.len = 1; /* a length prefix saying 120 bytes, with none after it */
+	refused_set(set, "options: truncated");
+	forge_rule(set, &o, &u, big, sizeof(big));
+	u.wire_type = PROTOBUF_C_WIRE_TYPE_VARINT; /* the varint 120 */
+	u.len = 1;
+	refused_set(set, "date_at_risk: its rule is not a refex.rules.FieldRules");
+	f->options = saved;
 	google__protobuf__file_descriptor_set__free_unpacked(set, NULL);
 }
 
