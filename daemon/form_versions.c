@@ -43,7 +43,8 @@ static int kept_load(struct form_kept *kv, const struct store_form_version *r, c
 		         r->version, r->form);
 		return -1;
 	}
-	kv->form = (struct form){kv->sf->name, kv->sf->version, kv->sf->title, kv->sf->desc};
+	kv->form =
+	    (struct form){kv->sf->name, kv->sf->version, kv->sf->title, kv->sf->desc, kv->schema};
 	return 0;
 }
 
