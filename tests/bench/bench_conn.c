@@ -17,7 +17,7 @@
 
 #define PIPELINE_MAX 256
 
-enum conn_state { CONN_CONNECTING, CONN_HELLO, CONN_RUNNING };
+enum conn_state { CONN_CONNECTING, CONN_HELLO, CONN_RUNNING, CONN_HTTP };
 
 struct slot {
 	uint64_t id;
@@ -229,6 +229,12 @@ static bool conn_response(struct conn *c, uint64_t id, int code, const Refex__Re
 			b->transport_errors++;
 			return false;
 		}
+		if (b->o.op ==
+		    OP_HELLO) { /* --new-connection --op hello: the Hello was the request */
+			bench_record(b, code, bench_since_us(&c->opened));
+			b->connections_made++;
+			return false;
+		}
 		c->state = CONN_RUNNING;
 		if (b->o.idle) {
 			conn_idle_ready(b);
@@ -287,11 +293,64 @@ static bool conn_message(struct conn *c, const uint8_t *data, size_t len)
 	return keep;
 }
 
+/* Return the HTTP status of a whole response at the start of in (headers, and a body of
+ * Content-Length bytes, if any), 0 while it is incomplete, -1 if it is no HTTP response. */
+static int conn_http_status(struct evbuffer *in)
+{
+	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	char head[2048];
+	const char *cl;
+	size_t hlen;
+	int status;
+
+	if (end.pos < 0) {
+		return evbuffer_get_length(in) < sizeof(head) ? 0 : -1;
+	}
+	hlen = (size_t)end.pos + 4;
+	if (hlen >= sizeof(head)) {
+		return -1;
+	}
+	evbuffer_copyout(in, head, hlen);
+	head[hlen] = '\0';
+	if (sscanf(head, "HTTP/1.%*d %d", &status) != 1 || status < 100) {
+		return -1;
+	}
+	cl = strcasestr(head, "\r\ncontent-length:");
+	if (cl != NULL && status != 204 && status != 304 &&
+	    evbuffer_get_length(in) < hlen + strtoul(cl + 17, NULL, 10)) {
+		return 0;
+	}
+	return status;
+}
+
+/* --https: one response ends the connection; a 2xx answer counts as OK. */
+static void conn_http_read(struct conn *c, struct evbuffer *in)
+{
+	struct bench *b = c->b;
+	int status = conn_http_status(in);
+
+	if (status == 0) {
+		return;
+	}
+	if (status >= 200 && status < 300) {
+		bench_record(b, REFEX__STATUS_CODE__STATUS_OK, bench_since_us(&c->opened));
+		b->connections_made++;
+	} else if (b->transport_errors++ == 0) {
+		fprintf(stderr, "refex-bench: HTTP status %d from the server\n", status);
+	}
+	c->inflight = 0;
+	conn_free(c, true);
+}
+
 static void conn_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
+	if (c->state == CONN_HTTP) {
+		conn_http_read(c, in);
+		return;
+	}
 	for (;;) {
 		size_t avail = evbuffer_get_length(in), len;
 		uint8_t hdr[FRAME_HEADER_LEN];
@@ -327,6 +386,15 @@ static void conn_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &(int){1},
 		           sizeof(int));
+		if (c->b->o.https != NULL || c->b->o.op == OP_HELLO) {
+			c->b->sent++;
+			c->inflight = 1;
+		}
+		if (c->b->o.https != NULL) {
+			c->state = CONN_HTTP;
+			bufferevent_write(bev, c->b->http_request, c->b->http_len);
+			return;
+		}
 		hello.has_protocol_version = 1;
 		hello.protocol_version = REFEX__PROTOCOL__PROTOCOL_VERSION;
 		hello.program = "refex-bench";

@@ -279,3 +279,33 @@ r["server_cpu_s"] = round(float(sys.argv[3]) - float(sys.argv[2]), 3)
 print(json.dumps(r))
 EOF
 }
+
+# --smoke: check the JSON report $1 shows work done by every server, without errors, and
+# say so; exit 1 if not.
+bench_smoke_verdict() {
+	python3 - "$1" <<'EOF' || exit 1
+import json, sys
+problems = []
+def walk(d, path):
+    if isinstance(d, list):
+        for i, x in enumerate(d):
+            walk(x, "%s[%d]" % (path, i))
+        return
+    if not isinstance(d, dict):
+        return
+    if d.get("errors"):
+        problems.append("%s: errors %s" % (path, json.dumps(d["errors"])))
+    if d.get("failed"):
+        problems.append("%s: %s failed" % (path, d["failed"]))
+    for k in ("server_cpu_s", "throughput", "connections_per_s"):
+        if k in d and not d[k] > 0:
+            problems.append("%s: %s is %s" % (path, k, d[k]))
+    for k, v in d.items():
+        walk(v, path + "." + k)
+walk(json.load(open(sys.argv[1])), "report")
+for p in problems:
+    print("FAILED: %s" % p)
+print("smoke: %s" % ("failed" if problems else "every server answered, and its CPU was measured"))
+sys.exit(1 if problems else 0)
+EOF
+}
