@@ -35,6 +35,12 @@ struct conn {
 };
 
 static void conn_open(struct bench *b);
+
+/* Say whether each connection is one request (--op hello, --https): counted as it opens. */
+static bool conn_is_request(const struct bench *b)
+{
+	return b->o.https != NULL || b->o.op == OP_HELLO;
+}
 static void conn_idle_ready(struct bench *b);
 
 /* Return microseconds since t. */
@@ -386,8 +392,7 @@ static void conn_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &(int){1},
 		           sizeof(int));
-		if (c->b->o.https != NULL || c->b->o.op == OP_HELLO) {
-			c->b->sent++;
+		if (conn_is_request(c->b)) {
 			c->inflight = 1;
 		}
 		if (c->b->o.https != NULL) {
@@ -420,9 +425,17 @@ static void conn_event(struct bufferevent *bev, short what, void *arg)
 
 static void conn_open(struct bench *b)
 {
-	struct conn *c = calloc(1, sizeof(*c));
-	SSL *ssl = SSL_new(b->ctx);
+	struct conn *c;
+	SSL *ssl;
 
+	if (conn_is_request(b)) {
+		if (!bench_may_send(b)) {
+			return;
+		}
+		b->sent++;
+	}
+	c = calloc(1, sizeof(*c));
+	ssl = SSL_new(b->ctx);
 	if (c == NULL || ssl == NULL || tls_client_expect_host(ssl, b->host) < 0) {
 		free(c);
 		SSL_free(ssl);

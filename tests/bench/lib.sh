@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2154 # sets variables for, and reads bench_name from, the sourcing script
 # Shared by tests/bench/compare-postgres and tests/bench/compare-nginx (sourced, not run):
 # progress messages, free ports, pinning servers and load generators to cores, the CPU time
 # of a server's process tree, and a throwaway refexd. The sourcing script sets bench_name
