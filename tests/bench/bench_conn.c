@@ -35,13 +35,13 @@ struct conn {
 };
 
 static void conn_open(struct bench *b);
+static void conn_idle_ready(struct bench *b);
 
 /* Say whether each connection is one request (--op hello, --https): counted as it opens. */
 static bool conn_is_request(const struct bench *b)
 {
 	return b->o.https != NULL || b->o.op == OP_HELLO;
 }
-static void conn_idle_ready(struct bench *b);
 
 /* Return microseconds since t. */
 uint64_t bench_since_us(const struct timespec *t)
@@ -235,8 +235,8 @@ static bool conn_response(struct conn *c, uint64_t id, int code, const Refex__Re
 			b->transport_errors++;
 			return false;
 		}
-		if (b->o.op ==
-		    OP_HELLO) { /* --new-connection --op hello: the Hello was the request */
+		/* --new-connection --op hello: the Hello was the request. */
+		if (b->o.op == OP_HELLO) {
 			bench_record(b, code, bench_since_us(&c->opened));
 			b->connections_made++;
 			return false;
@@ -341,7 +341,9 @@ static void conn_http_read(struct conn *c, struct evbuffer *in)
 	if (status >= 200 && status < 300) {
 		bench_record(b, REFEX__STATUS_CODE__STATUS_OK, bench_since_us(&c->opened));
 		b->connections_made++;
-	} else if (b->transport_errors++ == 0) {
+	} else if (b->transport_errors++ == 0 && status < 0) {
+		fprintf(stderr, "refex-bench: the server's answer is not HTTP/1.x\n");
+	} else if (b->transport_errors == 1) {
 		fprintf(stderr, "refex-bench: HTTP status %d from the server\n", status);
 	}
 	c->inflight = 0;
