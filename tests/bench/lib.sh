@@ -5,6 +5,14 @@
 # first and calls bench_need_binaries.
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+# The scripts run python3 dozens of times per run: call Debian's directly where it is, not
+# through a version manager's shim (pyenv's costs ~0.3-1 s per call on a loaded machine).
+if [ -x /usr/bin/python3 ]; then
+	python3() {
+		/usr/bin/python3 "$@"
+	}
+fi
 build=${REFEX_BUILD_DIR:-$repo/build}
 
 # Progress goes to stderr so that --json leaves stdout to the report; fd 3 keeps the real
