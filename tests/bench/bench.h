@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-enum bench_op { OP_SUBMIT, OP_INBOX, OP_SHOW, OP_MIXED };
+enum bench_op { OP_SUBMIT, OP_INBOX, OP_SHOW, OP_MIXED, OP_HELLO };
 
 #define BENCH_STATUS_MAX 8 /* refex StatusCode values 0..7 */
 
@@ -19,6 +19,7 @@ struct bench_opts {
 	const char *cert, *key, *ca;
 	const char *to;        /* recipient agency for submit */
 	const char *client_id; /* submit refers to this stored client; NULL: a new one each time */
+	const char *https;     /* speak HTTPS: POST size bytes to this path; NULL: refex */
 	int connections;
 	double duration; /* seconds; 0 when counting requests */
 	long requests;   /* total; 0 when timed */
@@ -41,6 +42,8 @@ struct bench {
 	size_t submit_len;
 	uint8_t *inbox_body;
 	size_t inbox_len;
+	char *http_request; /* the whole POST, headers and body, for --https */
+	size_t http_len;
 	char **ids; /* referral ids for show */
 	size_t n_ids;
 	bool keep_ids; /* decode whole responses to keep the ids of submitted referrals */

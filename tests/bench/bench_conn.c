@@ -17,7 +17,7 @@
 
 #define PIPELINE_MAX 256
 
-enum conn_state { CONN_CONNECTING, CONN_HELLO, CONN_RUNNING };
+enum conn_state { CONN_CONNECTING, CONN_HELLO, CONN_RUNNING, CONN_HTTP };
 
 struct slot {
 	uint64_t id;
@@ -36,6 +36,12 @@ struct conn {
 
 static void conn_open(struct bench *b);
 static void conn_idle_ready(struct bench *b);
+
+/* Say whether each connection is one request (--op hello, --https): counted as it opens. */
+static bool conn_is_request(const struct bench *b)
+{
+	return b->o.https != NULL || b->o.op == OP_HELLO;
+}
 
 /* Return microseconds since t. */
 uint64_t bench_since_us(const struct timespec *t)
@@ -229,6 +235,12 @@ static bool conn_response(struct conn *c, uint64_t id, int code, const Refex__Re
 			b->transport_errors++;
 			return false;
 		}
+		/* --new-connection --op hello: the Hello was the request. */
+		if (b->o.op == OP_HELLO) {
+			bench_record(b, code, bench_since_us(&c->opened));
+			b->connections_made++;
+			return false;
+		}
 		c->state = CONN_RUNNING;
 		if (b->o.idle) {
 			conn_idle_ready(b);
@@ -287,11 +299,66 @@ static bool conn_message(struct conn *c, const uint8_t *data, size_t len)
 	return keep;
 }
 
+/* Return the HTTP status of a whole response at the start of in (headers, and a body of
+ * Content-Length bytes, if any), 0 while it is incomplete, -1 if it is no HTTP response. */
+static int conn_http_status(struct evbuffer *in)
+{
+	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	char head[2048];
+	const char *cl;
+	size_t hlen;
+	int status;
+
+	if (end.pos < 0) {
+		return evbuffer_get_length(in) < sizeof(head) ? 0 : -1;
+	}
+	hlen = (size_t)end.pos + 4;
+	if (hlen >= sizeof(head)) {
+		return -1;
+	}
+	evbuffer_copyout(in, head, hlen);
+	head[hlen] = '\0';
+	if (sscanf(head, "HTTP/1.%*d %d", &status) != 1 || status < 100) {
+		return -1;
+	}
+	cl = strcasestr(head, "\r\ncontent-length:");
+	if (cl != NULL && status != 204 && status != 304 &&
+	    evbuffer_get_length(in) < hlen + strtoul(cl + 17, NULL, 10)) {
+		return 0;
+	}
+	return status;
+}
+
+/* --https: one response ends the connection; a 2xx answer counts as OK. */
+static void conn_http_read(struct conn *c, struct evbuffer *in)
+{
+	struct bench *b = c->b;
+	int status = conn_http_status(in);
+
+	if (status == 0) {
+		return;
+	}
+	if (status >= 200 && status < 300) {
+		bench_record(b, REFEX__STATUS_CODE__STATUS_OK, bench_since_us(&c->opened));
+		b->connections_made++;
+	} else if (b->transport_errors++ == 0 && status < 0) {
+		fprintf(stderr, "refex-bench: the server's answer is not HTTP/1.x\n");
+	} else if (b->transport_errors == 1) {
+		fprintf(stderr, "refex-bench: HTTP status %d from the server\n", status);
+	}
+	c->inflight = 0;
+	conn_free(c, true);
+}
+
 static void conn_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
+	if (c->state == CONN_HTTP) {
+		conn_http_read(c, in);
+		return;
+	}
 	for (;;) {
 		size_t avail = evbuffer_get_length(in), len;
 		uint8_t hdr[FRAME_HEADER_LEN];
@@ -327,6 +394,14 @@ static void conn_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &(int){1},
 		           sizeof(int));
+		if (conn_is_request(c->b)) {
+			c->inflight = 1;
+		}
+		if (c->b->o.https != NULL) {
+			c->state = CONN_HTTP;
+			bufferevent_write(bev, c->b->http_request, c->b->http_len);
+			return;
+		}
 		hello.has_protocol_version = 1;
 		hello.protocol_version = REFEX__PROTOCOL__PROTOCOL_VERSION;
 		hello.program = "refex-bench";
@@ -352,9 +427,17 @@ static void conn_event(struct bufferevent *bev, short what, void *arg)
 
 static void conn_open(struct bench *b)
 {
-	struct conn *c = calloc(1, sizeof(*c));
-	SSL *ssl = SSL_new(b->ctx);
+	struct conn *c;
+	SSL *ssl;
 
+	if (conn_is_request(b)) {
+		if (!bench_may_send(b)) {
+			return;
+		}
+		b->sent++;
+	}
+	c = calloc(1, sizeof(*c));
+	ssl = SSL_new(b->ctx);
 	if (c == NULL || ssl == NULL || tls_client_expect_host(ssl, b->host) < 0) {
 		free(c);
 		SSL_free(ssl);

@@ -18,8 +18,8 @@
 static const char usage_text[] =
     "usage: refex-bench [--config FILE | --server HOST:PORT --cert FILE --key FILE --ca FILE]\n"
     "                   --to AGENCY [--connections N] [--duration S | --requests N]\n"
-    "                   [--op submit|inbox|show|mixed] [--size BYTES] [--pipeline K]\n"
-    "                   [--client-id ID]\n"
+    "                   [--op submit|inbox|show|mixed|hello] [--size BYTES] [--pipeline K]\n"
+    "                   [--client-id ID] [--https PATH]\n"
     "                   [--new-connection | --idle] [--json]\n"
     "       refex-bench --load DB --referrals N --agencies M [--size BYTES]\n"
     "\n"
@@ -29,7 +29,8 @@ static const char usage_text[] =
     "  --connections N    concurrent connections (default 16)\n"
     "  --duration S       run for S seconds (default 10), or --requests N in total\n"
     "  --op OP            submit (default), inbox (50 newest), show, or mixed\n"
-    "                     (50%% submit, 30%% inbox, 20%% show)\n"
+    "                     (50%% submit, 30%% inbox, 20%% show); with --new-connection\n"
+    "                     also hello (handshake and Hello only)\n"
     "  --size BYTES       form data per submitted referral (default 1024)\n"
     "  --client-id ID     submit refers to this stored client of yours (with a consent\n"
     "                     covering --to), as a caseworker reuses a record; without it\n"
@@ -37,6 +38,10 @@ static const char usage_text[] =
     "  --pipeline K       requests in flight per connection (default 1)\n"
     "  --new-connection   each transaction is a new connection: handshake, Hello,\n"
     "                     one submit; reports connections per second\n"
+    "  --https PATH       with --new-connection: speak HTTP/1.1 instead of refex, each\n"
+    "                     connection one POST of --size bytes to PATH (Connection:\n"
+    "                     close); a 2xx answer counts as OK (to load a web server\n"
+    "                     with the same TLS client, e.g. tests/bench/compare-nginx)\n"
     "  --idle             open the connections (64 handshakes at a time), say Hello,\n"
     "                     and hold them idle for the duration (to measure refexd's\n"
     "                     memory per idle connection)\n"
@@ -63,9 +68,9 @@ static int config_key(void *user, const char *section, const char *name, const c
 
 static int parse_op(const char *s, enum bench_op *op)
 {
-	static const char *const names[] = {"submit", "inbox", "show", "mixed"};
+	static const char *const names[] = {"submit", "inbox", "show", "mixed", "hello"};
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		if (strcmp(s, names[i]) == 0) {
 			*op = (enum bench_op)i;
 			return 0;
@@ -140,6 +145,29 @@ static int build_bodies(struct bench *b)
 	return b->submit_body && b->inbox_body ? 0 : -1;
 }
 
+/* Build the one POST every --https connection sends. */
+static int build_http_request(struct bench *b)
+{
+	char *head;
+	int hlen =
+	    asprintf(&head,
+	             "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/octet-stream\r\n"
+	             "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+	             b->o.https, b->host, b->o.size);
+
+	if (hlen < 0) {
+		return -1;
+	}
+	b->http_len = (size_t)hlen + b->o.size;
+	b->http_request = malloc(b->http_len);
+	if (b->http_request != NULL) {
+		memcpy(b->http_request, head, (size_t)hlen);
+		memset(b->http_request + hlen, 'x', b->o.size);
+	}
+	free(head);
+	return b->http_request != NULL ? 0 : -1;
+}
+
 static int resolve(struct bench *b)
 {
 	const char *colon = strrchr(b->o.server, ':');
@@ -189,7 +217,7 @@ static void report(struct bench *b)
 	static const char *const status[BENCH_STATUS_MAX] = {
 	    "OK",       "INVALID",   "NOT_FOUND",   "FORBIDDEN",
 	    "CONFLICT", "TOO_LARGE", "UNAVAILABLE", "UNSUPPORTED"};
-	static const char *const ops[] = {"submit", "inbox", "show", "mixed"};
+	static const char *const ops[] = {"submit", "inbox", "show", "mixed", "hello"};
 	static const double pcts[] = {50, 90, 99, 99.9};
 	static const char *const pnames[] = {"p50", "p90", "p99", "p99.9"};
 	double secs = (double)(b->end.tv_sec - b->start.tv_sec) +
@@ -217,6 +245,7 @@ static void report(struct bench *b)
 	json_object_set_new(j, "size", json_integer((json_int_t)b->o.size));
 	json_object_set_new(j, "new_connection", json_boolean(b->o.new_connection));
 	json_object_set_new(j, "stored_client", json_boolean(b->o.client_id != NULL));
+	json_object_set_new(j, "https", b->o.https ? json_string(b->o.https) : json_null());
 	json_object_set_new(j, "seconds", json_real(secs));
 	json_object_set_new(j, "ok", json_integer(b->by_status[0]));
 	json_object_set_new(j, "errors", errs);
@@ -234,10 +263,11 @@ static void report(struct bench *b)
 		           JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 		putchar('\n');
 	} else {
-		printf("op=%s connections=%d pipeline=%d size=%zu%s%s\n", ops[b->o.op],
-		       b->o.connections, b->o.pipeline, b->o.size,
-		       b->o.new_connection ? " new-connection" : "",
-		       b->o.client_id ? " stored-client" : "");
+		printf("op=%s connections=%d pipeline=%d size=%zu%s%s%s%s\n",
+		       b->o.https ? "https-post" : ops[b->o.op], b->o.connections, b->o.pipeline,
+		       b->o.size, b->o.new_connection ? " new-connection" : "",
+		       b->o.client_id ? " stored-client" : "", b->o.https ? " path=" : "",
+		       b->o.https ? b->o.https : "");
 		printf("requests: %ld ok, %ld errors in %.2f s\n", b->by_status[0], errors, secs);
 		for (int i = 1; i < BENCH_STATUS_MAX; i++) {
 			if (b->by_status[i]) {
@@ -311,6 +341,7 @@ int main(int argc, char **argv)
 	    {"ca", required_argument, NULL, 'A'},
 	    {"to", required_argument, NULL, 't'},
 	    {"client-id", required_argument, NULL, 'i'},
+	    {"https", required_argument, NULL, 'H'},
 	    {"connections", required_argument, NULL, 'n'},
 	    {"duration", required_argument, NULL, 'd'},
 	    {"requests", required_argument, NULL, 'r'},
@@ -354,6 +385,9 @@ int main(int argc, char **argv)
 			break;
 		case 'i':
 			b.o.client_id = optarg;
+			break;
+		case 'H':
+			b.o.https = optarg;
 			break;
 		case 'n':
 			b.o.connections = atoi(optarg);
@@ -416,7 +450,13 @@ int main(int argc, char **argv)
 	if (!b.o.server || !b.o.cert || !b.o.key || !b.o.ca) {
 		return bad_usage("the server, certificate, key and CA are required");
 	}
-	if (b.o.to == NULL && !b.o.idle &&
+	if ((b.o.https != NULL || b.o.op == OP_HELLO) && !b.o.new_connection) {
+		return bad_usage("--https and --op hello need --new-connection");
+	}
+	if (b.o.https != NULL && (b.o.https[0] != '/' || strpbrk(b.o.https, " \r\n") != NULL)) {
+		return bad_usage("--https wants a path starting with / and without spaces");
+	}
+	if (b.o.to == NULL && !b.o.idle && b.o.https == NULL &&
 	    (b.o.op == OP_SUBMIT || b.o.op == OP_MIXED || b.o.op == OP_SHOW)) {
 		return bad_usage("--to AGENCY is required to submit referrals");
 	}
@@ -430,7 +470,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "refex-bench: %s\n", err);
 		return 3;
 	}
-	if (resolve(&b) < 0 || build_bodies(&b) < 0 || (b.base = bench_loop_new()) == NULL) {
+	if (resolve(&b) < 0 || build_bodies(&b) < 0 ||
+	    (b.o.https != NULL && build_http_request(&b) < 0) ||
+	    (b.base = bench_loop_new()) == NULL) {
 		return 1;
 	}
 	if ((b.o.op == OP_SHOW || b.o.op == OP_MIXED) && prepare_ids(&b) < 0) {
@@ -450,6 +492,7 @@ int main(int argc, char **argv)
 	free(b.lat_us);
 	free(b.submit_body);
 	free(b.inbox_body);
+	free(b.http_request);
 	event_base_free(b.base);
 	SSL_CTX_free(b.ctx);
 	return 0;
