@@ -32,6 +32,8 @@ struct hub {
 	struct form_set *forms; /* the forms in force (form_set_use), from [forms] dir; owned */
 	struct store *store;
 	struct evconnlistener *listener;
+	/* The [web] HTTPS door's listener, owned by its evhttp; NULL: none. */
+	struct evconnlistener *web_listener;
 	evutil_socket_t metrics_fd;     /* the [metrics] listener's socket, -1 when there is none */
 	struct session_list sessions;   /* every connection */
 	struct session_list *by_agency; /* greeted sessions, one list per cfg agency */

@@ -23,6 +23,7 @@
 #include "session.h"
 #include "store.h"
 #include "tls.h"
+#include "web.h"
 
 static void usage(FILE *out)
 {
@@ -195,6 +196,7 @@ static int run(struct config *cfg, const struct privdrop *pd)
 	struct store *st = NULL;
 	struct hub *hub = NULL;
 	struct metrics_http *metrics = NULL;
+	struct web *web = NULL;
 	SSL_CTX *tls = reload_tls_ctx(cfg, err, sizeof(err));
 	int rc = 1;
 
@@ -228,6 +230,10 @@ static int run(struct config *cfg, const struct privdrop *pd)
 		log_error("msg=\"cannot start\" reason=\"%s\"", err);
 		goto done;
 	}
+	if (cfg->web_host != NULL && (web = web_start(hub, err, sizeof(err))) == NULL) {
+		log_error("msg=\"cannot start\" reason=\"%s\"", err);
+		goto done;
+	}
 	if (listener_start(hub, err, sizeof(err)) < 0) {
 		log_error("msg=\"cannot start\" reason=\"%s\"", err);
 		goto done;
@@ -249,6 +255,7 @@ static int run(struct config *cfg, const struct privdrop *pd)
 	rc = 0;
 done:
 	metrics_http_free(metrics);
+	web_free(web);
 	if (st != NULL) {
 		log_info("msg=\"store closing\" commits=%zu", store_commit_count(st));
 	}

@@ -98,6 +98,18 @@ static bool reload_metrics_unchanged(const struct hub *hub, const struct config 
 	return reload_bound_unchanged(hub->metrics_fd, cfg->metrics_host, port);
 }
 
+/* Say whether cfg's [web] listen names what the hub's HTTPS listener is bound to (or both have
+ * none). */
+static bool reload_web_unchanged(const struct hub *hub, const struct config *cfg)
+{
+	if (same(hub->cfg->web_host, cfg->web_host) && same(hub->cfg->web_port, cfg->web_port)) {
+		return true;
+	}
+	return hub->web_listener != NULL && cfg->web_host != NULL &&
+	       reload_bound_unchanged(evconnlistener_get_fd(hub->web_listener), cfg->web_host,
+	                              cfg->web_port);
+}
+
 /* Refuse what a running daemon cannot take: its sockets, its open database and its user were
  * set up once at start. Certificate, key, CA and CRL paths may change: TLS is rebuilt. */
 static int reload_check_live(const struct hub *hub, const struct config *cfg, char *err,
@@ -114,6 +126,9 @@ static int reload_check_live(const struct hub *hub, const struct config *cfg, ch
 		key = "user";
 	} else if (!reload_metrics_unchanged(hub, cfg)) {
 		snprintf(err, errlen, "restart refexd to change [metrics] listen");
+		return -1;
+	} else if (!reload_web_unchanged(hub, cfg)) {
+		snprintf(err, errlen, "restart refexd to change [web] listen");
 		return -1;
 	}
 	if (key != NULL) {
