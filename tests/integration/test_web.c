@@ -389,3 +389,57 @@ Test(web, a_request_trickled_byte_by_byte_is_cut_off, .init = setup_short)
 	raw_free(slow);
 	json_decref(expect_op(north, "list_forms", "{}", 200));
 }
+
+/* Call method path as the OpenAPI document names them, with an empty body for a POST. */
+static int call_documented(struct web_reply *w, const char *method, const char *path)
+{
+	char url[256], upper[16];
+	size_t i;
+
+	for (i = 0; method[i] != '\0' && i + 1 < sizeof(upper); i++) {
+		upper[i] = (char)(method[i] - ('a' - 'A'));
+	}
+	upper[i] = '\0';
+	snprintf(url, sizeof(url), "/api/v1%s", path);
+	return web_call(w, net, north, upper, url, strcmp(method, "post") == 0 ? "{}" : NULL, NULL);
+}
+
+Test(web, the_hub_serves_its_openapi_document_and_answers_what_it_lists)
+{
+	json_error_t jerr;
+	json_t *doc = json_load_file(REFEX_OPENAPI, 0, &jerr), *paths, *item, *op;
+	const ProtobufCMessageDescriptor *d = &refex__request__descriptor;
+	const char *path, *method;
+	struct web_reply w;
+	char code[8], name[64];
+
+	cr_assert_not_null(doc, "docs/openapi.json: %s", jerr.text);
+	web_call(&w, net, north, "GET", "/api/v1/openapi.json", NULL, NULL);
+	cr_assert_eq(w.status, 200);
+	cr_expect(json_equal(w.json, doc), "the hub serves docs/openapi.json as it is");
+	web_reply_free(&w);
+	paths = json_object_get(doc, "paths");
+	json_object_foreach(paths, path, item)
+	{
+		json_object_foreach(item, method, op)
+		{
+			call_documented(&w, method, path);
+			snprintf(code, sizeof(code), "%d", w.status);
+			cr_expect_not_null(
+			    json_object_get(json_object_get(op, "responses"), code),
+			    "%s %s answered %d, which the document does not list: %s", method, path,
+			    w.status, w.body);
+			web_reply_free(&w);
+		}
+	}
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		if ((d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    strcmp(d->fields[i].name, "watch") != 0) {
+			snprintf(name, sizeof(name), "/%s", d->fields[i].name);
+			cr_expect_not_null(json_object_get(paths, name),
+			                   "the operation %s is missing from docs/openapi.json",
+			                   d->fields[i].name);
+		}
+	}
+	json_decref(doc);
+}
