@@ -374,7 +374,9 @@ static void setup_short(void)
 	start("\n[limits]\nhandshake_timeout = 2\nidle_timeout = 2\n");
 }
 
-Test(web, a_request_trickled_byte_by_byte_is_cut_off, .init = setup_short)
+TestSuite(web_limits, .init = setup_short, .fini = teardown, .timeout = 180);
+
+Test(web_limits, a_request_trickled_byte_by_byte_is_cut_off)
 {
 	const char *head = "POST /api/v1/list_forms HTTP/1.1\r\nHost: 127.0.0.1\r\n";
 	struct raw *slow = raw_connect_web(net, north);
