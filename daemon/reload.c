@@ -16,6 +16,7 @@
 #include "log.h"
 #include "session.h"
 #include "tls.h"
+#include "web.h"
 
 /* Build the server TLS context from cfg's files. */
 SSL_CTX *reload_tls_ctx(const struct config *cfg, char *err, size_t errlen)
@@ -168,6 +169,7 @@ static void reload_swap(struct hub *hub, struct config *cfg, SSL_CTX *tls, unsig
 	form_set_use(forms);
 	form_set_free(hub->forms);
 	hub->forms = forms;
+	web_apply_limits(hub->web); /* the wire door reads cfg's limits afresh */
 }
 
 /* Re-read the configuration and TLS files and apply them all or not at all. */

@@ -647,10 +647,22 @@ static void web_serve(struct evhttp_request *req, void *arg)
 	}
 }
 
+/* Apply the limits in force to the door (new connections and requests). */
+void web_apply_limits(struct web *web)
+{
+	const struct limits *l;
+
+	if (web == NULL) {
+		return;
+	}
+	l = &web->hub->cfg->limits;
+	evhttp_set_timeout(web->http, (int)l->idle_timeout);
+	evhttp_set_max_body_size(web->http, l->max_frame);
+}
+
 /* Serve HTTPS at the [web] listen address. */
 struct web *web_start(struct hub *hub, char *err, size_t errlen)
 {
-	const struct limits *l = &hub->cfg->limits;
 	struct web *web = calloc(1, sizeof(*web));
 	struct evconnlistener *lev = NULL;
 
@@ -664,9 +676,8 @@ struct web *web_start(struct hub *hub, char *err, size_t errlen)
 	evhttp_set_allowed_methods(web->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
 	                                          EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 	                                          EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-	evhttp_set_timeout(web->http, (int)l->idle_timeout);
 	evhttp_set_max_headers_size(web->http, WEB_HEADERS_MAX);
-	evhttp_set_max_body_size(web->http, l->max_frame);
+	web_apply_limits(web);
 	evhttp_set_bevcb(web->http, web_accept, web);
 	evhttp_set_gencb(web->http, web_serve, web);
 	lev = listener_bind(hub, hub->cfg->web_host, hub->cfg->web_port, "web-listening", err,
@@ -680,6 +691,7 @@ struct web *web_start(struct hub *hub, char *err, size_t errlen)
 		goto fail;
 	}
 	hub->web_listener = lev;
+	hub->web = web;
 	return web;
 fail:
 	web_free(web);
@@ -700,6 +712,7 @@ void web_free(struct web *web)
 	}
 	if (web->hub != NULL) {
 		web->hub->web_listener = NULL;
+		web->hub->web = NULL;
 	}
 	free(web);
 }

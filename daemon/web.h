@@ -18,6 +18,10 @@ struct web;
  * the bound port). Returns NULL with the reason in err. */
 struct web *web_start(struct hub *hub, char *err, size_t errlen);
 
+/* Apply hub->cfg's limits (a reload's) to the door: largest body, per-byte timeout. NULL is
+ * fine. */
+void web_apply_limits(struct web *web);
+
 /* Stop serving and close every HTTPS connection. NULL is fine. */
 void web_free(struct web *web);
 

@@ -1,10 +1,12 @@
 /* The HTTPS door ([web] listen): the wire protocol's operations as JSON over HTTPS, with the same
  * partner certificates, the same handlers and errors, refusing cross-site requests. */
 #include <criterion/criterion.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 #include "harness_web.h"
@@ -444,4 +446,44 @@ Test(web, the_hub_serves_its_openapi_document_and_answers_what_it_lists)
 		}
 	}
 	json_decref(doc);
+}
+
+Test(web, once_the_hubs_crl_expires_the_https_door_lets_nobody_in)
+{
+	const long left = 8; /* seconds: enough for the reload to take it on a slow machine */
+	struct web_reply w;
+	time_t expired;
+
+	net_write_crl_expiring(net, left);
+	expired = time(NULL) + left + 1;
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+	cr_assert(net_log_wait(net, "msg=reloaded"), "the hub takes the CRL while it is current");
+	json_decref(expect_op(north, "list_forms", "{}", 200));
+	/* Waiting for the CRL's next update to pass on the clock, not for a server. */
+	while (time(NULL) <= expired) {
+		poll(NULL, 0, 100);
+	}
+	web_op(&w, net, north, "list_forms", "{}");
+	cr_expect_eq(w.status, 0, "answered %d with the hub's CRL expired: %s", w.status, w.body);
+	web_reply_free(&w);
+}
+
+Test(web, a_reload_applies_a_new_max_frame_to_the_https_door)
+{
+	char *body = malloc(8192);
+	struct web_reply w;
+
+	cr_assert_not_null(body);
+	memset(body, ' ', 8191);
+	body[0] = '{';
+	body[8189] = '}';
+	body[8190] = '\0';
+	json_decref(expect_op(north, "list_forms", body, 200)); /* 8 KiB of JSON, most of it air */
+	cr_assert_eq(net_write_config(net, WEB_CONFIG "\n[limits]\nmax_frame = 4096\n"), 0);
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+	cr_assert(net_log_wait(net, "msg=reloaded"));
+	web_op(&w, net, north, "list_forms", body);
+	cr_expect_eq(w.status, 413, "a body over the reloaded max_frame answered %d", w.status);
+	web_reply_free(&w);
+	free(body);
 }
