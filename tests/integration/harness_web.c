@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "pbjson.h"
+
 #define WEB_ARGS_MAX 40
 
 /* Split curl's -i output (headers, blank line, body, then "\n" and the status -w wrote). */
@@ -127,6 +129,21 @@ void web_reply_free(struct web_reply *w)
 	free(w->err);
 	json_decref(w->json);
 	*w = (struct web_reply){0};
+}
+
+/* A housing referral as the JSON body of submit. */
+char *web_submit_body(const char *given_name)
+{
+	struct raw_submit s;
+	json_t *json;
+	char *text;
+
+	raw_submit_init(&s, 1, given_name);
+	json = pbjson_encode(&s.sub.base);
+	text = json_dumps(json, JSON_COMPACT);
+	json_decref(json);
+	cr_assert_not_null(text);
+	return text;
 }
 
 /* Open a raw TLS connection to the net's HTTPS door as prefix. */

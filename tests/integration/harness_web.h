@@ -33,6 +33,10 @@ const char *web_header(const struct web_reply *w, const char *name);
 /* Free what web_call filled in. */
 void web_reply_free(struct web_reply *w);
 
+/* A housing referral from north-advice to eastside-housing (raw_submit_init's) as the JSON body
+ * of POST /api/v1/submit (malloc'd). */
+char *web_submit_body(const char *given_name);
+
 /* Open a raw TLS connection (harness.h) to the net's HTTPS door as prefix. */
 struct raw *raw_connect_web(const struct net *n, const char *prefix);
 

@@ -10,7 +10,6 @@
 
 #include "harness.h"
 #include "harness_web.h"
-#include "pbjson.h"
 
 #define WEB_CONFIG NET_DEFAULT_AGENCIES "\n[web]\nlisten = 127.0.0.1:0\n"
 #define CSP                                                                                        \
@@ -46,20 +45,6 @@ static void teardown(void)
 
 TestSuite(web, .init = setup, .fini = teardown, .timeout = 180);
 
-/* A housing referral from north-advice to eastside-housing as the JSON body of submit. */
-static char *submit_body(const char *given_name)
-{
-	struct raw_submit s;
-	json_t *json;
-	char *text;
-
-	raw_submit_init(&s, 1, given_name);
-	json = pbjson_encode(&s.sub.base);
-	text = json_dumps(json, JSON_COMPACT);
-	json_decref(json);
-	return text;
-}
-
 /* POST body to op as prefix, expect HTTP status want, and return the JSON answer (owned). */
 static json_t *expect_op(const char *prefix, const char *op, const char *body, int want)
 {
@@ -78,7 +63,7 @@ static json_t *expect_op(const char *prefix, const char *op, const char *body, i
 /* Submit a referral from north-advice over HTTPS; return its id (owned). */
 static char *submit(const char *given_name)
 {
-	char *body = submit_body(given_name), *id;
+	char *body = web_submit_body(given_name), *id;
 	json_t *ref = expect_op(north, "submit", body, 200);
 
 	cr_assert(json_is_string(json_object_get(ref, "id")), "submit answered no referral id");
@@ -257,7 +242,7 @@ Test(web, a_body_over_max_frame_is_413)
 Test(web, an_idempotency_key_returns_the_first_answer_and_pages_use_the_tokens)
 {
 	const char *key[] = {"Idempotency-Key: web-key-1", NULL};
-	char *body = submit_body("Amira"), *body2 = submit_body("Bilal"), page_body[256];
+	char *body = web_submit_body("Amira"), *body2 = web_submit_body("Bilal"), page_body[256];
 	struct web_reply a, b, c;
 	json_t *page;
 
@@ -304,7 +289,7 @@ Test(web, every_answer_carries_the_security_headers)
 
 Test(web, cross_site_requests_are_refused)
 {
-	char *body = submit_body("Amira");
+	char *body = web_submit_body("Amira");
 	const char *origin[] = {"Origin: https://evil.example", NULL};
 	const char *fetch[] = {"Sec-Fetch-Site: cross-site", NULL};
 	const char *form[] = {"Content-Type: text/plain", NULL};
