@@ -12,20 +12,11 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "ca.h"
 #include "ca_issued.h"
 #include "tls.h"
 
 #define P12_ITER 600000 /* PBKDF2 iterations: OWASP's figure for HMAC-SHA-256 (2023) */
-
-/* Put the first OpenSSL error after what in err and clear the queue. */
-static void p12_ssl_error(char *err, size_t errlen, const char *what)
-{
-	unsigned long e = ERR_peek_error();
-	const char *why = e ? ERR_reason_error_string(e) : NULL;
-
-	snprintf(err, errlen, "%s: %s", what, why ? why : "OpenSSL error");
-	ERR_clear_error();
-}
 
 /* Build the PKCS#12 structure: PBES2 (PBKDF2, AES-256-CBC) for both bags; the MAC is set apart
  * because PKCS12_create_ex would make it with SHA-1. */
@@ -49,7 +40,7 @@ static int p12_save(PKCS12 *p12, const char *out, char *err, size_t errlen)
 	int n = i2d_PKCS12(p12, &der), rc;
 
 	if (n <= 0) {
-		p12_ssl_error(err, errlen, "cannot encode the PKCS#12 file");
+		ca_ssl_error(err, errlen, "cannot encode the PKCS#12 file");
 		return -1;
 	}
 	rc = ca_write_file(out, der, (size_t)n, 0600, 1, err, errlen);
@@ -102,7 +93,7 @@ int p12_write(const char *cert_path, const char *key_path, const char *ca_path, 
 	/* The name browsers list it by: the holder and agency, as the certificate says. */
 	X509_NAME_oneline(X509_get_subject_name(cert), name, sizeof(name));
 	if ((p12 = p12_build(key, cert, chain, pass, name)) == NULL) {
-		p12_ssl_error(err, errlen, "cannot build the PKCS#12 file");
+		ca_ssl_error(err, errlen, "cannot build the PKCS#12 file");
 		goto done;
 	}
 	rc = p12_save(p12, out, err, errlen);

@@ -23,6 +23,7 @@
 
 #include "frame.h"
 #include "handlers.h"
+#include "http_reply.h"
 #include "listener.h"
 #include "log.h"
 #include "pbjson.h"
@@ -67,11 +68,10 @@ struct web_conn {
 };
 
 /* The headers every answer carries: nothing the hub serves may be framed, sniffed or cached. */
-static void web_headers(struct evhttp_request *req, const char *type)
+static void web_headers(struct evhttp_request *req)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 
-	evhttp_add_header(h, "Content-Type", type);
 	evhttp_add_header(h, "Content-Security-Policy", WEB_CSP);
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 	evhttp_add_header(h, "X-Frame-Options", "DENY");
@@ -81,17 +81,8 @@ static void web_headers(struct evhttp_request *req, const char *type)
 
 static void web_send_text(struct evhttp_request *req, int code, const char *type, const char *text)
 {
-	struct evbuffer *buf = evbuffer_new();
-
-	web_headers(req, type);
-	if (text == NULL || buf == NULL || evbuffer_add(buf, text, strlen(text)) < 0) {
-		evhttp_send_error(req, HTTP_INTERNAL, NULL);
-	} else {
-		evhttp_send_reply(req, code, NULL, buf);
-	}
-	if (buf != NULL) {
-		evbuffer_free(buf);
-	}
+	web_headers(req);
+	http_reply_text(req, code, type, text);
 }
 
 /* Answer req with HTTP code and json (taken over; NULL: out of memory). */
