@@ -42,7 +42,7 @@ static const struct {
 };
 
 /* Put the first OpenSSL error (or a fallback) after what in err, and clear the queue. */
-static void ssl_error(char *err, size_t errlen, const char *what)
+void ca_ssl_error(char *err, size_t errlen, const char *what)
 {
 	unsigned long e = ERR_peek_error();
 	const char *why = e ? ERR_reason_error_string(e) : NULL;
@@ -207,7 +207,7 @@ static int write_key(EVP_PKEY *key, const char *path, char *err, size_t errlen)
 	int rc = -1;
 
 	if (bio == NULL || !PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)) {
-		ssl_error(err, errlen, "cannot encode the private key");
+		ca_ssl_error(err, errlen, "cannot encode the private key");
 	} else {
 		rc = write_bio(bio, path, 0600, 1, err, errlen);
 	}
@@ -222,7 +222,7 @@ static int write_cert(X509 *cert, const char *path, int exclusive, char *err, si
 	int rc = -1;
 
 	if (bio == NULL || !PEM_write_bio_X509(bio, cert)) {
-		ssl_error(err, errlen, "cannot encode the certificate");
+		ca_ssl_error(err, errlen, "cannot encode the certificate");
 	} else {
 		rc = write_bio(bio, path, 0644, exclusive, err, errlen);
 	}
@@ -236,7 +236,7 @@ static EVP_PKEY *new_key(char *err, size_t errlen)
 	EVP_PKEY *key = EVP_EC_gen("P-256");
 
 	if (key == NULL) {
-		ssl_error(err, errlen, "cannot generate a key");
+		ca_ssl_error(err, errlen, "cannot generate a key");
 	}
 	return key;
 }
@@ -585,7 +585,7 @@ static int crl_publish(const char *dir, json_t *root, const struct ca_keys *ca, 
 	int rc = -1;
 
 	if (crl == NULL || bio == NULL || !PEM_write_bio_X509_CRL(bio, crl)) {
-		ssl_error(err, errlen, "cannot build the CRL");
+		ca_ssl_error(err, errlen, "cannot build the CRL");
 		goto done;
 	}
 	if (ca_path(path, sizeof(path), dir, "crl.pem") < 0) {
@@ -680,7 +680,7 @@ static int init_locked(const char *dir, const char *name, char *err, size_t errl
 		goto done;
 	}
 	if ((ca.cert = ca_cert_build(ca.key, name, time(NULL))) == NULL) {
-		ssl_error(err, errlen, "cannot build the CA certificate");
+		ca_ssl_error(err, errlen, "cannot build the CA certificate");
 		goto done;
 	}
 	if (ca_path(path, sizeof(path), dir, "ca.key") < 0 ||
@@ -886,12 +886,12 @@ static int issue_sign(struct issue *is, char *err, size_t errlen)
 		return -1;
 	}
 	if (unused_serial(is->root, &is->serial, is->hex, sizeof(is->hex)) < 0) {
-		ssl_error(err, errlen, "cannot make a serial number");
+		ca_ssl_error(err, errlen, "cannot make a serial number");
 		return -1;
 	}
 	is->cert = leaf_build(is->req, &is->ca, is->key, is->serial, is->not_before, is->not_after);
 	if (is->cert == NULL) {
-		ssl_error(err, errlen, "cannot build the certificate");
+		ca_ssl_error(err, errlen, "cannot build the certificate");
 		return -1;
 	}
 	identity_cert_ids(is->cert, &is->ids);

@@ -89,6 +89,9 @@ struct ca_revoke_filter {
 	const char *holder;
 };
 
+/* Put the first OpenSSL error (or a fallback) after what in err, and clear the queue. */
+void ca_ssl_error(char *err, size_t errlen, const char *what);
+
 /* Create a new CA in dir (created if missing) for the network called name. */
 int ca_init(const char *dir, const char *name, char *err, size_t errlen);
 

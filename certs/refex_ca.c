@@ -9,8 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "ca.h"
+#include "p12.h"
 
 #define EXIT_USAGE 2
 
@@ -24,6 +28,8 @@ struct opts {
 	const char *serial;
 	const char *reason;
 	const char *csr;
+	const char *p12;       /* issue --p12 FILE */
+	const char *pass_file; /* issue --p12-pass-file FILE */
 	const char *hosts[CA_HOSTS_MAX];
 	size_t nhosts;
 	char *host_buf[CA_HOSTS_MAX]; /* the --host arguments, split in place */
@@ -153,6 +159,12 @@ static int take_option(const struct cmd_entry *cmd, struct opts *o, int c, const
 	case 'c':
 		o->csr = arg;
 		return 0;
+	case 'P':
+		o->p12 = arg;
+		return 0;
+	case 'F':
+		o->pass_file = arg;
+		return 0;
 	case 'e':
 		return parse_expiring(cmd, o, arg);
 	case 'H':
@@ -264,6 +276,38 @@ static int cmd_server(const struct cmd_entry *cmd, struct opts *o)
 	return issue_and_report(&req, o);
 }
 
+/* Issue as issue_and_report does, then write PREFIX.crt, PREFIX.key and the CA certificate as
+ * the PKCS#12 file --p12 for a browser. The passphrase is read (and the file checked absent)
+ * before anything is issued. */
+static int issue_with_p12(struct ca_request *req, struct opts *o)
+{
+	char pass[P12_PASS_MAX + 1], err[512], crt[4096], key[4096], ca[4096];
+	int rc;
+
+	if (access(o->p12, F_OK) == 0) {
+		snprintf(err, sizeof(err), "%s already exists; refex-ca never overwrites a file",
+		         o->p12);
+		return failed(err);
+	}
+	if (p12_passphrase(o->pass_file, pass, err, sizeof(err)) < 0) {
+		return failed(err);
+	}
+	snprintf(crt, sizeof(crt), "%s.crt", o->out);
+	snprintf(key, sizeof(key), "%s.key", o->out);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", o->dir);
+	if ((rc = issue_and_report(req, o)) == 0) {
+		if (p12_write(crt, key, ca, pass, o->p12, err, sizeof(err)) < 0) {
+			rc = failed(err);
+		} else {
+			printf("  %s  the key, certificate and CA certificate for a browser "
+			       "(PKCS#12, passphrase-protected)\n",
+			       o->p12);
+		}
+	}
+	OPENSSL_cleanse(pass, sizeof(pass));
+	return rc;
+}
+
 /* refex-ca issue: issue a partner certificate. */
 static int cmd_issue(const struct cmd_entry *cmd, struct opts *o)
 {
@@ -276,7 +320,11 @@ static int cmd_issue(const struct cmd_entry *cmd, struct opts *o)
 	}
 	req.agency = o->agency;
 	req.holder = o->holder;
-	return issue_and_report(&req, o);
+	if (o->p12 == NULL) {
+		return o->pass_file ? usage_error(cmd, "--p12-pass-file needs --p12%s", "")
+		                    : issue_and_report(&req, o);
+	}
+	return issue_with_p12(&req, o);
 }
 
 /* Print the serial, agency and holder (or hosts) of each record, one a line. */
@@ -552,6 +600,8 @@ static const struct option issue_options[] = {OPT_DIR,
                                               {"holder", required_argument, NULL, 'w'},
                                               {"out", required_argument, NULL, 'o'},
                                               {"days", required_argument, NULL, 'N'},
+                                              {"p12", required_argument, NULL, 'P'},
+                                              {"p12-pass-file", required_argument, NULL, 'F'},
                                               OPT_HELP,
                                               OPT_END};
 static const struct option sign_options[] = {OPT_DIR,
@@ -593,11 +643,17 @@ static const struct cmd_entry cmd_table[] = {
      "(--host may be repeated; at most 16). Writes PREFIX.crt and PREFIX.key (mode 0600);\n"
      "never overwrites. Valid 397 days unless --days says otherwise.\n",
      server_options, cmd_server},
-    {"issue", "issue --dir DIR --agency ID --holder NAME --out PREFIX [--days N]",
+    {"issue",
+     "issue --dir DIR --agency ID --holder NAME --out PREFIX [--days N] [--p12 FILE "
+     "[--p12-pass-file FILE]]",
      "Issue a partner certificate: the agency id (1-63 of a-z, 0-9 and '-', starting with\n"
      "a letter or digit) goes in the subject's O, the holder (a staff member or a system,\n"
      "up to 127 bytes) in its CN. Writes PREFIX.crt and PREFIX.key (mode 0600); never\n"
-     "overwrites. Valid 365 days unless --days says otherwise.\n",
+     "overwrites. Valid 365 days unless --days says otherwise.\n"
+     "--p12 FILE also writes the key, certificate and CA certificate as a PKCS#12 file\n"
+     "(mode 0600) to import into a browser, protected by a passphrase of at least 8\n"
+     "characters (AES-256-CBC, PBKDF2 with SHA-256, a SHA-256 MAC): the first line of\n"
+     "--p12-pass-file, or typed twice at the terminal. Never on the command line.\n",
      issue_options, cmd_issue},
     {"sign", "sign --dir DIR --csr FILE --agency ID --out PREFIX [--days N]",
      "Issue a partner certificate for a signing request made with 'refex keygen': the key\n"

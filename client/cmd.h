@@ -181,6 +181,7 @@ int cmd_audit(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_forward(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_template(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_keygen(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_p12(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_doctor(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_watch(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_client(struct cmd_ctx *ctx, int argc, char **argv);

@@ -259,6 +259,18 @@ static const struct cmd_entry commands[] = {
         .exec = cmd_keygen,
     },
     {
+        .name = "p12",
+        .usage = "--out FILE [--pass-file FILE]",
+        .summary = "put your key and certificate in a PKCS#12 file for a browser",
+        .options = "  --out FILE          write the PKCS#12 file (mode 0600; never overwritten)\n"
+                   "  --pass-file FILE    take the passphrase from the file's first line;\n"
+                   "                      without it, type it twice at the terminal\n",
+        .notes = "Works offline. Takes the certificate, key and ca of your config (or\n"
+                 "--cert, --key, --ca). The passphrase (at least 8 characters) protects the\n"
+                 "file with AES-256-CBC, PBKDF2 with SHA-256 and a SHA-256 MAC.\n",
+        .exec = cmd_p12,
+    },
+    {
         .name = "doctor",
         .usage = "[--json]",
         .summary = "check your configuration, certificate and connection step by step",

@@ -19,7 +19,7 @@
 #define AGENCY_SECTION    "agency "
 #define FORM_SECTION      "form "
 #define SECTIONS_EXPECTED                                                                          \
-	"[server], [limits], [metrics], [retention], [forms], [agency ID] or [form NAME]"
+	"[server], [limits], [metrics], [web], [retention], [forms], [agency ID] or [form NAME]"
 
 struct parse {
 	struct config *cfg;
@@ -27,6 +27,7 @@ struct parse {
 	size_t n_seen;
 	char *dir;            /* directory of the config file, for relative paths */
 	bool metrics_section; /* a [metrics] header was seen */
+	bool web_section;     /* a [web] header was seen */
 	char err[512];
 };
 
@@ -153,6 +154,32 @@ static int metrics_key(struct parse *p, const char *name, const char *value)
 	free(host);
 	free(port);
 	return rc;
+}
+
+/* The HTTPS door takes any address: it asks for a partner certificate as the wire door does. */
+static int web_key(struct parse *p, const char *name, const char *value)
+{
+	struct config *cfg = p->cfg;
+	char *host = NULL, *port = NULL;
+	unsigned port_no;
+
+	if (strcmp(name, "listen") != 0) {
+		snprintf(p->err, sizeof(p->err), "unknown key \"%s\" in [web]", name);
+		return -1;
+	}
+	if (split_host_port(value, &host, &port) < 0 ||
+	    parse_unsigned(port, 0, 65535, &port_no) < 0) {
+		snprintf(p->err, sizeof(p->err),
+		         "listen: expected HOST:PORT (port 0 to 65535), got \"%s\"", value);
+		free(host);
+		free(port);
+		return -1;
+	}
+	free(cfg->web_host);
+	free(cfg->web_port);
+	cfg->web_host = host;
+	cfg->web_port = port;
+	return 0;
 }
 
 static int server_key(struct parse *p, const char *name, const char *value)
@@ -452,6 +479,8 @@ static int config_handler(void *user, const char *section, const char *name, con
 		rc = limits_key(p, name, value);
 	} else if (strcmp(section, "metrics") == 0) {
 		rc = metrics_key(p, name, value);
+	} else if (strcmp(section, "web") == 0) {
+		rc = web_key(p, name, value);
 	} else if (strcmp(section, "retention") == 0) {
 		rc = retention_key(p, name, value);
 	} else if (strcmp(section, "forms") == 0) {
@@ -511,6 +540,10 @@ static int config_sections(struct parse *p, const char *path, int *line)
 			p->metrics_section = true;
 			continue;
 		}
+		if (strcmp(start, "web") == 0) {
+			p->web_section = true;
+			continue;
+		}
 		if (strncmp(start, AGENCY_SECTION, strlen(AGENCY_SECTION)) == 0) {
 			rc = agency_get(p, start + strlen(AGENCY_SECTION)) ? 0 : -1;
 		} else if (strncmp(start, FORM_SECTION, strlen(FORM_SECTION)) == 0) {
@@ -550,6 +583,11 @@ static int config_check(struct parse *p)
 		snprintf(
 		    p->err, sizeof(p->err),
 		    "[metrics] listen is required (e.g. 127.0.0.1:9187), or remove the section");
+		return -1;
+	}
+	if (p->web_section && cfg->web_host == NULL) {
+		snprintf(p->err, sizeof(p->err),
+		         "[web] listen is required (e.g. 0.0.0.0:8443), or remove the section");
 		return -1;
 	}
 	if (cfg->forms_dir == NULL && (cfg->forms_dir = config_path(p, "forms")) == NULL) {
@@ -682,6 +720,8 @@ void config_free(struct config *cfg)
 	free(cfg->database);
 	free(cfg->forms_dir);
 	free(cfg->metrics_host);
+	free(cfg->web_host);
+	free(cfg->web_port);
 	free(cfg->user);
 	free(cfg);
 }

@@ -46,6 +46,8 @@ struct config {
 	int log_level;
 	char *metrics_host;    /* [metrics] listen: loopback only; NULL: no metrics listener */
 	unsigned metrics_port; /* 0: any free port */
+	char *web_host;        /* [web] listen: the HTTPS door; NULL: none */
+	char *web_port;
 	struct limits limits;
 	struct agency *agencies;
 	size_t n_agencies;

@@ -154,6 +154,16 @@ static void hub_stop_poll(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(hub->stop_timer, &tv);
 }
 
+static void hub_stop_accepting(struct hub *hub)
+{
+	if (hub->listener) {
+		evconnlistener_disable(hub->listener);
+	}
+	if (hub->web_listener) {
+		evconnlistener_disable(hub->web_listener);
+	}
+}
+
 /* Start a graceful stop. */
 void hub_stop(struct hub *hub)
 {
@@ -166,9 +176,7 @@ void hub_stop(struct hub *hub)
 	hub->stop_started_ms = hub_now_ms();
 	log_notice("msg=stopping connections=%zu pending_writes=%zu", hub->n_sessions,
 	           store_pending(hub->store));
-	if (hub->listener) {
-		evconnlistener_disable(hub->listener);
-	}
+	hub_stop_accepting(hub);
 	session_stop_reading_all(hub);
 	hub->stop_timer = evtimer_new(hub->base, hub_stop_poll, hub);
 	if (hub->stop_timer == NULL) {
@@ -184,9 +192,7 @@ void hub_stop_now(struct hub *hub)
 	size_t unsent, unanswered = session_unanswered_all(hub, &unsent);
 
 	hub->stopping = true;
-	if (hub->listener) {
-		evconnlistener_disable(hub->listener);
-	}
+	hub_stop_accepting(hub);
 	log_warnx("msg=\"stopping now\" abandoned_replies=%zu unsent_bytes=%zu pending_writes=%zu "
 	          "connections=%zu",
 	          unanswered, unsent, store_pending(hub->store), hub->n_sessions);

@@ -16,6 +16,7 @@ struct session;
 struct addr_table;
 struct form_set;
 struct form_versions;
+struct web;
 TAILQ_HEAD(session_list, session);
 
 /*
@@ -35,6 +36,10 @@ struct hub {
 	struct form_versions *kept; /* every form version the store keeps, loaded; owned */
 	struct store *store;
 	struct evconnlistener *listener;
+	/* The [web] HTTPS door's listener, owned by its evhttp; NULL: none. */
+	struct evconnlistener *web_listener;
+	/* The HTTPS door (web.h); NULL: none. */
+	struct web *web;
 	evutil_socket_t metrics_fd;     /* the [metrics] listener's socket, -1 when there is none */
 	struct session_list sessions;   /* every connection */
 	struct session_list *by_agency; /* greeted sessions, one list per cfg agency */

@@ -83,7 +83,7 @@ static void listener_error(struct evconnlistener *l, void *arg)
 	event_base_once(hub->base, -1, EV_TIMEOUT, listener_resume, hub, &pause);
 }
 
-static void listener_log_bound(evutil_socket_t fd)
+static void listener_log_bound(evutil_socket_t fd, const char *what)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -92,35 +92,47 @@ static void listener_log_bound(evutil_socket_t fd)
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
 	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port, sizeof(port),
 	                NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
-		log_notice("msg=listening address=%s port=%s", host, port);
+		log_notice("msg=%s address=%s port=%s", what, host, port);
 	}
 }
 
-/* Bind the configured address and start accepting. */
-int listener_start(struct hub *hub, char *err, size_t errlen)
+/* Bind host:port and log it as msg=what; the listener accepts once given a callback. */
+struct evconnlistener *listener_bind(struct hub *hub, const char *host, const char *port,
+                                     const char *what, char *err, size_t errlen)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
 	                         .ai_socktype = SOCK_STREAM,
 	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *res = NULL;
+	struct evconnlistener *l;
 	int rc;
 
-	rc = getaddrinfo(hub->cfg->listen_host, hub->cfg->listen_port, &hints, &res);
+	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0) {
-		snprintf(err, errlen, "listen %s:%s: %s", hub->cfg->listen_host,
-		         hub->cfg->listen_port, gai_strerror(rc));
-		return -1;
+		snprintf(err, errlen, "listen %s:%s: %s", host, port, gai_strerror(rc));
+		return NULL;
 	}
-	hub->listener = evconnlistener_new_bind(hub->base, listener_accept, hub,
-	                                        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
-	                                        res->ai_addr, (int)res->ai_addrlen);
+	l = evconnlistener_new_bind(hub->base, NULL, NULL,
+	                            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024, res->ai_addr,
+	                            (int)res->ai_addrlen);
 	freeaddrinfo(res);
+	if (l == NULL) {
+		snprintf(err, errlen, "cannot listen on %s:%s: %s", host, port, strerror(errno));
+		return NULL;
+	}
+	listener_log_bound(evconnlistener_get_fd(l), what);
+	return l;
+}
+
+/* Bind the configured address and start accepting. */
+int listener_start(struct hub *hub, char *err, size_t errlen)
+{
+	hub->listener = listener_bind(hub, hub->cfg->listen_host, hub->cfg->listen_port,
+	                              "listening", err, errlen);
 	if (hub->listener == NULL) {
-		snprintf(err, errlen, "cannot listen on %s:%s: %s", hub->cfg->listen_host,
-		         hub->cfg->listen_port, strerror(errno));
 		return -1;
 	}
+	evconnlistener_set_cb(hub->listener, listener_accept, hub);
 	evconnlistener_set_error_cb(hub->listener, listener_error);
-	listener_log_bound(evconnlistener_get_fd(hub->listener));
 	return 0;
 }

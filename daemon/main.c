@@ -24,6 +24,7 @@
 #include "session.h"
 #include "store.h"
 #include "tls.h"
+#include "web.h"
 
 static void usage(FILE *out)
 {
@@ -201,6 +202,7 @@ static int run(struct config *cfg, const struct privdrop *pd)
 	struct metrics_http *metrics = NULL;
 	struct form_set *forms;
 	struct form_versions *kept;
+	struct web *web = NULL;
 	SSL_CTX *tls = reload_tls_ctx(cfg, err, sizeof(err));
 	int rc = 1;
 
@@ -234,6 +236,10 @@ static int run(struct config *cfg, const struct privdrop *pd)
 		log_error("msg=\"cannot start\" reason=\"%s\"", err);
 		goto done;
 	}
+	if (cfg->web_host != NULL && (web = web_start(hub, err, sizeof(err))) == NULL) {
+		log_error("msg=\"cannot start\" reason=\"%s\"", err);
+		goto done;
+	}
 	if (listener_start(hub, err, sizeof(err)) < 0) {
 		log_error("msg=\"cannot start\" reason=\"%s\"", err);
 		goto done;
@@ -262,6 +268,7 @@ static int run(struct config *cfg, const struct privdrop *pd)
 	rc = 0;
 done:
 	metrics_http_free(metrics);
+	web_free(web);
 	if (st != NULL) {
 		log_info("msg=\"store closing\" commits=%zu", store_commit_count(st));
 	}

@@ -16,10 +16,12 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "http_reply.h"
 #include "log.h"
 #include "metrics.h"
 
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define METRICS_TEXT_TYPE    "text/plain; charset=utf-8"
 #define METRICS_TIMEOUT_S    10 /* a scraper that stalls this long is dropped */
 
 struct metrics_http {
@@ -90,22 +92,6 @@ static int write_referrals(struct evbuffer *out, struct store *st)
 	return rc;
 }
 
-static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *text)
-{
-	struct evbuffer *body = evbuffer_new();
-
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	                  "text/plain; charset=utf-8");
-	if (body == NULL || evbuffer_add(body, text, strlen(text)) < 0) {
-		evhttp_send_error(req, HTTP_INTERNAL, NULL);
-	} else {
-		evhttp_send_reply(req, code, reason, body);
-	}
-	if (body != NULL) {
-		evbuffer_free(body);
-	}
-}
-
 static void metrics_serve(struct evhttp_request *req, void *arg)
 {
 	struct metrics_http *mh = arg;
@@ -114,12 +100,13 @@ static void metrics_serve(struct evhttp_request *req, void *arg)
 	struct evbuffer *body;
 
 	if (path == NULL || strcmp(path, "/metrics") != 0) {
-		reply_text(req, HTTP_NOTFOUND, "Not Found", "not found; metrics are at /metrics\n");
+		http_reply_text(req, HTTP_NOTFOUND, METRICS_TEXT_TYPE,
+		                "not found; metrics are at /metrics\n");
 		return;
 	}
 	if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-		reply_text(req, 405, "Method Not Allowed", "only GET and HEAD\n");
+		http_reply_text(req, HTTP_BADMETHOD, METRICS_TEXT_TYPE, "only GET and HEAD\n");
 		return;
 	}
 	if ((body = evbuffer_new()) == NULL || write_connections(body, mh->hub) < 0 ||

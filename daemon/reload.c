@@ -17,6 +17,7 @@
 #include "log.h"
 #include "session.h"
 #include "tls.h"
+#include "web.h"
 
 /* Build the server TLS context from cfg's files. */
 SSL_CTX *reload_tls_ctx(const struct config *cfg, char *err, size_t errlen)
@@ -99,6 +100,18 @@ static bool reload_metrics_unchanged(const struct hub *hub, const struct config 
 	return reload_bound_unchanged(hub->metrics_fd, cfg->metrics_host, port);
 }
 
+/* Say whether cfg's [web] listen names what the hub's HTTPS listener is bound to (or both have
+ * none). */
+static bool reload_web_unchanged(const struct hub *hub, const struct config *cfg)
+{
+	if (same(hub->cfg->web_host, cfg->web_host) && same(hub->cfg->web_port, cfg->web_port)) {
+		return true;
+	}
+	return hub->web_listener != NULL && cfg->web_host != NULL &&
+	       reload_bound_unchanged(evconnlistener_get_fd(hub->web_listener), cfg->web_host,
+	                              cfg->web_port);
+}
+
 /* Refuse what a running daemon cannot take: its sockets, its open database and its user were
  * set up once at start. Certificate, key, CA and CRL paths may change: TLS is rebuilt. */
 static int reload_check_live(const struct hub *hub, const struct config *cfg, char *err,
@@ -115,6 +128,9 @@ static int reload_check_live(const struct hub *hub, const struct config *cfg, ch
 		key = "user";
 	} else if (!reload_metrics_unchanged(hub, cfg)) {
 		snprintf(err, errlen, "restart refexd to change [metrics] listen");
+		return -1;
+	} else if (!reload_web_unchanged(hub, cfg)) {
+		snprintf(err, errlen, "restart refexd to change [web] listen");
 		return -1;
 	}
 	if (key != NULL) {
@@ -153,6 +169,7 @@ static void reload_swap(struct hub *hub, struct config *cfg, SSL_CTX *tls, unsig
 	log_set_level((enum log_level)cfg->log_level);
 	hub_set_forms(hub, forms);
 	hub_set_kept(hub, kept);
+	web_apply_limits(hub->web); /* the wire door reads cfg's limits afresh */
 }
 
 /* Re-read the configuration and TLS files and apply them all or not at all. */

@@ -30,6 +30,7 @@ struct session {
 	uint64_t id;
 	struct hub *hub;
 	struct bufferevent *bev;
+	struct bufferevent *vouch; /* the TLS connection rechecked on reload; NULL: bev */
 	struct identity who;
 	int agency; /* index in hub->cfg->agencies, -1 before the handshake */
 	enum session_state state;
@@ -784,8 +785,8 @@ fail:
 }
 
 /* Take over bev, a connection secured by other means, as the session of peer who. This is the
- * seam the fuzzer (tests/fuzz/fuzz_request.c) uses to drive the request path without TLS;
- * refexd itself only makes sessions with session_new. */
+ * seam the HTTPS door (web.c) and the fuzzer (tests/fuzz/fuzz_request.c) use to drive the
+ * request path without TLS of its own. */
 struct session *session_new_open(struct hub *hub, struct bufferevent *bev,
                                  const struct identity *who)
 {
@@ -842,6 +843,12 @@ void session_close(struct session *s, const char *why)
 		s->bev = NULL;
 	}
 	session_unref(s);
+}
+
+/* Make tls the connection a reload checks again for s. */
+void session_set_vouch(struct session *s, struct bufferevent *tls)
+{
+	s->vouch = tls;
 }
 
 /* Hold a reference across an asynchronous operation. */
@@ -909,7 +916,8 @@ size_t session_recheck_all(struct hub *hub)
 		if (s->state != SESSION_OPEN && s->state != SESSION_CLOSING) {
 			continue;
 		}
-		if (transport_verify_again(s->bev, hub->tls, why, sizeof(why)) < 0) {
+		if (transport_verify_again(s->vouch ? s->vouch : s->bev, hub->tls, why,
+		                           sizeof(why)) < 0) {
 			log_warnx(
 			    "conn=%llu msg=\"certificate no longer accepted\" agency=%s serial=%s "
 			    "reason=\"%s\"",

@@ -21,11 +21,16 @@ bool session_make_room(struct hub *hub, const struct sockaddr *sa);
  * the peer begins it. Returns NULL on failure (fd closed). */
 struct session *session_new(struct hub *hub, evutil_socket_t fd, const struct sockaddr *sa);
 
-/* Take over bev, a connection secured by other means (tests, fuzzing: no TLS), as an open
- * session of peer who, and start reading. The caller holds a reference (session_unref it);
+/* Take over bev, a connection secured by other means (the HTTPS door's pair, tests, fuzzing), as an
+ * open session of peer who, and start reading. The caller holds a reference (session_unref it);
  * NULL on failure (bev freed). */
 struct session *session_new_open(struct hub *hub, struct bufferevent *bev,
                                  const struct identity *who);
+
+/* Make tls, a TLS connection whose certificate vouches for s (an HTTPS door's), the one a reload
+ * checks again (session_recheck_all) instead of s's own transport. tls must outlive s's session
+ * (close s first). */
+void session_set_vouch(struct session *s, struct bufferevent *tls);
 
 /* Hold a reference across an asynchronous operation. */
 void session_ref(struct session *s);

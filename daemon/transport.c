@@ -198,7 +198,48 @@ void transport_close(struct bufferevent *bev)
 	if (ssl != NULL && SSL_is_init_finished(ssl)) {
 		/* Best effort: the socket may already be gone. */
 		SSL_shutdown(ssl);
+	} else if (ssl == NULL) {
+		/* A pair's partner is not told when its end is freed; a socket ignores this. */
+		bufferevent_flush(bev, EV_WRITE, BEV_FINISHED);
 	}
 	ERR_clear_error();
 	bufferevent_free(bev);
+}
+
+static int owner_index = -1;
+
+static void owner_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	struct transport_owner *o = ptr;
+
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	if (o != NULL) {
+		o->on_free(o);
+	}
+}
+
+/* Tie o to bev's TLS state: OpenSSL frees ex_data with the SSL, whoever frees it. */
+int transport_set_owner(struct bufferevent *bev, struct transport_owner *o)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	if (owner_index < 0) {
+		owner_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, owner_free);
+	}
+	if (ssl == NULL || owner_index < 0 || !SSL_set_ex_data(ssl, owner_index, o)) {
+		return -1;
+	}
+	return 0;
+}
+
+/* Return what transport_set_owner tied to bev, or NULL. */
+struct transport_owner *transport_owner(struct bufferevent *bev)
+{
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+	return ssl != NULL && owner_index >= 0 ? SSL_get_ex_data(ssl, owner_index) : NULL;
 }

@@ -33,7 +33,21 @@ int transport_verify_again(struct bufferevent *bev, SSL_CTX *ctx, char *why, siz
  * handshake used), else the METRICS_HS_* label with the reason in why. */
 const char *transport_trusted_now(struct bufferevent *bev, SSL_CTX *ctx, char *why, size_t len);
 
-/* Send close_notify (when the handshake finished) and free the bufferevent. */
+/* Send close_notify (when the handshake finished) and free the bufferevent. A bufferevent
+ * without TLS (one end of a pair, an HTTPS request's door to a session) first hands what it
+ * holds to its partner and tells it the end came. */
 void transport_close(struct bufferevent *bev);
+
+/* State that lives exactly as long as a connection's TLS state (the HTTPS door's, whose
+ * connections evhttp owns and frees); on_free runs when that state goes. */
+struct transport_owner {
+	void (*on_free)(struct transport_owner *o);
+};
+
+/* Tie o to bev's TLS state. Returns 0 or -1. */
+int transport_set_owner(struct bufferevent *bev, struct transport_owner *o);
+
+/* Return what transport_set_owner tied to bev, or NULL. */
+struct transport_owner *transport_owner(struct bufferevent *bev);
 
 #endif

@@ -124,6 +124,10 @@ void expect_box_empty(const struct net *n, const char *prefix, const char *box);
  * the daemon's only answer to a signal. Returns whether it appeared. */
 bool net_log_wait(const struct net *n, const char *text);
 
+/* Return the port refexd last logged in a "msg=WHAT ... port=N" line (what: "web-listening",
+ * "metrics-listening"), or 0 if it logged none. */
+int net_logged_port(const struct net *n, const char *what);
+
 /* Count the times text occurs in refexd's log so far. */
 int net_log_count(const struct net *n, const char *text);
 

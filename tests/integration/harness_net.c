@@ -441,3 +441,20 @@ const char *net_foreign_certificate(const struct net *n)
 	run_result_free(&r);
 	return prefix;
 }
+
+/* Return the port of the last "msg=WHAT ... port=N" line in refexd's log, or 0. */
+int net_logged_port(const struct net *n, const char *what)
+{
+	char *log = net_read_log(n), *p = log, *hit = NULL, needle[64];
+	int port = 0;
+
+	snprintf(needle, sizeof(needle), "msg=%s ", what);
+	while ((p = strstr(p, needle)) != NULL) {
+		hit = p++;
+	}
+	if (hit != NULL && (p = strstr(hit, " port=")) != NULL) {
+		port = atoi(p + 6);
+	}
+	free(log);
+	return port;
+}

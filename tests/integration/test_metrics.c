@@ -43,17 +43,7 @@ static void start_with_metrics(void)
 /* The port of the last msg=metrics-listening line refexd logged, or 0. */
 static int metrics_port(void)
 {
-	char *log = net_read_log(net), *p = log, *hit = NULL;
-	int port = 0;
-
-	while ((p = strstr(p, "msg=metrics-listening")) != NULL) {
-		hit = p++;
-	}
-	if (hit != NULL && (p = strstr(hit, " port=")) != NULL) {
-		port = atoi(p + 6);
-	}
-	free(log);
-	return port;
+	return net_logged_port(net, "metrics-listening");
 }
 
 /* Send request to the metrics port and return everything the server sent until it closed. */

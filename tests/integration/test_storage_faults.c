@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "harness_web.h"
 
 typedef Refex__StatusCode code_t;
 
@@ -280,4 +281,29 @@ Test(storage_faults, refex_gives_the_key_when_every_attempt_reached_the_hub)
 	cr_expect(strstr(r.err, "--idempotency-key submit-while-full"), "%s", r.err);
 	cr_expect(strstr(r.err, "never reached the hub") == NULL, "%s", r.err);
 	run_result_free(&r);
+}
+
+Test(storage_faults, a_full_disk_is_503_over_https)
+{
+	char *body = web_submit_body("Amira"), *other = web_submit_body("Bilal");
+	struct web_reply w;
+
+	cr_assert_eq(net_stop(net), 0);
+	cr_assert_eq(net_write_config(net, NET_DEFAULT_AGENCIES "\n[web]\nlisten = 127.0.0.1:0\n"),
+	             0);
+	net_must_start(net);
+	web_op(&w, net, north, "submit", body); /* the store is open and well */
+	cr_assert_eq(w.status, 200, "%s", w.body);
+	web_reply_free(&w);
+	fault_set("full");
+	web_op(&w, net, north, "submit", other);
+	fault_set(NULL);
+	cr_expect_eq(w.status, 503, "a submit on a full disk answered %d: %s", w.status, w.body);
+	cr_expect_str_eq(json_string_value(json_object_get(w.json, "code")), "STATUS_UNAVAILABLE");
+	web_reply_free(&w);
+	web_op(&w, net, north, "submit", other);
+	cr_expect_eq(w.status, 200, "and once the disk has room again, 200: %s", w.body);
+	web_reply_free(&w);
+	free(body);
+	free(other);
 }

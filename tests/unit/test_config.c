@@ -252,6 +252,32 @@ Test(config, metrics_section_refuses_unknown_repeated_and_missing_keys)
 	}
 }
 
+Test(config, web_listen_takes_any_address_and_refuses_bad_ones)
+{
+	static const struct bad cases[] = {
+	    {SERVER "[web]\nlisten = 127.0.0.1\n[agency a]\n", "expected HOST:PORT"},
+	    {SERVER "[web]\nlisten = 0.0.0.0:70000\n[agency a]\n", "expected HOST:PORT"},
+	    {SERVER "[web]\nroot = /srv\n[agency a]\n", "unknown key \"root\" in [web]"},
+	    {SERVER "[web]\n[agency a]\n", "[web] listen is required"},
+	};
+	char err[512];
+	struct config *cfg = load(SERVER "[agency a]\n", err, sizeof(err));
+
+	cr_assert_not_null(cfg, "%s", err);
+	cr_expect_null(cfg->web_host, "no [web] section, no HTTPS listener");
+	config_free(cfg);
+	cfg = load(SERVER "[web]\nlisten = 0.0.0.0:8443\n[agency a]\n", err, sizeof(err));
+	cr_assert_not_null(cfg, "%s", err);
+	cr_expect_str_eq(cfg->web_host, "0.0.0.0");
+	cr_expect_str_eq(cfg->web_port, "8443");
+	config_free(cfg);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_expect_null(cfg = load(cases[i].text, err, sizeof(err)), "case %zu loaded", i);
+		config_free(cfg);
+		cr_expect(strstr(err, cases[i].expect) != NULL, "case %zu: %s", i, err);
+	}
+}
+
 Test(config, retention_of_closed_referrals)
 {
 	char err[512];

@@ -1,0 +1,709 @@
+/*
+ * The HTTPS door. evhttp parses HTTP over libevent's OpenSSL bufferevents made from the hub's
+ * TLS context in force (so the same client certificates, CRL and reloads apply); each
+ * connection, once its first request shows who holds it, gets a session fed through a
+ * bufferevent pair. A request's JSON body becomes the Request's body (pbjson), goes to the
+ * session as one frame, and the Response frame that comes back is answered as JSON.
+ */
+#include "web.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include "frame.h"
+#include "handlers.h"
+#include "http_reply.h"
+#include "listener.h"
+#include "log.h"
+#include "pbjson.h"
+#include "session.h"
+#include "transport.h"
+
+#define WEB_API         "/api/v1/"
+#define WEB_JSON        "application/json"
+#define WEB_JSON_TYPE   "application/json; charset=utf-8"
+#define WEB_HEADERS_MAX 16384
+#define WEB_CSP                                                                                    \
+	"default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "              \
+	"form-action 'self'; frame-ancestors 'none'"
+
+extern const char web_openapi_json[]; /* docs/openapi.json, built in (web_openapi.c) */
+
+struct web_conn;
+TAILQ_HEAD(web_conn_list, web_conn);
+
+struct web {
+	struct evhttp *http;
+	struct hub *hub;
+	struct web_conn_list conns;
+	size_t n_unadmitted; /* connections that have no session yet (handshake, first request) */
+};
+
+/* One HTTPS connection. evhttp owns the connection; this lives as long as its TLS state. */
+struct web_conn {
+	struct transport_owner owner;    /* first: transport_owner() gives the connection back */
+	struct web *web;                 /* NULL once web_free let go of it */
+	struct bufferevent *tls;         /* evhttp's connection's; NULL once evhttp closed it */
+	struct evhttp_connection *evcon; /* known from the first request */
+	struct session *s;               /* its requests' session; NULL before the first */
+	struct bufferevent *door;        /* the door's end of the pair to s */
+	bool admitted;                   /* it had a session (no longer counted unadmitted) */
+	struct evhttp_request *pending;  /* the request s is handling */
+	uint64_t pending_id;
+	uint64_t next_id;
+	struct event *deadline; /* the next request must have arrived whole by then */
+	struct event *kick;     /* closes the connection from the loop */
+	TAILQ_ENTRY(web_conn) all;
+};
+
+/* The headers every answer carries: nothing the hub serves may be framed, sniffed or cached. */
+static void web_headers(struct evhttp_request *req)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(h, "Content-Security-Policy", WEB_CSP);
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(h, "X-Frame-Options", "DENY");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+}
+
+static void web_send_text(struct evhttp_request *req, int code, const char *type, const char *text)
+{
+	web_headers(req);
+	http_reply_text(req, code, type, text);
+}
+
+/* Answer req with HTTP code and json (taken over; NULL: out of memory). */
+static void web_send_json(struct evhttp_request *req, int code, json_t *json)
+{
+	char *text = json != NULL ? json_dumps(json, JSON_COMPACT) : NULL;
+
+	web_send_text(req, code, WEB_JSON_TYPE, text);
+	free(text);
+	json_decref(json);
+}
+
+/* Answer req with a Status as the wire protocol would refuse it: code, message, field. */
+static void web_send_status(struct evhttp_request *req, int http, Refex__StatusCode code,
+                            const char *field, const char *message)
+{
+	Refex__Status st = REFEX__STATUS__INIT;
+
+	st.has_code = 1;
+	st.code = code;
+	st.message = (char *)message;
+	st.field = (char *)field;
+	web_send_json(req, http, pbjson_encode(&st.base));
+}
+
+/* The HTTP status for a wire status. */
+static int web_http_status(Refex__StatusCode code)
+{
+	switch (code) {
+	case REFEX__STATUS_CODE__STATUS_OK:
+		return HTTP_OK;
+	case REFEX__STATUS_CODE__STATUS_INVALID:
+	case REFEX__STATUS_CODE__STATUS_UNSUPPORTED:
+		return HTTP_BADREQUEST;
+	case REFEX__STATUS_CODE__STATUS_NOT_FOUND:
+		return HTTP_NOTFOUND;
+	case REFEX__STATUS_CODE__STATUS_FORBIDDEN:
+		return 403;
+	case REFEX__STATUS_CODE__STATUS_CONFLICT:
+		return 409;
+	case REFEX__STATUS_CODE__STATUS_TOO_LARGE:
+		return HTTP_ENTITYTOOLARGE;
+	case REFEX__STATUS_CODE__STATUS_UNAVAILABLE:
+		return HTTP_SERVUNAVAIL;
+	default:
+		return HTTP_INTERNAL;
+	}
+}
+
+/* The body of a Response, alone, as JSON: what the operation answers. */
+static json_t *web_body_json(const Refex__Response *resp)
+{
+	const ProtobufCFieldDescriptor *f;
+	char name[PBJSON_NAME_CAP];
+	json_t *all, *body;
+
+	f = protobuf_c_message_descriptor_get_field(&refex__response__descriptor,
+	                                            (unsigned)resp->body_case);
+	if (f == NULL) {
+		return json_object();
+	}
+	if ((all = pbjson_encode(&resp->base)) == NULL) {
+		return NULL;
+	}
+	pbjson_json_name(f->name, name);
+	body = json_incref(json_object_get(all, name));
+	json_decref(all);
+	return body != NULL ? body : json_object();
+}
+
+/* Close the connection from the loop: evhttp sees its end and frees it the usual way. */
+static void web_conn_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct web_conn *conn = arg;
+
+	(void)fd;
+	(void)what;
+	if (conn->tls != NULL) {
+		shutdown(bufferevent_getfd(conn->tls), SHUT_RDWR);
+	}
+}
+
+/* The next request did not arrive whole in time (a slow client, headers or body a byte at a
+ * time): evhttp's timeouts restart on every byte, this one does not. */
+static void web_conn_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct web_conn *conn = arg;
+
+	log_warnx("msg=\"web connection closed\" agency=%s reason=\"no whole request in time\"",
+	          conn->s != NULL ? session_identity(conn->s)->agency : "-");
+	web_conn_kick_cb(fd, what, arg);
+}
+
+/* Give the next request on conn seconds to arrive whole. */
+static void web_conn_deadline(struct web_conn *conn, unsigned seconds)
+{
+	struct timeval tv = {.tv_sec = seconds};
+
+	evtimer_add(conn->deadline, &tv);
+}
+
+/* Drop conn's session and the door to it. */
+static void web_conn_end_session(struct web_conn *conn, const char *why)
+{
+	if (conn->door != NULL) {
+		bufferevent_free(conn->door); /* first: closing s must not call back into conn */
+		conn->door = NULL;
+	}
+	if (conn->s != NULL) {
+		session_close(conn->s, why);
+		session_unref(conn->s);
+		conn->s = NULL;
+	}
+}
+
+/* Let go of everything conn holds but its memory (its TLS state may outlive the web). */
+static void web_conn_detach(struct web_conn *conn)
+{
+	struct web *web = conn->web;
+
+	web_conn_end_session(conn, "HTTPS connection closed");
+	/* A request evhttp let go of (the client left) is ours to free; answering frees it. */
+	if (conn->pending != NULL && evhttp_request_get_connection(conn->pending) == NULL) {
+		evhttp_send_error(conn->pending, HTTP_SERVUNAVAIL, NULL);
+	}
+	conn->pending = NULL;
+	if (!conn->admitted) {
+		web->n_unadmitted--;
+	}
+	event_free(conn->deadline);
+	event_free(conn->kick);
+	TAILQ_REMOVE(&web->conns, conn, all);
+	conn->web = NULL;
+	conn->tls = NULL;
+	conn->evcon = NULL;
+}
+
+/* The connection's TLS state is being freed: evhttp is done with it. */
+static void web_conn_free(struct transport_owner *o)
+{
+	struct web_conn *conn = (struct web_conn *)o;
+
+	if (conn->web != NULL) {
+		web_conn_detach(conn);
+	}
+	free(conn);
+}
+
+/* evhttp is closing the connection (it frees a request still attached to it itself). */
+static void web_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct web_conn *conn = arg;
+
+	(void)evcon;
+	if (conn->pending != NULL && evhttp_request_get_connection(conn->pending) != NULL) {
+		conn->pending = NULL;
+	}
+	conn->tls = NULL;
+	conn->evcon = NULL;
+	web_conn_end_session(conn, "HTTPS connection closed");
+}
+
+/* Say whether a new connection would go over the wire side's budgets, which the two doors
+ * share: every connection counts in max_connections, every one not yet admitted in
+ * max_handshakes. */
+static bool web_is_full(const struct web *web)
+{
+	const struct limits *l = &web->hub->cfg->limits;
+
+	return web->hub->n_sessions + web->n_unadmitted >= l->max_connections ||
+	       web->n_unadmitted >= l->max_handshakes;
+}
+
+/* Make conn for bev, a new connection's TLS, counted as not admitted yet. */
+static struct web_conn *web_conn_new(struct web *web, struct bufferevent *bev)
+{
+	struct web_conn *conn = calloc(1, sizeof(*conn));
+	struct event_base *base = web->hub->base;
+
+	if (conn == NULL) {
+		return NULL;
+	}
+	conn->owner.on_free = web_conn_free;
+	conn->web = web;
+	conn->tls = bev;
+	conn->next_id = 1;
+	if ((conn->deadline = evtimer_new(base, web_conn_expired, conn)) == NULL ||
+	    (conn->kick = event_new(base, -1, 0, web_conn_kick_cb, conn)) == NULL ||
+	    transport_set_owner(bev, &conn->owner) < 0) {
+		if (conn->deadline != NULL) {
+			event_free(conn->deadline);
+		}
+		if (conn->kick != NULL) {
+			event_free(conn->kick);
+		}
+		free(conn);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&web->conns, conn, all);
+	web->n_unadmitted++;
+	return conn;
+}
+
+/* evhttp accepted a connection: give it TLS from the context in force, or refuse it. */
+static struct bufferevent *web_accept(struct event_base *base, void *arg)
+{
+	struct web *web = arg;
+	struct hub *hub = web->hub;
+	bool full = hub->stopping || web_is_full(web);
+	struct bufferevent *bev = transport_accept(base, hub->tls, -1);
+	struct web_conn *conn;
+
+	/* NULL would make evhttp serve the connection without TLS. */
+	if (bev == NULL) {
+		fatalx("msg=\"cannot start TLS for an HTTPS connection\" reason=\"out of memory\"");
+	}
+	if ((conn = web_conn_new(web, bev)) == NULL) {
+		log_error("msg=\"cannot start an HTTPS connection\" reason=\"out of memory\"");
+		return bev; /* its requests are refused: it has no conn */
+	}
+	if (full) {
+		log_warnx("msg=\"web connection refused\" reason=\"%s\"",
+		          hub->stopping ? "stopping" : "connection limit reached");
+		event_active(conn->kick, EV_TIMEOUT, 0);
+		return bev;
+	}
+	web_conn_deadline(conn, hub->cfg->limits.handshake_timeout);
+	return bev;
+}
+
+/* Refuse req and close its connection once the answer is out. */
+static void web_refuse_conn(struct evhttp_request *req, int http, Refex__StatusCode code,
+                            const char *message)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+	web_send_status(req, http, code, NULL, message);
+}
+
+/* Answer conn's pending request with resp. */
+static void web_answer(struct web_conn *conn, const Refex__Response *resp)
+{
+	struct evhttp_request *req = conn->pending;
+	Refex__StatusCode code =
+	    resp->status != NULL ? resp->status->code : REFEX__STATUS_CODE__STATUS_OK;
+
+	conn->pending = NULL;
+	if (code != REFEX__STATUS_CODE__STATUS_OK) {
+		web_send_json(req, web_http_status(code), pbjson_encode(&resp->status->base));
+	} else {
+		web_send_json(req, HTTP_OK, web_body_json(resp));
+	}
+}
+
+/* Take one whole frame off in, if there is one, and answer the request it answers. */
+static bool web_door_frame(struct web_conn *conn, struct evbuffer *in)
+{
+	size_t avail = evbuffer_get_length(in), len;
+	uint8_t *buf;
+	Refex__ServerMessage *m;
+
+	if (avail < FRAME_HEADER_LEN) {
+		return false;
+	}
+	buf = evbuffer_pullup(in, FRAME_HEADER_LEN);
+	if (frame_parse(buf, avail, UINT32_MAX, &len) != FRAME_OK) {
+		return false;
+	}
+	buf = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HEADER_LEN + len));
+	m = refex__server_message__unpack(NULL, len, buf + FRAME_HEADER_LEN);
+	evbuffer_drain(in, FRAME_HEADER_LEN + len);
+	/* Events are for watchers; a door's session never watches. */
+	if (m != NULL && m->body_case == REFEX__SERVER_MESSAGE__BODY_RESPONSE &&
+	    conn->pending != NULL && m->response->id == conn->pending_id) {
+		web_answer(conn, m->response);
+	}
+	if (m != NULL) {
+		refex__server_message__free_unpacked(m, NULL);
+	}
+	return true;
+}
+
+static void web_door_read(struct bufferevent *bev, void *arg)
+{
+	while (web_door_frame(arg, bufferevent_get_input(bev))) {
+	}
+}
+
+/* The session ended from the hub's side (a reload found the certificate revoked or the agency
+ * gone, the hub is stopping): the HTTPS connection ends with it. */
+static void web_door_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct web_conn *conn = arg;
+
+	(void)what;
+	web_door_read(bev, conn); /* the last answers */
+	web_conn_end_session(conn, "session ended");
+	if (conn->pending != NULL) {
+		struct evhttp_request *req = conn->pending;
+
+		conn->pending = NULL;
+		web_refuse_conn(req, HTTP_SERVUNAVAIL, REFEX__STATUS_CODE__STATUS_UNAVAILABLE,
+		                "the hub closed this connection; connect again");
+		return;
+	}
+	event_active(conn->kick, EV_TIMEOUT, 0);
+}
+
+/* Log a connection refused at its first request, by certificate serial only. */
+static void web_log_refused(const struct identity *who, const char *why)
+{
+	log_warnx("msg=\"web connection refused\" reason=\"%s\"%s%s serial=%s", why,
+	          who->agency[0] ? " agency=" : "", who->agency,
+	          who->serial[0] ? who->serial : "-");
+}
+
+/* Give conn, at its first request, a session of the certificate's holder, judged as the wire
+ * door judges one: verified, trusted by the context in force now, a partner's. Answers req
+ * and returns -1 when refused. */
+static int web_conn_admit(struct web_conn *conn, struct evhttp_request *req)
+{
+	struct hub *hub = conn->web->hub;
+	struct identity who = {0};
+	struct bufferevent *pair[2];
+	char err[256];
+
+	if (transport_peer_identity(conn->tls, &who, err, sizeof(err)) < 0 ||
+	    transport_trusted_now(conn->tls, hub->tls, err, sizeof(err)) != NULL) {
+		web_log_refused(&who, err);
+		web_refuse_conn(req, 403, REFEX__STATUS_CODE__STATUS_FORBIDDEN, err);
+		return -1;
+	}
+	if (config_agency_index(hub->cfg, who.agency) < 0) {
+		web_log_refused(&who, "agency not in the partnership");
+		web_refuse_conn(req, 403, REFEX__STATUS_CODE__STATUS_FORBIDDEN,
+		                "this agency is not a partner in this network");
+		return -1;
+	}
+	if (bufferevent_pair_new(hub->base, BEV_OPT_DEFER_CALLBACKS, pair) < 0) {
+		web_refuse_conn(req, HTTP_SERVUNAVAIL, REFEX__STATUS_CODE__STATUS_UNAVAILABLE,
+		                "out of memory");
+		return -1;
+	}
+	if ((conn->s = session_new_open(hub, pair[0], &who)) == NULL) {
+		bufferevent_free(pair[1]);
+		web_refuse_conn(req, HTTP_SERVUNAVAIL, REFEX__STATUS_CODE__STATUS_UNAVAILABLE,
+		                "out of memory");
+		return -1;
+	}
+	session_set_vouch(conn->s, conn->tls);
+	session_set_greeted(conn->s); /* the handshake said who it is; no Hello needed */
+	conn->door = pair[1];
+	bufferevent_setcb(conn->door, web_door_read, NULL, web_door_event, conn);
+	bufferevent_enable(conn->door, EV_READ);
+	conn->admitted = true;
+	conn->web->n_unadmitted--;
+	return 0;
+}
+
+/* Say whether req may change something for the certificate's holder: not sent by another
+ * site's page. A browser sends the client certificate with any request a page makes, so
+ * fetch metadata and Origin, when the browser sends them, must name this site. */
+static bool web_same_origin(struct evhttp_request *req)
+{
+	const struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	const char *site = evhttp_find_header(h, "Sec-Fetch-Site");
+	const char *origin = evhttp_find_header(h, "Origin");
+	const char *host = evhttp_find_header(h, "Host");
+	char self[300];
+
+	if (site != NULL && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0) {
+		return false;
+	}
+	if (origin == NULL) {
+		return true;
+	}
+	snprintf(self, sizeof(self), "https://%s", host != NULL ? host : "");
+	return host != NULL && strcasecmp(origin, self) == 0;
+}
+
+/* Say whether req's body is declared JSON: a page of another site cannot send that without
+ * asking first (CORS preflight), and the hub never says yes. */
+static bool web_is_json(struct evhttp_request *req)
+{
+	const char *type =
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+	size_t n = strlen(WEB_JSON);
+
+	return type != NULL && strncasecmp(type, WEB_JSON, n) == 0 &&
+	       (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
+}
+
+/* Read req's body as a JSON object ({} when empty); answer and return NULL if it is not one. */
+static json_t *web_body(struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	json_error_t jerr;
+	json_t *body;
+	char message[300];
+
+	if (len == 0) {
+		return json_object();
+	}
+	body =
+	    json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES, &jerr);
+	if (body == NULL || !json_is_object(body)) {
+		snprintf(message, sizeof(message), "the body is not a JSON object%s%s",
+		         body == NULL ? ": " : "", body == NULL ? jerr.text : "");
+		web_send_status(req, HTTP_BADREQUEST, REFEX__STATUS_CODE__STATUS_INVALID, NULL,
+		                message);
+		json_decref(body);
+		return NULL;
+	}
+	return body;
+}
+
+/* Decode req's body as the body of a Request for op (pbjson: the wire client's decoding);
+ * answer and return NULL when it does not decode. */
+static Refex__Request *web_request(struct evhttp_request *req, const char *op)
+{
+	json_t *body = web_body(req), *json = json_object();
+	struct pbjson_error perr = {0};
+	ProtobufCMessage *msg = NULL;
+	const char *field;
+	char message[600], name[PBJSON_NAME_CAP];
+
+	/* By its JSON name, so that errors name fields as the wire door does. */
+	pbjson_json_name(op, name);
+	if (body != NULL && json != NULL && json_object_set_new(json, name, body) == 0) {
+		body = NULL;
+		if ((msg = pbjson_decode(&refex__request__descriptor, json, &perr)) == NULL) {
+			field = handlers_field_in_body(perr.path);
+			snprintf(message, sizeof(message), "%s: %s", field, perr.message);
+			web_send_status(req, HTTP_BADREQUEST, REFEX__STATUS_CODE__STATUS_INVALID,
+			                field[0] ? field : NULL, message);
+		}
+	}
+	json_decref(body);
+	json_decref(json);
+	return (Refex__Request *)msg;
+}
+
+/* Send msg to conn's session as one frame, req waiting for its answer. */
+static void web_door_send(struct web_conn *conn, struct evhttp_request *req, Refex__Request *msg)
+{
+	size_t n = refex__request__get_packed_size(msg);
+	uint8_t hdr[FRAME_HEADER_LEN], *packed = malloc(n ? n : 1);
+
+	if (n > conn->web->hub->cfg->limits.max_frame) {
+		web_send_status(req, HTTP_ENTITYTOOLARGE, REFEX__STATUS_CODE__STATUS_TOO_LARGE,
+		                NULL, "the request is larger than the hub's frame limit");
+	} else if (packed == NULL) {
+		web_send_status(req, HTTP_SERVUNAVAIL, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		                "out of memory");
+	} else {
+		frame_put_header(hdr, (uint32_t)n);
+		refex__request__pack(msg, packed);
+		conn->pending = req;
+		conn->pending_id = msg->id;
+		if (bufferevent_write(conn->door, hdr, sizeof(hdr)) < 0 ||
+		    bufferevent_write(conn->door, packed, n) < 0) {
+			conn->pending = NULL;
+			web_send_status(req, HTTP_SERVUNAVAIL,
+			                REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+			                "out of memory");
+		}
+	}
+	free(packed);
+}
+
+/* Say whether op names a Request body the door serves: every one but watch, a stream. */
+static bool web_op_is_served(const char *op)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(&refex__request__descriptor, op);
+
+	return f != NULL && (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && strcmp(op, "watch") != 0;
+}
+
+/* POST /api/v1/OP: run the Request body OP through conn's session. */
+static void web_operation(struct web_conn *conn, struct evhttp_request *req, const char *op)
+{
+	const char *key =
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Idempotency-Key");
+	Refex__Request *msg;
+
+	if (!web_op_is_served(op)) {
+		web_send_status(req, HTTP_NOTFOUND, REFEX__STATUS_CODE__STATUS_NOT_FOUND, NULL,
+		                "no such operation; see /api/v1/openapi.json");
+	} else if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+		web_send_status(req, HTTP_BADMETHOD, REFEX__STATUS_CODE__STATUS_UNSUPPORTED, NULL,
+		                "operations are called with POST");
+	} else if (!web_same_origin(req)) {
+		web_send_status(req, 403, REFEX__STATUS_CODE__STATUS_FORBIDDEN, NULL,
+		                "cross-site requests are refused");
+	} else if (!web_is_json(req)) {
+		web_send_status(req, 415, REFEX__STATUS_CODE__STATUS_INVALID, NULL,
+		                "send the body as Content-Type: application/json");
+	} else if ((conn->s != NULL || web_conn_admit(conn, req) == 0) &&
+	           (msg = web_request(req, op)) != NULL) {
+		msg->has_id = 1;
+		msg->id = conn->next_id++;
+		if (key != NULL) {
+			msg->idempotency_key = strdup(key);
+		}
+		web_door_send(conn, req, msg);
+		refex__request__free_unpacked(msg, NULL);
+	}
+}
+
+/* GET /api/v1/openapi.json: what the door answers, as OpenAPI 3. */
+static void web_openapi(struct evhttp_request *req)
+{
+	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+
+	if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+		web_send_status(req, HTTP_BADMETHOD, REFEX__STATUS_CODE__STATUS_UNSUPPORTED, NULL,
+		                "only GET and HEAD");
+		return;
+	}
+	web_send_text(req, HTTP_OK, WEB_JSON_TYPE, web_openapi_json);
+}
+
+/* Every request evhttp read whole. */
+static void web_serve(struct evhttp_request *req, void *arg)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct web_conn *conn =
+	    (struct web_conn *)transport_owner(evhttp_connection_get_bufferevent(evcon));
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+
+	(void)arg;
+	if (conn == NULL || conn->web == NULL || conn->pending != NULL) {
+		web_refuse_conn(req, HTTP_SERVUNAVAIL, REFEX__STATUS_CODE__STATUS_UNAVAILABLE,
+		                "the hub cannot serve this connection; connect again");
+		return;
+	}
+	if (conn->evcon == NULL) {
+		conn->evcon = evcon;
+		evhttp_connection_set_closecb(evcon, web_conn_closed, conn);
+	}
+	/* The next request, on a connection kept alive, has the idle time to arrive whole. */
+	web_conn_deadline(conn, conn->web->hub->cfg->limits.idle_timeout);
+	if (path == NULL || strncmp(path, WEB_API, strlen(WEB_API)) != 0) {
+		web_send_status(req, HTTP_NOTFOUND, REFEX__STATUS_CODE__STATUS_NOT_FOUND, NULL,
+		                "not found; the API is under " WEB_API);
+	} else if (strcmp(path + strlen(WEB_API), "openapi.json") == 0) {
+		web_openapi(req);
+	} else {
+		web_operation(conn, req, path + strlen(WEB_API));
+	}
+}
+
+/* Apply the limits in force to the door (new connections and requests). */
+void web_apply_limits(struct web *web)
+{
+	const struct limits *l;
+
+	if (web == NULL) {
+		return;
+	}
+	l = &web->hub->cfg->limits;
+	evhttp_set_timeout(web->http, (int)l->idle_timeout);
+	evhttp_set_max_body_size(web->http, l->max_frame);
+}
+
+/* Serve HTTPS at the [web] listen address. */
+struct web *web_start(struct hub *hub, char *err, size_t errlen)
+{
+	struct web *web = calloc(1, sizeof(*web));
+	struct evconnlistener *lev = NULL;
+
+	if (web == NULL || (web->http = evhttp_new(hub->base)) == NULL) {
+		snprintf(err, errlen, "web: out of memory");
+		goto fail;
+	}
+	web->hub = hub;
+	TAILQ_INIT(&web->conns);
+	/* Every method reaches web_serve, which answers 405 rather than evhttp's 501. */
+	evhttp_set_allowed_methods(web->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+	                                          EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	                                          EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_max_headers_size(web->http, WEB_HEADERS_MAX);
+	web_apply_limits(web);
+	evhttp_set_bevcb(web->http, web_accept, web);
+	evhttp_set_gencb(web->http, web_serve, web);
+	lev = listener_bind(hub, hub->cfg->web_host, hub->cfg->web_port, "web-listening", err,
+	                    errlen);
+	if (lev == NULL) {
+		goto fail;
+	}
+	if (evhttp_bind_listener(web->http, lev) == NULL) {
+		evconnlistener_free(lev);
+		snprintf(err, errlen, "web: out of memory");
+		goto fail;
+	}
+	hub->web_listener = lev;
+	hub->web = web;
+	return web;
+fail:
+	web_free(web);
+	return NULL;
+}
+
+/* Stop serving and close every HTTPS connection. */
+void web_free(struct web *web)
+{
+	if (web == NULL) {
+		return;
+	}
+	while (!TAILQ_EMPTY(&web->conns)) {
+		web_conn_detach(TAILQ_FIRST(&web->conns));
+	}
+	if (web->http != NULL) {
+		evhttp_free(web->http);
+	}
+	if (web->hub != NULL) {
+		web->hub->web_listener = NULL;
+		web->hub->web = NULL;
+	}
+	free(web);
+}

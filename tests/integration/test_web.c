@@ -1,0 +1,474 @@
+/* The HTTPS door ([web] listen): the wire protocol's operations as JSON over HTTPS, with the same
+ * partner certificates, the same handlers and errors, refusing cross-site requests. */
+#include <criterion/criterion.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+#include "harness_web.h"
+
+#define WEB_CONFIG NET_DEFAULT_AGENCIES "\n[web]\nlisten = 127.0.0.1:0\n"
+#define CSP                                                                                        \
+	"default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "              \
+	"form-action 'self'; frame-ancestors 'none'"
+
+static struct net *net;
+static const char *north, *east, *third;
+
+static void start(const char *limits)
+{
+	char config[2048];
+
+	net = net_new();
+	north = net_issue(net, "north-advice", "Priya Shah");
+	east = net_issue(net, "eastside-housing", "Sam Jones");
+	third = net_issue(net, "third-party", "Ola Berg");
+	snprintf(config, sizeof(config), "%s%s", WEB_CONFIG, limits);
+	cr_assert_eq(net_write_config(net, config), 0);
+	net_must_start(net);
+}
+
+static void setup(void)
+{
+	start("");
+}
+
+static void teardown(void)
+{
+	net_teardown(net);
+	net = NULL;
+}
+
+TestSuite(web, .init = setup, .fini = teardown, .timeout = 180);
+
+/* POST body to op as prefix, expect HTTP status want, and return the JSON answer (owned). */
+static json_t *expect_op(const char *prefix, const char *op, const char *body, int want)
+{
+	struct web_reply w;
+	json_t *json;
+
+	web_op(&w, net, prefix, op, body);
+	cr_assert_eq(w.status, want, "%s answered %d, expected %d:\n%s%s\n%s", op, w.status, want,
+	             w.headers, w.body, w.err);
+	cr_assert_not_null(w.json, "%s answered no JSON: %s", op, w.body);
+	json = json_incref(w.json);
+	web_reply_free(&w);
+	return json;
+}
+
+/* Submit a referral from north-advice over HTTPS; return its id (owned). */
+static char *submit(const char *given_name)
+{
+	char *body = web_submit_body(given_name), *id;
+	json_t *ref = expect_op(north, "submit", body, 200);
+
+	cr_assert(json_is_string(json_object_get(ref, "id")), "submit answered no referral id");
+	id = strdup(json_string_value(json_object_get(ref, "id")));
+	json_decref(ref);
+	free(body);
+	return id;
+}
+
+/* Expect w to be a refusal with HTTP status, wire code and (when not NULL) field. */
+static void expect_refusal(const struct web_reply *w, int status, const char *code,
+                           const char *field)
+{
+	cr_assert_eq(w->status, status, "answered %d, expected %d: %s", w->status, status, w->body);
+	cr_assert_str_eq(json_string_value(json_object_get(w->json, "code")), code, "%s", w->body);
+	cr_assert(json_is_string(json_object_get(w->json, "message")), "no message: %s", w->body);
+	if (field != NULL) {
+		cr_assert_str_eq(json_string_value(json_object_get(w->json, "field")), field, "%s",
+		                 w->body);
+	}
+}
+
+static const char *state_of(json_t *ref)
+{
+	return json_string_value(json_object_get(ref, "state"));
+}
+
+Test(web, a_referral_goes_round_the_loop_over_https)
+{
+	char *id = submit("Amira"), body[256];
+	json_t *page, *ref;
+
+	page = expect_op(east, "list_inbox", "{}", 200);
+	cr_assert_str_eq(json_string_value(json_object_get(
+	                     json_array_get(json_object_get(page, "referrals"), 0), "id")),
+	                 id, "the receiver's inbox lists the referral");
+	json_decref(page);
+	snprintf(body, sizeof(body), "{\"id\": \"%s\"}", id);
+	ref = expect_op(east, "get", body, 200);
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(ref, "client"), "givenName")),
+	    "Amira");
+	json_decref(ref);
+	snprintf(body, sizeof(body), "{\"id\": \"%s\", \"action\": \"ACTION_ACCEPT\"}", id);
+	ref = expect_op(east, "update", body, 200);
+	cr_assert_str_eq(state_of(ref), "STATE_ACCEPTED");
+	json_decref(ref);
+	page = expect_op(north, "list_sent", "{}", 200);
+	cr_assert_str_eq(state_of(json_array_get(json_object_get(page, "referrals"), 0)),
+	                 "STATE_ACCEPTED", "the sender sees it accepted");
+	json_decref(page);
+	snprintf(body, sizeof(body), "{\"referralId\": \"%s\"}", id);
+	page = expect_op(north, "audit", body, 200);
+	cr_assert_gt(json_array_size(json_object_get(page, "entries")), 0, "audit has entries");
+	json_decref(page);
+	snprintf(body, sizeof(body), "{\"referralId\": \"%s\", \"to\": \"third-party\"}", id);
+	json_decref(expect_op(east, "forward", body, 400)); /* served: refused as on the wire */
+	free(id);
+}
+
+Test(web, the_directory_operations_answer)
+{
+	json_t *j = expect_op(north, "hello", "{\"protocolVersion\": 1}", 200);
+
+	cr_assert_str_eq(json_string_value(json_object_get(j, "agency")), "north-advice");
+	cr_assert_str_eq(json_string_value(json_object_get(j, "holder")), "Priya Shah");
+	json_decref(j);
+	j = expect_op(north, "list_forms", "{}", 200);
+	cr_assert_gt(json_array_size(json_object_get(j, "forms")), 0);
+	json_decref(j);
+	j = expect_op(north, "list_partners", "", 200);
+	cr_assert_eq(json_array_size(json_object_get(j, "partners")), 3);
+	json_decref(j);
+}
+
+Test(web, client_records_and_consent_over_https)
+{
+	char body[512], *cid, *kid;
+	json_t *j;
+
+	j = expect_op(north, "add_client",
+	              "{\"record\": {\"givenName\": \"Amira\", \"familyName\": \"Khan\"}}", 200);
+	cid = strdup(json_string_value(json_object_get(j, "id")));
+	json_decref(j);
+	snprintf(body, sizeof(body), "{\"id\": \"%s\"}", cid);
+	json_decref(expect_op(north, "get_client", body, 200));
+	snprintf(body, sizeof(body),
+	         "{\"id\": \"%s\", \"record\": {\"givenName\": \"Amira\", \"familyName\": "
+	         "\"Khan-Lee\"}}",
+	         cid);
+	json_decref(expect_op(north, "update_client", body, 200));
+	j = expect_op(north, "list_clients", "{\"search\": \"khan\"}", 200);
+	cr_assert_eq(json_array_size(json_object_get(j, "clients")), 1);
+	json_decref(j);
+	snprintf(body, sizeof(body),
+	         "{\"clientId\": \"%s\", \"toAgency\": \"eastside-housing\", \"purpose\": "
+	         "\"housing\", \"method\": \"CONSENT_VERBAL\"}",
+	         cid);
+	j = expect_op(north, "add_consent", body, 200);
+	kid = strdup(json_string_value(json_object_get(j, "id")));
+	json_decref(j);
+	snprintf(body, sizeof(body), "{\"clientId\": \"%s\"}", cid);
+	j = expect_op(north, "list_consents", body, 200);
+	cr_assert_eq(json_array_size(json_object_get(j, "consents")), 1);
+	json_decref(j);
+	snprintf(body, sizeof(body), "{\"id\": \"%s\", \"reason\": \"asked to stop\"}", kid);
+	json_decref(expect_op(north, "withdraw_consent", body, 200));
+	snprintf(body, sizeof(body), "{\"id\": \"%s\", \"reason\": \"client asked\"}", cid);
+	json_decref(expect_op(north, "erase_client", body, 200));
+	snprintf(body, sizeof(body), "{\"id\": \"%s\"}", cid);
+	json_decref(expect_op(east, "get_client", body, 404)); /* never its to see */
+	free(cid);
+	free(kid);
+}
+
+Test(web, each_wire_status_has_its_http_status)
+{
+	char *id = submit("Amira"), body[256];
+	struct web_reply w;
+
+	web_op(&w, net, north, "submit", "{\"to\": \"eastside-housing\", \"form\": 7}");
+	expect_refusal(&w, 400, "STATUS_INVALID", "form");
+	web_reply_free(&w);
+	web_op(&w, net, north, "get", "{\"id\": \"0000000000000000\"}");
+	expect_refusal(&w, 404, "STATUS_NOT_FOUND", NULL);
+	web_reply_free(&w);
+	snprintf(body, sizeof(body), "{\"id\": \"%s\", \"action\": \"ACTION_ACCEPT\"}", id);
+	web_op(&w, net, north, "update", body); /* only the receiver accepts */
+	expect_refusal(&w, 403, "STATUS_FORBIDDEN", NULL);
+	web_reply_free(&w);
+	snprintf(body, sizeof(body),
+	         "{\"id\": \"%s\", \"action\": \"ACTION_DECLINE\", "
+	         "\"reason\": \"full\"}",
+	         id);
+	json_decref(expect_op(east, "update", body, 200));
+	snprintf(body, sizeof(body), "{\"id\": \"%s\", \"action\": \"ACTION_ACCEPT\"}", id);
+	web_op(&w, net, east, "update", body); /* declined is final */
+	expect_refusal(&w, 409, "STATUS_CONFLICT", NULL);
+	web_reply_free(&w);
+	web_op(&w, net, north, "no_such_thing", "{}");
+	expect_refusal(&w, 404, "STATUS_NOT_FOUND", NULL);
+	web_reply_free(&w);
+	web_op(&w, net, north, "watch", "{}"); /* a stream: not an operation here */
+	cr_expect_eq(w.status, 404);
+	web_reply_free(&w);
+	web_call(&w, net, north, "GET", "/api/v1/list_inbox", NULL, NULL);
+	cr_expect_eq(w.status, 405);
+	cr_expect_str_eq(web_header(&w, "Allow"), "POST");
+	web_reply_free(&w);
+	web_op(&w, net, north, "list_inbox", "[1, 2]");
+	expect_refusal(&w, 400, "STATUS_INVALID", NULL);
+	web_reply_free(&w);
+	free(id);
+}
+
+Test(web, a_body_over_max_frame_is_413)
+{
+	size_t n = 2 * 1024 * 1024;
+	char *big = malloc(n + 64), *path, at[NET_PATH_MAX + 2];
+	struct web_reply w;
+
+	cr_assert_not_null(big);
+	strcpy(big, "{\"search\": \"");
+	memset(big + strlen(big), 'a', n);
+	strcpy(big + 12 + n, "\"}");
+	cr_assert_not_null(path = net_write_file(net, "big.json", big));
+	snprintf(at, sizeof(at), "@%s", path);
+	web_op(&w, net, north, "list_clients", at);
+	cr_expect_eq(w.status, 413, "a 2 MiB body answered %d: %s", w.status, w.err);
+	web_reply_free(&w);
+	free(path);
+	free(big);
+	json_decref(expect_op(north, "list_clients", "{}", 200)); /* and the hub carries on */
+}
+
+Test(web, an_idempotency_key_returns_the_first_answer_and_pages_use_the_tokens)
+{
+	const char *key[] = {"Idempotency-Key: web-key-1", NULL};
+	char *body = web_submit_body("Amira"), *body2 = web_submit_body("Bilal"), page_body[256];
+	struct web_reply a, b, c;
+	json_t *page;
+
+	web_call(&a, net, north, "POST", "/api/v1/submit", body, key);
+	web_call(&b, net, north, "POST", "/api/v1/submit", body, key);
+	cr_assert_eq(a.status, 200, "%s", a.body);
+	cr_assert_eq(b.status, 200, "%s", b.body);
+	cr_expect_str_eq(json_string_value(json_object_get(a.json, "id")),
+	                 json_string_value(json_object_get(b.json, "id")),
+	                 "a retry with the same key gets the same referral");
+	web_call(&c, net, north, "POST", "/api/v1/submit", body2, key);
+	expect_refusal(&c, 409, "STATUS_CONFLICT", "idempotencyKey");
+	web_reply_free(&a);
+	web_reply_free(&b);
+	web_reply_free(&c);
+	free(submit("Chen"));
+	page = expect_op(north, "list_sent", "{\"limit\": 1}", 200);
+	cr_assert_eq(json_array_size(json_object_get(page, "referrals")), 1);
+	cr_assert(json_is_string(json_object_get(page, "nextPageToken")));
+	snprintf(page_body, sizeof(page_body), "{\"limit\": 1, \"pageToken\": \"%s\"}",
+	         json_string_value(json_object_get(page, "nextPageToken")));
+	json_decref(page);
+	page = expect_op(north, "list_sent", page_body, 200);
+	cr_expect_eq(json_array_size(json_object_get(page, "referrals")), 1, "the second page");
+	json_decref(page);
+	free(body);
+	free(body2);
+}
+
+Test(web, every_answer_carries_the_security_headers)
+{
+	const char *paths[] = {"/api/v1/list_forms", "/api/v1/nothing", "/elsewhere"};
+	struct web_reply w;
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		web_call(&w, net, north, "POST", paths[i], "{}", NULL);
+		cr_assert_neq(w.status, 0);
+		cr_expect_str_eq(web_header(&w, "Content-Security-Policy"), CSP, "%s", paths[i]);
+		cr_expect_str_eq(web_header(&w, "X-Content-Type-Options"), "nosniff");
+		cr_expect_str_eq(web_header(&w, "Cache-Control"), "no-store");
+		web_reply_free(&w);
+	}
+}
+
+Test(web, cross_site_requests_are_refused)
+{
+	char *body = web_submit_body("Amira");
+	const char *origin[] = {"Origin: https://evil.example", NULL};
+	const char *fetch[] = {"Sec-Fetch-Site: cross-site", NULL};
+	const char *form[] = {"Content-Type: text/plain", NULL};
+	const char *same[] = {"Sec-Fetch-Site: same-origin", NULL};
+	struct web_reply w;
+
+	web_call(&w, net, north, "POST", "/api/v1/submit", body, origin);
+	expect_refusal(&w, 403, "STATUS_FORBIDDEN", NULL);
+	web_reply_free(&w);
+	web_call(&w, net, north, "POST", "/api/v1/submit", body, fetch);
+	expect_refusal(&w, 403, "STATUS_FORBIDDEN", NULL);
+	web_reply_free(&w);
+	web_call(&w, net, north, "POST", "/api/v1/submit", body, form);
+	cr_expect_eq(w.status, 415, "a body a form could send is refused: %d", w.status);
+	web_reply_free(&w);
+	expect_box_empty(net, north, "sent");
+	web_call(&w, net, north, "POST", "/api/v1/list_sent", "{}", same);
+	cr_expect_eq(w.status, 200, "the hub's own pages are served: %s", w.body);
+	web_reply_free(&w);
+	free(body);
+}
+
+Test(web, no_certificate_gets_nothing)
+{
+	struct web_reply w;
+
+	web_op(&w, net, NULL, "list_forms", "{}");
+	cr_expect_eq(w.status, 0, "answered %d without a certificate: %s", w.status, w.body);
+	web_reply_free(&w);
+}
+
+static void revoke_holder(const char *holder)
+{
+	char *serial = net_serial_of(net, holder);
+	struct run_result r;
+
+	cr_assert_eq(run_refex_ca(&r, "revoke", "--dir", net->ca_dir, "--serial", serial,
+	                          "--reason", "keyCompromise", NULL),
+	             0, "%s", r.err);
+	run_result_free(&r);
+	free(serial);
+}
+
+Test(web, a_revoked_holder_is_refused_and_its_open_connection_closed_on_reload)
+{
+	const char *req = "POST /api/v1/list_forms HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+	                  "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+	struct raw *open = raw_connect_web(net, north);
+	struct web_reply w;
+
+	cr_assert_not_null(open);
+	cr_assert_eq(raw_send_bytes(open, req, strlen(req)), 0);
+	cr_assert(net_log_wait(net, "msg=connected agency=north-advice"));
+	revoke_holder("Priya Shah");
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+	cr_assert(net_log_wait(net, "msg=reloaded"));
+	cr_expect(raw_wait_closed(open, HARNESS_READ_TIMEOUT_MS),
+	          "the revoked holder's open HTTPS connection is closed on reload");
+	raw_free(open);
+	web_op(&w, net, north, "list_forms", "{}");
+	cr_expect_eq(w.status, 0, "a revoked certificate got an answer: %s", w.body);
+	web_reply_free(&w);
+	json_decref(expect_op(east, "list_forms", "{}", 200)); /* a colleague carries on */
+}
+
+/* A hub whose limits are short, for clients too slow to finish a request. */
+static void setup_short(void)
+{
+	start("\n[limits]\nhandshake_timeout = 2\nidle_timeout = 2\n");
+}
+
+TestSuite(web_limits, .init = setup_short, .fini = teardown, .timeout = 180);
+
+Test(web_limits, a_request_trickled_byte_by_byte_is_cut_off)
+{
+	const char *head = "POST /api/v1/list_forms HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+	struct raw *slow = raw_connect_web(net, north);
+
+	cr_assert_not_null(slow);
+	/* Each byte would restart a per-byte timeout; the deadline counts from the start. */
+	for (size_t i = 0; i < strlen(head) && !raw_wait_closed(slow, 250); i++) {
+		raw_send_bytes(slow, head + i, 1);
+	}
+	cr_expect(raw_wait_closed(slow, HARNESS_READ_TIMEOUT_MS),
+	          "a request that never finishes is closed");
+	raw_free(slow);
+	json_decref(expect_op(north, "list_forms", "{}", 200));
+}
+
+/* Call method path as the OpenAPI document names them, with an empty body for a POST. */
+static int call_documented(struct web_reply *w, const char *method, const char *path)
+{
+	char url[256], upper[16];
+	size_t i;
+
+	for (i = 0; method[i] != '\0' && i + 1 < sizeof(upper); i++) {
+		upper[i] = (char)(method[i] - ('a' - 'A'));
+	}
+	upper[i] = '\0';
+	snprintf(url, sizeof(url), "/api/v1%s", path);
+	return web_call(w, net, north, upper, url, strcmp(method, "post") == 0 ? "{}" : NULL, NULL);
+}
+
+Test(web, the_hub_serves_its_openapi_document_and_answers_what_it_lists)
+{
+	json_error_t jerr;
+	json_t *doc = json_load_file(REFEX_OPENAPI, 0, &jerr), *paths, *item, *op;
+	const ProtobufCMessageDescriptor *d = &refex__request__descriptor;
+	const char *path, *method;
+	struct web_reply w;
+	char code[8], name[64];
+
+	cr_assert_not_null(doc, "docs/openapi.json: %s", jerr.text);
+	web_call(&w, net, north, "GET", "/api/v1/openapi.json", NULL, NULL);
+	cr_assert_eq(w.status, 200);
+	cr_expect(json_equal(w.json, doc), "the hub serves docs/openapi.json as it is");
+	web_reply_free(&w);
+	paths = json_object_get(doc, "paths");
+	json_object_foreach(paths, path, item)
+	{
+		json_object_foreach(item, method, op)
+		{
+			call_documented(&w, method, path);
+			snprintf(code, sizeof(code), "%d", w.status);
+			cr_expect_not_null(
+			    json_object_get(json_object_get(op, "responses"), code),
+			    "%s %s answered %d, which the document does not list: %s", method, path,
+			    w.status, w.body);
+			web_reply_free(&w);
+		}
+	}
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		if ((d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    strcmp(d->fields[i].name, "watch") != 0) {
+			snprintf(name, sizeof(name), "/%s", d->fields[i].name);
+			cr_expect_not_null(json_object_get(paths, name),
+			                   "the operation %s is missing from docs/openapi.json",
+			                   d->fields[i].name);
+		}
+	}
+	json_decref(doc);
+}
+
+Test(web, once_the_hubs_crl_expires_the_https_door_lets_nobody_in)
+{
+	const long left = 8; /* seconds: enough for the reload to take it on a slow machine */
+	struct web_reply w;
+	time_t expired;
+
+	net_write_crl_expiring(net, left);
+	expired = time(NULL) + left + 1;
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+	cr_assert(net_log_wait(net, "msg=reloaded"), "the hub takes the CRL while it is current");
+	json_decref(expect_op(north, "list_forms", "{}", 200));
+	/* Waiting for the CRL's next update to pass on the clock, not for a server. */
+	while (time(NULL) <= expired) {
+		poll(NULL, 0, 100);
+	}
+	web_op(&w, net, north, "list_forms", "{}");
+	cr_expect_eq(w.status, 0, "answered %d with the hub's CRL expired: %s", w.status, w.body);
+	web_reply_free(&w);
+}
+
+Test(web, a_reload_applies_a_new_max_frame_to_the_https_door)
+{
+	char *body = malloc(8192);
+	struct web_reply w;
+
+	cr_assert_not_null(body);
+	memset(body, ' ', 8191);
+	body[0] = '{';
+	body[8189] = '}';
+	body[8190] = '\0';
+	json_decref(expect_op(north, "list_forms", body, 200)); /* 8 KiB of JSON, most of it air */
+	cr_assert_eq(net_write_config(net, WEB_CONFIG "\n[limits]\nmax_frame = 4096\n"), 0);
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+	cr_assert(net_log_wait(net, "msg=reloaded"));
+	web_op(&w, net, north, "list_forms", body);
+	cr_expect_eq(w.status, 413, "a body over the reloaded max_frame answered %d", w.status);
+	web_reply_free(&w);
+	free(body);
+}
