@@ -9,6 +9,7 @@
 #include "output.h"
 #include "pbjson.h"
 #include "prefill.h"
+#include "rules.h"
 
 /* Find what to skeleton: "client", "consent" (no hub needed), or a form of the hub, the version
  * in force (offline: as cached); *hf is that form, else NULL. Returns an exit code. */
@@ -32,8 +33,45 @@ static int template_desc(struct cmd_ctx *ctx, const char *name, enum hubforms_mo
 	return rc;
 }
 
-/* Append the label (and help) the form gives each field to its placeholder in skeleton, a
- * template of desc, nested messages included. */
+/* The placeholder p of enum field f without its zero value, when the field's rules say the zero
+ * value is no answer ("<required one of: A|B>", not "<required one of: UNSPECIFIED|A|B>"). */
+static void template_choices(const ProtobufCFieldDescriptor *f, const struct rules *r, char *p)
+{
+	const ProtobufCEnumValue *zero;
+	char *at;
+	size_t n;
+
+	if (!r || !r->zero_is_no_answer || f->type != PROTOBUF_C_TYPE_ENUM ||
+	    !(zero = protobuf_c_enum_descriptor_get_value(f->descriptor, 0)))
+		return;
+	n = strlen(zero->name);
+	if ((at = strstr(p, zero->name)) != NULL && (at[n] == '|' || at[n] == '>') &&
+	    (at[-1] == ' ' || at[-1] == '|')) {
+		if (at[n] == '|')
+			n++;
+		else if (at[-1] == '|')
+			at--, n++;
+		memmove(at, at + n, strlen(at + n) + 1);
+	}
+}
+
+/* Put the placeholder, label, rules and help of field f together: "<required string> What
+ * the tenant wants help with [not blank, at most 500 characters] (help)". */
+static json_t *template_placeholder(const char *placeholder, const ProtobufCFieldDescriptor *f,
+                                    const struct schema_field *sf)
+{
+	char choices[4096], rules[256];
+
+	snprintf(choices, sizeof(choices), "%s", placeholder);
+	template_choices(f, sf->rules, choices);
+	rules_describe(sf->rules, rules, sizeof(rules));
+	return json_sprintf("%s %s%s%s%s%s%s%s", choices, sf->label, rules[0] ? " [" : "", rules,
+	                    rules[0] ? "]" : "", sf->help ? " (" : "", sf->help ? sf->help : "",
+	                    sf->help ? ")" : "");
+}
+
+/* Append the label, the rules (rules.h) and the help the form gives each field to its
+ * placeholder in skeleton, a template of desc, nested messages included. */
 static void template_label(json_t *skeleton, const ProtobufCMessageDescriptor *desc,
                            const struct hubform *hf)
 {
@@ -52,9 +90,7 @@ static void template_label(json_t *skeleton, const ProtobufCMessageDescriptor *d
 		if (json_is_object(v) && f->type == PROTOBUF_C_TYPE_MESSAGE) {
 			template_label(v, f->descriptor, hf);
 		} else if (json_is_string(v) && sf) {
-			labelled = json_sprintf("%s %s%s%s%s", json_string_value(v), sf->label,
-			                        sf->help ? " (" : "", sf->help ? sf->help : "",
-			                        sf->help ? ")" : "");
+			labelled = template_placeholder(json_string_value(v), f, sf);
 			if (labelled && json_is_array(json_object_get(skeleton, key))) {
 				json_array_set_new(json_object_get(skeleton, key), 0, labelled);
 			} else if (labelled) {

@@ -280,3 +280,54 @@ int rules_judge_count(const struct rules *r, size_t n, char *why, size_t cap)
 		         r->at_least);
 	return -1;
 }
+
+/* Append text to buf (of cap bytes), after a comma unless it is the first; what does not fit
+ * is left out (the descriptions are short: cap is far more than they need). */
+static void rules_say(char *buf, size_t cap, const char *text)
+{
+	size_t at = strlen(buf), n = strlen(text);
+
+	if (at + 2 + n >= cap)
+		return;
+	if (at)
+		memcpy(buf + at, ", ", 2), at += 2;
+	memcpy(buf + at, text, n + 1);
+}
+
+/* Describe r in words for someone filling a form in ("a date YYYY-MM-DD, today or later"). */
+void rules_describe(const struct rules *r, char *buf, size_t cap)
+{
+	char part[96];
+
+	if (cap == 0)
+		return;
+	buf[0] = '\0';
+	if (!r)
+		return;
+	if (r->kinds & RULES_DATE)
+		rules_say(buf, cap,
+		          r->not_past && r->not_future ? "a date YYYY-MM-DD, today"
+		          : r->not_past                ? "a date YYYY-MM-DD, today or later"
+		          : r->not_future              ? "a date YYYY-MM-DD, today or earlier"
+		                                       : "a date YYYY-MM-DD");
+	if ((r->kinds & RULES_TEXT) && r->non_blank)
+		rules_say(buf, cap, "not blank");
+	if ((r->kinds & RULES_TEXT) && r->max_length) {
+		snprintf(part, sizeof(part), "at most %u characters", (unsigned)r->max_length);
+		rules_say(buf, cap, part);
+	}
+	if ((r->kinds & RULES_NUMBER) && (r->has_min || r->has_max)) {
+		if (r->has_min && r->has_max)
+			snprintf(part, sizeof(part), "from %lld to %lld", (long long)r->min,
+			         (long long)r->max);
+		else if (r->has_min)
+			snprintf(part, sizeof(part), "%lld or more", (long long)r->min);
+		else
+			snprintf(part, sizeof(part), "%lld or less", (long long)r->max);
+		rules_say(buf, cap, part);
+	}
+	if ((r->kinds & RULES_CHOOSE) && r->at_least) {
+		snprintf(part, sizeof(part), "at least %u", (unsigned)r->at_least);
+		rules_say(buf, cap, part);
+	}
+}

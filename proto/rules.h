@@ -66,6 +66,10 @@ int rules_judge(const struct rules *r, const ProtobufCFieldDescriptor *f, const 
 /* Judge the number of values n of repeated field f by r; -1 with why filled if too few. */
 int rules_judge_count(const struct rules *r, size_t n, char *why, size_t cap);
 
+/* Describe r in words for someone filling a form in, into buf of cap bytes ("" for none;
+ * an enum's zero_is_no_answer is shown by leaving the zero value out of the choices). */
+void rules_describe(const struct rules *r, char *buf, size_t cap);
+
 /* Return the rules the hub applies to field f of a client record (client.proto), or NULL. */
 const struct rules *rules_client_record(const void *ctx, const ProtobufCMessageDescriptor *desc,
                                         const ProtobufCFieldDescriptor *f);

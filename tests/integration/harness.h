@@ -174,7 +174,7 @@ char *net_write_file(const struct net *n, const char *name, const char *text);
  * what is said about a real id with what is said about one never issued. */
 void text_without_id(const char *text, const char *id, char *out, size_t len);
 
-/* Return the whole file at path, NUL-terminated, and its length in *len; NULL if
+/* Return the whole file at path, NUL-terminated, and its length in *len (len may be NULL); NULL if
  * unreadable (malloc'd). */
 char *harness_read_file(const char *path, size_t *len);
 

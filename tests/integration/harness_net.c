@@ -55,7 +55,9 @@ char *harness_read_file(const char *path, size_t *len)
 	cr_assert_eq(fread(data, 1, (size_t)n, fp), (size_t)n);
 	fclose(fp);
 	data[n] = '\0';
-	*len = (size_t)n;
+	if (len != NULL) {
+		*len = (size_t)n;
+	}
 	return data;
 }
 

@@ -621,3 +621,56 @@ Test(client_forms, no_form_is_compiled_into_refex_or_refexd)
 	cr_expect_not(net_file_holds(net, REFEXD_PATH, "refex.forms.HousingSupport"));
 	cr_expect(net_file_holds(net, REFEX_PATH, "refex.ClientRecord"), "the check sees names");
 }
+
+/* The README's "Agreeing a form", as a partnership admin and a caseworker follow it: the
+ * example form file (docs/examples/forms, the same text as the README shows) is taken by a
+ * reload, its template shows the labels and the rules, a referral on it is made and shown,
+ * and an answer breaking a rule is refused naming the field. */
+Test(client_forms, the_readme_worked_example_works)
+{
+	char id[REFEX_ID_LEN + 1], *text, *blank;
+	struct run_result r;
+	json_t *j;
+
+	cr_assert_not_null(
+	    text = harness_read_file(REFEX_EXAMPLE_FORMS_DIR "/tenancy_sustainment.proto", NULL));
+	hub_adds_form("tenancy_sustainment", text, AGENCIES_WITH("tenancy_sustainment"), 4);
+	free(text);
+
+	REFEX_EXPECT(&r, 0, north, "template", "tenancy_sustainment");
+	j = run_json(&r);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "landlord")),
+	                 "<required one of: PRIVATE_LANDLORD|HOUSING_ASSOCIATION|COUNCIL> Who the "
+	                 "landlord is",
+	                 "a choice whose zero is no answer is not offered: %s", r.out);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "hearingDate")),
+	                 "<optional string> Date of the court hearing [a date YYYY-MM-DD, today or "
+	                 "later] (Leave it out when there is no hearing.)");
+	cr_expect_str_eq(json_string_value(json_object_get(j, "helpWanted")),
+	                 "<required string> What the tenant wants help with [not blank, at most "
+	                 "500 characters]");
+	json_decref(j);
+	run_result_free(&r);
+
+	REFEX_EXPECT(&r, 0, north, "submit", "--to", "eastside-housing", "--form",
+	             "tenancy_sustainment", "--client", FIXTURE("client.json"), "--consent",
+	             FIXTURE("consent.json"), "--data", FIXTURE("tenancy_sustainment.json"));
+	snprintf(id, sizeof(id), "%s", run_line(&r));
+	run_result_free(&r);
+	REFEX_EXPECT(&r, 0, east, "show", id);
+	cr_expect(strstr(r.out, "Tenancy sustainment (tenancy_sustainment, version 1)"), "%s",
+	          r.out);
+	cr_expect(strstr(r.out, "What the tenant wants help with: a payment plan for the arrears"),
+	          "%s", r.out);
+	run_result_free(&r);
+
+	blank = net_write_file(net, "blank.json",
+	                       "{\"landlord\": \"COUNCIL\", \"helpWanted\": \"  \"}");
+	REFEX_EXPECT(&r, 1, north, "submit", "--to", "eastside-housing", "--form",
+	             "tenancy_sustainment", "--client", FIXTURE("client.json"), "--consent",
+	             FIXTURE("consent.json"), "--data", blank);
+	cr_expect(strstr(r.err, "formData.helpWanted: left blank") != NULL, "%s", r.err);
+	run_result_free(&r);
+	free(blank);
+	net_expect_clean_stop(net);
+}
