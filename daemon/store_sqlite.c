@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "store_report_schema.h"
 #include "store_sqlite_private.h"
 #include "store_walbuf.h"
 
@@ -195,6 +196,10 @@ static const char *const store_migrations[] = {
     /* 10: the clients retention may erase are read by last change from those not yet erased
        (store_clients.c, CLIENTS_UNHELD), not by scanning every client. */
     "CREATE INDEX clients_live ON clients (updated_at) WHERE erased_at IS NULL;",
+    /* 11: outcomes reporting (store_report.c): counters per pathway and day sent, bands of
+       durations and decline reasons, counted from what is stored and kept by triggers in the
+       same transaction as each change. A reason goes when retention erases it. */
+    STORE_REPORT_MIGRATION,
 };
 
 #define STORE_VERSION (sizeof(store_migrations) / sizeof(store_migrations[0]))
