@@ -1,5 +1,5 @@
 /*
- * The report's reads: the counters of migration 11 (store_report_schema.h), summed by pathway
+ * The report's reads: the counters of migration 11 (below), summed by pathway
  * and month over a period of days. They run on a read connection (the hub's, or one of their
  * own for the operator) and never wait for the writer. A report is rare, so its statements are
  * prepared per call rather than kept for the life of the store.
@@ -12,6 +12,96 @@
 #include <string.h>
 
 #include "store_sqlite_private.h"
+
+/* The cell of referral R (NEW or OLD) in a report table. */
+#define RPT_KEY(R)                                                                                 \
+	"day = " R ".created_at / 86400 AND sender = " R ".sender AND recipient = " R              \
+	".recipient AND form = " R ".form"
+/* The step (enum store_report_step) a change to state S reaches; NULL: none. */
+#define RPT_STEP(S)   "CASE " S " WHEN 2 THEN 0 WHEN 3 THEN 1 WHEN 4 THEN 1 WHEN 5 THEN 2 END"
+#define RPT_REASON(x) "lower(trim(" x "))"
+
+/* Migration 11 (store_sqlite.c): the tables, what is stored already counted (tombstones
+ * too), and the triggers that keep them. clang-format cannot lay out string literals joined
+ * with macros; they are laid out by hand. */
+/* clang-format off */
+const char store_report_migration[] =
+    "CREATE TABLE report_cells ("
+    " day INTEGER NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL,"
+    " form TEXT NOT NULL, sent INTEGER NOT NULL DEFAULT 0,"
+    " s1 INTEGER NOT NULL DEFAULT 0, s2 INTEGER NOT NULL DEFAULT 0,"
+    " s3 INTEGER NOT NULL DEFAULT 0, s4 INTEGER NOT NULL DEFAULT 0,"
+    " s5 INTEGER NOT NULL DEFAULT 0, s6 INTEGER NOT NULL DEFAULT 0,"
+    " accepted INTEGER NOT NULL DEFAULT 0, overdue INTEGER NOT NULL DEFAULT 0,"
+    " forwarded INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (day, sender, recipient, form)) WITHOUT ROWID;"
+    "CREATE INDEX report_cells_sender ON report_cells (sender, day);"
+    "CREATE INDEX report_cells_recipient ON report_cells (recipient, day);"
+    "CREATE TABLE report_times ("
+    " day INTEGER NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL,"
+    " form TEXT NOT NULL, step INTEGER NOT NULL, band INTEGER NOT NULL, n INTEGER NOT NULL,"
+    " PRIMARY KEY (day, sender, recipient, form, step, band)) WITHOUT ROWID;"
+    "CREATE INDEX report_times_sender ON report_times (sender, day);"
+    "CREATE INDEX report_times_recipient ON report_times (recipient, day);"
+    "CREATE TABLE report_reasons ("
+    " day INTEGER NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL,"
+    " form TEXT NOT NULL, reason TEXT NOT NULL, n INTEGER NOT NULL,"
+    " PRIMARY KEY (day, sender, recipient, form, reason)) WITHOUT ROWID;"
+    "INSERT INTO report_cells SELECT created_at / 86400, sender, recipient, form, count(*),"
+    " sum(state = 1), sum(state = 2), sum(state = 3), sum(state = 4), sum(state = 5),"
+    " sum(state = 6),"
+    " sum(EXISTS (SELECT 1 FROM history h WHERE h.referral_rid = r.rid AND h.to_state = 3)),"
+    " sum(due_at > 0 AND (state IN (1, 2) AND overdue_pending IS NULL OR EXISTS (SELECT 1"
+    "  FROM history h WHERE h.referral_rid = r.rid AND h.to_state IN (3, 4)"
+    "  AND h.at > r.due_at))),"
+    " sum(parent_id IS NOT NULL) FROM referrals r GROUP BY 1, 2, 3, 4;"
+    "INSERT INTO report_times SELECT r.created_at / 86400, r.sender, r.recipient, r.form, "
+    RPT_STEP("h.to_state") ", " STORE_REPORT_BAND_SQL("h.at - r.created_at") ", count(*)"
+    " FROM history h JOIN referrals r ON r.rid = h.referral_rid"
+    " WHERE h.to_state BETWEEN 2 AND 5 GROUP BY 1, 2, 3, 4, 5, 6;"
+    "INSERT INTO report_reasons SELECT r.created_at / 86400, r.sender, r.recipient, r.form, "
+    RPT_REASON("h.reason") ", count(*) FROM history h JOIN referrals r ON r.rid = h.referral_rid"
+    " WHERE h.to_state = 4 AND h.reason IS NOT NULL GROUP BY 1, 2, 3, 4, 5;"
+    "CREATE TRIGGER report_insert AFTER INSERT ON referrals BEGIN"
+    " INSERT INTO report_cells (day, sender, recipient, form, sent, s1, forwarded)"
+    "  VALUES (NEW.created_at / 86400, NEW.sender, NEW.recipient, NEW.form, 1, 1,"
+    "  NEW.parent_id IS NOT NULL) ON CONFLICT (day, sender, recipient, form) DO UPDATE"
+    "  SET sent = sent + 1, s1 = s1 + 1, forwarded = forwarded + excluded.forwarded;"
+    " END;"
+    "CREATE TRIGGER report_state AFTER UPDATE OF state ON referrals"
+    " WHEN OLD.state <> NEW.state BEGIN"
+    " UPDATE report_cells SET s1 = s1 - (OLD.state = 1) + (NEW.state = 1),"
+    "  s2 = s2 - (OLD.state = 2) + (NEW.state = 2), s3 = s3 - (OLD.state = 3) + (NEW.state = 3),"
+    "  s4 = s4 - (OLD.state = 4) + (NEW.state = 4), s5 = s5 - (OLD.state = 5) + (NEW.state = 5),"
+    "  s6 = s6 - (OLD.state = 6) + (NEW.state = 6), accepted = accepted + (NEW.state = 3)"
+    "  WHERE " RPT_KEY("NEW") ";"
+    " INSERT INTO report_times SELECT NEW.created_at / 86400, NEW.sender, NEW.recipient,"
+    "  NEW.form, " RPT_STEP("NEW.state") ", "
+    STORE_REPORT_BAND_SQL("NEW.updated_at - NEW.created_at") ", 1"
+    "  WHERE NEW.state BETWEEN 2 AND 5"
+    "  ON CONFLICT (day, sender, recipient, form, step, band) DO UPDATE SET n = n + 1;"
+    " END;"
+    /* Only the overdue sweep clears overdue_pending of a referral still open. */
+    "CREATE TRIGGER report_overdue AFTER UPDATE OF overdue_pending ON referrals"
+    " WHEN OLD.overdue_pending IS NOT NULL AND NEW.overdue_pending IS NULL"
+    " AND NEW.state IN (1, 2) BEGIN"
+    " UPDATE report_cells SET overdue = overdue + 1 WHERE " RPT_KEY("NEW") ";"
+    " END;"
+    "CREATE TRIGGER report_reason AFTER INSERT ON history"
+    " WHEN NEW.to_state = 4 AND NEW.reason IS NOT NULL BEGIN"
+    " INSERT INTO report_reasons SELECT created_at / 86400, sender, recipient, form, "
+    RPT_REASON("NEW.reason") ", 1 FROM referrals WHERE rid = NEW.referral_rid"
+    "  ON CONFLICT (day, sender, recipient, form, reason) DO UPDATE SET n = n + 1;"
+    " END;"
+    /* Retention erases reasons (store_purge_closed): their count goes with them. */
+    "CREATE TRIGGER report_reason_erased AFTER UPDATE OF reason ON history"
+    " WHEN OLD.to_state = 4 AND OLD.reason IS NOT NULL AND NEW.reason IS NULL BEGIN"
+    " UPDATE report_reasons SET n = n - 1 WHERE reason = " RPT_REASON("OLD.reason")
+    "  AND (day, sender, recipient, form) = (SELECT created_at / 86400, sender, recipient,"
+    "  form FROM referrals WHERE rid = OLD.referral_rid);"
+    " DELETE FROM report_reasons WHERE n <= 0 AND reason = " RPT_REASON("OLD.reason") ";"
+    " END;";
+/* clang-format on */
 
 #define BAND_END_(b, s) [b] = s,
 static const int64_t band_ends[STORE_REPORT_NBANDS] = {

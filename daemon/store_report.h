@@ -1,6 +1,6 @@
 /*
  * Outcomes reporting on the store's read side: per-pathway counters and bands of durations,
- * kept by triggers in the same transaction as each change (store_sqlite.c, migration 11), read
+ * kept by triggers in the same transaction as each change (store_sqlite.c, migration 11; the SQL is in store_report.c), read
  * here without touching the referrals themselves, so that a report costs the same over a
  * thousand referrals or a million.
  */
@@ -75,6 +75,10 @@ struct store_report_data {
 	struct store_report_cell *cells;
 	size_t n;
 };
+
+/* The SQL of migration 11 (store_sqlite.c): the report's counters and the triggers that keep
+ * them in the transaction of each change. */
+extern const char store_report_migration[];
 
 /* Return the upper end (seconds) of each band, the last one's being STORE_REPORT_OVER. */
 const int64_t *store_report_band_ends(void);

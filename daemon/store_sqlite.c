@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "store_report_schema.h"
+#include "store_report.h"
 #include "store_sqlite_private.h"
 #include "store_walbuf.h"
 
@@ -199,7 +199,7 @@ static const char *const store_migrations[] = {
     /* 11: outcomes reporting (store_report.c): counters per pathway and day sent, bands of
        durations and decline reasons, counted from what is stored and kept by triggers in the
        same transaction as each change. A reason goes when retention erases it. */
-    STORE_REPORT_MIGRATION,
+    store_report_migration,
 };
 
 #define STORE_VERSION (sizeof(store_migrations) / sizeof(store_migrations[0]))
