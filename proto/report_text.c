@@ -99,7 +99,7 @@ static void count_cell(const Refex__ReportRow *row, const char *name, protobuf_c
 }
 
 static void time_cell(const Refex__ReportRow *row, const char *name, const Refex__ReportTime *t,
-                      unsigned min, char *cell)
+                      char *cell)
 {
 	char med[16], p90[16];
 
@@ -108,7 +108,7 @@ static void time_cell(const Refex__ReportRow *row, const char *name, const Refex
 		report_text_duration(t->p90_s, p90, sizeof(p90));
 		snprintf(cell, REPORT_TEXT_CELL, "%s/%s", med, p90);
 	} else if (withheld(row, name)) {
-		snprintf(cell, REPORT_TEXT_CELL, "<%u taken", min);
+		snprintf(cell, REPORT_TEXT_CELL, "withheld");
 	} else {
 		snprintf(cell, REPORT_TEXT_CELL, "-");
 	}
@@ -158,9 +158,33 @@ void report_text_cells(const Refex__Report *r, const Refex__ReportRow *row,
 		snprintf(cells[n++], REPORT_TEXT_CELL, "%s",
 		         withheld(row, "acceptanceRate") ? "withheld" : "-");
 	}
-	time_cell(row, "toRead", row->to_read, min, cells[n++]);
-	time_cell(row, "toAnswer", row->to_answer, min, cells[n++]);
-	time_cell(row, "toComplete", row->to_complete, min, cells[n++]);
+	time_cell(row, "toRead", row->to_read, cells[n++]);
+	time_cell(row, "toAnswer", row->to_answer, cells[n++]);
+	time_cell(row, "toComplete", row->to_complete, cells[n++]);
+}
+
+/* Write what row is about for people. */
+void report_text_row_label(const Refex__Report *r, const Refex__ReportRow *row, char *buf,
+                           size_t len)
+{
+	const char *dir = !own(r) ? ""
+	                  : row->direction == REFEX__REPORT_DIRECTION__REPORT_DIRECTION_SENT
+	                      ? "sent "
+	                      : "received ";
+
+	if (r->by == REFEX__REPORT_GROUPING__REPORT_BY_MONTH) {
+		snprintf(buf, len, "%s%s%s", dir, *dir ? "in " : "", or_dash(row->month));
+	} else if (r->by == REFEX__REPORT_GROUPING__REPORT_BY_FORM) {
+		snprintf(buf, len, "%s%s%s", dir, *dir ? "on " : "", or_dash(row->form));
+	} else if (own(r)) {
+		bool sent = row->direction == REFEX__REPORT_DIRECTION__REPORT_DIRECTION_SENT;
+
+		snprintf(buf, len, "%s%s %s, %s", dir, sent ? "to" : "from",
+		         or_dash(sent ? row->recipient : row->sender), or_dash(row->form));
+	} else {
+		snprintf(buf, len, "%s to %s, %s", or_dash(row->sender), or_dash(row->recipient),
+		         or_dash(row->form));
+	}
 }
 
 /* Print s with control characters (and DEL) as '?': reasons come from users. */
@@ -173,8 +197,9 @@ static void put_clean(FILE *out, const char *s)
 	}
 }
 
-static void print_reasons(FILE *out, const Refex__Report *r, char cells[][REPORT_TEXT_CELL])
+static void print_reasons(FILE *out, const Refex__Report *r)
 {
+	char label[256];
 	bool any = false;
 
 	for (size_t i = 0; i < r->n_rows; i++) {
@@ -187,10 +212,8 @@ static void print_reasons(FILE *out, const Refex__Report *r, char cells[][REPORT
 			fputs("\nMost common decline reasons:\n", out);
 			any = true;
 		}
-		report_text_cells(r, row, cells);
-		fprintf(out, "  %s %s%s%s:\n", cells[0], cells[1],
-		        r->by == REFEX__REPORT_GROUPING__REPORT_BY_PATHWAY ? " " : "",
-		        r->by == REFEX__REPORT_GROUPING__REPORT_BY_PATHWAY ? cells[2] : "");
+		report_text_row_label(r, row, label, sizeof(label));
+		fprintf(out, "  %s:\n", label);
 		for (size_t j = 0; j < row->n_decline_reasons; j++) {
 			fprintf(out, "    %4" PRIu64 "  ", row->decline_reasons[j]->count);
 			put_clean(out, row->decline_reasons[j]->reason);
@@ -239,7 +262,7 @@ void report_print_table(FILE *out, const Refex__Report *r)
 			        c + 1 < ncols ? "" : "\n");
 		}
 	}
-	print_reasons(out, r, cells);
+	print_reasons(out, r);
 }
 
 /* Print s as one CSV field: quoted when it holds a comma, quote or line break. */

@@ -20,6 +20,10 @@ size_t report_text_headers(const Refex__Report *r, const char **headers);
 void report_text_cells(const Refex__Report *r, const Refex__ReportRow *row,
                        char cells[][REPORT_TEXT_CELL]);
 
+/* Write what row is about for people ("sent to agency-b, housing_support"). */
+void report_text_row_label(const Refex__Report *r, const Refex__ReportRow *row, char *buf,
+                           size_t len);
+
 /* Write "15m", "2h", "3d" or ">90d" for a duration given as its band's upper end. */
 void report_text_duration(int64_t seconds, char *buf, size_t len);
 
