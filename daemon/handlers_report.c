@@ -30,7 +30,7 @@ void handle_report(struct request *rq, Refex__Request *msg)
 		            "([report] partners_see_network = no)");
 		return;
 	}
-	if (p.by > REFEX__REPORT_GROUPING__REPORT_BY_MONTH) {
+	if ((int)p.by < 0 || p.by > REFEX__REPORT_GROUPING__REPORT_BY_MONTH) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "by",
 		            "a report is grouped by pathway, form or month");
 		return;

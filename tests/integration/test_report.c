@@ -195,7 +195,8 @@ Test(report, the_operator_reads_the_network_view_from_the_database)
 	run_result_free(&r);
 }
 
-/* Run python3 (scripts/bootstrap installs it) on script with path as its argument; returns its exit status. */
+/* Run python3 (scripts/bootstrap installs it) on script with path as its argument; returns its exit
+ * status. */
 static int python(const char *script, const char *path, struct run_result *r)
 {
 	char *const argv[] = {"/usr/bin/python3", "-c", (char *)script, (char *)path, NULL};
@@ -271,4 +272,42 @@ Test(report, bad_arguments_are_usage_errors)
 	expect_usage("--to", "tomorrow", "expected a date written YYYY-MM-DD");
 	expect_usage("--json", "--csv", "do not go together");
 	expect_usage("extra", NULL, "extra");
+}
+
+/* Send a report request with the given period and grouping; expect INVALID naming field. */
+static void expect_invalid(struct raw *c, const char *from, const char *to, int by,
+                           const char *field)
+{
+	Refex__ReportRequest q = REFEX__REPORT_REQUEST__INIT;
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ServerMessage *m;
+
+	q.from_day = (char *)from;
+	q.to_day = (char *)to;
+	q.has_by = by != 0;
+	q.by = (Refex__ReportGrouping)by;
+	req.has_id = 1;
+	req.id = 7;
+	req.body_case = REFEX__REQUEST__BODY_REPORT;
+	req.report = &q;
+	cr_assert_not_null(m = raw_call(c, &req));
+	cr_assert_not_null(m->response);
+	cr_expect_eq(m->response->status->code, REFEX__STATUS_CODE__STATUS_INVALID);
+	cr_expect_str_eq(m->response->status->field, field);
+	cr_expect_eq(m->response->body_case, REFEX__RESPONSE__BODY__NOT_SET, "nothing reported");
+	refex__server_message__free_unpacked(m, NULL);
+}
+
+Test(report, the_hub_refuses_a_bad_period_or_grouping_naming_the_field)
+{
+	struct raw *c = raw_connect(net, north, NULL);
+
+	cr_assert_not_null(c);
+	cr_assert_eq(raw_hello(c), 0);
+	expect_invalid(c, "2024-13-01", NULL, 0, "fromDay");
+	expect_invalid(c, NULL, "31/12/2024", 0, "toDay");
+	expect_invalid(c, "2024-10-05", "2024-10-04", 0, "fromDay");
+	expect_invalid(c, "2000-01-01", "2024-10-04", 0, "fromDay");
+	expect_invalid(c, NULL, NULL, 9, "by");
+	raw_free(c);
 }
