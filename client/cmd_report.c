@@ -111,6 +111,7 @@ static int write_file(const char *path, const Refex__Report *r,
 		fprintf(stderr, "refex: cannot write %s: %s\n", path, strerror(errno));
 		return -1;
 	}
+	fprintf(stderr, "refex: wrote %s\n", path);
 	return 0;
 }
 

@@ -175,7 +175,7 @@ static struct group *groups_make(const struct store_report_data *d, const struct
 			return NULL;
 		}
 	}
-	if (g != NULL) {
+	if (g != NULL && *n > 1) {
 		qsort(g, *n, sizeof(*g), group_cmp);
 	}
 	return g;
@@ -266,7 +266,10 @@ static int reasons_make(Refex__ReportRow *r, const struct group *g)
 			}
 		}
 	}
-	qsort(r->decline_reasons, r->n_decline_reasons, sizeof(*r->decline_reasons), reason_cmp);
+	if (r->n_decline_reasons > 1) {
+		qsort(r->decline_reasons, r->n_decline_reasons, sizeof(*r->decline_reasons),
+		      reason_cmp);
+	}
 	while (r->n_decline_reasons > REPORT_TOP_REASONS) {
 		protobuf_c_message_free_unpacked(&r->decline_reasons[--r->n_decline_reasons]->base,
 		                                 NULL);
