@@ -19,7 +19,8 @@
 #define AGENCY_SECTION    "agency "
 #define FORM_SECTION      "form "
 #define SECTIONS_EXPECTED                                                                          \
-	"[server], [limits], [metrics], [retention], [report], [forms], [agency ID] or [form NAME]"
+	"[server], [limits], [metrics], [retention], [report], [forms], [agency ID] or "           \
+	"[form NAME]"
 
 struct parse {
 	struct config *cfg;
@@ -431,10 +432,11 @@ static int report_key(struct parse *p, const char *name, const char *value)
 	if (strcmp(name, "partners_see_network") == 0) {
 		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
 			snprintf(p->err, sizeof(p->err),
-			         "[report] partners_see_network: expected yes or no, got \"%s\"", value);
+			         "[report] partners_see_network: expected yes or no, got \"%s\"",
+			         value);
 			return -1;
 		}
-		cfg->report_partners_see_network = strcmp(value, "yes") == 0;
+		cfg->report_network = strcmp(value, "yes") == 0;
 		return 0;
 	}
 	snprintf(p->err, sizeof(p->err), "unknown key \"%s\" in [report]", name);

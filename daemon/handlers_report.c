@@ -24,7 +24,7 @@ void handle_report(struct request *rq, Refex__Request *msg)
 	const char *field = NULL;
 	char err[128];
 
-	if (network && !cfg->report_partners_see_network) {
+	if (network && !cfg->report_network) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_FORBIDDEN, "scope",
 		            "this hub does not show partners the network report "
 		            "([report] partners_see_network = no)");
