@@ -13,17 +13,13 @@
 
 #include "store_sqlite_private.h"
 
-/* The cell of referral R (NEW or OLD) in a report table. */
-#define RPT_KEY(R)                                                                                 \
-	"day = " R ".created_at / 86400 AND sender = " R ".sender AND recipient = " R              \
-	".recipient AND form = " R ".form"
 /* The step (enum store_report_step) a change to state S reaches; NULL: none. */
 #define RPT_STEP(S)   "CASE " S " WHEN 2 THEN 0 WHEN 3 THEN 1 WHEN 4 THEN 1 WHEN 5 THEN 2 END"
 #define RPT_REASON(x) "lower(trim(" x "))"
 
 /* Migration 11 (store_sqlite.c): the tables, what is stored already counted (tombstones
- * too), and the triggers that keep them. clang-format cannot lay out string literals joined
- * with macros; they are laid out by hand. */
+ * too), and the triggers that keep them (new referrals: store_report_flush). clang-format cannot
+ * lay out string literals joined with macros; they are laid out by hand. */
 /* clang-format off */
 const char store_report_migration[] =
     "CREATE TABLE report_cells ("
@@ -62,19 +58,18 @@ const char store_report_migration[] =
     "INSERT INTO report_reasons SELECT r.created_at / 86400, r.sender, r.recipient, r.form, "
     RPT_REASON("h.reason") ", count(*) FROM history h JOIN referrals r ON r.rid = h.referral_rid"
     " WHERE h.to_state = 4 AND h.reason IS NOT NULL GROUP BY 1, 2, 3, 4, 5;"
-    "CREATE TRIGGER report_insert AFTER INSERT ON referrals BEGIN"
-    " INSERT INTO report_cells (day, sender, recipient, form, sent, s1, forwarded)"
-    "  VALUES (NEW.created_at / 86400, NEW.sender, NEW.recipient, NEW.form, 1, 1,"
-    "  NEW.parent_id IS NOT NULL) ON CONFLICT (day, sender, recipient, form) DO UPDATE"
-    "  SET sent = sent + 1, s1 = s1 + 1, forwarded = forwarded + excluded.forwarded;"
-    " END;"
     "CREATE TRIGGER report_state AFTER UPDATE OF state ON referrals"
     " WHEN OLD.state <> NEW.state BEGIN"
-    " UPDATE report_cells SET s1 = s1 - (OLD.state = 1) + (NEW.state = 1),"
-    "  s2 = s2 - (OLD.state = 2) + (NEW.state = 2), s3 = s3 - (OLD.state = 3) + (NEW.state = 3),"
-    "  s4 = s4 - (OLD.state = 4) + (NEW.state = 4), s5 = s5 - (OLD.state = 5) + (NEW.state = 5),"
-    "  s6 = s6 - (OLD.state = 6) + (NEW.state = 6), accepted = accepted + (NEW.state = 3)"
-    "  WHERE " RPT_KEY("NEW") ";"
+    /* An upsert, not an update: the writer adds new referrals to their cell only just before
+       the commit (store_report_flush), so a cell may not be there yet; the sums agree. */
+    " INSERT INTO report_cells (day, sender, recipient, form, s1, s2, s3, s4, s5, s6, accepted)"
+    "  VALUES (NEW.created_at / 86400, NEW.sender, NEW.recipient, NEW.form,"
+    "  (NEW.state = 1) - (OLD.state = 1), (NEW.state = 2) - (OLD.state = 2),"
+    "  (NEW.state = 3) - (OLD.state = 3), (NEW.state = 4) - (OLD.state = 4),"
+    "  (NEW.state = 5) - (OLD.state = 5), (NEW.state = 6) - (OLD.state = 6), NEW.state = 3)"
+    "  ON CONFLICT (day, sender, recipient, form) DO UPDATE SET s1 = s1 + excluded.s1,"
+    "  s2 = s2 + excluded.s2, s3 = s3 + excluded.s3, s4 = s4 + excluded.s4,"
+    "  s5 = s5 + excluded.s5, s6 = s6 + excluded.s6, accepted = accepted + excluded.accepted;"
     " INSERT INTO report_times SELECT NEW.created_at / 86400, NEW.sender, NEW.recipient,"
     "  NEW.form, " RPT_STEP("NEW.state") ", "
     STORE_REPORT_BAND_SQL("NEW.updated_at - NEW.created_at") ", 1"
@@ -85,7 +80,9 @@ const char store_report_migration[] =
     "CREATE TRIGGER report_overdue AFTER UPDATE OF overdue_pending ON referrals"
     " WHEN OLD.overdue_pending IS NOT NULL AND NEW.overdue_pending IS NULL"
     " AND NEW.state IN (1, 2) BEGIN"
-    " UPDATE report_cells SET overdue = overdue + 1 WHERE " RPT_KEY("NEW") ";"
+    " INSERT INTO report_cells (day, sender, recipient, form, overdue)"
+    "  VALUES (NEW.created_at / 86400, NEW.sender, NEW.recipient, NEW.form, 1)"
+    "  ON CONFLICT (day, sender, recipient, form) DO UPDATE SET overdue = overdue + 1;"
     " END;"
     "CREATE TRIGGER report_reason AFTER INSERT ON history"
     " WHEN NEW.to_state = 4 AND NEW.reason IS NOT NULL BEGIN"
@@ -102,6 +99,21 @@ const char store_report_migration[] =
     " DELETE FROM report_reasons WHERE n <= 0 AND reason = " RPT_REASON("OLD.reason") ";"
     " END;";
 /* clang-format on */
+
+/* A new referral's cell: added once per cell and transaction, not by a trigger per insert. */
+#define REPORT_ADD_SQL                                                                             \
+	"INSERT INTO report_cells (day, sender, recipient, form, sent, s1, forwarded)"             \
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) ON CONFLICT (day, sender, recipient, form)"          \
+	" DO UPDATE SET sent = sent + excluded.sent, s1 = s1 + excluded.s1,"                       \
+	" forwarded = forwarded + excluded.forwarded"
+
+/* A referral the open transaction inserted; its strings are the queued job's, alive until the
+ * job's callback, after the commit. */
+struct store_report_new {
+	int64_t day;
+	const char *sender, *recipient, *form;
+	bool forwarded;
+};
 
 #define BAND_END_(b, s) [b] = s,
 static const int64_t band_ends[STORE_REPORT_NBANDS] = {
@@ -128,6 +140,101 @@ static const char *const report_sql[Q_COUNT] = {
     [Q_REASONS] = "SELECT " RPT_GROUP ", reason, sum(n) FROM " RPT_FROM(
         "report_reasons") " GROUP BY 1, 2, 3, 4, 5 HAVING sum(n) > 0",
 };
+
+/* Note a referral the open transaction inserted (storage thread). */
+int store_report_note_insert(struct store *st, const struct store_new_referral *r)
+{
+	struct store_report_new *grown;
+
+	if (st->n_report_new == st->cap_report_new) {
+		size_t cap = st->cap_report_new ? st->cap_report_new * 2 : 64;
+
+		if ((grown = realloc(st->report_new, cap * sizeof(*grown))) == NULL) {
+			return -1;
+		}
+		st->report_new = grown;
+		st->cap_report_new = cap;
+	}
+	st->report_new[st->n_report_new++] = (struct store_report_new){
+	    .day = r->created_at / 86400,
+	    .sender = r->sender,
+	    .recipient = r->recipient,
+	    .form = r->form,
+	    .forwarded = r->parent_id != NULL,
+	};
+	return 0;
+}
+
+static int new_cmp(const void *pa, const void *pb)
+{
+	const struct store_report_new *a = pa, *b = pb;
+	int d = (a->day > b->day) - (a->day < b->day);
+
+	d = d ? d : strcmp(a->sender, b->sender);
+	d = d ? d : strcmp(a->recipient, b->recipient);
+	return d ? d : strcmp(a->form, b->form);
+}
+
+/* Add n referrals of one cell (run[0]'s), f of them forwarded. */
+static int report_add(struct store *st, const struct store_report_new *run, size_t n, size_t f)
+{
+	sqlite3_stmt *s = st->report_add;
+	int rc;
+
+	sqlite3_bind_int64(s, 1, run->day);
+	rc = store_bind_text(s, 2, run->sender) | store_bind_text(s, 3, run->recipient) |
+	     store_bind_text(s, 4, run->form);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)n);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)f);
+	rc = rc == SQLITE_OK ? sqlite3_step(s) : rc;
+	store_stmt_end(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Add the noted referrals to their cells, once per cell, inside the open transaction. */
+int store_report_flush(struct store *st)
+{
+	size_t i = 0, j, f;
+	int rc = 0;
+
+	if (st->n_report_new == 0) {
+		return 0;
+	}
+	if (st->report_add == NULL &&
+	    sqlite3_prepare_v3(st->wdb, REPORT_ADD_SQL, -1, SQLITE_PREPARE_PERSISTENT,
+	                       &st->report_add, NULL) != SQLITE_OK) {
+		st->n_report_new = 0;
+		return -1;
+	}
+	qsort(st->report_new, st->n_report_new, sizeof(*st->report_new), new_cmp);
+	while (rc == 0 && i < st->n_report_new) {
+		for (j = i, f = 0;
+		     j < st->n_report_new && new_cmp(&st->report_new[i], &st->report_new[j]) == 0;
+		     j++) {
+			f += st->report_new[j].forwarded;
+		}
+		rc = report_add(st, &st->report_new[i], j - i, f);
+		i = j;
+	}
+	st->n_report_new = 0;
+	return rc;
+}
+
+/* Forget the noted referrals: the transaction is being redone or was rolled back. */
+void store_report_forget(struct store *st)
+{
+	st->n_report_new = 0;
+}
+
+/* Free the writer's report statement and notes. */
+void store_report_close(struct store *st)
+{
+	sqlite3_finalize(st->report_add);
+	free(st->report_new);
+	st->report_add = NULL;
+	st->report_new = NULL;
+	st->n_report_new = st->cap_report_new = 0;
+}
 
 /* Return the upper end (seconds) of each band, the last one's being STORE_REPORT_OVER. */
 const int64_t *store_report_band_ends(void)

@@ -497,6 +497,7 @@ static void store_free(struct store *st)
 	}
 	store_clients_close(st);
 	store_audit_close(st);
+	store_report_close(st);
 	sqlite3_close(st->rdb);
 	sqlite3_close(st->wdb); /* the last connection out checkpoints and removes the WAL */
 	if (st->handoff_ev != NULL) {

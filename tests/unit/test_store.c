@@ -582,7 +582,7 @@ Test(store, state_counts_follow_inserts_and_changes_and_survive_a_migration)
 	cr_assert_eq(
 	    sqlite3_exec(
 	        db,
-	        "DROP TRIGGER report_insert; DROP TRIGGER report_state; DROP TRIGGER "
+	        "DROP TRIGGER report_state; DROP TRIGGER "
 	        "report_overdue;"
 	        " DROP TRIGGER report_reason; DROP TRIGGER report_reason_erased;"
 	        " DROP TABLE report_cells; DROP TABLE report_times; DROP TABLE report_reasons;"

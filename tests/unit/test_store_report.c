@@ -349,7 +349,7 @@ Test(store_report, the_migration_counts_what_is_already_stored)
 	/* A database from before the report (schema version 10). */
 	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
 	cr_assert_eq(sqlite3_exec(db,
-	                          "DROP TRIGGER report_insert; DROP TRIGGER report_state;"
+	                          "DROP TRIGGER report_state;"
 	                          " DROP TRIGGER report_overdue; DROP TRIGGER report_reason;"
 	                          " DROP TRIGGER report_reason_erased; DROP TABLE report_cells;"
 	                          " DROP TABLE report_times; DROP TABLE report_reasons;"
@@ -365,4 +365,50 @@ Test(store_report, the_migration_counts_what_is_already_stored)
 	cr_assert_eq(r->rows[1]->forwarded, 1);
 	expect_time(r->rows[2]->to_answer, 1, 7200, 7200);
 	report_free(r);
+}
+
+Test(store_report, a_batch_of_inserts_and_changes_counts_each_once)
+{
+	enum store_status st_ins[4], st_chg = STORE_UNAVAILABLE;
+	char id[4][STORE_ID_LEN + 1], parent[STORE_ID_LEN + 1];
+	struct store_new_referral r[4];
+	struct store_change c = {.from = S(SENT),
+	                         .to = S(RECEIVED),
+	                         .agency = "agency-b",
+	                         .holder = "officer-7",
+	                         .at = T0 + 60};
+	Refex__Report *rep;
+	int want = n_done + 5;
+
+	send_one(parent, "agency-b", "agency-a", "debt_advice", T0, 0, NULL);
+	/* One group commit: three to agency-b (one of them read at once), one forwarded to
+	 * agency-c. */
+	for (int i = 0; i < 4; i++) {
+		store_new_id(id[i]);
+		r[i] = (struct store_new_referral){.id = id[i],
+		                                   .sender = "agency-a",
+		                                   .sender_holder = "caseworker-1",
+		                                   .recipient = i < 3 ? "agency-b" : "agency-c",
+		                                   .form = "housing_support",
+		                                   .form_version = 1,
+		                                   .created_at = T0,
+		                                   .parent_id = i < 3 ? NULL : parent};
+		cr_assert_eq(store_insert(st, &r[i], on_done, &st_ins[i]), 0);
+	}
+	c.referral_id = id[0];
+	cr_assert_eq(store_change_state(st, &c, on_done, &st_chg), 0);
+	while (n_done < want) {
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	cr_assert_eq(st_chg, STORE_OK);
+	rep = report("agency-a", REFEX__REPORT_GROUPING__REPORT_BY_PATHWAY, D, D, 5);
+	cr_assert_eq(rep->n_rows, 3);
+	cr_expect_eq(rep->rows[0]->sent, 3);
+	cr_expect_eq(rep->rows[0]->open, 3);
+	expect_time(rep->rows[0]->to_read, 1, 900, 900);
+	cr_expect_eq(rep->rows[1]->sent, 1);
+	cr_expect_eq(rep->rows[1]->forwarded, 1);
+	cr_expect_eq(rep->rows[2]->direction, RECV_);
+	cr_expect_eq(rep->rows[2]->sent, 1);
+	report_free(rep);
 }
