@@ -1,8 +1,8 @@
 /*
  * Outcomes reporting on the store's read side: per-pathway counters and bands of durations,
- * kept by triggers in the same transaction as each change (store_sqlite.c, migration 11; the SQL is in store_report.c), read
- * here without touching the referrals themselves, so that a report costs the same over a
- * thousand referrals or a million.
+ * kept in the same transaction as each change (migration 11, whose SQL is in store_report.c:
+ * triggers, and the writer for new referrals), read here without touching the referrals
+ * themselves, so that a report costs the same over a thousand referrals or a million.
  */
 #ifndef REFEX_STORE_REPORT_H
 #define REFEX_STORE_REPORT_H

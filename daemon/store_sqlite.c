@@ -197,8 +197,9 @@ static const char *const store_migrations[] = {
        (store_clients.c, CLIENTS_UNHELD), not by scanning every client. */
     "CREATE INDEX clients_live ON clients (updated_at) WHERE erased_at IS NULL;",
     /* 11: outcomes reporting (store_report.c): counters per pathway and day sent, bands of
-       durations and decline reasons, counted from what is stored and kept by triggers in the
-       same transaction as each change. A reason goes when retention erases it. */
+       durations and decline reasons, counted from what is stored and kept in the same
+       transaction as each change (triggers; new referrals: the writer, once per cell and
+       commit). A reason goes when retention erases it. */
     store_report_migration,
 };
 
