@@ -186,5 +186,6 @@ int cmd_doctor(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_watch(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_client(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_consent(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_report(struct cmd_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -228,6 +228,33 @@ static const struct cmd_entry commands[] = {
         .exec = cmd_partners,
     },
     {
+        .name = "report",
+        .usage = "[--from DATE] [--to DATE] [--by pathway|form|month] [--network]\n"
+                 "       [--json | --csv] [--svg FILE] [--html FILE]",
+        .summary = "report what became of the referrals your agency sent and received",
+        .options = "  --from DATE         first day of the period, YYYY-MM-DD (UTC); referrals\n"
+                   "                      count by the day they were sent (default: 89 days\n"
+                   "                      before --to)\n"
+                   "  --to DATE           last day of the period (default: today)\n"
+                   "  --by GROUPING       one row per pathway (partner and form; the default),\n"
+                   "                      per form or per month\n"
+                   "  --network           every pathway of the partnership, with no client data\n"
+                   "                      and small counts withheld (if the hub allows it)\n"
+                   "  --json              print the report as JSON (canonical protobuf mapping\n"
+                   "                      of Report)\n"
+                   "  --csv               print the report as CSV, for spreadsheets\n"
+                   "  --svg FILE          write the charts to FILE as an SVG image\n"
+                   "  --html FILE         write the charts, the table and the decline reasons to\n"
+                   "                      FILE as one HTML page\n",
+        .notes = "Counts: sent, accepted (ever), declined, withdrawn, completed, still open,\n"
+                 "overdue (not answered by the due time), forwarded (sent on from a referral\n"
+                 "received). Times run from sending to the first read, to the answer and to\n"
+                 "completion: median/90th percentile, each as the upper end of its band (15m,\n"
+                 "30m, 1h, 2h, 4h, 8h, 1d, 2d, 3d, 5d, 7d, 14d, 30d, 60d, 90d, >90d). The SVG\n"
+                 "and HTML files hold no script and load nothing: they open from an e-mail.\n",
+        .exec = cmd_report,
+    },
+    {
         .name = "template",
         .usage = "FORM|client|consent [--client-id CLIENT_ID] [--from ID]",
         .summary = "print a fill-in JSON skeleton of a form, a client record or a consent",

@@ -19,7 +19,8 @@
 #define AGENCY_SECTION    "agency "
 #define FORM_SECTION      "form "
 #define SECTIONS_EXPECTED                                                                          \
-	"[server], [limits], [metrics], [web], [retention], [forms], [agency ID] or [form NAME]"
+	"[server], [limits], [metrics], [web], [retention], [report], [forms], [agency ID] or "    \
+	"[form NAME]"
 
 struct parse {
 	struct config *cfg;
@@ -442,6 +443,33 @@ static int retention_key(struct parse *p, const char *name, const char *value)
 	return 0;
 }
 
+static int report_key(struct parse *p, const char *name, const char *value)
+{
+	struct config *cfg = p->cfg;
+
+	if (strcmp(name, "min_count") == 0) {
+		if (parse_unsigned(value, 1, 1000, &cfg->report_min_count) < 0) {
+			snprintf(p->err, sizeof(p->err),
+			         "[report] min_count: expected a number from 1 to 1000, got \"%s\"",
+			         value);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(name, "partners_see_network") == 0) {
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+			snprintf(p->err, sizeof(p->err),
+			         "[report] partners_see_network: expected yes or no, got \"%s\"",
+			         value);
+			return -1;
+		}
+		cfg->report_network = strcmp(value, "yes") == 0;
+		return 0;
+	}
+	snprintf(p->err, sizeof(p->err), "unknown key \"%s\" in [report]", name);
+	return -1;
+}
+
 /* Say whether section/name was set before (and remember it): a repeated key is a mistake. */
 static bool config_seen(struct parse *p, const char *section, const char *name)
 {
@@ -483,6 +511,8 @@ static int config_handler(void *user, const char *section, const char *name, con
 		rc = web_key(p, name, value);
 	} else if (strcmp(section, "retention") == 0) {
 		rc = retention_key(p, name, value);
+	} else if (strcmp(section, "report") == 0) {
+		rc = report_key(p, name, value);
 	} else if (strcmp(section, "forms") == 0) {
 		rc = forms_key(p, name, value);
 	} else if (strncmp(section, AGENCY_SECTION, strlen(AGENCY_SECTION)) == 0) {
@@ -533,7 +563,8 @@ static int config_sections(struct parse *p, const char *path, int *line)
 		*end = '\0';
 		start++;
 		if (strcmp(start, "server") == 0 || strcmp(start, "limits") == 0 ||
-		    strcmp(start, "retention") == 0 || strcmp(start, "forms") == 0) {
+		    strcmp(start, "retention") == 0 || strcmp(start, "forms") == 0 ||
+		    strcmp(start, "report") == 0) {
 			continue;
 		}
 		if (strcmp(start, "metrics") == 0) {
@@ -631,6 +662,7 @@ static void config_defaults(struct config *cfg)
 {
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->retention_closed = 730LL * 86400; /* two years after a referral closed */
+	cfg->report_min_count = 5;
 	cfg->limits = (struct limits){
 	    .handshake_timeout = 10,
 	    .idle_timeout = 300,

@@ -52,6 +52,8 @@ struct config {
 	struct agency *agencies;
 	size_t n_agencies;
 	long long retention_closed; /* [retention] closed_referrals, seconds; 0: kept for ever */
+	unsigned report_min_count;  /* [report] min_count */
+	int report_network;         /* [report] partners_see_network */
 	char *forms_dir;            /* [forms] dir; default: "forms" beside the file */
 	struct form_rule *forms;    /* from [form NAME] sections */
 	size_t n_forms;

@@ -391,6 +391,7 @@ static const struct handler {
     {REFEX__REQUEST__BODY_ADD_CONSENT, "add_consent", handle_add_consent},
     {REFEX__REQUEST__BODY_LIST_CONSENTS, "list_consents", handle_list_consents},
     {REFEX__REQUEST__BODY_WITHDRAW_CONSENT, "withdraw_consent", handle_withdraw_consent},
+    {REFEX__REQUEST__BODY_REPORT, "report", handle_report},
 };
 
 /* Handle one decoded request from s; takes ownership of req. */

@@ -99,5 +99,6 @@ void handle_get_form_schema(struct request *rq, Refex__Request *msg);
 void handle_list_partners(struct request *rq, Refex__Request *msg);
 void handle_watch(struct request *rq, Refex__Request *msg);
 void handle_audit(struct request *rq, Refex__Request *msg);
+void handle_report(struct request *rq, Refex__Request *msg);
 
 #endif

@@ -21,6 +21,7 @@
 #include "metrics_http.h"
 #include "privdrop.h"
 #include "reload.h"
+#include "report_cli.h"
 #include "session.h"
 #include "store.h"
 #include "tls.h"
@@ -30,6 +31,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: refexd --config FILE [--user NAME] [--check-config | --verify-audit]\n"
+	        "       refexd --config FILE --report [--from DATE] [--to DATE]\n"
+	        "              [--by pathway|form|month] [--csv | --json]\n"
 	        "       refexd --check-forms DIR [--config FILE]\n"
 	        "\n"
 	        "The refex hub: partner agencies connect over mutual TLS to exchange referrals.\n"
@@ -40,6 +43,14 @@ static void usage(FILE *out)
 	        "  -t, --check-config   check the configuration, its TLS files and forms, then exit\n"
 	        "      --verify-audit   check the audit trail's hash chain in the database, name\n"
 	        "                       its first broken entry, then exit (1 if broken)\n"
+	        "      --report         print the partnership's outcomes report (every pathway, no\n"
+	        "                       client data, counts under [report] min_count withheld)\n"
+	        "                       from the database, then exit; refexd need not be running\n"
+	        "      --from DATE, --to DATE\n"
+	        "                       the report's period, YYYY-MM-DD (UTC), both days included\n"
+	        "                       (default: the 90 days up to today)\n"
+	        "      --by GROUPING    group the report by pathway (default), form or month\n"
+	        "      --csv, --json    print the report as CSV or JSON, not as a table\n"
 	        "      --check-forms DIR\n"
 	        "                       compile DIR's .proto files with protoc and check them as\n"
 	        "                       agreed forms: list each form, name each refused field and\n"
@@ -355,8 +366,16 @@ int main(int argc, char **argv)
 	    {"version", no_argument, NULL, 'V'},
 	    {"verify-audit", no_argument, NULL, 'A'},
 	    {"check-forms", required_argument, NULL, 'F'},
+	    {"report", no_argument, NULL, 'R'},
+	    {"from", required_argument, NULL, 'f'},
+	    {"to", required_argument, NULL, 'T'},
+	    {"by", required_argument, NULL, 'b'},
+	    {"csv", no_argument, NULL, 'C'},
+	    {"json", no_argument, NULL, 'J'},
 	    {NULL, 0, NULL, 0},
 	};
+	struct report_cli rep = {0};
+	bool report = false;
 	const char *path = NULL, *user = NULL, *forms = NULL;
 	bool check = false, verify = false;
 	struct config *cfg;
@@ -381,6 +400,26 @@ int main(int argc, char **argv)
 		case 'F':
 			forms = optarg;
 			break;
+		case 'R':
+			report = true;
+			break;
+		case 'f':
+			rep.from = optarg;
+			break;
+		case 'T':
+			rep.to = optarg;
+			break;
+		case 'b':
+			rep.by = optarg;
+			break;
+		case 'C':
+		case 'J':
+			if (rep.format != NULL) {
+				fprintf(stderr, "refexd: --csv and --json do not go together\n");
+				return 2;
+			}
+			rep.format = c == 'C' ? "csv" : "json";
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -401,6 +440,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "refexd: %s\n",
 		        path == NULL && forms == NULL ? "--config FILE is required"
 		                                        : "unexpected argument");
+		usage(stderr);
+		return 2;
+	}
+	if (!report && (rep.from || rep.to || rep.by || rep.format)) {
+		fprintf(stderr, "refexd: --from, --to, --by, --csv and --json go with --report\n");
 		usage(stderr);
 		return 2;
 	}
@@ -429,6 +473,11 @@ int main(int argc, char **argv)
 	}
 	if (verify) {
 		return verify_audit(cfg);
+	}
+	if (report) {
+		c = report_cli_run(cfg, &rep);
+		config_free(cfg);
+		return c;
 	}
 	return run(cfg, user ? &pd : NULL);
 }

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "store_report.h"
 #include "store_sqlite_private.h"
 #include "store_walbuf.h"
 
@@ -205,6 +206,11 @@ static const char *const store_migrations[] = {
      " accepted_at INTEGER NOT NULL,"
      " retired_at INTEGER,"
      " PRIMARY KEY (form, version)) WITHOUT ROWID;"),
+    /* 12: outcomes reporting (store_report.c): counters per pathway and day sent, bands of
+       durations and decline reasons, counted from what is stored and kept in the same
+       transaction as each change (triggers; new referrals: the writer, once per cell and
+       commit). A reason goes when retention erases it. */
+    store_report_migration,
 };
 
 #define STORE_VERSION (sizeof(store_migrations) / sizeof(store_migrations[0]))
@@ -502,6 +508,7 @@ static void store_free(struct store *st)
 	}
 	store_clients_close(st);
 	store_audit_close(st);
+	store_report_close(st);
 	sqlite3_close(st->rdb);
 	sqlite3_close(st->wdb); /* the last connection out checkpoints and removes the WAL */
 	if (st->handoff_ev != NULL) {

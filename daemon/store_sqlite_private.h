@@ -121,6 +121,11 @@ struct store {
 	size_t refused;                /* writes refused since commits began to fail */
 	double fail_since, fail_told;  /* metrics_now() of the first failure and the last line */
 	struct store_clients *clients; /* client records' statements (store_clients.c) */
+	/* Storage thread only: referrals the open transaction inserted, added to the report's
+	 * cells once per cell before it commits (store_report.c; forgotten on rollback). */
+	struct store_report_new *report_new;
+	size_t n_report_new, cap_report_new;
+	sqlite3_stmt *report_add;
 };
 
 /* The SQL of each writer statement (store_writer.c), prepared once at open. */
@@ -224,6 +229,18 @@ enum store_status store_forms_exec(struct store *st, const struct store_forms_ch
 
 /* Queue a forms change and wait until it has committed or failed (store_writer.c). */
 enum store_status store_job_run_forms(struct store *st, const struct store_forms_change *c);
+
+/* Note a referral the open transaction inserted, for the report's cells (store_report.c). */
+int store_report_note_insert(struct store *st, const struct store_new_referral *r);
+
+/* Add the noted referrals to the report's cells, once per cell (before the commit). */
+int store_report_flush(struct store *st);
+
+/* Forget the noted referrals (the transaction is redone or rolled back). */
+void store_report_forget(struct store *st);
+
+/* Free the writer's report statement and notes. */
+void store_report_close(struct store *st);
 
 /* Run the storage thread: commit queued batches until closing and drained. */
 void *store_thread(void *arg);

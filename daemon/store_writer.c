@@ -350,6 +350,9 @@ static enum store_status job_insert(struct store *st, const struct store_new_ref
 		                                                 .at_ms = r->created_at * 1000});
 	}
 	/* The referral row is in: a failure now must undo it (the batch reruns with savepoints). */
+	if (status == STORE_OK && store_report_note_insert(st, r) < 0) {
+		status = STORE_UNAVAILABLE;
+	}
 	*partial = status != STORE_OK;
 	st->sent_added += status == STORE_OK;
 	return status;
@@ -728,11 +731,12 @@ static int batch_try(struct store *st, struct job *batch, bool isolated, int *rc
 	int ok = store_step_done(st->w[W_BEGIN]);
 
 	st->sent_added = 0;
+	store_report_forget(st);
 	for (j = batch; ok == 0 && j != NULL; j = j->next) {
 		ok = isolated ? job_run_isolated(st, j) : job_run_fast(st, j);
 	}
 	if (ok == 0) {
-		ok = counts_flush(st);
+		ok = counts_flush(st) | store_report_flush(st);
 	}
 	if (ok == 0 && store_step_done(st->w[W_COMMIT]) == 0) {
 		atomic_fetch_add(&st->commits, 1);

@@ -75,4 +75,8 @@ uint64_t bench_since_us(const struct timespec *t);
 /* Fill a store file with referrals across agencies, fast, for listing benchmarks. */
 int bench_load(const char *db, long referrals, int agencies, size_t size);
 
+/* Time the outcomes report of agency (NULL: the network) over the last days in the store file
+ * db, as the hub makes it (refexd must not be running on it). */
+int bench_report(const char *db, const char *agency, long days);
+
 #endif

@@ -22,6 +22,7 @@ static const char usage_text[] =
     "                   [--client-id ID] [--https PATH]\n"
     "                   [--new-connection | --idle] [--json]\n"
     "       refex-bench --load DB --referrals N --agencies M [--size BYTES]\n"
+    "       refex-bench --report DB [--agency ID] [--days N]\n"
     "\n"
     "Load refexd and report throughput, latency percentiles and errors by status.\n"
     "  --config FILE      a refex client config (server, certificate, key, ca)\n"
@@ -47,7 +48,9 @@ static const char usage_text[] =
     "                     memory per idle connection)\n"
     "  --json             print the report as JSON\n"
     "  --load DB          fill the store file DB directly (refexd must not be running)\n"
-    "                     with N referrals across M agencies agency-000..agency-(M-1)\n";
+    "                     with N referrals across M agencies agency-000..agency-(M-1)\n"
+    "  --report DB        time the outcomes report of agency ID (default: the network\n"
+    "                     view) over the last N days (default 90) in the store file DB\n";
 
 static int config_key(void *user, const char *section, const char *name, const char *value)
 {
@@ -354,12 +357,15 @@ int main(int argc, char **argv)
 	    {"load", required_argument, NULL, 'L'},
 	    {"referrals", required_argument, NULL, 'R'},
 	    {"agencies", required_argument, NULL, 'M'},
+	    {"report", required_argument, NULL, 'P'},
+	    {"agency", required_argument, NULL, 'a'},
+	    {"days", required_argument, NULL, 'D'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct bench b = {.o = {.connections = 16, .duration = 10, .size = 1024, .pipeline = 1}};
-	const char *config = NULL, *load = NULL;
-	long referrals = 0, agencies = 0;
+	const char *config = NULL, *load = NULL, *report_db = NULL, *agency = NULL;
+	long referrals = 0, agencies = 0, days = 90;
 	char err[512];
 	int c;
 
@@ -429,12 +435,27 @@ int main(int argc, char **argv)
 		case 'M':
 			agencies = atol(optarg);
 			break;
+		case 'P':
+			report_db = optarg;
+			break;
+		case 'a':
+			agency = optarg;
+			break;
+		case 'D':
+			days = atol(optarg);
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
 		default:
 			return bad_usage("unknown option");
 		}
+	}
+	if (report_db != NULL) {
+		if (days < 1 || days > 3660) {
+			return bad_usage("--days is 1..3660");
+		}
+		return bench_report(report_db, agency, days) == 0 ? 0 : 1;
 	}
 	if (load != NULL) {
 		if (referrals <= 0 || agencies < 2 || agencies > 1000) {

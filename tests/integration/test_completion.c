@@ -122,6 +122,16 @@ Test(completion, commands_and_their_options)
 	complete_as(&r, "refex", NULL, "inbox", "--state", "", NULL);
 	expect_offers(&r, "sent", "accepted", "withdrawn", NULL);
 	run_result_free(&r);
+
+	complete_as(&r, "refex", NULL, "report", "--", NULL);
+	expect_offers(&r, "--from", "--by", "--network", "--csv", "--svg", "--html", NULL);
+	run_result_free(&r);
+	complete_as(&r, "refex", NULL, "report", "--by", "", NULL);
+	cr_expect_str_eq(r.out, "pathway\nform\nmonth\n");
+	run_result_free(&r);
+	complete_as(&r, "refex", NULL, "report", "--from", "", NULL);
+	cr_expect_str_eq(r.out, "\n", "a date, not a referral id: %s", r.out);
+	run_result_free(&r);
 }
 
 Test(completion, agencies_and_forms_come_from_the_hub)

@@ -103,6 +103,11 @@ Test(config, refuses_bad_files_with_reasons)
 	    {SERVER "[agency a]\n[retention]\nclosed_referrals = soon\n", "closed_referrals"},
 	    {SERVER "[agency a]\n[retention]\nopen_referrals = 3d\n",
 	     "unknown key \"open_referrals\""},
+	    {SERVER "[agency a]\n[report]\nmin_count = 0\n", "min_count: expected a number"},
+	    {SERVER "[agency a]\n[report]\nmin_count = five\n", "min_count: expected a number"},
+	    {SERVER "[agency a]\n[report]\npartners_see_network = true\n", "expected yes or no"},
+	    {SERVER "[agency a]\n[report]\nmax_count = 5\n",
+	     "unknown key \"max_count\" in [report]"},
 	};
 	char err[512];
 
@@ -276,6 +281,23 @@ Test(config, web_listen_takes_any_address_and_refuses_bad_ones)
 		config_free(cfg);
 		cr_expect(strstr(err, cases[i].expect) != NULL, "case %zu: %s", i, err);
 	}
+}
+
+Test(config, report_threshold_and_network_view)
+{
+	char err[512];
+	struct config *cfg = load(SERVER "[agency a]\n", err, sizeof(err));
+
+	cr_assert_not_null(cfg, "%s", err);
+	cr_expect_eq(cfg->report_min_count, 5, "5 unless configured");
+	cr_expect_not(cfg->report_network, "partners do not see the network view unless allowed");
+	config_free(cfg);
+	cfg = load(SERVER "[agency a]\n[report]\nmin_count = 10\npartners_see_network = yes\n", err,
+	           sizeof(err));
+	cr_assert_not_null(cfg, "%s", err);
+	cr_expect_eq(cfg->report_min_count, 10);
+	cr_expect(cfg->report_network);
+	config_free(cfg);
 }
 
 Test(config, retention_of_closed_referrals)

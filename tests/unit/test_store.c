@@ -582,7 +582,11 @@ Test(store, state_counts_follow_inserts_and_changes_and_survive_a_migration)
 	cr_assert_eq(
 	    sqlite3_exec(
 	        db,
-	        "DROP TRIGGER IF EXISTS state_counts_insert; DROP TRIGGER state_counts_update;"
+	        "DROP TRIGGER report_state; DROP TRIGGER "
+	        "report_overdue;"
+	        " DROP TRIGGER report_reason; DROP TRIGGER report_reason_erased;"
+	        " DROP TABLE report_cells; DROP TABLE report_times; DROP TABLE report_reasons;"
+	        " DROP TRIGGER IF EXISTS state_counts_insert; DROP TRIGGER state_counts_update;"
 	        " DROP TRIGGER state_counts_delete; DROP TABLE state_counts;"
 	        " DROP TABLE audit; DROP INDEX referrals_closed;"
 	        " ALTER TABLE referrals DROP COLUMN purged_at; DROP INDEX referrals_parent;"
