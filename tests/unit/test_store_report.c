@@ -346,14 +346,14 @@ Test(store_report, the_migration_counts_what_is_already_stored)
 
 	fixture();
 	store_close(st);
-	/* A database from before the report (schema version 10). */
+	/* A database from before the report (schema version 11). */
 	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
 	cr_assert_eq(sqlite3_exec(db,
 	                          "DROP TRIGGER report_state;"
 	                          " DROP TRIGGER report_overdue; DROP TRIGGER report_reason;"
 	                          " DROP TRIGGER report_reason_erased; DROP TABLE report_cells;"
 	                          " DROP TABLE report_times; DROP TABLE report_reasons;"
-	                          " PRAGMA user_version = 10;",
+	                          " PRAGMA user_version = 11;",
 	                          NULL, NULL, NULL),
 	             SQLITE_OK);
 	sqlite3_close(db);
