@@ -164,13 +164,13 @@ static void plan_same_version(struct form_plan *plan, struct form_plan_item *it,
 /* A version above the newest kept: check it against every kept version of the form. */
 static void plan_new_version(struct form_plan *plan, struct form_plan_item *it,
                              const struct form_versions *k, const struct form_kept *kn,
-                             const struct schema_form *sf)
+                             const struct schema *s, const struct schema_form *sf)
 {
 	struct schema_compat_problem p;
 
 	for (size_t i = 0; i < k->n; i++) {
 		if (strcmp(k->v[i].name, sf->name) == 0 &&
-		    schema_compat_check(k->v[i].sf, sf, &p) < 0) {
+		    schema_compat_check(k->v[i].schema, k->v[i].sf, s, sf, &p) < 0) {
 			plan_refuse(plan, it, p.field, p.reason);
 			return;
 		}
@@ -202,7 +202,7 @@ static int plan_form(struct form_plan *plan, const struct form_versions *k, cons
 		return 0;
 	}
 	if (sf->version > kn->version) {
-		plan_new_version(plan, it, k, kn, sf);
+		plan_new_version(plan, it, k, kn, s, sf);
 		return 0;
 	}
 	if ((bytes = schema_form_export(s, sf, &len)) == NULL) {

@@ -1,6 +1,8 @@
 /* Compatibility between versions of an agreed form: what a new version may change. */
 #include "schema_compat.h"
 
+#include "rules.h"
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -8,6 +10,13 @@
 
 typedef ProtobufCMessageDescriptor msgdesc;
 typedef ProtobufCFieldDescriptor fielddesc;
+
+/* One comparison: the earlier version (of os) against the later (of ns). */
+struct compat {
+	const struct schema *os, *ns;
+	uint32_t ov;
+	struct schema_compat_problem *p;
+};
 
 static void problem(struct schema_compat_problem *p, const char *path, const char *name,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -100,13 +109,63 @@ static int check_enum(const ProtobufCEnumDescriptor *o, const ProtobufCEnumDescr
 	return 0;
 }
 
-static int check_message(const msgdesc *o, const msgdesc *n, const char *path, uint32_t ov,
-                         struct schema_compat_problem *p);
+static int check_message(const struct compat *c, const msgdesc *o, const msgdesc *n,
+                         const char *path);
+
+/* How now's rules ask more of a value than was's did, in words; NULL when they do not. Only
+ * the settings that constrain count: a rule given with no settings asks nothing more. */
+static const char *tighter(const struct rules *was, const struct rules *now)
+{
+	static const struct rules none;
+
+	if (!now)
+		return NULL;
+	if (!was)
+		was = &none;
+	if ((now->kinds & RULES_DATE) && !(was->kinds & RULES_DATE))
+		return "it must now be a date";
+	if ((now->kinds & RULES_DATE) &&
+	    ((now->not_past && !was->not_past) || (now->not_future && !was->not_future)))
+		return "its date may no longer be in the past or the future";
+	if (now->non_blank && !was->non_blank)
+		return "it may no longer be blank";
+	if (now->max_length && (!was->max_length || now->max_length < was->max_length))
+		return "its text has a shorter maximum length";
+	if (now->has_min && (!was->has_min || now->min > was->min))
+		return "its number has a higher minimum";
+	if (now->has_max && (!was->has_max || now->max < was->max))
+		return "its number has a lower maximum";
+	if (now->zero_is_no_answer && !was->zero_is_no_answer)
+		return "its zero value is no longer an answer";
+	if (now->at_least > was->at_least)
+		return "more of it must be chosen";
+	return NULL;
+}
+
+/* Check that the rules of field f (was in o, now in n) ask no more than they did. */
+static int check_rules(const struct compat *c, const msgdesc *o, const fielddesc *was,
+                       const msgdesc *n, const fielddesc *now, const char *path)
+{
+	const struct schema_field *wi = schema_field(c->os, o, was),
+	                          *ni = schema_field(c->ns, n, now);
+	const char *how = tighter(wi ? wi->rules : NULL, ni ? ni->rules : NULL);
+
+	if (!how)
+		return 0;
+	problem(c->p, path, was->name,
+	        "its rules ask more than in version %u (%s): referrals made on it, referred on "
+	        "with their answers, may not meet them; a new version may only relax a rule: put "
+	        "the stricter rule on a new field (a new name and number), or make a new form",
+	        c->ov, how);
+	return -1;
+}
 
 /* Check one field of version ov (was) against what n makes of its number and name. */
-static int check_field(const fielddesc *was, const msgdesc *o, const msgdesc *n, const char *path,
-                       uint32_t ov, struct schema_compat_problem *p)
+static int check_field(const struct compat *c, const fielddesc *was, const msgdesc *o,
+                       const msgdesc *n, const char *path)
 {
+	struct schema_compat_problem *p = c->p;
+	uint32_t ov = c->ov;
 	const fielddesc *by_num = protobuf_c_message_descriptor_get_field(n, was->id);
 	const fielddesc *by_name = protobuf_c_message_descriptor_get_field_by_name(n, was->name);
 	char tw[160], tn[160], sub[256];
@@ -154,9 +213,12 @@ static int check_field(const fielddesc *was, const msgdesc *o, const msgdesc *n,
 		        ov);
 		return -1;
 	}
+	if (check_rules(c, o, was, n, by_num, path) < 0) {
+		return -1;
+	}
 	snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "", was->name);
 	if (was->type == PROTOBUF_C_TYPE_MESSAGE) {
-		return check_message(was->descriptor, by_num->descriptor, sub, ov, p);
+		return check_message(c, was->descriptor, by_num->descriptor, sub);
 	}
 	if (was->type == PROTOBUF_C_TYPE_ENUM) {
 		return check_enum(was->descriptor, by_num->descriptor, path, was->name, ov, p);
@@ -164,11 +226,11 @@ static int check_field(const fielddesc *was, const msgdesc *o, const msgdesc *n,
 	return 0;
 }
 
-static int check_message(const msgdesc *o, const msgdesc *n, const char *path, uint32_t ov,
-                         struct schema_compat_problem *p)
+static int check_message(const struct compat *c, const msgdesc *o, const msgdesc *n,
+                         const char *path)
 {
 	for (unsigned i = 0; i < o->n_fields; i++) {
-		if (check_field(&o->fields[i], o, n, path, ov, p) < 0) {
+		if (check_field(c, &o->fields[i], o, n, path) < 0) {
 			return -1;
 		}
 	}
@@ -176,11 +238,14 @@ static int check_message(const msgdesc *o, const msgdesc *n, const char *path, u
 }
 
 /* Check that a later version keeps what an earlier one promised. */
-int schema_compat_check(const struct schema_form *of, const struct schema_form *nf,
+int schema_compat_check(const struct schema *os, const struct schema_form *of,
+                        const struct schema *ns, const struct schema_form *nf,
                         struct schema_compat_problem *p)
 {
+	struct compat c = {os, ns, of->version, p};
+
 	memset(p, 0, sizeof(*p));
-	return check_message(of->desc, nf->desc, "", of->version, p);
+	return check_message(&c, of->desc, nf->desc, "");
 }
 
 /* ---- the same version, changed ---- */

@@ -1,12 +1,13 @@
 /*
  * What one version of an agreed form may change from another (proto/schema.h loads both).
  *
- * A later version may add fields, drop fields, and relax a rule (required -> optional). It may
- * not give a number an earlier version used to a field of another name, give a field of an
- * earlier version another number, change a field's type (an enum or message type by its full
- * name) or cardinality (repeated or single), make an optional field required, or drop or
- * rename an enum value: referrals made on the earlier version must decode, show and pre-fill
- * under the later one's names. Nested messages are compared field by field, by path.
+ * A later version may add fields, drop fields, and relax a rule (required -> optional, a rule's
+ * setting dropped or loosened). It may not give a number an earlier version used to a field of
+ * another name, give a field of an earlier version another number, change a field's type (an
+ * enum or message type by its full name) or cardinality (repeated or single), make an optional
+ * field required or a field's rules (rules.h) stricter, or drop or rename an enum value:
+ * referrals made on the earlier version must decode, show and pre-fill under the later one's
+ * names and rules. Nested messages are compared field by field, by path.
  */
 #ifndef REFEX_SCHEMA_COMPAT_H
 #define REFEX_SCHEMA_COMPAT_H
@@ -23,10 +24,11 @@ struct schema_compat_problem {
 };
 
 /*
- * Check that nf, a later version, keeps what of (version of->version of the same form)
- * promised. 0 when it does; -1 with p naming the first field that breaks a rule.
+ * Check that nf (a form of ns), a later version, keeps what of (of os: version of->version of
+ * the same form) promised. 0 when it does; -1 with p naming the first field that breaks a rule.
  */
-int schema_compat_check(const struct schema_form *of, const struct schema_form *nf,
+int schema_compat_check(const struct schema *os, const struct schema_form *of,
+                        const struct schema *ns, const struct schema_form *nf,
                         struct schema_compat_problem *p);
 
 /*

@@ -177,6 +177,41 @@ Test(form_versions, a_field_keeps_its_type_and_cardinality)
 	    "landlord", "was optional in version 1: referrals made on it may lack it");
 }
 
+/* A form with rules (refex/rules.proto), version 1 or 2 with the options given. */
+#define RULED(version, rooms, note)                                                                \
+	"syntax = \"proto2\";\npackage p;\nimport \"refex/rules.proto\";\n"                        \
+	"// Tenancy help\n// version: " version "\nmessage TenancyHelp {\n"                        \
+	"  required uint32 rooms = 1" rooms ";\n  optional string note = 2" note ";\n}\n"
+
+Test(form_versions, a_new_version_may_relax_a_rule_never_tighten_one)
+{
+	static const char *const kept[] = {RULED("1",
+	                                         " [(refex.rules.rule).number = {min: 1, max: 10}]",
+	                                         " [(refex.rules.rule).text = {max_length: 100}]")};
+	struct form_plan_item it =
+	    plan_one(kept, 1, RULED("2", " [(refex.rules.rule).number = {max: 20}]", ""));
+
+	cr_expect_eq(it.change, FORM_NEW_VERSION, "relaxed: %s %s", it.field, it.reason);
+	expect_refused(plan_one(kept, 1,
+	                        RULED("2", " [(refex.rules.rule).number = {min: 2, max: 10}]",
+	                              " [(refex.rules.rule).text = {max_length: 100}]")),
+	               "rooms",
+	               "its rules ask more than in version 1 (its number has a higher minimum)");
+	expect_refused(plan_one(kept, 1,
+	                        RULED("2", " [(refex.rules.rule).number = {min: 1, max: 10}]",
+	                              " [(refex.rules.rule).text = {max_length: 50}]")),
+	               "note", "(its text has a shorter maximum length)");
+	expect_refused(
+	    plan_one(kept, 1,
+	             RULED("2", " [(refex.rules.rule).number = {min: 1, max: 10}]",
+	                   " [(refex.rules.rule).text = {max_length: 100, non_blank: true}]")),
+	    "note", "(it may no longer be blank): referrals made on it");
+	expect_refused(plan_one(kept, 1,
+	                        RULED("2", " [(refex.rules.rule).number = {min: 1, max: 10}]",
+	                              " [(refex.rules.rule).date = {}]")),
+	               "note", "(it must now be a date)");
+}
+
 Test(form_versions, nested_fields_are_named_by_their_path)
 {
 	expect_refused(plan_one(v1, 1,
