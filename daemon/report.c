@@ -339,6 +339,15 @@ static int row_suppress(Refex__ReportRow *r, unsigned min)
 			rc |= withhold(r, counts[i].name);
 		}
 	}
+	/* Those accepted and not yet completed are no count of the row, but the total less the
+	 * other states, or accepted less completed, would give them away. */
+	if (too_small(r->sent - (r->declined + r->withdrawn + r->completed + r->open), min)) {
+		part = true;
+		if (r->has_accepted) {
+			r->has_accepted = 0;
+			rc |= withhold(r, "accepted");
+		}
+	}
 	if (part || too_small(r->sent, min)) {
 		r->has_sent = 0;
 		rc |= withhold(r, "sent");
