@@ -59,17 +59,24 @@ static int find_root(struct formcache *fc)
 	return n > 0 && (size_t)n < sizeof(fc->root) ? 0 : -1;
 }
 
-/* Name the root's file noting the hub last seen at server. */
-static int server_path(const struct formcache *fc, const char *server, char *out, size_t len)
+/* Name the file dir/PREFIX-HEX.SUFFIX, HEX the SHA-256 of text (what the user or a hub chose). */
+static int hashed_path(const char *dir, const char *prefix, const char *text, const char *suffix,
+                       char *out, size_t len)
 {
 	char hex[HEX_SHA256];
 	int n;
 
-	if (sha256_hex(server, hex) < 0) {
+	if (sha256_hex(text, hex) < 0) {
 		return -1;
 	}
-	n = snprintf(out, len, "%s/server-%s", fc->root, hex);
+	n = snprintf(out, len, "%s/%s-%s%s", dir, prefix, hex, suffix);
 	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+/* Name the root's file noting the hub last seen at server. */
+static int server_path(const struct formcache *fc, const char *server, char *out, size_t len)
+{
+	return hashed_path(fc->root, "server", server, "", out, len);
 }
 
 /* Read the whole regular file at path, at most FORMCACHE_FILE_MAX bytes; NULL otherwise. */
@@ -161,14 +168,7 @@ int formcache_open_last(struct formcache *fc, const char *server)
 /* Name the file of the list cached under digest. */
 static int list_path(const struct formcache *fc, const char *digest, char *out, size_t len)
 {
-	char hex[HEX_SHA256];
-	int n;
-
-	if (sha256_hex(digest, hex) < 0) {
-		return -1;
-	}
-	n = snprintf(out, len, "%s/forms-%s.pb", fc->dir, hex);
-	return n > 0 && (size_t)n < len ? 0 : -1;
+	return hashed_path(fc->dir, "forms", digest, ".pb", out, len);
 }
 
 /* Say whether a directory entry is a cached form list. */

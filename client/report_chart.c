@@ -298,34 +298,6 @@ static void html_table(FILE *out, const Refex__Report *r)
 	fputs("</table>\n", out);
 }
 
-static void html_reasons(FILE *out, const Refex__Report *r)
-{
-	char label[256];
-	bool any = false;
-
-	for (size_t i = 0; i < r->n_rows; i++) {
-		const Refex__ReportRow *row = r->rows[i];
-
-		if (row->n_decline_reasons == 0) {
-			continue;
-		}
-		if (!any) {
-			fputs("<h2>Most common decline reasons</h2>\n", out);
-			any = true;
-		}
-		report_text_row_label(r, row, label, sizeof(label));
-		fputs("<h3>", out);
-		xml_text(out, label);
-		fputs("</h3>\n<ul>\n", out);
-		for (size_t j = 0; j < row->n_decline_reasons; j++) {
-			fprintf(out, "<li>%" PRIu64 " &#215; ", row->decline_reasons[j]->count);
-			xml_text(out, row->decline_reasons[j]->reason);
-			fputs("</li>\n", out);
-		}
-		fputs("</ul>\n", out);
-	}
-}
-
 /* Write r as one HTML page. */
 int report_chart_html(FILE *out, const Refex__Report *r)
 {
@@ -341,7 +313,17 @@ int report_chart_html(FILE *out, const Refex__Report *r)
 	fputs("</h1>\n", out);
 	svg_write(out, r);
 	html_table(out, r);
-	html_reasons(out, r);
+	report_print_reasons(out, r,
+	                     &(const struct report_reasons_style){
+	                         .heading = "<h2>Most common decline reasons</h2>\n",
+	                         .label_open = "<h3>",
+	                         .label_close = "</h3>\n<ul>\n",
+	                         .item_open = "<li>",
+	                         .count_close = " &#215; ",
+	                         .item_close = "</li>\n",
+	                         .list_close = "</ul>\n",
+	                         .text = xml_text,
+	                     });
 	fputs("</body>\n</html>\n", out);
 	return ferror(out) ? -1 : 0;
 }

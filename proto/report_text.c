@@ -197,7 +197,8 @@ static void put_clean(FILE *out, const char *s)
 	}
 }
 
-static void print_reasons(FILE *out, const Refex__Report *r)
+/* Print the most common decline reasons of each row of r, in style st. */
+void report_print_reasons(FILE *out, const Refex__Report *r, const struct report_reasons_style *st)
 {
 	char label[256];
 	bool any = false;
@@ -209,16 +210,20 @@ static void print_reasons(FILE *out, const Refex__Report *r)
 			continue;
 		}
 		if (!any) {
-			fputs("\nMost common decline reasons:\n", out);
+			fputs(st->heading, out);
 			any = true;
 		}
 		report_text_row_label(r, row, label, sizeof(label));
-		fprintf(out, "  %s:\n", label);
+		fputs(st->label_open, out);
+		st->text(out, label);
+		fputs(st->label_close, out);
 		for (size_t j = 0; j < row->n_decline_reasons; j++) {
-			fprintf(out, "    %4" PRIu64 "  ", row->decline_reasons[j]->count);
-			put_clean(out, row->decline_reasons[j]->reason);
-			fputc('\n', out);
+			fprintf(out, "%s%*" PRIu64 "%s", st->item_open, st->count_width,
+			        row->decline_reasons[j]->count, st->count_close);
+			st->text(out, row->decline_reasons[j]->reason);
+			fputs(st->item_close, out);
 		}
+		fputs(st->list_close, out);
 	}
 }
 
@@ -262,7 +267,18 @@ void report_print_table(FILE *out, const Refex__Report *r)
 			        c + 1 < ncols ? "" : "\n");
 		}
 	}
-	print_reasons(out, r);
+	report_print_reasons(out, r,
+	                     &(const struct report_reasons_style){
+	                         .heading = "\nMost common decline reasons:\n",
+	                         .label_open = "  ",
+	                         .label_close = ":\n",
+	                         .item_open = "    ",
+	                         .count_width = 4,
+	                         .count_close = "  ",
+	                         .item_close = "\n",
+	                         .list_close = "",
+	                         .text = put_clean,
+	                     });
 }
 
 /* Print s as one CSV field: quoted when it holds a comma, quote or line break. A text a

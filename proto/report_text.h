@@ -30,6 +30,21 @@ void report_text_duration(int64_t seconds, char *buf, size_t len);
 /* Find a grouping by its name (pathway, form or month). Returns 0 or -1. */
 int report_text_grouping(const char *name, Refex__ReportGrouping *by);
 
+/* How report_print_reasons writes decline reasons: as text for a terminal, or as HTML. */
+struct report_reasons_style {
+	const char *heading;                    /* once, before the first row that has reasons */
+	const char *label_open, *label_close;   /* around each such row's label */
+	const char *item_open;                  /* before each reason's count */
+	int count_width;                        /* the count's width, at least */
+	const char *count_close;                /* between the count and the reason */
+	const char *item_close;                 /* after each reason */
+	const char *list_close;                 /* after each row's reasons */
+	void (*text)(FILE *out, const char *s); /* writes a label or reason, made safe */
+};
+
+/* Print the most common decline reasons of each row of r (none: nothing) in style st. */
+void report_print_reasons(FILE *out, const Refex__Report *r, const struct report_reasons_style *st);
+
 /* Print r as an aligned table, then its decline reasons; control characters become '?'. */
 void report_print_table(FILE *out, const Refex__Report *r);
 
