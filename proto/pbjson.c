@@ -855,7 +855,8 @@ json_t *pbjson_encode(const ProtobufCMessage *msg)
 
 /* ---- templates ---- */
 
-static const char *type_name(ProtobufCType t)
+/* Return the .proto name of type t ("uint32", "bytes"), "value" for one it does not know. */
+const char *pbjson_type_name(ProtobufCType t)
 {
 	static const char *names[] = {
 	    [PROTOBUF_C_TYPE_INT32] = "int32",       [PROTOBUF_C_TYPE_SINT32] = "sint32",
@@ -865,7 +866,7 @@ static const char *type_name(ProtobufCType t)
 	    [PROTOBUF_C_TYPE_UINT64] = "uint64",     [PROTOBUF_C_TYPE_FIXED64] = "fixed64",
 	    [PROTOBUF_C_TYPE_FLOAT] = "float",       [PROTOBUF_C_TYPE_DOUBLE] = "double",
 	    [PROTOBUF_C_TYPE_BOOL] = "bool",         [PROTOBUF_C_TYPE_ENUM] = "enum",
-	    [PROTOBUF_C_TYPE_STRING] = "string",     [PROTOBUF_C_TYPE_BYTES] = "bytes (base64)",
+	    [PROTOBUF_C_TYPE_STRING] = "string",     [PROTOBUF_C_TYPE_BYTES] = "bytes",
 	    [PROTOBUF_C_TYPE_MESSAGE] = "message",
 	};
 
@@ -896,7 +897,8 @@ static json_t *placeholder(const ProtobufCFieldDescriptor *f)
 		fprintf(out, "<%s %s>", need,
 		        ((const ProtobufCMessageDescriptor *)f->descriptor)->short_name);
 	} else {
-		fprintf(out, "<%s %s>", need, type_name(f->type));
+		fprintf(out, "<%s %s%s>", need, pbjson_type_name(f->type),
+		        f->type == PROTOBUF_C_TYPE_BYTES ? " (base64)" : "");
 	}
 	if (fclose(out) == 0) {
 		j = json_string(buf);

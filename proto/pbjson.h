@@ -34,6 +34,9 @@ ProtobufCMessage *pbjson_decode(const ProtobufCMessageDescriptor *desc, const js
 /* Write the canonical JSON name of field name (lowerCamelCase) to out (PBJSON_NAME_CAP bytes). */
 void pbjson_json_name(const char *name, char *out);
 
+/* Return the .proto name of type t ("uint32", "bytes"), "value" for one it does not know. */
+const char *pbjson_type_name(ProtobufCType t);
+
 /* Write path (dotted field names, [i] for elements: "client.date_of_birth") with each name as
  * its JSON name ("client.dateOfBirth") to out (cap bytes, cap > 0). */
 void pbjson_json_path(const char *path, char *out, size_t cap);

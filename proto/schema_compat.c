@@ -1,6 +1,7 @@
 /* Compatibility between versions of an agreed form: what a new version may change. */
 #include "schema_compat.h"
 
+#include "pbjson.h"
 #include "rules.h"
 
 #include <stdarg.h>
@@ -36,25 +37,13 @@ static void problem(struct schema_compat_problem *p, const char *path, const cha
 /* The type of f in words: "string", "enum refex.forms.Tenure", "message q.Address". */
 static void type_words(const fielddesc *f, char *out, size_t len)
 {
-	static const char *const names[] = {
-	    [PROTOBUF_C_TYPE_INT32] = "int32",       [PROTOBUF_C_TYPE_SINT32] = "sint32",
-	    [PROTOBUF_C_TYPE_SFIXED32] = "sfixed32", [PROTOBUF_C_TYPE_INT64] = "int64",
-	    [PROTOBUF_C_TYPE_SINT64] = "sint64",     [PROTOBUF_C_TYPE_SFIXED64] = "sfixed64",
-	    [PROTOBUF_C_TYPE_UINT32] = "uint32",     [PROTOBUF_C_TYPE_FIXED32] = "fixed32",
-	    [PROTOBUF_C_TYPE_UINT64] = "uint64",     [PROTOBUF_C_TYPE_FIXED64] = "fixed64",
-	    [PROTOBUF_C_TYPE_FLOAT] = "float",       [PROTOBUF_C_TYPE_DOUBLE] = "double",
-	    [PROTOBUF_C_TYPE_BOOL] = "bool",         [PROTOBUF_C_TYPE_ENUM] = "enum",
-	    [PROTOBUF_C_TYPE_STRING] = "string",     [PROTOBUF_C_TYPE_BYTES] = "bytes",
-	    [PROTOBUF_C_TYPE_MESSAGE] = "message",
-	};
-
 	if (f->type == PROTOBUF_C_TYPE_ENUM) {
 		snprintf(out, len, "enum %s",
 		         ((const ProtobufCEnumDescriptor *)f->descriptor)->name);
 	} else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
 		snprintf(out, len, "message %s", ((const msgdesc *)f->descriptor)->name);
 	} else {
-		snprintf(out, len, "%s", (unsigned)f->type < 17 ? names[f->type] : "?");
+		snprintf(out, len, "%s", pbjson_type_name(f->type));
 	}
 }
 
