@@ -68,7 +68,18 @@ static bool outcomes(const Refex__ReportRow *row, uint64_t o[O_COUNT])
 	o[O_OPEN] = row->open;
 	o[O_DECLINED] = row->declined;
 	o[O_WITHDRAWN] = row->withdrawn;
-	o[O_ACCEPTED] = row->sent - row->completed - row->open - row->declined - row->withdrawn;
+	/* A hub whose counts do not add up (only a broken or hostile one) gets no bar, not a
+	 * wrapped-around count. */
+	o[O_ACCEPTED] = row->sent;
+	for (int i = 0; i < O_COUNT; i++) {
+		if (i == O_ACCEPTED) {
+			continue;
+		}
+		if (o[i] > o[O_ACCEPTED]) {
+			return false;
+		}
+		o[O_ACCEPTED] -= o[i];
+	}
 	return true;
 }
 

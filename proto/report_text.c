@@ -234,8 +234,12 @@ void report_print_table(FILE *out, const Refex__Report *r)
 	char cells[REPORT_TEXT_COLS][REPORT_TEXT_CELL];
 	size_t ncols = report_text_headers(r, headers), width[REPORT_TEXT_COLS];
 
-	fprintf(out, "%s, referrals sent %s to %s", own(r) ? or_dash(r->agency) : "whole network",
-	        or_dash(r->from_day), or_dash(r->to_day));
+	/* What the hub sent is printed as text: a hostile hub gets no terminal control codes in. */
+	put_clean(out, own(r) ? or_dash(r->agency) : "whole network");
+	fputs(", referrals sent ", out);
+	put_clean(out, or_dash(r->from_day));
+	fputs(" to ", out);
+	put_clean(out, or_dash(r->to_day));
 	if (!own(r)) {
 		fprintf(out, " (counts under %u withheld)", r->min_count);
 	}

@@ -110,3 +110,25 @@ Test(report_text, csv_keeps_a_reason_that_looks_like_a_formula_as_text)
 	cr_expect(strstr(csv, ",'+1 no capacity: 2; -: 1,") != NULL, "unquoted too: %s", csv);
 	free(csv);
 }
+
+/* What the hub sent for the heading is printed as text: control codes become '?'. */
+Test(report_text, the_table_heading_holds_no_control_codes_from_the_hub)
+{
+	Refex__Report r = REFEX__REPORT__INIT;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+
+	r.scope = REFEX__REPORT_SCOPE__REPORT_SCOPE_OWN;
+	r.agency = "agency-a\x1b]0;owned\x07";
+	r.from_day = "2026-01-01\x1b[2J";
+	r.to_day = "2026-03-31";
+	cr_assert_not_null(out);
+	report_print_table(out, &r);
+	fclose(out);
+	cr_expect_null(strchr(buf, '\x1b'), "an escape reached the terminal: %s", buf);
+	cr_expect(strstr(buf, "agency-a?]0;owned?, referrals sent 2026-01-01?[2J to 2026-03-31") !=
+	              NULL,
+	          "%s", buf);
+	free(buf);
+}
