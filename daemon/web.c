@@ -7,10 +7,13 @@
  */
 #include "web.h"
 
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -33,6 +36,8 @@
 #define WEB_API         "/api/v1/"
 #define WEB_JSON        "application/json"
 #define WEB_JSON_TYPE   "application/json; charset=utf-8"
+#define WEB_EVENTS      "events"
+#define WEB_EVENTS_TYPE "text/event-stream; charset=utf-8"
 #define WEB_HEADERS_MAX 16384
 #define WEB_CSP                                                                                    \
 	"default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "              \
@@ -62,8 +67,11 @@ struct web_conn {
 	struct evhttp_request *pending;  /* the request s is handling */
 	uint64_t pending_id;
 	uint64_t next_id;
-	struct event *deadline; /* the next request must have arrived whole by then */
-	struct event *kick;     /* closes the connection from the loop */
+	struct event *deadline;        /* the next request must have arrived whole by then */
+	struct event *kick;            /* closes the connection from the loop */
+	bool stream_asked;             /* pending is a Watch: its answer starts an event stream */
+	struct evhttp_request *stream; /* GET events being answered, one event at a time */
+	struct event *keepalive;       /* while streaming: keeps the stream and session alive */
 	TAILQ_ENTRY(web_conn) all;
 };
 
@@ -187,6 +195,9 @@ static void web_conn_deadline(struct web_conn *conn, unsigned seconds)
 /* Drop conn's session and the door to it. */
 static void web_conn_end_session(struct web_conn *conn, const char *why)
 {
+	if (conn->keepalive != NULL) {
+		evtimer_del(conn->keepalive);
+	}
 	if (conn->door != NULL) {
 		bufferevent_free(conn->door); /* first: closing s must not call back into conn */
 		conn->door = NULL;
@@ -208,7 +219,14 @@ static void web_conn_detach(struct web_conn *conn)
 	if (conn->pending != NULL && evhttp_request_get_connection(conn->pending) == NULL) {
 		evhttp_send_error(conn->pending, HTTP_SERVUNAVAIL, NULL);
 	}
+	if (conn->stream != NULL && evhttp_request_get_connection(conn->stream) == NULL) {
+		evhttp_send_reply_end(conn->stream);
+	}
 	conn->pending = NULL;
+	conn->stream = NULL;
+	if (conn->keepalive != NULL) {
+		event_free(conn->keepalive);
+	}
 	if (!conn->admitted) {
 		web->n_unadmitted--;
 	}
@@ -239,6 +257,9 @@ static void web_conn_closed(struct evhttp_connection *evcon, void *arg)
 	(void)evcon;
 	if (conn->pending != NULL && evhttp_request_get_connection(conn->pending) != NULL) {
 		conn->pending = NULL;
+	}
+	if (conn->stream != NULL && evhttp_request_get_connection(conn->stream) != NULL) {
+		conn->stream = NULL;
 	}
 	conn->tls = NULL;
 	conn->evcon = NULL;
@@ -321,6 +342,166 @@ static void web_refuse_conn(struct evhttp_request *req, int http, Refex__StatusC
 	web_send_status(req, http, code, NULL, message);
 }
 
+/* Write msg to conn's session as one frame. Returns 0, -1 when it is over the frame limit, -2
+ * when out of memory. */
+static int web_door_write(struct web_conn *conn, const Refex__Request *msg)
+{
+	size_t n = refex__request__get_packed_size(msg);
+	uint8_t hdr[FRAME_HEADER_LEN], *packed;
+	int rc = 0;
+
+	if (n > conn->web->hub->cfg->limits.max_frame) {
+		return -1;
+	}
+	if ((packed = malloc(n ? n : 1)) == NULL) {
+		return -2;
+	}
+	frame_put_header(hdr, (uint32_t)n);
+	refex__request__pack(msg, packed);
+	if (bufferevent_write(conn->door, hdr, sizeof(hdr)) < 0 ||
+	    bufferevent_write(conn->door, packed, n) < 0) {
+		rc = -2;
+	}
+	free(packed);
+	return rc;
+}
+
+/* Send msg to conn's session as one frame, req waiting for its answer. */
+static void web_door_send(struct web_conn *conn, struct evhttp_request *req, Refex__Request *msg)
+{
+	int rc;
+
+	conn->pending = req;
+	conn->pending_id = msg->id;
+	if ((rc = web_door_write(conn, msg)) == 0) {
+		return;
+	}
+	conn->pending = NULL;
+	if (rc == -1) {
+		web_send_status(req, HTTP_ENTITYTOOLARGE, REFEX__STATUS_CODE__STATUS_TOO_LARGE,
+		                NULL, "the request is larger than the hub's frame limit");
+	} else {
+		web_send_status(req, HTTP_SERVUNAVAIL, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		                "out of memory");
+	}
+}
+
+static void web_door_read(struct bufferevent *bev, void *arg);
+
+/* The stream's output is all sent: read its session's events again. */
+static void web_stream_drained(struct evhttp_connection *evcon, void *arg)
+{
+	struct web_conn *conn = arg;
+
+	(void)evcon;
+	if (conn->door != NULL && !(bufferevent_get_enabled(conn->door) & EV_READ)) {
+		bufferevent_enable(conn->door, EV_READ);
+		web_door_read(conn->door, conn); /* frames left waiting */
+	}
+}
+
+/* Send buf (emptied) on conn's stream; past half the output budget, stop reading the session
+ * until the reader has taken it all, so that its events wait in the store as a slow wire
+ * watcher's do. */
+static void web_stream_send(struct web_conn *conn, struct evbuffer *buf)
+{
+	evhttp_send_reply_chunk_with_cb(conn->stream, buf, web_stream_drained, conn);
+	if (conn->tls != NULL && conn->door != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(conn->tls)) >
+	        conn->web->hub->cfg->limits.output_buffer / 2) {
+		bufferevent_disable(conn->door, EV_READ);
+	}
+}
+
+/* Send msg on conn's stream as one event: head (its id or event line), then msg as JSON on one
+ * data line. Out of memory ends the stream; the reader resumes from the last id it got. */
+static void web_stream_put(struct web_conn *conn, const char *head, const ProtobufCMessage *msg)
+{
+	json_t *json = pbjson_encode(msg);
+	char *text = json != NULL ? json_dumps(json, JSON_COMPACT) : NULL;
+	struct evbuffer *buf = evbuffer_new();
+
+	if (text == NULL || buf == NULL ||
+	    evbuffer_add_printf(buf, "%sdata: %s\n\n", head, text) < 0) {
+		log_error("msg=\"web event stream closed\" agency=%s reason=\"out of memory\"",
+		          session_identity(conn->s)->agency);
+		event_active(conn->kick, EV_TIMEOUT, 0);
+	} else {
+		web_stream_send(conn, buf);
+	}
+	if (buf != NULL) {
+		evbuffer_free(buf);
+	}
+	free(text);
+	json_decref(json);
+}
+
+/* Send ev on conn's stream, its sequence number as the event's id. */
+static void web_stream_event(struct web_conn *conn, const Refex__Event *ev)
+{
+	char head[40];
+
+	snprintf(head, sizeof(head), "id: %" PRIu64 "\n", ev->seq);
+	web_stream_put(conn, head, &ev->base);
+}
+
+/* Every half idle time on a stream: a comment to the reader, so that a reader gone is noticed,
+ * and a cheap request to the session, which would otherwise end as idle. */
+static void web_stream_keepalive(evutil_socket_t fd, short what, void *arg)
+{
+	struct web_conn *conn = arg;
+	Refex__Request msg = REFEX__REQUEST__INIT;
+	Refex__ListForms lf = REFEX__LIST_FORMS__INIT;
+	struct evbuffer *buf;
+
+	(void)fd;
+	(void)what;
+	if (conn->stream == NULL || conn->door == NULL) {
+		return;
+	}
+	if ((buf = evbuffer_new()) != NULL && evbuffer_add(buf, ":\n\n", 3) == 0) {
+		web_stream_send(conn, buf);
+	}
+	if (buf != NULL) {
+		evbuffer_free(buf);
+	}
+	msg.has_id = 1;
+	msg.id = conn->next_id++;
+	msg.body_case = REFEX__REQUEST__BODY_LIST_FORMS;
+	msg.list_forms = &lf;
+	web_door_write(conn, &msg); /* its answer is dropped; out of memory: the session idles */
+}
+
+/* Answer req, a GET events whose Watch w began, with an event stream: a "watch" event saying
+ * where the agency's events stand, then each event as it is pumped. */
+static void web_stream_start(struct web_conn *conn, struct evhttp_request *req,
+                             const Refex__WatchReply *w)
+{
+	const struct limits *l = &conn->web->hub->cfg->limits;
+	struct timeval half = {.tv_sec = l->idle_timeout > 1 ? l->idle_timeout / 2 : 1};
+	struct timeval idle = {.tv_sec = l->idle_timeout};
+
+	web_headers(req);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", WEB_EVENTS_TYPE);
+	evhttp_send_reply_start(req, HTTP_OK, "OK");
+	conn->stream = req;
+	evtimer_del(conn->deadline);
+	/* A quiet stream is not idle: the reader only reads. A reader that stops reading is
+	 * still cut off after the idle time. */
+	bufferevent_set_timeouts(conn->tls, NULL, &idle);
+	if (conn->keepalive == NULL) {
+		conn->keepalive =
+		    event_new(conn->web->hub->base, -1, EV_PERSIST, web_stream_keepalive, conn);
+	}
+	if (conn->keepalive == NULL || evtimer_add(conn->keepalive, &half) < 0) {
+		log_error("msg=\"web event stream closed\" agency=%s reason=\"out of memory\"",
+		          session_identity(conn->s)->agency);
+		event_active(conn->kick, EV_TIMEOUT, 0);
+		return;
+	}
+	web_stream_put(conn, "event: watch\n", &w->base);
+}
+
 /* Answer conn's pending request with resp. */
 static void web_answer(struct web_conn *conn, const Refex__Response *resp)
 {
@@ -329,6 +510,22 @@ static void web_answer(struct web_conn *conn, const Refex__Response *resp)
 	    resp->status != NULL ? resp->status->code : REFEX__STATUS_CODE__STATUS_OK;
 
 	conn->pending = NULL;
+	if (conn->stream_asked && code != REFEX__STATUS_CODE__STATUS_OK) {
+		const char *field = resp->status->field != NULL ? resp->status->field : "";
+
+		/* Named as the stream's own parameter: "since", not "watch.since". */
+		field = handlers_field_in_body(field);
+		conn->stream_asked = false;
+		web_send_status(req, web_http_status(code), code, field[0] ? field : NULL,
+		                resp->status->message);
+		return;
+	}
+	if (conn->stream_asked && resp->watch != NULL) {
+		conn->stream_asked = false;
+		web_stream_start(conn, req, resp->watch);
+		return;
+	}
+	conn->stream_asked = false;
 	if (code != REFEX__STATUS_CODE__STATUS_OK) {
 		web_send_json(req, web_http_status(code), pbjson_encode(&resp->status->base));
 	} else {
@@ -353,10 +550,13 @@ static bool web_door_frame(struct web_conn *conn, struct evbuffer *in)
 	buf = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HEADER_LEN + len));
 	m = refex__server_message__unpack(NULL, len, buf + FRAME_HEADER_LEN);
 	evbuffer_drain(in, FRAME_HEADER_LEN + len);
-	/* Events are for watchers; a door's session never watches. */
+	/* Responses nobody waits for answer a stream's keepalive. */
 	if (m != NULL && m->body_case == REFEX__SERVER_MESSAGE__BODY_RESPONSE &&
 	    conn->pending != NULL && m->response->id == conn->pending_id) {
 		web_answer(conn, m->response);
+	} else if (m != NULL && m->body_case == REFEX__SERVER_MESSAGE__BODY_EVENT &&
+	           conn->stream != NULL) {
+		web_stream_event(conn, m->event);
 	}
 	if (m != NULL) {
 		refex__server_message__free_unpacked(m, NULL);
@@ -366,7 +566,9 @@ static bool web_door_frame(struct web_conn *conn, struct evbuffer *in)
 
 static void web_door_read(struct bufferevent *bev, void *arg)
 {
-	while (web_door_frame(arg, bufferevent_get_input(bev))) {
+	/* A stream whose reader is slow stops reading its session (web_stream_send). */
+	while ((bufferevent_get_enabled(bev) & EV_READ) &&
+	       web_door_frame(arg, bufferevent_get_input(bev))) {
 	}
 }
 
@@ -525,34 +727,6 @@ static Refex__Request *web_request(struct evhttp_request *req, const char *op)
 	return (Refex__Request *)msg;
 }
 
-/* Send msg to conn's session as one frame, req waiting for its answer. */
-static void web_door_send(struct web_conn *conn, struct evhttp_request *req, Refex__Request *msg)
-{
-	size_t n = refex__request__get_packed_size(msg);
-	uint8_t hdr[FRAME_HEADER_LEN], *packed = malloc(n ? n : 1);
-
-	if (n > conn->web->hub->cfg->limits.max_frame) {
-		web_send_status(req, HTTP_ENTITYTOOLARGE, REFEX__STATUS_CODE__STATUS_TOO_LARGE,
-		                NULL, "the request is larger than the hub's frame limit");
-	} else if (packed == NULL) {
-		web_send_status(req, HTTP_SERVUNAVAIL, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-		                "out of memory");
-	} else {
-		frame_put_header(hdr, (uint32_t)n);
-		refex__request__pack(msg, packed);
-		conn->pending = req;
-		conn->pending_id = msg->id;
-		if (bufferevent_write(conn->door, hdr, sizeof(hdr)) < 0 ||
-		    bufferevent_write(conn->door, packed, n) < 0) {
-			conn->pending = NULL;
-			web_send_status(req, HTTP_SERVUNAVAIL,
-			                REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-			                "out of memory");
-		}
-	}
-	free(packed);
-}
-
 /* Say whether op names a Request body the door serves: every one but watch, a stream. */
 static bool web_op_is_served(const char *op)
 {
@@ -594,6 +768,71 @@ static void web_operation(struct web_conn *conn, struct evhttp_request *req, con
 	}
 }
 
+/* Read a sequence number (decimal digits only) from text into *seq. Returns 0 or -1. */
+static int web_parse_seq(const char *text, uint64_t *seq)
+{
+	char *end;
+
+	errno = 0;
+	if (text[0] < '0' || text[0] > '9') {
+		return -1;
+	}
+	*seq = strtoull(text, &end, 10);
+	return errno == 0 && *end == '\0' ? 0 : -1;
+}
+
+/* Find where req's stream resumes: after Last-Event-ID (a browser reconnecting sends it), else
+ * after the since query parameter, else from now (*has false). Returns 0, or -1 when the one
+ * given is not a sequence number. */
+static int web_events_since(struct evhttp_request *req, uint64_t *since, bool *has)
+{
+	const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	const char *text =
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Last-Event-ID");
+	struct evkeyvalq q;
+	int rc = 0;
+
+	TAILQ_INIT(&q);
+	if (text == NULL && query != NULL && evhttp_parse_query_str(query, &q) == 0) {
+		text = evhttp_find_header(&q, "since");
+	}
+	*has = text != NULL;
+	if (text != NULL) {
+		rc = web_parse_seq(text, since);
+	}
+	evhttp_clear_headers(&q);
+	return rc;
+}
+
+/* GET /api/v1/events: the agency's events as Server-Sent Events, through a Watch on conn's
+ * session, resuming as refex watch --since does. */
+static void web_events(struct web_conn *conn, struct evhttp_request *req)
+{
+	Refex__Request msg = REFEX__REQUEST__INIT;
+	Refex__Watch w = REFEX__WATCH__INIT;
+	bool has;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+		web_send_status(req, HTTP_BADMETHOD, REFEX__STATUS_CODE__STATUS_UNSUPPORTED, NULL,
+		                "the event stream is read with GET");
+	} else if (!web_same_origin(req)) {
+		web_send_status(req, 403, REFEX__STATUS_CODE__STATUS_FORBIDDEN, NULL,
+		                "cross-site requests are refused");
+	} else if (web_events_since(req, &w.since, &has) < 0) {
+		web_send_status(req, HTTP_BADREQUEST, REFEX__STATUS_CODE__STATUS_INVALID, "since",
+		                "since: Last-Event-ID and since are event sequence numbers");
+	} else if (conn->s != NULL || web_conn_admit(conn, req) == 0) {
+		w.has_since = has;
+		msg.has_id = 1;
+		msg.id = conn->next_id++;
+		msg.body_case = REFEX__REQUEST__BODY_WATCH;
+		msg.watch = &w;
+		web_door_send(conn, req, &msg);
+		conn->stream_asked = conn->pending == req;
+	}
+}
+
 /* GET /api/v1/openapi.json: what the door answers, as OpenAPI 3. */
 static void web_openapi(struct evhttp_request *req)
 {
@@ -617,7 +856,7 @@ static void web_serve(struct evhttp_request *req, void *arg)
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 
 	(void)arg;
-	if (conn == NULL || conn->web == NULL || conn->pending != NULL) {
+	if (conn == NULL || conn->web == NULL || conn->pending != NULL || conn->stream != NULL) {
 		web_refuse_conn(req, HTTP_SERVUNAVAIL, REFEX__STATUS_CODE__STATUS_UNAVAILABLE,
 		                "the hub cannot serve this connection; connect again");
 		return;
@@ -633,6 +872,8 @@ static void web_serve(struct evhttp_request *req, void *arg)
 		                "not found; the API is under " WEB_API);
 	} else if (strcmp(path + strlen(WEB_API), "openapi.json") == 0) {
 		web_openapi(req);
+	} else if (strcmp(path + strlen(WEB_API), WEB_EVENTS) == 0) {
+		web_events(conn, req);
 	} else {
 		web_operation(conn, req, path + strlen(WEB_API));
 	}
