@@ -32,6 +32,7 @@
 #include "pbjson.h"
 #include "session.h"
 #include "transport.h"
+#include "web_forms.h"
 
 #define WEB_API         "/api/v1/"
 #define WEB_JSON        "application/json"
@@ -528,6 +529,11 @@ static void web_answer(struct web_conn *conn, const Refex__Response *resp)
 	conn->stream_asked = false;
 	if (code != REFEX__STATUS_CODE__STATUS_OK) {
 		web_send_json(req, web_http_status(code), pbjson_encode(&resp->status->base));
+	} else if (resp->body_case == REFEX__RESPONSE__BODY_REFERRAL) {
+		json_t *body = web_body_json(resp);
+
+		web_forms_answers(conn->web->hub, resp->referral, body);
+		web_send_json(req, HTTP_OK, body);
 	} else {
 		web_send_json(req, HTTP_OK, web_body_json(resp));
 	}
@@ -703,17 +709,23 @@ static json_t *web_body(struct evhttp_request *req)
 
 /* Decode req's body as the body of a Request for op (pbjson: the wire client's decoding);
  * answer and return NULL when it does not decode. */
-static Refex__Request *web_request(struct evhttp_request *req, const char *op)
+static Refex__Request *web_request(const struct hub *hub, struct evhttp_request *req,
+                                   const char *op)
 {
 	json_t *body = web_body(req), *json = json_object();
 	struct pbjson_error perr = {0};
 	ProtobufCMessage *msg = NULL;
 	const char *field;
-	char message[600], name[PBJSON_NAME_CAP];
+	char message[600], name[PBJSON_NAME_CAP], fname[300];
 
 	/* By its JSON name, so that errors name fields as the wire door does. */
 	pbjson_json_name(op, name);
-	if (body != NULL && json != NULL && json_object_set_new(json, name, body) == 0) {
+	if (body != NULL && (strcmp(op, "submit") == 0 || strcmp(op, "forward") == 0) &&
+	    web_forms_pack(hub, body, strcmp(op, "forward") == 0, fname, sizeof(fname), message,
+	                   sizeof(message)) < 0) {
+		web_send_status(req, HTTP_BADREQUEST, REFEX__STATUS_CODE__STATUS_INVALID, fname,
+		                message);
+	} else if (body != NULL && json != NULL && json_object_set_new(json, name, body) == 0) {
 		body = NULL;
 		if ((msg = pbjson_decode(&refex__request__descriptor, json, &perr)) == NULL) {
 			field = handlers_field_in_body(perr.path);
@@ -757,7 +769,7 @@ static void web_operation(struct web_conn *conn, struct evhttp_request *req, con
 		web_send_status(req, 415, REFEX__STATUS_CODE__STATUS_INVALID, NULL,
 		                "send the body as Content-Type: application/json");
 	} else if ((conn->s != NULL || web_conn_admit(conn, req) == 0) &&
-	           (msg = web_request(req, op)) != NULL) {
+	           (msg = web_request(conn->web->hub, req, op)) != NULL) {
 		msg->has_id = 1;
 		msg->id = conn->next_id++;
 		if (key != NULL) {

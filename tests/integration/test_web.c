@@ -124,6 +124,66 @@ Test(web, a_referral_goes_round_the_loop_over_https)
 	free(id);
 }
 
+/* A submission from north-advice whose formData is answers as a JSON object (owned text). */
+static char *submit_answers_body(const char *answers)
+{
+	char *text = web_submit_body("Amira"), *out;
+	json_t *body = json_loads(text, 0, NULL);
+
+	cr_assert_not_null(body);
+	cr_assert_eq(json_object_set_new(body, "formData", json_loads(answers, 0, NULL)), 0);
+	out = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	free(text);
+	return out;
+}
+
+Test(web, form_answers_go_in_and_come_back_as_json)
+{
+	char *body = submit_answers_body(
+	    "{\"currentSituation\": \"ROUGH_SLEEPING\", \"tenure\": \"LODGER\", "
+	    "\"householdMembers\": [{\"relationship\": \"<img src=x onerror=alert(1)>\"}]}");
+	json_t *ref = expect_op(north, "submit", body, 200), *answers, *got;
+	char get[128];
+
+	free(body);
+	snprintf(get, sizeof(get), "{\"id\": \"%s\"}",
+	         json_string_value(json_object_get(ref, "id")));
+	json_decref(ref);
+	got = expect_op(east, "get", get, 200);
+	answers = json_object_get(got, "formAnswers");
+	cr_assert(json_is_object(answers), "no formAnswers: %s", json_dumps(got, 0));
+	cr_expect_str_eq(json_string_value(json_object_get(answers, "currentSituation")),
+	                 "ROUGH_SLEEPING");
+	cr_expect_str_eq(json_string_value(json_object_get(answers, "tenure")), "LODGER");
+	cr_expect_str_eq(
+	    json_string_value(json_object_get(
+	        json_array_get(json_object_get(answers, "householdMembers"), 0), "relationship")),
+	    "<img src=x onerror=alert(1)>");
+	cr_expect(json_is_string(json_object_get(got, "formData")), "the base64 stays beside it");
+	json_decref(got);
+}
+
+Test(web, form_answers_as_json_are_checked_against_the_form)
+{
+	struct web_reply w;
+	char *body = submit_answers_body("{\"currentSituation\": \"ROUGH_SLEEPING\", "
+	                                 "\"tenure\": \"CASTLE\"}");
+
+	web_op(&w, net, north, "submit", body);
+	expect_refusal(&w, 400, "STATUS_INVALID", "formData.tenure");
+	web_reply_free(&w);
+	free(body);
+	body = submit_answers_body("{\"tenure\": \"LODGER\"}"); /* a required answer missing */
+	web_op(&w, net, north, "submit", body);
+	expect_refusal(&w, 400, "STATUS_INVALID", "formData.currentSituation");
+	web_reply_free(&w);
+	free(body);
+	web_op(&w, net, east, "list_inbox", "{}"); /* nothing was sent */
+	cr_expect_eq(json_array_size(json_object_get(w.json, "referrals")), 0, "%s", w.body);
+	web_reply_free(&w);
+}
+
 Test(web, the_directory_operations_answer)
 {
 	json_t *j = expect_op(north, "hello", "{\"protocolVersion\": 1}", 200);
