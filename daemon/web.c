@@ -45,6 +45,19 @@
 	"form-action 'self'; frame-ancestors 'none'"
 
 extern const char web_openapi_json[]; /* docs/openapi.json, built in (web_openapi.c) */
+extern const char web_page_html[], web_page_js[], web_page_css[]; /* web/, built in */
+
+/* The staff pages: the files of web/, at these paths. */
+static const struct web_page {
+	const char *path;
+	const char *type;
+	const char *text;
+} web_pages[] = {
+    {"/", "text/html; charset=utf-8", web_page_html},
+    {"/index.html", "text/html; charset=utf-8", web_page_html},
+    {"/app.js", "text/javascript; charset=utf-8", web_page_js},
+    {"/app.css", "text/css; charset=utf-8", web_page_css},
+};
 
 struct web_conn;
 TAILQ_HEAD(web_conn_list, web_conn);
@@ -845,8 +858,8 @@ static void web_events(struct web_conn *conn, struct evhttp_request *req)
 	}
 }
 
-/* GET /api/v1/openapi.json: what the door answers, as OpenAPI 3. */
-static void web_openapi(struct evhttp_request *req)
+/* Answer a GET or HEAD req with a built-in file text of type. */
+static void web_static(struct evhttp_request *req, const char *type, const char *text)
 {
 	enum evhttp_cmd_type method = evhttp_request_get_command(req);
 
@@ -856,7 +869,20 @@ static void web_openapi(struct evhttp_request *req)
 		                "only GET and HEAD");
 		return;
 	}
-	web_send_text(req, HTTP_OK, WEB_JSON_TYPE, web_openapi_json);
+	web_send_text(req, HTTP_OK, type, text);
+}
+
+/* GET a staff page at path (they hold no data: the script asks the API for it). */
+static void web_page(struct evhttp_request *req, const char *path)
+{
+	for (size_t i = 0; i < sizeof(web_pages) / sizeof(web_pages[0]); i++) {
+		if (strcmp(path, web_pages[i].path) == 0) {
+			web_static(req, web_pages[i].type, web_pages[i].text);
+			return;
+		}
+	}
+	web_send_status(req, HTTP_NOTFOUND, REFEX__STATUS_CODE__STATUS_NOT_FOUND, NULL,
+	                "not found; the pages are at /, the API under " WEB_API);
 }
 
 /* Every request evhttp read whole. */
@@ -880,10 +906,9 @@ static void web_serve(struct evhttp_request *req, void *arg)
 	/* The next request, on a connection kept alive, has the idle time to arrive whole. */
 	web_conn_deadline(conn, conn->web->hub->cfg->limits.idle_timeout);
 	if (path == NULL || strncmp(path, WEB_API, strlen(WEB_API)) != 0) {
-		web_send_status(req, HTTP_NOTFOUND, REFEX__STATUS_CODE__STATUS_NOT_FOUND, NULL,
-		                "not found; the API is under " WEB_API);
+		web_page(req, path != NULL ? path : "");
 	} else if (strcmp(path + strlen(WEB_API), "openapi.json") == 0) {
-		web_openapi(req);
+		web_static(req, WEB_JSON_TYPE, web_openapi_json);
 	} else if (strcmp(path + strlen(WEB_API), WEB_EVENTS) == 0) {
 		web_events(conn, req);
 	} else {

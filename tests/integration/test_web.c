@@ -415,6 +415,34 @@ Test(web, a_revoked_holder_is_refused_and_its_open_connection_closed_on_reload)
 	json_decref(expect_op(east, "list_forms", "{}", 200)); /* a colleague carries on */
 }
 
+Test(web, the_hub_serves_its_pages_without_inline_script)
+{
+	const char *files[][2] = {
+	    {"/", "text/html"}, {"/app.js", "text/javascript"}, {"/app.css", "text/css"}};
+	struct web_reply w;
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		web_call(&w, net, east, "GET", files[i][0], NULL, NULL);
+		cr_assert_eq(w.status, 200, "%s: %d %s", files[i][0], w.status, w.body);
+		cr_expect(
+		    strncmp(web_header(&w, "Content-Type"), files[i][1], strlen(files[i][1])) == 0,
+		    "%s is %s", files[i][0], web_header(&w, "Content-Type"));
+		cr_expect_str_eq(web_header(&w, "Content-Security-Policy"), CSP);
+		cr_expect(strstr(w.body, "innerHTML") == NULL &&
+		              strstr(w.body, "<script>") == NULL &&
+		              strstr(w.body, "https://") == NULL,
+		          "%s has inline script, HTML insertion or something from elsewhere",
+		          files[i][0]);
+		web_reply_free(&w);
+	}
+	web_call(&w, net, east, "GET", "/nothing-here", NULL, NULL);
+	cr_expect_eq(w.status, 404);
+	web_reply_free(&w);
+	web_call(&w, net, NULL, "GET", "/", NULL, NULL);
+	cr_expect_eq(w.status, 0, "a browser without a certificate got the page");
+	web_reply_free(&w);
+}
+
 /* Open GET /api/v1/target (extra: header lines, each ending in CRLF) as prefix on a raw
  * connection and read into buf until the stream's opening watch event. */
 static struct raw *open_events(const char *prefix, const char *target, const char *extra, char *buf,
