@@ -7,10 +7,13 @@
  */
 #include "web.h"
 
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,16 +32,32 @@
 #include "pbjson.h"
 #include "session.h"
 #include "transport.h"
+#include "web_forms.h"
 
 #define WEB_API         "/api/v1/"
 #define WEB_JSON        "application/json"
 #define WEB_JSON_TYPE   "application/json; charset=utf-8"
+#define WEB_EVENTS      "events"
+#define WEB_EVENTS_TYPE "text/event-stream; charset=utf-8"
 #define WEB_HEADERS_MAX 16384
 #define WEB_CSP                                                                                    \
 	"default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "              \
 	"form-action 'self'; frame-ancestors 'none'"
 
 extern const char web_openapi_json[]; /* docs/openapi.json, built in (web_openapi.c) */
+extern const char web_page_html[], web_page_js[], web_page_css[]; /* web/, built in */
+
+/* The staff pages: the files of web/, at these paths. */
+static const struct web_page {
+	const char *path;
+	const char *type;
+	const char *text;
+} web_pages[] = {
+    {"/", "text/html; charset=utf-8", web_page_html},
+    {"/index.html", "text/html; charset=utf-8", web_page_html},
+    {"/app.js", "text/javascript; charset=utf-8", web_page_js},
+    {"/app.css", "text/css; charset=utf-8", web_page_css},
+};
 
 struct web_conn;
 TAILQ_HEAD(web_conn_list, web_conn);
@@ -62,8 +81,11 @@ struct web_conn {
 	struct evhttp_request *pending;  /* the request s is handling */
 	uint64_t pending_id;
 	uint64_t next_id;
-	struct event *deadline; /* the next request must have arrived whole by then */
-	struct event *kick;     /* closes the connection from the loop */
+	struct event *deadline;        /* the next request must have arrived whole by then */
+	struct event *kick;            /* closes the connection from the loop */
+	bool stream_asked;             /* pending is a Watch: its answer starts an event stream */
+	struct evhttp_request *stream; /* GET events being answered, one event at a time */
+	struct event *keepalive;       /* while streaming: keeps the stream and session alive */
 	TAILQ_ENTRY(web_conn) all;
 };
 
@@ -187,6 +209,9 @@ static void web_conn_deadline(struct web_conn *conn, unsigned seconds)
 /* Drop conn's session and the door to it. */
 static void web_conn_end_session(struct web_conn *conn, const char *why)
 {
+	if (conn->keepalive != NULL) {
+		evtimer_del(conn->keepalive);
+	}
 	if (conn->door != NULL) {
 		bufferevent_free(conn->door); /* first: closing s must not call back into conn */
 		conn->door = NULL;
@@ -208,7 +233,14 @@ static void web_conn_detach(struct web_conn *conn)
 	if (conn->pending != NULL && evhttp_request_get_connection(conn->pending) == NULL) {
 		evhttp_send_error(conn->pending, HTTP_SERVUNAVAIL, NULL);
 	}
+	if (conn->stream != NULL && evhttp_request_get_connection(conn->stream) == NULL) {
+		evhttp_send_reply_end(conn->stream);
+	}
 	conn->pending = NULL;
+	conn->stream = NULL;
+	if (conn->keepalive != NULL) {
+		event_free(conn->keepalive);
+	}
 	if (!conn->admitted) {
 		web->n_unadmitted--;
 	}
@@ -239,6 +271,9 @@ static void web_conn_closed(struct evhttp_connection *evcon, void *arg)
 	(void)evcon;
 	if (conn->pending != NULL && evhttp_request_get_connection(conn->pending) != NULL) {
 		conn->pending = NULL;
+	}
+	if (conn->stream != NULL && evhttp_request_get_connection(conn->stream) != NULL) {
+		conn->stream = NULL;
 	}
 	conn->tls = NULL;
 	conn->evcon = NULL;
@@ -321,6 +356,166 @@ static void web_refuse_conn(struct evhttp_request *req, int http, Refex__StatusC
 	web_send_status(req, http, code, NULL, message);
 }
 
+/* Write msg to conn's session as one frame. Returns 0, -1 when it is over the frame limit, -2
+ * when out of memory. */
+static int web_door_write(struct web_conn *conn, const Refex__Request *msg)
+{
+	size_t n = refex__request__get_packed_size(msg);
+	uint8_t hdr[FRAME_HEADER_LEN], *packed;
+	int rc = 0;
+
+	if (n > conn->web->hub->cfg->limits.max_frame) {
+		return -1;
+	}
+	if ((packed = malloc(n ? n : 1)) == NULL) {
+		return -2;
+	}
+	frame_put_header(hdr, (uint32_t)n);
+	refex__request__pack(msg, packed);
+	if (bufferevent_write(conn->door, hdr, sizeof(hdr)) < 0 ||
+	    bufferevent_write(conn->door, packed, n) < 0) {
+		rc = -2;
+	}
+	free(packed);
+	return rc;
+}
+
+/* Send msg to conn's session as one frame, req waiting for its answer. */
+static void web_door_send(struct web_conn *conn, struct evhttp_request *req, Refex__Request *msg)
+{
+	int rc;
+
+	conn->pending = req;
+	conn->pending_id = msg->id;
+	if ((rc = web_door_write(conn, msg)) == 0) {
+		return;
+	}
+	conn->pending = NULL;
+	if (rc == -1) {
+		web_send_status(req, HTTP_ENTITYTOOLARGE, REFEX__STATUS_CODE__STATUS_TOO_LARGE,
+		                NULL, "the request is larger than the hub's frame limit");
+	} else {
+		web_send_status(req, HTTP_SERVUNAVAIL, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		                "out of memory");
+	}
+}
+
+static void web_door_read(struct bufferevent *bev, void *arg);
+
+/* The stream's output is all sent: read its session's events again. */
+static void web_stream_drained(struct evhttp_connection *evcon, void *arg)
+{
+	struct web_conn *conn = arg;
+
+	(void)evcon;
+	if (conn->door != NULL && !(bufferevent_get_enabled(conn->door) & EV_READ)) {
+		bufferevent_enable(conn->door, EV_READ);
+		web_door_read(conn->door, conn); /* frames left waiting */
+	}
+}
+
+/* Send buf (emptied) on conn's stream; past half the output budget, stop reading the session
+ * until the reader has taken it all, so that its events wait in the store as a slow wire
+ * watcher's do. */
+static void web_stream_send(struct web_conn *conn, struct evbuffer *buf)
+{
+	evhttp_send_reply_chunk_with_cb(conn->stream, buf, web_stream_drained, conn);
+	if (conn->tls != NULL && conn->door != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(conn->tls)) >
+	        conn->web->hub->cfg->limits.output_buffer / 2) {
+		bufferevent_disable(conn->door, EV_READ);
+	}
+}
+
+/* Send msg on conn's stream as one event: head (its id or event line), then msg as JSON on one
+ * data line. Out of memory ends the stream; the reader resumes from the last id it got. */
+static void web_stream_put(struct web_conn *conn, const char *head, const ProtobufCMessage *msg)
+{
+	json_t *json = pbjson_encode(msg);
+	char *text = json != NULL ? json_dumps(json, JSON_COMPACT) : NULL;
+	struct evbuffer *buf = evbuffer_new();
+
+	if (text == NULL || buf == NULL ||
+	    evbuffer_add_printf(buf, "%sdata: %s\n\n", head, text) < 0) {
+		log_error("msg=\"web event stream closed\" agency=%s reason=\"out of memory\"",
+		          session_identity(conn->s)->agency);
+		event_active(conn->kick, EV_TIMEOUT, 0);
+	} else {
+		web_stream_send(conn, buf);
+	}
+	if (buf != NULL) {
+		evbuffer_free(buf);
+	}
+	free(text);
+	json_decref(json);
+}
+
+/* Send ev on conn's stream, its sequence number as the event's id. */
+static void web_stream_event(struct web_conn *conn, const Refex__Event *ev)
+{
+	char head[40];
+
+	snprintf(head, sizeof(head), "id: %" PRIu64 "\n", ev->seq);
+	web_stream_put(conn, head, &ev->base);
+}
+
+/* Every half idle time on a stream: a comment to the reader, so that a reader gone is noticed,
+ * and a cheap request to the session, which would otherwise end as idle. */
+static void web_stream_keepalive(evutil_socket_t fd, short what, void *arg)
+{
+	struct web_conn *conn = arg;
+	Refex__Request msg = REFEX__REQUEST__INIT;
+	Refex__ListForms lf = REFEX__LIST_FORMS__INIT;
+	struct evbuffer *buf;
+
+	(void)fd;
+	(void)what;
+	if (conn->stream == NULL || conn->door == NULL) {
+		return;
+	}
+	if ((buf = evbuffer_new()) != NULL && evbuffer_add(buf, ":\n\n", 3) == 0) {
+		web_stream_send(conn, buf);
+	}
+	if (buf != NULL) {
+		evbuffer_free(buf);
+	}
+	msg.has_id = 1;
+	msg.id = conn->next_id++;
+	msg.body_case = REFEX__REQUEST__BODY_LIST_FORMS;
+	msg.list_forms = &lf;
+	web_door_write(conn, &msg); /* its answer is dropped; out of memory: the session idles */
+}
+
+/* Answer req, a GET events whose Watch w began, with an event stream: a "watch" event saying
+ * where the agency's events stand, then each event as it is pumped. */
+static void web_stream_start(struct web_conn *conn, struct evhttp_request *req,
+                             const Refex__WatchReply *w)
+{
+	const struct limits *l = &conn->web->hub->cfg->limits;
+	struct timeval half = {.tv_sec = l->idle_timeout > 1 ? l->idle_timeout / 2 : 1};
+	struct timeval idle = {.tv_sec = l->idle_timeout};
+
+	web_headers(req);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", WEB_EVENTS_TYPE);
+	evhttp_send_reply_start(req, HTTP_OK, "OK");
+	conn->stream = req;
+	evtimer_del(conn->deadline);
+	/* A quiet stream is not idle: the reader only reads. A reader that stops reading is
+	 * still cut off after the idle time. */
+	bufferevent_set_timeouts(conn->tls, NULL, &idle);
+	if (conn->keepalive == NULL) {
+		conn->keepalive =
+		    event_new(conn->web->hub->base, -1, EV_PERSIST, web_stream_keepalive, conn);
+	}
+	if (conn->keepalive == NULL || evtimer_add(conn->keepalive, &half) < 0) {
+		log_error("msg=\"web event stream closed\" agency=%s reason=\"out of memory\"",
+		          session_identity(conn->s)->agency);
+		event_active(conn->kick, EV_TIMEOUT, 0);
+		return;
+	}
+	web_stream_put(conn, "event: watch\n", &w->base);
+}
+
 /* Answer conn's pending request with resp. */
 static void web_answer(struct web_conn *conn, const Refex__Response *resp)
 {
@@ -329,8 +524,29 @@ static void web_answer(struct web_conn *conn, const Refex__Response *resp)
 	    resp->status != NULL ? resp->status->code : REFEX__STATUS_CODE__STATUS_OK;
 
 	conn->pending = NULL;
+	if (conn->stream_asked && code != REFEX__STATUS_CODE__STATUS_OK) {
+		const char *field = resp->status->field != NULL ? resp->status->field : "";
+
+		/* Named as the stream's own parameter: "since", not "watch.since". */
+		field = handlers_field_in_body(field);
+		conn->stream_asked = false;
+		web_send_status(req, web_http_status(code), code, field[0] ? field : NULL,
+		                resp->status->message);
+		return;
+	}
+	if (conn->stream_asked && resp->watch != NULL) {
+		conn->stream_asked = false;
+		web_stream_start(conn, req, resp->watch);
+		return;
+	}
+	conn->stream_asked = false;
 	if (code != REFEX__STATUS_CODE__STATUS_OK) {
 		web_send_json(req, web_http_status(code), pbjson_encode(&resp->status->base));
+	} else if (resp->body_case == REFEX__RESPONSE__BODY_REFERRAL) {
+		json_t *body = web_body_json(resp);
+
+		web_forms_answers(conn->web->hub, resp->referral, body);
+		web_send_json(req, HTTP_OK, body);
 	} else {
 		web_send_json(req, HTTP_OK, web_body_json(resp));
 	}
@@ -353,10 +569,13 @@ static bool web_door_frame(struct web_conn *conn, struct evbuffer *in)
 	buf = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HEADER_LEN + len));
 	m = refex__server_message__unpack(NULL, len, buf + FRAME_HEADER_LEN);
 	evbuffer_drain(in, FRAME_HEADER_LEN + len);
-	/* Events are for watchers; a door's session never watches. */
+	/* Responses nobody waits for answer a stream's keepalive. */
 	if (m != NULL && m->body_case == REFEX__SERVER_MESSAGE__BODY_RESPONSE &&
 	    conn->pending != NULL && m->response->id == conn->pending_id) {
 		web_answer(conn, m->response);
+	} else if (m != NULL && m->body_case == REFEX__SERVER_MESSAGE__BODY_EVENT &&
+	           conn->stream != NULL) {
+		web_stream_event(conn, m->event);
 	}
 	if (m != NULL) {
 		refex__server_message__free_unpacked(m, NULL);
@@ -366,7 +585,9 @@ static bool web_door_frame(struct web_conn *conn, struct evbuffer *in)
 
 static void web_door_read(struct bufferevent *bev, void *arg)
 {
-	while (web_door_frame(arg, bufferevent_get_input(bev))) {
+	/* A stream whose reader is slow stops reading its session (web_stream_send). */
+	while ((bufferevent_get_enabled(bev) & EV_READ) &&
+	       web_door_frame(arg, bufferevent_get_input(bev))) {
 	}
 }
 
@@ -501,17 +722,23 @@ static json_t *web_body(struct evhttp_request *req)
 
 /* Decode req's body as the body of a Request for op (pbjson: the wire client's decoding);
  * answer and return NULL when it does not decode. */
-static Refex__Request *web_request(struct evhttp_request *req, const char *op)
+static Refex__Request *web_request(const struct hub *hub, struct evhttp_request *req,
+                                   const char *op)
 {
 	json_t *body = web_body(req), *json = json_object();
 	struct pbjson_error perr = {0};
 	ProtobufCMessage *msg = NULL;
 	const char *field;
-	char message[600], name[PBJSON_NAME_CAP];
+	char message[600], name[PBJSON_NAME_CAP], fname[300];
 
 	/* By its JSON name, so that errors name fields as the wire door does. */
 	pbjson_json_name(op, name);
-	if (body != NULL && json != NULL && json_object_set_new(json, name, body) == 0) {
+	if (body != NULL && (strcmp(op, "submit") == 0 || strcmp(op, "forward") == 0) &&
+	    web_forms_pack(hub, body, strcmp(op, "forward") == 0, fname, sizeof(fname), message,
+	                   sizeof(message)) < 0) {
+		web_send_status(req, HTTP_BADREQUEST, REFEX__STATUS_CODE__STATUS_INVALID, fname,
+		                message);
+	} else if (body != NULL && json != NULL && json_object_set_new(json, name, body) == 0) {
 		body = NULL;
 		if ((msg = pbjson_decode(&refex__request__descriptor, json, &perr)) == NULL) {
 			field = handlers_field_in_body(perr.path);
@@ -523,34 +750,6 @@ static Refex__Request *web_request(struct evhttp_request *req, const char *op)
 	json_decref(body);
 	json_decref(json);
 	return (Refex__Request *)msg;
-}
-
-/* Send msg to conn's session as one frame, req waiting for its answer. */
-static void web_door_send(struct web_conn *conn, struct evhttp_request *req, Refex__Request *msg)
-{
-	size_t n = refex__request__get_packed_size(msg);
-	uint8_t hdr[FRAME_HEADER_LEN], *packed = malloc(n ? n : 1);
-
-	if (n > conn->web->hub->cfg->limits.max_frame) {
-		web_send_status(req, HTTP_ENTITYTOOLARGE, REFEX__STATUS_CODE__STATUS_TOO_LARGE,
-		                NULL, "the request is larger than the hub's frame limit");
-	} else if (packed == NULL) {
-		web_send_status(req, HTTP_SERVUNAVAIL, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-		                "out of memory");
-	} else {
-		frame_put_header(hdr, (uint32_t)n);
-		refex__request__pack(msg, packed);
-		conn->pending = req;
-		conn->pending_id = msg->id;
-		if (bufferevent_write(conn->door, hdr, sizeof(hdr)) < 0 ||
-		    bufferevent_write(conn->door, packed, n) < 0) {
-			conn->pending = NULL;
-			web_send_status(req, HTTP_SERVUNAVAIL,
-			                REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-			                "out of memory");
-		}
-	}
-	free(packed);
 }
 
 /* Say whether op names a Request body the door serves: every one but watch, a stream. */
@@ -583,7 +782,7 @@ static void web_operation(struct web_conn *conn, struct evhttp_request *req, con
 		web_send_status(req, 415, REFEX__STATUS_CODE__STATUS_INVALID, NULL,
 		                "send the body as Content-Type: application/json");
 	} else if ((conn->s != NULL || web_conn_admit(conn, req) == 0) &&
-	           (msg = web_request(req, op)) != NULL) {
+	           (msg = web_request(conn->web->hub, req, op)) != NULL) {
 		msg->has_id = 1;
 		msg->id = conn->next_id++;
 		if (key != NULL) {
@@ -594,8 +793,73 @@ static void web_operation(struct web_conn *conn, struct evhttp_request *req, con
 	}
 }
 
-/* GET /api/v1/openapi.json: what the door answers, as OpenAPI 3. */
-static void web_openapi(struct evhttp_request *req)
+/* Read a sequence number (decimal digits only) from text into *seq. Returns 0 or -1. */
+static int web_parse_seq(const char *text, uint64_t *seq)
+{
+	char *end;
+
+	errno = 0;
+	if (text[0] < '0' || text[0] > '9') {
+		return -1;
+	}
+	*seq = strtoull(text, &end, 10);
+	return errno == 0 && *end == '\0' ? 0 : -1;
+}
+
+/* Find where req's stream resumes: after Last-Event-ID (a browser reconnecting sends it), else
+ * after the since query parameter, else from now (*has false). Returns 0, or -1 when the one
+ * given is not a sequence number. */
+static int web_events_since(struct evhttp_request *req, uint64_t *since, bool *has)
+{
+	const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	const char *text =
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Last-Event-ID");
+	struct evkeyvalq q;
+	int rc = 0;
+
+	TAILQ_INIT(&q);
+	if (text == NULL && query != NULL && evhttp_parse_query_str(query, &q) == 0) {
+		text = evhttp_find_header(&q, "since");
+	}
+	*has = text != NULL;
+	if (text != NULL) {
+		rc = web_parse_seq(text, since);
+	}
+	evhttp_clear_headers(&q);
+	return rc;
+}
+
+/* GET /api/v1/events: the agency's events as Server-Sent Events, through a Watch on conn's
+ * session, resuming as refex watch --since does. */
+static void web_events(struct web_conn *conn, struct evhttp_request *req)
+{
+	Refex__Request msg = REFEX__REQUEST__INIT;
+	Refex__Watch w = REFEX__WATCH__INIT;
+	bool has;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+		web_send_status(req, HTTP_BADMETHOD, REFEX__STATUS_CODE__STATUS_UNSUPPORTED, NULL,
+		                "the event stream is read with GET");
+	} else if (!web_same_origin(req)) {
+		web_send_status(req, 403, REFEX__STATUS_CODE__STATUS_FORBIDDEN, NULL,
+		                "cross-site requests are refused");
+	} else if (web_events_since(req, &w.since, &has) < 0) {
+		web_send_status(req, HTTP_BADREQUEST, REFEX__STATUS_CODE__STATUS_INVALID, "since",
+		                "since: Last-Event-ID and since are event sequence numbers");
+	} else if (conn->s != NULL || web_conn_admit(conn, req) == 0) {
+		w.has_since = has;
+		msg.has_id = 1;
+		msg.id = conn->next_id++;
+		msg.body_case = REFEX__REQUEST__BODY_WATCH;
+		msg.watch = &w;
+		web_door_send(conn, req, &msg);
+		conn->stream_asked = conn->pending == req;
+	}
+}
+
+/* Answer a GET or HEAD req with a built-in file text of type. */
+static void web_static(struct evhttp_request *req, const char *type, const char *text)
 {
 	enum evhttp_cmd_type method = evhttp_request_get_command(req);
 
@@ -605,7 +869,20 @@ static void web_openapi(struct evhttp_request *req)
 		                "only GET and HEAD");
 		return;
 	}
-	web_send_text(req, HTTP_OK, WEB_JSON_TYPE, web_openapi_json);
+	web_send_text(req, HTTP_OK, type, text);
+}
+
+/* GET a staff page at path (they hold no data: the script asks the API for it). */
+static void web_page(struct evhttp_request *req, const char *path)
+{
+	for (size_t i = 0; i < sizeof(web_pages) / sizeof(web_pages[0]); i++) {
+		if (strcmp(path, web_pages[i].path) == 0) {
+			web_static(req, web_pages[i].type, web_pages[i].text);
+			return;
+		}
+	}
+	web_send_status(req, HTTP_NOTFOUND, REFEX__STATUS_CODE__STATUS_NOT_FOUND, NULL,
+	                "not found; the pages are at /, the API under " WEB_API);
 }
 
 /* Every request evhttp read whole. */
@@ -617,7 +894,7 @@ static void web_serve(struct evhttp_request *req, void *arg)
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 
 	(void)arg;
-	if (conn == NULL || conn->web == NULL || conn->pending != NULL) {
+	if (conn == NULL || conn->web == NULL || conn->pending != NULL || conn->stream != NULL) {
 		web_refuse_conn(req, HTTP_SERVUNAVAIL, REFEX__STATUS_CODE__STATUS_UNAVAILABLE,
 		                "the hub cannot serve this connection; connect again");
 		return;
@@ -629,10 +906,11 @@ static void web_serve(struct evhttp_request *req, void *arg)
 	/* The next request, on a connection kept alive, has the idle time to arrive whole. */
 	web_conn_deadline(conn, conn->web->hub->cfg->limits.idle_timeout);
 	if (path == NULL || strncmp(path, WEB_API, strlen(WEB_API)) != 0) {
-		web_send_status(req, HTTP_NOTFOUND, REFEX__STATUS_CODE__STATUS_NOT_FOUND, NULL,
-		                "not found; the API is under " WEB_API);
+		web_page(req, path != NULL ? path : "");
 	} else if (strcmp(path + strlen(WEB_API), "openapi.json") == 0) {
-		web_openapi(req);
+		web_static(req, WEB_JSON_TYPE, web_openapi_json);
+	} else if (strcmp(path + strlen(WEB_API), WEB_EVENTS) == 0) {
+		web_events(conn, req);
 	} else {
 		web_operation(conn, req, path + strlen(WEB_API));
 	}

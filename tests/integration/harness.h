@@ -244,6 +244,10 @@ int raw_hello(struct raw *c);
  * when it closed within timeout_ms, false if it was still open then. */
 bool raw_wait_closed(struct raw *c, int timeout_ms);
 
+/* Read bytes into buf, appended to the NUL-terminated text already there, until needle appears.
+ * Returns false on close, timeout or a full buf. */
+bool raw_read_until(struct raw *c, char *buf, size_t cap, const char *needle, int timeout_ms);
+
 /* Say whether the server's close was clean: its TLS close_notify arrived, and not in the
  * middle of a frame (a truncated reply). Meaningful once raw_wait_closed returned true. */
 bool raw_closed_cleanly(const struct raw *c);

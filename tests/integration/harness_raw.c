@@ -382,6 +382,22 @@ int raw_hello(struct raw *c)
 	return rc;
 }
 
+/* Read what the server sends into buf (NUL-terminated) until needle appears in it. */
+bool raw_read_until(struct raw *c, char *buf, size_t cap, const char *needle, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	size_t len = strlen(buf);
+
+	while (strstr(buf, needle) == NULL) {
+		if (len + 1 >= cap || c->closed ||
+		    raw_read_exact(c, (uint8_t *)buf + len, 1, deadline) < 0) {
+			return false;
+		}
+		buf[++len] = '\0';
+	}
+	return true;
+}
+
 /* Drain the connection until the server closes it. */
 bool raw_wait_closed(struct raw *c, int timeout_ms)
 {

@@ -124,6 +124,66 @@ Test(web, a_referral_goes_round_the_loop_over_https)
 	free(id);
 }
 
+/* A submission from north-advice whose formData is answers as a JSON object (owned text). */
+static char *submit_answers_body(const char *answers)
+{
+	char *text = web_submit_body("Amira"), *out;
+	json_t *body = json_loads(text, 0, NULL);
+
+	cr_assert_not_null(body);
+	cr_assert_eq(json_object_set_new(body, "formData", json_loads(answers, 0, NULL)), 0);
+	out = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	free(text);
+	return out;
+}
+
+Test(web, form_answers_go_in_and_come_back_as_json)
+{
+	char *body = submit_answers_body(
+	    "{\"currentSituation\": \"ROUGH_SLEEPING\", \"tenure\": \"LODGER\", "
+	    "\"householdMembers\": [{\"relationship\": \"<img src=x onerror=alert(1)>\"}]}");
+	json_t *ref = expect_op(north, "submit", body, 200), *answers, *got;
+	char get[128];
+
+	free(body);
+	snprintf(get, sizeof(get), "{\"id\": \"%s\"}",
+	         json_string_value(json_object_get(ref, "id")));
+	json_decref(ref);
+	got = expect_op(east, "get", get, 200);
+	answers = json_object_get(got, "formAnswers");
+	cr_assert(json_is_object(answers), "no formAnswers: %s", json_dumps(got, 0));
+	cr_expect_str_eq(json_string_value(json_object_get(answers, "currentSituation")),
+	                 "ROUGH_SLEEPING");
+	cr_expect_str_eq(json_string_value(json_object_get(answers, "tenure")), "LODGER");
+	cr_expect_str_eq(
+	    json_string_value(json_object_get(
+	        json_array_get(json_object_get(answers, "householdMembers"), 0), "relationship")),
+	    "<img src=x onerror=alert(1)>");
+	cr_expect(json_is_string(json_object_get(got, "formData")), "the base64 stays beside it");
+	json_decref(got);
+}
+
+Test(web, form_answers_as_json_are_checked_against_the_form)
+{
+	struct web_reply w;
+	char *body = submit_answers_body("{\"currentSituation\": \"ROUGH_SLEEPING\", "
+	                                 "\"tenure\": \"CASTLE\"}");
+
+	web_op(&w, net, north, "submit", body);
+	expect_refusal(&w, 400, "STATUS_INVALID", "formData.tenure");
+	web_reply_free(&w);
+	free(body);
+	body = submit_answers_body("{\"tenure\": \"LODGER\"}"); /* a required answer missing */
+	web_op(&w, net, north, "submit", body);
+	expect_refusal(&w, 400, "STATUS_INVALID", "formData.currentSituation");
+	web_reply_free(&w);
+	free(body);
+	web_op(&w, net, east, "list_inbox", "{}"); /* nothing was sent */
+	cr_expect_eq(json_array_size(json_object_get(w.json, "referrals")), 0, "%s", w.body);
+	web_reply_free(&w);
+}
+
 Test(web, the_directory_operations_answer)
 {
 	json_t *j = expect_op(north, "hello", "{\"protocolVersion\": 1}", 200);
@@ -355,6 +415,135 @@ Test(web, a_revoked_holder_is_refused_and_its_open_connection_closed_on_reload)
 	json_decref(expect_op(east, "list_forms", "{}", 200)); /* a colleague carries on */
 }
 
+Test(web, the_hub_serves_its_pages_without_inline_script)
+{
+	const char *files[][2] = {
+	    {"/", "text/html"}, {"/app.js", "text/javascript"}, {"/app.css", "text/css"}};
+	struct web_reply w;
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		web_call(&w, net, east, "GET", files[i][0], NULL, NULL);
+		cr_assert_eq(w.status, 200, "%s: %d %s", files[i][0], w.status, w.body);
+		cr_expect(
+		    strncmp(web_header(&w, "Content-Type"), files[i][1], strlen(files[i][1])) == 0,
+		    "%s is %s", files[i][0], web_header(&w, "Content-Type"));
+		cr_expect_str_eq(web_header(&w, "Content-Security-Policy"), CSP);
+		cr_expect(strstr(w.body, "innerHTML") == NULL &&
+		              strstr(w.body, "<script>") == NULL &&
+		              strstr(w.body, "https://") == NULL,
+		          "%s has inline script, HTML insertion or something from elsewhere",
+		          files[i][0]);
+		web_reply_free(&w);
+	}
+	web_call(&w, net, east, "GET", "/nothing-here", NULL, NULL);
+	cr_expect_eq(w.status, 404);
+	web_reply_free(&w);
+	web_call(&w, net, NULL, "GET", "/", NULL, NULL);
+	cr_expect_eq(w.status, 0, "a browser without a certificate got the page");
+	web_reply_free(&w);
+}
+
+/* Open GET /api/v1/target (extra: header lines, each ending in CRLF) as prefix on a raw
+ * connection and read into buf until the stream's opening watch event. */
+static struct raw *open_events(const char *prefix, const char *target, const char *extra, char *buf,
+                               size_t cap)
+{
+	struct raw *c = raw_connect_web(net, prefix);
+	char req[512];
+
+	cr_assert_not_null(c);
+	snprintf(
+	    req, sizeof(req),
+	    "GET /api/v1/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n%s\r\n",
+	    target, extra);
+	cr_assert_eq(raw_send_bytes(c, req, strlen(req)), 0);
+	buf[0] = '\0';
+	cr_assert(raw_read_until(c, buf, cap, "event: watch\ndata: {", HARNESS_READ_TIMEOUT_MS),
+	          "no event stream: %s", buf);
+	cr_assert(strncmp(buf, "HTTP/1.1 200", 12) == 0, "%s", buf);
+	cr_assert(strcasestr(buf, "\r\nContent-Type: text/event-stream") != NULL, "%s", buf);
+	return c;
+}
+
+/* Count the times needle occurs in text. */
+static int count_of(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle)) {
+		n++;
+	}
+	return n;
+}
+
+Test(web, the_event_stream_brings_live_events_and_resumes_after_the_last_id)
+{
+	static char buf[65536];
+	struct raw *c = open_events(east, "events", "", buf, sizeof(buf));
+	char *id = submit("Amira");
+
+	cr_assert(raw_read_until(c, buf, sizeof(buf), "id: 1\ndata: {", HARNESS_READ_TIMEOUT_MS),
+	          "the live event did not arrive: %s", buf);
+	cr_assert(raw_read_until(c, buf, sizeof(buf), "\"kind\":\"EVENT_SUBMITTED\"",
+	                         HARNESS_READ_TIMEOUT_MS),
+	          "%s", buf);
+	cr_expect(strstr(buf, id) != NULL, "the event is not the referral's: %s", buf);
+	raw_free(c);
+	free(id);
+	free(submit("Bilal")); /* east's events 2 and 3, missed */
+	free(submit("Chen"));
+	/* A browser reconnecting sends the last id it saw; it wins over the address's since. */
+	c = open_events(east, "events?since=0", "Last-Event-ID: 1\r\n", buf, sizeof(buf));
+	cr_assert(raw_read_until(c, buf, sizeof(buf), "id: 3\n", HARNESS_READ_TIMEOUT_MS), "%s",
+	          buf);
+	free(submit("Dara"));
+	cr_assert(raw_read_until(c, buf, sizeof(buf), "id: 4\n", HARNESS_READ_TIMEOUT_MS), "%s",
+	          buf);
+	cr_expect(strstr(buf, "id: 1\n") == NULL, "an event seen before came again: %s", buf);
+	cr_expect(count_of(buf, "id: 2\n") == 1 && count_of(buf, "id: 3\n") == 1, "%s", buf);
+	raw_free(c);
+	c = open_events(east, "events?since=3", "", buf, sizeof(buf));
+	cr_assert(raw_read_until(c, buf, sizeof(buf), "id: 4\n", HARNESS_READ_TIMEOUT_MS), "%s",
+	          buf);
+	cr_expect(strstr(buf, "id: 3\n") == NULL, "since=3 replayed event 3: %s", buf);
+	raw_free(c);
+}
+
+Test(web, the_event_stream_refuses_what_it_cannot_serve)
+{
+	const char *cross[] = {"Sec-Fetch-Site: cross-site", NULL};
+	struct web_reply w;
+
+	web_call(&w, net, east, "GET", "/api/v1/events?since=ten", NULL, NULL);
+	expect_refusal(&w, 400, "STATUS_INVALID", "since");
+	web_reply_free(&w);
+	web_call(&w, net, east, "GET", "/api/v1/events?since=99", NULL, NULL);
+	expect_refusal(&w, 400, "STATUS_INVALID", "since"); /* there is no event 99 yet */
+	web_reply_free(&w);
+	web_call(&w, net, east, "POST", "/api/v1/events", "{}", NULL);
+	expect_refusal(&w, 405, "STATUS_UNSUPPORTED", NULL);
+	web_reply_free(&w);
+	web_call(&w, net, east, "GET", "/api/v1/events", NULL, cross);
+	expect_refusal(&w, 403, "STATUS_FORBIDDEN", NULL);
+	web_reply_free(&w);
+	web_call(&w, net, NULL, "GET", "/api/v1/events", NULL, NULL);
+	cr_expect_eq(w.status, 0, "answered %d without a certificate: %s", w.status, w.body);
+	web_reply_free(&w);
+}
+
+Test(web, a_revoked_holders_event_stream_is_closed_on_reload)
+{
+	static char buf[65536];
+	struct raw *c = open_events(north, "events", "", buf, sizeof(buf));
+
+	revoke_holder("Priya Shah");
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+	cr_assert(net_log_wait(net, "msg=reloaded"));
+	cr_expect(raw_wait_closed(c, HARNESS_READ_TIMEOUT_MS),
+	          "the revoked holder's event stream is closed on reload");
+	raw_free(c);
+}
+
 /* A hub whose limits are short, for clients too slow to finish a request. */
 static void setup_short(void)
 {
@@ -377,6 +566,25 @@ Test(web_limits, a_request_trickled_byte_by_byte_is_cut_off)
 	          "a request that never finishes is closed");
 	raw_free(slow);
 	json_decref(expect_op(north, "list_forms", "{}", 200));
+}
+
+Test(web_limits, a_quiet_event_stream_outlives_the_idle_timeout)
+{
+	static char buf[65536];
+	struct raw *c = open_events(east, "events", "", buf, sizeof(buf));
+	char *id;
+
+	/* A comment every half idle time (1 s here): three of them outlast the idle timeout. */
+	for (int i = 0; i < 3; i++) {
+		cr_assert(raw_read_until(c, buf + strlen(buf), sizeof(buf) - strlen(buf), ":\n\n",
+		                         HARNESS_READ_TIMEOUT_MS),
+		          "the stream was closed while quiet: %s", buf);
+	}
+	id = submit("Amira");
+	cr_expect(raw_read_until(c, buf, sizeof(buf), id, HARNESS_READ_TIMEOUT_MS),
+	          "no event after a quiet spell: %s", buf);
+	free(id);
+	raw_free(c);
 }
 
 /* Call method path as the OpenAPI document names them, with an empty body for a POST. */
@@ -412,7 +620,9 @@ Test(web, the_hub_serves_its_openapi_document_and_answers_what_it_lists)
 	{
 		json_object_foreach(item, method, op)
 		{
-			call_documented(&w, method, path);
+			/* A stream answers for ever: ask one for an event that is not there. */
+			call_documented(&w, method,
+			                strcmp(path, "/events") == 0 ? "/events?since=99" : path);
 			snprintf(code, sizeof(code), "%d", w.status);
 			cr_expect_not_null(
 			    json_object_get(json_object_get(op, "responses"), code),
