@@ -38,6 +38,7 @@
 #define WEB_JSON        "application/json"
 #define WEB_JSON_TYPE   "application/json; charset=utf-8"
 #define WEB_EVENTS      "events"
+#define WEB_FORMS       "forms/" /* GET forms/NAME: a form described for a page */
 #define WEB_EVENTS_TYPE "text/event-stream; charset=utf-8"
 #define WEB_HEADERS_MAX 16384
 #define WEB_CSP                                                                                    \
@@ -858,6 +859,43 @@ static void web_events(struct web_conn *conn, struct evhttp_request *req)
 	}
 }
 
+/* GET /api/v1/forms/NAME[?version=N]: a kept version of a form (the newest when none is asked
+ * for) described as JSON for a page to render (web_forms.h). */
+static void web_form(struct web_conn *conn, struct evhttp_request *req, const char *name)
+{
+	const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	const char *text = NULL;
+	struct evkeyvalq q;
+	uint64_t version = 0;
+	json_t *j = NULL;
+
+	TAILQ_INIT(&q);
+	if (query != NULL && evhttp_parse_query_str(query, &q) == 0) {
+		text = evhttp_find_header(&q, "version");
+	}
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+		web_send_status(req, HTTP_BADMETHOD, REFEX__STATUS_CODE__STATUS_UNSUPPORTED, NULL,
+		                "a form is read with GET");
+	} else if (!web_same_origin(req)) {
+		web_send_status(req, 403, REFEX__STATUS_CODE__STATUS_FORBIDDEN, NULL,
+		                "cross-site requests are refused");
+	} else if (text != NULL &&
+	           (web_parse_seq(text, &version) < 0 || version == 0 || version > UINT32_MAX)) {
+		web_send_status(req, HTTP_BADREQUEST, REFEX__STATUS_CODE__STATUS_INVALID, "version",
+		                "version: a form version is a number from 1");
+	} else if (conn->s != NULL || web_conn_admit(conn, req) == 0) {
+		if ((j = web_forms_describe(conn->web->hub, name, (uint32_t)version)) == NULL) {
+			web_send_status(req, HTTP_NOTFOUND, REFEX__STATUS_CODE__STATUS_NOT_FOUND,
+			                "form",
+			                "this hub keeps no such form (or no such version of it)");
+		} else {
+			web_send_json(req, HTTP_OK, j);
+		}
+	}
+	evhttp_clear_headers(&q);
+}
+
 /* Answer a GET or HEAD req with a built-in file text of type. */
 static void web_static(struct evhttp_request *req, const char *type, const char *text)
 {
@@ -911,6 +949,8 @@ static void web_serve(struct evhttp_request *req, void *arg)
 		web_static(req, WEB_JSON_TYPE, web_openapi_json);
 	} else if (strcmp(path + strlen(WEB_API), WEB_EVENTS) == 0) {
 		web_events(conn, req);
+	} else if (strncmp(path + strlen(WEB_API), WEB_FORMS, strlen(WEB_FORMS)) == 0) {
+		web_form(conn, req, path + strlen(WEB_API) + strlen(WEB_FORMS));
 	} else {
 		web_operation(conn, req, path + strlen(WEB_API));
 	}

@@ -7,6 +7,8 @@
 
 #include "form_versions.h"
 #include "pbjson.h"
+#include "rules.h"
+#include "schema.h"
 
 /* The kept version of the form body names: formVersion (a number or a numeric string), else the
  * newest. NULL when body names none or the hub keeps no such version. */
@@ -112,4 +114,104 @@ void web_forms_answers(const struct hub *hub, const Refex__Referral *r, json_t *
 		json_object_set_new(json, "formAnswers", pbjson_encode(m));
 		protobuf_c_message_free_unpacked(m, NULL);
 	}
+}
+
+/* The rules r as JSON, as rules.proto spells them ({"date": {"notPast": true}, ...}). */
+static json_t *web_forms_rules(const struct rules *r)
+{
+	json_t *j = json_object();
+
+	if (r->kinds & RULES_DATE)
+		json_object_set_new(
+		    j, "date",
+		    json_pack("{s:b, s:b}", "notPast", r->not_past, "notFuture", r->not_future));
+	if (r->kinds & RULES_TEXT)
+		json_object_set_new(j, "text",
+		                    json_pack("{s:I, s:b}", "maxLength", (json_int_t)r->max_length,
+		                              "nonBlank", r->non_blank));
+	if (r->kinds & RULES_NUMBER) {
+		json_t *n = json_object();
+
+		if (r->has_min)
+			json_object_set_new(n, "min", json_integer((json_int_t)r->min));
+		if (r->has_max)
+			json_object_set_new(n, "max", json_integer((json_int_t)r->max));
+		json_object_set_new(j, "number", n);
+	}
+	if (r->kinds & RULES_ENUM)
+		json_object_set_new(j, "enum",
+		                    json_pack("{s:b}", "zeroIsNoAnswer", r->zero_is_no_answer));
+	if (r->kinds & RULES_CHOOSE)
+		json_object_set_new(j, "choose",
+		                    json_pack("{s:I}", "atLeast", (json_int_t)r->at_least));
+	return j;
+}
+
+/* An enum's values as [{"name": ..., "number": ...}], in declaration order. */
+static json_t *web_forms_choices(const ProtobufCEnumDescriptor *e)
+{
+	json_t *a = json_array();
+
+	for (unsigned i = 0; i < e->n_values; i++)
+		json_array_append_new(a, json_pack("{s:s, s:i}", "name", e->values[i].name,
+		                                   "number", e->values[i].value));
+	return a;
+}
+
+static json_t *web_forms_fields(const struct schema *s, const ProtobufCMessageDescriptor *desc);
+
+/* One field of desc as JSON: names, label, help, kind, cardinality, choices, rules, fields. */
+static json_t *web_forms_field(const struct schema *s, const ProtobufCMessageDescriptor *desc,
+                               const ProtobufCFieldDescriptor *f)
+{
+	const struct schema_field *info = schema_field(s, desc, f);
+	char json_name[PBJSON_NAME_CAP];
+	json_t *j;
+
+	pbjson_json_name(f->name, json_name);
+	j = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "name", f->name, "jsonName", json_name,
+	              "label", info ? info->label : f->name, "type",
+	              f->type == PROTOBUF_C_TYPE_ENUM      ? "enum"
+	              : f->type == PROTOBUF_C_TYPE_MESSAGE ? "message"
+	                                                   : pbjson_type_name(f->type),
+	              "required", f->label == PROTOBUF_C_LABEL_REQUIRED, "repeated",
+	              f->label == PROTOBUF_C_LABEL_REPEATED);
+	if (j == NULL)
+		return NULL;
+	if (info && info->help)
+		json_object_set_new(j, "help", json_string(info->help));
+	if (f->type == PROTOBUF_C_TYPE_ENUM)
+		json_object_set_new(j, "choices", web_forms_choices(f->descriptor));
+	if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+		json_object_set_new(j, "fields", web_forms_fields(s, f->descriptor));
+	if (info && info->rules)
+		json_object_set_new(j, "rules", web_forms_rules(info->rules));
+	return j;
+}
+
+/* The fields of desc, in the order the form declares their numbers. */
+static json_t *web_forms_fields(const struct schema *s, const ProtobufCMessageDescriptor *desc)
+{
+	json_t *a = json_array();
+
+	for (unsigned i = 0; a && i < desc->n_fields; i++)
+		json_array_append_new(a, web_forms_field(s, desc, &desc->fields[i]));
+	return a;
+}
+
+/* Describe a kept version of form name (version 0: the newest) as JSON for a page to render. */
+json_t *web_forms_describe(const struct hub *hub, const char *name, uint32_t version)
+{
+	const struct form_kept *kv = version ? form_versions_find(hub->kept, name, version)
+	                                     : form_versions_newest(hub->kept, name);
+	json_t *j;
+
+	if (kv == NULL)
+		return NULL;
+	j = json_pack("{s:s, s:I, s:s, s:b, s:o}", "form", kv->sf->name, "version",
+	              (json_int_t)kv->sf->version, "title", kv->sf->title, "retired", kv->retired,
+	              "fields", web_forms_fields(kv->schema, kv->sf->desc));
+	if (j && kv->sf->help)
+		json_object_set_new(j, "help", json_string(kv->sf->help));
+	return j;
 }

@@ -25,4 +25,12 @@ int web_forms_pack(const struct hub *hub, json_t *body, bool partial, char *fiel
  * decodes; leave json as it is otherwise. */
 void web_forms_answers(const struct hub *hub, const Refex__Referral *r, json_t *json);
 
+/*
+ * Describe a kept version of form name (version 0: the newest kept) for a page to render:
+ * {"form", "version", "title", "help", "retired", "fields": [{"name", "jsonName", "label",
+ * "help", "type", "required", "repeated", "choices": [{"name", "number"}], "rules": {...},
+ * "fields": [...]}]} (new reference), or NULL when the hub keeps no such version.
+ */
+json_t *web_forms_describe(const struct hub *hub, const char *name, uint32_t version);
+
 #endif

@@ -443,6 +443,59 @@ Test(web, the_hub_serves_its_pages_without_inline_script)
 	web_reply_free(&w);
 }
 
+/* A page renders a form from what GET /api/v1/forms/NAME says: labels, help, kinds, choices,
+ * rules, nested fields, at the version asked for. */
+Test(web, a_form_is_described_for_a_page_to_render)
+{
+	struct web_reply w;
+	json_t *fields, *f;
+
+	web_call(&w, net, north, "GET", "/api/v1/forms/housing_support", NULL, NULL);
+	cr_assert_eq(w.status, 200, "%s", w.body);
+	cr_assert_not_null(w.json, "%s", w.body);
+	cr_expect_str_eq(json_string_value(json_object_get(w.json, "title")), "Housing support");
+	cr_expect_eq(json_integer_value(json_object_get(w.json, "version")), 1);
+	fields = json_object_get(w.json, "fields");
+	cr_assert(json_array_size(fields) == 11, "%s", w.body);
+	f = json_array_get(fields, 0);
+	cr_expect_str_eq(json_string_value(json_object_get(f, "jsonName")), "currentSituation");
+	cr_expect_str_eq(json_string_value(json_object_get(f, "type")), "enum");
+	cr_expect(json_is_true(json_object_get(f, "required")));
+	cr_expect(json_is_true(json_object_get(json_object_get(json_object_get(f, "rules"), "enum"),
+	                                       "zeroIsNoAnswer")));
+	cr_expect_str_eq(json_string_value(json_object_get(
+	                     json_array_get(json_object_get(f, "choices"), 1), "name")),
+	                 "ROUGH_SLEEPING");
+	f = json_array_get(fields, 2);
+	cr_expect_str_eq(json_string_value(json_object_get(f, "label")), "Date at risk");
+	cr_expect_str_eq(json_string_value(json_object_get(f, "help")),
+	                 "YYYY-MM-DD the client may lose their home");
+	cr_expect(json_is_true(
+	    json_object_get(json_object_get(json_object_get(f, "rules"), "date"), "notPast")));
+	f = json_array_get(fields, 3);
+	cr_expect(json_is_true(json_object_get(f, "repeated")));
+	cr_expect_str_eq(json_string_value(json_object_get(
+	                     json_array_get(json_object_get(f, "fields"), 0), "jsonName")),
+	                 "relationship");
+	web_reply_free(&w);
+
+	web_call(&w, net, north, "GET", "/api/v1/forms/housing_support?version=1", NULL, NULL);
+	cr_expect_eq(w.status, 200, "%s", w.body);
+	web_reply_free(&w);
+	web_call(&w, net, north, "GET", "/api/v1/forms/housing_support?version=7", NULL, NULL);
+	expect_refusal(&w, 404, "STATUS_NOT_FOUND", "form");
+	web_reply_free(&w);
+	web_call(&w, net, north, "GET", "/api/v1/forms/pizza", NULL, NULL);
+	expect_refusal(&w, 404, "STATUS_NOT_FOUND", "form");
+	web_reply_free(&w);
+	web_call(&w, net, north, "GET", "/api/v1/forms/housing_support?version=x", NULL, NULL);
+	expect_refusal(&w, 400, "STATUS_INVALID", "version");
+	web_reply_free(&w);
+	web_call(&w, net, NULL, "GET", "/api/v1/forms/housing_support", NULL, NULL);
+	cr_expect_eq(w.status, 0, "no certificate, no form");
+	web_reply_free(&w);
+}
+
 /* Open GET /api/v1/target (extra: header lines, each ending in CRLF) as prefix on a raw
  * connection and read into buf until the stream's opening watch event. */
 static struct raw *open_events(const char *prefix, const char *target, const char *extra, char *buf,
