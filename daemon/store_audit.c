@@ -173,7 +173,7 @@ static Refex__AuditEntry *entry_from_row(sqlite3_stmt *s)
 }
 
 /* Read the audit entries of one referral, oldest first (at most max). */
-enum store_status store_audit_list(struct store *st, const char *record, size_t max,
+enum store_status store_sqlite_audit_list(struct store *st, const char *record, size_t max,
                                    Refex__AuditEntry ***out, size_t *n)
 {
 	sqlite3_stmt *s = st->sq->r[R_AUDIT_LIST];

@@ -22,8 +22,13 @@
  * the same transaction as the change they belong to. A failed commit leaves
  * nothing half done and the connection usable for the next batch.
  *
- * Reads (store_reader.c, store_clients_read.c) are still SQLite's own, on the
- * loop thread; see docs/STORAGE.md for what is left to put behind this.
+ *  - the reads (the `read` ops), on the loop thread, never waiting for the
+ *    storage thread's open transaction (SQLite: a second, read-only
+ *    connection in WAL mode). store_read.c dispatches store.h's reads to them.
+ *
+ * The offline tools' reads of a database file (store_audit_verify,
+ * store_form_versions_at, store_report_read_file) are SQLite's own; see
+ * docs/STORAGE.md for what a PostgreSQL backend must add.
  */
 #ifndef REFEX_STORE_BACKEND_H
 #define REFEX_STORE_BACKEND_H
@@ -33,6 +38,8 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "store_clients.h"
+#include "store_report.h"
 
 struct store_client_op;
 
@@ -50,6 +57,38 @@ struct store_backend_writes {
 	enum store_status (*client)(struct store *st, struct store_client_op *op, bool *partial);
 	enum store_status (*forms)(struct store *st, const struct store_forms_change *c,
 	                           bool *partial);
+};
+
+/* The reads of store.h, store_clients.h and store_report.h, on the loop thread; each must not wait
+ * for the storage thread's transaction (store_read.c dispatches to them). */
+struct store_backend_reads {
+	enum store_status (*get)(struct store *st, const char *id, Refex__Referral **out);
+	enum store_status (*list)(struct store *st, const struct store_query *q,
+	                          struct store_page *page);
+	enum store_status (*events)(struct store *st, const char *agency, uint64_t after,
+	                            size_t max, Refex__Event ***out, size_t *n);
+	enum store_status (*event_range)(struct store *st, const char *agency, uint64_t *oldest,
+	                                 uint64_t *newest);
+	enum store_status (*sender_of)(struct store *st, const char *id, char *sender, size_t len);
+	enum store_status (*next_due)(struct store *st, int64_t *due);
+	enum store_status (*idem_find)(struct store *st, const char *agency,
+	                               const struct store_idem *idem, char *first);
+	enum store_status (*count_states)(struct store *st, uint64_t counts[STORE_STATES],
+	                                  uint64_t *overdue, int64_t now);
+	enum store_status (*purge_due)(struct store *st, int64_t before, int64_t clients_since,
+	                               bool *due);
+	enum store_status (*audit_list)(struct store *st, const char *record, size_t max,
+	                                Refex__AuditEntry ***out, size_t *n);
+	enum store_status (*form_versions)(struct store *st, struct store_form_version **out,
+	                                   size_t *n);
+	enum store_status (*client_get)(struct store *st, const char *id, const char *agency,
+	                                Refex__StoredClient **out, bool *owner);
+	enum store_status (*client_list)(struct store *st, const char *agency, const char *search,
+	                                 size_t max, Refex__StoredClient ***out, size_t *n);
+	enum store_status (*consent_list)(struct store *st, const char *id, const char *agency,
+	                                  bool owner, Refex__ConsentRecord ***out, size_t *n);
+	enum store_status (*report_read)(struct store *st, const struct store_report_query *q,
+	                                 struct store_report_data *out);
 };
 
 struct store_backend {
@@ -80,6 +119,7 @@ struct store_backend {
 	/* A generic text for a failure code from rollback (never the data). */
 	const char *(*errstr)(int code);
 	struct store_backend_writes write;
+	struct store_backend_reads read;
 };
 
 /* The embedded default: one SQLite file (store_sqlite.c, store_writer.c). */

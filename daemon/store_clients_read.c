@@ -190,7 +190,7 @@ static enum store_status client_build(struct store *st, sqlite3_stmt *s, const c
 }
 
 /* Read client id as agency may see it. */
-enum store_status store_client_get(struct store *st, const char *id, const char *agency,
+enum store_status store_sqlite_client_get(struct store *st, const char *id, const char *agency,
                                    Refex__StoredClient **out, bool *owner)
 {
 	enum store_status status;
@@ -238,7 +238,7 @@ static Refex__StoredClient *summary_row(sqlite3_stmt *s, bool *oom)
 }
 
 /* List agency's own clients and those referred to it, newest first. */
-enum store_status store_client_list(struct store *st, const char *agency, const char *search,
+enum store_status store_sqlite_client_list(struct store *st, const char *agency, const char *search,
                                     size_t max, Refex__StoredClient ***out, size_t *n)
 {
 	sqlite3_stmt *s = st->sq->clients->r[CR_LIST];
@@ -344,7 +344,7 @@ static enum store_status consents_read(struct store *st, sqlite3_int64 cid, cons
 }
 
 /* List the consents of client id that agency may see. */
-enum store_status store_consent_list(struct store *st, const char *id, const char *agency,
+enum store_status store_sqlite_consent_list(struct store *st, const char *id, const char *agency,
                                      bool owner, Refex__ConsentRecord ***out, size_t *n)
 {
 	enum store_status status;

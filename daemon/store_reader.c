@@ -330,7 +330,7 @@ static enum store_status referral_read(struct store *st, const char *id, Refex__
 
 /* Read one referral with client, consent, form data, history and its stored client's state
  * into *out. */
-enum store_status store_get(struct store *st, const char *id, Refex__Referral **out)
+enum store_status store_sqlite_get(struct store *st, const char *id, Refex__Referral **out)
 {
 	enum store_status status;
 
@@ -372,7 +372,7 @@ static sqlite3_stmt *list_stmt(struct store *st, const struct store_query *q)
 }
 
 /* Read one page of an agency's inbox or sent list, newest first. */
-enum store_status store_list(struct store *st, const struct store_query *q, struct store_page *page)
+enum store_status store_sqlite_list(struct store *st, const struct store_query *q, struct store_page *page)
 {
 	sqlite3_stmt *s;
 	Refex__Referral **grown;
@@ -522,7 +522,7 @@ static Refex__Event *event_from_row(sqlite3_stmt *s, int64_t now, bool *oom)
 }
 
 /* Read up to max of agency's events with seq > after, oldest first. */
-enum store_status store_events(struct store *st, const char *agency, uint64_t after, size_t max,
+enum store_status store_sqlite_events(struct store *st, const char *agency, uint64_t after, size_t max,
                                Refex__Event ***out, size_t *n)
 {
 	sqlite3_stmt *s = st->sq->r[R_EVENTS];
@@ -580,7 +580,7 @@ static enum store_status two_ints(sqlite3_stmt *s, int64_t *a, int64_t *b)
 }
 
 /* Return agency's oldest kept and newest event sequence numbers (0, 0: none yet). */
-enum store_status store_event_range(struct store *st, const char *agency, uint64_t *oldest,
+enum store_status store_sqlite_event_range(struct store *st, const char *agency, uint64_t *oldest,
                                     uint64_t *newest)
 {
 	int64_t lo = 0, hi = 0;
@@ -594,7 +594,7 @@ enum store_status store_event_range(struct store *st, const char *agency, uint64
 }
 
 /* Copy the agency that sent referral id into sender. */
-enum store_status store_sender_of(struct store *st, const char *id, char *sender, size_t len)
+enum store_status store_sqlite_sender_of(struct store *st, const char *id, char *sender, size_t len)
 {
 	sqlite3_stmt *s = st->sq->r[R_SENDER_OF];
 	int rc;
@@ -611,14 +611,14 @@ enum store_status store_sender_of(struct store *st, const char *id, char *sender
 }
 
 /* Return the earliest due time of a referral not yet marked overdue (0: none). */
-enum store_status store_next_due(struct store *st, int64_t *due)
+enum store_status store_sqlite_next_due(struct store *st, int64_t *due)
 {
 	*due = 0;
 	return two_ints(st->sq->r[R_NEXT_DUE], due, NULL);
 }
 
 /* Look an idempotency key up (see store.h). */
-enum store_status store_idem_find(struct store *st, const char *agency,
+enum store_status store_sqlite_idem_find(struct store *st, const char *agency,
                                   const struct store_idem *idem, char *first)
 {
 	return store_idem_lookup(st->sq->r[R_IDEM_GET], agency, idem, first);
@@ -651,7 +651,7 @@ static enum store_status counts_read(struct store *st, uint64_t counts[STORE_STA
 }
 
 /* Count the referrals in each state and the open ones that are overdue. */
-enum store_status store_count_states(struct store *st, uint64_t counts[STORE_STATES],
+enum store_status store_sqlite_count_states(struct store *st, uint64_t counts[STORE_STATES],
                                      uint64_t *overdue, int64_t now)
 {
 	enum store_status status;
@@ -675,7 +675,7 @@ enum store_status store_count_states(struct store *st, uint64_t counts[STORE_STA
 /* Say whether a purge would do something: some closed referral last changed before `before`
  * still holds its details, or some stored client last changed in [clients_since, before) is
  * held by none. */
-enum store_status store_purge_due(struct store *st, int64_t before, int64_t clients_since,
+enum store_status store_sqlite_purge_due(struct store *st, int64_t before, int64_t clients_since,
                                   bool *due)
 {
 	sqlite3_stmt *s = st->sq->r[R_PURGE_DUE];

@@ -114,6 +114,37 @@ int store_sqlite_open(struct store *st, const char *path, char *err, size_t errl
 /* Finalize and close what store_sqlite_open made (a half-opened store too). */
 void store_sqlite_close(struct store *st);
 
+/* The SQLite backend's reads (store_backend.h), in store_reader.c, store_audit.c,
+ * store_forms.c, store_clients_read.c and store_report.c. */
+enum store_status store_sqlite_get(struct store *st, const char *id, Refex__Referral **out);
+enum store_status store_sqlite_list(struct store *st, const struct store_query *q,
+                                    struct store_page *page);
+enum store_status store_sqlite_events(struct store *st, const char *agency, uint64_t after,
+                                      size_t max, Refex__Event ***out, size_t *n);
+enum store_status store_sqlite_event_range(struct store *st, const char *agency, uint64_t *oldest,
+                                           uint64_t *newest);
+enum store_status store_sqlite_sender_of(struct store *st, const char *id, char *sender,
+                                         size_t len);
+enum store_status store_sqlite_next_due(struct store *st, int64_t *due);
+enum store_status store_sqlite_idem_find(struct store *st, const char *agency,
+                                         const struct store_idem *idem, char *first);
+enum store_status store_sqlite_count_states(struct store *st, uint64_t counts[STORE_STATES],
+                                            uint64_t *overdue, int64_t now);
+enum store_status store_sqlite_purge_due(struct store *st, int64_t before, int64_t clients_since,
+                                         bool *due);
+enum store_status store_sqlite_audit_list(struct store *st, const char *record, size_t max,
+                                          Refex__AuditEntry ***out, size_t *n);
+enum store_status store_sqlite_form_versions(struct store *st, struct store_form_version **out,
+                                             size_t *n);
+enum store_status store_sqlite_client_get(struct store *st, const char *id, const char *agency,
+                                          Refex__StoredClient **out, bool *owner);
+enum store_status store_sqlite_client_list(struct store *st, const char *agency, const char *search,
+                                           size_t max, Refex__StoredClient ***out, size_t *n);
+enum store_status store_sqlite_consent_list(struct store *st, const char *id, const char *agency,
+                                            bool owner, Refex__ConsentRecord ***out, size_t *n);
+enum store_status store_sqlite_report_read(struct store *st, const struct store_report_query *q,
+                                           struct store_report_data *out);
+
 /* The SQL of each writer statement (store_writer.c), prepared once at open. */
 extern const char *const store_wsql[W_COUNT];
 

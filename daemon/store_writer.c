@@ -635,4 +635,22 @@ const struct store_backend store_sqlite_backend = {
             .client = store_clients_exec,
             .forms = store_forms_exec,
         },
+    .read =
+        {
+            .get = store_sqlite_get,
+            .list = store_sqlite_list,
+            .events = store_sqlite_events,
+            .event_range = store_sqlite_event_range,
+            .sender_of = store_sqlite_sender_of,
+            .next_due = store_sqlite_next_due,
+            .idem_find = store_sqlite_idem_find,
+            .count_states = store_sqlite_count_states,
+            .purge_due = store_sqlite_purge_due,
+            .audit_list = store_sqlite_audit_list,
+            .form_versions = store_sqlite_form_versions,
+            .client_get = store_sqlite_client_get,
+            .client_list = store_sqlite_client_list,
+            .consent_list = store_sqlite_consent_list,
+            .report_read = store_sqlite_report_read,
+        },
 };
