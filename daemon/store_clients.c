@@ -697,42 +697,36 @@ int store_client_write(struct store *st, const struct store_client_write *w, sto
                        void *arg)
 {
 	struct store_client_op *op;
-	struct store_client_write *c;
-	char *p;
+	struct store_client_write c;
 
 	if (st == NULL || w == NULL || w->id == NULL || w->agency == NULL || w->holder == NULL ||
 	    ((w->kind == SC_ADD || w->kind == SC_UPDATE) && w->record == NULL) ||
 	    (w->kind == SC_CONSENT_ADD && w->client_id == NULL)) {
 		return -1;
 	}
-	op = malloc(sizeof(*op) + store_str_size(w->id) + store_str_size(w->client_id) +
-	            store_str_size(w->agency) + store_str_size(w->holder) + w->record_len +
-	            store_str_size(w->name) + store_str_size(w->dup_key) +
-	            store_str_size(w->reason) + store_str_size(w->to_agency) +
-	            store_str_size(w->purpose) + store_str_size(w->expires));
+	c = *w;
+	const struct store_copy f[] = {
+	    STORE_COPY_STR(&c.id),
+	    STORE_COPY_STR(&c.client_id),
+	    STORE_COPY_STR(&c.agency),
+	    STORE_COPY_STR(&c.holder),
+	    STORE_COPY_STR(&c.name),
+	    STORE_COPY_STR(&c.dup_key),
+	    STORE_COPY_STR(&c.reason),
+	    STORE_COPY_STR(&c.to_agency),
+	    STORE_COPY_STR(&c.purpose),
+	    STORE_COPY_STR(&c.expires),
+	    STORE_COPY_BLOB(&c.record, w->record_len),
+	};
+	op = malloc(sizeof(*op) + store_copy_size(f, sizeof(f) / sizeof(f[0])));
 	if (op == NULL) {
 		return -1;
 	}
 	memset(op, 0, sizeof(*op));
+	store_copy_fields(op->data, f, sizeof(f) / sizeof(f[0]));
 	op->cb = cb;
 	op->arg = arg;
-	c = &op->w;
-	*c = *w;
-	p = op->data;
-	c->id = store_copy_str(&p, w->id);
-	c->client_id = store_copy_str(&p, w->client_id);
-	c->agency = store_copy_str(&p, w->agency);
-	c->holder = store_copy_str(&p, w->holder);
-	c->name = store_copy_str(&p, w->name);
-	c->dup_key = store_copy_str(&p, w->dup_key);
-	c->reason = store_copy_str(&p, w->reason);
-	c->to_agency = store_copy_str(&p, w->to_agency);
-	c->purpose = store_copy_str(&p, w->purpose);
-	c->expires = store_copy_str(&p, w->expires);
-	if (w->record != NULL) {
-		memcpy(p, w->record, w->record_len);
-		c->record = (const uint8_t *)p;
-	}
+	op->w = c;
 	if (store_job_queue_client(st, op, op_done) < 0) {
 		free(op);
 		return -1;

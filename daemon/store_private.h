@@ -45,11 +45,24 @@ struct store {
 	double fail_since, fail_told; /* metrics_now() of the first failure and the last line */
 };
 
-/* Bytes a copy of s takes in a job's data (0 for NULL). */
-size_t store_str_size(const char *s);
+/* A pointer field of a request that a write copies (so the caller's buffers may go): a string
+ * (str) or len bytes (blob); the other is NULL. Pointers into the copy being made. */
+struct store_copy {
+	const char **str;
+	const uint8_t **blob;
+	size_t len;
+};
 
-/* Copy s (NULL stays NULL) to *p, a job's data, and move *p past it. */
-const char *store_copy_str(char **p, const char *s);
+/* A string field, a blob field of n bytes (in a list of struct store_copy). */
+#define STORE_COPY_STR(p)     ((struct store_copy){.str = (p)})
+#define STORE_COPY_BLOB(p, n) ((struct store_copy){.blob = (p), .len = (n)})
+
+/* Return the bytes the copies of n fields take. */
+size_t store_copy_size(const struct store_copy *f, size_t n);
+
+/* Copy what each of n fields points at to data, one after the other (store_copy_size bytes),
+ * and point the field at its copy; NULL stays NULL. */
+void store_copy_fields(char *data, const struct store_copy *f, size_t n);
 
 /* Note a batch of n writes that could not commit (code: the backend's error); log when it
  * starts. */

@@ -401,43 +401,56 @@ static void store_jobs_finish(struct store *st)
 
 /* ---- queueing writes ---- */
 
-/* Bytes a copy of s takes in a job's data (0 for NULL). */
-size_t store_str_size(const char *s)
+/* Bytes one field's copy takes (0 for NULL). */
+static size_t copy_size(const struct store_copy *f)
 {
-	return s ? strlen(s) + 1 : 0;
-}
-
-/* Copy s (NULL stays NULL) to *p, a job's data, and move *p past it. */
-const char *store_copy_str(char **p, const char *s)
-{
-	char *out = *p;
-	size_t n = store_str_size(s);
-
-	if (s == NULL) {
-		return NULL;
+	if (f->str != NULL) {
+		return *f->str ? strlen(*f->str) + 1 : 0;
 	}
-	memcpy(out, s, n);
-	*p += n;
-	return out;
+	return *f->blob ? f->len : 0;
 }
 
-static const uint8_t *copy_blob(char **p, const uint8_t *b, size_t len)
+/* Return the bytes the copies of n fields take. */
+size_t store_copy_size(const struct store_copy *f, size_t n)
 {
-	uint8_t *out = (uint8_t *)*p;
+	size_t total = 0;
 
-	if (b == NULL) {
-		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		total += copy_size(&f[i]);
 	}
-	memcpy(out, b, len);
-	*p += len;
-	return out;
+	return total;
 }
 
-static struct job *job_new(enum job_kind kind, size_t extra, store_done_cb cb, void *arg)
+/* Copy what each of n fields points at to data, one after the other (store_copy_size bytes),
+ * and point the field at its copy; NULL stays NULL. */
+void store_copy_fields(char *data, const struct store_copy *f, size_t n)
 {
-	struct job *j = malloc(sizeof(*j) + extra);
+	for (size_t i = 0; i < n; i++) {
+		const void *from =
+		    f[i].str != NULL ? (const void *)*f[i].str : (const void *)*f[i].blob;
+		size_t len = copy_size(&f[i]);
+
+		if (from == NULL) {
+			continue;
+		}
+		memcpy(data, from, len);
+		if (f[i].str != NULL) {
+			*f[i].str = data;
+		} else {
+			*f[i].blob = (const uint8_t *)data;
+		}
+		data += len;
+	}
+}
+
+/* A new job of kind, with a copy of the n fields f (their pointers then point into the job). */
+static struct job *job_new(enum job_kind kind, const struct store_copy *f, size_t n,
+                           store_done_cb cb, void *arg)
+{
+	struct job *j = malloc(sizeof(*j) + store_copy_size(f, n));
 
 	if (j != NULL) {
+		store_copy_fields(j->data, f, n);
 		j->next = NULL;
 		j->kind = kind;
 		j->status = STORE_UNAVAILABLE;
@@ -470,33 +483,17 @@ static size_t blob_size(const uint8_t *b, size_t len)
 	return b ? len : 0;
 }
 
-static size_t idem_size(const struct store_idem *idem)
-{
-	return idem->key ? store_str_size(idem->key) + STORE_DIGEST_LEN : 0;
-}
-
 static int idem_valid(const struct store_idem *idem)
 {
 	return idem->key == NULL || (idem->digest != NULL && strlen(idem->key) >= 1 &&
 	                             strlen(idem->key) <= STORE_KEY_MAX);
 }
 
-static void idem_copy(char **p, struct store_idem *to, const struct store_idem *from)
-{
-	if (from->key == NULL) {
-		*to = (struct store_idem){0};
-		return;
-	}
-	to->key = store_copy_str(p, from->key);
-	to->digest = copy_blob(p, from->digest, STORE_DIGEST_LEN);
-}
-
 /* Queue a referral, with its first history entry (-> sent), for the next group commit. */
 int store_insert(struct store *st, const struct store_new_referral *r, store_done_cb cb, void *arg)
 {
-	struct store_new_referral *c;
+	struct store_new_referral c;
 	struct job *j;
-	char *p;
 
 	if (st == NULL || r == NULL || r->id == NULL || r->sender == NULL ||
 	    r->sender_holder == NULL || r->recipient == NULL || r->form == NULL ||
@@ -505,88 +502,74 @@ int store_insert(struct store *st, const struct store_new_referral *r, store_don
 	    blob_size(r->form_data, r->form_data_len) > STORE_BLOB_MAX || !idem_valid(&r->idem)) {
 		return -1;
 	}
-	j = job_new(JOB_INSERT,
-	            store_str_size(r->id) + store_str_size(r->sender) +
-	                store_str_size(r->sender_holder) + store_str_size(r->recipient) +
-	                store_str_size(r->form) + store_str_size(r->client_name) +
-	                store_str_size(r->parent_id) + blob_size(r->client, r->client_len) +
-	                blob_size(r->consent, r->consent_len) +
-	                blob_size(r->form_data, r->form_data_len) + idem_size(&r->idem),
-	            cb, arg);
-	if (j == NULL) {
+	c = *r;
+	if (c.idem.key == NULL) {
+		c.idem = (struct store_idem){0};
+	}
+	const struct store_copy f[] = {
+	    STORE_COPY_STR(&c.id),
+	    STORE_COPY_STR(&c.sender),
+	    STORE_COPY_STR(&c.sender_holder),
+	    STORE_COPY_STR(&c.recipient),
+	    STORE_COPY_STR(&c.form),
+	    STORE_COPY_STR(&c.client_name),
+	    STORE_COPY_STR(&c.parent_id),
+	    STORE_COPY_STR(&c.idem.key),
+	    STORE_COPY_BLOB(&c.client, r->client_len),
+	    STORE_COPY_BLOB(&c.consent, r->consent_len),
+	    {NULL, &c.form_data, r->form_data_len},
+	    STORE_COPY_BLOB(&c.idem.digest, STORE_DIGEST_LEN),
+	};
+	if ((j = job_new(JOB_INSERT, f, sizeof(f) / sizeof(f[0]), cb, arg)) == NULL) {
 		return -1;
 	}
-	c = &j->u.ins;
-	p = j->data;
-	*c = *r;
-	c->id = store_copy_str(&p, r->id);
-	c->sender = store_copy_str(&p, r->sender);
-	c->sender_holder = store_copy_str(&p, r->sender_holder);
-	c->recipient = store_copy_str(&p, r->recipient);
-	c->form = store_copy_str(&p, r->form);
-	c->client_name = store_copy_str(&p, r->client_name);
-	c->parent_id = store_copy_str(&p, r->parent_id);
-	c->client = copy_blob(&p, r->client, r->client_len);
-	c->consent = copy_blob(&p, r->consent, r->consent_len);
-	c->form_data = copy_blob(&p, r->form_data, r->form_data_len);
-	idem_copy(&p, &c->idem, &r->idem);
+	j->u.ins = c;
 	return job_queue(st, j);
 }
 
 /* Queue a conditional state change with its history entry for the next group commit. */
 int store_change_state(struct store *st, const struct store_change *c, store_done_cb cb, void *arg)
 {
-	struct store_change *k;
+	struct store_change k;
 	struct job *j;
-	char *p;
 
 	if (st == NULL || c == NULL || c->referral_id == NULL || c->agency == NULL ||
 	    c->holder == NULL || !idem_valid(&c->idem)) {
 		return -1;
 	}
-	j = job_new(JOB_CHANGE,
-	            store_str_size(c->referral_id) + store_str_size(c->agency) +
-	                store_str_size(c->holder) + store_str_size(c->reason) + idem_size(&c->idem),
-	            cb, arg);
-	if (j == NULL) {
+	k = *c;
+	if (k.idem.key == NULL) {
+		k.idem = (struct store_idem){0};
+	}
+	const struct store_copy f[] = {
+	    STORE_COPY_STR(&k.referral_id), STORE_COPY_STR(&k.agency),
+	    STORE_COPY_STR(&k.holder),      STORE_COPY_STR(&k.reason),
+	    STORE_COPY_STR(&k.idem.key),    STORE_COPY_BLOB(&k.idem.digest, STORE_DIGEST_LEN),
+	};
+	if ((j = job_new(JOB_CHANGE, f, sizeof(f) / sizeof(f[0]), cb, arg)) == NULL) {
 		return -1;
 	}
-	k = &j->u.chg;
-	p = j->data;
-	*k = *c;
-	k->referral_id = store_copy_str(&p, c->referral_id);
-	k->agency = store_copy_str(&p, c->agency);
-	k->holder = store_copy_str(&p, c->holder);
-	k->reason = store_copy_str(&p, c->reason);
-	idem_copy(&p, &k->idem, &c->idem);
+	j->u.chg = k;
 	return job_queue(st, j);
 }
 
 /* Queue an audit entry for a read; it commits with the next group commit. */
 int store_audit_read(struct store *st, const struct store_audit *a)
 {
-	struct store_audit *k;
+	struct store_audit k;
 	struct job *j;
-	char *p;
 
 	if (st == NULL || a == NULL || a->agency == NULL || a->holder == NULL ||
 	    a->action == NULL || a->record == NULL) {
 		return -1;
 	}
-	j = job_new(JOB_AUDIT,
-	            store_str_size(a->agency) + store_str_size(a->holder) +
-	                store_str_size(a->action) + store_str_size(a->record),
-	            NULL, NULL);
-	if (j == NULL) {
+	k = *a;
+	const struct store_copy f[] = {STORE_COPY_STR(&k.agency), STORE_COPY_STR(&k.holder),
+	                               STORE_COPY_STR(&k.action), STORE_COPY_STR(&k.record)};
+	if ((j = job_new(JOB_AUDIT, f, sizeof(f) / sizeof(f[0]), NULL, NULL)) == NULL) {
 		return -1;
 	}
-	k = &j->u.audit;
-	p = j->data;
-	*k = *a;
-	k->agency = store_copy_str(&p, a->agency);
-	k->holder = store_copy_str(&p, a->holder);
-	k->action = store_copy_str(&p, a->action);
-	k->record = store_copy_str(&p, a->record);
+	j->u.audit = k;
 	return job_queue(st, j);
 }
 
@@ -596,7 +579,7 @@ int store_purge_closed(struct store *st, int64_t before, int64_t clients_since, 
 {
 	struct job *j;
 
-	if (st == NULL || (j = job_new(JOB_PURGE, 0, cb, arg)) == NULL) {
+	if (st == NULL || (j = job_new(JOB_PURGE, NULL, 0, cb, arg)) == NULL) {
 		return -1;
 	}
 	j->u.purge.before = before;
@@ -611,7 +594,7 @@ int store_job_queue_client(struct store *st, struct store_client_op *op,
 {
 	struct job *j;
 
-	if (st == NULL || (j = job_new(JOB_CLIENT, 0, NULL, NULL)) == NULL) {
+	if (st == NULL || (j = job_new(JOB_CLIENT, NULL, 0, NULL, NULL)) == NULL) {
 		return -1;
 	}
 	j->u.client.op = op;
@@ -624,7 +607,7 @@ int store_sweep_overdue(struct store *st, int64_t now, store_done_cb cb, void *a
 {
 	struct job *j;
 
-	if (st == NULL || (j = job_new(JOB_SWEEP, 0, cb, arg)) == NULL) {
+	if (st == NULL || (j = job_new(JOB_SWEEP, NULL, 0, cb, arg)) == NULL) {
 		return -1;
 	}
 	j->u.now = now;
@@ -639,7 +622,7 @@ enum store_status store_job_run_forms(struct store *st, const struct store_forms
 	struct job_sync sync = {false, STORE_UNAVAILABLE};
 	struct job *j;
 
-	if (st == NULL || (j = job_new(JOB_FORMS, 0, NULL, NULL)) == NULL) {
+	if (st == NULL || (j = job_new(JOB_FORMS, NULL, 0, NULL, NULL)) == NULL) {
 		return STORE_UNAVAILABLE;
 	}
 	j->u.forms = c;
