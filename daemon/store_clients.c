@@ -1,6 +1,6 @@
 /*
  * Client records, their versions and consents: the write side. Each write is
- * one job of the storage thread (store_writer.c runs it in the batch's
+ * one job of the storage thread (store_queue.c runs it in the batch's
  * transaction and hands it back), audited in that same transaction. An
  * erasure nulls the record in every version and every referral's copy; the
  * writer then truncates the WAL (secure_delete has already zeroed the pages).

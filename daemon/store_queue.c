@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,7 +22,7 @@
 #include "store_private.h"
 
 #define STORE_BATCH_MAX 4096      /* jobs per transaction: bounds WAL growth and latency */
-#define STORE_BLOB_MAX  (1 << 30) /* SQLite's own length limit is just under this */
+#define STORE_BLOB_MAX  (1 << 30) /* a blob in a write: SQLite's own limit is just under this */
 
 enum job_kind { JOB_INSERT, JOB_CHANGE, JOB_SWEEP, JOB_AUDIT, JOB_PURGE, JOB_CLIENT, JOB_FORMS };
 

@@ -1,28 +1,25 @@
 /*
- * The SQLite store. A writer connection belongs to a storage thread that
- * takes every queued write, runs them in one transaction (one fsync for the
- * lot; a write that fails costs only itself) and hands the finished jobs back
- * to the loop through a pipe, whose event runs the callbacks. A read-only connection serves reads
- * on the loop thread; WAL lets it read while the writer commits.
+ * The SQLite backend (store_backend.h), the embedded default: one file. Its
+ * writer connection belongs to the commit queue's storage thread
+ * (store_queue.c), which runs every queued write in one transaction (one
+ * fsync for the lot); a read-only connection serves reads on the loop thread,
+ * and WAL lets it read while the writer commits.
  *
- * Every store_* function is called on the loop thread; only the storage
- * thread touches the writer connection. Errors are returned, not logged,
- * except by the storage thread when commits start and stop failing
- * (store_health.c) and for read audit entries it could not store, and for
- * database files others may read, found at open.
+ * Only the storage thread touches the writer connection. Errors are returned,
+ * not logged, except by the storage thread when commits start and stop
+ * failing (store_health.c) and for read audit entries it could not store,
+ * and for database files others may read, found at open.
  *
- * This file opens and closes the store (schema, migrations, connections,
- * checkpoints); the write path is in store_writer.c, reads are in
- * store_reader.c, ids in store_id.c.
+ * This file opens and closes the database (schema, migrations, connections,
+ * checkpoints); the transaction, the SQL of each write and the backend's
+ * table are in store_writer.c, reads in store_reader.c, ids in store_id.c.
  */
 #include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,17 +3,11 @@
  * savepoints, and the SQL of each kind of write job, run by the commit queue
  * (store_queue.c) on the storage thread inside the open transaction.
  */
-#include <errno.h>
-#include <pthread.h>
 #include <sqlite3.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "log.h"
-#include "metrics.h"
 #include "store_sqlite_private.h"
 
 #define STORE_KEY_DAYS 7 /* idempotency keys are kept at least this long */
