@@ -78,50 +78,50 @@ static void audit_hasher_free(EVP_MD_CTX *ctx, EVP_MD *md)
 /* Free the writer's audit hashing context (store close). */
 void store_audit_close(struct store *st)
 {
-	audit_hasher_free(st->audit_ctx, st->audit_md);
-	st->audit_ctx = NULL;
-	st->audit_md = NULL;
+	audit_hasher_free(st->sq->audit_ctx, st->sq->audit_md);
+	st->sq->audit_ctx = NULL;
+	st->sq->audit_md = NULL;
 }
 
 /* Load the chain's last seq and hash into st (writer); -1 on a read error. */
 static int audit_load_tail(struct store *st)
 {
-	sqlite3_stmt *s = st->w[W_AUDIT_LAST];
+	sqlite3_stmt *s = st->sq->w[W_AUDIT_LAST];
 	int rc = sqlite3_step(s);
 
-	st->audit_seq = 0;
-	memset(st->audit_last, 0, sizeof(st->audit_last));
+	st->sq->audit_seq = 0;
+	memset(st->sq->audit_last, 0, sizeof(st->sq->audit_last));
 	if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 1) == AUDIT_HASH_LEN) {
-		st->audit_seq = sqlite3_column_int64(s, 0);
-		memcpy(st->audit_last, sqlite3_column_blob(s, 1), AUDIT_HASH_LEN);
+		st->sq->audit_seq = sqlite3_column_int64(s, 0);
+		memcpy(st->sq->audit_last, sqlite3_column_blob(s, 1), AUDIT_HASH_LEN);
 	}
 	store_stmt_end(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		return -1;
 	}
-	st->audit_known = true;
+	st->sq->audit_known = true;
 	return 0;
 }
 
 /* Append an entry to the chain inside the writer's open transaction. */
 enum store_status store_audit_append(struct store *st, const struct store_audit *a)
 {
-	sqlite3_stmt *s = st->w[W_AUDIT_ADD];
+	sqlite3_stmt *s = st->sq->w[W_AUDIT_ADD];
 	uint8_t hash[AUDIT_HASH_LEN];
 	sqlite3_int64 seq;
 	int rc;
 
-	if (!st->audit_known && audit_load_tail(st) < 0) {
+	if (!st->sq->audit_known && audit_load_tail(st) < 0) {
 		return STORE_UNAVAILABLE;
 	}
-	if (st->audit_md == NULL) {
+	if (st->sq->audit_md == NULL) {
 		store_audit_close(st);
-		if (audit_hasher_new(&st->audit_ctx, &st->audit_md) < 0) {
+		if (audit_hasher_new(&st->sq->audit_ctx, &st->sq->audit_md) < 0) {
 			return STORE_UNAVAILABLE;
 		}
 	}
-	seq = st->audit_seq + 1;
-	if (audit_hash(st->audit_ctx, st->audit_md, st->audit_last, seq, a, hash) < 0) {
+	seq = st->sq->audit_seq + 1;
+	if (audit_hash(st->sq->audit_ctx, st->sq->audit_md, st->sq->audit_last, seq, a, hash) < 0) {
 		return STORE_UNAVAILABLE;
 	}
 	sqlite3_bind_int64(s, 1, seq);
@@ -134,15 +134,15 @@ enum store_status store_audit_append(struct store *st, const struct store_audit 
 	if (rc != SQLITE_DONE) {
 		return STORE_UNAVAILABLE;
 	}
-	st->audit_seq = seq;
-	memcpy(st->audit_last, hash, AUDIT_HASH_LEN);
+	st->sq->audit_seq = seq;
+	memcpy(st->sq->audit_last, hash, AUDIT_HASH_LEN);
 	return STORE_OK;
 }
 
 /* Forget the chain's tail: a rollback has undone entries it counted. */
 void store_audit_forget(struct store *st)
 {
-	st->audit_known = false;
+	st->sq->audit_known = false;
 }
 
 static Refex__AuditEntry *entry_from_row(sqlite3_stmt *s)
@@ -173,10 +173,10 @@ static Refex__AuditEntry *entry_from_row(sqlite3_stmt *s)
 }
 
 /* Read the audit entries of one referral, oldest first (at most max). */
-enum store_status store_audit_list(struct store *st, const char *record, size_t max,
+enum store_status store_sqlite_audit_list(struct store *st, const char *record, size_t max,
                                    Refex__AuditEntry ***out, size_t *n)
 {
-	sqlite3_stmt *s = st->r[R_AUDIT_LIST];
+	sqlite3_stmt *s = st->sq->r[R_AUDIT_LIST];
 	bool oom = false;
 	int rc = SQLITE_DONE;
 

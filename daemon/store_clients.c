@@ -1,6 +1,6 @@
 /*
  * Client records, their versions and consents: the write side. Each write is
- * one job of the storage thread (store_writer.c runs it in the batch's
+ * one job of the storage thread (store_queue.c runs it in the batch's
  * transaction and hands it back), audited in that same transaction. An
  * erasure nulls the record in every version and every referral's copy; the
  * writer then truncates the WAL (secure_delete has already zeroed the pages).
@@ -82,23 +82,23 @@ int store_clients_open(struct store *st, char *err, size_t errlen)
 {
 	struct store_clients *c = calloc(1, sizeof(*c));
 
-	if ((st->clients = c) == NULL) {
+	if ((st->sq->clients = c) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < CW_COUNT; i++) {
-		if (sqlite3_prepare_v3(st->wdb, store_clients_wsql[i], -1,
+		if (sqlite3_prepare_v3(st->sq->wdb, store_clients_wsql[i], -1,
 		                       SQLITE_PREPARE_PERSISTENT, &c->w[i], NULL) != SQLITE_OK) {
 			snprintf(err, errlen, "cannot prepare client statement %zu: %s", i,
-			         sqlite3_errmsg(st->wdb));
+			         sqlite3_errmsg(st->sq->wdb));
 			return -1;
 		}
 	}
 	for (size_t i = 0; i < CR_COUNT; i++) {
-		if (sqlite3_prepare_v3(st->rdb, store_clients_rsql[i], -1,
+		if (sqlite3_prepare_v3(st->sq->rdb, store_clients_rsql[i], -1,
 		                       SQLITE_PREPARE_PERSISTENT, &c->r[i], NULL) != SQLITE_OK) {
 			snprintf(err, errlen, "cannot prepare client read %zu: %s", i,
-			         sqlite3_errmsg(st->rdb));
+			         sqlite3_errmsg(st->sq->rdb));
 			return -1;
 		}
 	}
@@ -108,17 +108,17 @@ int store_clients_open(struct store *st, char *err, size_t errlen)
 /* Finalize what store_clients_open prepared. */
 void store_clients_close(struct store *st)
 {
-	if (st->clients == NULL) {
+	if (st->sq->clients == NULL) {
 		return;
 	}
 	for (size_t i = 0; i < CW_COUNT; i++) {
-		sqlite3_finalize(st->clients->w[i]);
+		sqlite3_finalize(st->sq->clients->w[i]);
 	}
 	for (size_t i = 0; i < CR_COUNT; i++) {
-		sqlite3_finalize(st->clients->r[i]);
+		sqlite3_finalize(st->sq->clients->r[i]);
 	}
-	free(st->clients);
-	st->clients = NULL;
+	free(st->sq->clients);
+	st->sq->clients = NULL;
 }
 
 /* ---- pure helpers ---- */
@@ -189,7 +189,7 @@ static enum store_status audit(struct store *st, const struct store_client_write
 static enum store_status client_missed(struct store *st, const char *id, const char *agency,
                                        sqlite3_int64 *cid)
 {
-	sqlite3_stmt *s = st->clients->w[CW_FIND];
+	sqlite3_stmt *s = st->sq->clients->w[CW_FIND];
 	enum store_status status = STORE_NOT_FOUND;
 	int rc = store_bind_text(s, 1, id);
 
@@ -240,7 +240,7 @@ static enum store_status version_add(struct store *st, sqlite3_int64 cid, uint32
                                      const uint8_t *record, size_t len, int64_t at,
                                      const char *holder)
 {
-	sqlite3_stmt *s = st->clients->w[CW_VERSION];
+	sqlite3_stmt *s = st->sq->clients->w[CW_VERSION];
 	int rc;
 
 	sqlite3_bind_int64(s, 1, cid);
@@ -256,7 +256,7 @@ static enum store_status version_add(struct store *st, sqlite3_int64 cid, uint32
 static enum store_status dups_find(struct store *st, const char *owner, const char *key,
                                    sqlite3_int64 cid, struct store_client_out *out)
 {
-	sqlite3_stmt *s = st->clients->w[CW_DUPS];
+	sqlite3_stmt *s = st->sq->clients->w[CW_DUPS];
 	int rc = store_bind_text(s, 1, owner) | store_bind_text(s, 2, key);
 
 	sqlite3_bind_int64(s, 3, cid);
@@ -275,7 +275,7 @@ static enum store_status dups_find(struct store *st, const char *owner, const ch
 static enum store_status client_insert(struct store *st, const struct store_client_write *w,
                                        sqlite3_int64 *cid, bool *wrote)
 {
-	sqlite3_stmt *s = st->clients->w[CW_ADD];
+	sqlite3_stmt *s = st->sq->clients->w[CW_ADD];
 	int rc = store_bind_text(s, 1, w->id) | store_bind_text(s, 2, w->agency) |
 	         store_bind_text(s, 4, w->name) | store_bind_text(s, 5, w->dup_key);
 
@@ -288,7 +288,7 @@ static enum store_status client_insert(struct store *st, const struct store_clie
 	if (rc != SQLITE_DONE) {
 		return STORE_UNAVAILABLE;
 	}
-	*cid = sqlite3_last_insert_rowid(st->wdb);
+	*cid = sqlite3_last_insert_rowid(st->sq->wdb);
 	*wrote = true;
 	return version_add(st, *cid, 1, w->record, w->record_len, w->at, w->holder);
 }
@@ -310,7 +310,7 @@ static enum store_status op_add(struct store *st, struct store_client_op *op, bo
 static enum store_status op_update(struct store *st, struct store_client_op *op, bool *wrote)
 {
 	const struct store_client_write *w = &op->w;
-	sqlite3_stmt *s = st->clients->w[CW_UPDATE];
+	sqlite3_stmt *s = st->sq->clients->w[CW_UPDATE];
 	sqlite3_int64 cid = 0;
 	enum store_status status;
 	int rc = store_bind_text(s, 1, w->id) | store_bind_text(s, 2, w->agency) |
@@ -333,7 +333,7 @@ static enum store_status op_update(struct store *st, struct store_client_op *op,
 static enum store_status erase_copies(struct store *st, const char *id,
                                       struct store_client_out *out)
 {
-	sqlite3_stmt *s = st->clients->w[CW_ERASE_DATA];
+	sqlite3_stmt *s = st->sq->clients->w[CW_ERASE_DATA];
 	int rc = store_bind_text(s, 1, id);
 
 	if (rc != SQLITE_OK || store_step_done(s) < 0) {
@@ -341,7 +341,7 @@ static enum store_status erase_copies(struct store *st, const char *id,
 		return STORE_UNAVAILABLE;
 	}
 	store_stmt_end(s);
-	s = st->clients->w[CW_ERASE_NAMES];
+	s = st->sq->clients->w[CW_ERASE_NAMES];
 	rc = store_bind_text(s, 1, id);
 	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
 	for (; rc == SQLITE_ROW; rc = sqlite3_step(s)) {
@@ -365,7 +365,7 @@ static enum store_status erase_rows(struct store *st, sqlite3_int64 cid)
 	static const enum cwstmt steps[] = {CW_ERASE_VERSIONS, CW_ERASE_CONSENTS};
 
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		sqlite3_stmt *s = st->clients->w[steps[i]];
+		sqlite3_stmt *s = st->sq->clients->w[steps[i]];
 
 		sqlite3_bind_int64(s, 1, cid);
 		if (store_step_done(s) < 0) {
@@ -378,7 +378,7 @@ static enum store_status erase_rows(struct store *st, sqlite3_int64 cid)
 static enum store_status op_erase(struct store *st, struct store_client_op *op, bool *wrote)
 {
 	const struct store_client_write *w = &op->w;
-	sqlite3_stmt *s = st->clients->w[CW_ERASE];
+	sqlite3_stmt *s = st->sq->clients->w[CW_ERASE];
 	sqlite3_int64 cid = 0;
 	enum store_status status;
 	int rc = store_bind_text(s, 1, w->id) | store_bind_text(s, 2, w->agency) |
@@ -403,7 +403,7 @@ static enum store_status op_erase(struct store *st, struct store_client_op *op, 
 static enum store_status consent_insert(struct store *st, const struct store_client_write *w,
                                         sqlite3_int64 cid)
 {
-	sqlite3_stmt *s = st->clients->w[CW_CONSENT_ADD];
+	sqlite3_stmt *s = st->sq->clients->w[CW_CONSENT_ADD];
 	int rc = store_bind_text(s, 1, w->id) | store_bind_text(s, 3, w->to_agency) |
 	         store_bind_text(s, 5, w->purpose) | store_bind_text(s, 7, w->reason) |
 	         store_bind_text(s, 8, w->expires) | store_bind_text(s, 9, w->agency) |
@@ -438,7 +438,7 @@ static enum store_status op_consent_withdraw(struct store *st, struct store_clie
                                              bool *wrote)
 {
 	const struct store_client_write *w = &op->w;
-	sqlite3_stmt *s = st->clients->w[CW_WITHDRAW];
+	sqlite3_stmt *s = st->sq->clients->w[CW_WITHDRAW];
 	enum store_status status = STORE_NOT_FOUND;
 	bool hit = false, mine = false;
 	int rc = store_bind_text(s, 1, w->id) | store_bind_text(s, 2, w->agency) |
@@ -455,7 +455,7 @@ static enum store_status op_consent_withdraw(struct store *st, struct store_clie
 		return STORE_UNAVAILABLE;
 	}
 	/* Which client (for the audit), or why nothing matched: not the caller's, or withdrawn. */
-	s = st->clients->w[CW_CONSENT_FIND];
+	s = st->sq->clients->w[CW_CONSENT_FIND];
 	rc = store_bind_text(s, 1, w->id);
 	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
 	if (rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(s, 1), w->agency) == 0) {
@@ -585,7 +585,7 @@ done:
 static enum store_status share_check(struct store *st, const char *id, const char *agency,
                                      int64_t now)
 {
-	sqlite3_stmt *s = st->clients->w[CW_SHARE_OK];
+	sqlite3_stmt *s = st->sq->clients->w[CW_SHARE_OK];
 	char today[11];
 	int rc;
 
@@ -661,7 +661,7 @@ static enum store_status purge_picked(struct store *st, sqlite3_stmt *s, int64_t
 enum store_status store_clients_purge(struct store *st, int64_t before, int64_t since, int64_t now,
                                       size_t *n)
 {
-	sqlite3_stmt *s = st->clients->w[CW_PURGE];
+	sqlite3_stmt *s = st->sq->clients->w[CW_PURGE];
 
 	sqlite3_bind_int64(s, 1, before);
 	sqlite3_bind_int64(s, 3, since);
@@ -673,7 +673,7 @@ enum store_status store_clients_purge(struct store *st, int64_t before, int64_t 
 enum store_status store_clients_purge_one(struct store *st, const char *id, int64_t before,
                                           int64_t now, size_t *n)
 {
-	sqlite3_stmt *s = st->clients->w[CW_PURGE_ONE];
+	sqlite3_stmt *s = st->sq->clients->w[CW_PURGE_ONE];
 
 	sqlite3_bind_int64(s, 1, before);
 	if (store_bind_text(s, 3, id) != SQLITE_OK) {
@@ -697,42 +697,36 @@ int store_client_write(struct store *st, const struct store_client_write *w, sto
                        void *arg)
 {
 	struct store_client_op *op;
-	struct store_client_write *c;
-	char *p;
+	struct store_client_write c;
 
 	if (st == NULL || w == NULL || w->id == NULL || w->agency == NULL || w->holder == NULL ||
 	    ((w->kind == SC_ADD || w->kind == SC_UPDATE) && w->record == NULL) ||
 	    (w->kind == SC_CONSENT_ADD && w->client_id == NULL)) {
 		return -1;
 	}
-	op = malloc(sizeof(*op) + store_str_size(w->id) + store_str_size(w->client_id) +
-	            store_str_size(w->agency) + store_str_size(w->holder) + w->record_len +
-	            store_str_size(w->name) + store_str_size(w->dup_key) +
-	            store_str_size(w->reason) + store_str_size(w->to_agency) +
-	            store_str_size(w->purpose) + store_str_size(w->expires));
+	c = *w;
+	const struct store_copy f[] = {
+	    STORE_COPY_STR(&c.id),
+	    STORE_COPY_STR(&c.client_id),
+	    STORE_COPY_STR(&c.agency),
+	    STORE_COPY_STR(&c.holder),
+	    STORE_COPY_STR(&c.name),
+	    STORE_COPY_STR(&c.dup_key),
+	    STORE_COPY_STR(&c.reason),
+	    STORE_COPY_STR(&c.to_agency),
+	    STORE_COPY_STR(&c.purpose),
+	    STORE_COPY_STR(&c.expires),
+	    STORE_COPY_BLOB(&c.record, w->record_len),
+	};
+	op = malloc(sizeof(*op) + store_copy_size(f, sizeof(f) / sizeof(f[0])));
 	if (op == NULL) {
 		return -1;
 	}
 	memset(op, 0, sizeof(*op));
+	store_copy_fields(op->data, f, sizeof(f) / sizeof(f[0]));
 	op->cb = cb;
 	op->arg = arg;
-	c = &op->w;
-	*c = *w;
-	p = op->data;
-	c->id = store_copy_str(&p, w->id);
-	c->client_id = store_copy_str(&p, w->client_id);
-	c->agency = store_copy_str(&p, w->agency);
-	c->holder = store_copy_str(&p, w->holder);
-	c->name = store_copy_str(&p, w->name);
-	c->dup_key = store_copy_str(&p, w->dup_key);
-	c->reason = store_copy_str(&p, w->reason);
-	c->to_agency = store_copy_str(&p, w->to_agency);
-	c->purpose = store_copy_str(&p, w->purpose);
-	c->expires = store_copy_str(&p, w->expires);
-	if (w->record != NULL) {
-		memcpy(p, w->record, w->record_len);
-		c->record = (const uint8_t *)p;
-	}
+	op->w = c;
 	if (store_job_queue_client(st, op, op_done) < 0) {
 		free(op);
 		return -1;

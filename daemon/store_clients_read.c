@@ -45,20 +45,20 @@ const char *const store_clients_rsql[CR_COUNT] = {
 
 static enum store_status read_begin(struct store *st)
 {
-	return store_step_done(st->r[R_BEGIN]) < 0 ? STORE_UNAVAILABLE : STORE_OK;
+	return store_step_done(st->sq->r[R_BEGIN]) < 0 ? STORE_UNAVAILABLE : STORE_OK;
 }
 
 static void read_end(struct store *st)
 {
-	if (store_step_done(st->r[R_COMMIT]) < 0 && !sqlite3_get_autocommit(st->rdb)) {
-		store_step_done(st->r[R_ROLLBACK]);
+	if (store_step_done(st->sq->r[R_COMMIT]) < 0 && !sqlite3_get_autocommit(st->sq->rdb)) {
+		store_step_done(st->sq->r[R_ROLLBACK]);
 	}
 }
 
 /* The row of client id (CR_GET), left stepped on its row: STORE_OK, or NOT_FOUND (reset). */
 static enum store_status client_row(struct store *st, const char *id)
 {
-	sqlite3_stmt *s = st->clients->r[CR_GET];
+	sqlite3_stmt *s = st->sq->clients->r[CR_GET];
 	int rc = store_bind_text(s, 1, id);
 
 	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
@@ -74,7 +74,7 @@ static enum store_status client_row(struct store *st, const char *id)
 static enum store_status cover_read(struct store *st, sqlite3_int64 cid, const char *agency,
                                     int64_t *live, int64_t *withdrawn_at)
 {
-	sqlite3_stmt *s = st->clients->r[CR_COVER];
+	sqlite3_stmt *s = st->sq->clients->r[CR_COVER];
 	char today[11];
 	int rc;
 
@@ -95,7 +95,7 @@ static enum store_status cover_read(struct store *st, sqlite3_int64 cid, const c
 static enum store_status visible_version(struct store *st, const char *id, const char *agency,
                                          uint32_t *version)
 {
-	sqlite3_stmt *s = st->clients->r[CR_SHARED];
+	sqlite3_stmt *s = st->sq->clients->r[CR_SHARED];
 	int rc = store_bind_text(s, 1, id) | store_bind_text(s, 2, agency);
 
 	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
@@ -107,7 +107,7 @@ static enum store_status visible_version(struct store *st, const char *id, const
 static enum store_status record_read(struct store *st, sqlite3_int64 cid, uint32_t version,
                                      Refex__StoredClient *c)
 {
-	sqlite3_stmt *s = st->clients->r[CR_RECORD];
+	sqlite3_stmt *s = st->sq->clients->r[CR_RECORD];
 	enum store_status status = STORE_OK;
 	int rc;
 
@@ -190,7 +190,7 @@ static enum store_status client_build(struct store *st, sqlite3_stmt *s, const c
 }
 
 /* Read client id as agency may see it. */
-enum store_status store_client_get(struct store *st, const char *id, const char *agency,
+enum store_status store_sqlite_client_get(struct store *st, const char *id, const char *agency,
                                    Refex__StoredClient **out, bool *owner)
 {
 	enum store_status status;
@@ -201,7 +201,7 @@ enum store_status store_client_get(struct store *st, const char *id, const char 
 		return STORE_UNAVAILABLE;
 	}
 	if ((status = client_row(st, id)) == STORE_OK) {
-		status = client_build(st, st->clients->r[CR_GET], id, agency, out, owner);
+		status = client_build(st, st->sq->clients->r[CR_GET], id, agency, out, owner);
 	}
 	read_end(st);
 	return status;
@@ -238,10 +238,10 @@ static Refex__StoredClient *summary_row(sqlite3_stmt *s, bool *oom)
 }
 
 /* List agency's own clients and those referred to it, newest first. */
-enum store_status store_client_list(struct store *st, const char *agency, const char *search,
+enum store_status store_sqlite_client_list(struct store *st, const char *agency, const char *search,
                                     size_t max, Refex__StoredClient ***out, size_t *n)
 {
-	sqlite3_stmt *s = st->clients->r[CR_LIST];
+	sqlite3_stmt *s = st->sq->clients->r[CR_LIST];
 	bool oom = false;
 	int rc;
 
@@ -316,7 +316,7 @@ static enum store_status consents_read(struct store *st, sqlite3_int64 cid, cons
                                        const char *agency, bool owner, Refex__ConsentRecord ***out,
                                        size_t *n)
 {
-	sqlite3_stmt *s = st->clients->r[CR_CONSENTS];
+	sqlite3_stmt *s = st->sq->clients->r[CR_CONSENTS];
 	Refex__ConsentRecord **grown;
 	size_t cap = 0;
 	bool oom = false;
@@ -344,7 +344,7 @@ static enum store_status consents_read(struct store *st, sqlite3_int64 cid, cons
 }
 
 /* List the consents of client id that agency may see. */
-enum store_status store_consent_list(struct store *st, const char *id, const char *agency,
+enum store_status store_sqlite_consent_list(struct store *st, const char *id, const char *agency,
                                      bool owner, Refex__ConsentRecord ***out, size_t *n)
 {
 	enum store_status status;
@@ -356,8 +356,8 @@ enum store_status store_consent_list(struct store *st, const char *id, const cha
 		return STORE_UNAVAILABLE;
 	}
 	if ((status = client_row(st, id)) == STORE_OK) {
-		cid = sqlite3_column_int64(st->clients->r[CR_GET], 0);
-		store_stmt_end(st->clients->r[CR_GET]);
+		cid = sqlite3_column_int64(st->sq->clients->r[CR_GET], 0);
+		store_stmt_end(st->sq->clients->r[CR_GET]);
 		status = consents_read(st, cid, id, agency, owner, out, n);
 	}
 	read_end(st);
@@ -383,7 +383,7 @@ static enum store_status share_state(struct store *st, const char *id, const cha
                                      int64_t *erased_at, char *erased_by, size_t by_len,
                                      int64_t *live, int64_t *withdrawn_at)
 {
-	sqlite3_stmt *s = st->clients->r[CR_GET];
+	sqlite3_stmt *s = st->sq->clients->r[CR_GET];
 	enum store_status status = client_row(st, id);
 	sqlite3_int64 cid;
 
@@ -431,7 +431,7 @@ enum store_status store_clients_referral_state(struct store *st, Refex__Referral
 enum store_status store_clients_purge_due(struct store *st, int64_t before, int64_t since,
                                           bool *due)
 {
-	sqlite3_stmt *s = st->clients->r[CR_PURGE_DUE];
+	sqlite3_stmt *s = st->sq->clients->r[CR_PURGE_DUE];
 	int rc;
 
 	sqlite3_bind_int64(s, 1, before);

@@ -70,9 +70,9 @@ static int rows_read(sqlite3 *db, struct store_form_version **out, size_t *n)
 }
 
 /* Read every stored form version, by form then version. */
-enum store_status store_form_versions(struct store *st, struct store_form_version **out, size_t *n)
+enum store_status store_sqlite_form_versions(struct store *st, struct store_form_version **out, size_t *n)
 {
-	return rows_read(st->rdb, out, n) == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+	return rows_read(st->sq->rdb, out, n) == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }
 
 /* Say whether db has a form_versions table (a database from before migration 11 has none). */
@@ -142,7 +142,7 @@ static bool each_name(sqlite3_stmt *s, const char *const *names, size_t n, int64
 enum store_status store_forms_exec(struct store *st, const struct store_forms_change *c,
                                    bool *partial)
 {
-	sqlite3_stmt *s = st->w[W_FORM_ADD];
+	sqlite3_stmt *s = st->sq->w[W_FORM_ADD];
 	bool ok = true;
 
 	for (size_t i = 0; ok && i < c->n_add; i++) {
@@ -156,8 +156,8 @@ enum store_status store_forms_exec(struct store *st, const struct store_forms_ch
 		     store_step_done(s) == 0;
 		store_stmt_end(s);
 	}
-	ok = ok && each_name(st->w[W_FORM_RETIRE], c->retire, c->n_retire, c->at) &&
-	     each_name(st->w[W_FORM_REVIVE], c->revive, c->n_revive, c->at);
+	ok = ok && each_name(st->sq->w[W_FORM_RETIRE], c->retire, c->n_retire, c->at) &&
+	     each_name(st->sq->w[W_FORM_REVIVE], c->revive, c->n_revive, c->at);
 	*partial = !ok; /* a savepoint undoes whatever part was written */
 	return ok ? STORE_OK : STORE_UNAVAILABLE;
 }

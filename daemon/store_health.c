@@ -3,17 +3,16 @@
  * and when they work again: one line when it starts, one every
  * STORE_HEALTH_EVERY seconds while it lasts, one when it ends. Each refused
  * request is logged by its handler as well; these lines say why, once.
- * SQLite's generic error text only: never what was being written.
+ * The backend's generic error text only: never what was being written.
  */
-#include <sqlite3.h>
-
 #include "log.h"
 #include "metrics.h"
-#include "store_sqlite_private.h"
+#include "store_private.h"
 
 #define STORE_HEALTH_EVERY 10.0 /* seconds between "still failing" lines */
 
-/* Note a batch of n writes that could not commit (rc: SQLite's error); log when it starts. */
+/* Note a batch of n writes that could not commit (code: the backend's error); log when it
+ * starts. */
 void store_health_failed(struct store *st, int rc, size_t n)
 {
 	double now = metrics_now();
@@ -22,15 +21,15 @@ void store_health_failed(struct store *st, int rc, size_t n)
 	if (!st->failing) {
 		st->failing = true;
 		st->fail_since = st->fail_told = now;
-		log_error("msg=\"storage failing\" error=\"%s\" sqlite_code=%d refused=%zu"
+		log_error("msg=\"storage failing\" error=\"%s\" %s_code=%d refused=%zu"
 		          " hint=\"writes are refused (UNAVAILABLE) and resume by themselves once"
 		          " the disk has space and works; reads go on\"",
-		          sqlite3_errstr(rc), rc, st->refused);
+		          st->be->errstr(rc), st->be->name, rc, st->refused);
 	} else if (now - st->fail_told >= STORE_HEALTH_EVERY) {
 		st->fail_told = now;
-		log_error("msg=\"storage still failing\" error=\"%s\" sqlite_code=%d refused=%zu"
+		log_error("msg=\"storage still failing\" error=\"%s\" %s_code=%d refused=%zu"
 		          " seconds=%.0f",
-		          sqlite3_errstr(rc), rc, st->refused, now - st->fail_since);
+		          st->be->errstr(rc), st->be->name, rc, st->refused, now - st->fail_since);
 	}
 }
 

@@ -209,7 +209,7 @@ static Refex__StatusChange *change_from_row(sqlite3_stmt *s, int first, const ch
 
 static enum store_status history_read(struct store *st, sqlite3_int64 rid, Refex__Referral *r)
 {
-	sqlite3_stmt *s = st->r[R_HISTORY];
+	sqlite3_stmt *s = st->sq->r[R_HISTORY];
 	Refex__StatusChange **grown;
 	size_t cap = 0;
 	bool oom = false;
@@ -258,7 +258,7 @@ static Refex__Referral__Onward *onward_from_row(sqlite3_stmt *s, bool *oom)
 /* Read the referrals forwarded from r into its onward summaries (and with ids, child_ids). */
 static enum store_status children_read(struct store *st, Refex__Referral *r, bool ids)
 {
-	sqlite3_stmt *s = st->r[R_CHILDREN];
+	sqlite3_stmt *s = st->sq->r[R_CHILDREN];
 	Refex__Referral__Onward **onward;
 	char **grown;
 	bool oom = false;
@@ -293,7 +293,7 @@ static enum store_status children_read(struct store *st, Refex__Referral *r, boo
 
 static enum store_status referral_read(struct store *st, const char *id, Refex__Referral **out)
 {
-	sqlite3_stmt *s = st->r[R_GET];
+	sqlite3_stmt *s = st->sq->r[R_GET];
 	Refex__Referral *r = NULL;
 	sqlite3_int64 rid = 0;
 	bool oom = false;
@@ -330,7 +330,7 @@ static enum store_status referral_read(struct store *st, const char *id, Refex__
 
 /* Read one referral with client, consent, form data, history and its stored client's state
  * into *out. */
-enum store_status store_get(struct store *st, const char *id, Refex__Referral **out)
+enum store_status store_sqlite_get(struct store *st, const char *id, Refex__Referral **out)
 {
 	enum store_status status;
 
@@ -340,12 +340,12 @@ enum store_status store_get(struct store *st, const char *id, Refex__Referral **
 	}
 	/* One read transaction: the row, its history and its stored client's state come from the
 	 * same snapshot. */
-	if (store_step_done(st->r[R_BEGIN]) < 0) {
+	if (store_step_done(st->sq->r[R_BEGIN]) < 0) {
 		return STORE_UNAVAILABLE;
 	}
 	status = referral_read(st, id, out);
-	if (store_step_done(st->r[R_COMMIT]) < 0 && !sqlite3_get_autocommit(st->rdb)) {
-		store_step_done(st->r[R_ROLLBACK]);
+	if (store_step_done(st->sq->r[R_COMMIT]) < 0 && !sqlite3_get_autocommit(st->sq->rdb)) {
+		store_step_done(st->sq->r[R_ROLLBACK]);
 	}
 	return status;
 }
@@ -368,11 +368,11 @@ static sqlite3_stmt *list_stmt(struct store *st, const struct store_query *q)
 	             : q->overdue_only    ? 2
 	                                  : q->state != REFEX__STATE__STATE_UNSPECIFIED;
 
-	return st->r[which[q->box == STORE_SENT][filter]];
+	return st->sq->r[which[q->box == STORE_SENT][filter]];
 }
 
 /* Read one page of an agency's inbox or sent list, newest first. */
-enum store_status store_list(struct store *st, const struct store_query *q, struct store_page *page)
+enum store_status store_sqlite_list(struct store *st, const struct store_query *q, struct store_page *page)
 {
 	sqlite3_stmt *s;
 	Refex__Referral **grown;
@@ -522,10 +522,10 @@ static Refex__Event *event_from_row(sqlite3_stmt *s, int64_t now, bool *oom)
 }
 
 /* Read up to max of agency's events with seq > after, oldest first. */
-enum store_status store_events(struct store *st, const char *agency, uint64_t after, size_t max,
+enum store_status store_sqlite_events(struct store *st, const char *agency, uint64_t after, size_t max,
                                Refex__Event ***out, size_t *n)
 {
-	sqlite3_stmt *s = st->r[R_EVENTS];
+	sqlite3_stmt *s = st->sq->r[R_EVENTS];
 	int64_t now = (int64_t)time(NULL);
 	bool oom = false;
 	int rc = SQLITE_DONE;
@@ -580,23 +580,23 @@ static enum store_status two_ints(sqlite3_stmt *s, int64_t *a, int64_t *b)
 }
 
 /* Return agency's oldest kept and newest event sequence numbers (0, 0: none yet). */
-enum store_status store_event_range(struct store *st, const char *agency, uint64_t *oldest,
+enum store_status store_sqlite_event_range(struct store *st, const char *agency, uint64_t *oldest,
                                     uint64_t *newest)
 {
 	int64_t lo = 0, hi = 0;
 	enum store_status status;
 
-	store_bind_text(st->r[R_EVENT_RANGE], 1, agency);
-	status = two_ints(st->r[R_EVENT_RANGE], &lo, &hi);
+	store_bind_text(st->sq->r[R_EVENT_RANGE], 1, agency);
+	status = two_ints(st->sq->r[R_EVENT_RANGE], &lo, &hi);
 	*oldest = (uint64_t)lo;
 	*newest = (uint64_t)hi;
 	return status;
 }
 
 /* Copy the agency that sent referral id into sender. */
-enum store_status store_sender_of(struct store *st, const char *id, char *sender, size_t len)
+enum store_status store_sqlite_sender_of(struct store *st, const char *id, char *sender, size_t len)
 {
-	sqlite3_stmt *s = st->r[R_SENDER_OF];
+	sqlite3_stmt *s = st->sq->r[R_SENDER_OF];
 	int rc;
 
 	sender[0] = '\0';
@@ -611,23 +611,23 @@ enum store_status store_sender_of(struct store *st, const char *id, char *sender
 }
 
 /* Return the earliest due time of a referral not yet marked overdue (0: none). */
-enum store_status store_next_due(struct store *st, int64_t *due)
+enum store_status store_sqlite_next_due(struct store *st, int64_t *due)
 {
 	*due = 0;
-	return two_ints(st->r[R_NEXT_DUE], due, NULL);
+	return two_ints(st->sq->r[R_NEXT_DUE], due, NULL);
 }
 
 /* Look an idempotency key up (see store.h). */
-enum store_status store_idem_find(struct store *st, const char *agency,
+enum store_status store_sqlite_idem_find(struct store *st, const char *agency,
                                   const struct store_idem *idem, char *first)
 {
-	return store_idem_lookup(st->r[R_IDEM_GET], agency, idem, first);
+	return store_idem_lookup(st->sq->r[R_IDEM_GET], agency, idem, first);
 }
 
 static enum store_status counts_read(struct store *st, uint64_t counts[STORE_STATES],
                                      uint64_t *overdue, int64_t now)
 {
-	sqlite3_stmt *s = st->r[R_STATE_COUNTS];
+	sqlite3_stmt *s = st->sq->r[R_STATE_COUNTS];
 	int64_t n = 0;
 	int rc;
 
@@ -642,8 +642,8 @@ static enum store_status counts_read(struct store *st, uint64_t counts[STORE_STA
 	if (rc != SQLITE_DONE) {
 		return STORE_UNAVAILABLE;
 	}
-	sqlite3_bind_int64(st->r[R_OVERDUE_COUNT], 1, now);
-	if (two_ints(st->r[R_OVERDUE_COUNT], &n, NULL) != STORE_OK) {
+	sqlite3_bind_int64(st->sq->r[R_OVERDUE_COUNT], 1, now);
+	if (two_ints(st->sq->r[R_OVERDUE_COUNT], &n, NULL) != STORE_OK) {
 		return STORE_UNAVAILABLE;
 	}
 	*overdue = (uint64_t)n;
@@ -651,7 +651,7 @@ static enum store_status counts_read(struct store *st, uint64_t counts[STORE_STA
 }
 
 /* Count the referrals in each state and the open ones that are overdue. */
-enum store_status store_count_states(struct store *st, uint64_t counts[STORE_STATES],
+enum store_status store_sqlite_count_states(struct store *st, uint64_t counts[STORE_STATES],
                                      uint64_t *overdue, int64_t now)
 {
 	enum store_status status;
@@ -662,12 +662,12 @@ enum store_status store_count_states(struct store *st, uint64_t counts[STORE_STA
 		return STORE_UNAVAILABLE;
 	}
 	/* One snapshot: the two numbers agree with each other. */
-	if (store_step_done(st->r[R_BEGIN]) < 0) {
+	if (store_step_done(st->sq->r[R_BEGIN]) < 0) {
 		return STORE_UNAVAILABLE;
 	}
 	status = counts_read(st, counts, overdue, now);
-	if (store_step_done(st->r[R_COMMIT]) < 0 && !sqlite3_get_autocommit(st->rdb)) {
-		store_step_done(st->r[R_ROLLBACK]);
+	if (store_step_done(st->sq->r[R_COMMIT]) < 0 && !sqlite3_get_autocommit(st->sq->rdb)) {
+		store_step_done(st->sq->r[R_ROLLBACK]);
 	}
 	return status;
 }
@@ -675,10 +675,10 @@ enum store_status store_count_states(struct store *st, uint64_t counts[STORE_STA
 /* Say whether a purge would do something: some closed referral last changed before `before`
  * still holds its details, or some stored client last changed in [clients_since, before) is
  * held by none. */
-enum store_status store_purge_due(struct store *st, int64_t before, int64_t clients_since,
+enum store_status store_sqlite_purge_due(struct store *st, int64_t before, int64_t clients_since,
                                   bool *due)
 {
-	sqlite3_stmt *s = st->r[R_PURGE_DUE];
+	sqlite3_stmt *s = st->sq->r[R_PURGE_DUE];
 	int rc;
 
 	sqlite3_bind_int64(s, 1, before);

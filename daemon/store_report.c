@@ -146,16 +146,16 @@ int store_report_note_insert(struct store *st, const struct store_new_referral *
 {
 	struct store_report_new *grown;
 
-	if (st->n_report_new == st->cap_report_new) {
-		size_t cap = st->cap_report_new ? st->cap_report_new * 2 : 64;
+	if (st->sq->n_report_new == st->sq->cap_report_new) {
+		size_t cap = st->sq->cap_report_new ? st->sq->cap_report_new * 2 : 64;
 
-		if ((grown = realloc(st->report_new, cap * sizeof(*grown))) == NULL) {
+		if ((grown = realloc(st->sq->report_new, cap * sizeof(*grown))) == NULL) {
 			return -1;
 		}
-		st->report_new = grown;
-		st->cap_report_new = cap;
+		st->sq->report_new = grown;
+		st->sq->cap_report_new = cap;
 	}
-	st->report_new[st->n_report_new++] = (struct store_report_new){
+	st->sq->report_new[st->sq->n_report_new++] = (struct store_report_new){
 	    .day = r->created_at / 86400,
 	    .sender = r->sender,
 	    .recipient = r->recipient,
@@ -178,7 +178,7 @@ static int new_cmp(const void *pa, const void *pb)
 /* Add n referrals of one cell (run[0]'s), f of them forwarded. */
 static int report_add(struct store *st, const struct store_report_new *run, size_t n, size_t f)
 {
-	sqlite3_stmt *s = st->report_add;
+	sqlite3_stmt *s = st->sq->report_add;
 	int rc;
 
 	sqlite3_bind_int64(s, 1, run->day);
@@ -197,43 +197,43 @@ int store_report_flush(struct store *st)
 	size_t i = 0, j, f;
 	int rc = 0;
 
-	if (st->n_report_new == 0) {
+	if (st->sq->n_report_new == 0) {
 		return 0;
 	}
-	if (st->report_add == NULL &&
-	    sqlite3_prepare_v3(st->wdb, REPORT_ADD_SQL, -1, SQLITE_PREPARE_PERSISTENT,
-	                       &st->report_add, NULL) != SQLITE_OK) {
-		st->n_report_new = 0;
+	if (st->sq->report_add == NULL &&
+	    sqlite3_prepare_v3(st->sq->wdb, REPORT_ADD_SQL, -1, SQLITE_PREPARE_PERSISTENT,
+	                       &st->sq->report_add, NULL) != SQLITE_OK) {
+		st->sq->n_report_new = 0;
 		return -1;
 	}
-	qsort(st->report_new, st->n_report_new, sizeof(*st->report_new), new_cmp);
-	while (rc == 0 && i < st->n_report_new) {
-		for (j = i, f = 0;
-		     j < st->n_report_new && new_cmp(&st->report_new[i], &st->report_new[j]) == 0;
+	qsort(st->sq->report_new, st->sq->n_report_new, sizeof(*st->sq->report_new), new_cmp);
+	while (rc == 0 && i < st->sq->n_report_new) {
+		for (j = i, f = 0; j < st->sq->n_report_new &&
+		                   new_cmp(&st->sq->report_new[i], &st->sq->report_new[j]) == 0;
 		     j++) {
-			f += st->report_new[j].forwarded;
+			f += st->sq->report_new[j].forwarded;
 		}
-		rc = report_add(st, &st->report_new[i], j - i, f);
+		rc = report_add(st, &st->sq->report_new[i], j - i, f);
 		i = j;
 	}
-	st->n_report_new = 0;
+	st->sq->n_report_new = 0;
 	return rc;
 }
 
 /* Forget the noted referrals: the transaction is being redone or was rolled back. */
 void store_report_forget(struct store *st)
 {
-	st->n_report_new = 0;
+	st->sq->n_report_new = 0;
 }
 
 /* Free the writer's report statement and notes. */
 void store_report_close(struct store *st)
 {
-	sqlite3_finalize(st->report_add);
-	free(st->report_new);
-	st->report_add = NULL;
-	st->report_new = NULL;
-	st->n_report_new = st->cap_report_new = 0;
+	sqlite3_finalize(st->sq->report_add);
+	free(st->sq->report_new);
+	st->sq->report_add = NULL;
+	st->sq->report_new = NULL;
+	st->sq->n_report_new = st->sq->cap_report_new = 0;
 }
 
 /* Return the upper end (seconds) of each band, the last one's being STORE_REPORT_OVER. */
@@ -405,10 +405,10 @@ static enum store_status report_read_db(sqlite3 *db, const struct store_report_q
 }
 
 /* Read the report cells of q from the hub's read connection. */
-enum store_status store_report_read(struct store *st, const struct store_report_query *q,
+enum store_status store_sqlite_report_read(struct store *st, const struct store_report_query *q,
                                     struct store_report_data *out)
 {
-	return report_read_db(st->rdb, q, out, NULL, 0);
+	return report_read_db(st->sq->rdb, q, out, NULL, 0);
 }
 
 /* Read the report cells of q from the database at path, opened read-only. */

@@ -1,28 +1,25 @@
 /*
- * The SQLite store. A writer connection belongs to a storage thread that
- * takes every queued write, runs them in one transaction (one fsync for the
- * lot; a write that fails costs only itself) and hands the finished jobs back
- * to the loop through a pipe, whose event runs the callbacks. A read-only connection serves reads
- * on the loop thread; WAL lets it read while the writer commits.
+ * The SQLite backend (store_backend.h), the embedded default: one file. Its
+ * writer connection belongs to the commit queue's storage thread
+ * (store_queue.c), which runs every queued write in one transaction (one
+ * fsync for the lot); a read-only connection serves reads on the loop thread,
+ * and WAL lets it read while the writer commits.
  *
- * Every store_* function is called on the loop thread; only the storage
- * thread touches the writer connection. Errors are returned, not logged,
- * except by the storage thread when commits start and stop failing
- * (store_health.c) and for read audit entries it could not store, and for
- * database files others may read, found at open.
+ * Only the storage thread touches the writer connection. Errors are returned,
+ * not logged, except by the storage thread when commits start and stop
+ * failing (store_health.c) and for read audit entries it could not store,
+ * and for database files others may read, found at open.
  *
- * This file opens and closes the store (schema, migrations, connections,
- * checkpoints); the write path is in store_writer.c, reads are in
- * store_reader.c, ids in store_id.c.
+ * This file opens and closes the database (schema, migrations, connections,
+ * checkpoints); the transaction, the SQL of each write and the backend's
+ * table are in store_writer.c, reads in store_reader.c, ids in store_id.c.
  */
 #include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -443,12 +440,12 @@ static int writer_open(struct store *st, const char *path, char *err, size_t err
 	char mode[16] = "";
 
 	/* The writer's WAL frames go to the file once per commit (store_walbuf.c). */
-	if (db_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, store_walbuf_vfs(), &st->wdb,
-	            err, errlen) < 0) {
+	if (db_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, store_walbuf_vfs(),
+	            &st->sq->wdb, err, errlen) < 0) {
 		return -1;
 	}
-	if (db_pragma(st->wdb, "PRAGMA journal_mode = WAL", NULL, mode, sizeof(mode)) < 0) {
-		errf(err, errlen, "%s", sqlite3_errmsg(st->wdb));
+	if (db_pragma(st->sq->wdb, "PRAGMA journal_mode = WAL", NULL, mode, sizeof(mode)) < 0) {
+		errf(err, errlen, "%s", sqlite3_errmsg(st->sq->wdb));
 		return -1;
 	}
 	if (strcmp(mode, "wal") != 0) {
@@ -456,136 +453,62 @@ static int writer_open(struct store *st, const char *path, char *err, size_t err
 		return -1;
 	}
 	if (db_exec(
-	        st->wdb,
+	        st->sq->wdb,
 	        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"
 	        " PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
 	        " PRAGMA journal_size_limit = 67108864",
 	        err, errlen) < 0 ||
-	    store_migrate(st->wdb, err, errlen) < 0) {
+	    store_migrate(st->sq->wdb, err, errlen) < 0) {
 		return -1;
 	}
 	/* Replaces SQLite's automatic checkpoint: one per 64 MiB of WAL, not per 4 MiB. */
-	sqlite3_wal_hook(st->wdb, store_wal_hook, NULL);
-	return db_prepare(st->wdb, store_wsql, st->w, W_COUNT, err, errlen);
+	sqlite3_wal_hook(st->sq->wdb, store_wal_hook, NULL);
+	return db_prepare(st->sq->wdb, store_wsql, st->sq->w, W_COUNT, err, errlen);
 }
 
 static int reader_open(struct store *st, const char *path, char *err, size_t errlen)
 {
-	if (db_open(path, SQLITE_OPEN_READONLY, NULL, &st->rdb, err, errlen) < 0 ||
-	    db_exec(st->rdb, "PRAGMA cache_size = -65536", err, errlen) < 0) {
+	if (db_open(path, SQLITE_OPEN_READONLY, NULL, &st->sq->rdb, err, errlen) < 0 ||
+	    db_exec(st->sq->rdb, "PRAGMA cache_size = -65536", err, errlen) < 0) {
 		return -1;
 	}
-	return db_prepare(st->rdb, store_rsql, st->r, R_COUNT, err, errlen);
+	return db_prepare(st->sq->rdb, store_rsql, st->sq->r, R_COUNT, err, errlen);
 }
 
-static int wake_open(struct store *st, struct event_base *base, char *err, size_t errlen)
+/* Open the SQLite database at path: create, migrate, connect, prepare. */
+int store_sqlite_open(struct store *st, const char *path, char *err, size_t errlen)
 {
-	if (pipe2(st->wake, O_NONBLOCK | O_CLOEXEC) < 0) {
-		st->wake[0] = st->wake[1] = -1;
-		errf(err, errlen, "cannot create a pipe: %s", strerror(errno));
+	if ((st->sq = calloc(1, sizeof(*st->sq))) == NULL) {
+		errf(err, errlen, "out of memory");
 		return -1;
 	}
-	st->handoff_ev = event_new(base, -1, 0, store_on_handoff, st);
-	if (st->handoff_ev == NULL) {
-		errf(err, errlen, "cannot create the hand-over event");
+	/* The writer creates and migrates the schema before the reader prepares against it. */
+	if (db_create_private(path, err, errlen) < 0 || writer_open(st, path, err, errlen) < 0 ||
+	    reader_open(st, path, err, errlen) < 0 || store_clients_open(st, err, errlen) < 0) {
 		return -1;
 	}
-	st->done_ev = event_new(base, st->wake[0], EV_READ | EV_PERSIST, store_on_done, st);
-	if (st->done_ev == NULL || event_add(st->done_ev, NULL) < 0) {
-		errf(err, errlen, "cannot watch the storage thread's pipe");
-		return -1;
-	}
+	/* After the writer's open: its -wal and -shm files are there by now. */
+	store_warn_exposed(path);
 	return 0;
 }
 
-static void store_free(struct store *st)
+/* Finalize and close what store_sqlite_open made (a half-opened store too). */
+void store_sqlite_close(struct store *st)
 {
+	if (st->sq == NULL) {
+		return;
+	}
 	for (size_t i = 0; i < W_COUNT; i++) {
-		sqlite3_finalize(st->w[i]);
+		sqlite3_finalize(st->sq->w[i]);
 	}
 	for (size_t i = 0; i < R_COUNT; i++) {
-		sqlite3_finalize(st->r[i]);
+		sqlite3_finalize(st->sq->r[i]);
 	}
 	store_clients_close(st);
 	store_audit_close(st);
 	store_report_close(st);
-	sqlite3_close(st->rdb);
-	sqlite3_close(st->wdb); /* the last connection out checkpoints and removes the WAL */
-	if (st->handoff_ev != NULL) {
-		event_free(st->handoff_ev);
-	}
-	if (st->done_ev != NULL) {
-		event_free(st->done_ev);
-	}
-	for (int i = 0; i < 2; i++) {
-		if (st->wake[i] >= 0) {
-			close(st->wake[i]);
-		}
-	}
-	pthread_cond_destroy(&st->cv);
-	pthread_cond_destroy(&st->synced);
-	pthread_mutex_destroy(&st->mu);
-	free(st);
-}
-
-/* Open (creating or migrating) the database at path and start the storage thread. */
-struct store *store_open(const char *path, struct event_base *base, char *err, size_t errlen)
-{
-	struct store *st = calloc(1, sizeof(*st));
-	char why[256] = "";
-
-	if (st == NULL) {
-		errf(err, errlen, "out of memory");
-		return NULL;
-	}
-	st->wake[0] = st->wake[1] = -1;
-	st->queue_tail = &st->queue;
-	st->staged_tail = &st->staged;
-	st->done_tail = &st->done;
-	atomic_init(&st->commits, 0);
-	pthread_mutex_init(&st->mu, NULL);
-	pthread_cond_init(&st->cv, NULL);
-	pthread_cond_init(&st->synced, NULL);
-	if (path == NULL || base == NULL) {
-		snprintf(why, sizeof(why), "no database path or event loop");
-		goto fail;
-	}
-	/* The writer creates and migrates the schema before the reader prepares against it. */
-	if (db_create_private(path, why, sizeof(why)) < 0 ||
-	    writer_open(st, path, why, sizeof(why)) < 0 ||
-	    reader_open(st, path, why, sizeof(why)) < 0 ||
-	    store_clients_open(st, why, sizeof(why)) < 0 ||
-	    wake_open(st, base, why, sizeof(why)) < 0) {
-		goto fail;
-	}
-	if (pthread_create(&st->thread, NULL, store_thread, st) != 0) {
-		snprintf(why, sizeof(why), "cannot start the storage thread");
-		goto fail;
-	}
-	pthread_setname_np(st->thread, "refexd-store");
-	/* After the writer's open: its -wal and -shm files are there by now. */
-	store_warn_exposed(path);
-	return st;
-fail:
-	errf(err, errlen, "%s: %s", path ? path : "(null)", why);
-	store_free(st);
-	return NULL;
-}
-
-/* Finish every queued write (running its callback), stop the thread, close. */
-void store_close(struct store *st)
-{
-	if (st == NULL) {
-		return;
-	}
-	st->closing_loop = true;
-	store_jobs_hand_over(st);
-	pthread_mutex_lock(&st->mu);
-	st->closing = true;
-	pthread_cond_signal(&st->cv);
-	pthread_mutex_unlock(&st->mu);
-	pthread_join(st->thread, NULL);
-	/* The reader is still open: callbacks may read what they just wrote. */
-	store_jobs_finish(st);
-	store_free(st);
+	sqlite3_close(st->sq->rdb);
+	sqlite3_close(st->sq->wdb); /* the last connection out checkpoints and removes the WAL */
+	free(st->sq);
+	st->sq = NULL;
 }

@@ -1,7 +1,9 @@
 /*
- * What the SQLite store's files share: store_sqlite.c (open, close, schema,
- * checkpoints), store_writer.c (the write queue and storage thread) and
- * store_reader.c (reads). The rest of the daemon sees only store.h.
+ * What the SQLite backend's files share: store_sqlite.c (open, close, schema,
+ * checkpoints, the backend's table), store_writer.c (the transaction and the
+ * SQL of each write job kind), store_reader.c (reads) and the store_clients,
+ * store_audit, store_forms and store_report files. The commit queue
+ * (store_queue.c) sees only store_private.h; the rest of the daemon store.h.
  */
 #ifndef REFEX_STORE_SQLITE_PRIVATE_H
 #define REFEX_STORE_SQLITE_PRIVATE_H
@@ -13,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "store.h"
+#include "store_private.h"
 
 /* Statements of the writer connection (storage thread only). */
 enum wstmt {
@@ -74,8 +76,6 @@ enum rstmt {
 	R_COUNT
 };
 
-struct job; /* one queued write, private to store_writer.c */
-
 #define STORE_SEQ_SLOTS 1024 /* agencies whose last event seq the writer remembers */
 
 /* An agency's last event sequence number, as the writer's open transaction sees it. */
@@ -84,27 +84,11 @@ struct store_seq {
 	uint64_t last; /* 0: a free slot */
 };
 
-struct store {
+/* The SQLite backend's state (st->sq): a writer connection the storage thread owns and a
+ * read-only connection the loop thread reads on. */
+struct store_sqlite {
 	sqlite3 *wdb, *rdb;
 	sqlite3_stmt *w[W_COUNT], *r[R_COUNT];
-	struct event *done_ev;
-	/* Loop thread only: jobs queued during this loop turn, handed over together at its end. */
-	struct job *staged, **staged_tail;
-	bool closing_loop; /* store_close has begun: refuse new jobs */
-	struct event *handoff_ev;
-	int wake[2]; /* the storage thread writes a byte to wake[1] when jobs are done */
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_cond_t synced; /* a job someone waits for (store_job_run_sync) has finished */
-	/* Under mu. */
-	struct job *queue, **queue_tail;
-	struct job *done, **done_tail;
-	bool closing;
-	bool woken; /* a wake byte is on its way to the loop */
-	/* Loop thread only: queued, being committed, or waiting for its callback. */
-	size_t pending;
-	atomic_size_t commits;
 	/* Storage thread only: the audit chain's tail (store_audit.c). */
 	bool audit_known;
 	long long audit_seq;
@@ -116,10 +100,6 @@ struct store {
 	/* Storage thread only: referrals inserted by the open transaction, added to state_counts
 	 * once before it commits (forgotten on rollback). */
 	size_t sent_added;
-	/* Storage thread only: whether commits fail, and since when (store_health.c). */
-	bool failing;
-	size_t refused;                /* writes refused since commits began to fail */
-	double fail_since, fail_told;  /* metrics_now() of the first failure and the last line */
 	struct store_clients *clients; /* client records' statements (store_clients.c) */
 	/* Storage thread only: referrals the open transaction inserted, added to the report's
 	 * cells once per cell before it commits (store_report.c; forgotten on rollback). */
@@ -127,6 +107,43 @@ struct store {
 	size_t n_report_new, cap_report_new;
 	sqlite3_stmt *report_add;
 };
+
+/* Open the SQLite database at path: create, migrate, connect, prepare (store_sqlite.c). */
+int store_sqlite_open(struct store *st, const char *path, char *err, size_t errlen);
+
+/* Finalize and close what store_sqlite_open made (a half-opened store too). */
+void store_sqlite_close(struct store *st);
+
+/* The SQLite backend's reads (store_backend.h), in store_reader.c, store_audit.c,
+ * store_forms.c, store_clients_read.c and store_report.c. */
+enum store_status store_sqlite_get(struct store *st, const char *id, Refex__Referral **out);
+enum store_status store_sqlite_list(struct store *st, const struct store_query *q,
+                                    struct store_page *page);
+enum store_status store_sqlite_events(struct store *st, const char *agency, uint64_t after,
+                                      size_t max, Refex__Event ***out, size_t *n);
+enum store_status store_sqlite_event_range(struct store *st, const char *agency, uint64_t *oldest,
+                                           uint64_t *newest);
+enum store_status store_sqlite_sender_of(struct store *st, const char *id, char *sender,
+                                         size_t len);
+enum store_status store_sqlite_next_due(struct store *st, int64_t *due);
+enum store_status store_sqlite_idem_find(struct store *st, const char *agency,
+                                         const struct store_idem *idem, char *first);
+enum store_status store_sqlite_count_states(struct store *st, uint64_t counts[STORE_STATES],
+                                            uint64_t *overdue, int64_t now);
+enum store_status store_sqlite_purge_due(struct store *st, int64_t before, int64_t clients_since,
+                                         bool *due);
+enum store_status store_sqlite_audit_list(struct store *st, const char *record, size_t max,
+                                          Refex__AuditEntry ***out, size_t *n);
+enum store_status store_sqlite_form_versions(struct store *st, struct store_form_version **out,
+                                             size_t *n);
+enum store_status store_sqlite_client_get(struct store *st, const char *id, const char *agency,
+                                          Refex__StoredClient **out, bool *owner);
+enum store_status store_sqlite_client_list(struct store *st, const char *agency, const char *search,
+                                           size_t max, Refex__StoredClient ***out, size_t *n);
+enum store_status store_sqlite_consent_list(struct store *st, const char *id, const char *agency,
+                                            bool owner, Refex__ConsentRecord ***out, size_t *n);
+enum store_status store_sqlite_report_read(struct store *st, const struct store_report_query *q,
+                                           struct store_report_data *out);
 
 /* The SQL of each writer statement (store_writer.c), prepared once at open. */
 extern const char *const store_wsql[W_COUNT];
@@ -142,12 +159,6 @@ void store_stmt_end(sqlite3_stmt *s);
 
 /* Bind t (NULL: SQL NULL); nonzero if it could not be (too big): never store it as NULL. */
 int store_bind_text(sqlite3_stmt *s, int i, const char *t);
-
-/* Bytes a copy of s takes in a job's data (0 for NULL). */
-size_t store_str_size(const char *s);
-
-/* Copy s (NULL stays NULL) to *p, a job's data, and move *p past it. */
-const char *store_copy_str(char **p, const char *s);
 
 /* Copy column i of s (NULL stays NULL); sets *oom when the copy fails. */
 char *store_col_str(sqlite3_stmt *s, int i, bool *oom);
@@ -165,25 +176,16 @@ void store_audit_forget(struct store *st);
 /* Free the writer's audit hashing context (store_audit.c). */
 void store_audit_close(struct store *st);
 
-/* Note a batch of n writes that could not commit (rc: SQLite's error); log when it starts. */
-void store_health_failed(struct store *st, int rc, size_t n);
-
-/* Note a commit that worked; log the recovery if commits had been failing. */
-void store_health_ok(struct store *st);
-
 struct store_client_op; /* one client write, private to store_clients.c */
 
 /* Prepare the client records' statements on both connections (store_clients.c). */
 int store_clients_open(struct store *st, char *err, size_t errlen);
 
-/* Finalize what store_clients_open prepared. NULL st->clients is fine. */
+/* Finalize what store_clients_open prepared. NULL st->sq->clients is fine. */
 void store_clients_close(struct store *st);
 
 /* Run a client write inside the writer's open transaction (store_clients.c). */
 enum store_status store_clients_exec(struct store *st, struct store_client_op *op, bool *partial);
-
-/* Say whether a committed client write erased personal data (a WAL truncation must follow). */
-bool store_clients_erased(const struct store_client_op *op);
 
 /* Check the stored client a referral just inserted (its row names it) may be shared, making a
  * new one first for an inline client (its possible duplicates go to res); audit the share
@@ -218,17 +220,10 @@ enum store_status store_clients_referral_state(struct store *st, Refex__Referral
 enum store_status store_clients_purge_due(struct store *st, int64_t before, int64_t since,
                                           bool *due);
 
-/* Queue op as a write job; done(status, op) runs on the loop thread (store_writer.c). */
-int store_job_queue_client(struct store *st, struct store_client_op *op,
-                           void (*done)(enum store_status, struct store_client_op *));
-
 /* Record new form versions and retirements inside the writer's open transaction
  * (store_forms.c). */
 enum store_status store_forms_exec(struct store *st, const struct store_forms_change *c,
                                    bool *partial);
-
-/* Queue a forms change and wait until it has committed or failed (store_writer.c). */
-enum store_status store_job_run_forms(struct store *st, const struct store_forms_change *c);
 
 /* Note a referral the open transaction inserted, for the report's cells (store_report.c). */
 int store_report_note_insert(struct store *st, const struct store_new_referral *r);
@@ -241,20 +236,5 @@ void store_report_forget(struct store *st);
 
 /* Free the writer's report statement and notes. */
 void store_report_close(struct store *st);
-
-/* Run the storage thread: commit queued batches until closing and drained. */
-void *store_thread(void *arg);
-
-/* Hand this loop turn's staged jobs to the storage thread (the hand-over event). */
-void store_on_handoff(evutil_socket_t fd, short what, void *arg);
-
-/* Run the callbacks of committed jobs when the storage thread's wake-up arrives. */
-void store_on_done(evutil_socket_t fd, short what, void *arg);
-
-/* Move the staged jobs to the storage thread's queue, waking it if it sleeps. */
-void store_jobs_hand_over(struct store *st);
-
-/* Run the callbacks of every job the storage thread has finished, and free the jobs. */
-void store_jobs_finish(struct store *st);
 
 #endif

@@ -1,27 +1,16 @@
 /*
- * The write side of the SQLite store: write jobs (each request copied into one
- * allocation), the queue, the storage thread that commits them in groups (one
- * transaction per batch, retried with a savepoint per job if one fails), and
- * the completions handed back to the loop thread. What each kind of job does
- * (inside the transaction, after commit, after a failure, back on the loop) is
- * one row of job_types.
+ * The SQLite backend's writes (store_backend.h): the batch's transaction and
+ * savepoints, and the SQL of each kind of write job, run by the commit queue
+ * (store_queue.c) on the storage thread inside the open transaction.
  */
-#include <errno.h>
-#include <pthread.h>
 #include <sqlite3.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "log.h"
-#include "metrics.h"
 #include "store_sqlite_private.h"
 
-#define STORE_BATCH_MAX 4096      /* jobs per transaction: bounds WAL growth and latency */
-#define STORE_BLOB_MAX  (1 << 30) /* SQLite's own length limit is just under this */
-#define STORE_KEY_DAYS  7         /* idempotency keys are kept at least this long */
+#define STORE_KEY_DAYS 7 /* idempotency keys are kept at least this long */
 
 /* Closed referrals (declined, completed, withdrawn) last changed before ?1 that still hold
  * their details: read through the partial index referrals_closed, PURGE_CHUNK at a time. */
@@ -89,40 +78,6 @@ const char *const store_wsql[W_COUNT] = {
 
 _Static_assert(REFEX__EVENT_KIND__EVENT_OVERDUE == 3, "W_EVENT names overdue events by number");
 
-enum job_kind { JOB_INSERT, JOB_CHANGE, JOB_SWEEP, JOB_AUDIT, JOB_PURGE, JOB_CLIENT, JOB_FORMS };
-
-/* A job the loop thread waits for (store_job_run_forms): set under mu when it has finished. */
-struct job_sync {
-	bool done;
-	enum store_status status;
-};
-
-/* One queued write: the request's copy lives in data, right after the struct. */
-struct job {
-	struct job *next;
-	enum job_kind kind;
-	enum store_status status;
-	struct store_result res;
-	store_done_cb cb;
-	void *arg;
-	struct job_sync *sync; /* NULL: nobody waits; the callback, if any, says it is done */
-	union {
-		struct store_new_referral ins;
-		struct store_change chg;
-		int64_t now;              /* JOB_SWEEP */
-		struct store_audit audit; /* JOB_AUDIT */
-		struct {
-			int64_t before, clients_since, now;
-		} purge; /* JOB_PURGE */
-		struct {
-			struct store_client_op *op;
-			void (*done)(enum store_status, struct store_client_op *);
-		} client;                               /* JOB_CLIENT (store_clients.c) */
-		const struct store_forms_change *forms; /* JOB_FORMS: the waiting caller's */
-	} u;
-	char data[];
-};
-
 static int bind_blob(sqlite3_stmt *s, int i, const uint8_t *b, size_t len)
 {
 	if (b == NULL) {
@@ -136,7 +91,7 @@ static int bind_blob(sqlite3_stmt *s, int i, const uint8_t *b, size_t len)
 static enum store_status history_add(struct store *st, sqlite3_int64 rid,
                                      const struct store_change *c, sqlite3_int64 *seq)
 {
-	sqlite3_stmt *s = st->w[W_HISTORY];
+	sqlite3_stmt *s = st->sq->w[W_HISTORY];
 	int rc;
 
 	sqlite3_bind_int64(s, 1, rid);
@@ -151,7 +106,7 @@ static enum store_status history_add(struct store *st, sqlite3_int64 rid,
 	     store_bind_text(s, 7, c->reason);
 	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
 	store_stmt_end(s);
-	*seq = sqlite3_last_insert_rowid(st->wdb);
+	*seq = sqlite3_last_insert_rowid(st->sq->wdb);
 	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }
 
@@ -160,14 +115,14 @@ static struct store_seq *seq_slot(struct store *st, const char *agency)
 {
 	size_t len = strlen(agency), h = 5381;
 
-	if (len >= sizeof(st->seqs[0].agency)) {
+	if (len >= sizeof(st->sq->seqs[0].agency)) {
 		return NULL;
 	}
 	for (size_t i = 0; i < len; i++) {
 		h = h * 33 + (unsigned char)agency[i];
 	}
 	for (size_t probe = 0; probe < STORE_SEQ_SLOTS; probe++) {
-		struct store_seq *slot = &st->seqs[(h + probe) % STORE_SEQ_SLOTS];
+		struct store_seq *slot = &st->sq->seqs[(h + probe) % STORE_SEQ_SLOTS];
 
 		if (slot->last == 0 || strcmp(slot->agency, agency) == 0) {
 			return slot;
@@ -179,7 +134,7 @@ static struct store_seq *seq_slot(struct store *st, const char *agency)
 /* Forget the remembered seqs: a rollback has undone some of the events they count. */
 static void seq_forget(struct store *st)
 {
-	memset(st->seqs, 0, sizeof(st->seqs));
+	memset(st->sq->seqs, 0, sizeof(st->sq->seqs));
 }
 
 /* Give agency's next event sequence number: remembered, or read once from the events table
@@ -187,7 +142,7 @@ static void seq_forget(struct store *st)
 static enum store_status seq_next(struct store *st, const char *agency, uint64_t *seq)
 {
 	struct store_seq *slot = seq_slot(st, agency);
-	sqlite3_stmt *s = st->w[W_EVENT_LAST];
+	sqlite3_stmt *s = st->sq->w[W_EVENT_LAST];
 	int rc;
 
 	if (slot != NULL && slot->last > 0) {
@@ -213,7 +168,7 @@ static enum store_status event_append(struct store *st, const char *agency, sqli
                                       Refex__EventKind kind, sqlite3_int64 history_seq,
                                       uint64_t *seq)
 {
-	sqlite3_stmt *s = st->w[W_EVENT];
+	sqlite3_stmt *s = st->sq->w[W_EVENT];
 	int rc;
 
 	if (seq_next(st, agency, seq) != STORE_OK) {
@@ -257,7 +212,7 @@ static enum store_status idem_check(struct store *st, const char *agency,
 	if (idem->key == NULL) {
 		return STORE_OK;
 	}
-	status = store_idem_lookup(st->w[W_IDEM_GET], agency, idem, res->referral_id);
+	status = store_idem_lookup(st->sq->w[W_IDEM_GET], agency, idem, res->referral_id);
 	if (status == STORE_OK) {
 		res->repeat = true;
 	}
@@ -269,7 +224,7 @@ static enum store_status idem_put(struct store *st, const char *agency,
                                   const struct store_idem *idem, const char *referral_id,
                                   int64_t now)
 {
-	sqlite3_stmt *s = st->w[W_IDEM_PUT];
+	sqlite3_stmt *s = st->sq->w[W_IDEM_PUT];
 	int rc;
 
 	if (idem->key == NULL) {
@@ -292,7 +247,7 @@ static enum store_status idem_put(struct store *st, const char *agency,
 static enum store_status job_insert(struct store *st, const struct store_new_referral *r,
                                     struct store_result *res, bool *partial)
 {
-	sqlite3_stmt *s = st->w[W_INSERT];
+	sqlite3_stmt *s = st->sq->w[W_INSERT];
 	enum store_status status = idem_check(st, r->sender, &r->idem, res);
 	sqlite3_int64 rid;
 	int rc;
@@ -321,9 +276,9 @@ static enum store_status job_insert(struct store *st, const struct store_new_ref
 	if (rc != SQLITE_DONE) {
 		return STORE_UNAVAILABLE;
 	}
-	rid = sqlite3_last_insert_rowid(st->wdb);
+	rid = sqlite3_last_insert_rowid(st->sq->wdb);
 	snprintf(res->referral_id, sizeof(res->referral_id), "%s", r->id);
-	s = st->w[W_INSERT_DATA];
+	s = st->sq->w[W_INSERT_DATA];
 	sqlite3_bind_int64(s, 1, rid);
 	rc = bind_blob(s, 2, r->client, r->client_len) |
 	     bind_blob(s, 3, r->consent, r->consent_len) |
@@ -354,14 +309,14 @@ static enum store_status job_insert(struct store *st, const struct store_new_ref
 		status = STORE_UNAVAILABLE;
 	}
 	*partial = status != STORE_OK;
-	st->sent_added += status == STORE_OK;
+	st->sq->sent_added += status == STORE_OK;
 	return status;
 }
 
 /* Tell a change that matched no row apart: no such referral, or it moved on. */
 static enum store_status change_missed(struct store *st, const char *id)
 {
-	sqlite3_stmt *s = st->w[W_EXISTS];
+	sqlite3_stmt *s = st->sq->w[W_EXISTS];
 	int rc = store_bind_text(s, 1, id);
 
 	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
@@ -394,7 +349,7 @@ static const char *change_action(Refex__State to)
 static enum store_status job_change(struct store *st, const struct store_change *c,
                                     struct store_result *res, bool *partial)
 {
-	sqlite3_stmt *s = st->w[W_UPDATE];
+	sqlite3_stmt *s = st->sq->w[W_UPDATE];
 	enum store_status status = idem_check(st, c->agency, &c->idem, res);
 	sqlite3_int64 rid = 0, hseq = 0;
 	char sender[128] = "", recipient[128] = "";
@@ -481,7 +436,7 @@ static int sweep_collect(sqlite3_stmt *s, struct overdue **list, size_t *n)
 static enum store_status job_sweep(struct store *st, int64_t now, struct store_result *res,
                                    bool *partial)
 {
-	sqlite3_stmt *s = st->w[W_SWEEP];
+	sqlite3_stmt *s = st->sq->w[W_SWEEP];
 	struct overdue *list = NULL;
 	enum store_status status = STORE_OK;
 	size_t n = 0;
@@ -499,7 +454,7 @@ static enum store_status job_sweep(struct store *st, int64_t now, struct store_r
 	}
 	free(list);
 	if (status == STORE_OK) {
-		s = st->w[W_IDEM_PRUNE];
+		s = st->sq->w[W_IDEM_PRUNE];
 		sqlite3_bind_int64(s, 1, now - STORE_KEY_DAYS * 86400);
 		status = store_step_done(s) == 0 ? STORE_OK : STORE_UNAVAILABLE;
 	}
@@ -513,7 +468,7 @@ static enum store_status job_sweep(struct store *st, int64_t now, struct store_r
 static enum store_status purge_rows(struct store *st, int64_t before, int64_t now,
                                     char (*ids)[STORE_ID_LEN + 1], size_t *n_ids, size_t *purged)
 {
-	sqlite3_stmt *s = st->w[W_PURGE_ROWS];
+	sqlite3_stmt *s = st->sq->w[W_PURGE_ROWS];
 	int rc;
 
 	*n_ids = *purged = 0;
@@ -548,8 +503,8 @@ static enum store_status job_purge(struct store *st, int64_t before, int64_t cli
 	enum store_status status = STORE_OK;
 
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		sqlite3_bind_int64(st->w[steps[i]], 1, before);
-		if (store_step_done(st->w[steps[i]]) < 0) {
+		sqlite3_bind_int64(st->sq->w[steps[i]], 1, before);
+		if (store_step_done(st->sq->w[steps[i]]) < 0) {
 			*partial = i > 0;
 			return STORE_UNAVAILABLE;
 		}
@@ -568,645 +523,128 @@ static enum store_status job_purge(struct store *st, int64_t before, int64_t cli
 	return status;
 }
 
-/* ---- the kinds of job ---- */
-
-static enum store_status exec_insert(struct store *st, struct job *j, bool *partial)
+static int counts_flush(struct store *st)
 {
-	return job_insert(st, &j->u.ins, &j->res, partial);
-}
+	sqlite3_stmt *s = st->sq->w[W_COUNT_SENT];
 
-static enum store_status exec_change(struct store *st, struct job *j, bool *partial)
-{
-	return job_change(st, &j->u.chg, &j->res, partial);
-}
-
-static enum store_status exec_sweep(struct store *st, struct job *j, bool *partial)
-{
-	return job_sweep(st, j->u.now, &j->res, partial);
-}
-
-static enum store_status exec_audit(struct store *st, struct job *j, bool *partial)
-{
-	(void)partial; /* one statement: it fails whole */
-	return store_audit_append(st, &j->u.audit);
-}
-
-static enum store_status exec_purge(struct store *st, struct job *j, bool *partial)
-{
-	return job_purge(st, j->u.purge.before, j->u.purge.clients_since, j->u.purge.now, &j->res,
-	                 partial);
-}
-
-static enum store_status exec_client(struct store *st, struct job *j, bool *partial)
-{
-	return store_clients_exec(st, j->u.client.op, partial);
-}
-
-static enum store_status exec_forms(struct store *st, struct job *j, bool *partial)
-{
-	return store_forms_exec(st, j->u.forms, partial);
-}
-
-/* A committed purge that reduced something, or a client's erasure: the WAL still holds it. */
-static bool erased_purge(const struct job *j)
-{
-	return j->res.purged + j->res.purged_clients > 0;
-}
-
-static bool erased_client(const struct job *j)
-{
-	return store_clients_erased(j->u.client.op);
-}
-
-/* The audit entry of a read that could not be stored: the log is then its only record (ids and
- * the action, not the holder's name). */
-static void lost_audit(const struct job *j)
-{
-	log_error("msg=\"audit entry not stored\" agency=%s action=%s referral=%s at_ms=%lld",
-	          j->u.audit.agency, j->u.audit.action, j->u.audit.record,
-	          (long long)j->u.audit.at_ms);
-}
-
-/* Run the job's callback, if it has one. */
-static void done_cb(struct job *j)
-{
-	if (j->cb != NULL) {
-		j->cb(j->status, &j->res, j->arg);
+	if (st->sq->sent_added == 0) {
+		return 0;
 	}
+	sqlite3_bind_int(s, 1, REFEX__STATE__STATE_SENT);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)st->sq->sent_added);
+	st->sq->sent_added = 0;
+	return store_step_done(s);
 }
 
-static void done_client(struct job *j)
+/* ---- the transaction (store_backend.h) ---- */
+
+/* Start a batch's transaction. */
+static int store_sqlite_begin(struct store *st)
 {
-	j->u.client.done(j->status, j->u.client.op);
+	st->sq->sent_added = 0;
+	store_report_forget(st);
+	return store_step_done(st->sq->w[W_BEGIN]);
 }
 
-/*
- * What each kind of job does: exec inside the batch's transaction (setting *partial when a
- * savepoint must undo what it wrote), erased after the batch committed (true: it erased
- * personal data, the WAL must be emptied; NULL: never), lost after its write failed or was
- * rolled back (NULL: nothing to say), and done on the loop thread once it is finished.
- */
-static const struct job_type {
-	enum store_status (*exec)(struct store *st, struct job *j, bool *partial);
-	bool (*erased)(const struct job *j);
-	void (*lost)(const struct job *j);
-	void (*done)(struct job *j);
-} job_types[] = {
-    [JOB_INSERT] = {exec_insert, NULL, NULL, done_cb},
-    [JOB_CHANGE] = {exec_change, NULL, NULL, done_cb},
-    [JOB_SWEEP] = {exec_sweep, NULL, NULL, done_cb},
-    [JOB_AUDIT] = {exec_audit, NULL, lost_audit, done_cb},
-    [JOB_PURGE] = {exec_purge, erased_purge, NULL, done_cb},
-    [JOB_CLIENT] = {exec_client, erased_client, NULL, done_client},
-    [JOB_FORMS] = {exec_forms, NULL, NULL, done_cb},
-};
-
-static enum store_status job_exec(struct store *st, struct job *j, bool *partial)
+/* Add the batch's counters and commit (durable: WAL, synchronous=FULL). */
+static int store_sqlite_commit(struct store *st)
 {
-	*partial = false;
-	memset(&j->res, 0, sizeof(j->res));
-	return job_types[j->kind].exec(st, j, partial);
-}
-
-/* Run one job in its own savepoint; -1 if the batch's transaction can no longer commit. */
-static int job_run_isolated(struct store *st, struct job *j)
-{
-	bool partial;
-
-	if (store_step_done(st->w[W_SAVE]) < 0) {
-		j->status = STORE_UNAVAILABLE;
+	if ((counts_flush(st) | store_report_flush(st)) != 0) {
 		return -1;
 	}
-	j->status = job_exec(st, j, &partial);
-	if (partial || j->status != STORE_OK) {
-		seq_forget(st); /* the undo takes back events and audit entries this job counted */
-		store_audit_forget(st);
+	return store_step_done(st->sq->w[W_COMMIT]);
+}
+
+/* Roll back what is still open and forget the cached seqs and audit tail; return the error. */
+static int store_sqlite_rollback(struct store *st)
+{
+	int rc = sqlite3_extended_errcode(st->sq->wdb); /* before the rollback sets its own */
+
+	if (!sqlite3_get_autocommit(st->sq->wdb)) {
+		store_step_done(st->sq->w[W_ROLLBACK]);
 	}
-	if (partial) {
-		if (store_step_done(st->w[W_UNDO]) < 0) {
-			return -1; /* releasing now would commit half a job */
-		}
-	}
-	if (store_step_done(st->w[W_RELEASE]) < 0 || sqlite3_get_autocommit(st->wdb)) {
+	seq_forget(st);
+	store_audit_forget(st);
+	return rc;
+}
+
+/* Open a savepoint for one job. */
+static int store_sqlite_save(struct store *st)
+{
+	return store_step_done(st->sq->w[W_SAVE]);
+}
+
+/* A job failed: the undo takes back events and audit entries it counted. */
+static int store_sqlite_undo(struct store *st, bool partial)
+{
+	seq_forget(st);
+	store_audit_forget(st);
+	return partial ? store_step_done(st->sq->w[W_UNDO]) : 0;
+}
+
+/* Release the job's savepoint; -1 if SQLite rolled the whole transaction back. */
+static int store_sqlite_release(struct store *st)
+{
+	if (store_step_done(st->sq->w[W_RELEASE]) < 0 || sqlite3_get_autocommit(st->sq->wdb)) {
 		return -1; /* SQLite rolled the whole transaction back (I/O error, disk full) */
 	}
 	return 0;
 }
 
-/*
- * Run one job without a savepoint: a savepoint per job costs about a third of
- * the write throughput. Expected outcomes (duplicate, not found, conflict)
- * leave nothing to undo; anything else returns -1 and the batch is redone
- * with savepoints.
- */
-static int job_run_fast(struct store *st, struct job *j)
+/* Say whether SQLite ended the transaction on its own (I/O error, disk full). */
+static bool store_sqlite_aborted(struct store *st)
 {
-	bool partial;
-
-	j->status = job_exec(st, j, &partial);
-	if (partial || j->status == STORE_UNAVAILABLE || sqlite3_get_autocommit(st->wdb)) {
-		return -1;
-	}
-	return 0;
+	return sqlite3_get_autocommit(st->sq->wdb);
 }
 
-/* Add the referrals this transaction inserted to their state's count. */
-static int counts_flush(struct store *st)
+/* Copy everything into the database file and empty the WAL: its old frames still hold what was
+ * erased. */
+static void store_sqlite_scrub(struct store *st)
 {
-	sqlite3_stmt *s = st->w[W_COUNT_SENT];
-
-	if (st->sent_added == 0) {
-		return 0;
-	}
-	sqlite3_bind_int(s, 1, REFEX__STATE__STATE_SENT);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)st->sent_added);
-	st->sent_added = 0;
-	return store_step_done(s);
+	sqlite3_wal_checkpoint_v2(st->sq->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 }
 
-/* Run a batch in one transaction and commit it; -1 (rolled back) if that failed. */
-static int batch_try(struct store *st, struct job *batch, bool isolated, int *rc)
-{
-	struct job *j;
-	int ok = store_step_done(st->w[W_BEGIN]);
-
-	st->sent_added = 0;
-	store_report_forget(st);
-	for (j = batch; ok == 0 && j != NULL; j = j->next) {
-		ok = isolated ? job_run_isolated(st, j) : job_run_fast(st, j);
-	}
-	if (ok == 0) {
-		ok = counts_flush(st) | store_report_flush(st);
-	}
-	if (ok == 0 && store_step_done(st->w[W_COMMIT]) == 0) {
-		atomic_fetch_add(&st->commits, 1);
-		return 0;
-	}
-	*rc = sqlite3_extended_errcode(st->wdb); /* before the rollback sets its own */
-	if (!sqlite3_get_autocommit(st->wdb)) {
-		store_step_done(st->w[W_ROLLBACK]);
-	}
-	seq_forget(st);
-	store_audit_forget(st);
-	return -1;
-}
-
-/* After a purge or a client's erasure has committed, copy everything into the database file and
- * empty the WAL: the old frames still hold what was erased. */
-static void batch_scrub(struct store *st, const struct job *batch)
-{
-	for (const struct job *j = batch; j != NULL; j = j->next) {
-		if (j->status == STORE_OK && job_types[j->kind].erased != NULL &&
-		    job_types[j->kind].erased(j)) {
-			sqlite3_wal_checkpoint_v2(st->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
-			                          NULL);
-			return;
-		}
-	}
-}
-
-/* Say what is lost of each job of the batch that did not commit. */
-static void batch_lost(const struct job *batch)
-{
-	for (const struct job *j = batch; j != NULL; j = j->next) {
-		if (j->status != STORE_OK && job_types[j->kind].lost != NULL) {
-			job_types[j->kind].lost(j);
-		}
-	}
-}
-
-/* Commit a batch, setting every job's status: one job's failure costs only that job. A batch
- * that cannot commit at all (disk full, I/O error) was rolled back whole: the connection is
- * usable again and the next batch tries afresh, so writes resume when the disk does. */
-static void batch_run(struct store *st, struct job *batch)
-{
-	double start = metrics_now();
-	size_t n = 0;
-	int rc = SQLITE_OK;
-
-	if (batch_try(st, batch, false, &rc) == 0 || batch_try(st, batch, true, &rc) == 0) {
-		metrics_commit_seconds(metrics_now() - start);
-		store_health_ok(st);
-		batch_scrub(st, batch);
-		batch_lost(batch);
-		return;
-	}
-	for (struct job *j = batch; j != NULL; j = j->next) {
-		j->status = STORE_UNAVAILABLE;
-		n++;
-	}
-	store_health_failed(st, rc, n);
-	batch_lost(batch);
-}
-
-/* Wait for jobs and take up to a batch of them; NULL once closing and drained. */
-static struct job *queue_take(struct store *st)
-{
-	struct job *head, *last;
-	size_t n = 1;
-
-	pthread_mutex_lock(&st->mu);
-	while (st->queue == NULL && !st->closing) {
-		pthread_cond_wait(&st->cv, &st->mu);
-	}
-	head = st->queue;
-	if (head != NULL) {
-		for (last = head; last->next != NULL && n < STORE_BATCH_MAX; last = last->next) {
-			n++;
-		}
-		st->queue = last->next;
-		if (st->queue == NULL) {
-			st->queue_tail = &st->queue;
-		}
-		last->next = NULL;
-	}
-	pthread_mutex_unlock(&st->mu);
-	return head;
-}
-
-/* Hand a committed batch to the loop, waking it unless a wake-up is already on its way. */
-static void done_push(struct store *st, struct job *batch)
-{
-	struct job *last = batch;
-	bool wake;
-	ssize_t n;
-
-	while (last->next != NULL) {
-		last = last->next;
-	}
-	pthread_mutex_lock(&st->mu);
-	for (struct job *j = batch; j != NULL; j = j->next) {
-		if (j->sync != NULL) {
-			j->sync->status = j->status;
-			j->sync->done = true;
-			pthread_cond_broadcast(&st->synced);
-		}
-	}
-	*st->done_tail = batch;
-	st->done_tail = &last->next;
-	wake = !st->woken;
-	st->woken = true;
-	pthread_mutex_unlock(&st->mu);
-	if (wake) {
-		do {
-			n = write(st->wake[1], "", 1);
-		} while (n < 0 && errno == EINTR);
-	}
-}
-
-/* Run the storage thread: commit queued batches until closing and drained. */
-void *store_thread(void *arg)
-{
-	struct store *st = arg;
-	struct job *batch;
-
-	while ((batch = queue_take(st)) != NULL) {
-		batch_run(st, batch);
-		done_push(st, batch);
-	}
-	return NULL;
-}
-
-/* ---- loop thread: completions ---- */
-
-/* Move the staged jobs to the storage thread's queue, waking it if it sleeps. */
-void store_jobs_hand_over(struct store *st)
-{
-	bool was_empty;
-
-	if (st->staged == NULL) {
-		return;
-	}
-	pthread_mutex_lock(&st->mu);
-	/* The thread only sleeps on an empty queue; otherwise it will find these jobs anyway. */
-	was_empty = st->queue == NULL;
-	*st->queue_tail = st->staged;
-	st->queue_tail = st->staged_tail;
-	if (was_empty) {
-		pthread_cond_signal(&st->cv);
-	}
-	pthread_mutex_unlock(&st->mu);
-	st->staged = NULL;
-	st->staged_tail = &st->staged;
-}
-
-/* Hand this loop turn's staged jobs to the storage thread (the hand-over event). */
-void store_on_handoff(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	store_jobs_hand_over(arg);
-}
-
-static struct job *done_take(struct store *st)
-{
-	struct job *list;
-
-	pthread_mutex_lock(&st->mu);
-	list = st->done;
-	st->done = NULL;
-	st->done_tail = &st->done;
-	st->woken = false;
-	pthread_mutex_unlock(&st->mu);
-	return list;
-}
-
-static void jobs_complete(struct store *st, struct job *list)
-{
-	struct job *next;
-
-	for (; list != NULL; list = next) {
-		next = list->next;
-		st->pending--;
-		job_types[list->kind].done(list);
-		free(list);
-	}
-}
-
-/* Run the callbacks of committed jobs when the storage thread's wake-up arrives. */
-void store_on_done(evutil_socket_t fd, short what, void *arg)
-{
-	struct store *st = arg;
-	char buf[64];
-
-	(void)what;
-	/* Drain before taking the list: a wake-up written after the take must stay readable. */
-	while (read(fd, buf, sizeof(buf)) > 0) {
-	}
-	jobs_complete(st, done_take(st));
-}
-
-/* Run the callbacks of every job the storage thread has finished, and free the jobs. */
-void store_jobs_finish(struct store *st)
-{
-	jobs_complete(st, done_take(st));
-}
-
-/* ---- queueing writes ---- */
-
-/* Bytes a copy of s takes in a job's data (0 for NULL). */
-size_t store_str_size(const char *s)
-{
-	return s ? strlen(s) + 1 : 0;
-}
-
-/* Copy s (NULL stays NULL) to *p, a job's data, and move *p past it. */
-const char *store_copy_str(char **p, const char *s)
-{
-	char *out = *p;
-	size_t n = store_str_size(s);
-
-	if (s == NULL) {
-		return NULL;
-	}
-	memcpy(out, s, n);
-	*p += n;
-	return out;
-}
-
-static const uint8_t *copy_blob(char **p, const uint8_t *b, size_t len)
-{
-	uint8_t *out = (uint8_t *)*p;
-
-	if (b == NULL) {
-		return NULL;
-	}
-	memcpy(out, b, len);
-	*p += len;
-	return out;
-}
-
-static struct job *job_new(enum job_kind kind, size_t extra, store_done_cb cb, void *arg)
-{
-	struct job *j = malloc(sizeof(*j) + extra);
-
-	if (j != NULL) {
-		j->next = NULL;
-		j->kind = kind;
-		j->status = STORE_UNAVAILABLE;
-		j->cb = cb;
-		j->arg = arg;
-		j->sync = NULL;
-	}
-	return j;
-}
-
-static int job_queue(struct store *st, struct job *j)
-{
-	if (st->closing_loop) {
-		free(j);
-		return -1;
-	}
-	/* Stage the job; the hand-over runs after every callback already active in this loop
-	 * turn, so a commit starts with the whole burst of requests instead of its first. */
-	*st->staged_tail = j;
-	st->staged_tail = &j->next;
-	if (!event_pending(st->handoff_ev, EV_TIMEOUT, NULL)) {
-		event_active(st->handoff_ev, EV_TIMEOUT, 0);
-	}
-	st->pending++;
-	return 0;
-}
-
-static size_t blob_size(const uint8_t *b, size_t len)
-{
-	return b ? len : 0;
-}
-
-static size_t idem_size(const struct store_idem *idem)
-{
-	return idem->key ? store_str_size(idem->key) + STORE_DIGEST_LEN : 0;
-}
-
-static int idem_valid(const struct store_idem *idem)
-{
-	return idem->key == NULL || (idem->digest != NULL && strlen(idem->key) >= 1 &&
-	                             strlen(idem->key) <= STORE_KEY_MAX);
-}
-
-static void idem_copy(char **p, struct store_idem *to, const struct store_idem *from)
-{
-	if (from->key == NULL) {
-		*to = (struct store_idem){0};
-		return;
-	}
-	to->key = store_copy_str(p, from->key);
-	to->digest = copy_blob(p, from->digest, STORE_DIGEST_LEN);
-}
-
-/* Queue a referral, with its first history entry (-> sent), for the next group commit. */
-int store_insert(struct store *st, const struct store_new_referral *r, store_done_cb cb, void *arg)
-{
-	struct store_new_referral *c;
-	struct job *j;
-	char *p;
-
-	if (st == NULL || r == NULL || r->id == NULL || r->sender == NULL ||
-	    r->sender_holder == NULL || r->recipient == NULL || r->form == NULL ||
-	    blob_size(r->client, r->client_len) > STORE_BLOB_MAX ||
-	    blob_size(r->consent, r->consent_len) > STORE_BLOB_MAX ||
-	    blob_size(r->form_data, r->form_data_len) > STORE_BLOB_MAX || !idem_valid(&r->idem)) {
-		return -1;
-	}
-	j = job_new(JOB_INSERT,
-	            store_str_size(r->id) + store_str_size(r->sender) +
-	                store_str_size(r->sender_holder) + store_str_size(r->recipient) +
-	                store_str_size(r->form) + store_str_size(r->client_name) +
-	                store_str_size(r->parent_id) + blob_size(r->client, r->client_len) +
-	                blob_size(r->consent, r->consent_len) +
-	                blob_size(r->form_data, r->form_data_len) + idem_size(&r->idem),
-	            cb, arg);
-	if (j == NULL) {
-		return -1;
-	}
-	c = &j->u.ins;
-	p = j->data;
-	*c = *r;
-	c->id = store_copy_str(&p, r->id);
-	c->sender = store_copy_str(&p, r->sender);
-	c->sender_holder = store_copy_str(&p, r->sender_holder);
-	c->recipient = store_copy_str(&p, r->recipient);
-	c->form = store_copy_str(&p, r->form);
-	c->client_name = store_copy_str(&p, r->client_name);
-	c->parent_id = store_copy_str(&p, r->parent_id);
-	c->client = copy_blob(&p, r->client, r->client_len);
-	c->consent = copy_blob(&p, r->consent, r->consent_len);
-	c->form_data = copy_blob(&p, r->form_data, r->form_data_len);
-	idem_copy(&p, &c->idem, &r->idem);
-	return job_queue(st, j);
-}
-
-/* Queue a conditional state change with its history entry for the next group commit. */
-int store_change_state(struct store *st, const struct store_change *c, store_done_cb cb, void *arg)
-{
-	struct store_change *k;
-	struct job *j;
-	char *p;
-
-	if (st == NULL || c == NULL || c->referral_id == NULL || c->agency == NULL ||
-	    c->holder == NULL || !idem_valid(&c->idem)) {
-		return -1;
-	}
-	j = job_new(JOB_CHANGE,
-	            store_str_size(c->referral_id) + store_str_size(c->agency) +
-	                store_str_size(c->holder) + store_str_size(c->reason) + idem_size(&c->idem),
-	            cb, arg);
-	if (j == NULL) {
-		return -1;
-	}
-	k = &j->u.chg;
-	p = j->data;
-	*k = *c;
-	k->referral_id = store_copy_str(&p, c->referral_id);
-	k->agency = store_copy_str(&p, c->agency);
-	k->holder = store_copy_str(&p, c->holder);
-	k->reason = store_copy_str(&p, c->reason);
-	idem_copy(&p, &k->idem, &c->idem);
-	return job_queue(st, j);
-}
-
-/* Queue an audit entry for a read; it commits with the next group commit. */
-int store_audit_read(struct store *st, const struct store_audit *a)
-{
-	struct store_audit *k;
-	struct job *j;
-	char *p;
-
-	if (st == NULL || a == NULL || a->agency == NULL || a->holder == NULL ||
-	    a->action == NULL || a->record == NULL) {
-		return -1;
-	}
-	j = job_new(JOB_AUDIT,
-	            store_str_size(a->agency) + store_str_size(a->holder) +
-	                store_str_size(a->action) + store_str_size(a->record),
-	            NULL, NULL);
-	if (j == NULL) {
-		return -1;
-	}
-	k = &j->u.audit;
-	p = j->data;
-	*k = *a;
-	k->agency = store_copy_str(&p, a->agency);
-	k->holder = store_copy_str(&p, a->holder);
-	k->action = store_copy_str(&p, a->action);
-	k->record = store_copy_str(&p, a->record);
-	return job_queue(st, j);
-}
-
-/* Queue a purge of closed referrals last changed before `before`. */
-int store_purge_closed(struct store *st, int64_t before, int64_t clients_since, int64_t now,
-                       store_done_cb cb, void *arg)
-{
-	struct job *j;
-
-	if (st == NULL || (j = job_new(JOB_PURGE, 0, cb, arg)) == NULL) {
-		return -1;
-	}
-	j->u.purge.before = before;
-	j->u.purge.clients_since = clients_since;
-	j->u.purge.now = now;
-	return job_queue(st, j);
-}
-
-/* Queue op as a write job; done(status, op) runs on the loop thread. */
-int store_job_queue_client(struct store *st, struct store_client_op *op,
-                           void (*done)(enum store_status, struct store_client_op *))
-{
-	struct job *j;
-
-	if (st == NULL || (j = job_new(JOB_CLIENT, 0, NULL, NULL)) == NULL) {
-		return -1;
-	}
-	j->u.client.op = op;
-	j->u.client.done = done;
-	return job_queue(st, j);
-}
-
-/* Queue a sweep marking what fell due by now as overdue. */
-int store_sweep_overdue(struct store *st, int64_t now, store_done_cb cb, void *arg)
-{
-	struct job *j;
-
-	if (st == NULL || (j = job_new(JOB_SWEEP, 0, cb, arg)) == NULL) {
-		return -1;
-	}
-	j->u.now = now;
-	return job_queue(st, j);
-}
-
-/* Queue a forms change and wait until it has committed or failed. The job is handed to the
- * storage thread at once (with whatever this loop turn staged before it); it runs in a batch
- * like any other, and is freed with the batch's completions, which do not touch sync. */
-enum store_status store_job_run_forms(struct store *st, const struct store_forms_change *c)
-{
-	struct job_sync sync = {false, STORE_UNAVAILABLE};
-	struct job *j;
-
-	if (st == NULL || (j = job_new(JOB_FORMS, 0, NULL, NULL)) == NULL) {
-		return STORE_UNAVAILABLE;
-	}
-	j->u.forms = c;
-	j->sync = &sync;
-	if (job_queue(st, j) < 0) {
-		return STORE_UNAVAILABLE;
-	}
-	store_jobs_hand_over(st);
-	pthread_mutex_lock(&st->mu);
-	while (!sync.done) {
-		pthread_cond_wait(&st->synced, &st->mu);
-	}
-	pthread_mutex_unlock(&st->mu);
-	return sync.status;
-}
-
-/* Return how many writes are queued or being committed (for shutdown and metrics). */
-size_t store_pending(struct store *st)
-{
-	return st ? st->pending : 0;
-}
-
-/* For tests and metrics: return how many write transactions have committed. */
-size_t store_commit_count(struct store *st)
-{
-	return st ? atomic_load(&st->commits) : 0;
-}
+/* The SQLite backend: one file, a writer connection on the storage thread, a reader on the loop
+ * thread. */
+const struct store_backend store_sqlite_backend = {
+    .name = "sqlite",
+    .open = store_sqlite_open,
+    .close = store_sqlite_close,
+    .begin = store_sqlite_begin,
+    .commit = store_sqlite_commit,
+    .rollback = store_sqlite_rollback,
+    .save = store_sqlite_save,
+    .undo = store_sqlite_undo,
+    .release = store_sqlite_release,
+    .aborted = store_sqlite_aborted,
+    .scrub = store_sqlite_scrub,
+    .errstr = sqlite3_errstr,
+    .write =
+        {
+            .insert = job_insert,
+            .change = job_change,
+            .sweep = job_sweep,
+            .audit = store_audit_append,
+            .purge = job_purge,
+            .client = store_clients_exec,
+            .forms = store_forms_exec,
+        },
+    .read =
+        {
+            .get = store_sqlite_get,
+            .list = store_sqlite_list,
+            .events = store_sqlite_events,
+            .event_range = store_sqlite_event_range,
+            .sender_of = store_sqlite_sender_of,
+            .next_due = store_sqlite_next_due,
+            .idem_find = store_sqlite_idem_find,
+            .count_states = store_sqlite_count_states,
+            .purge_due = store_sqlite_purge_due,
+            .audit_list = store_sqlite_audit_list,
+            .form_versions = store_sqlite_form_versions,
+            .client_get = store_sqlite_client_get,
+            .client_list = store_sqlite_client_list,
+            .consent_list = store_sqlite_consent_list,
+            .report_read = store_sqlite_report_read,
+        },
+};

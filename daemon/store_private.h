@@ -1,0 +1,85 @@
+/*
+ * The store as the commit queue (store_queue.c) and every backend see it: the
+ * queue's state, the backend in use and the backend's own state. The rest of
+ * the daemon sees only store.h.
+ */
+#ifndef REFEX_STORE_PRIVATE_H
+#define REFEX_STORE_PRIVATE_H
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "store.h"
+#include "store_backend.h"
+
+struct job;          /* one queued write, private to store_queue.c */
+struct store_sqlite; /* the SQLite backend's state (store_sqlite_private.h) */
+
+struct store {
+	const struct store_backend *be;
+	struct store_sqlite *sq; /* be == &store_sqlite_backend */
+	struct event *done_ev;
+	/* Loop thread only: jobs queued during this loop turn, handed over together at its end. */
+	struct job *staged, **staged_tail;
+	bool closing_loop; /* store_close has begun: refuse new jobs */
+	struct event *handoff_ev;
+	int wake[2]; /* the storage thread writes a byte to wake[1] when jobs are done */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_cond_t synced; /* a job someone waits for (store_job_run_forms) has finished */
+	/* Under mu. */
+	struct job *queue, **queue_tail;
+	struct job *done, **done_tail;
+	bool closing;
+	bool woken; /* a wake byte is on its way to the loop */
+	/* Loop thread only: queued, being committed, or waiting for its callback. */
+	size_t pending;
+	atomic_size_t commits;
+	/* Storage thread only: whether commits fail, and since when (store_health.c). */
+	bool failing;
+	size_t refused;               /* writes refused since commits began to fail */
+	double fail_since, fail_told; /* metrics_now() of the first failure and the last line */
+};
+
+/* A pointer field of a request that a write copies (so the caller's buffers may go): a string
+ * (str) or len bytes (blob); the other is NULL. Pointers into the copy being made. */
+struct store_copy {
+	const char **str;
+	const uint8_t **blob;
+	size_t len;
+};
+
+/* A string field, a blob field of n bytes (in a list of struct store_copy). */
+#define STORE_COPY_STR(p)     ((struct store_copy){.str = (p)})
+#define STORE_COPY_BLOB(p, n) ((struct store_copy){.blob = (p), .len = (n)})
+
+/* Return the bytes the copies of n fields take. */
+size_t store_copy_size(const struct store_copy *f, size_t n);
+
+/* Copy what each of n fields points at to data, one after the other (store_copy_size bytes),
+ * and point the field at its copy; NULL stays NULL. */
+void store_copy_fields(char *data, const struct store_copy *f, size_t n);
+
+/* Note a batch of n writes that could not commit (code: the backend's error); log when it
+ * starts. */
+void store_health_failed(struct store *st, int code, size_t n);
+
+/* Note a commit that worked; log the recovery if commits had been failing. */
+void store_health_ok(struct store *st);
+
+/* Say whether a committed client write erased personal data (the backend's scrub must follow;
+ * store_clients.c). */
+bool store_clients_erased(const struct store_client_op *op);
+
+/* Queue op as a write job; done(status, op) runs on the loop thread (store_queue.c). */
+int store_job_queue_client(struct store *st, struct store_client_op *op,
+                           void (*done)(enum store_status, struct store_client_op *));
+
+/* Queue a forms change and wait until it has committed or failed (store_queue.c). */
+enum store_status store_job_run_forms(struct store *st, const struct store_forms_change *c);
+
+#endif
