@@ -830,6 +830,24 @@ static int web_events_since(struct evhttp_request *req, uint64_t *since, bool *h
 	return rc;
 }
 
+/* Say whether req is a GET that this site's pages (or a program) sent; answer 405 (saying
+ * how) or 403 and return false when it is not. */
+static bool web_get_from_this_site(struct evhttp_request *req, const char *how)
+{
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+		web_send_status(req, HTTP_BADMETHOD, REFEX__STATUS_CODE__STATUS_UNSUPPORTED, NULL,
+		                how);
+		return false;
+	}
+	if (!web_same_origin(req)) {
+		web_send_status(req, 403, REFEX__STATUS_CODE__STATUS_FORBIDDEN, NULL,
+		                "cross-site requests are refused");
+		return false;
+	}
+	return true;
+}
+
 /* GET /api/v1/events: the agency's events as Server-Sent Events, through a Watch on conn's
  * session, resuming as refex watch --since does. */
 static void web_events(struct web_conn *conn, struct evhttp_request *req)
@@ -838,14 +856,10 @@ static void web_events(struct web_conn *conn, struct evhttp_request *req)
 	Refex__Watch w = REFEX__WATCH__INIT;
 	bool has;
 
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
-		web_send_status(req, HTTP_BADMETHOD, REFEX__STATUS_CODE__STATUS_UNSUPPORTED, NULL,
-		                "the event stream is read with GET");
-	} else if (!web_same_origin(req)) {
-		web_send_status(req, 403, REFEX__STATUS_CODE__STATUS_FORBIDDEN, NULL,
-		                "cross-site requests are refused");
-	} else if (web_events_since(req, &w.since, &has) < 0) {
+	if (!web_get_from_this_site(req, "the event stream is read with GET")) {
+		return;
+	}
+	if (web_events_since(req, &w.since, &has) < 0) {
 		web_send_status(req, HTTP_BADREQUEST, REFEX__STATUS_CODE__STATUS_INVALID, "since",
 		                "since: Last-Event-ID and since are event sequence numbers");
 	} else if (conn->s != NULL || web_conn_admit(conn, req) == 0) {
@@ -867,21 +881,17 @@ static void web_form(struct web_conn *conn, struct evhttp_request *req, const ch
 	const char *text = NULL;
 	struct evkeyvalq q;
 	uint64_t version = 0;
-	json_t *j = NULL;
+	json_t *j;
 
+	if (!web_get_from_this_site(req, "a form is read with GET")) {
+		return;
+	}
 	TAILQ_INIT(&q);
 	if (query != NULL && evhttp_parse_query_str(query, &q) == 0) {
 		text = evhttp_find_header(&q, "version");
 	}
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
-		web_send_status(req, HTTP_BADMETHOD, REFEX__STATUS_CODE__STATUS_UNSUPPORTED, NULL,
-		                "a form is read with GET");
-	} else if (!web_same_origin(req)) {
-		web_send_status(req, 403, REFEX__STATUS_CODE__STATUS_FORBIDDEN, NULL,
-		                "cross-site requests are refused");
-	} else if (text != NULL &&
-	           (web_parse_seq(text, &version) < 0 || version == 0 || version > UINT32_MAX)) {
+	if (text != NULL &&
+	    (web_parse_seq(text, &version) < 0 || version == 0 || version > UINT32_MAX)) {
 		web_send_status(req, HTTP_BADREQUEST, REFEX__STATUS_CODE__STATUS_INVALID, "version",
 		                "version: a form version is a number from 1");
 	} else if (conn->s != NULL || web_conn_admit(conn, req) == 0) {
