@@ -45,7 +45,8 @@ int cmd_p12(struct cmd_ctx *ctx, int argc, char **argv)
 		rc = EXIT_REFUSED;
 	} else {
 		printf("Wrote %s: your key, certificate and the network CA, passphrase-protected.\n"
-		       "Import it into your browser (see the README, \"Certificates for a browser\").\n",
+		       "Import it into your browser (see the README, \"Certificates for a "
+		       "browser\").\n",
 		       out);
 		rc = EXIT_DONE;
 	}

@@ -70,7 +70,8 @@ static int rows_read(sqlite3 *db, struct store_form_version **out, size_t *n)
 }
 
 /* Read every stored form version, by form then version. */
-enum store_status store_sqlite_form_versions(struct store *st, struct store_form_version **out, size_t *n)
+enum store_status store_sqlite_form_versions(struct store *st, struct store_form_version **out,
+                                             size_t *n)
 {
 	return rows_read(st->sq->rdb, out, n) == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }

@@ -406,7 +406,7 @@ static enum store_status report_read_db(sqlite3 *db, const struct store_report_q
 
 /* Read the report cells of q from the hub's read connection. */
 enum store_status store_sqlite_report_read(struct store *st, const struct store_report_query *q,
-                                    struct store_report_data *out)
+                                           struct store_report_data *out)
 {
 	return report_read_db(st->sq->rdb, q, out, NULL, 0);
 }
