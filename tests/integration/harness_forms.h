@@ -9,6 +9,19 @@
 #include "harness.h"
 #include "schema.h"
 
+/* A form the partnership agrees after the hub started (not compiled into anything), with a
+ * title, a label and help text: forms/tenancy_help.proto. */
+#define TENANCY_HELP                                                                               \
+	"syntax = \"proto2\";\n"                                                                   \
+	"package partnership;\n"                                                                   \
+	"// Tenancy help\n"                                                                        \
+	"message TenancyHelp {\n"                                                                  \
+	"  // Rooms needed\n"                                                                      \
+	"  // Bedrooms, not counting the kitchen.\n"                                               \
+	"  required uint32 rooms = 1;\n"                                                           \
+	"  optional string landlord_contacted = 2;\n"                                              \
+	"}\n"
+
 /* Ask the hub for the schema of form name (version 0: the one in force); return the status
  * code, and in *out the schema loaded from what the hub sent (NULL unless OK). Fails the test
  * if the hub does not answer or sends a schema that does not load. */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "harness_forms.h"
 #include "tls.h"
 
 static struct net *net;
@@ -40,18 +41,6 @@ static void teardown(void)
 }
 
 TestSuite(client_forms, .init = setup, .fini = teardown, .timeout = 180);
-
-/* A form the partnership agrees after the hub started, with a label and help text. */
-#define TENANCY_HELP                                                                               \
-	"syntax = \"proto2\";\n"                                                                   \
-	"package partnership;\n"                                                                   \
-	"// Tenancy help\n"                                                                        \
-	"message TenancyHelp {\n"                                                                  \
-	"  // Rooms needed\n"                                                                      \
-	"  // Bedrooms, not counting the kitchen.\n"                                               \
-	"  required uint32 rooms = 1;\n"                                                           \
-	"  optional string landlord_contacted = 2;\n"                                              \
-	"}\n"
 
 #define GARDEN_HELP                                                                                \
 	"syntax = \"proto2\";\n"                                                                   \

@@ -28,17 +28,6 @@ static void teardown(void)
 
 TestSuite(hub_forms, .init = setup, .fini = teardown, .timeout = 120);
 
-/* A form the partnership agrees after the hub started: not compiled into anything. */
-#define TENANCY_HELP                                                                               \
-	"syntax = \"proto2\";\n"                                                                   \
-	"package partnership;\n"                                                                   \
-	"// Tenancy help\n"                                                                        \
-	"message TenancyHelp {\n"                                                                  \
-	"  // Rooms needed\n"                                                                      \
-	"  required uint32 rooms = 1;\n"                                                           \
-	"  optional string landlord_contacted = 2;\n"                                              \
-	"}\n"
-
 #define AGENCIES_WITH_TENANCY_HELP                                                                 \
 	"[agency north-advice]\n"                                                                  \
 	"accepts = food_support, debt_advice\n"                                                    \
