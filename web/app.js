@@ -102,7 +102,8 @@ function heading(text) {
 
 // A table inside its own scrolling region, so that a narrow screen never scrolls sideways.
 function tableIn(name, head, rows) {
-  const t = el('table', {}, el('thead', {}, el('tr', {}, head.map((h) => el('th', {scope: 'col'}, h)))),
+  const t = el('table', {},
+    el('thead', {}, el('tr', {}, head.map((h) => el('th', {scope: 'col'}, h)))),
     el('tbody', {}, rows));
   const wrap = el('div', {className: 'table-wrap', tabIndex: 0}, t);
   wrap.setAttribute('role', 'region');
@@ -303,8 +304,8 @@ function scalarWidget(f, text) {
     check(path, reg, partial) {
       reg.set(path, entry);
       const v = scalarValue(f, c);
-      const problem = v === undefined ? (f.required && !partial ? 'Required: give an answer.' : '') :
-        ruleProblem(f, v);
+      const missing = f.required && !partial ? 'Required: give an answer.' : '';
+      const problem = v === undefined ? missing : ruleProblem(f, v);
       showFieldError(entry, problem);
       return !problem;
     },
@@ -905,9 +906,9 @@ async function showNew() {
   const consent = fieldsWidget(CONSENT_FIELDS);
   const hasStored = clients.some((c) => !c.erasedAt);
   stored.node.hidden = !hasStored;
-  const typedPart = el('div', {hidden: hasStored}, el('fieldset', {}, el('legend', {}, 'Client details'),
-    typed.node), el('fieldset', {}, el('legend', {}, 'Consent to share with the agency'),
-    consent.node));
+  const typedPart = el('div', {hidden: hasStored},
+    el('fieldset', {}, el('legend', {}, 'Client details'), typed.node),
+    el('fieldset', {}, el('legend', {}, 'Consent to share with the agency'), consent.node));
   const kind = (value, text, checked) => {
     const r = el('input', {type: 'radio', name: 'client-kind', value, id: newId('f'), checked});
     r.addEventListener('change', () => {
