@@ -864,7 +864,7 @@ function storedClientPart(clients, agencyOf) {
     shown.append(el('p', {}, agency ? (live.length ? 'Sharing with ' + agency + ' is covered by:' :
       'No live consent or other lawful basis covers ' + agency + '. ') :
       'Choose the agency to see the consent this client has for it.'),
-    live.length ? el('ul', {}, live.map((c) => el('li', {}, consentText(c)))) :
+    agency && live.length ? el('ul', {}, live.map((c) => el('li', {}, consentText(c)))) :
       agency ? el('a', {href: '#client/' + encodeURIComponent(sel.value)},
         'Record a consent on the client\'s page') : null);
   };
