@@ -125,8 +125,13 @@ function labelled(text, control) {
   return [el('label', {htmlFor: control.id}, text), control];
 }
 
-function select(options, attrs) {
-  return el('select', attrs || {}, options.map(([value, text]) => el('option', {value}, text)));
+// Options of a select from [value, text] pairs.
+function options(pairs) {
+  return pairs.map(([value, text]) => el('option', {value}, text));
+}
+
+function select(pairs, attrs) {
+  return el('select', attrs || {}, options(pairs));
 }
 
 function dl(pairs) {
@@ -677,18 +682,22 @@ function agencySelect(partners, mine) {
 function fillForms(formSel, partners, forms, agency) {
   const p = partners.find((x) => x.id === agency);
   const ok = forms.filter((f) => p && (p.forms || []).includes(f.name));
-  formSel.replaceChildren(...[['', agency ? 'Choose a form' : 'Choose an agency first'],
-    ...ok.map((f) => [f.name, f.title ? f.title + ' (' + f.name + ')' : f.name])]
-    .map(([value, text]) => el('option', {value}, text)));
+  formSel.replaceChildren(...options([['', agency ? 'Choose a form' : 'Choose an agency first'],
+    ...ok.map((f) => [f.name, f.title ? f.title + ' (' + f.name + ')' : f.name])]));
 }
 
-// Render the chosen form's fields into box; resolves to the widget (null: none chosen).
+// Render form name's fields into box; resolves to the widget (null: none chosen), or to
+// undefined when another form was chosen meanwhile (box is then that one's).
 async function renderForm(box, name, intro) {
   box.replaceChildren();
+  box.dataset.form = name;
   if (!name) {
     return null;
   }
   const d = await formDescription(name);
+  if (box.dataset.form !== name) {
+    return undefined;
+  }
   const w = fieldsWidget(d.fields || []);
   box.append(el('fieldset', {className: 'form-answers'}, el('legend', {}, d.title || d.form),
     intro ? el('p', {className: 'help'}, intro) : null,
@@ -696,45 +705,61 @@ async function renderForm(box, name, intro) {
   return w;
 }
 
-// Refer the client of r on: another agency, a form it accepts, the answers not known yet.
-async function forwardForm(r, mine) {
-  const [partners, forms] = await directory();
+// The agency and form of a referral: a form is drawn once chosen. Gives {node, widgets()}:
+// widgets are the [path, widget, partial] to check and read (partial: the hub fills in and
+// names the answers still missing, as a forward does).
+function agencyAndForm(partners, forms, mine, intro, onAgency) {
   const to = agencySelect(partners, mine);
   const formSel = el('select', {});
   const box = el('div');
-  const consent = r.clientId ? null : fieldsWidget(CONSENT_FIELDS);
-  const reg = new Map();
   let answers = null;
-  let key = crypto.randomUUID();
   fillForms(formSel, partners, forms, '');
   to.addEventListener('change', () => {
     fillForms(formSel, partners, forms, to.value);
-    box.replaceChildren();
+    renderForm(box, '');
     answers = null;
+    if (onAgency) {
+      onAgency();
+    }
   });
   formSel.addEventListener('change', async () => {
     try {
-      answers = await renderForm(box, formSel.value,
-        'Answers already given are carried over; the hub names any still missing.');
+      const w = await renderForm(box, formSel.value, intro);
+      answers = w === undefined ? answers : w;
     } catch (e) {
       say(e.message, true);
     }
   });
+  const toLabel = intro ? 'Agency to refer to' : 'Recipient agency';
+  return {
+    node: el('div', {}, pickField(toLabel, to), pickField('Form', formSel), box),
+    to: () => to.value,
+    form: () => formSel.value,
+    answers: () => (answers && answers.read()) || {},
+    widgets: () => [['to', pickWidget(to)], ['form', pickWidget(formSel)],
+      ...(answers ? [['formData', answers, !!intro]] : [])],
+  };
+}
+
+// Refer the client of r on: another agency, a form it accepts, the answers not known yet.
+async function forwardForm(r, mine) {
+  const [partners, forms] = await directory();
+  const pick = agencyAndForm(partners, forms, mine,
+    'Answers already given are carried over; the hub names any still missing.');
+  const consent = r.clientId ? null : fieldsWidget(CONSENT_FIELDS);
+  const reg = new Map();
+  let key = crypto.randomUUID();
   const send = button('Forward referral', () => busy(send, async () => {
-    const widgets = [['to', pickWidget(to)], ['form', pickWidget(formSel)]];
-    if (answers) {
-      widgets.push(['formData', answers, true]);
-    }
+    const widgets = pick.widgets();
     if (consent) {
       widgets.push(['consent', consent]);
     }
     if (!checkAll(form, widgets, reg)) {
       return;
     }
-    const body = {referralId: r.id, to: to.value, form: formSel.value,
-      formData: (answers && answers.read()) || {}};
+    const body = {referralId: r.id, to: pick.to(), form: pick.form(), formData: pick.answers()};
     if (consent) {
-      body.consent = Object.assign({toAgency: to.value}, consent.read());
+      body.consent = Object.assign({toAgency: pick.to()}, consent.read());
     }
     try {
       const made = await call('forward', body, {'Idempotency-Key': key});
@@ -745,7 +770,7 @@ async function forwardForm(r, mine) {
     }
   }), {id: 'forward'});
   const form = el('form', {id: 'forward-form', noValidate: true}, el('h2', {}, 'Refer on'),
-    pickField('Agency to refer to', to), pickField('Form', formSel), box,
+    pick.node,
     consent ? el('fieldset', {}, el('legend', {}, 'Consent to share with that agency'),
       consent.node) : null, send);
   return form;
@@ -861,12 +886,16 @@ function storedClientPart(clients, agencyOf) {
     }
     const agency = agencyOf();
     const live = covering(consents, agency);
-    shown.append(el('p', {}, agency ? (live.length ? 'Sharing with ' + agency + ' is covered by:' :
-      'No live consent or other lawful basis covers ' + agency + '. ') :
-      'Choose the agency to see the consent this client has for it.'),
-    agency && live.length ? el('ul', {}, live.map((c) => el('li', {}, consentText(c)))) :
-      agency ? el('a', {href: '#client/' + encodeURIComponent(sel.value)},
-        'Record a consent on the client\'s page') : null);
+    if (!agency) {
+      shown.append(el('p', {}, 'Choose the agency to see the consent this client has for it.'));
+    } else if (live.length) {
+      shown.append(el('p', {}, 'Sharing with ' + agency + ' is covered by:'),
+        el('ul', {}, live.map((c) => el('li', {}, consentText(c)))));
+    } else {
+      shown.append(el('p', {}, 'No live consent or other lawful basis covers ' + agency + '. ',
+        el('a', {href: '#client/' + encodeURIComponent(sel.value)},
+          'Record one on the client\'s page')));
+    }
   };
   sel.addEventListener('change', refresh);
   const w = pickWidget(sel);
@@ -898,10 +927,8 @@ async function showNew() {
     return;
   }
   const mine = document.getElementById('who').dataset.agency;
-  const to = agencySelect(partners, mine);
-  const formSel = el('select', {});
-  const box = el('div');
-  const stored = storedClientPart(clients, () => to.value);
+  const pick = agencyAndForm(partners, forms, mine, '', () => stored.refresh());
+  const stored = storedClientPart(clients, pick.to);
   const typed = fieldsWidget(CLIENT_FIELDS);
   const consent = fieldsWidget(CONSENT_FIELDS);
   const hasStored = clients.some((c) => !c.erasedAt);
@@ -918,39 +945,20 @@ async function showNew() {
     return el('div', {className: 'check'}, r, el('label', {htmlFor: r.id}, text));
   };
   const reg = new Map();
-  let answers = null;
   let key = crypto.randomUUID(); // one per form fill: a second click sends the same referral
-  fillForms(formSel, partners, forms, '');
-  to.addEventListener('change', () => {
-    fillForms(formSel, partners, forms, to.value);
-    box.replaceChildren();
-    answers = null;
-    stored.refresh();
-  });
-  formSel.addEventListener('change', async () => {
-    try {
-      answers = await renderForm(box, formSel.value);
-    } catch (e) {
-      say(e.message, true);
-    }
-  });
   const send = button('Send referral', () => busy(send, async () => {
     const isStored = !stored.node.hidden;
-    const widgets = [['to', pickWidget(to)], ['form', pickWidget(formSel)]];
-    if (answers) {
-      widgets.push(['formData', answers]);
-    }
-    widgets.push(...(isStored ? [['clientId', stored]] : [['client', typed],
-      ['consent', consent]]));
+    const widgets = [...pick.widgets(), ...(isStored ? [['clientId', stored]] :
+      [['client', typed], ['consent', consent]])];
     if (!checkAll(form, widgets, reg)) {
       return;
     }
-    const body = {to: to.value, form: formSel.value, formData: (answers && answers.read()) || {}};
+    const body = {to: pick.to(), form: pick.form(), formData: pick.answers()};
     if (isStored) {
       body.clientId = stored.read();
     } else {
       body.client = typed.read();
-      body.consent = Object.assign({toAgency: to.value}, consent.read());
+      body.consent = Object.assign({toAgency: pick.to()}, consent.read());
     }
     try {
       const made = await call('submit', body, {'Idempotency-Key': key});
@@ -960,8 +968,7 @@ async function showNew() {
       showRefusal(e, reg);
     }
   }), {id: 'send'});
-  const form = el('form', {id: 'new-referral', noValidate: true},
-    pickField('Recipient agency', to), pickField('Form', formSel), box,
+  const form = el('form', {id: 'new-referral', noValidate: true}, pick.node,
     el('fieldset', {}, el('legend', {}, 'Client'),
       kind('stored', 'A client already recorded', hasStored),
       kind('typed', 'A new client', !hasStored),
