@@ -7,16 +7,19 @@ const STATES = ['STATE_SENT', 'STATE_RECEIVED', 'STATE_ACCEPTED', 'STATE_DECLINE
   'STATE_COMPLETED', 'STATE_WITHDRAWN'];
 const PAGE_SIZE = 25;
 
-// Make an element: attrs are properties (not HTML), children are nodes or text.
-function el(tag, attrs, ...children) {
-  const e = document.createElement(tag);
-  Object.assign(e, attrs || {});
+// Append children to parent: nodes, or text (never HTML); null, undefined and false are none.
+function put(parent, ...children) {
   for (const c of children.flat()) {
     if (c !== null && c !== undefined && c !== false) {
-      e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+      parent.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
   }
-  return e;
+  return parent;
+}
+
+// Make an element: attrs are properties (not HTML), children as put takes them.
+function el(tag, attrs, ...children) {
+  return put(Object.assign(document.createElement(tag), attrs || {}), ...children);
 }
 
 let nextId = 1;
@@ -810,31 +813,38 @@ async function showReferral(id) {
     return;
   }
   const c = r.client || {};
-  let answers = dl(Object.keys(r.formAnswers || {}).map((k) => [label(k), r.formAnswers[k]]));
-  if (r.form && r.formAnswers) {
-    try {
-      const d = await formDescription(r.form, r.formVersion);
-      answers = answersList(d.fields || [], r.formAnswers);
-    } catch (e) {
-      // Keep the answers under their field names.
-    }
+  let fields = [];
+  let title = r.form;
+  try {
+    const d = await formDescription(r.form, r.formVersion);
+    fields = d.fields || [];
+    title = d.title ? d.title + ' (' + r.form + ')' : r.form;
+  } catch (e) {
+    // Show the answers under their field names.
   }
-  m.append(heading('Referral ' + r.id),
+  put(m, heading('Referral ' + r.id),
     dl([['State', stateName(r.state)], ['From', r.sender], ['To', r.recipient],
-      ['Form', r.form + ' v' + r.formVersion], ['Sent', when(r.createdAt)],
+      ['Form', title + ', version ' + r.formVersion], ['Sent', when(r.createdAt)],
       ['Due', r.overdue ? 'overdue' : when(r.dueAt)],
       ['Forwarded from', r.parentId ? el('a', {href: '#referral/' + encodeURIComponent(r.parentId)},
         r.parentId) : '']]),
     el('h2', {}, 'Client'), answersList(CLIENT_FIELDS, c),
+    r.clientId ? el('p', {}, el('a', {href: '#client/' + encodeURIComponent(r.clientId)},
+      'Stored client ' + r.clientId)) : null,
+    r.clientErasedAt ? el('p', {}, 'The client record was erased ' + when(r.clientErasedAt) +
+      ' by ' + r.clientErasedBy + '.') : null,
+    r.consentWithdrawnAt ? el('p', {}, 'Consent to share was withdrawn ' +
+      when(r.consentWithdrawnAt) + '.') : null,
     el('h2', {}, 'Consent'), answersList([], r.consent || {}),
-    el('h2', {}, 'Answers'), answers,
+    el('h2', {}, 'Answers'), r.formAnswers ? answersList(fields, r.formAnswers) :
+      el('p', {}, r.purgedAt ? 'Removed under the retention policy.' : 'No answers.'),
     el('h2', {}, 'History'),
     el('ol', {}, (r.history || []).map((h) => el('li', {},
       when(h.at), ': ', stateName(h.from) || 'new', ' → ', stateName(h.to), ' by ', h.agency,
       ' (', h.holder, ')', h.reason ? ': ' + h.reason : ''))),
-    ...((r.onward || []).length ? [el('h2', {}, 'Referred on'), el('ul', {}, r.onward.map((o) =>
+    (r.onward || []).length ? [el('h2', {}, 'Referred on'), el('ul', {}, r.onward.map((o) =>
       el('li', {}, el('a', {href: '#referral/' + encodeURIComponent(o.id)}, o.id), ': to ',
-        o.recipient, ', ', o.form, ', ', stateName(o.state))))] : []),
+        o.recipient, ', ', o.form, ', ', stateName(o.state))))] : null,
     el('p', {}, el('a', {href: '#audit/referral/' + encodeURIComponent(r.id)}, 'Audit trail')));
   const mine = document.getElementById('who').dataset.agency;
   const acts = actions(r, mine);
