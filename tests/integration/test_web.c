@@ -428,11 +428,14 @@ Test(web, the_hub_serves_its_pages_without_inline_script)
 		    strncmp(web_header(&w, "Content-Type"), files[i][1], strlen(files[i][1])) == 0,
 		    "%s is %s", files[i][0], web_header(&w, "Content-Type"));
 		cr_expect_str_eq(web_header(&w, "Content-Security-Policy"), CSP);
-		cr_expect(strstr(w.body, "innerHTML") == NULL &&
-		              strstr(w.body, "<script>") == NULL &&
-		              strstr(w.body, "https://") == NULL,
-		          "%s has inline script, HTML insertion or something from elsewhere",
-		          files[i][0]);
+		cr_expect(
+		    strstr(w.body, "innerHTML") == NULL && strstr(w.body, "outerHTML") == NULL &&
+		        strstr(w.body, "insertAdjacentHTML") == NULL &&
+		        strstr(w.body, "document.write") == NULL &&
+		        strstr(w.body, "<script>") == NULL && strstr(w.body, " style=") == NULL &&
+		        strstr(w.body, " onclick=") == NULL && strstr(w.body, "https://") == NULL,
+		    "%s has inline script or style, HTML insertion or something from elsewhere",
+		    files[i][0]);
 		web_reply_free(&w);
 	}
 	web_call(&w, net, east, "GET", "/nothing-here", NULL, NULL);
@@ -441,6 +444,30 @@ Test(web, the_hub_serves_its_pages_without_inline_script)
 	web_call(&w, net, NULL, "GET", "/", NULL, NULL);
 	cr_expect_eq(w.status, 0, "a browser without a certificate got the page");
 	web_reply_free(&w);
+}
+
+/* The staff find every page from one navigation, each a route the script draws. */
+Test(web, the_pages_link_every_page_from_one_navigation)
+{
+	const char *pages[] = {"inbox", "sent", "new", "clients", "audit", "report"};
+	struct web_reply html, js;
+	char want[64];
+
+	web_call(&html, net, east, "GET", "/", NULL, NULL);
+	web_call(&js, net, east, "GET", "/app.js", NULL, NULL);
+	cr_assert_eq(html.status, 200);
+	cr_assert_eq(js.status, 200);
+	cr_expect_not_null(strstr(html.body, "<nav aria-label=\"Pages\">"), "%s", html.body);
+	cr_expect_not_null(strstr(html.body, "role=\"status\""), "%s", html.body);
+	cr_expect_not_null(strstr(html.body, "role=\"alert\""), "%s", html.body);
+	for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+		snprintf(want, sizeof(want), "href=\"#%s\" data-page=\"%s\"", pages[i], pages[i]);
+		cr_expect_not_null(strstr(html.body, want), "no link %s in %s", want, html.body);
+		snprintf(want, sizeof(want), "'%s': ['%s',", pages[i], pages[i]);
+		cr_expect_not_null(strstr(js.body, want), "the script draws no page %s", pages[i]);
+	}
+	web_reply_free(&html);
+	web_reply_free(&js);
 }
 
 /* A page renders a form from what GET /api/v1/forms/NAME says: labels, help, kinds, choices,
