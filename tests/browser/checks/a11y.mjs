@@ -3,7 +3,7 @@
 // agency C's, whose inbox no other check writes to.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { axeViolations, newContext, newPage, openPage, tabWalk } from '../lib/browser.mjs';
+import { axeViolations, pageAt, tabWalk } from '../lib/browser.mjs';
 import { AGENCY_C } from '../lib/hub.mjs';
 import { useHubAndBrowser } from '../lib/fixture.mjs';
 
@@ -12,10 +12,8 @@ const PHONE = { width: 360, height: 740 };
 let id;
 
 // C's pages at hash, on a desktop-sized or a phone-sized screen.
-async function open(hash, viewport) {
-  const page = await newPage(await newContext(env.browser, env.hub, env.hub.c, viewport ? { viewport } : {}));
-  await openPage(page, env.hub, hash);
-  return page;
+function open(hash, viewport) {
+  return pageAt(env, env.hub.c, hash, viewport ? { viewport } : {});
 }
 
 // The pages checked: C's inbox, and a referral C can still accept or decline (buttons shown).

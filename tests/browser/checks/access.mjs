@@ -1,14 +1,14 @@
 // Only holders of a valid partner certificate get anything from the hub's HTTPS door.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { newContext, newPage } from '../lib/browser.mjs';
+import { holderPage } from '../lib/browser.mjs';
 import { useHubAndBrowser } from '../lib/fixture.mjs';
 
 const env = useHubAndBrowser();
 
 // Load the hub's page as holder h (null: none); resolves what the browser got.
 async function load(h) {
-  const page = await newPage(await newContext(env.browser, env.hub, h));
+  const page = await holderPage(env.browser, env.hub, h);
   const api = [];
   page.on('response', (r) => { if (r.url().includes('/api/v1/')) api.push(`${r.status()} ${r.url()}`); });
   let status = null;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
-import { newContext, newPage } from '../lib/browser.mjs';
+import { holderPage } from '../lib/browser.mjs';
 import { AGENCY_A } from '../lib/hub.mjs';
 import { useHubAndBrowser } from '../lib/fixture.mjs';
 
@@ -50,6 +50,8 @@ before(async () => {
 
 after(() => hostile?.close());
 
+const hostileOrigin = () => `http://127.0.0.1:${hostile.address().port}`;
+
 // Resolve what the hub answered B's browser for calls to its API while step runs.
 async function hubAnswers(page, step) {
   const answers = [];
@@ -73,11 +75,10 @@ async function assertNothingChanged(how) {
 test('a cross-site form POST to the hub is refused and changes nothing', async () => {
   const { hub, browser } = env;
   id = await hub.submit(hub.a, { givenName: 'Noor', familyName: 'Ali' });
-  const page = await newPage(await newContext(browser, hub, hub.b));
-  const origin = `http://127.0.0.1:${hostile.address().port}`;
+  const page = await holderPage(browser, hub, hub.b);
   const answers = await hubAnswers(page, async () => {
     const done = page.waitForResponse((r) => r.url() === `${hub.origin}/api/v1/update`);
-    await page.goto(`${origin}/form`);
+    await page.goto(`${hostileOrigin()}/form`);
     await done;
   });
   assert.deepEqual(answers, [403], `the hub answered the forged form POST with ${answers}`);
@@ -87,10 +88,9 @@ test('a cross-site form POST to the hub is refused and changes nothing', async (
 test('cross-site fetch() calls to the hub are refused and change nothing', async () => {
   const { hub, browser } = env;
   assert.ok(id, 'needs the previous check\'s referral');
-  const page = await newPage(await newContext(browser, hub, hub.b));
-  const origin = `http://127.0.0.1:${hostile.address().port}`;
+  const page = await holderPage(browser, hub, hub.b);
   const answers = await hubAnswers(page, async () => {
-    await page.goto(`${origin}/fetch`);
+    await page.goto(`${hostileOrigin()}/fetch`);
     await page.waitForFunction(() => document.title === 'done');
   });
   // The no-cors calls reach the hub, which refuses them; the JSON ones stop at the preflight.

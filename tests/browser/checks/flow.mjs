@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { newContext, newPage, openLiveInbox, openPage, row } from '../lib/browser.mjs';
+import { holderPage, openLiveInbox, pageAt, row } from '../lib/browser.mjs';
 import { useHubAndBrowser } from '../lib/fixture.mjs';
 
 const env = useHubAndBrowser();
@@ -15,7 +15,7 @@ let id;
 
 test('a referral from A appears in B\'s open inbox without a reload', async () => {
   const { hub, browser, artifacts } = env;
-  b = await newPage(await newContext(browser, hub, hub.b));
+  b = await holderPage(browser, hub, hub.b);
   await openLiveInbox(b, hub);
   await b.evaluate(() => { window.__sameDocument = true; });
 
@@ -31,7 +31,7 @@ test('a referral from A appears in B\'s open inbox without a reload', async () =
 });
 
 test('B accepts it in the page and A\'s Sent page shows "accepted"', async () => {
-  const { hub, browser, artifacts } = env;
+  const { hub, artifacts } = env;
   assert.ok(b && id, 'needs the previous check\'s referral');
   await b.getByRole('link', { name: 'Amira Khan', exact: true }).first().click();
   await b.getByRole('heading', { name: `Referral ${id}` }).waitFor();
@@ -42,8 +42,7 @@ test('B accepts it in the page and A\'s Sent page shows "accepted"', async () =>
   await b.locator('#status', { hasText: 'Accept: done' }).waitFor();
   await b.locator('dd', { hasText: /^accepted$/ }).waitFor();
 
-  const a = await newPage(await newContext(browser, hub, hub.a));
-  await openPage(a, hub, 'sent');
+  const a = await pageAt(env, hub.a, 'sent');
   const state = await row(a, 'Amira Khan').locator('td.state').textContent();
   assert.equal(state, 'accepted', `A's Sent page shows "${state}" for the referral B accepted`);
   assert.equal((await hub.get(hub.a, id)).state, 'STATE_ACCEPTED', 'the hub did not record the acceptance');

@@ -2,7 +2,7 @@
 // run nothing in the inbox, the referral page or the Sent page.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { newContext, newPage, openPage, row } from '../lib/browser.mjs';
+import { pageAt, row } from '../lib/browser.mjs';
 import { useHubAndBrowser } from '../lib/fixture.mjs';
 
 const env = useHubAndBrowser();
@@ -20,19 +20,12 @@ async function assertInert(page, where) {
     `${where}: the hostile text became an element`);
 }
 
-// A page of holder h's browser, opened at hash.
-async function open(h, hash) {
-  const page = await newPage(await newContext(env.browser, env.hub, h));
-  await openPage(page, env.hub, hash);
-  return page;
-}
-
 test('a hostile client name is shown as text in B\'s inbox', async () => {
   id = await env.hub.submit(env.hub.a, {
     givenName: NAME, familyName: 'Lee',
     answers: { supportNeeds: SCRIPT, householdMembers: [{ relationship: SCRIPT }] },
   });
-  const page = await open(env.hub.b, 'inbox');
+  const page = await pageAt(env, env.hub.b, 'inbox');
   await row(page, CLIENT).waitFor().catch(() => {
     throw new Error(`B's inbox does not show the client name as the text ${CLIENT}`);
   });
@@ -41,7 +34,7 @@ test('a hostile client name is shown as text in B\'s inbox', async () => {
 
 test('the hostile name and answers are shown as text on the referral page', async () => {
   assert.ok(id, 'needs the previous check\'s referral');
-  const page = await open(env.hub.b, `referral/${id}`);
+  const page = await pageAt(env, env.hub.b, `referral/${id}`);
   await page.locator('dd', { hasText: SCRIPT }).first().waitFor();
   const dds = await page.locator('dd').allTextContents();
   assert.ok(dds.includes(NAME), `the given name is not shown as text: ${dds.join(' | ')}`);
@@ -52,7 +45,7 @@ test('the hostile name and answers are shown as text on the referral page', asyn
 });
 
 test('the hostile client name is shown as text on A\'s Sent page', async () => {
-  const page = await open(env.hub.a, 'sent');
+  const page = await pageAt(env, env.hub.a, 'sent');
   await row(page, CLIENT).waitFor().catch(() => {
     throw new Error(`A's Sent page does not show the client name as the text ${CLIENT}`);
   });

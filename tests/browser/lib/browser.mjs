@@ -41,12 +41,24 @@ export async function newPage(ctx) {
   return page;
 }
 
+// A new page in a new context of its own, presenting holder h's certificate (h null: none).
+export async function holderPage(browser, hub, h, options = {}) {
+  return newPage(await newContext(browser, hub, h, options));
+}
+
 // Open the web pages at hash as the page's holder and wait until the listing or referral is drawn.
 export async function openPage(page, hub, hash) {
   await page.goto(`${hub.origin}/#${hash}`);
   await page.locator('#who:not(:empty)').waitFor();
   await page.locator('main h2').waitFor();
   await page.locator('main').locator('#referrals, p, dl').first().waitFor();
+}
+
+// A page of holder h's own context (holderPage), opened at hash (openPage); env: the fixture's.
+export async function pageAt(env, h, hash, options = {}) {
+  const page = await holderPage(env.browser, env.hub, h, options);
+  await openPage(page, env.hub, hash);
+  return page;
 }
 
 // Open B's inbox and wait until its live event stream is open (the hub answered its GET).
