@@ -54,9 +54,21 @@ export async function openPage(page, hub, hash) {
   await page.locator('main').locator('#referrals, p, dl').first().waitFor();
 }
 
-// A page of holder h's own context (holderPage), opened at hash (openPage); env: the fixture's.
+// A new page in holder h's context (one per holder and browser, made on first use), opened at
+// hash (openPage); env: the fixture's. options: a page's own (viewport). The holder's earlier
+// pages are closed first: each holds an event stream, and Chromium keeps at most six
+// connections to one host.
 export async function pageAt(env, h, hash, options = {}) {
-  const page = await holderPage(env.browser, env.hub, h, options);
+  env.contexts ??= new Map();
+  if (!env.contexts.has(h)) {
+    env.contexts.set(h, newContext(env.browser, env.hub, h));
+  }
+  const ctx = await env.contexts.get(h);
+  await Promise.all(ctx.pages().map((p) => p.close()));
+  const page = await newPage(ctx);
+  if (options.viewport) {
+    await page.setViewportSize(options.viewport);
+  }
   await openPage(page, env.hub, hash);
   return page;
 }
