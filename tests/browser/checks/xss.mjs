@@ -16,6 +16,7 @@ async function assertInert(page, where) {
   assert.equal(await page.evaluate(() => typeof window.__xss), 'undefined',
     `${where}: the hostile text ran (window.__xss was set)`);
   assert.deepEqual(page.dialogs, [], `${where}: a dialog fired: ${page.dialogs.join(', ')}`);
+  assert.deepEqual(page.errors, [], `${where}: the page's script failed: ${page.errors.join(', ')}`);
   assert.equal(await page.locator('main img, main script').count(), 0,
     `${where}: the hostile text became an element`);
 }
