@@ -55,3 +55,27 @@ test('screenshots of the inbox and of a referral page are kept as PNG files', ()
     assert.ok(bytes.length > 1000 && bytes.subarray(0, 8).equals(PNG), `${shots[name]} is not a PNG`);
   }
 });
+
+// Known problem in web/app.js (owned by the pages work): each event redraws the listing with
+// showList, which empties <main> before it waits for the hub and appends its table after, so
+// redraws that overlap each append a table: referrals arriving together are listed many times.
+// Fix: number the draws and drop a draw's result when a newer one has started. Make it a plain
+// test once web/ has the fix.
+test('referrals that arrive together are each listed once in the open inbox', {
+  todo: 'web/app.js showList: overlapping live redraws each append a table',
+}, async () => {
+  const { hub, browser } = env;
+  const page = await holderPage(browser, hub, hub.b);
+  const lists = [];
+  page.on('request', (r) => { if (r.url().endsWith('/api/v1/list_inbox')) lists.push(r); });
+  await openLiveInbox(page, hub);
+  const names = ['Bea', 'Cal', 'Dev', 'Eli'];
+  await Promise.all(names.map((givenName) => hub.submit(hub.a, { givenName, familyName: 'Burst' })));
+  for (const n of names) {
+    await row(page, `${n} Burst`).waitFor();
+  }
+  await Promise.all(lists.map(async (r) => (await r.response())?.finished()));
+  await page.evaluate(() => new Promise((resolve) => { setTimeout(resolve, 0); }));
+  const tables = await page.locator('table#referrals').count();
+  assert.equal(tables, 1, `the inbox shows ${tables} tables of referrals`);
+});
