@@ -109,6 +109,13 @@ listen = 127.0.0.1:0
   async start() {
     this.proc = spawn(this.bin.refexd, ['--config', path.join(this.dir, 'refexd.conf')],
       { stdio: ['ignore', 'pipe', 'pipe'] });
+    // A run that dies mid-way (an uncaught error) must not leave its refexd or files behind.
+    process.once('exit', () => {
+      if (this.proc.exitCode === null && this.proc.signalCode === null) {
+        this.proc.kill('SIGKILL');
+      }
+      fs.rmSync(this.dir, { recursive: true, force: true });
+    });
     const ready = new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(
         `refexd did not log msg=started within ${START_TIMEOUT_MS} ms:\n${this.log}`)), START_TIMEOUT_MS);
