@@ -1,0 +1,132 @@
+// Debian's Chromium driven by playwright-core, presenting partner certificates to the hub.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM = process.env.REFEX_CHROMIUM || '/usr/bin/chromium';
+
+// No background traffic: the machine's network is closed, and a test talks to loopback only.
+const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--disable-default-apps', '--disable-dev-shm-usage'];
+
+// How long one wait for the page may take on a loaded 2-core machine.
+export const WAIT_MS = 20000;
+
+// Launch headless Chromium.
+export function launch() {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+}
+
+// A new browser context: holder h's certificate presented to hub (h null: no certificate).
+// The hub's certificate is from the test's own CA, which Chromium does not know: accept it.
+export async function newContext(browser, hub, h, options = {}) {
+  const ctx = await browser.newContext({
+    ignoreHTTPSErrors: true,
+    clientCertificates: h ? [hub.clientCertificate(h)] : [],
+    ...options,
+  });
+  ctx.setDefaultTimeout(WAIT_MS);
+  return ctx;
+}
+
+// A page of ctx that records every dialog and page error (a check reads page.dialogs/errors).
+export async function newPage(ctx) {
+  const page = await ctx.newPage();
+  page.dialogs = [];
+  page.errors = [];
+  page.on('dialog', (d) => { page.dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  return page;
+}
+
+// A new page in a new context of its own, presenting holder h's certificate (h null: none).
+export async function holderPage(browser, hub, h, options = {}) {
+  return newPage(await newContext(browser, hub, h, options));
+}
+
+// Open the web pages at hash as the page's holder and wait until the listing or referral is drawn.
+export async function openPage(page, hub, hash) {
+  await page.goto(`${hub.origin}/#${hash}`);
+  await page.locator('#who:not(:empty)').waitFor();
+  await page.locator('main h2').waitFor();
+  await page.locator('main').locator('#referrals, p, dl').first().waitFor();
+}
+
+// A new page in holder h's context (one per holder and browser, made on first use), opened at
+// hash (openPage); env: the fixture's. options: a page's own (viewport). The holder's earlier
+// pages are closed first: each holds an event stream, and Chromium keeps at most six
+// connections to one host.
+export async function pageAt(env, h, hash, options = {}) {
+  env.contexts ??= new Map();
+  if (!env.contexts.has(h)) {
+    env.contexts.set(h, newContext(env.browser, env.hub, h));
+  }
+  const ctx = await env.contexts.get(h);
+  await Promise.all(ctx.pages().map((p) => p.close()));
+  const page = await newPage(ctx);
+  if (options.viewport) {
+    await page.setViewportSize(options.viewport);
+  }
+  await openPage(page, env.hub, hash);
+  return page;
+}
+
+// Open B's inbox and wait until its live event stream is open (the hub answered its GET).
+export async function openLiveInbox(page, hub) {
+  const stream = page.waitForResponse((r) => r.url().endsWith('/api/v1/events') && r.status() === 200);
+  await openPage(page, hub, 'inbox');
+  await stream;
+}
+
+// The (first) row of the listing on screen whose client link reads text.
+export function row(page, text) {
+  return page.locator('#referrals tbody tr')
+    .filter({ has: page.getByRole('link', { name: text, exact: true }) }).first();
+}
+
+// Where screenshots and the hub's log go: BUILD/tests/browser/artifacts.
+export function artifactsDir(buildDir) {
+  const dir = path.join(buildDir, 'tests', 'browser', 'artifacts');
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+// Run axe-core's WCAG 2.1 AA rules on the page; resolves the violations.
+// The hub's CSP (script-src 'self') rightly refuses addScriptTag's inline script, so axe is
+// evaluated through the driver, which no page policy governs; refexd never serves it.
+export async function axeViolations(page) {
+  const require = createRequire(import.meta.url);
+  const source = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  await page.evaluate(source);
+  return page.evaluate(async () => {
+    const r = await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+    });
+    return r.violations.map((v) => ({ id: v.id, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+  });
+}
+
+// Press Tab until focus comes round again; resolves the ids/texts of every control it reached,
+// and of every control on the page (visible buttons, links, inputs, selects, textareas).
+export async function tabWalk(page) {
+  const describe = () => {
+    const e = document.activeElement;
+    return e && e !== document.body ? `${e.tagName.toLowerCase()}:${e.id || e.textContent.trim()}` : null;
+  };
+  const all = await page.evaluate(() => [...document.querySelectorAll('button, a[href], input, select, textarea')]
+    .filter((e) => e.offsetParent !== null)
+    .map((e) => `${e.tagName.toLowerCase()}:${e.id || e.textContent.trim()}`));
+  const reached = new Set();
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  for (let i = 0; i < all.length + 5; i++) {
+    await page.keyboard.press('Tab');
+    const d = await page.evaluate(describe);
+    if (d) {
+      reached.add(d);
+    }
+  }
+  return { all, reached: [...reached] };
+}
+
