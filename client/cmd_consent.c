@@ -46,59 +46,21 @@ static const char *basis_name(Refex__LawfulBasis b)
 	return "consent";
 }
 
-/* Parse the options and operands; -1 to carry on, else an exit code. */
-static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct consent_args *a)
+/* Read the options and operands into a. */
+static void take_args(const struct args *args, struct consent_args *a)
 {
-	static const struct option opts[] = {
-	    {"to", required_argument, NULL, 't'},
-	    {"any-partner", no_argument, NULL, 'a'},
-	    {"purpose", required_argument, NULL, 'p'},
-	    {"method", required_argument, NULL, 'm'},
-	    {"expires", required_argument, NULL, 'e'},
-	    {"basis", required_argument, NULL, 'b'},
-	    {"reason", required_argument, NULL, 'r'},
-	    {"json", no_argument, NULL, 'j'},
-	    CMD_GLOBAL_OPTIONS,
-	    {0},
-	};
-	int c, rc;
-
-	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
-		switch (c) {
-		case 't':
-			a->k.to_agency = optarg;
-			break;
-		case 'a':
-			a->k.has_any_partner = a->k.any_partner = 1;
-			break;
-		case 'p':
-			a->k.purpose = optarg;
-			break;
-		case 'm':
-			a->method = optarg;
-			break;
-		case 'e':
-			a->k.expires = optarg;
-			break;
-		case 'b':
-			a->basis = optarg;
-			break;
-		case 'r':
-			a->k.reason = optarg;
-			break;
-		case 'j':
-			a->json = 1;
-			break;
-		}
+	a->sub = args_operand(args, 0);
+	a->operand = args_operand(args, 1);
+	a->k.to_agency = (char *)args_get(args, "to");
+	if (args_has(args, "any-partner")) {
+		a->k.has_any_partner = a->k.any_partner = 1;
 	}
-	if (c == CMD_OPTS_EXIT) {
-		return rc;
-	}
-	if (optind >= argc) {
-		return cmd_usage_error(ctx, "what to do? add, list or withdraw");
-	}
-	a->sub = argv[optind++];
-	return cmd_one_operand(ctx, argc, argv, "which one? give its ID", &a->operand);
+	a->k.purpose = (char *)args_get(args, "purpose");
+	a->method = args_get(args, "method");
+	a->k.expires = (char *)args_get(args, "expires");
+	a->basis = args_get(args, "basis");
+	a->k.reason = (char *)args_get(args, "reason");
+	a->json = args_has(args, "json") > 0;
 }
 
 /* Turn --basis and --method into the record's fields; -1 to carry on, else an exit code. */
@@ -287,14 +249,11 @@ static int consent_withdraw(struct cmd_ctx *ctx, struct consent_args *a)
 }
 
 /* Run one of the consent subcommands. */
-int cmd_consent(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_consent_exec(struct cmd_ctx *ctx, const struct args *args)
 {
 	struct consent_args a = {.k = REFEX__CONSENT_RECORD__INIT};
-	int rc;
 
-	if ((rc = parse_args(ctx, argc, argv, &a)) >= 0) {
-		return rc;
-	}
+	take_args(args, &a);
 	if (strcmp(a.sub, "add") == 0) {
 		return consent_add(ctx, &a);
 	}
@@ -306,3 +265,32 @@ int cmd_consent(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	return cmd_usage_error(ctx, "unknown subcommand '%s' (add, list, withdraw)", a.sub);
 }
+
+const struct cmd_entry cmd_consent_entry = {
+    .name = "consent",
+    .usage = "add CLIENT_ID (--to AGENCY | --any-partner) (--purpose TEXT --method "
+             "verbal|written|digital | --basis BASIS --reason TEXT) [--expires DATE] |"
+             " list CLIENT_ID | withdraw CONSENT_ID [--reason TEXT] [--json]",
+    .summary = "record, list or withdraw a client's consent (or another lawful basis) to share",
+    .args = {"to=AGENCY any-partner purpose=TEXT method=METHOD expires=DATE basis=BASIS "
+             "reason=TEXT json",
+             2,
+             2,
+             {"what to do? add, list or withdraw", "which one? give its ID"}},
+    .options = "  --to AGENCY         the partner it covers\n"
+               "  --any-partner       it covers every partner agency\n"
+               "  --purpose TEXT      what the client agreed to share their record for\n"
+               "  --method METHOD     how they agreed: verbal, written or digital\n"
+               "  --basis BASIS       not consent: safeguarding, legal-obligation or\n"
+               "                      vital-interests (needs --reason)\n"
+               "  --reason TEXT       why (another basis), or why it is withdrawn\n"
+               "  --expires DATE      the last day it covers, YYYY-MM-DD\n"
+               "  --json              print the hub's answer as JSON: the consent (add,\n"
+               "                      withdraw) or the list\n",
+    .notes = "add prints the consent's id. The hub records who recorded it (your\n"
+             "certificate's agency and holder) and when. Sharing a client with\n"
+             "'refex submit --client-id' needs a live consent or basis covering the\n"
+             "recipient; withdraw takes effect at once: the client is not shared under\n"
+             "it again, and the agencies that hold the record are shown it was withdrawn.\n",
+    .exec = cmd_consent_exec,
+};

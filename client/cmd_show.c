@@ -503,33 +503,16 @@ static int print_json(const Refex__Referral *r, const struct hubform *hf)
 }
 
 /* Show one referral. */
-int cmd_show(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_show_exec(struct cmd_ctx *ctx, const struct args *args)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    CMD_GLOBAL_OPTIONS,
-	    {0},
-	};
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__GetReferral get = REFEX__GET_REFERRAL__INIT;
 	Refex__Response *resp = NULL;
 	const struct hubform *hf = NULL;
 	const Refex__Referral *r;
-	const char *id = NULL;
-	int c, rc, json = 0;
+	int rc, json = args_has(args, "json") > 0;
 
-	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
-		if (c == 'j') {
-			json = 1;
-		}
-	}
-	if (c == CMD_OPTS_EXIT) {
-		return rc;
-	}
-	if ((rc = cmd_one_operand(ctx, argc, argv, "which referral? give its ID", &id)) >= 0) {
-		return rc;
-	}
-	get.id = (char *)id;
+	get.id = (char *)args_operand(args, 0);
 	req.body_case = REFEX__REQUEST__BODY_GET;
 	req.get = &get;
 	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE) {
@@ -554,3 +537,13 @@ done:
 	refex__response__free_unpacked(resp, NULL);
 	return rc;
 }
+
+const struct cmd_entry cmd_show_entry = {
+    .name = "show",
+    .usage = "ID [--json]",
+    .summary = "show a referral: client, consent, answers and history",
+    .args = {"json", 1, 1, {"which referral? give its ID"}},
+    .options = "  --json              print the referral as JSON, form answers decoded\n",
+    .notes = "Showing a referral in your inbox for the first time marks it received.\n",
+    .exec = cmd_show_exec,
+};

@@ -35,84 +35,101 @@ static int print_result(const Refex__Response *resp, const char *id, const char 
 	return EXIT_DONE;
 }
 
-/* Parse one status command's arguments, send the update and print the new state. */
-static int run_status(struct cmd_ctx *ctx, int argc, char **argv, const struct status_cmd *sc)
+/* Send one status command's update and print the new state. */
+static int run_status(struct cmd_ctx *ctx, const struct args *args, const struct status_cmd *sc)
 {
-	const struct option opts[] = {
-	    {sc->reason_opt ? sc->reason_opt : "reason", required_argument, NULL, 'r'},
-	    {"json", no_argument, NULL, 'j'},
-	    CMD_CHANGE_OPTIONS,
-	    CMD_GLOBAL_OPTIONS,
-	    {0},
-	};
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__UpdateStatus up = REFEX__UPDATE_STATUS__INIT;
 	Refex__Response *resp = NULL;
-	const char *reason = NULL, *id = NULL;
-	int c, rc, json = 0;
+	int rc;
 
-	/* accept takes no reason: leave its option out of the table. */
-	while ((c = cmd_getopt(ctx, argc, argv, sc->reason_opt ? opts : opts + 1, &rc)) >= 0) {
-		if (c == 'r') {
-			reason = optarg;
-		} else if (c == 'j') {
-			json = 1;
-		} else if ((rc = cmd_change_option(ctx, c, optarg)) >= 0) {
-			return rc;
-		}
-	}
-	if (c == CMD_OPTS_EXIT) {
-		return rc;
-	}
-	if ((rc = cmd_one_operand(ctx, argc, argv, "which referral? give its ID", &id)) >= 0) {
-		return rc;
-	}
-	if (sc->reason_opt && (!reason || !*reason)) {
-		return cmd_usage_error(ctx, "--%s TEXT is required", sc->reason_opt);
-	}
-	up.id = (char *)id;
+	up.id = (char *)args_operand(args, 0);
 	up.has_action = 1;
 	up.action = sc->action;
-	up.reason = (char *)reason;
+	up.reason = sc->reason_opt ? (char *)args_get(args, sc->reason_opt) : NULL;
 	req.body_case = REFEX__REQUEST__BODY_UPDATE;
 	req.update = &up;
 	if ((rc = cmd_call_change(ctx, &req, &resp)) != EXIT_DONE) {
 		return rc;
 	}
-	rc = print_result(resp, up.id, sc->done, json);
+	rc = print_result(resp, up.id, sc->done, args_has(args, "json") > 0);
 	refex__response__free_unpacked(resp, NULL);
 	return rc;
 }
 
 /* Accept a referral sent to this agency. */
-int cmd_accept(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_accept_exec(struct cmd_ctx *ctx, const struct args *args)
 {
 	static const struct status_cmd sc = {REFEX__ACTION__ACTION_ACCEPT, NULL, "accepted"};
 
-	return run_status(ctx, argc, argv, &sc);
+	return run_status(ctx, args, &sc);
 }
 
 /* Decline a referral sent to this agency, with a reason. */
-int cmd_decline(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_decline_exec(struct cmd_ctx *ctx, const struct args *args)
 {
 	static const struct status_cmd sc = {REFEX__ACTION__ACTION_DECLINE, "reason", "declined"};
 
-	return run_status(ctx, argc, argv, &sc);
+	return run_status(ctx, args, &sc);
 }
 
 /* Complete an accepted referral, with its outcome. */
-int cmd_complete(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_complete_exec(struct cmd_ctx *ctx, const struct args *args)
 {
 	static const struct status_cmd sc = {REFEX__ACTION__ACTION_COMPLETE, "outcome",
 	                                     "completed"};
 
-	return run_status(ctx, argc, argv, &sc);
+	return run_status(ctx, args, &sc);
 }
 
 /* Withdraw a referral this agency sent, with a reason. */
-int cmd_withdraw(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_withdraw_exec(struct cmd_ctx *ctx, const struct args *args)
 {
 	static const struct status_cmd sc = {REFEX__ACTION__ACTION_WITHDRAW, "reason", "withdrawn"};
 
-	return run_status(ctx, argc, argv, &sc);
+	return run_status(ctx, args, &sc);
 }
+
+const struct cmd_entry cmd_accept_entry = {
+    .name = "accept",
+    .usage = "ID [--json] [--idempotency-key KEY] [--verbose]",
+    .summary = "accept a referral sent to your agency",
+    .args = {"json" CMD_CHANGE_TEMPLATE, 1, 1, {"which referral? give its ID"}},
+    .options = CMD_JSON_REFERRAL_HELP CMD_CHANGE_HELP,
+    .notes = CMD_RETRY_NOTES,
+    .exec = cmd_accept_exec,
+};
+
+const struct cmd_entry cmd_decline_entry = {
+    .name = "decline",
+    .usage = "ID --reason TEXT [--json] [--idempotency-key KEY] [--verbose]",
+    .summary = "decline a referral sent to your agency, saying why",
+    .args = {"reason=TEXT! json" CMD_CHANGE_TEMPLATE, 1, 1, {"which referral? give its ID"}},
+    .options = "  --reason TEXT       why your agency cannot take it (told to the "
+               "sender)\n" CMD_JSON_REFERRAL_HELP CMD_CHANGE_HELP,
+    .notes = CMD_RETRY_NOTES,
+    .exec = cmd_decline_exec,
+};
+
+const struct cmd_entry cmd_complete_entry = {
+    .name = "complete",
+    .usage = "ID --outcome TEXT [--json] [--idempotency-key KEY] [--verbose]",
+    .summary = "close an accepted referral with its outcome",
+    .args = {"outcome=TEXT! json" CMD_CHANGE_TEMPLATE, 1, 1, {"which referral? give its ID"}},
+    .options = "  --outcome TEXT      what was done for the client (told to the "
+               "sender)\n" CMD_JSON_REFERRAL_HELP CMD_CHANGE_HELP,
+    .notes = CMD_RETRY_NOTES,
+    .exec = cmd_complete_exec,
+};
+
+const struct cmd_entry cmd_withdraw_entry = {
+    .name = "withdraw",
+    .usage = "ID --reason TEXT [--json] [--idempotency-key KEY] [--verbose]",
+    .summary = "withdraw a referral your agency sent, saying why",
+    .args = {"reason=TEXT! json" CMD_CHANGE_TEMPLATE, 1, 1, {"which referral? give its ID"}},
+    .options =
+        "  --reason TEXT       why it is withdrawn (told to the receiver)\n" CMD_JSON_REFERRAL_HELP
+            CMD_CHANGE_HELP,
+    .notes = CMD_RETRY_NOTES,
+    .exec = cmd_withdraw_exec,
+};
