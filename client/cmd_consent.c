@@ -8,6 +8,7 @@
 #include "client.pb-c.h"
 #include "cmd.h"
 #include "output.h"
+#include "pbenum.h"
 #include "show.h"
 
 struct consent_args {
@@ -16,35 +17,6 @@ struct consent_args {
 	const char *basis, *method;
 	int json;
 };
-
-static const struct {
-	const char *name;
-	Refex__LawfulBasis basis;
-} bases[] = {
-    {"consent", REFEX__LAWFUL_BASIS__BASIS_CONSENT},
-    {"safeguarding", REFEX__LAWFUL_BASIS__BASIS_SAFEGUARDING},
-    {"legal-obligation", REFEX__LAWFUL_BASIS__BASIS_LEGAL_OBLIGATION},
-    {"vital-interests", REFEX__LAWFUL_BASIS__BASIS_VITAL_INTERESTS},
-};
-
-static const struct {
-	const char *name;
-	Refex__ConsentMethod method;
-} methods[] = {
-    {"verbal", REFEX__CONSENT_METHOD__CONSENT_VERBAL},
-    {"written", REFEX__CONSENT_METHOD__CONSENT_WRITTEN},
-    {"digital", REFEX__CONSENT_METHOD__CONSENT_DIGITAL},
-};
-
-static const char *basis_name(Refex__LawfulBasis b)
-{
-	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
-		if (bases[i].basis == b) {
-			return bases[i].name;
-		}
-	}
-	return "consent";
-}
 
 /* Read the options and operands into a. */
 static void take_args(const struct args *args, struct consent_args *a)
@@ -66,35 +38,28 @@ static void take_args(const struct args *args, struct consent_args *a)
 /* Turn --basis and --method into the record's fields; -1 to carry on, else an exit code. */
 static int parse_how(struct cmd_ctx *ctx, struct consent_args *a)
 {
-	size_t i;
+	char names[4 * PBENUM_NAME_MAX];
+	int v;
 
 	if (a->basis != NULL) {
-		for (i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
-			if (strcmp(bases[i].name, a->basis) == 0) {
-				break;
-			}
-		}
-		if (i == sizeof(bases) / sizeof(bases[0])) {
-			return cmd_usage_error(ctx,
-			                       "--basis is consent, safeguarding, legal-obligation "
-			                       "or vital-interests, not '%s'",
+		if (pbenum_parse(&refex__lawful_basis__descriptor, a->basis, '-', &v) < 0) {
+			return cmd_usage_error(ctx, "--basis is one of %s; not '%s'",
+			                       pbenum_list(&refex__lawful_basis__descriptor, '-',
+			                                   names, sizeof(names)),
 			                       a->basis);
 		}
 		a->k.has_basis = 1;
-		a->k.basis = bases[i].basis;
+		a->k.basis = (Refex__LawfulBasis)v;
 	}
+	/* other-basis is the hub's to set (refex.proto), so it is no --method. */
 	if (a->method != NULL) {
-		for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-			if (strcmp(methods[i].name, a->method) == 0) {
-				break;
-			}
-		}
-		if (i == sizeof(methods) / sizeof(methods[0])) {
+		if (pbenum_parse(&refex__consent_method__descriptor, a->method, '-', &v) < 0 ||
+		    v == REFEX__CONSENT_METHOD__CONSENT_OTHER_BASIS) {
 			return cmd_usage_error(
 			    ctx, "--method is verbal, written or digital, not '%s'", a->method);
 		}
 		a->k.has_method = 1;
-		a->k.method = methods[i].method;
+		a->k.method = (Refex__ConsentMethod)v;
 	}
 	return -1;
 }
@@ -171,7 +136,7 @@ static int print_consents(const Refex__ConsentList *list)
 	static const char *const headers[] = {"ID",      "COVERS",   "BASIS", "METHOD",
 	                                      "EXPIRES", "RECORDED", "STATE", "WHAT FOR / WHY"};
 	struct table *t = table_new(8, headers);
-	char when[32], state[64], by[200];
+	char when[32], state[64], by[200], basis[PBENUM_NAME_MAX], method[PBENUM_NAME_MAX];
 	int rc = t ? 0 : -1;
 
 	for (size_t i = 0; rc == 0 && i < list->n_consents; i++) {
@@ -184,8 +149,12 @@ static int print_consents(const Refex__ConsentList *list)
 		         k->recorded_by ? k->recorded_by : "-");
 		cells[0] = k->id;
 		cells[1] = k->to_agency ? k->to_agency : "any partner";
-		cells[2] = basis_name(k->basis);
-		cells[3] = k->has_method ? show_consent_method(k->method) : NULL;
+		/* An unset basis is consent, as before the hub recorded other bases. */
+		cells[2] = pbenum_name(&refex__lawful_basis__descriptor,
+		                       k->basis ? k->basis : REFEX__LAWFUL_BASIS__BASIS_CONSENT,
+		                       '-', basis, sizeof(basis));
+		cells[3] =
+		    k->has_method ? show_consent_method(k->method, method, sizeof(method)) : NULL;
 		cells[4] = k->expires;
 		cells[5] = by;
 		cells[6] = consent_state(k, state, sizeof(state));

@@ -8,6 +8,7 @@
 #include "cmd.h"
 #include "hubforms.h"
 #include "output.h"
+#include "pbenum.h"
 #include "pbjson.h"
 #include "show.h"
 
@@ -72,21 +73,14 @@ static const char *contact_name(Refex__ContactMethod m)
 	}
 }
 
-/* Return how consent was given in words, or NULL. */
-const char *show_consent_method(Refex__ConsentMethod m)
+/* Return how consent was given in words, written into buf, or NULL. */
+const char *show_consent_method(Refex__ConsentMethod m, char *buf, size_t len)
 {
-	switch (m) {
-	case REFEX__CONSENT_METHOD__CONSENT_VERBAL:
-		return "verbal";
-	case REFEX__CONSENT_METHOD__CONSENT_WRITTEN:
-		return "written";
-	case REFEX__CONSENT_METHOD__CONSENT_DIGITAL:
-		return "digital";
-	case REFEX__CONSENT_METHOD__CONSENT_OTHER_BASIS:
+	/* The one name not derived from the enum: it says what the value means. */
+	if (m == REFEX__CONSENT_METHOD__CONSENT_OTHER_BASIS) {
 		return "not consent: another lawful basis (see purpose)";
-	default:
-		return NULL;
 	}
+	return m ? pbenum_name(&refex__consent_method__descriptor, (int)m, '-', buf, len) : NULL;
 }
 
 /* Join strings with sep into buf (truncating quietly: this is for display). */
@@ -244,7 +238,7 @@ void show_client_record(const Refex__ClientRecord *c)
 
 static void print_consent(const Refex__Consent *c)
 {
-	char buf[512], by[300], when[32];
+	char buf[512], by[300], when[32], method[PBENUM_NAME_MAX];
 
 	printf("\nConsent\n");
 	if (!c) {
@@ -253,7 +247,7 @@ static void print_consent(const Refex__Consent *c)
 	}
 	show_field("to", c->to_agency);
 	show_field("purpose", c->purpose);
-	show_field("method", show_consent_method(c->method));
+	show_field("method", show_consent_method(c->method, method, sizeof(method)));
 	show_field("given on", c->given_on);
 	if (c->recorded_agency || c->recorded_by) {
 		who(by, sizeof(by), c->recorded_agency, c->recorded_by);
