@@ -9,12 +9,12 @@
 struct status_cmd {
 	Refex__Action action;
 	const char *reason_opt; /* "reason", "outcome", or NULL for none */
-	const char *done;       /* printed when the reply does not say the state */
+	Refex__State done;      /* printed when the reply does not say the state */
 };
 
 /* Print "ID STATE" from the hub's reply (done: the state when it does not say), or with json
  * the referral it answered with. */
-static int print_result(const Refex__Response *resp, const char *id, const char *done, int json)
+static int print_result(const Refex__Response *resp, const char *id, Refex__State done, int json)
 {
 	const Refex__Referral *r =
 	    resp->body_case == REFEX__RESPONSE__BODY_REFERRAL ? resp->referral : NULL;
@@ -31,7 +31,7 @@ static int print_result(const Refex__Response *resp, const char *id, const char 
 		return EXIT_DONE;
 	}
 	output_text(stdout, r && r->id ? r->id : id);
-	printf(" %s\n", r && r->has_state ? output_state_name(r->state) : done);
+	printf(" %s\n", output_state_name(r && r->has_state ? r->state : done));
 	return EXIT_DONE;
 }
 
@@ -60,7 +60,8 @@ static int run_status(struct cmd_ctx *ctx, const struct args *args, const struct
 /* Accept a referral sent to this agency. */
 static int cmd_accept_exec(struct cmd_ctx *ctx, const struct args *args)
 {
-	static const struct status_cmd sc = {REFEX__ACTION__ACTION_ACCEPT, NULL, "accepted"};
+	static const struct status_cmd sc = {REFEX__ACTION__ACTION_ACCEPT, NULL,
+	                                     REFEX__STATE__STATE_ACCEPTED};
 
 	return run_status(ctx, args, &sc);
 }
@@ -68,7 +69,8 @@ static int cmd_accept_exec(struct cmd_ctx *ctx, const struct args *args)
 /* Decline a referral sent to this agency, with a reason. */
 static int cmd_decline_exec(struct cmd_ctx *ctx, const struct args *args)
 {
-	static const struct status_cmd sc = {REFEX__ACTION__ACTION_DECLINE, "reason", "declined"};
+	static const struct status_cmd sc = {REFEX__ACTION__ACTION_DECLINE, "reason",
+	                                     REFEX__STATE__STATE_DECLINED};
 
 	return run_status(ctx, args, &sc);
 }
@@ -77,7 +79,7 @@ static int cmd_decline_exec(struct cmd_ctx *ctx, const struct args *args)
 static int cmd_complete_exec(struct cmd_ctx *ctx, const struct args *args)
 {
 	static const struct status_cmd sc = {REFEX__ACTION__ACTION_COMPLETE, "outcome",
-	                                     "completed"};
+	                                     REFEX__STATE__STATE_COMPLETED};
 
 	return run_status(ctx, args, &sc);
 }
@@ -85,7 +87,8 @@ static int cmd_complete_exec(struct cmd_ctx *ctx, const struct args *args)
 /* Withdraw a referral this agency sent, with a reason. */
 static int cmd_withdraw_exec(struct cmd_ctx *ctx, const struct args *args)
 {
-	static const struct status_cmd sc = {REFEX__ACTION__ACTION_WITHDRAW, "reason", "withdrawn"};
+	static const struct status_cmd sc = {REFEX__ACTION__ACTION_WITHDRAW, "reason",
+	                                     REFEX__STATE__STATE_WITHDRAWN};
 
 	return run_status(ctx, args, &sc);
 }
