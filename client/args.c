@@ -197,7 +197,7 @@ static enum args_result read_options(const struct cmd_entry *e, int argc, char *
 	char short_opts[3 * ARGS_OPTIONS_MAX + 4];
 	int c, i;
 
-	getopt_tables(a, e->args.in_order, lopts, short_opts);
+	getopt_tables(a, e->in_order, lopts, short_opts);
 	opterr = 0;
 	optind = 0; /* start afresh: main, tests and commands all parse */
 	while ((c = getopt_long(argc, argv, short_opts, lopts, NULL)) != -1) {

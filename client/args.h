@@ -26,7 +26,6 @@ struct args_spec {
 	const char *template; /* the command's own options, as above; NULL or "" for none */
 	int lower, upper;     /* operands: at least, at most (-1: any number) */
 	const char *missing[ARGS_OPERANDS_MAX]; /* what to say when operand i is missing */
-	int in_order;                           /* stop at the first operand (refex itself) */
 };
 
 /* One option of a template. */

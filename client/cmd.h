@@ -50,6 +50,7 @@ struct cmd_entry {
 	const char *summary; /* one line for `refex --help` */
 	const char *usage;   /* arguments after the name, e.g. "ID [--json]" */
 	struct args_spec args;
+	int in_order;        /* options only before the first operand (refex itself) */
 	const char *options; /* option lines for `refex CMD --help`, or NULL */
 	const char *notes;   /* lines after the options in `refex CMD --help`, or NULL */
 	int (*exec)(struct cmd_ctx *, const struct args *);

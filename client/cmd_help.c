@@ -52,14 +52,15 @@ const struct cmd_entry cmd_main_entry = {
     .name = NULL,
     .usage = "[GLOBAL OPTIONS] COMMAND [ARGS]",
     .summary = "refer clients between partner agencies through the refexd hub",
-    .args = {"version|V", 0, -1, {NULL}, 1},
+    .args = {"version|V", 0, -1, {NULL}},
+    .in_order = 1,
 };
 
 const struct cmd_entry cmd_help_entry = {
     .name = "help",
     .summary = "list the commands, or show one's help",
     .usage = "[COMMAND]",
-    .args = {NULL, 0, 1, {NULL}, 0},
+    .args = {NULL, 0, 1, {NULL}},
     .options = NULL,
     .notes = "'refex help COMMAND' is 'refex COMMAND --help'.\n",
     .exec = cmd_help_exec,
