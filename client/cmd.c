@@ -10,122 +10,136 @@
 #include "conn.h"
 #include "output.h"
 
-/* Take a global option returned by getopt_long. */
-int cmd_global_option(struct cmd_ctx *ctx, int opt, const char *arg)
+/* Every command, in the order `refex --help` lists them. */
+const struct cmd_entry *const cmd_table[] = {
+    &cmd_submit_entry,   &cmd_inbox_entry,
+    &cmd_sent_entry,     &cmd_show_entry,
+    &cmd_forward_entry,  &cmd_client_entry,
+    &cmd_consent_entry,  &cmd_audit_entry,
+    &cmd_accept_entry,   &cmd_decline_entry,
+    &cmd_complete_entry, &cmd_withdraw_entry,
+    &cmd_watch_entry,    &cmd_forms_entry,
+    &cmd_partners_entry, &cmd_report_entry,
+    &cmd_template_entry, &cmd_keygen_entry,
+    &cmd_p12_entry,      &cmd_doctor_entry,
+    &cmd_help_entry,     NULL,
+};
+
+/* Return the command called name (or by its alias), or NULL. */
+const struct cmd_entry *cmd_find(const char *name)
 {
-	switch (opt) {
-	case OPT_CONFIG:
-		ctx->opt.config = arg;
-		return 0;
-	case OPT_SERVER:
-		ctx->opt.server = arg;
-		return 0;
-	case OPT_CERT:
-		ctx->opt.cert = arg;
-		return 0;
-	case OPT_KEY:
-		ctx->opt.key = arg;
-		return 0;
-	case OPT_CA:
-		ctx->opt.ca = arg;
-		return 0;
-	default:
-		return -1;
+	for (size_t i = 0; cmd_table[i]; i++) {
+		const struct cmd_entry *e = cmd_table[i];
+
+		if (strcmp(e->name, name) == 0 || (e->alias && strcmp(e->alias, name) == 0)) {
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/* Take the global options parsed in a into ctx. */
+void cmd_take_globals(struct cmd_ctx *ctx, const struct args *a)
+{
+	const char **slot[] = {&ctx->opt.config, &ctx->opt.server, &ctx->opt.cert, &ctx->opt.key,
+	                       &ctx->opt.ca};
+	const char *names[] = {"config", "server", "cert", "key", "ca"};
+
+	for (size_t i = 0; i < sizeof(slot) / sizeof(slot[0]); i++) {
+		if (args_has(a, names[i])) {
+			*slot[i] = args_get(a, names[i]);
+		}
 	}
 }
 
-/* Handle a getopt_long result every command treats alike. */
-int cmd_common_option(struct cmd_ctx *ctx, int opt, const char *arg)
+/* Parse the command's arguments and run it. */
+int cmd_run(struct cmd_ctx *ctx, const struct cmd_entry *e, int argc, char **argv)
 {
-	if (cmd_global_option(ctx, opt, arg) == 0) {
-		return -1;
-	}
-	if (opt == 'h') {
-		cmd_help(ctx);
+	struct args a;
+	int rc;
+
+	ctx->cmd = e;
+	switch (args_parse(e, argc, argv, &a)) {
+	case ARGS_HELP:
+		cmd_help(e);
 		return EXIT_DONE;
+	case ARGS_BAD:
+		return EXIT_USAGE;
+	case ARGS_OK:
+		break;
 	}
-	/* getopt_long has already said what was wrong with the option. */
-	cmd_usage(ctx, stderr);
-	return EXIT_USAGE;
+	cmd_take_globals(ctx, &a);
+	if ((rc = cmd_take_change(ctx, &a)) < 0) {
+		rc = e->exec(ctx, &a);
+	}
+	args_free(&a);
+	return rc;
 }
 
-/* Say whether opt is one of the global options' getopt_long values. */
-static int is_global_option(int opt)
+/* Print "refex" and, for a command, " NAME". */
+static void print_name(const struct cmd_entry *e, FILE *out)
 {
-	return opt >= OPT_CONFIG && opt <= OPT_CA;
-}
-
-/* Return the command's next own option, taking global options and --help itself. */
-int cmd_getopt(struct cmd_ctx *ctx, int argc, char **argv, const struct option *opts, int *rc)
-{
-	int c;
-
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c != 'h' && c != '?' && c != ':' && !is_global_option(c)) {
-			return c;
-		}
-		if ((*rc = cmd_common_option(ctx, c, optarg)) >= 0) {
-			return CMD_OPTS_EXIT;
-		}
-	}
-	return CMD_OPTS_END;
-}
-
-/* Refuse any argument left after the options. */
-int cmd_no_operands(const struct cmd_ctx *ctx, int argc, char **argv)
-{
-	if (optind < argc) {
-		return cmd_usage_error(ctx, "unexpected argument '%s'", argv[optind]);
-	}
-	return -1;
-}
-
-/* Take exactly one argument after the options. */
-int cmd_one_operand(const struct cmd_ctx *ctx, int argc, char **argv, const char *missing,
-                    const char **arg)
-{
-	if (optind >= argc) {
-		return cmd_usage_error(ctx, "%s", missing);
-	}
-	if (optind + 1 < argc) {
-		return cmd_usage_error(ctx, "unexpected argument '%s'", argv[optind + 1]);
-	}
-	*arg = argv[optind];
-	return -1;
+	fprintf(out, "refex%s%s", e->name ? " " : "", e->name ? e->name : "");
 }
 
 /* Print "usage: refex NAME USAGE". */
-void cmd_usage(const struct cmd_ctx *ctx, FILE *out)
+void cmd_usage(const struct cmd_entry *e, FILE *out)
 {
-	fprintf(out, "usage: refex %s %s\n", ctx->cmd->name, ctx->cmd->usage);
+	fputs("usage: ", out);
+	print_name(e, out);
+	fprintf(out, " %s\n", e->usage);
 }
 
-/* Print a usage complaint and the usage line on stderr. */
-int cmd_usage_error(const struct cmd_ctx *ctx, const char *fmt, ...)
+/* Print a usage complaint, the usage line and where to find help on stderr. */
+static int usage_verror(const struct cmd_entry *e, const char *fmt, va_list ap)
 {
-	va_list ap;
-
-	fprintf(stderr, "refex %s: ", ctx->cmd->name);
-	va_start(ap, fmt);
+	print_name(e, stderr);
+	fputs(": ", stderr);
 	vfprintf(stderr, fmt, ap);
-	va_end(ap);
 	fputc('\n', stderr);
-	cmd_usage(ctx, stderr);
+	cmd_usage(e, stderr);
+	fputs("Run '", stderr);
+	print_name(e, stderr);
+	fprintf(stderr, " --help' for %s.\n", e->name ? "its options" : "the commands");
 	return EXIT_USAGE;
 }
 
-/* Print the command's usage line and options on stdout. */
-void cmd_help(const struct cmd_ctx *ctx)
+/* Print a usage complaint about the entry's command line on stderr. */
+int cmd_entry_usage_error(const struct cmd_entry *e, const char *fmt, ...)
 {
-	cmd_usage(ctx, stdout);
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = usage_verror(e, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Print a usage complaint about the command being run on stderr. */
+int cmd_usage_error(const struct cmd_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = usage_verror(ctx->cmd, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Print the command's usage line and options on stdout. */
+void cmd_help(const struct cmd_entry *e)
+{
+	cmd_usage(e, stdout);
 	/* Summaries are written to follow a command name; as a sentence, capitalise. */
-	printf("\n%c%s.\n\n", toupper((unsigned char)ctx->cmd->summary[0]), ctx->cmd->summary + 1);
-	printf("options:\n%s", ctx->cmd->options ? ctx->cmd->options : "");
+	printf("\n%c%s.\n\n", toupper((unsigned char)e->summary[0]), e->summary + 1);
+	printf("options:\n%s", e->options ? e->options : "");
 	printf("  -h, --help          show this help\n"
 	       "  global options: --config FILE, --server HOST:PORT, --cert FILE, --key FILE,\n"
 	       "  --ca FILE (see 'refex --help')\n");
-	if (ctx->cmd->notes) {
-		printf("\n%s", ctx->cmd->notes);
+	if (e->notes) {
+		printf("\n%s", e->notes);
 	}
 }
 

@@ -2,9 +2,9 @@
 #ifndef REFEX_CMD_H
 #define REFEX_CMD_H
 
-#include <getopt.h>
 #include <stdio.h>
 
+#include "args.h"
 #include "refex.pb-c.h"
 
 /* What refex exits with: scripts and the integration tests rely on these. */
@@ -15,36 +15,9 @@ enum {
 	EXIT_CONNECT = 3, /* could not connect, or TLS failed */
 };
 
-/* getopt_long values of the global options, above any short option letter. */
-enum {
-	OPT_CONFIG = 0x100,
-	OPT_SERVER,
-	OPT_CERT,
-	OPT_KEY,
-	OPT_CA,
-	OPT_IDEMPOTENCY_KEY, /* not global: the commands that change something (CMD_CHANGE_OPTIONS)
-	                      */
-	OPT_VERBOSE,
-};
-
-/* The global options, accepted before and after the command name. Append to
- * each command's option array, before its terminating zero entry. */
-#define CMD_GLOBAL_OPTIONS                                                                         \
-	{"config", required_argument, NULL, OPT_CONFIG},                                           \
-	    {"server", required_argument, NULL, OPT_SERVER},                                       \
-	    {"cert", required_argument, NULL, OPT_CERT},                                           \
-	    {"key", required_argument, NULL, OPT_KEY}, {"ca", required_argument, NULL, OPT_CA},    \
-	{                                                                                          \
-		"help", no_argument, NULL, 'h'                                                     \
-	}
-
-/* The options of the commands that change something (submit, accept, ...). Put them in the
- * command's option array and hand what getopt returns to cmd_change_option. */
-#define CMD_CHANGE_OPTIONS                                                                         \
-	{"idempotency-key", required_argument, NULL, OPT_IDEMPOTENCY_KEY},                         \
-	{                                                                                          \
-		"verbose", no_argument, NULL, OPT_VERBOSE                                          \
-	}
+/* The options of the commands that change something (submit, accept, ...): add to the
+ * command's template; cmd_run takes them. */
+#define CMD_CHANGE_TEMPLATE " idempotency-key=KEY verbose"
 
 /* Their lines for `refex CMD --help`. */
 #define CMD_CHANGE_HELP                                                                            \
@@ -54,17 +27,33 @@ enum {
 	"                      once on requests with the same key\n"                               \
 	"  --verbose           say the idempotency key on stderr\n"
 
+/* For the commands that answer with a referral. */
+#define CMD_JSON_REFERRAL_HELP                                                                     \
+	"  --json              print the referral the hub answered with as JSON (canonical\n"      \
+	"                      protobuf mapping): its id, state, ...\n"
+
+/* For the commands that change something. */
+#define CMD_RETRY_NOTES                                                                            \
+	"If the connection to the hub is lost before its answer, refex sends the request\n"        \
+	"again with the same idempotency key (4 attempts over about 10 s): it takes effect\n"      \
+	"once. If every attempt fails, refex prints the key: run the same command with\n"          \
+	"--idempotency-key KEY to find out safely whether it was done.\n"
+
 struct cmd_ctx;
 struct conn;
 struct hubforms;
 
+/* A command, as tmux's cmd-*.c: defined in the command's own file, listed in cmd_table. */
 struct cmd_entry {
 	const char *name;
-	const char *usage;   /* arguments after the name, e.g. "ID [--json]" */
+	const char *alias;   /* another name it answers to, or NULL */
 	const char *summary; /* one line for `refex --help` */
+	const char *usage;   /* arguments after the name, e.g. "ID [--json]" */
+	struct args_spec args;
+	int in_order;        /* options only before the first operand (refex itself) */
 	const char *options; /* option lines for `refex CMD --help`, or NULL */
 	const char *notes;   /* lines after the options in `refex CMD --help`, or NULL */
-	int (*exec)(struct cmd_ctx *, int argc, char **argv);
+	int (*exec)(struct cmd_ctx *, const struct args *);
 };
 
 /* Global options as given on the command line (NULL when not given). */
@@ -85,48 +74,36 @@ struct cmd_ctx {
 	struct hubforms *forms;      /* the hub's forms learnt so far (hubforms.h), or NULL */
 };
 
-/* Return the command called name, or NULL. */
+/* Every command, in the order `refex --help` lists them; NULL-terminated. */
+extern const struct cmd_entry *const cmd_table[];
+
+/* Return the command called name (or by its alias), or NULL. */
 const struct cmd_entry *cmd_find(const char *name);
 
-/* Take a global option returned by getopt_long; returns 0, or -1 for any other option. */
-int cmd_global_option(struct cmd_ctx *ctx, int opt, const char *arg);
+/* Take the global options parsed in a into ctx (those given override those taken before). */
+void cmd_take_globals(struct cmd_ctx *ctx, const struct args *a);
 
-/* Handle a getopt_long result every command treats alike: a global option
- * (returns -1: carry on), --help (prints help, returns EXIT_DONE) or an
- * unknown option (prints usage, returns EXIT_USAGE). */
-int cmd_common_option(struct cmd_ctx *ctx, int opt, const char *arg);
-
-/* What cmd_getopt returns when it is not a command's own option. */
-enum {
-	CMD_OPTS_END = -1,  /* the options are done: operands (if any) start at optind */
-	CMD_OPTS_EXIT = -2, /* --help was shown or an option was bad: exit with *rc */
-};
-
-/*
- * Return the command's next own option (getopt_long's value over opts), taking
- * the global options itself; CMD_OPTS_END when the options are done; or
- * CMD_OPTS_EXIT with *rc set after --help (EXIT_DONE) or a bad option
- * (EXIT_USAGE, usage printed).
- */
-int cmd_getopt(struct cmd_ctx *ctx, int argc, char **argv, const struct option *opts, int *rc);
-
-/* After the options, refuse any argument left over: returns EXIT_USAGE, or -1 to carry on. */
-int cmd_no_operands(const struct cmd_ctx *ctx, int argc, char **argv);
-
-/* After the options, take exactly one argument into *arg: returns -1 to carry on, or
- * EXIT_USAGE (saying missing when there is none, or naming the extra one). */
-int cmd_one_operand(const struct cmd_ctx *ctx, int argc, char **argv, const char *missing,
-                    const char **arg);
+/* Parse the command's arguments (argv[0] is its name) and run it: --help and usage errors
+ * alike for every command. Returns the exit code. */
+int cmd_run(struct cmd_ctx *ctx, const struct cmd_entry *e, int argc, char **argv);
 
 /* Print "usage: refex NAME USAGE" to out. */
-void cmd_usage(const struct cmd_ctx *ctx, FILE *out);
+void cmd_usage(const struct cmd_entry *e, FILE *out);
 
-/* Print a usage complaint ("refex NAME: why") and the usage line on stderr; returns EXIT_USAGE. */
+/* Print a usage complaint ("refex NAME: why"), the usage line and where to find help on
+ * stderr; returns EXIT_USAGE. */
+int cmd_entry_usage_error(const struct cmd_entry *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* As cmd_entry_usage_error, for the command being run. */
 int cmd_usage_error(const struct cmd_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Print the command's usage line and options on stdout. */
-void cmd_help(const struct cmd_ctx *ctx);
+void cmd_help(const struct cmd_entry *e);
+
+/* Print refex's own help: the commands from the table and the global options. */
+void cmd_help_all(void);
 
 /*
  * Send req (its id is assigned here) to the server, connecting first if
@@ -154,9 +131,9 @@ int cmd_call_expect(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response__B
  */
 int cmd_call_change(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp);
 
-/* Take --idempotency-key or --verbose (opt as getopt_long returned it). Returns -1 to carry
- * on (also for any other opt), or EXIT_USAGE for a bad key. */
-int cmd_change_option(struct cmd_ctx *ctx, int opt, const char *arg);
+/* Take --idempotency-key and --verbose, when the command has them. Returns -1 to carry on, or
+ * EXIT_USAGE for a bad key. */
+int cmd_take_change(struct cmd_ctx *ctx, const struct args *a);
 
 /* Connect with the config file and flags, printing nothing. Returns EXIT_DONE, or the exit
  * code with a plain-words reason in err and *network set when the network failed (a retry
@@ -166,26 +143,30 @@ int cmd_connect(struct cmd_ctx *ctx, char *err, size_t errlen, int *network);
 /* Close the connection, if one was opened. */
 void cmd_close(struct cmd_ctx *ctx);
 
-/* The commands. */
-int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_inbox(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_sent(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_show(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_accept(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_decline(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_complete(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_withdraw(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_forms(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_partners(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_audit(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_forward(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_template(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_keygen(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_p12(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_doctor(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_watch(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_client(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_consent(struct cmd_ctx *ctx, int argc, char **argv);
-int cmd_report(struct cmd_ctx *ctx, int argc, char **argv);
+/* The commands (cmd_*.c). */
+extern const struct cmd_entry cmd_submit_entry;
+extern const struct cmd_entry cmd_forward_entry;
+extern const struct cmd_entry cmd_inbox_entry;
+extern const struct cmd_entry cmd_sent_entry;
+extern const struct cmd_entry cmd_show_entry;
+extern const struct cmd_entry cmd_accept_entry;
+extern const struct cmd_entry cmd_decline_entry;
+extern const struct cmd_entry cmd_complete_entry;
+extern const struct cmd_entry cmd_withdraw_entry;
+extern const struct cmd_entry cmd_forms_entry;
+extern const struct cmd_entry cmd_partners_entry;
+extern const struct cmd_entry cmd_audit_entry;
+extern const struct cmd_entry cmd_template_entry;
+extern const struct cmd_entry cmd_keygen_entry;
+extern const struct cmd_entry cmd_p12_entry;
+extern const struct cmd_entry cmd_doctor_entry;
+extern const struct cmd_entry cmd_watch_entry;
+extern const struct cmd_entry cmd_client_entry;
+extern const struct cmd_entry cmd_consent_entry;
+extern const struct cmd_entry cmd_report_entry;
+extern const struct cmd_entry cmd_help_entry;
+
+/* refex itself, before the command's name: the global options and -V. */
+extern const struct cmd_entry cmd_main_entry;
 
 #endif

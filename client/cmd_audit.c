@@ -29,38 +29,15 @@ static int print_entries(const Refex__AuditLog *log)
 	return rc;
 }
 
-/* Show the audit trail of a referral the agency is a party to. */
-int cmd_audit(struct cmd_ctx *ctx, int argc, char **argv)
+/* Show the audit trail of a referral or client record the agency may see. */
+static int cmd_audit_exec(struct cmd_ctx *ctx, const struct args *args)
 {
-	static const struct option opts[] = {
-	    {"referral", required_argument, NULL, 'r'},
-	    {"client-id", required_argument, NULL, 'c'},
-	    {"client", required_argument, NULL, 'c'}, /* the first spelling, still accepted */
-	    {"json", no_argument, NULL, 'j'},
-	    CMD_GLOBAL_OPTIONS,
-	    {0},
-	};
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__GetAudit get = REFEX__GET_AUDIT__INIT;
 	Refex__Response *resp = NULL;
-	const char *id = NULL, *client = NULL;
-	int c, rc, json = 0;
+	const char *id = args_get(args, "referral"), *client = args_get(args, "client-id");
+	int rc, json = args_has(args, "json") > 0;
 
-	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
-		if (c == 'j') {
-			json = 1;
-		} else if (c == 'r') {
-			id = optarg;
-		} else if (c == 'c') {
-			client = optarg;
-		}
-	}
-	if (c == CMD_OPTS_EXIT) {
-		return rc;
-	}
-	if ((rc = cmd_no_operands(ctx, argc, argv)) >= 0) {
-		return rc;
-	}
 	if ((id == NULL) == (client == NULL)) {
 		return cmd_usage_error(ctx, "give one of --referral ID and --client-id ID");
 	}
@@ -82,3 +59,17 @@ int cmd_audit(struct cmd_ctx *ctx, int argc, char **argv)
 	refex__response__free_unpacked(resp, NULL);
 	return rc;
 }
+
+const struct cmd_entry cmd_audit_entry = {
+    .name = "audit",
+    .usage = "(--referral ID | --client-id ID) [--json]",
+    .summary = "show who read or changed a referral or a client record, and when",
+    .args = {"referral=ID client-id|client=ID json", 0, 0, {NULL}},
+    .options = "  --referral ID       the referral (yours: sent or received)\n"
+               "  --client-id ID      the client record (yours, or referred to you: your\n"
+               "                      agency's own entries); --client ID also works\n"
+               "  --json              print the entries as JSON\n",
+    .notes = "Every full read (show) and every change of a referral or client record is\n"
+             "recorded by the hub with the agency and holder of the certificate used.\n",
+    .exec = cmd_audit_exec,
+};

@@ -17,41 +17,16 @@ struct client_args {
 	int json;
 };
 
-/* Parse the options and operands (SUBCOMMAND [ARG [ARG]]); -1 to carry on, else an exit. */
-static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct client_args *a)
+/* Read SUBCOMMAND [ARG [ARG]] and the options into a. */
+static void take_args(const struct args *args, struct client_args *a)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"search", required_argument, NULL, 's'},
-	    {"reason", required_argument, NULL, 'r'},
-	    CMD_GLOBAL_OPTIONS,
-	    {0},
-	};
-	int c, rc;
-
-	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
-		if (c == 'j') {
-			a->json = 1;
-		} else if (c == 's') {
-			a->search = optarg;
-		} else if (c == 'r') {
-			a->reason = optarg;
-		}
+	a->sub = args_operand(args, 0);
+	for (; a->n < 2 && args_operand(args, (int)a->n + 1); a->n++) {
+		a->operand[a->n] = args_operand(args, (int)a->n + 1);
 	}
-	if (c == CMD_OPTS_EXIT) {
-		return rc;
-	}
-	if (optind >= argc) {
-		return cmd_usage_error(ctx, "what to do? add, update, show, list or erase");
-	}
-	a->sub = argv[optind++];
-	for (; optind < argc; optind++) {
-		if (a->n == 2) {
-			return cmd_usage_error(ctx, "unexpected argument '%s'", argv[optind]);
-		}
-		a->operand[a->n++] = argv[optind];
-	}
-	return -1;
+	a->search = args_get(args, "search");
+	a->reason = args_get(args, "reason");
+	a->json = args_has(args, "json") > 0;
 }
 
 /* Say that the hub's reply lacked what it should hold. */
@@ -282,7 +257,7 @@ static int client_erase(struct cmd_ctx *ctx, const struct client_args *a)
 }
 
 /* Run one of the client subcommands. */
-int cmd_client(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_client_exec(struct cmd_ctx *ctx, const struct args *args)
 {
 	static const struct {
 		const char *name;
@@ -292,11 +267,8 @@ int cmd_client(struct cmd_ctx *ctx, int argc, char **argv)
 	    {"list", client_list}, {"erase", client_erase},
 	};
 	struct client_args a = {0};
-	int rc;
 
-	if ((rc = parse_args(ctx, argc, argv, &a)) >= 0) {
-		return rc;
-	}
+	take_args(args, &a);
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		if (strcmp(subs[i].name, a.sub) == 0) {
 			return subs[i].fn(ctx, &a);
@@ -305,3 +277,25 @@ int cmd_client(struct cmd_ctx *ctx, int argc, char **argv)
 	return cmd_usage_error(ctx, "unknown subcommand '%s' (add, update, show, list, erase)",
 	                       a.sub);
 }
+
+const struct cmd_entry cmd_client_entry = {
+    .name = "client",
+    .usage = "add CLIENT.json | update ID CLIENT.json | show ID | list [--search TEXT] |"
+             " erase ID --reason TEXT [--json]",
+    .summary = "client records the hub keeps for your agency: add, update, show, list, erase",
+    .args = {"json search=TEXT reason=TEXT",
+             1,
+             3,
+             {"what to do? add, update, show, list or erase"}},
+    .options = "  --search TEXT       list: only clients whose name contains TEXT (any case)\n"
+               "  --reason TEXT       erase: why the record is erased (kept on record)\n"
+               "  --json              print the hub's answer as JSON: the client (add,\n"
+               "                      update, show, erase) or the list\n",
+    .notes = "add prints the new client's id; it warns (on stderr) about your clients with\n"
+             "the same name and date of birth: both are kept, nothing is merged.\n"
+             "update makes a new version; referrals keep the version they shared.\n"
+             "list shows your own clients and those other agencies referred to you.\n"
+             "erase (your own clients only) removes the record and its copy in every\n"
+             "referral; the agencies that held it see when and by whom it was erased.\n",
+    .exec = cmd_client_exec,
+};

@@ -8,6 +8,7 @@
 #include "client.pb-c.h"
 #include "cmd.h"
 #include "output.h"
+#include "pbenum.h"
 #include "show.h"
 
 struct consent_args {
@@ -17,122 +18,48 @@ struct consent_args {
 	int json;
 };
 
-static const struct {
-	const char *name;
-	Refex__LawfulBasis basis;
-} bases[] = {
-    {"consent", REFEX__LAWFUL_BASIS__BASIS_CONSENT},
-    {"safeguarding", REFEX__LAWFUL_BASIS__BASIS_SAFEGUARDING},
-    {"legal-obligation", REFEX__LAWFUL_BASIS__BASIS_LEGAL_OBLIGATION},
-    {"vital-interests", REFEX__LAWFUL_BASIS__BASIS_VITAL_INTERESTS},
-};
-
-static const struct {
-	const char *name;
-	Refex__ConsentMethod method;
-} methods[] = {
-    {"verbal", REFEX__CONSENT_METHOD__CONSENT_VERBAL},
-    {"written", REFEX__CONSENT_METHOD__CONSENT_WRITTEN},
-    {"digital", REFEX__CONSENT_METHOD__CONSENT_DIGITAL},
-};
-
-static const char *basis_name(Refex__LawfulBasis b)
+/* Read the options and operands into a. */
+static void take_args(const struct args *args, struct consent_args *a)
 {
-	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
-		if (bases[i].basis == b) {
-			return bases[i].name;
-		}
+	a->sub = args_operand(args, 0);
+	a->operand = args_operand(args, 1);
+	a->k.to_agency = (char *)args_get(args, "to");
+	if (args_has(args, "any-partner")) {
+		a->k.has_any_partner = a->k.any_partner = 1;
 	}
-	return "consent";
-}
-
-/* Parse the options and operands; -1 to carry on, else an exit code. */
-static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct consent_args *a)
-{
-	static const struct option opts[] = {
-	    {"to", required_argument, NULL, 't'},
-	    {"any-partner", no_argument, NULL, 'a'},
-	    {"purpose", required_argument, NULL, 'p'},
-	    {"method", required_argument, NULL, 'm'},
-	    {"expires", required_argument, NULL, 'e'},
-	    {"basis", required_argument, NULL, 'b'},
-	    {"reason", required_argument, NULL, 'r'},
-	    {"json", no_argument, NULL, 'j'},
-	    CMD_GLOBAL_OPTIONS,
-	    {0},
-	};
-	int c, rc;
-
-	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
-		switch (c) {
-		case 't':
-			a->k.to_agency = optarg;
-			break;
-		case 'a':
-			a->k.has_any_partner = a->k.any_partner = 1;
-			break;
-		case 'p':
-			a->k.purpose = optarg;
-			break;
-		case 'm':
-			a->method = optarg;
-			break;
-		case 'e':
-			a->k.expires = optarg;
-			break;
-		case 'b':
-			a->basis = optarg;
-			break;
-		case 'r':
-			a->k.reason = optarg;
-			break;
-		case 'j':
-			a->json = 1;
-			break;
-		}
-	}
-	if (c == CMD_OPTS_EXIT) {
-		return rc;
-	}
-	if (optind >= argc) {
-		return cmd_usage_error(ctx, "what to do? add, list or withdraw");
-	}
-	a->sub = argv[optind++];
-	return cmd_one_operand(ctx, argc, argv, "which one? give its ID", &a->operand);
+	a->k.purpose = (char *)args_get(args, "purpose");
+	a->method = args_get(args, "method");
+	a->k.expires = (char *)args_get(args, "expires");
+	a->basis = args_get(args, "basis");
+	a->k.reason = (char *)args_get(args, "reason");
+	a->json = args_has(args, "json") > 0;
 }
 
 /* Turn --basis and --method into the record's fields; -1 to carry on, else an exit code. */
 static int parse_how(struct cmd_ctx *ctx, struct consent_args *a)
 {
-	size_t i;
+	char names[4 * PBENUM_NAME_MAX];
+	int v;
 
 	if (a->basis != NULL) {
-		for (i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
-			if (strcmp(bases[i].name, a->basis) == 0) {
-				break;
-			}
-		}
-		if (i == sizeof(bases) / sizeof(bases[0])) {
-			return cmd_usage_error(ctx,
-			                       "--basis is consent, safeguarding, legal-obligation "
-			                       "or vital-interests, not '%s'",
+		if (pbenum_parse(&refex__lawful_basis__descriptor, a->basis, '-', &v) < 0) {
+			return cmd_usage_error(ctx, "--basis is one of %s; not '%s'",
+			                       pbenum_list(&refex__lawful_basis__descriptor, '-',
+			                                   names, sizeof(names)),
 			                       a->basis);
 		}
 		a->k.has_basis = 1;
-		a->k.basis = bases[i].basis;
+		a->k.basis = (Refex__LawfulBasis)v;
 	}
+	/* other-basis is the hub's to set (refex.proto), so it is no --method. */
 	if (a->method != NULL) {
-		for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-			if (strcmp(methods[i].name, a->method) == 0) {
-				break;
-			}
-		}
-		if (i == sizeof(methods) / sizeof(methods[0])) {
+		if (pbenum_parse(&refex__consent_method__descriptor, a->method, '-', &v) < 0 ||
+		    v == REFEX__CONSENT_METHOD__CONSENT_OTHER_BASIS) {
 			return cmd_usage_error(
 			    ctx, "--method is verbal, written or digital, not '%s'", a->method);
 		}
 		a->k.has_method = 1;
-		a->k.method = methods[i].method;
+		a->k.method = (Refex__ConsentMethod)v;
 	}
 	return -1;
 }
@@ -209,7 +136,7 @@ static int print_consents(const Refex__ConsentList *list)
 	static const char *const headers[] = {"ID",      "COVERS",   "BASIS", "METHOD",
 	                                      "EXPIRES", "RECORDED", "STATE", "WHAT FOR / WHY"};
 	struct table *t = table_new(8, headers);
-	char when[32], state[64], by[200];
+	char when[32], state[64], by[200], basis[PBENUM_NAME_MAX], method[PBENUM_NAME_MAX];
 	int rc = t ? 0 : -1;
 
 	for (size_t i = 0; rc == 0 && i < list->n_consents; i++) {
@@ -222,8 +149,12 @@ static int print_consents(const Refex__ConsentList *list)
 		         k->recorded_by ? k->recorded_by : "-");
 		cells[0] = k->id;
 		cells[1] = k->to_agency ? k->to_agency : "any partner";
-		cells[2] = basis_name(k->basis);
-		cells[3] = k->has_method ? show_consent_method(k->method) : NULL;
+		/* An unset basis is consent, as before the hub recorded other bases. */
+		cells[2] = pbenum_name(&refex__lawful_basis__descriptor,
+		                       k->basis ? k->basis : REFEX__LAWFUL_BASIS__BASIS_CONSENT,
+		                       '-', basis, sizeof(basis));
+		cells[3] =
+		    k->has_method ? show_consent_method(k->method, method, sizeof(method)) : NULL;
 		cells[4] = k->expires;
 		cells[5] = by;
 		cells[6] = consent_state(k, state, sizeof(state));
@@ -287,14 +218,11 @@ static int consent_withdraw(struct cmd_ctx *ctx, struct consent_args *a)
 }
 
 /* Run one of the consent subcommands. */
-int cmd_consent(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_consent_exec(struct cmd_ctx *ctx, const struct args *args)
 {
 	struct consent_args a = {.k = REFEX__CONSENT_RECORD__INIT};
-	int rc;
 
-	if ((rc = parse_args(ctx, argc, argv, &a)) >= 0) {
-		return rc;
-	}
+	take_args(args, &a);
 	if (strcmp(a.sub, "add") == 0) {
 		return consent_add(ctx, &a);
 	}
@@ -306,3 +234,32 @@ int cmd_consent(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	return cmd_usage_error(ctx, "unknown subcommand '%s' (add, list, withdraw)", a.sub);
 }
+
+const struct cmd_entry cmd_consent_entry = {
+    .name = "consent",
+    .usage = "add CLIENT_ID (--to AGENCY | --any-partner) (--purpose TEXT --method "
+             "verbal|written|digital | --basis BASIS --reason TEXT) [--expires DATE] |"
+             " list CLIENT_ID | withdraw CONSENT_ID [--reason TEXT] [--json]",
+    .summary = "record, list or withdraw a client's consent (or another lawful basis) to share",
+    .args = {"to=AGENCY any-partner purpose=TEXT method=METHOD expires=DATE basis=BASIS "
+             "reason=TEXT json",
+             2,
+             2,
+             {"what to do? add, list or withdraw", "which one? give its ID"}},
+    .options = "  --to AGENCY         the partner it covers\n"
+               "  --any-partner       it covers every partner agency\n"
+               "  --purpose TEXT      what the client agreed to share their record for\n"
+               "  --method METHOD     how they agreed: verbal, written or digital\n"
+               "  --basis BASIS       not consent: safeguarding, legal-obligation or\n"
+               "                      vital-interests (needs --reason)\n"
+               "  --reason TEXT       why (another basis), or why it is withdrawn\n"
+               "  --expires DATE      the last day it covers, YYYY-MM-DD\n"
+               "  --json              print the hub's answer as JSON: the consent (add,\n"
+               "                      withdraw) or the list\n",
+    .notes = "add prints the consent's id. The hub records who recorded it (your\n"
+             "certificate's agency and holder) and when. Sharing a client with\n"
+             "'refex submit --client-id' needs a live consent or basis covering the\n"
+             "recipient; withdraw takes effect at once: the client is not shared under\n"
+             "it again, and the agencies that hold the record are shown it was withdrawn.\n",
+    .exec = cmd_consent_exec,
+};

@@ -434,25 +434,11 @@ static void say_summary(const struct doctor *d)
 }
 
 /* Check the configuration, certificate and connection step by step. */
-int cmd_doctor(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_doctor_exec(struct cmd_ctx *ctx, const struct args *args)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    CMD_GLOBAL_OPTIONS,
-	    {0},
-	};
 	struct doctor d = {0};
-	int c, rc, json = 0;
+	int rc, json = args_has(args, "json") > 0;
 
-	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
-		json = json || c == 'j';
-	}
-	if (c == CMD_OPTS_EXIT) {
-		return rc;
-	}
-	if ((rc = cmd_no_operands(ctx, argc, argv)) >= 0) {
-		return rc;
-	}
 	if (json && !(d.checks = json_array())) {
 		fprintf(stderr, "refex: out of memory\n");
 		return EXIT_REFUSED;
@@ -478,3 +464,15 @@ int cmd_doctor(struct cmd_ctx *ctx, int argc, char **argv)
 	client_config_clear(&d.cfg);
 	return rc;
 }
+
+const struct cmd_entry cmd_doctor_entry = {
+    .name = "doctor",
+    .usage = "[--json]",
+    .summary = "check your configuration, certificate and connection step by step",
+    .args = {"json", 0, 0, {NULL}},
+    .options = "  --json              print the checks as JSON: {\"ok\", \"problems\",\n"
+               "                      \"warnings\", \"checks\": [{\"check\", \"verdict\",\n"
+               "                      \"message\"}]}\n",
+    .notes = NULL,
+    .exec = cmd_doctor_exec,
+};

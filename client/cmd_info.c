@@ -7,24 +7,6 @@
 #include "hubforms.h"
 #include "output.h"
 
-/* Parse [--json] and no arguments; returns -1 to carry on, else an exit code. */
-static int parse_json_flag(struct cmd_ctx *ctx, int argc, char **argv, int *json)
-{
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    CMD_GLOBAL_OPTIONS,
-	    {0},
-	};
-	int c, rc;
-
-	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
-		if (c == 'j') {
-			*json = 1;
-		}
-	}
-	return c == CMD_OPTS_EXIT ? rc : cmd_no_operands(ctx, argc, argv);
-}
-
 /* Join a repeated string field with ", " into a new string ("" when empty). */
 static char *join_list(char *const *items, size_t n)
 {
@@ -122,14 +104,11 @@ static int printed_or_say(int printed, int rc)
 }
 
 /* List the agreed forms and who accepts each: the hub's list, cached while it is unchanged. */
-int cmd_forms(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_forms_exec(struct cmd_ctx *ctx, const struct args *args)
 {
 	const Refex__FormList *list;
-	int rc, json = 0;
+	int rc, json = args_has(args, "json") > 0;
 
-	if ((rc = parse_json_flag(ctx, argc, argv, &json)) >= 0) {
-		return rc;
-	}
 	if (!(list = hubforms_list(ctx, &rc))) {
 		return rc;
 	}
@@ -138,16 +117,13 @@ int cmd_forms(struct cmd_ctx *ctx, int argc, char **argv)
 }
 
 /* List the partner agencies and the forms each accepts. */
-int cmd_partners(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_partners_exec(struct cmd_ctx *ctx, const struct args *args)
 {
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__ListPartners lp = REFEX__LIST_PARTNERS__INIT;
 	Refex__Response *resp = NULL;
-	int rc, json = 0;
+	int rc, json = args_has(args, "json") > 0;
 
-	if ((rc = parse_json_flag(ctx, argc, argv, &json)) >= 0) {
-		return rc;
-	}
 	req.body_case = REFEX__REQUEST__BODY_LIST_PARTNERS;
 	req.list_partners = &lp;
 	if ((rc = cmd_call_expect(ctx, &req, REFEX__RESPONSE__BODY_PARTNERS, "list", &resp)) !=
@@ -160,3 +136,23 @@ int cmd_partners(struct cmd_ctx *ctx, int argc, char **argv)
 	refex__response__free_unpacked(resp, NULL);
 	return rc;
 }
+
+const struct cmd_entry cmd_forms_entry = {
+    .name = "forms",
+    .usage = "[--json]",
+    .summary = "list the agreed forms and who accepts them",
+    .args = {"json", 0, 0, {NULL}},
+    .options = "  --json              print the list as JSON\n",
+    .notes = "The forms are the hub's: refex learns each from the hub and caches it (see\n"
+             "'refex template --help').\n",
+    .exec = cmd_forms_exec,
+};
+
+const struct cmd_entry cmd_partners_entry = {
+    .name = "partners",
+    .usage = "[--json]",
+    .summary = "list the partner agencies and the forms they accept",
+    .args = {"json", 0, 0, {NULL}},
+    .options = "  --json              print the list as JSON\n",
+    .exec = cmd_partners_exec,
+};

@@ -22,37 +22,12 @@ static void keygen_report(const char *agency, const char *holder, const char *ou
 }
 
 /* Make PREFIX.key and PREFIX.csr for an agency and holder; works offline. */
-int cmd_keygen(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_keygen_exec(struct cmd_ctx *ctx, const struct args *args)
 {
-	static const struct option opts[] = {
-	    {"agency", required_argument, NULL, 'a'},
-	    {"holder", required_argument, NULL, 'n'},
-	    {"out", required_argument, NULL, 'o'},
-	    CMD_GLOBAL_OPTIONS,
-	    {0},
-	};
-	const char *agency = NULL, *holder = NULL, *out = NULL;
+	const char *agency = args_get(args, "agency"), *holder = args_get(args, "holder");
+	const char *out = args_get(args, "out");
 	char err[512];
-	int c, rc;
 
-	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) != CMD_OPTS_END) {
-		if (c == CMD_OPTS_EXIT) {
-			return rc;
-		}
-		if (c == 'a') {
-			agency = optarg;
-		} else if (c == 'n') {
-			holder = optarg;
-		} else {
-			out = optarg;
-		}
-	}
-	if ((rc = cmd_no_operands(ctx, argc, argv)) >= 0) {
-		return rc;
-	}
-	if (agency == NULL || holder == NULL || out == NULL || out[0] == '\0') {
-		return cmd_usage_error(ctx, "--agency, --holder and --out are required");
-	}
 	/* A bad name is the command line's fault; anything after that is a local failure. */
 	if (ca_partner_names_check(agency, holder, err, sizeof(err)) < 0) {
 		return cmd_usage_error(ctx, "%s", err);
@@ -64,3 +39,16 @@ int cmd_keygen(struct cmd_ctx *ctx, int argc, char **argv)
 	keygen_report(agency, holder, out);
 	return EXIT_DONE;
 }
+
+const struct cmd_entry cmd_keygen_entry = {
+    .name = "keygen",
+    .usage = "--agency ID --holder NAME --out PREFIX",
+    .summary = "make your own key and a certificate request for the CA admin",
+    .args = {"agency=ID! holder=NAME! out=PREFIX!", 0, 0, {NULL}},
+    .options = "  --agency ID         your agency's id, as the partnership knows it\n"
+               "  --holder NAME       you (or the system) the certificate is for\n"
+               "  --out PREFIX        write PREFIX.key (secret, mode 0600) and PREFIX.csr\n",
+    .notes = "Works offline. Send PREFIX.csr to your partnership's CA admin; keep\n"
+             "PREFIX.key. Never overwrites a file.\n",
+    .exec = cmd_keygen_exec,
+};

@@ -27,58 +27,36 @@ static int parse_limit(struct cmd_ctx *ctx, const char *s, uint32_t *out)
 	return -1;
 }
 
-/* Parse the list options; returns -1 to carry on, else an exit code. */
-static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct list_args *a)
+/* Read the list options into a; returns -1 to carry on, else an exit code. */
+static int take_args(struct cmd_ctx *ctx, const struct args *args, struct list_args *a)
 {
-	static const struct option opts[] = {
-	    {"state", required_argument, NULL, 's'},
-	    {"limit", required_argument, NULL, 'l'},
-	    {"page-token", required_argument, NULL, 'p'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"overdue", no_argument, NULL, 'o'},
-	    {"client-id", required_argument, NULL, 'c'},
-	    CMD_GLOBAL_OPTIONS,
-	    {0},
-	};
-	int c, rc;
+	const char *state = args_get(args, "state"), *limit = args_get(args, "limit");
+	int rc;
 
-	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
-		switch (c) {
-		case 's':
-			if (output_state_parse(optarg, &a->list.state) < 0) {
-				return cmd_usage_error(ctx, "unknown state '%s' (one of: %s)",
-				                       optarg, output_state_list());
-			}
-			a->list.has_state = 1;
-			break;
-		case 'l':
-			if ((rc = parse_limit(ctx, optarg, &a->list.limit)) >= 0) {
-				return rc;
-			}
-			a->list.has_limit = 1;
-			break;
-		case 'p':
-			a->list.page_token = optarg;
-			break;
-		case 'j':
-			a->json = 1;
-			break;
-		case 'o':
-			a->list.has_overdue_only = 1;
-			a->list.overdue_only = 1;
-			break;
-		case 'c':
-			a->list.client_id = optarg;
-			break;
+	if (state) {
+		if (output_state_parse(state, &a->list.state) < 0) {
+			return cmd_usage_error(ctx, "unknown state '%s' (one of: %s)", state,
+			                       output_state_list());
 		}
+		a->list.has_state = 1;
 	}
-	if (c == CMD_OPTS_EXIT) {
-		return rc;
+	if (limit) {
+		if ((rc = parse_limit(ctx, limit, &a->list.limit)) >= 0) {
+			return rc;
+		}
+		a->list.has_limit = 1;
 	}
+	a->list.page_token = (char *)args_get(args, "page-token");
+	a->json = args_has(args, "json") > 0;
+	if (args_has(args, "overdue")) {
+		a->list.has_overdue_only = 1;
+		a->list.overdue_only = 1;
+	}
+	a->list.client_id = (char *)args_get(args, "client-id");
 	if (a->list.overdue_only && a->list.client_id != NULL) {
 		return cmd_usage_error(ctx, "give --overdue or --client-id, not both");
 	}
-	return cmd_no_operands(ctx, argc, argv);
+	return -1;
 }
 
 /* NULL (printed as "-") for a missing or empty cell. */
@@ -242,14 +220,14 @@ static int print_table(const struct cmd_ctx *ctx, const Refex__ReferralPage *pag
 }
 
 /* List one page of the inbox (inbox) or of the sent referrals. */
-static int run_list(struct cmd_ctx *ctx, int argc, char **argv, int inbox)
+static int run_list(struct cmd_ctx *ctx, const struct args *args, int inbox)
 {
 	struct list_args a = {.list = REFEX__LIST_REFERRALS__INIT};
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__Response *resp = NULL;
 	int rc;
 
-	if ((rc = parse_args(ctx, argc, argv, &a)) >= 0) {
+	if ((rc = take_args(ctx, args, &a)) >= 0) {
 		return rc;
 	}
 	if (inbox) {
@@ -275,13 +253,51 @@ static int run_list(struct cmd_ctx *ctx, int argc, char **argv, int inbox)
 }
 
 /* List referrals sent to this agency. */
-int cmd_inbox(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_inbox_exec(struct cmd_ctx *ctx, const struct args *args)
 {
-	return run_list(ctx, argc, argv, 1);
+	return run_list(ctx, args, 1);
 }
 
 /* List referrals this agency has sent. */
-int cmd_sent(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_sent_exec(struct cmd_ctx *ctx, const struct args *args)
 {
-	return run_list(ctx, argc, argv, 0);
+	return run_list(ctx, args, 0);
 }
+
+#define LIST_TEMPLATE "state=STATE limit=N page-token=TOKEN overdue client-id=ID json"
+
+#define LIST_OPTIONS                                                                               \
+	"  --state STATE       only referrals in this state: sent, received, accepted,\n"          \
+	"                      declined, completed or withdrawn\n"                                 \
+	"  --limit N           at most N referrals (default: the server's page size)\n"            \
+	"  --page-token TOKEN  the next page, as printed after the previous one\n"                 \
+	"  --overdue           only referrals not accepted or declined by their due time\n"        \
+	"  --client-id ID      only referrals that share stored client ID\n"                       \
+	"  --json              print the page as JSON (canonical protobuf mapping)\n"
+
+#define LIST_NOTES                                                                                 \
+	"DUE is when the receiver should accept or decline by (see the form's\n"                   \
+	"acknowledge_within in the hub's configuration); a referral still waiting after it\n"      \
+	"shows OVERDUE next to its state.\n"
+
+const struct cmd_entry cmd_inbox_entry = {
+    .name = "inbox",
+    .usage = "[--state STATE] [--overdue | --client-id ID] [--limit N] "
+             "[--page-token TOKEN] [--json]",
+    .summary = "list referrals sent to your agency, newest first",
+    .args = {LIST_TEMPLATE, 0, 0, {NULL}},
+    .options = LIST_OPTIONS,
+    .notes = LIST_NOTES,
+    .exec = cmd_inbox_exec,
+};
+
+const struct cmd_entry cmd_sent_entry = {
+    .name = "sent",
+    .usage = "[--state STATE] [--overdue | --client-id ID] [--limit N] "
+             "[--page-token TOKEN] [--json]",
+    .summary = "list referrals your agency has sent, newest first",
+    .args = {LIST_TEMPLATE, 0, 0, {NULL}},
+    .options = LIST_OPTIONS,
+    .notes = LIST_NOTES,
+    .exec = cmd_sent_exec,
+};

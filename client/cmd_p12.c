@@ -8,35 +8,13 @@
 #include "p12.h"
 
 /* Write the configured key, certificate and CA as the PKCS#12 file --out; works offline. */
-int cmd_p12(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_p12_exec(struct cmd_ctx *ctx, const struct args *args)
 {
-	static const struct option opts[] = {
-	    {"out", required_argument, NULL, 'o'},
-	    {"pass-file", required_argument, NULL, 'p'},
-	    CMD_GLOBAL_OPTIONS,
-	    {0},
-	};
-	const char *out = NULL, *pass_file = NULL;
+	const char *out = args_get(args, "out"), *pass_file = args_get(args, "pass-file");
 	struct client_config cfg = {0};
 	char err[1024], pass[P12_PASS_MAX + 1];
-	int c, rc;
+	int rc;
 
-	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) != CMD_OPTS_END) {
-		if (c == CMD_OPTS_EXIT) {
-			return rc;
-		}
-		if (c == 'o') {
-			out = optarg;
-		} else {
-			pass_file = optarg;
-		}
-	}
-	if ((rc = cmd_no_operands(ctx, argc, argv)) >= 0) {
-		return rc;
-	}
-	if (out == NULL || out[0] == '\0') {
-		return cmd_usage_error(ctx, "--out is required");
-	}
 	if (client_config_load(&cfg, &ctx->opt, err, sizeof(err)) < 0) {
 		rc = cmd_usage_error(ctx, "%s", err);
 	} else if (p12_passphrase(pass_file, pass, err, sizeof(err)) < 0 ||
@@ -54,3 +32,17 @@ int cmd_p12(struct cmd_ctx *ctx, int argc, char **argv)
 	client_config_clear(&cfg);
 	return rc;
 }
+
+const struct cmd_entry cmd_p12_entry = {
+    .name = "p12",
+    .usage = "--out FILE [--pass-file FILE]",
+    .summary = "put your key and certificate in a PKCS#12 file for a browser",
+    .args = {"out=FILE! pass-file=FILE", 0, 0, {NULL}},
+    .options = "  --out FILE          write the PKCS#12 file (mode 0600; never overwritten)\n"
+               "  --pass-file FILE    take the passphrase from the file's first line;\n"
+               "                      without it, type it twice at the terminal\n",
+    .notes = "Works offline. Takes the certificate, key and ca of your config (or\n"
+             "--cert, --key, --ca). The passphrase (at least 8 characters) protects the\n"
+             "file with AES-256-CBC, PBKDF2 with SHA-256 and a SHA-256 MAC.\n",
+    .exec = cmd_p12_exec,
+};

@@ -27,64 +27,32 @@ static int take_date(struct cmd_ctx *ctx, const char *opt, const char *arg, char
 	return -1;
 }
 
-static int take_option(struct cmd_ctx *ctx, int c, const char *arg, struct report_opts *o)
+/* Read the command line into o; returns -1 to carry on, else an exit code. */
+static int take_args(struct cmd_ctx *ctx, const struct args *args, struct report_opts *o)
 {
-	switch (c) {
-	case 'f':
-		return take_date(ctx, "from", arg, &o->req.from_day);
-	case 't':
-		return take_date(ctx, "to", arg, &o->req.to_day);
-	case 'b':
-		o->req.has_by = 1;
-		if (report_text_grouping(arg, &o->req.by) < 0) {
-			return cmd_usage_error(
-			    ctx, "--by: expected pathway, form or month, got \"%s\"", arg);
-		}
-		return -1;
-	case 'n':
-		o->req.has_scope = 1;
-		o->req.scope = REFEX__REPORT_SCOPE__REPORT_SCOPE_NETWORK;
-		return -1;
-	case 'j':
-		o->json = 1;
-		return -1;
-	case 'c':
-		o->csv = 1;
-		return -1;
-	case 's':
-		o->svg = arg;
-		return -1;
-	default: /* 'H': --html */
-		o->html = arg;
-		return -1;
-	}
-}
+	const char *from = args_get(args, "from"), *to = args_get(args, "to");
+	const char *by = args_get(args, "by");
+	int rc;
 
-/* Parse the command line into o; returns -1 to carry on, else an exit code. */
-static int parse(struct cmd_ctx *ctx, int argc, char **argv, struct report_opts *o)
-{
-	static const struct option opts[] = {
-	    {"from", required_argument, NULL, 'f'},
-	    {"to", required_argument, NULL, 't'},
-	    {"by", required_argument, NULL, 'b'},
-	    {"network", no_argument, NULL, 'n'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"csv", no_argument, NULL, 'c'},
-	    {"svg", required_argument, NULL, 's'},
-	    {"html", required_argument, NULL, 'H'},
-	    CMD_GLOBAL_OPTIONS,
-	    {0},
-	};
-	int c, rc;
-
-	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
-		if ((rc = take_option(ctx, c, optarg, o)) >= 0) {
-			return rc;
-		}
-	}
-	if (c == CMD_OPTS_EXIT) {
+	if ((from && (rc = take_date(ctx, "from", from, &o->req.from_day)) >= 0) ||
+	    (to && (rc = take_date(ctx, "to", to, &o->req.to_day)) >= 0)) {
 		return rc;
 	}
+	if (by) {
+		o->req.has_by = 1;
+		if (report_text_grouping(by, &o->req.by) < 0) {
+			return cmd_usage_error(
+			    ctx, "--by: expected pathway, form or month, got \"%s\"", by);
+		}
+	}
+	if (args_has(args, "network")) {
+		o->req.has_scope = 1;
+		o->req.scope = REFEX__REPORT_SCOPE__REPORT_SCOPE_NETWORK;
+	}
+	o->json = args_has(args, "json") > 0;
+	o->csv = args_has(args, "csv") > 0;
+	o->svg = args_get(args, "svg");
+	o->html = args_get(args, "html");
 	if (o->json && o->csv) {
 		return cmd_usage_error(ctx, "--json and --csv do not go together");
 	}
@@ -92,7 +60,7 @@ static int parse(struct cmd_ctx *ctx, int argc, char **argv, struct report_opts 
 		return cmd_usage_error(ctx, "--from %s is after --to %s", o->req.from_day,
 		                       o->req.to_day);
 	}
-	return cmd_no_operands(ctx, argc, argv);
+	return -1;
 }
 
 /* Write r to path with write (SVG or HTML); returns 0 or prints why and returns -1. */
@@ -138,14 +106,14 @@ static int report_output(const struct report_opts *o, const Refex__Report *r)
 }
 
 /* Report on the agency's referrals (or the network's) over a period. */
-int cmd_report(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_report_exec(struct cmd_ctx *ctx, const struct args *args)
 {
 	struct report_opts o = {.req = REFEX__REPORT_REQUEST__INIT};
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__Response *resp = NULL;
 	int rc;
 
-	if ((rc = parse(ctx, argc, argv, &o)) >= 0) {
+	if ((rc = take_args(ctx, args, &o)) >= 0) {
 		return rc;
 	}
 	req.body_case = REFEX__REQUEST__BODY_REPORT;
@@ -158,3 +126,32 @@ int cmd_report(struct cmd_ctx *ctx, int argc, char **argv)
 	refex__response__free_unpacked(resp, NULL);
 	return rc;
 }
+
+const struct cmd_entry cmd_report_entry = {
+    .name = "report",
+    .usage = "[--from DATE] [--to DATE] [--by pathway|form|month] [--network]\n"
+             "       [--json | --csv] [--svg FILE] [--html FILE]",
+    .summary = "report what became of the referrals your agency sent and received",
+    .args = {"from=DATE to=DATE by=GROUPING network json csv svg=FILE html=FILE", 0, 0, {NULL}},
+    .options = "  --from DATE         first day of the period, YYYY-MM-DD (UTC); referrals\n"
+               "                      count by the day they were sent (default: 89 days\n"
+               "                      before --to)\n"
+               "  --to DATE           last day of the period (default: today)\n"
+               "  --by GROUPING       one row per pathway (partner and form; the default),\n"
+               "                      per form or per month\n"
+               "  --network           every pathway of the partnership, with no client data\n"
+               "                      and small counts withheld (if the hub allows it)\n"
+               "  --json              print the report as JSON (canonical protobuf mapping\n"
+               "                      of Report)\n"
+               "  --csv               print the report as CSV, for spreadsheets\n"
+               "  --svg FILE          write the charts to FILE as an SVG image\n"
+               "  --html FILE         write the charts, the table and the decline reasons to\n"
+               "                      FILE as one HTML page\n",
+    .notes = "Counts: sent, accepted (ever), declined, withdrawn, completed, still open,\n"
+             "overdue (not answered by the due time), forwarded (sent on from a referral\n"
+             "received). Times run from sending to the first read, to the answer and to\n"
+             "completion: median/90th percentile, each as the upper end of its band (15m,\n"
+             "30m, 1h, 2h, 4h, 8h, 1d, 2d, 3d, 5d, 7d, 14d, 30d, 60d, 90d, >90d). The SVG\n"
+             "and HTML files hold no script and load nothing: they open from an e-mail.\n",
+    .exec = cmd_report_exec,
+};

@@ -8,6 +8,7 @@
 #include "cmd.h"
 #include "hubforms.h"
 #include "output.h"
+#include "pbenum.h"
 #include "pbjson.h"
 #include "show.h"
 
@@ -72,21 +73,14 @@ static const char *contact_name(Refex__ContactMethod m)
 	}
 }
 
-/* Return how consent was given in words, or NULL. */
-const char *show_consent_method(Refex__ConsentMethod m)
+/* Return how consent was given in words, written into buf, or NULL. */
+const char *show_consent_method(Refex__ConsentMethod m, char *buf, size_t len)
 {
-	switch (m) {
-	case REFEX__CONSENT_METHOD__CONSENT_VERBAL:
-		return "verbal";
-	case REFEX__CONSENT_METHOD__CONSENT_WRITTEN:
-		return "written";
-	case REFEX__CONSENT_METHOD__CONSENT_DIGITAL:
-		return "digital";
-	case REFEX__CONSENT_METHOD__CONSENT_OTHER_BASIS:
+	/* The one name not derived from the enum: it says what the value means. */
+	if (m == REFEX__CONSENT_METHOD__CONSENT_OTHER_BASIS) {
 		return "not consent: another lawful basis (see purpose)";
-	default:
-		return NULL;
 	}
+	return m ? pbenum_name(&refex__consent_method__descriptor, (int)m, '-', buf, len) : NULL;
 }
 
 /* Join strings with sep into buf (truncating quietly: this is for display). */
@@ -244,7 +238,7 @@ void show_client_record(const Refex__ClientRecord *c)
 
 static void print_consent(const Refex__Consent *c)
 {
-	char buf[512], by[300], when[32];
+	char buf[512], by[300], when[32], method[PBENUM_NAME_MAX];
 
 	printf("\nConsent\n");
 	if (!c) {
@@ -253,7 +247,7 @@ static void print_consent(const Refex__Consent *c)
 	}
 	show_field("to", c->to_agency);
 	show_field("purpose", c->purpose);
-	show_field("method", show_consent_method(c->method));
+	show_field("method", show_consent_method(c->method, method, sizeof(method)));
 	show_field("given on", c->given_on);
 	if (c->recorded_agency || c->recorded_by) {
 		who(by, sizeof(by), c->recorded_agency, c->recorded_by);
@@ -503,33 +497,16 @@ static int print_json(const Refex__Referral *r, const struct hubform *hf)
 }
 
 /* Show one referral. */
-int cmd_show(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_show_exec(struct cmd_ctx *ctx, const struct args *args)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    CMD_GLOBAL_OPTIONS,
-	    {0},
-	};
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__GetReferral get = REFEX__GET_REFERRAL__INIT;
 	Refex__Response *resp = NULL;
 	const struct hubform *hf = NULL;
 	const Refex__Referral *r;
-	const char *id = NULL;
-	int c, rc, json = 0;
+	int rc, json = args_has(args, "json") > 0;
 
-	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
-		if (c == 'j') {
-			json = 1;
-		}
-	}
-	if (c == CMD_OPTS_EXIT) {
-		return rc;
-	}
-	if ((rc = cmd_one_operand(ctx, argc, argv, "which referral? give its ID", &id)) >= 0) {
-		return rc;
-	}
-	get.id = (char *)id;
+	get.id = (char *)args_operand(args, 0);
 	req.body_case = REFEX__REQUEST__BODY_GET;
 	req.get = &get;
 	if ((rc = cmd_call(ctx, &req, &resp)) != EXIT_DONE) {
@@ -554,3 +531,13 @@ done:
 	refex__response__free_unpacked(resp, NULL);
 	return rc;
 }
+
+const struct cmd_entry cmd_show_entry = {
+    .name = "show",
+    .usage = "ID [--json]",
+    .summary = "show a referral: client, consent, answers and history",
+    .args = {"json", 1, 1, {"which referral? give its ID"}},
+    .options = "  --json              print the referral as JSON, form answers decoded\n",
+    .notes = "Showing a referral in your inbox for the first time marks it received.\n",
+    .exec = cmd_show_exec,
+};

@@ -9,12 +9,12 @@
 struct status_cmd {
 	Refex__Action action;
 	const char *reason_opt; /* "reason", "outcome", or NULL for none */
-	const char *done;       /* printed when the reply does not say the state */
+	Refex__State done;      /* printed when the reply does not say the state */
 };
 
 /* Print "ID STATE" from the hub's reply (done: the state when it does not say), or with json
  * the referral it answered with. */
-static int print_result(const Refex__Response *resp, const char *id, const char *done, int json)
+static int print_result(const Refex__Response *resp, const char *id, Refex__State done, int json)
 {
 	const Refex__Referral *r =
 	    resp->body_case == REFEX__RESPONSE__BODY_REFERRAL ? resp->referral : NULL;
@@ -31,88 +31,108 @@ static int print_result(const Refex__Response *resp, const char *id, const char 
 		return EXIT_DONE;
 	}
 	output_text(stdout, r && r->id ? r->id : id);
-	printf(" %s\n", r && r->has_state ? output_state_name(r->state) : done);
+	printf(" %s\n", output_state_name(r && r->has_state ? r->state : done));
 	return EXIT_DONE;
 }
 
-/* Parse one status command's arguments, send the update and print the new state. */
-static int run_status(struct cmd_ctx *ctx, int argc, char **argv, const struct status_cmd *sc)
+/* Send one status command's update and print the new state. */
+static int run_status(struct cmd_ctx *ctx, const struct args *args, const struct status_cmd *sc)
 {
-	const struct option opts[] = {
-	    {sc->reason_opt ? sc->reason_opt : "reason", required_argument, NULL, 'r'},
-	    {"json", no_argument, NULL, 'j'},
-	    CMD_CHANGE_OPTIONS,
-	    CMD_GLOBAL_OPTIONS,
-	    {0},
-	};
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__UpdateStatus up = REFEX__UPDATE_STATUS__INIT;
 	Refex__Response *resp = NULL;
-	const char *reason = NULL, *id = NULL;
-	int c, rc, json = 0;
+	int rc;
 
-	/* accept takes no reason: leave its option out of the table. */
-	while ((c = cmd_getopt(ctx, argc, argv, sc->reason_opt ? opts : opts + 1, &rc)) >= 0) {
-		if (c == 'r') {
-			reason = optarg;
-		} else if (c == 'j') {
-			json = 1;
-		} else if ((rc = cmd_change_option(ctx, c, optarg)) >= 0) {
-			return rc;
-		}
-	}
-	if (c == CMD_OPTS_EXIT) {
-		return rc;
-	}
-	if ((rc = cmd_one_operand(ctx, argc, argv, "which referral? give its ID", &id)) >= 0) {
-		return rc;
-	}
-	if (sc->reason_opt && (!reason || !*reason)) {
-		return cmd_usage_error(ctx, "--%s TEXT is required", sc->reason_opt);
-	}
-	up.id = (char *)id;
+	up.id = (char *)args_operand(args, 0);
 	up.has_action = 1;
 	up.action = sc->action;
-	up.reason = (char *)reason;
+	up.reason = sc->reason_opt ? (char *)args_get(args, sc->reason_opt) : NULL;
 	req.body_case = REFEX__REQUEST__BODY_UPDATE;
 	req.update = &up;
 	if ((rc = cmd_call_change(ctx, &req, &resp)) != EXIT_DONE) {
 		return rc;
 	}
-	rc = print_result(resp, up.id, sc->done, json);
+	rc = print_result(resp, up.id, sc->done, args_has(args, "json") > 0);
 	refex__response__free_unpacked(resp, NULL);
 	return rc;
 }
 
 /* Accept a referral sent to this agency. */
-int cmd_accept(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_accept_exec(struct cmd_ctx *ctx, const struct args *args)
 {
-	static const struct status_cmd sc = {REFEX__ACTION__ACTION_ACCEPT, NULL, "accepted"};
+	static const struct status_cmd sc = {REFEX__ACTION__ACTION_ACCEPT, NULL,
+	                                     REFEX__STATE__STATE_ACCEPTED};
 
-	return run_status(ctx, argc, argv, &sc);
+	return run_status(ctx, args, &sc);
 }
 
 /* Decline a referral sent to this agency, with a reason. */
-int cmd_decline(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_decline_exec(struct cmd_ctx *ctx, const struct args *args)
 {
-	static const struct status_cmd sc = {REFEX__ACTION__ACTION_DECLINE, "reason", "declined"};
+	static const struct status_cmd sc = {REFEX__ACTION__ACTION_DECLINE, "reason",
+	                                     REFEX__STATE__STATE_DECLINED};
 
-	return run_status(ctx, argc, argv, &sc);
+	return run_status(ctx, args, &sc);
 }
 
 /* Complete an accepted referral, with its outcome. */
-int cmd_complete(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_complete_exec(struct cmd_ctx *ctx, const struct args *args)
 {
 	static const struct status_cmd sc = {REFEX__ACTION__ACTION_COMPLETE, "outcome",
-	                                     "completed"};
+	                                     REFEX__STATE__STATE_COMPLETED};
 
-	return run_status(ctx, argc, argv, &sc);
+	return run_status(ctx, args, &sc);
 }
 
 /* Withdraw a referral this agency sent, with a reason. */
-int cmd_withdraw(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_withdraw_exec(struct cmd_ctx *ctx, const struct args *args)
 {
-	static const struct status_cmd sc = {REFEX__ACTION__ACTION_WITHDRAW, "reason", "withdrawn"};
+	static const struct status_cmd sc = {REFEX__ACTION__ACTION_WITHDRAW, "reason",
+	                                     REFEX__STATE__STATE_WITHDRAWN};
 
-	return run_status(ctx, argc, argv, &sc);
+	return run_status(ctx, args, &sc);
 }
+
+const struct cmd_entry cmd_accept_entry = {
+    .name = "accept",
+    .usage = "ID [--json] [--idempotency-key KEY] [--verbose]",
+    .summary = "accept a referral sent to your agency",
+    .args = {"json" CMD_CHANGE_TEMPLATE, 1, 1, {"which referral? give its ID"}},
+    .options = CMD_JSON_REFERRAL_HELP CMD_CHANGE_HELP,
+    .notes = CMD_RETRY_NOTES,
+    .exec = cmd_accept_exec,
+};
+
+const struct cmd_entry cmd_decline_entry = {
+    .name = "decline",
+    .usage = "ID --reason TEXT [--json] [--idempotency-key KEY] [--verbose]",
+    .summary = "decline a referral sent to your agency, saying why",
+    .args = {"reason=TEXT! json" CMD_CHANGE_TEMPLATE, 1, 1, {"which referral? give its ID"}},
+    .options = "  --reason TEXT       why your agency cannot take it (told to the "
+               "sender)\n" CMD_JSON_REFERRAL_HELP CMD_CHANGE_HELP,
+    .notes = CMD_RETRY_NOTES,
+    .exec = cmd_decline_exec,
+};
+
+const struct cmd_entry cmd_complete_entry = {
+    .name = "complete",
+    .usage = "ID --outcome TEXT [--json] [--idempotency-key KEY] [--verbose]",
+    .summary = "close an accepted referral with its outcome",
+    .args = {"outcome=TEXT! json" CMD_CHANGE_TEMPLATE, 1, 1, {"which referral? give its ID"}},
+    .options = "  --outcome TEXT      what was done for the client (told to the "
+               "sender)\n" CMD_JSON_REFERRAL_HELP CMD_CHANGE_HELP,
+    .notes = CMD_RETRY_NOTES,
+    .exec = cmd_complete_exec,
+};
+
+const struct cmd_entry cmd_withdraw_entry = {
+    .name = "withdraw",
+    .usage = "ID --reason TEXT [--json] [--idempotency-key KEY] [--verbose]",
+    .summary = "withdraw a referral your agency sent, saying why",
+    .args = {"reason=TEXT! json" CMD_CHANGE_TEMPLATE, 1, 1, {"which referral? give its ID"}},
+    .options =
+        "  --reason TEXT       why it is withdrawn (told to the receiver)\n" CMD_JSON_REFERRAL_HELP
+            CMD_CHANGE_HELP,
+    .notes = CMD_RETRY_NOTES,
+    .exec = cmd_withdraw_exec,
+};

@@ -61,64 +61,16 @@ struct submit_args {
 	int json;
 };
 
-/* Parse the submit options; returns -1 to carry on, else an exit code. */
-static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct submit_args *a)
+/* Read the submit options into a; returns -1 to carry on, else an exit code. */
+static int take_args(struct cmd_ctx *ctx, const struct args *args, struct submit_args *a)
 {
-	static const struct option opts[] = {
-	    {"to", required_argument, NULL, 't'},
-	    {"form", required_argument, NULL, 'f'},
-	    {"client", required_argument, NULL, 'c'},
-	    {"client-id", required_argument, NULL, 'i'},
-	    {"data", required_argument, NULL, 'd'},
-	    {"consent", required_argument, NULL, 'C'},
-	    {"json", no_argument, NULL, 'j'},
-	    CMD_CHANGE_OPTIONS,
-	    CMD_GLOBAL_OPTIONS,
-	    {0},
-	};
-	int c, rc;
-
-	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
-		switch (c) {
-		case 'j':
-			a->json = 1;
-			break;
-		case 't':
-			a->to = optarg;
-			break;
-		case 'f':
-			a->form = optarg;
-			break;
-		case 'c':
-			a->client = optarg;
-			break;
-		case 'i':
-			a->client_id = optarg;
-			break;
-		case 'd':
-			a->data = optarg;
-			break;
-		case 'C':
-			a->consent = optarg;
-			break;
-		default:
-			if ((rc = cmd_change_option(ctx, c, optarg)) >= 0) {
-				return rc;
-			}
-		}
-	}
-	if (c == CMD_OPTS_EXIT) {
-		return rc;
-	}
-	if ((rc = cmd_no_operands(ctx, argc, argv)) >= 0) {
-		return rc;
-	}
-	if (!a->to) {
-		return cmd_usage_error(ctx, "--to AGENCY is required");
-	}
-	if (!a->form) {
-		return cmd_usage_error(ctx, "--form FORM is required");
-	}
+	a->to = args_get(args, "to");
+	a->form = args_get(args, "form");
+	a->client = args_get(args, "client");
+	a->client_id = args_get(args, "client-id");
+	a->data = args_get(args, "data");
+	a->consent = args_get(args, "consent");
+	a->json = args_has(args, "json") > 0;
 	if (!a->client == !a->client_id) {
 		return cmd_usage_error(ctx, "give one of --client-id ID and --client FILE");
 	}
@@ -127,14 +79,11 @@ static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct submit_
 		                       "--consent goes with --client FILE; for a stored client "
 		                       "record consent with 'refex consent add'");
 	}
-	if (!a->data) {
-		return cmd_usage_error(ctx, "--data FILE is required");
-	}
 	return -1;
 }
 
 /* Refer a client: read and check the files offline, then submit. */
-int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_submit_exec(struct cmd_ctx *ctx, const struct args *args)
 {
 	struct submit_args a = {0};
 	Refex__Request req = REFEX__REQUEST__INIT;
@@ -143,7 +92,7 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 	const struct hubform *hf;
 	int rc;
 
-	if ((rc = parse_args(ctx, argc, argv, &a)) >= 0) {
+	if ((rc = take_args(ctx, args, &a)) >= 0) {
 		return rc;
 	}
 	rc = EXIT_USAGE;
@@ -185,70 +134,25 @@ done:
 	return rc;
 }
 
-struct forward_args {
-	const char *id, *to, *form, *data, *consent;
-	int json;
-};
-
-/* Parse the forward options; returns -1 to carry on, else an exit code. */
-static int parse_forward_args(struct cmd_ctx *ctx, int argc, char **argv, struct forward_args *a)
-{
-	static const struct option opts[] = {
-	    {"to", required_argument, NULL, 't'},
-	    {"form", required_argument, NULL, 'f'},
-	    {"data", required_argument, NULL, 'd'},
-	    {"consent", required_argument, NULL, 'C'},
-	    {"json", no_argument, NULL, 'j'},
-	    CMD_CHANGE_OPTIONS,
-	    CMD_GLOBAL_OPTIONS,
-	    {0},
-	};
-	const char **slot[] = {
-	    ['t'] = &a->to, ['f'] = &a->form, ['d'] = &a->data, ['C'] = &a->consent};
-	int c, rc;
-
-	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
-		if (c == 'j') {
-			a->json = 1;
-		} else if (c < (int)(sizeof(slot) / sizeof(slot[0])) && slot[c] != NULL) {
-			*slot[c] = optarg;
-		} else if ((rc = cmd_change_option(ctx, c, optarg)) >= 0) {
-			return rc;
-		}
-	}
-	if (c == CMD_OPTS_EXIT) {
-		return rc;
-	}
-	if ((rc = cmd_one_operand(ctx, argc, argv, "which referral? give its ID", &a->id)) >= 0) {
-		return rc;
-	}
-	/* --consent only for a referral without a stored client: the hub says which it is. */
-	if (!a->to || !a->form) {
-		return cmd_usage_error(ctx, "--to AGENCY and --form FORM are required");
-	}
-	return -1;
-}
-
 /* Refer the client of a referral sent to us on: the hub fills the form in from what it knows. */
-int cmd_forward(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_forward_exec(struct cmd_ctx *ctx, const struct args *args)
 {
-	struct forward_args a = {0};
+	const char *form = args_get(args, "form"), *data_file = args_get(args, "data");
+	const char *consent_file = args_get(args, "consent");
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__ForwardReferral fw = REFEX__FORWARD_REFERRAL__INIT;
 	ProtobufCMessage *data = NULL, *consent = NULL;
 	const struct hubform *hf;
 	int rc;
 
-	if ((rc = parse_forward_args(ctx, argc, argv, &a)) >= 0) {
-		return rc;
-	}
-	if ((rc = hubforms_get(ctx, a.form, 0, HUBFORMS_ONLINE, &hf)) != EXIT_DONE) {
+	/* --consent only for a referral without a stored client: the hub says which it is. */
+	if ((rc = hubforms_get(ctx, form, 0, HUBFORMS_ONLINE, &hf)) != EXIT_DONE) {
 		goto done;
 	}
 	rc = EXIT_USAGE;
-	if ((a.data && !(data = input_load_json(a.data, hf->form->desc, true))) ||
-	    (a.consent &&
-	     !(consent = input_load_message(a.consent, &refex__consent__descriptor)))) {
+	if ((data_file && !(data = input_load_json(data_file, hf->form->desc, true))) ||
+	    (consent_file &&
+	     !(consent = input_load_message(consent_file, &refex__consent__descriptor)))) {
 		goto done;
 	}
 	rc = EXIT_REFUSED;
@@ -257,18 +161,73 @@ int cmd_forward(struct cmd_ctx *ctx, int argc, char **argv)
 		goto done;
 	}
 	fw.has_form_data = data != NULL;
-	fw.referral_id = (char *)a.id;
-	fw.to = (char *)a.to;
-	fw.form = (char *)a.form;
+	fw.referral_id = (char *)args_operand(args, 0);
+	fw.to = (char *)args_get(args, "to");
+	fw.form = (char *)form;
 	fw.has_form_version = 1;
 	fw.form_version = hf->form->version;
 	fw.consent = (Refex__Consent *)consent;
 	req.body_case = REFEX__REQUEST__BODY_FORWARD;
 	req.forward = &fw;
-	rc = call_new_referral(ctx, &req, a.json);
+	rc = call_new_referral(ctx, &req, args_has(args, "json") > 0);
 done:
 	free(fw.form_data.data);
 	free_message(data);
 	free_message(consent);
 	return rc;
 }
+
+const struct cmd_entry cmd_submit_entry = {
+    .name = "submit",
+    .usage = "--to AGENCY --form FORM (--client-id ID | --client CLIENT.json "
+             "[--consent CONSENT.json]) --data FORM.json [--json] [--idempotency-key KEY] "
+             "[--verbose]",
+    .summary = "refer a client to a partner agency on an agreed form",
+    .args = {"to=AGENCY! form=FORM! client=FILE client-id=ID data=FILE! consent=FILE "
+             "json" CMD_CHANGE_TEMPLATE,
+             0,
+             0,
+             {NULL}},
+    .options =
+        "  --to AGENCY         the receiving agency's id (see 'refex partners')\n"
+        "  --form FORM         the agreed form (see 'refex forms')\n"
+        "  --client-id ID      a client record the hub keeps for your agency\n"
+        "                      ('refex client add'); needs a live consent or other\n"
+        "                      basis covering AGENCY ('refex consent add')\n"
+        "  --client FILE       the client record, JSON ('refex template client'):\n"
+        "                      the hub stores it as a new client of your agency\n"
+        "  --data FILE         the form's answers, JSON ('refex template FORM')\n"
+        "  --consent FILE      the client's consent to share with AGENCY, JSON\n"
+        "                      ('refex template consent')\n" CMD_JSON_REFERRAL_HELP CMD_CHANGE_HELP,
+    .notes = "Prints the new referral's id on its own line. With --client FILE it warns (on\n"
+             "stderr) about your clients with the same name and date of birth: the record\n"
+             "is stored as a new client all the same; refer a client you hold with\n"
+             "--client-id.\n\n" CMD_RETRY_NOTES,
+    .exec = cmd_submit_exec,
+};
+
+const struct cmd_entry cmd_forward_entry = {
+    .name = "forward",
+    .usage = "ID --to AGENCY --form FORM [--data FILE] [--consent FILE] [--json]",
+    .summary = "refer the client of a referral you received on to another agency",
+    .args = {"to=AGENCY! form=FORM! data=FILE consent=FILE json" CMD_CHANGE_TEMPLATE,
+             1,
+             1,
+             {"which referral? give its ID"}},
+    .options = "  --to AGENCY         the partner to refer the client to\n"
+               "  --form FORM         the agreed form for it\n"
+               "  --consent FILE      the client's consent to share with AGENCY (JSON); only\n"
+               "                      for a referral without a stored client\n"
+               "  --data FILE         answers the hub cannot fill in (JSON; may be "
+               "partial)\n" CMD_JSON_REFERRAL_HELP CMD_CHANGE_HELP,
+    .notes = "The client record travels with the new referral. The hub fills the form in\n"
+             "from the answers already given (fields of the same name and type in the\n"
+             "referral and the client record); if anything is still missing it names\n"
+             "exactly those fields. `refex template FORM --from ID` prints what it would\n"
+             "fill in. The new referral records ID as its parent: show ID lists it.\n"
+             "A stored client (show ID says 'stored client') goes on as the same record,\n"
+             "still its owner's, and only if a consent or lawful basis the owner\n"
+             "recorded covers AGENCY ('refex consent list CLIENT_ID'); ask the owner to\n"
+             "record one if not.\n",
+    .exec = cmd_forward_exec,
+};

@@ -275,34 +275,15 @@ static int template_fill(struct cmd_ctx *ctx, const ProtobufCMessageDescriptor *
 }
 
 /* Print a fill-in skeleton; offline, or filled in from --client-id and/or --from. */
-int cmd_template(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_template_exec(struct cmd_ctx *ctx, const struct args *args)
 {
-	static const struct option opts[] = {
-	    {"from", required_argument, NULL, 'F'},
-	    {"client-id", required_argument, NULL, 'C'},
-	    CMD_GLOBAL_OPTIONS,
-	    {0},
-	};
 	const ProtobufCMessageDescriptor *desc;
 	const struct hubform *hf;
-	const char *name = NULL, *from = NULL, *client_id = NULL;
+	const char *name = args_operand(args, 0), *from = args_get(args, "from");
+	const char *client_id = args_get(args, "client-id");
 	json_t *skeleton;
-	int c, rc;
+	int rc;
 
-	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
-		if (c == 'F') {
-			from = optarg;
-		} else if (c == 'C') {
-			client_id = optarg;
-		}
-	}
-	if (c == CMD_OPTS_EXIT) {
-		return rc;
-	}
-	if ((rc = cmd_one_operand(ctx, argc, argv,
-	                          "which form? give a form name, client or consent", &name)) >= 0) {
-		return rc;
-	}
 	/* Without --from and --client-id the hub is needed only to learn the form. */
 	if ((rc =
 	         template_desc(ctx, name, from || client_id ? HUBFORMS_ONLINE : HUBFORMS_OFFLINE_OK,
@@ -327,3 +308,24 @@ int cmd_template(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	return EXIT_DONE;
 }
+
+const struct cmd_entry cmd_template_entry = {
+    .name = "template",
+    .usage = "FORM|client|consent [--client-id CLIENT_ID] [--from ID]",
+    .summary = "print a fill-in JSON skeleton of a form, a client record or a consent",
+    .args = {"from=ID client-id=ID", 1, 1, {"which form? give a form name, client or consent"}},
+    .options = "  --client-id ID      fill the form in from stored client ID's current record\n"
+               "                      and the answers in up to 14 of its referrals you sent\n"
+               "                      or received, newest first (each read is audited, like\n"
+               "                      refex client show and refex show)\n"
+               "  --from ID           fill the form in from referral ID's answers and client\n"
+               "                      record (alone: as `refex forward` would; reads ID: a\n"
+               "                      show); with --client-id its answers come first\n",
+    .notes = "Replace each \"<required ...>\" value; fill in or delete each \"<optional ...>\"\n"
+             "one; each placeholder ends with the field's label (and help) from the form.\n"
+             "Form names: see 'refex forms'. refex learns each form from the hub and keeps\n"
+             "it in $XDG_CACHE_HOME/refex (default ~/.cache/refex), per hub; without\n"
+             "--client-id and --from, a hub that cannot be reached is not needed for a form\n"
+             "cached from it (refex says so). client and consent need no hub.\n",
+    .exec = cmd_template_exec,
+};

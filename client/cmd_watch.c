@@ -93,27 +93,6 @@ static int parse_since(struct cmd_ctx *ctx, const char *s, struct watch *w)
 	return -1;
 }
 
-/* Parse the watch options; returns -1 to carry on, else an exit code. */
-static int parse_args(struct cmd_ctx *ctx, int argc, char **argv, struct watch *w)
-{
-	static const struct option opts[] = {
-	    {"since", required_argument, NULL, 's'},
-	    {"json", no_argument, NULL, 'j'},
-	    CMD_GLOBAL_OPTIONS,
-	    {0},
-	};
-	int c, rc;
-
-	while ((c = cmd_getopt(ctx, argc, argv, opts, &rc)) >= 0) {
-		if (c == 'j') {
-			w->json = 1;
-		} else if (c == 's' && (rc = parse_since(ctx, optarg, w)) >= 0) {
-			return rc;
-		}
-	}
-	return c == CMD_OPTS_EXIT ? rc : cmd_no_operands(ctx, argc, argv);
-}
-
 /* Send the Watch request, asking for what came after the last event printed. */
 static int send_watch(struct watch *w, char *err, size_t errlen)
 {
@@ -345,12 +324,13 @@ static int run(struct watch *w)
 }
 
 /* Print the agency's events as they happen. */
-int cmd_watch(struct cmd_ctx *ctx, int argc, char **argv)
+static int cmd_watch_exec(struct cmd_ctx *ctx, const struct args *args)
 {
-	struct watch w = {.ctx = ctx};
+	struct watch w = {.ctx = ctx, .json = args_has(args, "json") > 0};
+	const char *since = args_get(args, "since");
 	int rc;
 
-	if ((rc = parse_args(ctx, argc, argv, &w)) >= 0) {
+	if (since && (rc = parse_since(ctx, since, &w)) >= 0) {
 		return rc;
 	}
 	if (catch_signals() < 0) {
@@ -361,3 +341,23 @@ int cmd_watch(struct cmd_ctx *ctx, int argc, char **argv)
 	fflush(stdout);
 	return rc;
 }
+
+const struct cmd_entry cmd_watch_entry = {
+    .name = "watch",
+    .usage = "[--since SEQ] [--json]",
+    .summary = "print your agency's referral events as they happen",
+    .args = {"since=SEQ json", 0, 0, {NULL}},
+    .options = "  --since SEQ         first replay the events after SEQ that the hub still\n"
+               "                      keeps (SEQ as printed by an earlier watch)\n"
+               "  --json              one JSON object per event and line (canonical\n"
+               "                      protobuf mapping of Event)\n",
+    .notes = "Prints one line per event: its sequence number, kind (submitted, changed,\n"
+             "overdue), the referral, sender -> recipient, form and state; for a change,\n"
+             "who made it and why. Runs until interrupted (Ctrl-C or SIGTERM: exit 0).\n"
+             "If the connection is lost it reconnects by itself (waiting 0.5 s, doubling\n"
+             "to 30 s) and carries on after the last event it printed: nothing is missed\n"
+             "or repeated, unless the hub no longer keeps those events (it says so).\n"
+             "Every half of the hub's idle timeout it asks for the form list, so the hub\n"
+             "does not close a quiet connection.\n",
+    .exec = cmd_watch_exec,
+};

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pbenum.h"
 #include "pbjson.h"
 
 struct table {
@@ -204,48 +205,30 @@ const char *output_time(int64_t t, char *buf, size_t len)
 	return buf;
 }
 
-static const struct {
-	Refex__State state;
-	const char *name;
-} states[] = {
-    {REFEX__STATE__STATE_SENT, "sent"},           {REFEX__STATE__STATE_RECEIVED, "received"},
-    {REFEX__STATE__STATE_ACCEPTED, "accepted"},   {REFEX__STATE__STATE_DECLINED, "declined"},
-    {REFEX__STATE__STATE_COMPLETED, "completed"}, {REFEX__STATE__STATE_WITHDRAWN, "withdrawn"},
-};
-
-#define N_STATES (sizeof(states) / sizeof(states[0]))
-
 /* Return the lower-case name of a state. */
 const char *output_state_name(Refex__State s)
 {
-	size_t i;
-
-	for (i = 0; i < N_STATES; i++) {
-		if (states[i].state == s) {
-			return states[i].name;
-		}
-	}
-	return "unknown";
+	return pbenum_state_name(s);
 }
 
 /* Find a state by its lower-case name. */
 int output_state_parse(const char *name, Refex__State *s)
 {
-	size_t i;
+	int v;
 
-	for (i = 0; i < N_STATES; i++) {
-		if (strcmp(states[i].name, name) == 0) {
-			*s = states[i].state;
-			return 0;
-		}
+	if (pbenum_parse(&refex__state__descriptor, name, '-', &v) < 0) {
+		return -1;
 	}
-	return -1;
+	*s = (Refex__State)v;
+	return 0;
 }
 
 /* The state names, comma-separated. */
 const char *output_state_list(void)
 {
-	return "sent, received, accepted, declined, completed, withdrawn";
+	static char list[8 * PBENUM_NAME_MAX];
+
+	return pbenum_list(&refex__state__descriptor, '-', list, sizeof(list));
 }
 
 static const char *status_words(Refex__StatusCode code)

@@ -67,20 +67,17 @@ static void pause_ms(unsigned ms)
 	}
 }
 
-/* Take --idempotency-key or --verbose. */
-int cmd_change_option(struct cmd_ctx *ctx, int opt, const char *arg)
+/* Take --idempotency-key and --verbose when the command has them. */
+int cmd_take_change(struct cmd_ctx *ctx, const struct args *a)
 {
-	if (opt == OPT_VERBOSE) {
-		ctx->verbose = 1;
-	} else if (opt == OPT_IDEMPOTENCY_KEY) {
-		if (!retry_key_is_valid(arg)) {
-			return cmd_usage_error(ctx,
-			                       "--idempotency-key wants 1-%d printable ASCII "
-			                       "characters",
-			                       RETRY_KEY_MAX);
-		}
-		ctx->idempotency_key = arg;
+	const char *key = args_get(a, "idempotency-key");
+
+	ctx->verbose = args_has(a, "verbose") > 0;
+	if (key && !retry_key_is_valid(key)) {
+		return cmd_usage_error(
+		    ctx, "--idempotency-key wants 1-%d printable ASCII characters", RETRY_KEY_MAX);
 	}
+	ctx->idempotency_key = key;
 	return -1;
 }
 

@@ -2,6 +2,7 @@
 #ifndef REFEX_SHOW_H
 #define REFEX_SHOW_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "client.pb-c.h"
@@ -20,7 +21,8 @@ void show_client_erased(int64_t t, const char *by, const char *reason);
 /* Print the "consent" line of a client whose consent to share was withdrawn at t. */
 void show_consent_withdrawn(int64_t t);
 
-/* Return how consent was given in words ("verbal", ...), or NULL. */
-const char *show_consent_method(Refex__ConsentMethod m);
+/* Return how consent was given in words ("verbal", ...), written into buf (len bytes,
+ * PBENUM_NAME_MAX will do), or NULL when not given. */
+const char *show_consent_method(Refex__ConsentMethod m, char *buf, size_t len);
 
 #endif

@@ -5,21 +5,16 @@
 #include <stdio.h>
 
 #include "output.h"
+#include "pbenum.h"
 #include "pbjson.h"
 
-/* Return the lower-case name of an event kind. */
-const char *watch_kind_name(Refex__EventKind kind)
+/* Write the lower-case name of an event kind ("submitted", ...) into buf. */
+const char *watch_kind_name(Refex__EventKind kind, char *buf, size_t len)
 {
-	switch (kind) {
-	case REFEX__EVENT_KIND__EVENT_SUBMITTED:
-		return "submitted";
-	case REFEX__EVENT_KIND__EVENT_CHANGED:
-		return "changed";
-	case REFEX__EVENT_KIND__EVENT_OVERDUE:
-		return "overdue";
-	default:
-		return "unknown";
-	}
+	const char *name =
+	    kind ? pbenum_name(&refex__event_kind__descriptor, (int)kind, '-', buf, len) : NULL;
+
+	return name ? name : "unknown";
 }
 
 /* Print s (from another agency: made harmless), or "-" for none. */
@@ -52,9 +47,9 @@ static void print_change(const Refex__StatusChange *ch)
 static void print_line(const Refex__Event *ev)
 {
 	const Refex__Referral *r = ev->referral;
-	char when[32];
+	char when[32], kind[PBENUM_NAME_MAX];
 
-	printf("%" PRIu64 "  %-9s  ", ev->seq, watch_kind_name(ev->kind));
+	printf("%" PRIu64 "  %-9s  ", ev->seq, watch_kind_name(ev->kind, kind, sizeof(kind)));
 	if (r) {
 		text(r->id);
 		fputs("  ", stdout);

@@ -12,6 +12,7 @@
 
 #include "date.h"
 #include "log.h"
+#include "pbenum.h"
 
 #define TEXT_MAX 4096 /* purpose and reasons */
 
@@ -22,18 +23,14 @@ struct pending_consent {
 	char consent_id[STORE_ID_LEN + 1];
 };
 
-static const char *basis_name(Refex__LawfulBasis b)
+/* Write a lawful basis's name in words ("legal obligation") into buf (PBENUM_NAME_MAX). */
+static const char *basis_name(Refex__LawfulBasis b, char *buf)
 {
-	switch (b) {
-	case REFEX__LAWFUL_BASIS__BASIS_SAFEGUARDING:
-		return "safeguarding";
-	case REFEX__LAWFUL_BASIS__BASIS_LEGAL_OBLIGATION:
-		return "legal obligation";
-	case REFEX__LAWFUL_BASIS__BASIS_VITAL_INTERESTS:
-		return "vital interests";
-	default:
-		return "consent";
-	}
+	const char *name =
+	    b ? pbenum_name(&refex__lawful_basis__descriptor, (int)b, ' ', buf, PBENUM_NAME_MAX)
+	      : NULL;
+
+	return name ? name : "consent";
 }
 
 /* Answer rq with consent id of client client_id, read back from the store. */
@@ -107,7 +104,7 @@ static int consent_check(struct request *rq, const Refex__ConsentRecord *k, cons
 {
 	const Refex__StatusCode invalid = REFEX__STATUS_CODE__STATUS_INVALID;
 	bool consent = !k->has_basis || k->basis == REFEX__LAWFUL_BASIS__BASIS_CONSENT;
-	char today[11];
+	char today[11], basis[PBENUM_NAME_MAX];
 
 	if ((k->to_agency != NULL) == (k->has_any_partner && k->any_partner)) {
 		reply_error(rq, invalid, "to_agency",
@@ -139,13 +136,13 @@ static int consent_check(struct request *rq, const Refex__ConsentRecord *k, cons
 	}
 	if (!consent && k->has_method) {
 		reply_error(rq, invalid, "method", "%s is not consent: give a reason, not a method",
-		            basis_name(k->basis));
+		            basis_name(k->basis, basis));
 		return -1;
 	}
 	if (!consent && is_blank(k->reason)) {
 		reply_error(rq, invalid, "reason",
 		            "sharing without consent (%s) needs a reason on record",
-		            basis_name(k->basis));
+		            basis_name(k->basis, basis));
 		return -1;
 	}
 	if ((k->purpose && strlen(k->purpose) > TEXT_MAX) ||
@@ -281,6 +278,7 @@ static Refex__Consent *consent_copy(const Refex__ConsentRecord *k, const char *t
 {
 	Refex__Consent *c = malloc(sizeof(*c));
 	bool consent = k->basis == REFEX__LAWFUL_BASIS__BASIS_CONSENT;
+	char basis[PBENUM_NAME_MAX];
 	int rc;
 
 	if (c == NULL) {
@@ -290,7 +288,7 @@ static Refex__Consent *consent_copy(const Refex__ConsentRecord *k, const char *t
 	c->method = consent ? k->method : REFEX__CONSENT_METHOD__CONSENT_OTHER_BASIS;
 	c->to_agency = strdup(to);
 	rc = consent ? ((c->purpose = strdup(k->purpose ? k->purpose : "")) ? 0 : -1)
-	             : asprintf(&c->purpose, "%s: %s", basis_name(k->basis), k->reason);
+	             : asprintf(&c->purpose, "%s: %s", basis_name(k->basis, basis), k->reason);
 	if (rc < 0) {
 		c->purpose = NULL;
 	}

@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include "pbenum.h"
+
 #define BIT(s) (1u << (s))
 
 struct transition {
@@ -85,22 +87,7 @@ bool lifecycle_is_terminal(Refex__State state)
 /* Return the lower-case name of a state. */
 const char *lifecycle_state_name(Refex__State state)
 {
-	switch (state) {
-	case REFEX__STATE__STATE_SENT:
-		return "sent";
-	case REFEX__STATE__STATE_RECEIVED:
-		return "received";
-	case REFEX__STATE__STATE_ACCEPTED:
-		return "accepted";
-	case REFEX__STATE__STATE_DECLINED:
-		return "declined";
-	case REFEX__STATE__STATE_COMPLETED:
-		return "completed";
-	case REFEX__STATE__STATE_WITHDRAWN:
-		return "withdrawn";
-	default:
-		return "unknown";
-	}
+	return pbenum_state_name(state);
 }
 
 /* Return the lower-case name of an event. */

@@ -5,7 +5,6 @@
  */
 #include "metrics_http.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -19,6 +18,7 @@
 #include "http_reply.h"
 #include "log.h"
 #include "metrics.h"
+#include "pbenum.h"
 
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define METRICS_TEXT_TYPE    "text/plain; charset=utf-8"
@@ -45,28 +45,10 @@ static int write_connections(struct evbuffer *out, const struct hub *hub)
 	    hub->n_sessions, (unsigned long long)hub->next_session_id, store_pending(hub->store));
 }
 
-/* Write a state's label value: "STATE_SENT" becomes "sent". */
-static void state_label(Refex__State state, char *buf, size_t len)
-{
-	const ProtobufCEnumValue *v =
-	    protobuf_c_enum_descriptor_get_value(&refex__state__descriptor, (int)state);
-	const char *name = v != NULL ? v->name : "unknown";
-	size_t i;
-
-	if (strncmp(name, "STATE_", 6) == 0) {
-		name += 6;
-	}
-	for (i = 0; name[i] != '\0' && i + 1 < len; i++) {
-		buf[i] = (char)tolower((unsigned char)name[i]);
-	}
-	buf[i] = '\0';
-}
-
 /* The referral gauges; left out of the scrape (absent, not zero) when the store cannot say. */
 static int write_referrals(struct evbuffer *out, struct store *st)
 {
 	uint64_t counts[STORE_STATES], overdue;
-	char label[32];
 	int rc;
 
 	if (store_count_states(st, counts, &overdue, (int64_t)time(NULL)) != STORE_OK) {
@@ -76,8 +58,8 @@ static int write_referrals(struct evbuffer *out, struct store *st)
 	rc = evbuffer_add_printf(out, "# HELP refex_referrals Referrals stored, by state.\n"
 	                              "# TYPE refex_referrals gauge\n");
 	for (int s = 1; rc >= 0 && s < STORE_STATES; s++) {
-		state_label((Refex__State)s, label, sizeof(label));
-		rc = evbuffer_add_printf(out, "refex_referrals{state=\"%s\"} %llu\n", label,
+		rc = evbuffer_add_printf(out, "refex_referrals{state=\"%s\"} %llu\n",
+		                         pbenum_state_name((Refex__State)s),
 		                         (unsigned long long)counts[s]);
 	}
 	if (rc >= 0) {

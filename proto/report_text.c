@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pbenum.h"
+
 #define OVER_90_DAYS 7776000
 
 /* Say whether row field name was withheld (the network view's small counts). */
@@ -56,20 +58,13 @@ size_t report_text_headers(const Refex__Report *r, const char **headers)
 /* Find a grouping by its name. */
 int report_text_grouping(const char *name, Refex__ReportGrouping *by)
 {
-	static const struct {
-		const char *name;
-		Refex__ReportGrouping by;
-	} names[] = {{"pathway", REFEX__REPORT_GROUPING__REPORT_BY_PATHWAY},
-	             {"form", REFEX__REPORT_GROUPING__REPORT_BY_FORM},
-	             {"month", REFEX__REPORT_GROUPING__REPORT_BY_MONTH}};
+	int v;
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcmp(name, names[i].name) == 0) {
-			*by = names[i].by;
-			return 0;
-		}
+	if (pbenum_parse(&refex__report_grouping__descriptor, name, '-', &v) < 0) {
+		return -1;
 	}
-	return -1;
+	*by = (Refex__ReportGrouping)v;
+	return 0;
 }
 
 /* Write a duration given as its band's upper end. */

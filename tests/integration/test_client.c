@@ -138,3 +138,65 @@ Test(client, a_form_template_without_a_hub_or_cache_says_where_forms_come_from)
 	cr_expect_str_empty(r.out);
 	run_result_free(&r);
 }
+
+/* Run refex with args (NULL-terminated); expect a usage error whose message holds each of the
+ * NULL-terminated says. */
+static void expect_usage_error(char *const args[], const char *const says[])
+{
+	struct run_result r;
+
+	refex(&r, args);
+	cr_expect_eq(r.status, 2, "refex %s exited %d: %s", args[0], r.status, r.err);
+	for (size_t i = 0; says[i] != NULL; i++) {
+		cr_expect(strstr(r.err, says[i]) != NULL, "refex %s did not say \"%s\":\n%s",
+		          args[0], says[i], r.err);
+	}
+	cr_expect_str_empty(r.out);
+	run_result_free(&r);
+}
+
+Test(client, a_wrong_command_line_names_the_command_and_its_help)
+{
+	expect_usage_error((char *[]){"submit", "--bogus", NULL},
+	                   (const char *[]){"refex submit: unknown option '--bogus'",
+	                                    "Run 'refex submit --help' for its options.", NULL});
+	expect_usage_error(
+	    (char *[]){"inbox", "--state", NULL},
+	    (const char *[]){"refex inbox: --state wants an argument (STATE)", NULL});
+	expect_usage_error((char *[]){"show", "ID", "--json=yes", NULL},
+	                   (const char *[]){"refex show: --json takes no argument", NULL});
+	expect_usage_error((char *[]){"keygen", "--agency", "north", "--out", "x", NULL},
+	                   (const char *[]){"refex keygen: --holder NAME is required", NULL});
+	expect_usage_error((char *[]){"--bogus", "inbox", NULL},
+	                   (const char *[]){"refex: unknown option '--bogus'",
+	                                    "Run 'refex --help' for the commands.", NULL});
+}
+
+/* The names refex accepts are the protocol's own (from its enum descriptors). */
+Test(client, a_bad_state_or_basis_lists_the_names_there_are)
+{
+	expect_usage_error(
+	    (char *[]){"inbox", "--state", "open", NULL},
+	    (const char *[]){"unknown state 'open' (one of: sent, received, accepted, declined, "
+	                     "completed, withdrawn)",
+	                     NULL});
+	expect_usage_error(
+	    (char *[]){"consent", "add", "C1", "--to", "east", "--basis", "whim", NULL},
+	    (const char *[]){"consent, safeguarding, legal-obligation, vital-interests; not 'whim'",
+	                     NULL});
+}
+
+Test(client, refex_help_shows_the_commands_or_one_command)
+{
+	struct run_result r;
+
+	refex(&r, (char *[]){"help", NULL});
+	cr_expect_eq(r.status, 0);
+	cr_expect(strstr(r.out, "\n  consent    ") != NULL, "refex help printed:\n%s", r.out);
+	run_result_free(&r);
+	refex(&r, (char *[]){"help", "decline", NULL});
+	cr_expect_eq(r.status, 0);
+	cr_expect(strstr(r.out, "usage: refex decline ID --reason TEXT") == r.out,
+	          "refex help decline printed:\n%s", r.out);
+	run_result_free(&r);
+}
