@@ -735,3 +735,60 @@ Test(web, a_reload_applies_a_new_max_frame_to_the_https_door)
 	web_reply_free(&w);
 	free(body);
 }
+
+TestSuite(web_budgets, .fini = teardown, .timeout = 180);
+
+/* Open n plain TCP connections that say nothing from src, to the HTTPS door when web, else to
+ * the wire door, into fds. */
+static void connect_silent(int *fds, int n, const char *src, bool web)
+{
+	for (int i = 0; i < n; i++) {
+		fds[i] = web ? net_tcp_connect_web(net, src) : net_tcp_connect(net, src);
+		cr_assert_geq(fds[i], 0, "connect from %s", src);
+	}
+	/* Served on a connection accepted after them, so refexd has taken them in. */
+	json_decref(expect_op(north, "list_forms", "{}", 200));
+}
+
+/* Expect the first shed of fds[0..n) to be closed by the hub (within a few seconds) and the rest
+ * kept; close them all. */
+static void expect_shed(int *fds, int n, int shed, const char *what)
+{
+	for (int i = 0; i < n; i++) {
+		bool closed = net_tcp_closed(fds[i], i < shed ? HARNESS_READ_TIMEOUT_MS : 0);
+
+		cr_expect_eq(closed, i < shed, "%s: silent connection %d of %d was %s", what, i + 1,
+		             n, closed ? "shed" : "kept");
+		close(fds[i]);
+	}
+}
+
+Test(web_budgets, one_address_cannot_use_the_https_door_to_get_round_the_handshake_cap)
+{
+	int wire[4], web[4], more[2];
+
+	start("\n[limits]\nmax_handshakes = 50\nmax_handshakes_per_address = 4\n"
+	      "handshake_timeout = 30\nidle_timeout = 60\n");
+	/* Four silent wire connections from one address fill its budget; four at the HTTPS door
+	 * from the same address shed them, oldest first, as four more at the wire door would. */
+	connect_silent(wire, 4, "127.0.0.2", false);
+	connect_silent(web, 4, "127.0.0.2", true);
+	expect_shed(wire, 4, 4, "wire, then HTTPS");
+	/* And the wire door's newcomers shed the HTTPS door's oldest. */
+	connect_silent(more, 2, "127.0.0.2", false);
+	expect_shed(web, 4, 2, "HTTPS, then wire");
+	expect_shed(more, 2, 0, "the newest");
+	cr_expect(net_log_wait(net, "msg=\"handshake shed\" peer=127.0.0.2:"));
+}
+
+Test(web_budgets, silent_https_connections_do_not_lock_partners_out_of_the_door)
+{
+	int fds[6];
+
+	start("\n[limits]\nmax_handshakes = 6\nmax_handshakes_per_address = 6\n"
+	      "handshake_timeout = 30\nidle_timeout = 60\n");
+	/* Six that never start TLS fill the hub's handshakes; a partner's request still gets in
+	 * (connect_silent makes one), shedding the oldest of them. */
+	connect_silent(fds, 6, "127.0.0.3", true);
+	expect_shed(fds, 6, 1, "a partner after six silent connections");
+}
