@@ -365,7 +365,7 @@ static void web_conn_arrived(evutil_socket_t fd, short what, void *arg)
 	web_conn_deadline(conn, hub->cfg->limits.handshake_timeout);
 }
 
-/* Make conn for bev, a new connection's TLS, counted as not admitted yet. */
+/* Make conn for bev, a new connection's TLS (held to the budgets once it has arrived). */
 static struct web_conn *web_conn_new(struct web *web, struct bufferevent *bev)
 {
 	struct web_conn *conn = calloc(1, sizeof(*conn));

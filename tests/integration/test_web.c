@@ -828,3 +828,24 @@ Test(web, requests_on_a_connection_kept_alive_are_answered_without_delay)
 	cr_expect_lt(ms[N / 2], 20.0, "the median request took %.1f ms", ms[N / 2]);
 	raw_free(c);
 }
+
+Test(web, headers_over_16_kib_are_refused_and_the_connection_closed)
+{
+	enum { BIG = 20000 };
+	struct raw *c = raw_connect_web(net, north);
+	char *req = malloc(BIG + 200), buf[4096] = "";
+	int n;
+
+	cr_assert_not_null(c);
+	cr_assert_not_null(req);
+	n = snprintf(req, 200, "GET /app.css HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ");
+	memset(req + n, 'a', BIG);
+	memcpy(req + n + BIG, "\r\n\r\n", 5);
+	raw_send_bytes(c, req, strlen(req)); /* the hub may close before it has read it all */
+	raw_read_until(c, buf, sizeof(buf), "\r\n\r\n", HARNESS_READ_TIMEOUT_MS);
+	cr_expect(strncmp(buf, "HTTP/1.1 200", 12) != 0, "served: %.200s", buf);
+	cr_expect(raw_wait_closed(c, HARNESS_READ_TIMEOUT_MS), "the connection stays open");
+	free(req);
+	raw_free(c);
+	json_decref(expect_op(north, "list_forms", "{}", 200));
+}
