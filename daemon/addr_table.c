@@ -1,6 +1,8 @@
-/* Handshakes under way by source address: a chained hash table keyed by IPv4 address or IPv6 /64.
- */
+/* Handshakes under way by source address: a chained hash table keyed by IPv4 address or IPv6 /64,
+ * and the budgets both doors' connections are held to before they are admitted. */
 #include "addr_table.h"
+
+#include <sys/queue.h>
 
 #include <event2/util.h>
 #include <netdb.h>
@@ -8,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "metrics.h"
 
 #define BUCKETS_MIN 64
 
@@ -174,4 +178,79 @@ void addr_table_remove(struct addr_table *t, struct addr_entry *e)
 size_t addr_table_count(const struct addr_table *t)
 {
 	return t->n;
+}
+
+/* Count slot, a new connection from sa, in hub's handshake budgets. */
+int addr_budget_enter(struct hub *hub, struct hs_slot *slot, const struct sockaddr *sa)
+{
+	struct addr_key key;
+
+	addr_key_from(&key, sa);
+	if ((slot->addr = addr_table_get(hub->handshake_addrs, &key)) == NULL) {
+		return -1;
+	}
+	TAILQ_INSERT_TAIL(&slot->addr->handshakes, slot, same_addr);
+	slot->addr->n++;
+	TAILQ_INSERT_TAIL(&hub->handshakes, slot, all);
+	hub->n_handshakes++;
+	hub->n_web_waiting += slot->web;
+	return 0;
+}
+
+/* Stop counting slot: it was admitted, shed or closed. */
+void addr_budget_leave(struct hub *hub, struct hs_slot *slot)
+{
+	if (slot->addr == NULL) {
+		return;
+	}
+	TAILQ_REMOVE(&slot->addr->handshakes, slot, same_addr);
+	if (--slot->addr->n == 0) {
+		addr_table_remove(hub->handshake_addrs, slot->addr);
+	}
+	slot->addr = NULL;
+	TAILQ_REMOVE(&hub->handshakes, slot, all);
+	hub->n_handshakes--;
+	hub->n_web_waiting -= slot->web;
+}
+
+#define SHED_LOG_INTERVAL 1.0 /* seconds: at most one line about shed handshakes in each */
+
+/* Shed slot, the oldest handshake of a budget that is full. Logged once a second at most (the
+ * slot's own shed logs, with hub->shed_unlogged): a flood sheds thousands. */
+static void addr_budget_shed(struct hub *hub, struct hs_slot *slot, const char *budget)
+{
+	double now = metrics_now();
+	bool log = hub->shed_logged_at == 0 || now - hub->shed_logged_at >= SHED_LOG_INTERVAL;
+
+	metrics_handshake_failed(METRICS_HS_SHED);
+	if (!log) {
+		hub->shed_unlogged++;
+	}
+	slot->shed(slot, budget, log);
+	if (log) {
+		hub->shed_logged_at = now;
+		hub->shed_unlogged = 0;
+	}
+}
+
+/* Shed the oldest handshakes until a new connection from sa fits every budget. */
+bool addr_budget_make_room(struct hub *hub, const struct sockaddr *sa)
+{
+	const struct limits *l = &hub->cfg->limits;
+	struct addr_key key;
+	struct addr_entry *e;
+
+	addr_key_from(&key, sa);
+	while ((e = addr_table_find(hub->handshake_addrs, &key)) != NULL &&
+	       e->n >= l->max_handshakes_per_address) {
+		addr_budget_shed(hub, TAILQ_FIRST(&e->handshakes), "max_handshakes_per_address");
+	}
+	while (hub->n_handshakes > 0 && hub->n_handshakes >= l->max_handshakes) {
+		addr_budget_shed(hub, TAILQ_FIRST(&hub->handshakes), "max_handshakes");
+	}
+	while (hub->n_handshakes > 0 &&
+	       hub->n_sessions + hub->n_web_waiting >= l->max_connections) {
+		addr_budget_shed(hub, TAILQ_FIRST(&hub->handshakes), "max_connections");
+	}
+	return hub->n_sessions + hub->n_web_waiting < l->max_connections;
 }

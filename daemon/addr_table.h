@@ -5,6 +5,7 @@
 #ifndef REFEX_ADDR_TABLE_H
 #define REFEX_ADDR_TABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -19,10 +20,22 @@ struct addr_key {
 	uint8_t bytes[8];
 };
 
+/* A connection not yet admitted, from either door, as the handshake budgets count it. */
+struct hs_slot {
+	TAILQ_ENTRY(hs_slot) all;       /* hub->handshakes */
+	TAILQ_ENTRY(hs_slot) same_addr; /* addr->handshakes */
+	struct addr_entry *addr;        /* its source address while counted; NULL: not counted */
+	bool web;                       /* an HTTPS connection: not in hub->n_sessions */
+	/* Close the connection to make room for a newcomer, logging it (with hub->shed_unlogged)
+	 * when log; budget names the budget that is full. It must leave the budgets
+	 * (addr_budget_leave) before it returns. */
+	void (*shed)(struct hs_slot *slot, const char *budget, bool log);
+};
+
 /* One source address with handshakes under way. */
 struct addr_entry {
 	struct addr_key key;
-	struct session_list handshakes; /* oldest first (linked through the session) */
+	struct hs_slot_list handshakes; /* oldest first */
 	size_t n;                       /* how many */
 	struct addr_entry *next;        /* hash chain */
 };
@@ -52,5 +65,16 @@ void addr_table_remove(struct addr_table *t, struct addr_entry *e);
 
 /* Return the number of entries in t. */
 size_t addr_table_count(const struct addr_table *t);
+
+/* Count slot, a new connection from sa, in hub's handshake budgets (of both doors). Returns 0,
+ * or -1 when out of memory. */
+int addr_budget_enter(struct hub *hub, struct hs_slot *slot, const struct sockaddr *sa);
+
+/* Stop counting slot: it was admitted, shed or closed. Not counted is fine. */
+void addr_budget_leave(struct hub *hub, struct hs_slot *slot);
+
+/* Shed the oldest handshakes, of either door, until a new connection from sa fits every
+ * budget. Returns false when it still does not (max_connections is full of admitted ones). */
+bool addr_budget_make_room(struct hub *hub, const struct sockaddr *sa);
 
 #endif

@@ -13,11 +13,13 @@
 #include "store.h"
 
 struct session;
+struct hs_slot;
 struct addr_table;
 struct form_set;
 struct form_versions;
 struct web;
 TAILQ_HEAD(session_list, session);
+TAILQ_HEAD(hs_slot_list, hs_slot);
 
 /*
  * A reload (SIGHUP) replaces cfg, tls, forms, kept and by_agency between two loop callbacks and
@@ -44,8 +46,12 @@ struct hub {
 	struct session_list sessions;   /* every connection */
 	struct session_list *by_agency; /* greeted sessions, one list per cfg agency */
 	size_t n_sessions;
-	struct session_list handshakes;     /* connections still handshaking, oldest first */
-	size_t n_handshakes;                /* (they count in n_sessions too) */
+	/* Connections not yet admitted, of both doors, oldest first (addr_table.h): the wire's
+	 * handshaking sessions (they count in n_sessions too) and the HTTPS door's connections
+	 * before their first request (n_web_waiting of them; not sessions yet). */
+	struct hs_slot_list handshakes;
+	size_t n_handshakes;
+	size_t n_web_waiting;
 	struct addr_table *handshake_addrs; /* the same, by source address */
 	double shed_logged_at;            /* when a shed handshake was last logged (metrics_now) */
 	unsigned long long shed_unlogged; /* handshakes shed since, not logged */

@@ -25,6 +25,25 @@ static void listener_resume(evutil_socket_t fd, short what, void *arg)
 	hub->accept_burst = 0;
 	if (!hub->stopping) {
 		evconnlistener_enable(hub->listener);
+		if (hub->web_listener != NULL) {
+			evconnlistener_enable(hub->web_listener);
+		}
+	}
+}
+
+/* Count a connection accepted on l, either door's listener; after a burst, stop accepting until
+ * the loop has served the others. */
+void listener_paced(struct hub *hub, struct evconnlistener *l)
+{
+	struct timeval now = {0};
+
+	/* libevent accepts until the backlog is empty, which a flood can keep from happening for
+	 * as long as it lasts: after a burst, let the loop serve the handshakes under way (a
+	 * partner's among them) before accepting more. */
+	if (++hub->accept_burst >= ACCEPT_BURST && !hub->stopping &&
+	    event_base_once(hub->base, -1, EV_TIMEOUT, listener_resume, hub, &now) == 0) {
+		/* Only with the resume queued: without it the listener would stay off for good. */
+		evconnlistener_disable(l);
 	}
 }
 
@@ -37,7 +56,7 @@ static void listener_take(struct hub *hub, evutil_socket_t fd, struct sockaddr *
 	addr_describe(sa, (socklen_t)salen, peer, sizeof(peer));
 	/* Handshakes under way make room for a newcomer, so connections that never finish one
 	 * cannot lock partners out; only admitted connections fill max_connections for good. */
-	if (hub->stopping || !session_make_room(hub, sa)) {
+	if (hub->stopping || !addr_budget_make_room(hub, sa)) {
 		log_warnx("msg=\"connection refused\" peer=%s reason=\"%s\"", peer,
 		          hub->stopping ? "stopping" : "connection limit reached");
 		evutil_closesocket(fd);
@@ -55,17 +74,9 @@ static void listener_accept(struct evconnlistener *l, evutil_socket_t fd, struct
                             int salen, void *arg)
 {
 	struct hub *hub = arg;
-	struct timeval now = {0};
 
 	listener_take(hub, fd, sa, salen);
-	/* libevent accepts until the backlog is empty, which a flood can keep from happening for
-	 * as long as it lasts: after a burst, let the loop serve the handshakes under way (a
-	 * partner's among them) before accepting more. */
-	if (++hub->accept_burst >= ACCEPT_BURST && !hub->stopping &&
-	    event_base_once(hub->base, -1, EV_TIMEOUT, listener_resume, hub, &now) == 0) {
-		/* Only with the resume queued: without it the listener would stay off for good. */
-		evconnlistener_disable(l);
-	}
+	listener_paced(hub, l);
 }
 
 static void listener_error(struct evconnlistener *l, void *arg)

@@ -12,4 +12,8 @@ int listener_start(struct hub *hub, char *err, size_t errlen);
 struct evconnlistener *listener_bind(struct hub *hub, const char *host, const char *port,
                                      const char *what, char *err, size_t errlen);
 
+/* Count a connection accepted on l (either door's listener); after a burst of them, stop
+ * accepting until the loop has served the connections under way. */
+void listener_paced(struct hub *hub, struct evconnlistener *l);
+
 #endif

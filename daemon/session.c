@@ -5,6 +5,7 @@
 #include <event2/bufferevent.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -42,9 +43,7 @@ struct session {
 	uint64_t watch_next; /* a watcher: the next event to send; 0: not watching */
 	TAILQ_ENTRY(session) all;
 	TAILQ_ENTRY(session) peers;
-	TAILQ_ENTRY(session) handshaking; /* hub->handshakes, while counted there */
-	TAILQ_ENTRY(session) same_addr;   /* addr->handshakes */
-	struct addr_entry *addr;          /* its source address while counted; NULL after */
+	struct hs_slot budget; /* counted in the handshake budgets while handshaking */
 	union {
 		struct sockaddr sa;
 		struct sockaddr_in in;
@@ -59,34 +58,6 @@ static void session_process(struct session *s);
 static void session_write_ready(struct session *s, struct bufferevent *bev, size_t queued);
 
 static const char *const state_names[] = {"handshake", "open", "closing", "dead"};
-
-/* Count s, a new connection, as a handshake under way from its address entry s->addr. */
-static void session_budget_enter(struct session *s)
-{
-	struct hub *hub = s->hub;
-
-	TAILQ_INSERT_TAIL(&s->addr->handshakes, s, same_addr);
-	s->addr->n++;
-	TAILQ_INSERT_TAIL(&hub->handshakes, s, handshaking);
-	hub->n_handshakes++;
-}
-
-/* Stop counting s as a handshake: it was admitted or closed. */
-static void session_budget_leave(struct session *s)
-{
-	struct hub *hub = s->hub;
-
-	if (s->addr == NULL) {
-		return; /* made by session_new_open, never counted */
-	}
-	TAILQ_REMOVE(&s->addr->handshakes, s, same_addr);
-	if (--s->addr->n == 0) {
-		addr_table_remove(hub->handshake_addrs, s->addr);
-	}
-	s->addr = NULL;
-	TAILQ_REMOVE(&hub->handshakes, s, handshaking);
-	hub->n_handshakes--;
-}
 
 /* Write the address of the peer of s, as it was accepted, as HOST:PORT into buf. */
 static void session_peer(const struct session *s, char *buf, size_t len)
@@ -112,49 +83,19 @@ static void session_set_peer(struct session *s, const struct sockaddr *sa)
 	}
 }
 
-#define SHED_LOG_INTERVAL 1.0 /* seconds: at most one line about shed handshakes in each */
-
-/* Close s, the oldest handshake of a budget that is full, to make room for a new connection.
- * Logged once a second at most, with how many were shed unlogged since: a flood sheds
- * thousands. */
-static void session_shed(struct session *s, const char *budget)
+/* Close s, the oldest handshake of a budget that is full, to make room for a new connection;
+ * log it when log. */
+static void session_shed(struct hs_slot *slot, const char *budget, bool log)
 {
-	struct hub *hub = s->hub;
-	double now = metrics_now();
+	struct session *s = (struct session *)((char *)slot - offsetof(struct session, budget));
 	char peer[NI_MAXHOST + NI_MAXSERV + 2];
 
-	metrics_handshake_failed(METRICS_HS_SHED);
-	if (hub->shed_logged_at == 0 || now - hub->shed_logged_at >= SHED_LOG_INTERVAL) {
+	if (log) {
 		session_peer(s, peer, sizeof(peer));
 		log_warnx("conn=%llu msg=\"handshake shed\" peer=%s budget=%s not_logged=%llu",
-		          (unsigned long long)s->id, peer, budget, hub->shed_unlogged);
-		hub->shed_logged_at = now;
-		hub->shed_unlogged = 0;
-	} else {
-		hub->shed_unlogged++;
+		          (unsigned long long)s->id, peer, budget, s->hub->shed_unlogged);
 	}
 	session_close(s, "handshake shed");
-}
-
-/* Shed the oldest handshakes until a new connection from sa fits every budget. */
-bool session_make_room(struct hub *hub, const struct sockaddr *sa)
-{
-	const struct limits *l = &hub->cfg->limits;
-	struct addr_key key;
-	struct addr_entry *e;
-
-	addr_key_from(&key, sa);
-	while ((e = addr_table_find(hub->handshake_addrs, &key)) != NULL &&
-	       e->n >= l->max_handshakes_per_address) {
-		session_shed(TAILQ_FIRST(&e->handshakes), "max_handshakes_per_address");
-	}
-	while (hub->n_handshakes > 0 && hub->n_handshakes >= l->max_handshakes) {
-		session_shed(TAILQ_FIRST(&hub->handshakes), "max_handshakes");
-	}
-	while (hub->n_handshakes > 0 && hub->n_sessions >= l->max_connections) {
-		session_shed(TAILQ_FIRST(&hub->handshakes), "max_connections");
-	}
-	return hub->n_sessions < l->max_connections;
 }
 
 static void session_enter(struct session *s, enum session_state next)
@@ -162,7 +103,7 @@ static void session_enter(struct session *s, enum session_state next)
 	log_debug("conn=%llu msg=state from=%s to=%s", (unsigned long long)s->id,
 	          state_names[s->state], state_names[next]);
 	if (s->state == SESSION_HANDSHAKE && next != SESSION_HANDSHAKE) {
-		session_budget_leave(s);
+		addr_budget_leave(s->hub, &s->budget);
 	}
 	s->state = next;
 }
@@ -755,18 +696,18 @@ struct session *session_new(struct hub *hub, evutil_socket_t fd, const struct so
 {
 	struct timeval hs = {.tv_sec = hub->cfg->limits.handshake_timeout};
 	struct session *s = calloc(1, sizeof(*s));
-	struct addr_key key;
 
-	addr_key_from(&key, sa);
 	if (s == NULL ||
 	    (s->first_bytes = event_new(hub->base, fd, EV_READ, session_first_bytes, s)) == NULL ||
-	    (s->handshake_timer = evtimer_new(hub->base, session_handshake_expired, s)) == NULL ||
-	    (s->addr = addr_table_get(hub->handshake_addrs, &key)) == NULL) {
+	    (s->handshake_timer = evtimer_new(hub->base, session_handshake_expired, s)) == NULL) {
+		goto fail;
+	}
+	s->budget.shed = session_shed;
+	if (addr_budget_enter(hub, &s->budget, sa) < 0) {
 		goto fail;
 	}
 	session_init(s, hub);
 	session_set_peer(s, sa);
-	session_budget_enter(s);
 	if (evtimer_add(s->handshake_timer, &hs) < 0 || event_add(s->first_bytes, NULL) < 0) {
 		session_close(s, "cannot start session");
 		return NULL;

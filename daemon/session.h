@@ -12,13 +12,8 @@
 #include "identity.h"
 #include "refex.pb-c.h"
 
-/* Make room for a new connection from sa: shed the oldest handshakes over
- * max_handshakes_per_address (from sa's address), max_handshakes or max_connections. Returns false
- * when there is no room because every connection is admitted (refuse it). */
-bool session_make_room(struct hub *hub, const struct sockaddr *sa);
-
-/* Take over a socket accepted from sa (after session_make_room) and start its TLS handshake once
- * the peer begins it. Returns NULL on failure (fd closed). */
+/* Take over a socket accepted from sa (after addr_budget_make_room) and start its TLS handshake
+ * once the peer begins it. Returns NULL on failure (fd closed). */
 struct session *session_new(struct hub *hub, evutil_socket_t fd, const struct sockaddr *sa);
 
 /* Take over bev, a connection secured by other means (the HTTPS door's pair, tests, fuzzing), as an

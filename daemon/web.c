@@ -15,7 +15,11 @@
 #include <event2/listener.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +28,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include "addr_table.h"
 #include "frame.h"
 #include "handlers.h"
 #include "http_reply.h"
@@ -67,7 +72,6 @@ struct web {
 	struct evhttp *http;
 	struct hub *hub;
 	struct web_conn_list conns;
-	size_t n_unadmitted; /* connections that have no session yet (handshake, first request) */
 };
 
 /* One HTTPS connection. evhttp owns the connection; this lives as long as its TLS state. */
@@ -78,8 +82,13 @@ struct web_conn {
 	struct evhttp_connection *evcon; /* known from the first request */
 	struct session *s;               /* its requests' session; NULL before the first */
 	struct bufferevent *door;        /* the door's end of the pair to s */
-	bool admitted;                   /* it had a session (no longer counted unadmitted) */
-	struct evhttp_request *pending;  /* the request s is handling */
+	/* Until its first request makes it a session, it counts in the handshake budgets the wire
+	 * door's connections count in (addr_table.h), by its source address. */
+	struct hs_slot budget;
+	struct sockaddr_storage peer; /* its source address, once known */
+	bool refused;                 /* shed or refused: no request of it is served */
+	struct event *arrived;        /* counts it in the budgets once evhttp gave it its socket */
+	struct evhttp_request *pending; /* the request s is handling */
 	uint64_t pending_id;
 	uint64_t next_id;
 	struct event *deadline;        /* the next request must have arrived whole by then */
@@ -242,11 +251,10 @@ static void web_conn_detach(struct web_conn *conn)
 	if (conn->keepalive != NULL) {
 		event_free(conn->keepalive);
 	}
-	if (!conn->admitted) {
-		web->n_unadmitted--;
-	}
+	addr_budget_leave(web->hub, &conn->budget);
 	event_free(conn->deadline);
 	event_free(conn->kick);
+	event_free(conn->arrived);
 	TAILQ_REMOVE(&web->conns, conn, all);
 	conn->web = NULL;
 	conn->tls = NULL;
@@ -281,18 +289,83 @@ static void web_conn_closed(struct evhttp_connection *evcon, void *arg)
 	web_conn_end_session(conn, "HTTPS connection closed");
 }
 
-/* Say whether a new connection would go over the wire side's budgets, which the two doors
- * share: every connection counts in max_connections, every one not yet admitted in
- * max_handshakes. */
-static bool web_is_full(const struct web *web)
+/* Write conn's source address as HOST:PORT into buf. */
+static void web_conn_peer(const struct web_conn *conn, char *buf, size_t len)
 {
-	const struct limits *l = &web->hub->cfg->limits;
+	socklen_t sl = conn->peer.ss_family == AF_INET    ? sizeof(struct sockaddr_in)
+	               : conn->peer.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+	                                                  : 0;
 
-	return web->hub->n_sessions + web->n_unadmitted >= l->max_connections ||
-	       web->n_unadmitted >= l->max_handshakes;
+	if (sl == 0) {
+		snprintf(buf, len, "?:?");
+		return;
+	}
+	addr_describe((const struct sockaddr *)&conn->peer, sl, buf, len);
 }
 
-/* Make conn for bev, a new connection's TLS, counted as not admitted yet. */
+/* Refuse every request of conn and close it from the loop. */
+static void web_conn_refuse(struct web_conn *conn)
+{
+	conn->refused = true;
+	event_active(conn->kick, EV_TIMEOUT, 0);
+}
+
+/* Close conn, the oldest connection not yet admitted of a budget that is full (of either door),
+ * to make room for a newcomer; log it when log. */
+static void web_conn_shed(struct hs_slot *slot, const char *budget, bool log)
+{
+	struct web_conn *conn =
+	    (struct web_conn *)((char *)slot - offsetof(struct web_conn, budget));
+	char peer[NI_MAXHOST + NI_MAXSERV + 2];
+
+	if (log) {
+		web_conn_peer(conn, peer, sizeof(peer));
+		log_warnx("msg=\"handshake shed\" door=web peer=%s budget=%s not_logged=%llu", peer,
+		          budget, conn->web->hub->shed_unlogged);
+	}
+	addr_budget_leave(conn->web->hub, slot);
+	web_conn_refuse(conn);
+}
+
+/* evhttp has given conn its socket: hold it to the budgets the wire door's connections are held
+ * to, by its source address, shedding the oldest of either door as the wire door does. */
+static void web_conn_arrived(evutil_socket_t fd, short what, void *arg)
+{
+	struct web_conn *conn = arg;
+	struct hub *hub = conn->web->hub;
+	socklen_t len = sizeof(conn->peer);
+	char peer[NI_MAXHOST + NI_MAXSERV + 2];
+	int one = 1;
+
+	(void)fd;
+	(void)what;
+	if (conn->tls == NULL || conn->refused) {
+		return;
+	}
+	if (getpeername(bufferevent_getfd(conn->tls), (struct sockaddr *)&conn->peer, &len) < 0) {
+		web_conn_refuse(conn); /* gone already */
+		return;
+	}
+	/* As the wire door's: an answer's last TLS record must not wait for the client's delayed
+	 * ACK of the one before (Nagle), 40 ms per request on a connection kept alive. */
+	setsockopt(bufferevent_getfd(conn->tls), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (!addr_budget_make_room(hub, (struct sockaddr *)&conn->peer)) {
+		web_conn_peer(conn, peer, sizeof(peer));
+		log_warnx(
+		    "msg=\"web connection refused\" peer=%s reason=\"connection limit reached\"",
+		    peer);
+		web_conn_refuse(conn);
+		return;
+	}
+	if (addr_budget_enter(hub, &conn->budget, (struct sockaddr *)&conn->peer) < 0) {
+		log_error("msg=\"cannot start an HTTPS connection\" reason=\"out of memory\"");
+		web_conn_refuse(conn);
+		return;
+	}
+	web_conn_deadline(conn, hub->cfg->limits.handshake_timeout);
+}
+
+/* Make conn for bev, a new connection's TLS (held to the budgets once it has arrived). */
 static struct web_conn *web_conn_new(struct web *web, struct bufferevent *bev)
 {
 	struct web_conn *conn = calloc(1, sizeof(*conn));
@@ -305,8 +378,11 @@ static struct web_conn *web_conn_new(struct web *web, struct bufferevent *bev)
 	conn->web = web;
 	conn->tls = bev;
 	conn->next_id = 1;
+	conn->budget.web = true;
+	conn->budget.shed = web_conn_shed;
 	if ((conn->deadline = evtimer_new(base, web_conn_expired, conn)) == NULL ||
 	    (conn->kick = event_new(base, -1, 0, web_conn_kick_cb, conn)) == NULL ||
+	    (conn->arrived = event_new(base, -1, 0, web_conn_arrived, conn)) == NULL ||
 	    transport_set_owner(bev, &conn->owner) < 0) {
 		if (conn->deadline != NULL) {
 			event_free(conn->deadline);
@@ -314,20 +390,23 @@ static struct web_conn *web_conn_new(struct web *web, struct bufferevent *bev)
 		if (conn->kick != NULL) {
 			event_free(conn->kick);
 		}
+		if (conn->arrived != NULL) {
+			event_free(conn->arrived);
+		}
 		free(conn);
 		return NULL;
 	}
 	TAILQ_INSERT_TAIL(&web->conns, conn, all);
-	web->n_unadmitted++;
 	return conn;
 }
 
-/* evhttp accepted a connection: give it TLS from the context in force, or refuse it. */
+/* evhttp accepted a connection: give it TLS from the context in force, or refuse it. evhttp
+ * gives it its socket only after this returns: the budgets, which go by source address, take
+ * it from the loop (web_conn_arrived). */
 static struct bufferevent *web_accept(struct event_base *base, void *arg)
 {
 	struct web *web = arg;
 	struct hub *hub = web->hub;
-	bool full = hub->stopping || web_is_full(web);
 	struct bufferevent *bev = transport_accept(base, hub->tls, -1);
 	struct web_conn *conn;
 
@@ -339,13 +418,13 @@ static struct bufferevent *web_accept(struct event_base *base, void *arg)
 		log_error("msg=\"cannot start an HTTPS connection\" reason=\"out of memory\"");
 		return bev; /* its requests are refused: it has no conn */
 	}
-	if (full) {
-		log_warnx("msg=\"web connection refused\" reason=\"%s\"",
-		          hub->stopping ? "stopping" : "connection limit reached");
-		event_active(conn->kick, EV_TIMEOUT, 0);
+	listener_paced(hub, hub->web_listener);
+	if (hub->stopping) {
+		log_warnx("msg=\"web connection refused\" reason=\"stopping\"");
+		web_conn_refuse(conn);
 		return bev;
 	}
-	web_conn_deadline(conn, hub->cfg->limits.handshake_timeout);
+	event_active(conn->arrived, EV_TIMEOUT, 0);
 	return bev;
 }
 
@@ -658,8 +737,7 @@ static int web_conn_admit(struct web_conn *conn, struct evhttp_request *req)
 	conn->door = pair[1];
 	bufferevent_setcb(conn->door, web_door_read, NULL, web_door_event, conn);
 	bufferevent_enable(conn->door, EV_READ);
-	conn->admitted = true;
-	conn->web->n_unadmitted--;
+	addr_budget_leave(hub, &conn->budget);
 	return 0;
 }
 
@@ -942,7 +1020,8 @@ static void web_serve(struct evhttp_request *req, void *arg)
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 
 	(void)arg;
-	if (conn == NULL || conn->web == NULL || conn->pending != NULL || conn->stream != NULL) {
+	if (conn == NULL || conn->web == NULL || conn->refused || conn->pending != NULL ||
+	    conn->stream != NULL) {
 		web_refuse_conn(req, HTTP_SERVUNAVAIL, REFEX__STATUS_CODE__STATUS_UNAVAILABLE,
 		                "the hub cannot serve this connection; connect again");
 		return;

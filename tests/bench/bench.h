@@ -29,6 +29,8 @@ struct bench_opts {
 	bool new_connection;
 	bool idle; /* open the connections, say Hello, hold them for the duration */
 	bool json;
+	bool api;         /* speak the HTTPS door's JSON API, keep-alive, instead of refex */
+	bool same_client; /* every new client has the same name (before issue 19's step 5) */
 };
 
 struct bench {
@@ -38,8 +40,11 @@ struct bench {
 	char host[256];
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
-	uint8_t *submit_body; /* packed Request without its id */
-	size_t submit_len;
+	uint8_t *form_data; /* the packed form every submission carries */
+	size_t form_len;
+	uint64_t submitted; /* submissions so far: names the next one's client */
+	uint8_t *scratch;   /* the request being written */
+	size_t scratch_cap;
 	uint8_t *inbox_body;
 	size_t inbox_len;
 	char *http_request; /* the whole POST, headers and body, for --https */
@@ -59,6 +64,17 @@ struct bench {
 	int live; /* connections still running */
 	bool stopping;
 };
+
+/* Pack the form data every submission carries, and the inbox listing. Returns 0 or -1. */
+int bench_bodies_build(struct bench *b);
+
+/* Return submission seq as a packed Request without its id (in b's scratch buffer), or NULL:
+ * a new client named for seq unless --client-id or --same-client. */
+const uint8_t *bench_submit_packed(struct bench *b, uint64_t seq, size_t *len);
+
+/* Return the API request for op (submit: submission seq) as a whole HTTP/1.1 request in b's
+ * scratch buffer, or NULL. */
+const char *bench_api_request(struct bench *b, enum bench_op op, uint64_t seq, size_t *len);
 
 /* Open every connection and run the load until the duration or request count is reached. */
 int bench_run(struct bench *b);

@@ -17,7 +17,7 @@
 
 #define PIPELINE_MAX 256
 
-enum conn_state { CONN_CONNECTING, CONN_HELLO, CONN_RUNNING, CONN_HTTP };
+enum conn_state { CONN_CONNECTING, CONN_HELLO, CONN_RUNNING, CONN_HTTP, CONN_API };
 
 struct slot {
 	uint64_t id;
@@ -132,6 +132,28 @@ static void conn_send_show(struct conn *c)
 	conn_send_packed(c, &req);
 }
 
+static void conn_send_submit(struct conn *c)
+{
+	size_t len;
+	const uint8_t *body = bench_submit_packed(c->b, c->b->submitted++, &len);
+
+	if (body != NULL) {
+		conn_write_frame(c, c->next_id, body, len);
+	}
+}
+
+/* --api: write op as one HTTP request (keep-alive). */
+static void conn_send_api(struct conn *c, enum bench_op op)
+{
+	size_t len;
+	const char *req =
+	    bench_api_request(c->b, op, op == OP_SUBMIT ? c->b->submitted++ : 0, &len);
+
+	if (req != NULL) {
+		bufferevent_write(c->bev, req, len);
+	}
+}
+
 static void conn_send_one(struct conn *c)
 {
 	struct bench *b = c->b;
@@ -150,9 +172,13 @@ static void conn_send_one(struct conn *c)
 	s->id = c->next_id;
 	clock_gettime(CLOCK_MONOTONIC, &s->t);
 	b->sent++;
+	if (c->state == CONN_API) {
+		conn_send_api(c, op);
+		return;
+	}
 	switch (op) {
 	case OP_SUBMIT:
-		conn_write_frame(c, c->next_id, b->submit_body, b->submit_len);
+		conn_send_submit(c);
 		break;
 	case OP_INBOX:
 		conn_write_frame(c, c->next_id, b->inbox_body, b->inbox_len);
@@ -300,8 +326,9 @@ static bool conn_message(struct conn *c, const uint8_t *data, size_t len)
 }
 
 /* Return the HTTP status of a whole response at the start of in (headers, and a body of
- * Content-Length bytes, if any), 0 while it is incomplete, -1 if it is no HTTP response. */
-static int conn_http_status(struct evbuffer *in)
+ * Content-Length bytes, if any), its length in *whole; 0 while it is incomplete, -1 if it is no
+ * HTTP response. */
+static int conn_http_status(struct evbuffer *in, size_t *whole)
 {
 	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
 	char head[2048];
@@ -322,18 +349,17 @@ static int conn_http_status(struct evbuffer *in)
 		return -1;
 	}
 	cl = strcasestr(head, "\r\ncontent-length:");
-	if (cl != NULL && status != 204 && status != 304 &&
-	    evbuffer_get_length(in) < hlen + strtoul(cl + 17, NULL, 10)) {
-		return 0;
-	}
-	return status;
+	*whole =
+	    hlen + (cl != NULL && status != 204 && status != 304 ? strtoul(cl + 17, NULL, 10) : 0);
+	return evbuffer_get_length(in) < *whole ? 0 : status;
 }
 
 /* --https: one response ends the connection; a 2xx answer counts as OK. */
 static void conn_http_read(struct conn *c, struct evbuffer *in)
 {
 	struct bench *b = c->b;
-	int status = conn_http_status(in);
+	size_t whole;
+	int status = conn_http_status(in, &whole);
 
 	if (status == 0) {
 		return;
@@ -350,6 +376,52 @@ static void conn_http_read(struct conn *c, struct evbuffer *in)
 	conn_free(c, true);
 }
 
+/* The refex status an API answer's HTTP status stands for (the door's mapping), or -1. */
+static int conn_api_code(int http)
+{
+	static const struct {
+		int http, code;
+	} map[] = {{400, REFEX__STATUS_CODE__STATUS_INVALID},
+	           {403, REFEX__STATUS_CODE__STATUS_FORBIDDEN},
+	           {404, REFEX__STATUS_CODE__STATUS_NOT_FOUND},
+	           {409, REFEX__STATUS_CODE__STATUS_CONFLICT},
+	           {413, REFEX__STATUS_CODE__STATUS_TOO_LARGE},
+	           {503, REFEX__STATUS_CODE__STATUS_UNAVAILABLE}};
+
+	if (http >= 200 && http < 300) {
+		return REFEX__STATUS_CODE__STATUS_OK;
+	}
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		if (map[i].http == http) {
+			return map[i].code;
+		}
+	}
+	return -1;
+}
+
+/* --api: answers come in order, one per request, on a connection kept alive. */
+static void conn_api_read(struct conn *c, struct evbuffer *in)
+{
+	size_t whole;
+	int status, code;
+
+	while (c->inflight > 0 && (status = conn_http_status(in, &whole)) != 0) {
+		if (status < 0 || (code = conn_api_code(status)) < 0) {
+			if (c->b->transport_errors++ == 0) {
+				fprintf(stderr, "refex-bench: HTTP status %d from the server\n",
+				        status);
+			}
+			conn_free(c, false);
+			return;
+		}
+		evbuffer_drain(in, whole);
+		if (!conn_response(c, c->slots[0].id, code, NULL)) {
+			conn_free(c, true);
+			return;
+		}
+	}
+}
+
 static void conn_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
@@ -357,6 +429,10 @@ static void conn_read(struct bufferevent *bev, void *arg)
 
 	if (c->state == CONN_HTTP) {
 		conn_http_read(c, in);
+		return;
+	}
+	if (c->state == CONN_API) {
+		conn_api_read(c, in);
 		return;
 	}
 	for (;;) {
@@ -402,6 +478,11 @@ static void conn_event(struct bufferevent *bev, short what, void *arg)
 			bufferevent_write(bev, c->b->http_request, c->b->http_len);
 			return;
 		}
+		if (c->b->o.api) {
+			c->state = CONN_API;
+			conn_fill(c);
+			return;
+		}
 		hello.has_protocol_version = 1;
 		hello.protocol_version = REFEX__PROTOCOL__PROTOCOL_VERSION;
 		hello.program = "refex-bench";
@@ -422,7 +503,7 @@ static void conn_event(struct bufferevent *bev, short what, void *arg)
 		}
 	}
 	/* Do not hammer a server that refuses us: only a running connection is replaced. */
-	conn_free(c, c->state == CONN_RUNNING);
+	conn_free(c, c->state == CONN_RUNNING || c->state == CONN_API);
 }
 
 static void conn_open(struct bench *b)

@@ -20,7 +20,7 @@ static const char usage_text[] =
     "                   --to AGENCY [--connections N] [--duration S | --requests N]\n"
     "                   [--op submit|inbox|show|mixed|hello] [--size BYTES] [--pipeline K]\n"
     "                   [--client-id ID] [--https PATH]\n"
-    "                   [--new-connection | --idle] [--json]\n"
+    "                   [--new-connection | --idle] [--api] [--same-client] [--json]\n"
     "       refex-bench --load DB --referrals N --agencies M [--size BYTES]\n"
     "       refex-bench --report DB [--agency ID] [--days N]\n"
     "\n"
@@ -35,7 +35,10 @@ static const char usage_text[] =
     "  --size BYTES       form data per submitted referral (default 1024)\n"
     "  --client-id ID     submit refers to this stored client of yours (with a consent\n"
     "                     covering --to), as a caseworker reuses a record; without it\n"
-    "                     every referral carries a new client, which the hub stores\n"
+    "                     every referral carries a new client, which the hub stores,\n"
+    "                     each with a name and date of birth of its own\n"
+    "  --same-client      every new client has the same name (each then meets the\n"
+    "                     earlier ones as possible duplicates), as before issue 19\n"
     "  --pipeline K       requests in flight per connection (default 1)\n"
     "  --new-connection   each transaction is a new connection: handshake, Hello,\n"
     "                     one submit; reports connections per second\n"
@@ -46,6 +49,9 @@ static const char usage_text[] =
     "  --idle             open the connections (64 handshakes at a time), say Hello,\n"
     "                     and hold them idle for the duration (to measure refexd's\n"
     "                     memory per idle connection)\n"
+    "  --api              speak the HTTPS door's JSON API ([web] listen is --server):\n"
+    "                     POST /api/v1/submit or /api/v1/list_inbox, JSON bodies,\n"
+    "                     keep-alive connections, --op submit or inbox\n"
     "  --json             print the report as JSON\n"
     "  --load DB          fill the store file DB directly (refexd must not be running)\n"
     "                     with N referrals across M agencies agency-000..agency-(M-1)\n"
@@ -80,72 +86,6 @@ static int parse_op(const char *s, enum bench_op *op)
 		}
 	}
 	return -1;
-}
-
-static uint8_t *pack_request(Refex__Request *req, size_t *len)
-{
-	uint8_t *buf;
-
-	*len = refex__request__get_packed_size(req);
-	buf = malloc(*len + 1);
-	if (buf != NULL) {
-		refex__request__pack(req, buf);
-	}
-	return buf;
-}
-
-static int build_bodies(struct bench *b)
-{
-	Refex__Forms__HousingSupport form = REFEX__FORMS__HOUSING_SUPPORT__INIT;
-	Refex__ClientRecord client = REFEX__CLIENT_RECORD__INIT;
-	Refex__Consent consent = REFEX__CONSENT__INIT;
-	Refex__SubmitReferral sub = REFEX__SUBMIT_REFERRAL__INIT;
-	Refex__ListReferrals list = REFEX__LIST_REFERRALS__INIT;
-	Refex__Request req = REFEX__REQUEST__INIT;
-	size_t pad = b->o.size > 16 ? b->o.size - 16 : 1;
-	char *needs = malloc(pad + 1);
-	uint8_t *data;
-
-	if (needs == NULL) {
-		return -1;
-	}
-	memset(needs, 'x', pad);
-	needs[pad] = '\0';
-	form.current_situation = REFEX__FORMS__HOUSING_SUPPORT__SITUATION__AT_RISK_OF_EVICTION;
-	form.tenure = REFEX__FORMS__HOUSING_SUPPORT__TENURE__PRIVATE_RENTED;
-	form.support_needs = needs;
-	data = malloc(refex__forms__housing_support__get_packed_size(&form) + 1);
-	if (data == NULL) {
-		free(needs);
-		return -1;
-	}
-	client.given_name = "Bench";
-	client.family_name = "Client";
-	consent.to_agency = (char *)b->o.to;
-	consent.purpose = "benchmark";
-	consent.method = REFEX__CONSENT_METHOD__CONSENT_VERBAL;
-	sub.to = (char *)b->o.to;
-	sub.form = "housing_support";
-	sub.has_form_data = 1;
-	sub.form_data.data = data;
-	sub.form_data.len = refex__forms__housing_support__pack(&form, data);
-	if (b->o.client_id != NULL) {
-		sub.client_id = (char *)b->o.client_id;
-	} else {
-		sub.client = &client;
-		sub.consent = &consent;
-	}
-	req.body_case = REFEX__REQUEST__BODY_SUBMIT;
-	req.submit = &sub;
-	b->submit_body = pack_request(&req, &b->submit_len);
-	list.has_limit = 1;
-	list.limit = 50;
-	req.body_case = REFEX__REQUEST__BODY_LIST_INBOX;
-	req.list_inbox = &list;
-	b->inbox_body = pack_request(&req, &b->inbox_len);
-	free(needs);
-	free(data);
-	return b->submit_body && b->inbox_body ? 0 : -1;
 }
 
 /* Build the one POST every --https connection sends. */
@@ -249,6 +189,8 @@ static void report(struct bench *b)
 	json_object_set_new(j, "new_connection", json_boolean(b->o.new_connection));
 	json_object_set_new(j, "stored_client", json_boolean(b->o.client_id != NULL));
 	json_object_set_new(j, "https", b->o.https ? json_string(b->o.https) : json_null());
+	json_object_set_new(j, "api", json_boolean(b->o.api));
+	json_object_set_new(j, "same_client", json_boolean(b->o.same_client));
 	json_object_set_new(j, "seconds", json_real(secs));
 	json_object_set_new(j, "ok", json_integer(b->by_status[0]));
 	json_object_set_new(j, "errors", errs);
@@ -266,9 +208,10 @@ static void report(struct bench *b)
 		           JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 		putchar('\n');
 	} else {
-		printf("op=%s connections=%d pipeline=%d size=%zu%s%s%s%s\n",
+		printf("op=%s connections=%d pipeline=%d size=%zu%s%s%s%s%s%s\n",
 		       b->o.https ? "https-post" : ops[b->o.op], b->o.connections, b->o.pipeline,
-		       b->o.size, b->o.new_connection ? " new-connection" : "",
+		       b->o.size, b->o.api ? " api" : "", b->o.same_client ? " same-client" : "",
+		       b->o.new_connection ? " new-connection" : "",
 		       b->o.client_id ? " stored-client" : "", b->o.https ? " path=" : "",
 		       b->o.https ? b->o.https : "");
 		printf("requests: %ld ok, %ld errors in %.2f s\n", b->by_status[0], errors, secs);
@@ -354,6 +297,8 @@ int main(int argc, char **argv)
 	    {"new-connection", no_argument, NULL, 'N'},
 	    {"idle", no_argument, NULL, 'I'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"api", no_argument, NULL, 'W'},
+	    {"same-client", no_argument, NULL, 'S'},
 	    {"load", required_argument, NULL, 'L'},
 	    {"referrals", required_argument, NULL, 'R'},
 	    {"agencies", required_argument, NULL, 'M'},
@@ -426,6 +371,12 @@ int main(int argc, char **argv)
 		case 'j':
 			b.o.json = true;
 			break;
+		case 'W':
+			b.o.api = true;
+			break;
+		case 'S':
+			b.o.same_client = true;
+			break;
 		case 'L':
 			load = optarg;
 			break;
@@ -474,6 +425,11 @@ int main(int argc, char **argv)
 	if ((b.o.https != NULL || b.o.op == OP_HELLO) && !b.o.new_connection) {
 		return bad_usage("--https and --op hello need --new-connection");
 	}
+	if (b.o.api && (b.o.new_connection || b.o.idle || b.o.https != NULL || b.o.pipeline != 1 ||
+	                (b.o.op != OP_SUBMIT && b.o.op != OP_INBOX))) {
+		return bad_usage(
+		    "--api is --op submit or inbox, one request at a time per connection");
+	}
 	if (b.o.https != NULL && (b.o.https[0] != '/' || strpbrk(b.o.https, " \r\n") != NULL)) {
 		return bad_usage("--https wants a path starting with / and without spaces");
 	}
@@ -491,7 +447,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "refex-bench: %s\n", err);
 		return 3;
 	}
-	if (resolve(&b) < 0 || build_bodies(&b) < 0 ||
+	if (resolve(&b) < 0 || bench_bodies_build(&b) < 0 ||
 	    (b.o.https != NULL && build_http_request(&b) < 0) ||
 	    (b.base = bench_loop_new()) == NULL) {
 		return 1;
@@ -511,7 +467,8 @@ int main(int argc, char **argv)
 	}
 	free(b.ids);
 	free(b.lat_us);
-	free(b.submit_body);
+	free(b.form_data);
+	free(b.scratch);
 	free(b.inbox_body);
 	free(b.http_request);
 	event_base_free(b.base);

@@ -188,6 +188,10 @@ bool net_file_holds(const struct net *n, const char *name, const char *text);
  * test, so a thread of the test may call it. */
 int net_tcp_connect(const struct net *n, const char *src);
 
+/* Say whether the peer has closed fd, a connection that sends nothing (EOF or reset), within
+ * timeout_ms (0: without waiting). */
+bool net_tcp_closed(int fd, int timeout_ms);
+
 /* A raw TLS client speaking frames to refexd. */
 struct raw;
 

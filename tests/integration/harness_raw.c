@@ -89,6 +89,18 @@ int net_tcp_connect(const struct net *n, const char *src)
 	return fd;
 }
 
+/* Say whether the peer closed fd (EOF or reset) within timeout_ms. */
+bool net_tcp_closed(int fd, int timeout_ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char b;
+
+	if (poll(&p, 1, timeout_ms) <= 0) {
+		return false;
+	}
+	return recv(fd, &b, 1, MSG_DONTWAIT) <= 0;
+}
+
 /* Connect to the net's refexd and make the socket non-blocking; returns the fd or -1. */
 static int raw_tcp(const struct net *n)
 {

@@ -146,12 +146,28 @@ char *web_submit_body(const char *given_name)
 	return text;
 }
 
-/* Open a raw TLS connection to the net's HTTPS door as prefix. */
-struct raw *raw_connect_web(const struct net *n, const char *prefix)
+/* The net n with its HTTPS door's port for the wire's. */
+static struct net web_side(const struct net *n)
 {
 	struct net web = *n;
 
 	web.port = net_logged_port(n, "web-listening");
 	cr_assert_neq(web.port, 0, "refexd logged no msg=web-listening port=N");
+	return web;
+}
+
+/* Open a plain TCP connection to the net's HTTPS door from src. */
+int net_tcp_connect_web(const struct net *n, const char *src)
+{
+	struct net web = web_side(n);
+
+	return net_tcp_connect(&web, src);
+}
+
+/* Open a raw TLS connection to the net's HTTPS door as prefix. */
+struct raw *raw_connect_web(const struct net *n, const char *prefix)
+{
+	struct net web = web_side(n);
+
 	return raw_connect(&web, prefix, NULL);
 }

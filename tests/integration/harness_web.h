@@ -37,6 +37,10 @@ void web_reply_free(struct web_reply *w);
  * of POST /api/v1/submit (malloc'd). */
 char *web_submit_body(const char *given_name);
 
+/* Open a plain TCP connection to the net's HTTPS door from src, saying nothing (as
+ * net_tcp_connect does to the wire door). */
+int net_tcp_connect_web(const struct net *n, const char *src);
+
 /* Open a raw TLS connection (harness.h) to the net's HTTPS door as prefix. */
 struct raw *raw_connect_web(const struct net *n, const char *prefix);
 

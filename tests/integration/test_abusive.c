@@ -169,25 +169,13 @@ static int tcp_connect(void)
 	return tcp_connect_from(NULL);
 }
 
-/* Say whether the peer has closed fd (EOF or reset), without waiting. */
-static bool tcp_closed(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	char b;
-
-	if (poll(&p, 1, 0) <= 0) {
-		return false;
-	}
-	return recv(fd, &b, 1, MSG_DONTWAIT) <= 0;
-}
-
 /* Count the fds (-1: already seen closed) refexd has closed, marking them -1 after closing. */
 static int count_closed(int *fds, int n)
 {
 	int closed = 0;
 
 	for (int i = 0; i < n; i++) {
-		if (fds[i] >= 0 && tcp_closed(fds[i])) {
+		if (fds[i] >= 0 && net_tcp_closed(fds[i], 0)) {
 			close(fds[i]);
 			fds[i] = -1;
 		}
@@ -634,7 +622,7 @@ Test(abusive, admitted_partners_count_against_the_connection_limit_and_are_never
 	raw_free(late);
 	fd = tcp_connect();
 	deadline = now_s() + 3;
-	while (!tcp_closed(fd) && now_s() < deadline) {
+	while (!net_tcp_closed(fd, 0) && now_s() < deadline) {
 		expect_served(partners[0], "a connection past the limit");
 	}
 	cr_expect_lt(now_s(), deadline, "a connection past the limit was held");

@@ -762,3 +762,117 @@ Test(web, a_reload_applies_a_new_max_frame_to_the_https_door)
 	web_reply_free(&w);
 	free(body);
 }
+
+TestSuite(web_budgets, .fini = teardown, .timeout = 180);
+
+/* Open n plain TCP connections that say nothing from src, to the HTTPS door when web, else to
+ * the wire door, into fds. */
+static void connect_silent(int *fds, int n, const char *src, bool web)
+{
+	for (int i = 0; i < n; i++) {
+		fds[i] = web ? net_tcp_connect_web(net, src) : net_tcp_connect(net, src);
+		cr_assert_geq(fds[i], 0, "connect from %s", src);
+	}
+	/* Served on a connection accepted after them, so refexd has taken them in. */
+	json_decref(expect_op(north, "list_forms", "{}", 200));
+}
+
+/* Expect the first shed of fds[0..n) to be closed by the hub (within a few seconds) and the rest
+ * kept; close them all. */
+static void expect_shed(int *fds, int n, int shed, const char *what)
+{
+	for (int i = 0; i < n; i++) {
+		bool closed = net_tcp_closed(fds[i], i < shed ? HARNESS_READ_TIMEOUT_MS : 0);
+
+		cr_expect_eq(closed, i < shed, "%s: silent connection %d of %d was %s", what, i + 1,
+		             n, closed ? "shed" : "kept");
+		close(fds[i]);
+	}
+}
+
+Test(web_budgets, one_address_cannot_use_the_https_door_to_get_round_the_handshake_cap)
+{
+	int wire[4], web[4], more[2];
+
+	start("\n[limits]\nmax_handshakes = 50\nmax_handshakes_per_address = 4\n"
+	      "handshake_timeout = 30\nidle_timeout = 60\n");
+	/* Four silent wire connections from one address fill its budget; four at the HTTPS door
+	 * from the same address shed them, oldest first, as four more at the wire door would. */
+	connect_silent(wire, 4, "127.0.0.2", false);
+	connect_silent(web, 4, "127.0.0.2", true);
+	expect_shed(wire, 4, 4, "wire, then HTTPS");
+	/* And the wire door's newcomers shed the HTTPS door's oldest. */
+	connect_silent(more, 2, "127.0.0.2", false);
+	expect_shed(web, 4, 2, "HTTPS, then wire");
+	expect_shed(more, 2, 0, "the newest");
+	cr_expect(net_log_wait(net, "msg=\"handshake shed\" peer=127.0.0.2:"));
+}
+
+Test(web_budgets, silent_https_connections_do_not_lock_partners_out_of_the_door)
+{
+	int fds[6];
+
+	start("\n[limits]\nmax_handshakes = 6\nmax_handshakes_per_address = 6\n"
+	      "handshake_timeout = 30\nidle_timeout = 60\n");
+	/* Six that never start TLS fill the hub's handshakes; a partner's request still gets in
+	 * (connect_silent makes one), shedding the oldest of them. */
+	connect_silent(fds, 6, "127.0.0.3", true);
+	expect_shed(fds, 6, 1, "a partner after six silent connections");
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+Test(web, requests_on_a_connection_kept_alive_are_answered_without_delay)
+{
+	enum { N = 30 };
+	static const char req[] = "GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+	struct raw *c = raw_connect_web(net, north);
+	double ms[N];
+	char buf[4096];
+
+	cr_assert_not_null(c);
+	/* An answer goes out as two TLS records (head, body); with Nagle's algorithm on, the
+	 * second waits for the client's delayed ACK of the first: 40 ms a request. */
+	for (int i = 0; i < N; i++) {
+		struct timespec t0, t1;
+
+		buf[0] = '\0';
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		cr_assert_eq(raw_send_bytes(c, req, strlen(req)), 0);
+		cr_assert(raw_read_until(c, buf, sizeof(buf), "under /api/v1/\"}",
+		                         HARNESS_READ_TIMEOUT_MS),
+		          "request %d: %s", i + 1, buf);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ms[i] =
+		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	}
+	qsort(ms, N, sizeof(ms[0]), cmp_double);
+	cr_expect_lt(ms[N / 2], 20.0, "the median request took %.1f ms", ms[N / 2]);
+	raw_free(c);
+}
+
+Test(web, headers_over_16_kib_are_refused_and_the_connection_closed)
+{
+	enum { BIG = 20000 };
+	struct raw *c = raw_connect_web(net, north);
+	char *req = malloc(BIG + 200), buf[4096] = "";
+	int n;
+
+	cr_assert_not_null(c);
+	cr_assert_not_null(req);
+	n = snprintf(req, 200, "GET /app.css HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ");
+	memset(req + n, 'a', BIG);
+	memcpy(req + n + BIG, "\r\n\r\n", 5);
+	raw_send_bytes(c, req, strlen(req)); /* the hub may close before it has read it all */
+	raw_read_until(c, buf, sizeof(buf), "\r\n\r\n", HARNESS_READ_TIMEOUT_MS);
+	cr_expect(strncmp(buf, "HTTP/1.1 200", 12) != 0, "served: %.200s", buf);
+	cr_expect(raw_wait_closed(c, HARNESS_READ_TIMEOUT_MS), "the connection stays open");
+	free(req);
+	raw_free(c);
+	json_decref(expect_op(north, "list_forms", "{}", 200));
+}
