@@ -316,7 +316,8 @@ static void pg_err(PGconn *c, char *err, size_t errlen)
 	err[strcspn(err, "\n")] = '\0';
 }
 
-static int pg_prepare_all(PGconn *c, char prefix, const char *const *sql, int n)
+/* Prepare the n statements of sql as prefix<first + i>. */
+static int pg_prepare_all(PGconn *c, char prefix, const char *const *sql, int n, int first)
 {
 	char name[16];
 
@@ -324,7 +325,7 @@ static int pg_prepare_all(PGconn *c, char prefix, const char *const *sql, int n)
 		PGresult *res;
 		bool ok;
 
-		snprintf(name, sizeof(name), "%c%d", prefix, i);
+		snprintf(name, sizeof(name), "%c%d", prefix, first + i);
 		res = PQprepare(c, name, sql[i], 0, NULL);
 		ok = pg_ok(res);
 		PQclear(res);
@@ -339,15 +340,17 @@ static int pg_prepare_all(PGconn *c, char prefix, const char *const *sql, int n)
 static int pg_session_init(PGconn *c, bool writer)
 {
 	if (writer) {
-		return pg_exec_ok(c, "SET synchronous_commit = on") < 0 ||
-		               pg_prepare_all(c, 'w', store_pg_wsql, PW_COUNT) < 0
-		           ? -1
-		           : 0;
+		if (pg_exec_ok(c, "SET synchronous_commit = on") < 0 ||
+		    pg_prepare_all(c, 'w', store_pg_wsql, PW_CLIENT_ADD, 0) < 0) {
+			return -1;
+		}
+		return pg_prepare_all(c, 'w', store_pg_client_wsql, PW_COUNT - PW_CLIENT_ADD,
+		                      PW_CLIENT_ADD);
 	}
-	return pg_exec_ok(c, "SET default_transaction_read_only = on") < 0 ||
-	               pg_prepare_all(c, 'r', store_pg_rsql, PR_COUNT) < 0
-	           ? -1
-	           : 0;
+	if (pg_exec_ok(c, "SET default_transaction_read_only = on") < 0) {
+		return -1;
+	}
+	return pg_prepare_all(c, 'r', store_pg_rsql, PR_COUNT, 0);
 }
 
 /* Drop the server's notices ("already exists, skipping"): refexd logs its own lines. */

@@ -33,6 +33,11 @@ enum pg_wstmt {
 	PW_FORM_ADD,
 	PW_FORM_RETIRE,
 	PW_FORM_REVIVE,
+	PW_CLIENT_ADD,
+	PW_CLIENT_VERSION,
+	PW_CLIENT_DUPS,
+	PW_CONSENT_ADD,
+	PW_SHARE_OK,
 	PW_COUNT
 };
 
@@ -125,7 +130,7 @@ int pg_ready(struct store_pg *pg, bool writer);
 bool pg_state_is(const PGresult *res, const char *state);
 
 /* The SQL of each statement (store_pg_write.c, store_pg_read.c). */
-extern const char *const store_pg_wsql[PW_COUNT];
+extern const char *const store_pg_wsql[PW_CLIENT_ADD];
 extern const char *const store_pg_rsql[PR_COUNT];
 
 /* The PostgreSQL backend's writes (store_pg_write.c), on the storage thread. */
@@ -141,6 +146,21 @@ enum store_status store_pg_purge(struct store *st, int64_t before, int64_t clien
 enum store_status store_pg_client(struct store *st, struct store_client_op *op, bool *partial);
 enum store_status store_pg_forms(struct store *st, const struct store_forms_change *c,
                                  bool *partial);
+
+/* Run writer statement which with p; STORE_OK if it worked (store_pg_write.c). */
+enum store_status store_pg_wrun(struct store *st, int which, const struct pg_params *p);
+
+/* Run writer statement which with p and keep its result in *out (NULL if it failed). */
+enum store_status store_pg_wquery(struct store *st, int which, const struct pg_params *p,
+                                  PGresult **out);
+
+/* The client statements' SQL, from PW_CLIENT_ADD on (store_pg_clients.c). */
+extern const char *const store_pg_client_wsql[PW_COUNT - PW_CLIENT_ADD];
+
+/* Check the stored client a referral just inserted may be shared, making a new one first for an
+ * inline client (its possible duplicates go to res); audit the share (store_pg_clients.c). */
+enum store_status store_pg_clients_on_insert(struct store *st, const struct store_new_referral *r,
+                                             struct store_result *res);
 
 /* Look idem up on connection c with statement prefix<which> (agency $1, key $2): STORE_OK with
  * the first referral's id in first, STORE_NOT_FOUND or STORE_KEY_REUSED (store_pg_write.c). */

@@ -14,7 +14,7 @@
 #define STORE_KEY_DAYS 7 /* idempotency keys are kept at least this long */
 
 /* Indexed by enum pg_wstmt; prepared on the writer connection. */
-const char *const store_pg_wsql[PW_COUNT] = {
+const char *const store_pg_wsql[PW_CLIENT_ADD] = {
     /* A duplicate id returns no row rather than failing (which would end the transaction). */
     [PW_INSERT] = "INSERT INTO referrals (id, sender, sender_holder, recipient, form, form_version,"
                   " state, created_at, updated_at, client_name, due_at, overdue_pending, parent_id,"
@@ -58,7 +58,7 @@ const char *const store_pg_wsql[PW_COUNT] = {
 _Static_assert(REFEX__EVENT_KIND__EVENT_OVERDUE == 3, "PW_EVENT names overdue events by number");
 
 /* Run writer statement which with p; STORE_OK if it worked (the result is dropped). */
-static enum store_status wrun(struct store *st, int which, const struct pg_params *p)
+enum store_status store_pg_wrun(struct store *st, int which, const struct pg_params *p)
 {
 	PGresult *res = pg_run(st->pg->w, 'w', which, p);
 	bool ok = pg_ok(res);
@@ -68,8 +68,8 @@ static enum store_status wrun(struct store *st, int which, const struct pg_param
 }
 
 /* Run writer statement which with p and keep its result in *out (NULL if it failed). */
-static enum store_status wquery(struct store *st, int which, const struct pg_params *p,
-                                PGresult **out)
+enum store_status store_pg_wquery(struct store *st, int which, const struct pg_params *p,
+                                  PGresult **out)
 {
 	*out = pg_run(st->pg->w, 'w', which, p);
 	if (!pg_ok(*out)) {
@@ -95,7 +95,7 @@ static enum store_status event_append(struct store *st, const char *agency, int6
 	} else {
 		pg_text(&p, 4, NULL);
 	}
-	if (wquery(st, PW_EVENT, &p, &res) != STORE_OK) {
+	if (store_pg_wquery(st, PW_EVENT, &p, &res) != STORE_OK) {
 		return STORE_UNAVAILABLE;
 	}
 	*seq = PQntuples(res) == 1 ? (uint64_t)pg_num(res, 0, 0) : 0;
@@ -181,7 +181,7 @@ static enum store_status idem_put(struct store *st, const char *agency,
 	pg_blob(&p, 3, idem->digest, STORE_DIGEST_LEN);
 	pg_text(&p, 4, referral_id);
 	pg_int(&p, 5, now);
-	return wrun(st, PW_IDEM_PUT, &p);
+	return store_pg_wrun(st, PW_IDEM_PUT, &p);
 }
 
 /* Lock the audit chain's tail for this transaction and read it. */
@@ -192,8 +192,8 @@ static enum store_status audit_load_tail(struct store *st)
 	size_t len = 0;
 	uint8_t *hash;
 
-	if (wrun(st, PW_AUDIT_TAIL, NULL) != STORE_OK ||
-	    wquery(st, PW_AUDIT_MOVE, NULL, &res) != STORE_OK) {
+	if (store_pg_wrun(st, PW_AUDIT_TAIL, NULL) != STORE_OK ||
+	    store_pg_wquery(st, PW_AUDIT_MOVE, NULL, &res) != STORE_OK) {
 		return STORE_UNAVAILABLE;
 	}
 	st->pg->audit_seq = 0;
@@ -236,7 +236,7 @@ enum store_status store_pg_audit(struct store *st, const struct store_audit *a)
 	pg_text(&p, 5, a->action);
 	pg_text(&p, 6, a->record);
 	pg_blob(&p, 7, hash, sizeof(hash));
-	if (wrun(st, PW_AUDIT_ADD, &p) != STORE_OK) {
+	if (store_pg_wrun(st, PW_AUDIT_ADD, &p) != STORE_OK) {
 		return STORE_UNAVAILABLE;
 	}
 	pg->audit_seq = seq;
@@ -268,7 +268,7 @@ static enum store_status insert_row(struct store *st, const struct store_new_ref
 	} else {
 		pg_text(&p, 13, NULL);
 	}
-	if (wquery(st, PW_INSERT, &p, &res) != STORE_OK) {
+	if (store_pg_wquery(st, PW_INSERT, &p, &res) != STORE_OK) {
 		return STORE_UNAVAILABLE;
 	}
 	*rid = PQntuples(res) == 1 ? pg_num(res, 0, 0) : 0;
@@ -287,10 +287,6 @@ enum store_status store_pg_insert(struct store *st, const struct store_new_refer
 	if (status != STORE_OK || res->repeat) {
 		return status;
 	}
-	if (r->client_id[0] != '\0') {
-		return STORE_UNAVAILABLE; /* stored clients: not yet on PostgreSQL (docs/STORAGE.md)
-		                           */
-	}
 	if ((status = insert_row(st, r, &rid)) != STORE_OK) {
 		return status;
 	}
@@ -305,7 +301,10 @@ enum store_status store_pg_insert(struct store *st, const struct store_new_refer
 	if (r->form_data == NULL) {
 		pg_text(&p, 4, NULL);
 	}
-	status = wrun(st, PW_INSERT_DATA, &p);
+	status = store_pg_wrun(st, PW_INSERT_DATA, &p);
+	if (status == STORE_OK && r->client_id[0] != '\0') {
+		status = store_pg_clients_on_insert(st, r, res);
+	}
 	if (status == STORE_OK) {
 		status = events_add(st, r->sender, r->recipient, rid,
 		                    REFEX__EVENT_KIND__EVENT_SUBMITTED, 0, res);
@@ -332,7 +331,7 @@ static enum store_status change_missed(struct store *st, const char *id)
 	enum store_status status;
 
 	pg_text(&p, 1, id);
-	if (wquery(st, PW_EXISTS, &p, &res) != STORE_OK) {
+	if (store_pg_wquery(st, PW_EXISTS, &p, &res) != STORE_OK) {
 		return STORE_UNAVAILABLE;
 	}
 	status = PQntuples(res) > 0 ? STORE_CONFLICT : STORE_NOT_FOUND;
@@ -358,7 +357,7 @@ static enum store_status history_add(struct store *st, int64_t rid, const struct
 	pg_text(&p, 5, c->holder);
 	pg_int(&p, 6, c->at);
 	pg_text(&p, 7, c->reason);
-	if (wquery(st, PW_HISTORY, &p, &res) != STORE_OK) {
+	if (store_pg_wquery(st, PW_HISTORY, &p, &res) != STORE_OK) {
 		return STORE_UNAVAILABLE;
 	}
 	*seq = pg_num(res, 0, 0);
@@ -385,7 +384,7 @@ enum store_status store_pg_change(struct store *st, const struct store_change *c
 	pg_int(&p, 2, c->at);
 	pg_text(&p, 3, c->referral_id);
 	pg_int(&p, 4, c->from);
-	if (wquery(st, PW_UPDATE, &p, &rows) != STORE_OK) {
+	if (store_pg_wquery(st, PW_UPDATE, &p, &rows) != STORE_OK) {
 		return STORE_UNAVAILABLE;
 	}
 	if (PQntuples(rows) == 0) {
@@ -426,7 +425,7 @@ enum store_status store_pg_sweep(struct store *st, int64_t now, struct store_res
 	int n;
 
 	pg_int(&p, 1, now);
-	if (wquery(st, PW_SWEEP, &p, &rows) != STORE_OK) {
+	if (store_pg_wquery(st, PW_SWEEP, &p, &rows) != STORE_OK) {
 		return STORE_UNAVAILABLE;
 	}
 	n = PQntuples(rows);
@@ -438,7 +437,7 @@ enum store_status store_pg_sweep(struct store *st, int64_t now, struct store_res
 	PQclear(rows);
 	if (status == STORE_OK) {
 		pg_int(&p, 1, now - STORE_KEY_DAYS * 86400);
-		status = wrun(st, PW_IDEM_PRUNE, &p);
+		status = store_pg_wrun(st, PW_IDEM_PRUNE, &p);
 	}
 	res->overdue = status == STORE_OK ? (size_t)n : 0;
 	*partial = status != STORE_OK;
@@ -470,7 +469,7 @@ static enum store_status each_name(struct store *st, int which, const char *cons
 	for (size_t i = 0; status == STORE_OK && i < n; i++) {
 		pg_text(&p, 1, names[i]);
 		pg_int(&p, 2, at);
-		status = wrun(st, which, &p);
+		status = store_pg_wrun(st, which, &p);
 	}
 	return status;
 }
@@ -487,7 +486,7 @@ enum store_status store_pg_forms(struct store *st, const struct store_forms_chan
 		pg_int(&p, 2, c->add[i].version);
 		pg_blob(&p, 3, c->add[i].schema, c->add[i].schema_len);
 		pg_int(&p, 4, c->at);
-		status = wrun(st, PW_FORM_ADD, &p);
+		status = store_pg_wrun(st, PW_FORM_ADD, &p);
 	}
 	if (status == STORE_OK) {
 		status = each_name(st, PW_FORM_RETIRE, c->retire, c->n_retire, c->at);
