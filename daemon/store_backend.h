@@ -27,8 +27,8 @@
  *    connection in WAL mode). store_read.c dispatches store.h's reads to them.
  *
  * The offline tools' reads of a database file (store_audit_verify,
- * store_form_versions_at, store_report_read_file) are SQLite's own; see
- * docs/STORAGE.md for what a PostgreSQL backend must add.
+ * store_report_read_file) are SQLite's own; store_form_versions_at reads a
+ * PostgreSQL URL too. docs/STORAGE.md says what is not yet on PostgreSQL.
  */
 #ifndef REFEX_STORE_BACKEND_H
 #define REFEX_STORE_BACKEND_H
