@@ -375,16 +375,27 @@ static PGconn *pg_connect(const char *conninfo, char *err, size_t errlen)
 	return c;
 }
 
-/* Make sure the writer (or reader) is connected, reconnecting after a backoff; -1 if not. */
+/* Make sure the writer (or reader) is connected, reconnecting after a backoff; -1 if not. The
+ * loss and the reconnection are logged once each. */
 int pg_ready(struct store_pg *pg, bool writer)
 {
 	PGconn *c = writer ? pg->w : pg->r;
 	double *next = writer ? &pg->w_next_try : &pg->r_next_try;
 	double *backoff = writer ? &pg->w_backoff : &pg->r_backoff;
+	bool *lost = writer ? &pg->w_lost : &pg->r_lost;
+	const char *which = writer ? "writer" : "reader";
 	double now;
 
 	if (PQstatus(c) == CONNECTION_OK) {
 		return 0;
+	}
+	if (!*lost) {
+		*lost = true;
+		log_error(
+		    "msg=\"database connection lost\" connection=%s hint=\"what needs the"
+		    " database is refused (UNAVAILABLE) until refexd has reconnected, which it"
+		    " tries by itself\"",
+		    which);
 	}
 	if ((now = metrics_now()) < *next) {
 		return -1;
@@ -392,8 +403,8 @@ int pg_ready(struct store_pg *pg, bool writer)
 	PQreset(c);
 	if (PQstatus(c) == CONNECTION_OK && pg_session_init(c, writer) == 0) {
 		*backoff = PG_BACKOFF_MIN;
-		log_notice("msg=\"database reconnected\" connection=%s",
-		           writer ? "writer" : "reader");
+		*lost = false;
+		log_notice("msg=\"database reconnected\" connection=%s", which);
 		return 0;
 	}
 	*next = now + *backoff;
@@ -452,7 +463,7 @@ static int store_pg_open(struct store *st, const char *url, char *err, size_t er
 {
 	struct store_pg *pg = calloc(1, sizeof(*pg));
 
-	if ((st->pg = pg) == NULL || (pg->conninfo = strdup(url)) == NULL) {
+	if ((st->pg = pg) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -480,7 +491,6 @@ static void store_pg_close(struct store *st)
 	PQfinish(st->pg->r);
 	EVP_MD_CTX_free(st->pg->audit_ctx);
 	EVP_MD_free(st->pg->audit_md);
-	free(st->pg->conninfo);
 	free(st->pg);
 	st->pg = NULL;
 }

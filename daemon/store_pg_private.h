@@ -84,11 +84,11 @@ enum pg_fail { PG_FAIL_NONE, PG_FAIL_CONNECTION, PG_FAIL_QUERY };
 /* The PostgreSQL backend's state (st->pg): a writer connection the storage thread owns and a
  * reader connection the loop thread reads on. */
 struct store_pg {
-	char *conninfo;
 	PGconn *w, *r;
 	/* Per connection: metrics_now() before which no reconnect is tried, and the wait after the
 	 * next failed one (doubling to PG_BACKOFF_MAX). */
 	double w_next_try, w_backoff, r_next_try, r_backoff;
+	bool w_lost, r_lost; /* the loss is logged; the reconnection will be */
 	/* Storage thread only: the audit chain's tail, once the open transaction has locked it. */
 	bool audit_known;
 	int64_t audit_seq;

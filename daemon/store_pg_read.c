@@ -396,36 +396,6 @@ enum store_status store_pg_list(struct store *st, const struct store_query *q,
 	return STORE_OK;
 }
 
-/* The submission's change (-> sent): the referral row is its own first change. */
-static Refex__StatusChange *submission_change(const Refex__Referral *r, bool *oom)
-{
-	Refex__StatusChange *c = malloc(sizeof(*c));
-
-	if (c == NULL) {
-		*oom = true;
-		return NULL;
-	}
-	refex__status_change__init(c);
-	c->has_to = c->has_at = 1;
-	c->to = REFEX__STATE__STATE_SENT;
-	c->at = r->created_at;
-	c->referral_id = r->id ? strdup(r->id) : NULL;
-	c->agency = r->sender ? strdup(r->sender) : NULL;
-	c->holder = r->sender_holder ? strdup(r->sender_holder) : NULL;
-	*oom = *oom || c->referral_id == NULL || c->agency == NULL || c->holder == NULL;
-	return c;
-}
-
-/* Make summary r say the referral as it was at an event at moment. */
-static void summary_as_of(Refex__Referral *r, Refex__State state, int64_t updated_at,
-                          int64_t moment)
-{
-	r->state = state;
-	r->updated_at = updated_at;
-	r->overdue = r->due_at > 0 && r->due_at <= moment &&
-	             (state == REFEX__STATE__STATE_SENT || state == REFEX__STATE__STATE_RECEIVED);
-}
-
 /* Build one event from row i of PR_EVENTS: the referral as it was at that event. */
 static Refex__Event *event_from_row(const PGresult *res, int i, int64_t now, bool *oom)
 {
@@ -446,7 +416,7 @@ static Refex__Event *event_from_row(const PGresult *res, int i, int64_t now, boo
 		return ev;
 	}
 	if (ev->kind == REFEX__EVENT_KIND__EVENT_OVERDUE) {
-		summary_as_of(r,
+		store_summary_as_of(r,
 		              changed ? (Refex__State)pg_num(res, i, C_EV_CHANGE + 1)
 		                      : REFEX__STATE__STATE_SENT,
 		              changed ? pg_num(res, i, C_EV_CHANGE + 4) : r->created_at, r->due_at);
@@ -454,9 +424,9 @@ static Refex__Event *event_from_row(const PGresult *res, int i, int64_t now, boo
 	}
 	ev->change = ev->kind == REFEX__EVENT_KIND__EVENT_CHANGED
 	                 ? change_from_row(res, i, C_EV_CHANGE, r->id, oom)
-	                 : submission_change(r, oom);
+	                 : store_submission_change(r, oom);
 	if (ev->change != NULL) {
-		summary_as_of(r, ev->change->to, ev->change->at, ev->change->at);
+		store_summary_as_of(r, ev->change->to, ev->change->at, ev->change->at);
 	}
 	return ev;
 }

@@ -77,6 +77,15 @@ int store_audit_hash(EVP_MD_CTX *ctx, const EVP_MD *md, const uint8_t prev[STORE
 /* Make a hashing context and fetch SHA-256 for store_audit_hash; -1 if either failed. */
 int store_audit_hasher_new(EVP_MD_CTX **ctx, EVP_MD **md);
 
+/* Make summary r say the referral as it was at an event at moment: in state, last changed at
+ * updated_at, overdue if still unanswered then past its due time (store_rows.c). */
+void store_summary_as_of(Refex__Referral *r, Refex__State state, int64_t updated_at,
+                         int64_t moment);
+
+/* Build the submission's change (-> sent) of summary r: the referral row is its own first
+ * change; sets *oom when out of memory (store_rows.c). */
+Refex__StatusChange *store_submission_change(const Refex__Referral *r, bool *oom);
+
 /* Name the audit action of a change to state to (store_writer.c). */
 const char *store_change_action(Refex__State to);
 
