@@ -15,6 +15,7 @@
 #include "form.h"
 #include "identity.h"
 #include "log.h"
+#include "store.h"
 
 #define AGENCY_SECTION    "agency "
 #define FORM_SECTION      "form "
@@ -225,7 +226,11 @@ static int server_key(struct parse *p, const char *name, const char *value)
 				snprintf(p->err, sizeof(p->err), "%s: empty path", name);
 				return -1;
 			}
-			return set_string(paths[i].slot, config_path(p, value));
+			/* A PostgreSQL URL is taken as it is, not as a path (store.h). */
+			return set_string(paths[i].slot, paths[i].slot == &cfg->database &&
+			                                         store_location_is_url(value)
+			                                     ? strdup(value)
+			                                     : config_path(p, value));
 		}
 	}
 	snprintf(p->err, sizeof(p->err), "unknown key \"%s\" in [server]", name);

@@ -430,7 +430,7 @@ done:
 /* Check dir, then what the hub on database would make of it. */
 int form_versions_check_dir(const char *dir, const char *database, FILE *out)
 {
-	char err[FORMS_DIR_ERR];
+	char err[FORMS_DIR_ERR], where[512];
 	struct form_plan plan = {0};
 	struct form_set *set;
 	int rc = forms_dir_check(dir, out);
@@ -438,6 +438,7 @@ int form_versions_check_dir(const char *dir, const char *database, FILE *out)
 	if (rc != 0) {
 		return rc;
 	}
+	store_location_safe(database, where, sizeof(where)); /* a URL may hold a password */
 	if ((set = forms_dir_load(dir, err, sizeof(err))) == NULL ||
 	    form_versions_plan_at(database, set, &plan, err, sizeof(err)) < 0) {
 		fprintf(out, "refused: %s\n", err);
@@ -449,9 +450,9 @@ int form_versions_check_dir(const char *dir, const char *database, FILE *out)
 		fprintf(out,
 		        "refexd: %zu form%s refused against the versions kept in %s: fix them; the "
 		        "hub keeps the forms it has\n",
-		        plan.refused, plan.refused == 1 ? "" : "s", database);
+		        plan.refused, plan.refused == 1 ? "" : "s", where);
 	} else {
-		fprintf(out, "refexd: the hub on %s would take these forms\n", database);
+		fprintf(out, "refexd: the hub on %s would take these forms\n", where);
 	}
 	rc = plan.refused > 0 ? 1 : 0;
 	form_plan_free(&plan);

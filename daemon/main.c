@@ -205,7 +205,7 @@ static int install_events(struct hub *hub, struct event *ev[4])
 /* Run the hub on cfg (owned: a reload may replace it) as pd's user (NULL: stay). */
 static int run(struct config *cfg, const struct privdrop *pd)
 {
-	char err[FORMS_DIR_ERR];
+	char err[FORMS_DIR_ERR], where[512];
 	struct event_base *base = NULL;
 	struct event *ev[4] = {NULL};
 	struct store *st = NULL;
@@ -260,9 +260,9 @@ static int run(struct config *cfg, const struct privdrop *pd)
 	if (drop_privileges(pd) < 0) {
 		goto done;
 	}
+	store_location_safe(cfg->database, where, sizeof(where));
 	if ((st = store_open(cfg->database, base, err, sizeof(err))) == NULL) {
-		log_error("msg=\"cannot open the database\" path=%s reason=\"%s\"", cfg->database,
-		          err);
+		log_error("msg=\"cannot open the database\" path=%s reason=\"%s\"", where, err);
 		goto done;
 	}
 	hub->store = st;
@@ -274,7 +274,7 @@ static int run(struct config *cfg, const struct privdrop *pd)
 	}
 	hub_set_kept(hub, kept);
 	log_notice("msg=started version=%s agencies=%zu forms=%zu database=%s", REFEX_VERSION,
-	           cfg->n_agencies, form_count(), cfg->database);
+	           cfg->n_agencies, form_count(), where);
 	event_base_dispatch(base);
 	rc = 0;
 done:
@@ -314,6 +314,18 @@ static int check_config(struct config *cfg)
 	SSL_CTX *tls = reload_tls_ctx(cfg, err, sizeof(err));
 	struct form_set *forms = tls ? forms_dir_load_for(cfg, err, sizeof(err)) : NULL;
 	struct form_plan plan = {0};
+
+	/* A PostgreSQL database must answer, with a schema this refexd can run. */
+	if (forms != NULL && store_location_is_url(cfg->database) &&
+	    store_pg_check(cfg->database, err, sizeof(err)) < 0) {
+		char where[512], cause[512];
+
+		store_location_safe(cfg->database, where, sizeof(where));
+		snprintf(cause, sizeof(cause), "%.500s", err);
+		snprintf(err, sizeof(err), "cannot use the database %s: %s", where, cause);
+		form_set_free(forms);
+		forms = NULL;
+	}
 
 	/* The forms must also be the versions the database keeps, or compatible with them. */
 	if (forms != NULL &&

@@ -145,6 +145,25 @@ typedef void (*store_done_cb)(enum store_status status, const struct store_resul
  */
 struct store *store_open(const char *path, struct event_base *base, char *err, size_t errlen);
 
+/* Say whether location names a PostgreSQL database (a postgresql:// or postgres:// URL) rather
+ * than a SQLite file. */
+bool store_location_is_url(const char *location);
+
+/* Copy location into out (len bytes) for logs and messages without what may be secret: a URL
+ * keeps only its host, port and database name. */
+void store_location_safe(const char *location, char *out, size_t len);
+
+/* Connect to the PostgreSQL database at url and check its schema is one this refexd can run,
+ * changing nothing (refexd --check-config): -1 with err (never the URL) if not. */
+int store_pg_check(const char *url, char *err, size_t errlen);
+
+struct store_form_version;
+
+/* Read the form versions kept by the PostgreSQL database at url (store_form_versions_at's
+ * variant for a URL). */
+int store_pg_form_versions_at(const char *url, struct store_form_version **out, size_t *n,
+                              char *err, size_t errlen);
+
 /* Finish every queued write (running its callback), stop the thread, close. NULL is fine. */
 void store_close(struct store *st);
 

@@ -15,7 +15,7 @@
 
 #include "store_sqlite_private.h"
 
-#define AUDIT_HASH_LEN 32
+#define AUDIT_HASH_LEN STORE_AUDIT_HASH_LEN
 
 /* Write v in decimal followed by ':' at p; returns the length. */
 static size_t put_num(char *p, long long v)
@@ -40,8 +40,8 @@ static size_t put_num(char *p, long long v)
 
 /* Hash one entry onto prev: every field length-prefixed, so no two entries hash alike. ctx is
  * reused from entry to entry and md fetched once: a fetch per entry cost more than the hash. */
-static int audit_hash(EVP_MD_CTX *ctx, const EVP_MD *md, const uint8_t prev[AUDIT_HASH_LEN],
-                      sqlite3_int64 seq, const struct store_audit *a, uint8_t out[AUDIT_HASH_LEN])
+int store_audit_hash(EVP_MD_CTX *ctx, const EVP_MD *md, const uint8_t prev[AUDIT_HASH_LEN],
+                     int64_t seq, const struct store_audit *a, uint8_t out[AUDIT_HASH_LEN])
 {
 	const char *fields[] = {a->agency, a->holder, a->action, a->record};
 	char num[64];
@@ -61,7 +61,7 @@ static int audit_hash(EVP_MD_CTX *ctx, const EVP_MD *md, const uint8_t prev[AUDI
 }
 
 /* Make a hashing context and fetch SHA-256 into *ctx and *md; -1 if either failed. */
-static int audit_hasher_new(EVP_MD_CTX **ctx, EVP_MD **md)
+int store_audit_hasher_new(EVP_MD_CTX **ctx, EVP_MD **md)
 {
 	*ctx = EVP_MD_CTX_new();
 	*md = EVP_MD_fetch(NULL, "SHA256", NULL);
@@ -116,12 +116,13 @@ enum store_status store_audit_append(struct store *st, const struct store_audit 
 	}
 	if (st->sq->audit_md == NULL) {
 		store_audit_close(st);
-		if (audit_hasher_new(&st->sq->audit_ctx, &st->sq->audit_md) < 0) {
+		if (store_audit_hasher_new(&st->sq->audit_ctx, &st->sq->audit_md) < 0) {
 			return STORE_UNAVAILABLE;
 		}
 	}
 	seq = st->sq->audit_seq + 1;
-	if (audit_hash(st->sq->audit_ctx, st->sq->audit_md, st->sq->audit_last, seq, a, hash) < 0) {
+	if (store_audit_hash(st->sq->audit_ctx, st->sq->audit_md, st->sq->audit_last, seq, a,
+	                     hash) < 0) {
 		return STORE_UNAVAILABLE;
 	}
 	sqlite3_bind_int64(s, 1, seq);
@@ -230,7 +231,7 @@ static bool audit_row_ok(EVP_MD_CTX *ctx, const EVP_MD *md, sqlite3_stmt *s, sql
 
 	if (sqlite3_column_int64(s, 0) != want_seq || a.agency == NULL || a.holder == NULL ||
 	    a.action == NULL || a.record == NULL || sqlite3_column_bytes(s, 6) != AUDIT_HASH_LEN ||
-	    audit_hash(ctx, md, prev, want_seq, &a, hash) < 0 ||
+	    store_audit_hash(ctx, md, prev, want_seq, &a, hash) < 0 ||
 	    memcmp(hash, sqlite3_column_blob(s, 6), AUDIT_HASH_LEN) != 0) {
 		return false;
 	}
@@ -251,7 +252,7 @@ int store_audit_verify(const char *path, uint64_t *entries, uint64_t *first_bad,
 	int rc;
 
 	*entries = *first_bad = 0;
-	if (audit_hasher_new(&ctx, &md) < 0) {
+	if (store_audit_hasher_new(&ctx, &md) < 0) {
 		audit_hasher_free(ctx, md);
 		snprintf(err, errlen, "cannot set up SHA-256");
 		return -1;

@@ -27,8 +27,8 @@
  *    connection in WAL mode). store_read.c dispatches store.h's reads to them.
  *
  * The offline tools' reads of a database file (store_audit_verify,
- * store_form_versions_at, store_report_read_file) are SQLite's own; see
- * docs/STORAGE.md for what a PostgreSQL backend must add.
+ * store_report_read_file) are SQLite's own; store_form_versions_at reads a
+ * PostgreSQL URL too. docs/STORAGE.md says what is not yet on PostgreSQL.
  */
 #ifndef REFEX_STORE_BACKEND_H
 #define REFEX_STORE_BACKEND_H
@@ -92,7 +92,7 @@ struct store_backend_reads {
 };
 
 struct store_backend {
-	const char *name; /* for logs: "sqlite" */
+	const char *name; /* for logs: "sqlite", "postgresql" */
 	/* On the loop thread, before the storage thread starts / after it stopped. close must
 	 * accept a half-opened store. */
 	int (*open)(struct store *st, const char *path, char *err, size_t errlen);
@@ -124,5 +124,8 @@ struct store_backend {
 
 /* The embedded default: one SQLite file (store_sqlite.c, store_writer.c). */
 extern const struct store_backend store_sqlite_backend;
+
+/* A PostgreSQL database, named by a postgresql:// URL (store_pg.c). */
+extern const struct store_backend store_pg_backend;
 
 #endif

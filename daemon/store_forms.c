@@ -90,7 +90,7 @@ static bool has_table(sqlite3 *db)
 	return found;
 }
 
-/* Read the form versions of the database at path, read-only. */
+/* Read the form versions of the database at path (a SQLite file, read-only, or a URL). */
 int store_form_versions_at(const char *path, struct store_form_version **out, size_t *n, char *err,
                            size_t errlen)
 {
@@ -100,6 +100,9 @@ int store_form_versions_at(const char *path, struct store_form_version **out, si
 
 	*out = NULL;
 	*n = 0;
+	if (store_location_is_url(path)) {
+		return store_pg_form_versions_at(path, out, n, err, errlen);
+	}
 	if (stat(path, &sb) < 0) {
 		return 0; /* no database yet: nothing is stored */
 	}

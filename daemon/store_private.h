@@ -7,6 +7,7 @@
 #define REFEX_STORE_PRIVATE_H
 
 #include <event2/event.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -17,10 +18,12 @@
 
 struct job;          /* one queued write, private to store_queue.c */
 struct store_sqlite; /* the SQLite backend's state (store_sqlite_private.h) */
+struct store_pg;     /* the PostgreSQL backend's state (store_pg_private.h) */
 
 struct store {
 	const struct store_backend *be;
 	struct store_sqlite *sq; /* be == &store_sqlite_backend */
+	struct store_pg *pg;     /* be == &store_pg_backend */
 	struct event *done_ev;
 	/* Loop thread only: jobs queued during this loop turn, handed over together at its end. */
 	struct job *staged, **staged_tail;
@@ -63,6 +66,28 @@ size_t store_copy_size(const struct store_copy *f, size_t n);
 /* Copy what each of n fields points at to data, one after the other (store_copy_size bytes),
  * and point the field at its copy; NULL stays NULL. */
 void store_copy_fields(char *data, const struct store_copy *f, size_t n);
+
+#define STORE_AUDIT_HASH_LEN 32 /* SHA-256 */
+
+/* Hash audit entry a, number seq, onto the previous entry's hash prev into out (store_audit.c):
+ * the chain every backend keeps. 0 / -1. */
+int store_audit_hash(EVP_MD_CTX *ctx, const EVP_MD *md, const uint8_t prev[STORE_AUDIT_HASH_LEN],
+                     int64_t seq, const struct store_audit *a, uint8_t out[STORE_AUDIT_HASH_LEN]);
+
+/* Make a hashing context and fetch SHA-256 for store_audit_hash; -1 if either failed. */
+int store_audit_hasher_new(EVP_MD_CTX **ctx, EVP_MD **md);
+
+/* Make summary r say the referral as it was at an event at moment: in state, last changed at
+ * updated_at, overdue if still unanswered then past its due time (store_rows.c). */
+void store_summary_as_of(Refex__Referral *r, Refex__State state, int64_t updated_at,
+                         int64_t moment);
+
+/* Build the submission's change (-> sent) of summary r: the referral row is its own first
+ * change; sets *oom when out of memory (store_rows.c). */
+Refex__StatusChange *store_submission_change(const Refex__Referral *r, bool *oom);
+
+/* Name the audit action of a change to state to (store_writer.c). */
+const char *store_change_action(Refex__State to);
 
 /* Note a batch of n writes that could not commit (code: the backend's error); log when it
  * starts. */

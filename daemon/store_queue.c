@@ -694,7 +694,8 @@ static void store_free(struct store *st)
 	free(st);
 }
 
-/* Open (creating or migrating) the database at path and start the storage thread. */
+/* Open (creating or migrating) the database at path (a SQLite file, or a postgresql:// URL) and
+ * start the storage thread. */
 struct store *store_open(const char *path, struct event_base *base, char *err, size_t errlen)
 {
 	struct store *st = calloc(1, sizeof(*st));
@@ -718,7 +719,7 @@ struct store *store_open(const char *path, struct event_base *base, char *err, s
 		snprintf(why, sizeof(why), "no database path or event loop");
 		goto fail;
 	}
-	st->be = &store_sqlite_backend;
+	st->be = store_location_is_url(path) ? &store_pg_backend : &store_sqlite_backend;
 	if (st->be->open(st, path, why, sizeof(why)) < 0 ||
 	    wake_open(st, base, why, sizeof(why)) < 0) {
 		goto fail;
@@ -731,7 +732,10 @@ struct store *store_open(const char *path, struct event_base *base, char *err, s
 	return st;
 fail:
 	if (err != NULL && errlen > 0) {
-		snprintf(err, errlen, "%s: %s", path ? path : "(null)", why);
+		char safe[512];
+
+		store_location_safe(path, safe, sizeof(safe));
+		snprintf(err, errlen, "%s: %s", safe, why);
 	}
 	store_free(st);
 	return NULL;

@@ -449,38 +449,6 @@ void store_page_free(struct store_page *page)
 	memset(page, 0, sizeof(*page));
 }
 
-/* Make summary r say the referral as it was at an event at moment: in state, last changed
- * at updated_at, overdue if still unanswered then past its due time. The rest of a summary
- * does not change, but for the client's name, which goes when the client is erased. */
-static void summary_as_of(Refex__Referral *r, Refex__State state, int64_t updated_at,
-                          int64_t moment)
-{
-	r->state = state;
-	r->updated_at = updated_at;
-	r->overdue = r->due_at > 0 && r->due_at <= moment &&
-	             (state == REFEX__STATE__STATE_SENT || state == REFEX__STATE__STATE_RECEIVED);
-}
-
-/* The submission's change (-> sent): the referral row is its own first change. */
-static Refex__StatusChange *submission_change(const Refex__Referral *r, bool *oom)
-{
-	Refex__StatusChange *c = malloc(sizeof(*c));
-
-	if (c == NULL) {
-		*oom = true;
-		return NULL;
-	}
-	refex__status_change__init(c);
-	c->has_to = c->has_at = 1;
-	c->to = REFEX__STATE__STATE_SENT;
-	c->at = r->created_at;
-	c->referral_id = r->id ? strdup(r->id) : NULL;
-	c->agency = r->sender ? strdup(r->sender) : NULL;
-	c->holder = r->sender_holder ? strdup(r->sender_holder) : NULL;
-	*oom = *oom || c->referral_id == NULL || c->agency == NULL || c->holder == NULL;
-	return c;
-}
-
 /* Build one event from a row of R_EVENTS: the referral as it was at that event, so that an
  * event reads the same live and replayed, whatever happened to the referral since. */
 static Refex__Event *event_from_row(sqlite3_stmt *s, int64_t now, bool *oom)
@@ -503,7 +471,7 @@ static Refex__Event *event_from_row(sqlite3_stmt *s, int64_t now, bool *oom)
 	}
 	if (ev->kind == REFEX__EVENT_KIND__EVENT_OVERDUE) {
 		/* The row's change is the last one before the event, if any. */
-		summary_as_of(r,
+		store_summary_as_of(r,
 		              changed ? (Refex__State)sqlite3_column_int(s, C_EV_CHANGE + 1)
 		                      : REFEX__STATE__STATE_SENT,
 		              changed ? sqlite3_column_int64(s, C_EV_CHANGE + 4) : r->created_at,
@@ -513,10 +481,10 @@ static Refex__Event *event_from_row(sqlite3_stmt *s, int64_t now, bool *oom)
 	if (ev->kind == REFEX__EVENT_KIND__EVENT_CHANGED) {
 		ev->change = change_from_row(s, C_EV_CHANGE, r->id, oom);
 	} else {
-		ev->change = submission_change(r, oom);
+		ev->change = store_submission_change(r, oom);
 	}
 	if (ev->change != NULL) {
-		summary_as_of(r, ev->change->to, ev->change->at, ev->change->at);
+		store_summary_as_of(r, ev->change->to, ev->change->at, ev->change->at);
 	}
 	return ev;
 }

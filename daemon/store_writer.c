@@ -327,8 +327,8 @@ static enum store_status change_missed(struct store *st, const char *id)
 	return rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_UNAVAILABLE;
 }
 
-/* The audit action of a change to state to. */
-static const char *change_action(Refex__State to)
+/* Name the audit action of a change to state to (every backend's). */
+const char *store_change_action(Refex__State to)
 {
 	switch (to) {
 	case REFEX__STATE__STATE_RECEIVED:
@@ -389,12 +389,12 @@ static enum store_status job_change(struct store *st, const struct store_change 
 		status = idem_put(st, c->agency, &c->idem, c->referral_id, c->at);
 	}
 	if (status == STORE_OK) {
-		status =
-		    store_audit_append(st, &(struct store_audit){.agency = c->agency,
-		                                                 .holder = c->holder,
-		                                                 .action = change_action(c->to),
-		                                                 .record = c->referral_id,
-		                                                 .at_ms = c->at * 1000});
+		status = store_audit_append(
+		    st, &(struct store_audit){.agency = c->agency,
+		                              .holder = c->holder,
+		                              .action = store_change_action(c->to),
+		                              .record = c->referral_id,
+		                              .at_ms = c->at * 1000});
 	}
 	*partial = status != STORE_OK;
 	return status;

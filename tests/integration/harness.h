@@ -48,6 +48,10 @@ struct net {
 	int port;                      /* where refexd listens, once started */
 	char issued[16][NET_PATH_MAX]; /* certificate prefixes handed out by net_issue */
 	size_t n_issued;
+	/* [server] database: "refex.db", or on PostgreSQL (net_on_postgresql) the URL of the
+	 * net's own database, db_name, made by net_new and dropped by net_free. */
+	char database[NET_PATH_MAX + 64];
+	char db_name[64];
 };
 
 /* What a finished program said and how it ended. */
@@ -56,6 +60,22 @@ struct run_result {
 	char *out;  /* everything on stdout, NUL-terminated */
 	char *err;  /* everything on stderr, NUL-terminated */
 };
+
+/* Say whether the suite runs its hubs on PostgreSQL (REFEX_STORE_BACKEND=postgresql, under
+ * tests/pg/with-postgres; harness_pg.c). */
+bool net_on_postgresql(void);
+
+/* Make n's own PostgreSQL database and name it in n->database (net_new does). */
+void net_pg_database_new(struct net *n);
+
+/* Drop n's PostgreSQL database, if it has one (net_free does). */
+void net_pg_database_drop(struct net *n);
+
+/* Stop the test's PostgreSQL server (fast: every connection is cut) and wait until it is down. */
+void net_pg_server_stop(void);
+
+/* Start the test's PostgreSQL server again and wait until it takes connections. */
+void net_pg_server_start(void);
 
 /* Make a net: directory, CA, server certificate for 127.0.0.1 and localhost, the example
  * forms (proto/forms) in DIR/forms (the default [forms] dir beside the config), and a

@@ -134,10 +134,10 @@ int net_write_config(struct net *n, const char *extra)
 	        "key = server.key\n"
 	        "ca = ca/ca.crt\n"
 	        "crl = ca/crl.pem\n"
-	        "database = refex.db\n"
+	        "database = %s\n"
 	        "log_level = info\n"
 	        "\n%s",
-	        extra ? extra : NET_DEFAULT_AGENCIES);
+	        n->database, extra ? extra : NET_DEFAULT_AGENCIES);
 	return fclose(f) == 0 ? 0 : -1;
 }
 
@@ -171,6 +171,10 @@ struct net *net_new(void)
 	cr_assert_eq(r.status, 0, "refex-ca server failed (%d): %s", r.status, r.err);
 	run_result_free(&r);
 	net_copy_forms(n);
+	snprintf(n->database, sizeof(n->database), "refex.db");
+	if (net_on_postgresql()) {
+		net_pg_database_new(n);
+	}
 	cr_assert_eq(net_write_config(n, NULL), 0, "cannot write %s", n->config);
 	return n;
 }
@@ -362,6 +366,7 @@ void net_free(struct net *n)
 	if (n->pid > 0) {
 		net_stop(n);
 	}
+	net_pg_database_drop(n);
 	if (n->dir[0] != '\0' && getenv("REFEX_IT_KEEP") == NULL) {
 		nftw(n->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	}

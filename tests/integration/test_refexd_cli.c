@@ -53,6 +53,24 @@ Test(refexd_cli, check_config_names_the_bad_line)
 	free(bad);
 }
 
+/* A PostgreSQL database that does not answer is named, without the password its URL holds. */
+Test(refexd_cli, check_config_says_the_database_cannot_be_reached)
+{
+	struct run_result r;
+	char *bad = net_write_file(net, "pg.ini",
+	                           "[server]\nlisten = 127.0.0.1:0\ncertificate = server.crt\n"
+	                           "key = server.key\nca = ca/ca.crt\n"
+	                           "database = postgresql://refex:s3cret-pw@127.0.0.1:1/refex\n"
+	                           "[agency north-advice]\naccepts = food_support\n");
+
+	cr_expect_eq(refexd(&r, "--check-config", "--config", bad), 1);
+	cr_expect(strstr(r.err, "cannot use the database postgresql://127.0.0.1:1/refex: "), "%s",
+	          r.err);
+	cr_expect(strstr(r.err, "s3cret-pw") == NULL, "%s", r.err);
+	run_result_free(&r);
+	free(bad);
+}
+
 /* The forms the partners accept are checked against the forms directory the hub will load. */
 Test(refexd_cli, check_config_checks_the_forms_dir)
 {

@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <event2/event.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,55 @@ static void sqlite_make(char *loc, size_t len)
 	snprintf(loc, len, "%s/refex.db", dir);
 }
 
+/* Run sql on the test's PostgreSQL (REFEX_TEST_PG, from tests/pg/with-postgres) in database db. */
+static void pg_admin(const char *db, const char *sql)
+{
+	const char *server = getenv("REFEX_TEST_PG");
+	const char *const keys[] = {"dbname", "dbname", NULL};
+	const char *const vals[] = {server, db, NULL};
+	PGconn *c;
+	PGresult *res;
+
+	cr_assert(server != NULL && *server, "REFEX_TEST_PG: run through tests/pg/with-postgres");
+	c = PQconnectdbParams(keys, vals, 1);
+	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+	res = PQexec(c, sql);
+	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
+	PQclear(res);
+	PQfinish(c);
+}
+
+/* A fresh database per test: its URL names the server's socket (REFEX_TEST_PG) and the test's own
+ * database. */
+static void pg_make(char *loc, size_t len)
+{
+	char sql[128], name[64];
+	const char *server = getenv("REFEX_TEST_PG"), *q;
+
+	snprintf(name, sizeof(name), "refex_test_%ld", (long)getpid());
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+	pg_admin("postgres", sql);
+	q = strchr(server, '?');
+	snprintf(loc, len, "postgresql:///%s%s", name, q ? q : "");
+}
+
+/* The database name in a URL pg_make made (postgresql:///NAME?...). */
+static void pg_db_name(const char *loc, char *name, size_t len)
+{
+	const char *p = loc + strlen("postgresql:///");
+
+	snprintf(name, len, "%.*s", (int)strcspn(p, "?"), p);
+}
+
+static void pg_drop(const char *loc)
+{
+	char sql[128], name[64];
+
+	pg_db_name(loc, name, sizeof(name));
+	snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", name);
+	pg_admin("postgres", sql);
+}
+
 /* A backend the contract runs against: make gives a fresh, empty database's location (what
  * store_open takes) for one test, drop removes it after. A second backend adds a row here and a
  * registration of this test with REFEX_STORE_BACKEND set (tests/unit/CMakeLists.txt). */
@@ -89,6 +139,7 @@ static const struct backend_fixture {
 	void (*drop)(const char *loc);
 } backends[] = {
     {"sqlite", sqlite_make, remove_db},
+    {"postgresql", pg_make, pg_drop},
 };
 static const struct backend_fixture *backend;
 
@@ -648,4 +699,31 @@ Test(store, state_counts_follow_inserts_and_changes_and_survive_a_migration)
 	expect_counts(1, 2, 0);
 	cr_assert_eq(change(s[0].id, S(RECEIVED), S(COMPLETED), 1700000300, "housed"), STORE_OK);
 	expect_counts(1, 1, 1);
+}
+
+Test(store, postgresql_refuses_a_newer_schema)
+{
+	char err[512] = "", name[64];
+
+	backend_only("postgresql");
+	store_close(st);
+	st = NULL;
+	pg_db_name(path, name, sizeof(name));
+	pg_admin(name, "UPDATE refex_schema SET version = 99");
+	cr_assert_null(store_open(path, base, err, sizeof(err)));
+	cr_assert(strstr(err, "version 99") != NULL, "err: %s", err);
+	cr_assert(strstr(err, "newer") != NULL, "err: %s", err);
+}
+
+Test(store, postgresql_unreachable_says_so_without_the_password)
+{
+	char err[512] = "";
+
+	backend_only("postgresql");
+	cr_assert_null(
+	    store_open("postgresql://refex:s3cret-pw@127.0.0.1:1/refex?connect_timeout=5", base,
+	               err, sizeof(err)));
+	cr_assert(strstr(err, "s3cret-pw") == NULL, "err: %s", err);
+	cr_assert(strstr(err, "postgresql://127.0.0.1:1/refex") != NULL, "err: %s", err);
+	cr_assert(strstr(err, "refused") != NULL || strstr(err, "connect") != NULL, "err: %s", err);
 }

@@ -1,0 +1,208 @@
+/*
+ * What the PostgreSQL backend's files share: store_pg.c (connections, schema,
+ * the transaction, the backend's table), store_pg_write.c (the SQL of each
+ * write job kind) and store_pg_read.c (reads). The commit queue
+ * (store_queue.c) sees only store_private.h.
+ */
+#ifndef REFEX_STORE_PG_PRIVATE_H
+#define REFEX_STORE_PG_PRIVATE_H
+
+#include <libpq-fe.h>
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store_private.h"
+
+/* Statements of the writer connection (storage thread only), prepared as "w<n>". */
+enum pg_wstmt {
+	PW_INSERT,
+	PW_INSERT_DATA,
+	PW_HISTORY,
+	PW_UPDATE,
+	PW_EXISTS,
+	PW_EVENT,
+	PW_AUDIT_TAIL,
+	PW_AUDIT_ADD,
+	PW_AUDIT_MOVE,
+	PW_IDEM_GET,
+	PW_IDEM_PUT,
+	PW_IDEM_PRUNE,
+	PW_SWEEP,
+	PW_FORM_ADD,
+	PW_FORM_RETIRE,
+	PW_FORM_REVIVE,
+	PW_CLIENT_ADD,
+	PW_CLIENT_VERSION,
+	PW_CLIENT_DUPS,
+	PW_CONSENT_ADD,
+	PW_SHARE_OK,
+	PW_COUNT
+};
+
+/* Statements of the reader connection (loop thread only), prepared as "r<n>". */
+enum pg_rstmt {
+	PR_GET,
+	PR_HISTORY,
+	PR_CHILDREN,
+	PR_INBOX,
+	PR_INBOX_STATE,
+	PR_INBOX_OVERDUE,
+	PR_INBOX_CLIENT,
+	PR_SENT,
+	PR_SENT_STATE,
+	PR_SENT_OVERDUE,
+	PR_SENT_CLIENT,
+	PR_EVENTS,
+	PR_EVENT_RANGE,
+	PR_SENDER_OF,
+	PR_NEXT_DUE,
+	PR_IDEM_GET,
+	PR_STATE_COUNTS,
+	PR_OVERDUE_COUNT,
+	PR_PURGE_DUE,
+	PR_AUDIT_LIST,
+	PR_FORMS,
+	PR_COUNT
+};
+
+#define PG_PARAMS_MAX 16
+
+/* The parameters of one statement: text, or binary for blobs; numbers are formatted in num. */
+struct pg_params {
+	const char *v[PG_PARAMS_MAX];
+	int len[PG_PARAMS_MAX];
+	int fmt[PG_PARAMS_MAX];
+	char num[PG_PARAMS_MAX][24];
+	int n;
+};
+
+/* Failure codes the backend's rollback gives errstr. */
+enum pg_fail { PG_FAIL_NONE, PG_FAIL_CONNECTION, PG_FAIL_QUERY };
+
+/* The PostgreSQL backend's state (st->pg): a writer connection the storage thread owns and a
+ * reader connection the loop thread reads on. */
+struct store_pg {
+	PGconn *w, *r;
+	/* Per connection: metrics_now() before which no reconnect is tried, and the wait after the
+	 * next failed one (doubling to PG_BACKOFF_MAX). */
+	double w_next_try, w_backoff, r_next_try, r_backoff;
+	bool w_lost, r_lost; /* the loss is logged; the reconnection will be */
+	/* Storage thread only: the audit chain's tail, once the open transaction has locked it. */
+	bool audit_known;
+	int64_t audit_seq;
+	uint8_t audit_last[32];
+	EVP_MD_CTX *audit_ctx;
+	EVP_MD *audit_md;
+};
+
+/* Set parameter i (1-based) of p to text t (NULL: SQL NULL). */
+void pg_text(struct pg_params *p, int i, const char *t);
+
+/* Set parameter i (1-based) of p to the number v. */
+void pg_int(struct pg_params *p, int i, int64_t v);
+
+/* Set parameter i (1-based) of p to len bytes at b (NULL: SQL NULL). */
+void pg_blob(struct pg_params *p, int i, const uint8_t *b, size_t len);
+
+/* Run prepared statement prefix<which> on c; the result (check with pg_ok), never NULL-free. */
+PGresult *pg_run(PGconn *c, char prefix, int which, const struct pg_params *p);
+
+/* Say whether res is a successful command or query result. */
+bool pg_ok(const PGresult *res);
+
+/* Column j of row i as a number (NULL reads as 0). */
+int64_t pg_num(const PGresult *res, int i, int j);
+
+/* Copy column j of row i (NULL stays NULL); sets *oom when the copy fails. */
+char *pg_str(const PGresult *res, int i, int j, bool *oom);
+
+/* Decode bytea column j of row i into a new buffer (*len bytes); NULL for SQL NULL or no memory
+ * (*oom then). */
+uint8_t *pg_bytes(const PGresult *res, int i, int j, size_t *len, bool *oom);
+
+/* Make sure c is connected, reconnecting (and preparing its statements again) after a backoff;
+ * -1 if it is not. */
+int pg_ready(struct store_pg *pg, bool writer);
+
+/* Say whether the result failed with SQLSTATE state (e.g. "23505", a unique violation). */
+bool pg_state_is(const PGresult *res, const char *state);
+
+/* The SQL of each statement (store_pg_write.c, store_pg_read.c). */
+extern const char *const store_pg_wsql[PW_CLIENT_ADD];
+extern const char *const store_pg_rsql[PR_COUNT];
+
+/* The PostgreSQL backend's writes (store_pg_write.c), on the storage thread. */
+enum store_status store_pg_insert(struct store *st, const struct store_new_referral *r,
+                                  struct store_result *res, bool *partial);
+enum store_status store_pg_change(struct store *st, const struct store_change *c,
+                                  struct store_result *res, bool *partial);
+enum store_status store_pg_sweep(struct store *st, int64_t now, struct store_result *res,
+                                 bool *partial);
+enum store_status store_pg_audit(struct store *st, const struct store_audit *a);
+enum store_status store_pg_purge(struct store *st, int64_t before, int64_t clients_since,
+                                 int64_t now, struct store_result *res, bool *partial);
+enum store_status store_pg_client(struct store *st, struct store_client_op *op, bool *partial);
+enum store_status store_pg_forms(struct store *st, const struct store_forms_change *c,
+                                 bool *partial);
+
+/* Run writer statement which with p; STORE_OK if it worked (store_pg_write.c). */
+enum store_status store_pg_wrun(struct store *st, int which, const struct pg_params *p);
+
+/* Run writer statement which with p and keep its result in *out (NULL if it failed). */
+enum store_status store_pg_wquery(struct store *st, int which, const struct pg_params *p,
+                                  PGresult **out);
+
+/* The client statements' SQL, from PW_CLIENT_ADD on (store_pg_clients.c). */
+extern const char *const store_pg_client_wsql[PW_COUNT - PW_CLIENT_ADD];
+
+/* Check the stored client a referral just inserted may be shared, making a new one first for an
+ * inline client (its possible duplicates go to res); audit the share (store_pg_clients.c). */
+enum store_status store_pg_clients_on_insert(struct store *st, const struct store_new_referral *r,
+                                             struct store_result *res);
+
+/* Look idem up on connection c with statement prefix<which> (agency $1, key $2): STORE_OK with
+ * the first referral's id in first, STORE_NOT_FOUND or STORE_KEY_REUSED (store_pg_write.c). */
+enum store_status store_pg_idem_lookup(PGconn *c, char prefix, int which, const char *agency,
+                                       const struct store_idem *idem, char *first);
+
+/* The form versions' query, for a store and for store_pg_form_versions_at (store_pg_read.c). */
+#define PG_FORMS_SQL                                                                               \
+	"SELECT form, version, schema, accepted_at, coalesce(retired_at, 0) FROM form_versions"    \
+	" ORDER BY form, version"
+
+/* Copy the form versions in res (rows of PG_FORMS_SQL) into *out (n of them); -1 if out of
+ * memory (store_pg_read.c). */
+int pg_forms_from_result(const PGresult *res, struct store_form_version **out, size_t *n);
+
+/* The PostgreSQL backend's reads (store_pg_read.c), on the loop thread. */
+enum store_status store_pg_get(struct store *st, const char *id, Refex__Referral **out);
+enum store_status store_pg_list(struct store *st, const struct store_query *q,
+                                struct store_page *page);
+enum store_status store_pg_events(struct store *st, const char *agency, uint64_t after, size_t max,
+                                  Refex__Event ***out, size_t *n);
+enum store_status store_pg_event_range(struct store *st, const char *agency, uint64_t *oldest,
+                                       uint64_t *newest);
+enum store_status store_pg_sender_of(struct store *st, const char *id, char *sender, size_t len);
+enum store_status store_pg_next_due(struct store *st, int64_t *due);
+enum store_status store_pg_idem_find(struct store *st, const char *agency,
+                                     const struct store_idem *idem, char *first);
+enum store_status store_pg_count_states(struct store *st, uint64_t counts[STORE_STATES],
+                                        uint64_t *overdue, int64_t now);
+enum store_status store_pg_purge_due(struct store *st, int64_t before, int64_t clients_since,
+                                     bool *due);
+enum store_status store_pg_audit_list(struct store *st, const char *record, size_t max,
+                                      Refex__AuditEntry ***out, size_t *n);
+enum store_status store_pg_form_versions(struct store *st, struct store_form_version **out,
+                                         size_t *n);
+enum store_status store_pg_client_get(struct store *st, const char *id, const char *agency,
+                                      Refex__StoredClient **out, bool *owner);
+enum store_status store_pg_client_list(struct store *st, const char *agency, const char *search,
+                                       size_t max, Refex__StoredClient ***out, size_t *n);
+enum store_status store_pg_consent_list(struct store *st, const char *id, const char *agency,
+                                        bool owner, Refex__ConsentRecord ***out, size_t *n);
+enum store_status store_pg_report_read(struct store *st, const struct store_report_query *q,
+                                       struct store_report_data *out);
+
+#endif

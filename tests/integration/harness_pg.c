@@ -1,0 +1,90 @@
+/*
+ * The integration suite on PostgreSQL: with REFEX_STORE_BACKEND=postgresql (and
+ * a server from tests/pg/with-postgres, REFEX_TEST_PG), each net gets a
+ * database of its own, which its hubs are configured with and which goes with
+ * the net. The server can be stopped and started under a running hub.
+ */
+#include <criterion/criterion.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "harness_private.h"
+
+/* Say whether the suite runs its hubs on PostgreSQL. */
+bool net_on_postgresql(void)
+{
+	const char *b = getenv("REFEX_STORE_BACKEND");
+
+	return b != NULL && strcmp(b, "postgresql") == 0;
+}
+
+/* Run sql in the test server's maintenance database. */
+static void pg_admin(const char *sql)
+{
+	const char *server = getenv("REFEX_TEST_PG");
+	PGconn *c;
+	PGresult *res;
+
+	cr_assert(server != NULL && *server, "REFEX_TEST_PG: run through tests/pg/with-postgres");
+	c = PQconnectdb(server);
+	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+	res = PQexec(c, sql);
+	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
+	PQclear(res);
+	PQfinish(c);
+}
+
+/* Make the net's own database and put its URL in n->database. */
+void net_pg_database_new(struct net *n)
+{
+	const char *server = getenv("REFEX_TEST_PG"), *q;
+	char sql[128];
+
+	snprintf(n->db_name, sizeof(n->db_name), "refex_it_%ld", (long)getpid());
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", n->db_name);
+	pg_admin(sql);
+	q = server ? strchr(server, '?') : NULL;
+	snprintf(n->database, sizeof(n->database), "postgresql:///%s%s", n->db_name, q ? q : "");
+}
+
+/* Drop the net's database (its hubs are stopped). */
+void net_pg_database_drop(struct net *n)
+{
+	char sql[128];
+
+	if (n->db_name[0] == '\0') {
+		return;
+	}
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", n->db_name);
+	pg_admin(sql);
+	n->db_name[0] = '\0';
+}
+
+/* Run the test server's control script (tests/pg/with-postgres) with action: stop or start. */
+static void pg_ctl(const char *action)
+{
+	char *ctl = getenv("REFEX_TEST_PG_CTL");
+	char *const argv[] = {ctl, (char *)action, NULL};
+	struct run_result r;
+
+	cr_assert(ctl != NULL, "REFEX_TEST_PG_CTL: run through tests/pg/with-postgres");
+	run(&r, argv, NULL);
+	cr_assert_eq(r.status, 0, "pg_ctl %s: %s%s", action, r.out, r.err);
+	run_result_free(&r);
+}
+
+/* Stop the test's PostgreSQL server (fast: connections are cut) and wait until it is down. */
+void net_pg_server_stop(void)
+{
+	pg_ctl("stop");
+}
+
+/* Start the test's PostgreSQL server again and wait until it takes connections. */
+void net_pg_server_start(void)
+{
+	pg_ctl("start");
+}
