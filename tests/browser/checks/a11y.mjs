@@ -84,5 +84,5 @@ test('a referral arriving live keeps the keyboard focus where it was and is anno
   await row(page, 'Ezra Quinn').waitFor();
   const focused = await page.evaluate(() => document.activeElement.textContent);
   assert.equal(focused, 'Dara Okafor', `focus moved to "${focused}" when a referral arrived`);
-  assert.notEqual(await page.locator('#status').textContent(), '', 'the new referral was not announced');
+  assert.notEqual(await page.getByRole('status').textContent(), '', 'the new referral was not announced');
 });

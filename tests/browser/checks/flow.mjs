@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { holderPage, openLiveInbox, pageAt, row } from '../lib/browser.mjs';
+import { cell, holderPage, openLiveInbox, pageAt, row } from '../lib/browser.mjs';
 import { useHubAndBrowser } from '../lib/fixture.mjs';
 
 const env = useHubAndBrowser();
@@ -39,11 +39,11 @@ test('B accepts it in the page and A\'s Sent page shows "accepted"', async () =>
   await b.screenshot({ path: shots.referral, fullPage: true });
 
   await b.getByRole('button', { name: 'Accept', exact: true }).click();
-  await b.locator('#status', { hasText: 'Accept: done' }).waitFor();
+  await b.getByRole('status').filter({ hasText: 'Accept: done' }).waitFor();
   await b.locator('dd', { hasText: /^accepted$/ }).waitFor();
 
   const a = await pageAt(env, hub.a, 'sent');
-  const state = await row(a, 'Amira Khan').locator('td.state').textContent();
+  const state = await cell(a, 'Amira Khan', 'State');
   assert.equal(state, 'accepted', `A's Sent page shows "${state}" for the referral B accepted`);
   assert.equal((await hub.get(hub.a, id)).state, 'STATE_ACCEPTED', 'the hub did not record the acceptance');
 });
@@ -76,6 +76,6 @@ test('referrals that arrive together are each listed once in the open inbox', {
   }
   await Promise.all(lists.map(async (r) => (await r.response())?.finished()));
   await page.evaluate(() => new Promise((resolve) => { setTimeout(resolve, 0); }));
-  const tables = await page.locator('table#referrals').count();
+  const tables = await page.getByRole('table').count();
   assert.equal(tables, 1, `the inbox shows ${tables} tables of referrals`);
 });

@@ -50,8 +50,8 @@ export async function holderPage(browser, hub, h, options = {}) {
 export async function openPage(page, hub, hash) {
   await page.goto(`${hub.origin}/#${hash}`);
   await page.locator('#who:not(:empty)').waitFor();
-  await page.locator('main h2').waitFor();
-  await page.locator('main').locator('#referrals, p, dl').first().waitFor();
+  await page.getByRole('heading', { level: 1 }).waitFor();
+  await page.locator('main').locator('table, p, dl').first().waitFor();
 }
 
 // A new page in holder h's context (one per holder and browser, made on first use), opened at
@@ -80,10 +80,21 @@ export async function openLiveInbox(page, hub) {
   await stream;
 }
 
-// The (first) row of the listing on screen whose client link reads text.
+// The (first) row of the table on screen whose link reads text.
 export function row(page, text) {
-  return page.locator('#referrals tbody tr')
+  return page.getByRole('row')
     .filter({ has: page.getByRole('link', { name: text, exact: true }) }).first();
+}
+
+// The text of the cell under the column headed column, in the row whose link reads text.
+export async function cell(page, text, column) {
+  const r = row(page, text);
+  await r.waitFor();
+  const i = (await page.getByRole('columnheader').allTextContents()).indexOf(column);
+  if (i < 0) {
+    throw new Error(`no column "${column}" in the table on screen`);
+  }
+  return r.getByRole('cell').nth(i).textContent();
 }
 
 // Where screenshots and the hub's log go: BUILD/tests/browser/artifacts.
