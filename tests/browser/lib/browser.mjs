@@ -46,12 +46,13 @@ export async function holderPage(browser, hub, h, options = {}) {
   return newPage(await newContext(browser, hub, h, options));
 }
 
-// Open the web pages at hash as the page's holder and wait until the listing or referral is drawn.
+// Open the web pages at hash as the page's holder and wait until the page is drawn (its heading
+// shown, <main> no longer aria-busy).
 export async function openPage(page, hub, hash) {
   await page.goto(`${hub.origin}/#${hash}`);
   await page.locator('#who:not(:empty)').waitFor();
   await page.getByRole('heading', { level: 1 }).waitFor();
-  await page.locator('main').locator('table, p, dl').first().waitFor();
+  await page.locator('main[aria-busy="false"]').waitFor();
 }
 
 // A new page in holder h's context (one per holder and browser, made on first use), opened at
