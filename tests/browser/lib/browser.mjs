@@ -1,4 +1,5 @@
 // Debian's Chromium driven by playwright-core, presenting partner certificates to the hub.
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -142,3 +143,64 @@ export async function tabWalk(page) {
   return { all, reached: [...reached] };
 }
 
+
+// The answers to the housing support form's required questions, by their labels.
+export const HOUSING = { 'Current situation (required)': 'SOFA_SURFING', 'Tenure (required)': 'PRIVATE_RENTED' };
+
+// Choose option value in a select, or type value in another control, found by its label.
+async function answer(page, label, value) {
+  const control = page.getByLabel(label, { exact: true });
+  if (await control.evaluate((e) => e.tagName === 'SELECT')) {
+    await control.selectOption(value);
+  } else {
+    await control.fill(value);
+  }
+}
+
+// On the new-referral page: choose agency `to` and the housing support form, wait for its
+// fields (drawn from its description) and give answers ({label: value}).
+export async function fillHousingReferral(page, to, answers = HOUSING) {
+  await page.getByLabel('Recipient agency (required)', { exact: true }).selectOption(to);
+  await page.getByLabel('Form (required)', { exact: true }).selectOption('housing_support');
+  await page.getByLabel('Current situation (required)', { exact: true }).waitFor();
+  for (const [label, value] of Object.entries(answers)) {
+    await answer(page, label, value);
+  }
+}
+
+// On the new-referral page: a new client, typed in with the client's verbal consent.
+export async function typeNewClient(page, givenName, familyName) {
+  await page.getByRole('radio', { name: 'A new client', exact: true }).check();
+  await answer(page, 'Given name (required)', givenName);
+  await answer(page, 'Family name (required)', familyName);
+  await answer(page, 'Purpose of sharing (required)', 'housing support referral');
+  await answer(page, 'How the client consented (required)', 'CONSENT_VERBAL');
+}
+
+// The message shown next to control (the element its aria-describedby names last).
+export async function messageNextTo(control) {
+  const ids = (await control.getAttribute('aria-describedby') || '').split(' ');
+  return control.page().locator(`[id="${ids[ids.length - 1]}"]`).textContent();
+}
+
+// Whether control has the keyboard focus.
+export function isFocused(control) {
+  return control.evaluate((e) => e === document.activeElement);
+}
+
+// Assert nothing ran in page and that it added no element from hostile text.
+export async function assertInert(page, where) {
+  assert.equal(await page.evaluate(() => typeof window.__xss), 'undefined',
+    `${where}: the hostile text ran (window.__xss was set)`);
+  assert.deepEqual(page.dialogs, [], `${where}: a dialog fired: ${page.dialogs.join(', ')}`);
+  assert.deepEqual(page.errors, [], `${where}: the page's script failed: ${page.errors.join(', ')}`);
+  assert.equal(await page.locator('main img, main script').count(), 0,
+    `${where}: the hostile text became an element`);
+}
+
+// Save a full-page screenshot of page as name.png among the artifacts; resolves its path.
+export async function screenshot(page, artifacts, name) {
+  const file = path.join(artifacts, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
