@@ -121,19 +121,24 @@ export async function axeViolations(page) {
   });
 }
 
-// Press Tab until focus comes round again; resolves the ids/texts of every control it reached,
-// and of every control on the page (visible buttons, links, inputs, selects, textareas).
+// Press Tab until focus has reached every control (or enough times to go round); resolves the ids/texts of every control it reached,
+// and of every control on the page (visible buttons, links, inputs, selects, textareas). A
+// group of radio buttons is one stop (Tab reaches it, the arrow keys move within it).
 export async function tabWalk(page) {
   const describe = () => {
     const e = document.activeElement;
-    return e && e !== document.body ? `${e.tagName.toLowerCase()}:${e.id || e.textContent.trim()}` : null;
+    if (!e || e === document.body) {
+      return null;
+    }
+    return e.type === 'radio' ? `radio:${e.name}` : `${e.tagName.toLowerCase()}:${e.id || e.textContent.trim()}`;
   };
   const all = await page.evaluate(() => [...document.querySelectorAll('button, a[href], input, select, textarea')]
     .filter((e) => e.offsetParent !== null)
-    .map((e) => `${e.tagName.toLowerCase()}:${e.id || e.textContent.trim()}`));
+    .map((e) => (e.type === 'radio' ? `radio:${e.name}` : `${e.tagName.toLowerCase()}:${e.id || e.textContent.trim()}`)));
   const reached = new Set();
   await page.evaluate(() => document.activeElement && document.activeElement.blur());
-  for (let i = 0; i < all.length + 5; i++) {
+  // A date input takes three presses (day, month, year); a scrolling table region one more.
+  for (let i = 0; i < 3 * all.length + 5 && all.some((c) => !reached.has(c)); i++) {
     await page.keyboard.press('Tab');
     const d = await page.evaluate(describe);
     if (d) {
