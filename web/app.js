@@ -1343,6 +1343,7 @@ const ROUTES = {
 
 let draws = 0; // the number of the latest draw started by route
 let refocus = ''; // what a live redraw focuses again once drawn (focusedSelector)
+let news = []; // what the live redraws not drawn yet are for (eventText)
 
 // Show the page the location names; focus its heading when asked (after a navigation). Resolves
 // true once drawn, false when a newer draw began meanwhile (this one's result is dropped).
@@ -1357,6 +1358,7 @@ async function route(focus) {
   say('');
   if (focus === true) {
     refocus = '';
+    news = [];
   }
   m.setAttribute('aria-busy', 'true');
   for (const a of document.querySelectorAll('nav a[data-page]')) {
@@ -1411,9 +1413,11 @@ function focusedSelector() {
 
 // Redraw the listing on screen for event ev: focus stays on the same link or control, and the
 // status line says what happened.
-// Overlapping redraws keep the first one's focus: the control focused before any of them.
+// Overlapping redraws keep the first one's focus (the control focused before any of them), and
+// the last one drawn says what all of them were for.
 async function redraw(ev) {
   refocus = focusedSelector() || refocus;
+  news.push(eventText(ev));
   if (!await route(false)) {
     return;
   }
@@ -1422,7 +1426,8 @@ async function redraw(ev) {
   if (e) {
     e.focus();
   }
-  say(eventText(ev));
+  say(news.join('. '));
+  news = [];
 }
 
 // Live: each event of the agency redraws a listing on screen (EventSource resumes by itself,

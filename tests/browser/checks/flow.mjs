@@ -69,15 +69,22 @@ test('screenshots of the new-referral page, the inbox and a referral page are ke
   }
 });
 
-// Each event redraws the listing; redraws that overlap must not each add a table.
-test('referrals that arrive together are each listed once in the open inbox', async () => {
+// Each event redraws the listing; redraws that overlap must not each add a table, and the
+// status line must name every referral that arrived, not only the last one drawn.
+test('referrals that arrive together are each listed once in the open inbox and each announced', async () => {
   const { hub, browser } = env;
   const page = await holderPage(browser, hub, hub.b);
   const lists = [];
   page.on('request', (r) => { if (r.url().endsWith('/api/v1/list_inbox')) lists.push(r); });
   await openLiveInbox(page, hub);
+  await page.evaluate(() => {
+    const status = document.querySelector('[role=status]');
+    window.__said = [];
+    new MutationObserver(() => window.__said.push(status.textContent))
+      .observe(status, { childList: true, characterData: true, subtree: true });
+  });
   const names = ['Bea', 'Cal', 'Dev', 'Eli'];
-  await Promise.all(names.map((givenName) => hub.submit(hub.a, { givenName, familyName: 'Burst' })));
+  const ids = await Promise.all(names.map((givenName) => hub.submit(hub.a, { givenName, familyName: 'Burst' })));
   for (const n of names) {
     await row(page, `${n} Burst`).waitFor();
   }
@@ -85,4 +92,9 @@ test('referrals that arrive together are each listed once in the open inbox', as
   await page.evaluate(() => new Promise((resolve) => { setTimeout(resolve, 0); }));
   const tables = await page.getByRole('table').count();
   assert.equal(tables, 1, `the inbox shows ${tables} tables of referrals`);
+  await page.waitForFunction((want) => want.every((id) => window.__said.join(' ').includes(`New referral ${id}`)), ids)
+    .catch(async () => {
+      const said = await page.evaluate(() => window.__said.join(' | '));
+      throw new Error(`the status line did not name every new referral ${ids.join(', ')}: ${said}`);
+    });
 });
