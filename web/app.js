@@ -91,10 +91,13 @@ function today() {
     String(d.getDate()).padStart(2, '0')].join('-');
 }
 
+// Start a new draw of the page: a fresh box in <main>, where the draw puts what it shows. A
+// newer draw replaces the box, so an older draw still waiting for the hub (overlapping live
+// redraws, a quick second click) puts its late result in a box no longer on the page.
 function main() {
-  const m = document.getElementById('main');
-  m.replaceChildren();
-  return m;
+  const box = el('div', {className: 'page'});
+  document.getElementById('main').replaceChildren(box);
+  return box;
 }
 
 // The page's heading: names the page for people, screen readers and the window title.
@@ -1338,13 +1341,26 @@ const ROUTES = {
   'report': ['report', () => showReport()],
 };
 
-// Show the page the location names; focus its heading when asked (after a navigation).
+let draws = 0; // the number of the latest draw started by route
+let refocus = ''; // what a live redraw focuses again once drawn (focusedSelector)
+let news = []; // what the live redraws not drawn yet are for (eventText)
+
+// Show the page the location names; focus its heading when asked (after a navigation). Resolves
+// true once drawn, false when a newer draw began meanwhile (this one's result is dropped).
+// <main> is aria-busy while the latest draw waits for the hub.
 async function route(focus) {
   const [page, ...args] = location.hash.replace(/^#\/?/, '').split('/');
   const [nav, show] = ROUTES[page] || ROUTES[''];
   const text = flash;
+  const draw = ++draws;
+  const m = document.getElementById('main');
   flash = '';
   say('');
+  if (focus === true) {
+    refocus = '';
+    news = [];
+  }
+  m.setAttribute('aria-busy', 'true');
   for (const a of document.querySelectorAll('nav a[data-page]')) {
     if (a.dataset.page === nav) {
       a.setAttribute('aria-current', 'page');
@@ -1353,6 +1369,10 @@ async function route(focus) {
     }
   }
   await show(args.map((x) => decodeURIComponent(x)));
+  if (draw !== draws) {
+    return false;
+  }
+  m.setAttribute('aria-busy', 'false');
   if (text) {
     say(text);
   }
@@ -1360,16 +1380,70 @@ async function route(focus) {
   if (focus === true && h) {
     h.focus();
   }
+  return true;
+}
+
+// What an event says happened, for the status line: ids and agencies only.
+function eventText(ev) {
+  const r = ev.referral || {};
+  const mine = document.getElementById('who').dataset.agency;
+  if (!r.id) {
+    return 'The list was updated';
+  }
+  if (ev.kind === 'EVENT_SUBMITTED') {
+    return r.recipient === mine ? 'New referral ' + r.id + ' from ' + r.sender :
+      'Referral ' + r.id + ' sent to ' + r.recipient;
+  }
+  if (ev.kind === 'EVENT_OVERDUE') {
+    return 'Referral ' + r.id + ' is overdue';
+  }
+  return 'Referral ' + r.id + ' is now ' + stateName(r.state);
+}
+
+// The focused control in <main>, as a selector that finds it again in a redraw (its href or
+// id), or '' when focus is elsewhere.
+function focusedSelector() {
+  const e = document.activeElement;
+  if (!e || !document.getElementById('main').contains(e)) {
+    return '';
+  }
+  const href = e.getAttribute('href');
+  return href ? 'a[href="' + CSS.escape(href) + '"]' : e.id ? '#' + CSS.escape(e.id) : '';
+}
+
+// Redraw the listing on screen for event ev: focus stays on the same link or control, and the
+// status line says what happened.
+// Overlapping redraws keep the first one's focus (the control focused before any of them), and
+// the last one drawn says what all of them were for.
+async function redraw(ev) {
+  refocus = focusedSelector() || refocus;
+  news.push(eventText(ev));
+  if (!await route(false)) {
+    return;
+  }
+  const e = refocus && document.querySelector('main ' + refocus);
+  refocus = '';
+  if (e) {
+    e.focus();
+  }
+  say(news.join('. '));
+  news = [];
 }
 
 // Live: each event of the agency redraws a listing on screen (EventSource resumes by itself,
 // sending the last id it saw).
 function live() {
   const es = new EventSource('/api/v1/events');
-  es.addEventListener('message', () => {
+  es.addEventListener('message', (msg) => {
     const page = location.hash.replace(/^#\/?/, '').split('/')[0];
     if (page === '' || page === 'inbox' || page === 'sent') {
-      route(false);
+      let ev = {};
+      try {
+        ev = JSON.parse(msg.data);
+      } catch (e) {
+        // Not an event as the hub sends them: redraw all the same.
+      }
+      redraw(ev);
     }
   });
 }

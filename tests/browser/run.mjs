@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const SKIP = 77;
-const CHECKS = ['flow', 'access', 'xss', 'csrf', 'a11y'];
+const CHECKS = ['flow', 'newref', 'clients', 'access', 'xss', 'csrf', 'a11y'];
 const here = path.dirname(new URL(import.meta.url).pathname);
 const chromiumPath = process.env.REFEX_CHROMIUM || '/usr/bin/chromium';
 

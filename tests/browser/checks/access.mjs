@@ -38,7 +38,8 @@ test('a browser with a valid certificate loads the inbox (the control)', async (
 test('a browser presenting no client certificate gets nothing', async () => {
   const got = await load(null);
   assertRefused(got, 'no certificate');
-  assert.match(got.error || '', /ERR_(BAD_SSL_CLIENT_AUTH_CERT|SSL_PROTOCOL_ERROR|CONNECTION_CLOSED|CONNECTION_RESET|EMPTY_RESPONSE)/,
+  // How Chromium names the hub closing the handshake depends on when the close reaches it.
+  assert.match(got.error || '', /ERR_(BAD_SSL_CLIENT_AUTH_CERT|SSL_PROTOCOL_ERROR|CONNECTION_CLOSED|CONNECTION_RESET|EMPTY_RESPONSE|SOCKET_NOT_CONNECTED)/,
     `no certificate: expected a refused TLS handshake, got ${got.error ?? `HTTP ${got.status}`}`);
 });
 

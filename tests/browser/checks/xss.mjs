@@ -2,7 +2,7 @@
 // run nothing in the inbox, the referral page or the Sent page.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pageAt, row } from '../lib/browser.mjs';
+import { assertInert, pageAt, row } from '../lib/browser.mjs';
 import { useHubAndBrowser } from '../lib/fixture.mjs';
 
 const env = useHubAndBrowser();
@@ -10,16 +10,6 @@ const NAME = '<img src=x onerror=window.__xss=1>';
 const SCRIPT = '<script>window.__xss=2</script>';
 const CLIENT = `${NAME} Lee`;
 let id;
-
-// Assert nothing ran in page and that it added no element from the hostile text.
-async function assertInert(page, where) {
-  assert.equal(await page.evaluate(() => typeof window.__xss), 'undefined',
-    `${where}: the hostile text ran (window.__xss was set)`);
-  assert.deepEqual(page.dialogs, [], `${where}: a dialog fired: ${page.dialogs.join(', ')}`);
-  assert.deepEqual(page.errors, [], `${where}: the page's script failed: ${page.errors.join(', ')}`);
-  assert.equal(await page.locator('main img, main script').count(), 0,
-    `${where}: the hostile text became an element`);
-}
 
 test('a hostile client name is shown as text in B\'s inbox', async () => {
   id = await env.hub.submit(env.hub.a, {
@@ -40,7 +30,7 @@ test('the hostile name and answers are shown as text on the referral page', asyn
   const dds = await page.locator('dd').allTextContents();
   assert.ok(dds.includes(NAME), `the given name is not shown as text: ${dds.join(' | ')}`);
   assert.ok(dds.includes(SCRIPT), `the support needs answer is not shown as text: ${dds.join(' | ')}`);
-  assert.ok(dds.some((d) => d.includes(SCRIPT) && d.includes('relationship')),
+  assert.ok(dds.some((d) => d.includes(SCRIPT) && /relationship/i.test(d)),
     `the household member's relationship is not shown as text: ${dds.join(' | ')}`);
   await assertInert(page, 'referral page');
 });
