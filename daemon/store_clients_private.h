@@ -1,4 +1,5 @@
-/* What store_clients.c (writes) and store_clients_read.c (reads) share: their statements. */
+/* What store_clients_sqlite.c (writes) and store_clients_sqlite_read.c (reads) share: their
+ * statements on SQLite. */
 #ifndef REFEX_STORE_CLIENTS_PRIVATE_H
 #define REFEX_STORE_CLIENTS_PRIVATE_H
 

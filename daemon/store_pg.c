@@ -350,7 +350,11 @@ static int pg_session_init(PGconn *c, bool writer)
 	if (pg_exec_ok(c, "SET default_transaction_read_only = on") < 0) {
 		return -1;
 	}
-	return pg_prepare_all(c, 'r', store_pg_rsql, PR_COUNT, 0);
+	if (pg_prepare_all(c, 'r', store_pg_rsql, PR_CLIENT_GET, 0) < 0) {
+		return -1;
+	}
+	return pg_prepare_all(c, 'r', store_pg_client_rsql, PR_COUNT - PR_CLIENT_GET,
+	                      PR_CLIENT_GET);
 }
 
 /* Drop the server's notices ("already exists, skipping"): refexd logs its own lines. */

@@ -38,6 +38,15 @@ enum pg_wstmt {
 	PW_CLIENT_DUPS,
 	PW_CONSENT_ADD,
 	PW_SHARE_OK,
+	PW_CLIENT_UPDATE,
+	PW_CLIENT_ERASE,
+	PW_CLIENT_FIND,
+	PW_ERASE_VERSIONS,
+	PW_ERASE_CONSENTS,
+	PW_ERASE_DATA,
+	PW_ERASE_NAMES,
+	PW_WITHDRAW,
+	PW_CONSENT_FIND,
 	PW_COUNT
 };
 
@@ -64,6 +73,12 @@ enum pg_rstmt {
 	PR_PURGE_DUE,
 	PR_AUDIT_LIST,
 	PR_FORMS,
+	PR_CLIENT_GET, /* from here on: store_pg_clients.c */
+	PR_CLIENT_SHARED,
+	PR_CLIENT_RECORD,
+	PR_CLIENT_COVER,
+	PR_CLIENT_LIST,
+	PR_CONSENTS,
 	PR_COUNT
 };
 
@@ -131,7 +146,7 @@ bool pg_state_is(const PGresult *res, const char *state);
 
 /* The SQL of each statement (store_pg_write.c, store_pg_read.c). */
 extern const char *const store_pg_wsql[PW_CLIENT_ADD];
-extern const char *const store_pg_rsql[PR_COUNT];
+extern const char *const store_pg_rsql[PR_CLIENT_GET];
 
 /* The PostgreSQL backend's writes (store_pg_write.c), on the storage thread. */
 enum store_status store_pg_insert(struct store *st, const struct store_new_referral *r,
@@ -156,6 +171,21 @@ enum store_status store_pg_wquery(struct store *st, int which, const struct pg_p
 
 /* The client statements' SQL, from PW_CLIENT_ADD on (store_pg_clients.c). */
 extern const char *const store_pg_client_wsql[PW_COUNT - PW_CLIENT_ADD];
+
+/* The client statements' SQL, from PR_CLIENT_GET on (store_pg_clients.c). */
+extern const char *const store_pg_client_rsql[PR_COUNT - PR_CLIENT_GET];
+
+/* Run reader statement which with p, after making sure the reader is connected; NULL if it
+ * failed (store_pg_read.c). */
+PGresult *store_pg_rquery(struct store *st, int which, const struct pg_params *p);
+
+/* Open (begin) or close a read transaction on the reader: one snapshot for a read of several
+ * statements. 0 / -1 (store_pg_read.c). */
+int store_pg_rtx(struct store *st, bool begin);
+
+/* Fill ref's stored-client state (erased; consent withdrawn for its recipient), inside the
+ * caller's read transaction (store_pg_clients.c). */
+enum store_status store_pg_clients_state(struct store *st, Refex__Referral *ref);
 
 /* Check the stored client a referral just inserted may be shared, making a new one first for an
  * inline client (its possible duplicates go to res); audit the share (store_pg_clients.c). */

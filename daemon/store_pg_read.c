@@ -27,7 +27,7 @@
 #define LIST_CLIENT " AND client_id = $5 AND ($4 = 0 OR state = $4)"
 
 /* Indexed by enum pg_rstmt; prepared on the reader connection. */
-const char *const store_pg_rsql[PR_COUNT] = {
+const char *const store_pg_rsql[PR_CLIENT_GET] = {
     [PR_GET] = "SELECT " SUMMARY_COLS ", client, consent, form_data, parent_id, client_id,"
                " client_version FROM referrals LEFT JOIN referral_data USING (rid) WHERE id = $1",
     [PR_CHILDREN] = "SELECT id, recipient, form, form_version, state, created_at, updated_at"
@@ -95,7 +95,7 @@ enum {
 
 /* Run reader statement which with p, after making sure the reader is connected; NULL if it
  * failed. */
-static PGresult *rquery(struct store *st, int which, const struct pg_params *p)
+PGresult *store_pg_rquery(struct store *st, int which, const struct pg_params *p)
 {
 	PGresult *res;
 
@@ -111,7 +111,7 @@ static PGresult *rquery(struct store *st, int which, const struct pg_params *p)
 }
 
 /* Open (begin) or close a read transaction: one snapshot for a read of several statements. */
-static int rtx(struct store *st, bool begin)
+int store_pg_rtx(struct store *st, bool begin)
 {
 	PGresult *res;
 	int ok;
@@ -214,7 +214,7 @@ static enum store_status history_read(struct store *st, int64_t rid, Refex__Refe
 	int n;
 
 	pg_int(&p, 1, rid);
-	if ((res = rquery(st, PR_HISTORY, &p)) == NULL) {
+	if ((res = store_pg_rquery(st, PR_HISTORY, &p)) == NULL) {
 		return STORE_UNAVAILABLE;
 	}
 	n = PQntuples(res);
@@ -239,7 +239,7 @@ static enum store_status children_read(struct store *st, Refex__Referral *r, boo
 	int n;
 
 	pg_text(&p, 1, r->id);
-	if ((res = rquery(st, PR_CHILDREN, &p)) == NULL) {
+	if ((res = store_pg_rquery(st, PR_CHILDREN, &p)) == NULL) {
 		return STORE_UNAVAILABLE;
 	}
 	if ((n = PQntuples(res)) > 0) {
@@ -281,7 +281,7 @@ static enum store_status referral_read(struct store *st, const char *id, Refex__
 	bool oom = false;
 
 	pg_text(&p, 1, id);
-	if ((res = rquery(st, PR_GET, &p)) == NULL) {
+	if ((res = store_pg_rquery(st, PR_GET, &p)) == NULL) {
 		return STORE_UNAVAILABLE;
 	}
 	if (PQntuples(res) == 0) {
@@ -298,7 +298,8 @@ static enum store_status referral_read(struct store *st, const char *id, Refex__
 		r->client_version = (uint32_t)pg_num(res, 0, C_CLIENT_VERSION);
 	}
 	PQclear(res);
-	if (oom || history_read(st, rid, r) != STORE_OK || children_read(st, r, true) != STORE_OK) {
+	if (oom || history_read(st, rid, r) != STORE_OK || children_read(st, r, true) != STORE_OK ||
+	    store_pg_clients_state(st, r) != STORE_OK) {
 		store_referral_free(r);
 		return STORE_UNAVAILABLE;
 	}
@@ -315,11 +316,11 @@ enum store_status store_pg_get(struct store *st, const char *id, Refex__Referral
 	if (st == NULL || id == NULL) {
 		return STORE_NOT_FOUND;
 	}
-	if (rtx(st, true) < 0) {
+	if (store_pg_rtx(st, true) < 0) {
 		return STORE_UNAVAILABLE;
 	}
 	status = referral_read(st, id, out);
-	if (rtx(st, false) < 0 && status == STORE_OK) {
+	if (store_pg_rtx(st, false) < 0 && status == STORE_OK) {
 		store_referral_free(*out);
 		*out = NULL;
 		status = STORE_UNAVAILABLE;
@@ -370,8 +371,8 @@ enum store_status store_pg_list(struct store *st, const struct store_query *q,
 	limit = q->limit > 0 ? q->limit : 1;
 	now = q->now > 0 ? q->now : (int64_t)time(NULL);
 	which = list_params(q, limit, now, &p);
-	if (rtx(st, true) < 0 || (res = rquery(st, which, &p)) == NULL) {
-		rtx(st, false);
+	if (store_pg_rtx(st, true) < 0 || (res = store_pg_rquery(st, which, &p)) == NULL) {
+		store_pg_rtx(st, false);
 		return STORE_UNAVAILABLE;
 	}
 	n = PQntuples(res);
@@ -389,7 +390,7 @@ enum store_status store_pg_list(struct store *st, const struct store_query *q,
 	}
 	page->next_before = (size_t)n > limit ? pg_num(res, (int)limit - 1, C_RID) : 0;
 	PQclear(res);
-	if (rtx(st, false) < 0 || oom) {
+	if (store_pg_rtx(st, false) < 0 || oom) {
 		store_page_free(page);
 		return STORE_UNAVAILABLE;
 	}
@@ -447,7 +448,7 @@ enum store_status store_pg_events(struct store *st, const char *agency, uint64_t
 	pg_text(&p, 1, agency);
 	pg_int(&p, 2, (int64_t)after);
 	pg_int(&p, 3, (int64_t)max);
-	if ((res = rquery(st, PR_EVENTS, &p)) == NULL) {
+	if ((res = store_pg_rquery(st, PR_EVENTS, &p)) == NULL) {
 		free(*out);
 		*out = NULL;
 		return STORE_UNAVAILABLE;
@@ -471,7 +472,7 @@ enum store_status store_pg_events(struct store *st, const char *agency, uint64_t
 static enum store_status two_ints(struct store *st, int which, const struct pg_params *p,
                                   int64_t *a, int64_t *b)
 {
-	PGresult *res = rquery(st, which, p);
+	PGresult *res = store_pg_rquery(st, which, p);
 
 	if (res == NULL || PQntuples(res) != 1) {
 		PQclear(res);
@@ -509,7 +510,7 @@ enum store_status store_pg_sender_of(struct store *st, const char *id, char *sen
 
 	sender[0] = '\0';
 	pg_text(&p, 1, id);
-	if ((res = rquery(st, PR_SENDER_OF, &p)) == NULL) {
+	if ((res = store_pg_rquery(st, PR_SENDER_OF, &p)) == NULL) {
 		return STORE_UNAVAILABLE;
 	}
 	status = PQntuples(res) == 1 ? STORE_OK : STORE_NOT_FOUND;
@@ -548,11 +549,11 @@ enum store_status store_pg_count_states(struct store *st, uint64_t counts[STORE_
 
 	memset(counts, 0, STORE_STATES * sizeof(counts[0]));
 	*overdue = 0;
-	if (st == NULL || rtx(st, true) < 0) {
+	if (st == NULL || store_pg_rtx(st, true) < 0) {
 		return STORE_UNAVAILABLE;
 	}
 	pg_int(&p, 1, now);
-	if ((res = rquery(st, PR_STATE_COUNTS, NULL)) != NULL &&
+	if ((res = store_pg_rquery(st, PR_STATE_COUNTS, NULL)) != NULL &&
 	    two_ints(st, PR_OVERDUE_COUNT, &p, &n, NULL) == STORE_OK) {
 		for (int i = 0; i < PQntuples(res); i++) {
 			int64_t state = pg_num(res, i, 0), k = pg_num(res, i, 1);
@@ -565,7 +566,7 @@ enum store_status store_pg_count_states(struct store *st, uint64_t counts[STORE_
 		status = STORE_OK;
 	}
 	PQclear(res);
-	return rtx(st, false) < 0 ? STORE_UNAVAILABLE : status;
+	return store_pg_rtx(st, false) < 0 ? STORE_UNAVAILABLE : status;
 }
 
 /* Say whether a purge would do something (closed referrals only: stored clients are not yet on
@@ -579,7 +580,7 @@ enum store_status store_pg_purge_due(struct store *st, int64_t before, int64_t c
 	(void)clients_since;
 	*due = false;
 	pg_int(&p, 1, before);
-	if ((res = rquery(st, PR_PURGE_DUE, &p)) == NULL) {
+	if ((res = store_pg_rquery(st, PR_PURGE_DUE, &p)) == NULL) {
 		return STORE_UNAVAILABLE;
 	}
 	*due = PQntuples(res) > 0;
@@ -599,7 +600,7 @@ enum store_status store_pg_audit_list(struct store *st, const char *record, size
 	*out = NULL;
 	pg_text(&p, 1, record);
 	pg_int(&p, 2, (int64_t)max);
-	if ((res = rquery(st, PR_AUDIT_LIST, &p)) == NULL) {
+	if ((res = store_pg_rquery(st, PR_AUDIT_LIST, &p)) == NULL) {
 		return STORE_UNAVAILABLE;
 	}
 	oom = (*out = calloc(max ? max : 1, sizeof(**out))) == NULL;
@@ -667,41 +668,12 @@ enum store_status store_pg_form_versions(struct store *st, struct store_form_ver
 
 	*out = NULL;
 	*n = 0;
-	if ((res = rquery(st, PR_FORMS, NULL)) == NULL) {
+	if ((res = store_pg_rquery(st, PR_FORMS, NULL)) == NULL) {
 		return STORE_UNAVAILABLE;
 	}
 	rc = pg_forms_from_result(res, out, n);
 	PQclear(res);
 	return rc < 0 ? STORE_UNAVAILABLE : STORE_OK;
-}
-
-/* Stored clients: not yet on PostgreSQL (docs/STORAGE.md). */
-enum store_status store_pg_client_get(struct store *st, const char *id, const char *agency,
-                                      Refex__StoredClient **out, bool *owner)
-{
-	(void)st, (void)id, (void)agency, (void)owner;
-	*out = NULL;
-	return STORE_UNAVAILABLE;
-}
-
-/* Stored clients: not yet on PostgreSQL (docs/STORAGE.md). */
-enum store_status store_pg_client_list(struct store *st, const char *agency, const char *search,
-                                       size_t max, Refex__StoredClient ***out, size_t *n)
-{
-	(void)st, (void)agency, (void)search, (void)max;
-	*out = NULL;
-	*n = 0;
-	return STORE_UNAVAILABLE;
-}
-
-/* Consents: not yet on PostgreSQL (docs/STORAGE.md). */
-enum store_status store_pg_consent_list(struct store *st, const char *id, const char *agency,
-                                        bool owner, Refex__ConsentRecord ***out, size_t *n)
-{
-	(void)st, (void)id, (void)agency, (void)owner;
-	*out = NULL;
-	*n = 0;
-	return STORE_UNAVAILABLE;
 }
 
 /* Outcomes reports: not yet on PostgreSQL (docs/STORAGE.md). */

@@ -452,13 +452,6 @@ enum store_status store_pg_purge(struct store *st, int64_t before, int64_t clien
 	return STORE_UNAVAILABLE;
 }
 
-/* Client records: not yet on PostgreSQL (docs/STORAGE.md); refused, nothing written. */
-enum store_status store_pg_client(struct store *st, struct store_client_op *op, bool *partial)
-{
-	(void)st, (void)op, (void)partial;
-	return STORE_UNAVAILABLE;
-}
-
 /* Run statement which once per name of names (with at as $2). */
 static enum store_status each_name(struct store *st, int which, const char *const *names, size_t n,
                                    int64_t at)

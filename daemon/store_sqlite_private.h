@@ -178,18 +178,18 @@ void store_audit_close(struct store *st);
 
 struct store_client_op; /* one client write, private to store_clients.c */
 
-/* Prepare the client records' statements on both connections (store_clients.c). */
+/* Prepare the client records' statements on both connections (store_clients_sqlite.c). */
 int store_clients_open(struct store *st, char *err, size_t errlen);
 
 /* Finalize what store_clients_open prepared. NULL st->sq->clients is fine. */
 void store_clients_close(struct store *st);
 
-/* Run a client write inside the writer's open transaction (store_clients.c). */
+/* Run a client write inside the writer's open transaction (store_clients_sqlite.c). */
 enum store_status store_clients_exec(struct store *st, struct store_client_op *op, bool *partial);
 
 /* Check the stored client a referral just inserted (its row names it) may be shared, making a
  * new one first for an inline client (its possible duplicates go to res); audit the share
- * (store_clients.c). */
+ * (store_clients_sqlite.c). */
 enum store_status store_clients_on_insert(struct store *st, const struct store_new_referral *r,
                                           struct store_result *res);
 
@@ -202,21 +202,21 @@ enum store_status store_clients_on_insert(struct store *st, const struct store_n
 
 /* Erase, under the retention policy, clients last changed in [since, before) none of whose
  * referrals still holds details (at most STORE_CLIENTS_PURGE_MAX); *n counts them
- * (store_clients.c). */
+ * (store_clients_sqlite.c). */
 enum store_status store_clients_purge(struct store *st, int64_t before, int64_t since, int64_t now,
                                       size_t *n);
 
 /* Erase client id under the retention policy if it is unchanged since before and none of its
- * referrals still holds details; *n counts it (store_clients.c). */
+ * referrals still holds details; *n counts it (store_clients_sqlite.c). */
 enum store_status store_clients_purge_one(struct store *st, const char *id, int64_t before,
                                           int64_t now, size_t *n);
 
 /* Fill ref's stored-client state (erased; consent withdrawn for its recipient) from its
- * client_id, inside the caller's read transaction (store_clients_read.c). */
+ * client_id, inside the caller's read transaction (store_clients_sqlite_read.c). */
 enum store_status store_clients_referral_state(struct store *st, Refex__Referral *ref);
 
 /* Say whether retention would erase some stored client last changed in [since, before)
- * (store_clients_read.c). */
+ * (store_clients_sqlite_read.c). */
 enum store_status store_clients_purge_due(struct store *st, int64_t before, int64_t since,
                                           bool *due);
 

@@ -77,6 +77,10 @@ void net_pg_server_stop(void);
 /* Start the test's PostgreSQL server again and wait until it takes connections. */
 void net_pg_server_start(void);
 
+/* Say whether n's PostgreSQL database still holds text in a live row of a client record (its
+ * name, versions, consents, or a referral's copy): what an erasure must remove. */
+bool net_pg_holds(const struct net *n, const char *text);
+
 /* Make a net: directory, CA, server certificate for 127.0.0.1 and localhost, the example
  * forms (proto/forms) in DIR/forms (the default [forms] dir beside the config), and a
  * config with NET_DEFAULT_AGENCIES. Fails the current test on any problem. */

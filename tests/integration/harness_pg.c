@@ -88,3 +88,30 @@ void net_pg_server_start(void)
 {
 	pg_ctl("start");
 }
+
+/* Say whether n's database still holds text in a live row of a client record. */
+bool net_pg_holds(const struct net *n, const char *text)
+{
+	static const char sql[] =
+	    "SELECT 1 FROM clients WHERE strpos(name, $1) > 0"
+	    " UNION ALL SELECT 1 FROM referrals WHERE strpos(client_name, $1) > 0"
+	    " UNION ALL SELECT 1 FROM consents WHERE strpos(purpose, $1) > 0"
+	    " OR strpos(reason, $1) > 0 OR strpos(withdraw_reason, $1) > 0"
+	    " UNION ALL SELECT 1 FROM client_versions"
+	    " WHERE position(convert_to($1, 'UTF8') in record) > 0"
+	    " UNION ALL SELECT 1 FROM referral_data WHERE position(convert_to($1, 'UTF8') in "
+	    "client) > 0"
+	    " OR position(convert_to($1, 'UTF8') in consent) > 0";
+	const char *params[] = {text};
+	PGconn *c = PQconnectdb(n->database);
+	PGresult *res;
+	bool holds;
+
+	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+	res = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
+	cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+	holds = PQntuples(res) > 0;
+	PQclear(res);
+	PQfinish(c);
+	return holds;
+}
