@@ -569,8 +569,8 @@ enum store_status store_pg_count_states(struct store *st, uint64_t counts[STORE_
 	return store_pg_rtx(st, false) < 0 ? STORE_UNAVAILABLE : status;
 }
 
-/* Say whether a purge would do something (closed referrals only: stored clients are not yet on
- * PostgreSQL). */
+/* Say whether a purge would do something (closed referrals only: retention's erasure of stored
+ * clients is not yet on PostgreSQL). */
 enum store_status store_pg_purge_due(struct store *st, int64_t before, int64_t clients_since,
                                      bool *due)
 {
