@@ -278,26 +278,36 @@ bool store_location_is_url(const char *location)
 	                            strncmp(location, "postgres://", 11) == 0);
 }
 
+/* Return where url's host starts, past its user and password (which end, as libpq reads a
+ * URL, at the first '@' before any '/'); NULL when an '@' comes later, before the options: a
+ * '/' in the password, which libpq would read as the host and port, showing them in its
+ * messages. */
+static const char *pg_url_host(const char *url)
+{
+	const char *rest = strstr(url, "://") + 3;
+	size_t user = strcspn(rest, "@/");
+
+	if (rest[user] == '@') {
+		return rest + user + 1;
+	}
+	return memchr(rest, '@', strcspn(rest, "?")) == NULL ? rest : NULL;
+}
+
 /* Copy location into out for logs and messages, without what may be secret: a URL keeps its
  * scheme, host, port and database name, losing its user, password and options. */
 void store_location_safe(const char *location, char *out, size_t len)
 {
-	const char *rest, *at;
-	size_t host;
+	const char *host;
 
 	if (!store_location_is_url(location)) {
 		snprintf(out, len, "%s", location ? location : "(null)");
 		return;
 	}
-	rest = strstr(location, "://") + 3;
-	host = strcspn(rest, "/?");
-	at = memchr(rest, '@', host);
-	if (at != NULL) {
-		host -= (size_t)(at + 1 - rest);
-		rest = at + 1;
+	if ((host = pg_url_host(location)) == NULL) {
+		snprintf(out, len, "postgresql://(not shown: its password may hold a '/')");
+		return;
 	}
-	host += strcspn(rest + host, "?"); /* the database name, not the options */
-	snprintf(out, len, "postgresql://%.*s", (int)host, rest);
+	snprintf(out, len, "postgresql://%.*s", (int)strcspn(host, "?"), host);
 }
 
 static int pg_exec_ok(PGconn *c, const char *sql)
@@ -368,8 +378,16 @@ static PGconn *pg_connect(const char *conninfo, char *err, size_t errlen)
 	/* Keywords before dbname are defaults the URL may override. */
 	const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
 	const char *const vals[] = {PG_CONNECT_TIMEOUT, "refexd", conninfo, NULL};
-	PGconn *c = PQconnectdbParams(keys, vals, 1);
+	PGconn *c;
 
+	if (store_location_is_url(conninfo) && pg_url_host(conninfo) == NULL) {
+		snprintf(
+		    err, errlen,
+		    "the URL's user or password holds a '/' libpq cannot read: write it as %%2F"
+		    " (and '@' as %%40)");
+		return NULL;
+	}
+	c = PQconnectdbParams(keys, vals, 1);
 	if (c == NULL || PQstatus(c) != CONNECTION_OK) {
 		pg_err(c, err, errlen);
 		PQfinish(c);

@@ -84,6 +84,26 @@ function choiceLabel(name) {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
+// How long the prefix is that every value name of an enum shares, up to its last '_' (the rule
+// of proto/pbenum.c): CONSENT_ of CONSENT_METHOD_UNSPECIFIED, CONSENT_VERBAL, ...
+function sharedPrefixLength(choices) {
+  const names = (choices || []).map((c) => c.name);
+  let n = names.length ? names[0].length : 0;
+  for (const name of names) {
+    let k = 0;
+    while (k < n && name[k] === names[0][k]) {
+      k++;
+    }
+    n = k;
+  }
+  return n ? names[0].lastIndexOf('_', n - 1) + 1 : 0;
+}
+
+// A choice of enum field f as people read it: "CONSENT_VERBAL" -> "Verbal".
+function enumLabel(f, name) {
+  return choiceLabel(String(name).slice(sharedPrefixLength(f.choices)));
+}
+
 // Today as YYYY-MM-DD, in the browser's time zone.
 function today() {
   const d = new Date();
@@ -246,7 +266,7 @@ function scalarControl(f) {
   const r = f.rules || {};
   if (f.type === 'enum' || f.type === 'bool') {
     const opts = f.type === 'bool' ? [['true', 'Yes'], ['false', 'No']] :
-      enumChoices(f).map((c) => [c.name, choiceLabel(c.name)]);
+      enumChoices(f).map((c) => [c.name, enumLabel(f, c.name)]);
     const noZero = f.type === 'enum' && r.enum && r.enum.zeroIsNoAnswer;
     if (!f.required || noZero || f.type === 'bool') {
       opts.unshift(['', 'No answer']);
@@ -331,7 +351,7 @@ function checkboxWidget(f) {
   const set = el('fieldset', {className: 'choices'}, legend);
   const entry = fieldEntry(set, f.help);
   set.append(entry.helpNode || '', ...boxes.map((b, i) => el('div', {className: 'check'}, b,
-    el('label', {htmlFor: b.id}, choiceLabel(enumChoices(f)[i].name)))), entry.err);
+    el('label', {htmlFor: b.id}, enumLabel(f, enumChoices(f)[i].name)))), entry.err);
   const atLeast = f.rules && f.rules.choose ? Number(f.rules.choose.atLeast) : 0;
   const read = () => {
     const v = boxes.filter((b) => b.checked).map((b) => b.value);
@@ -598,7 +618,7 @@ function answerNode(f, v) {
     return f.repeated ? el('ol', {}, v.map((x) => el('li', {}, answersList(f.fields || [], x)))) :
       answersList(f.fields || [], v);
   }
-  const one = (x) => f.type === 'enum' ? choiceLabel(x) : f.type === 'bool' ? (x ? 'Yes' : 'No') :
+  const one = (x) => f.type === 'enum' ? enumLabel(f, x) : f.type === 'bool' ? (x ? 'Yes' : 'No') :
     String(x);
   return Array.isArray(v) ? el('ul', {}, v.map((x) => el('li', {}, one(x)))) : one(v);
 }

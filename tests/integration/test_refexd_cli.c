@@ -71,6 +71,24 @@ Test(refexd_cli, check_config_says_the_database_cannot_be_reached)
 	free(bad);
 }
 
+/* A password with a '/' not percent-encoded (common in generated ones) makes the URL unclear:
+ * it is refused saying how to write it, and no part of the password is shown. */
+Test(refexd_cli, check_config_refuses_a_database_url_with_a_slash_in_its_password)
+{
+	struct run_result r;
+	char *bad = net_write_file(net, "pg-slash.ini",
+	                           "[server]\nlisten = 127.0.0.1:0\ncertificate = server.crt\n"
+	                           "key = server.key\nca = ca/ca.crt\n"
+	                           "database = postgresql://refex:s3cr/et+pw@127.0.0.1:1/refex\n"
+	                           "[agency north-advice]\naccepts = food_support\n");
+
+	cr_expect_eq(refexd(&r, "--check-config", "--config", bad), 1);
+	cr_expect(strstr(r.err, "%2F") != NULL, "%s", r.err);
+	cr_expect(strstr(r.err, "s3cr") == NULL && strstr(r.err, "et+pw") == NULL, "%s", r.err);
+	run_result_free(&r);
+	free(bad);
+}
+
 /* The forms the partners accept are checked against the forms directory the hub will load. */
 Test(refexd_cli, check_config_checks_the_forms_dir)
 {

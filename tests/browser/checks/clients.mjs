@@ -66,3 +66,20 @@ test('erasing a client needs its id typed: a wrong id erases nothing, the right 
   assert.ok((await hub.ok(hub.a, 'get_client', { id })).erasedAt, 'the hub did not erase the client');
   await assertInert(page, 'client page after erasing');
 });
+
+test('choices are shown by their names without the enum\'s prefix ("Verbal", not "Consent verbal")', async () => {
+  const { hub } = env;
+  const p = await pageAt(env, hub.a, 'clients');
+  const shown = (label) => p.getByLabel(label, { exact: true }).locator('option').allTextContents();
+  assert.deepEqual(await shown('Preferred contact'),
+    ['No answer', 'Phone', 'Text', 'Email', 'Post', 'In person', 'Via referrer'],
+    'Preferred contact shows its choices with the enum\'s prefix');
+  const client = await hub.ok(hub.a, 'add_client', { record: { givenName: 'Ada', familyName: 'Choice' } });
+  const c = await pageAt(env, hub.a, `client/${encodeURIComponent(client.id)}`);
+  const options = (label) => c.getByLabel(label, { exact: true }).locator('option').allTextContents();
+  assert.deepEqual((await options('Basis (required)')).slice(-4),
+    ['Consent', 'Safeguarding', 'Legal obligation', 'Vital interests'],
+    'Basis shows its choices with the enum\'s prefix');
+  assert.deepEqual(await options('How the client consented'), ['No answer', 'Verbal', 'Written', 'Digital'],
+    'How the client consented shows its choices with the enum\'s prefix');
+});
