@@ -418,9 +418,10 @@ static Refex__Event *event_from_row(const PGresult *res, int i, int64_t now, boo
 	}
 	if (ev->kind == REFEX__EVENT_KIND__EVENT_OVERDUE) {
 		store_summary_as_of(r,
-		              changed ? (Refex__State)pg_num(res, i, C_EV_CHANGE + 1)
-		                      : REFEX__STATE__STATE_SENT,
-		              changed ? pg_num(res, i, C_EV_CHANGE + 4) : r->created_at, r->due_at);
+		                    changed ? (Refex__State)pg_num(res, i, C_EV_CHANGE + 1)
+		                            : REFEX__STATE__STATE_SENT,
+		                    changed ? pg_num(res, i, C_EV_CHANGE + 4) : r->created_at,
+		                    r->due_at);
 		return ev;
 	}
 	ev->change = ev->kind == REFEX__EVENT_KIND__EVENT_CHANGED
