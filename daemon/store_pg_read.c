@@ -12,12 +12,8 @@
 
 #include "client.pb-c.h"
 #include "store_pg_private.h"
+#include "store_rows.h"
 
-#define SUMMARY_COLS_OF(t)                                                                         \
-	t "rid, " t "id, " t "sender, " t "sender_holder, " t "recipient, " t "form, " t           \
-	  "form_version, " t "state, " t "created_at, " t "updated_at, " t "client_name, " t       \
-	  "due_at, " t "purged_at"
-#define SUMMARY_COLS SUMMARY_COLS_OF("")
 #define LIST_SQL(who, filter)                                                                      \
 	"SELECT " SUMMARY_COLS " FROM referrals WHERE " who " = $1 AND rid < $2" filter            \
 	" ORDER BY rid DESC LIMIT $3"
@@ -65,32 +61,6 @@ const char *const store_pg_rsql[PR_CLIENT_GET] = {
     [PR_OVERDUE_COUNT] = "SELECT count(*) FROM referrals WHERE state IN (1, 2) AND due_at > 0"
                          " AND due_at <= $1",
     [PR_FORMS] = PG_FORMS_SQL,
-};
-
-/* Column numbers of SUMMARY_COLS and the rows that extend it. */
-enum {
-	C_RID,
-	C_ID,
-	C_SENDER,
-	C_SENDER_HOLDER,
-	C_RECIPIENT,
-	C_FORM,
-	C_FORM_VERSION,
-	C_STATE,
-	C_CREATED_AT,
-	C_UPDATED_AT,
-	C_CLIENT_NAME,
-	C_DUE_AT,
-	C_PURGED_AT,
-	C_CLIENT,
-	C_CONSENT,
-	C_FORM_DATA,
-	C_PARENT_ID,
-	C_CLIENT_ID,
-	C_CLIENT_VERSION,
-	C_EV_SEQ = C_CLIENT,
-	C_EV_KIND,
-	C_EV_CHANGE
 };
 
 /* Run reader statement which with p, after making sure the reader is connected; NULL if it

@@ -10,13 +10,9 @@
 #include <time.h>
 
 #include "client.pb-c.h"
+#include "store_rows.h"
 #include "store_sqlite_private.h"
 
-#define SUMMARY_COLS_OF(t)                                                                         \
-	t "rid, " t "id, " t "sender, " t "sender_holder, " t "recipient, " t "form, " t           \
-	  "form_version, " t "state, " t "created_at, " t "updated_at, " t "client_name, " t       \
-	  "due_at, " t "purged_at"
-#define SUMMARY_COLS SUMMARY_COLS_OF("")
 #define LIST_SQL(who, filter)                                                                      \
 	"SELECT " SUMMARY_COLS " FROM referrals WHERE " who " = ?1 AND rid < ?2" filter            \
 	" ORDER BY rid DESC LIMIT ?3"
@@ -86,33 +82,6 @@ const char *const store_rsql[R_COUNT] = {
                      " WHERE record = ?1 ORDER BY seq LIMIT ?2",
     [R_STATE_COUNTS] = "SELECT state, n FROM state_counts",
     [R_OVERDUE_COUNT] = OVERDUE_SQL,
-};
-
-/* Column numbers of SUMMARY_COLS and the full row that extends it. */
-enum {
-	C_RID,
-	C_ID,
-	C_SENDER,
-	C_SENDER_HOLDER,
-	C_RECIPIENT,
-	C_FORM,
-	C_FORM_VERSION,
-	C_STATE,
-	C_CREATED_AT,
-	C_UPDATED_AT,
-	C_CLIENT_NAME,
-	C_DUE_AT,
-	C_PURGED_AT,
-	C_CLIENT,
-	C_CONSENT,
-	C_FORM_DATA,
-	C_PARENT_ID,
-	C_CLIENT_ID,
-	C_CLIENT_VERSION,
-	/* R_EVENTS: after the summary */
-	C_EV_SEQ = C_CLIENT,
-	C_EV_KIND,
-	C_EV_CHANGE
 };
 
 /* ---- reads (loop thread) ---- */
