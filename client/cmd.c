@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "hubs.h"
 #include "output.h"
 
 /* Every command, in the order `refex --help` lists them. */
@@ -160,7 +161,10 @@ int cmd_connect(struct cmd_ctx *ctx, char *err, size_t errlen, int *network)
 	paths.key = cfg.key;
 	paths.ca = cfg.ca;
 	paths.crl = cfg.crl;
-	if (!(ctx->conn = conn_open(cfg.server, &paths, cfg.state_dir, err, errlen, &refused))) {
+	ctx->n_hubs = cfg.hubs.n;
+	ctx->hub %= cfg.hubs.n;
+	if (!(ctx->conn =
+	          hubs_open(&cfg.hubs, &ctx->hub, &paths, cfg.state_dir, err, errlen, &refused))) {
 		/* A bad address or unreadable TLS files are the config's fault, not the network's.
 		 */
 		rc = refused == CONN_REFUSED     ? EXIT_REFUSED
@@ -173,10 +177,24 @@ done:
 	return rc;
 }
 
+/* Name the failed connection's hub, close it and make the next hub the first to try. */
+int cmd_move_on(struct cmd_ctx *ctx, char *err, size_t errlen)
+{
+	if (ctx->n_hubs > 1 && ctx->conn) {
+		hubs_name_in(conn_address(ctx->conn), err, errlen);
+	}
+	cmd_close(ctx);
+	if (ctx->n_hubs <= 1) {
+		return 0;
+	}
+	ctx->hub = (ctx->hub + 1) % ctx->n_hubs;
+	return 1;
+}
+
 /* Connect with the config file and flags; returns an exit code. */
 static int connect_hub(struct cmd_ctx *ctx)
 {
-	char err[1024];
+	char err[4096];
 	int network, rc = cmd_connect(ctx, err, sizeof(err), &network);
 
 	if (rc != EXIT_DONE) {
@@ -185,22 +203,53 @@ static int connect_hub(struct cmd_ctx *ctx)
 	return rc;
 }
 
-/* Send req and wait for its response, whatever its status; print why when there is none. */
+/* Say whether req only reads: sent again to another hub, it changes nothing. */
+static int is_read(const Refex__Request *req)
+{
+	switch (req->body_case) {
+	case REFEX__REQUEST__BODY_LIST_INBOX:
+	case REFEX__REQUEST__BODY_LIST_SENT:
+	case REFEX__REQUEST__BODY_GET:
+	case REFEX__REQUEST__BODY_LIST_FORMS:
+	case REFEX__REQUEST__BODY_LIST_PARTNERS:
+	case REFEX__REQUEST__BODY_AUDIT:
+	case REFEX__REQUEST__BODY_GET_FORM_SCHEMA:
+	case REFEX__REQUEST__BODY_GET_CLIENT:
+	case REFEX__REQUEST__BODY_LIST_CLIENTS:
+	case REFEX__REQUEST__BODY_LIST_CONSENTS:
+	case REFEX__REQUEST__BODY_REPORT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Send req and wait for its response, whatever its status; print why when there is none. A
+ * read whose connection fails moves on to the next hub, each hub once. */
 int cmd_call_any(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp)
 {
-	char err[1024];
+	char err[4096];
+	size_t moves = 0;
 	int rc;
 
 	*resp = NULL;
-	if (!ctx->conn && (rc = connect_hub(ctx)) != EXIT_DONE) {
-		return rc;
-	}
-	rc = conn_call(ctx->conn, req, resp, err, sizeof(err));
-	if (rc < 0) {
+	for (;;) {
+		if (!ctx->conn && (rc = connect_hub(ctx)) != EXIT_DONE) {
+			return rc;
+		}
+		rc = conn_call(ctx->conn, req, resp, err, sizeof(err));
+		if (rc == 0) {
+			return EXIT_DONE;
+		}
+		if (rc == -1 && is_read(req) && conn_failed_in_network(ctx->conn) &&
+		    moves + 1 < ctx->n_hubs && cmd_move_on(ctx, err, sizeof(err))) {
+			fprintf(stderr, "refex: %s; asking the next hub\n", err);
+			moves++;
+			continue;
+		}
 		fprintf(stderr, "refex: %s\n", err);
 		return rc == -2 ? EXIT_REFUSED : EXIT_CONNECT;
 	}
-	return EXIT_DONE;
 }
 
 /* Send req and wait for its response; print why when it fails. */

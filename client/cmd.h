@@ -36,7 +36,8 @@ enum {
 #define CMD_RETRY_NOTES                                                                            \
 	"If the connection to the hub is lost before its answer, refex sends the request\n"        \
 	"again with the same idempotency key (4 attempts over about 10 s): it takes effect\n"      \
-	"once. If every attempt fails, refex prints the key: run the same command with\n"          \
+	"once. With several hubs, a request lost on one goes at once to the next with the\n"       \
+	"same key. If every attempt fails, refex prints the key: run the same command with\n"      \
 	"--idempotency-key KEY to find out safely whether it was done.\n"
 
 struct cmd_ctx;
@@ -72,6 +73,8 @@ struct cmd_ctx {
 	const char *idempotency_key; /* --idempotency-key, or NULL: make one */
 	int verbose;                 /* --verbose */
 	struct hubforms *forms;      /* the hub's forms learnt so far (hubforms.h), or NULL */
+	size_t hub;                  /* the hub (of the server list) to try first */
+	size_t n_hubs;               /* how many the server list names (0: not read yet) */
 };
 
 /* Every command, in the order `refex --help` lists them; NULL-terminated. */
@@ -135,10 +138,17 @@ int cmd_call_change(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **
  * EXIT_USAGE for a bad key. */
 int cmd_take_change(struct cmd_ctx *ctx, const struct args *a);
 
-/* Connect with the config file and flags, printing nothing. Returns EXIT_DONE, or the exit
- * code with a plain-words reason in err and *network set when the network failed (a retry
- * may work) rather than the setup, TLS or the hub's answer to Hello. */
+/* Connect with the config file and flags to the first hub of the server list that answers,
+ * beginning with ctx->hub (hubs_open; it says on stderr why a hub was passed over). Returns
+ * EXIT_DONE with ctx->hub the hub that answered, or the exit code with a plain-words reason in
+ * err and *network set when the network failed on every hub (a retry may work) rather than
+ * the setup, TLS or a hub's answer to Hello. */
 int cmd_connect(struct cmd_ctx *ctx, char *err, size_t errlen, int *network);
+
+/* After the connection failed in the network (err says how): name its hub in err when there
+ * are several, close it, and make the next hub of the list the first to try. Returns whether
+ * there is another hub to move on to. */
+int cmd_move_on(struct cmd_ctx *ctx, char *err, size_t errlen);
 
 /* Close the connection, if one was opened. */
 void cmd_close(struct cmd_ctx *ctx);

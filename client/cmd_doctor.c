@@ -11,6 +11,7 @@
 #include "cmd.h"
 #include "config.h"
 #include "conn.h"
+#include "hubs.h"
 #include "identity.h"
 #include "output.h"
 #include "tls.h"
@@ -22,12 +23,13 @@ struct doctor {
 	int fails;
 	int warns;
 	struct client_config cfg;
-	X509 *cert;      /* our certificate, once it parses */
-	EVP_PKEY *key;   /* our key, once it parses */
-	X509 *ca;        /* the network CA, once it parses */
-	int tls_ready;   /* certificate, key and CA good enough to try a handshake */
-	int hub_revoked; /* the network's CRL revokes the hub's certificate */
-	json_t *checks;  /* --json: the checks so far, printed at the end; NULL: print each line */
+	X509 *cert;             /* our certificate, once it parses */
+	EVP_PKEY *key;          /* our key, once it parses */
+	X509 *ca;               /* the network CA, once it parses */
+	int tls_ready;          /* certificate, key and CA good enough to try a handshake */
+	int hub_revoked;        /* the network's CRL revokes a hub's certificate */
+	int answered[HUBS_MAX]; /* which hubs of the server list answered Hello */
+	json_t *checks; /* --json: the checks so far, printed at the end; NULL: print each line */
 };
 
 /* Print one check's line: verdict, check name, what was found. Text from files and the
@@ -278,20 +280,21 @@ static void check_certificate(struct doctor *d)
 	d->tls_ready = matched == 0 && d->ca != NULL;
 }
 
-/* Say why the TCP connection failed, with what to do about it. */
-static void say_dial_failure(struct doctor *d, const char *server, const char *err, int e)
+/* Say why the TCP connection failed, with what to do about it (verdict: how much it matters). */
+static void say_dial_failure(struct doctor *d, const char *verdict, const char *server,
+                             const char *err, int e)
 {
 	if (e == ECONNREFUSED) {
-		say(d, "FAIL", "connection",
+		say(d, verdict, "connection",
 		    "nothing answers on %s (connection refused): is refexd running on %s?", server,
 		    server);
 	} else if (e == ETIMEDOUT) {
-		say(d, "FAIL", "connection",
+		say(d, verdict, "connection",
 		    "no answer from %s within %d seconds: is the address right, or is a firewall "
 		    "in the way?",
 		    server, CONN_CONNECT_TIMEOUT_S);
 	} else {
-		say(d, "FAIL", "connection", "%s", err);
+		say(d, verdict, "connection", "%s", err);
 	}
 }
 
@@ -334,8 +337,9 @@ static void say_revocation(struct doctor *d, const struct conn *c)
 	}
 }
 
-/* Say Hello and report the server's answer. */
-static void check_hello(struct doctor *d, struct conn *c)
+/* Say Hello and report the server's answer (lost: the verdict on a failed network). Returns
+ * 0 when the hub answered. */
+static int check_hello(struct doctor *d, struct conn *c, const char *lost)
 {
 	char err[1024];
 	int status = -1;
@@ -343,7 +347,9 @@ static void check_hello(struct doctor *d, struct conn *c)
 	if (conn_hello(c, err, sizeof(err), &status) == 0) {
 		say_hello_ok(d, c);
 		say_revocation(d, c);
-	} else if (status == REFEX__STATUS_CODE__STATUS_FORBIDDEN) {
+		return 0;
+	}
+	if (status == REFEX__STATUS_CODE__STATUS_FORBIDDEN) {
 		say(d, "FAIL", "hello",
 		    "the server refused you: %s (ask the hub's admin to add your agency to the "
 		    "partnership)",
@@ -351,12 +357,14 @@ static void check_hello(struct doctor *d, struct conn *c)
 	} else if (status >= 0) {
 		say(d, "FAIL", "hello", "the server refused our Hello: %s", err);
 	} else {
-		say(d, "FAIL", "hello", "%s", err);
+		say(d, conn_failed_in_network(c) ? lost : "FAIL", "hello", "%s", err);
 	}
+	return -1;
 }
 
-/* Complete TLS on c and report; returns 0 when Hello may follow. */
-static int check_tls(struct doctor *d, struct conn *c, const char *host)
+/* Complete TLS on c and report (lost: the verdict on a failed network); returns 0 when Hello
+ * may follow. */
+static int check_tls(struct doctor *d, struct conn *c, const char *host, const char *lost)
 {
 	struct tls_paths paths = {
 	    .cert = d->cfg.cert, .key = d->cfg.key, .ca = d->cfg.ca, .crl = d->cfg.crl};
@@ -364,7 +372,7 @@ static int check_tls(struct doctor *d, struct conn *c, const char *host)
 	char err[1024];
 
 	if (conn_start_tls(c, &paths, d->cfg.state_dir, &info, err, sizeof(err)) < 0) {
-		say(d, "FAIL", "TLS handshake", "%s", err);
+		say(d, conn_failed_in_network(c) ? lost : "FAIL", "TLS handshake", "%s", err);
 		return -1;
 	}
 	if (strcmp(info.version, "TLSv1.3") != 0) {
@@ -377,43 +385,88 @@ static int check_tls(struct doctor *d, struct conn *c, const char *host)
 	return 0;
 }
 
-/* Check the server: address, TCP, TLS, Hello; each step only when the one before worked. */
-static void check_server(struct doctor *d)
+/* Check one hub: address, TCP, TLS, Hello; each step only when the one before worked. A hub
+ * that cannot be reached gets the verdict lost. Returns 0 when it answered Hello. */
+static int check_hub(struct doctor *d, const char *server, const char *lost)
 {
 	char addrs[256], err[1024], host[256], port[16];
 	struct conn *c;
-	int e = 0;
+	int e = 0, rc = -1;
 
-	if (!d->cfg.server) {
-		say(d, "skip", "server address", "no server configured (see above)");
-		return;
+	if (conn_resolve(server, addrs, sizeof(addrs), err, sizeof(err)) < 0 ||
+	    conn_split_address(server, host, sizeof(host), port, sizeof(port)) < 0) {
+		say(d, lost, "server address", "%s", err);
+		return -1;
 	}
-	if (conn_resolve(d->cfg.server, addrs, sizeof(addrs), err, sizeof(err)) < 0 ||
-	    conn_split_address(d->cfg.server, host, sizeof(host), port, sizeof(port)) < 0) {
-		say(d, "FAIL", "server address", "%s", err);
-		return;
+	say(d, "ok", "server address", "%s is %s", server, addrs);
+	if (!(c = conn_dial(server, err, sizeof(err), &e))) {
+		say_dial_failure(d, lost, server, err, e);
+		return -1;
 	}
-	say(d, "ok", "server address", "%s is %s", d->cfg.server, addrs);
-	if (!(c = conn_dial(d->cfg.server, err, sizeof(err), &e))) {
-		say_dial_failure(d, d->cfg.server, err, e);
-		return;
-	}
-	say(d, "ok", "connection", "connected to %s", d->cfg.server);
+	say(d, "ok", "connection", "connected to %s", server);
 	if (!d->tls_ready) {
 		say(d, "skip", "TLS handshake",
 		    "not tried until the certificate, key and CA file above are usable");
-	} else if (check_tls(d, c, host) == 0) {
-		check_hello(d, c);
+	} else if (check_tls(d, c, host, lost) == 0) {
+		rc = check_hello(d, c, lost);
 	}
-	d->hub_revoked = conn_hub_revoked(c);
+	d->hub_revoked |= conn_hub_revoked(c);
 	conn_close(c);
+	return rc;
+}
+
+/* Say which hubs of the server list answered, and whether refex can work. */
+static void say_hubs(struct doctor *d)
+{
+	const struct hub_list *h = &d->cfg.hubs;
+	char line[1024] = "";
+	size_t i, n = 0, off = 0;
+
+	for (i = 0; i < h->n && off < sizeof(line); i++) {
+		n += d->answered[i] != 0;
+		off += (size_t)snprintf(line + off, sizeof(line) - off, "%s%s %s", i ? ", " : "",
+		                        h->addr[i], d->answered[i] ? "answered" : "did not");
+	}
+	if (n == h->n) {
+		say(d, "ok", "hubs", "all %zu hubs answered: %s", h->n, line);
+	} else if (n > 0) {
+		say(d, "warn", "hubs",
+		    "%zu of %zu hubs answered: %s; refex uses the first that answers, in this "
+		    "order",
+		    n, h->n, line);
+	} else {
+		say(d, "FAIL", "hubs", "no hub answered: %s", line);
+	}
+}
+
+/* Check each hub of the server list, then say which answered. */
+static void check_server(struct doctor *d)
+{
+	const struct hub_list *h = &d->cfg.hubs;
+
+	if (h->n == 0) {
+		say(d, "skip", "server address", "no server configured (see above)");
+		return;
+	}
+	for (size_t i = 0; i < h->n; i++) {
+		d->answered[i] = check_hub(d, h->addr[i], h->n > 1 ? "warn" : "FAIL") == 0;
+	}
+	if (h->n > 1) {
+		say_hubs(d);
+	}
 }
 
 /* Print the checks and the verdict over them as one JSON object; returns 0 or -1. */
 static int print_json(struct doctor *d)
 {
-	json_t *out = json_pack("{s:b, s:i, s:i, s:O}", "ok", d->fails == 0, "problems", d->fails,
-	                        "warnings", d->warns, "checks", d->checks);
+	json_t *hubs = json_array(), *out;
+
+	for (size_t i = 0; hubs && i < d->cfg.hubs.n; i++) {
+		json_array_append_new(hubs, json_pack("{s:s, s:b}", "address", d->cfg.hubs.addr[i],
+		                                      "answered", d->answered[i]));
+	}
+	out = json_pack("{s:b, s:i, s:i, s:O, s:o*}", "ok", d->fails == 0, "problems", d->fails,
+	                "warnings", d->warns, "checks", d->checks, "hubs", hubs);
 
 	return output_json(out);
 }
@@ -472,7 +525,8 @@ const struct cmd_entry cmd_doctor_entry = {
     .args = {"json", 0, 0, {NULL}},
     .options = "  --json              print the checks as JSON: {\"ok\", \"problems\",\n"
                "                      \"warnings\", \"checks\": [{\"check\", \"verdict\",\n"
-               "                      \"message\"}]}\n",
-    .notes = NULL,
+               "                      \"message\"}], \"hubs\": [{\"address\", \"answered\"}]}\n",
+    .notes = "With several hubs (server = hub1:7443, hub2:7443) each is checked in turn;\n"
+             "one that cannot be reached is a warning while another answers.\n",
     .exec = cmd_doctor_exec,
 };

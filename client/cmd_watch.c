@@ -166,7 +166,12 @@ static enum follow watch_started(struct watch *w, const Refex__Response *resp, c
 	}
 	fputs("refex: watching ", stderr);
 	output_text(stderr, peer.agency ? peer.agency : "-");
-	fprintf(stderr, " from seq %" PRIu64 "\n", w->last);
+	fprintf(stderr, " from seq %" PRIu64, w->last);
+	if (w->ctx->n_hubs > 1) {
+		fputs(" on hub ", stderr);
+		output_text(stderr, conn_address(w->ctx->conn));
+	}
+	fputc('\n', stderr);
 	return FOLLOW_ON;
 }
 
@@ -274,13 +279,15 @@ static enum follow follow(struct watch *w, char *err, size_t errlen)
 	return FOLLOW_STOPPED;
 }
 
-/* Wait out the backoff (a signal cuts it short) and double it for next time. */
-static void back_off(unsigned *backoff, const char *what, const char *err)
+/* Wait out the backoff (a signal cuts it short) and double it for next time; next says the
+ * next hub of the list is the first to try. */
+static void back_off(unsigned *backoff, const char *what, const char *err, int next)
 {
 	unsigned ms = retry_jitter(*backoff);
 	struct pollfd p = {.fd = wake_pipe[0], .events = POLLIN};
 
-	fprintf(stderr, "refex: %s: %s; reconnecting in %.1f s\n", what, err, ms / 1000.0);
+	fprintf(stderr, "refex: %s: %s; reconnecting%s in %.1f s\n", what, err,
+	        next ? " to the next hub" : "", ms / 1000.0);
 	if (!stopping) {
 		poll(&p, 1, (int)ms);
 	}
@@ -291,8 +298,8 @@ static void back_off(unsigned *backoff, const char *what, const char *err)
 static int run(struct watch *w)
 {
 	unsigned backoff = BACKOFF_FIRST_MS;
-	int connected = 0, network, rc;
-	char err[1024];
+	int connected = 0, network, rc, next;
+	char err[4096];
 	enum follow f;
 
 	while (!stopping) {
@@ -305,19 +312,22 @@ static int run(struct watch *w)
 				fprintf(stderr, "refex: %s\n", err);
 				return rc;
 			}
-			back_off(&backoff, "cannot reconnect", err);
+			back_off(&backoff, "cannot reconnect", err, 0);
 			continue;
 		}
 		connected = 1;
 		backoff = BACKOFF_FIRST_MS;
 		w->rc = EXIT_DONE;
 		f = follow(w, err, sizeof(err));
+		if (f == FOLLOW_LOST && !stopping) {
+			/* Resumed on the next hub from the last event printed: they share the
+			 * events. */
+			next = cmd_move_on(w->ctx, err, sizeof(err));
+			back_off(&backoff, "connection lost", err, next);
+		}
 		cmd_close(w->ctx);
 		if (f == FOLLOW_FAILED) {
 			return w->rc;
-		}
-		if (f == FOLLOW_LOST && !stopping) {
-			back_off(&backoff, "connection lost", err);
 		}
 	}
 	return EXIT_DONE;
@@ -355,8 +365,9 @@ const struct cmd_entry cmd_watch_entry = {
              "overdue), the referral, sender -> recipient, form and state; for a change,\n"
              "who made it and why. Runs until interrupted (Ctrl-C or SIGTERM: exit 0).\n"
              "If the connection is lost it reconnects by itself (waiting 0.5 s, doubling\n"
-             "to 30 s) and carries on after the last event it printed: nothing is missed\n"
-             "or repeated, unless the hub no longer keeps those events (it says so).\n"
+             "to 30 s; with several hubs, to the next hub) and carries on after the last\n"
+             "event it printed: nothing is missed or repeated, unless the hub no longer\n"
+             "keeps those events (it says so).\n"
              "Every half of the hub's idle timeout it asks for the form list, so the hub\n"
              "does not close a quiet connection.\n",
     .exec = cmd_watch_exec,

@@ -238,7 +238,8 @@ int client_config_load(struct client_config *cfg, const struct cmd_globals *opt,
 	cfg->state_dir = state_dir();
 	shown = explicit ? (opt->config ? opt->config : getenv("REFEX_CONFIG")) : DEFAULT_CONFIG;
 	if (!cfg->server) {
-		return missing("server", "server", "--server HOST:PORT", shown, err, errlen);
+		return missing("server", "server", "--server HOST:PORT[,HOST:PORT...]", shown, err,
+		               errlen);
 	}
 	if (!cfg->cert) {
 		return missing("certificate", "certificate", "--cert FILE", shown, err, errlen);
@@ -249,7 +250,7 @@ int client_config_load(struct client_config *cfg, const struct cmd_globals *opt,
 	if (!cfg->ca) {
 		return missing("network CA", "ca", "--ca FILE", shown, err, errlen);
 	}
-	return 0;
+	return hubs_parse(cfg->server, &cfg->hubs, err, errlen);
 }
 
 /* Free what client_config_load allocated. */
@@ -257,6 +258,7 @@ void client_config_clear(struct client_config *cfg)
 {
 	free(cfg->path);
 	free(cfg->server);
+	hubs_clear(&cfg->hubs);
 	free(cfg->cert);
 	free(cfg->key);
 	free(cfg->ca);

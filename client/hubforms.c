@@ -26,7 +26,22 @@ struct hubforms {
 	size_t n;
 };
 
-/* Say, when the hub cannot be reached, that refex works from what it cached of it. */
+/* Open the cache of the first hub of the server list that refex cached forms from, and read
+ * its list of forms (the time it was written in *when). Returns 0, or -1 when none has one. */
+static int open_last(struct cmd_ctx *ctx, const struct hub_list *hubs, time_t *when)
+{
+	for (size_t k = 0; k < hubs->n; k++) {
+		const char *addr = hubs->addr[(ctx->hub + k) % hubs->n];
+
+		if (formcache_open_last(&ctx->forms->cache, addr) == 0 &&
+		    (ctx->forms->list = formcache_list_read(&ctx->forms->cache, NULL, when))) {
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Say, when no hub can be reached, that refex works from what it cached of one. */
 static int go_offline(struct cmd_ctx *ctx, const char *why)
 {
 	struct client_config cfg;
@@ -35,8 +50,7 @@ static int go_offline(struct cmd_ctx *ctx, const char *why)
 	int ok;
 
 	ok = client_config_load(&cfg, &ctx->opt, err, sizeof(err)) == 0 &&
-	     formcache_open_last(&ctx->forms->cache, cfg.server) == 0 &&
-	     (ctx->forms->list = formcache_list_read(&ctx->forms->cache, NULL, &written)) != NULL;
+	     open_last(ctx, &cfg.hubs, &written) == 0;
 	client_config_clear(&cfg);
 	fprintf(stderr, "refex: %s\n", why);
 	if (!ok) {
@@ -54,7 +68,7 @@ static int go_offline(struct cmd_ctx *ctx, const char *why)
 /* Connect (unless connected) and open this hub's cache. Returns an exit code. */
 static int setup(struct cmd_ctx *ctx, enum hubforms_mode mode)
 {
-	char err[1024], fp[80];
+	char err[4096], fp[80];
 	int network = 0, rc = EXIT_DONE;
 
 	if (ctx->forms) {

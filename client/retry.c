@@ -94,6 +94,7 @@ static int is_key_conflict(const Refex__Status *st)
 enum attempt {
 	ATTEMPT_DONE,  /* answered: *rc says how */
 	ATTEMPT_RETRY, /* the network failed or the hub is unavailable: err says how */
+	ATTEMPT_NEXT,  /* as ATTEMPT_RETRY, on one hub of several: the next is the first to try */
 };
 
 /* Connect if needed and send req once; *sent is set once req has gone out on a connection. */
@@ -112,10 +113,10 @@ static enum attempt attempt_once(struct cmd_ctx *ctx, Refex__Request *req, Refex
 	*sent = 1; /* even a failed write may have handed the hub part of it: count it sent */
 	if ((ret = conn_call(ctx->conn, req, resp, err, errlen)) < 0) {
 		network = ret == -1 && conn_failed_in_network(ctx->conn);
-		cmd_close(ctx); /* unusable now */
-		if (network) {
-			return ATTEMPT_RETRY;
+		if (network) { /* unusable now: on with the next hub, if there is one */
+			return cmd_move_on(ctx, err, errlen) ? ATTEMPT_NEXT : ATTEMPT_RETRY;
 		}
+		cmd_close(ctx);
 		fprintf(stderr, "refex: %s\n", err);
 		*rc = ret == -2 ? EXIT_REFUSED : EXIT_CONNECT;
 		return ATTEMPT_DONE;
@@ -129,8 +130,8 @@ static enum attempt attempt_once(struct cmd_ctx *ctx, Refex__Request *req, Refex
 		         (*resp)->status->message ? (*resp)->status->message : "no reason given");
 		refex__response__free_unpacked(*resp, NULL);
 		*resp = NULL;
-		cmd_close(ctx); /* it may be shutting down: the next try connects afresh */
-		return ATTEMPT_RETRY;
+		/* It may be shutting down, or without its database: another hub may not be. */
+		return cmd_move_on(ctx, err, errlen) ? ATTEMPT_NEXT : ATTEMPT_RETRY;
 	}
 	if (is_key_conflict((*resp)->status)) {
 		fprintf(stderr, "refex: this idempotency key was already used for a different "
@@ -148,9 +149,10 @@ static enum attempt attempt_once(struct cmd_ctx *ctx, Refex__Request *req, Refex
 /* Send req with an idempotency key, retrying with the same key after a lost connection. */
 int cmd_call_change(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp)
 {
-	char made[RETRY_KEY_MAX + 1], err[1024] = "";
+	char made[RETRY_KEY_MAX + 1], err[4096] = "";
+	enum attempt a;
 	unsigned delay;
-	size_t i;
+	size_t i, moved = 0;
 	int rc = EXIT_CONNECT, sent = 0;
 
 	*resp = NULL;
@@ -166,10 +168,15 @@ int cmd_call_change(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **
 		fprintf(stderr, "refex: idempotency key %s\n", ctx->idempotency_key);
 	}
 	for (i = 0; i < RETRY_ATTEMPTS; i++) {
-		if (attempt_once(ctx, req, resp, err, sizeof(err), &rc, &sent) == ATTEMPT_DONE) {
+		if ((a = attempt_once(ctx, req, resp, err, sizeof(err), &rc, &sent)) ==
+		    ATTEMPT_DONE) {
 			goto done;
 		}
-		if (i + 1 < RETRY_ATTEMPTS) {
+		/* The same key on the next hub at once, until every hub had its turn. */
+		if (i + 1 < RETRY_ATTEMPTS && a == ATTEMPT_NEXT && ++moved < ctx->n_hubs) {
+			fprintf(stderr, "refex: %s; trying the next hub now (attempt %zu of %zu)\n",
+			        err, i + 2, (size_t)RETRY_ATTEMPTS);
+		} else if (i + 1 < RETRY_ATTEMPTS) {
 			delay = retry_jitter(retry_delays_ms[i]);
 			fprintf(stderr, "refex: %s; trying again in %.1f s (attempt %zu of %zu)\n",
 			        err, delay / 1000.0, i + 2, (size_t)RETRY_ATTEMPTS);
