@@ -184,8 +184,11 @@ static void describe_io_failure(struct conn *c, int ret, int timeout_s, char *er
 		snprintf(err, errlen, "the server closed the connection");
 		return;
 	}
-	if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
-	    (saved == EAGAIN || saved == EWOULDBLOCK)) {
+	/* The socket's timeout ran out: OpenSSL says "want read" (or write) for that. */
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+	    (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
+	     (saved == EAGAIN || saved == EWOULDBLOCK))) {
+		ERR_clear_error();
 		snprintf(err, errlen, "the server did not answer within %d seconds", timeout_s);
 		return;
 	}

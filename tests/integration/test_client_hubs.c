@@ -58,9 +58,10 @@ static void teardown(void)
 
 TestSuite(client_hubs, .init = setup, .fini = teardown, .timeout = 180);
 
-/* Make dead[i]: a loopback port bound and never listened on (held until teardown, so that
- * nothing else takes it): a connection to it is refused. */
-static const char *dead_hub(int i)
+/* Make dead[i]: a loopback port held until teardown (so that nothing else takes it). Not
+ * listening, a connection to it is refused; listening, the connection opens and then nothing
+ * answers, as a hub that hangs. */
+static const char *dead_port(int i, bool listening)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(sa);
@@ -68,9 +69,16 @@ static const char *dead_hub(int i)
 	dead_fd[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	cr_assert_geq(dead_fd[i], 0);
 	cr_assert_eq(bind(dead_fd[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert(!listening || listen(dead_fd[i], 4) == 0);
 	cr_assert_eq(getsockname(dead_fd[i], (struct sockaddr *)&sa, &len), 0);
 	snprintf(dead[i], sizeof(dead[i]), "127.0.0.1:%d", ntohs(sa.sin_port));
 	return dead[i];
+}
+
+/* A hub that refuses connections. */
+static const char *dead_hub(int i)
+{
+	return dead_port(i, false);
 }
 
 /* Start the net's refexd and note its direct address. */
@@ -141,6 +149,21 @@ Test(client_hubs, a_first_hub_that_refuses_connections_is_passed_over_for_the_se
 	run_refex(&r, net, east, "inbox", "--server", two(dead[0], direct), NULL);
 	cr_expect_eq(r.status, 0, "refex inbox exited %d:\n%s", r.status, r.err);
 	cr_expect(strstr(r.out, "housing_support") != NULL, "refex inbox printed:\n%s", r.out);
+	run_result_free(&r);
+	net_expect_clean_stop(net);
+}
+
+Test(client_hubs, a_first_hub_that_never_answers_the_handshake_is_passed_over)
+{
+	struct run_result r;
+
+	start_hub();
+	dead_port(0, true);
+	run_refex(&r, net, east, "inbox", "--server", two(dead[0], direct), NULL);
+	cr_expect_eq(r.status, 0, "refex inbox exited %d:\n%s", r.status, r.err);
+	cr_expect(strstr(r.err, dead[0]) && strstr(r.err, "did not answer within 10 seconds") &&
+	              strstr(r.err, "using ") && strstr(r.err, direct),
+	          "refex did not say it passed over the silent hub:\n%s", r.err);
 	run_result_free(&r);
 	net_expect_clean_stop(net);
 }
