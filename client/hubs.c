@@ -122,26 +122,35 @@ void hubs_name_in(const char *addr, char *err, size_t errlen)
 	free(copy);
 }
 
-/* Append "; what" (or what, first) to the text in buf. */
-static void append(char *buf, size_t len, const char *what)
+/* Add reason (one hub's) to the lines in buf. */
+static void add_line(char *buf, size_t len, const char *reason)
 {
 	size_t used = strlen(buf);
 
-	if (used + 1 < len) {
-		snprintf(buf + used, len - used, "%s%s", used ? "; " : "", what);
-	}
+	snprintf(buf + used, len - used, "%s%s", used ? "\n" : "", reason);
 }
 
 /* Say on stderr why each hub before the one that answered was passed over. */
 static void say_passed_over(const char *passed, const char *used)
 {
-	const char *p = passed, *sep;
+	const char *p = passed;
+	size_t n;
 
 	while (*p) {
-		sep = strstr(p, "\n");
-		fprintf(stderr, "refex: %.*s; using %s instead\n",
-		        (int)(sep ? sep - p : (long)strlen(p)), p, used);
-		p = sep ? sep + 1 : p + strlen(p);
+		n = strcspn(p, "\n");
+		fprintf(stderr, "refex: %.*s; using %s instead\n", (int)n, p, used);
+		p += n + (p[n] != '\0');
+	}
+}
+
+/* Say in err that no hub answered, and why not each, from the lines in passed. */
+static void say_none_answered(const struct hub_list *list, char *passed, char *err, size_t errlen)
+{
+	size_t off = (size_t)snprintf(err, errlen, "no hub answered (%zu tried): ", list->n);
+	char *line = strtok(passed, "\n");
+
+	for (int first = 1; line && off < errlen; first = 0, line = strtok(NULL, "\n")) {
+		off += (size_t)snprintf(err + off, errlen - off, "%s%s", first ? "" : "; ", line);
 	}
 }
 
@@ -153,7 +162,6 @@ struct conn *hubs_open(const struct hub_list *list, size_t *hub, const struct tl
 	struct conn *c;
 	size_t i;
 
-	err[0] = '\0';
 	for (size_t k = 0; k < list->n; k++) {
 		i = (*hub + k) % list->n;
 		if ((c = conn_open(list->addr[i], paths, state_dir, one, sizeof(one), why))) {
@@ -161,31 +169,22 @@ struct conn *hubs_open(const struct hub_list *list, size_t *hub, const struct tl
 			say_passed_over(passed, list->addr[i]);
 			return c;
 		}
-		if (list->n == 1) {
-			snprintf(err, errlen, "%s", one);
-			return NULL;
-		}
-		if (*why == CONN_BAD_SETUP) { /* our own files: the same for every hub */
+		/* One hub, or our own files unusable (the same for every hub): as it is. */
+		if (list->n == 1 || *why == CONN_BAD_SETUP) {
 			snprintf(err, errlen, "%s", one);
 			return NULL;
 		}
 		hubs_name_in(list->addr[i], one, sizeof(one));
 		if (*why != CONN_UNREACHED) {
-			/* A certificate that fails, ours or the hub's, is never passed over. */
-			snprintf(err, errlen,
-			         "%s (refex tries no other hub after a certificate fails, the "
-			         "hub's or yours)",
-			         one);
+			/* A certificate that fails, the hub's or ours, is never passed over. */
+			snprintf(err, errlen, "%s%s", one,
+			         *why == CONN_TLS_FAILED ? " (refex tries no other hub after a "
+			                                   "certificate fails, the hub's or yours)"
+			                                 : "");
 			return NULL;
 		}
-		if (passed[0]) {
-			strncat(passed, "\n", sizeof(passed) - strlen(passed) - 1);
-		}
-		strncat(passed, one, sizeof(passed) - strlen(passed) - 1);
-		append(err, errlen, one);
+		add_line(passed, sizeof(passed), one);
 	}
-	/* err holds each hub's reason: say first that none answered. */
-	snprintf(passed, sizeof(passed), "no hub answered (%zu tried): %s", list->n, err);
-	snprintf(err, errlen, "%s", passed);
+	say_none_answered(list, passed, err, errlen);
 	return NULL;
 }
