@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +165,40 @@ Test(client_hubs, a_first_hub_that_never_answers_the_handshake_is_passed_over)
 	cr_expect(strstr(r.err, dead[0]) && strstr(r.err, "did not answer within 10 seconds") &&
 	              strstr(r.err, "using ") && strstr(r.err, direct),
 	          "refex did not say it passed over the silent hub:\n%s", r.err);
+	run_result_free(&r);
+	net_expect_clean_stop(net);
+}
+
+/* Accept every connection on dead_fd[0] and close it at once, until the socket is shut down:
+ * a hub (or a load balancer in front of a dead one) that hangs up in the handshake. */
+static void *hang_up_each(void *arg)
+{
+	int c;
+
+	(void)arg;
+	while ((c = accept(dead_fd[0], NULL, NULL)) >= 0) {
+		close(c);
+	}
+	return NULL;
+}
+
+Test(client_hubs, a_first_hub_that_hangs_up_in_the_handshake_is_passed_over)
+{
+	struct run_result r;
+	pthread_t t;
+	bool found;
+
+	start_hub();
+	dead_port(0, true);
+	cr_assert_eq(pthread_create(&t, NULL, hang_up_each, NULL), 0);
+	submit_via(&r, two(dead[0], direct), NULL);
+	shutdown(dead_fd[0], SHUT_RDWR);
+	pthread_join(t, NULL);
+	cr_assert_eq(r.status, 0, "refex submit exited %d:\n%s", r.status, r.err);
+	cr_expect(strstr(r.err, dead[0]) && strstr(r.err, "using ") && strstr(r.err, direct),
+	          "refex did not say it passed over the hub that hung up:\n%s", r.err);
+	cr_expect_eq(inbox_count(run_line(&r), &found), 1);
+	cr_expect(found, "the referral refex printed is not in the inbox");
 	run_result_free(&r);
 	net_expect_clean_stop(net);
 }
