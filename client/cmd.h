@@ -145,6 +145,10 @@ int cmd_take_change(struct cmd_ctx *ctx, const struct args *a);
  * the setup, TLS or a hub's answer to Hello. */
 int cmd_connect(struct cmd_ctx *ctx, char *err, size_t errlen, int *network);
 
+/* Connect as cmd_connect does, trying again after a network failure as a change does (retry.c);
+ * says on stderr why when it fails. Returns an exit code. */
+int cmd_connect_retrying(struct cmd_ctx *ctx);
+
 /* After the connection failed in the network (err says how): name its hub in err when there
  * are several, close it, and make the next hub of the list the first to try. Returns whether
  * there is another hub to move on to. */

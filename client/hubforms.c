@@ -78,14 +78,18 @@ static int setup(struct cmd_ctx *ctx, enum hubforms_mode mode)
 		fprintf(stderr, "refex: out of memory\n");
 		return EXIT_REFUSED;
 	}
-	if (!ctx->conn && (rc = cmd_connect(ctx, err, sizeof(err), &network)) != EXIT_DONE) {
-		if (mode == HUBFORMS_OFFLINE_OK && network &&
-		    (rc = go_offline(ctx, err)) == EXIT_DONE) {
+	if (!ctx->conn && mode != HUBFORMS_OFFLINE_OK) {
+		/* Nothing is sent yet: a hub unreachable now is tried again, as a change is. */
+		rc = cmd_connect_retrying(ctx);
+	} else if (!ctx->conn && (rc = cmd_connect(ctx, err, sizeof(err), &network)) != EXIT_DONE) {
+		if (network && (rc = go_offline(ctx, err)) == EXIT_DONE) {
 			return rc;
 		}
-		if (mode != HUBFORMS_OFFLINE_OK || !network) {
+		if (!network) {
 			fprintf(stderr, "refex: %s\n", err);
 		}
+	}
+	if (rc != EXIT_DONE) {
 		hubforms_free(ctx);
 		return rc;
 	}

@@ -146,6 +146,39 @@ static enum attempt attempt_once(struct cmd_ctx *ctx, Refex__Request *req, Refex
 	return ATTEMPT_DONE;
 }
 
+/* Connect as cmd_connect does, trying again after a network failure with the pauses a change
+ * makes between its attempts (every hub of a list is tried in each); says why when it fails. */
+int cmd_connect_retrying(struct cmd_ctx *ctx)
+{
+	char err[4096];
+	unsigned delay;
+	int network, rc;
+
+	for (size_t i = 0;; i++) {
+		rc = cmd_connect(ctx, err, sizeof(err), &network);
+		if (rc == EXIT_DONE) {
+			return rc;
+		}
+		if (!network) {
+			fprintf(stderr, "refex: %s\n", err);
+			return rc;
+		}
+		if (i + 1 >= RETRY_ATTEMPTS) {
+			break;
+		}
+		delay = retry_jitter(retry_delays_ms[i]);
+		fprintf(stderr, "refex: %s; trying again in %.1f s (attempt %zu of %zu)\n", err,
+		        delay / 1000.0, i + 2, (size_t)RETRY_ATTEMPTS);
+		pause_ms(delay);
+	}
+	fprintf(stderr,
+	        "refex: %s\n"
+	        "refex: gave up after %zu attempts; nothing was sent to the hub: run the command "
+	        "again once the hub can be reached\n",
+	        err, (size_t)RETRY_ATTEMPTS);
+	return rc;
+}
+
 /* Send req with an idempotency key, retrying with the same key after a lost connection. */
 int cmd_call_change(struct cmd_ctx *ctx, Refex__Request *req, Refex__Response **resp)
 {

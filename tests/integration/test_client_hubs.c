@@ -203,6 +203,23 @@ Test(client_hubs, a_first_hub_that_hangs_up_in_the_handshake_is_passed_over)
 	net_expect_clean_stop(net);
 }
 
+Test(client_hubs, a_single_hub_that_hangs_up_in_the_handshake_is_tried_again)
+{
+	struct run_result r;
+	pthread_t t;
+
+	dead_port(0, true);
+	cr_assert_eq(pthread_create(&t, NULL, hang_up_each, NULL), 0);
+	submit_via(&r, dead[0], NULL);
+	shutdown(dead_fd[0], SHUT_RDWR);
+	pthread_join(t, NULL);
+	cr_expect_eq(r.status, 3, "refex submit exited %d:\n%s", r.status, r.err);
+	cr_expect(strstr(r.err, "trying again in") && strstr(r.err, "attempt 4 of 4") &&
+	              strstr(r.err, "gave up after 4 attempts; nothing was sent"),
+	          "refex did not try the hub again before giving up:\n%s", r.err);
+	run_result_free(&r);
+}
+
 Test(client_hubs, a_submission_cut_off_on_the_first_hub_is_made_once_through_the_next)
 {
 	struct run_result r;
