@@ -490,6 +490,10 @@ static int store_pg_open(struct store *st, const char *url, char *err, size_t er
 		return -1;
 	}
 	pg->w_backoff = pg->r_backoff = PG_BACKOFF_MIN;
+	if ((pg->url = strdup(url)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	if ((pg->w = pg_connect(url, err, errlen)) == NULL || pg_migrate(pg->w, err, errlen) < 0 ||
 	    (pg->r = pg_connect(url, err, errlen)) == NULL) {
 		return -1;
@@ -511,6 +515,7 @@ static void store_pg_close(struct store *st)
 	}
 	PQfinish(st->pg->w);
 	PQfinish(st->pg->r);
+	free(st->pg->url);
 	EVP_MD_CTX_free(st->pg->audit_ctx);
 	EVP_MD_free(st->pg->audit_md);
 	free(st->pg);

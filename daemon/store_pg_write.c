@@ -31,10 +31,12 @@ const char *const store_pg_wsql[PW_CLIENT_ADD] = {
     [PW_EXISTS] = "SELECT 1 FROM referrals WHERE id = $1",
     /* The agency's next number, from its row in event_seqs (locked until the commit). */
     [PW_EVENT] = "WITH s AS (INSERT INTO event_seqs AS e (agency, last) VALUES ($1, 1)"
-                 " ON CONFLICT (agency) DO UPDATE SET last = e.last + 1 RETURNING last)"
-                 " INSERT INTO events (agency, seq, referral_rid, kind, history_seq)"
+                 " ON CONFLICT (agency) DO UPDATE SET last = e.last + 1 RETURNING last),"
+                 " i AS (INSERT INTO events (agency, seq, referral_rid, kind, history_seq)"
                  " SELECT $1, s.last, $2, $3, CASE WHEN $3 = 3 THEN coalesce((SELECT max(seq)"
-                 " FROM history WHERE referral_rid = $2), 0) ELSE $4 END FROM s RETURNING seq",
+                 " FROM history WHERE referral_rid = $2), 0) ELSE $4 END FROM s RETURNING seq)"
+                 /* every hub hears of it on commit (store_pg_news.c) */
+                 " SELECT i.seq FROM i, pg_notify('refex_events', $1)",
     /* Locked first, then read in a statement of its own: it sees what others committed. */
     [PW_AUDIT_TAIL] = "SELECT one FROM audit_tail FOR UPDATE",
     [PW_AUDIT_ADD] = "INSERT INTO audit (seq, at_ms, agency, holder, action, record, hash)"
