@@ -141,9 +141,10 @@ static void news_answer(struct store_news *n, PGresult *res)
 /* Take the answers to the query in flight, if they are all here. */
 static void news_results(struct store_news *n)
 {
+	enum news_query was = n->query;
 	PGresult *res;
 
-	if (n->query == NQ_NONE || PQisBusy(n->c)) {
+	if (was == NQ_NONE || PQisBusy(n->c)) {
 		return;
 	}
 	while ((res = PQgetResult(n->c)) != NULL) {
@@ -151,6 +152,9 @@ static void news_results(struct store_news *n)
 		PQclear(res);
 	}
 	n->query = NQ_NONE;
+	if (was == NQ_LISTEN) {
+		news_send(n, NQ_LOCK, NEWS_LOCK); /* at once: no hub waits a second to sweep */
+	}
 }
 
 /* Pass each notification on: agency ids only. */
