@@ -4,6 +4,7 @@
  * and another takes over when it dies. Runs only on PostgreSQL (tests/pg/with-postgres). */
 #include <criterion/criterion.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -30,6 +31,8 @@ static void start(const char *extra)
 	net_must_start(a);
 	b = net_second(a);
 	net_must_start(b);
+	/* Each serves once its database is open (B's waits for A's migration). */
+	cr_assert(net_log_wait(a, "msg=started") && net_log_wait(b, "msg=started"));
 }
 
 static void setup(void)
@@ -214,6 +217,88 @@ Test(hubs, an_inbox_cached_on_one_hub_shows_a_write_on_the_other)
 	cr_expect_eq(inbox_wait(staff_b, 1), 1, "hub B still serves its stale inbox page");
 	submit(send_a, NULL, id);
 	cr_expect_eq(inbox_wait(staff_b, 2), 2, "hub B still serves its stale inbox page");
+	raw_free(staff_b);
+	raw_free(send_a);
+}
+
+/* Send req on c and expect OK; the caller frees the message. */
+static Refex__ServerMessage *call_ok(struct raw *c, Refex__Request *req, const char *what)
+{
+	Refex__ServerMessage *m;
+
+	req->has_id = 1;
+	req->id = 8;
+	m = raw_call(c, req);
+	cr_assert_not_null(m, "%s: no answer", what);
+	cr_assert_eq(m->response->status->code, REFEX__STATUS_CODE__STATUS_OK, "%s: %s", what,
+	             m->response->status->message ? m->response->status->message : "");
+	return m;
+}
+
+/* Return the stored client referral id shares, as its sender reads it on c (malloc'd). */
+static char *client_of(struct raw *c, const char *id)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__GetReferral g = REFEX__GET_REFERRAL__INIT;
+	Refex__ServerMessage *m;
+	char *client;
+
+	g.id = (char *)id;
+	req.body_case = REFEX__REQUEST__BODY_GET;
+	req.get = &g;
+	m = call_ok(c, &req, "get");
+	cr_assert_not_null(m->response->referral->client_id,
+	                   "the referral shares no stored client");
+	client = strdup(m->response->referral->client_id);
+	refex__server_message__free_unpacked(m, NULL);
+	return client;
+}
+
+/* Say whether the first referral of the inbox on c shows its client's name. */
+static bool inbox_names_client(struct raw *c)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ListReferrals l = REFEX__LIST_REFERRALS__INIT;
+	Refex__ServerMessage *m;
+	bool named;
+
+	req.body_case = REFEX__REQUEST__BODY_LIST_INBOX;
+	req.list_inbox = &l;
+	m = call_ok(c, &req, "inbox");
+	cr_assert_eq(m->response->page->n_referrals, 1);
+	named = m->response->page->referrals[0]->client_name != NULL &&
+	        m->response->page->referrals[0]->client_name[0] != '\0';
+	refex__server_message__free_unpacked(m, NULL);
+	return named;
+}
+
+Test(hubs, a_client_erased_on_one_hub_leaves_the_other_hubs_listings)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__EraseClient e = REFEX__ERASE_CLIENT__INIT;
+	struct raw *staff_b, *send_a;
+	char id[ID_SIZE], *client;
+	bool named = true;
+
+	skip_on_sqlite();
+	staff_b = greeted(b, east);
+	send_a = greeted(a, north);
+	submit(send_a, NULL, id);
+	cr_assert_eq(inbox_wait(staff_b, 1), 1);
+	cr_assert(inbox_names_client(staff_b), "the listing names the client (and is cached)");
+	client = client_of(send_a, id);
+	e.id = client;
+	e.reason = "the client asked us to";
+	req.body_case = REFEX__REQUEST__BODY_ERASE_CLIENT;
+	req.erase_client = &e;
+	refex__server_message__free_unpacked(call_ok(send_a, &req, "erase"), NULL);
+	for (int waited = 0; named && waited < HARNESS_READ_TIMEOUT_MS; waited += WAIT_STEP_MS) {
+		if ((named = inbox_names_client(staff_b))) {
+			poll(NULL, 0, WAIT_STEP_MS); /* the other hub's news is on its way */
+		}
+	}
+	cr_expect_not(named, "hub B still lists the erased client's name");
+	free(client);
 	raw_free(staff_b);
 	raw_free(send_a);
 }
