@@ -51,7 +51,8 @@ struct store_news {
 	struct event *lead_try; /* every NEWS_LEAD_TRY_S: the lock, unless held */
 	double backoff;
 	bool leads;
-	bool lost; /* the loss is logged; the reconnection will be */
+	bool failed; /* a statement of the LISTEN failed */
+	bool lost;   /* the loss is logged; the reconnection will be */
 };
 
 static void news_connect(struct store_news *n);
@@ -88,6 +89,7 @@ static void news_lost(struct store_news *n)
 	PQfinish(n->c);
 	n->c = NULL;
 	n->connected = false;
+	n->failed = false;
 	n->query = NQ_NONE;
 	n->backoff = n->backoff * 2 < NEWS_BACKOFF_MAX ? n->backoff * 2 : NEWS_BACKOFF_MAX;
 	evtimer_add(n->retry, &tv);
@@ -121,39 +123,50 @@ static void news_on_flush(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* The answer to the query in flight has come. */
+/* One result of the query in flight. */
 static void news_answer(struct store_news *n, PGresult *res)
 {
-	if (n->query == NQ_LISTEN && PQresultStatus(res) == PGRES_COMMAND_OK) {
-		if (n->lost) {
-			n->lost = false;
-			log_notice("msg=\"database reconnected\" connection=listener");
-		}
-		n->backoff = NEWS_BACKOFF_MIN;
-		n->ops.resync(n->arg); /* whatever committed before the LISTEN */
-	} else if (n->query == NQ_LOCK && PQresultStatus(res) == PGRES_TUPLES_OK &&
-	           PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+	if (n->query == NQ_LISTEN) {
+		n->failed = n->failed || PQresultStatus(res) != PGRES_COMMAND_OK;
+	} else if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+	           strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
 		n->leads = true;
 		log_notice("msg=\"sweeping here\" what=\"overdue sweep, retention purge\"");
 	}
 }
 
-/* Take the answers to the query in flight, if they are all here. */
+/* Every statement of the LISTEN is in force: whatever committed before may have been missed. */
+static void news_listening(struct store_news *n)
+{
+	if (n->lost) {
+		n->lost = false;
+		log_notice("msg=\"database reconnected\" connection=listener");
+	}
+	n->backoff = NEWS_BACKOFF_MIN;
+	n->ops.resync(n->arg);
+	news_send(n, NQ_LOCK, NEWS_LOCK); /* at once: no hub waits a second to sweep */
+}
+
+/* Take the results of the query in flight that have come, without waiting for the rest. */
 static void news_results(struct store_news *n)
 {
 	enum news_query was = n->query;
 	PGresult *res;
 
-	if (was == NQ_NONE || PQisBusy(n->c)) {
-		return;
-	}
-	while ((res = PQgetResult(n->c)) != NULL) {
+	while (n->query != NQ_NONE && !PQisBusy(n->c)) {
+		if ((res = PQgetResult(n->c)) == NULL) {
+			n->query = NQ_NONE;
+			break;
+		}
 		news_answer(n, res);
 		PQclear(res);
 	}
-	n->query = NQ_NONE;
-	if (was == NQ_LISTEN) {
-		news_send(n, NQ_LOCK, NEWS_LOCK); /* at once: no hub waits a second to sweep */
+	if (was == NQ_LISTEN && n->query == NQ_NONE) {
+		if (n->failed) {
+			news_lost(n);
+			return;
+		}
+		news_listening(n);
 	}
 }
 
@@ -182,7 +195,9 @@ static void news_on_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	news_results(n);
-	news_dispatch(n);
+	if (n->c != NULL) { /* not lost meanwhile */
+		news_dispatch(n);
+	}
 }
 
 /* Connected: read whatever comes from now on, and LISTEN. */

@@ -93,6 +93,10 @@ struct net *net_new(void);
  * that leaves the directory and the database to n. Fails the current test on any problem. */
 struct net *net_second(const struct net *n);
 
+/* Start a second hub of n's (net_second; n is started) and wait until both have their database
+ * open (msg=started). Fails the current test if it does not start. */
+struct net *net_start_second(struct net *n);
+
 /* Kill n's refexd with SIGKILL (a hub that dies) and wait for it. */
 void net_kill(struct net *n);
 

@@ -364,6 +364,18 @@ int net_stop(struct net *n)
 	return rc;
 }
 
+/* Start a second hub of n's and wait until both serve. */
+struct net *net_start_second(struct net *n)
+{
+	struct net *s = net_second(n);
+
+	net_must_start(s);
+	/* Each serves once its database is open (the second's may wait for n's migration). */
+	cr_assert(net_log_wait(n, "msg=started") && net_log_wait(s, "msg=started"),
+	          "the hubs did not open their database");
+	return s;
+}
+
 /* Kill refexd with SIGKILL and wait for it. */
 void net_kill(struct net *n)
 {

@@ -29,10 +29,7 @@ static void start(const char *extra)
 		cr_assert_eq(net_write_config(a, extra), 0, "cannot write the config");
 	}
 	net_must_start(a);
-	b = net_second(a);
-	net_must_start(b);
-	/* Each serves once its database is open (B's waits for A's migration). */
-	cr_assert(net_log_wait(a, "msg=started") && net_log_wait(b, "msg=started"));
+	b = net_start_second(a);
 }
 
 static void setup(void)
@@ -77,20 +74,33 @@ static uint64_t watch_now(struct raw *c)
 	return (uint64_t)last;
 }
 
-/* Submit as north on c (with an idempotency key, or NULL); expect OK and copy the id. */
-static void submit(struct raw *c, const char *key, char id[ID_SIZE])
+/* Submit as north on c (with an idempotency key, or NULL); copy the id if it was stored, and
+ * return the status (unavailable allowed only when may_fail). */
+static Refex__StatusCode submit_try(struct raw *c, const char *key, char id[ID_SIZE], bool may_fail)
 {
 	struct raw_submit s;
 	Refex__ServerMessage *m;
+	Refex__StatusCode code;
 
 	raw_submit_init(&s, 21, "Pat");
 	s.req.idempotency_key = (char *)key;
 	m = raw_call(c, &s.req);
 	cr_assert_not_null(m, "submit: no answer");
-	cr_assert_eq(m->response->status->code, REFEX__STATUS_CODE__STATUS_OK, "submit: %s",
-	             m->response->status->message ? m->response->status->message : "");
-	snprintf(id, ID_SIZE, "%s", m->response->referral->id);
+	code = m->response->status->code;
+	cr_assert(code == REFEX__STATUS_CODE__STATUS_OK ||
+	              (may_fail && code == REFEX__STATUS_CODE__STATUS_UNAVAILABLE),
+	          "submit: %s", m->response->status->message ? m->response->status->message : "");
+	if (code == REFEX__STATUS_CODE__STATUS_OK) {
+		snprintf(id, ID_SIZE, "%s", m->response->referral->id);
+	}
 	refex__server_message__free_unpacked(m, NULL);
+	return code;
+}
+
+/* Submit as north on c (with an idempotency key, or NULL); expect OK and copy the id. */
+static void submit(struct raw *c, const char *key, char id[ID_SIZE])
+{
+	submit_try(c, key, id, false);
 }
 
 /* What a watcher saw: each event's kind and referral id, in the order they came. */
@@ -379,4 +389,33 @@ Test(sweep, when_the_sweeping_hub_dies_the_other_takes_over)
 	             "the surviving hub sweeps");
 	raw_free(watcher);
 	raw_free(sender);
+}
+
+/* Stops the database server: a suite of its own, run alone (tests/integration/CMakeLists.txt),
+ * since every test of the binary shares the server. */
+TestSuite(restart, .init = setup, .fini = teardown, .timeout = 180);
+
+Test(restart, a_hub_hears_the_others_again_after_the_database_restarts)
+{
+	struct raw *staff_b, *send_a;
+	char id[ID_SIZE];
+	int tries = 0;
+
+	skip_on_sqlite();
+	staff_b = greeted(b, east);
+	send_a = greeted(a, north);
+	cr_assert_eq(raw_count_inbox(staff_b, 6), 0, "the inbox starts empty (and is cached)");
+	net_pg_server_stop();
+	net_pg_server_start();
+	cr_assert(net_log_wait(b, "msg=\"database reconnected\" connection=listener"),
+	          "hub B's news connection did not come back");
+	/* Hub A's writer finds its connection gone at the first try, then reconnects. */
+	while (submit_try(send_a, "after-restart", id, true) != REFEX__STATUS_CODE__STATUS_OK) {
+		cr_assert_lt(++tries, HARNESS_READ_TIMEOUT_MS / WAIT_STEP_MS,
+		             "hub A did not recover");
+		poll(NULL, 0, WAIT_STEP_MS);
+	}
+	cr_expect_eq(inbox_wait(staff_b, 1), 1, "hub B still serves its stale inbox page");
+	raw_free(staff_b);
+	raw_free(send_a);
 }
