@@ -49,8 +49,12 @@ const char *const store_pg_wsql[PW_CLIENT_ADD] = {
     [PW_SWEEP] = "UPDATE referrals SET overdue_pending = NULL"
                  " WHERE overdue_pending IS NOT NULL AND overdue_pending <= $1"
                  " RETURNING rid, sender, recipient",
+    /* Another hub may have recorded the same version meanwhile (hubs starting together): the
+       same schema is no change, another one no row. */
     [PW_FORM_ADD] = "INSERT INTO form_versions (form, version, schema, accepted_at)"
-                    " VALUES ($1, $2, $3, $4)",
+                    " VALUES ($1, $2, $3, $4) ON CONFLICT (form, version) DO UPDATE"
+                    " SET accepted_at = form_versions.accepted_at"
+                    " WHERE form_versions.schema = EXCLUDED.schema RETURNING 1",
     [PW_FORM_RETIRE] = "UPDATE form_versions SET retired_at = $2"
                        " WHERE form = $1 AND retired_at IS NULL",
     [PW_FORM_REVIVE] =
@@ -470,6 +474,19 @@ static enum store_status each_name(struct store *st, int which, const char *cons
 }
 
 /* Record new form versions and retirements inside the open transaction. */
+/* Record one form version; STORE_CONFLICT if another hub recorded another schema for it. */
+static enum store_status form_add(struct store *st, const struct pg_params *p)
+{
+	PGresult *res;
+	enum store_status status = store_pg_wquery(st, PW_FORM_ADD, p, &res);
+
+	if (status == STORE_OK && PQntuples(res) != 1) {
+		status = STORE_CONFLICT;
+	}
+	PQclear(res);
+	return status;
+}
+
 enum store_status store_pg_forms(struct store *st, const struct store_forms_change *c,
                                  bool *partial)
 {
@@ -481,7 +498,7 @@ enum store_status store_pg_forms(struct store *st, const struct store_forms_chan
 		pg_int(&p, 2, c->add[i].version);
 		pg_blob(&p, 3, c->add[i].schema, c->add[i].schema_len);
 		pg_int(&p, 4, c->at);
-		status = store_pg_wrun(st, PW_FORM_ADD, &p);
+		status = form_add(st, &p);
 	}
 	if (status == STORE_OK) {
 		status = each_name(st, PW_FORM_RETIRE, c->retire, c->n_retire, c->at);
