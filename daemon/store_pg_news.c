@@ -352,6 +352,20 @@ void store_news_stop(struct store_news *n)
 	free(n);
 }
 
+/* Tell every hub, once st's transaction commits, that the sent pages of the sender of
+ * referral parent_id changed (they show its onward referrals' state). */
+enum store_status store_pg_news_origin(struct store *st, const char *parent_id)
+{
+	const char *params[] = {parent_id};
+	PGresult *res = PQexecParams(
+	    st->pg->w, "SELECT pg_notify('refex_pages', sender) FROM referrals WHERE id = $1", 1,
+	    NULL, params, NULL, NULL, 0);
+	enum store_status status = pg_ok(res) ? STORE_OK : STORE_UNAVAILABLE;
+
+	PQclear(res);
+	return status;
+}
+
 /* Tell every hub, once st's transaction commits, that listings may have changed (a client
  * record's name or erasure: every agency that lists it). */
 enum store_status store_pg_news_pages(struct store *st)

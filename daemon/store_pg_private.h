@@ -167,6 +167,10 @@ enum store_status store_pg_forms(struct store *st, const struct store_forms_chan
  * (store_pg_news.c). */
 enum store_status store_pg_news_pages(struct store *st);
 
+/* Tell every hub, once the open transaction commits, that the sent pages of the sender of
+ * referral parent_id changed: they show its onward referrals (store_pg_news.c). */
+enum store_status store_pg_news_origin(struct store *st, const char *parent_id);
+
 /* Run writer statement which with p; STORE_OK if it worked (store_pg_write.c). */
 enum store_status store_pg_wrun(struct store *st, int which, const struct pg_params *p);
 

@@ -27,7 +27,7 @@ const char *const store_pg_wsql[PW_CLIENT_ADD] = {
                    " reason) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
     [PW_UPDATE] = "UPDATE referrals SET state = $1, updated_at = $2,"
                   " overdue_pending = CASE WHEN $1 IN (1, 2) THEN overdue_pending END"
-                  " WHERE id = $3 AND state = $4 RETURNING rid, sender, recipient",
+                  " WHERE id = $3 AND state = $4 RETURNING rid, sender, recipient, parent_id",
     [PW_EXISTS] = "SELECT 1 FROM referrals WHERE id = $1",
     /* The agency's next number, from its row in event_seqs (locked until the commit). */
     [PW_EVENT] = "WITH s AS (INSERT INTO event_seqs AS e (agency, last) VALUES ($1, 1)"
@@ -315,6 +315,9 @@ enum store_status store_pg_insert(struct store *st, const struct store_new_refer
 		status = events_add(st, r->sender, r->recipient, rid,
 		                    REFEX__EVENT_KIND__EVENT_SUBMITTED, 0, res);
 	}
+	if (status == STORE_OK && r->parent_id != NULL && r->parent_id[0] != '\0') {
+		status = store_pg_news_origin(st, r->parent_id);
+	}
 	if (status == STORE_OK) {
 		status = idem_put(st, r->sender, &r->idem, r->id, r->created_at);
 	}
@@ -378,7 +381,7 @@ enum store_status store_pg_change(struct store *st, const struct store_change *c
 {
 	enum store_status status = idem_check(st, c->agency, &c->idem, res);
 	struct pg_params p = {0};
-	char sender[128], recipient[128];
+	char sender[128], recipient[128], parent[STORE_ID_LEN + 1];
 	int64_t rid, hseq = 0;
 	PGresult *rows;
 
@@ -400,11 +403,19 @@ enum store_status store_pg_change(struct store *st, const struct store_change *c
 	rid = pg_num(rows, 0, 0);
 	snprintf(sender, sizeof(sender), "%s", PQgetvalue(rows, 0, 1));
 	snprintf(recipient, sizeof(recipient), "%s", PQgetvalue(rows, 0, 2));
+	if (PQgetisnull(rows, 0, 3)) {
+		parent[0] = '\0';
+	} else {
+		snprintf(parent, sizeof(parent), "%s", PQgetvalue(rows, 0, 3));
+	}
 	PQclear(rows);
 	status = history_add(st, rid, c, &hseq);
 	if (status == STORE_OK) {
 		status = events_add(st, sender, recipient, rid, REFEX__EVENT_KIND__EVENT_CHANGED,
 		                    hseq, res);
+	}
+	if (status == STORE_OK && parent[0] != '\0') {
+		status = store_pg_news_origin(st, parent);
 	}
 	if (status == STORE_OK) {
 		status = idem_put(st, c->agency, &c->idem, c->referral_id, c->at);

@@ -17,7 +17,7 @@
 #define EVENTS_MAX   16
 
 static struct net *a, *b; /* hub A, hub B: one database, one partnership */
-static const char *north, *east;
+static const char *north, *east, *third;
 
 /* Start hub A (with extra as its config; NULL: the default), then hub B beside it. */
 static void start(const char *extra)
@@ -25,6 +25,7 @@ static void start(const char *extra)
 	a = net_new();
 	north = net_issue(a, "north-advice", "Priya Shah");
 	east = net_issue(a, "eastside-housing", "Sam Okafor");
+	third = net_issue(a, "third-party", "Lee Chan");
 	if (extra != NULL) {
 		cr_assert_eq(net_write_config(a, extra), 0, "cannot write the config");
 	}
@@ -311,6 +312,75 @@ Test(hubs, a_client_erased_on_one_hub_leaves_the_other_hubs_listings)
 	free(client);
 	raw_free(staff_b);
 	raw_free(send_a);
+}
+
+/* The state of the onward referral of north's newest sent referral, as c lists it; -1: none. */
+static int sent_onward_state(struct raw *c)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ListReferrals l = REFEX__LIST_REFERRALS__INIT;
+	Refex__ServerMessage *m;
+	int state = -1;
+
+	req.body_case = REFEX__REQUEST__BODY_LIST_SENT;
+	req.list_sent = &l;
+	m = call_ok(c, &req, "sent");
+	cr_assert_geq(m->response->page->n_referrals, 1);
+	if (m->response->page->referrals[0]->n_onward > 0) {
+		state = (int)m->response->page->referrals[0]->onward[0]->state;
+	}
+	refex__server_message__free_unpacked(m, NULL);
+	return state;
+}
+
+/* Wait (bounded) until north's sent list on c shows the onward referral in state want. */
+static int onward_wait(struct raw *c, int want)
+{
+	int got = -1;
+
+	for (int waited = 0; waited < HARNESS_READ_TIMEOUT_MS; waited += WAIT_STEP_MS) {
+		if ((got = sent_onward_state(c)) == want) {
+			break;
+		}
+		poll(NULL, 0, WAIT_STEP_MS); /* the other hub's news is on its way */
+	}
+	return got;
+}
+
+Test(hubs, an_onward_referral_through_one_hub_shows_in_the_senders_list_on_the_other)
+{
+	struct raw *send_a, *north_b;
+	struct run_result r;
+	char first[ID_SIZE], onward[ID_SIZE], *client;
+	char *food = net_write_file(a, "food.json",
+	                            "{\"householdAdults\": 1, \"householdChildren\": 2,"
+	                            " \"vouchersRequested\": 1, \"reason\": \"BENEFIT_DELAY\"}");
+
+	skip_on_sqlite();
+	send_a = greeted(a, north);
+	north_b = greeted(b, north);
+	submit(send_a, NULL, first);
+	client = client_of(send_a, first);
+	cr_assert_eq(run_refex(&r, a, north, "consent", "add", client, "--to", "third-party",
+	                       "--purpose", "food support", "--method", "verbal", NULL),
+	             0, "consent add: %s", r.err);
+	run_result_free(&r);
+	cr_assert_eq(sent_onward_state(north_b), -1, "no onward referral yet (and cached)");
+	cr_assert_eq(run_refex(&r, a, east, "forward", first, "--to", "third-party", "--form",
+	                       "food_support", "--data", food, NULL),
+	             0, "forward: %s", r.err);
+	snprintf(onward, sizeof(onward), "%s", run_line(&r));
+	run_result_free(&r);
+	cr_expect_eq(onward_wait(north_b, REFEX__STATE__STATE_SENT), REFEX__STATE__STATE_SENT,
+	             "hub B's sent page misses the onward referral");
+	cr_assert_eq(run_refex(&r, a, third, "accept", onward, NULL), 0, "accept: %s", r.err);
+	run_result_free(&r);
+	cr_expect_eq(onward_wait(north_b, REFEX__STATE__STATE_ACCEPTED),
+	             REFEX__STATE__STATE_ACCEPTED, "hub B's sent page shows the old onward state");
+	free(client);
+	free(food);
+	raw_free(send_a);
+	raw_free(north_b);
 }
 
 /* Wait (bounded) until one of the hubs says it sweeps; return it. */
