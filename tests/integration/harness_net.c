@@ -182,7 +182,7 @@ struct net *net_new(void)
 /* Make a second hub of n, sharing its directory and database. */
 struct net *net_second(const struct net *n)
 {
-	static int made;
+	static int made = 1; /* refexd.log is the first hub's */
 	struct net *s = malloc(sizeof(*s));
 
 	cr_assert_not_null(s);
@@ -191,7 +191,7 @@ struct net *net_second(const struct net *n)
 	s->pid = 0;
 	s->port = 0;
 	s->db_name[0] = '\0'; /* n drops the database */
-	snprintf(s->log, sizeof(s->log), "%s/refexd-%d.log", n->dir, ++made + 1);
+	snprintf(s->log, sizeof(s->log), "%s/refexd-%d.log", n->dir, ++made);
 	return s;
 }
 
