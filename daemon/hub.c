@@ -15,6 +15,7 @@
 #include "page_cache.h"
 #include "retention.h"
 #include "session.h"
+#include "store_news.h"
 
 #define STOP_POLL_MS  10
 #define STOP_GRACE_MS 10000
@@ -103,6 +104,7 @@ void hub_free(struct hub *hub)
 	}
 	overdue_stop(hub->overdue);
 	retention_stop(hub->retention);
+	store_news_stop(hub->news);
 	page_cache_free(hub->pages);
 	if (hub->forms) {
 		hub_set_forms(hub, NULL);

@@ -18,6 +18,7 @@ struct addr_table;
 struct form_set;
 struct form_versions;
 struct web;
+struct store_news;
 TAILQ_HEAD(session_list, session);
 TAILQ_HEAD(hs_slot_list, hs_slot);
 
@@ -62,6 +63,7 @@ struct hub {
 	struct overdue *overdue;  /* the overdue sweep */
 	struct page_cache *pages; /* listing pages ready to send */
 	struct retention *retention;
+	struct store_news *news; /* the other hubs' commits, the sweeps' lock (hub_news.h) */
 	int64_t stop_started_ms; /* monotonic clock when the graceful stop began */
 };
 

@@ -16,6 +16,7 @@
 #include "form_versions.h"
 #include "forms_dir.h"
 #include "hub.h"
+#include "hub_news.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics_http.h"
@@ -273,6 +274,10 @@ static int run(struct config *cfg, const struct privdrop *pd)
 		goto done;
 	}
 	hub_set_kept(hub, kept);
+	if (hub_news_start(hub) < 0) {
+		log_error("msg=\"cannot start\" reason=\"out of memory\"");
+		goto done;
+	}
 	log_notice("msg=started version=%s agencies=%zu forms=%zu database=%s", REFEX_VERSION,
 	           cfg->n_agencies, form_count(), where);
 	event_base_dispatch(base);

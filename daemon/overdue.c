@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "hub_news.h"
 #include "log.h"
 #include "page_cache.h"
 #include "watch.h"
@@ -48,7 +49,7 @@ static void overdue_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (o->in_flight || o->hub->stopping) {
+	if (o->in_flight || o->hub->stopping || !hub_leads(o->hub)) {
 		return;
 	}
 	if (store_next_due(o->hub->store, &due) != STORE_OK) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "hub_news.h"
 #include "log.h"
 #include "page_cache.h"
 
@@ -84,7 +85,7 @@ static void retention_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (r->in_flight || keep <= 0 || r->hub->stopping ||
+	if (r->in_flight || keep <= 0 || r->hub->stopping || !hub_leads(r->hub) ||
 	    store_purge_due(r->hub->store, before, r->clients_since, &due) != STORE_OK) {
 		return;
 	}

@@ -23,7 +23,8 @@
 
 #define PG_BACKOFF_MIN     0.1 /* seconds before the first reconnect attempt */
 #define PG_BACKOFF_MAX     5.0
-#define PG_CONNECT_TIMEOUT "5" /* seconds, unless the URL says otherwise */
+#define PG_CONNECT_TIMEOUT "5"             /* seconds, unless the URL says otherwise */
+#define PG_MIGRATE_LOCK    "7310582981233" /* advisory lock of the migrations */
 
 /* Migration i brings the schema from version i to i + 1, as store_sqlite.c's do for SQLite.
  * Append only. */
@@ -442,7 +443,10 @@ static int pg_migrate(PGconn *c, char *err, size_t errlen)
 	long long version = -1;
 	char sql[96];
 
+	/* The advisory lock first: two hubs creating refex_schema at once collide even with
+	 * IF NOT EXISTS. */
 	if (pg_exec_ok(c, "BEGIN") < 0 ||
+	    pg_exec_ok(c, "SELECT pg_advisory_xact_lock(" PG_MIGRATE_LOCK ")") < 0 ||
 	    pg_exec_ok(c, "CREATE TABLE IF NOT EXISTS refex_schema (version integer NOT NULL)") <
 	        0 ||
 	    pg_exec_ok(c, "LOCK TABLE refex_schema IN EXCLUSIVE MODE") < 0 ||
@@ -490,6 +494,10 @@ static int store_pg_open(struct store *st, const char *url, char *err, size_t er
 		return -1;
 	}
 	pg->w_backoff = pg->r_backoff = PG_BACKOFF_MIN;
+	if ((pg->url = strdup(url)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	if ((pg->w = pg_connect(url, err, errlen)) == NULL || pg_migrate(pg->w, err, errlen) < 0 ||
 	    (pg->r = pg_connect(url, err, errlen)) == NULL) {
 		return -1;
@@ -511,6 +519,7 @@ static void store_pg_close(struct store *st)
 	}
 	PQfinish(st->pg->w);
 	PQfinish(st->pg->r);
+	free(st->pg->url);
 	EVP_MD_CTX_free(st->pg->audit_ctx);
 	EVP_MD_free(st->pg->audit_md);
 	free(st->pg);

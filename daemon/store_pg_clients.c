@@ -324,7 +324,13 @@ static const struct store_clients_writes pw_writes = {
 /* Run a client write inside the writer's open transaction. */
 enum store_status store_pg_client(struct store *st, struct store_client_op *op, bool *partial)
 {
-	return store_clients_run(st, &pw_writes, op, partial);
+	enum store_status status = store_clients_run(st, &pw_writes, op, partial);
+
+	/* Listings hold client names: other hubs' cached pages must go too. */
+	if (status == STORE_OK && (status = store_pg_news_pages(st)) != STORE_OK) {
+		*partial = true;
+	}
+	return status;
 }
 
 /* Check the stored client a referral just inserted may be shared, making a new one first for an

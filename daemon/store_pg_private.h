@@ -100,6 +100,7 @@ enum pg_fail { PG_FAIL_NONE, PG_FAIL_CONNECTION, PG_FAIL_QUERY };
  * reader connection the loop thread reads on. */
 struct store_pg {
 	PGconn *w, *r;
+	char *url; /* as configured: the news connection's too (store_pg_news.c) */
 	/* Per connection: metrics_now() before which no reconnect is tried, and the wait after the
 	 * next failed one (doubling to PG_BACKOFF_MAX). */
 	double w_next_try, w_backoff, r_next_try, r_backoff;
@@ -161,6 +162,14 @@ enum store_status store_pg_purge(struct store *st, int64_t before, int64_t clien
 enum store_status store_pg_client(struct store *st, struct store_client_op *op, bool *partial);
 enum store_status store_pg_forms(struct store *st, const struct store_forms_change *c,
                                  bool *partial);
+
+/* Tell every hub, once the open transaction commits, that listings may have changed
+ * (store_pg_news.c). */
+enum store_status store_pg_news_pages(struct store *st);
+
+/* Tell every hub, once the open transaction commits, that the sent pages of the sender of
+ * referral parent_id changed: they show its onward referrals (store_pg_news.c). */
+enum store_status store_pg_news_origin(struct store *st, const char *parent_id);
 
 /* Run writer statement which with p; STORE_OK if it worked (store_pg_write.c). */
 enum store_status store_pg_wrun(struct store *st, int which, const struct pg_params *p);

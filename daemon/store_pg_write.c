@@ -27,14 +27,16 @@ const char *const store_pg_wsql[PW_CLIENT_ADD] = {
                    " reason) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
     [PW_UPDATE] = "UPDATE referrals SET state = $1, updated_at = $2,"
                   " overdue_pending = CASE WHEN $1 IN (1, 2) THEN overdue_pending END"
-                  " WHERE id = $3 AND state = $4 RETURNING rid, sender, recipient",
+                  " WHERE id = $3 AND state = $4 RETURNING rid, sender, recipient, parent_id",
     [PW_EXISTS] = "SELECT 1 FROM referrals WHERE id = $1",
     /* The agency's next number, from its row in event_seqs (locked until the commit). */
     [PW_EVENT] = "WITH s AS (INSERT INTO event_seqs AS e (agency, last) VALUES ($1, 1)"
-                 " ON CONFLICT (agency) DO UPDATE SET last = e.last + 1 RETURNING last)"
-                 " INSERT INTO events (agency, seq, referral_rid, kind, history_seq)"
+                 " ON CONFLICT (agency) DO UPDATE SET last = e.last + 1 RETURNING last),"
+                 " i AS (INSERT INTO events (agency, seq, referral_rid, kind, history_seq)"
                  " SELECT $1, s.last, $2, $3, CASE WHEN $3 = 3 THEN coalesce((SELECT max(seq)"
-                 " FROM history WHERE referral_rid = $2), 0) ELSE $4 END FROM s RETURNING seq",
+                 " FROM history WHERE referral_rid = $2), 0) ELSE $4 END FROM s RETURNING seq)"
+                 /* every hub hears of it on commit (store_pg_news.c) */
+                 " SELECT i.seq FROM i, pg_notify('refex_events', $1)",
     /* Locked first, then read in a statement of its own: it sees what others committed. */
     [PW_AUDIT_TAIL] = "SELECT one FROM audit_tail FOR UPDATE",
     [PW_AUDIT_ADD] = "INSERT INTO audit (seq, at_ms, agency, holder, action, record, hash)"
@@ -47,8 +49,12 @@ const char *const store_pg_wsql[PW_CLIENT_ADD] = {
     [PW_SWEEP] = "UPDATE referrals SET overdue_pending = NULL"
                  " WHERE overdue_pending IS NOT NULL AND overdue_pending <= $1"
                  " RETURNING rid, sender, recipient",
+    /* Another hub may have recorded the same version meanwhile (hubs starting together): the
+       same schema is no change, another one no row. */
     [PW_FORM_ADD] = "INSERT INTO form_versions (form, version, schema, accepted_at)"
-                    " VALUES ($1, $2, $3, $4)",
+                    " VALUES ($1, $2, $3, $4) ON CONFLICT (form, version) DO UPDATE"
+                    " SET accepted_at = form_versions.accepted_at"
+                    " WHERE form_versions.schema = EXCLUDED.schema RETURNING 1",
     [PW_FORM_RETIRE] = "UPDATE form_versions SET retired_at = $2"
                        " WHERE form = $1 AND retired_at IS NULL",
     [PW_FORM_REVIVE] =
@@ -309,6 +315,9 @@ enum store_status store_pg_insert(struct store *st, const struct store_new_refer
 		status = events_add(st, r->sender, r->recipient, rid,
 		                    REFEX__EVENT_KIND__EVENT_SUBMITTED, 0, res);
 	}
+	if (status == STORE_OK && r->parent_id != NULL && r->parent_id[0] != '\0') {
+		status = store_pg_news_origin(st, r->parent_id);
+	}
 	if (status == STORE_OK) {
 		status = idem_put(st, r->sender, &r->idem, r->id, r->created_at);
 	}
@@ -372,7 +381,7 @@ enum store_status store_pg_change(struct store *st, const struct store_change *c
 {
 	enum store_status status = idem_check(st, c->agency, &c->idem, res);
 	struct pg_params p = {0};
-	char sender[128], recipient[128];
+	char sender[128], recipient[128], parent[STORE_ID_LEN + 1];
 	int64_t rid, hseq = 0;
 	PGresult *rows;
 
@@ -394,11 +403,19 @@ enum store_status store_pg_change(struct store *st, const struct store_change *c
 	rid = pg_num(rows, 0, 0);
 	snprintf(sender, sizeof(sender), "%s", PQgetvalue(rows, 0, 1));
 	snprintf(recipient, sizeof(recipient), "%s", PQgetvalue(rows, 0, 2));
+	if (PQgetisnull(rows, 0, 3)) {
+		parent[0] = '\0';
+	} else {
+		snprintf(parent, sizeof(parent), "%s", PQgetvalue(rows, 0, 3));
+	}
 	PQclear(rows);
 	status = history_add(st, rid, c, &hseq);
 	if (status == STORE_OK) {
 		status = events_add(st, sender, recipient, rid, REFEX__EVENT_KIND__EVENT_CHANGED,
 		                    hseq, res);
+	}
+	if (status == STORE_OK && parent[0] != '\0') {
+		status = store_pg_news_origin(st, parent);
 	}
 	if (status == STORE_OK) {
 		status = idem_put(st, c->agency, &c->idem, c->referral_id, c->at);
@@ -468,6 +485,19 @@ static enum store_status each_name(struct store *st, int which, const char *cons
 }
 
 /* Record new form versions and retirements inside the open transaction. */
+/* Record one form version; STORE_CONFLICT if another hub recorded another schema for it. */
+static enum store_status form_add(struct store *st, const struct pg_params *p)
+{
+	PGresult *res;
+	enum store_status status = store_pg_wquery(st, PW_FORM_ADD, p, &res);
+
+	if (status == STORE_OK && PQntuples(res) != 1) {
+		status = STORE_CONFLICT;
+	}
+	PQclear(res);
+	return status;
+}
+
 enum store_status store_pg_forms(struct store *st, const struct store_forms_change *c,
                                  bool *partial)
 {
@@ -479,7 +509,7 @@ enum store_status store_pg_forms(struct store *st, const struct store_forms_chan
 		pg_int(&p, 2, c->add[i].version);
 		pg_blob(&p, 3, c->add[i].schema, c->add[i].schema_len);
 		pg_int(&p, 4, c->at);
-		status = store_pg_wrun(st, PW_FORM_ADD, &p);
+		status = form_add(st, &p);
 	}
 	if (status == STORE_OK) {
 		status = each_name(st, PW_FORM_RETIRE, c->retire, c->n_retire, c->at);

@@ -52,6 +52,7 @@ struct net {
 	 * net's own database, db_name, made by net_new and dropped by net_free. */
 	char database[NET_PATH_MAX + 64];
 	char db_name[64];
+	bool second; /* made by net_second: shares the directory and database of another net */
 };
 
 /* What a finished program said and how it ended. */
@@ -85,6 +86,19 @@ bool net_pg_holds(const struct net *n, const char *text);
  * forms (proto/forms) in DIR/forms (the default [forms] dir beside the config), and a
  * config with NET_DEFAULT_AGENCIES. Fails the current test on any problem. */
 struct net *net_new(void);
+
+/* Make a second hub of n: a net sharing n's directory, certificates (those issued so far),
+ * config and database, with its own log (refexd-N.log) and, once net_start'ed, its own refexd
+ * and port; every helper taking a net works on it. Free it (net_free, net_teardown) before n;
+ * that leaves the directory and the database to n. Fails the current test on any problem. */
+struct net *net_second(const struct net *n);
+
+/* Start a second hub of n's (net_second; n is started) and wait until both have their database
+ * open (msg=started). Fails the current test if it does not start. */
+struct net *net_start_second(struct net *n);
+
+/* Kill n's refexd with SIGKILL (a hub that dies) and wait for it. */
+void net_kill(struct net *n);
 
 /* Issue a partner certificate for agency and holder; returns the path prefix P
  * (P.crt, P.key), owned by the net. Fails the current test on any problem. */
@@ -265,6 +279,9 @@ int raw_list_forms(struct raw *c, uint64_t id);
 /* Ask for the caller's sent box (request id, one page of 100); return how many referrals it
  * lists, or -1 when it was refused or no answer came. */
 int raw_count_sent(struct raw *c, uint64_t id);
+
+/* Ask for the caller's inbox as raw_count_sent does its sent box. */
+int raw_count_inbox(struct raw *c, uint64_t id);
 /* Say Hello. Returns 0 when the server answered OK, -1 otherwise. */
 int raw_hello(struct raw *c);
 

@@ -179,6 +179,22 @@ struct net *net_new(void)
 	return n;
 }
 
+/* Make a second hub of n, sharing its directory and database. */
+struct net *net_second(const struct net *n)
+{
+	static int made = 1; /* refexd.log is the first hub's */
+	struct net *s = malloc(sizeof(*s));
+
+	cr_assert_not_null(s);
+	*s = *n;
+	s->second = true;
+	s->pid = 0;
+	s->port = 0;
+	s->db_name[0] = '\0'; /* n drops the database */
+	snprintf(s->log, sizeof(s->log), "%s/refexd-%d.log", n->dir, ++made);
+	return s;
+}
+
 /* Issue a partner certificate from the net's CA. */
 const char *net_issue(struct net *n, const char *agency, const char *holder)
 {
@@ -348,6 +364,27 @@ int net_stop(struct net *n)
 	return rc;
 }
 
+/* Start a second hub of n's and wait until both serve. */
+struct net *net_start_second(struct net *n)
+{
+	struct net *s = net_second(n);
+
+	net_must_start(s);
+	/* Each serves once its database is open (the second's may wait for n's migration). */
+	cr_assert(net_log_wait(n, "msg=started") && net_log_wait(s, "msg=started"),
+	          "the hubs did not open their database");
+	return s;
+}
+
+/* Kill refexd with SIGKILL and wait for it. */
+void net_kill(struct net *n)
+{
+	cr_assert_gt(n->pid, 0, "refexd is not running");
+	cr_assert_eq(kill(n->pid, SIGKILL), 0);
+	waitpid(n->pid, NULL, 0);
+	n->pid = 0;
+}
+
 /* nftw callback: remove one entry of the net directory. */
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -367,7 +404,7 @@ void net_free(struct net *n)
 		net_stop(n);
 	}
 	net_pg_database_drop(n);
-	if (n->dir[0] != '\0' && getenv("REFEX_IT_KEEP") == NULL) {
+	if (n->dir[0] != '\0' && !n->second && getenv("REFEX_IT_KEEP") == NULL) {
 		nftw(n->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	}
 	free(n);

@@ -478,9 +478,9 @@ int raw_list_forms(struct raw *c, uint64_t id)
 	return n;
 }
 
-/* Ask for the caller's sent box (request id, one page of 100); return how many referrals it
- * lists, or -1 when it was refused or no answer came. */
-int raw_count_sent(struct raw *c, uint64_t id)
+/* Ask for the caller's sent box or inbox (request id, one page of 100); return how many
+ * referrals it lists, or -1. */
+static int raw_count_box(struct raw *c, uint64_t id, bool inbox)
 {
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__ListReferrals l = REFEX__LIST_REFERRALS__INIT;
@@ -491,8 +491,8 @@ int raw_count_sent(struct raw *c, uint64_t id)
 	l.limit = 100;
 	req.has_id = 1;
 	req.id = id;
-	req.body_case = REFEX__REQUEST__BODY_LIST_SENT;
-	req.list_sent = &l;
+	req.body_case = inbox ? REFEX__REQUEST__BODY_LIST_INBOX : REFEX__REQUEST__BODY_LIST_SENT;
+	*(inbox ? &req.list_inbox : &req.list_sent) = &l;
 	if ((m = raw_call(c, &req)) == NULL) {
 		return -1;
 	}
@@ -502,6 +502,19 @@ int raw_count_sent(struct raw *c, uint64_t id)
 	}
 	refex__server_message__free_unpacked(m, NULL);
 	return n;
+}
+
+/* Ask for the caller's sent box (request id, one page of 100); return how many referrals it
+ * lists, or -1 when it was refused or no answer came. */
+int raw_count_sent(struct raw *c, uint64_t id)
+{
+	return raw_count_box(c, id, false);
+}
+
+/* Ask for the caller's inbox as raw_count_sent does its sent box. */
+int raw_count_inbox(struct raw *c, uint64_t id)
+{
+	return raw_count_box(c, id, true);
 }
 
 /* Fill s with a housing referral from north-advice to eastside-housing. */
