@@ -131,6 +131,18 @@ struct request *request_keep(const struct request *rq, size_t size)
 	return kept;
 }
 
+/* Keep rq in a zeroed allocation of size bytes (a struct starting with a struct request) for a
+ * read through store_read_async; out of memory: answer rq UNAVAILABLE and return NULL. */
+void *request_keep_for_read(struct request *rq, size_t size)
+{
+	struct request *kept = request_keep(rq, size);
+
+	if (kept == NULL) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL, "out of memory");
+	}
+	return kept;
+}
+
 /* Release what request_keep took. */
 void request_release(struct request *rq)
 {

@@ -5,7 +5,9 @@
  * the net. The server can be stopped and started under a running hub.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +89,26 @@ void net_pg_server_stop(void)
 void net_pg_server_start(void)
 {
 	pg_ctl("start");
+}
+
+/* Send the test server's postmaster sig (SIGSTOP: it takes no new connection, those open go on;
+ * SIGCONT). Its pid is the first line of postmaster.pid in the data directory, beside the
+ * socket directory REFEX_TEST_PG names (tests/pg/with-postgres). */
+void net_pg_server_signal(int sig)
+{
+	const char *server = getenv("REFEX_TEST_PG"), *host;
+	char path[512];
+	long pid = 0;
+	FILE *f;
+
+	host = server ? strstr(server, "host=") : NULL;
+	cr_assert(host != NULL, "REFEX_TEST_PG: run through tests/pg/with-postgres");
+	host += strlen("host=");
+	snprintf(path, sizeof(path), "%.*s/data/postmaster.pid", (int)strcspn(host, "&"), host);
+	cr_assert((f = fopen(path, "r")) != NULL, "%s: %s", path, strerror(errno));
+	cr_assert_eq(fscanf(f, "%ld", &pid), 1, "%s: no pid", path);
+	fclose(f);
+	cr_assert_eq(kill((pid_t)pid, sig), 0, "kill %ld: %s", pid, strerror(errno));
 }
 
 /* Say whether n's database still holds text in a live row of a client record. */
