@@ -64,8 +64,9 @@ struct store_backend_writes {
 	                           bool *partial);
 };
 
-/* The reads of store.h, store_clients.h and store_report.h, on the loop thread; each must not wait
- * for the storage thread's transaction (store_read.c dispatches to them). */
+/* The reads of store.h, store_clients.h and store_report.h, on the loop thread or (a backend with
+ * a reader) the reader thread; each must not wait for the storage thread's transaction
+ * (store_read.c dispatches to them). */
 struct store_backend_reads {
 	enum store_status (*get)(struct store *st, const char *id, Refex__Referral **out);
 	enum store_status (*list)(struct store *st, const struct store_query *q,
