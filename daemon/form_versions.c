@@ -397,6 +397,8 @@ struct form_versions *form_versions_sync(struct store *st, const struct form_set
 	struct form_versions *k = NULL, *next = NULL;
 	struct form_plan plan = {0};
 
+	/* Synchronous on the loop, not store_read_async: only at start and on a reload, which
+	 * waits for the forms' commit anyway (store_forms_record). */
 	if (store_form_versions(st, &w.rows, &w.n_stored) != STORE_OK) {
 		snprintf(err, errlen, "cannot read the form versions from the database");
 		return NULL;

@@ -131,6 +131,18 @@ struct request *request_keep(const struct request *rq, size_t size)
 	return kept;
 }
 
+/* Keep rq in a zeroed allocation of size bytes (a struct starting with a struct request) for a
+ * read through store_read_async; out of memory: answer rq UNAVAILABLE and return NULL. */
+void *request_keep_for_read(struct request *rq, size_t size)
+{
+	struct request *kept = request_keep(rq, size);
+
+	if (kept == NULL) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL, "out of memory");
+	}
+	return kept;
+}
+
 /* Release what request_keep took. */
 void request_release(struct request *rq)
 {
@@ -220,20 +232,46 @@ void reply_key_reused(struct request *rq)
 	            "this idempotency key was already used for a different request");
 }
 
+/* A repeated request's first referral being read. */
+struct pending_first {
+	struct request rq;
+	bool summary;
+	Refex__Referral *ref;
+};
+
+static enum store_status first_read(struct store *st, void *arg)
+{
+	struct pending_first *pf = arg;
+
+	return store_get(st, pf->rq.referral, &pf->ref);
+}
+
+static void first_done(enum store_status status, void *arg)
+{
+	struct pending_first *pf = arg;
+	Refex__Referral sum;
+
+	if (status != STORE_OK) {
+		reply_error(&pf->rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the referral cannot be read right now; please try again");
+	} else {
+		sum = referral_summary(pf->ref);
+		reply_referral(&pf->rq, pf->summary ? &sum : pf->ref);
+	}
+	store_referral_free(pf->ref);
+	request_release(&pf->rq);
+}
+
 /* Answer a repeated request with the referral its first attempt wrote (its summary if asked). */
 void reply_first(struct request *rq, const char *first, bool summary)
 {
-	Refex__Referral *ref = NULL, sum;
+	struct pending_first *pf;
 
 	snprintf(rq->referral, sizeof(rq->referral), "%s", first);
-	if (store_get(rq->hub->store, first, &ref) != STORE_OK) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-		            "the referral cannot be read right now; please try again");
-		return;
+	if ((pf = request_keep_for_read(rq, sizeof(*pf))) != NULL) {
+		pf->summary = summary;
+		store_read_async(rq->hub->store, first_read, first_done, pf);
 	}
-	sum = referral_summary(ref);
-	reply_referral(rq, summary ? &sum : ref);
-	store_referral_free(ref);
 }
 
 /* Answer rq now if its idempotency key was used before, and say so. A retry of a write that

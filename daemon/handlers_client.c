@@ -260,32 +260,58 @@ void handle_get_client(struct request *rq, Refex__Request *msg)
 	store_client_free(c);
 }
 
+/* A client listing being read. */
+struct pending_clients {
+	struct request rq;
+	char search[257]; /* "": all */
+	Refex__StoredClient **items;
+	size_t n;
+};
+
+static enum store_status clients_read(struct store *st, void *arg)
+{
+	struct pending_clients *pc = arg;
+
+	return store_client_list(st, session_identity(pc->rq.s)->agency,
+	                         pc->search[0] ? pc->search : NULL, CLIENT_LIST_MAX, &pc->items,
+	                         &pc->n);
+}
+
+static void clients_done(enum store_status status, void *arg)
+{
+	struct pending_clients *pc = arg;
+	Refex__Response r = REFEX__RESPONSE__INIT;
+	Refex__ClientList list = REFEX__CLIENT_LIST__INIT;
+
+	if (status != STORE_OK) {
+		reply_error(&pc->rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the clients cannot be read right now; please try again");
+	} else {
+		list.n_clients = pc->n;
+		list.clients = pc->items;
+		r.body_case = REFEX__RESPONSE__BODY_CLIENTS;
+		r.clients = &list;
+		reply(&pc->rq, &r);
+		store_client_list_free(pc->items, pc->n);
+	}
+	request_release(&pc->rq);
+}
+
 /* List the caller's clients and those referred to it. */
 void handle_list_clients(struct request *rq, Refex__Request *msg)
 {
-	Refex__Response r = REFEX__RESPONSE__INIT;
-	Refex__ClientList list = REFEX__CLIENT_LIST__INIT;
 	const char *search = msg->list_clients->search;
-	Refex__StoredClient **items;
-	size_t n;
+	struct pending_clients *pc;
 
 	if (search != NULL && (search[0] == '\0' || strlen(search) > 256)) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "search",
 		            "a search is 1-256 bytes of a name");
 		return;
 	}
-	if (store_client_list(rq->hub->store, session_identity(rq->s)->agency, search,
-	                      CLIENT_LIST_MAX, &items, &n) != STORE_OK) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-		            "the clients cannot be read right now; please try again");
-		return;
+	if ((pc = request_keep_for_read(rq, sizeof(*pc))) != NULL) {
+		snprintf(pc->search, sizeof(pc->search), "%s", search ? search : "");
+		store_read_async(rq->hub->store, clients_read, clients_done, pc);
 	}
-	list.n_clients = n;
-	list.clients = items;
-	r.body_case = REFEX__RESPONSE__BODY_CLIENTS;
-	r.clients = &list;
-	reply(rq, &r);
-	store_client_list_free(items, n);
 }
 
 /* Erase one of the caller's clients and its copies in every referral. */

@@ -26,22 +26,29 @@ static int64_t page_valid_until(const struct store_page *sp, int64_t now)
 	return until;
 }
 
-/* Read a page from the store, pack it as a Response body and keep it in the cache. */
-static uint8_t *page_build(struct request *rq, const struct store_query *q, size_t *len)
+/* A listing being read: the query (its strings copied), the page, and the cache generation of
+ * the agency when the read began. */
+struct pending_list {
+	struct request rq;
+	struct store_query q;
+	char *client_id;
+	uint64_t gen;
+	struct store_page sp;
+};
+
+/* Pack the page read for p as a Response body and keep it in the cache (if it was read before
+ * any commit changed the agency's pages). */
+static uint8_t *page_pack(struct pending_list *p, size_t *len)
 {
 	Refex__Response r = REFEX__RESPONSE__INIT;
 	Refex__ReferralPage page = REFEX__REFERRAL_PAGE__INIT;
-	struct store_page sp = {0};
 	char token[32];
 	uint8_t *bytes;
 
-	if (store_list(rq->hub->store, q, &sp) != STORE_OK) {
-		return NULL;
-	}
-	page.n_referrals = sp.n;
-	page.referrals = sp.items;
-	if (sp.next_before > 0) {
-		snprintf(token, sizeof(token), "%lld", (long long)sp.next_before);
+	page.n_referrals = p->sp.n;
+	page.referrals = p->sp.items;
+	if (p->sp.next_before > 0) {
+		snprintf(token, sizeof(token), "%lld", (long long)p->sp.next_before);
 		page.next_page_token = token;
 	}
 	r.body_case = REFEX__RESPONSE__BODY_PAGE;
@@ -49,13 +56,57 @@ static uint8_t *page_build(struct request *rq, const struct store_query *q, size
 	*len = refex__response__get_packed_size(&r);
 	if ((bytes = malloc(*len ? *len : 1)) != NULL) {
 		refex__response__pack(&r, bytes);
-		if (q->client_id == NULL) { /* the cache keys pages by box, state and cursor only */
-			page_cache_put(rq->hub->pages, q, bytes, *len,
-			               page_valid_until(&sp, q->now));
+		if (p->q.client_id ==
+		    NULL) { /* the cache keys pages by box, state and cursor only */
+			page_cache_put_as_of(p->rq.hub->pages, &p->q, p->gen, bytes, *len,
+			                     page_valid_until(&p->sp, p->q.now));
 		}
 	}
-	store_page_free(&sp);
 	return bytes;
+}
+
+static enum store_status list_read(struct store *st, void *arg)
+{
+	struct pending_list *p = arg;
+
+	return store_list(st, &p->q, &p->sp);
+}
+
+/* Answer the listing once its page is read. */
+static void list_done(enum store_status status, void *arg)
+{
+	struct pending_list *p = arg;
+	uint8_t *built = NULL;
+	size_t len;
+
+	if (status != STORE_OK || (built = page_pack(p, &len)) == NULL) {
+		reply_error(&p->rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "referrals cannot be listed right now; please try again");
+	} else {
+		reply_tail(&p->rq, built, len);
+	}
+	free(built);
+	store_page_free(&p->sp);
+	free(p->client_id);
+	request_release(&p->rq);
+}
+
+/* Read the page of q from the store (off the loop where reads cross a network) and answer. */
+static void list_read_async(struct request *rq, const struct store_query *q)
+{
+	struct pending_list *p = request_keep_for_read(rq, sizeof(*p));
+
+	if (p == NULL) {
+		return;
+	}
+	p->q = *q;
+	p->gen = page_cache_gen(rq->hub->pages, q->agency);
+	if (q->client_id != NULL &&
+	    (p->q.client_id = p->client_id = strdup(q->client_id)) == NULL) {
+		list_done(STORE_UNAVAILABLE, p);
+		return;
+	}
+	store_read_async(rq->hub->store, list_read, list_done, p);
 }
 
 static void handle_list(struct request *rq, Refex__ListReferrals *l, enum store_box box)
@@ -70,7 +121,6 @@ static void handle_list(struct request *rq, Refex__ListReferrals *l, enum store_
 	    .now = (int64_t)time(NULL),
 	};
 	const uint8_t *kept;
-	uint8_t *built;
 	char *end;
 	size_t len;
 
@@ -97,13 +147,7 @@ static void handle_list(struct request *rq, Refex__ListReferrals *l, enum store_
 		reply_tail(rq, kept, len);
 		return;
 	}
-	if ((built = page_build(rq, &q, &len)) == NULL) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-		            "referrals cannot be listed right now; please try again");
-		return;
-	}
-	reply_tail(rq, built, len);
-	free(built);
+	list_read_async(rq, &q);
 }
 
 /* List the referrals the agency received. */

@@ -44,6 +44,12 @@ void reply_audit(struct request *rq, const char *agency);
  * that outlives the handler: it holds the session until request_release. */
 struct request *request_keep(const struct request *rq, size_t size);
 
+/* Keep rq in a zeroed allocation of size bytes (a struct starting with a struct request) for a
+ * read through store_read_async, whose done runs once the read is done, replies (a session
+ * closed meanwhile gets nothing) and calls request_release; out of memory: answer rq
+ * UNAVAILABLE and return NULL. */
+void *request_keep_for_read(struct request *rq, size_t size);
+
 /* Release what request_keep took. */
 void request_release(struct request *rq);
 

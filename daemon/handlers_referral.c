@@ -239,22 +239,38 @@ void handle_update(struct request *rq, Refex__Request *msg)
 
 #define AUDIT_MAX 10000 /* entries returned for one record */
 
-/* Answer with the audit trail of record rq->referral: every entry, or (agency not NULL) only
- * that agency's own. */
-void reply_audit(struct request *rq, const char *agency)
+/* An audit trail being read. */
+struct pending_audit {
+	struct request rq;
+	const char *agency; /* the session's: it lives as long as rq holds it */
+	Refex__AuditEntry **entries;
+	size_t n;
+};
+
+static enum store_status audit_trail_read(struct store *st, void *arg)
 {
+	struct pending_audit *pa = arg;
+
+	return store_audit_list(st, pa->rq.referral, AUDIT_MAX, &pa->entries, &pa->n);
+}
+
+/* Answer with the entries read (only the agency's own, if it is set). */
+static void audit_done(enum store_status status, void *arg)
+{
+	struct pending_audit *pa = arg;
 	Refex__Response r = REFEX__RESPONSE__INIT;
 	Refex__AuditLog log = REFEX__AUDIT_LOG__INIT;
-	Refex__AuditEntry **entries, *e;
-	size_t n, kept = 0;
+	Refex__AuditEntry **entries = pa->entries, *e;
+	size_t kept = 0;
 
-	if (store_audit_list(rq->hub->store, rq->referral, AUDIT_MAX, &entries, &n) != STORE_OK) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+	if (status != STORE_OK) {
+		reply_error(&pa->rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
 		            "the audit trail cannot be read right now; please try again");
+		request_release(&pa->rq);
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (agency == NULL || strcmp(entries[i]->agency, agency) == 0) {
+	for (size_t i = 0; i < pa->n; i++) {
+		if (pa->agency == NULL || strcmp(entries[i]->agency, pa->agency) == 0) {
 			e = entries[kept]; /* swapped, not dropped: all n are freed below */
 			entries[kept++] = entries[i];
 			entries[i] = e;
@@ -264,8 +280,21 @@ void reply_audit(struct request *rq, const char *agency)
 	log.entries = entries;
 	r.body_case = REFEX__RESPONSE__BODY_AUDIT;
 	r.audit = &log;
-	reply(rq, &r);
-	store_audit_free(entries, n);
+	reply(&pa->rq, &r);
+	store_audit_free(entries, pa->n);
+	request_release(&pa->rq);
+}
+
+/* Answer with the audit trail of record rq->referral: every entry, or (agency not NULL) only
+ * that agency's own. */
+void reply_audit(struct request *rq, const char *agency)
+{
+	struct pending_audit *pa = request_keep_for_read(rq, sizeof(*pa));
+
+	if (pa != NULL) {
+		pa->agency = agency;
+		store_read_async(rq->hub->store, audit_trail_read, audit_done, pa);
+	}
 }
 
 /* Show a party the audit trail of one of its referrals. */

@@ -7,6 +7,39 @@
 #include "report.h"
 #include "store_report.h"
 
+/* A report whose cells are being read. */
+struct pending_report {
+	struct request rq;
+	struct report_params p;
+	struct store_report_query q;
+	struct store_report_data data;
+};
+
+static enum store_status report_read(struct store *st, void *arg)
+{
+	struct pending_report *pr = arg;
+
+	return store_report_read(st, &pr->q, &pr->data);
+}
+
+/* Build the report from its cells and answer. */
+static void report_done(enum store_status status, void *arg)
+{
+	struct pending_report *pr = arg;
+	Refex__Response r = REFEX__RESPONSE__INIT;
+
+	if (status != STORE_OK || (r.report = report_build(&pr->data, &pr->p)) == NULL) {
+		reply_error(&pr->rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the report cannot be made right now; please try again");
+	} else {
+		r.body_case = REFEX__RESPONSE__BODY_REPORT;
+		reply(&pr->rq, &r);
+		report_free(r.report);
+	}
+	store_report_data_free(&pr->data);
+	request_release(&pr->rq);
+}
+
 /* Report on the referrals the caller's agency sent or received, or on the whole network. */
 void handle_report(struct request *rq, Refex__Request *msg)
 {
@@ -19,8 +52,7 @@ void handle_report(struct request *rq, Refex__Request *msg)
 	    .min_count = cfg->report_min_count,
 	    .now = (int64_t)time(NULL),
 	};
-	struct store_report_data data = {0};
-	Refex__Response r = REFEX__RESPONSE__INIT;
+	struct pending_report *pr;
 	const char *field = NULL;
 	char err[128];
 
@@ -39,20 +71,11 @@ void handle_report(struct request *rq, Refex__Request *msg)
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, field, "%s", err);
 		return;
 	}
-	if (store_report_read(rq->hub->store,
-	                      &(struct store_report_query){.agency = p.agency,
-	                                                   .from_day = p.from_day,
-	                                                   .to_day = p.to_day,
-	                                                   .reasons = !network},
-	                      &data) != STORE_OK ||
-	    (r.report = report_build(&data, &p)) == NULL) {
-		store_report_data_free(&data);
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-		            "the report cannot be made right now; please try again");
+	if ((pr = request_keep_for_read(rq, sizeof(*pr))) == NULL) {
 		return;
 	}
-	r.body_case = REFEX__RESPONSE__BODY_REPORT;
-	reply(rq, &r);
-	report_free(r.report);
-	store_report_data_free(&data);
+	pr->p = p;
+	pr->q = (struct store_report_query){
+	    .agency = p.agency, .from_day = p.from_day, .to_day = p.to_day, .reasons = !network};
+	store_read_async(rq->hub->store, report_read, report_done, pr);
 }

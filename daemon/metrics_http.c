@@ -1,7 +1,8 @@
 /*
  * The metrics endpoint on libevent's evhttp, on the daemon's own loop: a scrape
- * reads counters and a few store rows and never waits for anything, so it
- * cannot hold up a partner's request for longer than it takes to format.
+ * reads counters, and counts a few store rows through store_read_async (off the
+ * loop on PostgreSQL), so it cannot hold up a partner's request for longer than
+ * it takes to format.
  */
 #include "metrics_http.h"
 
@@ -45,13 +46,19 @@ static int write_connections(struct evbuffer *out, const struct hub *hub)
 	    hub->n_sessions, (unsigned long long)hub->next_session_id, store_pending(hub->store));
 }
 
-/* The referral gauges; left out of the scrape (absent, not zero) when the store cannot say. */
-static int write_referrals(struct evbuffer *out, struct store *st)
-{
+/* A scrape whose referral counts are being read; req is NULL once its connection has gone. */
+struct scrape {
+	struct evhttp_request *req;
+	struct hub *hub;
 	uint64_t counts[STORE_STATES], overdue;
+};
+
+/* The referral gauges; left out of the scrape (absent, not zero) when the store cannot say. */
+static int write_referrals(struct evbuffer *out, enum store_status status, const struct scrape *sc)
+{
 	int rc;
 
-	if (store_count_states(st, counts, &overdue, (int64_t)time(NULL)) != STORE_OK) {
+	if (status != STORE_OK) {
 		log_warnx("msg=\"metrics: cannot count referrals\"");
 		return 0;
 	}
@@ -60,7 +67,7 @@ static int write_referrals(struct evbuffer *out, struct store *st)
 	for (int s = 1; rc >= 0 && s < STORE_STATES; s++) {
 		rc = evbuffer_add_printf(out, "refex_referrals{state=\"%s\"} %llu\n",
 		                         pbenum_state_name((Refex__State)s),
-		                         (unsigned long long)counts[s]);
+		                         (unsigned long long)sc->counts[s]);
 	}
 	if (rc >= 0) {
 		rc = evbuffer_add_printf(
@@ -69,9 +76,48 @@ static int write_referrals(struct evbuffer *out, struct store *st)
 		    "or declined, past their due time.\n"
 		    "# TYPE refex_referrals_overdue gauge\n"
 		    "refex_referrals_overdue %llu\n",
-		    (unsigned long long)overdue);
+		    (unsigned long long)sc->overdue);
 	}
 	return rc;
+}
+
+static enum store_status scrape_read(struct store *st, void *arg)
+{
+	struct scrape *sc = arg;
+
+	return store_count_states(st, sc->counts, &sc->overdue, (int64_t)time(NULL));
+}
+
+/* The scraper's connection closed while its counts were read: nothing to answer. */
+static void scrape_closed(struct evhttp_connection *evcon, void *arg)
+{
+	(void)evcon;
+	((struct scrape *)arg)->req = NULL;
+}
+
+/* Answer the scrape once its counts are read. */
+static void scrape_done(enum store_status status, void *arg)
+{
+	struct scrape *sc = arg;
+	struct evbuffer *body = NULL;
+
+	if (sc->req == NULL) {
+		free(sc);
+		return;
+	}
+	evhttp_connection_set_closecb(evhttp_request_get_connection(sc->req), NULL, NULL);
+	if ((body = evbuffer_new()) == NULL || write_connections(body, sc->hub) < 0 ||
+	    metrics_write(body) < 0 || write_referrals(body, status, sc) < 0) {
+		evhttp_send_error(sc->req, HTTP_INTERNAL, NULL);
+	} else {
+		evhttp_add_header(evhttp_request_get_output_headers(sc->req), "Content-Type",
+		                  METRICS_CONTENT_TYPE);
+		evhttp_send_reply(sc->req, HTTP_OK, "OK", body);
+	}
+	if (body != NULL) {
+		evbuffer_free(body);
+	}
+	free(sc);
 }
 
 static void metrics_serve(struct evhttp_request *req, void *arg)
@@ -79,7 +125,7 @@ static void metrics_serve(struct evhttp_request *req, void *arg)
 	struct metrics_http *mh = arg;
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	enum evhttp_cmd_type method = evhttp_request_get_command(req);
-	struct evbuffer *body;
+	struct scrape *sc;
 
 	if (path == NULL || strcmp(path, "/metrics") != 0) {
 		http_reply_text(req, HTTP_NOTFOUND, METRICS_TEXT_TYPE,
@@ -91,17 +137,14 @@ static void metrics_serve(struct evhttp_request *req, void *arg)
 		http_reply_text(req, HTTP_BADMETHOD, METRICS_TEXT_TYPE, "only GET and HEAD\n");
 		return;
 	}
-	if ((body = evbuffer_new()) == NULL || write_connections(body, mh->hub) < 0 ||
-	    metrics_write(body) < 0 || write_referrals(body, mh->hub->store) < 0) {
+	if ((sc = calloc(1, sizeof(*sc))) == NULL) {
 		evhttp_send_error(req, HTTP_INTERNAL, NULL);
-	} else {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-		                  METRICS_CONTENT_TYPE);
-		evhttp_send_reply(req, HTTP_OK, "OK", body);
+		return;
 	}
-	if (body != NULL) {
-		evbuffer_free(body);
-	}
+	sc->req = req;
+	sc->hub = mh->hub;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), scrape_closed, sc);
+	store_read_async(mh->hub->store, scrape_read, scrape_done, sc);
 }
 
 static void metrics_log_bound(struct evhttp_bound_socket *bound)

@@ -16,9 +16,10 @@
 struct overdue {
 	struct hub *hub;
 	struct event *tick;
-	bool in_flight; /* a sweep is queued: never two at once */
-	bool stopped;   /* overdue_stop ran while a sweep was in flight: free on its completion */
+	bool in_flight; /* a read or a sweep is queued: never two at once */
+	bool stopped;   /* overdue_stop ran while one was in flight: free on its completion */
 	time_t last_sweep;
+	int64_t due; /* what the read of the next due time found */
 };
 
 static void overdue_done(enum store_status status, const struct store_result *res, void *arg)
@@ -41,18 +42,26 @@ static void overdue_done(enum store_status status, const struct store_result *re
 	}
 }
 
-static void overdue_tick(evutil_socket_t fd, short what, void *arg)
+static enum store_status next_due_read(struct store *st, void *arg)
+{
+	struct overdue *o = arg;
+
+	return store_next_due(st, &o->due);
+}
+
+/* Sweep if something fell due (or it is time to prune), once the next due time is read. */
+static void next_due_done(enum store_status status, void *arg)
 {
 	struct overdue *o = arg;
 	time_t now = time(NULL);
-	int64_t due = 0;
+	int64_t due = o->due;
 
-	(void)fd;
-	(void)what;
-	if (o->in_flight || o->hub->stopping || !hub_leads(o->hub)) {
+	o->in_flight = false;
+	if (o->stopped) {
+		free(o);
 		return;
 	}
-	if (store_next_due(o->hub->store, &due) != STORE_OK) {
+	if (status != STORE_OK || o->hub->stopping) {
 		return; /* try again next tick */
 	}
 	if ((due > 0 && due <= now) || now - o->last_sweep >= OVERDUE_PRUNE_S) {
@@ -61,6 +70,20 @@ static void overdue_tick(evutil_socket_t fd, short what, void *arg)
 			o->last_sweep = now;
 		}
 	}
+}
+
+static void overdue_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct overdue *o = arg;
+
+	(void)fd;
+	(void)what;
+	if (o->in_flight || o->hub->stopping || !hub_leads(o->hub)) {
+		return;
+	}
+	o->in_flight = true;
+	o->due = 0;
+	store_read_async(o->hub->store, next_due_read, next_due_done, o);
 }
 
 /* Start sweeping hub's store. */

@@ -97,6 +97,20 @@ const uint8_t *page_cache_get(struct page_cache *pc, const struct store_query *q
 void page_cache_put(struct page_cache *pc, const struct store_query *q, const uint8_t *bytes,
                     size_t len, int64_t valid_until)
 {
+	page_cache_put_as_of(pc, q, gen_of(pc, q->agency), bytes, len, valid_until);
+}
+
+/* Return agency's generation now, for a page read from now on (page_cache_put_as_of). */
+uint64_t page_cache_gen(const struct page_cache *pc, const char *agency)
+{
+	return gen_of(pc, agency);
+}
+
+/* Keep a packed page for q read when agency's generation was gen: stale at once if a commit
+ * bumped it while the page was being read. */
+void page_cache_put_as_of(struct page_cache *pc, const struct store_query *q, uint64_t gen,
+                          const uint8_t *bytes, size_t len, int64_t valid_until)
+{
 	struct page *p = &pc->slots[hash_query(q) % PC_SLOTS];
 	uint8_t *copy;
 
@@ -110,7 +124,7 @@ void page_cache_put(struct page_cache *pc, const struct store_query *q, const ui
 	snprintf(p->agency, sizeof(p->agency), "%s", q->agency);
 	p->q = *q;
 	p->q.agency = p->agency;
-	p->gen = gen_of(pc, q->agency);
+	p->gen = gen;
 	p->valid_until = valid_until;
 	p->bytes = copy;
 	p->len = len;

@@ -29,6 +29,14 @@ const uint8_t *page_cache_get(struct page_cache *pc, const struct store_query *q
 void page_cache_put(struct page_cache *pc, const struct store_query *q, const uint8_t *bytes,
                     size_t len, int64_t valid_until);
 
+/* Return agency's generation now, for a page read from now on (page_cache_put_as_of). */
+uint64_t page_cache_gen(const struct page_cache *pc, const char *agency);
+
+/* Keep a packed page for q read when agency's generation was gen: stale at once if a commit
+ * bumped it while the page was being read (store_read_async). */
+void page_cache_put_as_of(struct page_cache *pc, const struct store_query *q, uint64_t gen,
+                          const uint8_t *bytes, size_t len, int64_t valid_until);
+
 /* Make every page of agency stale (a commit touched its referrals). */
 void page_cache_bump(struct page_cache *pc, const char *agency);
 

@@ -15,13 +15,15 @@
 struct retention {
 	struct hub *hub;
 	struct event *tick;
-	bool in_flight; /* a purge is queued: never two at once */
-	bool stopped;   /* retention_stop ran while a purge was in flight: free on its completion */
+	bool in_flight; /* a read or a purge is queued: never two at once */
+	bool stopped;   /* retention_stop ran while one was in flight: free on its completion */
 	/* Clients last changed before this were found held when last checked; only purging their
 	 * referrals (which checks those clients) can free them. Checking them all every second
 	 * would grow with the store. */
 	int64_t clients_since;
-	int64_t pass_before; /* the queued purge's `before` */
+	int64_t pass_before;  /* the queued purge's `before` */
+	int64_t check_before; /* the due check's `before` */
+	bool due;             /* what the due check found */
 };
 
 static void retention_queue(struct retention *r);
@@ -76,24 +78,47 @@ static void retention_queue(struct retention *r)
 	}
 }
 
+static enum store_status purge_due_read(struct store *st, void *arg)
+{
+	struct retention *r = arg;
+
+	return store_purge_due(st, r->check_before, r->clients_since, &r->due);
+}
+
+/* Queue a purge if one is due, once the store has said. */
+static void purge_due_done(enum store_status status, void *arg)
+{
+	struct retention *r = arg;
+
+	r->in_flight = false;
+	if (r->stopped) {
+		free(r);
+		return;
+	}
+	if (status != STORE_OK || r->hub->stopping) {
+		return;
+	}
+	if (!r->due) {
+		clients_checked_to(r, r->check_before);
+		return;
+	}
+	retention_queue(r);
+}
+
 static void retention_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct retention *r = arg;
 	long long keep = r->hub->cfg->retention_closed;
-	int64_t before = (int64_t)time(NULL) - keep;
-	bool due = false;
 
 	(void)fd;
 	(void)what;
-	if (r->in_flight || keep <= 0 || r->hub->stopping || !hub_leads(r->hub) ||
-	    store_purge_due(r->hub->store, before, r->clients_since, &due) != STORE_OK) {
+	if (r->in_flight || keep <= 0 || r->hub->stopping || !hub_leads(r->hub)) {
 		return;
 	}
-	if (!due) {
-		clients_checked_to(r, before);
-		return;
-	}
-	retention_queue(r);
+	r->check_before = (int64_t)time(NULL) - keep;
+	r->due = false;
+	r->in_flight = true;
+	store_read_async(r->hub->store, purge_due_read, purge_due_done, r);
 }
 
 /* Start purging hub's store. */

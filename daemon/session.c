@@ -41,6 +41,8 @@ struct session {
 	unsigned inflight;
 	unsigned refs;
 	uint64_t watch_next; /* a watcher: the next event to send; 0: not watching */
+	bool watch_reading;  /* a read of its events is in flight (watch.c) */
+	bool watch_again;    /* events were asked for meanwhile: read again after it */
 	TAILQ_ENTRY(session) all;
 	TAILQ_ENTRY(session) peers;
 	struct hs_slot budget; /* counted in the handshake budgets while handshaking */
@@ -281,6 +283,25 @@ void session_watch_from(struct session *s, uint64_t next)
 		TAILQ_INSERT_HEAD(&s->hub->by_agency[s->agency], s, peers);
 	}
 	s->watch_next = next;
+}
+
+/* Claim the read of s's events: false (and a note to read again) if one is in flight. */
+bool session_watch_read_begin(struct session *s)
+{
+	if (s->watch_reading) {
+		s->watch_again = true;
+		return false;
+	}
+	s->watch_reading = true;
+	s->watch_again = false;
+	return true;
+}
+
+/* End the read of s's events; say whether events were asked for meanwhile. */
+bool session_watch_read_end(struct session *s)
+{
+	s->watch_reading = false;
+	return s->watch_again;
 }
 
 /* Say whether s watches its agency's events (open or not). */

@@ -80,6 +80,13 @@ bool session_output_busy(const struct session *s);
 /* Make s a watcher whose next event is seq next (see watch.h). */
 void session_watch_from(struct session *s, uint64_t next);
 
+/* Claim the read of s's events (watch.c): false, noting that events were asked for again, if
+ * one is in flight. */
+bool session_watch_read_begin(struct session *s);
+
+/* End the read of s's events; say whether events were asked for meanwhile. */
+bool session_watch_read_end(struct session *s);
+
 /* Say whether s watches its agency's events (open or not); watchers lead hub->by_agency lists. */
 bool session_is_watcher(const struct session *s);
 

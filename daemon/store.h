@@ -5,8 +5,11 @@
  * every waiting write in one transaction (group commit: one fsync for many
  * requests) and then runs each write's callback on the event loop thread.
  * A callback with STORE_OK means the write is durable (WAL, synchronous=FULL,
- * the commit has returned). Reads are synchronous on the loop thread, on a
- * connection of their own, and never wait for writes.
+ * the commit has returned). Reads are on a connection of their own and never
+ * wait for writes. The read functions below are synchronous; the loop thread
+ * calls them through store_read_async, which runs them off the loop where the
+ * backend's reads cross a network (PostgreSQL) and at once where they are
+ * local (SQLite).
  */
 #ifndef REFEX_STORE_H
 #define REFEX_STORE_H
@@ -134,6 +137,22 @@ struct store_page {
 	size_t n;
 	int64_t next_before; /* cursor for the next page; 0: no more */
 };
+
+/* A read for store_read_async: calls the read functions of this header on st (which may not be
+ * the store passed to store_read_async: use this one) and keeps their results in arg. */
+typedef enum store_status (*store_read_fn)(struct store *st, void *arg);
+
+/* Called on the loop thread with a read's status once it is done. */
+typedef void (*store_read_done_fn)(enum store_status status, void *arg);
+
+/*
+ * Run work(st, arg) and then, on the loop thread, done(status, arg): exactly once, perhaps
+ * before store_read_async returns (SQLite, whose reads are local, runs both at once; a database
+ * whose reader connection is lost answers STORE_UNAVAILABLE at once, without waiting for a
+ * reconnect). On PostgreSQL work runs on the reader thread, and reads complete in the order
+ * they were asked. Loop thread only.
+ */
+void store_read_async(struct store *st, store_read_fn work, store_read_done_fn done, void *arg);
 
 /* Called on the loop thread once a write has committed (or failed); res is valid during the call.
  */

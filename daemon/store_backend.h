@@ -22,9 +22,14 @@
  * the same transaction as the change they belong to. A failed commit leaves
  * nothing half done and the connection usable for the next batch.
  *
- *  - the reads (the `read` ops), on the loop thread, never waiting for the
- *    storage thread's open transaction (SQLite: a second, read-only
- *    connection in WAL mode). store_read.c dispatches store.h's reads to them.
+ *  - the reads (the `read` ops), never waiting for the storage thread's open
+ *    transaction (SQLite: a second, read-only connection in WAL mode).
+ *    store_read.c dispatches store.h's reads to them. A backend whose reads
+ *    are local and fast (SQLite) runs them on the loop thread; one whose reads
+ *    cross a network (PostgreSQL) provides a reader: a view of the store with
+ *    a connection of its own, which the commit queue's reader thread reads on
+ *    (store_read_async), so that a slow or unreachable database never holds
+ *    the loop.
  *
  * The offline tools' reads of a database file (store_audit_verify,
  * store_report_read_file) are SQLite's own; store_form_versions_at reads a
@@ -59,8 +64,9 @@ struct store_backend_writes {
 	                           bool *partial);
 };
 
-/* The reads of store.h, store_clients.h and store_report.h, on the loop thread; each must not wait
- * for the storage thread's transaction (store_read.c dispatches to them). */
+/* The reads of store.h, store_clients.h and store_report.h, on the loop thread or (a backend with
+ * a reader) the reader thread; each must not wait for the storage thread's transaction
+ * (store_read.c dispatches to them). */
 struct store_backend_reads {
 	enum store_status (*get)(struct store *st, const char *id, Refex__Referral **out);
 	enum store_status (*list)(struct store *st, const struct store_query *q,
@@ -89,6 +95,24 @@ struct store_backend_reads {
 	                                  bool owner, Refex__ConsentRecord ***out, size_t *n);
 	enum store_status (*report_read)(struct store *st, const struct store_report_query *q,
 	                                 struct store_report_data *out);
+};
+
+/* A backend's reader (NULL ops: its reads run on the loop thread, store_read_async runs them
+ * at once). */
+struct store_backend_reader {
+	/* On the loop thread, after open: make *view, a store the reader thread passes to the read
+	 * ops, with a connection of its own to the database at path. 0 / -1 with err. */
+	int (*open)(struct store *st, const char *path, struct store **view, char *err,
+	            size_t errlen);
+	/* Close what open made (NULL is fine), once the reader thread has stopped. */
+	void (*close)(struct store *view);
+	/* On the reader thread: say whether view's connection is lost (reads then fail at once
+	 * until reconnect returns 0). */
+	bool (*lost)(struct store *view);
+	/* On the reader thread: advance view's reconnection by one short step (so that the reads
+	 * queued meanwhile are answered), starting it now or once a backoff has passed: 0
+	 * connected, 1 under way, -1 not (yet). */
+	int (*reconnect)(struct store *view, bool now);
 };
 
 struct store_backend {
@@ -120,6 +144,7 @@ struct store_backend {
 	const char *(*errstr)(int code);
 	struct store_backend_writes write;
 	struct store_backend_reads read;
+	struct store_backend_reader reader;
 };
 
 /* The embedded default: one SQLite file (store_sqlite.c, store_writer.c). */

@@ -2,17 +2,22 @@
  * The PostgreSQL backend (store_backend.h), selected by a database URL
  * (postgresql://...). Its writer connection belongs to the commit queue's
  * storage thread, which runs every queued write in one transaction and
- * commits with synchronous_commit on; a second connection serves reads on the
- * loop thread (MVCC: a read never waits for the writer's transaction).
+ * commits with synchronous_commit on; a second connection serves the reads
+ * on the commit queue's reader thread (store_read_async), and a third the few
+ * reads the loop makes at start (MVCC: a read never waits for the writer's
+ * transaction).
  *
  * A lost connection fails the batch (UNAVAILABLE, logged once by
- * store_health.c); the next batch reconnects after a backoff, and the reads
- * reconnect the same way. Errors carry libpq's generic text, never data, and
- * never the URL (which may hold a password).
+ * store_health.c); the next batch reconnects after a backoff, and the reader
+ * thread reconnects the same way, answering reads UNAVAILABLE meanwhile.
+ * Errors carry libpq's generic text, never data, and never the URL (which may
+ * hold a password).
  *
  * This file connects, migrates and runs the transaction; the writes are in
  * store_pg_write.c, the reads in store_pg_read.c.
  */
+#include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +30,16 @@
 #define PG_BACKOFF_MAX     5.0
 #define PG_CONNECT_TIMEOUT "5"             /* seconds, unless the URL says otherwise */
 #define PG_MIGRATE_LOCK    "7310582981233" /* advisory lock of the migrations */
+
+#define PG_READER_BACKOFF_MAX 0.5 /* the reader thread's, which tries while idle */
+/* A dead peer or network is noticed within about 30 s, unless the URL says otherwise: TCP
+ * keepalives on an idle connection, tcp_user_timeout (ms) on unacknowledged data. */
+#define PG_KEEPALIVES_IDLE     "10"
+#define PG_KEEPALIVES_INTERVAL "5"
+#define PG_KEEPALIVES_COUNT    "3"
+#define PG_TCP_USER_TIMEOUT    "30000"
+/* A read statement runs at most this long, unless the URL sets a statement_timeout. */
+#define PG_READ_TIMEOUT "30s"
 
 /* Migration i brings the schema from version i to i + 1, as store_sqlite.c's do for SQLite.
  * Append only. */
@@ -358,7 +373,9 @@ static int pg_session_init(PGconn *c, bool writer)
 		return pg_prepare_all(c, 'w', store_pg_client_wsql, PW_COUNT - PW_CLIENT_ADD,
 		                      PW_CLIENT_ADD);
 	}
-	if (pg_exec_ok(c, "SET default_transaction_read_only = on") < 0) {
+	if (pg_exec_ok(c, "SET default_transaction_read_only = on") < 0 ||
+	    pg_exec_ok(c, "SELECT set_config('statement_timeout', '" PG_READ_TIMEOUT "', false)"
+	                  " WHERE current_setting('statement_timeout') = '0'") < 0) {
 		return -1;
 	}
 	if (pg_prepare_all(c, 'r', store_pg_rsql, PR_CLIENT_GET, 0) < 0) {
@@ -377,8 +394,22 @@ static void pg_notice_quiet(void *arg, const char *message)
 static PGconn *pg_connect(const char *conninfo, char *err, size_t errlen)
 {
 	/* Keywords before dbname are defaults the URL may override. */
-	const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-	const char *const vals[] = {PG_CONNECT_TIMEOUT, "refexd", conninfo, NULL};
+	const char *const keys[] = {"connect_timeout",
+	                            "keepalives_idle",
+	                            "keepalives_interval",
+	                            "keepalives_count",
+	                            "tcp_user_timeout",
+	                            "application_name",
+	                            "dbname",
+	                            NULL};
+	const char *const vals[] = {PG_CONNECT_TIMEOUT,
+	                            PG_KEEPALIVES_IDLE,
+	                            PG_KEEPALIVES_INTERVAL,
+	                            PG_KEEPALIVES_COUNT,
+	                            PG_TCP_USER_TIMEOUT,
+	                            "refexd",
+	                            conninfo,
+	                            NULL};
 	PGconn *c;
 
 	if (store_location_is_url(conninfo) && pg_url_host(conninfo) == NULL) {
@@ -524,6 +555,130 @@ static void store_pg_close(struct store *st)
 	EVP_MD_free(st->pg->audit_md);
 	free(st->pg);
 	st->pg = NULL;
+}
+
+/* The reader thread's view of the store: a reader connection of its own (pg.r), and the state
+ * of a reconnection under way, which the thread advances a step at a time so that it can answer
+ * the reads queued meanwhile. */
+struct pg_reader {
+	struct store view;
+	struct store_pg pg;
+	bool resetting;               /* PQresetStart was called; PQresetPoll goes on */
+	PostgresPollingStatusType at; /* what the reset waits for */
+	double deadline;              /* metrics_now() after which the reset has failed */
+};
+
+#define PG_READER_STEP_MS 50 /* the longest a reconnection step waits */
+
+/* Make the reader thread's view of the store: a reader connection of its own. */
+static int store_pg_reader_open(struct store *st, const char *url, struct store **view, char *err,
+                                size_t errlen)
+{
+	struct pg_reader *rd = calloc(1, sizeof(*rd));
+
+	if (rd == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	*view = &rd->view;
+	rd->view.be = st->be;
+	rd->view.pg = &rd->pg;
+	rd->pg.r_backoff = PG_BACKOFF_MIN;
+	if ((rd->pg.r = pg_connect(url, err, errlen)) == NULL) {
+		return -1;
+	}
+	if (pg_session_init(rd->pg.r, false) < 0) {
+		pg_err(rd->pg.r, err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+static struct pg_reader *pg_reader_of(struct store *view)
+{
+	return (struct pg_reader *)((char *)view - offsetof(struct pg_reader, view));
+}
+
+/* Close the reader thread's view (NULL, or half made, is fine). */
+static void store_pg_reader_close(struct store *view)
+{
+	if (view != NULL) {
+		PQfinish(view->pg->r);
+		free(pg_reader_of(view));
+	}
+}
+
+/* Say whether the reader thread's connection is lost. */
+static bool store_pg_reader_lost(struct store *view)
+{
+	return PQstatus(view->pg->r) != CONNECTION_OK;
+}
+
+/* The reconnection failed: try again after the backoff (which grows only to
+ * PG_READER_BACKOFF_MAX: the reader heals soon after the database is back). */
+static int pg_reader_failed(struct pg_reader *rd)
+{
+	struct store_pg *pg = &rd->pg;
+
+	rd->resetting = false;
+	pg->r_next_try = metrics_now() + pg->r_backoff;
+	pg->r_backoff =
+	    pg->r_backoff * 2 < PG_READER_BACKOFF_MAX ? pg->r_backoff * 2 : PG_READER_BACKOFF_MAX;
+	return -1;
+}
+
+/* Start reconnecting, now or once the backoff has passed; -1 if not started. */
+static int pg_reader_start(struct pg_reader *rd, bool now)
+{
+	struct store_pg *pg = &rd->pg;
+
+	if (!pg->r_lost) {
+		pg->r_lost = true;
+		log_error(
+		    "msg=\"database connection lost\" connection=reader hint=\"reads are refused"
+		    " (UNAVAILABLE) until refexd has reconnected, which it tries by itself\"");
+	}
+	if (!now && metrics_now() < pg->r_next_try) {
+		return -1;
+	}
+	if (!PQresetStart(pg->r)) {
+		return pg_reader_failed(rd);
+	}
+	rd->resetting = true;
+	rd->at = PGRES_POLLING_WRITING;
+	rd->deadline = metrics_now() + atof(PG_CONNECT_TIMEOUT);
+	return 0;
+}
+
+/* Advance the reader thread's reconnection by one step of at most PG_READER_STEP_MS, starting it
+ * now or once its backoff has passed: 0 connected, 1 under way, -1 not (yet). */
+static int store_pg_reader_reconnect(struct store *view, bool now)
+{
+	struct pg_reader *rd = pg_reader_of(view);
+	struct pollfd p = {.fd = PQsocket(rd->pg.r)};
+
+	if (!rd->resetting && pg_reader_start(rd, now) < 0) {
+		return -1;
+	}
+	p.events = rd->at == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+	if (poll(&p, 1, PG_READER_STEP_MS) == 0) {
+		return metrics_now() < rd->deadline ? 1 : pg_reader_failed(rd);
+	}
+	switch (rd->at = PQresetPoll(rd->pg.r)) {
+	case PGRES_POLLING_OK:
+		rd->resetting = false;
+		if (pg_session_init(rd->pg.r, false) < 0) {
+			return pg_reader_failed(rd);
+		}
+		rd->pg.r_backoff = PG_BACKOFF_MIN;
+		rd->pg.r_lost = false;
+		log_notice("msg=\"database reconnected\" connection=reader");
+		return 0;
+	case PGRES_POLLING_FAILED:
+		return pg_reader_failed(rd);
+	default:
+		return metrics_now() < rd->deadline ? 1 : pg_reader_failed(rd);
+	}
 }
 
 /* Read the schema version of the database c is connected to (0: none yet) into *version. */
@@ -673,7 +828,8 @@ static const char *store_pg_errstr(int code)
 	}
 }
 
-/* The PostgreSQL backend: a writer connection on the storage thread, a reader on the loop. */
+/* The PostgreSQL backend: a writer connection on the storage thread, a reader on the reader
+ * thread, and one on the loop for the reads at start. */
 const struct store_backend store_pg_backend = {
     .name = "postgresql",
     .open = store_pg_open,
@@ -714,5 +870,12 @@ const struct store_backend store_pg_backend = {
             .client_list = store_pg_client_list,
             .consent_list = store_pg_consent_list,
             .report_read = store_pg_report_read,
+        },
+    .reader =
+        {
+            .open = store_pg_reader_open,
+            .close = store_pg_reader_close,
+            .lost = store_pg_reader_lost,
+            .reconnect = store_pg_reader_reconnect,
         },
 };

@@ -42,6 +42,15 @@ struct store {
 	/* Loop thread only: queued, being committed, or waiting for its callback. */
 	size_t pending;
 	atomic_size_t commits;
+	/* The reader (store_backend_reader; reader_view NULL: reads run on the loop thread). Its
+	 * queue is under mu. The reader thread sets reads_down while its connection is lost: it
+	 * then answers reads UNAVAILABLE at once, in order, and reconnects between them. */
+	struct store *reader_view;
+	pthread_t reader;
+	bool reader_started;
+	pthread_cond_t rcv;
+	struct job *rqueue, **rqueue_tail;
+	atomic_bool reads_down;
 	/* Storage thread only: whether commits fail, and since when (store_health.c). */
 	bool failing;
 	size_t refused;               /* writes refused since commits began to fail */

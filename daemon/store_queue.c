@@ -24,7 +24,16 @@
 #define STORE_BATCH_MAX 4096      /* jobs per transaction: bounds WAL growth and latency */
 #define STORE_BLOB_MAX  (1 << 30) /* a blob in a write: SQLite's own limit is just under this */
 
-enum job_kind { JOB_INSERT, JOB_CHANGE, JOB_SWEEP, JOB_AUDIT, JOB_PURGE, JOB_CLIENT, JOB_FORMS };
+enum job_kind {
+	JOB_INSERT,
+	JOB_CHANGE,
+	JOB_SWEEP,
+	JOB_AUDIT,
+	JOB_PURGE,
+	JOB_CLIENT,
+	JOB_FORMS,
+	JOB_READ
+};
 
 /* A job the loop thread waits for (store_job_run_forms): set under mu when it has finished. */
 struct job_sync {
@@ -54,9 +63,17 @@ struct job {
 			void (*done)(enum store_status, struct store_client_op *);
 		} client;                               /* JOB_CLIENT (store_clients.c) */
 		const struct store_forms_change *forms; /* JOB_FORMS: the waiting caller's */
+		struct {
+			store_read_fn work;
+			store_read_done_fn done;
+			void *arg;
+		} read; /* JOB_READ: run by the reader thread, not in a transaction */
 	} u;
 	char data[];
 };
+
+static struct job *job_new(enum job_kind kind, const struct store_copy *f, size_t n,
+                           store_done_cb cb, void *arg);
 
 /* ---- the kinds of job ---- */
 
@@ -130,6 +147,11 @@ static void done_client(struct job *j)
 	j->u.client.done(j->status, j->u.client.op);
 }
 
+static void done_read(struct job *j)
+{
+	j->u.read.done(j->status, j->u.read.arg);
+}
+
 /*
  * What each kind of job does: exec inside the batch's transaction (setting *partial when a
  * savepoint must undo what it wrote), erased after the batch committed (true: it erased
@@ -149,6 +171,7 @@ static const struct job_type {
     [JOB_PURGE] = {exec_purge, erased_purge, NULL, done_cb},
     [JOB_CLIENT] = {exec_client, erased_client, NULL, done_client},
     [JOB_FORMS] = {exec_forms, NULL, NULL, done_cb},
+    [JOB_READ] = {NULL, NULL, NULL, done_read}, /* never in a batch: the reader runs it */
 };
 
 static enum store_status job_exec(struct store *st, struct job *j, bool *partial)
@@ -323,6 +346,123 @@ static void *store_thread(void *arg)
 	return NULL;
 }
 
+/* ---- the reader thread ---- */
+
+#define STORE_RECONNECT_POLL_NS 100000000L /* 0.1 s between looks while the reader is down */
+#define STORE_RETRY_STEPS       20         /* reconnection steps a read found lost waits for */
+
+/* Wait for reads (while the reader is down, at most until the next look at its reconnection;
+ * not at all while a reconnection is under way) and take every queued read. NULL with *stop
+ * once closing and drained. */
+static struct job *rqueue_take(struct store *st, int reconnect, bool *stop)
+{
+	struct job *list;
+	struct timespec until;
+
+	pthread_mutex_lock(&st->mu);
+	if (st->rqueue == NULL && !st->closing && reconnect != 1) {
+		if (atomic_load(&st->reads_down)) {
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += STORE_RECONNECT_POLL_NS;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&st->rcv, &st->mu, &until);
+		} else {
+			pthread_cond_wait(&st->rcv, &st->mu);
+		}
+	}
+	list = st->rqueue;
+	st->rqueue = NULL;
+	st->rqueue_tail = &st->rqueue;
+	*stop = list == NULL && st->closing;
+	pthread_mutex_unlock(&st->mu);
+	return list;
+}
+
+/* Advance the lost reader's reconnection by one short step (starting it now, or once the
+ * backend's backoff has passed): 0 connected, 1 under way, -1 not (yet). */
+static int reader_reconnect(struct store *st, bool now)
+{
+	int rc = st->be->reader.reconnect(st->reader_view, now);
+
+	if (rc == 0) {
+		atomic_store(&st->reads_down, false);
+	}
+	return rc;
+}
+
+/* Run one read on the reader's view; none while the connection is known lost (UNAVAILABLE at
+ * once: a read never waits for a reconnection). A read that finds the connection lost (the
+ * database went away while the reader was idle) is run again if reconnecting at once works
+ * within a few steps: reads change nothing, and a failed one leaves nothing behind. */
+static void reader_run(struct store *st, struct job *j)
+{
+	const struct store_backend_reader *r = &st->be->reader;
+	int rc = 1;
+
+	if (atomic_load(&st->reads_down)) {
+		j->status = STORE_UNAVAILABLE;
+		return;
+	}
+	j->status = j->u.read.work(st->reader_view, j->u.read.arg);
+	if (!r->lost(st->reader_view)) {
+		return;
+	}
+	atomic_store(&st->reads_down, true);
+	for (int i = 0; i < STORE_RETRY_STEPS && rc == 1; i++) {
+		rc = reader_reconnect(st, i == 0);
+	}
+	if (rc == 0) {
+		j->status = j->u.read.work(st->reader_view, j->u.read.arg);
+	}
+}
+
+/* Run the reader thread: run queued reads in order, handing each to the loop as it is done;
+ * while the connection is lost, reconnect a step at a time between them (never on the loop). */
+static void *store_reader_thread(void *arg)
+{
+	struct store *st = arg;
+	struct job *list, *next;
+	bool stop = false;
+	int reconnect = 0;
+
+	while (!stop) {
+		if (atomic_load(&st->reads_down)) {
+			reconnect = reader_reconnect(st, false);
+		}
+		for (list = rqueue_take(st, reconnect, &stop); list != NULL; list = next) {
+			next = list->next;
+			list->next = NULL;
+			reader_run(st, list);
+			done_push(st, list);
+		}
+	}
+	return NULL;
+}
+
+/* Run work and then done (on the loop thread), on the reader thread if the backend has one. */
+void store_read_async(struct store *st, store_read_fn work, store_read_done_fn done, void *arg)
+{
+	struct job *j;
+
+	if (st == NULL || st->reader_view == NULL) {
+		done(work(st, arg), arg);
+		return;
+	}
+	if (st->closing_loop || (j = job_new(JOB_READ, NULL, 0, NULL, NULL)) == NULL) {
+		done(STORE_UNAVAILABLE, arg);
+		return;
+	}
+	j->u.read.work = work;
+	j->u.read.done = done;
+	j->u.read.arg = arg;
+	pthread_mutex_lock(&st->mu);
+	*st->rqueue_tail = j;
+	st->rqueue_tail = &j->next;
+	pthread_cond_signal(&st->rcv);
+	pthread_mutex_unlock(&st->mu);
+}
+
 /* ---- loop thread: completions ---- */
 
 /* Move the staged jobs to the storage thread's queue, waking it if it sleeps. */
@@ -373,7 +513,9 @@ static void jobs_complete(struct store *st, struct job *list)
 
 	for (; list != NULL; list = next) {
 		next = list->next;
-		st->pending--;
+		if (list->kind != JOB_READ) { /* pending counts writes */
+			st->pending--;
+		}
 		job_types[list->kind].done(list);
 		free(list);
 	}
@@ -674,6 +816,9 @@ static int wake_open(struct store *st, struct event_base *base, char *err, size_
 
 static void store_free(struct store *st)
 {
+	if (st->be != NULL && st->be->reader.close != NULL) {
+		st->be->reader.close(st->reader_view);
+	}
 	if (st->be != NULL) {
 		st->be->close(st);
 	}
@@ -689,9 +834,44 @@ static void store_free(struct store *st)
 		}
 	}
 	pthread_cond_destroy(&st->cv);
+	pthread_cond_destroy(&st->rcv);
 	pthread_cond_destroy(&st->synced);
 	pthread_mutex_destroy(&st->mu);
 	free(st);
+}
+
+/* Open the backend's reader, if it has one, and start the reader thread. */
+static int reader_start(struct store *st, const char *path, char *err, size_t errlen)
+{
+	if (st->be->reader.open == NULL) {
+		return 0;
+	}
+	if (st->be->reader.open(st, path, &st->reader_view, err, errlen) < 0) {
+		return -1;
+	}
+	if (pthread_create(&st->reader, NULL, store_reader_thread, st) != 0) {
+		snprintf(err, errlen, "cannot start the reader thread");
+		return -1;
+	}
+	st->reader_started = true;
+	pthread_setname_np(st->reader, "refexd-read");
+	return 0;
+}
+
+/* Stop the storage and reader threads once every queued job is done. */
+static void store_thread_stop(struct store *st)
+{
+	st->closing_loop = true;
+	store_jobs_hand_over(st);
+	pthread_mutex_lock(&st->mu);
+	st->closing = true;
+	pthread_cond_signal(&st->cv);
+	pthread_cond_signal(&st->rcv);
+	pthread_mutex_unlock(&st->mu);
+	pthread_join(st->thread, NULL);
+	if (st->reader_started) {
+		pthread_join(st->reader, NULL);
+	}
 }
 
 /* Open (creating or migrating) the database at path (a SQLite file, or a postgresql:// URL) and
@@ -711,9 +891,12 @@ struct store *store_open(const char *path, struct event_base *base, char *err, s
 	st->queue_tail = &st->queue;
 	st->staged_tail = &st->staged;
 	st->done_tail = &st->done;
+	st->rqueue_tail = &st->rqueue;
 	atomic_init(&st->commits, 0);
+	atomic_init(&st->reads_down, false);
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cv, NULL);
+	pthread_cond_init(&st->rcv, NULL);
 	pthread_cond_init(&st->synced, NULL);
 	if (path == NULL || base == NULL) {
 		snprintf(why, sizeof(why), "no database path or event loop");
@@ -729,6 +912,10 @@ struct store *store_open(const char *path, struct event_base *base, char *err, s
 		goto fail;
 	}
 	pthread_setname_np(st->thread, "refexd-store");
+	if (reader_start(st, path, why, sizeof(why)) < 0) {
+		store_thread_stop(st);
+		goto fail;
+	}
 	return st;
 fail:
 	if (err != NULL && errlen > 0) {
@@ -747,13 +934,7 @@ void store_close(struct store *st)
 	if (st == NULL) {
 		return;
 	}
-	st->closing_loop = true;
-	store_jobs_hand_over(st);
-	pthread_mutex_lock(&st->mu);
-	st->closing = true;
-	pthread_cond_signal(&st->cv);
-	pthread_mutex_unlock(&st->mu);
-	pthread_join(st->thread, NULL);
+	store_thread_stop(st);
 	/* The backend's reads are still open: callbacks may read what they just wrote. */
 	store_jobs_finish(st);
 	store_free(st);

@@ -1,6 +1,7 @@
 /*
  * The reads of store.h, store_clients.h and store_report.h: each is the
- * backend's (store_backend.h), on the loop thread.
+ * backend's (store_backend.h), on whichever thread calls it: the loop, or the
+ * reader thread through store_read_async (store_queue.c).
  */
 #include "store_private.h"
 

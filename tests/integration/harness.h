@@ -78,6 +78,14 @@ void net_pg_server_stop(void);
 /* Start the test's PostgreSQL server again and wait until it takes connections. */
 void net_pg_server_start(void);
 
+/* Send the test's PostgreSQL postmaster sig: SIGSTOP makes the server hang for new connections
+ * (those open go on), SIGCONT ends that. */
+void net_pg_server_signal(int sig);
+
+/* End the server processes serving n's database: its hubs' connections are cut (with the
+ * postmaster stopped, they cannot reconnect until it goes on). */
+void net_pg_cut_connections(const struct net *n);
+
 /* Say whether n's PostgreSQL database still holds text in a live row of a client record (its
  * name, versions, consents, or a referral's copy): what an erasure must remove. */
 bool net_pg_holds(const struct net *n, const char *text);

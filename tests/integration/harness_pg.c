@@ -5,7 +5,10 @@
  * the net. The server can be stopped and started under a running hub.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +90,62 @@ void net_pg_server_stop(void)
 void net_pg_server_start(void)
 {
 	pg_ctl("start");
+}
+
+/* Read the pid of the test server's postmaster: the first line of postmaster.pid in the data
+ * directory, beside the socket directory REFEX_TEST_PG names (tests/pg/with-postgres). */
+static pid_t pg_postmaster(void)
+{
+	const char *server = getenv("REFEX_TEST_PG"), *host;
+	char path[512];
+	long pid = 0;
+	FILE *f;
+
+	host = server ? strstr(server, "host=") : NULL;
+	cr_assert(host != NULL, "REFEX_TEST_PG: run through tests/pg/with-postgres");
+	host += strlen("host=");
+	snprintf(path, sizeof(path), "%.*s/data/postmaster.pid", (int)strcspn(host, "&"), host);
+	cr_assert((f = fopen(path, "r")) != NULL, "%s: %s", path, strerror(errno));
+	cr_assert_eq(fscanf(f, "%ld", &pid), 1, "%s: no pid", path);
+	fclose(f);
+	return (pid_t)pid;
+}
+
+/* Send the test server's postmaster sig. */
+void net_pg_server_signal(int sig)
+{
+	pid_t pid = pg_postmaster();
+
+	cr_assert_eq(kill(pid, sig), 0, "kill %ld: %s", (long)pid, strerror(errno));
+}
+
+/* End the server processes serving n's database (their titles name it): its hubs' connections
+ * are cut, as when the server restarts. */
+void net_pg_cut_connections(const struct net *n)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	char path[300], title[512];
+	size_t len;
+	FILE *f;
+
+	cr_assert(d != NULL);
+	while ((e = readdir(d)) != NULL) {
+		if (strspn(e->d_name, "0123456789") != strlen(e->d_name)) {
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+		if ((f = fopen(path, "r")) == NULL) {
+			continue;
+		}
+		len = fread(title, 1, sizeof(title) - 1, f);
+		fclose(f);
+		title[len] = '\0';
+		if (strncmp(title, "postgres: ", 10) == 0 && strstr(title, n->db_name) != NULL) {
+			kill((pid_t)atol(e->d_name), SIGTERM);
+		}
+	}
+	closedir(d);
 }
 
 /* Say whether n's database still holds text in a live row of a client record. */

@@ -2,8 +2,10 @@
  * while it is down, nothing acknowledged is lost, and writes and reads resume by themselves once
  * it is back. Runs only on PostgreSQL (REFEX_STORE_BACKEND=postgresql, tests/pg/with-postgres). */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 #include "harness_bg.h"
@@ -30,6 +32,9 @@ static void setup(void)
 
 static void teardown(void)
 {
+	if (net_on_postgresql()) {
+		net_pg_server_signal(SIGCONT); /* a test that failed while the server hung */
+	}
 	net_teardown(net);
 	net = NULL;
 }
@@ -94,5 +99,81 @@ Test(postgres, writes_are_refused_while_the_database_is_stopped_then_resume)
 		}
 		free(acked[i]);
 	}
+	net_expect_clean_stop(net);
+}
+
+#define READS     10    /* reads asked while the database hangs */
+#define PROMPT_MS 20000 /* generous: on a loaded machine; one reconnect blocks 5 s */
+#define SERVED_MS 10000
+
+static long long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000LL + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Send READS list_sent requests on c at once (ids 100...). */
+static void send_reads(struct raw *c)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ListReferrals l = REFEX__LIST_REFERRALS__INIT;
+
+	req.has_id = 1;
+	req.body_case = REFEX__REQUEST__BODY_LIST_SENT;
+	req.list_sent = &l;
+	for (int i = 0; i < READS; i++) {
+		req.id = 100 + (uint64_t)i;
+		cr_assert_eq(raw_send_request(c, &req), 0);
+	}
+}
+
+/* Expect READS answers on c, in order, each UNAVAILABLE, within PROMPT_MS of t0. */
+static void expect_reads_refused(struct raw *c, const struct timespec *t0)
+{
+	for (int i = 0; i < READS; i++) {
+		long long left = PROMPT_MS - ms_since(t0);
+		Refex__ServerMessage *m = raw_read_message(c, left > 0 ? (int)left : 1);
+
+		cr_assert(m != NULL && m->response != NULL,
+		          "read %d: no answer within %d ms while the database hangs", i, PROMPT_MS);
+		cr_expect_eq(m->response->id, 100 + (uint64_t)i, "answers out of order");
+		cr_expect_eq(m->response->status->code, REFEX__STATUS_CODE__STATUS_UNAVAILABLE);
+		refex__server_message__free_unpacked(m, NULL);
+	}
+}
+
+Test(postgres, reads_while_the_database_hangs_are_refused_and_the_hub_serves_the_rest)
+{
+	struct raw *a, *b;
+	struct timespec t0;
+
+	if (!net_on_postgresql()) {
+		cr_skip_test("the hub runs on SQLite here");
+	}
+	cr_assert((a = raw_connect(net, north, NULL)) != NULL);
+	cr_assert_eq(raw_hello(a), 0);
+	cr_assert_geq(raw_count_sent(a, 1), 0, "the hub reads before the database goes");
+	/* The server hangs on new connections, and the hub's are cut. */
+	net_pg_server_signal(SIGSTOP);
+	net_pg_cut_connections(net);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	send_reads(a);
+	/* Meanwhile a second partner connects and gets what needs no database. */
+	cr_assert((b = raw_connect(net, east, NULL)) != NULL, "no handshake while reads wait");
+	cr_assert_eq(raw_hello(b), 0);
+	cr_expect_gt(raw_list_forms(b, 2), 0);
+	cr_expect_lt(ms_since(&t0), SERVED_MS, "the hub served another partner only after %lld ms",
+	             ms_since(&t0));
+	expect_reads_refused(a, &t0);
+
+	/* Back: reads resume by themselves. */
+	net_pg_server_signal(SIGCONT);
+	cr_expect(net_log_wait(net, "msg=\"database reconnected\" connection=reader"));
+	cr_expect_geq(raw_count_sent(a, 3), 0, "reads did not resume");
+	raw_free(a);
+	raw_free(b);
 	net_expect_clean_stop(net);
 }
