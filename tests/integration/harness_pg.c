@@ -89,6 +89,60 @@ void net_pg_server_start(void)
 	pg_ctl("start");
 }
 
+/* Run sql (commands, no rows) on n's database, as someone with access to it might. */
+void net_pg_exec(const struct net *n, const char *sql)
+{
+	PGconn *c = PQconnectdb(n->database);
+	PGresult *res;
+
+	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+	res = PQexec(c, sql);
+	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
+	PQclear(res);
+	PQfinish(c);
+}
+
+/* Run sql with text as $1 on n's database: whether it returned a row. */
+static bool pg_any_row(const struct net *n, const char *sql, const char *text)
+{
+	const char *params[] = {text};
+	PGconn *c = PQconnectdb(n->database);
+	PGresult *res;
+	bool any;
+
+	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+	res = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
+	cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+	any = PQntuples(res) > 0;
+	PQclear(res);
+	PQfinish(c);
+	return any;
+}
+
+/* Say whether any row version in the pages of n's tables that hold client details holds text:
+ * heap_page_items gives each item's bytes until a VACUUM has removed it. */
+bool net_pg_pages_hold(const struct net *n, const char *text)
+{
+	static const char sql[] =
+	    "SELECT 1 FROM unnest(ARRAY['referrals', 'referral_data', 'history', 'clients',"
+	    " 'client_versions', 'consents', 'report_reasons']) AS t(rel),"
+	    " LATERAL generate_series(0, (pg_relation_size(rel) / "
+	    "current_setting('block_size')::bigint)::int - 1) AS b(blk),"
+	    " LATERAL heap_page_items(get_raw_page(rel, blk)) AS i"
+	    " WHERE i.t_data IS NOT NULL AND position(convert_to($1, 'UTF8') in i.t_data) > 0"
+	    " LIMIT 1";
+	PGconn *c = PQconnectdb(n->database);
+	PGresult *res;
+
+	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+	res = PQexec(
+	    c, "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pageinspect");
+	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "pageinspect: %s", PQerrorMessage(c));
+	PQclear(res);
+	PQfinish(c);
+	return pg_any_row(n, sql, text);
+}
+
 /* Say whether n's database still holds text in a live row of a client record. */
 bool net_pg_holds(const struct net *n, const char *text)
 {
@@ -102,16 +156,6 @@ bool net_pg_holds(const struct net *n, const char *text)
 	    " UNION ALL SELECT 1 FROM referral_data WHERE position(convert_to($1, 'UTF8') in "
 	    "client) > 0"
 	    " OR position(convert_to($1, 'UTF8') in consent) > 0";
-	const char *params[] = {text};
-	PGconn *c = PQconnectdb(n->database);
-	PGresult *res;
-	bool holds;
 
-	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
-	res = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
-	cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
-	holds = PQntuples(res) > 0;
-	PQclear(res);
-	PQfinish(c);
-	return holds;
+	return pg_any_row(n, sql, text);
 }
