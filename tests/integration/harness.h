@@ -85,6 +85,9 @@ bool net_pg_holds(const struct net *n, const char *text);
  * fails. */
 void net_pg_exec(const struct net *n, const char *sql);
 
+/* Run sql, a query of one boolean, on n's PostgreSQL database: whether it says true. */
+bool net_pg_query_true(const struct net *n, const char *sql);
+
 /* Say whether any row version in the pages of n's PostgreSQL tables that hold client details
  * (dead ones a VACUUM has not removed too) holds text; read with pageinspect. */
 bool net_pg_pages_hold(const struct net *n, const char *text);

@@ -102,6 +102,22 @@ void net_pg_exec(const struct net *n, const char *sql)
 	PQfinish(c);
 }
 
+/* Run sql, a query of one boolean, on n's database: whether it says true. */
+bool net_pg_query_true(const struct net *n, const char *sql)
+{
+	PGconn *c = PQconnectdb(n->database);
+	PGresult *res;
+	bool yes;
+
+	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+	res = PQexec(c, sql);
+	cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
+	yes = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	PQfinish(c);
+	return yes;
+}
+
 /* Run sql with text as $1 on n's database: whether it returned a row. */
 static bool pg_any_row(const struct net *n, const char *sql, const char *text)
 {
