@@ -26,9 +26,9 @@
  *    storage thread's open transaction (SQLite: a second, read-only
  *    connection in WAL mode). store_read.c dispatches store.h's reads to them.
  *
- * The offline tools' reads of a database file (store_audit_verify,
- * store_report_read_file) are SQLite's own; store_form_versions_at reads a
- * PostgreSQL URL too. docs/STORAGE.md says what is not yet on PostgreSQL.
+ * The offline tools' reads of a database (store_audit_verify,
+ * store_report_read_file, store_form_versions_at) take a SQLite file or a
+ * PostgreSQL URL, read-only, with a connection of their own.
  */
 #ifndef REFEX_STORE_BACKEND_H
 #define REFEX_STORE_BACKEND_H
