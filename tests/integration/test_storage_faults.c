@@ -334,7 +334,7 @@ Test(storage_faults, killed_database_connections_lose_nothing_acknowledged)
 	refused = burst_read_refused(n, BURST);
 	cr_expect_eq(submit(n, 2, NULL, NULL), REFEX__STATUS_CODE__STATUS_OK,
 	             "the next write is served");
-	cr_expect_eq(raw_count_sent(n, 3), 2 + BURST - refused, "%zu refused", refused);
+	cr_expect_eq(raw_count_sent(n, 3), (int)(2 + BURST - refused), "%zu refused", refused);
 	raw_free(n);
 	net_expect_clean_stop(net);
 	expect_database_intact();
