@@ -4,13 +4,17 @@
  * tuples, still in the tables' pages until a VACUUM removes them. The commit
  * queue's scrub asks for one here; a thread of its own runs it on a connection
  * of its own, so that neither the loop nor the storage thread waits for it,
- * and requests made while one runs are served by one more VACUUM after it
- * (docs/STORAGE.md says what stays in the WAL and in backups).
+ * and requests made while one runs are served by one more VACUUM after it.
+ * A VACUUM cannot remove a version a transaction begun before the erasure
+ * may still see (a read of the hub's own, a few milliseconds long, that was
+ * running when the erasure committed): each is followed by one more, a
+ * little later (docs/STORAGE.md says what stays in the WAL and in backups).
  */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "log.h"
 #include "store_pg_private.h"
@@ -21,11 +25,14 @@
 	"VACUUM (INDEX_CLEANUP ON) referrals, referral_data, history, clients, client_versions,"   \
 	" consents, report_reasons"
 
+#define VACUUM_AGAIN_S 2 /* the second VACUUM, after the reads that began before the first */
+
 struct pg_vacuum {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool wanted;   /* an erasure committed since the last VACUUM began */
+	bool again;    /* the last VACUUM's second pass is owed */
 	bool stopping; /* store_pg_vacuum_stop: run what is wanted, then end */
 	PGconn *c;
 };
@@ -49,18 +56,31 @@ static void vacuum_run(struct pg_vacuum *v)
 	PQclear(res);
 }
 
+/* Wait (v->mu held) for a request, a stop, or the time of an owed second pass. */
+static void vacuum_wait(struct pg_vacuum *v)
+{
+	struct timespec at;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &at);
+	at.tv_sec += VACUUM_AGAIN_S;
+	while (!v->wanted && !v->stopping && rc == 0) {
+		rc = v->again ? pthread_cond_timedwait(&v->cv, &v->mu, &at)
+		              : pthread_cond_wait(&v->cv, &v->mu);
+	}
+}
+
 static void *vacuum_main(void *arg)
 {
 	struct pg_vacuum *v = arg;
 
 	pthread_mutex_lock(&v->mu);
 	for (;;) {
-		while (!v->wanted && !v->stopping) {
-			pthread_cond_wait(&v->cv, &v->mu);
+		vacuum_wait(v);
+		if (!v->wanted && !v->again) {
+			break; /* stopping, nothing owed */
 		}
-		if (!v->wanted) {
-			break;
-		}
+		v->again = v->wanted; /* a request's VACUUM is followed by a second pass */
 		v->wanted = false;
 		pthread_mutex_unlock(&v->mu);
 		vacuum_run(v);
