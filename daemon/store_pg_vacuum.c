@@ -20,10 +20,12 @@
 #include "store_pg_private.h"
 
 /* Every table an erasure writes personal data out of. INDEX_CLEANUP ON: the index entries of
- * the dead rows go too (clients_dup holds a duplicate key made of the client's details). */
+ * the dead rows go too (clients_dup holds a duplicate key made of the client's details).
+ * FREEZE makes it wait for a page another backend has pinned rather than skip its dead rows
+ * (a plain VACUUM prunes only the pages it gets a cleanup lock on at once). */
 #define VACUUM_SQL                                                                                 \
-	"VACUUM (INDEX_CLEANUP ON) referrals, referral_data, history, clients, client_versions,"   \
-	" consents, report_reasons"
+	"VACUUM (FREEZE, INDEX_CLEANUP ON) referrals, referral_data, history, clients,"            \
+	" client_versions, consents, report_reasons"
 
 #define VACUUM_AGAIN_S 2 /* the second VACUUM, after the reads that began before the first */
 
