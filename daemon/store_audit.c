@@ -175,7 +175,7 @@ static Refex__AuditEntry *entry_from_row(sqlite3_stmt *s)
 
 /* Read the audit entries of one referral, oldest first (at most max). */
 enum store_status store_sqlite_audit_list(struct store *st, const char *record, size_t max,
-                                   Refex__AuditEntry ***out, size_t *n)
+                                          Refex__AuditEntry ***out, size_t *n)
 {
 	sqlite3_stmt *s = st->sq->r[R_AUDIT_LIST];
 	bool oom = false;
@@ -216,11 +216,44 @@ void store_audit_free(Refex__AuditEntry **entries, size_t n)
 	free(entries);
 }
 
-/* Check one row of the chain against prev; the row's hash becomes prev. */
-static bool audit_row_ok(EVP_MD_CTX *ctx, const EVP_MD *md, sqlite3_stmt *s, sqlite3_int64 want_seq,
-                         uint8_t prev[AUDIT_HASH_LEN])
+/* Start checking a chain from its first entry. -1: SHA-256 cannot be set up. */
+int store_audit_check_init(struct store_audit_check *c)
 {
-	uint8_t hash[AUDIT_HASH_LEN];
+	memset(c, 0, sizeof(*c));
+	return store_audit_hasher_new(&c->ctx, &c->md);
+}
+
+/* Check the chain's next entry (numbered got, with fields a and stored hash of len bytes);
+ * false when it breaks the chain (c->first_bad says where). */
+bool store_audit_check_row(struct store_audit_check *c, int64_t got, const struct store_audit *a,
+                           const uint8_t *hash, size_t len)
+{
+	uint8_t want[AUDIT_HASH_LEN];
+	int64_t seq = ++c->seq;
+
+	if (got != seq || a->agency == NULL || a->holder == NULL || a->action == NULL ||
+	    a->record == NULL || hash == NULL || len != AUDIT_HASH_LEN ||
+	    store_audit_hash(c->ctx, c->md, c->prev, seq, a, want) < 0 ||
+	    memcmp(want, hash, AUDIT_HASH_LEN) != 0) {
+		c->first_bad = (uint64_t)seq;
+		return false;
+	}
+	memcpy(c->prev, want, AUDIT_HASH_LEN);
+	c->entries++;
+	return true;
+}
+
+/* Free what store_audit_check_init made. */
+void store_audit_check_free(struct store_audit_check *c)
+{
+	audit_hasher_free(c->ctx, c->md);
+	c->ctx = NULL;
+	c->md = NULL;
+}
+
+/* Check the entry the statement s is on. */
+static bool audit_row_ok(struct store_audit_check *c, sqlite3_stmt *s)
+{
 	struct store_audit a = {
 	    .at_ms = sqlite3_column_int64(s, 1),
 	    .agency = (const char *)sqlite3_column_text(s, 2),
@@ -229,31 +262,25 @@ static bool audit_row_ok(EVP_MD_CTX *ctx, const EVP_MD *md, sqlite3_stmt *s, sql
 	    .record = (const char *)sqlite3_column_text(s, 5),
 	};
 
-	if (sqlite3_column_int64(s, 0) != want_seq || a.agency == NULL || a.holder == NULL ||
-	    a.action == NULL || a.record == NULL || sqlite3_column_bytes(s, 6) != AUDIT_HASH_LEN ||
-	    store_audit_hash(ctx, md, prev, want_seq, &a, hash) < 0 ||
-	    memcmp(hash, sqlite3_column_blob(s, 6), AUDIT_HASH_LEN) != 0) {
-		return false;
-	}
-	memcpy(prev, hash, AUDIT_HASH_LEN);
-	return true;
+	return store_audit_check_row(c, sqlite3_column_int64(s, 0), &a, sqlite3_column_blob(s, 6),
+	                             (size_t)sqlite3_column_bytes(s, 6));
 }
 
-/* Verify the whole chain of the database at path (read-only). */
+/* Verify the whole chain of the database at path (read-only; a URL: store_pg_audit.c). */
 int store_audit_verify(const char *path, uint64_t *entries, uint64_t *first_bad, char *err,
                        size_t errlen)
 {
+	struct store_audit_check c;
 	sqlite3 *db = NULL;
 	sqlite3_stmt *s = NULL;
-	EVP_MD_CTX *ctx = NULL;
-	EVP_MD *md = NULL;
-	uint8_t prev[AUDIT_HASH_LEN] = {0};
-	sqlite3_int64 seq = 0;
 	int rc;
 
+	if (store_location_is_url(path)) {
+		return store_pg_audit_verify(path, entries, first_bad, err, errlen);
+	}
 	*entries = *first_bad = 0;
-	if (store_audit_hasher_new(&ctx, &md) < 0) {
-		audit_hasher_free(ctx, md);
+	if (store_audit_check_init(&c) < 0) {
+		store_audit_check_free(&c);
 		snprintf(err, errlen, "cannot set up SHA-256");
 		return -1;
 	}
@@ -265,19 +292,19 @@ int store_audit_verify(const char *path, uint64_t *entries, uint64_t *first_bad,
 		                        -1, &s, NULL);
 	}
 	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (!audit_row_ok(ctx, md, s, ++seq, prev)) {
-			*first_bad = (uint64_t)seq;
+		if (!audit_row_ok(&c, s)) {
 			rc = SQLITE_DONE;
 			break;
 		}
-		(*entries)++;
 		rc = SQLITE_OK;
 	}
 	if (rc != SQLITE_DONE && rc != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
 	}
+	*entries = c.entries;
+	*first_bad = c.first_bad;
 	sqlite3_finalize(s);
 	sqlite3_close(db);
-	audit_hasher_free(ctx, md);
+	store_audit_check_free(&c);
 	return rc == SQLITE_DONE || rc == SQLITE_OK ? 0 : -1;
 }

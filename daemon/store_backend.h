@@ -31,9 +31,9 @@
  *    (store_read_async), so that a slow or unreachable database never holds
  *    the loop.
  *
- * The offline tools' reads of a database file (store_audit_verify,
- * store_report_read_file) are SQLite's own; store_form_versions_at reads a
- * PostgreSQL URL too. docs/STORAGE.md says what is not yet on PostgreSQL.
+ * The offline tools' reads of a database (store_audit_verify,
+ * store_report_read_file, store_form_versions_at) take a SQLite file or a
+ * PostgreSQL URL, read-only, with a connection of their own.
  */
 #ifndef REFEX_STORE_BACKEND_H
 #define REFEX_STORE_BACKEND_H

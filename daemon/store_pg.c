@@ -191,6 +191,8 @@ static const char *const pg_migrations[] = {
     " accepted_at bigint NOT NULL,"
     " retired_at bigint,"
     " PRIMARY KEY (form, version));",
+    /* 12: outcomes reporting (store_pg_report.c). */
+    store_pg_report_migration,
 };
 
 #define PG_VERSION (sizeof(pg_migrations) / sizeof(pg_migrations[0]))
@@ -370,8 +372,11 @@ static int pg_session_init(PGconn *c, bool writer)
 		    pg_prepare_all(c, 'w', store_pg_wsql, PW_CLIENT_ADD, 0) < 0) {
 			return -1;
 		}
-		return pg_prepare_all(c, 'w', store_pg_client_wsql, PW_COUNT - PW_CLIENT_ADD,
-		                      PW_CLIENT_ADD);
+		if (pg_prepare_all(c, 'w', store_pg_client_wsql, PW_PURGE - PW_CLIENT_ADD,
+		                   PW_CLIENT_ADD) < 0) {
+			return -1;
+		}
+		return pg_prepare_all(c, 'w', store_pg_purge_wsql, PW_COUNT - PW_PURGE, PW_PURGE);
 	}
 	if (pg_exec_ok(c, "SET default_transaction_read_only = on") < 0 ||
 	    pg_exec_ok(c, "SELECT set_config('statement_timeout', '" PG_READ_TIMEOUT "', false)"
@@ -391,7 +396,8 @@ static void pg_notice_quiet(void *arg, const char *message)
 	(void)arg, (void)message;
 }
 
-static PGconn *pg_connect(const char *conninfo, char *err, size_t errlen)
+/* Connect to the database at conninfo; NULL with err (never the URL) if not. */
+PGconn *pg_connect(const char *conninfo, char *err, size_t errlen)
 {
 	/* Keywords before dbname are defaults the URL may override. */
 	const char *const keys[] = {"connect_timeout",
@@ -539,7 +545,7 @@ static int store_pg_open(struct store *st, const char *url, char *err, size_t er
 		err[strcspn(err, "\n")] = '\0';
 		return -1;
 	}
-	return 0;
+	return store_pg_vacuum_start(pg, url, err, errlen);
 }
 
 /* Close what store_pg_open made (a half-opened store too). */
@@ -548,6 +554,7 @@ static void store_pg_close(struct store *st)
 	if (st->pg == NULL) {
 		return;
 	}
+	store_pg_vacuum_stop(st->pg);
 	PQfinish(st->pg->w);
 	PQfinish(st->pg->r);
 	free(st->pg->url);
@@ -810,10 +817,11 @@ static bool store_pg_aborted(struct store *st)
 	       PQtransactionStatus(st->pg->w) != PQTRANS_INTRANS;
 }
 
-/* Nothing to do: PostgreSQL's WAL is recycled by the server (docs/STORAGE.md). */
+/* Have the erased rows' old versions vacuumed away, off this thread (store_pg_vacuum.c); the
+ * server recycles its WAL by itself (docs/STORAGE.md). */
 static void store_pg_scrub(struct store *st)
 {
-	(void)st;
+	store_pg_vacuum_request(st->pg);
 }
 
 static const char *store_pg_errstr(int code)

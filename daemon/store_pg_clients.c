@@ -17,7 +17,7 @@
 #define CLIENT_COLS "owner, version, created_at, updated_at, name, erased_at, erased_by"
 
 /* Indexed by enum pg_wstmt - PW_CLIENT_ADD; prepared on the writer connection. */
-const char *const store_pg_client_wsql[PW_COUNT - PW_CLIENT_ADD] = {
+const char *const store_pg_client_wsql[PW_PURGE - PW_CLIENT_ADD] = {
     [PW_CLIENT_ADD - PW_CLIENT_ADD] =
         "INSERT INTO clients (id, owner, version, created_at, updated_at, name, dup_key)"
         " VALUES ($1, $2, 1, $3, $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING cid",

@@ -47,6 +47,9 @@ enum pg_wstmt {
 	PW_ERASE_NAMES,
 	PW_WITHDRAW,
 	PW_CONSENT_FIND,
+	PW_PURGE, /* from here on: store_pg_purge.c */
+	PW_PURGE_CLIENTS,
+	PW_PURGE_CLIENT_ONE,
 	PW_COUNT
 };
 
@@ -111,6 +114,7 @@ struct store_pg {
 	uint8_t audit_last[32];
 	EVP_MD_CTX *audit_ctx;
 	EVP_MD *audit_md;
+	struct pg_vacuum *vacuum; /* store_pg_vacuum.c */
 };
 
 /* Set parameter i (1-based) of p to text t (NULL: SQL NULL). */
@@ -138,6 +142,9 @@ char *pg_str(const PGresult *res, int i, int j, bool *oom);
  * (*oom then). */
 uint8_t *pg_bytes(const PGresult *res, int i, int j, size_t *len, bool *oom);
 
+/* Connect to the database at conninfo (a URL); NULL with err (never the URL) if not. */
+PGconn *pg_connect(const char *conninfo, char *err, size_t errlen);
+
 /* Make sure c is connected, reconnecting (and preparing its statements again) after a backoff;
  * -1 if it is not. */
 int pg_ready(struct store_pg *pg, bool writer);
@@ -157,8 +164,6 @@ enum store_status store_pg_change(struct store *st, const struct store_change *c
 enum store_status store_pg_sweep(struct store *st, int64_t now, struct store_result *res,
                                  bool *partial);
 enum store_status store_pg_audit(struct store *st, const struct store_audit *a);
-enum store_status store_pg_purge(struct store *st, int64_t before, int64_t clients_since,
-                                 int64_t now, struct store_result *res, bool *partial);
 enum store_status store_pg_client(struct store *st, struct store_client_op *op, bool *partial);
 enum store_status store_pg_forms(struct store *st, const struct store_forms_change *c,
                                  bool *partial);
@@ -171,6 +176,21 @@ enum store_status store_pg_news_pages(struct store *st);
  * referral parent_id changed: they show its onward referrals (store_pg_news.c). */
 enum store_status store_pg_news_origin(struct store *st, const char *parent_id);
 
+/* Reduce closed referrals last changed before `before` to tombstones and erase the stored
+ * clients that leaves unheld, with those unheld since clients_since (store_pg_purge.c). */
+enum store_status store_pg_purge(struct store *st, int64_t before, int64_t clients_since,
+                                 int64_t now, struct store_result *res, bool *partial);
+
+/* Start the thread that vacuums after erasures, on a connection of its own to url. 0 / -1
+ * (store_pg_vacuum.c). */
+int store_pg_vacuum_start(struct store_pg *pg, const char *url, char *err, size_t errlen);
+
+/* Have the vacuum thread vacuum the tables erasures write, soon (storage thread). */
+void store_pg_vacuum_request(struct store_pg *pg);
+
+/* Stop the vacuum thread after the vacuum it owes, and close its connection (NULL-safe). */
+void store_pg_vacuum_stop(struct store_pg *pg);
+
 /* Run writer statement which with p; STORE_OK if it worked (store_pg_write.c). */
 enum store_status store_pg_wrun(struct store *st, int which, const struct pg_params *p);
 
@@ -178,8 +198,11 @@ enum store_status store_pg_wrun(struct store *st, int which, const struct pg_par
 enum store_status store_pg_wquery(struct store *st, int which, const struct pg_params *p,
                                   PGresult **out);
 
-/* The client statements' SQL, from PW_CLIENT_ADD on (store_pg_clients.c). */
-extern const char *const store_pg_client_wsql[PW_COUNT - PW_CLIENT_ADD];
+/* The client statements' SQL, from PW_CLIENT_ADD to PW_PURGE (store_pg_clients.c). */
+extern const char *const store_pg_client_wsql[PW_PURGE - PW_CLIENT_ADD];
+
+/* Retention's statements, from PW_PURGE on (store_pg_purge.c). */
+extern const char *const store_pg_purge_wsql[PW_COUNT - PW_PURGE];
 
 /* The client statements' SQL, from PR_CLIENT_GET on (store_pg_clients.c). */
 extern const char *const store_pg_client_rsql[PR_COUNT - PR_CLIENT_GET];
@@ -215,7 +238,12 @@ enum store_status store_pg_idem_lookup(PGconn *c, char prefix, int which, const 
  * memory (store_pg_read.c). */
 int pg_forms_from_result(const PGresult *res, struct store_form_version **out, size_t *n);
 
-/* The PostgreSQL backend's reads (store_pg_read.c), on the loop thread. */
+/* The SQL of migration 12: the report's counters and the triggers that keep them
+ * (store_pg_report.c). */
+extern const char store_pg_report_migration[];
+
+/* The PostgreSQL backend's reads (store_pg_read.c; the report's in store_pg_report.c), on the
+ * loop thread. */
 enum store_status store_pg_get(struct store *st, const char *id, Refex__Referral **out);
 enum store_status store_pg_list(struct store *st, const struct store_query *q,
                                 struct store_page *page);

@@ -53,8 +53,13 @@ const char *const store_pg_rsql[PR_CLIENT_GET] = {
                        " (SELECT max(seq) FROM events WHERE agency = $1)",
     [PR_IDEM_GET] = "SELECT digest, referral_id FROM idempotency WHERE agency = $1 AND key = $2",
     [PR_NEXT_DUE] = "SELECT min(overdue_pending) FROM referrals WHERE overdue_pending IS NOT NULL",
+    /* A closed referral, or a stored client no referral holding details holds (as
+       store_pg_purge.c's PW_PURGE and PW_PURGE_CLIENTS pick them). */
     [PR_PURGE_DUE] = "SELECT 1 FROM referrals WHERE state >= 4 AND purged_at IS NULL"
-                     " AND updated_at < $1 LIMIT 1",
+                     " AND updated_at < $1 UNION ALL SELECT 1 FROM clients k"
+                     " WHERE k.updated_at >= $2 AND k.erased_at IS NULL AND k.updated_at < $1"
+                     " AND NOT EXISTS (SELECT 1 FROM referrals r WHERE r.client_id = k.id"
+                     " AND r.purged_at IS NULL) LIMIT 1",
     [PR_AUDIT_LIST] = "SELECT seq, at_ms, agency, holder, action, record FROM audit"
                       " WHERE record = $1 ORDER BY seq LIMIT $2",
     [PR_STATE_COUNTS] = "SELECT state, n FROM state_counts",
@@ -540,17 +545,16 @@ enum store_status store_pg_count_states(struct store *st, uint64_t counts[STORE_
 	return store_pg_rtx(st, false) < 0 ? STORE_UNAVAILABLE : status;
 }
 
-/* Say whether a purge would do something (closed referrals only: retention's erasure of stored
- * clients is not yet on PostgreSQL). */
+/* Say whether a purge would do something: a closed referral, or a stored client, to erase. */
 enum store_status store_pg_purge_due(struct store *st, int64_t before, int64_t clients_since,
                                      bool *due)
 {
 	struct pg_params p = {0};
 	PGresult *res;
 
-	(void)clients_since;
 	*due = false;
 	pg_int(&p, 1, before);
+	pg_int(&p, 2, clients_since);
 	if ((res = store_pg_rquery(st, PR_PURGE_DUE, &p)) == NULL) {
 		return STORE_UNAVAILABLE;
 	}
@@ -645,13 +649,4 @@ enum store_status store_pg_form_versions(struct store *st, struct store_form_ver
 	rc = pg_forms_from_result(res, out, n);
 	PQclear(res);
 	return rc < 0 ? STORE_UNAVAILABLE : STORE_OK;
-}
-
-/* Outcomes reports: not yet on PostgreSQL (docs/STORAGE.md). */
-enum store_status store_pg_report_read(struct store *st, const struct store_report_query *q,
-                                       struct store_report_data *out)
-{
-	(void)st, (void)q;
-	memset(out, 0, sizeof(*out));
-	return STORE_UNAVAILABLE;
 }

@@ -461,14 +461,6 @@ enum store_status store_pg_sweep(struct store *st, int64_t now, struct store_res
 	return status;
 }
 
-/* Retention's purge: not yet on PostgreSQL (docs/STORAGE.md); refused, nothing written. */
-enum store_status store_pg_purge(struct store *st, int64_t before, int64_t clients_since,
-                                 int64_t now, struct store_result *res, bool *partial)
-{
-	(void)st, (void)before, (void)clients_since, (void)now, (void)res, (void)partial;
-	return STORE_UNAVAILABLE;
-}
-
 /* Run statement which once per name of names (with at as $2). */
 static enum store_status each_name(struct store *st, int which, const char *const *names, size_t n,
                                    int64_t at)

@@ -86,6 +86,31 @@ int store_audit_hash(EVP_MD_CTX *ctx, const EVP_MD *md, const uint8_t prev[STORE
 /* Make a hashing context and fetch SHA-256 for store_audit_hash; -1 if either failed. */
 int store_audit_hasher_new(EVP_MD_CTX **ctx, EVP_MD **md);
 
+/* A check of the audit chain, entry by entry, whatever the database (store_audit.c). */
+struct store_audit_check {
+	EVP_MD_CTX *ctx;
+	EVP_MD *md;
+	uint8_t prev[STORE_AUDIT_HASH_LEN];
+	int64_t seq;
+	uint64_t entries;   /* intact entries so far */
+	uint64_t first_bad; /* the first entry that does not verify (0: none yet) */
+};
+
+/* Start checking a chain from its first entry. -1: SHA-256 cannot be set up. */
+int store_audit_check_init(struct store_audit_check *c);
+
+/* Check the chain's next entry (numbered got, with fields a and stored hash of len bytes);
+ * false when it breaks the chain (c->first_bad says where). */
+bool store_audit_check_row(struct store_audit_check *c, int64_t got, const struct store_audit *a,
+                           const uint8_t *hash, size_t len);
+
+/* Free what store_audit_check_init made. */
+void store_audit_check_free(struct store_audit_check *c);
+
+/* Verify the audit chain of the PostgreSQL database at url, read-only (store_pg_audit.c). */
+int store_pg_audit_verify(const char *url, uint64_t *entries, uint64_t *first_bad, char *err,
+                          size_t errlen);
+
 /* Make summary r say the referral as it was at an event at moment: in state, last changed at
  * updated_at, overdue if still unanswered then past its due time (store_rows.c). */
 void store_summary_as_of(Refex__Referral *r, Refex__State state, int64_t updated_at,

@@ -13,9 +13,8 @@
 
 #include "store_sqlite_private.h"
 
-/* The step (enum store_report_step) a change to state S reaches; NULL: none. */
-#define RPT_STEP(S)   "CASE " S " WHEN 2 THEN 0 WHEN 3 THEN 1 WHEN 4 THEN 1 WHEN 5 THEN 2 END"
-#define RPT_REASON(x) "lower(trim(" x "))"
+#define RPT_STEP   STORE_REPORT_STEP_SQL
+#define RPT_REASON STORE_REPORT_REASON_SQL
 
 /* Migration 12 (store_sqlite.c): the tables, what is stored already counted (tombstones
  * too), and the triggers that keep them (new referrals: store_report_flush). clang-format cannot
@@ -129,15 +128,14 @@ static const int64_t band_ends[STORE_REPORT_NBANDS] = {
 	" UNION ALL SELECT * FROM " t " WHERE ?1 IS NULL AND day BETWEEN ?2 AND ?3)"
 #define RPT_GROUP "sender, recipient, form, strftime('%Y-%m', day * 86400, 'unixepoch') AS month"
 
-enum { Q_CELLS, Q_TIMES, Q_REASONS, Q_COUNT };
-
-static const char *const report_sql[Q_COUNT] = {
-    [Q_CELLS] = "SELECT " RPT_GROUP ", sum(sent), sum(s1), sum(s2), sum(s3), sum(s4), sum(s5),"
-                " sum(s6), sum(accepted), sum(overdue), sum(forwarded)"
-                " FROM " RPT_FROM("report_cells") " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-    [Q_TIMES] = "SELECT " RPT_GROUP
-                ", step, band, sum(n) FROM " RPT_FROM("report_times") " GROUP BY 1, 2, 3, 4, 5, 6",
-    [Q_REASONS] = "SELECT " RPT_GROUP ", reason, sum(n) FROM " RPT_FROM(
+static const char *const report_sql[STORE_REPORT_QS] = {
+    [STORE_REPORT_Q_CELLS] =
+        "SELECT " RPT_GROUP ", sum(sent), sum(s1), sum(s2), sum(s3), sum(s4), sum(s5),"
+        " sum(s6), sum(accepted), sum(overdue), sum(forwarded)"
+        " FROM " RPT_FROM("report_cells") " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+    [STORE_REPORT_Q_TIMES] = "SELECT " RPT_GROUP ", step, band, sum(n) FROM " RPT_FROM(
+        "report_times") " GROUP BY 1, 2, 3, 4, 5, 6",
+    [STORE_REPORT_Q_REASONS] = "SELECT " RPT_GROUP ", reason, sum(n) FROM " RPT_FROM(
         "report_reasons") " GROUP BY 1, 2, 3, 4, 5 HAVING sum(n) > 0",
 };
 
@@ -249,24 +247,25 @@ static const char *col(sqlite3_stmt *s, int i)
 	return t ? (const char *)t : "";
 }
 
-static int key_cmp(const struct store_report_cell *c, sqlite3_stmt *s)
+static int key_cmp(const struct store_report_cell *c, const struct store_report_row *row)
 {
-	int d = strcmp(col(s, 0), c->sender);
+	int d = strcmp(row->key[0], c->sender);
 
-	d = d ? d : strcmp(col(s, 1), c->recipient);
-	d = d ? d : strcmp(col(s, 2), c->form);
-	return d ? d : strcmp(col(s, 3), c->month);
+	d = d ? d : strcmp(row->key[1], c->recipient);
+	d = d ? d : strcmp(row->key[2], c->form);
+	return d ? d : strcmp(row->key[3], c->month);
 }
 
-/* Find the cell of the row s is on (its first four columns) among the cells read so far,
- * which Q_CELLS returned in key order. */
-static struct store_report_cell *cell_find(struct store_report_data *d, sqlite3_stmt *s)
+/* Find the row's cell among the cells read so far, which the cells' query returned in key
+ * order. */
+static struct store_report_cell *cell_find(struct store_report_data *d,
+                                           const struct store_report_row *row)
 {
 	size_t lo = 0, hi = d->n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = key_cmp(&d->cells[mid], s);
+		int c = key_cmp(&d->cells[mid], row);
 
 		if (c == 0) {
 			return &d->cells[mid];
@@ -280,8 +279,9 @@ static struct store_report_cell *cell_find(struct store_report_data *d, sqlite3_
 	return NULL;
 }
 
-/* Append the cell of the row s is on. */
-static struct store_report_cell *cell_add(struct store_report_data *d, sqlite3_stmt *s)
+/* Append the row's cell. */
+static struct store_report_cell *cell_add(struct store_report_data *d,
+                                          const struct store_report_row *row)
 {
 	struct store_report_cell *c, *grown;
 
@@ -291,44 +291,42 @@ static struct store_report_cell *cell_add(struct store_report_data *d, sqlite3_s
 	d->cells = grown;
 	c = &d->cells[d->n];
 	memset(c, 0, sizeof(*c));
-	c->sender = strdup(col(s, 0));
-	c->recipient = strdup(col(s, 1));
-	c->form = strdup(col(s, 2));
-	snprintf(c->month, sizeof(c->month), "%s", col(s, 3));
+	c->sender = strdup(row->key[0]);
+	c->recipient = strdup(row->key[1]);
+	c->form = strdup(row->key[2]);
+	snprintf(c->month, sizeof(c->month), "%s", row->key[3]);
 	d->n++;
 	return c->sender && c->recipient && c->form ? c : NULL;
 }
 
-static uint64_t u64(sqlite3_stmt *s, int i)
+static uint64_t u64(const struct store_report_row *row, int i)
 {
-	sqlite3_int64 v = sqlite3_column_int64(s, i);
-
-	return v > 0 ? (uint64_t)v : 0;
+	return row->num[i] > 0 ? (uint64_t)row->num[i] : 0;
 }
 
-static int cell_counts(struct store_report_cell *c, sqlite3_stmt *s)
+static int cell_counts(struct store_report_cell *c, const struct store_report_row *row)
 {
-	c->sent = u64(s, 4);
+	c->sent = u64(row, 0);
 	for (int state = 1; state < STORE_STATES; state++) {
-		c->in_state[state] = u64(s, 4 + state);
+		c->in_state[state] = u64(row, state);
 	}
-	c->accepted = u64(s, 11);
-	c->overdue = u64(s, 12);
-	c->forwarded = u64(s, 13);
+	c->accepted = u64(row, 7);
+	c->overdue = u64(row, 8);
+	c->forwarded = u64(row, 9);
 	return 0;
 }
 
-static int cell_times(struct store_report_cell *c, sqlite3_stmt *s)
+static int cell_times(struct store_report_cell *c, const struct store_report_row *row)
 {
-	int step = sqlite3_column_int(s, 4), band = sqlite3_column_int(s, 5);
+	int64_t step = row->num[0], band = row->num[1];
 
 	if (step >= 0 && step < STORE_REPORT_STEPS && band >= 0 && band < STORE_REPORT_NBANDS) {
-		c->times[step][band] += u64(s, 6);
+		c->times[step][band] += u64(row, 2);
 	}
 	return 0;
 }
 
-static int cell_reason(struct store_report_cell *c, sqlite3_stmt *s)
+static int cell_reason(struct store_report_cell *c, const struct store_report_row *row)
 {
 	char **reasons = realloc(c->reasons, (c->n_reasons + 1) * sizeof(*reasons));
 	uint64_t *counts;
@@ -341,20 +339,47 @@ static int cell_reason(struct store_report_cell *c, sqlite3_stmt *s)
 		return -1;
 	}
 	c->reason_counts = counts;
-	if ((c->reasons[c->n_reasons] = strdup(col(s, 4))) == NULL) {
+	if ((c->reasons[c->n_reasons] = strdup(row->text ? row->text : "")) == NULL) {
 		return -1;
 	}
-	c->reason_counts[c->n_reasons++] = u64(s, 5);
+	c->reason_counts[c->n_reasons++] = u64(row, 1);
 	return 0;
 }
 
+/* Add a row of report query q to d. -1: out of memory. */
+int store_report_take(struct store_report_data *d, enum store_report_q q,
+                      const struct store_report_row *row)
+{
+	static int (*const take[STORE_REPORT_QS])(
+	    struct store_report_cell *, const struct store_report_row *) = {cell_counts, cell_times,
+	                                                                    cell_reason};
+	struct store_report_cell *c;
+
+	if (q == STORE_REPORT_Q_CELLS) {
+		c = cell_add(d, row);
+	} else if ((c = cell_find(d, row)) == NULL) {
+		return 0; /* counted in no cell: cannot be, but costs nothing to skip */
+	}
+	return c == NULL ? -1 : take[q](c, row);
+}
+
+/* The row s is on, of a query with ncols columns. */
+static void row_of(sqlite3_stmt *s, int ncols, struct store_report_row *row)
+{
+	for (int i = 0; i < 4; i++) {
+		row->key[i] = col(s, i);
+	}
+	row->text = col(s, 4);
+	for (int i = 4; i < ncols && i - 4 < STORE_REPORT_NUMS; i++) {
+		row->num[i - 4] = sqlite3_column_int64(s, i);
+	}
+}
+
 /* Run query q of the report on db into d. */
-static int report_run(sqlite3 *db, int q, const struct store_report_query *rq,
+static int report_run(sqlite3 *db, enum store_report_q q, const struct store_report_query *rq,
                       struct store_report_data *d)
 {
-	static int (*const take[Q_COUNT])(struct store_report_cell *,
-	                                  sqlite3_stmt *) = {cell_counts, cell_times, cell_reason};
-	struct store_report_cell *c;
+	struct store_report_row row = {0};
 	sqlite3_stmt *s = NULL;
 	int rc;
 
@@ -365,12 +390,8 @@ static int report_run(sqlite3 *db, int q, const struct store_report_query *rq,
 	sqlite3_bind_int64(s, 2, rq->from_day);
 	sqlite3_bind_int64(s, 3, rq->to_day);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (q == Q_CELLS) {
-			c = cell_add(d, s);
-		} else if ((c = cell_find(d, s)) == NULL) {
-			continue; /* counted in no cell: cannot be, but costs nothing to skip */
-		}
-		if (c == NULL || take[q](c, s) < 0) {
+		row_of(s, sqlite3_column_count(s), &row);
+		if (store_report_take(d, q, &row) < 0) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
@@ -386,8 +407,8 @@ static enum store_status report_read_db(sqlite3 *db, const struct store_report_q
 	int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 
 	memset(out, 0, sizeof(*out));
-	for (int i = 0; rc == 0 && i < Q_COUNT; i++) {
-		if (i != Q_REASONS || q->reasons) {
+	for (int i = 0; rc == 0 && i < STORE_REPORT_QS; i++) {
+		if (i != STORE_REPORT_Q_REASONS || q->reasons) {
 			rc = report_run(db, i, q, out);
 		}
 	}
@@ -418,6 +439,9 @@ enum store_status store_report_read_file(const char *path, const struct store_re
 	sqlite3 *db = NULL;
 	enum store_status status = STORE_UNAVAILABLE;
 
+	if (store_location_is_url(path)) {
+		return store_pg_report_read_url(path, q, out, err, errlen);
+	}
 	memset(out, 0, sizeof(*out));
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");

@@ -80,6 +80,35 @@ struct store_report_data {
  * them in the transaction of each change. */
 extern const char store_report_migration[];
 
+/* The report's queries, each backend's in its dialect (store_report.c, store_pg_report.c): the
+ * cells (in key order), then the durations and the decline reasons of those cells. */
+enum store_report_q {
+	STORE_REPORT_Q_CELLS,   /* key, sent, s1..s6, accepted, overdue, forwarded */
+	STORE_REPORT_Q_TIMES,   /* key, step, band, n */
+	STORE_REPORT_Q_REASONS, /* key, reason, n */
+	STORE_REPORT_QS
+};
+
+#define STORE_REPORT_NUMS 10
+
+/* One row of a report query as a backend read it: the cell's key (columns 0-3: sender,
+ * recipient, form, month), column 4 as text, and columns 4 on as numbers. */
+struct store_report_row {
+	const char *key[4];
+	const char *text;
+	int64_t num[STORE_REPORT_NUMS];
+};
+
+/* The step (enum store_report_step) a change to state S reaches (SQL; NULL: none), and a decline
+ * reason as the report counts it. */
+#define STORE_REPORT_STEP_SQL(S)                                                                   \
+	"CASE " S " WHEN 2 THEN 0 WHEN 3 THEN 1 WHEN 4 THEN 1 WHEN 5 THEN 2 END"
+#define STORE_REPORT_REASON_SQL(x) "lower(trim(" x "))"
+
+/* Add a row of report query q to d (a backend's read). -1: out of memory. */
+int store_report_take(struct store_report_data *d, enum store_report_q q,
+                      const struct store_report_row *row);
+
 /* Return the upper end (seconds) of each band, the last one's being STORE_REPORT_OVER. */
 const int64_t *store_report_band_ends(void);
 
@@ -91,6 +120,11 @@ enum store_status store_report_read(struct store *st, const struct store_report_
  * report: refexd need not run). err says why on STORE_UNAVAILABLE. */
 enum store_status store_report_read_file(const char *path, const struct store_report_query *q,
                                          struct store_report_data *out, char *err, size_t errlen);
+
+/* The same from a PostgreSQL database at url, on a read-only connection of its own; err never
+ * shows the URL (store_pg_report.c). */
+enum store_status store_pg_report_read_url(const char *url, const struct store_report_query *q,
+                                           struct store_report_data *out, char *err, size_t errlen);
 
 /* Free what a read put in data. */
 void store_report_data_free(struct store_report_data *data);

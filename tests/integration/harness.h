@@ -90,6 +90,17 @@ void net_pg_cut_connections(const struct net *n);
  * name, versions, consents, or a referral's copy): what an erasure must remove. */
 bool net_pg_holds(const struct net *n, const char *text);
 
+/* Run sql (commands that return no rows) on n's PostgreSQL database; fails the test if it
+ * fails. */
+void net_pg_exec(const struct net *n, const char *sql);
+
+/* Run sql, a query of one boolean, on n's PostgreSQL database: whether it says true. */
+bool net_pg_query_true(const struct net *n, const char *sql);
+
+/* Say whether any row version in the pages of n's PostgreSQL tables that hold client details
+ * (dead ones a VACUUM has not removed too) holds text; read with pageinspect. */
+bool net_pg_pages_hold(const struct net *n, const char *text);
+
 /* Make a net: directory, CA, server certificate for 127.0.0.1 and localhost, the example
  * forms (proto/forms) in DIR/forms (the default [forms] dir beside the config), and a
  * config with NET_DEFAULT_AGENCIES. Fails the current test on any problem. */

@@ -25,20 +25,29 @@ bool net_on_postgresql(void)
 	return b != NULL && strcmp(b, "postgresql") == 0;
 }
 
+/* Run sql (with text as $1 unless NULL) on a connection of its own to the database conninfo
+ * names; fail the test unless it answers want. The caller clears the result. */
+static PGresult *pg_run_once(const char *conninfo, const char *sql, const char *text,
+                             ExecStatusType want)
+{
+	const char *params[] = {text};
+	PGconn *c = PQconnectdb(conninfo);
+	PGresult *res;
+
+	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+	res = text ? PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0) : PQexec(c, sql);
+	cr_assert_eq(PQresultStatus(res), want, "%s: %s", sql, PQerrorMessage(c));
+	PQfinish(c);
+	return res;
+}
+
 /* Run sql in the test server's maintenance database. */
 static void pg_admin(const char *sql)
 {
 	const char *server = getenv("REFEX_TEST_PG");
-	PGconn *c;
-	PGresult *res;
 
 	cr_assert(server != NULL && *server, "REFEX_TEST_PG: run through tests/pg/with-postgres");
-	c = PQconnectdb(server);
-	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
-	res = PQexec(c, sql);
-	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
-	PQclear(res);
-	PQfinish(c);
+	PQclear(pg_run_once(server, sql, NULL, PGRES_COMMAND_OK));
 }
 
 /* Make the net's own database and put its URL in n->database. */
@@ -148,6 +157,50 @@ void net_pg_cut_connections(const struct net *n)
 	closedir(d);
 }
 
+/* Run sql (commands, no rows) on n's database, as someone with access to it might. */
+void net_pg_exec(const struct net *n, const char *sql)
+{
+	PQclear(pg_run_once(n->database, sql, NULL, PGRES_COMMAND_OK));
+}
+
+/* Run sql, a query of one boolean, on n's database: whether it says true. */
+bool net_pg_query_true(const struct net *n, const char *sql)
+{
+	PGresult *res = pg_run_once(n->database, sql, NULL, PGRES_TUPLES_OK);
+	bool yes = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+	PQclear(res);
+	return yes;
+}
+
+/* Run sql with text as $1 on n's database: whether it returned a row. */
+static bool pg_any_row(const struct net *n, const char *sql, const char *text)
+{
+	PGresult *res = pg_run_once(n->database, sql, text, PGRES_TUPLES_OK);
+	bool any = PQntuples(res) > 0;
+
+	PQclear(res);
+	return any;
+}
+
+/* Say whether any row version in the pages of n's tables that hold client details holds text:
+ * heap_page_items gives each item's bytes until a VACUUM has removed it. */
+bool net_pg_pages_hold(const struct net *n, const char *text)
+{
+	static const char sql[] =
+	    "SELECT 1 FROM unnest(ARRAY['referrals', 'referral_data', 'history', 'clients',"
+	    " 'client_versions', 'consents', 'report_reasons']) AS t(rel),"
+	    " LATERAL generate_series(0, (pg_relation_size(rel) / "
+	    "current_setting('block_size')::bigint)::int - 1) AS b(blk),"
+	    " LATERAL heap_page_items(get_raw_page(rel, blk)) AS i"
+	    " WHERE i.t_data IS NOT NULL AND position(convert_to($1, 'UTF8') in i.t_data) > 0"
+	    " LIMIT 1";
+
+	net_pg_exec(
+	    n, "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pageinspect");
+	return pg_any_row(n, sql, text);
+}
+
 /* Say whether n's database still holds text in a live row of a client record. */
 bool net_pg_holds(const struct net *n, const char *text)
 {
@@ -161,16 +214,6 @@ bool net_pg_holds(const struct net *n, const char *text)
 	    " UNION ALL SELECT 1 FROM referral_data WHERE position(convert_to($1, 'UTF8') in "
 	    "client) > 0"
 	    " OR position(convert_to($1, 'UTF8') in consent) > 0";
-	const char *params[] = {text};
-	PGconn *c = PQconnectdb(n->database);
-	PGresult *res;
-	bool holds;
 
-	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
-	res = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
-	cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
-	holds = PQntuples(res) > 0;
-	PQclear(res);
-	PQfinish(c);
-	return holds;
+	return pg_any_row(n, sql, text);
 }

@@ -47,12 +47,17 @@ static int verify(struct run_result *r)
 	return run(r, argv, NULL);
 }
 
-/* Change the stored trail with sql, as someone with the database file might. */
+/* Change the stored trail with sql, as someone with the database file (or access to the
+ * PostgreSQL database) might. */
 static void tamper(const char *sql)
 {
 	char path[600];
 	sqlite3 *db;
 
+	if (net_on_postgresql()) {
+		net_pg_exec(net, sql);
+		return;
+	}
 	snprintf(path, sizeof(path), "%s/refex.db", net->dir);
 	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
 	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));

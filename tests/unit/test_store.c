@@ -17,6 +17,7 @@
 
 #include "client.pb-c.h"
 #include "store.h"
+#include "store_backends.h"
 
 #define S(x) REFEX__STATE__STATE_##x
 
@@ -65,83 +66,7 @@ static struct store *open_store(void)
 	return s;
 }
 
-static void remove_db(const char *p)
-{
-	char f[400];
-
-	unlink(p);
-	snprintf(f, sizeof(f), "%s-wal", p);
-	unlink(f);
-	snprintf(f, sizeof(f), "%s-shm", p);
-	unlink(f);
-}
-
-static void sqlite_make(char *loc, size_t len)
-{
-	snprintf(loc, len, "%s/refex.db", dir);
-}
-
-/* Run sql on the test's PostgreSQL (REFEX_TEST_PG, from tests/pg/with-postgres) in database db. */
-static void pg_admin(const char *db, const char *sql)
-{
-	const char *server = getenv("REFEX_TEST_PG");
-	const char *const keys[] = {"dbname", "dbname", NULL};
-	const char *const vals[] = {server, db, NULL};
-	PGconn *c;
-	PGresult *res;
-
-	cr_assert(server != NULL && *server, "REFEX_TEST_PG: run through tests/pg/with-postgres");
-	c = PQconnectdbParams(keys, vals, 1);
-	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
-	res = PQexec(c, sql);
-	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
-	PQclear(res);
-	PQfinish(c);
-}
-
-/* A fresh database per test: its URL names the server's socket (REFEX_TEST_PG) and the test's own
- * database. */
-static void pg_make(char *loc, size_t len)
-{
-	char sql[128], name[64];
-	const char *server = getenv("REFEX_TEST_PG"), *q;
-
-	snprintf(name, sizeof(name), "refex_test_%ld", (long)getpid());
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
-	pg_admin("postgres", sql);
-	q = strchr(server, '?');
-	snprintf(loc, len, "postgresql:///%s%s", name, q ? q : "");
-}
-
-/* The database name in a URL pg_make made (postgresql:///NAME?...). */
-static void pg_db_name(const char *loc, char *name, size_t len)
-{
-	const char *p = loc + strlen("postgresql:///");
-
-	snprintf(name, len, "%.*s", (int)strcspn(p, "?"), p);
-}
-
-static void pg_drop(const char *loc)
-{
-	char sql[128], name[64];
-
-	pg_db_name(loc, name, sizeof(name));
-	snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", name);
-	pg_admin("postgres", sql);
-}
-
-/* A backend the contract runs against: make gives a fresh, empty database's location (what
- * store_open takes) for one test, drop removes it after. A second backend adds a row here and a
- * registration of this test with REFEX_STORE_BACKEND set (tests/unit/CMakeLists.txt). */
-static const struct backend_fixture {
-	const char *name;
-	void (*make)(char *loc, size_t len);
-	void (*drop)(const char *loc);
-} backends[] = {
-    {"sqlite", sqlite_make, remove_db},
-    {"postgresql", pg_make, pg_drop},
-};
-static const struct backend_fixture *backend;
+static const struct store_backend_fixture *backend;
 
 /* Skip the test unless the suite runs against the backend named. */
 static void backend_only(const char *name)
@@ -153,18 +78,12 @@ static void backend_only(const char *name)
 
 static void setup(void)
 {
-	const char *tmp = getenv("TMPDIR"), *want = getenv("REFEX_STORE_BACKEND");
+	const char *tmp = getenv("TMPDIR");
 
-	backend = NULL;
-	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
-		if (strcmp(backends[i].name, want && *want ? want : "sqlite") == 0) {
-			backend = &backends[i];
-		}
-	}
-	cr_assert_not_null(backend, "REFEX_STORE_BACKEND=%s: no such backend in this suite", want);
+	backend = store_backend_fixture();
 	snprintf(dir, sizeof(dir), "%s/refex-test-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	cr_assert_not_null(mkdtemp(dir));
-	backend->make(path, sizeof(path));
+	backend->make(dir, path, sizeof(path));
 	base = event_base_new();
 	cr_assert_not_null(base);
 	n_done = 0;
@@ -183,7 +102,7 @@ static void teardown(void)
 	event_base_free(base);
 	backend->drop(path);
 	snprintf(other, sizeof(other), "%s/other.db", dir);
-	remove_db(other);
+	store_backends_sqlite_remove(other);
 	rmdir(dir);
 }
 
@@ -708,8 +627,8 @@ Test(store, postgresql_refuses_a_newer_schema)
 	backend_only("postgresql");
 	store_close(st);
 	st = NULL;
-	pg_db_name(path, name, sizeof(name));
-	pg_admin(name, "UPDATE refex_schema SET version = 99");
+	store_backends_pg_db_name(path, name, sizeof(name));
+	store_backends_pg_admin(name, "UPDATE refex_schema SET version = 99");
 	cr_assert_null(store_open(path, base, err, sizeof(err)));
 	cr_assert(strstr(err, "version 99") != NULL, "err: %s", err);
 	cr_assert(strstr(err, "newer") != NULL, "err: %s", err);

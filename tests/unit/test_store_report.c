@@ -11,6 +11,7 @@
 
 #include "report.h"
 #include "store.h"
+#include "store_backends.h"
 #include "store_report.h"
 
 #define S(x)  REFEX__STATE__STATE_##x
@@ -20,6 +21,7 @@
 #define RECV_ REFEX__REPORT_DIRECTION__REPORT_DIRECTION_RECEIVED
 
 static char dir[256], path[300];
+static const struct store_backend_fixture *backend;
 static struct event_base *base;
 static struct store *st;
 static int n_done;
@@ -48,23 +50,22 @@ static void setup(void)
 	const char *tmp = getenv("TMPDIR");
 	char err[512] = "";
 
+	backend = store_backend_fixture();
 	snprintf(dir, sizeof(dir), "%s/refex-test-report-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	cr_assert_not_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/refex.db", dir);
+	backend->make(dir, path, sizeof(path));
 	cr_assert_not_null(base = event_base_new());
 	cr_assert_not_null(st = store_open(path, base, err, sizeof(err)), "%s", err);
 }
 
 static void teardown(void)
 {
-	char f[400];
-
+	if (backend == NULL) {
+		return; /* setup found no such backend: nothing was made */
+	}
 	store_close(st);
 	event_base_free(base);
-	for (int i = 0; i < 3; i++) {
-		snprintf(f, sizeof(f), "%s%s", path, (const char *[]){"", "-wal", "-shm"}[i]);
-		unlink(f);
-	}
+	backend->drop(path);
 	rmdir(dir);
 }
 
@@ -372,16 +373,30 @@ Test(store_report, the_migration_counts_what_is_already_stored)
 	fixture();
 	store_close(st);
 	/* A database from before the report (schema version 11). */
-	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-	cr_assert_eq(sqlite3_exec(db,
-	                          "DROP TRIGGER report_state;"
-	                          " DROP TRIGGER report_overdue; DROP TRIGGER report_reason;"
-	                          " DROP TRIGGER report_reason_erased; DROP TABLE report_cells;"
-	                          " DROP TABLE report_times; DROP TABLE report_reasons;"
-	                          " PRAGMA user_version = 11;",
-	                          NULL, NULL, NULL),
-	             SQLITE_OK);
-	sqlite3_close(db);
+	if (strcmp(backend->name, "postgresql") == 0) {
+		store_backends_pg_db_name(path, err, sizeof(err));
+		store_backends_pg_admin(
+		    err, "DROP TABLE report_cells, report_times, report_reasons;"
+		         " DROP TRIGGER report_sent ON referrals; DROP TRIGGER report_state ON "
+		         "referrals;"
+		         " DROP TRIGGER report_overdue ON referrals; DROP TRIGGER report_reason ON "
+		         "history;"
+		         " DROP TRIGGER report_reason_erased ON history;"
+		         " DROP FUNCTION report_sent, report_state, report_overdue, report_reason,"
+		         " report_reason_erased; UPDATE refex_schema SET version = 11");
+	} else {
+		cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+		cr_assert_eq(
+		    sqlite3_exec(db,
+		                 "DROP TRIGGER report_state;"
+		                 " DROP TRIGGER report_overdue; DROP TRIGGER report_reason;"
+		                 " DROP TRIGGER report_reason_erased; DROP TABLE report_cells;"
+		                 " DROP TABLE report_times; DROP TABLE report_reasons;"
+		                 " PRAGMA user_version = 11;",
+		                 NULL, NULL, NULL),
+		    SQLITE_OK);
+		sqlite3_close(db);
+	}
 	cr_assert_not_null(st = store_open(path, base, err, sizeof(err)), "%s", err);
 	r = report("agency-a", REFEX__REPORT_GROUPING__REPORT_BY_PATHWAY, D, D + 60, 5);
 	cr_assert_eq(r->n_rows, 3);

@@ -1,0 +1,153 @@
+/*
+ * After an erasure (a retention purge, a client's erasure) has committed on
+ * PostgreSQL, the old versions of the rows it updated or deleted are dead
+ * tuples, still in the tables' pages until a VACUUM removes them. The commit
+ * queue's scrub asks for one here; a thread of its own runs it on a connection
+ * of its own, so that neither the loop nor the storage thread waits for it,
+ * and requests made while one runs are served by one more VACUUM after it.
+ * A VACUUM cannot remove a version a transaction begun before the erasure
+ * may still see (a read of the hub's own, a few milliseconds long, that was
+ * running when the erasure committed): each is followed by one more, a
+ * little later (docs/STORAGE.md says what stays in the WAL and in backups).
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "log.h"
+#include "store_pg_private.h"
+
+/* Every table an erasure writes personal data out of. INDEX_CLEANUP ON: the index entries of
+ * the dead rows go too (clients_dup holds a duplicate key made of the client's details).
+ * FREEZE makes it wait for a page another backend has pinned rather than skip its dead rows
+ * (a plain VACUUM prunes only the pages it gets a cleanup lock on at once). */
+#define VACUUM_SQL                                                                                 \
+	"VACUUM (FREEZE, INDEX_CLEANUP ON) referrals, referral_data, history, clients,"            \
+	" client_versions, consents, report_reasons"
+
+#define VACUUM_AGAIN_S 2 /* the second VACUUM, after the reads that began before the first */
+
+struct pg_vacuum {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool wanted;   /* an erasure committed since the last VACUUM began */
+	bool again;    /* the last VACUUM's second pass is owed */
+	bool stopping; /* store_pg_vacuum_stop: run what is wanted, then end */
+	PGconn *c;
+};
+
+/* Vacuum once on v's connection, reconnecting first if it was lost; log a failure. */
+static void vacuum_run(struct pg_vacuum *v)
+{
+	PGresult *res;
+
+	if (PQstatus(v->c) != CONNECTION_OK) {
+		PQreset(v->c);
+	}
+	res = PQexec(v->c, VACUUM_SQL);
+	if (pg_ok(res)) {
+		log_debug("msg=\"vacuumed after an erasure\"");
+	} else {
+		log_error(
+		    "msg=\"vacuum after an erasure failed\" hint=\"the erased rows' old versions"
+		    " stay in the tables until a VACUUM (autovacuum, or the next erasure)\"");
+	}
+	PQclear(res);
+}
+
+/* Wait (v->mu held) for a request, a stop, or the time of an owed second pass. */
+static void vacuum_wait(struct pg_vacuum *v)
+{
+	struct timespec at;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &at);
+	at.tv_sec += VACUUM_AGAIN_S;
+	while (!v->wanted && !v->stopping && rc == 0) {
+		rc = v->again ? pthread_cond_timedwait(&v->cv, &v->mu, &at)
+		              : pthread_cond_wait(&v->cv, &v->mu);
+	}
+}
+
+static void *vacuum_main(void *arg)
+{
+	struct pg_vacuum *v = arg;
+
+	pthread_mutex_lock(&v->mu);
+	for (;;) {
+		vacuum_wait(v);
+		if (!v->wanted && !v->again) {
+			break; /* stopping, nothing owed */
+		}
+		v->again = v->wanted; /* a request's VACUUM is followed by a second pass */
+		v->wanted = false;
+		pthread_mutex_unlock(&v->mu);
+		vacuum_run(v);
+		pthread_mutex_lock(&v->mu);
+	}
+	pthread_mutex_unlock(&v->mu);
+	return NULL;
+}
+
+/* Start the thread that vacuums after erasures, on a connection of its own to url. */
+int store_pg_vacuum_start(struct store_pg *pg, const char *url, char *err, size_t errlen)
+{
+	struct pg_vacuum *v = calloc(1, sizeof(*v));
+
+	if (v == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	pthread_mutex_init(&v->mu, NULL);
+	pthread_cond_init(&v->cv, NULL);
+	if ((v->c = pg_connect(url, err, errlen)) == NULL ||
+	    pthread_create(&v->thread, NULL, vacuum_main, v) != 0) {
+		if (v->c != NULL) {
+			snprintf(err, errlen, "cannot start the vacuum thread");
+		}
+		PQfinish(v->c);
+		pthread_cond_destroy(&v->cv);
+		pthread_mutex_destroy(&v->mu);
+		free(v);
+		return -1;
+	}
+	pg->vacuum = v;
+	return 0;
+}
+
+/* Have the vacuum thread vacuum the tables erasures write, soon. */
+void store_pg_vacuum_request(struct store_pg *pg)
+{
+	struct pg_vacuum *v = pg->vacuum;
+
+	if (v == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&v->mu);
+	v->wanted = true;
+	pthread_cond_signal(&v->cv);
+	pthread_mutex_unlock(&v->mu);
+}
+
+/* Stop the vacuum thread after the vacuum it owes, and close its connection. */
+void store_pg_vacuum_stop(struct store_pg *pg)
+{
+	struct pg_vacuum *v = pg ? pg->vacuum : NULL;
+
+	if (v == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&v->mu);
+	v->stopping = true;
+	pthread_cond_signal(&v->cv);
+	pthread_mutex_unlock(&v->mu);
+	pthread_join(v->thread, NULL);
+	PQfinish(v->c);
+	pthread_cond_destroy(&v->cv);
+	pthread_mutex_destroy(&v->mu);
+	free(v);
+	pg->vacuum = NULL;
+}
