@@ -135,7 +135,8 @@ static void hub_leave(struct hub *hub)
 	event_base_loopexit(hub->base, NULL);
 }
 
-/* Poll until writes have committed and replies have gone out, or the grace time is up. The
+/* Poll until writes have committed, reads have been answered and replies have gone out, or the
+ * grace time is up. The
  * grace is measured on the clock: a loop busy with callbacks runs its timers late. */
 static void hub_stop_poll(evutil_socket_t fd, short what, void *arg)
 {
@@ -145,10 +146,14 @@ static void hub_stop_poll(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if ((store_pending(hub->store) == 0 && session_all_flushed(hub)) || over) {
+	if ((store_pending(hub->store) == 0 && store_reads_pending(hub->store) == 0 &&
+	     session_all_flushed(hub)) ||
+	    over) {
 		if (over) {
-			log_warnx("msg=\"stop grace time over\" grace_ms=%d pending_writes=%zu",
-			          STOP_GRACE_MS, store_pending(hub->store));
+			log_warnx("msg=\"stop grace time over\" grace_ms=%d pending_writes=%zu "
+			          "pending_reads=%zu",
+			          STOP_GRACE_MS, store_pending(hub->store),
+			          store_reads_pending(hub->store));
 		}
 		hub_leave(hub);
 		return;

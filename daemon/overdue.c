@@ -61,8 +61,8 @@ static void next_due_done(enum store_status status, void *arg)
 		free(o);
 		return;
 	}
-	if (status != STORE_OK || o->hub->stopping) {
-		return; /* try again next tick */
+	if (status != STORE_OK || o->hub->stopping || !hub_leads(o->hub)) {
+		return; /* try again next tick (the lead may have moved meanwhile) */
 	}
 	if ((due > 0 && due <= now) || now - o->last_sweep >= OVERDUE_PRUNE_S) {
 		if (store_sweep_overdue(o->hub->store, now, overdue_done, o) == 0) {

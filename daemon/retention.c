@@ -71,7 +71,8 @@ static void retention_queue(struct retention *r)
 	time_t now = time(NULL);
 
 	r->pass_before = (int64_t)now - keep;
-	if (keep > 0 && !r->hub->stopping &&
+	/* Every chunk asks again: the lead may have moved to another hub meanwhile. */
+	if (keep > 0 && !r->hub->stopping && hub_leads(r->hub) &&
 	    store_purge_closed(r->hub->store, r->pass_before, r->clients_since, now, retention_done,
 	                       r) == 0) {
 		r->in_flight = true;

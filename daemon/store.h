@@ -315,6 +315,9 @@ enum store_status store_forms_record(struct store *st, const struct store_forms_
 /* Return how many writes are queued or being committed (for shutdown and metrics). */
 size_t store_pending(struct store *st);
 
+/* Return how many deferred reads (store_read_async) are not yet answered (for shutdown). */
+size_t store_reads_pending(struct store *st);
+
 /* For tests and metrics: return how many write transactions have committed. */
 size_t store_commit_count(struct store *st);
 

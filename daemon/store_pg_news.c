@@ -24,7 +24,13 @@
 #include "store_news.h"
 #include "store_pg_private.h"
 
-#define NEWS_LISTEN       "LISTEN refex_events; LISTEN refex_pages"
+/* The server's side of this connection holds the sweeps' lock: its keepalives (ignored on a
+ * unix socket) let the server end the session, and free the lock for another hub, within about
+ * 30 s when this hub's host dies or is cut off, not the operating system's two hours. */
+#define NEWS_LISTEN                                                                                \
+	"SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5;"                           \
+	" SET tcp_keepalives_count = 3; SET tcp_user_timeout = 30000;"                             \
+	" LISTEN refex_events; LISTEN refex_pages"
 #define NEWS_LOCK         "SELECT pg_try_advisory_lock(7310582981234)" /* the sweeps' lock */
 #define NEWS_LEAD_TRY_S   1   /* how often a hub that does not lead tries the lock */
 #define NEWS_CONNECT_S    10  /* the most a connection attempt may take */

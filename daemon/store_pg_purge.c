@@ -24,10 +24,13 @@
 	" WHERE r.client_id = k.id AND r.purged_at IS NULL)"
 
 /* Erase the clients picked by the subquery that follows (with $2 the time) in every version and
- * consent, returning their ids to audit. */
+ * consent, returning their ids to audit. The outer UPDATEs test erased_at / purged_at again:
+ * a row another hub's purge changed while this one waited for it is re-checked on the outer
+ * condition only (READ COMMITTED), so two purges at once never erase or count a row twice. */
 #define PURGE_CLIENTS_ERASE                                                                        \
 	"WITH e AS (UPDATE clients SET name = NULL, dup_key = NULL, erased_at = $2,"               \
-	" erased_by = 'retention', erase_reason = 'retention period' WHERE cid IN ("               \
+	" erased_by = 'retention', erase_reason = 'retention period' WHERE erased_at IS NULL"      \
+	" AND cid IN ("                                                                            \
 	"SELECT cid FROM clients k WHERE "
 #define PURGE_CLIENTS_END                                                                          \
 	") RETURNING cid, id),"                                                                    \
@@ -49,7 +52,8 @@ const char *const store_pg_purge_wsql[PW_COUNT - PW_PURGE] = {
                          "rid FROM p)"
                          " AND reason IS NOT NULL)"
                          " UPDATE referrals SET client_name = NULL, purged_at = $2"
-                         " WHERE rid IN (SELECT rid FROM p) RETURNING client_id",
+                         " WHERE rid IN (SELECT rid FROM p) AND purged_at IS NULL RETURNING "
+                         "client_id",
     /* Clients that grew old enough since $3 (a range of clients_live)... */
     [PW_PURGE_CLIENTS - PW_PURGE] = PURGE_CLIENTS_ERASE
     "k.updated_at >= $3 AND " PURGE_UNHELD " LIMIT " PURGE_STR(PURGE_CLIENTS_MAX) PURGE_CLIENTS_END,

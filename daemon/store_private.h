@@ -41,6 +41,7 @@ struct store {
 	bool woken; /* a wake byte is on its way to the loop */
 	/* Loop thread only: queued, being committed, or waiting for its callback. */
 	size_t pending;
+	size_t reads_pending; /* reads handed to the reader thread, not yet completed (loop) */
 	atomic_size_t commits;
 	/* The reader (store_backend_reader; reader_view NULL: reads run on the loop thread). Its
 	 * queue is under mu. The reader thread sets reads_down while its connection is lost: it

@@ -456,6 +456,7 @@ void store_read_async(struct store *st, store_read_fn work, store_read_done_fn d
 	j->u.read.work = work;
 	j->u.read.done = done;
 	j->u.read.arg = arg;
+	st->reads_pending++;
 	pthread_mutex_lock(&st->mu);
 	*st->rqueue_tail = j;
 	st->rqueue_tail = &j->next;
@@ -515,6 +516,8 @@ static void jobs_complete(struct store *st, struct job *list)
 		next = list->next;
 		if (list->kind != JOB_READ) { /* pending counts writes */
 			st->pending--;
+		} else {
+			st->reads_pending--;
 		}
 		job_types[list->kind].done(list);
 		free(list);
@@ -784,6 +787,12 @@ enum store_status store_job_run_forms(struct store *st, const struct store_forms
 size_t store_pending(struct store *st)
 {
 	return st ? st->pending : 0;
+}
+
+/* Return how many reads are on the reader thread, not yet answered (for shutdown). */
+size_t store_reads_pending(struct store *st)
+{
+	return st ? st->reads_pending : 0;
 }
 
 /* For tests and metrics: return how many write transactions have committed. */

@@ -2,10 +2,12 @@
  * while it is down, nothing acknowledged is lost, and writes and reads resume by themselves once
  * it is back. Runs only on PostgreSQL (REFEX_STORE_BACKEND=postgresql, tests/pg/with-postgres). */
 #include <criterion/criterion.h>
+#include <libpq-fe.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "harness_bg.h"
@@ -175,5 +177,74 @@ Test(postgres, reads_while_the_database_hangs_are_refused_and_the_hub_serves_the
 	cr_expect_geq(raw_count_sent(a, 3), 0, "reads did not resume");
 	raw_free(a);
 	raw_free(b);
+	net_expect_clean_stop(net);
+}
+
+/* Take an exclusive lock on the referrals table, on a connection of the test's own. */
+static PGconn *lock_referrals(void)
+{
+	PGconn *lock = PQconnectdb(net->database);
+	PGresult *res;
+
+	cr_assert_eq(PQstatus(lock), CONNECTION_OK, "%s", PQerrorMessage(lock));
+	PQclear(PQexec(lock, "BEGIN"));
+	res = PQexec(lock, "LOCK TABLE referrals IN ACCESS EXCLUSIVE MODE");
+	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s", PQerrorMessage(lock));
+	PQclear(res);
+	return lock;
+}
+
+/* Wait until some statement waits for a lock (the hub's read, for lock's). */
+static void wait_for_a_blocked_read(PGconn *lock)
+{
+	PGresult *res;
+	bool waiting = false;
+
+	for (int i = 0; i < 400 && !waiting; i++) {
+		res = PQexec(lock, "SELECT count(*) FROM pg_locks WHERE NOT granted");
+		waiting = PQresultStatus(res) == PGRES_TUPLES_OK && atoi(PQgetvalue(res, 0, 0)) > 0;
+		PQclear(res);
+		if (!waiting) {
+			usleep(50000); /* polls the server's lock table: a condition, not a guess */
+		}
+	}
+	cr_assert(waiting, "the hub's read never waited for the lock");
+}
+
+Test(postgres, reads_in_flight_at_a_graceful_stop_are_answered)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ListReferrals l = REFEX__LIST_REFERRALS__INIT;
+	Refex__ServerMessage *m;
+	struct raw *a;
+	PGconn *lock;
+
+	if (!net_on_postgresql()) {
+		cr_skip_test("the hub runs on SQLite here");
+	}
+	cr_assert((a = raw_connect(net, north, NULL)) != NULL);
+	cr_assert_eq(raw_hello(a), 0);
+	lock = lock_referrals();
+	req.has_id = 1;
+	req.id = 7;
+	req.body_case = REFEX__REQUEST__BODY_LIST_SENT;
+	req.list_sent = &l;
+	cr_assert_eq(raw_send_request(a, &req), 0);
+	wait_for_a_blocked_read(lock);
+	/* A graceful stop while the read waits: it must still be answered. */
+	kill(net->pid, SIGTERM);
+	cr_assert(net_log_wait(net, "msg=stopping"));
+	PQclear(PQexec(lock, "ROLLBACK"));
+	PQfinish(lock);
+	m = raw_read_message(a, HARNESS_READ_TIMEOUT_MS);
+	cr_expect(m != NULL && m->response != NULL && m->response->id == 7,
+	          "the listing in flight at the stop got no answer");
+	cr_expect(m == NULL || m->response == NULL ||
+	              m->response->status->code == REFEX__STATUS_CODE__STATUS_OK,
+	          "the listing in flight at the stop was refused");
+	if (m != NULL) {
+		refex__server_message__free_unpacked(m, NULL);
+	}
+	raw_free(a);
 	net_expect_clean_stop(net);
 }
