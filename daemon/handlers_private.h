@@ -67,6 +67,11 @@ int request_idem(struct request *rq, const Refex__Request *msg, const ProtobufCM
 /* Refuse rq: its idempotency key was used for another request. */
 void reply_key_reused(struct request *rq);
 
+/* Answer rq with referral id as it is read now (its summary if asked; annotate: audit the read
+ * of its stored client), or UNAVAILABLE with the message unavailable (a string literal). */
+void reply_referral_read(struct request *rq, const char *id, bool summary, bool annotate,
+                         const char *unavailable);
+
 /* Answer a repeated request with the referral its first attempt wrote (its summary if asked). */
 void reply_first(struct request *rq, const char *first, bool summary);
 
