@@ -292,19 +292,10 @@ void reply_first(struct request *rq, const char *first, bool summary)
 	                    "the referral cannot be read right now; please try again");
 }
 
-/* Answer rq now if its idempotency key was used before, and say so. A retry of a write that
- * has committed must get the first answer, whatever has changed since (a referral moved on,
- * a partner's forms reloaded); a retry racing its uncommitted first attempt is caught by the
- * store. */
-bool request_repeated(struct request *rq, const struct store_idem *idem, bool summary)
+/* Answer rq if the look-up of its idempotency key (status st, first: the referral its first
+ * attempt wrote) found it used before, and say so; STORE_NOT_FOUND: false, carry on. */
+bool request_repeat_reply(struct request *rq, enum store_status st, const char *first, bool summary)
 {
-	char first[STORE_ID_LEN + 1];
-	enum store_status st;
-
-	if (idem->key == NULL) {
-		return false;
-	}
-	st = store_idem_find(rq->hub->store, session_identity(rq->s)->agency, idem, first);
 	if (st == STORE_NOT_FOUND) {
 		return false;
 	}
@@ -317,6 +308,22 @@ bool request_repeated(struct request *rq, const struct store_idem *idem, bool su
 		reply_first(rq, first, summary);
 	}
 	return true;
+}
+
+/* Answer rq now if its idempotency key was used before, and say so. A retry of a write that
+ * has committed must get the first answer, whatever has changed since (a referral moved on,
+ * a partner's forms reloaded); a retry racing its uncommitted first attempt is caught by the
+ * store. */
+bool request_repeated(struct request *rq, const struct store_idem *idem, bool summary)
+{
+	char first[STORE_ID_LEN + 1];
+
+	if (idem->key == NULL) {
+		return false;
+	}
+	return request_repeat_reply(
+	    rq, store_idem_find(rq->hub->store, session_identity(rq->s)->agency, idem, first),
+	    first, summary);
 }
 
 /* Tell both parties' page cache and watchers that a write changed their referrals, and the

@@ -75,6 +75,11 @@ void reply_referral_read(struct request *rq, const char *id, bool summary, bool 
 /* Answer a repeated request with the referral its first attempt wrote (its summary if asked). */
 void reply_first(struct request *rq, const char *first, bool summary);
 
+/* Answer rq if the look-up of its idempotency key (status st, first: the referral its first
+ * attempt wrote) found it used before, and return true; STORE_NOT_FOUND: false, carry on. */
+bool request_repeat_reply(struct request *rq, enum store_status st, const char *first,
+                          bool summary);
+
 /* Answer rq now if its idempotency key was used before (a repeat, or another request's key)
  * and return true; false: carry on. */
 bool request_repeated(struct request *rq, const struct store_idem *idem, bool summary);

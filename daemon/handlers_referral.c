@@ -20,6 +20,11 @@ struct pending_change {
 	char sender[IDENTITY_AGENCY_MAX + 1];
 	char recipient[IDENTITY_AGENCY_MAX + 1];
 	char origin[IDENTITY_AGENCY_MAX + 1]; /* the sender of its parent ("": none) */
+	bool keyed;                           /* the request has an idempotency key: */
+	char key[STORE_KEY_MAX + 1];
+	uint8_t digest[STORE_DIGEST_LEN];
+	enum store_status idem_status; /* its look-up's (STORE_NOT_FOUND: not used before) */
+	char first[STORE_ID_LEN + 1];  /* the referral its first use wrote */
 };
 
 /* Check id is a referral id and name it in rq (for the log); otherwise answer rq, return -1. */
@@ -98,6 +103,11 @@ struct party_read {
 	party_read_then then;
 	Refex__Referral *ref;
 	char origin[IDENTITY_AGENCY_MAX + 1]; /* the sender of its parent ("": none) */
+	bool keyed;                           /* the request has an idempotency key: */
+	char key[STORE_KEY_MAX + 1];
+	uint8_t digest[STORE_DIGEST_LEN];
+	enum store_status idem_status; /* its look-up's (STORE_NOT_FOUND: not used before) */
+	char first[STORE_ID_LEN + 1];  /* the referral its first use wrote */
 };
 
 /* Check id and keep rq in a zeroed allocation of size bytes (a struct starting with a struct
@@ -113,7 +123,18 @@ static struct party_read *party_read_keep(struct request *rq, const char *id, si
 static enum store_status party_read_work(struct store *st, void *arg)
 {
 	struct party_read *pr = arg;
-	enum store_status status = store_get(st, pr->rq.referral, &pr->ref);
+	enum store_status status;
+
+	pr->idem_status = STORE_NOT_FOUND;
+	if (pr->keyed) {
+		pr->idem_status =
+		    store_idem_find(st, session_identity(pr->rq.s)->agency,
+		                    &(struct store_idem){pr->key, pr->digest}, pr->first);
+		if (pr->idem_status != STORE_NOT_FOUND) {
+			return STORE_OK; /* answered from the key: the referral is not read */
+		}
+	}
+	status = store_get(st, pr->rq.referral, &pr->ref);
 
 	/* A forwarded referral's state shows in the original sender's sent list. */
 	if (status != STORE_OK || pr->ref->parent_id == NULL ||
@@ -130,7 +151,10 @@ static void party_read_done(enum store_status status, void *arg)
 
 	/* A session closed meanwhile gets nothing, and its read is neither audited nor a receipt.
 	 */
-	if (session_is_open(pr->rq.s) && referral_party(&pr->rq, status, pr->ref, &who) == 0) {
+	if (session_is_open(pr->rq.s) &&
+	    !(status == STORE_OK &&
+	      request_repeat_reply(&pr->rq, pr->idem_status, pr->first, false)) &&
+	    referral_party(&pr->rq, status, pr->ref, &who) == 0) {
 		pr->then(pr, pr->ref, who);
 	}
 	store_referral_free(pr->ref);
@@ -265,9 +289,6 @@ struct pending_update {
 	struct party_read pr;
 	enum lifecycle_event ev;
 	char reason[REASON_MAX + 1]; /* "": none */
-	char key[STORE_KEY_MAX + 1];
-	uint8_t digest[STORE_DIGEST_LEN];
-	bool keyed;
 };
 
 /* Apply pu's event to ref, or refuse it. */
@@ -278,8 +299,8 @@ static void update_then(struct party_read *pr, const Refex__Referral *ref, enum 
 	struct store_idem idem = {0};
 	Refex__State to;
 
-	if (pu->keyed) {
-		idem = (struct store_idem){.key = pu->key, .digest = pu->digest};
+	if (pr->keyed) {
+		idem = (struct store_idem){.key = pr->key, .digest = pr->digest};
 	}
 	switch (lifecycle_apply(ref->state, ev, who, &to)) {
 	case LC_OK:
@@ -306,9 +327,9 @@ static void update_keep(struct pending_update *pu, const Refex__UpdateStatus *u,
 {
 	snprintf(pu->reason, sizeof(pu->reason), "%s", u->reason != NULL ? u->reason : "");
 	if (idem->key != NULL) {
-		pu->keyed = true;
-		snprintf(pu->key, sizeof(pu->key), "%s", idem->key);
-		memcpy(pu->digest, idem->digest, STORE_DIGEST_LEN);
+		pu->pr.keyed = true;
+		snprintf(pu->pr.key, sizeof(pu->pr.key), "%s", idem->key);
+		memcpy(pu->pr.digest, idem->digest, STORE_DIGEST_LEN);
 	}
 }
 
@@ -340,8 +361,8 @@ void handle_update(struct request *rq, Refex__Request *msg)
 		            "the %s is longer than %d bytes", what, REASON_MAX);
 		return;
 	}
+	/* The key is looked up with the referral's read, off the loop. */
 	if (request_idem(rq, msg, &u->base, &idem, digest) < 0 ||
-	    request_repeated(rq, &idem, false) ||
 	    (pu = (struct pending_update *)party_read_keep(rq, u->id, sizeof(*pu))) == NULL) {
 		return;
 	}
