@@ -100,6 +100,40 @@ void submit_referral(struct request *rq, Refex__SubmitReferral *sub, const struc
  * (never a hint it exists) or UNAVAILABLE and return NULL. Free with store_referral_free. */
 Refex__Referral *referral_for_party(struct request *rq, const char *id, enum party *who);
 
+struct party_read;
+
+/* What a handler does with the referral its caller is a party to, on the loop once it is read
+ * (pr is released after it returns). */
+typedef void (*party_read_then)(struct party_read *pr, Refex__Referral *ref, enum party who);
+
+/* A referral being read for one of its parties (the start of a larger struct). */
+struct party_read {
+	struct request rq;
+	party_read_then then;
+	void (*fini)(struct party_read *pr); /* NULL, or run after then (or instead of it) */
+	Refex__Referral *ref;
+	char origin[IDENTITY_AGENCY_MAX + 1]; /* the sender of its parent ("": none) */
+	bool keyed;                           /* the request has an idempotency key: */
+	bool summary;                         /* a repeat is answered with its summary */
+	char key[STORE_KEY_MAX + 1];
+	uint8_t digest[STORE_DIGEST_LEN];
+	enum store_status idem_status; /* its look-up's (STORE_NOT_FOUND: not used before) */
+	char first[STORE_ID_LEN + 1];  /* the referral its first use wrote */
+};
+
+/* Check referral id and keep rq in a zeroed allocation of size bytes (a struct starting with a
+ * struct party_read) to read it; otherwise answer rq and return NULL. */
+struct party_read *party_read_keep(struct request *rq, const char *id, size_t size);
+
+/* Look up idem (if it has a key) with pr's read: a repeat is answered (its summary if summary)
+ * instead of running then. */
+void party_read_key(struct party_read *pr, const struct store_idem *idem, bool summary);
+
+/* Read pr's referral (off the loop where reads cross a network; with its parent's sender, in
+ * pr->origin) and run then if the caller is a party to it; otherwise answer NOT_FOUND or
+ * UNAVAILABLE. */
+void party_read_start(struct party_read *pr, party_read_then then);
+
 /* Return the form in force called name; otherwise answer rq INVALID on field (an unknown form,
  * or a retired one: it takes no new referrals) and return NULL. */
 const struct form *request_live_form(struct request *rq, const char *name, const char *field);

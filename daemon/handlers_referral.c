@@ -91,28 +91,9 @@ Refex__Referral *referral_for_party(struct request *rq, const char *id, enum par
 	return NULL;
 }
 
-struct party_read;
-
-/* What a handler does with the referral its caller is a party to, on the loop once it is read;
- * pr is released after it returns. */
-typedef void (*party_read_then)(struct party_read *pr, const Refex__Referral *ref, enum party who);
-
-/* A referral being read for one of its parties (the start of a larger struct). */
-struct party_read {
-	struct request rq;
-	party_read_then then;
-	Refex__Referral *ref;
-	char origin[IDENTITY_AGENCY_MAX + 1]; /* the sender of its parent ("": none) */
-	bool keyed;                           /* the request has an idempotency key: */
-	char key[STORE_KEY_MAX + 1];
-	uint8_t digest[STORE_DIGEST_LEN];
-	enum store_status idem_status; /* its look-up's (STORE_NOT_FOUND: not used before) */
-	char first[STORE_ID_LEN + 1];  /* the referral its first use wrote */
-};
-
 /* Check id and keep rq in a zeroed allocation of size bytes (a struct starting with a struct
  * party_read) to read it; otherwise answer rq and return NULL. */
-static struct party_read *party_read_keep(struct request *rq, const char *id, size_t size)
+struct party_read *party_read_keep(struct request *rq, const char *id, size_t size)
 {
 	if (referral_id_check(rq, id) < 0) {
 		return NULL;
@@ -153,17 +134,32 @@ static void party_read_done(enum store_status status, void *arg)
 	 */
 	if (session_is_open(pr->rq.s) &&
 	    !(status == STORE_OK &&
-	      request_repeat_reply(&pr->rq, pr->idem_status, pr->first, false)) &&
+	      request_repeat_reply(&pr->rq, pr->idem_status, pr->first, pr->summary)) &&
 	    referral_party(&pr->rq, status, pr->ref, &who) == 0) {
 		pr->then(pr, pr->ref, who);
+	}
+	if (pr->fini != NULL) {
+		pr->fini(pr);
 	}
 	store_referral_free(pr->ref);
 	request_release(&pr->rq);
 }
 
+/* Look up idem (if it has a key) with pr's read: a repeat is answered (its summary if summary)
+ * instead of running then. */
+void party_read_key(struct party_read *pr, const struct store_idem *idem, bool summary)
+{
+	if (idem->key != NULL) {
+		pr->keyed = true;
+		pr->summary = summary;
+		snprintf(pr->key, sizeof(pr->key), "%s", idem->key);
+		memcpy(pr->digest, idem->digest, STORE_DIGEST_LEN);
+	}
+}
+
 /* Read pr's referral (off the loop where reads cross a network) and, if the caller is a party
  * to it, run then; otherwise answer NOT_FOUND or UNAVAILABLE. */
-static void party_read_start(struct party_read *pr, party_read_then then)
+void party_read_start(struct party_read *pr, party_read_then then)
 {
 	pr->then = then;
 	store_read_async(pr->rq.hub->store, party_read_work, party_read_done, pr);
@@ -259,7 +255,7 @@ static void audit_read(struct request *rq, const char *id)
 }
 
 /* Show ref to a party; the recipient's first read marks it received. */
-static void get_then(struct party_read *pr, const Refex__Referral *ref, enum party who)
+static void get_then(struct party_read *pr, Refex__Referral *ref, enum party who)
 {
 	Refex__State to;
 
@@ -269,8 +265,8 @@ static void get_then(struct party_read *pr, const Refex__Referral *ref, enum par
 		change_queue(&pr->rq, ref, pr->origin, LC_RECEIVE, to, NULL,
 		             &(struct store_idem){0});
 	} else {
-		referral_client_annotate(&pr->rq, (Refex__Referral *)ref);
-		reply_referral(&pr->rq, (Refex__Referral *)ref);
+		referral_client_annotate(&pr->rq, ref);
+		reply_referral(&pr->rq, ref);
 	}
 }
 
@@ -292,7 +288,7 @@ struct pending_update {
 };
 
 /* Apply pu's event to ref, or refuse it. */
-static void update_then(struct party_read *pr, const Refex__Referral *ref, enum party who)
+static void update_then(struct party_read *pr, Refex__Referral *ref, enum party who)
 {
 	struct pending_update *pu = (struct pending_update *)pr;
 	enum lifecycle_event ev = pu->ev;
@@ -326,11 +322,7 @@ static void update_keep(struct pending_update *pu, const Refex__UpdateStatus *u,
                         const struct store_idem *idem)
 {
 	snprintf(pu->reason, sizeof(pu->reason), "%s", u->reason != NULL ? u->reason : "");
-	if (idem->key != NULL) {
-		pu->pr.keyed = true;
-		snprintf(pu->pr.key, sizeof(pu->pr.key), "%s", idem->key);
-		memcpy(pu->pr.digest, idem->digest, STORE_DIGEST_LEN);
-	}
+	party_read_key(&pu->pr, idem, false);
 }
 
 /* Accept, decline, complete or withdraw a referral. */
@@ -432,7 +424,7 @@ void reply_audit(struct request *rq, const char *agency)
 }
 
 /* Show a party the audit trail of ref. */
-static void audit_then(struct party_read *pr, const Refex__Referral *ref, enum party who)
+static void audit_then(struct party_read *pr, Refex__Referral *ref, enum party who)
 {
 	(void)ref;
 	(void)who;
