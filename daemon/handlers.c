@@ -232,10 +232,12 @@ void reply_key_reused(struct request *rq)
 	            "this idempotency key was already used for a different request");
 }
 
-/* A repeated request's first referral being read. */
+/* A referral being read to answer with. */
 struct pending_first {
 	struct request rq;
 	bool summary;
+	bool annotate;
+	const char *unavailable; /* a string literal */
 	Refex__Referral *ref;
 };
 
@@ -252,9 +254,12 @@ static void first_done(enum store_status status, void *arg)
 	Refex__Referral sum;
 
 	if (status != STORE_OK) {
-		reply_error(&pf->rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-		            "the referral cannot be read right now; please try again");
+		reply_error(&pf->rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL, "%s",
+		            pf->unavailable);
 	} else {
+		if (pf->annotate && session_is_open(pf->rq.s)) {
+			referral_client_annotate(&pf->rq, pf->ref);
+		}
 		sum = referral_summary(pf->ref);
 		reply_referral(&pf->rq, pf->summary ? &sum : pf->ref);
 	}
@@ -262,31 +267,35 @@ static void first_done(enum store_status status, void *arg)
 	request_release(&pf->rq);
 }
 
-/* Answer a repeated request with the referral its first attempt wrote (its summary if asked). */
-void reply_first(struct request *rq, const char *first, bool summary)
+/* Answer rq with referral id as it is read now (its summary if asked; annotate: audit the read
+ * of its stored client), or UNAVAILABLE with the message unavailable (a string literal). */
+void reply_referral_read(struct request *rq, const char *id, bool summary, bool annotate,
+                         const char *unavailable)
 {
 	struct pending_first *pf;
 
-	snprintf(rq->referral, sizeof(rq->referral), "%s", first);
+	if (id != rq->referral) {
+		snprintf(rq->referral, sizeof(rq->referral), "%s", id);
+	}
 	if ((pf = request_keep_for_read(rq, sizeof(*pf))) != NULL) {
 		pf->summary = summary;
+		pf->annotate = annotate;
+		pf->unavailable = unavailable;
 		store_read_async(rq->hub->store, first_read, first_done, pf);
 	}
 }
 
-/* Answer rq now if its idempotency key was used before, and say so. A retry of a write that
- * has committed must get the first answer, whatever has changed since (a referral moved on,
- * a partner's forms reloaded); a retry racing its uncommitted first attempt is caught by the
- * store. */
-bool request_repeated(struct request *rq, const struct store_idem *idem, bool summary)
+/* Answer a repeated request with the referral its first attempt wrote (its summary if asked). */
+void reply_first(struct request *rq, const char *first, bool summary)
 {
-	char first[STORE_ID_LEN + 1];
-	enum store_status st;
+	reply_referral_read(rq, first, summary, false,
+	                    "the referral cannot be read right now; please try again");
+}
 
-	if (idem->key == NULL) {
-		return false;
-	}
-	st = store_idem_find(rq->hub->store, session_identity(rq->s)->agency, idem, first);
+/* Answer rq if the look-up of its idempotency key (status st, first: the referral its first
+ * attempt wrote) found it used before, and say so; STORE_NOT_FOUND: false, carry on. */
+bool request_repeat_reply(struct request *rq, enum store_status st, const char *first, bool summary)
+{
 	if (st == STORE_NOT_FOUND) {
 		return false;
 	}
@@ -299,6 +308,22 @@ bool request_repeated(struct request *rq, const struct store_idem *idem, bool su
 		reply_first(rq, first, summary);
 	}
 	return true;
+}
+
+/* Answer rq now if its idempotency key was used before, and say so. A retry of a write that
+ * has committed must get the first answer, whatever has changed since (a referral moved on,
+ * a partner's forms reloaded); a retry racing its uncommitted first attempt is caught by the
+ * store. */
+bool request_repeated(struct request *rq, const struct store_idem *idem, bool summary)
+{
+	char first[STORE_ID_LEN + 1];
+
+	if (idem->key == NULL) {
+		return false;
+	}
+	return request_repeat_reply(
+	    rq, store_idem_find(rq->hub->store, session_identity(rq->s)->agency, idem, first),
+	    first, summary);
 }
 
 /* Tell both parties' page cache and watchers that a write changed their referrals, and the

@@ -52,24 +52,22 @@ void client_audit_read(struct request *rq, const char *id, const char *what)
 	}
 }
 
-/* Read a client the caller may see; otherwise answer NOT_FOUND (never a hint) or UNAVAILABLE. */
-Refex__StoredClient *client_for_party(struct request *rq, const char *id, bool *owner)
+/* Check id is a client id; otherwise answer rq NOT_FOUND and return -1. */
+static int client_id_check(struct request *rq, const char *id)
 {
-	const char *me = session_identity(rq->s)->agency;
-	Refex__StoredClient *c = NULL;
-	enum store_status st;
-
 	if (!client_id_is_valid(id)) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_NOT_FOUND, "id",
 		            "no client has that id (ids are %d characters, e.g. from refex client "
 		            "list)",
 		            STORE_ID_LEN);
-		return NULL;
+		return -1;
 	}
-	st = store_client_get(rq->hub->store, id, me, &c, owner);
-	if (st == STORE_OK) {
-		return c;
-	}
+	return 0;
+}
+
+/* Answer rq for client id, read with status st (not STORE_OK): NOT_FOUND or UNAVAILABLE. */
+static void client_read_refused(struct request *rq, enum store_status st, const char *id)
+{
 	if (st == STORE_NOT_FOUND) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_NOT_FOUND, "id", "client %s not found",
 		            id);
@@ -77,7 +75,73 @@ Refex__StoredClient *client_for_party(struct request *rq, const char *id, bool *
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
 		            "the client cannot be read right now; please try again");
 	}
+}
+
+/* Read a client the caller may see; otherwise answer NOT_FOUND (never a hint) or UNAVAILABLE. */
+Refex__StoredClient *client_for_party(struct request *rq, const char *id, bool *owner)
+{
+	const char *me = session_identity(rq->s)->agency;
+	Refex__StoredClient *c = NULL;
+	enum store_status st;
+
+	if (client_id_check(rq, id) < 0) {
+		return NULL;
+	}
+	st = store_client_get(rq->hub->store, id, me, &c, owner);
+	if (st == STORE_OK) {
+		return c;
+	}
+	client_read_refused(rq, st, id);
 	return NULL;
+}
+
+static enum store_status client_read_work(struct store *st, void *arg)
+{
+	struct client_read *cr = arg;
+	const char *me = session_identity(cr->rq.s)->agency;
+	enum store_status status = store_client_get(st, cr->id, me, &cr->c, &cr->owner);
+
+	if (status == STORE_OK && cr->consents) {
+		cr->consents_status =
+		    store_consent_list(st, cr->id, me, cr->owner, &cr->items, &cr->n);
+	}
+	return status;
+}
+
+static void client_read_done(enum store_status status, void *arg)
+{
+	struct client_read *cr = arg;
+
+	/* A session closed meanwhile gets nothing, and its read is not audited. */
+	if (session_is_open(cr->rq.s)) {
+		if (status == STORE_OK) {
+			snprintf(cr->rq.referral, sizeof(cr->rq.referral), "%s", cr->c->id);
+			cr->then(cr);
+		} else {
+			client_read_refused(&cr->rq, status, cr->id);
+		}
+	}
+	if (status == STORE_OK && cr->consents && cr->consents_status == STORE_OK) {
+		store_consent_list_free(cr->items, cr->n);
+	}
+	store_client_free(cr->c);
+	request_release(&cr->rq);
+}
+
+/* Read client id (and its consents the caller may see, if consents) off the loop where reads
+ * cross a network, and run then if the caller may see it; otherwise answer NOT_FOUND or
+ * UNAVAILABLE. */
+void client_read_for_party(struct request *rq, const char *id, bool consents, client_read_then then)
+{
+	struct client_read *cr;
+
+	if (client_id_check(rq, id) < 0 || (cr = request_keep_for_read(rq, sizeof(*cr))) == NULL) {
+		return;
+	}
+	snprintf(cr->id, sizeof(cr->id), "%s", id);
+	cr->consents = consents;
+	cr->then = then;
+	store_read_async(rq->hub->store, client_read_work, client_read_done, cr);
 }
 
 /* Check a client record (a stored client's, or one sent inline with a submission) against its
@@ -245,19 +309,17 @@ void handle_update_client(struct request *rq, Refex__Request *msg)
 	}
 }
 
+/* Show the client read to the caller. */
+static void get_client_then(struct client_read *cr)
+{
+	client_audit_read(&cr->rq, cr->c->id, "client-read");
+	reply_client(&cr->rq, cr->c);
+}
+
 /* Show a client to its owner or an agency it was referred to. */
 void handle_get_client(struct request *rq, Refex__Request *msg)
 {
-	Refex__StoredClient *c;
-	bool owner;
-
-	if ((c = client_for_party(rq, msg->get_client->id, &owner)) == NULL) {
-		return;
-	}
-	snprintf(rq->referral, sizeof(rq->referral), "%s", c->id);
-	client_audit_read(rq, c->id, "client-read");
-	reply_client(rq, c);
-	store_client_free(c);
+	client_read_for_party(rq, msg->get_client->id, false, get_client_then);
 }
 
 /* A client listing being read. */

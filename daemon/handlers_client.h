@@ -26,6 +26,31 @@ void client_audit_read(struct request *rq, const char *id, const char *what);
  * (never a hint it exists) or UNAVAILABLE and return NULL. Free with store_client_free. */
 Refex__StoredClient *client_for_party(struct request *rq, const char *id, bool *owner);
 
+struct client_read;
+
+/* What a handler does with a client its caller may see, on the loop once it is read; cr is
+ * released after it returns. */
+typedef void (*client_read_then)(struct client_read *cr);
+
+/* A stored client being read for an agency that may see it. */
+struct client_read {
+	struct request rq;
+	char id[STORE_ID_LEN + 1];
+	client_read_then then;
+	Refex__StoredClient *c;
+	bool owner; /* the caller's own client */
+	bool consents;
+	enum store_status consents_status;
+	Refex__ConsentRecord **items; /* the consents the caller may see, if asked */
+	size_t n;
+};
+
+/* Read client id (and the consents the caller may see, if consents) off the loop where reads
+ * cross a network; then runs if the caller may see it, otherwise rq gets NOT_FOUND (never a
+ * hint it exists) or UNAVAILABLE. */
+void client_read_for_party(struct request *rq, const char *id, bool consents,
+                           client_read_then then);
+
 /* Check a client record (stored, or inline in a submission); on a problem answer it (fields
  * under prefix) and return -1. */
 int client_record_check(struct request *rq, const Refex__ClientRecord *c, const char *prefix);

@@ -199,35 +199,29 @@ void handle_add_consent(struct request *rq, Refex__Request *msg)
 	store_client_free(c);
 }
 
-/* List the consents of a client the caller may see (another agency: those covering it). */
-void handle_list_consents(struct request *rq, Refex__Request *msg)
+/* Answer with the consents read. */
+static void list_consents_then(struct client_read *cr)
 {
 	Refex__Response r = REFEX__RESPONSE__INIT;
 	Refex__ConsentList list = REFEX__CONSENT_LIST__INIT;
-	Refex__ConsentRecord **items;
-	Refex__StoredClient *c;
-	size_t n;
-	bool owner;
 
-	if ((c = client_for_party(rq, msg->list_consents->client_id, &owner)) == NULL) {
-		return;
-	}
-	snprintf(rq->referral, sizeof(rq->referral), "%s", c->id);
-	if (store_consent_list(rq->hub->store, c->id, session_identity(rq->s)->agency, owner,
-	                       &items, &n) != STORE_OK) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+	if (cr->consents_status != STORE_OK) {
+		reply_error(&cr->rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
 		            "the consents cannot be read right now; please try again");
-		store_client_free(c);
 		return;
 	}
-	client_audit_read(rq, c->id, "consent-read");
-	list.n_consents = n;
-	list.consents = items;
+	client_audit_read(&cr->rq, cr->c->id, "consent-read");
+	list.n_consents = cr->n;
+	list.consents = cr->items;
 	r.body_case = REFEX__RESPONSE__BODY_CONSENTS;
 	r.consents = &list;
-	reply(rq, &r);
-	store_consent_list_free(items, n);
-	store_client_free(c);
+	reply(&cr->rq, &r);
+}
+
+/* List the consents of a client the caller may see (another agency: those covering it). */
+void handle_list_consents(struct request *rq, Refex__Request *msg)
+{
+	client_read_for_party(rq, msg->list_consents->client_id, true, list_consents_then);
 }
 
 /* Withdraw a consent or basis of one of the caller's clients, at once. */
@@ -368,18 +362,16 @@ void referral_client_annotate(struct request *rq, Refex__Referral *ref)
 	}
 }
 
+/* Show the caller its part of the audit trail of the client read. */
+static void client_audit_then(struct client_read *cr)
+{
+	reply_audit(&cr->rq, cr->owner ? NULL : session_identity(cr->rq.s)->agency);
+}
+
 /* Show the caller its part of a client's audit trail: all of it to the owner; to an agency
  * the client was referred to, its own entries (others' would say whom else it was shared
  * with). */
 void handle_client_audit(struct request *rq, Refex__Request *msg)
 {
-	Refex__StoredClient *c;
-	bool owner;
-
-	if ((c = client_for_party(rq, msg->audit->client_id, &owner)) == NULL) {
-		return;
-	}
-	snprintf(rq->referral, sizeof(rq->referral), "%s", c->id);
-	store_client_free(c);
-	reply_audit(rq, owner ? NULL : session_identity(rq->s)->agency);
+	client_read_for_party(rq, msg->audit->client_id, false, client_audit_then);
 }

@@ -138,32 +138,33 @@ static int forward_answers(struct request *rq, const Refex__ForwardReferral *fw,
 	return rc;
 }
 
-/* Refer the client of a referral sent to the caller's agency on to another agency. */
-void handle_forward(struct request *rq, Refex__Request *msg)
+/* A forward waiting for the read of its parent. */
+struct pending_forward {
+	struct party_read pr;
+	Refex__Request *msg; /* a copy: the handler's is freed once it returns */
+};
+
+/* Refer parent's client on as pf's request asks. */
+static void forward_then(struct party_read *pr, Refex__Referral *parent, enum party who)
 {
-	Refex__ForwardReferral *fw = msg->forward;
+	struct pending_forward *pf = (struct pending_forward *)pr;
+	Refex__ForwardReferral *fw = pf->msg->forward;
 	Refex__SubmitReferral sub = REFEX__SUBMIT_REFERRAL__INIT;
 	ProtobufCBinaryData answers = {0};
-	uint8_t digest[STORE_DIGEST_LEN];
-	struct store_idem idem;
-	Refex__Referral *parent;
+	struct store_idem idem = {0};
+	struct request *rq = &pr->rq;
 	const struct form *f;
-	enum party who;
 
-	if (request_idem(rq, msg, &fw->base, &idem, digest) < 0 ||
-	    request_repeated(rq, &idem, true) ||
-	    (parent = referral_for_party(rq, fw->referral_id, &who)) == NULL) {
-		return;
+	if (pr->keyed) {
+		idem = (struct store_idem){.key = pr->key, .digest = pr->digest};
 	}
 	if (forward_allowed(rq, parent, who) < 0) {
-		goto done;
+		return;
 	}
 	/* The new referral is on a live form; the parent's may be retired, or an old version. */
-	if ((f = request_live_form(rq, fw->form, "form")) == NULL) {
-		goto done;
-	}
-	if (forward_answers(rq, fw, f, parent, &answers) < 0) {
-		goto done;
+	if ((f = request_live_form(rq, fw->form, "form")) == NULL ||
+	    forward_answers(rq, fw, f, parent, &answers) < 0) {
+		return;
 	}
 	sub.to = fw->to;
 	sub.form = fw->form;
@@ -180,7 +181,49 @@ void handle_forward(struct request *rq, Refex__Request *msg)
 		/* A copy of the stored client's consent row, made for this referral. */
 		protobuf_c_message_free_unpacked(&sub.consent->base, NULL);
 	}
-done:
 	free(answers.data);
-	store_referral_free(parent);
+}
+
+static void forward_fini(struct party_read *pr)
+{
+	refex__request__free_unpacked(((struct pending_forward *)pr)->msg, NULL);
+}
+
+/* Copy msg for a forward kept beyond the handler; NULL: out of memory. */
+static Refex__Request *forward_copy(const Refex__Request *msg)
+{
+	size_t n = refex__request__get_packed_size(msg);
+	uint8_t *packed = malloc(n + 1);
+	Refex__Request *copy = NULL;
+
+	if (packed != NULL) {
+		refex__request__pack(msg, packed);
+		copy = refex__request__unpack(NULL, n, packed);
+		free(packed);
+	}
+	return copy;
+}
+
+/* Refer the client of a referral sent to the caller's agency on to another agency. */
+void handle_forward(struct request *rq, Refex__Request *msg)
+{
+	Refex__ForwardReferral *fw = msg->forward;
+	uint8_t digest[STORE_DIGEST_LEN];
+	struct store_idem idem;
+	struct pending_forward *pf;
+
+	/* The key is looked up with the parent's read, off the loop. */
+	if (request_idem(rq, msg, &fw->base, &idem, digest) < 0 ||
+	    (pf = (struct pending_forward *)party_read_keep(rq, fw->referral_id, sizeof(*pf))) ==
+	        NULL) {
+		return;
+	}
+	if ((pf->msg = forward_copy(msg)) == NULL) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL, "out of memory");
+		request_release(&pf->pr.rq);
+		return;
+	}
+	pf->pr.fini = forward_fini;
+	party_read_key(&pf->pr, &idem, true);
+	party_read_start(&pf->pr, forward_then);
 }

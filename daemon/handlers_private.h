@@ -67,8 +67,18 @@ int request_idem(struct request *rq, const Refex__Request *msg, const ProtobufCM
 /* Refuse rq: its idempotency key was used for another request. */
 void reply_key_reused(struct request *rq);
 
+/* Answer rq with referral id as it is read now (its summary if asked; annotate: audit the read
+ * of its stored client), or UNAVAILABLE with the message unavailable (a string literal). */
+void reply_referral_read(struct request *rq, const char *id, bool summary, bool annotate,
+                         const char *unavailable);
+
 /* Answer a repeated request with the referral its first attempt wrote (its summary if asked). */
 void reply_first(struct request *rq, const char *first, bool summary);
+
+/* Answer rq if the look-up of its idempotency key (status st, first: the referral its first
+ * attempt wrote) found it used before, and return true; STORE_NOT_FOUND: false, carry on. */
+bool request_repeat_reply(struct request *rq, enum store_status st, const char *first,
+                          bool summary);
 
 /* Answer rq now if its idempotency key was used before (a repeat, or another request's key)
  * and return true; false: carry on. */
@@ -89,6 +99,40 @@ void submit_referral(struct request *rq, Refex__SubmitReferral *sub, const struc
 /* Read a referral the caller is a party to (which one in *who); otherwise answer NOT_FOUND
  * (never a hint it exists) or UNAVAILABLE and return NULL. Free with store_referral_free. */
 Refex__Referral *referral_for_party(struct request *rq, const char *id, enum party *who);
+
+struct party_read;
+
+/* What a handler does with the referral its caller is a party to, on the loop once it is read
+ * (pr is released after it returns). */
+typedef void (*party_read_then)(struct party_read *pr, Refex__Referral *ref, enum party who);
+
+/* A referral being read for one of its parties (the start of a larger struct). */
+struct party_read {
+	struct request rq;
+	party_read_then then;
+	void (*fini)(struct party_read *pr); /* NULL, or run after then (or instead of it) */
+	Refex__Referral *ref;
+	char origin[IDENTITY_AGENCY_MAX + 1]; /* the sender of its parent ("": none) */
+	bool keyed;                           /* the request has an idempotency key: */
+	bool summary;                         /* a repeat is answered with its summary */
+	char key[STORE_KEY_MAX + 1];
+	uint8_t digest[STORE_DIGEST_LEN];
+	enum store_status idem_status; /* its look-up's (STORE_NOT_FOUND: not used before) */
+	char first[STORE_ID_LEN + 1];  /* the referral its first use wrote */
+};
+
+/* Check referral id and keep rq in a zeroed allocation of size bytes (a struct starting with a
+ * struct party_read) to read it; otherwise answer rq and return NULL. */
+struct party_read *party_read_keep(struct request *rq, const char *id, size_t size);
+
+/* Look up idem (if it has a key) with pr's read: a repeat is answered (its summary if summary)
+ * instead of running then. */
+void party_read_key(struct party_read *pr, const struct store_idem *idem, bool summary);
+
+/* Read pr's referral (off the loop where reads cross a network; with its parent's sender, in
+ * pr->origin) and run then if the caller is a party to it; otherwise answer NOT_FOUND or
+ * UNAVAILABLE. */
+void party_read_start(struct party_read *pr, party_read_then then);
 
 /* Return the form in force called name; otherwise answer rq INVALID on field (an unknown form,
  * or a retired one: it takes no new referrals) and return NULL. */

@@ -20,18 +20,20 @@ struct pending_change {
 	char sender[IDENTITY_AGENCY_MAX + 1];
 	char recipient[IDENTITY_AGENCY_MAX + 1];
 	char origin[IDENTITY_AGENCY_MAX + 1]; /* the sender of its parent ("": none) */
+	bool keyed;                           /* the request has an idempotency key: */
+	char key[STORE_KEY_MAX + 1];
+	uint8_t digest[STORE_DIGEST_LEN];
+	enum store_status idem_status; /* its look-up's (STORE_NOT_FOUND: not used before) */
+	char first[STORE_ID_LEN + 1];  /* the referral its first use wrote */
 };
 
-/* Read a referral the caller is a party to; answer NOT_FOUND otherwise (never a hint it exists). */
-Refex__Referral *referral_for_party(struct request *rq, const char *id, enum party *who)
+/* Check id is a referral id and name it in rq (for the log); otherwise answer rq, return -1. */
+static int referral_id_check(struct request *rq, const char *id)
 {
-	const char *me = session_identity(rq->s)->agency;
-	Refex__Referral *ref = NULL;
-	enum store_status st;
 	if (is_blank(id)) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "id",
 		            "a referral id is required");
-		return NULL;
+		return -1;
 	}
 	/* Only a well-formed id is looked up or logged: anything else (a name typed by mistake,
 	 * text meant to forge log lines) is simply not found. */
@@ -41,34 +43,132 @@ Refex__Referral *referral_for_party(struct request *rq, const char *id, enum par
 		    rq, REFEX__STATUS_CODE__STATUS_NOT_FOUND, "id",
 		    "no referral has that id (ids are %d characters, e.g. from refex inbox)",
 		    STORE_ID_LEN);
-		return NULL;
+		return -1;
 	}
 	snprintf(rq->referral, sizeof(rq->referral), "%.*s", STORE_ID_LEN, id);
-	st = store_get(rq->hub->store, id, &ref);
+	return 0;
+}
+
+/* Say which party to ref (read with status st) rq's agency is; otherwise answer NOT_FOUND
+ * (never a hint it exists) or UNAVAILABLE and return -1. */
+static int referral_party(struct request *rq, enum store_status st, const Refex__Referral *ref,
+                          enum party *who)
+{
+	const char *me = session_identity(rq->s)->agency;
+
 	if (st == STORE_OK && strcmp(ref->recipient, me) == 0) {
 		*who = PARTY_RECIPIENT;
-		return ref;
+		return 0;
 	}
 	if (st == STORE_OK && strcmp(ref->sender, me) == 0) {
 		*who = PARTY_SENDER;
-		return ref;
+		return 0;
 	}
-	store_referral_free(ref);
 	if (st == STORE_OK || st == STORE_NOT_FOUND) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_NOT_FOUND, "id", "referral %s not found",
-		            id);
+		            rq->referral);
 	} else {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
 		            "the referral cannot be read right now; please try again");
 	}
+	return -1;
+}
+
+/* Read a referral the caller is a party to; answer NOT_FOUND otherwise (never a hint it exists). */
+Refex__Referral *referral_for_party(struct request *rq, const char *id, enum party *who)
+{
+	Refex__Referral *ref = NULL;
+	enum store_status st;
+
+	if (referral_id_check(rq, id) < 0) {
+		return NULL;
+	}
+	st = store_get(rq->hub->store, rq->referral, &ref);
+	if (referral_party(rq, st, ref, who) == 0) {
+		return ref;
+	}
+	store_referral_free(ref);
 	return NULL;
+}
+
+/* Check id and keep rq in a zeroed allocation of size bytes (a struct starting with a struct
+ * party_read) to read it; otherwise answer rq and return NULL. */
+struct party_read *party_read_keep(struct request *rq, const char *id, size_t size)
+{
+	if (referral_id_check(rq, id) < 0) {
+		return NULL;
+	}
+	return request_keep_for_read(rq, size);
+}
+
+static enum store_status party_read_work(struct store *st, void *arg)
+{
+	struct party_read *pr = arg;
+	enum store_status status;
+
+	pr->idem_status = STORE_NOT_FOUND;
+	if (pr->keyed) {
+		pr->idem_status =
+		    store_idem_find(st, session_identity(pr->rq.s)->agency,
+		                    &(struct store_idem){pr->key, pr->digest}, pr->first);
+		if (pr->idem_status != STORE_NOT_FOUND) {
+			return STORE_OK; /* answered from the key: the referral is not read */
+		}
+	}
+	status = store_get(st, pr->rq.referral, &pr->ref);
+
+	/* A forwarded referral's state shows in the original sender's sent list. */
+	if (status != STORE_OK || pr->ref->parent_id == NULL ||
+	    store_sender_of(st, pr->ref->parent_id, pr->origin, sizeof(pr->origin)) != STORE_OK) {
+		pr->origin[0] = '\0';
+	}
+	return status;
+}
+
+static void party_read_done(enum store_status status, void *arg)
+{
+	struct party_read *pr = arg;
+	enum party who;
+
+	/* A session closed meanwhile gets nothing, and its read is neither audited nor a receipt.
+	 */
+	if (session_is_open(pr->rq.s) &&
+	    !(status == STORE_OK &&
+	      request_repeat_reply(&pr->rq, pr->idem_status, pr->first, pr->summary)) &&
+	    referral_party(&pr->rq, status, pr->ref, &who) == 0) {
+		pr->then(pr, pr->ref, who);
+	}
+	if (pr->fini != NULL) {
+		pr->fini(pr);
+	}
+	store_referral_free(pr->ref);
+	request_release(&pr->rq);
+}
+
+/* Look up idem (if it has a key) with pr's read: a repeat is answered (its summary if summary)
+ * instead of running then. */
+void party_read_key(struct party_read *pr, const struct store_idem *idem, bool summary)
+{
+	if (idem->key != NULL) {
+		pr->keyed = true;
+		pr->summary = summary;
+		snprintf(pr->key, sizeof(pr->key), "%s", idem->key);
+		memcpy(pr->digest, idem->digest, STORE_DIGEST_LEN);
+	}
+}
+
+/* Read pr's referral (off the loop where reads cross a network) and, if the caller is a party
+ * to it, run then; otherwise answer NOT_FOUND or UNAVAILABLE. */
+void party_read_start(struct party_read *pr, party_read_then then)
+{
+	pr->then = then;
+	store_read_async(pr->rq.hub->store, party_read_work, party_read_done, pr);
 }
 
 static void change_done(enum store_status status, const struct store_result *res, void *arg)
 {
 	struct pending_change *p = arg;
 	struct request *rq = &p->rq;
-	Refex__Referral *ref = NULL;
 
 	if (status == STORE_UNAVAILABLE && p->ev == LC_RECEIVE) {
 		/* A read must work while the disk is full: show the referral as it stands, as when
@@ -91,24 +191,21 @@ static void change_done(enum store_status status, const struct store_result *res
 	} else if (status != STORE_OK && status != STORE_CONFLICT) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
 		            "the change could not be stored; please try again");
-	} else if (store_get(rq->hub->store, rq->referral, &ref) != STORE_OK) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-		            status == STORE_OK
-		                ? "the change was saved, but the referral cannot be "
-		                  "read right now; show it to see it"
-		                : "the referral cannot be read right now; please try "
-		                  "again");
 	} else {
-		referral_client_annotate(rq, ref);
-		reply_referral(rq, ref);
+		reply_referral_read(rq, rq->referral, false, true,
+		                    status == STORE_OK
+		                        ? "the change was saved, but the referral cannot be "
+		                          "read right now; show it to see it"
+		                        : "the referral cannot be read right now; please try "
+		                          "again");
 	}
-	store_referral_free(ref);
 	request_release(rq);
 }
 
 /* Queue the change of ref by event ev, answering rq once it has committed. */
-static void change_queue(struct request *rq, Refex__Referral *ref, enum lifecycle_event ev,
-                         Refex__State to, const char *reason, const struct store_idem *idem)
+static void change_queue(struct request *rq, const Refex__Referral *ref, const char *origin,
+                         enum lifecycle_event ev, Refex__State to, const char *reason,
+                         const struct store_idem *idem)
 {
 	const struct identity *me = session_identity(rq->s);
 	struct pending_change *p = (struct pending_change *)request_keep(rq, sizeof(*p));
@@ -127,12 +224,7 @@ static void change_queue(struct request *rq, Refex__Referral *ref, enum lifecycl
 		p->ev = ev;
 		snprintf(p->sender, sizeof(p->sender), "%s", ref->sender);
 		snprintf(p->recipient, sizeof(p->recipient), "%s", ref->recipient);
-		/* A forwarded referral's state shows in the original sender's sent list. */
-		if (ref->parent_id == NULL ||
-		    store_sender_of(rq->hub->store, ref->parent_id, p->origin, sizeof(p->origin)) !=
-		        STORE_OK) {
-			p->origin[0] = '\0';
-		}
+		snprintf(p->origin, sizeof(p->origin), "%s", origin);
 		if (store_change_state(rq->hub->store, &c, change_done, p) == 0) {
 			return;
 		}
@@ -162,25 +254,75 @@ static void audit_read(struct request *rq, const char *id)
 	}
 }
 
+/* Show ref to a party; the recipient's first read marks it received. */
+static void get_then(struct party_read *pr, Refex__Referral *ref, enum party who)
+{
+	Refex__State to;
+
+	audit_read(&pr->rq, ref->id);
+	/* The recipient's first fetch is the receipt the sender waits for. */
+	if (lifecycle_apply(ref->state, LC_RECEIVE, who, &to) == LC_OK) {
+		change_queue(&pr->rq, ref, pr->origin, LC_RECEIVE, to, NULL,
+		             &(struct store_idem){0});
+	} else {
+		referral_client_annotate(&pr->rq, ref);
+		reply_referral(&pr->rq, ref);
+	}
+}
+
 /* Show a referral to a party; the recipient's first read marks it received. */
 void handle_get(struct request *rq, Refex__Request *msg)
 {
-	enum party who;
-	Refex__State to;
-	Refex__Referral *ref = referral_for_party(rq, msg->get->id, &who);
+	struct party_read *pr = party_read_keep(rq, msg->get->id, sizeof(*pr));
 
-	if (ref == NULL) {
-		return;
+	if (pr != NULL) {
+		party_read_start(pr, get_then);
 	}
-	audit_read(rq, ref->id);
-	/* The recipient's first fetch is the receipt the sender waits for. */
-	if (lifecycle_apply(ref->state, LC_RECEIVE, who, &to) == LC_OK) {
-		change_queue(rq, ref, LC_RECEIVE, to, NULL, &(struct store_idem){0});
-	} else {
-		referral_client_annotate(rq, ref);
-		reply_referral(rq, ref);
+}
+
+/* An update waiting for the read of its referral. */
+struct pending_update {
+	struct party_read pr;
+	enum lifecycle_event ev;
+	char reason[REASON_MAX + 1]; /* "": none */
+};
+
+/* Apply pu's event to ref, or refuse it. */
+static void update_then(struct party_read *pr, Refex__Referral *ref, enum party who)
+{
+	struct pending_update *pu = (struct pending_update *)pr;
+	enum lifecycle_event ev = pu->ev;
+	struct store_idem idem = {0};
+	Refex__State to;
+
+	if (pr->keyed) {
+		idem = (struct store_idem){.key = pr->key, .digest = pr->digest};
 	}
-	store_referral_free(ref);
+	switch (lifecycle_apply(ref->state, ev, who, &to)) {
+	case LC_OK:
+		change_queue(&pr->rq, ref, pr->origin, ev, to,
+		             lifecycle_needs_reason(ev) ? pu->reason : NULL, &idem);
+		break;
+	case LC_FORBIDDEN:
+		reply_error(&pr->rq, REFEX__STATUS_CODE__STATUS_FORBIDDEN, "action",
+		            "only the %s can %s a referral",
+		            ev == LC_WITHDRAW ? "sending agency" : "receiving agency",
+		            lifecycle_event_name(ev));
+		break;
+	case LC_CONFLICT:
+		reply_error(&pr->rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "action",
+		            "cannot %s referral %s: it is %s", lifecycle_event_name(ev), ref->id,
+		            lifecycle_state_name(ref->state));
+		break;
+	}
+}
+
+/* Keep what update_then needs of u and idem beyond the request. */
+static void update_keep(struct pending_update *pu, const Refex__UpdateStatus *u,
+                        const struct store_idem *idem)
+{
+	snprintf(pu->reason, sizeof(pu->reason), "%s", u->reason != NULL ? u->reason : "");
+	party_read_key(&pu->pr, idem, false);
 }
 
 /* Accept, decline, complete or withdraw a referral. */
@@ -189,9 +331,7 @@ void handle_update(struct request *rq, Refex__Request *msg)
 	Refex__UpdateStatus *u = msg->update;
 	enum lifecycle_event ev;
 	const char *what;
-	enum party who;
-	Refex__State to;
-	Refex__Referral *ref;
+	struct pending_update *pu;
 	struct store_idem idem;
 	uint8_t digest[STORE_DIGEST_LEN];
 
@@ -213,28 +353,14 @@ void handle_update(struct request *rq, Refex__Request *msg)
 		            "the %s is longer than %d bytes", what, REASON_MAX);
 		return;
 	}
+	/* The key is looked up with the referral's read, off the loop. */
 	if (request_idem(rq, msg, &u->base, &idem, digest) < 0 ||
-	    request_repeated(rq, &idem, false) ||
-	    (ref = referral_for_party(rq, u->id, &who)) == NULL) {
+	    (pu = (struct pending_update *)party_read_keep(rq, u->id, sizeof(*pu))) == NULL) {
 		return;
 	}
-	switch (lifecycle_apply(ref->state, ev, who, &to)) {
-	case LC_OK:
-		change_queue(rq, ref, ev, to, lifecycle_needs_reason(ev) ? u->reason : NULL, &idem);
-		break;
-	case LC_FORBIDDEN:
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_FORBIDDEN, "action",
-		            "only the %s can %s a referral",
-		            ev == LC_WITHDRAW ? "sending agency" : "receiving agency",
-		            lifecycle_event_name(ev));
-		break;
-	case LC_CONFLICT:
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "action",
-		            "cannot %s referral %s: it is %s", lifecycle_event_name(ev), ref->id,
-		            lifecycle_state_name(ref->state));
-		break;
-	}
-	store_referral_free(ref);
+	pu->ev = ev;
+	update_keep(pu, u, &idem);
+	party_read_start(&pu->pr, update_then);
 }
 
 #define AUDIT_MAX 10000 /* entries returned for one record */
@@ -297,19 +423,24 @@ void reply_audit(struct request *rq, const char *agency)
 	}
 }
 
+/* Show a party the audit trail of ref. */
+static void audit_then(struct party_read *pr, Refex__Referral *ref, enum party who)
+{
+	(void)ref;
+	(void)who;
+	reply_audit(&pr->rq, NULL);
+}
+
 /* Show a party the audit trail of one of its referrals. */
 void handle_audit(struct request *rq, Refex__Request *msg)
 {
-	Refex__Referral *ref;
-	enum party who;
+	struct party_read *pr;
 
 	if (msg->audit->client_id != NULL && msg->audit->referral_id == NULL) {
 		handle_client_audit(rq, msg);
 		return;
 	}
-	if ((ref = referral_for_party(rq, msg->audit->referral_id, &who)) == NULL) {
-		return;
+	if ((pr = party_read_keep(rq, msg->audit->referral_id, sizeof(*pr))) != NULL) {
+		party_read_start(pr, audit_then);
 	}
-	store_referral_free(ref);
-	reply_audit(rq, NULL);
 }

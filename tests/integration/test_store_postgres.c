@@ -104,7 +104,7 @@ Test(postgres, writes_are_refused_while_the_database_is_stopped_then_resume)
 	net_expect_clean_stop(net);
 }
 
-#define READS     10    /* reads asked while the database hangs */
+#define READS     10    /* reads asked while the database hangs: the lists, then a show */
 #define PROMPT_MS 20000 /* generous: on a loaded machine; one reconnect blocks 5 s */
 #define SERVED_MS 10000
 
@@ -116,19 +116,41 @@ static long long ms_since(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1000LL + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-/* Send READS list_sent requests on c at once (ids 100...). */
-static void send_reads(struct raw *c)
+/* Send READS - 1 list_sent requests and then a get of referral id on c at once (ids 100...). */
+static void send_reads(struct raw *c, const char *id)
 {
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__ListReferrals l = REFEX__LIST_REFERRALS__INIT;
+	Refex__GetReferral get = REFEX__GET_REFERRAL__INIT;
 
 	req.has_id = 1;
 	req.body_case = REFEX__REQUEST__BODY_LIST_SENT;
 	req.list_sent = &l;
 	for (int i = 0; i < READS; i++) {
 		req.id = 100 + (uint64_t)i;
+		if (i == READS - 1) {
+			get.id = (char *)id;
+			req.body_case = REFEX__REQUEST__BODY_GET;
+			req.get = &get;
+		}
 		cr_assert_eq(raw_send_request(c, &req), 0);
 	}
+}
+
+/* Submit a referral on c (north-advice's) and return its id (free it). */
+static char *raw_submit_one(struct raw *c)
+{
+	struct raw_submit s;
+	Refex__ServerMessage *m;
+	char *id;
+
+	raw_submit_init(&s, 50, "Hang");
+	m = raw_call(c, &s.req);
+	cr_assert(m != NULL && m->response != NULL && m->response->referral != NULL,
+	          "the submission before the database goes was not stored");
+	id = strdup(m->response->referral->id);
+	refex__server_message__free_unpacked(m, NULL);
+	return id;
 }
 
 /* Expect READS answers on c, in order, each UNAVAILABLE, within PROMPT_MS of t0. */
@@ -150,19 +172,21 @@ Test(postgres, reads_while_the_database_hangs_are_refused_and_the_hub_serves_the
 {
 	struct raw *a, *b;
 	struct timespec t0;
+	char *id;
 
 	if (!net_on_postgresql()) {
 		cr_skip_test("the hub runs on SQLite here");
 	}
 	cr_assert((a = raw_connect(net, north, NULL)) != NULL);
 	cr_assert_eq(raw_hello(a), 0);
+	id = raw_submit_one(a);
 	cr_assert_geq(raw_count_sent(a, 1), 0, "the hub reads before the database goes");
 	/* The server hangs on new connections, and the hub's are cut. */
 	net_pg_server_signal(SIGSTOP);
 	net_pg_cut_connections(net);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	send_reads(a);
+	send_reads(a, id);
 	/* Meanwhile a second partner connects and gets what needs no database. */
 	cr_assert((b = raw_connect(net, east, NULL)) != NULL, "no handshake while reads wait");
 	cr_assert_eq(raw_hello(b), 0);
@@ -175,6 +199,7 @@ Test(postgres, reads_while_the_database_hangs_are_refused_and_the_hub_serves_the
 	net_pg_server_signal(SIGCONT);
 	cr_expect(net_log_wait(net, "msg=\"database reconnected\" connection=reader"));
 	cr_expect_geq(raw_count_sent(a, 3), 0, "reads did not resume");
+	free(id);
 	raw_free(a);
 	raw_free(b);
 	net_expect_clean_stop(net);
