@@ -236,7 +236,7 @@ static void wait_for_a_blocked_read(PGconn *lock)
 	cr_assert(waiting, "the hub's read never waited for the lock");
 }
 
-Test(postgres, reads_in_flight_at_a_graceful_stop_are_answered)
+Test(postgres, stop_answers_the_reads_in_flight)
 {
 	Refex__Request req = REFEX__REQUEST__INIT;
 	Refex__ListReferrals l = REFEX__LIST_REFERRALS__INIT;
