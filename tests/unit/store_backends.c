@@ -25,18 +25,26 @@ static void sqlite_make(const char *dir, char *loc, size_t len)
 	snprintf(loc, len, "%s/refex.db", dir);
 }
 
-/* Run sql on the test's PostgreSQL (REFEX_TEST_PG, from tests/pg/with-postgres) in database db. */
-void store_backends_pg_admin(const char *db, const char *sql)
+/* Connect to database db on the test's PostgreSQL (REFEX_TEST_PG, from tests/pg/with-postgres). */
+PGconn *store_backends_pg_connect(const char *db)
 {
 	const char *server = getenv("REFEX_TEST_PG");
 	const char *const keys[] = {"dbname", "dbname", NULL};
 	const char *const vals[] = {server, db, NULL};
 	PGconn *c;
-	PGresult *res;
 
 	cr_assert(server != NULL && *server, "REFEX_TEST_PG: run through tests/pg/with-postgres");
 	c = PQconnectdbParams(keys, vals, 1);
 	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+	return c;
+}
+
+/* Run sql on the test's PostgreSQL (REFEX_TEST_PG, from tests/pg/with-postgres) in database db. */
+void store_backends_pg_admin(const char *db, const char *sql)
+{
+	PGconn *c = store_backends_pg_connect(db);
+	PGresult *res;
+
 	res = PQexec(c, sql);
 	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
 	PQclear(res);

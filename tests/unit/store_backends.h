@@ -8,6 +8,7 @@
 #ifndef REFEX_TEST_STORE_BACKENDS_H
 #define REFEX_TEST_STORE_BACKENDS_H
 
+#include <libpq-fe.h>
 #include <stddef.h>
 
 struct store_backend_fixture {
@@ -21,6 +22,9 @@ const struct store_backend_fixture *store_backend_fixture(void);
 
 /* Remove a SQLite database file and its WAL and shared-memory files. */
 void store_backends_sqlite_remove(const char *path);
+
+/* Connect to database db on the test's PostgreSQL (REFEX_TEST_PG); fails the test if it cannot. */
+PGconn *store_backends_pg_connect(const char *db);
 
 /* Run sql on the test's PostgreSQL (REFEX_TEST_PG) in database db. */
 void store_backends_pg_admin(const char *db, const char *sql);

@@ -18,6 +18,7 @@
 #include "client.pb-c.h"
 #include "store.h"
 #include "store_backends.h"
+#include "store_clients.h"
 
 #define S(x) REFEX__STATE__STATE_##x
 
@@ -645,4 +646,180 @@ Test(store, postgresql_unreachable_says_so_without_the_password)
 	cr_assert(strstr(err, "s3cret-pw") == NULL, "err: %s", err);
 	cr_assert(strstr(err, "postgresql://127.0.0.1:1/refex") != NULL, "err: %s", err);
 	cr_assert(strstr(err, "refused") != NULL || strstr(err, "connect") != NULL, "err: %s", err);
+}
+
+/* Two hubs purging at once (a hub that just lost the sweeps' lock and the new leader): store
+ * handles a and b on one database, PostgreSQL connections lock (holding the audit chain's tail)
+ * and watch (autocommit, to see who waits). */
+struct purge_race {
+	struct store *a, *b;
+	PGconn *lock, *watch;
+	enum store_status status[2];
+	struct store_result res[2];
+	int done;
+};
+
+/* A purge of the race has committed (or failed). */
+static void purge_race_done(enum store_status status, const struct store_result *res, void *arg)
+{
+	struct purge_race *race = arg;
+
+	race->status[race->done] = status;
+	race->res[race->done] = *res;
+	race->done++;
+}
+
+/* Run sql on c and expect it to succeed. */
+static void pg_run(PGconn *c, const char *sql)
+{
+	PGresult *res = PQexec(c, sql);
+
+	cr_assert(PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK,
+	          "%s: %s", sql, PQerrorMessage(c));
+	PQclear(res);
+}
+
+/* Wait (up to 30 s) until n connections to the test's database wait for a lock, turning the
+ * loop meanwhile (it hands queued jobs to the storage threads). */
+static void pg_wait_for_waiters(PGconn *watch, int n)
+{
+	time_t deadline = time(NULL) + 30;
+	int waiting = -1;
+	PGresult *res;
+
+	while (waiting != n && time(NULL) < deadline) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		res = PQexec(watch, "SELECT count(*) FROM pg_stat_activity WHERE datname ="
+		                    " current_database() AND wait_event_type = 'Lock'");
+		cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(watch));
+		waiting = atoi(PQgetvalue(res, 0, 0));
+		PQclear(res);
+		if (waiting != n) {
+			usleep(10000);
+		}
+	}
+	cr_assert_eq(waiting, n, "%d connections wait for a lock, not %d", waiting, n);
+}
+
+/* Purge through a and b at once: a's purge changes its rows and then waits for the audit tail,
+ * which lock holds; b's starts while a holds those rows, reading them as a found them; then
+ * lock lets go, a commits and b goes on. Both purges' results are in race->res, a's first. */
+static void purge_race_run(struct purge_race *race)
+{
+	const int64_t before = 1800000000;
+
+	race->done = 0;
+	pg_run(race->lock, "BEGIN");
+	pg_run(race->lock, "SELECT one FROM audit_tail FOR UPDATE");
+	cr_assert_eq(store_purge_closed(race->a, before, 0, before, purge_race_done, race), 0);
+	pg_wait_for_waiters(race->watch, 1);
+	cr_assert_eq(store_purge_closed(race->b, before, 0, before, purge_race_done, race), 0);
+	pg_wait_for_waiters(race->watch, 2);
+	pg_run(race->lock, "ROLLBACK");
+	while (race->done < 2) {
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	cr_assert_eq(race->status[0], STORE_OK);
+	cr_assert_eq(race->status[1], STORE_OK);
+}
+
+/* Expect client id (owned by agency) erased, with one client-erase entry in its audit trail. */
+static void expect_erased_once(const char *id, const char *agency)
+{
+	Refex__StoredClient *c = NULL;
+	Refex__AuditEntry **entries = NULL;
+	size_t n = 0, erases = 0;
+	bool owner = false;
+
+	cr_assert_eq(store_client_get(st, id, agency, &c, &owner), STORE_OK);
+	cr_expect(c->has_erased_at, "client %s is not erased", id);
+	store_client_free(c);
+	cr_assert_eq(store_audit_list(st, id, 64, &entries, &n), STORE_OK);
+	for (size_t i = 0; i < n; i++) {
+		erases += strcmp(entries[i]->action, "client-erase") == 0;
+	}
+	store_audit_free(entries, n);
+	cr_expect_eq(erases, 1, "client %s: %zu client-erase entries in its audit trail", id,
+	             erases);
+}
+
+/* A client write has committed: its status where arg points. */
+static void on_client_done(enum store_status status, const struct store_client_out *out, void *arg)
+{
+	(void)out;
+	*(enum store_status *)arg = status;
+	n_done++;
+}
+
+/* Store a client of agency's, last changed at `at`, that no referral holds; its id in id. */
+static void client_add(char *id, const char *agency, int64_t at)
+{
+	Refex__ClientRecord c = REFEX__CLIENT_RECORD__INIT;
+	enum store_status status = STORE_UNAVAILABLE;
+	uint8_t record[64];
+	struct store_client_write w = {.kind = SC_ADD,
+	                               .id = id,
+	                               .agency = agency,
+	                               .holder = "caseworker-1",
+	                               .at = at,
+	                               .record = record,
+	                               .name = "Grace Hopper"};
+	int want = n_done + 1;
+
+	c.given_name = "Grace";
+	c.family_name = "Hopper";
+	w.record_len = refex__client_record__pack(&c, record);
+	store_new_id(id);
+	cr_assert_eq(store_client_write(st, &w, on_client_done, &status), 0);
+	wait_for(want);
+	cr_assert_eq(status, STORE_OK);
+}
+
+Test(store, two_hubs_purging_at_once_erase_audit_and_count_each_client_once)
+{
+	enum { N = 6 };
+	struct sample s[N];
+	char name[64], free_id[N][STORE_ID_LEN + 1];
+	struct purge_race race = {.a = st};
+
+	backend_only("postgresql");
+	race.b = open_store();
+	store_backends_pg_db_name(path, name, sizeof(name));
+	race.lock = store_backends_pg_connect(name);
+	race.watch = store_backends_pg_connect(name);
+
+	/* Closed referrals, each sharing a client of its own: the purge's first statement. */
+	for (int i = 0; i < N; i++) {
+		sample_make(&s[i], "advice-east", "shelter-north", 1700000000 + i);
+		store_new_id(s[i].r.client_id);
+		store_new_id(s[i].r.consent_id);
+		insert_ok(&s[i]);
+		cr_assert_eq(change(s[i].id, S(SENT), S(DECLINED), 1700000100, "no space"),
+		             STORE_OK);
+	}
+	purge_race_run(&race);
+	cr_expect_eq(race.res[0].purged + race.res[1].purged, N, "purged %zu + %zu",
+	             race.res[0].purged, race.res[1].purged);
+	cr_expect_eq(race.res[0].purged_clients + race.res[1].purged_clients, N,
+	             "clients erased %zu + %zu", race.res[0].purged_clients,
+	             race.res[1].purged_clients);
+	for (int i = 0; i < N; i++) {
+		expect_erased_once(s[i].r.client_id, "advice-east");
+	}
+
+	/* Clients no referral holds: the purge's last statement. */
+	for (int i = 0; i < N; i++) {
+		client_add(free_id[i], "advice-east", 1700000200);
+	}
+	purge_race_run(&race);
+	cr_expect_eq(race.res[0].purged + race.res[1].purged, 0);
+	cr_expect_eq(race.res[0].purged_clients + race.res[1].purged_clients, N,
+	             "clients erased %zu + %zu", race.res[0].purged_clients,
+	             race.res[1].purged_clients);
+	for (int i = 0; i < N; i++) {
+		expect_erased_once(free_id[i], "advice-east");
+	}
+	PQfinish(race.lock);
+	PQfinish(race.watch);
+	store_close(race.b);
 }
