@@ -703,7 +703,7 @@ static void pg_wait_for_waiters(PGconn *watch, int n)
 
 /* Purge through a and b at once: a's purge changes its rows and then waits for the audit tail,
  * which lock holds; b's starts while a holds those rows, reading them as a found them; then
- * lock lets go, a commits and b goes on. Both purges' results are in race->res, a's first. */
+ * lock lets go, a commits and b goes on. Both purges' results are in race->res, as they came. */
 static void purge_race_run(struct purge_race *race)
 {
 	const int64_t before = 1800000000;
