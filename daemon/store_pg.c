@@ -688,11 +688,13 @@ static int pg_reader_start(struct pg_reader *rd, bool now)
 static int store_pg_reader_reconnect(struct store *view, bool now)
 {
 	struct pg_reader *rd = pg_reader_of(view);
-	struct pollfd p = {.fd = PQsocket(rd->pg.r)};
+	struct pollfd p;
 
 	if (!rd->resetting && pg_reader_start(rd, now) < 0) {
 		return -1;
 	}
+	/* Only now: PQresetStart, and each PQresetPoll, may have opened another socket. */
+	p.fd = PQsocket(rd->pg.r);
 	p.events = rd->at == PGRES_POLLING_READING ? POLLIN : POLLOUT;
 	if (poll(&p, 1, PG_READER_STEP_MS) == 0) {
 		return metrics_now() < rd->deadline ? 1 : pg_reader_failed(rd);
