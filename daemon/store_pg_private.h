@@ -203,6 +203,23 @@ void store_pg_vacuum_request(struct store_pg *pg);
  * vacuum still waiting after a while is cancelled. */
 void store_pg_vacuum_stop(struct store_pg *pg);
 
+struct event_base;
+struct evdns_base;
+struct pg_lookup; /* the host names of a URL, being looked up (store_pg_lookup.c) */
+
+/* A lookup's answer: the lists to pass as host, hostaddr and port after the URL ("" port: the
+ * URL's); NULLs if a name could not be looked up. */
+typedef void (*pg_lookup_fn)(void *arg, const char *host, const char *hostaddr, const char *port);
+
+/* Start looking up the host names of url with dns, on base; done gets the lists, never before
+ * this returns. 1 with *out NULL: nothing to look up (addresses, socket directories, hostaddr
+ * given); 0 started; -1 (out of memory, a URL libpq cannot read). */
+int pg_lookup_start(struct event_base *base, struct evdns_base *dns, const char *url,
+                    pg_lookup_fn done, void *arg, struct pg_lookup **out);
+
+/* Stop a lookup and free it (NULL is fine); its done is not called. */
+void pg_lookup_cancel(struct pg_lookup *lk);
+
 /* Make k, holding no handle (store_pg_cancel.c). */
 void pg_cancel_init(struct pg_cancel *k);
 
