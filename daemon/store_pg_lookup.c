@@ -103,7 +103,7 @@ static void lookup_on_answer(int err, struct evutil_addrinfo *res, void *arg)
 	char addr[64];
 
 	if (err == EVUTIL_EAI_CANCEL) {
-		return; /* pg_lookup_cancel: lk is going */
+		return; /* pg_lookup_free: lk is going */
 	}
 	lk->req = NULL;
 	lk->failed = err != 0;
@@ -150,6 +150,7 @@ static void lookup_on_finish(evutil_socket_t fd, short what, void *arg)
 	struct pg_lookup *lk = arg;
 
 	(void)fd, (void)what;
+	/* done may free lk (pg_lookup_free): it is the last thing here. */
 	if (lk->failed || lk->added == 0) { /* none: libpq would look the names up itself */
 		lk->done(lk->arg, NULL, NULL, NULL);
 	} else {
@@ -224,14 +225,14 @@ int pg_lookup_start(struct event_base *base, struct evdns_base *dns, const char 
 		return -1;
 	}
 	if ((rc = lookup_parse(lk, url)) < 0 || lookup_idle(lk)) {
-		pg_lookup_cancel(lk);
+		pg_lookup_free(lk);
 		return rc < 0 ? -1 : 1;
 	}
 	lk->dns = dns;
 	lk->done = done;
 	lk->arg = arg;
 	if ((lk->finish = event_new(base, -1, 0, lookup_on_finish, lk)) == NULL) {
-		pg_lookup_cancel(lk);
+		pg_lookup_free(lk);
 		return -1;
 	}
 	*out = lk;
@@ -239,8 +240,8 @@ int pg_lookup_start(struct event_base *base, struct evdns_base *dns, const char 
 	return 0;
 }
 
-/* Stop a lookup and free it (NULL is fine); done is not called. */
-void pg_lookup_cancel(struct pg_lookup *lk)
+/* Free a lookup (NULL is fine), stopping it if under way: its done is then not called. */
+void pg_lookup_free(struct pg_lookup *lk)
 {
 	if (lk == NULL) {
 		return;

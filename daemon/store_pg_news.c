@@ -49,15 +49,17 @@ struct store_news {
 	char *url;
 	struct store_news_ops ops;
 	void *arg;
+	PGconn *c;              /* NULL between a loss and the next attempt */
+	bool connected;         /* past PQconnectPoll */
+	enum news_query query;  /* in flight */
+	struct event *io;       /* on c's socket: a connect step, then every read */
+	struct event *flush;    /* on c's socket: the rest of a query to send */
+	struct event *retry;    /* the next connection attempt */
+	struct event *lead_try; /* every NEWS_LEAD_TRY_S: the lock, unless held */
+
 	struct evdns_base *dns;   /* looks the URL's host names up (store_pg_lookup.c) */
 	struct pg_lookup *lookup; /* under way: the attempt connects once it answers */
-	PGconn *c;                /* NULL between a loss and the next attempt */
-	bool connected;           /* past PQconnectPoll */
-	enum news_query query;    /* in flight */
-	struct event *io;         /* on c's socket: a connect step, then every read */
-	struct event *flush;      /* on c's socket: the rest of a query to send */
-	struct event *retry;      /* the next connection attempt */
-	struct event *lead_try;   /* every NEWS_LEAD_TRY_S: the lock, unless held */
+
 	double backoff;
 	bool leads;
 	bool failed; /* a statement of the LISTEN failed */
@@ -95,7 +97,7 @@ static void news_lost(struct store_news *n)
 		    " itself\"");
 	}
 	news_drop_io(n);
-	pg_lookup_cancel(n->lookup);
+	pg_lookup_free(n->lookup);
 	n->lookup = NULL;
 	PQfinish(n->c);
 	n->c = NULL;
@@ -310,7 +312,7 @@ static void news_on_lookup(void *arg, const char *host, const char *hostaddr, co
 {
 	struct store_news *n = arg;
 
-	pg_lookup_cancel(n->lookup); /* done: frees it */
+	pg_lookup_free(n->lookup); /* answered: nothing of it is used after this */
 	n->lookup = NULL;
 	if (host == NULL) {
 		news_lost(n);
@@ -393,7 +395,7 @@ void store_news_stop(struct store_news *n)
 		return;
 	}
 	news_drop_io(n);
-	pg_lookup_cancel(n->lookup);
+	pg_lookup_free(n->lookup);
 	PQfinish(n->c);
 	if (n->dns != NULL) {
 		evdns_base_free(n->dns, 0);

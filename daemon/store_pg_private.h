@@ -217,8 +217,8 @@ typedef void (*pg_lookup_fn)(void *arg, const char *host, const char *hostaddr, 
 int pg_lookup_start(struct event_base *base, struct evdns_base *dns, const char *url,
                     pg_lookup_fn done, void *arg, struct pg_lookup **out);
 
-/* Stop a lookup and free it (NULL is fine); its done is not called. */
-void pg_lookup_cancel(struct pg_lookup *lk);
+/* Free a lookup (NULL is fine), stopping it if under way: its done is then not called. */
+void pg_lookup_free(struct pg_lookup *lk);
 
 /* Make k, holding no handle (store_pg_cancel.c). */
 void pg_cancel_init(struct pg_cancel *k);

@@ -686,7 +686,7 @@ static int lookup(const char *url, struct lookup_answer *a)
 	rc = pg_lookup_start(b, dns, url, on_lookup, a, &lk);
 	cr_assert_eq(a->calls, 0, "the answer came before pg_lookup_start returned");
 	event_base_dispatch(b);
-	pg_lookup_cancel(lk);
+	pg_lookup_free(lk);
 	evdns_base_free(dns, 0);
 	event_base_free(b);
 	return rc;
