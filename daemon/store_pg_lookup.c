@@ -39,14 +39,13 @@ struct pg_lookup {
 };
 
 /* Say whether host (one item of a URL's host list) needs a lookup: not empty, a socket
- * directory, or an address. */
+ * directory, or an address (an IPv6 one, with a zone too: no name holds a ':'). */
 static bool lookup_needed(const char *host)
 {
 	unsigned char addr[16];
 
-	return host[0] != '\0' && host[0] != '/' && host[0] != '@' &&
-	       evutil_inet_pton(AF_INET, host, addr) != 1 &&
-	       evutil_inet_pton(AF_INET6, host, addr) != 1;
+	return host[0] != '\0' && host[0] != '/' && host[0] != '@' && strchr(host, ':') == NULL &&
+	       evutil_inet_pton(AF_INET, host, addr) != 1;
 }
 
 /* Append item to the comma-separated list (of LOOKUP_LIST_MAX bytes), after a comma unless it

@@ -722,6 +722,7 @@ Test(pg_lookup, addresses_socket_directories_and_hostaddr_need_no_lookup)
 	const char *urls[] = {
 	    "postgresql://127.0.0.1:5432/refex",
 	    "postgresql://[::1]/refex",
+	    "postgresql://[fe80::1%25eth0]:5432/refex",
 	    "postgresql:///refex?host=/run/postgresql",
 	    "postgresql://db.refex.test/refex?hostaddr=192.0.2.9",
 	};
