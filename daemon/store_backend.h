@@ -142,6 +142,11 @@ struct store_backend {
 	void (*scrub)(struct store *st);
 	/* A generic text for a failure code from rollback (never the data). */
 	const char *(*errstr)(int code);
+	/* On the loop thread, at close, while the storage and reader threads have not ended: start
+	 * (on) or end (off) cancelling, from a thread of the backend's own, what their connections
+	 * run. False: on, it could not start; off, it still waits for a server that does not
+	 * answer, and what it uses must stay. NULL: nothing to cancel (SQLite). */
+	bool (*cancel)(struct store *st, bool on);
 	struct store_backend_writes write;
 	struct store_backend_reads read;
 	struct store_backend_reader reader;

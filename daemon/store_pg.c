@@ -461,6 +461,7 @@ int pg_ready(struct store_pg *pg, bool writer)
 		return -1;
 	}
 	PQreset(c);
+	pg_cancel_keep(writer ? &pg->w_cancel : &pg->r_cancel, c);
 	if (PQstatus(c) == CONNECTION_OK && pg_session_init(c, writer) == 0) {
 		*backoff = PG_BACKOFF_MIN;
 		*lost = false;
@@ -530,6 +531,8 @@ static int store_pg_open(struct store *st, const char *url, char *err, size_t er
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	pg_cancel_init(&pg->w_cancel);
+	pg_cancel_init(&pg->r_cancel);
 	pg->w_backoff = pg->r_backoff = PG_BACKOFF_MIN;
 	if ((pg->url = strdup(url)) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -545,6 +548,7 @@ static int store_pg_open(struct store *st, const char *url, char *err, size_t er
 		err[strcspn(err, "\n")] = '\0';
 		return -1;
 	}
+	pg_cancel_keep(&pg->w_cancel, pg->w);
 	return store_pg_vacuum_start(pg, url, err, errlen);
 }
 
@@ -557,11 +561,30 @@ static void store_pg_close(struct store *st)
 	store_pg_vacuum_stop(st->pg);
 	PQfinish(st->pg->w);
 	PQfinish(st->pg->r);
+	pg_cancel_free(&st->pg->w_cancel);
+	pg_cancel_free(&st->pg->r_cancel);
 	free(st->pg->url);
 	EVP_MD_CTX_free(st->pg->audit_ctx);
 	EVP_MD_free(st->pg->audit_md);
 	free(st->pg);
 	st->pg = NULL;
+}
+
+/* Start or end cancelling what the writer and the reader thread run (store_backend.h). */
+static bool store_pg_cancel(struct store *st, bool on)
+{
+	struct store_pg *pg = st->pg;
+	struct pg_cancel *slots[] = {&pg->w_cancel, st->reader_view ? &st->reader_view->pg->r_cancel
+	                                                            : &pg->r_cancel};
+	bool ended;
+
+	if (on) {
+		pg->canceller = pg_canceller_start(slots, sizeof(slots) / sizeof(slots[0]));
+		return pg->canceller != NULL;
+	}
+	ended = pg_canceller_stop(pg->canceller);
+	pg->canceller = NULL;
+	return ended;
 }
 
 /* The reader thread's view of the store: a reader connection of its own (pg.r), and the state
@@ -591,6 +614,7 @@ static int store_pg_reader_open(struct store *st, const char *url, struct store 
 	rd->view.be = st->be;
 	rd->view.pg = &rd->pg;
 	rd->pg.r_backoff = PG_BACKOFF_MIN;
+	pg_cancel_init(&rd->pg.r_cancel);
 	if ((rd->pg.r = pg_connect(url, err, errlen)) == NULL) {
 		return -1;
 	}
@@ -598,6 +622,7 @@ static int store_pg_reader_open(struct store *st, const char *url, struct store 
 		pg_err(rd->pg.r, err, errlen);
 		return -1;
 	}
+	pg_cancel_keep(&rd->pg.r_cancel, rd->pg.r);
 	return 0;
 }
 
@@ -611,6 +636,7 @@ static void store_pg_reader_close(struct store *view)
 {
 	if (view != NULL) {
 		PQfinish(view->pg->r);
+		pg_cancel_free(&view->pg->r_cancel);
 		free(pg_reader_of(view));
 	}
 }
@@ -662,11 +688,13 @@ static int pg_reader_start(struct pg_reader *rd, bool now)
 static int store_pg_reader_reconnect(struct store *view, bool now)
 {
 	struct pg_reader *rd = pg_reader_of(view);
-	struct pollfd p = {.fd = PQsocket(rd->pg.r)};
+	struct pollfd p;
 
 	if (!rd->resetting && pg_reader_start(rd, now) < 0) {
 		return -1;
 	}
+	/* Only now: PQresetStart, and each PQresetPoll, may have opened another socket. */
+	p.fd = PQsocket(rd->pg.r);
 	p.events = rd->at == PGRES_POLLING_READING ? POLLIN : POLLOUT;
 	if (poll(&p, 1, PG_READER_STEP_MS) == 0) {
 		return metrics_now() < rd->deadline ? 1 : pg_reader_failed(rd);
@@ -677,6 +705,7 @@ static int store_pg_reader_reconnect(struct store *view, bool now)
 		if (pg_session_init(rd->pg.r, false) < 0) {
 			return pg_reader_failed(rd);
 		}
+		pg_cancel_keep(&rd->pg.r_cancel, rd->pg.r);
 		rd->pg.r_backoff = PG_BACKOFF_MIN;
 		rd->pg.r_lost = false;
 		log_notice("msg=\"database reconnected\" connection=reader");
@@ -851,6 +880,7 @@ const struct store_backend store_pg_backend = {
     .aborted = store_pg_aborted,
     .scrub = store_pg_scrub,
     .errstr = store_pg_errstr,
+    .cancel = store_pg_cancel,
     .write =
         {
             .insert = store_pg_insert,

@@ -17,6 +17,7 @@
  * connection gives up the lead at once and reconnects after a backoff; once
  * it LISTENs again, resync tells the hub news may have been missed.
  */
+#include <event2/dns.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,10 @@ struct store_news {
 	struct event *flush;    /* on c's socket: the rest of a query to send */
 	struct event *retry;    /* the next connection attempt */
 	struct event *lead_try; /* every NEWS_LEAD_TRY_S: the lock, unless held */
+
+	struct evdns_base *dns;   /* looks the URL's host names up (store_pg_lookup.c) */
+	struct pg_lookup *lookup; /* under way: the attempt connects once it answers */
+
 	double backoff;
 	bool leads;
 	bool failed; /* a statement of the LISTEN failed */
@@ -92,6 +97,8 @@ static void news_lost(struct store_news *n)
 		    " itself\"");
 	}
 	news_drop_io(n);
+	pg_lookup_free(n->lookup);
+	n->lookup = NULL;
 	PQfinish(n->c);
 	n->c = NULL;
 	n->connected = false;
@@ -266,14 +273,30 @@ static void news_notice_quiet(void *arg, const char *message)
 	(void)arg, (void)message;
 }
 
-/* Start a connection attempt; it goes on as the socket gets ready. */
-static void news_connect(struct store_news *n)
+/* Start a connection attempt to the URL, with host, hostaddr and port lists after it (NULL:
+ * the URL's own); it goes on as the socket gets ready. */
+static void news_connect_to(struct store_news *n, const char *host, const char *hostaddr,
+                            const char *port)
 {
-	/* Keywords before dbname are defaults the URL may override. */
-	const char *const keys[] = {"application_name", "keepalives_idle", "keepalives_interval",
-	                            "keepalives_count", "dbname",          NULL};
-	const char *const vals[] = {"refexd-news",    NEWS_KEEPALIVE_S, NEWS_KEEPALIVE_IN,
-	                            NEWS_KEEPALIVE_N, n->url,           NULL};
+	/* Keywords before dbname are defaults the URL may override; after it, they override it. */
+	const char *const keys[] = {"application_name",
+	                            "keepalives_idle",
+	                            "keepalives_interval",
+	                            "keepalives_count",
+	                            "dbname",
+	                            "host",
+	                            "hostaddr",
+	                            "port",
+	                            NULL};
+	const char *const vals[] = {"refexd-news",
+	                            NEWS_KEEPALIVE_S,
+	                            NEWS_KEEPALIVE_IN,
+	                            NEWS_KEEPALIVE_N,
+	                            n->url,
+	                            host,
+	                            hostaddr,
+	                            port,
+	                            NULL};
 
 	n->c = PQconnectStartParams(keys, vals, 1);
 	if (n->c == NULL || PQstatus(n->c) == CONNECTION_BAD) {
@@ -282,6 +305,32 @@ static void news_connect(struct store_news *n)
 	}
 	PQsetNoticeProcessor(n->c, news_notice_quiet, NULL);
 	news_wait(n, EV_WRITE); /* libpq: start as if PQconnectPoll said PGRES_POLLING_WRITING */
+}
+
+/* The URL's host names are looked up: connect to their addresses, or try again later. */
+static void news_on_lookup(void *arg, const char *host, const char *hostaddr, const char *port)
+{
+	struct store_news *n = arg;
+
+	pg_lookup_free(n->lookup); /* answered: nothing of it is used after this */
+	n->lookup = NULL;
+	if (host == NULL) {
+		news_lost(n);
+		return;
+	}
+	news_connect_to(n, host, hostaddr, port);
+}
+
+/* Start a connection attempt: first, off libpq's blocking resolver, the URL's host names. */
+static void news_connect(struct store_news *n)
+{
+	int rc = pg_lookup_start(n->base, n->dns, n->url, news_on_lookup, n, &n->lookup);
+
+	if (rc < 0) {
+		news_lost(n);
+	} else if (rc == 1) {
+		news_connect_to(n, NULL, NULL, NULL);
+	}
 }
 
 static void news_on_retry(evutil_socket_t fd, short what, void *arg)
@@ -319,6 +368,8 @@ int store_news_start(struct store *st, struct event_base *base, const struct sto
 	n->arg = arg;
 	n->backoff = NEWS_BACKOFF_MIN;
 	if ((n->url = strdup(st->pg->url)) == NULL ||
+	    (n->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	                                       EVDNS_BASE_DISABLE_WHEN_INACTIVE)) == NULL ||
 	    (n->flush = event_new(base, -1, 0, news_on_flush, n)) == NULL ||
 	    (n->retry = evtimer_new(base, news_on_retry, n)) == NULL ||
 	    (n->lead_try = event_new(base, -1, EV_PERSIST, news_on_lead_try, n)) == NULL ||
@@ -344,7 +395,11 @@ void store_news_stop(struct store_news *n)
 		return;
 	}
 	news_drop_io(n);
+	pg_lookup_free(n->lookup);
 	PQfinish(n->c);
+	if (n->dns != NULL) {
+		evdns_base_free(n->dns, 0);
+	}
 	if (n->flush != NULL) {
 		event_free(n->flush);
 	}

@@ -9,6 +9,7 @@
 
 #include <libpq-fe.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -99,6 +100,14 @@ struct pg_params {
 /* Failure codes the backend's rollback gives errstr. */
 enum pg_fail { PG_FAIL_NONE, PG_FAIL_CONNECTION, PG_FAIL_QUERY };
 
+/* A connection's cancel handle, which another thread may use at stop (store_pg_cancel.c). */
+struct pg_cancel {
+	pthread_mutex_t mu;
+	PGcancel *c; /* under mu: of the connection as last connected; NULL: none */
+};
+
+struct pg_canceller; /* a thread cancelling, at stop, what some connections run */
+
 /* The PostgreSQL backend's state (st->pg): a writer connection the storage thread owns and a
  * reader connection the loop thread reads on. */
 struct store_pg {
@@ -114,7 +123,9 @@ struct store_pg {
 	uint8_t audit_last[32];
 	EVP_MD_CTX *audit_ctx;
 	EVP_MD *audit_md;
-	struct pg_vacuum *vacuum; /* store_pg_vacuum.c */
+	struct pg_vacuum *vacuum;            /* store_pg_vacuum.c */
+	struct pg_cancel w_cancel, r_cancel; /* of w (r: of the reader thread's view) */
+	struct pg_canceller *canceller;      /* at stop, while the threads have not ended */
 };
 
 /* Set parameter i (1-based) of p to text t (NULL: SQL NULL). */
@@ -188,8 +199,43 @@ int store_pg_vacuum_start(struct store_pg *pg, const char *url, char *err, size_
 /* Have the vacuum thread vacuum the tables erasures write, soon (storage thread). */
 void store_pg_vacuum_request(struct store_pg *pg);
 
-/* Stop the vacuum thread after the vacuum it owes, and close its connection (NULL-safe). */
+/* Stop the vacuum thread after the vacuum it owes, and close its connection (NULL-safe); a
+ * vacuum still waiting after a while is cancelled. */
 void store_pg_vacuum_stop(struct store_pg *pg);
+
+struct event_base;
+struct evdns_base;
+struct pg_lookup; /* the host names of a URL, being looked up (store_pg_lookup.c) */
+
+/* A lookup's answer: the lists to pass as host, hostaddr and port after the URL ("" port: the
+ * URL's); NULLs if a name could not be looked up. */
+typedef void (*pg_lookup_fn)(void *arg, const char *host, const char *hostaddr, const char *port);
+
+/* Start looking up the host names of url with dns, on base; done gets the lists, never before
+ * this returns. 1 with *out NULL: nothing to look up (addresses, socket directories, hostaddr
+ * given); 0 started; -1 (out of memory, a URL libpq cannot read). */
+int pg_lookup_start(struct event_base *base, struct evdns_base *dns, const char *url,
+                    pg_lookup_fn done, void *arg, struct pg_lookup **out);
+
+/* Free a lookup (NULL is fine), stopping it if under way: its done is then not called. */
+void pg_lookup_free(struct pg_lookup *lk);
+
+/* Make k, holding no handle (store_pg_cancel.c). */
+void pg_cancel_init(struct pg_cancel *k);
+
+/* Keep c's cancel handle in k (the owner of c, after each connection it makes). */
+void pg_cancel_keep(struct pg_cancel *k, PGconn *c);
+
+/* Free what k holds (no canceller may use it any more). */
+void pg_cancel_free(struct pg_cancel *k);
+
+/* Start cancelling what the connections of the n slots run, every 200 ms until
+ * pg_canceller_stop; NULL if it cannot start. */
+struct pg_canceller *pg_canceller_start(struct pg_cancel *const *slots, size_t n);
+
+/* Stop cancelling (NULL is fine). False if the canceller still waits for a server that does not
+ * answer: it is left running, and its slots must stay. */
+bool pg_canceller_stop(struct pg_canceller *cc);
 
 /* Run writer statement which with p; STORE_OK if it worked (store_pg_write.c). */
 enum store_status store_pg_wrun(struct store *st, int which, const struct pg_params *p);

@@ -37,7 +37,11 @@ struct pg_vacuum {
 	bool again;    /* the last VACUUM's second pass is owed */
 	bool stopping; /* store_pg_vacuum_stop: run what is wanted, then end */
 	PGconn *c;
+	struct pg_cancel cancel; /* of c: a VACUUM waiting for a lock at stop is cancelled */
 };
+
+#define VACUUM_STOP_WAIT_MS   1000 /* what a VACUUM under way at stop gets before it is cancelled */
+#define VACUUM_STOP_CANCEL_MS 5000
 
 /* Vacuum once on v's connection, reconnecting first if it was lost; log a failure. */
 static void vacuum_run(struct pg_vacuum *v)
@@ -46,6 +50,7 @@ static void vacuum_run(struct pg_vacuum *v)
 
 	if (PQstatus(v->c) != CONNECTION_OK) {
 		PQreset(v->c);
+		pg_cancel_keep(&v->cancel, v->c);
 	}
 	res = PQexec(v->c, VACUUM_SQL);
 	if (pg_ok(res)) {
@@ -103,12 +108,16 @@ int store_pg_vacuum_start(struct store_pg *pg, const char *url, char *err, size_
 	}
 	pthread_mutex_init(&v->mu, NULL);
 	pthread_cond_init(&v->cv, NULL);
-	if ((v->c = pg_connect(url, err, errlen)) == NULL ||
-	    pthread_create(&v->thread, NULL, vacuum_main, v) != 0) {
+	pg_cancel_init(&v->cancel);
+	if ((v->c = pg_connect(url, err, errlen)) != NULL) {
+		pg_cancel_keep(&v->cancel, v->c);
+	}
+	if (v->c == NULL || pthread_create(&v->thread, NULL, vacuum_main, v) != 0) {
 		if (v->c != NULL) {
 			snprintf(err, errlen, "cannot start the vacuum thread");
 		}
 		PQfinish(v->c);
+		pg_cancel_free(&v->cancel);
 		pthread_cond_destroy(&v->cv);
 		pthread_mutex_destroy(&v->mu);
 		free(v);
@@ -132,6 +141,24 @@ void store_pg_vacuum_request(struct store_pg *pg)
 	pthread_mutex_unlock(&v->mu);
 }
 
+/* Join v's thread; a VACUUM still running after VACUUM_STOP_WAIT_MS (waiting for a lock) is
+ * cancelled. Say whether the thread, and the cancelling, have ended. */
+static bool vacuum_join(struct pg_vacuum *v)
+{
+	struct pg_cancel *slot = &v->cancel;
+	struct pg_canceller *cc;
+	bool ended;
+
+	if (store_join_within(v->thread, VACUUM_STOP_WAIT_MS)) {
+		return true;
+	}
+	log_warnx("msg=\"vacuum cancelled at stop\" hint=\"the next erasure's vacuum, or"
+	          " autovacuum, removes the erased rows' old versions\"");
+	cc = pg_canceller_start(&slot, 1);
+	ended = store_join_within(v->thread, VACUUM_STOP_CANCEL_MS);
+	return pg_canceller_stop(cc) && ended;
+}
+
 /* Stop the vacuum thread after the vacuum it owes, and close its connection. */
 void store_pg_vacuum_stop(struct store_pg *pg)
 {
@@ -144,10 +171,13 @@ void store_pg_vacuum_stop(struct store_pg *pg)
 	v->stopping = true;
 	pthread_cond_signal(&v->cv);
 	pthread_mutex_unlock(&v->mu);
-	pthread_join(v->thread, NULL);
+	pg->vacuum = NULL;
+	if (!vacuum_join(v)) {
+		return; /* it waits for a server that does not answer: left to the exit */
+	}
 	PQfinish(v->c);
+	pg_cancel_free(&v->cancel);
 	pthread_cond_destroy(&v->cv);
 	pthread_mutex_destroy(&v->mu);
 	free(v);
-	pg->vacuum = NULL;
 }

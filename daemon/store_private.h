@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "store.h"
 #include "store_backend.h"
@@ -52,11 +53,21 @@ struct store {
 	pthread_cond_t rcv;
 	struct job *rqueue, **rqueue_tail;
 	atomic_bool reads_down;
+	/* At close, once the threads took too long: the backend cancels their statements, and
+	 * they start no more (writes and reads fail UNAVAILABLE). */
+	atomic_bool cancelling;
+	bool thread_ended; /* loop thread: the storage thread is joined */
 	/* Storage thread only: whether commits fail, and since when (store_health.c). */
 	bool failing;
 	size_t refused;               /* writes refused since commits began to fail */
 	double fail_since, fail_told; /* metrics_now() of the first failure and the last line */
 };
+
+/* Return the CLOCK_REALTIME time ms from now, for a timed wait (store_queue.c). */
+struct timespec store_realtime_in(int ms);
+
+/* Join thread t if it ends within ms; say whether it did (store_queue.c). */
+bool store_join_within(pthread_t t, int ms);
 
 /* A pointer field of a request that a write copies (so the caller's buffers may go): a string
  * (str) or len bytes (blob); the other is NULL. Pointers into the copy being made. */

@@ -23,6 +23,10 @@
 
 #define STORE_BATCH_MAX 4096      /* jobs per transaction: bounds WAL growth and latency */
 #define STORE_BLOB_MAX  (1 << 30) /* a blob in a write: SQLite's own limit is just under this */
+/* At close, after the hub's grace time: what the threads get to finish before the backend
+ * cancels their statements, and then how long they get to end before refexd leaves them. */
+#define STORE_STOP_WAIT_MS   1000
+#define STORE_STOP_CANCEL_MS 5000
 
 enum job_kind {
 	JOB_INSERT,
@@ -218,7 +222,7 @@ static int job_run_fast(struct store *st, struct job *j)
 static int batch_try(struct store *st, struct job *batch, bool isolated, int *rc)
 {
 	struct job *j;
-	int ok = st->be->begin(st);
+	int ok = atomic_load(&st->cancelling) ? -1 : st->be->begin(st);
 
 	for (j = batch; ok == 0 && j != NULL; j = j->next) {
 		ok = isolated ? job_run_isolated(st, j) : job_run_fast(st, j);
@@ -400,7 +404,7 @@ static void reader_run(struct store *st, struct job *j)
 	const struct store_backend_reader *r = &st->be->reader;
 	int rc = 1;
 
-	if (atomic_load(&st->reads_down)) {
+	if (atomic_load(&st->reads_down) || atomic_load(&st->cancelling)) {
 		j->status = STORE_UNAVAILABLE;
 		return;
 	}
@@ -867,8 +871,61 @@ static int reader_start(struct store *st, const char *path, char *err, size_t er
 	return 0;
 }
 
-/* Stop the storage and reader threads once every queued job is done. */
-static void store_thread_stop(struct store *st)
+/* Return the CLOCK_REALTIME time ms from now, for a timed wait. */
+struct timespec store_realtime_in(int ms)
+{
+	struct timespec at;
+
+	clock_gettime(CLOCK_REALTIME, &at);
+	at.tv_sec += ms / 1000;
+	at.tv_nsec += (long)(ms % 1000) * 1000000L;
+	at.tv_sec += at.tv_nsec / 1000000000L;
+	at.tv_nsec %= 1000000000L;
+	return at;
+}
+
+/* Join thread t if it ends within ms; say whether it did. */
+bool store_join_within(pthread_t t, int ms)
+{
+	struct timespec by = store_realtime_in(ms);
+
+	return pthread_timedjoin_np(t, NULL, &by) == 0;
+}
+
+/* Join the storage and reader threads that end within ms; say whether both have. */
+static bool store_threads_join(struct store *st, int ms)
+{
+	if (!st->thread_ended) {
+		st->thread_ended = store_join_within(st->thread, ms);
+	}
+	if (st->reader_started && st->thread_ended) {
+		st->reader_started = !store_join_within(st->reader, ms);
+	}
+	return st->thread_ended && !st->reader_started;
+}
+
+/* The threads still run statements STORE_STOP_WAIT_MS after the stop (waiting for a lock
+ * another session holds, or for a server that does not answer): have the backend cancel them,
+ * and start none. Say whether the threads, and the cancelling, have ended. */
+static bool store_threads_cancel(struct store *st)
+{
+	bool ended;
+
+	atomic_store(&st->cancelling, true);
+	log_warnx("msg=\"database statements cancelled at stop\" wait_ms=%d hint=\"writes not yet"
+	          " acknowledged are not made; a statement waited for a lock or for the database\"",
+	          STORE_STOP_WAIT_MS);
+	if (!st->be->cancel(st, true)) {
+		return store_threads_join(st, STORE_STOP_CANCEL_MS);
+	}
+	ended = store_threads_join(st, STORE_STOP_CANCEL_MS);
+	return st->be->cancel(st, false) && ended;
+}
+
+/* Stop the storage and reader threads once every queued job is done; what they still run after
+ * a while on a backend that can cancel it is cancelled. Say whether they have ended (false:
+ * they wait for a database that does not answer, and the store must stay). */
+static bool store_thread_stop(struct store *st)
 {
 	st->closing_loop = true;
 	store_jobs_hand_over(st);
@@ -877,10 +934,14 @@ static void store_thread_stop(struct store *st)
 	pthread_cond_signal(&st->cv);
 	pthread_cond_signal(&st->rcv);
 	pthread_mutex_unlock(&st->mu);
-	pthread_join(st->thread, NULL);
-	if (st->reader_started) {
-		pthread_join(st->reader, NULL);
+	if (st->be->cancel == NULL) {
+		pthread_join(st->thread, NULL);
+		if (st->reader_started) {
+			pthread_join(st->reader, NULL);
+		}
+		return true;
 	}
+	return store_threads_join(st, STORE_STOP_WAIT_MS) || store_threads_cancel(st);
 }
 
 /* Open (creating or migrating) the database at path (a SQLite file, or a postgresql:// URL) and
@@ -943,7 +1004,12 @@ void store_close(struct store *st)
 	if (st == NULL) {
 		return;
 	}
-	store_thread_stop(st);
+	if (!store_thread_stop(st)) {
+		/* Freeing what a thread still uses would crash the exit it waits on. */
+		log_error("msg=\"the database does not answer at stop\" hint=\"refexd exits without"
+		          " waiting for it: writes not yet acknowledged are not made\"");
+		return;
+	}
 	/* The backend's reads are still open: callbacks may read what they just wrote. */
 	store_jobs_finish(st);
 	store_free(st);

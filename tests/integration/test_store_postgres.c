@@ -219,27 +219,39 @@ static PGconn *lock_referrals(void)
 	return lock;
 }
 
-/* Wait until some statement waits for a lock (the hub's read, for lock's). */
-static void wait_for_a_blocked_read(PGconn *lock)
+/* Wait until at least n statements wait for a lock (the hub's, for lock's). */
+static void wait_for_blocked(PGconn *lock, int n)
 {
 	PGresult *res;
 	bool waiting = false;
 
 	for (int i = 0; i < 400 && !waiting; i++) {
 		res = PQexec(lock, "SELECT count(*) FROM pg_locks WHERE NOT granted");
-		waiting = PQresultStatus(res) == PGRES_TUPLES_OK && atoi(PQgetvalue(res, 0, 0)) > 0;
+		waiting =
+		    PQresultStatus(res) == PGRES_TUPLES_OK && atoi(PQgetvalue(res, 0, 0)) >= n;
 		PQclear(res);
 		if (!waiting) {
 			usleep(50000); /* polls the server's lock table: a condition, not a guess */
 		}
 	}
-	cr_assert(waiting, "the hub's read never waited for the lock");
+	cr_assert(waiting, "fewer than %d of the hub's statements waited for the lock", n);
+}
+
+/* Send a list_sent request with id on c. */
+static void send_list_sent(struct raw *c, uint64_t id)
+{
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ListReferrals l = REFEX__LIST_REFERRALS__INIT;
+
+	req.has_id = 1;
+	req.id = id;
+	req.body_case = REFEX__REQUEST__BODY_LIST_SENT;
+	req.list_sent = &l;
+	cr_assert_eq(raw_send_request(c, &req), 0);
 }
 
 Test(postgres, stop_answers_the_reads_in_flight)
 {
-	Refex__Request req = REFEX__REQUEST__INIT;
-	Refex__ListReferrals l = REFEX__LIST_REFERRALS__INIT;
 	Refex__ServerMessage *m;
 	struct raw *a;
 	PGconn *lock;
@@ -250,12 +262,8 @@ Test(postgres, stop_answers_the_reads_in_flight)
 	cr_assert((a = raw_connect(net, north, NULL)) != NULL);
 	cr_assert_eq(raw_hello(a), 0);
 	lock = lock_referrals();
-	req.has_id = 1;
-	req.id = 7;
-	req.body_case = REFEX__REQUEST__BODY_LIST_SENT;
-	req.list_sent = &l;
-	cr_assert_eq(raw_send_request(a, &req), 0);
-	wait_for_a_blocked_read(lock);
+	send_list_sent(a, 7);
+	wait_for_blocked(lock, 1);
 	/* A graceful stop while the read waits: it must still be answered. */
 	kill(net->pid, SIGTERM);
 	cr_assert(net_log_wait(net, "msg=stopping"));
@@ -272,4 +280,32 @@ Test(postgres, stop_answers_the_reads_in_flight)
 	}
 	raw_free(a);
 	net_expect_clean_stop(net);
+}
+
+Test(postgres, stop_cancels_the_statements_waiting_for_a_lock)
+{
+	struct raw_submit s;
+	struct raw *a;
+	PGconn *lock;
+
+	if (!net_on_postgresql()) {
+		cr_skip_test("the hub runs on SQLite here");
+	}
+	cr_assert((a = raw_connect(net, north, NULL)) != NULL);
+	cr_assert_eq(raw_hello(a), 0);
+	lock = lock_referrals();
+	/* A write (the storage thread) and a read (the reader thread) wait for the lock, which
+	 * another session holds for longer than anyone waits for a stop. */
+	raw_submit_init(&s, 8, "Stuck");
+	cr_assert_eq(raw_send_request(a, &s.req), 0);
+	send_list_sent(a, 9);
+	wait_for_blocked(lock, 2);
+	/* net_stop waits 20 s for the exit, then kills refexd and says -1. */
+	cr_expect_eq(net_stop(net), 0,
+	             "refexd did not exit while its statements waited for a lock");
+	cr_expect_eq(net_log_count(net, "msg=\"database statements cancelled at stop\""), 1);
+	cr_expect_eq(net_log_count(net, "msg=stopped"), 1);
+	PQclear(PQexec(lock, "ROLLBACK"));
+	PQfinish(lock);
+	raw_free(a);
 }

@@ -6,6 +6,7 @@
  * backend_only() and are skipped for the others.
  */
 #include <criterion/criterion.h>
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
@@ -19,6 +20,7 @@
 #include "store.h"
 #include "store_backends.h"
 #include "store_clients.h"
+#include "store_pg_private.h"
 
 #define S(x) REFEX__STATE__STATE_##x
 
@@ -822,4 +824,97 @@ Test(store, two_hubs_purging_at_once_erase_audit_and_count_each_client_once)
 	PQfinish(race.lock);
 	PQfinish(race.watch);
 	store_close(race.b);
+}
+
+/* ---- the news connection's host names, looked up on the loop (store_pg_lookup.c) ---- */
+
+struct lookup_answer {
+	int calls;
+	char host[256], hostaddr[256], port[64];
+};
+
+static void on_lookup(void *arg, const char *host, const char *hostaddr, const char *port)
+{
+	struct lookup_answer *a = arg;
+
+	a->calls++;
+	snprintf(a->host, sizeof(a->host), "%s", host ? host : "(failed)");
+	snprintf(a->hostaddr, sizeof(a->hostaddr), "%s", hostaddr ? hostaddr : "(failed)");
+	snprintf(a->port, sizeof(a->port), "%s", port ? port : "(failed)");
+}
+
+/* Look url's host names up with a resolver that knows only a hosts file of the test's (names
+ * under .test, which no system resolver answers) and no name server; return what
+ * pg_lookup_start said. */
+static int lookup(const char *url, struct lookup_answer *a)
+{
+	struct event_base *b = event_base_new();
+	struct evdns_base *dns = evdns_base_new(b, 0);
+	char hosts[] = "/tmp/refex-hosts-XXXXXX";
+	int fd = mkstemp(hosts), rc;
+	struct pg_lookup *lk;
+
+	cr_assert(b != NULL && dns != NULL && fd >= 0);
+	dprintf(fd, "127.0.0.1 db.refex.test\n::1 db.refex.test\n192.0.2.7 replica.refex.test\n");
+	close(fd);
+	cr_assert_eq(evdns_base_load_hosts(dns, hosts), 0);
+	unlink(hosts);
+	memset(a, 0, sizeof(*a));
+	rc = pg_lookup_start(b, dns, url, on_lookup, a, &lk);
+	cr_assert_eq(a->calls, 0, "the answer came before pg_lookup_start returned");
+	event_base_dispatch(b);
+	pg_lookup_free(lk);
+	evdns_base_free(dns, 0);
+	event_base_free(b);
+	return rc;
+}
+
+Test(pg_lookup, a_host_name_becomes_its_addresses_beside_the_name)
+{
+	struct lookup_answer a;
+
+	cr_assert_eq(
+	    lookup("postgresql://refexd:pw@db.refex.test:6543/refex?sslmode=verify-full", &a), 0);
+	cr_assert_eq(a.calls, 1);
+	cr_expect_str_eq(a.host, "db.refex.test,db.refex.test");
+	cr_expect(strcmp(a.hostaddr, "127.0.0.1,::1") == 0 ||
+	              strcmp(a.hostaddr, "::1,127.0.0.1") == 0,
+	          "hostaddr: %s", a.hostaddr);
+	cr_expect_str_eq(a.port, "", "one port: the URL's stands");
+}
+
+Test(pg_lookup, each_host_of_a_list_keeps_its_port)
+{
+	struct lookup_answer a;
+
+	cr_assert_eq(lookup("postgresql://127.0.0.1:1,replica.refex.test:2/refex", &a), 0);
+	cr_assert_eq(a.calls, 1);
+	cr_expect_str_eq(a.host, "127.0.0.1,replica.refex.test");
+	cr_expect_str_eq(a.hostaddr, ",192.0.2.7", "an address is libpq's to read: %s", a.hostaddr);
+	cr_expect_str_eq(a.port, "1,2");
+}
+
+Test(pg_lookup, addresses_socket_directories_and_hostaddr_need_no_lookup)
+{
+	const char *urls[] = {
+	    "postgresql://127.0.0.1:5432/refex",
+	    "postgresql://[::1]/refex",
+	    "postgresql://[fe80::1%25eth0]:5432/refex",
+	    "postgresql:///refex?host=/run/postgresql",
+	    "postgresql://db.refex.test/refex?hostaddr=192.0.2.9",
+	};
+	struct lookup_answer a;
+
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		cr_expect_eq(lookup(urls[i], &a), 1, "%s", urls[i]);
+		cr_expect_eq(a.calls, 0, "%s", urls[i]);
+	}
+}
+
+Test(pg_lookup, a_url_libpq_cannot_read_is_refused)
+{
+	struct lookup_answer a;
+
+	cr_expect_eq(lookup("postgresql://db.refex.test/refex?no_such_option=1", &a), -1);
+	cr_expect_eq(a.calls, 0);
 }
