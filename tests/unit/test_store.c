@@ -672,7 +672,7 @@ static void purge_race_done(enum store_status status, const struct store_result 
 }
 
 /* Run sql on c and expect it to succeed. */
-static void pg_run(PGconn *c, const char *sql)
+static void race_sql(PGconn *c, const char *sql)
 {
 	PGresult *res = PQexec(c, sql);
 
@@ -711,13 +711,13 @@ static void purge_race_run(struct purge_race *race)
 	const int64_t before = 1800000000;
 
 	race->done = 0;
-	pg_run(race->lock, "BEGIN");
-	pg_run(race->lock, "SELECT one FROM audit_tail FOR UPDATE");
+	race_sql(race->lock, "BEGIN");
+	race_sql(race->lock, "SELECT one FROM audit_tail FOR UPDATE");
 	cr_assert_eq(store_purge_closed(race->a, before, 0, before, purge_race_done, race), 0);
 	pg_wait_for_waiters(race->watch, 1);
 	cr_assert_eq(store_purge_closed(race->b, before, 0, before, purge_race_done, race), 0);
 	pg_wait_for_waiters(race->watch, 2);
-	pg_run(race->lock, "ROLLBACK");
+	race_sql(race->lock, "ROLLBACK");
 	while (race->done < 2) {
 		event_base_loop(base, EVLOOP_ONCE);
 	}
