@@ -167,6 +167,25 @@ static void send_changes(struct raw *c, const char *client_id)
 	cr_assert_eq(raw_send_request(c, &req), 0);
 }
 
+/* Expect the hub to hold four connections to its database once its news connection is up:
+ * writer, reader, vacuum and news (the loop reads on none of its own). */
+static void expect_four_connections(void)
+{
+	const char *news = "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname ="
+	                   " current_database() AND application_name = 'refexd-news')";
+	bool up = false;
+
+	for (int i = 0; i < 400 && !(up = net_pg_query_true(net, news)); i++) {
+		usleep(50000); /* polls the server's list of connections: a condition */
+	}
+	cr_assert(up, "the hub's news connection never came up");
+	cr_expect(net_pg_query_true(net,
+	                            "SELECT count(*) <= 4 FROM pg_stat_activity WHERE datname ="
+	                            " current_database() AND backend_type = 'client backend'"
+	                            " AND pid <> pg_backend_pid()"),
+	          "the hub holds more than its writer, reader, vacuum and news connections");
+}
+
 /* Submit a referral on c (north-advice's) and return its id (free it). */
 static char *raw_submit_one(struct raw *c)
 {
@@ -215,6 +234,7 @@ Test(postgres, reads_while_the_database_hangs_are_refused_and_the_hub_serves_the
 	record.given_name = "Stored";
 	record.family_name = "Lee";
 	cr_assert_eq(raw_add_client(a, &record, client_id), REFEX__STATUS_CODE__STATUS_OK);
+	expect_four_connections();
 	cr_assert_geq(raw_count_sent(a, 1), 0, "the hub reads before the database goes");
 	/* The server hangs on new connections, and the hub's are cut. */
 	net_pg_server_signal(SIGSTOP);
