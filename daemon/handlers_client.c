@@ -93,6 +93,7 @@ void submit_client_read_init(struct submit_client_read *scr)
 void submit_client_read(struct store *st, struct submit_client_read *scr, const char *id,
                         const char *me, const char *to)
 {
+	submit_client_read_free(scr); /* a read run again after a reconnection */
 	if (!client_id_is_valid(id)) {
 		scr->status = STORE_NOT_FOUND; /* answered as such on the loop */
 		return;

@@ -64,9 +64,7 @@ static void consent_reread_done(enum store_status status, void *arg)
 		r.consent = p->list[i];
 		reply(&p->rq, &r);
 	}
-	if (status == STORE_OK) {
-		store_consent_list_free(p->list, p->n);
-	}
+	store_consent_list_free(p->list, p->n);
 	request_release(&p->rq);
 }
 

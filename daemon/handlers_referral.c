@@ -93,6 +93,8 @@ static enum store_status party_read_work(struct store *st, void *arg)
 	struct party_read *pr = arg;
 	enum store_status status;
 
+	store_referral_free(pr->ref); /* a read run again after a reconnection */
+	pr->ref = NULL;
 	if (request_key_find(st, &pr->key, session_identity(pr->rq.s)->agency)) {
 		return STORE_OK; /* answered from the key: the referral is not read */
 	}
