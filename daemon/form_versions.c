@@ -389,6 +389,13 @@ static int sync_work_fill(struct sync_work *w, const struct form_plan *plan,
 	return 0;
 }
 
+static enum store_status sync_work_read(struct store *st, void *arg)
+{
+	struct sync_work *w = arg;
+
+	return store_form_versions(st, &w->rows, &w->n_stored);
+}
+
 /* Compare set with what st keeps and record what changed, all or nothing. */
 struct form_versions *form_versions_sync(struct store *st, const struct form_set *set, char *err,
                                          size_t errlen)
@@ -397,9 +404,9 @@ struct form_versions *form_versions_sync(struct store *st, const struct form_set
 	struct form_versions *k = NULL, *next = NULL;
 	struct form_plan plan = {0};
 
-	/* Synchronous on the loop, not store_read_async: only at start and on a reload, which
-	 * waits for the forms' commit anyway (store_forms_record). */
-	if (store_form_versions(st, &w.rows, &w.n_stored) != STORE_OK) {
+	/* Waited for on the loop (on the reader thread where there is one): only at start and on
+	 * a reload, which waits for the forms' commit anyway (store_forms_record). */
+	if (store_read_wait(st, sync_work_read, &w) != STORE_OK) {
 		snprintf(err, errlen, "cannot read the form versions from the database");
 		return NULL;
 	}

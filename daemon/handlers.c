@@ -310,20 +310,51 @@ bool request_repeat_reply(struct request *rq, enum store_status st, const char *
 	return true;
 }
 
-/* Answer rq now if its idempotency key was used before, and say so. A retry of a write that
- * has committed must get the first answer, whatever has changed since (a referral moved on,
- * a partner's forms reloaded); a retry racing its uncommitted first attempt is caught by the
- * store. */
-bool request_repeated(struct request *rq, const struct store_idem *idem, bool summary)
+/* Keep idem in k, a repeat to be answered with its summary if summary. */
+void request_key_keep(struct request_key *k, const struct store_idem *idem, bool summary)
 {
-	char first[STORE_ID_LEN + 1];
-
-	if (idem->key == NULL) {
-		return false;
+	k->keyed = idem->key != NULL;
+	k->summary = summary;
+	k->status = k->keyed ? STORE_UNAVAILABLE : STORE_NOT_FOUND;
+	if (k->keyed) {
+		snprintf(k->key, sizeof(k->key), "%s", idem->key);
+		memcpy(k->digest, idem->digest, STORE_DIGEST_LEN);
 	}
-	return request_repeat_reply(
-	    rq, store_idem_find(rq->hub->store, session_identity(rq->s)->agency, idem, first),
-	    first, summary);
+}
+
+/* Look k up as agency's and say whether the request is answered from it (a repeat, another
+ * request's key, or a look-up that failed). A retry of a write that has committed must get the
+ * first answer, whatever has changed since (a referral moved on, a partner's forms reloaded);
+ * a retry racing its uncommitted first attempt is caught by the store. */
+bool request_key_find(struct store *st, struct request_key *k, const char *agency)
+{
+	if (k->keyed) {
+		k->status =
+		    store_idem_find(st, agency, &(struct store_idem){k->key, k->digest}, k->first);
+	}
+	return k->status != STORE_NOT_FOUND;
+}
+
+/* The store_idem of k for a write. */
+struct store_idem request_key_idem(struct request_key *k)
+{
+	return k->keyed ? (struct store_idem){.key = k->key, .digest = k->digest}
+	                : (struct store_idem){0};
+}
+
+/* Copy msg for a request kept beyond its handler; NULL: out of memory. */
+Refex__Request *request_copy(const Refex__Request *msg)
+{
+	size_t n = refex__request__get_packed_size(msg);
+	uint8_t *packed = malloc(n + 1);
+	Refex__Request *copy = NULL;
+
+	if (packed != NULL) {
+		refex__request__pack(msg, packed);
+		copy = refex__request__unpack(NULL, n, packed);
+		free(packed);
+	}
+	return copy;
 }
 
 /* Tell both parties' page cache and watchers that a write changed their referrals, and the

@@ -20,10 +20,14 @@
 #define CLIENT_ACCESS_NEEDS_MAX 64  /* far more than any client has; bounds what is stored */
 #define REASON_MAX              4096
 
-/* A client write waiting for its commit. */
+/* A client write waiting for its commit, then for the read of the client it wrote. */
 struct pending_client {
 	struct request rq;
 	char agency[IDENTITY_AGENCY_MAX + 1];
+	char id[STORE_ID_LEN + 1];
+	char dups[STORE_DUPS_MAX][STORE_ID_LEN + 1]; /* the possible duplicates the write found */
+	size_t n_dups;
+	Refex__StoredClient *c;
 };
 
 /* Say whether id looks like a hub id: anything else is simply not found (nor logged). */
@@ -77,22 +81,52 @@ static void client_read_refused(struct request *rq, enum store_status st, const 
 	}
 }
 
-/* Read a client the caller may see; otherwise answer NOT_FOUND (never a hint) or UNAVAILABLE. */
-Refex__StoredClient *client_for_party(struct request *rq, const char *id, bool *owner)
+/* Make scr ready to be read: nothing is read yet. */
+void submit_client_read_init(struct submit_client_read *scr)
 {
-	const char *me = session_identity(rq->s)->agency;
-	Refex__StoredClient *c = NULL;
-	enum store_status st;
+	*scr = (struct submit_client_read){.status = STORE_UNAVAILABLE,
+	                                   .consents_status = STORE_UNAVAILABLE};
+}
 
+/* Read stored client id as me may see it and, unless it is erased or to is blank, its consents
+ * covering to. */
+void submit_client_read(struct store *st, struct submit_client_read *scr, const char *id,
+                        const char *me, const char *to)
+{
+	submit_client_read_free(scr); /* a read run again after a reconnection */
+	if (!client_id_is_valid(id)) {
+		scr->status = STORE_NOT_FOUND; /* answered as such on the loop */
+		return;
+	}
+	scr->status = store_client_get(st, id, me, &scr->c, &scr->owner);
+	if (scr->status == STORE_OK && !scr->c->has_erased_at && !is_blank(to)) {
+		scr->consents_status = store_consent_list(st, id, to, false, &scr->items, &scr->n);
+	}
+}
+
+/* Free what submit_client_read read. */
+void submit_client_read_free(struct submit_client_read *scr)
+{
+	if (scr->consents_status == STORE_OK) {
+		store_consent_list_free(scr->items, scr->n);
+	}
+	store_client_free(scr->c);
+	submit_client_read_init(scr);
+}
+
+/* The client scr read for id if the caller may see it; otherwise answer NOT_FOUND (never a
+ * hint) or UNAVAILABLE and return NULL. */
+static Refex__StoredClient *client_read_result(struct request *rq, const char *id,
+                                               const struct submit_client_read *scr)
+{
 	if (client_id_check(rq, id) < 0) {
 		return NULL;
 	}
-	st = store_client_get(rq->hub->store, id, me, &c, owner);
-	if (st == STORE_OK) {
-		return c;
+	if (scr->status != STORE_OK) {
+		client_read_refused(rq, scr->status, id);
+		return NULL;
 	}
-	client_read_refused(rq, st, id);
-	return NULL;
+	return scr->c;
 }
 
 static enum store_status client_read_work(struct store *st, void *arg)
@@ -125,17 +159,26 @@ static void client_read_done(enum store_status status, void *arg)
 		store_consent_list_free(cr->items, cr->n);
 	}
 	store_client_free(cr->c);
+	if (cr->msg != NULL) {
+		refex__request__free_unpacked(cr->msg, NULL);
+	}
 	request_release(&cr->rq);
 }
 
 /* Read client id (and its consents the caller may see, if consents) off the loop where reads
  * cross a network, and run then if the caller may see it; otherwise answer NOT_FOUND or
  * UNAVAILABLE. */
-void client_read_for_party(struct request *rq, const char *id, bool consents, client_read_then then)
+void client_read_for_party(struct request *rq, const char *id, bool consents,
+                           const Refex__Request *msg, client_read_then then)
 {
 	struct client_read *cr;
 
 	if (client_id_check(rq, id) < 0 || (cr = request_keep_for_read(rq, sizeof(*cr))) == NULL) {
+		return;
+	}
+	if (msg != NULL && (cr->msg = request_copy(msg)) == NULL) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL, "out of memory");
+		request_release(&cr->rq);
 		return;
 	}
 	snprintf(cr->id, sizeof(cr->id), "%s", id);
@@ -197,41 +240,59 @@ static void reply_write_failed(struct request *rq, enum store_status status, con
 	}
 }
 
+static enum store_status client_reread(struct store *st, void *arg)
+{
+	struct pending_client *p = arg;
+	bool owner;
+
+	return store_client_get(st, p->id, p->agency, &p->c, &owner);
+}
+
+/* Answer with the client as read after its write, with the possible duplicates it found. */
+static void client_reread_done(enum store_status status, void *arg)
+{
+	struct pending_client *p = arg;
+	char *dups[STORE_DUPS_MAX];
+
+	if (status != STORE_OK) {
+		reply_error(&p->rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+		            "the change was saved (client %s), but it cannot be read right now",
+		            p->id);
+	} else {
+		for (size_t i = 0; i < p->n_dups; i++) {
+			dups[i] = p->dups[i];
+		}
+		p->c->n_possible_duplicates = p->n_dups;
+		p->c->possible_duplicates = p->n_dups ? dups : NULL;
+		reply_client(&p->rq, p->c);
+		p->c->n_possible_duplicates = 0;
+		p->c->possible_duplicates = NULL;
+	}
+	store_client_free(p->c);
+	request_release(&p->rq);
+}
+
 static void client_written(enum store_status status, const struct store_client_out *out, void *arg)
 {
 	struct pending_client *p = arg;
-	Refex__StoredClient *c = NULL;
-	char *dups[STORE_DUPS_MAX];
-	bool owner;
 
 	if (status != STORE_OK) {
 		reply_write_failed(&p->rq, status, out->id);
-	} else if (store_client_get(p->rq.hub->store, out->id, p->agency, &c, &owner) != STORE_OK) {
-		reply_error(&p->rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
-		            "the change was saved (client %s), but it cannot be read right now",
-		            out->id);
-	} else {
-		for (size_t i = 0; i < out->n_dups; i++) {
-			dups[i] = (char *)out->dups[i];
-		}
-		c->n_possible_duplicates = out->n_dups;
-		c->possible_duplicates = out->n_dups ? dups : NULL;
-		reply_client(&p->rq, c);
-		c->n_possible_duplicates = 0;
-		c->possible_duplicates = NULL;
+		request_release(&p->rq);
+		return;
 	}
-	if (status == STORE_OK) {
-		/* Listings hold client names: those of every holder are stale now. */
-		page_cache_bump(p->rq.hub->pages, p->agency);
-		for (size_t i = 0; i < out->n_holders; i++) {
-			page_cache_bump(p->rq.hub->pages, out->holders[i]);
-		}
-		if (out->n_holders == STORE_HOLDERS_MAX) { /* perhaps more than were named */
-			page_cache_bump_all(p->rq.hub->pages);
-		}
+	/* Listings hold client names: those of every holder are stale now. */
+	page_cache_bump(p->rq.hub->pages, p->agency);
+	for (size_t i = 0; i < out->n_holders; i++) {
+		page_cache_bump(p->rq.hub->pages, out->holders[i]);
 	}
-	store_client_free(c);
-	request_release(&p->rq);
+	if (out->n_holders == STORE_HOLDERS_MAX) { /* perhaps more than were named */
+		page_cache_bump_all(p->rq.hub->pages);
+	}
+	snprintf(p->id, sizeof(p->id), "%s", out->id);
+	p->n_dups = out->n_dups < STORE_DUPS_MAX ? out->n_dups : STORE_DUPS_MAX;
+	memcpy(p->dups, out->dups, sizeof(p->dups));
+	store_read_async(p->rq.hub->store, client_reread, client_reread_done, p);
 }
 
 /* Queue w, answering rq with the client once it has committed. */
@@ -290,23 +351,23 @@ void handle_add_client(struct request *rq, Refex__Request *msg)
 	}
 }
 
+/* Store the new version cr's request gives of the client read, if it is the caller's. */
+static void update_client_then(struct client_read *cr)
+{
+	Refex__UpdateClient *u = cr->msg->update_client;
+
+	if (!cr->owner) {
+		reply_error(&cr->rq, REFEX__STATUS_CODE__STATUS_FORBIDDEN, "id",
+		            "only the agency that recorded client %s can change it", u->id);
+	} else if (client_record_check(&cr->rq, u->record, "record") == 0) {
+		record_queue(&cr->rq, SC_UPDATE, u->id, u->record);
+	}
+}
+
 /* Store a new version of one of the caller's clients. */
 void handle_update_client(struct request *rq, Refex__Request *msg)
 {
-	Refex__UpdateClient *u = msg->update_client;
-	Refex__StoredClient *c;
-	bool owner;
-
-	if ((c = client_for_party(rq, u->id, &owner)) == NULL) {
-		return;
-	}
-	store_client_free(c);
-	if (!owner) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_FORBIDDEN, "id",
-		            "only the agency that recorded client %s can change it", u->id);
-	} else if (client_record_check(rq, u->record, "record") == 0) {
-		record_queue(rq, SC_UPDATE, u->id, u->record);
-	}
+	client_read_for_party(rq, msg->update_client->id, false, msg, update_client_then);
 }
 
 /* Show the client read to the caller. */
@@ -319,7 +380,7 @@ static void get_client_then(struct client_read *cr)
 /* Show a client to its owner or an agency it was referred to. */
 void handle_get_client(struct request *rq, Refex__Request *msg)
 {
-	client_read_for_party(rq, msg->get_client->id, false, get_client_then);
+	client_read_for_party(rq, msg->get_client->id, false, NULL, get_client_then);
 }
 
 /* A client listing being read. */
@@ -376,33 +437,36 @@ void handle_list_clients(struct request *rq, Refex__Request *msg)
 	}
 }
 
+/* Erase the client read, if it is the caller's and not erased yet. */
+static void erase_client_then(struct client_read *cr)
+{
+	Refex__StoredClient *c = cr->c;
+
+	if (!cr->owner) {
+		reply_error(&cr->rq, REFEX__STATUS_CODE__STATUS_FORBIDDEN, "id",
+		            "only the agency that recorded client %s can erase it", c->id);
+	} else if (c->has_erased_at) {
+		reply_error(&cr->rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "id",
+		            "client %s was already erased", c->id);
+	} else {
+		client_queue(&cr->rq,
+		             &(struct store_client_write){.kind = SC_ERASE,
+		                                          .id = c->id,
+		                                          .reason = cr->msg->erase_client->reason});
+	}
+}
+
 /* Erase one of the caller's clients and its copies in every referral. */
 void handle_erase_client(struct request *rq, Refex__Request *msg)
 {
 	Refex__EraseClient *e = msg->erase_client;
-	Refex__StoredClient *c;
-	bool owner;
 
 	if (is_blank(e->reason) || strlen(e->reason) > REASON_MAX) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_INVALID, "reason",
 		            "say why the record is erased (up to %d bytes)", REASON_MAX);
 		return;
 	}
-	if ((c = client_for_party(rq, e->id, &owner)) == NULL) {
-		return;
-	}
-	snprintf(rq->referral, sizeof(rq->referral), "%s", c->id);
-	if (!owner) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_FORBIDDEN, "id",
-		            "only the agency that recorded client %s can erase it", c->id);
-	} else if (c->has_erased_at) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "id",
-		            "client %s was already erased", c->id);
-	} else {
-		client_queue(rq, &(struct store_client_write){
-		                     .kind = SC_ERASE, .id = c->id, .reason = e->reason});
-	}
-	store_client_free(c);
+	client_read_for_party(rq, e->id, false, msg, erase_client_then);
 }
 
 /* Resolve the client of a referral forwarded from parent: its stored client, the version parent
@@ -411,11 +475,10 @@ void handle_erase_client(struct request *rq, Refex__Request *msg)
  * stored) passes its inline client on under the forwarder's consent, as a copy of no stored
  * client. */
 static int forward_client_resolve(struct request *rq, Refex__SubmitReferral *sub,
-                                  const Refex__Referral *parent, struct submit_client_ref *ref)
+                                  const Refex__Referral *parent, struct submit_client_read *scr,
+                                  struct submit_client_ref *ref)
 {
 	Refex__StoredClient *c;
-	bool owner;
-	int rc = -1;
 
 	ref->id[0] = '\0';
 	ref->version = 0;
@@ -431,32 +494,33 @@ static int forward_client_resolve(struct request *rq, Refex__SubmitReferral *sub
 		    parent->id, parent->client_id, parent->client_id);
 		return -1;
 	}
-	if ((c = client_for_party(rq, parent->client_id, &owner)) == NULL) {
+	if ((c = client_read_result(rq, parent->client_id, scr)) == NULL) {
 		return -1;
 	}
 	if (c->has_erased_at) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "referral_id",
 		            "client %s was erased", c->id);
-	} else if (submit_consent_resolve(rq, sub, c->id, owner ? NULL : c->owner) == 0) {
-		snprintf(ref->id, sizeof(ref->id), "%s", c->id);
-		ref->version = parent->client_version;
-		rc = 0;
+		return -1;
 	}
-	store_client_free(c);
-	return rc;
+	if (submit_consent_resolve(rq, sub, scr, c->id, scr->owner ? NULL : c->owner) < 0) {
+		return -1;
+	}
+	snprintf(ref->id, sizeof(ref->id), "%s", c->id);
+	ref->version = parent->client_version;
+	return 0;
 }
 
 /* Fill sub's client (and consent) from stored client sub->client_id for sharing with sub->to,
  * and ref with its id and version; for an inline client, ref gets a new id (version 0). On a
  * refusal, answer it and return -1. */
 int submit_client_resolve(struct request *rq, Refex__SubmitReferral *sub,
-                          const Refex__Referral *parent, struct submit_client_ref *ref)
+                          const Refex__Referral *parent, struct submit_client_read *scr,
+                          struct submit_client_ref *ref)
 {
 	Refex__StoredClient *c;
-	bool owner;
 
 	if (parent != NULL) {
-		return forward_client_resolve(rq, sub, parent, ref);
+		return forward_client_resolve(rq, sub, parent, scr, ref);
 	}
 	if (sub->client_id == NULL) {
 		if (sub->consent != NULL &&
@@ -475,10 +539,10 @@ int submit_client_resolve(struct request *rq, Refex__SubmitReferral *sub,
 		            "consent, not both");
 		return -1;
 	}
-	if ((c = client_for_party(rq, sub->client_id, &owner)) == NULL) {
+	if ((c = client_read_result(rq, sub->client_id, scr)) == NULL) {
 		return -1;
 	}
-	if (!owner) {
+	if (!scr->owner) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_FORBIDDEN, "client_id",
 		            "only the agency that recorded client %s can refer it this way; "
 		            "forward the referral instead",
@@ -486,14 +550,12 @@ int submit_client_resolve(struct request *rq, Refex__SubmitReferral *sub,
 	} else if (c->has_erased_at || c->record == NULL) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "client_id",
 		            "client %s was erased", c->id);
-	} else if (submit_consent_resolve(rq, sub, c->id, NULL) == 0) {
+	} else if (submit_consent_resolve(rq, sub, scr, c->id, NULL) == 0) {
 		snprintf(ref->id, sizeof(ref->id), "%s", c->id);
 		ref->version = c->version;
 		sub->client = c->record; /* freed with the request from now on */
 		c->record = NULL;
-		store_client_free(c);
 		return 0;
 	}
-	store_client_free(c);
 	return -1;
 }

@@ -22,9 +22,27 @@ bool client_id_is_valid(const char *id);
 /* Audit a read of client id by rq's holder (what: client-read, consent-read). */
 void client_audit_read(struct request *rq, const char *id, const char *what);
 
-/* Read a client the caller may see (*owner: it is the caller's); otherwise answer NOT_FOUND
- * (never a hint it exists) or UNAVAILABLE and return NULL. Free with store_client_free. */
-Refex__StoredClient *client_for_party(struct request *rq, const char *id, bool *owner);
+/* The stored client a submission or a forward names, read with the rest of what it reads (off
+ * the loop where reads cross a network), for submit_referral. */
+struct submit_client_read {
+	enum store_status status; /* the client's read (UNAVAILABLE until it is read) */
+	Refex__StoredClient *c;
+	bool owner; /* the caller's own client */
+	enum store_status consents_status;
+	Refex__ConsentRecord **items; /* the consents covering the recipient */
+	size_t n;
+};
+
+/* Make scr ready to be read: nothing is read yet. */
+void submit_client_read_init(struct submit_client_read *scr);
+
+/* Read stored client id as agency me may see it into scr and, unless it is erased or to is
+ * blank, its consents covering agency to (on the thread that runs a read's work). */
+void submit_client_read(struct store *st, struct submit_client_read *scr, const char *id,
+                        const char *me, const char *to);
+
+/* Free what submit_client_read read. */
+void submit_client_read_free(struct submit_client_read *scr);
 
 struct client_read;
 
@@ -40,34 +58,36 @@ struct client_read {
 	Refex__StoredClient *c;
 	bool owner; /* the caller's own client */
 	bool consents;
+	Refex__Request *msg; /* NULL, or a copy of the request for then (freed with cr) */
 	enum store_status consents_status;
 	Refex__ConsentRecord **items; /* the consents the caller may see, if asked */
 	size_t n;
 };
 
 /* Read client id (and the consents the caller may see, if consents) off the loop where reads
- * cross a network; then runs if the caller may see it, otherwise rq gets NOT_FOUND (never a
- * hint it exists) or UNAVAILABLE. */
+ * cross a network; then runs if the caller may see it (with a copy of msg in cr->msg, unless
+ * msg is NULL), otherwise rq gets NOT_FOUND (never a hint it exists) or UNAVAILABLE. */
 void client_read_for_party(struct request *rq, const char *id, bool consents,
-                           client_read_then then);
+                           const Refex__Request *msg, client_read_then then);
 
 /* Check a client record (stored, or inline in a submission); on a problem answer it (fields
  * under prefix) and return -1. */
 int client_record_check(struct request *rq, const Refex__ClientRecord *c, const char *prefix);
 
-/* Fill sub's client and consent from stored client sub->client_id, checking the caller owns
- * it and may share it with sub->to; for an inline client, ref gets a new client id. Forwarded
- * from parent (else NULL): parent's stored client at the version it shared, if a consent covers
- * sub->to (sub->consent is then a new copy the caller frees); none for a parent without one.
- * On a refusal, answer it and return -1. */
+/* Fill sub's client and consent from stored client sub->client_id as scr read it, checking the
+ * caller owns it and may share it with sub->to; for an inline client, ref gets a new client id.
+ * Forwarded from parent (else NULL): parent's stored client at the version it shared, if a
+ * consent covers sub->to (sub->consent is then a new copy the caller frees); none for a parent
+ * without one. On a refusal, answer it and return -1. */
 int submit_client_resolve(struct request *rq, Refex__SubmitReferral *sub,
-                          const Refex__Referral *parent, struct submit_client_ref *ref);
+                          const Refex__Referral *parent, struct submit_client_read *scr,
+                          struct submit_client_ref *ref);
 
-/* Check that a live consent or other basis covers sharing client id with sub->to and put a
- * copy of it in sub->consent; otherwise answer FORBIDDEN (field "consent", naming owner, the
- * agency that can record one, unless NULL: the caller) and return -1. */
-int submit_consent_resolve(struct request *rq, Refex__SubmitReferral *sub, const char *id,
-                           const char *owner);
+/* Check that a live consent or other basis among those scr read covers sharing client id with
+ * sub->to and put a copy of it in sub->consent; otherwise answer FORBIDDEN (field "consent",
+ * naming owner, the agency that can record one, unless NULL: the caller) and return -1. */
+int submit_consent_resolve(struct request *rq, Refex__SubmitReferral *sub,
+                           const struct submit_client_read *scr, const char *id, const char *owner);
 
 /* Before a referral is shown (store_get filled its stored-client fields): a read of a referral
  * with a stored client is audited as a read of that client too. */

@@ -16,11 +16,14 @@
 
 #define TEXT_MAX 4096 /* purpose and reasons */
 
-/* A consent write waiting for its commit. */
+/* A consent write waiting for its commit, then for the read of its client's consents. */
 struct pending_consent {
 	struct request rq;
 	char agency[IDENTITY_AGENCY_MAX + 1];
 	char consent_id[STORE_ID_LEN + 1];
+	char client_id[STORE_ID_LEN + 1];
+	Refex__ConsentRecord **list;
+	size_t n;
 };
 
 /* Write a lawful basis's name in words ("legal obligation") into buf (PBENUM_NAME_MAX). */
@@ -33,29 +36,36 @@ static const char *basis_name(Refex__LawfulBasis b, char *buf)
 	return name ? name : "consent";
 }
 
-/* Answer rq with consent id of client client_id, read back from the store. */
-static void reply_consent(struct request *rq, const char *client_id, const char *id,
-                          const char *agency)
+static enum store_status consent_reread(struct store *st, void *arg)
 {
-	Refex__Response r = REFEX__RESPONSE__INIT;
-	Refex__ConsentRecord **list = NULL;
-	size_t n = 0, i;
+	struct pending_consent *p = arg;
 
-	if (store_consent_list(rq->hub->store, client_id, agency, true, &list, &n) != STORE_OK) {
-		n = 0;
+	return store_consent_list(st, p->client_id, p->agency, true, &p->list, &p->n);
+}
+
+/* Answer with the consent written, as read back from the store. */
+static void consent_reread_done(enum store_status status, void *arg)
+{
+	struct pending_consent *p = arg;
+	Refex__Response r = REFEX__RESPONSE__INIT;
+	size_t i;
+
+	if (status != STORE_OK) {
+		p->n = 0;
 	}
-	for (i = 0; i < n && strcmp(list[i]->id, id) != 0; i++) {
+	for (i = 0; i < p->n && strcmp(p->list[i]->id, p->consent_id) != 0; i++) {
 	}
-	if (i == n) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
+	if (i == p->n) {
+		reply_error(&p->rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
 		            "the change was saved (consent %s), but it cannot be read right now",
-		            id);
+		            p->consent_id);
 	} else {
 		r.body_case = REFEX__RESPONSE__BODY_CONSENT;
-		r.consent = list[i];
-		reply(rq, &r);
+		r.consent = p->list[i];
+		reply(&p->rq, &r);
 	}
-	store_consent_list_free(list, n);
+	store_consent_list_free(p->list, p->n);
+	request_release(&p->rq);
 }
 
 static void consent_written(enum store_status status, const struct store_client_out *out, void *arg)
@@ -63,8 +73,11 @@ static void consent_written(enum store_status status, const struct store_client_
 	struct pending_consent *p = arg;
 
 	if (status == STORE_OK) {
-		reply_consent(&p->rq, out->id, p->consent_id, p->agency);
-	} else if (status == STORE_NOT_FOUND) {
+		snprintf(p->client_id, sizeof(p->client_id), "%s", out->id);
+		store_read_async(p->rq.hub->store, consent_reread, consent_reread_done, p);
+		return;
+	}
+	if (status == STORE_NOT_FOUND) {
 		reply_error(&p->rq, REFEX__STATUS_CODE__STATUS_NOT_FOUND, "id", "%s not found",
 		            p->consent_id);
 	} else if (status == STORE_CONFLICT) {
@@ -160,29 +173,24 @@ static int consent_check(struct request *rq, const Refex__ConsentRecord *k, cons
 	return 0;
 }
 
-/* Record a consent or other lawful basis for one of the caller's clients. */
-void handle_add_consent(struct request *rq, Refex__Request *msg)
+/* Record the consent cr's request gives for the client read, if it is the caller's. */
+static void add_consent_then(struct client_read *cr)
 {
-	Refex__ConsentRecord *k = msg->add_consent;
-	Refex__StoredClient *c;
+	Refex__ConsentRecord *k = cr->msg->add_consent;
+	Refex__StoredClient *c = cr->c;
 	char id[STORE_ID_LEN + 1];
-	bool owner;
 
-	if ((c = client_for_party(rq, k->client_id, &owner)) == NULL) {
-		return;
-	}
-	snprintf(rq->referral, sizeof(rq->referral), "%s", c->id);
-	if (!owner) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_FORBIDDEN, "client_id",
+	if (!cr->owner) {
+		reply_error(&cr->rq, REFEX__STATUS_CODE__STATUS_FORBIDDEN, "client_id",
 		            "only the agency that recorded client %s can record consent for it",
 		            c->id);
 	} else if (c->has_erased_at) {
-		reply_error(rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "client_id",
+		reply_error(&cr->rq, REFEX__STATUS_CODE__STATUS_CONFLICT, "client_id",
 		            "client %s was erased", c->id);
-	} else if (consent_check(rq, k, c->owner) == 0) {
+	} else if (consent_check(&cr->rq, k, c->owner) == 0) {
 		store_new_id(id);
 		consent_queue(
-		    rq,
+		    &cr->rq,
 		    &(struct store_client_write){
 		        .kind = SC_CONSENT_ADD,
 		        .client_id = c->id,
@@ -196,7 +204,12 @@ void handle_add_consent(struct request *rq, Refex__Request *msg)
 		    },
 		    id);
 	}
-	store_client_free(c);
+}
+
+/* Record a consent or other lawful basis for one of the caller's clients. */
+void handle_add_consent(struct request *rq, Refex__Request *msg)
+{
+	client_read_for_party(rq, msg->add_consent->client_id, false, msg, add_consent_then);
 }
 
 /* Answer with the consents read. */
@@ -221,7 +234,7 @@ static void list_consents_then(struct client_read *cr)
 /* List the consents of a client the caller may see (another agency: those covering it). */
 void handle_list_consents(struct request *rq, Refex__Request *msg)
 {
-	client_read_for_party(rq, msg->list_consents->client_id, true, list_consents_then);
+	client_read_for_party(rq, msg->list_consents->client_id, true, NULL, list_consents_then);
 }
 
 /* Withdraw a consent or basis of one of the caller's clients, at once. */
@@ -300,21 +313,21 @@ static Refex__Consent *consent_copy(const Refex__ConsentRecord *k, const char *t
 }
 
 /* Check that a live consent or other basis covers sharing client id with sub->to. */
-int submit_consent_resolve(struct request *rq, Refex__SubmitReferral *sub, const char *id,
-                           const char *owner)
+int submit_consent_resolve(struct request *rq, Refex__SubmitReferral *sub,
+                           const struct submit_client_read *scr, const char *id, const char *owner)
 {
 	const char *me = session_identity(rq->s)->agency;
-	Refex__ConsentRecord **list = NULL;
+	Refex__ConsentRecord **list = scr->items;
 	const Refex__ConsentRecord *k;
 	bool ok = false, withdrawn = false;
-	size_t n = 0;
+	size_t n = scr->n;
 
 	if (is_blank(sub->to) || config_agency(rq->hub->cfg, sub->to) == NULL ||
 	    strcmp(sub->to, me) == 0) {
 		return 0; /* the submission's own check names the problem with `to` */
 	}
 	/* The consents covering sub->to (the callers have checked the client is not erased). */
-	if (store_consent_list(rq->hub->store, id, sub->to, false, &list, &n) != STORE_OK) {
+	if (scr->consents_status != STORE_OK) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL,
 		            "the client's consents cannot be read right now; please try again");
 		return -1;
@@ -324,7 +337,6 @@ int submit_consent_resolve(struct request *rq, Refex__SubmitReferral *sub, const
 	for (size_t i = 0; i < n && k == NULL; i++) {
 		withdrawn = withdrawn || list[i]->has_withdrawn_at;
 	}
-	store_consent_list_free(list, n);
 	if (k != NULL && !ok) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL, "out of memory");
 		return -1;
@@ -373,5 +385,5 @@ static void client_audit_then(struct client_read *cr)
  * with). */
 void handle_client_audit(struct request *rq, Refex__Request *msg)
 {
-	client_read_for_party(rq, msg->audit->client_id, false, client_audit_then);
+	client_read_for_party(rq, msg->audit->client_id, false, NULL, client_audit_then);
 }

@@ -138,11 +138,23 @@ static int forward_answers(struct request *rq, const Refex__ForwardReferral *fw,
 	return rc;
 }
 
-/* A forward waiting for the read of its parent. */
+/* A forward waiting for the read of its parent (and of the stored client it shares). */
 struct pending_forward {
 	struct party_read pr;
 	Refex__Request *msg; /* a copy: the handler's is freed once it returns */
+	struct submit_client_read client;
 };
+
+/* Read the stored client the parent shares, with the parent. */
+static void forward_read_client(struct store *st, struct party_read *pr)
+{
+	struct pending_forward *pf = (struct pending_forward *)pr;
+
+	if (pr->ref->client_id != NULL) {
+		submit_client_read(st, &pf->client, pr->ref->client_id,
+		                   session_identity(pr->rq.s)->agency, pf->msg->forward->to);
+	}
+}
 
 /* Refer parent's client on as pf's request asks. */
 static void forward_then(struct party_read *pr, Refex__Referral *parent, enum party who)
@@ -151,13 +163,10 @@ static void forward_then(struct party_read *pr, Refex__Referral *parent, enum pa
 	Refex__ForwardReferral *fw = pf->msg->forward;
 	Refex__SubmitReferral sub = REFEX__SUBMIT_REFERRAL__INIT;
 	ProtobufCBinaryData answers = {0};
-	struct store_idem idem = {0};
+	struct store_idem idem = request_key_idem(&pr->key);
 	struct request *rq = &pr->rq;
 	const struct form *f;
 
-	if (pr->keyed) {
-		idem = (struct store_idem){.key = pr->key, .digest = pr->digest};
-	}
 	if (forward_allowed(rq, parent, who) < 0) {
 		return;
 	}
@@ -176,7 +185,7 @@ static void forward_then(struct party_read *pr, Refex__Referral *parent, enum pa
 	sub.consent = fw->consent;
 	/* The new referral's log line names it; the parent is in the store. */
 	rq->referral[0] = '\0';
-	submit_referral(rq, &sub, &idem, parent);
+	submit_referral(rq, &sub, &idem, parent, &pf->client);
 	if (sub.consent != fw->consent) {
 		/* A copy of the stored client's consent row, made for this referral. */
 		protobuf_c_message_free_unpacked(&sub.consent->base, NULL);
@@ -186,22 +195,10 @@ static void forward_then(struct party_read *pr, Refex__Referral *parent, enum pa
 
 static void forward_fini(struct party_read *pr)
 {
-	refex__request__free_unpacked(((struct pending_forward *)pr)->msg, NULL);
-}
+	struct pending_forward *pf = (struct pending_forward *)pr;
 
-/* Copy msg for a forward kept beyond the handler; NULL: out of memory. */
-static Refex__Request *forward_copy(const Refex__Request *msg)
-{
-	size_t n = refex__request__get_packed_size(msg);
-	uint8_t *packed = malloc(n + 1);
-	Refex__Request *copy = NULL;
-
-	if (packed != NULL) {
-		refex__request__pack(msg, packed);
-		copy = refex__request__unpack(NULL, n, packed);
-		free(packed);
-	}
-	return copy;
+	submit_client_read_free(&pf->client);
+	refex__request__free_unpacked(pf->msg, NULL);
 }
 
 /* Refer the client of a referral sent to the caller's agency on to another agency. */
@@ -218,12 +215,14 @@ void handle_forward(struct request *rq, Refex__Request *msg)
 	        NULL) {
 		return;
 	}
-	if ((pf->msg = forward_copy(msg)) == NULL) {
+	submit_client_read_init(&pf->client);
+	if ((pf->msg = request_copy(msg)) == NULL) {
 		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL, "out of memory");
 		request_release(&pf->pr.rq);
 		return;
 	}
 	pf->pr.fini = forward_fini;
+	pf->pr.more = forward_read_client;
 	party_read_key(&pf->pr, &idem, true);
 	party_read_start(&pf->pr, forward_then);
 }

@@ -80,9 +80,30 @@ void reply_first(struct request *rq, const char *first, bool summary);
 bool request_repeat_reply(struct request *rq, enum store_status st, const char *first,
                           bool summary);
 
-/* Answer rq now if its idempotency key was used before (a repeat, or another request's key)
- * and return true; false: carry on. */
-bool request_repeated(struct request *rq, const struct store_idem *idem, bool summary);
+/* A request's idempotency key kept for a read through store_read_async, and its look-up. */
+struct request_key {
+	bool keyed;   /* the request has one: */
+	bool summary; /* a repeat is answered with its summary */
+	char key[STORE_KEY_MAX + 1];
+	uint8_t digest[STORE_DIGEST_LEN];
+	enum store_status status;     /* its look-up's (STORE_NOT_FOUND: not used before) */
+	char first[STORE_ID_LEN + 1]; /* the referral its first use wrote */
+};
+
+/* Keep idem in k (no key: k is not keyed), a repeat to be answered with its summary if summary;
+ * until it is looked up, k's status is UNAVAILABLE. */
+void request_key_keep(struct request_key *k, const struct store_idem *idem, bool summary);
+
+/* Look k up as agency's (on the thread that runs a read's work) and say whether it was used
+ * before or could not be looked up: then the request is answered from the key alone. */
+bool request_key_find(struct store *st, struct request_key *k, const char *agency);
+
+/* The store_idem of k for a write (no key: its key is NULL). */
+struct store_idem request_key_idem(struct request_key *k);
+
+/* Copy msg for a request kept beyond its handler (free with refex__request__free_unpacked);
+ * NULL: out of memory. */
+Refex__Request *request_copy(const Refex__Request *msg);
 
 /* Tell both parties' page cache and watchers that a write changed their referrals, and the
  * page cache of origin (NULL: none), the sender of the referral this one was forwarded from. */
@@ -91,14 +112,11 @@ void notify_parties(struct hub *hub, const struct store_result *res, const char 
 
 /* Check sub and store it as a new referral (forwarded from parent, or NULL); answers rq.
  * sub's consent is completed in place (who recorded it, when); a stored client (sub->client_id,
- * or parent's) fills sub's client and consent (handlers_client.h: free them if sub is not the
- * request's). */
+ * or parent's), as scr read it off the loop (handlers_client.h), fills sub's client and
+ * consent (free them if sub is not the request's). */
+struct submit_client_read;
 void submit_referral(struct request *rq, Refex__SubmitReferral *sub, const struct store_idem *idem,
-                     const Refex__Referral *parent);
-
-/* Read a referral the caller is a party to (which one in *who); otherwise answer NOT_FOUND
- * (never a hint it exists) or UNAVAILABLE and return NULL. Free with store_referral_free. */
-Refex__Referral *referral_for_party(struct request *rq, const char *id, enum party *who);
+                     const Refex__Referral *parent, struct submit_client_read *scr);
 
 struct party_read;
 
@@ -111,14 +129,11 @@ struct party_read {
 	struct request rq;
 	party_read_then then;
 	void (*fini)(struct party_read *pr); /* NULL, or run after then (or instead of it) */
+	/* NULL, or what else to read with the referral, on the thread that read it */
+	void (*more)(struct store *st, struct party_read *pr);
 	Refex__Referral *ref;
 	char origin[IDENTITY_AGENCY_MAX + 1]; /* the sender of its parent ("": none) */
-	bool keyed;                           /* the request has an idempotency key: */
-	bool summary;                         /* a repeat is answered with its summary */
-	char key[STORE_KEY_MAX + 1];
-	uint8_t digest[STORE_DIGEST_LEN];
-	enum store_status idem_status; /* its look-up's (STORE_NOT_FOUND: not used before) */
-	char first[STORE_ID_LEN + 1];  /* the referral its first use wrote */
+	struct request_key key;               /* the request's idempotency key, if any */
 };
 
 /* Check referral id and keep rq in a zeroed allocation of size bytes (a struct starting with a

@@ -74,31 +74,18 @@ static int referral_party(struct request *rq, enum store_status st, const Refex_
 	return -1;
 }
 
-/* Read a referral the caller is a party to; answer NOT_FOUND otherwise (never a hint it exists). */
-Refex__Referral *referral_for_party(struct request *rq, const char *id, enum party *who)
-{
-	Refex__Referral *ref = NULL;
-	enum store_status st;
-
-	if (referral_id_check(rq, id) < 0) {
-		return NULL;
-	}
-	st = store_get(rq->hub->store, rq->referral, &ref);
-	if (referral_party(rq, st, ref, who) == 0) {
-		return ref;
-	}
-	store_referral_free(ref);
-	return NULL;
-}
-
 /* Check id and keep rq in a zeroed allocation of size bytes (a struct starting with a struct
  * party_read) to read it; otherwise answer rq and return NULL. */
 struct party_read *party_read_keep(struct request *rq, const char *id, size_t size)
 {
-	if (referral_id_check(rq, id) < 0) {
+	struct party_read *pr;
+
+	if (referral_id_check(rq, id) < 0 || (pr = request_keep_for_read(rq, size)) == NULL) {
 		return NULL;
 	}
-	return request_keep_for_read(rq, size);
+	request_key_keep(&pr->key, &(struct store_idem){0},
+	                 false); /* none, unless party_read_key */
+	return pr;
 }
 
 static enum store_status party_read_work(struct store *st, void *arg)
@@ -106,16 +93,15 @@ static enum store_status party_read_work(struct store *st, void *arg)
 	struct party_read *pr = arg;
 	enum store_status status;
 
-	pr->idem_status = STORE_NOT_FOUND;
-	if (pr->keyed) {
-		pr->idem_status =
-		    store_idem_find(st, session_identity(pr->rq.s)->agency,
-		                    &(struct store_idem){pr->key, pr->digest}, pr->first);
-		if (pr->idem_status != STORE_NOT_FOUND) {
-			return STORE_OK; /* answered from the key: the referral is not read */
-		}
+	store_referral_free(pr->ref); /* a read run again after a reconnection */
+	pr->ref = NULL;
+	if (request_key_find(st, &pr->key, session_identity(pr->rq.s)->agency)) {
+		return STORE_OK; /* answered from the key: the referral is not read */
 	}
 	status = store_get(st, pr->rq.referral, &pr->ref);
+	if (status == STORE_OK && pr->more != NULL) {
+		pr->more(st, pr);
+	}
 
 	/* A forwarded referral's state shows in the original sender's sent list. */
 	if (status != STORE_OK || pr->ref->parent_id == NULL ||
@@ -134,7 +120,7 @@ static void party_read_done(enum store_status status, void *arg)
 	 */
 	if (session_is_open(pr->rq.s) &&
 	    !(status == STORE_OK &&
-	      request_repeat_reply(&pr->rq, pr->idem_status, pr->first, pr->summary)) &&
+	      request_repeat_reply(&pr->rq, pr->key.status, pr->key.first, pr->key.summary)) &&
 	    referral_party(&pr->rq, status, pr->ref, &who) == 0) {
 		pr->then(pr, pr->ref, who);
 	}
@@ -149,12 +135,7 @@ static void party_read_done(enum store_status status, void *arg)
  * instead of running then. */
 void party_read_key(struct party_read *pr, const struct store_idem *idem, bool summary)
 {
-	if (idem->key != NULL) {
-		pr->keyed = true;
-		pr->summary = summary;
-		snprintf(pr->key, sizeof(pr->key), "%s", idem->key);
-		memcpy(pr->digest, idem->digest, STORE_DIGEST_LEN);
-	}
+	request_key_keep(&pr->key, idem, summary);
 }
 
 /* Read pr's referral (off the loop where reads cross a network) and, if the caller is a party
@@ -292,12 +273,9 @@ static void update_then(struct party_read *pr, Refex__Referral *ref, enum party 
 {
 	struct pending_update *pu = (struct pending_update *)pr;
 	enum lifecycle_event ev = pu->ev;
-	struct store_idem idem = {0};
+	struct store_idem idem = request_key_idem(&pr->key);
 	Refex__State to;
 
-	if (pr->keyed) {
-		idem = (struct store_idem){.key = pr->key, .digest = pr->digest};
-	}
 	switch (lifecycle_apply(ref->state, ev, who, &to)) {
 	case LC_OK:
 		change_queue(&pr->rq, ref, pr->origin, ev, to,

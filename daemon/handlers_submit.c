@@ -210,22 +210,75 @@ static int pack_known(const ProtobufCMessage *m, uint8_t **out, size_t *out_len)
 	return rc;
 }
 
-/* Check and store a referral; answer once it is durable. */
+/* A submission reading its idempotency key and the stored client it names. */
+struct submit_read {
+	struct request rq;
+	Refex__Request *msg; /* a copy: the handler's is freed once it returns */
+	struct request_key key;
+	struct submit_client_read client;
+};
+
+static enum store_status submit_read_work(struct store *st, void *arg)
+{
+	struct submit_read *sr = arg;
+	const char *me = session_identity(sr->rq.s)->agency;
+	const Refex__SubmitReferral *sub = sr->msg->submit;
+
+	if (!request_key_find(st, &sr->key, me) && sub->client_id != NULL) {
+		submit_client_read(st, &sr->client, sub->client_id, me, sub->to);
+	}
+	return STORE_OK; /* each read's status is kept with what it read */
+}
+
+static void submit_read_done(enum store_status status, void *arg)
+{
+	struct submit_read *sr = arg;
+	struct store_idem idem = request_key_idem(&sr->key);
+
+	(void)status; /* not run: the reads' statuses are still UNAVAILABLE */
+	/* A session closed meanwhile gets nothing, and nothing is stored for it. */
+	if (session_is_open(sr->rq.s) &&
+	    !request_repeat_reply(&sr->rq, sr->key.status, sr->key.first, sr->key.summary)) {
+		submit_referral(&sr->rq, sr->msg->submit, &idem, NULL, &sr->client);
+	}
+	submit_client_read_free(&sr->client);
+	refex__request__free_unpacked(sr->msg, NULL);
+	request_release(&sr->rq);
+}
+
+/* Check and store a referral; answer once it is durable. Its idempotency key and the stored
+ * client it names are read first, off the loop where reads cross a network. */
 void handle_submit(struct request *rq, Refex__Request *msg)
 {
 	struct store_idem idem;
 	uint8_t digest[STORE_DIGEST_LEN];
+	struct submit_client_read none;
+	struct submit_read *sr;
 
-	if (request_idem(rq, msg, &msg->submit->base, &idem, digest) < 0 ||
-	    request_repeated(rq, &idem, true)) {
+	if (request_idem(rq, msg, &msg->submit->base, &idem, digest) < 0) {
 		return;
 	}
-	submit_referral(rq, msg->submit, &idem, NULL);
+	if (idem.key == NULL && msg->submit->client_id == NULL) {
+		submit_client_read_init(&none); /* nothing to read */
+		submit_referral(rq, msg->submit, &idem, NULL, &none);
+		return;
+	}
+	if ((sr = request_keep_for_read(rq, sizeof(*sr))) == NULL) {
+		return;
+	}
+	if ((sr->msg = request_copy(msg)) == NULL) {
+		reply_error(rq, REFEX__STATUS_CODE__STATUS_UNAVAILABLE, NULL, "out of memory");
+		request_release(&sr->rq);
+		return;
+	}
+	request_key_keep(&sr->key, &idem, true);
+	submit_client_read_init(&sr->client);
+	store_read_async(rq->hub->store, submit_read_work, submit_read_done, sr);
 }
 
 /* Check sub and store it as a new referral (forwarded from parent, or NULL); answers rq. */
 void submit_referral(struct request *rq, Refex__SubmitReferral *sub, const struct store_idem *idem,
-                     const Refex__Referral *parent)
+                     const Refex__Referral *parent, struct submit_client_read *scr)
 {
 	const struct identity *who = session_identity(rq->s);
 	struct store_new_referral nr = {0};
@@ -235,7 +288,8 @@ void submit_referral(struct request *rq, Refex__SubmitReferral *sub, const struc
 	uint8_t *client = NULL, *consent = NULL, *form = NULL;
 	size_t client_len, consent_len, form_len;
 
-	if (submit_client_resolve(rq, sub, parent, &cref) < 0 || submit_check(rq, sub, &f) < 0) {
+	if (submit_client_resolve(rq, sub, parent, scr, &cref) < 0 ||
+	    submit_check(rq, sub, &f) < 0) {
 		return;
 	}
 	/* The hub, not the client, says who recorded the consent and when: the caller, unless it

@@ -154,6 +154,12 @@ typedef void (*store_read_done_fn)(enum store_status status, void *arg);
  */
 void store_read_async(struct store *st, store_read_fn work, store_read_done_fn done, void *arg);
 
+/* Run work as store_read_async does and wait for it, holding the loop: only for what the loop
+ * cannot go on without and that is rare (the form versions, at start and on a reload). Returns
+ * work's status (UNAVAILABLE, not run, as store_read_async's done would get it). Loop thread only.
+ */
+enum store_status store_read_wait(struct store *st, store_read_fn work, void *arg);
+
 /* Called on the loop thread once a write has committed (or failed); res is valid during the call.
  */
 typedef void (*store_done_cb)(enum store_status status, const struct store_result *res, void *arg);

@@ -3,9 +3,10 @@
  * (postgresql://...). Its writer connection belongs to the commit queue's
  * storage thread, which runs every queued write in one transaction and
  * commits with synchronous_commit on; a second connection serves the reads
- * on the commit queue's reader thread (store_read_async), and a third the few
- * reads the loop makes at start (MVCC: a read never waits for the writer's
- * transaction).
+ * on the commit queue's reader thread (store_read_async, store_read_wait;
+ * MVCC: a read never waits for the writer's transaction). refexd makes no
+ * read on the loop thread; a program that calls store.h's reads there itself
+ * (the store's tests) gets a connection for them on its first (pg_loop_open).
  *
  * A lost connection fails the batch (UNAVAILABLE, logged once by
  * store_health.c); the next batch reconnects after a backoff, and the reader
@@ -435,6 +436,23 @@ PGconn *pg_connect(const char *conninfo, char *err, size_t errlen)
 	return c;
 }
 
+/* Open the loop thread's reader connection for its first read (refexd reads only on the reader
+ * thread, whose view has one of its own, and never opens it); -1 if it cannot. */
+static int pg_loop_open(struct store_pg *pg)
+{
+	char err[256];
+
+	if (pg->url == NULL || (pg->r = pg_connect(pg->url, err, sizeof(err))) == NULL) {
+		return -1;
+	}
+	if (pg_session_init(pg->r, false) < 0) {
+		PQfinish(pg->r);
+		pg->r = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 /* Make sure the writer (or reader) is connected, reconnecting after a backoff; -1 if not. The
  * loss and the reconnection are logged once each. */
 int pg_ready(struct store_pg *pg, bool writer)
@@ -448,6 +466,9 @@ int pg_ready(struct store_pg *pg, bool writer)
 
 	if (PQstatus(c) == CONNECTION_OK) {
 		return 0;
+	}
+	if (c == NULL) {
+		return pg_loop_open(pg);
 	}
 	if (!*lost) {
 		*lost = true;
@@ -522,7 +543,8 @@ fail:
 	return -1;
 }
 
-/* Connect the writer and the reader to the database at url, migrate, prepare. */
+/* Connect the writer to the database at url, migrate, prepare (the reader thread connects its
+ * own, store_pg_reader_open). */
 static int store_pg_open(struct store *st, const char *url, char *err, size_t errlen)
 {
 	struct store_pg *pg = calloc(1, sizeof(*pg));
@@ -538,13 +560,11 @@ static int store_pg_open(struct store *st, const char *url, char *err, size_t er
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if ((pg->w = pg_connect(url, err, errlen)) == NULL || pg_migrate(pg->w, err, errlen) < 0 ||
-	    (pg->r = pg_connect(url, err, errlen)) == NULL) {
+	if ((pg->w = pg_connect(url, err, errlen)) == NULL || pg_migrate(pg->w, err, errlen) < 0) {
 		return -1;
 	}
-	if (pg_session_init(pg->w, true) < 0 || pg_session_init(pg->r, false) < 0) {
-		snprintf(err, errlen, "cannot prepare statements: %s",
-		         PQerrorMessage(PQstatus(pg->w) == CONNECTION_OK ? pg->r : pg->w));
+	if (pg_session_init(pg->w, true) < 0) {
+		snprintf(err, errlen, "cannot prepare statements: %s", PQerrorMessage(pg->w));
 		err[strcspn(err, "\n")] = '\0';
 		return -1;
 	}
@@ -866,7 +886,7 @@ static const char *store_pg_errstr(int code)
 }
 
 /* The PostgreSQL backend: a writer connection on the storage thread, a reader on the reader
- * thread, and one on the loop for the reads at start. */
+ * thread. */
 const struct store_backend store_pg_backend = {
     .name = "postgresql",
     .open = store_pg_open,

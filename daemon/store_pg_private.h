@@ -54,7 +54,7 @@ enum pg_wstmt {
 	PW_COUNT
 };
 
-/* Statements of the reader connection (loop thread only), prepared as "r<n>". */
+/* Statements of a reader connection (the reader thread's), prepared as "r<n>". */
 enum pg_rstmt {
 	PR_GET,
 	PR_HISTORY,
@@ -109,7 +109,8 @@ struct pg_cancel {
 struct pg_canceller; /* a thread cancelling, at stop, what some connections run */
 
 /* The PostgreSQL backend's state (st->pg): a writer connection the storage thread owns and a
- * reader connection the loop thread reads on. */
+ * reader connection (the reader thread's view's; the store's own only once a read is made on the
+ * loop thread, which refexd never does: NULL). */
 struct store_pg {
 	PGconn *w, *r;
 	char *url; /* as configured: the news connection's too (store_pg_news.c) */
@@ -289,7 +290,7 @@ int pg_forms_from_result(const PGresult *res, struct store_form_version **out, s
 extern const char store_pg_report_migration[];
 
 /* The PostgreSQL backend's reads (store_pg_read.c; the report's in store_pg_report.c), on the
- * loop thread. */
+ * reader thread (or the thread of a program that calls store.h's reads itself). */
 enum store_status store_pg_get(struct store *st, const char *id, Refex__Referral **out);
 enum store_status store_pg_list(struct store *st, const struct store_query *q,
                                 struct store_page *page);

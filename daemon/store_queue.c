@@ -444,28 +444,68 @@ static void *store_reader_thread(void *arg)
 	return NULL;
 }
 
-/* Run work and then done (on the loop thread), on the reader thread if the backend has one. */
-void store_read_async(struct store *st, store_read_fn work, store_read_done_fn done, void *arg)
+/* Queue a read of work for the reader thread, done to run on the loop thread; NULL if it cannot
+ * be queued. */
+static struct job *read_queue(struct store *st, store_read_fn work, store_read_done_fn done,
+                              void *arg, struct job_sync *sync)
 {
 	struct job *j;
 
-	if (st == NULL || st->reader_view == NULL) {
-		done(work(st, arg), arg);
-		return;
-	}
 	if (st->closing_loop || (j = job_new(JOB_READ, NULL, 0, NULL, NULL)) == NULL) {
-		done(STORE_UNAVAILABLE, arg);
-		return;
+		return NULL;
 	}
 	j->u.read.work = work;
 	j->u.read.done = done;
 	j->u.read.arg = arg;
+	j->sync = sync;
 	st->reads_pending++;
 	pthread_mutex_lock(&st->mu);
 	*st->rqueue_tail = j;
 	st->rqueue_tail = &j->next;
 	pthread_cond_signal(&st->rcv);
 	pthread_mutex_unlock(&st->mu);
+	return j;
+}
+
+/* Run work and then done (on the loop thread), on the reader thread if the backend has one. */
+void store_read_async(struct store *st, store_read_fn work, store_read_done_fn done, void *arg)
+{
+	if (st == NULL || st->reader_view == NULL) {
+		done(work(st, arg), arg);
+	} else if (read_queue(st, work, done, arg, NULL) == NULL) {
+		done(STORE_UNAVAILABLE, arg);
+	}
+}
+
+/* Wait until the storage or reader thread has finished the job sync belongs to. */
+static void job_wait(struct store *st, struct job_sync *sync)
+{
+	pthread_mutex_lock(&st->mu);
+	while (!sync->done) {
+		pthread_cond_wait(&st->synced, &st->mu);
+	}
+	pthread_mutex_unlock(&st->mu);
+}
+
+static void read_waited(enum store_status status, void *arg)
+{
+	(void)status;
+	(void)arg;
+}
+
+/* Run work on the reader thread, if the backend has one, and wait for it. */
+enum store_status store_read_wait(struct store *st, store_read_fn work, void *arg)
+{
+	struct job_sync sync = {false, STORE_UNAVAILABLE};
+
+	if (st == NULL || st->reader_view == NULL) {
+		return work(st, arg);
+	}
+	if (read_queue(st, work, read_waited, arg, &sync) == NULL) {
+		return STORE_UNAVAILABLE;
+	}
+	job_wait(st, &sync);
+	return sync.status;
 }
 
 /* ---- loop thread: completions ---- */
@@ -779,11 +819,7 @@ enum store_status store_job_run_forms(struct store *st, const struct store_forms
 		return STORE_UNAVAILABLE;
 	}
 	store_jobs_hand_over(st);
-	pthread_mutex_lock(&st->mu);
-	while (!sync.done) {
-		pthread_cond_wait(&st->synced, &st->mu);
-	}
-	pthread_mutex_unlock(&st->mu);
+	job_wait(st, &sync);
 	return sync.status;
 }
 

@@ -335,4 +335,8 @@ struct raw_submit {
 /* Fill s with request id and the client's given name (the family name is fixed). */
 void raw_submit_init(struct raw_submit *s, uint64_t id, const char *given_name);
 
+/* Store record as a client of c's agency (request id 60): the answer's status code (-1: none);
+ * when it is OK, the new client's id goes to id (REFEX_ID_LEN + 1 bytes). */
+int raw_add_client(struct raw *c, Refex__ClientRecord *record, char *id);
+
 #endif

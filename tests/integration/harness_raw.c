@@ -546,6 +546,30 @@ void raw_submit_init(struct raw_submit *s, uint64_t id, const char *given_name)
 	s->req.submit = &s->sub;
 }
 
+/* Store record as a client of c's agency (request id 60): the answer's status code. */
+int raw_add_client(struct raw *c, Refex__ClientRecord *record, char *id)
+{
+	Refex__AddClient add = REFEX__ADD_CLIENT__INIT;
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__ServerMessage *m;
+	int st;
+
+	add.record = record;
+	req.has_id = 1;
+	req.id = 60;
+	req.body_case = REFEX__REQUEST__BODY_ADD_CLIENT;
+	req.add_client = &add;
+	m = raw_call(c, &req);
+	st = m && m->response && m->response->status ? (int)m->response->status->code : -1;
+	if (st == REFEX__STATUS_CODE__STATUS_OK) {
+		snprintf(id, REFEX_ID_LEN + 1, "%s", m->response->client->id);
+	}
+	if (m != NULL) {
+		refex__server_message__free_unpacked(m, NULL);
+	}
+	return st;
+}
+
 /* Say whether the server closed with close_notify on a frame boundary. */
 bool raw_closed_cleanly(const struct raw *c)
 {

@@ -439,8 +439,8 @@ static const struct row catalogue[] = {
      REFEX__STATUS_CODE__STATUS_TOO_LARGE, NULL, CLOSED},
     {"a million empty form household_members", million_household,
      REFEX__STATUS_CODE__STATUS_TOO_LARGE, "formData", KEPT_OPEN},
-    {"invalid UTF-8 in a string", bad_utf8, REFEX__STATUS_CODE__STATUS_INVALID,
-     "client.givenName", KEPT_OPEN},
+    {"invalid UTF-8 in a string", bad_utf8, REFEX__STATUS_CODE__STATUS_INVALID, "client.givenName",
+     KEPT_OPEN},
     {"a UTF-16 surrogate in a string", surrogate, REFEX__STATUS_CODE__STATUS_INVALID,
      "client.familyName", KEPT_OPEN},
     {"an embedded NUL in a string", embedded_nul, REFEX__STATUS_CODE__STATUS_INVALID,
@@ -619,31 +619,6 @@ static void refused_naming(struct raw *c, const Refex__Request *req, const char 
 	refex__server_message__free_unpacked(m, NULL);
 }
 
-/* Answer an AddClient of record (id 60); the new client's id goes to id when it is OK. */
-static int add_client(struct raw *c, Refex__ClientRecord *record, char *id)
-{
-	Refex__AddClient add = REFEX__ADD_CLIENT__INIT;
-	Refex__Request req = REFEX__REQUEST__INIT;
-	Refex__ServerMessage *m;
-	int st;
-
-	add.record = record;
-	req.has_id = 1;
-	req.id = 60;
-	req.body_case = REFEX__REQUEST__BODY_ADD_CLIENT;
-	req.add_client = &add;
-	m = raw_call(c, &req);
-	st = status_of(m);
-	if (st == REFEX__STATUS_CODE__STATUS_OK) {
-		snprintf(id, REFEX_ID_LEN + 1, "%s", m->response->client->id);
-	} else if (st >= 0) {
-		cr_log_info("add_client: %s (field %s)", m->response->status->message,
-		            m->response->status->field ? m->response->status->field : "-");
-	}
-	refex__server_message__free_unpacked(m, NULL);
-	return st;
-}
-
 static const struct {
 	const char *what;
 	void (*edit)(struct raw_submit *s);
@@ -685,10 +660,10 @@ Test(bad_input, values_outside_the_schema_are_refused_naming_the_field_and_nothi
 	record.family_name = "Lee";
 	record.has_preferred_contact = 1;
 	record.preferred_contact = 99;
-	cr_expect_eq(add_client(c, &record, id), REFEX__STATUS_CODE__STATUS_INVALID,
+	cr_expect_eq(raw_add_client(c, &record, id), REFEX__STATUS_CODE__STATUS_INVALID,
 	             "a preferred contact of 99 was stored");
 	record.preferred_contact = REFEX__CONTACT_METHOD__CONTACT_EMAIL;
-	cr_assert_eq(add_client(c, &record, id), REFEX__STATUS_CODE__STATUS_OK);
+	cr_assert_eq(raw_add_client(c, &record, id), REFEX__STATUS_CODE__STATUS_OK);
 	consent.client_id = id;
 	consent.to_agency = "eastside-housing";
 	consent.purpose = "housing support";

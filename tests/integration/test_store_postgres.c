@@ -1,6 +1,7 @@
 /* A hub on PostgreSQL whose database goes away under load: writes are refused with UNAVAILABLE
  * while it is down, nothing acknowledged is lost, and writes and reads resume by themselves once
- * it is back. Runs only on PostgreSQL (REFEX_STORE_BACKEND=postgresql, tests/pg/with-postgres). */
+ * it is back; while it hangs, what reads (a change too) is refused in order and the loop goes on.
+ * Runs only on PostgreSQL (REFEX_STORE_BACKEND=postgresql, tests/pg/with-postgres). */
 #include <criterion/criterion.h>
 #include <libpq-fe.h>
 #include <signal.h>
@@ -104,8 +105,9 @@ Test(postgres, writes_are_refused_while_the_database_is_stopped_then_resume)
 	net_expect_clean_stop(net);
 }
 
-#define READS     10    /* reads asked while the database hangs: the lists, then a show */
-#define PROMPT_MS 20000 /* generous: on a loaded machine; one reconnect blocks 5 s */
+#define READS     10          /* reads asked while the database hangs: the lists, then a show */
+#define ASKED     (READS + 3) /* then changes that read first: two submissions, an update */
+#define PROMPT_MS 20000       /* generous: on a loaded machine; one reconnect blocks 5 s */
 #define SERVED_MS 10000
 
 static long long ms_since(const struct timespec *t0)
@@ -137,6 +139,53 @@ static void send_reads(struct raw *c, const char *id)
 	}
 }
 
+/* Send the changes that read before they write on c at once (ids 100 + READS...): a submission
+ * of stored client client_id, one with an idempotency key, and an update of that client. */
+static void send_changes(struct raw *c, const char *client_id)
+{
+	struct raw_submit stored, keyed;
+	Refex__Request req = REFEX__REQUEST__INIT;
+	Refex__UpdateClient u = REFEX__UPDATE_CLIENT__INIT;
+	Refex__ClientRecord record = REFEX__CLIENT_RECORD__INIT;
+
+	raw_submit_init(&stored, 100 + READS, "Stored");
+	stored.sub.client = NULL;
+	stored.sub.consent = NULL;
+	stored.sub.client_id = (char *)client_id;
+	cr_assert_eq(raw_send_request(c, &stored.req), 0);
+	raw_submit_init(&keyed, 100 + READS + 1, "Keyed");
+	keyed.req.idempotency_key = "hang-1";
+	cr_assert_eq(raw_send_request(c, &keyed.req), 0);
+	record.given_name = "Stored";
+	record.family_name = "Lee-Smith";
+	u.id = (char *)client_id;
+	u.record = &record;
+	req.has_id = 1;
+	req.id = 100 + READS + 2;
+	req.body_case = REFEX__REQUEST__BODY_UPDATE_CLIENT;
+	req.update_client = &u;
+	cr_assert_eq(raw_send_request(c, &req), 0);
+}
+
+/* Expect the hub to hold four connections to its database once its news connection is up:
+ * writer, reader, vacuum and news (the loop reads on none of its own). */
+static void expect_four_connections(void)
+{
+	const char *news = "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname ="
+	                   " current_database() AND application_name = 'refexd-news')";
+	bool up = false;
+
+	for (int i = 0; i < 400 && !(up = net_pg_query_true(net, news)); i++) {
+		usleep(50000); /* polls the server's list of connections: a condition */
+	}
+	cr_assert(up, "the hub's news connection never came up");
+	cr_expect(net_pg_query_true(net,
+	                            "SELECT count(*) <= 4 FROM pg_stat_activity WHERE datname ="
+	                            " current_database() AND backend_type = 'client backend'"
+	                            " AND pid <> pg_backend_pid()"),
+	          "the hub holds more than its writer, reader, vacuum and news connections");
+}
+
 /* Submit a referral on c (north-advice's) and return its id (free it). */
 static char *raw_submit_one(struct raw *c)
 {
@@ -153,10 +202,10 @@ static char *raw_submit_one(struct raw *c)
 	return id;
 }
 
-/* Expect READS answers on c, in order, each UNAVAILABLE, within PROMPT_MS of t0. */
+/* Expect ASKED answers on c, in order, each UNAVAILABLE, within PROMPT_MS of t0. */
 static void expect_reads_refused(struct raw *c, const struct timespec *t0)
 {
-	for (int i = 0; i < READS; i++) {
+	for (int i = 0; i < ASKED; i++) {
 		long long left = PROMPT_MS - ms_since(t0);
 		Refex__ServerMessage *m = raw_read_message(c, left > 0 ? (int)left : 1);
 
@@ -170,6 +219,8 @@ static void expect_reads_refused(struct raw *c, const struct timespec *t0)
 
 Test(postgres, reads_while_the_database_hangs_are_refused_and_the_hub_serves_the_rest)
 {
+	Refex__ClientRecord record = REFEX__CLIENT_RECORD__INIT;
+	char client_id[REFEX_ID_LEN + 1];
 	struct raw *a, *b;
 	struct timespec t0;
 	char *id;
@@ -180,6 +231,10 @@ Test(postgres, reads_while_the_database_hangs_are_refused_and_the_hub_serves_the
 	cr_assert((a = raw_connect(net, north, NULL)) != NULL);
 	cr_assert_eq(raw_hello(a), 0);
 	id = raw_submit_one(a);
+	record.given_name = "Stored";
+	record.family_name = "Lee";
+	cr_assert_eq(raw_add_client(a, &record, client_id), REFEX__STATUS_CODE__STATUS_OK);
+	expect_four_connections();
 	cr_assert_geq(raw_count_sent(a, 1), 0, "the hub reads before the database goes");
 	/* The server hangs on new connections, and the hub's are cut. */
 	net_pg_server_signal(SIGSTOP);
@@ -187,6 +242,7 @@ Test(postgres, reads_while_the_database_hangs_are_refused_and_the_hub_serves_the
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	send_reads(a, id);
+	send_changes(a, client_id);
 	/* Meanwhile a second partner connects and gets what needs no database. */
 	cr_assert((b = raw_connect(net, east, NULL)) != NULL, "no handshake while reads wait");
 	cr_assert_eq(raw_hello(b), 0);
