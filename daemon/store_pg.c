@@ -450,6 +450,7 @@ static int pg_loop_open(struct store_pg *pg)
 		pg->r = NULL;
 		return -1;
 	}
+	pg_cancel_keep(&pg->r_cancel, pg->r);
 	return 0;
 }
 
