@@ -1,8 +1,9 @@
 /*
  * What the SQLite backend's files share: store_sqlite.c (open, close, schema,
  * checkpoints, the backend's table), store_writer.c (the transaction and the
- * SQL of each write job kind), store_reader.c (reads) and the store_clients,
- * store_audit, store_forms and store_report files. The commit queue
+ * statements under the write jobs, whose steps are store_jobs.c's),
+ * store_reader.c (reads) and the store_clients, store_audit, store_forms and
+ * store_report files. The commit queue
  * (store_queue.c) sees only store_private.h; the rest of the daemon store.h.
  */
 #ifndef REFEX_STORE_SQLITE_PRIVATE_H
