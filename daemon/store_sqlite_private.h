@@ -3,8 +3,8 @@
  * checkpoints, the backend's table), store_writer.c (the transaction and the
  * statements under the write jobs, whose steps are store_jobs.c's),
  * store_reader.c (reads) and the store_clients, store_audit, store_forms and
- * store_report files. The commit queue
- * (store_queue.c) sees only store_private.h; the rest of the daemon store.h.
+ * store_report files. The commit queue (store_queue.c) sees only
+ * store_private.h; the rest of the daemon store.h.
  */
 #ifndef REFEX_STORE_SQLITE_PRIVATE_H
 #define REFEX_STORE_SQLITE_PRIVATE_H
