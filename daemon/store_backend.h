@@ -12,7 +12,7 @@
  *    batch that is redone job by job after one job failed;
  *  - the write of each job kind, inside the open transaction (the `write`
  *    ops), each failing "cleanly" (nothing of it written) or setting *partial.
- *    Insert, change and sweep are written once for every backend
+ *    Insert, change, sweep and forms are written once for every backend
  *    (store_jobs.c: which steps, in which order, what a failure leaves to
  *    undo); their ops bind those sequences to the backend's statements
  *    (struct store_backend_stmts, store_jobs.h), where all the SQL stays;

@@ -230,3 +230,22 @@ enum store_status store_jobs_sweep(struct store *st, const struct store_backend_
 	*partial = status != STORE_OK;
 	return status;
 }
+
+/* Record new form versions, retirements and revivals. */
+enum store_status store_jobs_forms(struct store *st, const struct store_backend_stmts *op,
+                                   const struct store_forms_change *c, bool *partial)
+{
+	enum store_status status = STORE_OK;
+
+	for (size_t i = 0; status == STORE_OK && i < c->n_add; i++) {
+		status = op->form_add(st, &c->add[i], c->at);
+	}
+	for (size_t i = 0; status == STORE_OK && i < c->n_retire; i++) {
+		status = op->form_retire(st, c->retire[i], c->at);
+	}
+	for (size_t i = 0; status == STORE_OK && i < c->n_revive; i++) {
+		status = op->form_revive(st, c->revive[i], c->at);
+	}
+	*partial = status != STORE_OK; /* a savepoint undoes whatever part was written */
+	return status;
+}

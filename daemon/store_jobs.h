@@ -1,9 +1,10 @@
 /*
  * The write jobs' sequences, written once above both backends (store_jobs.c):
- * what an insert, a change and a sweep do, step by step, inside the batch's
- * open transaction. Each step is a statement-level op of the backend
- * (struct store_backend_stmts), which holds all the SQL; a backend's `write`
- * ops (store_backend.h) bind these sequences to its statements.
+ * what an insert, a change, a sweep and a forms change do, step by step,
+ * inside the batch's open transaction. Each step is a statement-level op of
+ * the backend (struct store_backend_stmts), which holds all the SQL; a
+ * backend's `write` ops (store_backend.h) bind these sequences to its
+ * statements.
  */
 #ifndef REFEX_STORE_JOBS_H
 #define REFEX_STORE_JOBS_H
@@ -77,6 +78,13 @@ struct store_backend_stmts {
 	/* Clear the due mark of what fell due by now; the referrals to *list (malloc'd, *n). */
 	enum store_status (*overdue_take)(struct store *st, int64_t now,
 	                                  struct store_overdue **list, size_t *n);
+	/* Record form version v, accepted at `at` (a version is never replaced). */
+	enum store_status (*form_add)(struct store *st, const struct store_form_version *v,
+	                              int64_t at);
+	/* Retire form `form` at `at`. */
+	enum store_status (*form_retire)(struct store *st, const char *form, int64_t at);
+	/* Bring retired form `form` back (at `at`). */
+	enum store_status (*form_revive)(struct store *st, const char *form, int64_t at);
 };
 
 /* Insert a referral with its details, stored client, both parties' events, key and audit
@@ -94,5 +102,9 @@ enum store_status store_jobs_change(struct store *st, const struct store_backend
 /* Mark what fell due by now as overdue, with an event for each party; prune old keys. */
 enum store_status store_jobs_sweep(struct store *st, const struct store_backend_stmts *op,
                                    int64_t now, struct store_result *res, bool *partial);
+
+/* Record new form versions, retirements and revivals. */
+enum store_status store_jobs_forms(struct store *st, const struct store_backend_stmts *op,
+                                   const struct store_forms_change *c, bool *partial);
 
 #endif

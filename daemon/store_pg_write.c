@@ -1,10 +1,11 @@
 /*
  * The PostgreSQL backend's writes (store_backend.h): the statements under the
- * write jobs (the steps of an insert, a change and a sweep are store_jobs.c's,
- * the same for every backend) and the forms job, run by the commit queue
- * (store_queue.c) on the storage thread inside the open transaction. Event numbers and the audit
- * chain's tail are taken under row locks held to the commit (event_seqs, audit_tail), so they stay
- * gap-free and in commit order whichever writer commits.
+ * write jobs (the steps of an insert, a change, a sweep and a forms change are
+ * store_jobs.c's, the same for every backend), run by the commit queue
+ * (store_queue.c) on the storage thread inside the open transaction. Event
+ * numbers and the audit chain's tail are taken under row locks held to the
+ * commit (event_seqs, audit_tail), so they stay gap-free and in commit order
+ * whichever writer commits.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,6 +376,47 @@ static enum store_status overdue_take(struct store *st, int64_t now, struct stor
 	return STORE_OK;
 }
 
+/* Run statement which for form (with at as $2). */
+static enum store_status form_mark(struct store *st, int which, const char *form, int64_t at)
+{
+	struct pg_params p = {0};
+
+	pg_text(&p, 1, form);
+	pg_int(&p, 2, at);
+	return store_pg_wrun(st, which, &p);
+}
+
+/* Retire form at `at`. */
+static enum store_status form_retire(struct store *st, const char *form, int64_t at)
+{
+	return form_mark(st, PW_FORM_RETIRE, form, at);
+}
+
+/* Bring retired form back. */
+static enum store_status form_revive(struct store *st, const char *form, int64_t at)
+{
+	return form_mark(st, PW_FORM_REVIVE, form, at);
+}
+
+/* Record one form version; STORE_CONFLICT if another hub recorded another schema for it. */
+static enum store_status form_add(struct store *st, const struct store_form_version *v, int64_t at)
+{
+	struct pg_params p = {0};
+	PGresult *res;
+	enum store_status status;
+
+	pg_text(&p, 1, v->form);
+	pg_int(&p, 2, v->version);
+	pg_blob(&p, 3, v->schema, v->schema_len);
+	pg_int(&p, 4, at);
+	status = store_pg_wquery(st, PW_FORM_ADD, &p, &res);
+	if (status == STORE_OK && PQntuples(res) != 1) {
+		status = STORE_CONFLICT;
+	}
+	PQclear(res);
+	return status;
+}
+
 /* The PostgreSQL statements under the job sequences (store_jobs.c). */
 static const struct store_backend_stmts pg_stmts = {
     .idem_get = idem_get,
@@ -391,6 +433,9 @@ static const struct store_backend_stmts pg_stmts = {
     .origin_touched = store_pg_news_origin, /* NOTIFY, sent on commit */
     .audit_add = store_pg_audit,
     .overdue_take = overdue_take,
+    .form_add = form_add,
+    .form_retire = form_retire,
+    .form_revive = form_revive,
 };
 
 /* Insert a referral: the job's steps (store_jobs.c) over PostgreSQL's statements. */
@@ -414,54 +459,10 @@ enum store_status store_pg_sweep(struct store *st, int64_t now, struct store_res
 	return store_jobs_sweep(st, &pg_stmts, now, res, partial);
 }
 
-/* Run statement which once per name of names (with at as $2). */
-static enum store_status each_name(struct store *st, int which, const char *const *names, size_t n,
-                                   int64_t at)
-{
-	enum store_status status = STORE_OK;
-	struct pg_params p = {0};
-
-	for (size_t i = 0; status == STORE_OK && i < n; i++) {
-		pg_text(&p, 1, names[i]);
-		pg_int(&p, 2, at);
-		status = store_pg_wrun(st, which, &p);
-	}
-	return status;
-}
-
-/* Record new form versions and retirements inside the open transaction. */
-/* Record one form version; STORE_CONFLICT if another hub recorded another schema for it. */
-static enum store_status form_add(struct store *st, const struct pg_params *p)
-{
-	PGresult *res;
-	enum store_status status = store_pg_wquery(st, PW_FORM_ADD, p, &res);
-
-	if (status == STORE_OK && PQntuples(res) != 1) {
-		status = STORE_CONFLICT;
-	}
-	PQclear(res);
-	return status;
-}
-
+/* Record form versions and retirements: the job's steps (store_jobs.c) over PostgreSQL's
+ * statements. */
 enum store_status store_pg_forms(struct store *st, const struct store_forms_change *c,
                                  bool *partial)
 {
-	enum store_status status = STORE_OK;
-	struct pg_params p = {0};
-
-	for (size_t i = 0; status == STORE_OK && i < c->n_add; i++) {
-		pg_text(&p, 1, c->add[i].form);
-		pg_int(&p, 2, c->add[i].version);
-		pg_blob(&p, 3, c->add[i].schema, c->add[i].schema_len);
-		pg_int(&p, 4, c->at);
-		status = form_add(st, &p);
-	}
-	if (status == STORE_OK) {
-		status = each_name(st, PW_FORM_RETIRE, c->retire, c->n_retire, c->at);
-	}
-	if (status == STORE_OK) {
-		status = each_name(st, PW_FORM_REVIVE, c->revive, c->n_revive, c->at);
-	}
-	*partial = status != STORE_OK;
-	return status;
+	return store_jobs_forms(st, &pg_stmts, c, partial);
 }

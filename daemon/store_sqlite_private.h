@@ -221,10 +221,12 @@ enum store_status store_clients_referral_state(struct store *st, Refex__Referral
 enum store_status store_clients_purge_due(struct store *st, int64_t before, int64_t since,
                                           bool *due);
 
-/* Record new form versions and retirements inside the writer's open transaction
- * (store_forms.c). */
-enum store_status store_forms_exec(struct store *st, const struct store_forms_change *c,
-                                   bool *partial);
+/* The forms job's statements, inside the writer's open transaction (store_forms.c): record
+ * version v, retire a form, bring one back. */
+enum store_status store_forms_add(struct store *st, const struct store_form_version *v,
+                                  int64_t at);
+enum store_status store_forms_retire(struct store *st, const char *form, int64_t at);
+enum store_status store_forms_revive(struct store *st, const char *form, int64_t at);
 
 /* Note a referral the open transaction inserted, for the report's cells (store_report.c). */
 int store_report_note_insert(struct store *st, const struct store_new_referral *r);

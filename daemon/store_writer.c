@@ -2,8 +2,8 @@
  * The SQLite backend's writes (store_backend.h): the batch's transaction and
  * savepoints, and the statements under the write jobs, run by the commit queue
  * (store_queue.c) on the storage thread inside the open transaction. The steps
- * of an insert, a change and a sweep are store_jobs.c's, the same for every
- * backend; purges are still written here whole.
+ * of an insert, a change, a sweep and a forms change are store_jobs.c's, the
+ * same for every backend; purges are still written here whole.
  */
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -371,6 +371,9 @@ static const struct store_backend_stmts sqlite_stmts = {
     .origin_touched = NULL, /* the loop thread's readers see the changes themselves */
     .audit_add = store_audit_append,
     .overdue_take = overdue_take,
+    .form_add = store_forms_add,
+    .form_retire = store_forms_retire,
+    .form_revive = store_forms_revive,
 };
 
 static enum store_status job_insert(struct store *st, const struct store_new_referral *r,
@@ -389,6 +392,12 @@ static enum store_status job_sweep(struct store *st, int64_t now, struct store_r
                                    bool *partial)
 {
 	return store_jobs_sweep(st, &sqlite_stmts, now, res, partial);
+}
+
+static enum store_status job_forms(struct store *st, const struct store_forms_change *c,
+                                   bool *partial)
+{
+	return store_jobs_forms(st, &sqlite_stmts, c, partial);
 }
 
 /* Make tombstones of the chunk's referrals (the last step: W_PURGE_ROWS); keep in ids (at most
@@ -555,7 +564,7 @@ const struct store_backend store_sqlite_backend = {
             .audit = store_audit_append,
             .purge = job_purge,
             .client = store_clients_exec,
-            .forms = store_forms_exec,
+            .forms = job_forms,
         },
     .read =
         {
