@@ -155,6 +155,10 @@ extern const char *const store_rsql[R_COUNT];
 /* Step a statement that returns nothing we need, and reset it. */
 int store_step_done(sqlite3_stmt *s);
 
+/* Step the INSERT s unless binding it failed (bound: its bindings' result), and end it; the new
+ * row's id to *rowid. STORE_DUPLICATE when the row breaks a unique key. */
+enum store_status store_step_insert(sqlite3_stmt *s, int bound, int64_t *rowid);
+
 /* Reset s and drop its bindings: they may point into a job about to be freed. */
 void store_stmt_end(sqlite3_stmt *s);
 

@@ -242,16 +242,7 @@ static enum store_status insert_row(struct store *st, const struct store_new_ref
 		rc |= store_bind_text(s, 12, r->client_id);
 		sqlite3_bind_int64(s, 13, r->client_version ? r->client_version : 1);
 	}
-	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
-	store_stmt_end(s);
-	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-		return STORE_DUPLICATE;
-	}
-	if (rc != SQLITE_DONE) {
-		return STORE_UNAVAILABLE;
-	}
-	*rid = sqlite3_last_insert_rowid(st->sq->wdb);
-	return STORE_OK;
+	return store_step_insert(s, rc, rid);
 }
 
 /* Insert the referral's details for row rid. */
