@@ -232,13 +232,9 @@ static enum store_status referral_read(struct store *st, const char *id, Refex__
 	}
 	rid = pg_num(res, 0, C_RID);
 	row = row_of(res, 0);
-	r = store_row_summary(&row, (int64_t)time(NULL), &oom);
+	r = store_row_referral(&row, (int64_t)time(NULL), &oom);
 	if (r != NULL) {
 		oom = details_from_row(res, r) < 0 || oom;
-		r->parent_id = pg_str(res, 0, C_PARENT_ID, &oom);
-		r->client_id = pg_str(res, 0, C_CLIENT_ID, &oom);
-		r->has_client_version = r->client_id != NULL;
-		r->client_version = (uint32_t)pg_num(res, 0, C_CLIENT_VERSION);
 	}
 	PQclear(res);
 	if (oom || history_read(st, rid, r) != STORE_OK || children_read(st, r, true) != STORE_OK ||

@@ -238,15 +238,9 @@ static enum store_status referral_read(struct store *st, const char *id, Refex__
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		rid = sqlite3_column_int64(s, C_RID);
-		r = store_row_summary(&row, (int64_t)time(NULL), &oom);
+		r = store_row_referral(&row, (int64_t)time(NULL), &oom);
 		if (r != NULL && details_from_row(s, r) < 0) {
 			oom = true;
-		}
-		if (r != NULL) {
-			r->parent_id = store_col_str(s, C_PARENT_ID, &oom);
-			r->client_id = store_col_str(s, C_CLIENT_ID, &oom);
-			r->has_client_version = r->client_id != NULL;
-			r->client_version = (uint32_t)sqlite3_column_int64(s, C_CLIENT_VERSION);
 		}
 	}
 	store_stmt_end(s);

@@ -73,6 +73,20 @@ Refex__Referral *store_row_summary(const struct store_row *row, int64_t now, boo
 	return r;
 }
 
+/* Build a referral from a full row: its summary, origin and stored client. */
+Refex__Referral *store_row_referral(const struct store_row *row, int64_t now, bool *oom)
+{
+	Refex__Referral *r = store_row_summary(row, now, oom);
+
+	if (r != NULL) {
+		r->parent_id = row->str(row, C_PARENT_ID, oom);
+		r->client_id = row->str(row, C_CLIENT_ID, oom);
+		r->has_client_version = r->client_id != NULL;
+		r->client_version = (uint32_t)row->num(row, C_CLIENT_VERSION);
+	}
+	return r;
+}
+
 /* Build a change from columns first.. of row: from, to, agency, holder, at, reason. */
 Refex__StatusChange *store_row_change(const struct store_row *row, int first, const char *id,
                                       bool *oom)

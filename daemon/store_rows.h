@@ -61,6 +61,10 @@ struct store_row {
 /* Build a referral's summary fields from a row of SUMMARY_COLS; now decides "overdue". */
 Refex__Referral *store_row_summary(const struct store_row *row, int64_t now, bool *oom);
 
+/* Build a referral from a full row (C_PARENT_ID..): its summary, origin and stored client; its
+ * details are the backend's to decode. */
+Refex__Referral *store_row_referral(const struct store_row *row, int64_t now, bool *oom);
+
 /* Build a change from columns first.. of row: from, to, agency, holder, at, reason. */
 Refex__StatusChange *store_row_change(const struct store_row *row, int first, const char *id,
                                       bool *oom);
