@@ -11,7 +11,11 @@
  *  - the transaction: begin, commit, rollback, and a savepoint per job for a
  *    batch that is redone job by job after one job failed;
  *  - the write of each job kind, inside the open transaction (the `write`
- *    ops), each failing "cleanly" (nothing of it written) or setting *partial;
+ *    ops), each failing "cleanly" (nothing of it written) or setting *partial.
+ *    Insert, change, sweep and forms are written once for every backend
+ *    (store_jobs.c: which steps, in which order, what a failure leaves to
+ *    undo); their ops bind those sequences to the backend's statements
+ *    (struct store_backend_stmts, store_jobs.h), where all the SQL stays;
  *  - scrub, after a commit that erased personal data (SQLite: empty the WAL);
  *  - errstr: a generic text for a failure code, never what was written.
  *

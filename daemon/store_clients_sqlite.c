@@ -120,16 +120,7 @@ static enum store_status sq_insert(struct store *st, const struct store_client_w
 	         store_bind_text(s, 4, w->name) | store_bind_text(s, 5, w->dup_key);
 
 	sqlite3_bind_int64(s, 3, w->at);
-	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
-	store_stmt_end(s);
-	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-		return STORE_DUPLICATE;
-	}
-	if (rc != SQLITE_DONE) {
-		return STORE_UNAVAILABLE;
-	}
-	*cid = sqlite3_last_insert_rowid(st->sq->wdb);
-	return STORE_OK;
+	return store_step_insert(s, rc, cid);
 }
 
 static enum store_status sq_version(struct store *st, int64_t cid, uint32_t version,

@@ -128,42 +128,44 @@ void store_form_versions_free(struct store_form_version *v, size_t n)
 	free(v);
 }
 
-/* Run s once per name of names (bound to ?1, with at to ?2); false when one fails. */
-static bool each_name(sqlite3_stmt *s, const char *const *names, size_t n, int64_t at)
-{
-	for (size_t i = 0; i < n; i++) {
-		sqlite3_bind_int64(s, 2, at);
-		if (store_bind_text(s, 1, names[i]) != SQLITE_OK || store_step_done(s) < 0) {
-			store_stmt_end(s);
-			return false;
-		}
-	}
-	store_stmt_end(s);
-	return true;
-}
-
-/* Record new form versions and retirements inside the writer's open transaction. */
-enum store_status store_forms_exec(struct store *st, const struct store_forms_change *c,
-                                   bool *partial)
+/* Record form version v, accepted at `at`, inside the writer's open transaction. */
+enum store_status store_forms_add(struct store *st, const struct store_form_version *v, int64_t at)
 {
 	sqlite3_stmt *s = st->sq->w[W_FORM_ADD];
-	bool ok = true;
+	bool ok;
 
-	for (size_t i = 0; ok && i < c->n_add; i++) {
-		const struct store_form_version *v = &c->add[i];
-
-		sqlite3_bind_int64(s, 2, v->version);
-		sqlite3_bind_int64(s, 4, c->at);
-		ok = (store_bind_text(s, 1, v->form) |
-		      sqlite3_bind_blob64(s, 3, v->schema, v->schema_len, SQLITE_STATIC)) ==
-		         SQLITE_OK &&
-		     store_step_done(s) == 0;
-		store_stmt_end(s);
-	}
-	ok = ok && each_name(st->sq->w[W_FORM_RETIRE], c->retire, c->n_retire, c->at) &&
-	     each_name(st->sq->w[W_FORM_REVIVE], c->revive, c->n_revive, c->at);
-	*partial = !ok; /* a savepoint undoes whatever part was written */
+	sqlite3_bind_int64(s, 2, v->version);
+	sqlite3_bind_int64(s, 4, at);
+	ok = (store_bind_text(s, 1, v->form) |
+	      sqlite3_bind_blob64(s, 3, v->schema, v->schema_len, SQLITE_STATIC)) == SQLITE_OK &&
+	     store_step_done(s) == 0;
+	store_stmt_end(s);
 	return ok ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+/* Run s for form (bound to ?1, with at to ?2 where s has it). */
+static enum store_status form_mark(sqlite3_stmt *s, const char *form, int64_t at)
+{
+	bool ok;
+
+	if (sqlite3_bind_parameter_count(s) >= 2) {
+		sqlite3_bind_int64(s, 2, at);
+	}
+	ok = store_bind_text(s, 1, form) == SQLITE_OK && store_step_done(s) == 0;
+	store_stmt_end(s);
+	return ok ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+/* Retire form at `at`, inside the writer's open transaction. */
+enum store_status store_forms_retire(struct store *st, const char *form, int64_t at)
+{
+	return form_mark(st->sq->w[W_FORM_RETIRE], form, at);
+}
+
+/* Bring retired form back, inside the writer's open transaction. */
+enum store_status store_forms_revive(struct store *st, const char *form, int64_t at)
+{
+	return form_mark(st->sq->w[W_FORM_REVIVE], form, at);
 }
 
 /* Record c in one transaction and wait for its commit. */

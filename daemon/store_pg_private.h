@@ -1,8 +1,8 @@
 /*
  * What the PostgreSQL backend's files share: store_pg.c (connections, schema,
- * the transaction, the backend's table), store_pg_write.c (the SQL of each
- * write job kind) and store_pg_read.c (reads). The commit queue
- * (store_queue.c) sees only store_private.h.
+ * the transaction, the backend's table), store_pg_write.c (the statements
+ * under the write jobs, whose steps are store_jobs.c's) and store_pg_read.c
+ * (reads). The commit queue (store_queue.c) sees only store_private.h.
  */
 #ifndef REFEX_STORE_PG_PRIVATE_H
 #define REFEX_STORE_PG_PRIVATE_H
@@ -168,7 +168,8 @@ bool pg_state_is(const PGresult *res, const char *state);
 extern const char *const store_pg_wsql[PW_CLIENT_ADD];
 extern const char *const store_pg_rsql[PR_CLIENT_GET];
 
-/* The PostgreSQL backend's writes (store_pg_write.c), on the storage thread. */
+/* The PostgreSQL backend's writes (store_pg_write.c), on the storage thread; insert, change and
+ * sweep run store_jobs.c's steps over its statements. */
 enum store_status store_pg_insert(struct store *st, const struct store_new_referral *r,
                                   struct store_result *res, bool *partial);
 enum store_status store_pg_change(struct store *st, const struct store_change *c,

@@ -100,36 +100,27 @@ int store_pg_rtx(struct store *st, bool begin)
 	return ok;
 }
 
-/* Build a referral's summary fields from row i of SUMMARY_COLS; now decides "overdue". */
-static Refex__Referral *summary_from_row(const PGresult *res, int i, int64_t now, bool *oom)
+/* Read the columns of row row->i of the result row->src (struct store_row). */
+static int64_t row_num(const struct store_row *row, int col)
 {
-	Refex__Referral *r = malloc(sizeof(*r));
+	return pg_num(row->src, row->i, col);
+}
 
-	if (r == NULL) {
-		*oom = true;
-		return NULL;
-	}
-	refex__referral__init(r);
-	r->id = pg_str(res, i, C_ID, oom);
-	r->sender = pg_str(res, i, C_SENDER, oom);
-	r->sender_holder = pg_str(res, i, C_SENDER_HOLDER, oom);
-	r->recipient = pg_str(res, i, C_RECIPIENT, oom);
-	r->form = pg_str(res, i, C_FORM, oom);
-	r->client_name = pg_str(res, i, C_CLIENT_NAME, oom);
-	r->has_form_version = r->has_state = r->has_created_at = r->has_updated_at = 1;
-	r->form_version = (uint32_t)pg_num(res, i, C_FORM_VERSION);
-	r->state = (Refex__State)pg_num(res, i, C_STATE);
-	r->created_at = pg_num(res, i, C_CREATED_AT);
-	r->updated_at = pg_num(res, i, C_UPDATED_AT);
-	r->due_at = pg_num(res, i, C_DUE_AT);
-	r->purged_at = pg_num(res, i, C_PURGED_AT);
-	r->has_purged_at = r->purged_at > 0;
-	r->has_due_at = r->due_at > 0;
-	r->has_overdue = 1;
-	r->overdue =
-	    r->due_at > 0 && r->due_at <= now &&
-	    (r->state == REFEX__STATE__STATE_SENT || r->state == REFEX__STATE__STATE_RECEIVED);
-	return r;
+static bool row_is_null(const struct store_row *row, int col)
+{
+	return PQgetisnull(row->src, row->i, col);
+}
+
+static char *row_str(const struct store_row *row, int col, bool *oom)
+{
+	return pg_str(row->src, row->i, col, oom);
+}
+
+/* Row i of res, for store_rows.c's builders. */
+static struct store_row row_of(const PGresult *res, int i)
+{
+	return (struct store_row){
+	    .src = res, .i = i, .num = row_num, .is_null = row_is_null, .str = row_str};
 }
 
 /* Decode the client, consent and form data columns of row 0 into r; -1 if one is unreadable. */
@@ -154,33 +145,6 @@ static int details_from_row(const PGresult *res, Refex__Referral *r)
 	return oom ? -1 : 0;
 }
 
-/* Build a change from columns first.. of row i: from, to, agency, holder, at, reason. */
-static Refex__StatusChange *change_from_row(const PGresult *res, int i, int first, const char *id,
-                                            bool *oom)
-{
-	Refex__StatusChange *c = malloc(sizeof(*c));
-
-	if (c == NULL) {
-		*oom = true;
-		return NULL;
-	}
-	refex__status_change__init(c);
-	if ((c->referral_id = strdup(id)) == NULL) {
-		*oom = true;
-	}
-	if (!PQgetisnull(res, i, first)) {
-		c->has_from = 1;
-		c->from = (Refex__State)pg_num(res, i, first);
-	}
-	c->has_to = c->has_at = 1;
-	c->to = (Refex__State)pg_num(res, i, first + 1);
-	c->agency = pg_str(res, i, first + 2, oom);
-	c->holder = pg_str(res, i, first + 3, oom);
-	c->at = pg_num(res, i, first + 4);
-	c->reason = pg_str(res, i, first + 5, oom);
-	return c;
-}
-
 static enum store_status history_read(struct store *st, int64_t rid, Refex__Referral *r)
 {
 	struct pg_params p = {0};
@@ -197,7 +161,9 @@ static enum store_status history_read(struct store *st, int64_t rid, Refex__Refe
 		oom = true;
 	}
 	for (int i = 0; !oom && i < n; i++) {
-		if ((r->history[r->n_history] = change_from_row(res, i, 0, r->id, &oom)) != NULL) {
+		struct store_row row = row_of(res, i);
+
+		if ((r->history[r->n_history] = store_row_change(&row, 0, r->id, &oom)) != NULL) {
 			r->n_history++;
 		}
 	}
@@ -250,6 +216,7 @@ static enum store_status children_read(struct store *st, Refex__Referral *r, boo
 static enum store_status referral_read(struct store *st, const char *id, Refex__Referral **out)
 {
 	struct pg_params p = {0};
+	struct store_row row;
 	Refex__Referral *r;
 	PGresult *res;
 	int64_t rid;
@@ -264,13 +231,10 @@ static enum store_status referral_read(struct store *st, const char *id, Refex__
 		return STORE_NOT_FOUND;
 	}
 	rid = pg_num(res, 0, C_RID);
-	r = summary_from_row(res, 0, (int64_t)time(NULL), &oom);
+	row = row_of(res, 0);
+	r = store_row_referral(&row, (int64_t)time(NULL), &oom);
 	if (r != NULL) {
 		oom = details_from_row(res, r) < 0 || oom;
-		r->parent_id = pg_str(res, 0, C_PARENT_ID, &oom);
-		r->client_id = pg_str(res, 0, C_CLIENT_ID, &oom);
-		r->has_client_version = r->client_id != NULL;
-		r->client_version = (uint32_t)pg_num(res, 0, C_CLIENT_VERSION);
 	}
 	PQclear(res);
 	if (oom || history_read(st, rid, r) != STORE_OK || children_read(st, r, true) != STORE_OK ||
@@ -354,7 +318,9 @@ enum store_status store_pg_list(struct store *st, const struct store_query *q,
 	page->items = calloc(n ? (size_t)n : 1, sizeof(*page->items));
 	oom = page->items == NULL;
 	for (int i = 0; !oom && i < n && (size_t)i < limit; i++) {
-		if ((page->items[page->n] = summary_from_row(res, i, now, &oom)) != NULL) {
+		struct store_row row = row_of(res, i);
+
+		if ((page->items[page->n] = store_row_summary(&row, now, &oom)) != NULL) {
 			page->n++;
 		}
 		/* The sender learns where its clients went next (the same snapshot). */
@@ -370,42 +336,6 @@ enum store_status store_pg_list(struct store *st, const struct store_query *q,
 		return STORE_UNAVAILABLE;
 	}
 	return STORE_OK;
-}
-
-/* Build one event from row i of PR_EVENTS: the referral as it was at that event. */
-static Refex__Event *event_from_row(const PGresult *res, int i, int64_t now, bool *oom)
-{
-	Refex__Event *ev = malloc(sizeof(*ev));
-	Refex__Referral *r;
-	bool changed = !PQgetisnull(res, i, C_EV_CHANGE + 1);
-
-	if (ev == NULL) {
-		*oom = true;
-		return NULL;
-	}
-	refex__event__init(ev);
-	ev->has_seq = ev->has_kind = 1;
-	ev->seq = (uint64_t)pg_num(res, i, C_EV_SEQ);
-	ev->kind = (Refex__EventKind)pg_num(res, i, C_EV_KIND);
-	ev->referral = r = summary_from_row(res, i, now, oom);
-	if (r == NULL) {
-		return ev;
-	}
-	if (ev->kind == REFEX__EVENT_KIND__EVENT_OVERDUE) {
-		store_summary_as_of(r,
-		                    changed ? (Refex__State)pg_num(res, i, C_EV_CHANGE + 1)
-		                            : REFEX__STATE__STATE_SENT,
-		                    changed ? pg_num(res, i, C_EV_CHANGE + 4) : r->created_at,
-		                    r->due_at);
-		return ev;
-	}
-	ev->change = ev->kind == REFEX__EVENT_KIND__EVENT_CHANGED
-	                 ? change_from_row(res, i, C_EV_CHANGE, r->id, oom)
-	                 : store_submission_change(r, oom);
-	if (ev->change != NULL) {
-		store_summary_as_of(r, ev->change->to, ev->change->at, ev->change->at);
-	}
-	return ev;
 }
 
 /* Read up to max of agency's events with seq > after, oldest first. */
@@ -430,7 +360,9 @@ enum store_status store_pg_events(struct store *st, const char *agency, uint64_t
 		return STORE_UNAVAILABLE;
 	}
 	for (int i = 0; !oom && i < PQntuples(res) && *n < max; i++) {
-		if (((*out)[*n] = event_from_row(res, i, now, &oom)) != NULL) {
+		struct store_row row = row_of(res, i);
+
+		if (((*out)[*n] = store_row_event(&row, now, &oom)) != NULL) {
 			(*n)++;
 		}
 	}

@@ -1,17 +1,18 @@
 /*
- * The PostgreSQL backend's writes (store_backend.h): the SQL of each kind of
- * write job, run by the commit queue (store_queue.c) on the storage thread
- * inside the open transaction. Event numbers and the audit chain's tail are
- * taken under row locks held to the commit (event_seqs, audit_tail), so they
- * stay gap-free and in commit order whichever writer commits.
+ * The PostgreSQL backend's writes (store_backend.h): the statements under the
+ * write jobs (the steps of an insert, a change, a sweep and a forms change are
+ * store_jobs.c's, the same for every backend), run by the commit queue
+ * (store_queue.c) on the storage thread inside the open transaction. Event
+ * numbers and the audit chain's tail are taken under row locks held to the
+ * commit (event_seqs, audit_tail), so they stay gap-free and in commit order
+ * whichever writer commits.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "store_jobs.h"
 #include "store_pg_private.h"
-
-#define STORE_KEY_DAYS 7 /* idempotency keys are kept at least this long */
 
 /* Indexed by enum pg_wstmt; prepared on the writer connection. */
 const char *const store_pg_wsql[PW_CLIENT_ADD] = {
@@ -109,21 +110,6 @@ static enum store_status event_append(struct store *st, const char *agency, int6
 	return *seq > 0 ? STORE_OK : STORE_UNAVAILABLE;
 }
 
-/* Append the event to both parties (once if an agency refers to itself). */
-static enum store_status events_add(struct store *st, const char *sender, const char *recipient,
-                                    int64_t rid, Refex__EventKind kind, int64_t history_seq,
-                                    struct store_result *res)
-{
-	if (event_append(st, sender, rid, kind, history_seq, &res->sender_seq) != STORE_OK) {
-		return STORE_UNAVAILABLE;
-	}
-	if (strcmp(sender, recipient) == 0) {
-		res->recipient_seq = res->sender_seq;
-		return STORE_OK;
-	}
-	return event_append(st, recipient, rid, kind, history_seq, &res->recipient_seq);
-}
-
 /* Look idem up on connection c with statement prefix<which>: STORE_OK with the first referral's
  * id in first, STORE_NOT_FOUND or STORE_KEY_REUSED. */
 enum store_status store_pg_idem_lookup(PGconn *c, char prefix, int which, const char *agency,
@@ -156,20 +142,11 @@ enum store_status store_pg_idem_lookup(PGconn *c, char prefix, int which, const 
 	return status;
 }
 
-/* Look the idempotency key up: a repeat fills res, another request's key is refused. */
-static enum store_status idem_check(struct store *st, const char *agency,
-                                    const struct store_idem *idem, struct store_result *res)
+/* Look agency's key up with the writer's statement. */
+static enum store_status idem_get(struct store *st, const char *agency,
+                                  const struct store_idem *idem, char *first)
 {
-	enum store_status status;
-
-	if (idem->key == NULL) {
-		return STORE_OK;
-	}
-	status = store_pg_idem_lookup(st->pg->w, 'w', PW_IDEM_GET, agency, idem, res->referral_id);
-	if (status == STORE_OK) {
-		res->repeat = true;
-	}
-	return status == STORE_NOT_FOUND ? STORE_OK : status;
+	return store_pg_idem_lookup(st->pg->w, 'w', PW_IDEM_GET, agency, idem, first);
 }
 
 /* Remember the key with what it did, in the write's own transaction. */
@@ -179,15 +156,21 @@ static enum store_status idem_put(struct store *st, const char *agency,
 {
 	struct pg_params p = {0};
 
-	if (idem->key == NULL) {
-		return STORE_OK;
-	}
 	pg_text(&p, 1, agency);
 	pg_text(&p, 2, idem->key);
 	pg_blob(&p, 3, idem->digest, STORE_DIGEST_LEN);
 	pg_text(&p, 4, referral_id);
 	pg_int(&p, 5, now);
 	return store_pg_wrun(st, PW_IDEM_PUT, &p);
+}
+
+/* Forget keys made before `before`. */
+static enum store_status idem_prune(struct store *st, int64_t before)
+{
+	struct pg_params p = {0};
+
+	pg_int(&p, 1, before);
+	return store_pg_wrun(st, PW_IDEM_PRUNE, &p);
 }
 
 /* Lock the audit chain's tail for this transaction and read it. */
@@ -250,7 +233,7 @@ enum store_status store_pg_audit(struct store *st, const struct store_audit *a)
 	return STORE_OK;
 }
 
-/* Insert the referral's row; *rid 0 if its id is taken. */
+/* Insert the referral's row; STORE_DUPLICATE if its id is taken. */
 static enum store_status insert_row(struct store *st, const struct store_new_referral *r,
                                     int64_t *rid)
 {
@@ -279,27 +262,15 @@ static enum store_status insert_row(struct store *st, const struct store_new_ref
 	}
 	*rid = PQntuples(res) == 1 ? pg_num(res, 0, 0) : 0;
 	PQclear(res);
-	return STORE_OK;
+	return *rid > 0 ? STORE_OK : STORE_DUPLICATE;
 }
 
-/* Insert a referral with its details, both parties' events, its key and its audit entry. */
-enum store_status store_pg_insert(struct store *st, const struct store_new_referral *r,
-                                  struct store_result *res, bool *partial)
+/* Insert the referral's details for row rid. */
+static enum store_status insert_data(struct store *st, int64_t rid,
+                                     const struct store_new_referral *r)
 {
-	enum store_status status = idem_check(st, r->sender, &r->idem, res);
 	struct pg_params p = {0};
-	int64_t rid = 0;
 
-	if (status != STORE_OK || res->repeat) {
-		return status;
-	}
-	if ((status = insert_row(st, r, &rid)) != STORE_OK) {
-		return status;
-	}
-	if (rid == 0) {
-		return STORE_DUPLICATE;
-	}
-	snprintf(res->referral_id, sizeof(res->referral_id), "%s", r->id);
 	pg_int(&p, 1, rid);
 	pg_blob(&p, 2, r->client, r->client_len);
 	pg_blob(&p, 3, r->consent, r->consent_len);
@@ -307,45 +278,22 @@ enum store_status store_pg_insert(struct store *st, const struct store_new_refer
 	if (r->form_data == NULL) {
 		pg_text(&p, 4, NULL);
 	}
-	status = store_pg_wrun(st, PW_INSERT_DATA, &p);
-	if (status == STORE_OK && r->client_id[0] != '\0') {
-		status = store_pg_clients_on_insert(st, r, res);
-	}
-	if (status == STORE_OK) {
-		status = events_add(st, r->sender, r->recipient, rid,
-		                    REFEX__EVENT_KIND__EVENT_SUBMITTED, 0, res);
-	}
-	if (status == STORE_OK && r->parent_id != NULL && r->parent_id[0] != '\0') {
-		status = store_pg_news_origin(st, r->parent_id);
-	}
-	if (status == STORE_OK) {
-		status = idem_put(st, r->sender, &r->idem, r->id, r->created_at);
-	}
-	if (status == STORE_OK) {
-		status = store_pg_audit(st, &(struct store_audit){.agency = r->sender,
-		                                                  .holder = r->sender_holder,
-		                                                  .action = "submit",
-		                                                  .record = r->id,
-		                                                  .at_ms = r->created_at * 1000});
-	}
-	*partial = status != STORE_OK;
-	return status;
+	return store_pg_wrun(st, PW_INSERT_DATA, &p);
 }
 
-/* Tell a change that matched no row apart: no such referral, or it moved on. */
-static enum store_status change_missed(struct store *st, const char *id)
+/* Say whether referral id exists. */
+static enum store_status exists(struct store *st, const char *id, bool *found)
 {
 	struct pg_params p = {0};
 	PGresult *res;
-	enum store_status status;
 
 	pg_text(&p, 1, id);
 	if (store_pg_wquery(st, PW_EXISTS, &p, &res) != STORE_OK) {
 		return STORE_UNAVAILABLE;
 	}
-	status = PQntuples(res) > 0 ? STORE_CONFLICT : STORE_NOT_FOUND;
+	*found = PQntuples(res) > 0;
 	PQclear(res);
-	return status;
+	return STORE_OK;
 }
 
 /* Add the change's history row; its seq goes to *seq. */
@@ -374,21 +322,13 @@ static enum store_status history_add(struct store *st, int64_t rid, const struct
 	return STORE_OK;
 }
 
-/* Apply a change if the referral is still in state c->from, with its history, events, key and
- * audit entry. */
-enum store_status store_pg_change(struct store *st, const struct store_change *c,
-                                  struct store_result *res, bool *partial)
+/* Move the referral on if still in state c->from; row->rid stays 0 if it is not. */
+static enum store_status update_state(struct store *st, const struct store_change *c,
+                                      struct store_changed *row)
 {
-	enum store_status status = idem_check(st, c->agency, &c->idem, res);
 	struct pg_params p = {0};
-	char sender[128], recipient[128], parent[STORE_ID_LEN + 1];
-	int64_t rid, hseq = 0;
 	PGresult *rows;
 
-	if (status != STORE_OK || res->repeat) {
-		return status;
-	}
-	snprintf(res->referral_id, sizeof(res->referral_id), "%s", c->referral_id);
 	pg_int(&p, 1, c->to);
 	pg_int(&p, 2, c->at);
 	pg_text(&p, 3, c->referral_id);
@@ -396,93 +336,80 @@ enum store_status store_pg_change(struct store *st, const struct store_change *c
 	if (store_pg_wquery(st, PW_UPDATE, &p, &rows) != STORE_OK) {
 		return STORE_UNAVAILABLE;
 	}
-	if (PQntuples(rows) == 0) {
-		PQclear(rows);
-		return change_missed(st, c->referral_id);
-	}
-	rid = pg_num(rows, 0, 0);
-	snprintf(sender, sizeof(sender), "%s", PQgetvalue(rows, 0, 1));
-	snprintf(recipient, sizeof(recipient), "%s", PQgetvalue(rows, 0, 2));
-	if (PQgetisnull(rows, 0, 3)) {
-		parent[0] = '\0';
-	} else {
-		snprintf(parent, sizeof(parent), "%s", PQgetvalue(rows, 0, 3));
+	if (PQntuples(rows) > 0) {
+		row->rid = pg_num(rows, 0, 0);
+		snprintf(row->sender, sizeof(row->sender), "%s", PQgetvalue(rows, 0, 1));
+		snprintf(row->recipient, sizeof(row->recipient), "%s", PQgetvalue(rows, 0, 2));
+		/* NULL reads as "": no origin */
+		snprintf(row->parent, sizeof(row->parent), "%s", PQgetvalue(rows, 0, 3));
 	}
 	PQclear(rows);
-	status = history_add(st, rid, c, &hseq);
-	if (status == STORE_OK) {
-		status = events_add(st, sender, recipient, rid, REFEX__EVENT_KIND__EVENT_CHANGED,
-		                    hseq, res);
-	}
-	if (status == STORE_OK && parent[0] != '\0') {
-		status = store_pg_news_origin(st, parent);
-	}
-	if (status == STORE_OK) {
-		status = idem_put(st, c->agency, &c->idem, c->referral_id, c->at);
-	}
-	if (status == STORE_OK) {
-		status =
-		    store_pg_audit(st, &(struct store_audit){.agency = c->agency,
-		                                             .holder = c->holder,
-		                                             .action = store_change_action(c->to),
-		                                             .record = c->referral_id,
-		                                             .at_ms = c->at * 1000});
-	}
-	*partial = status != STORE_OK; /* the row changed: only a savepoint can undo it */
-	return status;
+	return STORE_OK;
 }
 
-/* Mark what fell due by now as overdue, with an event for each party; prune old keys. */
-enum store_status store_pg_sweep(struct store *st, int64_t now, struct store_result *res,
-                                 bool *partial)
+/* Clear the due mark of what fell due by now; the referrals to *list. */
+static enum store_status overdue_take(struct store *st, int64_t now, struct store_overdue **list,
+                                      size_t *n)
 {
 	struct pg_params p = {0};
-	enum store_status status;
 	PGresult *rows;
-	int n;
+	int count;
 
 	pg_int(&p, 1, now);
 	if (store_pg_wquery(st, PW_SWEEP, &p, &rows) != STORE_OK) {
 		return STORE_UNAVAILABLE;
 	}
-	n = PQntuples(rows);
-	status = STORE_OK;
-	for (int i = 0; status == STORE_OK && i < n; i++) {
-		status = events_add(st, PQgetvalue(rows, i, 1), PQgetvalue(rows, i, 2),
-		                    pg_num(rows, i, 0), REFEX__EVENT_KIND__EVENT_OVERDUE, 0, res);
+	count = PQntuples(rows);
+	if (count > 0 && (*list = calloc((size_t)count, sizeof(**list))) == NULL) {
+		PQclear(rows);
+		return STORE_UNAVAILABLE;
 	}
+	for (int i = 0; i < count; i++) {
+		(*list)[i].rid = pg_num(rows, i, 0);
+		snprintf((*list)[i].sender, sizeof((*list)[i].sender), "%s",
+		         PQgetvalue(rows, i, 1));
+		snprintf((*list)[i].recipient, sizeof((*list)[i].recipient), "%s",
+		         PQgetvalue(rows, i, 2));
+	}
+	*n = (size_t)count;
 	PQclear(rows);
-	if (status == STORE_OK) {
-		pg_int(&p, 1, now - STORE_KEY_DAYS * 86400);
-		status = store_pg_wrun(st, PW_IDEM_PRUNE, &p);
-	}
-	res->overdue = status == STORE_OK ? (size_t)n : 0;
-	*partial = status != STORE_OK;
-	return status;
+	return STORE_OK;
 }
 
-/* Run statement which once per name of names (with at as $2). */
-static enum store_status each_name(struct store *st, int which, const char *const *names, size_t n,
-                                   int64_t at)
+/* Run statement which for form (with at as $2). */
+static enum store_status form_mark(struct store *st, int which, const char *form, int64_t at)
 {
-	enum store_status status = STORE_OK;
 	struct pg_params p = {0};
 
-	for (size_t i = 0; status == STORE_OK && i < n; i++) {
-		pg_text(&p, 1, names[i]);
-		pg_int(&p, 2, at);
-		status = store_pg_wrun(st, which, &p);
-	}
-	return status;
+	pg_text(&p, 1, form);
+	pg_int(&p, 2, at);
+	return store_pg_wrun(st, which, &p);
 }
 
-/* Record new form versions and retirements inside the open transaction. */
-/* Record one form version; STORE_CONFLICT if another hub recorded another schema for it. */
-static enum store_status form_add(struct store *st, const struct pg_params *p)
+/* Retire form at `at`. */
+static enum store_status form_retire(struct store *st, const char *form, int64_t at)
 {
-	PGresult *res;
-	enum store_status status = store_pg_wquery(st, PW_FORM_ADD, p, &res);
+	return form_mark(st, PW_FORM_RETIRE, form, at);
+}
 
+/* Bring retired form back. */
+static enum store_status form_revive(struct store *st, const char *form, int64_t at)
+{
+	return form_mark(st, PW_FORM_REVIVE, form, at);
+}
+
+/* Record one form version; STORE_CONFLICT if another hub recorded another schema for it. */
+static enum store_status form_add(struct store *st, const struct store_form_version *v, int64_t at)
+{
+	struct pg_params p = {0};
+	PGresult *res;
+	enum store_status status;
+
+	pg_text(&p, 1, v->form);
+	pg_int(&p, 2, v->version);
+	pg_blob(&p, 3, v->schema, v->schema_len);
+	pg_int(&p, 4, at);
+	status = store_pg_wquery(st, PW_FORM_ADD, &p, &res);
 	if (status == STORE_OK && PQntuples(res) != 1) {
 		status = STORE_CONFLICT;
 	}
@@ -490,25 +417,52 @@ static enum store_status form_add(struct store *st, const struct pg_params *p)
 	return status;
 }
 
+/* The PostgreSQL statements under the job sequences (store_jobs.c). */
+static const struct store_backend_stmts pg_stmts = {
+    .idem_get = idem_get,
+    .idem_put = idem_put,
+    .idem_prune = idem_prune,
+    .insert_row = insert_row,
+    .insert_data = insert_data,
+    .client_on_insert = store_pg_clients_on_insert,
+    .inserted = NULL, /* triggers keep state_counts and the report's cells */
+    .update_state = update_state,
+    .exists = exists,
+    .history_add = history_add,
+    .event_append = event_append,
+    .origin_touched = store_pg_news_origin, /* NOTIFY, sent on commit */
+    .audit_add = store_pg_audit,
+    .overdue_take = overdue_take,
+    .form_add = form_add,
+    .form_retire = form_retire,
+    .form_revive = form_revive,
+};
+
+/* Insert a referral: the job's steps (store_jobs.c) over PostgreSQL's statements. */
+enum store_status store_pg_insert(struct store *st, const struct store_new_referral *r,
+                                  struct store_result *res, bool *partial)
+{
+	return store_jobs_insert(st, &pg_stmts, r, res, partial);
+}
+
+/* Apply a change: the job's steps (store_jobs.c) over PostgreSQL's statements. */
+enum store_status store_pg_change(struct store *st, const struct store_change *c,
+                                  struct store_result *res, bool *partial)
+{
+	return store_jobs_change(st, &pg_stmts, c, res, partial);
+}
+
+/* Sweep what fell due: the job's steps (store_jobs.c) over PostgreSQL's statements. */
+enum store_status store_pg_sweep(struct store *st, int64_t now, struct store_result *res,
+                                 bool *partial)
+{
+	return store_jobs_sweep(st, &pg_stmts, now, res, partial);
+}
+
+/* Record form versions and retirements: the job's steps (store_jobs.c) over PostgreSQL's
+ * statements. */
 enum store_status store_pg_forms(struct store *st, const struct store_forms_change *c,
                                  bool *partial)
 {
-	enum store_status status = STORE_OK;
-	struct pg_params p = {0};
-
-	for (size_t i = 0; status == STORE_OK && i < c->n_add; i++) {
-		pg_text(&p, 1, c->add[i].form);
-		pg_int(&p, 2, c->add[i].version);
-		pg_blob(&p, 3, c->add[i].schema, c->add[i].schema_len);
-		pg_int(&p, 4, c->at);
-		status = form_add(st, &p);
-	}
-	if (status == STORE_OK) {
-		status = each_name(st, PW_FORM_RETIRE, c->retire, c->n_retire, c->at);
-	}
-	if (status == STORE_OK) {
-		status = each_name(st, PW_FORM_REVIVE, c->revive, c->n_revive, c->at);
-	}
-	*partial = status != STORE_OK;
-	return status;
+	return store_jobs_forms(st, &pg_stmts, c, partial);
 }

@@ -132,9 +132,6 @@ void store_summary_as_of(Refex__Referral *r, Refex__State state, int64_t updated
  * change; sets *oom when out of memory (store_rows.c). */
 Refex__StatusChange *store_submission_change(const Refex__Referral *r, bool *oom);
 
-/* Name the audit action of a change to state to (store_writer.c). */
-const char *store_change_action(Refex__State to);
-
 /* Note a batch of n writes that could not commit (code: the backend's error); log when it
  * starts. */
 void store_health_failed(struct store *st, int code, size_t n);

@@ -86,36 +86,26 @@ const char *const store_rsql[R_COUNT] = {
 
 /* ---- reads (loop thread) ---- */
 
-/* Build a referral's summary fields from a row of SUMMARY_COLS; now decides "overdue". */
-static Refex__Referral *summary_from_row(sqlite3_stmt *s, int64_t now, bool *oom)
+/* Read the columns of the row the statement row->src is on (struct store_row). */
+static int64_t row_num(const struct store_row *row, int col)
 {
-	Refex__Referral *r = malloc(sizeof(*r));
+	return sqlite3_column_int64((sqlite3_stmt *)row->src, col);
+}
 
-	if (r == NULL) {
-		*oom = true;
-		return NULL;
-	}
-	refex__referral__init(r);
-	r->id = store_col_str(s, C_ID, oom);
-	r->sender = store_col_str(s, C_SENDER, oom);
-	r->sender_holder = store_col_str(s, C_SENDER_HOLDER, oom);
-	r->recipient = store_col_str(s, C_RECIPIENT, oom);
-	r->form = store_col_str(s, C_FORM, oom);
-	r->client_name = store_col_str(s, C_CLIENT_NAME, oom);
-	r->has_form_version = r->has_state = r->has_created_at = r->has_updated_at = 1;
-	r->form_version = (uint32_t)sqlite3_column_int64(s, C_FORM_VERSION);
-	r->state = (Refex__State)sqlite3_column_int(s, C_STATE);
-	r->created_at = sqlite3_column_int64(s, C_CREATED_AT);
-	r->updated_at = sqlite3_column_int64(s, C_UPDATED_AT);
-	r->due_at = sqlite3_column_int64(s, C_DUE_AT);
-	r->purged_at = sqlite3_column_int64(s, C_PURGED_AT);
-	r->has_purged_at = r->purged_at > 0;
-	r->has_due_at = r->due_at > 0;
-	r->has_overdue = 1;
-	r->overdue =
-	    r->due_at > 0 && r->due_at <= now &&
-	    (r->state == REFEX__STATE__STATE_SENT || r->state == REFEX__STATE__STATE_RECEIVED);
-	return r;
+static bool row_is_null(const struct store_row *row, int col)
+{
+	return sqlite3_column_type((sqlite3_stmt *)row->src, col) == SQLITE_NULL;
+}
+
+static char *row_str(const struct store_row *row, int col, bool *oom)
+{
+	return store_col_str((sqlite3_stmt *)row->src, col, oom);
+}
+
+/* The row s is on, for store_rows.c's builders. */
+static struct store_row row_of(sqlite3_stmt *s)
+{
+	return (struct store_row){.src = s, .num = row_num, .is_null = row_is_null, .str = row_str};
 }
 
 /* Decode the client, consent and form data columns into r; -1 if one is unreadable. */
@@ -150,35 +140,10 @@ static int details_from_row(sqlite3_stmt *s, Refex__Referral *r)
 	return 0;
 }
 
-/* Build a change from columns first.. of s: from, to, agency, holder, at, reason. */
-static Refex__StatusChange *change_from_row(sqlite3_stmt *s, int first, const char *id, bool *oom)
-{
-	Refex__StatusChange *c = malloc(sizeof(*c));
-
-	if (c == NULL) {
-		*oom = true;
-		return NULL;
-	}
-	refex__status_change__init(c);
-	if ((c->referral_id = strdup(id)) == NULL) {
-		*oom = true;
-	}
-	if (sqlite3_column_type(s, first) != SQLITE_NULL) {
-		c->has_from = 1;
-		c->from = (Refex__State)sqlite3_column_int(s, first);
-	}
-	c->has_to = c->has_at = 1;
-	c->to = (Refex__State)sqlite3_column_int(s, first + 1);
-	c->agency = store_col_str(s, first + 2, oom);
-	c->holder = store_col_str(s, first + 3, oom);
-	c->at = sqlite3_column_int64(s, first + 4);
-	c->reason = store_col_str(s, first + 5, oom);
-	return c;
-}
-
 static enum store_status history_read(struct store *st, sqlite3_int64 rid, Refex__Referral *r)
 {
 	sqlite3_stmt *s = st->sq->r[R_HISTORY];
+	struct store_row row = row_of(s);
 	Refex__StatusChange **grown;
 	size_t cap = 0;
 	bool oom = false;
@@ -194,7 +159,7 @@ static enum store_status history_read(struct store *st, sqlite3_int64 rid, Refex
 			}
 			r->history = grown;
 		}
-		r->history[r->n_history] = change_from_row(s, 0, r->id, &oom);
+		r->history[r->n_history] = store_row_change(&row, 0, r->id, &oom);
 		if (r->history[r->n_history] != NULL) {
 			r->n_history++;
 		}
@@ -263,6 +228,7 @@ static enum store_status children_read(struct store *st, Refex__Referral *r, boo
 static enum store_status referral_read(struct store *st, const char *id, Refex__Referral **out)
 {
 	sqlite3_stmt *s = st->sq->r[R_GET];
+	struct store_row row = row_of(s);
 	Refex__Referral *r = NULL;
 	sqlite3_int64 rid = 0;
 	bool oom = false;
@@ -272,15 +238,9 @@ static enum store_status referral_read(struct store *st, const char *id, Refex__
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		rid = sqlite3_column_int64(s, C_RID);
-		r = summary_from_row(s, (int64_t)time(NULL), &oom);
+		r = store_row_referral(&row, (int64_t)time(NULL), &oom);
 		if (r != NULL && details_from_row(s, r) < 0) {
 			oom = true;
-		}
-		if (r != NULL) {
-			r->parent_id = store_col_str(s, C_PARENT_ID, &oom);
-			r->client_id = store_col_str(s, C_CLIENT_ID, &oom);
-			r->has_client_version = r->client_id != NULL;
-			r->client_version = (uint32_t)sqlite3_column_int64(s, C_CLIENT_VERSION);
 		}
 	}
 	store_stmt_end(s);
@@ -344,6 +304,7 @@ static sqlite3_stmt *list_stmt(struct store *st, const struct store_query *q)
 enum store_status store_sqlite_list(struct store *st, const struct store_query *q, struct store_page *page)
 {
 	sqlite3_stmt *s;
+	struct store_row row;
 	Refex__Referral **grown;
 	sqlite3_int64 last = 0;
 	int64_t now;
@@ -358,6 +319,7 @@ enum store_status store_sqlite_list(struct store *st, const struct store_query *
 	limit = q->limit > 0 ? q->limit : 1;
 	now = q->now > 0 ? q->now : (int64_t)time(NULL);
 	s = list_stmt(st, q);
+	row = row_of(s);
 	store_bind_text(s, 1, q->agency);
 	sqlite3_bind_int64(s, 2, q->before > 0 ? q->before : INT64_MAX);
 	sqlite3_bind_int64(s, 3,
@@ -384,7 +346,7 @@ enum store_status store_sqlite_list(struct store *st, const struct store_query *
 			page->items = grown;
 		}
 		last = sqlite3_column_int64(s, C_RID);
-		if ((page->items[page->n] = summary_from_row(s, now, &oom)) != NULL) {
+		if ((page->items[page->n] = store_row_summary(&row, now, &oom)) != NULL) {
 			page->n++;
 		}
 		/* The sender learns where its clients went next (the same read snapshot). */
@@ -418,51 +380,12 @@ void store_page_free(struct store_page *page)
 	memset(page, 0, sizeof(*page));
 }
 
-/* Build one event from a row of R_EVENTS: the referral as it was at that event, so that an
- * event reads the same live and replayed, whatever happened to the referral since. */
-static Refex__Event *event_from_row(sqlite3_stmt *s, int64_t now, bool *oom)
-{
-	Refex__Event *ev = malloc(sizeof(*ev));
-	Refex__Referral *r;
-	int changed = sqlite3_column_type(s, C_EV_CHANGE + 1) != SQLITE_NULL;
-
-	if (ev == NULL) {
-		*oom = true;
-		return NULL;
-	}
-	refex__event__init(ev);
-	ev->has_seq = ev->has_kind = 1;
-	ev->seq = (uint64_t)sqlite3_column_int64(s, C_EV_SEQ);
-	ev->kind = (Refex__EventKind)sqlite3_column_int(s, C_EV_KIND);
-	ev->referral = r = summary_from_row(s, now, oom);
-	if (r == NULL) {
-		return ev;
-	}
-	if (ev->kind == REFEX__EVENT_KIND__EVENT_OVERDUE) {
-		/* The row's change is the last one before the event, if any. */
-		store_summary_as_of(r,
-		              changed ? (Refex__State)sqlite3_column_int(s, C_EV_CHANGE + 1)
-		                      : REFEX__STATE__STATE_SENT,
-		              changed ? sqlite3_column_int64(s, C_EV_CHANGE + 4) : r->created_at,
-		              r->due_at);
-		return ev;
-	}
-	if (ev->kind == REFEX__EVENT_KIND__EVENT_CHANGED) {
-		ev->change = change_from_row(s, C_EV_CHANGE, r->id, oom);
-	} else {
-		ev->change = store_submission_change(r, oom);
-	}
-	if (ev->change != NULL) {
-		store_summary_as_of(r, ev->change->to, ev->change->at, ev->change->at);
-	}
-	return ev;
-}
-
 /* Read up to max of agency's events with seq > after, oldest first. */
 enum store_status store_sqlite_events(struct store *st, const char *agency, uint64_t after, size_t max,
                                Refex__Event ***out, size_t *n)
 {
 	sqlite3_stmt *s = st->sq->r[R_EVENTS];
+	struct store_row row = row_of(s);
 	int64_t now = (int64_t)time(NULL);
 	bool oom = false;
 	int rc = SQLITE_DONE;
@@ -475,7 +398,7 @@ enum store_status store_sqlite_events(struct store *st, const char *agency, uint
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)after);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)max);
 	while (!oom && *n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (((*out)[*n] = event_from_row(s, now, &oom)) != NULL) {
+		if (((*out)[*n] = store_row_event(&row, now, &oom)) != NULL) {
 			(*n)++;
 		}
 	}

@@ -236,6 +236,23 @@ int store_step_done(sqlite3_stmt *s)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
 }
 
+/* Step the INSERT s unless binding it failed (bound: its bindings' result), and end it; the new
+ * row's id to *rowid. STORE_DUPLICATE when the row breaks a unique key. */
+enum store_status store_step_insert(sqlite3_stmt *s, int bound, int64_t *rowid)
+{
+	int rc = bound == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
+
+	store_stmt_end(s);
+	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+		return STORE_DUPLICATE;
+	}
+	if (rc != SQLITE_DONE) {
+		return STORE_UNAVAILABLE;
+	}
+	*rowid = sqlite3_last_insert_rowid(sqlite3_db_handle(s));
+	return STORE_OK;
+}
+
 /* Reset s and drop its bindings: they may point into a job about to be freed. */
 void store_stmt_end(sqlite3_stmt *s)
 {

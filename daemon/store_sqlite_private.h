@@ -1,9 +1,10 @@
 /*
  * What the SQLite backend's files share: store_sqlite.c (open, close, schema,
  * checkpoints, the backend's table), store_writer.c (the transaction and the
- * SQL of each write job kind), store_reader.c (reads) and the store_clients,
- * store_audit, store_forms and store_report files. The commit queue
- * (store_queue.c) sees only store_private.h; the rest of the daemon store.h.
+ * statements under the write jobs, whose steps are store_jobs.c's),
+ * store_reader.c (reads) and the store_clients, store_audit, store_forms and
+ * store_report files. The commit queue (store_queue.c) sees only
+ * store_private.h; the rest of the daemon store.h.
  */
 #ifndef REFEX_STORE_SQLITE_PRIVATE_H
 #define REFEX_STORE_SQLITE_PRIVATE_H
@@ -154,6 +155,10 @@ extern const char *const store_rsql[R_COUNT];
 /* Step a statement that returns nothing we need, and reset it. */
 int store_step_done(sqlite3_stmt *s);
 
+/* Step the INSERT s unless binding it failed (bound: its bindings' result), and end it; the new
+ * row's id to *rowid. STORE_DUPLICATE when the row breaks a unique key. */
+enum store_status store_step_insert(sqlite3_stmt *s, int bound, int64_t *rowid);
+
 /* Reset s and drop its bindings: they may point into a job about to be freed. */
 void store_stmt_end(sqlite3_stmt *s);
 
@@ -220,10 +225,12 @@ enum store_status store_clients_referral_state(struct store *st, Refex__Referral
 enum store_status store_clients_purge_due(struct store *st, int64_t before, int64_t since,
                                           bool *due);
 
-/* Record new form versions and retirements inside the writer's open transaction
- * (store_forms.c). */
-enum store_status store_forms_exec(struct store *st, const struct store_forms_change *c,
-                                   bool *partial);
+/* The forms job's statements, inside the writer's open transaction (store_forms.c): record
+ * version v, retire a form, bring one back. */
+enum store_status store_forms_add(struct store *st, const struct store_form_version *v,
+                                  int64_t at);
+enum store_status store_forms_retire(struct store *st, const char *form, int64_t at);
+enum store_status store_forms_revive(struct store *st, const char *form, int64_t at);
 
 /* Note a referral the open transaction inserted, for the report's cells (store_report.c). */
 int store_report_note_insert(struct store *st, const struct store_new_referral *r);

@@ -1,16 +1,17 @@
 /*
  * The SQLite backend's writes (store_backend.h): the batch's transaction and
- * savepoints, and the SQL of each kind of write job, run by the commit queue
- * (store_queue.c) on the storage thread inside the open transaction.
+ * savepoints, and the statements under the write jobs, run by the commit queue
+ * (store_queue.c) on the storage thread inside the open transaction. The steps
+ * of an insert, a change, a sweep and a forms change are store_jobs.c's, the
+ * same for every backend; purges are still written here whole.
  */
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "store_jobs.h"
 #include "store_sqlite_private.h"
-
-#define STORE_KEY_DAYS 7 /* idempotency keys are kept at least this long */
 
 /* Closed referrals (declined, completed, withdrawn) last changed before ?1 that still hold
  * their details: read through the partial index referrals_closed, PURGE_CHUNK at a time. */
@@ -86,10 +87,11 @@ static int bind_blob(sqlite3_stmt *s, int i, const uint8_t *b, size_t len)
 	return sqlite3_bind_blob64(s, i, b, len, SQLITE_STATIC);
 }
 
-/* ---- storage thread ---- */
+/* ---- storage thread: the statements under the job sequences (store_jobs.c) ---- */
 
-static enum store_status history_add(struct store *st, sqlite3_int64 rid,
-                                     const struct store_change *c, sqlite3_int64 *seq)
+/* Add the change's history row; its seq goes to *seq. */
+static enum store_status history_add(struct store *st, int64_t rid, const struct store_change *c,
+                                     int64_t *seq)
 {
 	sqlite3_stmt *s = st->sq->w[W_HISTORY];
 	int rc;
@@ -164,9 +166,8 @@ static enum store_status seq_next(struct store *st, const char *agency, uint64_t
 }
 
 /* Append an event for agency; its per-agency sequence number goes to *seq. */
-static enum store_status event_append(struct store *st, const char *agency, sqlite3_int64 rid,
-                                      Refex__EventKind kind, sqlite3_int64 history_seq,
-                                      uint64_t *seq)
+static enum store_status event_append(struct store *st, const char *agency, int64_t rid,
+                                      Refex__EventKind kind, int64_t history_seq, uint64_t *seq)
 {
 	sqlite3_stmt *s = st->sq->w[W_EVENT];
 	int rc;
@@ -188,35 +189,11 @@ static enum store_status event_append(struct store *st, const char *agency, sqli
 	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }
 
-/* Append the event to both parties (once if an agency refers to itself). */
-static enum store_status events_add(struct store *st, const char *sender, const char *recipient,
-                                    sqlite3_int64 rid, Refex__EventKind kind,
-                                    sqlite3_int64 history_seq, struct store_result *res)
+/* Look agency's key up with the writer's statement. */
+static enum store_status idem_get(struct store *st, const char *agency,
+                                  const struct store_idem *idem, char *first)
 {
-	if (event_append(st, sender, rid, kind, history_seq, &res->sender_seq) != STORE_OK) {
-		return STORE_UNAVAILABLE;
-	}
-	if (strcmp(sender, recipient) == 0) {
-		res->recipient_seq = res->sender_seq;
-		return STORE_OK;
-	}
-	return event_append(st, recipient, rid, kind, history_seq, &res->recipient_seq);
-}
-
-/* Look the idempotency key up: a repeat fills res, another request's key is refused. */
-static enum store_status idem_check(struct store *st, const char *agency,
-                                    const struct store_idem *idem, struct store_result *res)
-{
-	enum store_status status;
-
-	if (idem->key == NULL) {
-		return STORE_OK;
-	}
-	status = store_idem_lookup(st->sq->w[W_IDEM_GET], agency, idem, res->referral_id);
-	if (status == STORE_OK) {
-		res->repeat = true;
-	}
-	return status == STORE_NOT_FOUND ? STORE_OK : status;
+	return store_idem_lookup(st->sq->w[W_IDEM_GET], agency, idem, first);
 }
 
 /* Remember the key with what it did, in the write's own transaction. */
@@ -227,9 +204,6 @@ static enum store_status idem_put(struct store *st, const char *agency,
 	sqlite3_stmt *s = st->sq->w[W_IDEM_PUT];
 	int rc;
 
-	if (idem->key == NULL) {
-		return STORE_OK;
-	}
 	rc = store_bind_text(s, 1, agency) | store_bind_text(s, 2, idem->key) |
 	     sqlite3_bind_blob(s, 3, idem->digest, STORE_DIGEST_LEN, SQLITE_STATIC) |
 	     store_bind_text(s, 4, referral_id);
@@ -239,22 +213,22 @@ static enum store_status idem_put(struct store *st, const char *agency,
 	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }
 
-/*
- * The job functions fail "cleanly" (their first statement failed, which SQLite
- * undid on its own) or set *partial: a later statement failed after an earlier
- * one had written, and only a savepoint (or the whole transaction) can undo it.
- */
-static enum store_status job_insert(struct store *st, const struct store_new_referral *r,
-                                    struct store_result *res, bool *partial)
+/* Forget keys made before `before`. */
+static enum store_status idem_prune(struct store *st, int64_t before)
+{
+	sqlite3_stmt *s = st->sq->w[W_IDEM_PRUNE];
+
+	sqlite3_bind_int64(s, 1, before);
+	return store_step_done(s) == 0 ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+/* Insert the referral's row; STORE_DUPLICATE if its id is taken. */
+static enum store_status insert_row(struct store *st, const struct store_new_referral *r,
+                                    int64_t *rid)
 {
 	sqlite3_stmt *s = st->sq->w[W_INSERT];
-	enum store_status status = idem_check(st, r->sender, &r->idem, res);
-	sqlite3_int64 rid;
 	int rc;
 
-	if (status != STORE_OK || res->repeat) {
-		return status;
-	}
 	sqlite3_bind_int64(s, 6, r->form_version);
 	sqlite3_bind_int64(s, 10, r->due_at);
 	sqlite3_bind_int(s, 7, REFEX__STATE__STATE_SENT);
@@ -268,153 +242,80 @@ static enum store_status job_insert(struct store *st, const struct store_new_ref
 		rc |= store_bind_text(s, 12, r->client_id);
 		sqlite3_bind_int64(s, 13, r->client_version ? r->client_version : 1);
 	}
-	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
-	store_stmt_end(s);
-	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-		return STORE_DUPLICATE;
-	}
-	if (rc != SQLITE_DONE) {
-		return STORE_UNAVAILABLE;
-	}
-	rid = sqlite3_last_insert_rowid(st->sq->wdb);
-	snprintf(res->referral_id, sizeof(res->referral_id), "%s", r->id);
-	s = st->sq->w[W_INSERT_DATA];
+	return store_step_insert(s, rc, rid);
+}
+
+/* Insert the referral's details for row rid. */
+static enum store_status insert_data(struct store *st, int64_t rid,
+                                     const struct store_new_referral *r)
+{
+	sqlite3_stmt *s = st->sq->w[W_INSERT_DATA];
+	int rc;
+
 	sqlite3_bind_int64(s, 1, rid);
 	rc = bind_blob(s, 2, r->client, r->client_len) |
 	     bind_blob(s, 3, r->consent, r->consent_len) |
 	     bind_blob(s, 4, r->form_data, r->form_data_len);
 	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
 	store_stmt_end(s);
-	status = rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
-	if (status == STORE_OK && r->client_id[0] != '\0') {
-		status = store_clients_on_insert(st, r, res);
-	}
-	if (status == STORE_OK) {
-		status = events_add(st, r->sender, r->recipient, rid,
-		                    REFEX__EVENT_KIND__EVENT_SUBMITTED, 0, res);
-	}
-	if (status == STORE_OK) {
-		status = idem_put(st, r->sender, &r->idem, r->id, r->created_at);
-	}
-	if (status == STORE_OK) {
-		status =
-		    store_audit_append(st, &(struct store_audit){.agency = r->sender,
-		                                                 .holder = r->sender_holder,
-		                                                 .action = "submit",
-		                                                 .record = r->id,
-		                                                 .at_ms = r->created_at * 1000});
-	}
-	/* The referral row is in: a failure now must undo it (the batch reruns with savepoints). */
-	if (status == STORE_OK && store_report_note_insert(st, r) < 0) {
-		status = STORE_UNAVAILABLE;
-	}
-	*partial = status != STORE_OK;
-	st->sq->sent_added += status == STORE_OK;
-	return status;
+	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }
 
-/* Tell a change that matched no row apart: no such referral, or it moved on. */
-static enum store_status change_missed(struct store *st, const char *id)
+/* Note the inserted referral for the batch's counters: the report's cells and state_counts. */
+static enum store_status inserted(struct store *st, const struct store_new_referral *r)
 {
-	sqlite3_stmt *s = st->sq->w[W_EXISTS];
-	int rc = store_bind_text(s, 1, id);
-
-	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
-	store_stmt_end(s);
-	if (rc == SQLITE_ROW) {
-		return STORE_CONFLICT;
+	if (store_report_note_insert(st, r) < 0) {
+		return STORE_UNAVAILABLE;
 	}
-	return rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_UNAVAILABLE;
+	st->sq->sent_added++;
+	return STORE_OK;
 }
 
-/* Name the audit action of a change to state to (every backend's). */
-const char *store_change_action(Refex__State to)
-{
-	switch (to) {
-	case REFEX__STATE__STATE_RECEIVED:
-		return "receive";
-	case REFEX__STATE__STATE_ACCEPTED:
-		return "accept";
-	case REFEX__STATE__STATE_DECLINED:
-		return "decline";
-	case REFEX__STATE__STATE_COMPLETED:
-		return "complete";
-	case REFEX__STATE__STATE_WITHDRAWN:
-		return "withdraw";
-	default:
-		return "change";
-	}
-}
-
-static enum store_status job_change(struct store *st, const struct store_change *c,
-                                    struct store_result *res, bool *partial)
+/* Move the referral on if still in state c->from; row->rid stays 0 if it is not. */
+static enum store_status update_state(struct store *st, const struct store_change *c,
+                                      struct store_changed *row)
 {
 	sqlite3_stmt *s = st->sq->w[W_UPDATE];
-	enum store_status status = idem_check(st, c->agency, &c->idem, res);
-	sqlite3_int64 rid = 0, hseq = 0;
-	char sender[128] = "", recipient[128] = "";
-	bool hit = false;
 	int rc;
 
-	if (status != STORE_OK || res->repeat) {
-		return status;
-	}
-	snprintf(res->referral_id, sizeof(res->referral_id), "%s", c->referral_id);
 	sqlite3_bind_int(s, 1, (int)c->to);
 	sqlite3_bind_int64(s, 2, c->at);
 	sqlite3_bind_int(s, 4, (int)c->from);
 	rc = store_bind_text(s, 3, c->referral_id);
 	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
 	if (rc == SQLITE_ROW) {
-		hit = true;
-		rid = sqlite3_column_int64(s, 0);
-		snprintf(sender, sizeof(sender), "%s", (const char *)sqlite3_column_text(s, 1));
-		snprintf(recipient, sizeof(recipient), "%s",
+		row->rid = sqlite3_column_int64(s, 0);
+		snprintf(row->sender, sizeof(row->sender), "%s",
+		         (const char *)sqlite3_column_text(s, 1));
+		snprintf(row->recipient, sizeof(row->recipient), "%s",
 		         (const char *)sqlite3_column_text(s, 2));
 		rc = sqlite3_step(s);
 	}
 	store_stmt_end(s);
-	if (rc != SQLITE_DONE) {
-		return STORE_UNAVAILABLE;
-	}
-	if (!hit) {
-		return change_missed(st, c->referral_id);
-	}
-	status = history_add(st, rid, c, &hseq);
-	if (status == STORE_OK) {
-		status = events_add(st, sender, recipient, rid, REFEX__EVENT_KIND__EVENT_CHANGED,
-		                    hseq, res);
-	}
-	if (status == STORE_OK) {
-		status = idem_put(st, c->agency, &c->idem, c->referral_id, c->at);
-	}
-	if (status == STORE_OK) {
-		status = store_audit_append(
-		    st, &(struct store_audit){.agency = c->agency,
-		                              .holder = c->holder,
-		                              .action = store_change_action(c->to),
-		                              .record = c->referral_id,
-		                              .at_ms = c->at * 1000});
-	}
-	*partial = status != STORE_OK;
-	return status;
+	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }
 
-/* One referral the sweep found overdue: its row id and parties. */
-struct overdue {
-	sqlite3_int64 rid;
-	char sender[128], recipient[128];
-};
+/* Say whether referral id exists. */
+static enum store_status exists(struct store *st, const char *id, bool *found)
+{
+	sqlite3_stmt *s = st->sq->w[W_EXISTS];
+	int rc = store_bind_text(s, 1, id);
+
+	rc = rc == SQLITE_OK ? sqlite3_step(s) : SQLITE_TOOBIG;
+	store_stmt_end(s);
+	*found = rc == SQLITE_ROW;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+}
 
 /* Collect what the sweep's UPDATE returned (RETURNING rows are computed up front). */
-static int sweep_collect(sqlite3_stmt *s, struct overdue **list, size_t *n)
+static int sweep_collect(sqlite3_stmt *s, struct store_overdue **list, size_t *n)
 {
 	size_t cap = 0;
 	int rc;
 
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (*n == cap) {
-			struct overdue *grown;
+			struct store_overdue *grown;
 
 			cap = cap ? cap * 2 : 16;
 			if ((grown = realloc(*list, cap * sizeof(*grown))) == NULL) {
@@ -432,35 +333,62 @@ static int sweep_collect(sqlite3_stmt *s, struct overdue **list, size_t *n)
 	return rc;
 }
 
-/* Mark what fell due by now as overdue, with an event for each party; prune old keys. */
-static enum store_status job_sweep(struct store *st, int64_t now, struct store_result *res,
-                                   bool *partial)
+/* Clear the due mark of what fell due by now; the referrals to *list. */
+static enum store_status overdue_take(struct store *st, int64_t now, struct store_overdue **list,
+                                      size_t *n)
 {
 	sqlite3_stmt *s = st->sq->w[W_SWEEP];
-	struct overdue *list = NULL;
-	enum store_status status = STORE_OK;
-	size_t n = 0;
 	int rc;
 
 	sqlite3_bind_int64(s, 1, now);
-	rc = sweep_collect(s, &list, &n);
+	rc = sweep_collect(s, list, n);
 	store_stmt_end(s);
-	if (rc != SQLITE_DONE) {
-		status = STORE_UNAVAILABLE;
-	}
-	for (size_t i = 0; status == STORE_OK && i < n; i++) {
-		status = events_add(st, list[i].sender, list[i].recipient, list[i].rid,
-		                    REFEX__EVENT_KIND__EVENT_OVERDUE, 0, res);
-	}
-	free(list);
-	if (status == STORE_OK) {
-		s = st->sq->w[W_IDEM_PRUNE];
-		sqlite3_bind_int64(s, 1, now - STORE_KEY_DAYS * 86400);
-		status = store_step_done(s) == 0 ? STORE_OK : STORE_UNAVAILABLE;
-	}
-	res->overdue = status == STORE_OK ? n : 0;
-	*partial = status != STORE_OK;
-	return status;
+	return rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+/* The SQLite statements under the job sequences (store_jobs.c). */
+static const struct store_backend_stmts sqlite_stmts = {
+    .idem_get = idem_get,
+    .idem_put = idem_put,
+    .idem_prune = idem_prune,
+    .insert_row = insert_row,
+    .insert_data = insert_data,
+    .client_on_insert = store_clients_on_insert,
+    .inserted = inserted,
+    .update_state = update_state,
+    .exists = exists,
+    .history_add = history_add,
+    .event_append = event_append,
+    .origin_touched = NULL, /* the loop thread's readers see the changes themselves */
+    .audit_add = store_audit_append,
+    .overdue_take = overdue_take,
+    .form_add = store_forms_add,
+    .form_retire = store_forms_retire,
+    .form_revive = store_forms_revive,
+};
+
+static enum store_status job_insert(struct store *st, const struct store_new_referral *r,
+                                    struct store_result *res, bool *partial)
+{
+	return store_jobs_insert(st, &sqlite_stmts, r, res, partial);
+}
+
+static enum store_status job_change(struct store *st, const struct store_change *c,
+                                    struct store_result *res, bool *partial)
+{
+	return store_jobs_change(st, &sqlite_stmts, c, res, partial);
+}
+
+static enum store_status job_sweep(struct store *st, int64_t now, struct store_result *res,
+                                   bool *partial)
+{
+	return store_jobs_sweep(st, &sqlite_stmts, now, res, partial);
+}
+
+static enum store_status job_forms(struct store *st, const struct store_forms_change *c,
+                                   bool *partial)
+{
+	return store_jobs_forms(st, &sqlite_stmts, c, partial);
 }
 
 /* Make tombstones of the chunk's referrals (the last step: W_PURGE_ROWS); keep in ids (at most
@@ -627,7 +555,7 @@ const struct store_backend store_sqlite_backend = {
             .audit = store_audit_append,
             .purge = job_purge,
             .client = store_clients_exec,
-            .forms = store_forms_exec,
+            .forms = job_forms,
         },
     .read =
         {
