@@ -10,12 +10,13 @@
  *    keep its state in the store (st->sq for SQLite);
  *  - the transaction: begin, commit, rollback, and a savepoint per job for a
  *    batch that is redone job by job after one job failed;
- *  - the write of each job kind, inside the open transaction (the `write`
- *    ops), each failing "cleanly" (nothing of it written) or setting *partial.
- *    Insert, change, sweep and forms are written once for every backend
- *    (store_jobs.c: which steps, in which order, what a failure leaves to
- *    undo); their ops bind those sequences to the backend's statements
- *    (struct store_backend_stmts, store_jobs.h), where all the SQL stays;
+ *  - the write of each job kind, inside the open transaction, each failing
+ *    "cleanly" (nothing of it written) or setting *partial. Insert, change,
+ *    sweep and forms are written once for every backend (store_jobs.c: which
+ *    steps, in which order, what a failure leaves to undo), over the
+ *    backend's statements (`stmts`: struct store_backend_stmts, store_jobs.h),
+ *    where all the SQL stays; audit, purge and client are the backend's own
+ *    (the `write` ops);
  *  - scrub, after a commit that erased personal data (SQLite: empty the WAL);
  *  - errstr: a generic text for a failure code, never what was written.
  *
@@ -50,22 +51,16 @@
 #include "store_clients.h"
 #include "store_report.h"
 
+struct store_backend_stmts;
 struct store_client_op;
 
-/* The writes of each job kind, run inside the open transaction (store_queue.c's job kinds). */
+/* The writes of the job kinds a backend writes whole (store_queue.c's job kinds); insert, change,
+ * sweep and forms are store_jobs.c's steps over the backend's statements (stmts). */
 struct store_backend_writes {
-	enum store_status (*insert)(struct store *st, const struct store_new_referral *r,
-	                            struct store_result *res, bool *partial);
-	enum store_status (*change)(struct store *st, const struct store_change *c,
-	                            struct store_result *res, bool *partial);
-	enum store_status (*sweep)(struct store *st, int64_t now, struct store_result *res,
-	                           bool *partial);
 	enum store_status (*audit)(struct store *st, const struct store_audit *a);
 	enum store_status (*purge)(struct store *st, int64_t before, int64_t clients_since,
 	                           int64_t now, struct store_result *res, bool *partial);
 	enum store_status (*client)(struct store *st, struct store_client_op *op, bool *partial);
-	enum store_status (*forms)(struct store *st, const struct store_forms_change *c,
-	                           bool *partial);
 };
 
 /* The reads of store.h, store_clients.h and store_report.h, on the loop thread or (a backend with
@@ -151,6 +146,8 @@ struct store_backend {
 	 * run. False: on, it could not start; off, it still waits for a server that does not
 	 * answer, and what it uses must stay. NULL: nothing to cancel (SQLite). */
 	bool (*cancel)(struct store *st, bool on);
+	/* The statements under the insert, change, sweep and forms jobs (store_jobs.h). */
+	const struct store_backend_stmts *stmts;
 	struct store_backend_writes write;
 	struct store_backend_reads read;
 	struct store_backend_reader reader;

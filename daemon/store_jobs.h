@@ -2,9 +2,8 @@
  * The write jobs' sequences, written once above both backends (store_jobs.c):
  * what an insert, a change, a sweep and a forms change do, step by step,
  * inside the batch's open transaction. Each step is a statement-level op of
- * the backend (struct store_backend_stmts), which holds all the SQL; a
- * backend's `write` ops (store_backend.h) bind these sequences to its
- * statements.
+ * the backend (struct store_backend_stmts), which holds all the SQL; the
+ * commit queue runs them over the backend's `stmts` (store_backend.h).
  */
 #ifndef REFEX_STORE_JOBS_H
 #define REFEX_STORE_JOBS_H

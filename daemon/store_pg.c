@@ -902,15 +902,12 @@ const struct store_backend store_pg_backend = {
     .scrub = store_pg_scrub,
     .errstr = store_pg_errstr,
     .cancel = store_pg_cancel,
+    .stmts = &store_pg_stmts,
     .write =
         {
-            .insert = store_pg_insert,
-            .change = store_pg_change,
-            .sweep = store_pg_sweep,
             .audit = store_pg_audit,
             .purge = store_pg_purge,
             .client = store_pg_client,
-            .forms = store_pg_forms,
         },
     .read =
         {

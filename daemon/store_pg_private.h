@@ -168,18 +168,13 @@ bool pg_state_is(const PGresult *res, const char *state);
 extern const char *const store_pg_wsql[PW_CLIENT_ADD];
 extern const char *const store_pg_rsql[PR_CLIENT_GET];
 
-/* The PostgreSQL backend's writes (store_pg_write.c), on the storage thread; insert, change and
- * sweep run store_jobs.c's steps over its statements. */
-enum store_status store_pg_insert(struct store *st, const struct store_new_referral *r,
-                                  struct store_result *res, bool *partial);
-enum store_status store_pg_change(struct store *st, const struct store_change *c,
-                                  struct store_result *res, bool *partial);
-enum store_status store_pg_sweep(struct store *st, int64_t now, struct store_result *res,
-                                 bool *partial);
+/* The PostgreSQL statements under store_jobs.c's insert, change, sweep and forms jobs
+ * (store_pg_write.c). */
+extern const struct store_backend_stmts store_pg_stmts;
+
+/* The PostgreSQL backend's writes of the other job kinds, on the storage thread. */
 enum store_status store_pg_audit(struct store *st, const struct store_audit *a);
 enum store_status store_pg_client(struct store *st, struct store_client_op *op, bool *partial);
-enum store_status store_pg_forms(struct store *st, const struct store_forms_change *c,
-                                 bool *partial);
 
 /* Tell every hub, once the open transaction commits, that listings may have changed
  * (store_pg_news.c). */

@@ -418,7 +418,7 @@ static enum store_status form_add(struct store *st, const struct store_form_vers
 }
 
 /* The PostgreSQL statements under the job sequences (store_jobs.c). */
-static const struct store_backend_stmts pg_stmts = {
+const struct store_backend_stmts store_pg_stmts = {
     .idem_get = idem_get,
     .idem_put = idem_put,
     .idem_prune = idem_prune,
@@ -437,32 +437,3 @@ static const struct store_backend_stmts pg_stmts = {
     .form_retire = form_retire,
     .form_revive = form_revive,
 };
-
-/* Insert a referral: the job's steps (store_jobs.c) over PostgreSQL's statements. */
-enum store_status store_pg_insert(struct store *st, const struct store_new_referral *r,
-                                  struct store_result *res, bool *partial)
-{
-	return store_jobs_insert(st, &pg_stmts, r, res, partial);
-}
-
-/* Apply a change: the job's steps (store_jobs.c) over PostgreSQL's statements. */
-enum store_status store_pg_change(struct store *st, const struct store_change *c,
-                                  struct store_result *res, bool *partial)
-{
-	return store_jobs_change(st, &pg_stmts, c, res, partial);
-}
-
-/* Sweep what fell due: the job's steps (store_jobs.c) over PostgreSQL's statements. */
-enum store_status store_pg_sweep(struct store *st, int64_t now, struct store_result *res,
-                                 bool *partial)
-{
-	return store_jobs_sweep(st, &pg_stmts, now, res, partial);
-}
-
-/* Record form versions and retirements: the job's steps (store_jobs.c) over PostgreSQL's
- * statements. */
-enum store_status store_pg_forms(struct store *st, const struct store_forms_change *c,
-                                 bool *partial)
-{
-	return store_jobs_forms(st, &pg_stmts, c, partial);
-}

@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "store_jobs.h"
 #include "store_private.h"
 
 #define STORE_BATCH_MAX 4096      /* jobs per transaction: bounds WAL growth and latency */
@@ -83,17 +84,17 @@ static struct job *job_new(enum job_kind kind, const struct store_copy *f, size_
 
 static enum store_status exec_insert(struct store *st, struct job *j, bool *partial)
 {
-	return st->be->write.insert(st, &j->u.ins, &j->res, partial);
+	return store_jobs_insert(st, st->be->stmts, &j->u.ins, &j->res, partial);
 }
 
 static enum store_status exec_change(struct store *st, struct job *j, bool *partial)
 {
-	return st->be->write.change(st, &j->u.chg, &j->res, partial);
+	return store_jobs_change(st, st->be->stmts, &j->u.chg, &j->res, partial);
 }
 
 static enum store_status exec_sweep(struct store *st, struct job *j, bool *partial)
 {
-	return st->be->write.sweep(st, j->u.now, &j->res, partial);
+	return store_jobs_sweep(st, st->be->stmts, j->u.now, &j->res, partial);
 }
 
 static enum store_status exec_audit(struct store *st, struct job *j, bool *partial)
@@ -115,7 +116,7 @@ static enum store_status exec_client(struct store *st, struct job *j, bool *part
 
 static enum store_status exec_forms(struct store *st, struct job *j, bool *partial)
 {
-	return st->be->write.forms(st, j->u.forms, partial);
+	return store_jobs_forms(st, st->be->stmts, j->u.forms, partial);
 }
 
 /* A committed purge that reduced something, or a client's erasure: a log may still hold it. */

@@ -367,30 +367,6 @@ static const struct store_backend_stmts sqlite_stmts = {
     .form_revive = store_forms_revive,
 };
 
-static enum store_status job_insert(struct store *st, const struct store_new_referral *r,
-                                    struct store_result *res, bool *partial)
-{
-	return store_jobs_insert(st, &sqlite_stmts, r, res, partial);
-}
-
-static enum store_status job_change(struct store *st, const struct store_change *c,
-                                    struct store_result *res, bool *partial)
-{
-	return store_jobs_change(st, &sqlite_stmts, c, res, partial);
-}
-
-static enum store_status job_sweep(struct store *st, int64_t now, struct store_result *res,
-                                   bool *partial)
-{
-	return store_jobs_sweep(st, &sqlite_stmts, now, res, partial);
-}
-
-static enum store_status job_forms(struct store *st, const struct store_forms_change *c,
-                                   bool *partial)
-{
-	return store_jobs_forms(st, &sqlite_stmts, c, partial);
-}
-
 /* Make tombstones of the chunk's referrals (the last step: W_PURGE_ROWS); keep in ids (at most
  * PURGE_CHUNK, each once) the stored clients they named. */
 static enum store_status purge_rows(struct store *st, int64_t before, int64_t now,
@@ -547,15 +523,12 @@ const struct store_backend store_sqlite_backend = {
     .aborted = store_sqlite_aborted,
     .scrub = store_sqlite_scrub,
     .errstr = sqlite3_errstr,
+    .stmts = &sqlite_stmts,
     .write =
         {
-            .insert = job_insert,
-            .change = job_change,
-            .sweep = job_sweep,
             .audit = store_audit_append,
             .purge = job_purge,
             .client = store_clients_exec,
-            .forms = job_forms,
         },
     .read =
         {
