@@ -76,6 +76,11 @@ void net_pg_database_drop(struct net *n)
 	n->db_name[0] = '\0';
 }
 
+/* What a test that stops or signals the server is told on ctest's shared server. */
+static const char pg_own_server_only[] =
+    "REFEX_TEST_PG_CTL: a test that stops or signals the server needs one of its own: OWN_SERVER "
+    "in refex_add_postgres_test (tests/CMakeLists.txt), or tests/pg/with-postgres";
+
 /* Run the test server's control script (tests/pg/with-postgres) with action: stop or start. */
 static void pg_ctl(const char *action)
 {
@@ -83,7 +88,7 @@ static void pg_ctl(const char *action)
 	char *const argv[] = {ctl, (char *)action, NULL};
 	struct run_result r;
 
-	cr_assert(ctl != NULL, "REFEX_TEST_PG_CTL: run through tests/pg/with-postgres");
+	cr_assert(ctl != NULL, "%s", pg_own_server_only);
 	run(&r, argv, NULL);
 	cr_assert_eq(r.status, 0, "pg_ctl %s: %s%s", action, r.out, r.err);
 	run_result_free(&r);
@@ -123,8 +128,10 @@ static pid_t pg_postmaster(void)
 /* Send the test server's postmaster sig. */
 void net_pg_server_signal(int sig)
 {
-	pid_t pid = pg_postmaster();
+	pid_t pid;
 
+	cr_assert(getenv("REFEX_TEST_PG_CTL") != NULL, "%s", pg_own_server_only);
+	pid = pg_postmaster();
 	cr_assert_eq(kill(pid, sig), 0, "kill %ld: %s", (long)pid, strerror(errno));
 }
 
