@@ -20,6 +20,7 @@
 #include "store.h"
 #include "store_backends.h"
 #include "store_clients.h"
+#include "store_news.h"
 #include "store_pg_private.h"
 
 #define S(x) REFEX__STATE__STATE_##x
@@ -917,4 +918,41 @@ Test(pg_lookup, a_url_libpq_cannot_read_is_refused)
 
 	cr_expect_eq(lookup("postgresql://db.refex.test/refex?no_such_option=1", &a), -1);
 	cr_expect_eq(a.calls, 0);
+}
+
+static void news_ignored(void *arg, const char *agency)
+{
+	(void)arg, (void)agency;
+}
+
+static void news_resynced(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* A hub whose database URL names a host name (here after the test server's socket directory,
+ * which libpq tries first) gets its news connection through the lookup's answer. */
+Test(store, news_listens_through_a_url_with_a_host_name)
+{
+	const struct store_news_ops ops = {news_ignored, news_ignored, news_resynced};
+	char url[sizeof(path) + 16], err[512] = "";
+	const char *host = strstr(path, "host=");
+	time_t deadline = time(NULL) + 60;
+	struct store_news *n = NULL;
+	int resynced = 0;
+	size_t at;
+
+	backend_only("postgresql");
+	cr_assert_not_null(host, "no host in %s", path);
+	at = (size_t)(host - path) + strcspn(host, "&");
+	snprintf(url, sizeof(url), "%.*s,localhost%s", (int)at, path, path + at);
+	store_close(st);
+	st = store_open(url, base, err, sizeof(err));
+	cr_assert_not_null(st, "store_open: %s", err);
+	cr_assert_eq(store_news_start(st, base, &ops, &resynced, &n), 0);
+	while (resynced == 0 && time(NULL) < deadline) {
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	store_news_stop(n);
+	cr_expect_eq(resynced, 1, "the news connection did not listen");
 }
