@@ -6,7 +6,8 @@
  * as hostaddr beside its name as host, it looks nothing up, and still checks the
  * name against the server's certificate (sslmode=verify-full) and uses it for
  * .pgpass. A name with several addresses becomes that name once per address,
- * tried in turn, as libpq tries a name's addresses. Addresses and Unix socket
+ * tried in turn, as libpq tries a name's addresses; a name that does not resolve
+ * is left out, as libpq goes on to the next host. Addresses and Unix socket
  * directories need no lookup, nor does a URL that gives hostaddr itself.
  */
 #include <event2/dns.h>
@@ -105,8 +106,9 @@ static void lookup_on_answer(int err, struct evutil_addrinfo *res, void *arg)
 		return; /* pg_lookup_free: lk is going */
 	}
 	lk->req = NULL;
-	lk->failed = err != 0;
-	for (struct evutil_addrinfo *a = res; a != NULL && !lk->failed; a = a->ai_next) {
+	/* A name that does not resolve is left out: libpq goes on to the next host too. */
+	for (struct evutil_addrinfo *a = err == 0 ? res : NULL; a != NULL && !lk->failed;
+	     a = a->ai_next) {
 		const void *in =
 		    a->ai_family == AF_INET
 		        ? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
@@ -210,7 +212,7 @@ static bool lookup_idle(const struct pg_lookup *lk)
 }
 
 /* Start looking up the host names of url with dns, on base; done gets host, hostaddr and port lists
- * to pass after the URL ("" port: the URL's), or NULLs if a lookup failed, never before this
+ * to pass after the URL ("" port: the URL's), or NULLs if no name resolved, never before this
  * returns. 1 with *out NULL: nothing to look up; 0 started; -1 (out of memory, a URL libpq
  * cannot read). */
 int pg_lookup_start(struct event_base *base, struct evdns_base *dns, const char *url,

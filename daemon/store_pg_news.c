@@ -311,14 +311,15 @@ static void news_connect_to(struct store_news *n, const char *host, const char *
 static void news_on_lookup(void *arg, const char *host, const char *hostaddr, const char *port)
 {
 	struct store_news *n = arg;
+	struct pg_lookup *lk = n->lookup; /* host, hostaddr and port are its own: freed last */
 
-	pg_lookup_free(n->lookup); /* answered: nothing of it is used after this */
 	n->lookup = NULL;
 	if (host == NULL) {
 		news_lost(n);
-		return;
+	} else {
+		news_connect_to(n, host, hostaddr, port);
 	}
-	news_connect_to(n, host, hostaddr, port);
+	pg_lookup_free(lk);
 }
 
 /* Start a connection attempt: first, off libpq's blocking resolver, the URL's host names. */

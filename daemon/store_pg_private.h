@@ -205,7 +205,7 @@ struct evdns_base;
 struct pg_lookup; /* the host names of a URL, being looked up (store_pg_lookup.c) */
 
 /* A lookup's answer: the lists to pass as host, hostaddr and port after the URL ("" port: the
- * URL's); NULLs if a name could not be looked up. */
+ * URL's); NULLs if no name resolved. */
 typedef void (*pg_lookup_fn)(void *arg, const char *host, const char *hostaddr, const char *port);
 
 /* Start looking up the host names of url with dns, on base; done gets the lists, never before

@@ -5,6 +5,7 @@
  * files (migrations of an old SQLite file, files that are no database) say so with
  * backend_only() and are skipped for the others.
  */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@
 #include "store.h"
 #include "store_backends.h"
 #include "store_clients.h"
+#include "store_news.h"
 #include "store_pg_private.h"
 
 #define S(x) REFEX__STATE__STATE_##x
@@ -844,14 +847,16 @@ static void on_lookup(void *arg, const char *host, const char *hostaddr, const c
 }
 
 /* Look url's host names up with a resolver that knows only a hosts file of the test's (names
- * under .test, which no system resolver answers) and no name server; return what
- * pg_lookup_start said. */
+ * under .test, which no system resolver answers) and a name server that never answers (a
+ * socket of the test's); return what pg_lookup_start said. */
 static int lookup(const char *url, struct lookup_answer *a)
 {
 	struct event_base *b = event_base_new();
 	struct evdns_base *dns = evdns_base_new(b, 0);
 	char hosts[] = "/tmp/refex-hosts-XXXXXX";
-	int fd = mkstemp(hosts), rc;
+	int fd = mkstemp(hosts), rc, silent = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in ns = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t ns_len = sizeof(ns);
 	struct pg_lookup *lk;
 
 	cr_assert(b != NULL && dns != NULL && fd >= 0);
@@ -859,13 +864,23 @@ static int lookup(const char *url, struct lookup_answer *a)
 	close(fd);
 	cr_assert_eq(evdns_base_load_hosts(dns, hosts), 0);
 	unlink(hosts);
+	cr_assert_eq(bind(silent, (struct sockaddr *)&ns, sizeof(ns)), 0);
+	cr_assert_eq(getsockname(silent, (struct sockaddr *)&ns, &ns_len), 0);
+	cr_assert_eq(evdns_base_nameserver_sockaddr_add(dns, (struct sockaddr *)&ns, ns_len, 0), 0);
+	cr_assert_eq(evdns_base_set_option(dns, "timeout:", "0.2"), 0);
+	cr_assert_eq(evdns_base_set_option(dns, "attempts:", "1"), 0);
 	memset(a, 0, sizeof(*a));
 	rc = pg_lookup_start(b, dns, url, on_lookup, a, &lk);
 	cr_assert_eq(a->calls, 0, "the answer came before pg_lookup_start returned");
-	event_base_dispatch(b);
+	/* The name server, once it has failed, is probed for ever: loop until the answer. */
+	while (rc == 0 && a->calls == 0) {
+		event_base_loop(b, EVLOOP_ONCE);
+	}
+	event_base_loop(b, EVLOOP_NONBLOCK);
 	pg_lookup_free(lk);
 	evdns_base_free(dns, 0);
 	event_base_free(b);
+	close(silent);
 	return rc;
 }
 
@@ -894,6 +909,19 @@ Test(pg_lookup, each_host_of_a_list_keeps_its_port)
 	cr_expect_str_eq(a.port, "1,2");
 }
 
+Test(pg_lookup, a_name_that_does_not_resolve_is_left_out_as_libpq_skips_it)
+{
+	struct lookup_answer a;
+
+	cr_assert_eq(lookup("postgresql://gone.refex.test:1,replica.refex.test:2/refex", &a), 0);
+	cr_assert_eq(a.calls, 1);
+	cr_expect_str_eq(a.host, "replica.refex.test");
+	cr_expect_str_eq(a.hostaddr, "192.0.2.7");
+	cr_expect_str_eq(a.port, "2");
+	cr_assert_eq(lookup("postgresql://gone.refex.test/refex", &a), 0);
+	cr_expect_str_eq(a.host, "(failed)", "none resolves: the attempt fails");
+}
+
 Test(pg_lookup, addresses_socket_directories_and_hostaddr_need_no_lookup)
 {
 	const char *urls[] = {
@@ -917,4 +945,41 @@ Test(pg_lookup, a_url_libpq_cannot_read_is_refused)
 
 	cr_expect_eq(lookup("postgresql://db.refex.test/refex?no_such_option=1", &a), -1);
 	cr_expect_eq(a.calls, 0);
+}
+
+static void news_ignored(void *arg, const char *agency)
+{
+	(void)arg, (void)agency;
+}
+
+static void news_resynced(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* A hub whose database URL names a host name (here after the test server's socket directory,
+ * which libpq tries first) gets its news connection through the lookup's answer. */
+Test(store, news_listens_through_a_url_with_a_host_name)
+{
+	const struct store_news_ops ops = {news_ignored, news_ignored, news_resynced};
+	char url[sizeof(path) + 16], err[512] = "";
+	const char *host = strstr(path, "host=");
+	time_t deadline = time(NULL) + 60;
+	struct store_news *n = NULL;
+	int resynced = 0;
+	size_t at;
+
+	backend_only("postgresql");
+	cr_assert_not_null(host, "no host in %s", path);
+	at = (size_t)(host - path) + strcspn(host, "&");
+	snprintf(url, sizeof(url), "%.*s,localhost%s", (int)at, path, path + at);
+	store_close(st);
+	st = store_open(url, base, err, sizeof(err));
+	cr_assert_not_null(st, "store_open: %s", err);
+	cr_assert_eq(store_news_start(st, base, &ops, &resynced, &n), 0);
+	while (resynced == 0 && time(NULL) < deadline) {
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	store_news_stop(n);
+	cr_expect_eq(resynced, 1, "the news connection did not listen");
 }
