@@ -129,11 +129,27 @@ static Refex__StoredClient *client_read_result(struct request *rq, const char *i
 	return scr->c;
 }
 
+/* Free what cr's read read, and make it ready to be read again. */
+static void client_read_clear(struct client_read *cr)
+{
+	if (cr->consents_status == STORE_OK) {
+		store_consent_list_free(cr->items, cr->n);
+	}
+	store_client_free(cr->c);
+	cr->c = NULL;
+	cr->items = NULL;
+	cr->n = 0;
+	cr->consents_status = STORE_UNAVAILABLE;
+}
+
 static enum store_status client_read_work(struct store *st, void *arg)
 {
 	struct client_read *cr = arg;
 	const char *me = session_identity(cr->rq.s)->agency;
-	enum store_status status = store_client_get(st, cr->id, me, &cr->c, &cr->owner);
+	enum store_status status;
+
+	client_read_clear(cr); /* a read run again after a reconnection */
+	status = store_client_get(st, cr->id, me, &cr->c, &cr->owner);
 
 	if (status == STORE_OK && cr->consents) {
 		cr->consents_status =
@@ -155,10 +171,7 @@ static void client_read_done(enum store_status status, void *arg)
 			client_read_refused(&cr->rq, status, cr->id);
 		}
 	}
-	if (status == STORE_OK && cr->consents && cr->consents_status == STORE_OK) {
-		store_consent_list_free(cr->items, cr->n);
-	}
-	store_client_free(cr->c);
+	client_read_clear(cr);
 	if (cr->msg != NULL) {
 		refex__request__free_unpacked(cr->msg, NULL);
 	}
@@ -183,6 +196,7 @@ void client_read_for_party(struct request *rq, const char *id, bool consents,
 	}
 	snprintf(cr->id, sizeof(cr->id), "%s", id);
 	cr->consents = consents;
+	cr->consents_status = STORE_UNAVAILABLE;
 	cr->then = then;
 	store_read_async(rq->hub->store, client_read_work, client_read_done, cr);
 }

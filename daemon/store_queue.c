@@ -950,7 +950,8 @@ static bool store_threads_cancel(struct store *st)
 
 	atomic_store(&st->cancelling, true);
 	log_warnx("msg=\"database statements cancelled at stop\" wait_ms=%d hint=\"writes not yet"
-	          " acknowledged are not made; a statement waited for a lock or for the database\"",
+	          " acknowledged may or may not be made (a retry with the same idempotency key is"
+	          " safe); a statement waited for a lock or for the database\"",
 	          STORE_STOP_WAIT_MS);
 	if (!st->be->cancel(st, true)) {
 		return store_threads_join(st, STORE_STOP_CANCEL_MS);
@@ -1044,7 +1045,7 @@ void store_close(struct store *st)
 	if (!store_thread_stop(st)) {
 		/* Freeing what a thread still uses would crash the exit it waits on. */
 		log_error("msg=\"the database does not answer at stop\" hint=\"refexd exits without"
-		          " waiting for it: writes not yet acknowledged are not made\"");
+		          " waiting for it: writes not yet acknowledged may or may not be made\"");
 		return;
 	}
 	/* The backend's reads are still open: callbacks may read what they just wrote. */
