@@ -405,3 +405,22 @@ Test(postgres, stop_cancels_the_statements_waiting_for_a_lock)
 	PQfinish(lock);
 	raw_free(a);
 }
+
+Test(postgres, stop_ends_a_reload_waiting_for_the_database)
+{
+	PGconn *lock;
+
+	if (!net_on_postgresql()) {
+		cr_skip_test("the hub runs on SQLite here");
+	}
+	lock = lock_table("form_versions");
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+	wait_for_blocked(lock, 1);
+	/* What the reload prepared is freed (the sanitizer build checks), the old state kept. */
+	cr_expect_eq(net_stop(net), 0, "refexd did not exit while a reload waited for a lock");
+	cr_expect(net_log_count(net, "msg=reload-refused") == 1, "the reload did not end");
+	cr_expect_eq(net_log_count(net, "msg=reloaded"), 0);
+	cr_expect_eq(net_log_count(net, "msg=stopped"), 1);
+	PQclear(PQexec(lock, "ROLLBACK"));
+	PQfinish(lock);
+}
