@@ -396,44 +396,119 @@ static enum store_status sync_work_read(struct store *st, void *arg)
 	return store_form_versions(st, &w->rows, &w->n_stored);
 }
 
+/* Plan what w's stored rows (just read) and set make, and build the kept set to come; NULL with
+ * err when set is refused or memory runs out. */
+static struct form_versions *sync_work_plan(struct sync_work *w, const struct form_set *set,
+                                            char *err, size_t errlen)
+{
+	struct form_versions *k, *next = NULL;
+	struct form_plan plan = {0};
+
+	w->n_rows = w->n_stored;
+	if ((k = form_versions_load(w->rows, w->n_stored, err, errlen)) == NULL) {
+		return NULL;
+	}
+	if (form_versions_plan(k, set, &plan) < 0 ||
+	    sync_work_fill(w, &plan, set, time(NULL)) < 0) {
+		snprintf(err, errlen, "out of memory");
+	} else if (form_plan_refusal(&plan, err, errlen) == 0) {
+		/* Built before the write: once it has committed, nothing may fail. */
+		next = form_versions_load(w->rows, w->n_rows, err, errlen);
+	}
+	form_plan_free(&plan);
+	form_versions_free(k);
+	return next;
+}
+
 /* Compare set with what st keeps and record what changed, all or nothing. */
 struct form_versions *form_versions_sync(struct store *st, const struct form_set *set, char *err,
                                          size_t errlen)
 {
 	struct sync_work w = {0};
-	struct form_versions *k = NULL, *next = NULL;
-	struct form_plan plan = {0};
+	struct form_versions *next;
 
-	/* Waited for on the loop (on the reader thread where there is one): only at start and on
-	 * a reload, which waits for the forms' commit anyway (store_forms_record). */
+	/* Waited for on the loop (on the reader thread where there is one): only at start, before
+	 * the loop serves anyone (a reload uses form_versions_sync_async). */
 	if (store_read_wait(st, sync_work_read, &w) != STORE_OK) {
 		snprintf(err, errlen, "cannot read the form versions from the database");
 		return NULL;
 	}
-	w.n_rows = w.n_stored;
-	if ((k = form_versions_load(w.rows, w.n_stored, err, errlen)) == NULL) {
-		goto done;
-	}
-	if (form_versions_plan(k, set, &plan) < 0 ||
-	    sync_work_fill(&w, &plan, set, time(NULL)) < 0) {
-		snprintf(err, errlen, "out of memory");
-		goto done;
-	}
-	if (form_plan_refusal(&plan, err, errlen) < 0) {
-		goto done;
-	}
-	/* Built before the write: once it has committed, nothing may fail. */
-	if ((next = form_versions_load(w.rows, w.n_rows, err, errlen)) != NULL &&
+	if ((next = sync_work_plan(&w, set, err, errlen)) != NULL &&
 	    store_forms_record(st, &w.change) != STORE_OK) {
 		snprintf(err, errlen, "cannot record the form versions in the database");
 		form_versions_free(next);
 		next = NULL;
 	}
-done:
-	form_plan_free(&plan);
-	form_versions_free(k);
 	sync_work_free(&w);
 	return next;
+}
+
+/* form_versions_sync_async under way: the read, then the write, then done. */
+struct sync_op {
+	struct store *st;
+	const struct form_set *set;
+	struct sync_work w;
+	struct form_versions *next; /* the kept set to come, once planned */
+	form_versions_done_fn done;
+	void *arg;
+	char err[FORMS_DIR_ERR];
+};
+
+static void sync_op_finish(struct sync_op *op)
+{
+	sync_work_free(&op->w);
+	op->done(op->next, op->err, op->arg);
+	free(op);
+}
+
+static enum store_status sync_op_work(struct store *st, void *arg)
+{
+	return sync_work_read(st, &((struct sync_op *)arg)->w);
+}
+
+static void sync_op_written(enum store_status status, const struct store_result *res, void *arg)
+{
+	struct sync_op *op = arg;
+
+	(void)res;
+	if (status != STORE_OK) {
+		snprintf(op->err, sizeof(op->err),
+		         "cannot record the form versions in the database");
+		form_versions_free(op->next);
+		op->next = NULL;
+	}
+	sync_op_finish(op);
+}
+
+static void sync_op_read(enum store_status status, void *arg)
+{
+	struct sync_op *op = arg;
+
+	if (status != STORE_OK) {
+		snprintf(op->err, sizeof(op->err),
+		         "cannot read the form versions from the database");
+	} else if ((op->next = sync_work_plan(&op->w, op->set, op->err, sizeof(op->err))) != NULL) {
+		store_forms_record_async(op->st, &op->w.change, sync_op_written, op);
+		return;
+	}
+	sync_op_finish(op);
+}
+
+/* Do what form_versions_sync does without holding the loop; done runs once, on the loop. */
+void form_versions_sync_async(struct store *st, const struct form_set *set,
+                              form_versions_done_fn done, void *arg)
+{
+	struct sync_op *op = calloc(1, sizeof(*op));
+
+	if (op == NULL) {
+		done(NULL, "out of memory", arg);
+		return;
+	}
+	op->st = st;
+	op->set = set;
+	op->done = done;
+	op->arg = arg;
+	store_read_async(st, sync_op_work, sync_op_read, op);
 }
 
 /* Check dir, then what the hub on database would make of it. */

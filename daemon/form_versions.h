@@ -98,6 +98,19 @@ int form_plan_refusal(const struct form_plan *plan, char *err, size_t errlen);
 struct form_versions *form_versions_sync(struct store *st, const struct form_set *set, char *err,
                                          size_t errlen);
 
+/* What form_versions_sync_async ends with: kept as form_versions_sync returns it (owned by the
+ * callee), or NULL with err (nothing was recorded). */
+typedef void (*form_versions_done_fn)(struct form_versions *kept, const char *err, void *arg);
+
+/*
+ * Do what form_versions_sync does without holding the loop: read the stored versions on the
+ * reader thread (store_read_async), plan, and record the change through the commit queue.
+ * done runs once, on the loop thread (before this returns when everything can be done at
+ * once). set must stay until then.
+ */
+void form_versions_sync_async(struct store *st, const struct form_set *set,
+                              form_versions_done_fn done, void *arg);
+
 /* Compare set with the versions the database at path keeps (read-only; none when there is no
  * database yet) into plan; -1 with err when the database cannot be read. */
 int form_versions_plan_at(const char *path, const struct form_set *set, struct form_plan *plan,

@@ -59,6 +59,8 @@ struct hub {
 	unsigned accept_burst; /* connections accepted since the loop last served the others */
 	uint64_t next_session_id;
 	bool stopping;
+	bool reloading;    /* a reload waits for the database (reload.c) */
+	bool reload_again; /* a SIGHUP came meanwhile: reload once more when it ends */
 	struct event *stop_timer;
 	struct overdue *overdue;  /* the overdue sweep */
 	struct page_cache *pages; /* listing pages ready to send */

@@ -109,12 +109,19 @@ static void on_expiry_timer(evutil_socket_t fd, short what, void *arg)
 	warn_expiry(((struct hub *)arg)->tls);
 }
 
+/* A reload has ended: say when the files now in force age. */
+static void on_reloaded(struct hub *hub, int rc)
+{
+	if (rc == 0) {
+		warn_expiry(hub->tls);
+	}
+}
+
 /* SIGHUP: re-read the configuration and TLS files and swap them in, all or nothing
  * (reload.c); the reason for a refusal is logged there. */
 static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct hub *hub = arg;
-	char err[FORMS_DIR_ERR];
 
 	(void)sig;
 	(void)what;
@@ -122,9 +129,7 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 		log_warnx("msg=\"reload ignored\" reason=\"stopping\"");
 		return;
 	}
-	if (reload_apply(hub, err, sizeof(err)) == 0) {
-		warn_expiry(hub->tls);
-	}
+	reload_apply(hub, on_reloaded);
 }
 
 /* An event loop that batches epoll changes: a reply that is written at once adds and removes

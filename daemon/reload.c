@@ -172,45 +172,121 @@ static void reload_swap(struct hub *hub, struct config *cfg, SSL_CTX *tls, unsig
 	web_apply_limits(hub->web); /* the wire door reads cfg's limits afresh */
 }
 
-/* Re-read the configuration and TLS files and apply them all or not at all. */
-int reload_apply(struct hub *hub, char *err, size_t errlen)
+/* A reload under way: what was prepared, waiting for the forms' versions to be recorded. */
+struct reload_op {
+	struct hub *hub;
+	struct config *cfg;
+	SSL_CTX *tls;
+	unsigned char *crl;
+	int crl_len;
+	struct session_list *lists;
+	struct form_set *forms;
+	reload_done_fn done;
+};
+
+/* Free what op prepared, log the refusal (err) and tell its caller. */
+static void reload_refuse(struct reload_op *op, const char *err)
 {
-	struct config *cfg = config_load(hub->cfg->path, err, errlen);
-	struct session_list *lists = NULL;
-	struct form_set *forms = NULL;
-	struct form_versions *kept = NULL;
-	SSL_CTX *tls = NULL;
-	unsigned char *crl = NULL;
-	int crl_len = 0;
+	char why[FORMS_DIR_ERR];
+
+	snprintf(why, sizeof(why), "%s", err);
+	free(op->lists);
+	form_set_free(op->forms);
+	OPENSSL_free(op->crl);
+	SSL_CTX_free(op->tls);
+	config_free(op->cfg);
+	reload_log_refused(why);
+	op->done(op->hub, -1);
+	free(op);
+}
+
+/* Put what op prepared in force, with kept, and close what the new configuration refuses. */
+static void reload_commit(struct reload_op *op, struct form_versions *kept)
+{
+	struct hub *hub = op->hub;
 	size_t removed, revoked;
 
-	if (cfg == NULL || reload_check_live(hub, cfg, err, errlen) < 0 ||
-	    (tls = reload_tls_ctx(cfg, err, errlen)) == NULL ||
-	    (forms = forms_dir_load_for(cfg, err, errlen)) == NULL) {
-		goto fail;
-	}
-	if ((crl_len = crl_keep_ctx_der(tls, &crl)) < 0 ||
-	    (lists = hub_agency_lists_new(cfg->n_agencies)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	/* Last: it records the new form versions, so nothing after it may fail. */
-	if ((kept = form_versions_sync(hub->store, forms, err, errlen)) == NULL) {
-		goto fail;
-	}
-	reload_swap(hub, cfg, tls, crl, (size_t)crl_len, lists, forms, kept);
+	reload_swap(hub, op->cfg, op->tls, op->crl, (size_t)op->crl_len, op->lists, op->forms,
+	            kept);
 	removed = session_close_unpartnered(hub);
 	revoked = session_recheck_all(hub);
 	log_notice("msg=reloaded agencies=%zu forms=%zu form_rules=%zu closed_removed=%zu "
 	           "closed_revoked=%zu",
 	           hub->cfg->n_agencies, form_count(), hub->cfg->n_forms, removed, revoked);
+	op->done(hub, 0);
+	free(op);
+}
+
+/* The forms' versions are recorded (kept) or not (err): finish op, then a reload asked for
+ * meanwhile. */
+static void reload_synced(struct form_versions *kept, const char *err, void *arg)
+{
+	struct reload_op *op = arg;
+	struct hub *hub = op->hub;
+	reload_done_fn done = op->done;
+
+	hub->reloading = false;
+	if (kept != NULL && hub->stopping) {
+		form_versions_free(kept);
+		kept = NULL;
+		err = "the hub is stopping";
+	}
+	if (kept == NULL) {
+		reload_refuse(op, err);
+	} else {
+		reload_commit(op, kept);
+	}
+	if (hub->reload_again && !hub->stopping) {
+		hub->reload_again = false;
+		reload_apply(hub, done);
+	}
+}
+
+/* Build op's configuration, TLS context, CRL, forms and lists; -1 with err. */
+static int reload_prepare(struct reload_op *op, char *err, size_t errlen)
+{
+	struct hub *hub = op->hub;
+
+	if ((op->cfg = config_load(hub->cfg->path, err, errlen)) == NULL ||
+	    reload_check_live(hub, op->cfg, err, errlen) < 0 ||
+	    (op->tls = reload_tls_ctx(op->cfg, err, errlen)) == NULL ||
+	    (op->forms = forms_dir_load_for(op->cfg, err, errlen)) == NULL) {
+		return -1;
+	}
+	if ((op->crl_len = crl_keep_ctx_der(op->tls, &op->crl)) < 0 ||
+	    (op->lists = hub_agency_lists_new(op->cfg->n_agencies)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	return 0;
-fail:
-	free(lists);
-	form_set_free(forms);
-	OPENSSL_free(crl);
-	SSL_CTX_free(tls);
-	config_free(cfg);
-	reload_log_refused(err);
-	return -1;
+}
+
+/* Re-read the configuration and TLS files and apply them all or not at all, without holding
+ * the loop while the database records the forms' versions. */
+void reload_apply(struct hub *hub, reload_done_fn done)
+{
+	char err[FORMS_DIR_ERR];
+	struct reload_op *op;
+
+	if (hub->reloading) {
+		hub->reload_again =
+		    true; /* one more, once this one ends: it reads the files then */
+		log_info("msg=\"reload queued\" reason=\"a reload is under way\"");
+		return;
+	}
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
+		snprintf(err, sizeof(err), "out of memory");
+		reload_log_refused(err);
+		done(hub, -1);
+		return;
+	}
+	op->hub = hub;
+	op->done = done;
+	if (reload_prepare(op, err, sizeof(err)) < 0) {
+		reload_refuse(op, err);
+		return;
+	}
+	/* Last: it records the new form versions, so nothing after it may fail. */
+	hub->reloading = true;
+	form_versions_sync_async(hub->store, op->forms, reload_synced, op);
 }

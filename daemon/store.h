@@ -318,6 +318,13 @@ void store_form_versions_free(struct store_form_version *v, size_t n);
  */
 enum store_status store_forms_record(struct store *st, const struct store_forms_change *c);
 
+/* Record c as store_forms_record does, without waiting: cb runs on the loop thread once it has
+ * committed or failed (at once when there is nothing to record or it cannot be queued). c must
+ * stay as it is until then. For a reload, which must not hold the loop while the database is
+ * slow. */
+void store_forms_record_async(struct store *st, const struct store_forms_change *c,
+                              store_done_cb cb, void *arg);
+
 /* Return how many writes are queued or being committed (for shutdown and metrics). */
 size_t store_pending(struct store *st);
 

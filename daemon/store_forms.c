@@ -176,3 +176,16 @@ enum store_status store_forms_record(struct store *st, const struct store_forms_
 	}
 	return store_job_run_forms(st, c);
 }
+
+/* Record c in one transaction through the queue; cb runs once it has committed or failed. */
+void store_forms_record_async(struct store *st, const struct store_forms_change *c,
+                              store_done_cb cb, void *arg)
+{
+	static const struct store_result none = {0};
+
+	if (c->n_add == 0 && c->n_retire == 0 && c->n_revive == 0) {
+		cb(STORE_OK, &none, arg);
+	} else if (store_job_queue_forms(st, c, cb, arg) < 0) {
+		cb(STORE_UNAVAILABLE, &none, arg);
+	}
+}

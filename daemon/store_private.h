@@ -147,6 +147,11 @@ bool store_clients_erased(const struct store_client_op *op);
 int store_job_queue_client(struct store *st, struct store_client_op *op,
                            void (*done)(enum store_status, struct store_client_op *));
 
+/* Queue a forms change; cb runs on the loop thread once it has committed or failed, and c
+ * must stay until then (store_queue.c). */
+int store_job_queue_forms(struct store *st, const struct store_forms_change *c, store_done_cb cb,
+                          void *arg);
+
 /* Queue a forms change and wait until it has committed or failed (store_queue.c). */
 enum store_status store_job_run_forms(struct store *st, const struct store_forms_change *c);
 

@@ -67,7 +67,7 @@ struct job {
 			struct store_client_op *op;
 			void (*done)(enum store_status, struct store_client_op *);
 		} client;                               /* JOB_CLIENT (store_clients.c) */
-		const struct store_forms_change *forms; /* JOB_FORMS: the waiting caller's */
+		const struct store_forms_change *forms; /* JOB_FORMS: the caller's, till done */
 		struct {
 			store_read_fn work;
 			store_read_done_fn done;
@@ -822,6 +822,20 @@ enum store_status store_job_run_forms(struct store *st, const struct store_forms
 	store_jobs_hand_over(st);
 	job_wait(st, &sync);
 	return sync.status;
+}
+
+/* Queue a forms change for the next group commit, like any write; cb runs on the loop thread
+ * once it has committed or failed. c must stay as it is until then. */
+int store_job_queue_forms(struct store *st, const struct store_forms_change *c, store_done_cb cb,
+                          void *arg)
+{
+	struct job *j;
+
+	if (st == NULL || (j = job_new(JOB_FORMS, NULL, 0, cb, arg)) == NULL) {
+		return -1;
+	}
+	j->u.forms = c;
+	return job_queue(st, j);
 }
 
 /* Return how many writes are queued or being committed (for shutdown and metrics). */

@@ -181,6 +181,9 @@ void expect_box_empty(const struct net *n, const char *prefix, const char *box);
  * the daemon's only answer to a signal. Returns whether it appeared. */
 bool net_log_wait(const struct net *n, const char *text);
 
+/* Wait as net_log_wait does until refexd's log contains text at least count times. */
+bool net_log_wait_count(const struct net *n, const char *text, int count);
+
 /* Return the port refexd last logged in a "msg=WHAT ... port=N" line (what: "web-listening",
  * "metrics-listening"), or 0 if it logged none. */
 int net_logged_port(const struct net *n, const char *what);

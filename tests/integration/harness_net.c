@@ -440,12 +440,14 @@ void net_teardown(struct net *n)
 /* Wait (bounded) until refexd's log contains text. */
 bool net_log_wait(const struct net *n, const char *text)
 {
-	for (int waited = 0; waited < HARNESS_START_TIMEOUT_MS; waited += 10) {
-		char *log = net_read_log(n);
-		bool found = strstr(log, text) != NULL;
+	return net_log_wait_count(n, text, 1);
+}
 
-		free(log);
-		if (found) {
+/* Wait until refexd's log contains text count times. */
+bool net_log_wait_count(const struct net *n, const char *text, int count)
+{
+	for (int waited = 0; waited < HARNESS_START_TIMEOUT_MS; waited += 10) {
+		if (net_log_count(n, text) >= count) {
 			return true;
 		}
 		poll(NULL, 0, 10);

@@ -261,15 +261,18 @@ Test(postgres, reads_while_the_database_hangs_are_refused_and_the_hub_serves_the
 	net_expect_clean_stop(net);
 }
 
-/* Take an exclusive lock on the referrals table, on a connection of the test's own. */
-static PGconn *lock_referrals(void)
+/* Take an exclusive lock on table, on a connection of the test's own. */
+static PGconn *lock_table(const char *table)
 {
+	char sql[128];
+
 	PGconn *lock = PQconnectdb(net->database);
 	PGresult *res;
 
 	cr_assert_eq(PQstatus(lock), CONNECTION_OK, "%s", PQerrorMessage(lock));
 	PQclear(PQexec(lock, "BEGIN"));
-	res = PQexec(lock, "LOCK TABLE referrals IN ACCESS EXCLUSIVE MODE");
+	snprintf(sql, sizeof(sql), "LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", table);
+	res = PQexec(lock, sql);
 	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s", PQerrorMessage(lock));
 	PQclear(res);
 	return lock;
@@ -291,6 +294,43 @@ static void wait_for_blocked(PGconn *lock, int n)
 		}
 	}
 	cr_assert(waiting, "fewer than %d of the hub's statements waited for the lock", n);
+}
+
+Test(postgres, reads_for_a_reload_while_the_database_hangs_hold_no_partner)
+{
+	struct raw *a, *b;
+	struct timespec t0;
+	PGconn *lock;
+
+	if (!net_on_postgresql()) {
+		cr_skip_test("the hub runs on SQLite here");
+	}
+	cr_assert((a = raw_connect(net, north, NULL)) != NULL);
+	cr_assert_eq(raw_hello(a), 0);
+	/* The database does not answer the reload's read of the stored form versions. */
+	lock = lock_table("form_versions");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+	wait_for_blocked(lock, 1);
+	cr_assert((b = raw_connect(net, east, NULL)) != NULL, "no handshake while a reload waits");
+	cr_assert_eq(raw_hello(b), 0);
+	cr_expect_gt(raw_list_forms(b, 2), 0);
+	cr_expect_lt(ms_since(&t0), SERVED_MS,
+	             "the hub served another partner only after %lld ms of a reload",
+	             ms_since(&t0));
+	/* A second reload asked for meanwhile runs once the first has ended. */
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+	cr_expect(net_log_wait(net, "msg=\"reload queued\""));
+	cr_expect_eq(net_log_count(net, "msg=reloaded"), 0, "a reload went through while waiting");
+
+	/* Back: the reload goes through, and then the one asked for meanwhile. */
+	PQfinish(lock);
+	cr_expect(net_log_wait_count(net, "msg=reloaded", 2),
+	          "no reloads once the database answers");
+	cr_expect(raw_list_forms(b, 4) > 0, "the partner is still served after the reloads");
+	raw_free(a);
+	raw_free(b);
+	net_expect_clean_stop(net);
 }
 
 /* Send a list_sent request with id on c. */
@@ -317,7 +357,7 @@ Test(postgres, stop_answers_the_reads_in_flight)
 	}
 	cr_assert((a = raw_connect(net, north, NULL)) != NULL);
 	cr_assert_eq(raw_hello(a), 0);
-	lock = lock_referrals();
+	lock = lock_table("referrals");
 	send_list_sent(a, 7);
 	wait_for_blocked(lock, 1);
 	/* A graceful stop while the read waits: it must still be answered. */
@@ -349,7 +389,7 @@ Test(postgres, stop_cancels_the_statements_waiting_for_a_lock)
 	}
 	cr_assert((a = raw_connect(net, north, NULL)) != NULL);
 	cr_assert_eq(raw_hello(a), 0);
-	lock = lock_referrals();
+	lock = lock_table("referrals");
 	/* A write (the storage thread) and a read (the reader thread) wait for the lock, which
 	 * another session holds for longer than anyone waits for a stop. */
 	raw_submit_init(&s, 8, "Stuck");
@@ -364,4 +404,23 @@ Test(postgres, stop_cancels_the_statements_waiting_for_a_lock)
 	PQclear(PQexec(lock, "ROLLBACK"));
 	PQfinish(lock);
 	raw_free(a);
+}
+
+Test(postgres, stop_ends_a_reload_waiting_for_the_database)
+{
+	PGconn *lock;
+
+	if (!net_on_postgresql()) {
+		cr_skip_test("the hub runs on SQLite here");
+	}
+	lock = lock_table("form_versions");
+	cr_assert_eq(kill(net->pid, SIGHUP), 0);
+	wait_for_blocked(lock, 1);
+	/* What the reload prepared is freed (the sanitizer build checks), the old state kept. */
+	cr_expect_eq(net_stop(net), 0, "refexd did not exit while a reload waited for a lock");
+	cr_expect(net_log_count(net, "msg=reload-refused") == 1, "the reload did not end");
+	cr_expect_eq(net_log_count(net, "msg=reloaded"), 0);
+	cr_expect_eq(net_log_count(net, "msg=stopped"), 1);
+	PQclear(PQexec(lock, "ROLLBACK"));
+	PQfinish(lock);
 }
