@@ -229,13 +229,14 @@ Test(reload, a_broken_config_is_refused_and_the_old_one_stays_in_force)
 /* Rewrite refexd's config as the default one listening on listen, and send SIGHUP. */
 static void reload_listening_on(const char *listen)
 {
-	char text[1024];
+	char text[2048];
 	char *path;
 
+	/* The net's own database (a PostgreSQL URL on that backend): changing it needs a restart. */
 	snprintf(text, sizeof(text),
 	         "[server]\nlisten = %s\ncertificate = server.crt\nkey = server.key\n"
-	         "ca = ca/ca.crt\ncrl = ca/crl.pem\ndatabase = refex.db\n\n%s",
-	         listen, NET_DEFAULT_AGENCIES);
+	         "ca = ca/ca.crt\ncrl = ca/crl.pem\ndatabase = %s\n\n%s",
+	         listen, net->database, NET_DEFAULT_AGENCIES);
 	cr_assert_not_null(path = net_write_file(net, "refexd.conf", text));
 	free(path);
 	cr_assert_eq(kill(net->pid, SIGHUP), 0);
