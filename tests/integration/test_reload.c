@@ -232,7 +232,7 @@ static void reload_listening_on(const char *listen)
 	char text[2048];
 	char *path;
 
-	/* The net's own database (a PostgreSQL URL on that backend): changing it needs a restart. */
+	/* The net's own database (a PostgreSQL URL there): changing it needs a restart. */
 	snprintf(text, sizeof(text),
 	         "[server]\nlisten = %s\ncertificate = server.crt\nkey = server.key\n"
 	         "ca = ca/ca.crt\ncrl = ca/crl.pem\ndatabase = %s\n\n%s",
