@@ -321,6 +321,7 @@ struct sync_work {
 	size_t n_rows, n_stored;
 	const char **retire, **revive;
 	struct store_forms_change change;
+	struct form_plan plan; /* retire and revive point at its names until the write is done */
 };
 
 static void sync_work_free(struct sync_work *w)
@@ -335,6 +336,7 @@ static void sync_work_free(struct sync_work *w)
 	store_form_versions_free(w->rows, w->n_stored);
 	free(w->retire);
 	free(w->revive);
+	form_plan_free(&w->plan);
 }
 
 /* Turn plan into rows to add and forms to retire or revive; -1: out of memory. */
@@ -402,20 +404,18 @@ static struct form_versions *sync_work_plan(struct sync_work *w, const struct fo
                                             char *err, size_t errlen)
 {
 	struct form_versions *k, *next = NULL;
-	struct form_plan plan = {0};
 
 	w->n_rows = w->n_stored;
 	if ((k = form_versions_load(w->rows, w->n_stored, err, errlen)) == NULL) {
 		return NULL;
 	}
-	if (form_versions_plan(k, set, &plan) < 0 ||
-	    sync_work_fill(w, &plan, set, time(NULL)) < 0) {
+	if (form_versions_plan(k, set, &w->plan) < 0 ||
+	    sync_work_fill(w, &w->plan, set, time(NULL)) < 0) {
 		snprintf(err, errlen, "out of memory");
-	} else if (form_plan_refusal(&plan, err, errlen) == 0) {
+	} else if (form_plan_refusal(&w->plan, err, errlen) == 0) {
 		/* Built before the write: once it has committed, nothing may fail. */
 		next = form_versions_load(w->rows, w->n_rows, err, errlen);
 	}
-	form_plan_free(&plan);
 	form_versions_free(k);
 	return next;
 }
